@@ -1,0 +1,348 @@
+package sip
+
+// Accessors. Every []byte returned is a view into the parsed buffer, valid
+// until the next Parse; do not append to it.
+
+// Bytes returns the message as framed (start line to end of body).
+func (m *Msg) Bytes() []byte { return m.buf }
+
+// IsRequest reports whether the message is a request.
+func (m *Msg) IsRequest() bool { return m.request }
+
+// Method returns the request method (MethodOther for an extension method
+// and for responses; use CSeqMethod for those).
+func (m *Msg) Method() Method { return m.method }
+
+// MethodName returns the request method as written.
+func (m *Msg) MethodName() []byte { return m.bytes(m.methodName) }
+
+// RURIText returns the request URI as written.
+func (m *Msg) RURIText() []byte { return m.bytes(m.ruri) }
+
+// RURI returns the parsed request URI, parsed on first call.
+func (m *Msg) RURI() (*URI, error) {
+	if m.cached&cachedRURI == 0 {
+		m.ruriErr = ParseURI(m.bytes(m.ruri), &m.ruriURI)
+		m.cached |= cachedRURI
+	}
+	return &m.ruriURI, m.ruriErr
+}
+
+// Version returns "SIP/2.0" as written.
+func (m *Msg) Version() []byte { return m.bytes(m.version) }
+
+// StatusCode returns a response's status code, 0 for a request.
+func (m *Msg) StatusCode() int { return m.code }
+
+// Reason returns a response's reason phrase.
+func (m *Msg) Reason() []byte { return m.bytes(m.reason) }
+
+// NumHeaders returns how many header fields the message has.
+func (m *Msg) NumHeaders() int { return m.nhdrs }
+
+// Header returns header field i (0 ≤ i < NumHeaders) in message order.
+func (m *Msg) Header(i int) Header {
+	h := &m.hdrs[i]
+	return Header{Type: h.typ, Name: m.bytes(h.name), Value: m.bytes(h.value)}
+}
+
+// Has reports whether a header of type t is present.
+func (m *Msg) Has(t HdrType) bool { return t != HdrOther && m.seen&(1<<t) != 0 }
+
+// Get returns the value of the first header of type t.
+func (m *Msg) Get(t HdrType) ([]byte, bool) {
+	if !m.Has(t) {
+		return nil, false
+	}
+	return m.value(int(m.first[t])), true
+}
+
+// NextHeader returns the index of the next header field of type t after
+// index after (-1 to start), or -1.
+func (m *Msg) NextHeader(t HdrType, after int) int {
+	if !m.Has(t) {
+		return -1
+	}
+	i := after + 1
+	if f := int(m.first[t]); i < f {
+		i = f
+	}
+	for ; i < m.nhdrs; i++ {
+		if m.hdrs[i].typ == t {
+			return i
+		}
+	}
+	return -1
+}
+
+// NextHeaderNamed returns the index of the next header field named name
+// (case-insensitively, compact forms matching their long names) after
+// index after, or -1.
+func (m *Msg) NextHeaderNamed(name []byte, after int) int {
+	if t := ClassifyHeader(name); t != HdrOther {
+		return m.NextHeader(t, after)
+	}
+	for i := after + 1; i < m.nhdrs; i++ {
+		if h := &m.hdrs[i]; h.typ == HdrOther && EqualFold(m.bytes(h.name), name) {
+			return i
+		}
+	}
+	return -1
+}
+
+// Body returns the body, bounded by Content-Length.
+func (m *Msg) Body() []byte { return m.bytes(m.body) }
+
+// ContentLength returns the Content-Length value, -1 when absent.
+func (m *Msg) ContentLength() int { return m.contLen }
+
+// Discarded returns how many bytes followed the body in the datagram.
+func (m *Msg) Discarded() int { return m.extra }
+
+// ContentType returns the Content-Type value.
+func (m *Msg) ContentType() []byte { v, _ := m.Get(HdrContentType); return v }
+
+// TopVia returns the topmost via-parm. It is nil only when Parse failed
+// before reading it.
+func (m *Msg) TopVia() *Via {
+	if m.via1Hdr < 0 {
+		return nil
+	}
+	return &m.via1
+}
+
+// From returns the From header.
+func (m *Msg) From() *NameAddr { return &m.from }
+
+// To returns the To header.
+func (m *Msg) To() *NameAddr { return &m.to }
+
+// CallID returns the Call-ID value.
+func (m *Msg) CallID() []byte { return m.callID }
+
+// CSeq returns the CSeq number.
+func (m *Msg) CSeq() uint32 { return m.cseq }
+
+// CSeqMethod returns the CSeq method.
+func (m *Msg) CSeqMethod() Method { return m.cseqMeth }
+
+// CSeqMethodName returns the CSeq method as written.
+func (m *Msg) CSeqMethodName() []byte { return m.cseqMName }
+
+// MaxForwards returns the Max-Forwards value, -1 when absent.
+func (m *Msg) MaxForwards() int { return m.maxFwd }
+
+// Expires returns the Expires header's value in seconds, -1 when absent or
+// not a number.
+func (m *Msg) Expires() int {
+	if m.cached&cachedExpires == 0 {
+		m.expires = -1
+		if v, ok := m.Get(HdrExpires); ok {
+			if n, ok := parseUint(v, 1<<32-1); ok {
+				m.expires = int(n)
+			}
+		}
+		m.cached |= cachedExpires
+	}
+	return m.expires
+}
+
+// UserAgent returns the User-Agent value.
+func (m *Msg) UserAgent() []byte { v, _ := m.Get(HdrUserAgent); return v }
+
+// Event returns the event package of the Event header and its parameters.
+func (m *Msg) Event() (pkg, params []byte) {
+	v, ok := m.Get(HdrEvent)
+	if !ok {
+		return nil, nil
+	}
+	e := scanToken(v, 0)
+	return v[:e], trimLWS(v[e:])
+}
+
+// Contact returns the first Contact, parsed on first call; nil when there
+// is none.
+func (m *Msg) Contact() (*Contact, error) {
+	if m.cached&cachedContact == 0 {
+		m.cached |= cachedContact
+		it := m.Contacts()
+		m.contactOK = it.Next(&m.contact)
+		if it.Err() != nil {
+			return nil, it.Err()
+		}
+	}
+	if !m.contactOK {
+		return nil, nil
+	}
+	return &m.contact, nil
+}
+
+// digest kinds cached on the message
+var digestHdrs = [4]HdrType{HdrAuthorization, HdrProxyAuthorization, HdrWWWAuthenticate, HdrProxyAuthenticate}
+
+func (m *Msg) digest(k int) (*Digest, error) {
+	bit := uint32(cachedAuth) << k
+	if m.cached&bit == 0 {
+		m.cached |= bit
+		m.auth[k], m.authErr[k] = Digest{}, nil
+		if v, ok := m.Get(digestHdrs[k]); ok {
+			m.authErr[k] = wrapHdr(digestHdrs[k], ParseDigest(v, &m.auth[k]))
+		}
+	}
+	if m.authErr[k] != nil {
+		return nil, m.authErr[k]
+	}
+	if m.auth[k].Scheme == nil {
+		return nil, nil
+	}
+	return &m.auth[k], nil
+}
+
+// Authorization returns the first Authorization header's credentials
+// (nil when absent). Use DigestFor to pick one by realm.
+func (m *Msg) Authorization() (*Digest, error) { return m.digest(0) }
+
+// ProxyAuthorization is Authorization for Proxy-Authorization.
+func (m *Msg) ProxyAuthorization() (*Digest, error) { return m.digest(1) }
+
+// WWWAuthenticate returns the first WWW-Authenticate challenge.
+func (m *Msg) WWWAuthenticate() (*Digest, error) { return m.digest(2) }
+
+// ProxyAuthenticate returns the first Proxy-Authenticate challenge.
+func (m *Msg) ProxyAuthenticate() (*Digest, error) { return m.digest(3) }
+
+// DigestFor parses into d the first header of type t whose realm is realm
+// (case-sensitively, as RFC 2617 compares realms); found is false when no
+// header has it.
+func (m *Msg) DigestFor(t HdrType, realm []byte, d *Digest) (found bool, err error) {
+	for i := m.NextHeader(t, -1); i >= 0; i = m.NextHeader(t, i) {
+		if err := ParseDigest(m.value(i), d); err != nil {
+			return false, err
+		}
+		if string(d.Realm) == string(realm) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// ListIter walks the elements of a list header (Via, Contact, Route,
+// Record-Route, Path, Allow, Supported, ...) across all its fields, split
+// on commas outside quotes and angle brackets. Empty elements are skipped.
+type ListIter struct {
+	m   *Msg
+	t   HdrType
+	h   int
+	v   []byte
+	i   int
+	err error
+}
+
+// List returns an iterator over the elements of headers of type t.
+func (m *Msg) List(t HdrType) ListIter { return ListIter{m: m, t: t, h: -1, i: 1} }
+
+// Next returns the next element; false at the end or on error.
+func (it *ListIter) Next() ([]byte, bool) {
+	for it.err == nil {
+		if it.i > len(it.v) {
+			it.h = it.m.NextHeader(it.t, it.h)
+			if it.h < 0 {
+				return nil, false
+			}
+			it.v, it.i = it.m.value(it.h), 0
+		}
+		e, ok := nextElement(it.v, it.i)
+		if !ok {
+			it.err = headerError(hdrNames[it.t] + ": unbalanced quote or bracket")
+			return nil, false
+		}
+		el := trimLWS(it.v[it.i:e])
+		it.i = e + 1
+		if len(el) > 0 {
+			return el, true
+		}
+	}
+	return nil, false
+}
+
+// Err returns the error that stopped the iteration, if any.
+func (it *ListIter) Err() error { return it.err }
+
+// Header returns the index of the header field the last element came from.
+func (it *ListIter) Header() int { return it.h }
+
+// ViaIter walks every via-parm, top first.
+type ViaIter struct{ ListIter }
+
+// Vias returns an iterator over all via-parms.
+func (m *Msg) Vias() ViaIter { return ViaIter{m.List(HdrVia)} }
+
+// Next parses the next via-parm into v.
+func (it *ViaIter) Next(v *Via) bool {
+	el, ok := it.ListIter.Next()
+	if !ok {
+		return false
+	}
+	if err := ParseVia(el, v); err != nil {
+		it.err = wrapHdr(HdrVia, err)
+		return false
+	}
+	return true
+}
+
+// AddrIter walks name-addr list headers: Route, Record-Route, Path, ...
+type AddrIter struct{ ListIter }
+
+// Addrs returns an iterator over the addresses in headers of type t.
+func (m *Msg) Addrs(t HdrType) AddrIter { return AddrIter{m.List(t)} }
+
+// Next parses the next address into na.
+func (it *AddrIter) Next(na *NameAddr) bool {
+	el, ok := it.ListIter.Next()
+	if !ok {
+		return false
+	}
+	if err := ParseNameAddr(el, na); err != nil {
+		it.err = wrapHdr(it.t, err)
+		return false
+	}
+	return true
+}
+
+// ContactIter walks the Contact values; "*" comes back with Star set.
+type ContactIter struct{ ListIter }
+
+// Contacts returns an iterator over all Contact values.
+func (m *Msg) Contacts() ContactIter { return ContactIter{m.List(HdrContact)} }
+
+// Next parses the next Contact into c.
+func (it *ContactIter) Next(c *Contact) bool {
+	el, ok := it.ListIter.Next()
+	if !ok {
+		return false
+	}
+	if len(el) == 1 && el[0] == '*' {
+		*c = Contact{Star: true, Expires: -1, Q: -1}
+		return true
+	}
+	if err := ParseContact(el, c); err != nil {
+		it.err = wrapHdr(HdrContact, err)
+		return false
+	}
+	return true
+}
+
+// HasToken reports whether a token list header (Allow, Supported, Require,
+// Proxy-Require, ...) holds tok, case-insensitively.
+func (m *Msg) HasToken(t HdrType, tok string) bool {
+	it := m.List(t)
+	for {
+		el, ok := it.Next()
+		if !ok {
+			return false
+		}
+		if equalFold(el, tok) {
+			return true
+		}
+	}
+}

@@ -1,0 +1,398 @@
+package sip
+
+// Parsers of structured header values. Each takes one value (one list
+// element for list headers), fills a caller-owned struct with views into
+// it, and does not allocate.
+
+// Via is one via-parm: "SIP/2.0/UDP host:port;branch=...;rport".
+type Via struct {
+	Raw           []byte
+	Protocol      []byte // "SIP"
+	Version       []byte // "2.0"
+	TransportName []byte
+	Transport     Transport
+	Host          []byte
+	PortText      []byte
+	Port          int // 0 when absent
+	Params        []byte
+	Branch        []byte
+	Received      []byte
+	RPort         []byte // the value of rport, empty when it has none
+	HasRPort      bool
+
+	rportEnd int // offset in Raw just past the rport parameter
+}
+
+// ParseVia parses one via-parm. Whitespace is legal around '/', ':', ';'
+// and '='.
+func ParseVia(b []byte, v *Via) error {
+	b = trimLWS(b)
+	*v = Via{Raw: b}
+	i := 0
+	var part [3][]byte
+	for k := 0; k < 3; k++ {
+		if k > 0 {
+			i = skipLWS(b, i)
+			if i >= len(b) || b[i] != '/' {
+				return headerError("bad sent-protocol")
+			}
+			i = skipLWS(b, i+1)
+		}
+		e := scanToken(b, i)
+		if e == i {
+			return headerError("bad sent-protocol")
+		}
+		part[k] = b[i:e]
+		i = e
+	}
+	v.Protocol, v.Version, v.TransportName = part[0], part[1], part[2]
+	v.Transport = parseTransport(v.TransportName)
+	if i >= len(b) || !isLWS(b[i]) {
+		return headerError("no space before sent-by")
+	}
+	i = skipLWS(b, i)
+	hs := i
+	if i < len(b) && b[i] == '[' {
+		e := indexByteFrom(b, i, ']')
+		if e < 0 {
+			return headerError("unclosed IPv6 reference")
+		}
+		i = e + 1
+	} else {
+		for i < len(b) && (hostChar(b[i])) {
+			i++
+		}
+	}
+	v.Host = b[hs:i]
+	if len(v.Host) == 0 {
+		return headerError("empty host")
+	}
+	j := skipLWS(b, i)
+	if j < len(b) && b[j] == ':' {
+		j = skipLWS(b, j+1)
+		e := j
+		for e < len(b) && b[e] >= '0' && b[e] <= '9' {
+			e++
+		}
+		p, ok := parseUint(b[j:e], 65535)
+		if !ok || p == 0 {
+			return headerError("bad port")
+		}
+		v.PortText, v.Port = b[j:e], int(p)
+		i = e
+		j = skipLWS(b, i)
+	}
+	if j < len(b) {
+		if b[j] != ';' {
+			return headerError("unexpected text after sent-by")
+		}
+		v.Params = b[j:]
+		p := NewParams(v.Params)
+		for {
+			n, val, ok := p.Next()
+			if !ok {
+				break
+			}
+			if !isToken(n) {
+				return headerError("bad parameter")
+			}
+			switch len(n) {
+			case 5:
+				if equalFold(n, "rport") {
+					v.RPort, v.HasRPort = val, true
+					v.rportEnd = cap(b) - cap(n) + len(n)
+					if val != nil {
+						v.rportEnd = cap(b) - cap(val) + len(val)
+					}
+				}
+			case 6:
+				if equalFold(n, "branch") {
+					v.Branch = val
+				}
+			case 8:
+				if equalFold(n, "received") {
+					v.Received = val
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func hostChar(c byte) bool {
+	return c|0x20 >= 'a' && c|0x20 <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '.' || c == '_'
+}
+
+// Param returns a Via parameter by name.
+func (v *Via) Param(name string) ([]byte, bool) { return Param(v.Params, name) }
+
+// NameAddr is the value of From, To, Contact, Route, Record-Route, Path and
+// similar headers: an optional display name, a URI, header parameters.
+type NameAddr struct {
+	Raw     []byte
+	Display []byte // without quotes
+	URI     URI
+	Params  []byte // header parameters (after the URI), ';' included
+	Tag     []byte
+}
+
+// ParseNameAddr parses a name-addr ("Bob" <sip:b@h>;tag=1) or an addr-spec
+// (sip:b@h;tag=1, where the parameters belong to the header).
+func ParseNameAddr(b []byte, na *NameAddr) error {
+	b = trimLWS(b)
+	*na = NameAddr{Raw: b}
+	if len(b) == 0 {
+		return headerError("empty address")
+	}
+	var uri, rest []byte
+	i := 0
+	if b[0] == '"' {
+		q := skipQuoted(b, 0)
+		if q < 0 {
+			return headerError("unclosed quote in display name")
+		}
+		na.Display = b[1 : q-1]
+		i = skipLWS(b, q)
+		if i >= len(b) || b[i] != '<' {
+			return headerError("display name without <URI>")
+		}
+	}
+	lt := indexByteFrom(b, i, '<')
+	if lt >= 0 {
+		if b[0] != '"' {
+			na.Display = trimLWS(b[:lt])
+		}
+		gt := indexByteFrom(b, lt+1, '>')
+		if gt < 0 {
+			return headerError("unclosed <URI>")
+		}
+		uri, rest = b[lt+1:gt], b[gt+1:]
+	} else {
+		// addr-spec: the URI ends at the first ';' past the userinfo.
+		e := indexByteFrom(b, 0, '@')
+		if e < 0 {
+			e = 0
+		}
+		for e < len(b) && b[e] != ';' && !isLWS(b[e]) {
+			e++
+		}
+		uri, rest = b[:e], b[e:]
+	}
+	if err := ParseURI(uri, &na.URI); err != nil {
+		return err
+	}
+	rest = trimLWS(rest)
+	if len(rest) > 0 {
+		if rest[0] != ';' {
+			return headerError("unexpected text after address")
+		}
+		na.Params = rest
+		na.Tag, _ = Param(rest, "tag")
+	}
+	return nil
+}
+
+// Param returns a header parameter by name.
+func (na *NameAddr) Param(name string) ([]byte, bool) { return Param(na.Params, name) }
+
+// Contact is one Contact value with its registration parameters read.
+type Contact struct {
+	NameAddr
+	Star    bool // the value is "*" (remove all bindings)
+	Expires int  // -1 when absent
+	Q       int  // q-value times 1000; -1 when absent
+}
+
+// ParseContact parses one Contact element ("*" is handled by the list).
+func ParseContact(b []byte, c *Contact) error {
+	c.Star, c.Expires, c.Q = false, -1, -1
+	if err := ParseNameAddr(b, &c.NameAddr); err != nil {
+		return err
+	}
+	if len(c.Params) == 0 {
+		return nil
+	}
+	if v, ok := c.Param("expires"); ok {
+		n, ok := parseUint(v, 1<<32-1)
+		if !ok {
+			return headerError("bad expires")
+		}
+		c.Expires = int(n)
+	}
+	if v, ok := c.Param("q"); ok {
+		q, ok := parseQ(v)
+		if !ok {
+			return headerError("bad q")
+		}
+		c.Q = q
+	}
+	return nil
+}
+
+// parseQ reads a qvalue ("0", "0.5", "1.000") as thousandths.
+func parseQ(b []byte) (int, bool) {
+	if len(b) == 0 || b[0] != '0' && b[0] != '1' {
+		return 0, false
+	}
+	q := int(b[0]-'0') * 1000
+	if len(b) == 1 {
+		return q, true
+	}
+	if b[1] != '.' || len(b) > 5 {
+		return 0, false
+	}
+	scale := 100
+	for _, c := range b[2:] {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		q += int(c-'0') * scale
+		scale /= 10
+	}
+	if q > 1000 {
+		return 0, false
+	}
+	return q, true
+}
+
+// Digest holds the parameters of a Digest Authorization,
+// Proxy-Authorization, WWW-Authenticate or Proxy-Authenticate value,
+// unquoted.
+type Digest struct {
+	Scheme    []byte
+	Username  []byte
+	Realm     []byte
+	Nonce     []byte
+	URI       []byte
+	Response  []byte
+	Algorithm []byte
+	CNonce    []byte
+	Opaque    []byte
+	QOP       []byte
+	NC        []byte
+	Stale     []byte
+	Domain    []byte
+	Params    []byte // everything after the scheme
+}
+
+// ParseDigest parses credentials or a challenge. The parameters are split
+// on commas outside quotes, never the header.
+func ParseDigest(b []byte, d *Digest) error {
+	b = trimLWS(b)
+	*d = Digest{}
+	e := scanToken(b, 0)
+	if e == 0 {
+		return headerError("missing scheme")
+	}
+	d.Scheme = b[:e]
+	d.Params = trimLWS(b[e:])
+	p := d.Params
+	for i := 0; i < len(p); {
+		i = skipLWS(p, i)
+		if i < len(p) && p[i] == ',' {
+			i++
+			continue
+		}
+		if i >= len(p) {
+			break
+		}
+		ns := i
+		i = scanToken(p, i)
+		name := p[ns:i]
+		if len(name) == 0 {
+			return headerError("bad parameter name")
+		}
+		i = skipLWS(p, i)
+		if i >= len(p) || p[i] != '=' {
+			return headerError("parameter without value")
+		}
+		i = skipLWS(p, i+1)
+		var val []byte
+		if i < len(p) && p[i] == '"' {
+			q := skipQuoted(p, i)
+			if q < 0 {
+				return headerError("unclosed quote")
+			}
+			val = p[i+1 : q-1]
+			i = q
+		} else {
+			vs := i
+			for i < len(p) && p[i] != ',' && !isLWS(p[i]) {
+				i++
+			}
+			val = p[vs:i]
+		}
+		d.set(name, val)
+		i = skipLWS(p, i)
+		if i < len(p) && p[i] != ',' {
+			return headerError("text after parameter value")
+		}
+	}
+	return nil
+}
+
+func (d *Digest) set(name, val []byte) {
+	switch len(name) {
+	case 2:
+		if equalFold(name, "nc") {
+			d.NC = val
+		}
+	case 3:
+		switch {
+		case equalFold(name, "uri"):
+			d.URI = val
+		case equalFold(name, "qop"):
+			d.QOP = val
+		}
+	case 5:
+		switch {
+		case equalFold(name, "realm"):
+			d.Realm = val
+		case equalFold(name, "nonce"):
+			d.Nonce = val
+		case equalFold(name, "stale"):
+			d.Stale = val
+		}
+	case 6:
+		switch {
+		case equalFold(name, "cnonce"):
+			d.CNonce = val
+		case equalFold(name, "opaque"):
+			d.Opaque = val
+		case equalFold(name, "domain"):
+			d.Domain = val
+		}
+	case 8:
+		switch {
+		case equalFold(name, "username"):
+			d.Username = val
+		case equalFold(name, "response"):
+			d.Response = val
+		}
+	case 9:
+		if equalFold(name, "algorithm") {
+			d.Algorithm = val
+		}
+	}
+}
+
+// ParseCSeq parses "4711 INVITE". The number may be up to 2^32-1.
+func ParseCSeq(b []byte) (num uint32, method []byte, err error) {
+	b = trimLWS(b)
+	i := 0
+	for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+		i++
+	}
+	n, ok := parseUint(b[:i], 1<<32-1)
+	if !ok {
+		return 0, nil, headerError("bad number")
+	}
+	if i >= len(b) || !isLWS(b[i]) {
+		return 0, nil, headerError("no method")
+	}
+	m := trimLWS(b[i:])
+	if !isToken(m) {
+		return 0, nil, headerError("bad method")
+	}
+	return uint32(n), m, nil
+}

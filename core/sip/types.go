@@ -1,0 +1,376 @@
+package sip
+
+// Method is a SIP request method as an integer, so that hot code compares
+// integers, not strings. Methods are case-sensitive (RFC 3261 §7.1): "invite"
+// is MethodOther.
+type Method uint8
+
+const (
+	MethodOther Method = iota
+	MethodINVITE
+	MethodACK
+	MethodBYE
+	MethodCANCEL
+	MethodREGISTER
+	MethodOPTIONS
+	MethodSUBSCRIBE
+	MethodNOTIFY
+	MethodPUBLISH
+	MethodMESSAGE
+	MethodINFO
+	MethodPRACK
+	MethodUPDATE
+	MethodREFER
+)
+
+var methodNames = [...]string{
+	MethodOther:     "",
+	MethodINVITE:    "INVITE",
+	MethodACK:       "ACK",
+	MethodBYE:       "BYE",
+	MethodCANCEL:    "CANCEL",
+	MethodREGISTER:  "REGISTER",
+	MethodOPTIONS:   "OPTIONS",
+	MethodSUBSCRIBE: "SUBSCRIBE",
+	MethodNOTIFY:    "NOTIFY",
+	MethodPUBLISH:   "PUBLISH",
+	MethodMESSAGE:   "MESSAGE",
+	MethodINFO:      "INFO",
+	MethodPRACK:     "PRACK",
+	MethodUPDATE:    "UPDATE",
+	MethodREFER:     "REFER",
+}
+
+// String returns the method's name; MethodOther has none (read the message's
+// own spelling with Msg.MethodName).
+func (m Method) String() string {
+	if int(m) < len(methodNames) {
+		return methodNames[m]
+	}
+	return ""
+}
+
+// ParseMethod maps a method token to its Method, case-sensitively.
+func ParseMethod(b []byte) Method {
+	switch len(b) {
+	case 3:
+		switch string(b) {
+		case "ACK":
+			return MethodACK
+		case "BYE":
+			return MethodBYE
+		}
+	case 4:
+		if string(b) == "INFO" {
+			return MethodINFO
+		}
+	case 5:
+		switch string(b) {
+		case "PRACK":
+			return MethodPRACK
+		case "REFER":
+			return MethodREFER
+		}
+	case 6:
+		switch string(b) {
+		case "INVITE":
+			return MethodINVITE
+		case "CANCEL":
+			return MethodCANCEL
+		case "NOTIFY":
+			return MethodNOTIFY
+		case "UPDATE":
+			return MethodUPDATE
+		}
+	case 7:
+		switch string(b) {
+		case "OPTIONS":
+			return MethodOPTIONS
+		case "PUBLISH":
+			return MethodPUBLISH
+		case "MESSAGE":
+			return MethodMESSAGE
+		}
+	case 8:
+		if string(b) == "REGISTER" {
+			return MethodREGISTER
+		}
+	case 9:
+		if string(b) == "SUBSCRIBE" {
+			return MethodSUBSCRIBE
+		}
+	}
+	return MethodOther
+}
+
+// HdrType identifies a header field by name, compact forms included, so that
+// hot code compares integers. There are fewer than 64 so that a uint64 can
+// record which ones a message carries.
+type HdrType uint8
+
+const (
+	HdrOther HdrType = iota
+	HdrVia
+	HdrFrom
+	HdrTo
+	HdrCallID
+	HdrCSeq
+	HdrContact
+	HdrMaxForwards
+	HdrExpires
+	HdrMinExpires
+	HdrContentLength
+	HdrContentType
+	HdrContentEncoding
+	HdrContentDisposition
+	HdrContentLanguage
+	HdrRoute
+	HdrRecordRoute
+	HdrPath
+	HdrServiceRoute
+	HdrAuthorization
+	HdrProxyAuthorization
+	HdrWWWAuthenticate
+	HdrProxyAuthenticate
+	HdrAuthenticationInfo
+	HdrUserAgent
+	HdrServer
+	HdrAllow
+	HdrAllowEvents
+	HdrSupported
+	HdrUnsupported
+	HdrRequire
+	HdrProxyRequire
+	HdrEvent
+	HdrSubscriptionState
+	HdrSubject
+	HdrReferTo
+	HdrReferredBy
+	HdrSessionExpires
+	HdrMinSE
+	HdrIdentity
+	HdrAccept
+	HdrAcceptEncoding
+	HdrAcceptLanguage
+	HdrDate
+	HdrTimestamp
+	HdrOrganization
+	HdrPriority
+	HdrPAssertedIdentity
+	HdrPPreferredIdentity
+	HdrPrivacy
+	HdrDiversion
+	HdrRSeq
+	HdrRAck
+	HdrReason
+	HdrWarning
+	HdrRetryAfter
+	HdrCallInfo
+	HdrMIMEVersion
+	hdrTypeCount
+)
+
+// canonical names, as written by the builder and returned by HdrType.String.
+var hdrNames = [hdrTypeCount]string{
+	HdrOther:              "",
+	HdrVia:                "Via",
+	HdrFrom:               "From",
+	HdrTo:                 "To",
+	HdrCallID:             "Call-ID",
+	HdrCSeq:               "CSeq",
+	HdrContact:            "Contact",
+	HdrMaxForwards:        "Max-Forwards",
+	HdrExpires:            "Expires",
+	HdrMinExpires:         "Min-Expires",
+	HdrContentLength:      "Content-Length",
+	HdrContentType:        "Content-Type",
+	HdrContentEncoding:    "Content-Encoding",
+	HdrContentDisposition: "Content-Disposition",
+	HdrContentLanguage:    "Content-Language",
+	HdrRoute:              "Route",
+	HdrRecordRoute:        "Record-Route",
+	HdrPath:               "Path",
+	HdrServiceRoute:       "Service-Route",
+	HdrAuthorization:      "Authorization",
+	HdrProxyAuthorization: "Proxy-Authorization",
+	HdrWWWAuthenticate:    "WWW-Authenticate",
+	HdrProxyAuthenticate:  "Proxy-Authenticate",
+	HdrAuthenticationInfo: "Authentication-Info",
+	HdrUserAgent:          "User-Agent",
+	HdrServer:             "Server",
+	HdrAllow:              "Allow",
+	HdrAllowEvents:        "Allow-Events",
+	HdrSupported:          "Supported",
+	HdrUnsupported:        "Unsupported",
+	HdrRequire:            "Require",
+	HdrProxyRequire:       "Proxy-Require",
+	HdrEvent:              "Event",
+	HdrSubscriptionState:  "Subscription-State",
+	HdrSubject:            "Subject",
+	HdrReferTo:            "Refer-To",
+	HdrReferredBy:         "Referred-By",
+	HdrSessionExpires:     "Session-Expires",
+	HdrMinSE:              "Min-SE",
+	HdrIdentity:           "Identity",
+	HdrAccept:             "Accept",
+	HdrAcceptEncoding:     "Accept-Encoding",
+	HdrAcceptLanguage:     "Accept-Language",
+	HdrDate:               "Date",
+	HdrTimestamp:          "Timestamp",
+	HdrOrganization:       "Organization",
+	HdrPriority:           "Priority",
+	HdrPAssertedIdentity:  "P-Asserted-Identity",
+	HdrPPreferredIdentity: "P-Preferred-Identity",
+	HdrPrivacy:            "Privacy",
+	HdrDiversion:          "Diversion",
+	HdrRSeq:               "RSeq",
+	HdrRAck:               "RAck",
+	HdrReason:             "Reason",
+	HdrWarning:            "Warning",
+	HdrRetryAfter:         "Retry-After",
+	HdrCallInfo:           "Call-Info",
+	HdrMIMEVersion:        "MIME-Version",
+}
+
+// String returns the canonical header name ("" for HdrOther).
+func (t HdrType) String() string {
+	if t < hdrTypeCount {
+		return hdrNames[t]
+	}
+	return ""
+}
+
+// compact maps the RFC 3261 §7.3.3 (and later RFCs') one-letter forms.
+var compact = [26]HdrType{
+	'b' - 'a': HdrReferredBy,
+	'c' - 'a': HdrContentType,
+	'e' - 'a': HdrContentEncoding,
+	'f' - 'a': HdrFrom,
+	'i' - 'a': HdrCallID,
+	'k' - 'a': HdrSupported,
+	'l' - 'a': HdrContentLength,
+	'm' - 'a': HdrContact,
+	'o' - 'a': HdrEvent,
+	'r' - 'a': HdrReferTo,
+	's' - 'a': HdrSubject,
+	't' - 'a': HdrTo,
+	'u' - 'a': HdrAllowEvents,
+	'v' - 'a': HdrVia,
+	'x' - 'a': HdrSessionExpires,
+	'y' - 'a': HdrIdentity,
+}
+
+// byLen lists, for each name length, the header types whose canonical name
+// has that length; ClassifyHeader compares only against those.
+var byLen [32][]HdrType
+
+func init() {
+	for t := HdrType(1); t < hdrTypeCount; t++ {
+		n := len(hdrNames[t])
+		byLen[n] = append(byLen[n], t)
+	}
+}
+
+// ClassifyHeader returns the type of a header by its name, ASCII
+// case-insensitively, compact forms included; HdrOther for any other name.
+func ClassifyHeader(name []byte) HdrType {
+	n := len(name)
+	if n == 1 {
+		c := name[0] | 0x20
+		if c >= 'a' && c <= 'z' {
+			return compact[c-'a']
+		}
+		return HdrOther
+	}
+	if n >= len(byLen) {
+		return HdrOther
+	}
+	for _, t := range byLen[n] {
+		if equalFold(name, hdrNames[t]) {
+			return t
+		}
+	}
+	return HdrOther
+}
+
+// equalFold reports whether b equals s under ASCII case folding. s may hold
+// any bytes; only letters fold.
+func equalFold(b []byte, s string) bool {
+	if len(b) != len(s) {
+		return false
+	}
+	for i := 0; i < len(b); i++ {
+		c, d := b[i], s[i]
+		if c == d {
+			continue
+		}
+		if c|0x20 != d|0x20 || d|0x20 < 'a' || d|0x20 > 'z' {
+			return false
+		}
+	}
+	return true
+}
+
+// EqualFold is equalFold for two byte slices.
+func EqualFold(a, b []byte) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		c, d := a[i], b[i]
+		if c == d {
+			continue
+		}
+		if c|0x20 != d|0x20 || d|0x20 < 'a' || d|0x20 > 'z' {
+			return false
+		}
+	}
+	return true
+}
+
+// Transport is the transport named in a Via header or a URI parameter.
+type Transport uint8
+
+const (
+	TransportOther Transport = iota
+	TransportUDP
+	TransportTCP
+	TransportTLS
+	TransportSCTP
+	TransportWS
+	TransportWSS
+)
+
+func parseTransport(b []byte) Transport {
+	switch len(b) {
+	case 2:
+		if equalFold(b, "ws") {
+			return TransportWS
+		}
+	case 3:
+		switch {
+		case equalFold(b, "udp"):
+			return TransportUDP
+		case equalFold(b, "tcp"):
+			return TransportTCP
+		case equalFold(b, "tls"):
+			return TransportTLS
+		case equalFold(b, "wss"):
+			return TransportWSS
+		}
+	case 4:
+		if equalFold(b, "sctp") {
+			return TransportSCTP
+		}
+	}
+	return TransportOther
+}
+
+var transportNames = [...]string{"", "UDP", "TCP", "TLS", "SCTP", "WS", "WSS"}
+
+func (t Transport) String() string {
+	if int(t) < len(transportNames) {
+		return transportNames[t]
+	}
+	return ""
+}

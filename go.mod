@@ -1,0 +1,3 @@
+module github.com/kemi-sip/kemi
+
+go 1.26
