@@ -277,8 +277,16 @@ type ViaIter struct{ ListIter }
 // Vias returns an iterator over all via-parms.
 func (m *Msg) Vias() ViaIter { return ViaIter{m.List(HdrVia)} }
 
-// Next parses the next via-parm into v.
+// Next parses the next via-parm into v. The top one was parsed with the
+// message and is copied.
 func (it *ViaIter) Next(v *Via) bool {
+	if m := it.m; it.h < 0 && m.via1Hdr >= 0 && it.err == nil {
+		*v = m.via1
+		it.h = m.via1Hdr
+		it.v = m.value(it.h)
+		it.i = int(m.via1Elem.e - m.hdrs[it.h].value.s)
+		return true
+	}
 	el, ok := it.ListIter.Next()
 	if !ok {
 		return false

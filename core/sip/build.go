@@ -27,8 +27,12 @@ type Reply struct {
 
 // AppendReply appends to dst a reply to req: its Via headers (the top one
 // with received/rport), From, To (with a tag), Call-ID, CSeq, Record-Route
-// for 101-299, the extra headers, Content-Length and the body.
+// for 101-299, the extra headers, Content-Length and the body. req must be
+// able to take a reply (CanReply); else dst comes back unchanged.
 func AppendReply(dst []byte, req *Msg, r *Reply) []byte {
+	if !req.replyable {
+		return dst
+	}
 	dst = append(dst, "SIP/2.0 "...)
 	dst = strconv.AppendInt(dst, int64(r.Code), 10)
 	dst = append(dst, ' ')
@@ -189,14 +193,14 @@ func (m *Msg) AppendHeader(line []byte) error {
 // InsertHeader adds a header line before the first header.
 func (m *Msg) InsertHeader(line []byte) error {
 	l, e := withCRLF(line)
-	return m.add(editPlain, int(m.hdrs[0].line), 0, 2, l, e)
+	return m.add(editPlain, int(m.hdrs[0].name.s), 0, 2, l, e)
 }
 
 // RemoveHeader removes header field i (0 ≤ i < NumHeaders), folded lines
 // included.
 func (m *Msg) RemoveHeader(i int) error {
 	h := &m.hdrs[i]
-	return m.add(editPlain, int(h.line), int(h.next-h.line), 0)
+	return m.add(editPlain, int(h.name.s), int(h.next-h.name.s), 0)
 }
 
 // SetRURI replaces the request URI; a later call replaces an earlier one.
@@ -208,13 +212,13 @@ var viaName, rrName = []byte("Via: "), []byte("Record-Route: ")
 
 // PushVia adds a via-parm as the new top Via.
 func (m *Msg) PushVia(viaParm []byte) error {
-	return m.add(editPlain, int(m.hdrs[m.first[HdrVia]].line), 0, 0, viaName, viaParm, crlf)
+	return m.add(editPlain, int(m.hdrs[m.first[HdrVia]].name.s), 0, 0, viaName, viaParm, crlf)
 }
 
 // AddRecordRoute adds a Record-Route value ("<sip:proxy;lr>") above the
 // existing ones, before the first header (after a pushed Via).
 func (m *Msg) AddRecordRoute(value []byte) error {
-	return m.add(editPlain, int(m.hdrs[0].line), 0, 1, rrName, value, crlf)
+	return m.add(editPlain, int(m.hdrs[0].name.s), 0, 1, rrName, value, crlf)
 }
 
 // RemoveTopVia removes the topmost via-parm, as a proxy does on replies:

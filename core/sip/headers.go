@@ -59,9 +59,7 @@ func ParseVia(b []byte, v *Via) error {
 		}
 		i = e + 1
 	} else {
-		for i < len(b) && (hostChar(b[i])) {
-			i++
-		}
+		i = scanWhile(b, i, cHost)
 	}
 	v.Host = b[hs:i]
 	if len(v.Host) == 0 {
@@ -117,10 +115,6 @@ func ParseVia(b []byte, v *Via) error {
 		}
 	}
 	return nil
-}
-
-func hostChar(c byte) bool {
-	return c|0x20 >= 'a' && c|0x20 <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '.' || c == '_'
 }
 
 // Param returns a Via parameter by name.

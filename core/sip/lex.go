@@ -1,13 +1,66 @@
 package sip
 
+import "bytes"
+
 // Scanning helpers shared by the header parsers. Header values may hold
 // folded lines (CRLF followed by a space or tab), read in place, so linear
 // white space here includes CR and LF.
 
-func isLWS(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }
+// Character classes, one table lookup per byte on the scanning loops.
+const (
+	cLWS      = 1 << iota // SP HT CR LF
+	cToken                // RFC 3261 token
+	cHost                 // host name characters
+	cURI                  // may appear unescaped in a URI (as kemi accepts it)
+	cElemStop             // ends a plain run inside a list element: , " <
+	cNameStop             // ends a parameter name: = ; LWS
+	cValStop              // ends an unquoted parameter value: ; LWS
+)
+
+var class [256]uint8
+
+func init() {
+	for c := 0; c < 256; c++ {
+		b := byte(c)
+		l := b | 0x20
+		alnum := l >= 'a' && l <= 'z' || b >= '0' && b <= '9'
+		var k uint8
+		switch b {
+		case ' ', '\t', '\r', '\n':
+			k |= cLWS | cNameStop | cValStop
+		case ';':
+			k |= cNameStop | cValStop
+		case '=':
+			k |= cNameStop
+		case ',', '"', '<':
+			k |= cElemStop
+		}
+		if alnum || b != 0 && indexOf("-.!%*_+`'~", b) {
+			k |= cToken
+		}
+		if alnum || b == '-' || b == '.' || b == '_' {
+			k |= cHost
+		}
+		if c > 0x20 && c < 0x7f && !indexOf(`<>"\`, b) {
+			k |= cURI
+		}
+		class[c] = k
+	}
+}
+
+func indexOf(s string, c byte) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] == c {
+			return true
+		}
+	}
+	return false
+}
+
+func isLWS(c byte) bool { return class[c]&cLWS != 0 }
 
 func skipLWS(b []byte, i int) int {
-	for i < len(b) && isLWS(b[i]) {
+	for i < len(b) && class[b[i]]&cLWS != 0 {
 		i++
 	}
 	return i
@@ -15,29 +68,13 @@ func skipLWS(b []byte, i int) int {
 
 func trimLWS(b []byte) []byte {
 	i, j := 0, len(b)
-	for i < j && isLWS(b[i]) {
+	for i < j && class[b[i]]&cLWS != 0 {
 		i++
 	}
-	for j > i && isLWS(b[j-1]) {
+	for j > i && class[b[j-1]]&cLWS != 0 {
 		j--
 	}
 	return b[i:j]
-}
-
-// tokenChar marks the characters of RFC 3261's token.
-var tokenChar = [256]bool{}
-
-func init() {
-	for c := 'a'; c <= 'z'; c++ {
-		tokenChar[c] = true
-		tokenChar[c-'a'+'A'] = true
-	}
-	for c := '0'; c <= '9'; c++ {
-		tokenChar[c] = true
-	}
-	for _, c := range "-.!%*_+`'~" {
-		tokenChar[c] = true
-	}
 }
 
 func isToken(b []byte) bool {
@@ -45,7 +82,7 @@ func isToken(b []byte) bool {
 		return false
 	}
 	for _, c := range b {
-		if !tokenChar[c] {
+		if class[c]&cToken == 0 {
 			return false
 		}
 	}
@@ -53,8 +90,19 @@ func isToken(b []byte) bool {
 }
 
 // scanToken returns the end of the token starting at i.
-func scanToken(b []byte, i int) int {
-	for i < len(b) && tokenChar[b[i]] {
+func scanToken(b []byte, i int) int { return scanWhile(b, i, cToken) }
+
+// scanWhile returns the index of the first byte at or after i not in class k.
+func scanWhile(b []byte, i int, k uint8) int {
+	for i < len(b) && class[b[i]]&k != 0 {
+		i++
+	}
+	return i
+}
+
+// scanTo returns the index of the first byte at or after i in class k.
+func scanTo(b []byte, i int, k uint8) int {
+	for i < len(b) && class[b[i]]&k == 0 {
 		i++
 	}
 	return i
@@ -98,7 +146,11 @@ func skipQuoted(b []byte, i int) int {
 // index of the first comma outside quotes and angle brackets, or len(b).
 // ok is false for an unclosed quote or bracket.
 func nextElement(b []byte, i int) (end int, ok bool) {
-	for i < len(b) {
+	for {
+		i = scanTo(b, i, cElemStop)
+		if i >= len(b) {
+			return i, true
+		}
 		switch b[i] {
 		case ',':
 			return i, true
@@ -107,26 +159,26 @@ func nextElement(b []byte, i int) (end int, ok bool) {
 			if i < 0 {
 				return len(b), false
 			}
-			continue
 		case '<':
 			j := indexByteFrom(b, i+1, '>')
 			if j < 0 {
 				return len(b), false
 			}
-			i = j
+			i = j + 1
 		}
-		i++
 	}
-	return i, true
 }
 
+// indexByteFrom is bytes.IndexByte from offset i.
 func indexByteFrom(b []byte, i int, c byte) int {
-	for ; i < len(b); i++ {
-		if b[i] == c {
-			return i
-		}
+	if i >= len(b) {
+		return -1
 	}
-	return -1
+	j := bytes.IndexByte(b[i:], c)
+	if j < 0 {
+		return -1
+	}
+	return i + j
 }
 
 // Params walks a ";name=value;name2" parameter list (a URI's or a header's)
@@ -157,9 +209,7 @@ func (p *Params) Next() (name, value []byte, ok bool) {
 		return nil, nil, false
 	}
 	ns := i
-	for i < len(b) && b[i] != '=' && b[i] != ';' && !isLWS(b[i]) {
-		i++
-	}
+	i = scanTo(b, i, cNameStop)
 	name = b[ns:i]
 	i = skipLWS(b, i)
 	if i < len(b) && b[i] == '=' {
@@ -172,15 +222,17 @@ func (p *Params) Next() (name, value []byte, ok bool) {
 				i = len(b)
 			}
 		} else {
-			for i < len(b) && b[i] != ';' && !isLWS(b[i]) {
-				i++
-			}
+			i = scanTo(b, i, cValStop)
 		}
 		value = b[vs:i]
 	}
 	// anything up to the next ';' that is not a parameter is skipped
-	for i < len(b) && b[i] != ';' {
-		i++
+	if i < len(b) && b[i] != ';' {
+		if j := indexByteFrom(b, i, ';'); j >= 0 {
+			i = j
+		} else {
+			i = len(b)
+		}
 	}
 	p.i = i
 	return name, value, true
@@ -208,4 +260,12 @@ func Unquote(b []byte) []byte {
 		return b[1 : len(b)-1]
 	}
 	return b
+}
+
+func trimLWSRight(b []byte) []byte {
+	j := len(b)
+	for j > 0 && class[b[j-1]]&cLWS != 0 {
+		j--
+	}
+	return b[:j]
 }

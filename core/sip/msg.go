@@ -27,9 +27,8 @@ type span struct{ s, e uint32 }
 // collector never scans the index.
 type hdr struct {
 	typ   HdrType
-	name  span
+	name  span   // starts the field's first line
 	value span
-	line  uint32 // byte offset of the field's first line
 	next  uint32 // byte offset of the line after the field (folds included)
 }
 
@@ -103,6 +102,7 @@ type Msg struct {
 	cseqMName []byte
 	maxFwd    int // -1 when absent
 	contLen   int // -1 when absent
+	replyable bool
 
 	// parsed on first access
 	cached    uint32
@@ -161,11 +161,16 @@ func (m *Msg) Parse(b []byte) error {
 	if err := m.indexHeaders(nl+1, lim); err != nil {
 		return err
 	}
-	if err := m.frameBody(); err != nil {
+	if err := m.parseEager(); err != nil {
 		return err
 	}
-	return m.parseEager()
+	return m.frameBody()
 }
+
+// CanReply reports whether the message, even one that failed to parse,
+// has what a reply copies: top Via, From, To, Call-ID and CSeq. A request
+// with a bad Content-Length, Max-Forwards or request URI can get its 400.
+func (m *Msg) CanReply() bool { return m.replyable }
 
 func trimCR(b []byte) []byte {
 	if len(b) > 0 && b[len(b)-1] == '\r' {
@@ -190,6 +195,7 @@ func (m *Msg) reset() {
 	m.cseq, m.cseqMeth, m.cseqMName = 0, MethodOther, nil
 	m.maxFwd, m.contLen = -1, -1
 	m.cached = 0
+	m.replyable = false
 	m.contactOK = false
 	m.edits.reset()
 }
@@ -277,11 +283,12 @@ func (m *Msg) indexHeaders(pos int, lim *Limits) error {
 	if maxHdrs <= 0 || maxHdrs > MaxHeaders {
 		maxHdrs = MaxHeaders
 	}
+	nul := indexByteFrom(b, pos, 0) // checked line by line only when there is one
 	for {
-		if pos >= len(b) {
-			return m.fail(ErrIncomplete, line, HdrOther, "headers not terminated by an empty line")
+		nl := -1
+		if pos < len(b) {
+			nl = bytes.IndexByte(b[pos:], '\n')
 		}
-		nl := bytes.IndexByte(b[pos:], '\n')
 		if nl < 0 {
 			return m.fail(ErrIncomplete, line, HdrOther, "headers not terminated by an empty line")
 		}
@@ -295,33 +302,43 @@ func (m *Msg) indexHeaders(pos int, lim *Limits) error {
 			m.body.s = uint32(end + 1)
 			return nil
 		}
-		text := b[pos:le]
-		if hasBareNUL(text) {
-			return m.fail(ErrMalformed, line, HdrOther, "NUL byte in header")
+		if nul >= 0 && nul < le {
+			if hasBareNUL(b[pos:le]) {
+				return m.fail(ErrMalformed, line, HdrOther, "NUL byte in header")
+			}
+			nul = indexByteFrom(b, le, 0)
 		}
 		if c := b[pos]; c == ' ' || c == '\t' {
-			if m.nhdrs == 0 {
-				return m.fail(ErrMalformed, line, HdrOther, "continuation line before the first header")
-			}
-			h := &m.hdrs[m.nhdrs-1]
-			if v := trimLWS(text); len(v) > 0 {
-				if h.value.s == h.value.e {
-					h.value.s = uint32(le - len(trimLWSLeft(text)))
-				}
-				h.value.e = uint32(le - (len(text) - len(trimLWSRight(text))))
-			}
-			h.next = uint32(end + 1)
-			if int(h.value.e-h.line) > lim.MaxHeaderLen {
-				return m.fail(ErrHeaderTooLong, line, h.typ, "header longer than the length limit")
-			}
-		} else {
-			if err := m.addHeader(pos, le, end, line, maxHdrs, lim); err != nil {
+			if err := m.foldLine(pos, le, end, line, lim); err != nil {
 				return err
 			}
+		} else if err := m.addHeader(pos, le, end, line, maxHdrs, lim); err != nil {
+			return err
 		}
 		line++
 		pos = end + 1
 	}
+}
+
+// foldLine extends the last header field with a continuation line.
+func (m *Msg) foldLine(pos, le, end, line int, lim *Limits) error {
+	if m.nhdrs == 0 {
+		return m.fail(ErrMalformed, line, HdrOther, "continuation line before the first header")
+	}
+	h := &m.hdrs[m.nhdrs-1]
+	text := m.buf[pos:le]
+	if v := trimLWS(text); len(v) > 0 {
+		vs := uint32(cap(m.buf) - cap(v))
+		if h.value.s == h.value.e {
+			h.value.s = vs
+		}
+		h.value.e = vs + uint32(len(v))
+	}
+	h.next = uint32(end + 1)
+	if int(h.value.e-h.name.s) > lim.MaxHeaderLen {
+		return m.fail(ErrHeaderTooLong, line, h.typ, "header longer than the length limit")
+	}
+	return nil
 }
 
 // hasBareNUL reports a NUL byte that is not a quoted-pair ("\\" NUL is
@@ -339,47 +356,33 @@ func hasBareNUL(b []byte) bool {
 	}
 }
 
-func trimLWSLeft(b []byte) []byte {
-	i := 0
-	for i < len(b) && isLWS(b[i]) {
-		i++
-	}
-	return b[i:]
-}
-
-func trimLWSRight(b []byte) []byte {
-	j := len(b)
-	for j > 0 && isLWS(b[j-1]) {
-		j--
-	}
-	return b[:j]
-}
-
 func (m *Msg) addHeader(pos, le, end, line, maxHdrs int, lim *Limits) error {
-	b := m.buf
+	b := m.buf[:le]
 	if le-pos > lim.MaxHeaderLen {
 		return m.fail(ErrHeaderTooLong, line, HdrOther, "header longer than the length limit")
 	}
-	colon := bytes.IndexByte(b[pos:le], ':')
-	if colon < 0 {
-		return m.fail(ErrMalformed, line, HdrOther, "header without colon")
+	ne := scanWhile(b, pos, cToken)
+	colon := ne
+	for colon < le && (b[colon] == ' ' || b[colon] == '\t') {
+		colon++
 	}
-	ne := pos + colon
-	for ne > pos && (b[ne-1] == ' ' || b[ne-1] == '\t') {
-		ne--
-	}
-	name := b[pos:ne]
-	if len(name) == 0 {
-		return m.fail(ErrMalformed, line, HdrOther, "header name empty")
-	}
-	t := ClassifyHeader(name)
-	if t == HdrOther && !isToken(name) {
+	if colon >= le || b[colon] != ':' {
+		switch {
+		case bytes.IndexByte(b[pos:], ':') < 0:
+			return m.fail(ErrMalformed, line, HdrOther, "header without colon")
+		case b[pos] == ':':
+			return m.fail(ErrMalformed, line, HdrOther, "header name empty")
+		}
 		return m.fail(ErrMalformed, line, HdrOther, "invalid character in header name")
 	}
+	if ne == pos {
+		return m.fail(ErrMalformed, line, HdrOther, "header name empty")
+	}
+	t := ClassifyHeader(b[pos:ne])
 	if m.nhdrs >= maxHdrs {
 		return m.fail(ErrTooManyHdrs, line, t, "more headers than the limit")
 	}
-	vs := pos + colon + 1
+	vs := colon + 1
 	for vs < le && (b[vs] == ' ' || b[vs] == '\t') {
 		vs++
 	}
@@ -387,22 +390,19 @@ func (m *Msg) addHeader(pos, le, end, line, maxHdrs int, lim *Limits) error {
 	for ve > vs && (b[ve-1] == ' ' || b[ve-1] == '\t') {
 		ve--
 	}
-	bit := uint64(1) << t
 	if t != HdrOther {
-		if m.seen&bit != 0 {
-			if singleHdrs&bit != 0 {
-				return m.fail(ErrDuplicate, line, t, dupMsg[t])
-			}
-		} else {
+		bit := uint64(1) << t
+		if m.seen&bit == 0 {
 			m.first[t] = uint8(m.nhdrs)
+			m.seen |= bit
+		} else if singleHdrs&bit != 0 {
+			return m.fail(ErrDuplicate, line, t, dupMsg[t])
 		}
-		m.seen |= bit
 	}
 	m.hdrs[m.nhdrs] = hdr{
 		typ:   t,
 		name:  span{uint32(pos), uint32(ne)},
 		value: span{uint32(vs), uint32(ve)},
-		line:  uint32(pos),
 		next:  uint32(end + 1),
 	}
 	m.nhdrs++
@@ -434,21 +434,23 @@ func (m *Msg) frameBody() error {
 // lineOf returns the line number of header field i, for error messages
 // raised after indexing.
 func (m *Msg) lineOf(i int) int {
-	return 1 + bytes.Count(m.buf[:m.hdrs[i].line], []byte{'\n'})
+	return 1 + bytes.Count(m.buf[:m.hdrs[i].name.s], []byte{'\n'})
 }
 
 // parseEager reads what every message needs: top Via, From, To, Call-ID,
 // CSeq, Max-Forwards.
 func (m *Msg) parseEager() error {
+	if m.seen&(1<<HdrVia) != 0 {
+		if err := m.parseTopVia(); err != nil {
+			return err
+		}
+	}
 	if missing := mandatoryHdrs &^ m.seen; missing != 0 {
 		for t := HdrType(1); t < hdrTypeCount; t++ {
 			if missing&(1<<t) != 0 {
 				return m.fail(ErrMissing, 0, t, missingMsg[t])
 			}
 		}
-	}
-	if err := m.parseTopVia(); err != nil {
-		return err
 	}
 	if m.request {
 		// routing always needs it, and RFC 4475 wants <sip:...> here rejected
@@ -476,6 +478,7 @@ func (m *Msg) parseEager() error {
 		return m.fail(ErrBadHeader, m.lineOf(i), HdrCSeq, detail("bad CSeq header", err))
 	}
 	m.cseq, m.cseqMName, m.cseqMeth = num, meth, ParseMethod(meth)
+	m.replyable = true
 	if m.request && string(meth) != string(m.bytes(m.methodName)) {
 		return m.fail(ErrCSeqMethod, m.lineOf(i), HdrCSeq, "CSeq method does not match the request method")
 	}

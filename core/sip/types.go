@@ -260,35 +260,42 @@ var compact = [26]HdrType{
 	'y' - 'a': HdrIdentity,
 }
 
-// byLen lists, for each name length, the header types whose canonical name
-// has that length; ClassifyHeader compares only against those.
-var byLen [32][]HdrType
+// hdrHash finds the one canonical name a header name can be: a hash of its
+// length and three of its letters, folded, indexes this table, and one
+// case-folding comparison confirms. init checks that no two names collide.
+var hdrHash [256]HdrType
+
+func hashName(b []byte) uint8 {
+	n := len(b)
+	return uint8(n*4 + int(b[0]|0x20)*6 + int(b[n-1]|0x20)*7 + int(b[n/2]|0x20)*6)
+}
 
 func init() {
 	for t := HdrType(1); t < hdrTypeCount; t++ {
-		n := len(hdrNames[t])
-		byLen[n] = append(byLen[n], t)
+		h := hashName([]byte(hdrNames[t]))
+		if hdrHash[h] != HdrOther {
+			panic("sip: header names " + hdrNames[t] + " and " + hdrNames[hdrHash[h]] + " collide in hdrHash")
+		}
+		hdrHash[h] = t
 	}
 }
 
 // ClassifyHeader returns the type of a header by its name, ASCII
 // case-insensitively, compact forms included; HdrOther for any other name.
 func ClassifyHeader(name []byte) HdrType {
-	n := len(name)
-	if n == 1 {
+	switch len(name) {
+	case 0:
+		return HdrOther
+	case 1:
 		c := name[0] | 0x20
 		if c >= 'a' && c <= 'z' {
 			return compact[c-'a']
 		}
 		return HdrOther
 	}
-	if n >= len(byLen) {
-		return HdrOther
-	}
-	for _, t := range byLen[n] {
-		if equalFold(name, hdrNames[t]) {
-			return t
-		}
+	t := hdrHash[hashName(name)]
+	if t != HdrOther && equalFold(name, hdrNames[t]) {
+		return t
 	}
 	return HdrOther
 }

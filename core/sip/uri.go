@@ -36,19 +36,6 @@ type URI struct {
 	hostPort []byte
 }
 
-// uriByte marks the bytes that may appear unescaped in a URI as kemi
-// accepts it: printable ASCII less space, quotes and angle brackets.
-var uriByte = [256]bool{}
-
-func init() {
-	for c := 0x21; c < 0x7f; c++ {
-		uriByte[c] = true
-	}
-	for _, c := range `<>"\` {
-		uriByte[c] = false
-	}
-}
-
 // ParseURI parses b into u. It does not allocate; u points into b.
 func ParseURI(b []byte, u *URI) error {
 	*u = URI{Raw: b}
@@ -56,7 +43,7 @@ func ParseURI(b []byte, u *URI) error {
 		return errURI("empty URI")
 	}
 	for _, c := range b {
-		if !uriByte[c] {
+		if class[c]&cURI == 0 {
 			return errURI("invalid character in URI")
 		}
 	}
@@ -127,12 +114,9 @@ func (u *URI) parseSIP(r []byte) error {
 		}
 		i = e + 1
 	} else {
-		for i < len(r) && r[i] != ':' && r[i] != ';' && r[i] != '?' {
-			c := r[i]
-			if !(c|0x20 >= 'a' && c|0x20 <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '.' || c == '_') {
-				return errURI("invalid character in URI host")
-			}
-			i++
+		i = scanWhile(r, 0, cHost)
+		if i < len(r) && r[i] != ':' && r[i] != ';' && r[i] != '?' {
+			return errURI("invalid character in URI host")
 		}
 	}
 	u.Host = r[:i]
@@ -227,7 +211,7 @@ func unhex(c byte) byte {
 	if c <= '9' {
 		return c - '0'
 	}
-	return c|0x20 - 'a' + 10
+	return c | 0x20 - 'a' + 10
 }
 
 // reserved are RFC 2396's reserved characters: escaped, they stay distinct
