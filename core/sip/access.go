@@ -232,37 +232,63 @@ func (m *Msg) DigestFor(t HdrType, realm []byte, d *Digest) (found bool, err err
 type ListIter struct {
 	m   *Msg
 	t   HdrType
-	h   int
-	v   []byte
-	i   int
+	h   int    // the header field being walked
+	v   []byte // its value
+	i   int    // the position in v
 	err error
 }
 
 // List returns an iterator over the elements of headers of type t.
-func (m *Msg) List(t HdrType) ListIter { return ListIter{m: m, t: t, h: -1, i: 1} }
+func (m *Msg) List(t HdrType) ListIter { return ListIter{m: m, t: t, h: -1} }
 
-// Next returns the next element; false at the end or on error.
-func (it *ListIter) Next() ([]byte, bool) {
-	for it.err == nil {
-		if it.i > len(it.v) {
+// nextStart moves to the start of the next element, past commas and white
+// space, on to the next header field as needed; false at the end.
+func (it *ListIter) nextStart() bool {
+	if it.err != nil {
+		return false
+	}
+	for {
+		if it.i >= len(it.v) {
 			it.h = it.m.NextHeader(it.t, it.h)
 			if it.h < 0 {
-				return nil, false
+				return false
 			}
 			it.v, it.i = it.m.value(it.h), 0
 		}
-		e, ok := nextElement(it.v, it.i)
-		if !ok {
-			it.err = headerError(hdrNames[it.t] + ": unbalanced quote or bracket")
-			return nil, false
+		for it.i < len(it.v) && (it.v[it.i] == ',' || isLWS(it.v[it.i])) {
+			it.i++
 		}
-		el := trimLWS(it.v[it.i:e])
-		it.i = e + 1
-		if len(el) > 0 {
-			return el, true
+		if it.i < len(it.v) {
+			return true
 		}
 	}
-	return nil, false
+}
+
+// Next returns the next element; false at the end or on error.
+func (it *ListIter) Next() ([]byte, bool) {
+	if !it.nextStart() {
+		return nil, false
+	}
+	// a plain token (Allow, Supported, ...) needs no quote or bracket check
+	v, i := it.v, it.i
+	if e := scanWhile(v, i, cToken); e > i {
+		k := e
+		for k < len(v) && (v[k] == ' ' || v[k] == '\t') {
+			k++
+		}
+		if k == len(v) || v[k] == ',' {
+			it.i = k
+			return v[i:e], true
+		}
+	}
+	e, ok := nextElement(it.v, it.i)
+	if !ok {
+		it.err = headerError(hdrNames[it.t] + ": unbalanced quote or bracket")
+		return nil, false
+	}
+	el := trimLWSRight(it.v[it.i:e])
+	it.i = e
+	return el, true
 }
 
 // Err returns the error that stopped the iteration, if any.
@@ -280,21 +306,23 @@ func (m *Msg) Vias() ViaIter { return ViaIter{m.List(HdrVia)} }
 // Next parses the next via-parm into v. The top one was parsed with the
 // message and is copied.
 func (it *ViaIter) Next(v *Via) bool {
-	if m := it.m; it.h < 0 && m.via1Hdr >= 0 && it.err == nil {
+	m := it.m
+	if it.h < 0 && m.via1Hdr >= 0 && it.err == nil {
 		*v = m.via1
 		it.h = m.via1Hdr
 		it.v = m.value(it.h)
 		it.i = int(m.via1Elem.e - m.hdrs[it.h].value.s)
 		return true
 	}
-	el, ok := it.ListIter.Next()
-	if !ok {
+	if !it.nextStart() {
 		return false
 	}
-	if err := ParseVia(el, v); err != nil {
+	n, err := parseVia(it.v[it.i:], v)
+	if err != nil {
 		it.err = wrapHdr(HdrVia, err)
 		return false
 	}
+	it.i += n
 	return true
 }
 
@@ -306,34 +334,40 @@ func (m *Msg) Addrs(t HdrType) AddrIter { return AddrIter{m.List(t)} }
 
 // Next parses the next address into na.
 func (it *AddrIter) Next(na *NameAddr) bool {
-	el, ok := it.ListIter.Next()
-	if !ok {
+	if !it.nextStart() {
 		return false
 	}
-	if err := ParseNameAddr(el, na); err != nil {
+	n, err := parseNameAddr(it.v[it.i:], na)
+	if err != nil {
 		it.err = wrapHdr(it.t, err)
 		return false
 	}
+	it.i += n
 	return true
 }
 
 // ContactIter walks the Contact values; "*" comes back with Star set.
-type ContactIter struct{ ListIter }
+type ContactIter struct{ AddrIter }
 
 // Contacts returns an iterator over all Contact values.
-func (m *Msg) Contacts() ContactIter { return ContactIter{m.List(HdrContact)} }
+func (m *Msg) Contacts() ContactIter { return ContactIter{m.Addrs(HdrContact)} }
 
 // Next parses the next Contact into c.
 func (it *ContactIter) Next(c *Contact) bool {
-	el, ok := it.ListIter.Next()
-	if !ok {
+	if !it.nextStart() {
 		return false
 	}
-	if len(el) == 1 && el[0] == '*' {
-		*c = Contact{Star: true, Expires: -1, Q: -1}
-		return true
+	if rest := it.v[it.i:]; rest[0] == '*' {
+		if k := skipLWS(rest, 1); k == len(rest) || rest[k] == ',' {
+			*c = Contact{Star: true, Expires: -1, Q: -1}
+			it.i += k
+			return true
+		}
 	}
-	if err := ParseContact(el, c); err != nil {
+	if !it.AddrIter.Next(&c.NameAddr) {
+		return false
+	}
+	if err := c.readParams(); err != nil {
 		it.err = wrapHdr(HdrContact, err)
 		return false
 	}

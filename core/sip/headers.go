@@ -27,20 +27,33 @@ type Via struct {
 // and '='.
 func ParseVia(b []byte, v *Via) error {
 	b = trimLWS(b)
-	*v = Via{Raw: b}
-	i := 0
+	n, err := parseVia(b, v)
+	if err == nil && n < len(b) {
+		return headerError("unexpected text after via-parm")
+	}
+	return err
+}
+
+// parseVia parses the via-parm at the start of b and returns where it
+// ended: at a comma that starts the next one, or at the end of b. Lists
+// are walked with it directly, without splitting them first.
+func parseVia(b []byte, v *Via) (int, error) {
+	// the fields a via-parm may lack; the others are always set on success
+	v.PortText, v.Port, v.Params, v.Branch, v.Received, v.RPort, v.HasRPort = nil, 0, nil, nil, nil, nil, false
+	i := skipLWS(b, 0)
+	start := i
 	var part [3][]byte
 	for k := 0; k < 3; k++ {
 		if k > 0 {
 			i = skipLWS(b, i)
 			if i >= len(b) || b[i] != '/' {
-				return headerError("bad sent-protocol")
+				return i, headerError("bad sent-protocol")
 			}
 			i = skipLWS(b, i+1)
 		}
 		e := scanToken(b, i)
 		if e == i {
-			return headerError("bad sent-protocol")
+			return i, headerError("bad sent-protocol")
 		}
 		part[k] = b[i:e]
 		i = e
@@ -48,14 +61,14 @@ func ParseVia(b []byte, v *Via) error {
 	v.Protocol, v.Version, v.TransportName = part[0], part[1], part[2]
 	v.Transport = parseTransport(v.TransportName)
 	if i >= len(b) || !isLWS(b[i]) {
-		return headerError("no space before sent-by")
+		return i, headerError("no space before sent-by")
 	}
 	i = skipLWS(b, i)
 	hs := i
 	if i < len(b) && b[i] == '[' {
-		e := indexByteFrom(b, i, ']')
+		e := indexShort(b, i, ']')
 		if e < 0 {
-			return headerError("unclosed IPv6 reference")
+			return i, headerError("unclosed IPv6 reference")
 		}
 		i = e + 1
 	} else {
@@ -63,8 +76,9 @@ func ParseVia(b []byte, v *Via) error {
 	}
 	v.Host = b[hs:i]
 	if len(v.Host) == 0 {
-		return headerError("empty host")
+		return i, headerError("empty host")
 	}
+	end := i
 	j := skipLWS(b, i)
 	if j < len(b) && b[j] == ':' {
 		j = skipLWS(b, j+1)
@@ -74,47 +88,70 @@ func ParseVia(b []byte, v *Via) error {
 		}
 		p, ok := parseUint(b[j:e], 65535)
 		if !ok || p == 0 {
-			return headerError("bad port")
+			return j, headerError("bad port")
 		}
 		v.PortText, v.Port = b[j:e], int(p)
-		i = e
-		j = skipLWS(b, i)
+		end = e
+		j = skipLWS(b, e)
 	}
-	if j < len(b) {
+	ps := j
+	for j < len(b) && b[j] != ',' {
 		if b[j] != ';' {
-			return headerError("unexpected text after sent-by")
+			return j, headerError("unexpected text after sent-by")
 		}
-		v.Params = b[j:]
-		p := NewParams(v.Params)
-		for {
-			n, val, ok := p.Next()
-			if !ok {
-				break
+		j = skipLWS(b, j+1)
+		ns := j
+		j = scanToken(b, j)
+		name := b[ns:j]
+		if len(name) == 0 {
+			return j, headerError("bad parameter")
+		}
+		end = j
+		j = skipLWS(b, j)
+		var val []byte
+		if j < len(b) && b[j] == '=' {
+			j = skipLWS(b, j+1)
+			vs := j
+			switch {
+			case j < len(b) && b[j] == '"':
+				j = skipQuoted(b, j)
+				if j < 0 {
+					return len(b), headerError("unclosed quote")
+				}
+			case j < len(b) && b[j] == '[':
+				j = indexShort(b, j, ']')
+				if j < 0 {
+					return len(b), headerError("unclosed IPv6 reference")
+				}
+				j++
+			default:
+				j = scanTo(b, j, cValStop|cComma)
 			}
-			if !isToken(n) {
-				return headerError("bad parameter")
+			val = b[vs:j]
+			end = j
+			j = skipLWS(b, j)
+		}
+		switch len(name) {
+		case 5:
+			if equalFold(name, "rport") {
+				v.RPort, v.HasRPort = val, true
+				v.rportEnd = end - start
 			}
-			switch len(n) {
-			case 5:
-				if equalFold(n, "rport") {
-					v.RPort, v.HasRPort = val, true
-					v.rportEnd = cap(b) - cap(n) + len(n)
-					if val != nil {
-						v.rportEnd = cap(b) - cap(val) + len(val)
-					}
-				}
-			case 6:
-				if equalFold(n, "branch") {
-					v.Branch = val
-				}
-			case 8:
-				if equalFold(n, "received") {
-					v.Received = val
-				}
+		case 6:
+			if equalFold(name, "branch") {
+				v.Branch = val
+			}
+		case 8:
+			if equalFold(name, "received") {
+				v.Received = val
 			}
 		}
 	}
-	return nil
+	if ps < end {
+		v.Params = b[ps:end]
+	}
+	v.Raw = b[start:end]
+	return j, nil
 }
 
 // Param returns a Via parameter by name.
@@ -134,56 +171,95 @@ type NameAddr struct {
 // (sip:b@h;tag=1, where the parameters belong to the header).
 func ParseNameAddr(b []byte, na *NameAddr) error {
 	b = trimLWS(b)
-	*na = NameAddr{Raw: b}
-	if len(b) == 0 {
-		return headerError("empty address")
+	n, err := parseNameAddr(b, na)
+	if err == nil && n < len(b) {
+		return headerError("unexpected text after address")
 	}
-	var uri, rest []byte
-	i := 0
-	if b[0] == '"' {
-		q := skipQuoted(b, 0)
+	return err
+}
+
+// parseNameAddr parses the address at the start of b and returns where it
+// ended: at a comma outside quotes and brackets that starts the next list
+// element, or at the end of b.
+func parseNameAddr(b []byte, na *NameAddr) (int, error) {
+	na.Raw, na.Display, na.Params, na.Tag = nil, nil, nil, nil // ParseURI clears na.URI
+	i := skipLWS(b, 0)
+	start := i
+	if i >= len(b) || b[i] == ',' {
+		na.URI = URI{}
+		return i, headerError("empty address")
+	}
+	var uri []byte
+	var j int // just past the URI part
+	if b[i] == '"' {
+		q := skipQuoted(b, i)
 		if q < 0 {
-			return headerError("unclosed quote in display name")
+			return len(b), headerError("unclosed quote in display name")
 		}
-		na.Display = b[1 : q-1]
+		na.Display = b[i+1 : q-1]
 		i = skipLWS(b, q)
 		if i >= len(b) || b[i] != '<' {
-			return headerError("display name without <URI>")
+			return i, headerError("display name without <URI>")
+		}
+	} else {
+		i = scanTo(b, i, cElemStop)
+		if i < len(b) && b[i] == '"' {
+			return i, headerError("quote inside display name")
 		}
 	}
-	lt := indexByteFrom(b, i, '<')
-	if lt >= 0 {
-		if b[0] != '"' {
-			na.Display = trimLWS(b[:lt])
+	if i < len(b) && b[i] == '<' {
+		if b[start] != '"' {
+			na.Display = trimLWS(b[start:i])
 		}
-		gt := indexByteFrom(b, lt+1, '>')
-		if gt < 0 {
-			return headerError("unclosed <URI>")
+		// one scan finds the '>' and checks the URI's bytes
+		gt := scanWhile(b, i+1, cURI)
+		if gt >= len(b) {
+			return len(b), headerError("unclosed <URI>")
 		}
-		uri, rest = b[lt+1:gt], b[gt+1:]
+		if b[gt] != '>' {
+			return gt, errURI("invalid character in URI")
+		}
+		uri, j = b[i+1:gt], gt+1
 	} else {
 		// addr-spec: the URI ends at the first ';' past the userinfo.
-		e := indexByteFrom(b, 0, '@')
-		if e < 0 {
-			e = 0
+		e := start
+		if at := indexShort(b[:i], start, '@'); at >= 0 {
+			e = at
 		}
-		for e < len(b) && b[e] != ';' && !isLWS(b[e]) {
-			e++
+		e = scanTo(b[:i], e, cValStop)
+		uri, j = b[start:e], e
+		if scanWhile(uri, 0, cURI) < len(uri) {
+			return j, errURI("invalid character in URI")
 		}
-		uri, rest = b[:e], b[e:]
 	}
-	if err := ParseURI(uri, &na.URI); err != nil {
-		return err
+	if err := parseValidURI(uri, &na.URI); err != nil {
+		return j, err
 	}
-	rest = trimLWS(rest)
-	if len(rest) > 0 {
-		if rest[0] != ';' {
-			return headerError("unexpected text after address")
+	// header parameters, up to the next element
+	ps := skipLWS(b, j)
+	end := j
+	for k := ps; ; {
+		k = scanTo(b, k, cElemStop)
+		if k < len(b) && b[k] == '"' {
+			if k = skipQuoted(b, k); k < 0 {
+				return len(b), headerError("unclosed quote in parameter")
+			}
+			continue
 		}
-		na.Params = rest
-		na.Tag, _ = Param(rest, "tag")
+		if k < len(b) && b[k] == '<' {
+			return k, headerError("unexpected < after address")
+		}
+		if p := trimLWSRight(b[ps:k]); len(p) > 0 {
+			if p[0] != ';' {
+				return ps, headerError("unexpected text after address")
+			}
+			na.Params = p
+			na.Tag, _ = Param(p, "tag")
+			end = ps + len(p)
+		}
+		na.Raw = b[start:end]
+		return k, nil
 	}
-	return nil
 }
 
 // Param returns a header parameter by name.
@@ -203,6 +279,12 @@ func ParseContact(b []byte, c *Contact) error {
 	if err := ParseNameAddr(b, &c.NameAddr); err != nil {
 		return err
 	}
+	return c.readParams()
+}
+
+// readParams reads expires and q from the Contact's parameters.
+func (c *Contact) readParams() error {
+	c.Star, c.Expires, c.Q = false, -1, -1
 	if len(c.Params) == 0 {
 		return nil
 	}

@@ -15,6 +15,7 @@ const (
 	cElemStop             // ends a plain run inside a list element: , " <
 	cNameStop             // ends a parameter name: = ; LWS
 	cValStop              // ends an unquoted parameter value: ; LWS
+	cComma                // ,
 )
 
 var class [256]uint8
@@ -32,7 +33,9 @@ func init() {
 			k |= cNameStop | cValStop
 		case '=':
 			k |= cNameStop
-		case ',', '"', '<':
+		case ',':
+			k |= cElemStop | cComma
+		case '"', '<':
 			k |= cElemStop
 		}
 		if alnum || b != 0 && indexOf("-.!%*_+`'~", b) {
@@ -111,7 +114,7 @@ func scanTo(b []byte, i int, k uint8) int {
 // parseUint reads a decimal number of at most max; ok is false for an empty
 // field, a non-digit or a value over max.
 func parseUint(b []byte, max uint64) (uint64, bool) {
-	if len(b) == 0 || len(b) > 20 {
+	if len(b) == 0 || len(b) > 19 { // 19 digits cannot overflow a uint64
 		return 0, false
 	}
 	var n uint64
@@ -119,13 +122,9 @@ func parseUint(b []byte, max uint64) (uint64, bool) {
 		if c < '0' || c > '9' {
 			return 0, false
 		}
-		d := uint64(c - '0')
-		if n > (max-d)/10 {
-			return 0, false
-		}
-		n = n*10 + d
+		n = n*10 + uint64(c-'0')
 	}
-	return n, true
+	return n, n <= max
 }
 
 // skipQuoted returns the index just past the closing quote of the quoted
@@ -167,6 +166,17 @@ func nextElement(b []byte, i int) (end int, ok bool) {
 			i = j + 1
 		}
 	}
+}
+
+// indexShort finds c from offset i in a field expected to be short, where
+// a plain loop beats the set-up of bytes.IndexByte.
+func indexShort(b []byte, i int, c byte) int {
+	for ; i < len(b); i++ {
+		if b[i] == c {
+			return i
+		}
+	}
+	return -1
 }
 
 // indexByteFrom is bytes.IndexByte from offset i.

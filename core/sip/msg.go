@@ -27,7 +27,7 @@ type span struct{ s, e uint32 }
 // collector never scans the index.
 type hdr struct {
 	typ   HdrType
-	name  span   // starts the field's first line
+	name  span // starts the field's first line
 	value span
 	next  uint32 // byte offset of the line after the field (folds included)
 }
@@ -378,7 +378,7 @@ func (m *Msg) addHeader(pos, le, end, line, maxHdrs int, lim *Limits) error {
 	if ne == pos {
 		return m.fail(ErrMalformed, line, HdrOther, "header name empty")
 	}
-	t := ClassifyHeader(b[pos:ne])
+	t := classifyToken(b[pos:ne])
 	if m.nhdrs >= maxHdrs {
 		return m.fail(ErrTooManyHdrs, line, t, "more headers than the limit")
 	}
@@ -469,7 +469,7 @@ func (m *Msg) parseEager() error {
 	}
 	i = int(m.first[HdrCallID])
 	m.callID = m.value(i)
-	if len(m.callID) == 0 || bytes.IndexAny(m.callID, " \t\r\n") >= 0 {
+	if len(m.callID) == 0 || scanTo(m.callID, 0, cLWS) < len(m.callID) {
 		return m.fail(ErrBadHeader, m.lineOf(i), HdrCallID, "bad Call-ID header")
 	}
 	i = int(m.first[HdrCSeq])
@@ -496,17 +496,20 @@ func (m *Msg) parseEager() error {
 func (m *Msg) parseTopVia() error {
 	i := int(m.first[HdrVia])
 	v := m.value(i)
-	e, ok := nextElement(v, 0)
-	if !ok {
-		return m.fail(ErrBadHeader, m.lineOf(i), HdrVia, "bad Via header")
+	n, err := parseVia(v, &m.via1)
+	if err == nil && n < len(v) && v[n] != ',' {
+		err = headerError("unexpected text after via-parm")
 	}
-	elem := v[:e]
-	if err := ParseVia(elem, &m.via1); err != nil {
+	if err != nil {
 		return m.fail(ErrBadHeader, m.lineOf(i), HdrVia, detail("bad Via header", err))
 	}
 	m.via1Hdr = i
 	m.via1Elem = m.span(m.via1.Raw)
-	m.via1Alone = len(trimLWS(v[e:])) == 0
+	rest := v[n:]
+	for len(rest) > 0 && (rest[0] == ',' || isLWS(rest[0])) {
+		rest = rest[1:]
+	}
+	m.via1Alone = len(rest) == 0
 	return nil
 }
 

@@ -219,7 +219,7 @@ Content-Length: 0
 	n := 0
 	for ri.Next(&rr) {
 		n++
-		if !rr.URI.LR {
+		if !rr.URI.LR() {
 			t.Errorf("record-route %d: lr not seen", n)
 		}
 	}

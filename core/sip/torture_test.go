@@ -101,7 +101,7 @@ func dumpURI(p func(string, ...any), what string, u *URI, err error) {
 		p("%s error: %v", what, err)
 		return
 	}
-	p("%s: scheme=%q(%d) user=%q password=%v,%q host=%q port=%d params=%q headers=%q opaque=%q transport=%q lr=%v", what, u.SchemeName, u.Scheme, u.User, u.HasPassword, u.Password, u.Host, u.Port, u.Params, u.Headers, u.Opaque, u.Transport, u.LR)
+	p("%s: scheme=%q(%d) user=%q password=%v,%q host=%q port=%d params=%q headers=%q opaque=%q transport=%q lr=%v", what, u.SchemeName, u.Scheme, u.User, u.HasPassword, u.Password, u.Host, u.Port, u.Params, u.Headers, u.Opaque, u.TransportParam(), u.LR())
 }
 
 // TestTorture runs the corpus: every valid message parses and reads as its

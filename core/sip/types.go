@@ -1,5 +1,10 @@
 package sip
 
+import (
+	"encoding/binary"
+	"strings"
+)
+
 // Method is a SIP request method as an integer, so that hot code compares
 // integers, not strings. Methods are case-sensitive (RFC 3261 §7.1): "invite"
 // is MethodOther.
@@ -283,6 +288,15 @@ func init() {
 // ClassifyHeader returns the type of a header by its name, ASCII
 // case-insensitively, compact forms included; HdrOther for any other name.
 func ClassifyHeader(name []byte) HdrType {
+	if !isToken(name) {
+		return HdrOther
+	}
+	return classifyToken(name)
+}
+
+// classifyToken is ClassifyHeader for a name known to be a token, which
+// lets the comparison fold case a word at a time.
+func classifyToken(name []byte) HdrType {
 	switch len(name) {
 	case 0:
 		return HdrOther
@@ -294,10 +308,45 @@ func ClassifyHeader(name []byte) HdrType {
 		return HdrOther
 	}
 	t := hdrHash[hashName(name)]
-	if t != HdrOther && equalFold(name, hdrNames[t]) {
+	if t != HdrOther && len(name) == len(hdrNames[t]) && foldedEqual(name, &hdrFolded[t]) {
 		return t
 	}
 	return HdrOther
+}
+
+// hdrFolded holds each canonical name in lower case as little-endian
+// words, zero-padded.
+var hdrFolded [hdrTypeCount][4]uint64
+
+func init() {
+	for t := HdrType(1); t < hdrTypeCount; t++ {
+		var buf [32]byte
+		copy(buf[:], strings.ToLower(hdrNames[t]))
+		for w := 0; w < 4; w++ {
+			hdrFolded[t][w] = binary.LittleEndian.Uint64(buf[w*8:])
+		}
+	}
+}
+
+// foldedEqual compares a token with a folded name of the same length.
+// Setting bit 5 lower-cases letters; among token characters only letters
+// change, and no other token character folds onto a letter or '-', so the
+// comparison is exact for tokens.
+func foldedEqual(b []byte, w *[4]uint64) bool {
+	i := 0
+	for ; i+8 <= len(b); i += 8 {
+		if binary.LittleEndian.Uint64(b[i:])|0x2020202020202020 != w[i/8] {
+			return false
+		}
+	}
+	if i == len(b) {
+		return true
+	}
+	var tail uint64
+	for k := len(b) - 1; k >= i; k-- {
+		tail = tail<<8 | uint64(b[k]|0x20)
+	}
+	return tail == w[i/8]
 }
 
 // equalFold reports whether b equals s under ASCII case folding. s may hold

@@ -27,28 +27,27 @@ type URI struct {
 	Headers     []byte // after '?'
 	Opaque      []byte
 
-	// Parameters looked at on every hop, found once while parsing.
-	Transport []byte
-	UserParam []byte
-	Maddr     []byte
-	LR        bool
-
 	hostPort []byte
 }
 
 // ParseURI parses b into u. It does not allocate; u points into b.
 func ParseURI(b []byte, u *URI) error {
+	if scanWhile(b, 0, cURI) < len(b) {
+		*u = URI{Raw: b}
+		return errURI("invalid character in URI")
+	}
+	return parseValidURI(b, u)
+}
+
+// parseValidURI is ParseURI for bytes already checked to be URI bytes, as
+// the scan for a name-addr's '>' does.
+func parseValidURI(b []byte, u *URI) error {
 	*u = URI{Raw: b}
 	if len(b) == 0 {
 		return errURI("empty URI")
 	}
-	for _, c := range b {
-		if class[c]&cURI == 0 {
-			return errURI("invalid character in URI")
-		}
-	}
-	colon := indexByteFrom(b, 0, ':')
-	if colon <= 0 {
+	colon := scanWhile(b, 0, cToken) // the scheme's characters are token characters
+	if colon == 0 || colon >= len(b) || b[colon] != ':' {
 		return errURI("URI without scheme")
 	}
 	scheme := b[:colon]
@@ -94,7 +93,7 @@ func (u *URI) parseSIP(r []byte) error {
 	// ends the userinfo. The user part itself may hold ';' (user parameters).
 	if at := indexByteFrom(r, 0, '@'); at >= 0 {
 		ui := r[:at]
-		if c := indexByteFrom(ui, 0, ':'); c >= 0 {
+		if c := indexShort(ui, 0, ':'); c >= 0 {
 			u.User, u.Password, u.HasPassword = ui[:c], ui[c+1:], true
 		} else {
 			u.User = ui
@@ -103,7 +102,7 @@ func (u *URI) parseSIP(r []byte) error {
 	}
 	i := 0
 	if len(r) > 0 && r[0] == '[' {
-		e := indexByteFrom(r, 1, ']')
+		e := indexShort(r, 1, ']')
 		if e < 0 {
 			return errURI("unclosed IPv6 reference")
 		}
@@ -143,7 +142,6 @@ func (u *URI) parseSIP(r []byte) error {
 			i++
 		}
 		u.Params = r[ps:i]
-		u.findParams()
 	}
 	if i < len(r) {
 		if r[i] != '?' {
@@ -155,12 +153,11 @@ func (u *URI) parseSIP(r []byte) error {
 }
 
 func (u *URI) parseTel(r []byte) error {
-	i := indexByteFrom(r, 0, ';')
+	i := indexShort(r, 0, ';')
 	if i < 0 {
 		i = len(r)
 	} else {
 		u.Params = r[i+1:]
-		u.findParams()
 	}
 	u.User = r[:i]
 	if len(u.User) == 0 {
@@ -169,33 +166,20 @@ func (u *URI) parseTel(r []byte) error {
 	return nil
 }
 
-func (u *URI) findParams() {
-	p := NewParams(u.Params)
-	for {
-		n, v, ok := p.Next()
-		if !ok {
-			return
-		}
-		switch len(n) {
-		case 2:
-			if equalFold(n, "lr") {
-				u.LR = true
-			}
-		case 4:
-			if equalFold(n, "user") {
-				u.UserParam = v
-			}
-		case 5:
-			if equalFold(n, "maddr") {
-				u.Maddr = v
-			}
-		case 9:
-			if equalFold(n, "transport") {
-				u.Transport = v
-			}
-		}
-	}
-}
+// The parameters a proxy looks at, read from Params on each call: most
+// URIs parsed are never asked for them.
+
+// TransportParam returns the transport parameter.
+func (u *URI) TransportParam() []byte { v, _ := u.Param("transport"); return v }
+
+// UserParam returns the user parameter ("phone", "ip").
+func (u *URI) UserParam() []byte { v, _ := u.Param("user"); return v }
+
+// Maddr returns the maddr parameter.
+func (u *URI) Maddr() []byte { v, _ := u.Param("maddr"); return v }
+
+// LR reports the lr parameter (a loose router).
+func (u *URI) LR() bool { _, ok := u.Param("lr"); return ok }
 
 // Param returns a URI parameter by name, case-insensitively.
 func (u *URI) Param(name string) ([]byte, bool) { return Param(u.Params, name) }
