@@ -111,7 +111,8 @@ func (m *Msg) TopVia() *Via {
 	return &m.via1
 }
 
-// From returns the From header.
+// From returns the From header. It, To, Call-ID and the CSeq accessors
+// are valid after a successful Parse, or after a failed one that CanReply.
 func (m *Msg) From() *NameAddr { return &m.from }
 
 // To returns the To header.

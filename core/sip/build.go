@@ -203,8 +203,13 @@ func (m *Msg) RemoveHeader(i int) error {
 	return m.add(editPlain, int(h.name.s), int(h.next-h.name.s), 0)
 }
 
+var errNotRequest = errors.New("sip: the message is not a request")
+
 // SetRURI replaces the request URI; a later call replaces an earlier one.
 func (m *Msg) SetRURI(uri []byte) error {
+	if !m.request {
+		return errNotRequest
+	}
 	return m.add(editRURI, int(m.ruri.s), int(m.ruri.e-m.ruri.s), 0, uri)
 }
 

@@ -175,6 +175,9 @@ func TestRemoveTopVia(t *testing.T) {
 		if err := m.RemoveTopVia(); err != nil {
 			t.Fatal(err)
 		}
+		if err := m.SetRURI([]byte("sip:x@y")); err == nil {
+			t.Error("SetRURI on a response: want an error")
+		}
 		out := m.AppendTo(nil)
 		f := mustParse(t, out)
 		var v Via

@@ -6,7 +6,8 @@ package sip
 import "bytes"
 
 // Limits protect the proxy from messages that would make it grow without
-// bound. Past one of them Parse returns an error.
+// bound. Past one of them Parse returns an error. A zero field takes its
+// default.
 type Limits struct {
 	MaxMsgSize   int // bytes in one message
 	MaxHeaders   int // header fields, at most MaxHeaders
@@ -126,11 +127,19 @@ func (m *Msg) fail(kind ErrKind, line int, h HdrType, what string) error {
 	return &m.err
 }
 
-func (m *Msg) limits() *Limits {
-	if m.Limits.MaxMsgSize == 0 {
-		return &DefaultLimits
+// limits returns the Limits in force: each zero field takes its default.
+func (m *Msg) limits() Limits {
+	l := m.Limits
+	if l.MaxMsgSize <= 0 {
+		l.MaxMsgSize = DefaultLimits.MaxMsgSize
 	}
-	return &m.Limits
+	if l.MaxHeaders <= 0 || l.MaxHeaders > MaxHeaders {
+		l.MaxHeaders = MaxHeaders
+	}
+	if l.MaxHeaderLen <= 0 {
+		l.MaxHeaderLen = DefaultLimits.MaxHeaderLen
+	}
+	return l
 }
 
 // Parse parses one message from a datagram. Bytes after Content-Length are
@@ -158,7 +167,7 @@ func (m *Msg) Parse(b []byte) error {
 	if err := m.parseStartLine(trimCR(b[:nl])); err != nil {
 		return err
 	}
-	if err := m.indexHeaders(nl+1, lim); err != nil {
+	if err := m.indexHeaders(nl+1, &lim); err != nil {
 		return err
 	}
 	if err := m.parseEager(); err != nil {
@@ -280,9 +289,6 @@ func (m *Msg) indexHeaders(pos int, lim *Limits) error {
 	b := m.buf
 	line := 2
 	maxHdrs := lim.MaxHeaders
-	if maxHdrs <= 0 || maxHdrs > MaxHeaders {
-		maxHdrs = MaxHeaders
-	}
 	nul := indexByteFrom(b, pos, 0) // checked line by line only when there is one
 	for {
 		nl := -1

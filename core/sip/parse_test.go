@@ -313,6 +313,8 @@ func TestLimits(t *testing.T) {
 		{Limits{MaxMsgSize: 1000, MaxHeaders: 5, MaxHeaderLen: 100}, ErrTooManyHdrs},
 		{Limits{MaxMsgSize: 1000, MaxHeaders: 10, MaxHeaderLen: 20}, ErrHeaderTooLong},
 		{Limits{MaxMsgSize: 1000, MaxHeaders: 6, MaxHeaderLen: 40}, 0},
+		{Limits{MaxMsgSize: 1000}, 0}, // the other limits take their defaults
+		{Limits{MaxHeaderLen: 20}, ErrHeaderTooLong},
 	}
 	for i, c := range cases {
 		m := Msg{Limits: c.lim}
