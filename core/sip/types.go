@@ -351,7 +351,7 @@ func foldedEqual(b []byte, w *[4]uint64) bool {
 
 // equalFold reports whether b equals s under ASCII case folding. s may hold
 // any bytes; only letters fold.
-func equalFold(b []byte, s string) bool {
+func equalFold[T string | []byte](b []byte, s T) bool {
 	if len(b) != len(s) {
 		return false
 	}
@@ -367,22 +367,8 @@ func equalFold(b []byte, s string) bool {
 	return true
 }
 
-// EqualFold is equalFold for two byte slices.
-func EqualFold(a, b []byte) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := 0; i < len(a); i++ {
-		c, d := a[i], b[i]
-		if c == d {
-			continue
-		}
-		if c|0x20 != d|0x20 || d|0x20 < 'a' || d|0x20 > 'z' {
-			return false
-		}
-	}
-	return true
-}
+// EqualFold reports whether a and b are equal under ASCII case folding.
+func EqualFold(a, b []byte) bool { return equalFold(a, b) }
 
 // Transport is the transport named in a Via header or a URI parameter.
 type Transport uint8
