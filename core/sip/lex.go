@@ -263,15 +263,6 @@ func Param(params []byte, name string) (value []byte, found bool) {
 	}
 }
 
-// Unquote strips the quotes of a quoted string; other values come back as
-// they are. Escapes inside stay (they are rare and the bytes stay valid).
-func Unquote(b []byte) []byte {
-	if len(b) >= 2 && b[0] == '"' && b[len(b)-1] == '"' {
-		return b[1 : len(b)-1]
-	}
-	return b
-}
-
 func trimLWSRight(b []byte) []byte {
 	j := len(b)
 	for j > 0 && class[b[j-1]]&cLWS != 0 {
