@@ -36,7 +36,13 @@ func AppendReply(dst []byte, req *Msg, r *Reply) []byte {
 	dst = append(dst, "SIP/2.0 "...)
 	dst = strconv.AppendInt(dst, int64(r.Code), 10)
 	dst = append(dst, ' ')
-	dst = append(dst, r.Reason...)
+	for i := 0; i < len(r.Reason); i++ { // a reason from a script must not add lines
+		c := r.Reason[i]
+		if c == '\r' || c == '\n' {
+			c = ' '
+		}
+		dst = append(dst, c)
+	}
 	dst = append(dst, "\r\n"...)
 	for i := req.NextHeader(HdrVia, -1); i >= 0; i = req.NextHeader(HdrVia, i) {
 		dst = append(dst, "Via: "...)

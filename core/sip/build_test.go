@@ -81,6 +81,14 @@ func TestAppendReplyKeepsExistingTag(t *testing.T) {
 	}
 }
 
+func TestAppendReplyReasonCannotAddLines(t *testing.T) {
+	req := mustParse(t, wire(registerMsg))
+	m := mustParse(t, AppendReply(nil, req, &Reply{Code: 403, Reason: "Forbidden\r\nX-Injected: 1"}))
+	if m.NextHeaderNamed([]byte("X-Injected"), -1) >= 0 || string(m.Reason()) != "Forbidden  X-Injected: 1" {
+		t.Errorf("reason %q", m.Reason())
+	}
+}
+
 func TestAppendReplyRecordRoute(t *testing.T) {
 	inv := strings.Replace(registerMsg, "REGISTER", "INVITE", -1)
 	inv = strings.Replace(inv, "Max-Forwards: 70", "Record-Route: <sip:p1.example.net;lr>\nMax-Forwards: 70", 1)
