@@ -19,13 +19,13 @@ func (m *Msg) MethodName() []byte { return m.bytes(m.methodName) }
 // RURIText returns the request URI as written.
 func (m *Msg) RURIText() []byte { return m.bytes(m.ruri) }
 
-// RURI returns the parsed request URI, parsed on first call.
+// RURI returns the request URI, parsed with the message; an error for a
+// response.
 func (m *Msg) RURI() (*URI, error) {
-	if m.cached&cachedRURI == 0 {
-		m.ruriErr = ParseURI(m.bytes(m.ruri), &m.ruriURI)
-		m.cached |= cachedRURI
+	if !m.request {
+		return nil, errNotRequest
 	}
-	return &m.ruriURI, m.ruriErr
+	return &m.ruriURI, nil
 }
 
 // Version returns "SIP/2.0" as written.

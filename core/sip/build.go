@@ -98,18 +98,27 @@ func ViaNeedsReceived(v *Via, source []byte) bool {
 	return v.HasRPort || !EqualFold(host, source)
 }
 
+// viaFill says what a via-parm received from source:port lacks: the rport
+// value (fillRPort) and received= (addReceived). Replies and forwarded
+// requests both write what it says.
+func viaFill(v *Via, source []byte, port int) (fillRPort, addReceived bool) {
+	return v.HasRPort && len(v.RPort) == 0 && port > 0,
+		ViaNeedsReceived(v, source) && len(v.Received) == 0
+}
+
 // appendViaReceived appends via-parm v with received= and the rport value
 // added as needed.
 func appendViaReceived(dst []byte, v *Via, source []byte, port int) []byte {
+	fillRPort, addReceived := viaFill(v, source, port)
 	raw := v.Raw
-	if v.HasRPort && len(v.RPort) == 0 && port > 0 {
+	if fillRPort {
 		dst = append(dst, raw[:v.rportEnd]...)
 		dst = append(dst, '=')
 		dst = strconv.AppendInt(dst, int64(port), 10)
 		raw = raw[v.rportEnd:]
 	}
 	dst = append(dst, raw...)
-	if ViaNeedsReceived(v, source) && len(v.Received) == 0 {
+	if addReceived {
 		dst = append(dst, ";received="...)
 		dst = append(dst, source...)
 	}
@@ -251,15 +260,15 @@ func (m *Msg) RemoveTopVia() error {
 // SetViaReceived adds received= and the rport value to the top Via, as
 // ViaNeedsReceived decides, for a request received from source:port.
 func (m *Msg) SetViaReceived(source []byte, port int) error {
-	v := &m.via1
-	if v.HasRPort && len(v.RPort) == 0 && port > 0 {
+	fillRPort, addReceived := viaFill(&m.via1, source, port)
+	if fillRPort {
 		var num [8]byte
-		at := int(m.via1Elem.s) + v.rportEnd
+		at := int(m.via1Elem.s) + m.via1.rportEnd
 		if err := m.add(editPlain, at, 0, 0, []byte{'='}, strconv.AppendInt(num[:0], int64(port), 10)); err != nil {
 			return err
 		}
 	}
-	if ViaNeedsReceived(v, source) && len(v.Received) == 0 {
+	if addReceived {
 		return m.add(editPlain, int(m.via1Elem.e), 0, 0, []byte(";received="), source)
 	}
 	return nil

@@ -282,27 +282,30 @@ func ParseContact(b []byte, c *Contact) error {
 	return c.readParams()
 }
 
-// readParams reads expires and q from the Contact's parameters.
+// readParams reads expires and q from the Contact's parameters, in one walk.
 func (c *Contact) readParams() error {
 	c.Star, c.Expires, c.Q = false, -1, -1
-	if len(c.Params) == 0 {
-		return nil
-	}
-	if v, ok := c.Param("expires"); ok {
-		n, ok := parseUint(v, 1<<32-1)
+	p := NewParams(c.Params)
+	for {
+		n, v, ok := p.Next()
 		if !ok {
-			return headerError("bad expires")
+			return nil
 		}
-		c.Expires = int(n)
-	}
-	if v, ok := c.Param("q"); ok {
-		q, ok := parseQ(v)
-		if !ok {
-			return headerError("bad q")
+		switch {
+		case equalFold(n, "expires"):
+			e, ok := parseUint(v, 1<<32-1)
+			if !ok {
+				return headerError("bad expires")
+			}
+			c.Expires = int(e)
+		case equalFold(n, "q"):
+			q, ok := parseQ(v)
+			if !ok {
+				return headerError("bad q")
+			}
+			c.Q = q
 		}
-		c.Q = q
 	}
-	return nil
 }
 
 // parseQ reads a qvalue ("0", "0.5", "1.000") as thousandths.

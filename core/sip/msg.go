@@ -59,8 +59,7 @@ func init() {
 
 // lazy-cache bits
 const (
-	cachedRURI = 1 << iota
-	cachedExpires
+	cachedExpires = 1 << iota
 	cachedAuth
 	cachedProxyAuth
 	cachedWWWAuth
@@ -108,7 +107,6 @@ type Msg struct {
 	// parsed on first access
 	cached    uint32
 	ruriURI   URI
-	ruriErr   error
 	expires   int
 	contact   Contact
 	contactOK bool
@@ -460,7 +458,6 @@ func (m *Msg) parseEager() error {
 	}
 	if m.request {
 		// routing always needs it, and RFC 4475 wants <sip:...> here rejected
-		m.cached |= cachedRURI
 		if err := ParseURI(m.bytes(m.ruri), &m.ruriURI); err != nil {
 			return m.fail(ErrMalformed, 1, HdrOther, detail("bad request URI", err))
 		}

@@ -301,6 +301,9 @@ func TestStatusLine(t *testing.T) {
 	if m.IsRequest() || m.StatusCode() != 486 || string(m.Reason()) != "Busy Here" || m.CSeqMethod() != MethodINVITE || m.CSeq() != 7 {
 		t.Errorf("got %v %d %q %v %d", m.IsRequest(), m.StatusCode(), m.Reason(), m.CSeqMethod(), m.CSeq())
 	}
+	if u, err := m.RURI(); u != nil || err == nil {
+		t.Errorf("RURI of a response: got %v, %v; want an error", u, err)
+	}
 }
 
 func TestLimits(t *testing.T) {
@@ -345,6 +348,10 @@ func TestFrameLen(t *testing.T) {
 	noCL := wire("OPTIONS sip:b SIP/2.0\nVia: x\n\n")
 	if _, _, err := FrameLen(noCL, 65535); err == nil {
 		t.Error("no Content-Length on a stream: want an error")
+	}
+	twoCL := wire("OPTIONS sip:b SIP/2.0\nl: 0\nContent-Length: 0\n\n")
+	if _, _, err := FrameLen(twoCL, 65535); err == nil || err.(*ParseError).Kind != ErrDuplicate {
+		t.Errorf("two Content-Length on a stream: got %v, want a duplicate error as Parse gives", err)
 	}
 	if _, _, err := FrameLen(one, 50); err == nil {
 		t.Error("over the size: want an error")

@@ -44,8 +44,11 @@ func FrameLen(b []byte, maxSize int) (skip, n int, err error) {
 		if c <= 0 || ClassifyHeader(trimLWSRight(line[:c])) != HdrContentLength {
 			continue
 		}
+		if cl >= 0 { // as Parse does: a second one is an error, even when equal
+			return skip, 0, &ParseError{Kind: ErrDuplicate, Header: HdrContentLength, What: dupMsg[HdrContentLength]}
+		}
 		v, ok := parseUint(trimLWS(line[c+1:]), uint64(maxSize))
-		if !ok || cl >= 0 && int(v) != cl {
+		if !ok {
 			return skip, 0, &ParseError{Kind: ErrContentLength, Header: HdrContentLength, What: "bad Content-Length"}
 		}
 		cl = int(v)
