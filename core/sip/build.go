@@ -211,6 +211,18 @@ func (m *Msg) InsertHeader(line []byte) error {
 	return m.add(editPlain, int(m.hdrs[0].name.s), 0, 2, l, e)
 }
 
+// InsertHeaderBefore adds a header line before header field i.
+func (m *Msg) InsertHeaderBefore(i int, line []byte) error {
+	l, e := withCRLF(line)
+	return m.add(editPlain, int(m.hdrs[i].name.s), 0, 2, l, e)
+}
+
+// AppendHeaderAfter adds a header line after header field i.
+func (m *Msg) AppendHeaderAfter(i int, line []byte) error {
+	l, e := withCRLF(line)
+	return m.add(editPlain, int(m.hdrs[i].next), 0, 2, l, e)
+}
+
 // RemoveHeader removes header field i (0 ≤ i < NumHeaders), folded lines
 // included.
 func (m *Msg) RemoveHeader(i int) error {

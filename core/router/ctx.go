@@ -1,0 +1,302 @@
+package router
+
+import (
+	"errors"
+	"log/slog"
+	"net/netip"
+
+	"github.com/kemi-sip/kemi/core/sip"
+	"github.com/kemi-sip/kemi/core/transport"
+)
+
+// Ctx is the state of one message while its routes run: the message, where
+// it came from, flags, the destination URI, per-message AVPs and the
+// exit/drop state. A worker reuses one Ctx for every message.
+type Ctx struct {
+	Msg *sip.Msg
+	Pkt *transport.Packet
+	W   *Worker
+
+	Flags  uint64    // message flags (setflag), 0..63
+	BFlags uint64    // flags of branch 0 (setbflag)
+	XFlags [2]uint64 // extended flags (setxflag), 0..127
+	Drop   bool      // drop / KSR.x.drop / KSR.drop: discard the message
+	RC     int       // $rc: the return code of the last function or route
+
+	// Settings for the way the message and its replies are sent.
+	ForceRPort     bool
+	ReplyNoConnect bool
+	ReplyClose     bool
+	ForwardClose   bool
+	ForwardNoConn  bool
+
+	Route string // the route running, for logs
+
+	dst      []byte // $du
+	dstSet   bool
+	ruri     []byte // $ru after a change
+	ruriSet  bool
+	ruriURI  sip.URI
+	ruriOK   int8 // 0 not parsed, 1 parsed, -1 error
+	srcIP    []byte
+	replyHdr []byte // headers for the next locally generated reply
+	Replied  int    // the status of the last reply sent by the script
+
+	avps []avp
+}
+
+type avp struct {
+	name string
+	val  Value
+	buf  []byte
+}
+
+// reset prepares the context for the next message.
+func (c *Ctx) reset(m *sip.Msg, p *transport.Packet) {
+	c.Msg, c.Pkt = m, p
+	c.Flags, c.BFlags, c.XFlags = 0, 0, [2]uint64{}
+	c.Drop, c.RC, c.Replied = false, 1, 0
+	c.ForceRPort, c.ReplyNoConnect, c.ReplyClose, c.ForwardClose, c.ForwardNoConn = false, false, false, false, false
+	c.dst, c.dstSet = c.dst[:0], false
+	c.ruri, c.ruriSet, c.ruriOK = c.ruri[:0], false, 0
+	c.replyHdr = c.replyHdr[:0]
+	c.srcIP = c.srcIP[:0]
+	if p != nil {
+		c.srcIP = p.Src.Addr().AppendTo(c.srcIP)
+	}
+	for i := range c.avps {
+		c.avps[i].val = Value{}
+	}
+	c.avps = c.avps[:0]
+}
+
+// Log is the logger of the proxy.
+func (c *Ctx) Log() *slog.Logger { return c.W.env.Log }
+
+// Env is the environment shared by all workers.
+func (c *Ctx) Env() *Env { return c.W.env }
+
+// SrcIP is the source address as text ("127.0.0.1", "::1").
+func (c *Ctx) SrcIP() []byte { return c.srcIP }
+
+// Src is the source address and port.
+func (c *Ctx) Src() netip.AddrPort {
+	if c.Pkt == nil {
+		return netip.AddrPort{}
+	}
+	return c.Pkt.Src
+}
+
+// Proto is the transport the message came on.
+func (c *Ctx) Proto() sip.Transport {
+	if c.Pkt == nil {
+		return sip.TransportOther
+	}
+	return c.Pkt.Proto
+}
+
+// RURIText is the request URI, as changed by the script ($ru).
+func (c *Ctx) RURIText() []byte {
+	if c.ruriSet {
+		return c.ruri
+	}
+	return c.Msg.RURIText()
+}
+
+// RURI is the parsed request URI ($ru), as changed by the script.
+func (c *Ctx) RURI() (*sip.URI, error) {
+	if !c.ruriSet {
+		return c.Msg.RURI()
+	}
+	switch c.ruriOK {
+	case 1:
+		return &c.ruriURI, nil
+	case -1:
+		return nil, errBadRURI
+	}
+	if err := sip.ParseURI(c.ruri, &c.ruriURI); err != nil {
+		c.ruriOK = -1
+		return nil, errBadRURI
+	}
+	c.ruriOK = 1
+	return &c.ruriURI, nil
+}
+
+var errBadRURI = errors.New("request URI does not parse")
+
+// SetRURI changes the request URI ($ru = ...). The new URI is checked.
+func (c *Ctx) SetRURI(uri []byte) error {
+	if !c.Msg.IsRequest() {
+		return errors.New("not a request")
+	}
+	var u sip.URI
+	if err := sip.ParseURI(uri, &u); err != nil {
+		return err
+	}
+	c.ruri = append(c.ruri[:0], uri...)
+	c.ruriSet, c.ruriOK = true, 0
+	return c.Msg.SetRURI(c.ruri)
+}
+
+// DstURI is $du, empty when not set.
+func (c *Ctx) DstURI() []byte { return c.dst }
+
+// DstSet reports whether $du is set.
+func (c *Ctx) DstSet() bool { return c.dstSet }
+
+// SetDstURI sets $du; an empty uri resets it.
+func (c *Ctx) SetDstURI(uri []byte) error {
+	if len(uri) == 0 {
+		c.dst, c.dstSet = c.dst[:0], false
+		return nil
+	}
+	var u sip.URI
+	if err := sip.ParseURI(uri, &u); err != nil {
+		return err
+	}
+	c.dst, c.dstSet = append(c.dst[:0], uri...), true
+	return nil
+}
+
+// AVP returns the last value added to $avp(name).
+func (c *Ctx) AVP(name string) Value {
+	for i := len(c.avps) - 1; i >= 0; i-- {
+		if c.avps[i].name == name {
+			return c.avps[i].val
+		}
+	}
+	return Value{}
+}
+
+// AddAVP adds a value to $avp(name) (assignment adds, as in Kamailio).
+func (c *Ctx) AddAVP(name string, v Value) {
+	if len(c.avps) < cap(c.avps) {
+		c.avps = c.avps[:len(c.avps)+1]
+	} else {
+		c.avps = append(c.avps, avp{})
+	}
+	a := &c.avps[len(c.avps)-1]
+	if a.name != name {
+		a.name = name
+	}
+	a.val = ownValue(v, &a.buf)
+}
+
+// DelAVP removes every value of $avp(name).
+func (c *Ctx) DelAVP(name string) {
+	k := 0
+	for i := range c.avps {
+		if c.avps[i].name != name {
+			c.avps[k], c.avps[i] = c.avps[i], c.avps[k] // swap: each slot keeps its own buffer
+			k++
+		}
+	}
+	c.avps = c.avps[:k]
+}
+
+// ownValue copies a string value into buf so that it outlives the message
+// or the script string it points into.
+func ownValue(v Value, buf *[]byte) Value {
+	if v.Kind != Str {
+		return v
+	}
+	*buf = v.AppendTo((*buf)[:0])
+	return Value{Kind: Str, B: *buf}
+}
+
+// AddReplyHeader adds a header line to the next reply the proxy builds
+// (hdr.append_to_reply).
+func (c *Ctx) AddReplyHeader(line []byte) {
+	c.replyHdr = append(c.replyHdr, line...)
+	if n := len(c.replyHdr); n < 2 || c.replyHdr[n-2] != '\r' || c.replyHdr[n-1] != '\n' {
+		c.replyHdr = append(c.replyHdr, "\r\n"...)
+	}
+}
+
+// Reply builds a reply to the request and sends it back the way the
+// request came: on its connection for a stream, else to the source
+// address and, when the Via asks for rport (or force_rport was called),
+// the source port, else the Via's port.
+func (c *Ctx) Reply(code int, reason string, toTag, headers, body []byte) error {
+	m := c.Msg
+	if !m.IsRequest() {
+		return errors.New("cannot reply to a reply")
+	}
+	if !m.CanReply() {
+		return errors.New("request cannot be replied to")
+	}
+	w := c.W
+	hdrs := headers
+	if len(c.replyHdr) > 0 {
+		w.hdrBuf = append(append(w.hdrBuf[:0], c.replyHdr...), headers...)
+		hdrs = w.hdrBuf
+	}
+	r := sip.Reply{Code: code, Reason: reason, ToTag: toTag, Headers: hdrs, Body: body,
+		Source: c.srcIP, SourcePort: int(c.Pkt.Src.Port())}
+	w.out = sip.AppendReply(w.out[:0], m, &r)
+	c.Replied = code
+	return w.env.Transport.Reply(c.Pkt, c.replyDst(), w.out)
+}
+
+func (c *Ctx) replyDst() netip.AddrPort {
+	src := c.Pkt.Src
+	if c.Pkt.Proto != sip.TransportUDP || c.ForceRPort {
+		return src
+	}
+	v := c.Msg.TopVia()
+	if v == nil || v.HasRPort {
+		return src
+	}
+	port := v.Port
+	if port == 0 {
+		port = 5060
+	}
+	return netip.AddrPortFrom(src.Addr(), uint16(port))
+}
+
+// IsMyself reports whether the host:port of a SIP URI names this proxy.
+func (c *Ctx) IsMyself(u *sip.URI) bool { return c.W.env.Myself.IsURI(u) }
+
+// RewriteRURI replaces the user (when user is not nil) or the host (when
+// host is not nil) of the request URI, keeping the rest.
+func (c *Ctx) RewriteRURI(user, host []byte) error {
+	u, err := c.RURI()
+	if err != nil {
+		return err
+	}
+	if u.Scheme != sip.SchemeSIP && u.Scheme != sip.SchemeSIPS {
+		return errors.New("request URI is not a sip: or sips: URI")
+	}
+	b := c.W.Scratch[:0]
+	b = append(b, u.SchemeName...)
+	b = append(b, ':')
+	if user == nil {
+		user = u.User
+	}
+	if len(user) > 0 {
+		b = append(b, user...)
+		if u.HasPassword {
+			b = append(b, ':')
+			b = append(b, u.Password...)
+		}
+		b = append(b, '@')
+	}
+	if host != nil {
+		b = append(b, host...)
+		if len(u.PortText) > 0 {
+			b = append(append(b, ':'), u.PortText...)
+		}
+	} else {
+		b = append(b, u.HostPort()...)
+	}
+	if len(u.Params) > 0 {
+		b = append(b, ';')
+		b = append(b, u.Params...)
+	}
+	if len(u.Headers) > 0 {
+		b = append(b, '?')
+		b = append(b, u.Headers...)
+	}
+	c.W.Scratch = b
+	return c.SetRURI(b)
+}

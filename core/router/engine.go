@@ -1,0 +1,60 @@
+package router
+
+import "fmt"
+
+// RouteKind names the kind of route block a script runs.
+type RouteKind uint8
+
+const (
+	RouteRequest RouteKind = iota // request_route, ksr_request_route
+	RouteReply                    // reply_route, ksr_reply_route
+	RouteOnSend                   // onsend_route, ksr_onsend_route
+	RouteNamed                    // route[NAME], a callback function by name
+	RouteFailure                  // failure_route[NAME]
+	RouteBranch                   // branch_route[NAME]
+	RouteOnReply                  // onreply_route[NAME]
+	RouteEvent                    // event_route[NAME]
+	numRouteKinds
+)
+
+var routeKindNames = [...]string{"request_route", "reply_route", "onsend_route", "route", "failure_route", "branch_route", "onreply_route", "event_route"}
+
+func (k RouteKind) String() string {
+	if int(k) < len(routeKindNames) {
+		return routeKindNames[k]
+	}
+	return fmt.Sprintf("route kind %d", k)
+}
+
+// Engine is a loaded routing script: compiled once, run by one Runner per
+// worker.
+type Engine interface {
+	Name() string
+	// NewRunner makes the interpreter state for one worker.
+	NewRunner(rank int) (Runner, error)
+}
+
+// Runner runs routes of one script in one worker, one at a time.
+type Runner interface {
+	// Has reports whether the script defines the route.
+	Has(kind RouteKind, name string) bool
+	// Run runs a route with c and returns its return code (0 after exit or
+	// drop, the route's return value otherwise, 1 when it returns none).
+	// A script error is returned as a *ScriptError; the runner stays
+	// usable.
+	Run(c *Ctx, kind RouteKind, name string) (int, error)
+}
+
+// ScriptError is an error raised by a script at run time.
+type ScriptError struct {
+	Route string // "ksr_request_route", "request_route", "route[AUTH]"
+	Where string // "file.lua:12", empty when the engine cannot tell
+	Msg   string
+}
+
+func (e *ScriptError) Error() string {
+	if e.Where == "" {
+		return e.Route + ": " + e.Msg
+	}
+	return e.Route + ": " + e.Where + ": " + e.Msg
+}

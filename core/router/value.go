@@ -1,0 +1,105 @@
+package router
+
+import "strconv"
+
+// Kind is the kind of a Value.
+type Kind uint8
+
+const (
+	Null Kind = iota // $null, an unset variable, a missing header
+	Int
+	Str
+)
+
+// Value is what a pseudo-variable holds and what an xval export returns:
+// null, an int or a string. A string is S or, to spare a copy, B (a view
+// into the message or a worker buffer, valid until the next message).
+type Value struct {
+	Kind Kind
+	I    int64
+	S    string
+	B    []byte
+}
+
+// IntValue, StrValue and BytesValue make Values.
+func IntValue(i int64) Value    { return Value{Kind: Int, I: i} }
+func StrValue(s string) Value   { return Value{Kind: Str, S: s} }
+func BytesValue(b []byte) Value { return Value{Kind: Str, B: b} }
+func (v Value) IsNull() bool    { return v.Kind == Null }
+func (v Value) IsStr() bool     { return v.Kind == Str }
+func (v Value) strLen() int     { return len(v.S) + len(v.B) }
+func (v Value) Empty() bool     { return v.Kind == Null || (v.Kind == Str && v.strLen() == 0) }
+func (v Value) Equal(o Value) bool {
+	if v.Kind != o.Kind {
+		return false
+	}
+	if v.Kind == Int {
+		return v.I == o.I
+	}
+	return v.String() == o.String()
+}
+
+// String is the string form: an int in decimal, null as "".
+func (v Value) String() string {
+	switch v.Kind {
+	case Int:
+		return strconv.FormatInt(v.I, 10)
+	case Str:
+		if v.B != nil {
+			return string(v.B)
+		}
+		return v.S
+	}
+	return ""
+}
+
+// AppendTo appends the string form to dst.
+func (v Value) AppendTo(dst []byte) []byte {
+	switch v.Kind {
+	case Int:
+		return strconv.AppendInt(dst, v.I, 10)
+	case Str:
+		if v.B != nil {
+			return append(dst, v.B...)
+		}
+		return append(dst, v.S...)
+	}
+	return dst
+}
+
+// Int64 is the int form: a string is parsed as a decimal (false when it
+// is not one), as Kamailio's str-to-int conversion.
+func (v Value) Int64() (int64, bool) {
+	switch v.Kind {
+	case Int:
+		return v.I, true
+	case Str:
+		if v.B != nil {
+			return atoi(v.B)
+		}
+		return atoi(v.S)
+	}
+	return 0, false
+}
+
+func atoi[T string | []byte](s T) (int64, bool) {
+	neg := false
+	if len(s) > 0 && (s[0] == '-' || s[0] == '+') {
+		neg = s[0] == '-'
+		s = s[1:]
+	}
+	if len(s) == 0 || len(s) > 18 {
+		return 0, false
+	}
+	var n int64
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(s[i]-'0')
+	}
+	if neg {
+		n = -n
+	}
+	return n, true
+}

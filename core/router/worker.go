@@ -1,0 +1,238 @@
+package router
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/kemi-sip/kemi/core/sip"
+	"github.com/kemi-sip/kemi/core/transport"
+)
+
+// Env is what every worker shares: the engine, the sockets, the myself
+// set, the counters and the settings of the config.
+type Env struct {
+	Engine    Engine
+	Transport *transport.Server
+	Myself    *transport.Myself
+	Log       *slog.Logger
+	Stats     Stats
+	Defines   map[string]string // #!define names, for KSR.kx.get_def
+	Limits    sip.Limits
+
+	// LatencyLog, when set, logs each main route's execution time at
+	// LatencyLevel (Kamailio's latency_cfg_log); only runs of at least
+	// LatencyLimit are logged.
+	LatencyLog   bool
+	LatencyLevel slog.Level
+	LatencyLimit time.Duration
+
+	mu      sync.Mutex
+	workers []*Worker
+}
+
+// Stats are the router's counters, read by RPC and kemibench.
+type Stats struct {
+	Requests     atomic.Uint64 // requests received and parsed
+	Replies      atomic.Uint64 // replies received and parsed
+	Malformed    atomic.Uint64 // messages that failed to parse
+	BadReplied   atomic.Uint64 // malformed requests answered with 400
+	ScriptErrors atomic.Uint64 // route runs that ended in a script error
+	Panics       atomic.Uint64 // panics recovered on the request path
+	Dropped      atomic.Uint64 // messages the script dropped
+}
+
+// Worker owns a message, a context and an interpreter state. It is the
+// transport.Handler of one worker goroutine.
+type Worker struct {
+	env    *Env
+	Rank   int
+	runner Runner
+	msg    sip.Msg
+	ctx    Ctx
+
+	// Latency of the main routes, per kind (request_route, reply_route).
+	Latency [numRouteKinds]Latency
+
+	vars    map[string]*varSlot // $var(x): per worker, kept across messages
+	out     []byte
+	hdrBuf  []byte
+	Scratch []byte // a buffer modules may use during one call
+	pvs     map[string]pvEntry
+	fmts    map[string]fmtEntry
+	// The reply of the last failed sanity check, for sanity_reply.
+	SanityCode   int
+	SanityReason string
+
+	SFlags uint64 // script flags (setsflag): per worker, as per process in Kamailio
+}
+
+type varSlot struct {
+	val Value
+	buf []byte
+}
+
+// NewWorker makes a worker with its own interpreter state.
+func (e *Env) NewWorker(rank int) (*Worker, error) {
+	w := &Worker{env: e, Rank: rank, vars: map[string]*varSlot{}, out: make([]byte, 0, 4096)}
+	w.msg.Limits = e.Limits
+	w.ctx.W = w
+	if e.Engine != nil {
+		r, err := e.Engine.NewRunner(rank)
+		if err != nil {
+			return nil, err
+		}
+		w.runner = r
+	}
+	e.mu.Lock()
+	e.workers = append(e.workers, w)
+	e.mu.Unlock()
+	return w, nil
+}
+
+// Workers lists the workers made so far.
+func (e *Env) Workers() []*Worker {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]*Worker(nil), e.workers...)
+}
+
+// LatencyTotal merges every worker's latency of one route kind.
+func (e *Env) LatencyTotal(k RouteKind) LatencySnapshot {
+	var s LatencySnapshot
+	for _, w := range e.Workers() {
+		s.Merge(w.Latency[k].Snapshot())
+	}
+	return s
+}
+
+// Var returns $var(name).
+func (w *Worker) Var(name string) Value {
+	if s := w.vars[name]; s != nil {
+		return s.val
+	}
+	return Value{}
+}
+
+// SetVar sets $var(name); Null sets it to 0 as Kamailio does.
+func (w *Worker) SetVar(name string, v Value) {
+	s := w.vars[name]
+	if s == nil {
+		s = &varSlot{}
+		w.vars[name] = s
+	}
+	if v.Kind == Null {
+		v = IntValue(0)
+	}
+	s.val = ownValue(v, &s.buf)
+}
+
+// Ctx is the worker's context, for tests and benchmarks that run routes
+// without a socket.
+func (w *Worker) Ctx() *Ctx { return &w.ctx }
+
+// Handle parses a packet and runs the routes for it.
+func (w *Worker) Handle(p *transport.Packet) {
+	defer w.recoverPanic(p)
+	e := w.env
+	m := &w.msg
+	if err := m.Parse(p.Buf); err != nil {
+		e.Stats.Malformed.Add(1)
+		w.rejectMalformed(p, err)
+		return
+	}
+	c := &w.ctx
+	c.reset(m, p)
+	if m.IsRequest() {
+		e.Stats.Requests.Add(1)
+		w.runMain(c, RouteRequest)
+	} else {
+		e.Stats.Replies.Add(1)
+		if w.runner != nil && w.runner.Has(RouteReply, "") {
+			w.runMain(c, RouteReply)
+		}
+	}
+	if c.Drop {
+		e.Stats.Dropped.Add(1)
+	}
+}
+
+// RunRequest runs request_route on an already parsed message, the way
+// Handle does; for benchmarks and tests.
+func (w *Worker) RunRequest(p *transport.Packet, m *sip.Msg) (int, error) {
+	c := &w.ctx
+	c.reset(m, p)
+	return w.runMain(c, RouteRequest)
+}
+
+func (w *Worker) runMain(c *Ctx, k RouteKind) (int, error) {
+	if w.runner == nil {
+		return 1, nil
+	}
+	c.Route = k.String()
+	start := time.Now()
+	rc, err := w.runner.Run(c, k, "")
+	d := time.Since(start)
+	w.Latency[k].Record(d)
+	e := w.env
+	if e.LatencyLog && d >= e.LatencyLimit && e.Log.Enabled(nil, e.LatencyLevel) {
+		e.Log.Log(nil, e.LatencyLevel, "route executed", "route", c.Route, "usec", d.Microseconds())
+	}
+	if err != nil {
+		e.Stats.ScriptErrors.Add(1)
+		e.Log.Error("script error", "route", c.Route, "err", err.Error())
+		c.Drop = true
+	}
+	return rc, err
+}
+
+// rejectMalformed logs a message that failed to parse and answers 400 when
+// it is a request with enough headers to be answered.
+func (w *Worker) rejectMalformed(p *transport.Packet, err error) {
+	e := w.env
+	e.Log.Warn("malformed message", "src", p.Src.String(), "proto", p.Proto.String(), "err", err.Error())
+	m := &w.msg
+	if !m.IsRequest() || !m.CanReply() || m.Method() == sip.MethodACK {
+		return
+	}
+	reason := "Bad Request"
+	var pe *sip.ParseError
+	if errors.As(err, &pe) && pe.Kind == sip.ErrTooLarge {
+		reason = "Message Too Large"
+	}
+	c := &w.ctx
+	c.reset(m, p)
+	code := 400
+	if reason != "Bad Request" {
+		code = 513
+	}
+	if c.Reply(code, reason, nil, nil, nil) == nil {
+		e.Stats.BadReplied.Add(1)
+	}
+}
+
+func (w *Worker) recoverPanic(p *transport.Packet) {
+	r := recover()
+	if r == nil {
+		return
+	}
+	w.env.Stats.Panics.Add(1)
+	w.env.Log.Error("panic on the request path, message dropped", "src", p.Src.String(),
+		"panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+	w.msg.ResetEdits()
+}
+
+// RunRoute runs a named route (route[NAME] / a script function) from
+// inside another route, as KSR.route and the native route(NAME) do.
+func (c *Ctx) RunRoute(kind RouteKind, name string) (int, error) {
+	r := c.W.runner
+	if r == nil || !r.Has(kind, name) {
+		return -1, errors.New("route " + strconv.Quote(name) + " not found")
+	}
+	return r.Run(c, kind, name)
+}

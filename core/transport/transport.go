@@ -1,0 +1,386 @@
+// Package transport listens for SIP over UDP and TCP, hands each message
+// to a worker, and sends replies back the way the request came.
+package transport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/kemi-sip/kemi/core/sip"
+)
+
+// Packet is one received SIP message and the way back to its sender. The
+// transport owns Buf until Handle returns.
+type Packet struct {
+	Buf   []byte
+	Src   netip.AddrPort
+	Local *Listener
+	Proto sip.Transport
+	conn  *tcpConn // the stream it came on (TCP)
+}
+
+// ConnID is the id of the TCP connection the packet came on, 0 for UDP.
+func (p *Packet) ConnID() uint64 {
+	if p.conn == nil {
+		return 0
+	}
+	return p.conn.id
+}
+
+// Handler processes packets. A worker owns one Handler and calls it from
+// one goroutine at a time, so a Handler may keep per-worker state.
+type Handler interface {
+	Handle(p *Packet)
+}
+
+// Addr is a listen address: "udp:127.0.0.1:5060", "tcp:[::1]:5060",
+// "127.0.0.1" (UDP and TCP on the default port).
+type Addr struct {
+	Proto     sip.Transport // TransportOther: UDP and TCP both
+	Host      string
+	Port      int
+	Advertise string // "host[:port]" written in Via/Record-Route instead of Host
+}
+
+// ParseAddr parses a Kamailio listen value: [proto:]host[:port]
+// [advertise host[:port]] [name "x"]. port 0 means the default port.
+func ParseAddr(s string, defPort int) (Addr, error) {
+	var a Addr
+	s = strings.TrimSpace(s)
+	fields := strings.Fields(s)
+	if len(fields) == 0 {
+		return a, errors.New("empty listen address")
+	}
+	for i := 1; i < len(fields); i++ {
+		switch strings.ToLower(fields[i]) {
+		case "advertise":
+			if i+1 >= len(fields) {
+				return a, fmt.Errorf("listen %q: advertise needs an address", s)
+			}
+			a.Advertise = fields[i+1]
+			i++
+		case "name", "virtual", "agname":
+			i++
+		default:
+			return a, fmt.Errorf("listen %q: unexpected %q", s, fields[i])
+		}
+	}
+	v := fields[0]
+	if p, rest, ok := strings.Cut(v, ":"); ok && !strings.HasPrefix(v, "[") {
+		switch strings.ToLower(p) {
+		case "udp":
+			a.Proto, v = sip.TransportUDP, rest
+		case "tcp":
+			a.Proto, v = sip.TransportTCP, rest
+		case "tls", "sctp", "ws", "wss":
+			return a, fmt.Errorf("listen %q: %s is not supported yet", s, p)
+		}
+	}
+	a.Port = defPort
+	host := v
+	if strings.HasPrefix(v, "[") {
+		end := strings.IndexByte(v, ']')
+		if end < 0 {
+			return a, fmt.Errorf("listen %q: unclosed '['", s)
+		}
+		host = v[1:end]
+		if rest := v[end+1:]; rest != "" {
+			if rest[0] != ':' {
+				return a, fmt.Errorf("listen %q: junk after ']'", s)
+			}
+			n, err := strconv.Atoi(rest[1:])
+			if err != nil || n < 0 || n > 65535 {
+				return a, fmt.Errorf("listen %q: bad port", s)
+			}
+			a.Port = n
+		}
+	} else if h, p, ok := strings.Cut(v, ":"); ok {
+		if strings.Contains(p, ":") {
+			host, p = v, "" // a bare IPv6 address
+		} else {
+			host = h
+		}
+		if p != "" {
+			n, err := strconv.Atoi(p)
+			if err != nil || n < 0 || n > 65535 {
+				return a, fmt.Errorf("listen %q: bad port %q", s, p)
+			}
+			a.Port = n
+		}
+	}
+	if host == "" {
+		return a, fmt.Errorf("listen %q: no host", s)
+	}
+	a.Host = host
+	return a, nil
+}
+
+// Listener is one bound socket.
+type Listener struct {
+	Proto     sip.Transport
+	Addr      netip.AddrPort // the bound address (the real port when 0 was asked)
+	Advertise string         // host:port to write in headers, or ""
+	IP        string         // Addr's address as text
+	udp       *net.UDPConn
+	tcp       *net.TCPListener
+	srv       *Server
+}
+
+// String is "udp:127.0.0.1:5060".
+func (l *Listener) String() string {
+	return strings.ToLower(l.Proto.String()) + ":" + l.Addr.String()
+}
+
+// Config says what a Server listens on and how many workers it runs.
+type Config struct {
+	Listen   []Addr
+	Children int // workers per UDP socket, and TCP workers in all
+	MaxMsg   int // bytes; 0 means 65535
+	Log      *slog.Logger
+}
+
+// Stats are the transport's counters.
+type Stats struct {
+	Received   atomic.Uint64 // messages handed to workers
+	SendErrors atomic.Uint64
+	TCPConns   atomic.Int64  // open TCP connections
+	TCPFrame   atomic.Uint64 // streams closed for a framing error
+}
+
+// Server runs the listeners and the workers.
+type Server struct {
+	cfg       Config
+	log       *slog.Logger
+	Listeners []*Listener
+	Stats     Stats
+
+	mu     sync.Mutex
+	conns  map[netip.AddrPort]*tcpConn // open streams by peer, for replies
+	nextID atomic.Uint64
+	wg     sync.WaitGroup
+	tcpW   chan Handler // idle TCP workers
+	closed atomic.Bool
+}
+
+// Listen binds every address. Nothing is read until Serve.
+func Listen(cfg Config) (*Server, error) {
+	if cfg.Children <= 0 {
+		cfg.Children = 1
+	}
+	if cfg.MaxMsg <= 0 {
+		cfg.MaxMsg = 65535
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	s := &Server{cfg: cfg, log: cfg.Log, conns: map[netip.AddrPort]*tcpConn{}}
+	for _, a := range cfg.Listen {
+		ips, err := resolve(a.Host)
+		if err != nil {
+			s.Close()
+			return nil, err
+		}
+		for _, ip := range ips {
+			for _, proto := range []sip.Transport{sip.TransportUDP, sip.TransportTCP} {
+				if a.Proto != sip.TransportOther && a.Proto != proto {
+					continue
+				}
+				l, err := s.bind(proto, netip.AddrPortFrom(ip, uint16(a.Port)))
+				if err != nil {
+					s.Close()
+					return nil, err
+				}
+				l.Advertise = a.Advertise
+			}
+		}
+	}
+	if len(s.Listeners) == 0 {
+		return nil, errors.New("transport: nothing to listen on")
+	}
+	return s, nil
+}
+
+func resolve(host string) ([]netip.Addr, error) {
+	if ip, err := netip.ParseAddr(host); err == nil {
+		return []netip.Addr{ip}, nil
+	}
+	addrs, err := net.DefaultResolver.LookupNetIP(context.Background(), "ip", host)
+	if err != nil {
+		return nil, fmt.Errorf("transport: listen %s: %w", host, err)
+	}
+	return addrs, nil
+}
+
+func (s *Server) bind(proto sip.Transport, ap netip.AddrPort) (*Listener, error) {
+	l := &Listener{Proto: proto, srv: s}
+	switch proto {
+	case sip.TransportUDP:
+		c, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(ap))
+		if err != nil {
+			return nil, fmt.Errorf("transport: listen udp %s: %w", ap, err)
+		}
+		l.udp = c
+		l.Addr = c.LocalAddr().(*net.UDPAddr).AddrPort()
+	case sip.TransportTCP:
+		c, err := net.ListenTCP("tcp", net.TCPAddrFromAddrPort(ap))
+		if err != nil {
+			return nil, fmt.Errorf("transport: listen tcp %s: %w", ap, err)
+		}
+		l.tcp = c
+		l.Addr = c.Addr().(*net.TCPAddr).AddrPort()
+	}
+	l.Addr = netip.AddrPortFrom(l.Addr.Addr().Unmap(), l.Addr.Port())
+	l.IP = l.Addr.Addr().String()
+	s.Listeners = append(s.Listeners, l)
+	return l, nil
+}
+
+// Serve starts cfg.Children workers per UDP socket and as many TCP
+// workers, each with the Handler newWorker returns, and returns at once.
+// newWorker is called with a rank counted from 1, as Kamailio's children.
+func (s *Server) Serve(newWorker func(rank int) Handler) {
+	rank := 0
+	hasTCP := false
+	for _, l := range s.Listeners {
+		if l.udp == nil {
+			hasTCP = true
+			continue
+		}
+		for i := 0; i < s.cfg.Children; i++ {
+			rank++
+			h := newWorker(rank)
+			s.wg.Add(1)
+			go s.udpWorker(l, h)
+		}
+	}
+	if hasTCP {
+		s.tcpW = make(chan Handler, s.cfg.Children)
+		for i := 0; i < s.cfg.Children; i++ {
+			rank++
+			s.tcpW <- newWorker(rank)
+		}
+		for _, l := range s.Listeners {
+			if l.tcp != nil {
+				s.wg.Add(1)
+				go s.acceptLoop(l)
+			}
+		}
+	}
+}
+
+func (s *Server) udpWorker(l *Listener, h Handler) {
+	defer s.wg.Done()
+	buf := make([]byte, s.cfg.MaxMsg+1)
+	p := &Packet{Local: l, Proto: sip.TransportUDP}
+	for {
+		n, src, err := l.udp.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			if s.closed.Load() {
+				return
+			}
+			s.log.Warn("udp read", "listener", l.String(), "err", err)
+			continue
+		}
+		if n == 0 || isKeepalive(buf[:n]) {
+			continue
+		}
+		p.Buf = buf[:n]
+		p.Src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
+		s.Stats.Received.Add(1)
+		h.Handle(p)
+	}
+}
+
+// isKeepalive reports a NAT keepalive: CRLFs or a single zero byte.
+func isKeepalive(b []byte) bool {
+	for _, c := range b {
+		if c != '\r' && c != '\n' && c != 0 && c != ' ' {
+			return false
+		}
+	}
+	return true
+}
+
+// Send writes b to dst over proto, from the listener the packet came in on
+// when it fits. A TCP reply reuses the open connection to dst.
+func (s *Server) Send(from *Listener, proto sip.Transport, dst netip.AddrPort, b []byte) error {
+	var err error
+	switch proto {
+	case sip.TransportTCP:
+		s.mu.Lock()
+		c := s.conns[dst]
+		s.mu.Unlock()
+		if c == nil {
+			c, err = s.dial(dst)
+		}
+		if err == nil {
+			err = c.write(b)
+		}
+	default:
+		l := from
+		if l == nil || l.udp == nil || l.Addr.Addr().Is4() != dst.Addr().Is4() {
+			l = s.pick(sip.TransportUDP, dst.Addr().Is4())
+		}
+		if l == nil {
+			err = fmt.Errorf("no udp socket for %s", dst)
+		} else {
+			_, err = l.udp.WriteToUDPAddrPort(b, dst)
+		}
+	}
+	if err != nil {
+		s.Stats.SendErrors.Add(1)
+		return fmt.Errorf("transport: send to %s: %w", dst, err)
+	}
+	return nil
+}
+
+// Reply sends b back to where p came from: on its stream for TCP, else
+// to dst (the Via's received/rport address) from p's socket.
+func (s *Server) Reply(p *Packet, dst netip.AddrPort, b []byte) error {
+	if p.conn != nil && !p.conn.closed.Load() {
+		if err := p.conn.write(b); err == nil {
+			return nil
+		}
+	}
+	return s.Send(p.Local, p.Proto, dst, b)
+}
+
+func (s *Server) pick(proto sip.Transport, v4 bool) *Listener {
+	for _, l := range s.Listeners {
+		if l.Proto == proto && l.Addr.Addr().Is4() == v4 {
+			return l
+		}
+	}
+	return nil
+}
+
+// Close stops the listeners and closes every connection, then waits for
+// the workers to finish the message they hold.
+func (s *Server) Close() error {
+	if s.closed.Swap(true) {
+		return nil
+	}
+	for _, l := range s.Listeners {
+		if l.udp != nil {
+			l.udp.Close()
+		}
+		if l.tcp != nil {
+			l.tcp.Close()
+		}
+	}
+	s.mu.Lock()
+	for _, c := range s.conns {
+		c.c.Close()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+	return nil
+}

@@ -1,0 +1,252 @@
+package dispatch
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/kemi-sip/kemi/core/router"
+)
+
+// TableSize is the number of slots of the export table, as Kamailio's
+// SR_KEMI_LUA_EXPORT_SIZE.
+const TableSize = 1024
+
+// Table holds the exports of the loaded modules at fixed indexes. It is
+// built once at start-up and read-only afterwards.
+type Table struct {
+	entries [TableSize]Export
+	n       int
+	byName  map[string]int
+	natives map[string]int
+	loaded  []*Module
+	params  map[string]*Params
+}
+
+// Load names a module to load and where the config did so.
+type Load struct {
+	Name  string // as written: "sl.so"
+	Where string // "kamailio.cfg:12:1", for errors
+}
+
+// Setting is one modparam.
+type Setting struct {
+	Module string // a name or names joined by '|'
+	Name   string
+	Value  router.Value
+	Where  string
+}
+
+func where(w string) string {
+	if w == "" {
+		return ""
+	}
+	return w + ": "
+}
+
+// Build loads the core modules and the named ones, applies the module
+// parameters, runs each module's Init and fills the table.
+func Build(loads []Load, settings []Setting) (*Table, error) {
+	t := &Table{byName: map[string]int{}, natives: map[string]int{}, params: map[string]*Params{}}
+	regMu.Lock()
+	var core []*Module
+	for _, m := range modules {
+		if m.Core {
+			core = append(core, m)
+		}
+	}
+	regMu.Unlock()
+	sort.Slice(core, func(i, j int) bool { return core[i].Name < core[j].Name })
+	for _, m := range core {
+		t.add(m)
+	}
+	for _, l := range loads {
+		m, ok := LookupModule(l.Name)
+		if !ok {
+			return nil, fmt.Errorf("%sloadmodule %q: no such module; built in: %s", where(l.Where), l.Name, strings.Join(ModuleNames(), ", "))
+		}
+		t.add(m)
+	}
+	for _, s := range settings {
+		if err := t.set(s); err != nil {
+			return nil, err
+		}
+	}
+	for _, m := range t.loaded {
+		for _, d := range m.Exports {
+			if t.n == TableSize {
+				return nil, fmt.Errorf("dispatch: more than %d exports loaded (at %s.%s)", TableSize, m.ksr(), d.Name)
+			}
+			e := Export{Module: m.ksr(), Name: d.Name, Ret: d.Ret, Params: d.Fn.params, Call: d.Fn.call, Native: d.Native}
+			t.entries[t.n] = e
+			t.byName[e.FullName()] = t.n
+			if d.Native != "" {
+				if _, dup := t.natives[d.Native]; !dup {
+					t.natives[d.Native] = t.n
+				}
+			}
+			t.n++
+		}
+	}
+	for _, m := range t.loaded {
+		if m.Init != nil {
+			if err := m.Init(t.params[m.Name]); err != nil {
+				return nil, fmt.Errorf("%s: %w", m.Name, err)
+			}
+		}
+	}
+	return t, nil
+}
+
+func (t *Table) add(m *Module) {
+	if _, dup := t.params[m.Name]; dup {
+		return // loaded twice: Kamailio warns and goes on
+	}
+	t.loaded = append(t.loaded, m)
+	t.params[m.Name] = &Params{module: m.Name, vals: map[string][]router.Value{}}
+}
+
+func (t *Table) set(s Setting) error {
+	matched, declared := false, false
+	for _, name := range strings.Split(s.Module, "|") {
+		name = strings.TrimSpace(name)
+		for _, m := range t.loaded {
+			if m.Name != name {
+				continue
+			}
+			matched = true
+			for _, p := range m.Params {
+				if p.Name != s.Name {
+					continue
+				}
+				declared = true
+				v := s.Value
+				switch {
+				case p.Kind == Int && v.Kind != router.Int:
+					return fmt.Errorf("%smodparam(%q, %q): wants an int, got the string %q", where(s.Where), s.Module, s.Name, v.String())
+				case p.Kind == Str && v.Kind == router.Int:
+					v = router.StrValue(v.String())
+				}
+				ps := t.params[m.Name]
+				if p.Multi {
+					ps.vals[p.Name] = append(ps.vals[p.Name], v)
+				} else {
+					ps.vals[p.Name] = []router.Value{v}
+				}
+			}
+		}
+	}
+	if !matched {
+		return fmt.Errorf("%smodparam(%q, %q): module not loaded", where(s.Where), s.Module, s.Name)
+	}
+	if !declared {
+		return fmt.Errorf("%smodparam(%q, %q): no such parameter%s", where(s.Where), s.Module, s.Name, t.paramList(s.Module))
+	}
+	return nil
+}
+
+func (t *Table) paramList(mods string) string {
+	var names []string
+	for _, name := range strings.Split(mods, "|") {
+		if m, ok := LookupModule(strings.TrimSpace(name)); ok {
+			for _, p := range m.Params {
+				names = append(names, p.Name+" ("+p.Kind.String()+")")
+			}
+		}
+	}
+	if len(names) == 0 {
+		return " (the module has none)"
+	}
+	return "; it has: " + strings.Join(names, ", ")
+}
+
+// Len is the number of exports in the table.
+func (t *Table) Len() int { return t.n }
+
+// At returns the export at index i.
+func (t *Table) At(i int) *Export { return &t.entries[i] }
+
+// Lookup finds an export by KSR submodule and name.
+func (t *Table) Lookup(module, name string) (int, bool) {
+	key := name
+	if module != "" {
+		key = module + "." + name
+	}
+	i, ok := t.byName[key]
+	return i, ok
+}
+
+// Native finds an export by its native-language name.
+func (t *Table) Native(name string) (int, bool) {
+	i, ok := t.natives[name]
+	return i, ok
+}
+
+// Submodules lists the KSR submodules that have exports ("" for the
+// core functions), sorted.
+func (t *Table) Submodules() []string {
+	seen := map[string]bool{}
+	var out []string
+	for i := 0; i < t.n; i++ {
+		if m := t.entries[i].Module; !seen[m] {
+			seen[m] = true
+			out = append(out, m)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Loaded reports whether a module (by loadmodule name) is loaded.
+func (t *Table) Loaded(name string) bool {
+	_, ok := t.params[ModuleName(name)]
+	return ok
+}
+
+// Params returns the parameters of a loaded module, nil when it is not.
+func (t *Table) Params(module string) *Params { return t.params[module] }
+
+// APIEntry is one line of api_list.
+type APIEntry struct {
+	Module string   `json:"module"`
+	Name   string   `json:"name"`
+	Ret    string   `json:"ret"`
+	Params []string `json:"params"`
+}
+
+// APIList lists the exports in table order.
+func (t *Table) APIList() []APIEntry {
+	out := make([]APIEntry, t.n)
+	for i := 0; i < t.n; i++ {
+		e := &t.entries[i]
+		ps := make([]string, len(e.Params))
+		for j, k := range e.Params {
+			ps[j] = k.String()
+		}
+		out[i] = APIEntry{Module: e.Module, Name: e.Name, Ret: e.Ret.String(), Params: ps}
+	}
+	return out
+}
+
+// APIListJSON is api_list as Kamailio's app_*.api_list RPC shapes it:
+// {"msize": N, "methods": [{"func": {...}}, ...]}.
+func (t *Table) APIListJSON() ([]byte, error) {
+	type fn struct {
+		Func APIEntry `json:"func"`
+	}
+	list := t.APIList()
+	methods := make([]fn, len(list))
+	for i, e := range list {
+		methods[i] = fn{e}
+	}
+	return json.MarshalIndent(struct {
+		MSize   int  `json:"msize"`
+		Methods []fn `json:"methods"`
+	}{len(list), methods}, "", "  ")
+}
+
+// ErrArgs is the error an engine reports when a script passes the wrong
+// number or kind of arguments.
+var ErrArgs = errors.New("invalid parameters")

@@ -1,0 +1,367 @@
+// Package core exports Kamailio's core KEMI functions: KSR.is_INVITE,
+// KSR.setflag, KSR.is_myself_ruri, KSR.force_rport, KSR.info, ... They
+// are always loaded.
+package core
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/kemi-sip/kemi/core/router"
+	"github.com/kemi-sip/kemi/core/sip"
+	"github.com/kemi-sip/kemi/dispatch"
+)
+
+// LevelNotice and LevelCrit are Kamailio's NOTICE and CRIT in slog terms.
+const (
+	LevelNotice = slog.Level(2)
+	LevelCrit   = slog.Level(12)
+	LevelAlert  = slog.Level(16)
+)
+
+func init() {
+	defs := []dispatch.Def{
+		{Name: "dbg", Ret: dispatch.None, Fn: dispatch.NS(logAt(slog.LevelDebug))},
+		{Name: "info", Ret: dispatch.None, Fn: dispatch.NS(logAt(slog.LevelInfo))},
+		{Name: "notice", Ret: dispatch.None, Fn: dispatch.NS(logAt(LevelNotice))},
+		{Name: "warn", Ret: dispatch.None, Fn: dispatch.NS(logAt(slog.LevelWarn))},
+		{Name: "err", Ret: dispatch.None, Fn: dispatch.NS(logAt(slog.LevelError))},
+		{Name: "crit", Ret: dispatch.None, Fn: dispatch.NS(logAt(LevelCrit))},
+		{Name: "log", Ret: dispatch.None, Fn: dispatch.NSS(logLevel)},
+		{Name: "ktest", Ret: dispatch.None, Fn: dispatch.NS(func(c *router.Ctx, s string) {})},
+		{Name: "get_debug", Ret: dispatch.Int, Fn: dispatch.F0(getDebug)},
+
+		{Name: "is_method", Ret: dispatch.Bool, Fn: dispatch.FS(isMethod)},
+		{Name: "is_method_in", Ret: dispatch.Bool, Fn: dispatch.FS(isMethodIn)},
+		{Name: "is_proto", Ret: dispatch.Bool, Fn: dispatch.FS(isProto)},
+		{Name: "is_IPv4", Ret: dispatch.Bool, Fn: dispatch.F0(func(c *router.Ctx) int { return b2i(c.Src().Addr().Is4()) })},
+		{Name: "is_IPv6", Ret: dispatch.Bool, Fn: dispatch.F0(func(c *router.Ctx) int { return b2i(c.Src().Addr().Is6()) })},
+		{Name: "is_src_port", Ret: dispatch.Bool, Fn: dispatch.FI(func(c *router.Ctx, p int) int { return b2i(int(c.Src().Port()) == p) })},
+		{Name: "is_dst_port", Ret: dispatch.Bool, Fn: dispatch.FI(func(c *router.Ctx, p int) int {
+			return b2i(c.Pkt != nil && c.Pkt.Local != nil && int(c.Pkt.Local.Addr.Port()) == p)
+		})},
+
+		{Name: "setflag", Ret: dispatch.Bool, Fn: dispatch.FI(func(c *router.Ctx, f int) int { return setBit(&c.Flags, f) })},
+		{Name: "resetflag", Ret: dispatch.Bool, Fn: dispatch.FI(func(c *router.Ctx, f int) int { return clearBit(&c.Flags, f) })},
+		{Name: "isflagset", Ret: dispatch.Bool, Fn: dispatch.FI(func(c *router.Ctx, f int) int { return isBit(c.Flags, f) })},
+		{Name: "setbflag", Ret: dispatch.Bool, Fn: dispatch.FI(func(c *router.Ctx, f int) int { return setBit(&c.BFlags, f) })},
+		{Name: "resetbflag", Ret: dispatch.Bool, Fn: dispatch.FI(func(c *router.Ctx, f int) int { return clearBit(&c.BFlags, f) })},
+		{Name: "isbflagset", Ret: dispatch.Bool, Fn: dispatch.FI(func(c *router.Ctx, f int) int { return isBit(c.BFlags, f) })},
+		{Name: "setbiflag", Ret: dispatch.Bool, Fn: dispatch.FII(branchFlag(setBit))},
+		{Name: "resetbiflag", Ret: dispatch.Bool, Fn: dispatch.FII(branchFlag(clearBit))},
+		{Name: "isbiflagset", Ret: dispatch.Bool, Fn: dispatch.FII(func(c *router.Ctx, f, b int) int {
+			if b != 0 {
+				return -1 // only branch 0 exists until tm creates branches
+			}
+			return isBit(c.BFlags, f)
+		})},
+		{Name: "setsflag", Ret: dispatch.Bool, Fn: dispatch.FI(func(c *router.Ctx, f int) int { return setBit(&c.W.SFlags, f) })},
+		{Name: "resetsflag", Ret: dispatch.Bool, Fn: dispatch.FI(func(c *router.Ctx, f int) int { return clearBit(&c.W.SFlags, f) })},
+		{Name: "issflagset", Ret: dispatch.Bool, Fn: dispatch.FI(func(c *router.Ctx, f int) int { return isBit(c.W.SFlags, f) })},
+
+		{Name: "is_myself", Ret: dispatch.Bool, Fn: dispatch.FS(isMyself)},
+		{Name: "is_myself_ruri", Ret: dispatch.Bool, Fn: dispatch.F0(isMyselfRURI)},
+		{Name: "is_myself_duri", Ret: dispatch.Bool, Fn: dispatch.F0(func(c *router.Ctx) int {
+			if !c.DstSet() {
+				return -1
+			}
+			return myselfText(c, c.DstURI())
+		})},
+		{Name: "is_myself_nhuri", Ret: dispatch.Bool, Fn: dispatch.F0(func(c *router.Ctx) int {
+			if c.DstSet() {
+				return myselfText(c, c.DstURI())
+			}
+			return isMyselfRURI(c)
+		})},
+		{Name: "is_myself_furi", Ret: dispatch.Bool, Fn: dispatch.F0(func(c *router.Ctx) int { return myselfAddr(c, c.Msg.From()) })},
+		{Name: "is_myself_turi", Ret: dispatch.Bool, Fn: dispatch.F0(func(c *router.Ctx) int { return myselfAddr(c, c.Msg.To()) })},
+		{Name: "is_myself_srcip", Ret: dispatch.Bool, Fn: dispatch.F0(func(c *router.Ctx) int { return b2i(c.Env().Myself.IsIP(c.Src().Addr())) })},
+		{Name: "is_myself_suri", Ret: dispatch.Bool, Fn: dispatch.F0(func(c *router.Ctx) int {
+			return b2i(c.Env().Myself.Is(c.SrcIP(), int(c.Src().Port()), false))
+		})},
+
+		{Name: "force_rport", Ret: dispatch.Bool, Fn: dispatch.F0(func(c *router.Ctx) int { c.ForceRPort = true; return 1 })},
+		{Name: "add_local_rport", Ret: dispatch.Bool, Fn: dispatch.F0(func(c *router.Ctx) int { return 1 })},
+		{Name: "set_drop", Ret: dispatch.None, Fn: dispatch.N0(func(c *router.Ctx) { c.Drop = true })},
+		{Name: "set_forward_close", Ret: dispatch.Bool, Fn: dispatch.F0(func(c *router.Ctx) int { c.ForwardClose = true; return 1 })},
+		{Name: "set_forward_no_connect", Ret: dispatch.Bool, Fn: dispatch.F0(func(c *router.Ctx) int { c.ForwardNoConn = true; return 1 })},
+		{Name: "set_reply_close", Ret: dispatch.Bool, Fn: dispatch.F0(func(c *router.Ctx) int { c.ReplyClose = true; return 1 })},
+		{Name: "set_reply_no_connect", Ret: dispatch.Bool, Fn: dispatch.F0(func(c *router.Ctx) int { c.ReplyNoConnect = true; return 1 })},
+
+		{Name: "setdsturi", Ret: dispatch.Bool, Fn: dispatch.FS(func(c *router.Ctx, u string) int { return okErr(c, "setdsturi", c.SetDstURI([]byte(u))) })},
+		{Name: "resetdsturi", Ret: dispatch.Bool, Fn: dispatch.F0(func(c *router.Ctx) int { c.SetDstURI(nil); return 1 })},
+		{Name: "isdsturiset", Ret: dispatch.Bool, Fn: dispatch.F0(func(c *router.Ctx) int { return b2i(c.DstSet()) })},
+		{Name: "seturi", Ret: dispatch.Bool, Fn: dispatch.FS(func(c *router.Ctx, u string) int { return okErr(c, "seturi", c.SetRURI([]byte(u))) })},
+		{Name: "sethost", Ret: dispatch.Bool, Fn: dispatch.FS(func(c *router.Ctx, h string) int { return rewriteRURI(c, "sethost", nil, []byte(h)) })},
+		{Name: "setuser", Ret: dispatch.Bool, Fn: dispatch.FS(func(c *router.Ctx, u string) int { return rewriteRURI(c, "setuser", []byte(u), nil) })},
+		{Name: "route", Ret: dispatch.Int, Fn: dispatch.FS(runRoute)},
+	}
+	for _, m := range methods {
+		m := m
+		defs = append(defs, dispatch.Def{Name: "is_" + m.name, Ret: dispatch.Bool,
+			Fn: dispatch.F0(func(c *router.Ctx) int { return b2i(methodIs(c.Msg, m.m, m.name)) })})
+	}
+	for _, p := range protos {
+		p := p
+		defs = append(defs, dispatch.Def{Name: "is_" + p.name, Ret: dispatch.Bool,
+			Fn: dispatch.F0(func(c *router.Ctx) int { return b2i(c.Proto() == p.t) })})
+	}
+	dispatch.Register(dispatch.Module{Name: "core", KSR: "-", Core: true, Exports: defs})
+}
+
+var methods = []struct {
+	name string
+	m    sip.Method
+}{
+	{"INVITE", sip.MethodINVITE}, {"ACK", sip.MethodACK}, {"BYE", sip.MethodBYE}, {"CANCEL", sip.MethodCANCEL},
+	{"REGISTER", sip.MethodREGISTER}, {"OPTIONS", sip.MethodOPTIONS}, {"SUBSCRIBE", sip.MethodSUBSCRIBE},
+	{"NOTIFY", sip.MethodNOTIFY}, {"PUBLISH", sip.MethodPUBLISH}, {"MESSAGE", sip.MethodMESSAGE},
+	{"INFO", sip.MethodINFO}, {"PRACK", sip.MethodPRACK}, {"UPDATE", sip.MethodUPDATE}, {"REFER", sip.MethodREFER},
+	{"KDMQ", sip.MethodOther}, {"GET", sip.MethodOther}, {"POST", sip.MethodOther}, {"PUT", sip.MethodOther},
+	{"DELETE", sip.MethodOther},
+}
+
+var protos = []struct {
+	name string
+	t    sip.Transport
+}{
+	{"UDP", sip.TransportUDP}, {"TCP", sip.TransportTCP}, {"TLS", sip.TransportTLS}, {"SCTP", sip.TransportSCTP},
+	{"WS", sip.TransportWS}, {"WSS", sip.TransportWSS}, {"WSX", 255},
+}
+
+// methodIs compares the method of a request, or the CSeq method of a
+// reply, as Kamailio's is_METHOD functions do.
+func methodIs(m *sip.Msg, want sip.Method, name string) bool {
+	if !m.IsRequest() {
+		if want != sip.MethodOther {
+			return m.CSeqMethod() == want
+		}
+		return sip.EqualFold(m.CSeqMethodName(), []byte(name))
+	}
+	if want != sip.MethodOther {
+		return m.Method() == want
+	}
+	return string(m.MethodName()) == name
+}
+
+func isMethod(c *router.Ctx, name string) int {
+	return b2i(methodIs(c.Msg, sip.ParseMethod([]byte(name)), name))
+}
+
+// isMethodIn matches the method against letters: I INVITE, A ACK, B BYE,
+// C CANCEL, R REGISTER, M MESSAGE, O OPTIONS, S SUBSCRIBE, P PUBLISH,
+// N NOTIFY, U UPDATE.
+func isMethodIn(c *router.Ctx, letters string) int {
+	m := c.Msg.Method()
+	if !c.Msg.IsRequest() {
+		m = c.Msg.CSeqMethod()
+	}
+	for i := 0; i < len(letters); i++ {
+		var w sip.Method
+		switch letters[i] {
+		case 'I', 'i':
+			w = sip.MethodINVITE
+		case 'A', 'a':
+			w = sip.MethodACK
+		case 'B', 'b':
+			w = sip.MethodBYE
+		case 'C', 'c':
+			w = sip.MethodCANCEL
+		case 'R', 'r':
+			w = sip.MethodREGISTER
+		case 'M', 'm':
+			w = sip.MethodMESSAGE
+		case 'O', 'o':
+			w = sip.MethodOPTIONS
+		case 'S', 's':
+			w = sip.MethodSUBSCRIBE
+		case 'P', 'p':
+			w = sip.MethodPUBLISH
+		case 'N', 'n':
+			w = sip.MethodNOTIFY
+		case 'U', 'u':
+			w = sip.MethodUPDATE
+		default:
+			continue
+		}
+		if m == w {
+			return 1
+		}
+	}
+	return -1
+}
+
+// isProto matches the transport against letters: u UDP, t TCP, s TLS,
+// c SCTP, w WS, W WSS.
+func isProto(c *router.Ctx, letters string) int {
+	p := c.Proto()
+	for i := 0; i < len(letters); i++ {
+		var t sip.Transport
+		switch letters[i] {
+		case 'u', 'U':
+			t = sip.TransportUDP
+		case 't', 'T':
+			t = sip.TransportTCP
+		case 's', 'S':
+			t = sip.TransportTLS
+		case 'c', 'C':
+			t = sip.TransportSCTP
+		case 'w':
+			t = sip.TransportWS
+		case 'W':
+			t = sip.TransportWSS
+		}
+		if t != sip.TransportOther && t == p {
+			return 1
+		}
+	}
+	return -1
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return -1
+}
+
+func okErr(c *router.Ctx, fn string, err error) int {
+	if err != nil {
+		c.Log().Error(fn+": "+err.Error(), "route", c.Route)
+		return -1
+	}
+	return 1
+}
+
+func setBit(f *uint64, n int) int {
+	if n < 0 || n > 63 {
+		return -1
+	}
+	*f |= 1 << uint(n)
+	return 1
+}
+
+func clearBit(f *uint64, n int) int {
+	if n < 0 || n > 63 {
+		return -1
+	}
+	*f &^= 1 << uint(n)
+	return 1
+}
+
+func isBit(f uint64, n int) int {
+	if n < 0 || n > 63 {
+		return -1
+	}
+	return b2i(f&(1<<uint(n)) != 0)
+}
+
+func branchFlag(op func(*uint64, int) int) func(*router.Ctx, int, int) int {
+	return func(c *router.Ctx, f, b int) int {
+		if b != 0 {
+			return -1
+		}
+		return op(&c.BFlags, f)
+	}
+}
+
+func logAt(l slog.Level) func(*router.Ctx, string) {
+	return func(c *router.Ctx, msg string) {
+		lg := c.Log()
+		if lg.Enabled(context.Background(), l) {
+			lg.Log(context.Background(), l, trimNL(msg), "src", "script")
+		}
+	}
+}
+
+// logLevel is KSR.log("info", "msg").
+func logLevel(c *router.Ctx, level, msg string) {
+	l, ok := ParseLevel(level)
+	if !ok {
+		l = slog.LevelInfo
+	}
+	logAt(l)(c, msg)
+}
+
+// ParseLevel maps Kamailio's level names (and L_ names) to slog levels.
+func ParseLevel(s string) (slog.Level, bool) {
+	switch s {
+	case "dbg", "debug", "L_DBG":
+		return slog.LevelDebug, true
+	case "info", "L_INFO":
+		return slog.LevelInfo, true
+	case "notice", "L_NOTICE":
+		return LevelNotice, true
+	case "warn", "L_WARN":
+		return slog.LevelWarn, true
+	case "err", "error", "L_ERR":
+		return slog.LevelError, true
+	case "crit", "L_CRIT":
+		return LevelCrit, true
+	case "alert", "L_ALERT":
+		return LevelAlert, true
+	}
+	return 0, false
+}
+
+// trimNL drops the trailing newline scripts put on log messages, as the
+// logger adds its own.
+func trimNL(s string) string {
+	for len(s) > 0 && (s[len(s)-1] == '\n' || s[len(s)-1] == '\r') {
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
+func getDebug(c *router.Ctx) int {
+	ctx := context.Background()
+	lg := c.Log()
+	for _, l := range []struct {
+		lvl slog.Level
+		n   int
+	}{{slog.LevelDebug, 3}, {slog.LevelInfo, 2}, {LevelNotice, 1}, {slog.LevelWarn, 0}, {slog.LevelError, -1}} {
+		if lg.Enabled(ctx, l.lvl) {
+			return l.n
+		}
+	}
+	return -2
+}
+
+func isMyself(c *router.Ctx, uri string) int { return myselfText(c, []byte(uri)) }
+
+func myselfText(c *router.Ctx, b []byte) int {
+	var u sip.URI
+	if err := sip.ParseURI(b, &u); err != nil || len(u.Host) == 0 {
+		return -1
+	}
+	return b2i(c.IsMyself(&u))
+}
+
+func isMyselfRURI(c *router.Ctx) int {
+	u, err := c.RURI()
+	if err != nil {
+		return -1
+	}
+	return b2i(c.IsMyself(u))
+}
+
+func myselfAddr(c *router.Ctx, na *sip.NameAddr) int {
+	if na == nil {
+		return -1
+	}
+	return b2i(c.IsMyself(&na.URI))
+}
+
+// rewriteRURI replaces the user or the host of the request URI.
+func rewriteRURI(c *router.Ctx, fn string, user, host []byte) int {
+	return okErr(c, fn, c.RewriteRURI(user, host))
+}
+
+func runRoute(c *router.Ctx, name string) int {
+	rc, err := c.RunRoute(router.RouteNamed, name)
+	if err != nil {
+		c.Log().Error("route: "+err.Error(), "route", c.Route)
+		return -1
+	}
+	return rc
+}

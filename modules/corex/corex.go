@@ -1,0 +1,68 @@
+// Package corex holds extra core functions, like Kamailio's corex module:
+// has_ruri_user, has_user_agent, the extended flags, file_read/file_write.
+package corex
+
+import (
+	"os"
+
+	"github.com/kemi-sip/kemi/core/router"
+	"github.com/kemi-sip/kemi/dispatch"
+)
+
+func init() {
+	dispatch.Register(dispatch.Module{Name: "corex", Exports: []dispatch.Def{
+		{Name: "has_ruri_user", Ret: dispatch.Int, Native: "has_ruri_user", Fn: dispatch.F0(func(c *router.Ctx) int {
+			if !c.Msg.IsRequest() {
+				return -1
+			}
+			u, err := c.RURI()
+			return b2i(err == nil && len(u.User) > 0)
+		})},
+		{Name: "has_user_agent", Ret: dispatch.Int, Native: "has_user_agent", Fn: dispatch.F0(func(c *router.Ctx) int {
+			return b2i(len(c.Msg.UserAgent()) > 0)
+		})},
+		{Name: "setxflag", Ret: dispatch.Int, Native: "setxflag", Fn: dispatch.FI(func(c *router.Ctx, f int) int { return xflag(c, f, 1) })},
+		{Name: "resetxflag", Ret: dispatch.Int, Native: "resetxflag", Fn: dispatch.FI(func(c *router.Ctx, f int) int { return xflag(c, f, 0) })},
+		{Name: "isxflagset", Ret: dispatch.Int, Native: "isxflagset", Fn: dispatch.FI(func(c *router.Ctx, f int) int { return xflag(c, f, -1) })},
+		{Name: "is_faked_msg", Ret: dispatch.Int, Fn: dispatch.F0(func(c *router.Ctx) int { return b2i(c.Pkt == nil) })},
+		{Name: "file_read", Ret: dispatch.XVal, Fn: dispatch.VS(func(c *router.Ctx, path string) router.Value {
+			b, err := os.ReadFile(path)
+			if err != nil {
+				c.Log().Error("corex: file_read: "+err.Error(), "route", c.Route)
+				return router.Value{}
+			}
+			return router.StrValue(string(b))
+		})},
+		{Name: "file_write", Ret: dispatch.Int, Fn: dispatch.FSS(func(c *router.Ctx, path, text string) int {
+			if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+				c.Log().Error("corex: file_write: "+err.Error(), "route", c.Route)
+				return -1
+			}
+			return 1
+		})},
+	}})
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return -1
+}
+
+// xflag sets (op 1), resets (0) or tests (-1) extended flag f (0..127).
+func xflag(c *router.Ctx, f, op int) int {
+	if f < 0 || f > 127 {
+		return -1
+	}
+	w, bit := &c.XFlags[f/64], uint64(1)<<uint(f%64)
+	switch op {
+	case 1:
+		*w |= bit
+	case 0:
+		*w &^= bit
+	default:
+		return b2i(*w&bit != 0)
+	}
+	return 1
+}

@@ -1,0 +1,165 @@
+// Package hdr exports KSR.hdr: add, remove and read header fields of the
+// current message, as Kamailio's core KSR.hdr functions.
+package hdr
+
+import (
+	"github.com/kemi-sip/kemi/core/router"
+	"github.com/kemi-sip/kemi/core/sip"
+	"github.com/kemi-sip/kemi/dispatch"
+)
+
+func init() {
+	dispatch.Register(dispatch.Module{Name: "hdr", Core: true, Exports: []dispatch.Def{
+		{Name: "append", Ret: dispatch.Int, Fn: dispatch.FS(Append)},
+		{Name: "append_hf", Ret: dispatch.Int, Fn: dispatch.FS(Append)}, // the older name
+		{Name: "insert", Ret: dispatch.Int, Fn: dispatch.FS(Insert)},
+		{Name: "append_after", Ret: dispatch.Int, Fn: dispatch.FSS(appendAfter)},
+		{Name: "insert_before", Ret: dispatch.Int, Fn: dispatch.FSS(insertBefore)},
+		{Name: "remove", Ret: dispatch.Int, Fn: dispatch.FS(Remove)},
+		{Name: "rmappend", Ret: dispatch.Int, Fn: dispatch.FSS(func(c *router.Ctx, rm, add string) int {
+			Remove(c, rm)
+			return Append(c, add)
+		})},
+		{Name: "rminsert", Ret: dispatch.Int, Fn: dispatch.FSS(func(c *router.Ctx, rm, add string) int {
+			Remove(c, rm)
+			return Insert(c, add)
+		})},
+		{Name: "is_present", Ret: dispatch.Int, Fn: dispatch.FS(func(c *router.Ctx, name string) int {
+			if Index(c.Msg, name, 0) >= 0 {
+				return 1
+			}
+			return -1
+		})},
+		{Name: "get", Ret: dispatch.XVal, Fn: dispatch.VS(func(c *router.Ctx, n string) router.Value { return get(c, n, 0, "", false) })},
+		{Name: "gete", Ret: dispatch.XVal, Fn: dispatch.VS(func(c *router.Ctx, n string) router.Value { return get(c, n, 0, "", true) })},
+		{Name: "getw", Ret: dispatch.XVal, Fn: dispatch.VS(func(c *router.Ctx, n string) router.Value { return get(c, n, 0, "<<null>>", true) })},
+		{Name: "get_idx", Ret: dispatch.XVal, Fn: dispatch.VSI(func(c *router.Ctx, n string, i int) router.Value { return get(c, n, i, "", false) })},
+		{Name: "gete_idx", Ret: dispatch.XVal, Fn: dispatch.VSI(func(c *router.Ctx, n string, i int) router.Value { return get(c, n, i, "", true) })},
+		{Name: "getw_idx", Ret: dispatch.XVal, Fn: dispatch.VSI(func(c *router.Ctx, n string, i int) router.Value {
+			return get(c, n, i, "<<null>>", true)
+		})},
+		{Name: "append_to_reply", Ret: dispatch.Int, Fn: dispatch.FS(func(c *router.Ctx, line string) int {
+			if !validLine(line) {
+				return -1
+			}
+			c.AddReplyHeader([]byte(line))
+			return 1
+		})},
+	}})
+}
+
+// Index is the index of the idx-th header field named name (counted from
+// 0; a negative idx counts from the last), -1 when there is none.
+func Index(m *sip.Msg, name string, idx int) int {
+	n := []byte(name)
+	t := sip.ClassifyHeader(n)
+	next := func(after int) int {
+		if t != sip.HdrOther {
+			return m.NextHeader(t, after)
+		}
+		return m.NextHeaderNamed(n, after)
+	}
+	if idx >= 0 {
+		i := next(-1)
+		for ; i >= 0 && idx > 0; idx-- {
+			i = next(i)
+		}
+		return i
+	}
+	var ring [16]int // the last few, for a negative index
+	count := 0
+	for i := next(-1); i >= 0; i = next(i) {
+		ring[count%len(ring)] = i
+		count++
+	}
+	k := count + idx
+	if k < 0 || -idx > len(ring) {
+		return -1
+	}
+	return ring[k%len(ring)]
+}
+
+func get(c *router.Ctx, name string, idx int, def string, orDef bool) router.Value {
+	i := Index(c.Msg, name, idx)
+	if i < 0 {
+		if orDef {
+			return router.StrValue(def)
+		}
+		return router.Value{}
+	}
+	return router.BytesValue(c.Msg.Header(i).Value)
+}
+
+// validLine checks a header line from a script: "Name: value", an
+// optional CRLF at the end.
+func validLine(line string) bool {
+	colon := -1
+	for i := 0; i < len(line); i++ {
+		if line[i] == ':' {
+			colon = i
+			break
+		}
+	}
+	return colon > 0
+}
+
+func edit(c *router.Ctx, fn string, err error) int {
+	if err != nil {
+		c.Log().Error("hdr."+fn+": "+err.Error(), "route", c.Route)
+		return -1
+	}
+	return 1
+}
+
+// Append adds a header line after the last header.
+func Append(c *router.Ctx, line string) int {
+	if !validLine(line) {
+		return edit(c, "append", errLine)
+	}
+	return edit(c, "append", c.Msg.AppendHeader([]byte(line)))
+}
+
+// Insert adds a header line before the first header.
+func Insert(c *router.Ctx, line string) int {
+	if !validLine(line) {
+		return edit(c, "insert", errLine)
+	}
+	return edit(c, "insert", c.Msg.InsertHeader([]byte(line)))
+}
+
+func appendAfter(c *router.Ctx, line, after string) int {
+	i := Index(c.Msg, after, 0)
+	if i < 0 || !validLine(line) {
+		return -1
+	}
+	return edit(c, "append_after", c.Msg.AppendHeaderAfter(i, []byte(line)))
+}
+
+func insertBefore(c *router.Ctx, line, before string) int {
+	i := Index(c.Msg, before, 0)
+	if i < 0 || !validLine(line) {
+		return -1
+	}
+	return edit(c, "insert_before", c.Msg.InsertHeaderBefore(i, []byte(line)))
+}
+
+// Remove removes every header field named name; 1 when any was, else -1.
+func Remove(c *router.Ctx, name string) int {
+	n := 0
+	for i := Index(c.Msg, name, 0); i >= 0; i = Index(c.Msg, name, n) {
+		if err := c.Msg.RemoveHeader(i); err != nil {
+			return edit(c, "remove", err)
+		}
+		n++
+	}
+	if n == 0 {
+		return -1
+	}
+	return 1
+}
+
+type lineErr string
+
+func (e lineErr) Error() string { return string(e) }
+
+const errLine = lineErr(`header line must be "Name: value"`)

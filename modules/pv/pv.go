@@ -1,0 +1,369 @@
+// Package pv provides the common pseudo-variables ($ru, $fu, $si,
+// $var(x), $avp(x), $hdr(Name), ...) and the KSR.pv functions that read
+// and write them, like Kamailio's pv module and core KSR.pv.
+package pv
+
+import (
+	"errors"
+	"time"
+
+	"github.com/kemi-sip/kemi/core/router"
+	"github.com/kemi-sip/kemi/core/sip"
+	"github.com/kemi-sip/kemi/dispatch"
+)
+
+func init() {
+	registerClasses()
+	dispatch.Register(dispatch.Module{Name: "pv", Core: true, Exports: []dispatch.Def{
+		{Name: "get", Ret: dispatch.XVal, Fn: dispatch.VS(get)},
+		{Name: "gete", Ret: dispatch.XVal, Fn: dispatch.VS(func(c *router.Ctx, n string) router.Value { return orStr(get(c, n), "") })},
+		{Name: "getw", Ret: dispatch.XVal, Fn: dispatch.VS(func(c *router.Ctx, n string) router.Value { return orStr(get(c, n), "<<null>>") })},
+		{Name: "geti", Ret: dispatch.Int, Fn: dispatch.FS(func(c *router.Ctx, n string) int {
+			i, _ := get(c, n).Int64()
+			return int(i)
+		})},
+		{Name: "getvs", Ret: dispatch.XVal, Fn: dispatch.VSS(func(c *router.Ctx, n, def string) router.Value {
+			return orStr(get(c, n), def)
+		})},
+		{Name: "getvn", Ret: dispatch.XVal, Fn: dispatch.VSI(func(c *router.Ctx, n string, def int) router.Value {
+			if v := get(c, n); v.Kind != router.Null {
+				return v
+			}
+			return router.IntValue(int64(def))
+		})},
+		{Name: "sets", Ret: dispatch.Bool, Fn: dispatch.FSS(func(c *router.Ctx, n, v string) int { return set(c, n, router.StrValue(v)) })},
+		{Name: "seti", Ret: dispatch.Bool, Fn: dispatch.FSI(func(c *router.Ctx, n string, v int) int { return set(c, n, router.IntValue(int64(v))) })},
+		{Name: "unset", Ret: dispatch.Bool, Fn: dispatch.FS(func(c *router.Ctx, n string) int { return set(c, n, router.Value{}) })},
+		{Name: "is_null", Ret: dispatch.Bool, Fn: dispatch.FS(func(c *router.Ctx, n string) int {
+			if get(c, n).Kind == router.Null {
+				return 1
+			}
+			return -1
+		})},
+	}})
+}
+
+func orStr(v router.Value, def string) router.Value {
+	if v.Kind == router.Null {
+		return router.StrValue(def)
+	}
+	return v
+}
+
+func get(c *router.Ctx, name string) router.Value {
+	pv, err := c.W.PV(name)
+	if err != nil {
+		c.Log().Error("pv: "+err.Error(), "route", c.Route)
+		return router.Value{}
+	}
+	return pv.Get(c)
+}
+
+func set(c *router.Ctx, name string, v router.Value) int {
+	pv, err := c.W.PV(name)
+	if err == nil {
+		err = pv.Set(c, v)
+	}
+	if err != nil {
+		c.Log().Error("pv: "+err.Error(), "route", c.Route)
+		return -1
+	}
+	return 1
+}
+
+func str(b []byte) router.Value {
+	if b == nil {
+		return router.Value{}
+	}
+	return router.BytesValue(b)
+}
+
+func strOrNull(b []byte) router.Value {
+	if len(b) == 0 {
+		return router.Value{}
+	}
+	return router.BytesValue(b)
+}
+
+// msgGet makes a read-only class from a function of the message.
+func msgGet(f func(c *router.Ctx) router.Value) router.PVClass {
+	return router.PVClass{Get: func(c *router.Ctx, _ *router.PV) router.Value { return f(c) }}
+}
+
+func ruri(c *router.Ctx) *sip.URI {
+	if !c.Msg.IsRequest() {
+		return nil
+	}
+	u, err := c.RURI()
+	if err != nil {
+		return nil
+	}
+	return u
+}
+
+func addr(na *sip.NameAddr, f func(na *sip.NameAddr) []byte) router.Value {
+	if na == nil {
+		return router.Value{}
+	}
+	return strOrNull(f(na))
+}
+
+var errNeedStr = errors.New("needs a string value")
+
+func valueBytes(v router.Value, buf *[]byte) []byte {
+	*buf = v.AppendTo((*buf)[:0])
+	return *buf
+}
+
+func registerClasses() {
+	reg := router.RegisterPV
+	reg("ru", router.PVClass{
+		Get: func(c *router.Ctx, _ *router.PV) router.Value {
+			if !c.Msg.IsRequest() {
+				return router.Value{}
+			}
+			return str(c.RURIText())
+		},
+		Set: func(c *router.Ctx, _ *router.PV, v router.Value) error {
+			if v.Kind != router.Str {
+				return errNeedStr
+			}
+			return c.SetRURI(valueBytes(v, &c.W.Scratch))
+		},
+	})
+	reg("rU", router.PVClass{
+		Get: func(c *router.Ctx, _ *router.PV) router.Value {
+			if u := ruri(c); u != nil {
+				return strOrNull(u.User)
+			}
+			return router.Value{}
+		},
+		Set: func(c *router.Ctx, _ *router.PV, v router.Value) error {
+			var b [128]byte
+			return c.RewriteRURI(v.AppendTo(b[:0]), nil)
+		},
+	})
+	reg("rd", router.PVClass{
+		Get: func(c *router.Ctx, _ *router.PV) router.Value {
+			if u := ruri(c); u != nil {
+				return strOrNull(u.Host)
+			}
+			return router.Value{}
+		},
+		Set: func(c *router.Ctx, _ *router.PV, v router.Value) error {
+			var b [128]byte
+			h := v.AppendTo(b[:0])
+			if len(h) == 0 {
+				return errors.New("$rd cannot be empty")
+			}
+			return c.RewriteRURI(nil, h)
+		},
+	})
+	reg("rp", msgGet(func(c *router.Ctx) router.Value {
+		if u := ruri(c); u != nil {
+			if u.Port == 0 {
+				if u.Scheme == sip.SchemeSIPS {
+					return router.IntValue(5061)
+				}
+				return router.IntValue(5060)
+			}
+			return router.IntValue(int64(u.Port))
+		}
+		return router.Value{}
+	}))
+	reg("rz", msgGet(func(c *router.Ctx) router.Value {
+		if u := ruri(c); u != nil {
+			return str(u.SchemeName)
+		}
+		return router.Value{}
+	}))
+	reg("ou", msgGet(func(c *router.Ctx) router.Value {
+		if !c.Msg.IsRequest() {
+			return router.Value{}
+		}
+		return str(c.Msg.RURIText())
+	}))
+	reg("du", router.PVClass{
+		Get: func(c *router.Ctx, _ *router.PV) router.Value {
+			if !c.DstSet() {
+				return router.Value{}
+			}
+			return str(c.DstURI())
+		},
+		Set: func(c *router.Ctx, _ *router.PV, v router.Value) error {
+			if v.Kind == router.Null {
+				return c.SetDstURI(nil)
+			}
+			return c.SetDstURI(valueBytes(v, &c.W.Scratch))
+		},
+	})
+	reg("fu", msgGet(func(c *router.Ctx) router.Value {
+		return addr(c.Msg.From(), func(n *sip.NameAddr) []byte { return n.URI.Raw })
+	}))
+	reg("fU", msgGet(func(c *router.Ctx) router.Value {
+		return addr(c.Msg.From(), func(n *sip.NameAddr) []byte { return n.URI.User })
+	}))
+	reg("fd", msgGet(func(c *router.Ctx) router.Value {
+		return addr(c.Msg.From(), func(n *sip.NameAddr) []byte { return n.URI.Host })
+	}))
+	reg("fn", msgGet(func(c *router.Ctx) router.Value {
+		return addr(c.Msg.From(), func(n *sip.NameAddr) []byte { return n.Display })
+	}))
+	reg("ft", msgGet(func(c *router.Ctx) router.Value {
+		return addr(c.Msg.From(), func(n *sip.NameAddr) []byte { return n.Tag })
+	}))
+	reg("tu", msgGet(func(c *router.Ctx) router.Value {
+		return addr(c.Msg.To(), func(n *sip.NameAddr) []byte { return n.URI.Raw })
+	}))
+	reg("tU", msgGet(func(c *router.Ctx) router.Value {
+		return addr(c.Msg.To(), func(n *sip.NameAddr) []byte { return n.URI.User })
+	}))
+	reg("td", msgGet(func(c *router.Ctx) router.Value {
+		return addr(c.Msg.To(), func(n *sip.NameAddr) []byte { return n.URI.Host })
+	}))
+	reg("tn", msgGet(func(c *router.Ctx) router.Value {
+		return addr(c.Msg.To(), func(n *sip.NameAddr) []byte { return n.Display })
+	}))
+	reg("tt", msgGet(func(c *router.Ctx) router.Value {
+		return addr(c.Msg.To(), func(n *sip.NameAddr) []byte { return n.Tag })
+	}))
+	reg("ci", msgGet(func(c *router.Ctx) router.Value { return strOrNull(c.Msg.CallID()) }))
+	reg("cs", msgGet(func(c *router.Ctx) router.Value { return router.IntValue(int64(c.Msg.CSeq())) }))
+	reg("rm", msgGet(func(c *router.Ctx) router.Value {
+		if c.Msg.IsRequest() {
+			return str(c.Msg.MethodName())
+		}
+		return str(c.Msg.CSeqMethodName())
+	}))
+	reg("rs", msgGet(func(c *router.Ctx) router.Value {
+		if c.Msg.IsRequest() {
+			return router.Value{}
+		}
+		return router.IntValue(int64(c.Msg.StatusCode()))
+	}))
+	reg("rr", msgGet(func(c *router.Ctx) router.Value {
+		if c.Msg.IsRequest() {
+			return router.Value{}
+		}
+		return str(c.Msg.Reason())
+	}))
+	reg("si", msgGet(func(c *router.Ctx) router.Value { return str(c.SrcIP()) }))
+	reg("sp", msgGet(func(c *router.Ctx) router.Value { return router.IntValue(int64(c.Src().Port())) }))
+	reg("Ri", msgGet(func(c *router.Ctx) router.Value {
+		if c.Pkt == nil || c.Pkt.Local == nil {
+			return router.Value{}
+		}
+		return router.StrValue(c.Pkt.Local.IP)
+	}))
+	reg("Rp", msgGet(func(c *router.Ctx) router.Value {
+		if c.Pkt == nil || c.Pkt.Local == nil {
+			return router.Value{}
+		}
+		return router.IntValue(int64(c.Pkt.Local.Addr.Port()))
+	}))
+	reg("pr", msgGet(func(c *router.Ctx) router.Value { return router.StrValue(protoName(c.Proto())) }))
+	reg("proto", msgGet(func(c *router.Ctx) router.Value { return router.StrValue(protoName(c.Proto())) }))
+	reg("ua", msgGet(func(c *router.Ctx) router.Value { return strOrNull(c.Msg.UserAgent()) }))
+	reg("ct", msgGet(func(c *router.Ctx) router.Value {
+		v, ok := c.Msg.Get(sip.HdrContact)
+		if !ok {
+			return router.Value{}
+		}
+		return str(v)
+	}))
+	reg("mb", msgGet(func(c *router.Ctx) router.Value { return str(c.Msg.Bytes()) }))
+	reg("ml", msgGet(func(c *router.Ctx) router.Value { return router.IntValue(int64(len(c.Msg.Bytes()))) }))
+	reg("rb", msgGet(func(c *router.Ctx) router.Value { return strOrNull(c.Msg.Body()) }))
+	reg("cl", msgGet(func(c *router.Ctx) router.Value { return router.IntValue(int64(len(c.Msg.Body()))) }))
+	reg("Ts", msgGet(func(c *router.Ctx) router.Value { return router.IntValue(time.Now().Unix()) }))
+	reg("null", msgGet(func(c *router.Ctx) router.Value { return router.Value{} }))
+	reg("rc", msgGet(func(c *router.Ctx) router.Value { return router.IntValue(int64(c.RC)) }))
+	reg("retcode", msgGet(func(c *router.Ctx) router.Value { return router.IntValue(int64(c.RC)) }))
+	reg("hdr", router.PVClass{Arg: true, Parse: parseHdr, Get: getHdr})
+	reg("hdrc", router.PVClass{Arg: true, Parse: parseHdr, Get: func(c *router.Ctx, pv *router.PV) router.Value {
+		h := pv.Data.(*hdrSpec)
+		n := 0
+		for i := h.next(c.Msg, -1); i >= 0; i = h.next(c.Msg, i) {
+			n++
+		}
+		return router.IntValue(int64(n))
+	}})
+	reg("var", router.PVClass{Arg: true,
+		Get: func(c *router.Ctx, pv *router.PV) router.Value { return c.W.Var(pv.Arg) },
+		Set: func(c *router.Ctx, pv *router.PV, v router.Value) error { c.W.SetVar(pv.Arg, v); return nil },
+	})
+	reg("avp", router.PVClass{Arg: true, Parse: parseAVP,
+		Get: func(c *router.Ctx, pv *router.PV) router.Value { return c.AVP(pv.Data.(string)) },
+		Set: func(c *router.Ctx, pv *router.PV, v router.Value) error {
+			if v.Kind == router.Null {
+				c.DelAVP(pv.Data.(string))
+				return nil
+			}
+			c.AddAVP(pv.Data.(string), v)
+			return nil
+		},
+	})
+}
+
+// parseAVP accepts $avp(name), $avp(s:name) and $avp(i:n).
+func parseAVP(pv *router.PV) error {
+	name := pv.Arg
+	if len(name) > 2 && (name[:2] == "s:" || name[:2] == "i:") {
+		name = name[2:]
+	}
+	if name == "" || name[0] == '$' {
+		return errors.New("avp names from variables are not supported")
+	}
+	pv.Data = name
+	return nil
+}
+
+type hdrSpec struct {
+	typ  sip.HdrType
+	name []byte
+}
+
+func (h *hdrSpec) next(m *sip.Msg, after int) int {
+	if h.typ != sip.HdrOther {
+		return m.NextHeader(h.typ, after)
+	}
+	return m.NextHeaderNamed(h.name, after)
+}
+
+func parseHdr(pv *router.PV) error {
+	if pv.Arg[0] == '$' {
+		return errors.New("header names from variables are not supported")
+	}
+	n := []byte(pv.Arg)
+	pv.Data = &hdrSpec{typ: sip.ClassifyHeader(n), name: n}
+	return nil
+}
+
+// getHdr is the body of the first header field of that name, as
+// $hdr(Name) in Kamailio.
+func getHdr(c *router.Ctx, pv *router.PV) router.Value {
+	h := pv.Data.(*hdrSpec)
+	i := h.next(c.Msg, -1)
+	if i < 0 {
+		return router.Value{}
+	}
+	return router.BytesValue(c.Msg.Header(i).Value)
+}
+
+func protoName(t sip.Transport) string {
+	switch t {
+	case sip.TransportUDP:
+		return "udp"
+	case sip.TransportTCP:
+		return "tcp"
+	case sip.TransportTLS:
+		return "tls"
+	case sip.TransportSCTP:
+		return "sctp"
+	case sip.TransportWS:
+		return "ws"
+	case sip.TransportWSS:
+		return "wss"
+	}
+	return "none"
+}

@@ -1,0 +1,51 @@
+// Package xlog logs format strings with pseudo-variables, like Kamailio's
+// xlog module: KSR.xlog.xinfo("from $fu to $ru\n").
+package xlog
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/kemi-sip/kemi/core/router"
+	"github.com/kemi-sip/kemi/dispatch"
+	"github.com/kemi-sip/kemi/modules/core"
+)
+
+func init() {
+	at := func(name string, l slog.Level) dispatch.Def {
+		return dispatch.Def{Name: name, Ret: dispatch.Int, Native: name, Fn: dispatch.FS(func(c *router.Ctx, f string) int { return Log(c, l, f) })}
+	}
+	dispatch.Register(dispatch.Module{Name: "xlog", Exports: []dispatch.Def{
+		{Name: "xlog", Ret: dispatch.Int, Native: "xlog", Fn: dispatch.FSS(func(c *router.Ctx, level, f string) int {
+			l, ok := core.ParseLevel(level)
+			if !ok {
+				c.Log().Error("xlog: unknown level "+level, "route", c.Route)
+				return -1
+			}
+			return Log(c, l, f)
+		})},
+		at("xdbg", slog.LevelDebug), at("xinfo", slog.LevelInfo), at("xnotice", core.LevelNotice),
+		at("xwarn", slog.LevelWarn), at("xerr", slog.LevelError), at("xcrit", core.LevelCrit),
+		at("xalert", core.LevelAlert),
+	}})
+}
+
+// Log expands the format and logs it at level l. The expansion is skipped
+// when the level is off.
+func Log(c *router.Ctx, l slog.Level, format string) int {
+	lg := c.Log()
+	if !lg.Enabled(context.Background(), l) {
+		return 1
+	}
+	f, err := c.W.Format(format)
+	if err != nil {
+		c.Log().Error("xlog: "+err.Error(), "route", c.Route)
+		return -1
+	}
+	b := f.Append(make([]byte, 0, 256), c) // not Worker.Scratch: a pseudo-variable may use it
+	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == '\r') {
+		b = b[:len(b)-1]
+	}
+	lg.Log(context.Background(), l, string(b), "src", "script")
+	return 1
+}
