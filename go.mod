@@ -2,4 +2,4 @@ module github.com/kemi-sip/kemi
 
 go 1.26
 
-require github.com/yuin/gopher-lua v1.1.2 // indirect
+require github.com/yuin/gopher-lua v1.1.2

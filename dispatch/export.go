@@ -50,6 +50,9 @@ type Export struct {
 	// Native is the function's name in the native config language, when it
 	// has one there ("sl_send_reply" for sl.sl_send_reply).
 	Native string
+	// Value marks an int result that is a value (pv.geti, kx.get_msglen),
+	// not a return code: a 0 from it does not stop the script.
+	Value bool
 }
 
 // FullName is "sl.send_reply", or "is_INVITE" for a core function.
@@ -160,4 +163,5 @@ type Def struct {
 	Ret    Kind
 	Fn     Fn
 	Native string // the native-language name, if any
+	Value  bool   // an int result that is a value, not a return code
 }

@@ -1,6 +1,7 @@
 package router
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -25,12 +26,14 @@ type Env struct {
 	Defines   map[string]string // #!define names, for KSR.kx.get_def
 	Limits    sip.Limits
 
-	// LatencyLog, when set, logs each main route's execution time at
-	// LatencyLevel (Kamailio's latency_cfg_log); only runs of at least
-	// LatencyLimit are logged.
-	LatencyLog   bool
-	LatencyLevel slog.Level
-	LatencyLimit time.Duration
+	// LatencyCfgLog, when set, logs each main route's execution time at
+	// LatencyCfgLevel (Kamailio's latency_cfg_log). A route that takes
+	// LatencyLimit or longer (latency_limit_action) is logged at
+	// LatencyLimitLevel (latency_log).
+	LatencyCfgLog     bool
+	LatencyCfgLevel   slog.Level
+	LatencyLimit      time.Duration
+	LatencyLimitLevel slog.Level
 
 	mu      sync.Mutex
 	workers []*Worker
@@ -180,8 +183,11 @@ func (w *Worker) runMain(c *Ctx, k RouteKind) (int, error) {
 	d := time.Since(start)
 	w.Latency[k].Record(d)
 	e := w.env
-	if e.LatencyLog && d >= e.LatencyLimit && e.Log.Enabled(nil, e.LatencyLevel) {
-		e.Log.Log(nil, e.LatencyLevel, "route executed", "route", c.Route, "usec", d.Microseconds())
+	if e.LatencyCfgLog && e.Log.Enabled(context.Background(), e.LatencyCfgLevel) {
+		e.Log.Log(context.Background(), e.LatencyCfgLevel, c.Route+" executed in "+strconv.FormatInt(d.Microseconds(), 10)+" usec")
+	}
+	if e.LatencyLimit > 0 && d >= e.LatencyLimit {
+		e.Log.Log(context.Background(), e.LatencyLimitLevel, "slow "+c.Route, "usec", d.Microseconds(), "limit_usec", e.LatencyLimit.Microseconds())
 	}
 	if err != nil {
 		e.Stats.ScriptErrors.Add(1)

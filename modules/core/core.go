@@ -29,7 +29,7 @@ func init() {
 		{Name: "crit", Ret: dispatch.None, Fn: dispatch.NS(logAt(LevelCrit))},
 		{Name: "log", Ret: dispatch.None, Fn: dispatch.NSS(logLevel)},
 		{Name: "ktest", Ret: dispatch.None, Fn: dispatch.NS(func(c *router.Ctx, s string) {})},
-		{Name: "get_debug", Ret: dispatch.Int, Fn: dispatch.F0(getDebug)},
+		{Name: "get_debug", Ret: dispatch.Int, Value: true, Fn: dispatch.F0(getDebug)},
 
 		{Name: "is_method", Ret: dispatch.Bool, Fn: dispatch.FS(isMethod)},
 		{Name: "is_method_in", Ret: dispatch.Bool, Fn: dispatch.FS(isMethodIn)},

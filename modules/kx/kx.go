@@ -142,7 +142,7 @@ func init() {
 		}
 	}
 	defs = append(defs,
-		dispatch.Def{Name: "get_status", Ret: dispatch.Int, Fn: dispatch.F0(func(c *router.Ctx) int {
+		dispatch.Def{Name: "get_status", Ret: dispatch.Int, Value: true, Fn: dispatch.F0(func(c *router.Ctx) int {
 			if c.Msg.IsRequest() {
 				return -1
 			}
@@ -154,22 +154,22 @@ func init() {
 			}
 			return router.StrValue(strconv.Itoa(c.Msg.StatusCode()))
 		})},
-		dispatch.Def{Name: "get_msgtype", Ret: dispatch.Int, Fn: dispatch.F0(func(c *router.Ctx) int {
+		dispatch.Def{Name: "get_msgtype", Ret: dispatch.Int, Value: true, Fn: dispatch.F0(func(c *router.Ctx) int {
 			if c.Msg.IsRequest() {
 				return 1
 			}
 			return 2
 		})},
-		dispatch.Def{Name: "get_msglen", Ret: dispatch.Int, Fn: dispatch.F0(func(c *router.Ctx) int { return len(c.Msg.Bytes()) })},
-		dispatch.Def{Name: "get_bodylen", Ret: dispatch.Int, Fn: dispatch.F0(func(c *router.Ctx) int { return len(c.Msg.Body()) })},
-		dispatch.Def{Name: "get_protoid", Ret: dispatch.Int, Fn: dispatch.F0(func(c *router.Ctx) int { return int(c.Proto()) })},
-		dispatch.Def{Name: "get_conid", Ret: dispatch.Int, Fn: dispatch.F0(func(c *router.Ctx) int {
+		dispatch.Def{Name: "get_msglen", Ret: dispatch.Int, Value: true, Fn: dispatch.F0(func(c *router.Ctx) int { return len(c.Msg.Bytes()) })},
+		dispatch.Def{Name: "get_bodylen", Ret: dispatch.Int, Value: true, Fn: dispatch.F0(func(c *router.Ctx) int { return len(c.Msg.Body()) })},
+		dispatch.Def{Name: "get_protoid", Ret: dispatch.Int, Value: true, Fn: dispatch.F0(func(c *router.Ctx) int { return int(c.Proto()) })},
+		dispatch.Def{Name: "get_conid", Ret: dispatch.Int, Value: true, Fn: dispatch.F0(func(c *router.Ctx) int {
 			if c.Pkt == nil {
 				return -1
 			}
 			return int(c.Pkt.ConnID())
 		})},
-		dispatch.Def{Name: "get_timestamp", Ret: dispatch.Int, Fn: dispatch.F0(func(c *router.Ctx) int { return int(time.Now().Unix()) })},
+		dispatch.Def{Name: "get_timestamp", Ret: dispatch.Int, Value: true, Fn: dispatch.F0(func(c *router.Ctx) int { return int(time.Now().Unix()) })},
 		dispatch.Def{Name: "get_def", Ret: dispatch.XVal, Fn: dispatch.VS(func(c *router.Ctx, name string) router.Value {
 			v, ok := c.Env().Defines[name]
 			if !ok {
@@ -177,7 +177,7 @@ func init() {
 			}
 			return router.StrValue(v)
 		})},
-		dispatch.Def{Name: "get_defn", Ret: dispatch.Int, Fn: dispatch.FS(func(c *router.Ctx, name string) int {
+		dispatch.Def{Name: "get_defn", Ret: dispatch.Int, Value: true, Fn: dispatch.FS(func(c *router.Ctx, name string) int {
 			n, _ := strconv.Atoi(c.Env().Defines[name])
 			return n
 		})},
@@ -196,7 +196,7 @@ func init() {
 			}
 			return router.StrValue(v)
 		})},
-		dispatch.Def{Name: "get_envn", Ret: dispatch.Int, Fn: dispatch.FS(func(c *router.Ctx, name string) int {
+		dispatch.Def{Name: "get_envn", Ret: dispatch.Int, Value: true, Fn: dispatch.FS(func(c *router.Ctx, name string) int {
 			n, _ := strconv.Atoi(os.Getenv(name))
 			return n
 		})},

@@ -18,7 +18,7 @@ func init() {
 		{Name: "get", Ret: dispatch.XVal, Fn: dispatch.VS(get)},
 		{Name: "gete", Ret: dispatch.XVal, Fn: dispatch.VS(func(c *router.Ctx, n string) router.Value { return orStr(get(c, n), "") })},
 		{Name: "getw", Ret: dispatch.XVal, Fn: dispatch.VS(func(c *router.Ctx, n string) router.Value { return orStr(get(c, n), "<<null>>") })},
-		{Name: "geti", Ret: dispatch.Int, Fn: dispatch.FS(func(c *router.Ctx, n string) int {
+		{Name: "geti", Ret: dispatch.Int, Value: true, Fn: dispatch.FS(func(c *router.Ctx, n string) int {
 			i, _ := get(c, n).Int64()
 			return int(i)
 		})},

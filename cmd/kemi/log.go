@@ -1,0 +1,139 @@
+package main
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// levelFromDebug maps Kamailio's debug value to a slog level: 3 debug,
+// 2 info, 1 notice, 0 warn, -1 error, lower crit.
+func levelFromDebug(d int) slog.Level {
+	switch {
+	case d >= 3:
+		return slog.LevelDebug
+	case d == 2:
+		return slog.LevelInfo
+	case d == 1:
+		return slog.Level(2)
+	case d == 0:
+		return slog.LevelWarn
+	case d == -1:
+		return slog.LevelError
+	}
+	return slog.Level(12)
+}
+
+// logHandler writes Kamailio-style lines:
+// " 0(1234) INFO: <core> message key=value".
+type logHandler struct {
+	mu     *sync.Mutex
+	w      io.Writer
+	level  *slog.LevelVar
+	prefix string
+	color  bool
+	attrs  string
+}
+
+func newLogHandler(w io.Writer, level *slog.LevelVar, prefix string, color bool) *logHandler {
+	return &logHandler{mu: &sync.Mutex{}, w: w, level: level, prefix: prefix, color: color}
+}
+
+func (h *logHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= h.level.Level() }
+
+func levelName(l slog.Level) string {
+	switch {
+	case l < slog.LevelInfo:
+		return "DEBUG"
+	case l < slog.Level(2):
+		return "INFO"
+	case l < slog.LevelWarn:
+		return "NOTICE"
+	case l < slog.LevelError:
+		return "WARNING"
+	case l < slog.Level(12):
+		return "ERROR"
+	case l < slog.Level(16):
+		return "CRITICAL"
+	}
+	return "ALERT"
+}
+
+func (h *logHandler) Handle(_ context.Context, r slog.Record) error {
+	var b strings.Builder
+	b.WriteString(h.prefix)
+	b.WriteString(time.Now().Format("15:04:05.000"))
+	b.WriteString(" ")
+	b.WriteString(strconv.Itoa(os.Getpid()))
+	b.WriteString(" ")
+	name := levelName(r.Level)
+	if h.color && r.Level >= slog.LevelWarn {
+		name = "\x1b[31m" + name + "\x1b[0m"
+	}
+	b.WriteString(name)
+	b.WriteString(": ")
+	src := "<core>"
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == "src" && a.Value.String() == "script" {
+			src = "<script>"
+		}
+		return true
+	})
+	b.WriteString(src)
+	b.WriteString(" ")
+	b.WriteString(r.Message)
+	b.WriteString(h.attrs)
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == "src" {
+			return true
+		}
+		writeAttr(&b, a)
+		return true
+	})
+	b.WriteByte('\n')
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	_, err := io.WriteString(h.w, b.String())
+	return err
+}
+
+// writeAttr writes " key=value", quoting a value with spaces or control
+// characters so that a log line never carries raw bytes from the wire.
+func writeAttr(b *strings.Builder, a slog.Attr) {
+	b.WriteByte(' ')
+	b.WriteString(a.Key)
+	b.WriteByte('=')
+	v := a.Value.String()
+	if strings.ContainsAny(v, " \t\r\n\"=") || !printable(v) {
+		v = strconv.Quote(v)
+	}
+	b.WriteString(v)
+}
+
+func printable(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+func (h *logHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	var b strings.Builder
+	for _, a := range as {
+		writeAttr(&b, a)
+	}
+	n := *h
+	n.attrs += b.String()
+	return &n
+}
+
+func (h *logHandler) WithGroup(string) slog.Handler { return h }
+
+var _ slog.Handler = (*logHandler)(nil)

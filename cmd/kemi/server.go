@@ -1,0 +1,229 @@
+package main
+
+import (
+	_ "embed"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/kemi-sip/kemi/core/cfg"
+	"github.com/kemi-sip/kemi/core/router"
+	"github.com/kemi-sip/kemi/core/transport"
+	"github.com/kemi-sip/kemi/dispatch"
+	"github.com/kemi-sip/kemi/engines/lua"
+	_ "github.com/kemi-sip/kemi/modules/all"
+)
+
+//go:embed default/kamailio.cfg
+var defaultCfg []byte
+
+//go:embed default/default.lua
+var defaultLua []byte
+
+// defaultCfgName names the embedded config in messages.
+const defaultCfgName = "(embedded)/kamailio.cfg"
+
+// options are what the command line sets.
+type options struct {
+	cfgFile  string // "" for the embedded default
+	defines  map[string]string
+	listen   []string // -l: replaces the config's listen
+	children int      // -n
+	debug    int      // -d count
+	level    *slog.LevelVar
+	log      *slog.Logger
+}
+
+// loaded is a config with its modules and engine ready, not yet listening.
+type loaded struct {
+	cfg    *cfg.Config
+	table  *dispatch.Table
+	engine router.Engine
+}
+
+// load reads the config, builds the export table and compiles the script.
+func load(o *options) (*loaded, error) {
+	name, text := o.cfgFile, []byte(nil)
+	if name == "" {
+		name, text = defaultCfgName, defaultCfg
+	}
+	c, err := cfg.Parse(name, text, o.defines)
+	if err != nil {
+		return nil, err
+	}
+	c.LogWarnings(o.log)
+	debug, err := c.Int("debug", 2)
+	if err != nil {
+		return nil, err
+	}
+	o.level.Set(levelFromDebug(debug + o.debug))
+
+	loads := make([]dispatch.Load, len(c.Modules))
+	for i, m := range c.Modules {
+		loads[i] = dispatch.Load{Name: m.Name, Where: m.Pos.String()}
+	}
+	settings := make([]dispatch.Setting, len(c.Params))
+	for i, p := range c.Params {
+		v := router.StrValue(p.Str)
+		if p.IsInt {
+			v = router.IntValue(p.Int)
+		}
+		settings[i] = dispatch.Setting{Module: p.Module, Name: p.Name, Value: v, Where: p.Pos.String()}
+	}
+	t, err := dispatch.Build(loads, settings)
+	if err != nil {
+		return nil, err
+	}
+	e, err := newEngine(c, t, o.cfgFile == "")
+	if err != nil {
+		return nil, err
+	}
+	return &loaded{cfg: c, table: t, engine: e}, nil
+}
+
+// newEngine starts the engine cfgengine names.
+func newEngine(c *cfg.Config, t *dispatch.Table, embedded bool) (router.Engine, error) {
+	at := func(err error) error {
+		if c.EnginePos.Line > 0 {
+			return fmt.Errorf("%s: %w", c.EnginePos, err)
+		}
+		return err
+	}
+	switch strings.ToLower(c.Engine) {
+	case "lua":
+		if p := t.Params("app_lua"); p != nil {
+			switch b := p.Str("engine", "gopher"); b {
+			case "gopher", "gopherlua", "":
+			case "golua":
+				return nil, at(errors.New(`app_lua: the "golua" backend (Shopify/go-lua) is not built yet; use "gopher"`))
+			default:
+				return nil, at(fmt.Errorf(`app_lua: unknown engine %q (gopher or golua)`, b))
+			}
+		}
+		file, err := lua.ScriptFile(t, c.File)
+		if err != nil {
+			return nil, at(err)
+		}
+		var src []byte
+		if embedded && file == "default.lua" {
+			src, file = defaultLua, "(embedded)/default.lua"
+		}
+		e, err := lua.New(t, file, src)
+		if err != nil {
+			return nil, at(err)
+		}
+		return e, nil
+	case "", "native", "default":
+		if len(c.Routes) == 0 {
+			return nil, errors.New("config: no routing: add route blocks, or cfgengine \"lua\" with app_lua")
+		}
+		return nil, errors.New("config: the native routing language (route blocks without cfgengine) is not built yet; use cfgengine \"lua\" with app_lua")
+	case "jsdt", "python", "python3":
+		return nil, at(fmt.Errorf("cfgengine %q: this engine is not built yet; lua is", c.Engine))
+	}
+	return nil, at(fmt.Errorf("cfgengine %q: unknown engine (lua, native, jsdt, python)", c.Engine))
+}
+
+// server is a running proxy.
+type server struct {
+	*loaded
+	env *router.Env
+	tr  *transport.Server
+}
+
+// start loads the config and starts listening.
+func start(o *options) (*server, error) {
+	l, err := load(o)
+	if err != nil {
+		return nil, err
+	}
+	c := l.cfg
+	port, err := c.Int("port", 5060)
+	if err != nil {
+		return nil, err
+	}
+	children, err := c.Int("children", 8)
+	if err != nil {
+		return nil, err
+	}
+	if o.children > 0 {
+		children = o.children
+	}
+	var addrs []transport.Addr
+	listen := o.listen
+	if len(listen) == 0 {
+		for _, g := range c.All("listen") {
+			listen = append(listen, g.Value)
+		}
+	}
+	if len(listen) == 0 {
+		listen = []string{"0.0.0.0"} // Kamailio listens everywhere when told nothing
+	}
+	for _, s := range listen {
+		a, err := transport.ParseAddr(s, port)
+		if err != nil {
+			return nil, err
+		}
+		addrs = append(addrs, a)
+	}
+	tr, err := transport.Listen(transport.Config{Listen: addrs, Children: children, Log: o.log})
+	if err != nil {
+		return nil, err
+	}
+	var aliases []string
+	for _, g := range c.All("alias") {
+		aliases = append(aliases, g.Value)
+	}
+	env := &router.Env{Engine: l.engine, Transport: tr, Myself: transport.NewMyself(tr.Listeners, aliases), Log: o.log, Defines: c.Defines}
+	if err := latencySettings(c, env); err != nil {
+		tr.Close()
+		return nil, err
+	}
+	var werr error
+	tr.Serve(func(rank int) transport.Handler {
+		w, err := env.NewWorker(rank)
+		if err != nil {
+			werr = err
+			return nopHandler{}
+		}
+		return w
+	})
+	if werr != nil {
+		tr.Close()
+		return nil, werr
+	}
+	for _, ln := range tr.Listeners {
+		o.log.Info("listening on " + ln.String())
+	}
+	return &server{loaded: l, env: env, tr: tr}, nil
+}
+
+type nopHandler struct{}
+
+func (nopHandler) Handle(*transport.Packet) {}
+
+// latencySettings reads latency_cfg_log, latency_log and
+// latency_limit_action.
+func latencySettings(c *cfg.Config, env *router.Env) error {
+	if _, ok := c.Global("latency_cfg_log"); ok {
+		lvl, err := c.Int("latency_cfg_log", 3)
+		if err != nil {
+			return err
+		}
+		env.LatencyCfgLog, env.LatencyCfgLevel = true, levelFromDebug(lvl)
+	}
+	limit, err := c.Int("latency_limit_action", 0)
+	if err != nil {
+		return err
+	}
+	lvl, err := c.Int("latency_log", -1)
+	if err != nil {
+		return err
+	}
+	env.LatencyLimit, env.LatencyLimitLevel = time.Duration(limit)*time.Microsecond, levelFromDebug(lvl)
+	return nil
+}
+
+func (s *server) stop() { s.tr.Close() }

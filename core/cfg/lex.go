@@ -1,0 +1,188 @@
+package cfg
+
+import (
+	"strconv"
+	"strings"
+)
+
+type tokKind uint8
+
+const (
+	tEOF tokKind = iota
+	tIdent
+	tInt
+	tStr
+	tPVar
+	tOp // punctuation and operators
+)
+
+type token struct {
+	kind tokKind
+	text string // the identifier, operator, pvar name, or the string's value
+	num  int64
+	off  int
+}
+
+type lexer struct {
+	src *Source
+	b   []byte
+	off int
+	err error
+}
+
+func (l *lexer) errAt(off int, msg string) {
+	if l.err == nil {
+		l.err = &Error{l.src.Pos(off), msg}
+	}
+}
+
+// skip passes whitespace and comments.
+func (l *lexer) skip() {
+	b := l.b
+	for l.off < len(b) {
+		c := b[l.off]
+		switch {
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
+			l.off++
+		case c == '#':
+			for l.off < len(b) && b[l.off] != '\n' {
+				l.off++
+			}
+		case c == '/' && l.off+1 < len(b) && b[l.off+1] == '/':
+			for l.off < len(b) && b[l.off] != '\n' {
+				l.off++
+			}
+		case c == '/' && l.off+1 < len(b) && b[l.off+1] == '*':
+			end := strings.Index(string(b[l.off+2:]), "*/")
+			if end < 0 {
+				l.errAt(l.off, "unclosed /* comment")
+				l.off = len(b)
+				return
+			}
+			l.off += end + 4
+		default:
+			return
+		}
+	}
+}
+
+var ops3 = []string{"=~", "!~", "==", "!=", "<=", ">=", "&&", "||", "+=", ":=", "=>"}
+
+func (l *lexer) next() token {
+	l.skip()
+	b := l.b
+	start := l.off
+	if l.off >= len(b) {
+		return token{kind: tEOF, off: start}
+	}
+	c := b[l.off]
+	switch {
+	case isWordByte(c) && !(c >= '0' && c <= '9'):
+		for l.off < len(b) && (isWordByte(b[l.off]) || b[l.off] == '.') {
+			l.off++
+		}
+		return token{kind: tIdent, text: string(b[start:l.off]), off: start}
+	case c >= '0' && c <= '9':
+		for l.off < len(b) && (isWordByte(b[l.off])) {
+			l.off++
+		}
+		s := string(b[start:l.off])
+		n, err := strconv.ParseInt(s, 0, 64)
+		if err != nil {
+			l.errAt(start, "bad number "+s)
+		}
+		return token{kind: tInt, text: s, num: n, off: start}
+	case c == '"' || c == '\'':
+		var sb strings.Builder
+		l.off++
+		for {
+			if l.off >= len(b) {
+				l.errAt(start, "unterminated string")
+				return token{kind: tEOF, off: start}
+			}
+			ch := b[l.off]
+			if ch == c {
+				l.off++
+				break
+			}
+			if ch == '\\' && l.off+1 < len(b) {
+				l.off++
+				switch e := b[l.off]; e {
+				case 'n':
+					sb.WriteByte('\n')
+				case 'r':
+					sb.WriteByte('\r')
+				case 't':
+					sb.WriteByte('\t')
+				case '\\', '"', '\'':
+					sb.WriteByte(e)
+				default:
+					sb.WriteByte('\\')
+					sb.WriteByte(e)
+				}
+				l.off++
+				continue
+			}
+			sb.WriteByte(ch)
+			l.off++
+		}
+		return token{kind: tStr, text: sb.String(), off: start}
+	case c == '$':
+		n := pvLen(b[l.off:])
+		if n <= 1 {
+			l.errAt(start, "bad pseudo-variable")
+			l.off++
+			return token{kind: tOp, text: "$", off: start}
+		}
+		l.off += n
+		return token{kind: tPVar, text: string(b[start:l.off]), off: start}
+	}
+	for _, op := range ops3 {
+		if strings.HasPrefix(string(b[l.off:min(l.off+2, len(b))]), op) {
+			l.off += 2
+			return token{kind: tOp, text: op, off: start}
+		}
+	}
+	l.off++
+	return token{kind: tOp, text: string(c), off: start}
+}
+
+// pvLen is the length of the pseudo-variable at the start of b: $name,
+// $name(...) with balanced parentheses, $(...), with an optional [index]
+// and {transformations}.
+func pvLen(b []byte) int {
+	i := 1
+	if i < len(b) && b[i] == '(' {
+		return balanced(b, i, '(', ')')
+	}
+	for i < len(b) && (isWordByte(b[i]) || b[i] == '.') {
+		i++
+	}
+	if i == 1 {
+		return 0
+	}
+	if i < len(b) && b[i] == '(' {
+		if j := balanced(b, i, '(', ')'); j > 0 {
+			i = j
+		}
+	}
+	return i
+}
+
+func balanced(b []byte, i int, open, close byte) int {
+	depth := 0
+	for ; i < len(b); i++ {
+		switch b[i] {
+		case open:
+			depth++
+		case close:
+			depth--
+			if depth == 0 {
+				return i + 1
+			}
+		case '\n':
+			return 0
+		}
+	}
+	return 0
+}

@@ -1,0 +1,409 @@
+// Package lua runs KEMI routing scripts in Lua on github.com/yuin/gopher-lua:
+// loadmodule "app_lua.so", modparam("app_lua", "load", "file.lua"),
+// cfgengine "lua".
+package lua
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/kemi-sip/kemi/core/router"
+	"github.com/kemi-sip/kemi/dispatch"
+	lua "github.com/yuin/gopher-lua"
+	"github.com/yuin/gopher-lua/parse"
+)
+
+func init() {
+	dispatch.Register(dispatch.Module{Name: "app_lua", KSR: "-", Params: []dispatch.Param{
+		{Name: "load", Kind: dispatch.Str},
+		{Name: "engine", Kind: dispatch.Str},
+		{Name: "reload", Kind: dispatch.Int},
+		{Name: "log_mode", Kind: dispatch.Int},
+	}})
+}
+
+// Engine is a compiled Lua script bound to an export table.
+type Engine struct {
+	table *dispatch.Table
+	file  string
+	proto *lua.FunctionProto
+}
+
+// ScriptFile finds the script named by app_lua's "load" parameter: as
+// given, else next to the config file.
+func ScriptFile(t *dispatch.Table, cfgFile string) (string, error) {
+	p := t.Params("app_lua")
+	if p == nil {
+		return "", fmt.Errorf(`cfgengine "lua" needs loadmodule "app_lua.so"`)
+	}
+	f := p.Str("load", "")
+	if f == "" {
+		return "", fmt.Errorf(`app_lua: no script: set modparam("app_lua", "load", "/path/script.lua")`)
+	}
+	if !filepath.IsAbs(f) {
+		if _, err := os.Stat(f); err != nil && cfgFile != "" {
+			if alt := filepath.Join(filepath.Dir(cfgFile), f); fileExists(alt) {
+				f = alt
+			}
+		}
+	}
+	return f, nil
+}
+
+func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
+
+// New compiles the script at file (or src, when not nil).
+func New(t *dispatch.Table, file string, src []byte) (*Engine, error) {
+	if src == nil {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return nil, fmt.Errorf("app_lua: %w", err)
+		}
+		src = b
+	}
+	chunk, err := parse.Parse(bytes.NewReader(src), file)
+	if err != nil {
+		return nil, fmt.Errorf("app_lua: %s", syntaxError(file, err))
+	}
+	proto, err := lua.Compile(chunk, file)
+	if err != nil {
+		return nil, fmt.Errorf("app_lua: %s: %v", file, err)
+	}
+	e := &Engine{table: t, file: file, proto: proto}
+	// Run the top level once now, so that a script that fails while it
+	// loads stops start-up instead of every worker.
+	r, err := e.newRunner(0)
+	if err != nil {
+		return nil, err
+	}
+	defer r.L.Close()
+	if !r.Has(router.RouteRequest, "") {
+		return nil, fmt.Errorf("app_lua: %s defines no function ksr_request_route()", file)
+	}
+	return e, nil
+}
+
+var parseErrRe = regexp.MustCompile(`line:(\d+)\(column:(\d+)\)`)
+
+// syntaxError rewrites gopher-lua's "file line:3(column:5) near 'x':
+// syntax error" as "file:3:5: near 'x': syntax error".
+func syntaxError(file string, err error) string {
+	msg := err.Error()
+	if m := parseErrRe.FindStringSubmatchIndex(msg); m != nil {
+		line, col := msg[m[2]:m[3]], msg[m[4]:m[5]]
+		rest := strings.TrimSpace(msg[m[1]:])
+		return fmt.Sprintf("%s:%s:%s: %s", file, line, col, rest)
+	}
+	return file + ": " + msg
+}
+
+// Name is "lua".
+func (e *Engine) Name() string { return "lua" }
+
+// NewRunner makes the Lua state of one worker.
+func (e *Engine) NewRunner(rank int) (router.Runner, error) { return e.newRunner(rank) }
+
+// runner is one worker's Lua state.
+type runner struct {
+	e        *Engine
+	L        *lua.LState
+	c        *router.Ctx
+	args     dispatch.Args
+	exit     *lua.LUserData // raised by KSR.x.exit, matched by identity
+	handler  *lua.LFunction
+	funcs    map[string]*lua.LFunction
+	depth    int
+	exitSeen bool
+}
+
+// boxed holds pre-made LNumbers for common results: boxing an LNumber into
+// an LValue allocates.
+var boxed [boxMax - boxMin + 1]lua.LValue
+
+const boxMin, boxMax = -64, 1023
+
+func init() {
+	for i := range boxed {
+		boxed[i] = lua.LNumber(i + boxMin)
+	}
+}
+
+func number(n int64) lua.LValue {
+	if n >= boxMin && n <= boxMax {
+		return boxed[n-boxMin]
+	}
+	return lua.LNumber(n)
+}
+
+func (e *Engine) newRunner(rank int) (*runner, error) {
+	L := lua.NewState(lua.Options{SkipOpenLibs: true, RegistryMaxSize: 1024 * 1024, RegistryGrowStep: 64, CallStackSize: 256})
+	for _, lib := range []struct {
+		name string
+		fn   lua.LGFunction
+	}{
+		{lua.BaseLibName, lua.OpenBase}, {lua.TabLibName, lua.OpenTable}, {lua.StringLibName, lua.OpenString},
+		{lua.MathLibName, lua.OpenMath}, {lua.OsLibName, lua.OpenOs}, {lua.LoadLibName, lua.OpenPackage},
+	} {
+		L.Push(L.NewFunction(lib.fn))
+		L.Push(lua.LString(lib.name))
+		L.Call(1, 0)
+	}
+	r := &runner{e: e, L: L, funcs: map[string]*lua.LFunction{}}
+	r.exit = L.NewUserData()
+	r.handler = L.NewFunction(func(L *lua.LState) int { return 1 }) // keep the error as is: no traceback string
+	r.guardPcall("pcall")
+	r.guardPcall("xpcall")
+	r.bindKSR()
+	fn := L.NewFunctionFromProto(e.proto)
+	L.Push(fn)
+	if err := L.PCall(0, 0, nil); err != nil {
+		L.Close()
+		return nil, fmt.Errorf("app_lua: loading %s: %s", e.file, luaErrText(err))
+	}
+	return r, nil
+}
+
+// guardPcall wraps pcall/xpcall so that a script cannot catch
+// KSR.x.exit(): the exit is raised again past the user's handler.
+func (r *runner) guardPcall(name string) {
+	L := r.L
+	orig, ok := L.GetGlobal(name).(*lua.LFunction)
+	if !ok || orig.GFunction == nil {
+		return
+	}
+	g := orig.GFunction
+	L.SetGlobal(name, L.NewFunction(func(L *lua.LState) int {
+		n := g(L)
+		if n >= 2 && L.Get(-n) == lua.LFalse && L.Get(-n+1) == r.exit {
+			L.Error(r.exit, 0)
+		}
+		return n
+	}))
+}
+
+// bindKSR builds the KSR table: a plain nested table per submodule with a
+// closure per export that captures its table index.
+func (r *runner) bindKSR() {
+	L, t := r.L, r.e.table
+	ksr := L.NewTable()
+	subs := map[string]*lua.LTable{}
+	for i := 0; i < t.Len(); i++ {
+		ex := t.At(i)
+		idx := i
+		fn := L.NewFunction(func(L *lua.LState) int { return r.call(L, idx) })
+		if ex.Module == "" {
+			ksr.RawSetString(ex.Name, fn)
+			continue
+		}
+		sub := subs[ex.Module]
+		if sub == nil {
+			sub = L.NewTable()
+			subs[ex.Module] = sub
+			ksr.RawSetString(ex.Module, sub)
+		}
+		sub.RawSetString(ex.Name, fn)
+	}
+	x := L.NewTable()
+	x.RawSetString("exit", L.NewFunction(func(L *lua.LState) int {
+		L.Error(r.exit, 0)
+		return 0
+	}))
+	x.RawSetString("drop", L.NewFunction(func(L *lua.LState) int {
+		r.c.Drop = true
+		L.Error(r.exit, 0)
+		return 0
+	}))
+	x.RawSetString("modf", L.NewFunction(r.modf))
+	ksr.RawSetString("x", x)
+	ksr.RawSetString("drop", L.NewFunction(func(L *lua.LState) int { r.c.Drop = true; return 0 }))
+	L.SetGlobal("KSR", ksr)
+}
+
+// call converts the Lua arguments by the export's declared kinds, calls it
+// and pushes its result.
+func (r *runner) call(L *lua.LState, idx int) int {
+	ex := r.e.table.At(idx)
+	if r.c == nil {
+		L.RaiseError("KSR.%s called outside a route", ex.FullName())
+	}
+	if n := L.GetTop(); n != len(ex.Params) {
+		L.RaiseError("invalid number of parameters for: KSR.%s (%d given, %d expected)", ex.FullName(), n, len(ex.Params))
+	}
+	a := &r.args
+	for i, k := range ex.Params {
+		v := L.Get(i + 1)
+		if k == dispatch.Int {
+			switch v := v.(type) {
+			case lua.LNumber:
+				a.I[i] = int(v)
+			case lua.LString:
+				n, err := strconv.Atoi(string(v))
+				if err != nil {
+					L.RaiseError("invalid parameter %d for: KSR.%s (an int is expected, got %q)", i+1, ex.FullName(), string(v))
+				}
+				a.I[i] = n
+			default:
+				L.RaiseError("invalid parameter %d for: KSR.%s (an int is expected, got %s)", i+1, ex.FullName(), v.Type())
+			}
+			continue
+		}
+		switch v := v.(type) {
+		case lua.LString:
+			a.S[i] = string(v)
+		case lua.LNumber:
+			a.S[i] = v.String()
+		default:
+			L.RaiseError("invalid parameter %d for: KSR.%s (a string is expected, got %s)", i+1, ex.FullName(), v.Type())
+		}
+	}
+	res := ex.Call(r.c, a)
+	return r.push(L, ex, res)
+}
+
+func (r *runner) push(L *lua.LState, ex *dispatch.Export, res router.Value) int {
+	switch ex.Ret {
+	case dispatch.Int:
+		r.c.RC = int(res.I)
+		if res.I == 0 && !ex.Value {
+			L.Error(r.exit, 0) // a 0 return code stops the script
+		}
+		L.Push(number(res.I))
+	case dispatch.Bool:
+		r.c.RC = int(res.I)
+		L.Push(lua.LBool(res.I > 0))
+	case dispatch.XVal, dispatch.Str:
+		switch res.Kind {
+		case router.Null:
+			L.Push(lua.LNil)
+		case router.Int:
+			L.Push(number(res.I))
+		default:
+			if res.B != nil {
+				L.Push(lua.LString(res.B))
+			} else {
+				L.Push(lua.LString(res.S))
+			}
+		}
+	default:
+		return 0
+	}
+	return 1
+}
+
+// modf is KSR.x.modf("native_name", "p1", ...): a module function called
+// by its native-language name with string parameters.
+func (r *runner) modf(L *lua.LState) int {
+	name := L.CheckString(1)
+	idx, ok := r.e.table.Native(name)
+	if !ok {
+		L.RaiseError("KSR.x.modf: no loaded module function %q", name)
+	}
+	ex := r.e.table.At(idx)
+	n := L.GetTop() - 1
+	if n != len(ex.Params) {
+		L.RaiseError("KSR.x.modf: invalid number of parameters for: %s (%d given, %d expected)", name, n, len(ex.Params))
+	}
+	a := &r.args
+	for i, k := range ex.Params {
+		s := L.ToString(i + 2)
+		if k == dispatch.Int {
+			v, err := strconv.Atoi(s)
+			if err != nil {
+				L.RaiseError("KSR.x.modf: %s: parameter %d must be an integer, got %q", name, i+1, s)
+			}
+			a.I[i] = v
+		} else {
+			a.S[i] = s
+		}
+	}
+	res := ex.Call(r.c, a)
+	if ex.Ret == dispatch.Int || ex.Ret == dispatch.Bool {
+		if res.I == 0 && !ex.Value && ex.Ret == dispatch.Int {
+			L.Error(r.exit, 0)
+		}
+		L.Push(number(res.I))
+		return 1
+	}
+	return r.push(L, ex, res)
+}
+
+var mainRoutes = [...]string{router.RouteRequest: "ksr_request_route", router.RouteReply: "ksr_reply_route", router.RouteOnSend: "ksr_onsend_route"}
+
+func (r *runner) function(kind router.RouteKind, name string) (*lua.LFunction, string) {
+	if int(kind) < len(mainRoutes) && mainRoutes[kind] != "" {
+		name = mainRoutes[kind]
+	}
+	if f, ok := r.funcs[name]; ok {
+		return f, name
+	}
+	f, _ := r.L.GetGlobal(name).(*lua.LFunction)
+	r.funcs[name] = f
+	return f, name
+}
+
+// Has reports whether the script defines the route's function.
+func (r *runner) Has(kind router.RouteKind, name string) bool {
+	f, _ := r.function(kind, name)
+	return f != nil
+}
+
+// Run calls the route's function. KSR.x.exit() and KSR.x.drop() end it
+// with 0; a Lua error is returned with the script's file:line.
+func (r *runner) Run(c *router.Ctx, kind router.RouteKind, name string) (int, error) {
+	f, fname := r.function(kind, name)
+	if f == nil {
+		return -1, &router.ScriptError{Route: fname, Msg: "function not defined in " + r.e.file}
+	}
+	L := r.L
+	prev := r.c
+	r.c = c
+	r.depth++
+	L.Push(f)
+	nargs := 0
+	if kind == router.RouteEvent {
+		L.Push(lua.LString(name))
+		nargs = 1
+	}
+	err := L.PCall(nargs, 0, r.handler)
+	r.depth--
+	r.c = prev
+	if err == nil {
+		return 1, nil
+	}
+	if ae, ok := err.(*lua.ApiError); ok && ae.Object == r.exit {
+		if r.depth > 0 {
+			// An exit in a route called from another route stops the
+			// caller too: raise it again there.
+			L.Error(r.exit, 0)
+		}
+		return 0, nil
+	}
+	L.SetTop(0)
+	se := &router.ScriptError{Route: fname}
+	se.Where, se.Msg = splitWhere(luaErrText(err))
+	return -1, se
+}
+
+func luaErrText(err error) string {
+	if ae, ok := err.(*lua.ApiError); ok {
+		if ae.Object != nil {
+			return ae.Object.String()
+		}
+	}
+	return err.Error()
+}
+
+var whereRe = regexp.MustCompile(`^([^\s:]+:\d+):\s*`)
+
+// splitWhere takes "file.lua:12: msg" apart.
+func splitWhere(s string) (string, string) {
+	if m := whereRe.FindStringSubmatch(s); m != nil {
+		return m[1], s[len(m[0]):]
+	}
+	return "", s
+}
