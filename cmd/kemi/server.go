@@ -38,9 +38,61 @@ type options struct {
 
 // loaded is a config with its modules and engine ready, not yet listening.
 type loaded struct {
-	cfg    *cfg.Config
-	table  *dispatch.Table
-	engine router.Engine
+	cfg      *cfg.Config
+	table    *dispatch.Table
+	engine   router.Engine
+	listen   []transport.Addr
+	children int
+	aliases  []string
+}
+
+// globals checks the core parameters kemi uses.
+func (l *loaded) globals(o *options) error {
+	c := l.cfg
+	for _, b := range []string{"log_stderror", "fork", "auto_aliases"} {
+		if _, err := c.Bool(b, false); err != nil {
+			return err
+		}
+	}
+	port, err := c.Int("port", 5060)
+	if err != nil {
+		return err
+	}
+	if l.children, err = c.Int("children", 8); err != nil {
+		return err
+	}
+	if l.children < 1 {
+		g, _ := c.Global("children")
+		return &cfg.Error{Pos: g.Pos, Msg: "children: must be at least 1"}
+	}
+	if o.children > 0 {
+		l.children = o.children
+	}
+	if len(o.listen) > 0 {
+		for _, s := range o.listen {
+			a, err := transport.ParseAddr(s, port)
+			if err != nil {
+				return fmt.Errorf("-l: %w", err)
+			}
+			l.listen = append(l.listen, a)
+		}
+	} else {
+		for _, g := range c.All("listen") {
+			a, err := transport.ParseAddr(g.Value, port)
+			if err != nil {
+				return &cfg.Error{Pos: g.Pos, Msg: err.Error()}
+			}
+			l.listen = append(l.listen, a)
+		}
+	}
+	if len(l.listen) == 0 {
+		// Kamailio listens everywhere when told nothing.
+		l.listen = []transport.Addr{{Host: "0.0.0.0", Port: port}}
+	}
+	for _, g := range c.All("alias") {
+		l.aliases = append(l.aliases, g.Value)
+	}
+	return nil
 }
 
 // load reads the config, builds the export table and compiles the script.
@@ -60,6 +112,10 @@ func load(o *options) (*loaded, error) {
 	}
 	o.level.Set(levelFromDebug(debug + o.debug))
 
+	l := &loaded{cfg: c}
+	if err := l.globals(o); err != nil {
+		return nil, err
+	}
 	loads := make([]dispatch.Load, len(c.Modules))
 	for i, m := range c.Modules {
 		loads[i] = dispatch.Load{Name: m.Name, Where: m.Pos.String()}
@@ -80,7 +136,8 @@ func load(o *options) (*loaded, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &loaded{cfg: c, table: t, engine: e}, nil
+	l.table, l.engine = t, e
+	return l, nil
 }
 
 // newEngine starts the engine cfgengine names.
@@ -140,43 +197,11 @@ func start(o *options) (*server, error) {
 		return nil, err
 	}
 	c := l.cfg
-	port, err := c.Int("port", 5060)
+	tr, err := transport.Listen(transport.Config{Listen: l.listen, Children: l.children, Log: o.log})
 	if err != nil {
 		return nil, err
 	}
-	children, err := c.Int("children", 8)
-	if err != nil {
-		return nil, err
-	}
-	if o.children > 0 {
-		children = o.children
-	}
-	var addrs []transport.Addr
-	listen := o.listen
-	if len(listen) == 0 {
-		for _, g := range c.All("listen") {
-			listen = append(listen, g.Value)
-		}
-	}
-	if len(listen) == 0 {
-		listen = []string{"0.0.0.0"} // Kamailio listens everywhere when told nothing
-	}
-	for _, s := range listen {
-		a, err := transport.ParseAddr(s, port)
-		if err != nil {
-			return nil, err
-		}
-		addrs = append(addrs, a)
-	}
-	tr, err := transport.Listen(transport.Config{Listen: addrs, Children: children, Log: o.log})
-	if err != nil {
-		return nil, err
-	}
-	var aliases []string
-	for _, g := range c.All("alias") {
-		aliases = append(aliases, g.Value)
-	}
-	env := &router.Env{Engine: l.engine, Transport: tr, Myself: transport.NewMyself(tr.Listeners, aliases), Log: o.log, Defines: c.Defines}
+	env := &router.Env{Engine: l.engine, Transport: tr, Myself: transport.NewMyself(tr.Listeners, l.aliases), Log: o.log, Defines: c.Defines}
 	if err := latencySettings(c, env); err != nil {
 		tr.Close()
 		return nil, err

@@ -68,7 +68,7 @@ func New(t *dispatch.Table, file string, src []byte) (*Engine, error) {
 	}
 	chunk, err := parse.Parse(bytes.NewReader(src), file)
 	if err != nil {
-		return nil, fmt.Errorf("app_lua: %s", syntaxError(file, err))
+		return nil, fmt.Errorf("app_lua: %s", syntaxError(file, src, err))
 	}
 	proto, err := lua.Compile(chunk, file)
 	if err != nil {
@@ -92,8 +92,15 @@ var parseErrRe = regexp.MustCompile(`line:(\d+)\(column:(\d+)\)`)
 
 // syntaxError rewrites gopher-lua's "file line:3(column:5) near 'x':
 // syntax error" as "file:3:5: near 'x': syntax error".
-func syntaxError(file string, err error) string {
+func syntaxError(file string, src []byte, err error) string {
 	msg := err.Error()
+	if strings.Contains(msg, " at EOF:") { // gopher-lua gives no line for this one
+		lines := bytes.Count(src, []byte("\n"))
+		if len(src) > 0 && src[len(src)-1] != '\n' {
+			lines++
+		}
+		return fmt.Sprintf("%s:%d: unexpected end of file (an 'end' missing?)", file, max(lines, 1))
+	}
 	if m := parseErrRe.FindStringSubmatchIndex(msg); m != nil {
 		line, col := msg[m[2]:m[3]], msg[m[4]:m[5]]
 		rest := strings.TrimSpace(msg[m[1]:])
