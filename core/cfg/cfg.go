@@ -151,7 +151,6 @@ func Parse(file string, text []byte, defines map[string]string) (*Config, error)
 	}
 	c := &Config{File: file, Defines: d}
 	p := &parser{lx: lexer{src: src, b: src.Text}, src: src, cfg: c}
-	p.advance()
 	if err := p.top(); err != nil {
 		return nil, err
 	}
@@ -211,6 +210,7 @@ func (p *parser) top() (err error) {
 			err = s.err
 		}
 	}()
+	p.advance()
 	for p.tok.kind != tEOF {
 		t := p.tok
 		switch {

@@ -1,0 +1,68 @@
+package transport
+
+import (
+	"net/netip"
+	"testing"
+
+	"github.com/kemi-sip/kemi/core/sip"
+)
+
+func TestParseAddr(t *testing.T) {
+	cases := []struct {
+		in    string
+		proto sip.Transport
+		host  string
+		port  int
+		adv   string
+		err   bool
+	}{
+		{"udp:127.0.0.1:5070", sip.TransportUDP, "127.0.0.1", 5070, "", false},
+		{"tcp:127.0.0.1", sip.TransportTCP, "127.0.0.1", 5060, "", false},
+		{"127.0.0.1:0", sip.TransportOther, "127.0.0.1", 0, "", false},
+		{"udp:[::1]:5080", sip.TransportUDP, "::1", 5080, "", false},
+		{"[::1]", sip.TransportOther, "::1", 5060, "", false},
+		{"udp:10.0.0.1:5060 advertise 192.0.2.1:5060", sip.TransportUDP, "10.0.0.1", 5060, "192.0.2.1:5060", false},
+		{"udp:10.0.0.1:99999", 0, "", 0, "", true},
+		{"tls:10.0.0.1:5061", 0, "", 0, "", true},
+		{"udp:10.0.0.1 advertise", 0, "", 0, "", true},
+		{"", 0, "", 0, "", true},
+	}
+	for i, c := range cases {
+		a, err := ParseAddr(c.in, 5060)
+		if c.err {
+			if err == nil {
+				t.Errorf("case %d (%s): no error", i, c.in)
+			}
+			continue
+		}
+		if err != nil || a.Proto != c.proto || a.Host != c.host || a.Port != c.port || a.Advertise != c.adv {
+			t.Errorf("case %d (%s): got %+v %v", i, c.in, a, err)
+		}
+	}
+}
+
+func TestMyself(t *testing.T) {
+	l := &Listener{Proto: sip.TransportUDP, Addr: netip.MustParseAddrPort("127.0.0.1:5070"), Advertise: "sip.example.com"}
+	m := NewMyself([]*Listener{l}, []string{"alias.example.com", "tcp:other.example.com:5080"})
+	cases := []struct {
+		host string
+		port int
+		want bool
+	}{
+		{"127.0.0.1", 5070, true}, {"127.0.0.1", 5060, false}, {"127.0.0.1", 0, false},
+		{"SIP.example.com", 5070, true}, {"alias.example.com", 1234, true}, {"other.example.com", 5080, true},
+		{"other.example.com", 5060, false}, {"example.com", 5070, false},
+	}
+	for i, c := range cases {
+		if got := m.Is([]byte(c.host), c.port, false); got != c.want {
+			t.Errorf("case %d (%s:%d): got %v", i, c.host, c.port, got)
+		}
+	}
+	if !m.IsIP(netip.MustParseAddr("127.0.0.1")) || m.IsIP(netip.MustParseAddr("127.0.0.2")) {
+		t.Errorf("IsIP")
+	}
+	v6 := NewMyself([]*Listener{{Addr: netip.MustParseAddrPort("[::1]:5060")}}, nil)
+	if !v6.Is([]byte("[::1]"), 0, false) {
+		t.Errorf("[::1] on the default port is not myself")
+	}
+}
