@@ -165,3 +165,12 @@ type Def struct {
 	Native string // the native-language name, if any
 	Value  bool   // an int result that is a value, not a return code
 }
+
+// Result is the return code for a yes/no answer: 1 for true, -1 for false
+// (never 0, which would stop the script).
+func Result(ok bool) int {
+	if ok {
+		return 1
+	}
+	return -1
+}

@@ -300,3 +300,23 @@ func (c *Ctx) RewriteRURI(user, host []byte) error {
 	c.W.Scratch = b
 	return c.SetRURI(b)
 }
+
+// ProtoName is the transport in lower case, as $pr shows it: "udp", "tcp",
+// "tls", "sctp", "ws", "wss", or "none".
+func (c *Ctx) ProtoName() string {
+	switch c.Proto() {
+	case sip.TransportUDP:
+		return "udp"
+	case sip.TransportTCP:
+		return "tcp"
+	case sip.TransportTLS:
+		return "tls"
+	case sip.TransportSCTP:
+		return "sctp"
+	case sip.TransportWS:
+		return "ws"
+	case sip.TransportWSS:
+		return "wss"
+	}
+	return "none"
+}

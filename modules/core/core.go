@@ -34,11 +34,11 @@ func init() {
 		{Name: "is_method", Ret: dispatch.Bool, Fn: dispatch.FS(isMethod)},
 		{Name: "is_method_in", Ret: dispatch.Bool, Fn: dispatch.FS(isMethodIn)},
 		{Name: "is_proto", Ret: dispatch.Bool, Fn: dispatch.FS(isProto)},
-		{Name: "is_IPv4", Ret: dispatch.Bool, Fn: dispatch.F0(func(c *router.Ctx) int { return b2i(c.Src().Addr().Is4()) })},
-		{Name: "is_IPv6", Ret: dispatch.Bool, Fn: dispatch.F0(func(c *router.Ctx) int { return b2i(c.Src().Addr().Is6()) })},
-		{Name: "is_src_port", Ret: dispatch.Bool, Fn: dispatch.FI(func(c *router.Ctx, p int) int { return b2i(int(c.Src().Port()) == p) })},
+		{Name: "is_IPv4", Ret: dispatch.Bool, Fn: dispatch.F0(func(c *router.Ctx) int { return dispatch.Result(c.Src().Addr().Is4()) })},
+		{Name: "is_IPv6", Ret: dispatch.Bool, Fn: dispatch.F0(func(c *router.Ctx) int { return dispatch.Result(c.Src().Addr().Is6()) })},
+		{Name: "is_src_port", Ret: dispatch.Bool, Fn: dispatch.FI(func(c *router.Ctx, p int) int { return dispatch.Result(int(c.Src().Port()) == p) })},
 		{Name: "is_dst_port", Ret: dispatch.Bool, Fn: dispatch.FI(func(c *router.Ctx, p int) int {
-			return b2i(c.Pkt != nil && c.Pkt.Local != nil && int(c.Pkt.Local.Addr.Port()) == p)
+			return dispatch.Result(c.Pkt != nil && c.Pkt.Local != nil && int(c.Pkt.Local.Addr.Port()) == p)
 		})},
 
 		{Name: "setflag", Ret: dispatch.Bool, Fn: dispatch.FI(func(c *router.Ctx, f int) int { return setBit(&c.Flags, f) })},
@@ -75,9 +75,9 @@ func init() {
 		})},
 		{Name: "is_myself_furi", Ret: dispatch.Bool, Fn: dispatch.F0(func(c *router.Ctx) int { return myselfAddr(c, c.Msg.From()) })},
 		{Name: "is_myself_turi", Ret: dispatch.Bool, Fn: dispatch.F0(func(c *router.Ctx) int { return myselfAddr(c, c.Msg.To()) })},
-		{Name: "is_myself_srcip", Ret: dispatch.Bool, Fn: dispatch.F0(func(c *router.Ctx) int { return b2i(c.Env().Myself.IsIP(c.Src().Addr())) })},
+		{Name: "is_myself_srcip", Ret: dispatch.Bool, Fn: dispatch.F0(func(c *router.Ctx) int { return dispatch.Result(c.Env().Myself.IsIP(c.Src().Addr())) })},
 		{Name: "is_myself_suri", Ret: dispatch.Bool, Fn: dispatch.F0(func(c *router.Ctx) int {
-			return b2i(c.Env().Myself.Is(c.SrcIP(), int(c.Src().Port()), false))
+			return dispatch.Result(c.Env().Myself.Is(c.SrcIP(), int(c.Src().Port()), false))
 		})},
 
 		{Name: "force_rport", Ret: dispatch.Bool, Fn: dispatch.F0(func(c *router.Ctx) int { c.ForceRPort = true; return 1 })},
@@ -90,7 +90,7 @@ func init() {
 
 		{Name: "setdsturi", Ret: dispatch.Bool, Fn: dispatch.FS(func(c *router.Ctx, u string) int { return okErr(c, "setdsturi", c.SetDstURI([]byte(u))) })},
 		{Name: "resetdsturi", Ret: dispatch.Bool, Fn: dispatch.F0(func(c *router.Ctx) int { c.SetDstURI(nil); return 1 })},
-		{Name: "isdsturiset", Ret: dispatch.Bool, Fn: dispatch.F0(func(c *router.Ctx) int { return b2i(c.DstSet()) })},
+		{Name: "isdsturiset", Ret: dispatch.Bool, Fn: dispatch.F0(func(c *router.Ctx) int { return dispatch.Result(c.DstSet()) })},
 		{Name: "seturi", Ret: dispatch.Bool, Fn: dispatch.FS(func(c *router.Ctx, u string) int { return okErr(c, "seturi", c.SetRURI([]byte(u))) })},
 		{Name: "sethost", Ret: dispatch.Bool, Fn: dispatch.FS(func(c *router.Ctx, h string) int { return rewriteRURI(c, "sethost", nil, []byte(h)) })},
 		{Name: "setuser", Ret: dispatch.Bool, Fn: dispatch.FS(func(c *router.Ctx, u string) int { return rewriteRURI(c, "setuser", []byte(u), nil) })},
@@ -99,12 +99,12 @@ func init() {
 	for _, m := range methods {
 		m := m
 		defs = append(defs, dispatch.Def{Name: "is_" + m.name, Ret: dispatch.Bool,
-			Fn: dispatch.F0(func(c *router.Ctx) int { return b2i(methodIs(c.Msg, m.m, m.name)) })})
+			Fn: dispatch.F0(func(c *router.Ctx) int { return dispatch.Result(methodIs(c.Msg, m.m, m.name)) })})
 	}
 	for _, p := range protos {
 		p := p
 		defs = append(defs, dispatch.Def{Name: "is_" + p.name, Ret: dispatch.Bool,
-			Fn: dispatch.F0(func(c *router.Ctx) int { return b2i(c.Proto() == p.t) })})
+			Fn: dispatch.F0(func(c *router.Ctx) int { return dispatch.Result(c.Proto() == p.t) })})
 	}
 	dispatch.Register(dispatch.Module{Name: "core", KSR: "-", Core: true, Exports: defs})
 }
@@ -145,7 +145,7 @@ func methodIs(m *sip.Msg, want sip.Method, name string) bool {
 }
 
 func isMethod(c *router.Ctx, name string) int {
-	return b2i(methodIs(c.Msg, sip.ParseMethod([]byte(name)), name))
+	return dispatch.Result(methodIs(c.Msg, sip.ParseMethod([]byte(name)), name))
 }
 
 // isMethodIn matches the method against letters: I INVITE, A ACK, B BYE,
@@ -218,13 +218,6 @@ func isProto(c *router.Ctx, letters string) int {
 	return -1
 }
 
-func b2i(b bool) int {
-	if b {
-		return 1
-	}
-	return -1
-}
-
 func okErr(c *router.Ctx, fn string, err error) int {
 	if err != nil {
 		c.Log().Error(fn+": "+err.Error(), "route", c.Route)
@@ -253,7 +246,7 @@ func isBit(f uint64, n int) int {
 	if n < 0 || n > 63 {
 		return -1
 	}
-	return b2i(f&(1<<uint(n)) != 0)
+	return dispatch.Result(f&(1<<uint(n)) != 0)
 }
 
 func branchFlag(op func(*uint64, int) int) func(*router.Ctx, int, int) int {
@@ -334,7 +327,7 @@ func myselfText(c *router.Ctx, b []byte) int {
 	if err := sip.ParseURI(b, &u); err != nil || len(u.Host) == 0 {
 		return -1
 	}
-	return b2i(c.IsMyself(&u))
+	return dispatch.Result(c.IsMyself(&u))
 }
 
 func isMyselfRURI(c *router.Ctx) int {
@@ -342,14 +335,14 @@ func isMyselfRURI(c *router.Ctx) int {
 	if err != nil {
 		return -1
 	}
-	return b2i(c.IsMyself(u))
+	return dispatch.Result(c.IsMyself(u))
 }
 
 func myselfAddr(c *router.Ctx, na *sip.NameAddr) int {
 	if na == nil {
 		return -1
 	}
-	return b2i(c.IsMyself(&na.URI))
+	return dispatch.Result(c.IsMyself(&na.URI))
 }
 
 // rewriteRURI replaces the user or the host of the request URI.

@@ -16,15 +16,15 @@ func init() {
 				return -1
 			}
 			u, err := c.RURI()
-			return b2i(err == nil && len(u.User) > 0)
+			return dispatch.Result(err == nil && len(u.User) > 0)
 		})},
 		{Name: "has_user_agent", Ret: dispatch.Int, Native: "has_user_agent", Fn: dispatch.F0(func(c *router.Ctx) int {
-			return b2i(len(c.Msg.UserAgent()) > 0)
+			return dispatch.Result(len(c.Msg.UserAgent()) > 0)
 		})},
 		{Name: "setxflag", Ret: dispatch.Int, Native: "setxflag", Fn: dispatch.FI(func(c *router.Ctx, f int) int { return xflag(c, f, 1) })},
 		{Name: "resetxflag", Ret: dispatch.Int, Native: "resetxflag", Fn: dispatch.FI(func(c *router.Ctx, f int) int { return xflag(c, f, 0) })},
 		{Name: "isxflagset", Ret: dispatch.Int, Native: "isxflagset", Fn: dispatch.FI(func(c *router.Ctx, f int) int { return xflag(c, f, -1) })},
-		{Name: "is_faked_msg", Ret: dispatch.Int, Fn: dispatch.F0(func(c *router.Ctx) int { return b2i(c.Pkt == nil) })},
+		{Name: "is_faked_msg", Ret: dispatch.Int, Fn: dispatch.F0(func(c *router.Ctx) int { return dispatch.Result(c.Pkt == nil) })},
 		{Name: "file_read", Ret: dispatch.XVal, Fn: dispatch.VS(func(c *router.Ctx, path string) router.Value {
 			b, err := os.ReadFile(path)
 			if err != nil {
@@ -43,13 +43,6 @@ func init() {
 	}})
 }
 
-func b2i(b bool) int {
-	if b {
-		return 1
-	}
-	return -1
-}
-
 // xflag sets (op 1), resets (0) or tests (-1) extended flag f (0..127).
 func xflag(c *router.Ctx, f, op int) int {
 	if f < 0 || f > 127 {
@@ -62,7 +55,7 @@ func xflag(c *router.Ctx, f, op int) int {
 	case 0:
 		*w &^= bit
 	default:
-		return b2i(*w&bit != 0)
+		return dispatch.Result(*w&bit != 0)
 	}
 	return 1
 }

@@ -106,12 +106,12 @@ func init() {
 			}
 			return router.Value{}
 		}},
-		{"proto", "g", func(c *router.Ctx) router.Value { return router.StrValue(protoName(c.Proto())) }},
+		{"proto", "g", func(c *router.Ctx) router.Value { return router.StrValue(c.ProtoName()) }},
 		{"srcip", "g", func(c *router.Ctx) router.Value { return str(c.SrcIP()) }},
 		{"srcport", "g", func(c *router.Ctx) router.Value { return router.StrValue(strconv.Itoa(int(c.Src().Port()))) }},
 		{"srcuri", "g", func(c *router.Ctx) router.Value {
 			s := c.Src()
-			return router.StrValue("sip:" + s.String() + ";transport=" + protoName(c.Proto()))
+			return router.StrValue("sip:" + s.String() + ";transport=" + c.ProtoName())
 		}},
 		{"rcvip", "g", func(c *router.Ctx) router.Value {
 			if c.Pkt == nil || c.Pkt.Local == nil {
@@ -183,11 +183,11 @@ func init() {
 		})},
 		dispatch.Def{Name: "ifdef", Ret: dispatch.Bool, Fn: dispatch.FS(func(c *router.Ctx, name string) int {
 			_, ok := c.Env().Defines[name]
-			return b2i(ok)
+			return dispatch.Result(ok)
 		})},
 		dispatch.Def{Name: "ifndef", Ret: dispatch.Bool, Fn: dispatch.FS(func(c *router.Ctx, name string) int {
 			_, ok := c.Env().Defines[name]
-			return b2i(!ok)
+			return dispatch.Result(!ok)
 		})},
 		dispatch.Def{Name: "get_env", Ret: dispatch.XVal, Fn: dispatch.VS(func(c *router.Ctx, name string) router.Value {
 			v, ok := os.LookupEnv(name)
@@ -209,29 +209,4 @@ func or(v router.Value, def string) router.Value {
 		return router.StrValue(def)
 	}
 	return v
-}
-
-func b2i(b bool) int {
-	if b {
-		return 1
-	}
-	return -1
-}
-
-func protoName(t sip.Transport) string {
-	switch t {
-	case sip.TransportUDP:
-		return "udp"
-	case sip.TransportTCP:
-		return "tcp"
-	case sip.TransportTLS:
-		return "tls"
-	case sip.TransportSCTP:
-		return "sctp"
-	case sip.TransportWS:
-		return "ws"
-	case sip.TransportWSS:
-		return "wss"
-	}
-	return "none"
 }

@@ -261,8 +261,8 @@ func registerClasses() {
 		}
 		return router.IntValue(int64(c.Pkt.Local.Addr.Port()))
 	}))
-	reg("pr", msgGet(func(c *router.Ctx) router.Value { return router.StrValue(protoName(c.Proto())) }))
-	reg("proto", msgGet(func(c *router.Ctx) router.Value { return router.StrValue(protoName(c.Proto())) }))
+	reg("pr", msgGet(func(c *router.Ctx) router.Value { return router.StrValue(c.ProtoName()) }))
+	reg("proto", msgGet(func(c *router.Ctx) router.Value { return router.StrValue(c.ProtoName()) }))
 	reg("ua", msgGet(func(c *router.Ctx) router.Value { return strOrNull(c.Msg.UserAgent()) }))
 	reg("ct", msgGet(func(c *router.Ctx) router.Value {
 		v, ok := c.Msg.Get(sip.HdrContact)
@@ -348,22 +348,4 @@ func getHdr(c *router.Ctx, pv *router.PV) router.Value {
 		return router.Value{}
 	}
 	return router.BytesValue(c.Msg.Header(i).Value)
-}
-
-func protoName(t sip.Transport) string {
-	switch t {
-	case sip.TransportUDP:
-		return "udp"
-	case sip.TransportTCP:
-		return "tcp"
-	case sip.TransportTLS:
-		return "tls"
-	case sip.TransportSCTP:
-		return "sctp"
-	case sip.TransportWS:
-		return "ws"
-	case sip.TransportWSS:
-		return "wss"
-	}
-	return "none"
 }

@@ -32,8 +32,8 @@ func init() {
 				return -1
 			})},
 			{Name: "is_first_hop", Ret: dispatch.Int, Native: "is_first_hop", Fn: dispatch.F0(isFirstHop)},
-			{Name: "is_reply", Ret: dispatch.Int, Native: "is_reply", Fn: dispatch.F0(func(c *router.Ctx) int { return b2i(!c.Msg.IsRequest()) })},
-			{Name: "is_request", Ret: dispatch.Int, Native: "is_request", Fn: dispatch.F0(func(c *router.Ctx) int { return b2i(c.Msg.IsRequest()) })},
+			{Name: "is_reply", Ret: dispatch.Int, Native: "is_reply", Fn: dispatch.F0(func(c *router.Ctx) int { return dispatch.Result(!c.Msg.IsRequest()) })},
+			{Name: "is_request", Ret: dispatch.Int, Native: "is_request", Fn: dispatch.F0(func(c *router.Ctx) int { return dispatch.Result(c.Msg.IsRequest()) })},
 			{Name: "options_reply", Ret: dispatch.Int, Native: "options_reply", Fn: dispatch.F0(optionsReply)},
 			{Name: "is_numeric", Ret: dispatch.Int, Native: "is_numeric", Fn: dispatch.FS(func(c *router.Ctx, s string) int { return all(s, "", isDigit) })},
 			{Name: "is_alphanum", Ret: dispatch.Int, Native: "is_alphanum", Fn: dispatch.FS(func(c *router.Ctx, s string) int { return all(s, "", isAlnum) })},
@@ -49,16 +49,16 @@ func init() {
 			})},
 			{Name: "is_uri", Ret: dispatch.Int, Native: "is_uri", Fn: dispatch.FS(func(c *router.Ctx, s string) int {
 				var u sip.URI
-				return b2i(sip.ParseURI([]byte(s), &u) == nil)
+				return dispatch.Result(sip.ParseURI([]byte(s), &u) == nil)
 			})},
 			{Name: "is_user", Ret: dispatch.Int, Native: "is_user", Fn: dispatch.FS(func(c *router.Ctx, user string) int {
 				f := c.Msg.From()
-				return b2i(f != nil && string(f.URI.User) == user)
+				return dispatch.Result(f != nil && string(f.URI.User) == user)
 			})},
 			{Name: "cmp_uri", Ret: dispatch.Int, Native: "cmp_uri", Fn: dispatch.FSS(cmpURI)},
 			{Name: "cmp_aor", Ret: dispatch.Int, Native: "cmp_aor", Fn: dispatch.FSS(cmpAOR)},
 			{Name: "cmp_hdr_name", Ret: dispatch.Int, Native: "cmp_hdr_name", Fn: dispatch.FSS(func(c *router.Ctx, a, b string) int {
-				return b2i(sip.ClassifyHeader([]byte(a)) == sip.ClassifyHeader([]byte(b)) &&
+				return dispatch.Result(sip.ClassifyHeader([]byte(a)) == sip.ClassifyHeader([]byte(b)) &&
 					(sip.ClassifyHeader([]byte(a)) != sip.HdrOther || sip.EqualFold([]byte(a), []byte(b))))
 			})},
 			{Name: "uri_param", Ret: dispatch.Int, Native: "uri_param", Fn: dispatch.FS(func(c *router.Ctx, name string) int {
@@ -67,7 +67,7 @@ func init() {
 					return -1
 				}
 				_, ok := u.Param(name)
-				return b2i(ok)
+				return dispatch.Result(ok)
 			})},
 			{Name: "uri_param_value", Ret: dispatch.Int, Native: "uri_param", Fn: dispatch.FSS(func(c *router.Ctx, name, val string) int {
 				u, err := c.RURI()
@@ -75,17 +75,10 @@ func init() {
 					return -1
 				}
 				v, ok := u.Param(name)
-				return b2i(ok && string(v) == val)
+				return dispatch.Result(ok && string(v) == val)
 			})},
 			{Name: "add_uri_param", Ret: dispatch.Int, Native: "add_uri_param", Fn: dispatch.FS(addURIParam)},
 		}})
-}
-
-func b2i(b bool) int {
-	if b {
-		return 1
-	}
-	return -1
 }
 
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }
@@ -119,9 +112,9 @@ func isFirstHop(c *router.Ctx) int {
 		n++
 	}
 	if c.Msg.IsRequest() {
-		return b2i(n == 1)
+		return dispatch.Result(n == 1)
 	}
-	return b2i(n == 2)
+	return dispatch.Result(n == 2)
 }
 
 func cmpURI(c *router.Ctx, a, b string) int {
@@ -129,7 +122,7 @@ func cmpURI(c *router.Ctx, a, b string) int {
 	if sip.ParseURI([]byte(a), &ua) != nil || sip.ParseURI([]byte(b), &ub) != nil {
 		return -1
 	}
-	return b2i(sip.URIEqual(&ua, &ub))
+	return dispatch.Result(sip.URIEqual(&ua, &ub))
 }
 
 // cmpAOR compares user, host and port only.
@@ -144,7 +137,7 @@ func cmpAOR(c *router.Ctx, a, b string) int {
 		}
 		return u.Port
 	}
-	return b2i(string(ua.User) == string(ub.User) && sip.EqualFold(ua.Host, ub.Host) && port(&ua) == port(&ub))
+	return dispatch.Result(string(ua.User) == string(ub.User) && sip.EqualFold(ua.Host, ub.Host) && port(&ua) == port(&ub))
 }
 
 func addURIParam(c *router.Ctx, param string) int {

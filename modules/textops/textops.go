@@ -17,17 +17,17 @@ import (
 func init() {
 	dispatch.Register(dispatch.Module{Name: "textops", Exports: []dispatch.Def{
 		{Name: "is_present_hf", Ret: dispatch.Int, Native: "is_present_hf", Fn: dispatch.FS(func(c *router.Ctx, n string) int {
-			return b2i(hdr.Index(c.Msg, n, 0) >= 0)
+			return dispatch.Result(hdr.Index(c.Msg, n, 0) >= 0)
 		})},
 		{Name: "is_present_hf_re", Ret: dispatch.Int, Native: "is_present_hf_re", Fn: dispatch.FS(func(c *router.Ctx, re string) int {
-			return b2i(matchNames(c, re, "", false) > 0)
+			return dispatch.Result(matchNames(c, re, "", false) > 0)
 		})},
 		{Name: "remove_hf", Ret: dispatch.Int, Native: "remove_hf", Fn: dispatch.FS(hdr.Remove)},
 		{Name: "remove_hf_re", Ret: dispatch.Int, Native: "remove_hf_re", Fn: dispatch.FS(func(c *router.Ctx, re string) int {
-			return b2i(matchNames(c, re, "", true) > 0)
+			return dispatch.Result(matchNames(c, re, "", true) > 0)
 		})},
 		{Name: "remove_hf_exp", Ret: dispatch.Int, Native: "remove_hf_exp", Fn: dispatch.FSS(func(c *router.Ctx, re, skip string) int {
-			return b2i(matchNames(c, re, skip, true) > 0)
+			return dispatch.Result(matchNames(c, re, skip, true) > 0)
 		})},
 		{Name: "remove_hf_idx", Ret: dispatch.Int, Native: "remove_hf_idx", Fn: dispatch.FSI(func(c *router.Ctx, n string, idx int) int {
 			i := hdr.Index(c.Msg, n, idx)
@@ -43,7 +43,7 @@ func init() {
 			return match(c, re, c.Msg.Body())
 		})},
 		{Name: "search_hf", Ret: dispatch.Int, Native: "search_hf", Fn: dispatch.FSSS(searchHF)},
-		{Name: "has_body", Ret: dispatch.Int, Native: "has_body", Fn: dispatch.F0(func(c *router.Ctx) int { return b2i(len(c.Msg.Body()) > 0) })},
+		{Name: "has_body", Ret: dispatch.Int, Native: "has_body", Fn: dispatch.F0(func(c *router.Ctx) int { return dispatch.Result(len(c.Msg.Body()) > 0) })},
 		{Name: "has_body_type", Ret: dispatch.Int, Native: "has_body", Fn: dispatch.FS(func(c *router.Ctx, t string) int {
 			if len(c.Msg.Body()) == 0 {
 				return -1
@@ -52,14 +52,14 @@ func init() {
 			if i := strings.IndexByte(string(ct), ';'); i >= 0 {
 				ct = ct[:i]
 			}
-			return b2i(sip.EqualFold(trim(ct), []byte(t)))
+			return dispatch.Result(sip.EqualFold(trim(ct), []byte(t)))
 		})},
 		{Name: "cmp_str", Ret: dispatch.Int, Native: "cmp_str", Fn: dispatch.FSS(func(c *router.Ctx, a, b string) int { return cmp(a, b) })},
 		{Name: "cmp_istr", Ret: dispatch.Int, Native: "cmp_istr", Fn: dispatch.FSS(func(c *router.Ctx, a, b string) int {
 			return cmp(strings.ToLower(a), strings.ToLower(b))
 		})},
-		{Name: "starts_with", Ret: dispatch.Int, Native: "starts_with", Fn: dispatch.FSS(func(c *router.Ctx, s, p string) int { return b2i(strings.HasPrefix(s, p)) })},
-		{Name: "ends_with", Ret: dispatch.Int, Native: "ends_with", Fn: dispatch.FSS(func(c *router.Ctx, s, p string) int { return b2i(strings.HasSuffix(s, p)) })},
+		{Name: "starts_with", Ret: dispatch.Int, Native: "starts_with", Fn: dispatch.FSS(func(c *router.Ctx, s, p string) int { return dispatch.Result(strings.HasPrefix(s, p)) })},
+		{Name: "ends_with", Ret: dispatch.Int, Native: "ends_with", Fn: dispatch.FSS(func(c *router.Ctx, s, p string) int { return dispatch.Result(strings.HasSuffix(s, p)) })},
 		{Name: "str_find", Ret: dispatch.Int, Native: "str_find", Fn: dispatch.FSS(func(c *router.Ctx, s, p string) int { return pos(strings.Index(s, p)) })},
 		{Name: "str_ifind", Ret: dispatch.Int, Native: "str_ifind", Fn: dispatch.FSS(func(c *router.Ctx, s, p string) int {
 			return pos(strings.Index(strings.ToLower(s), strings.ToLower(p)))
@@ -74,16 +74,9 @@ func init() {
 	}})
 }
 
-func b2i(b bool) int {
-	if b {
-		return 1
-	}
-	return -1
-}
-
 // cmp is 1 when equal, -1 when not (Kamailio's cmp_str returns the
 // position of the difference; scripts only test its sign).
-func cmp(a, b string) int { return b2i(a == b) }
+func cmp(a, b string) int { return dispatch.Result(a == b) }
 
 // pos turns a 0-based index into Kamailio's 1-based result (-1: absent).
 func pos(i int) int {
@@ -143,7 +136,7 @@ func match(c *router.Ctx, re string, b []byte) int {
 	if r == nil {
 		return -1
 	}
-	return b2i(r.Match(b))
+	return dispatch.Result(r.Match(b))
 }
 
 // matchNames counts (and with remove, removes) the header fields whose
@@ -187,7 +180,7 @@ func searchHF(c *router.Ctx, name, re, flags string) int {
 	}
 	if strings.ContainsAny(flags, "fl") {
 		i := hdr.Index(c.Msg, name, idx)
-		return b2i(i >= 0 && r.Match(c.Msg.Header(i).Value))
+		return dispatch.Result(i >= 0 && r.Match(c.Msg.Header(i).Value))
 	}
 	for k := 0; ; k++ {
 		i := hdr.Index(c.Msg, name, k)
