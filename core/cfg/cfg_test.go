@@ -231,3 +231,13 @@ PORTS_NOT_A_DEFINE=1
 		t.Errorf("line numbers drift after a continued define and an include: log_prefix at %v, want line 16", g.Pos)
 	}
 }
+
+func TestDirectiveInComment(t *testing.T) {
+	c, err := Parse("t.cfg", []byte("/* a comment\n#!define HIDDEN 1\n*/\ndebug=1\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := c.Defines["HIDDEN"]; ok {
+		t.Errorf("a #!define inside a /* comment */ was applied")
+	}
+}

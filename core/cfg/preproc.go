@@ -299,9 +299,6 @@ func parseSubst(s string) (subst, string, string, error) {
 // substitute replaces defined names outside strings and comments, and
 // applies the #!subst rules inside string literals.
 func (p *preproc) substitute(line string) string {
-	if len(p.defines) == 0 && len(p.substs) == 0 && !p.comment {
-		return line
-	}
 	var out strings.Builder
 	for i := 0; i < len(line); {
 		c := line[i]

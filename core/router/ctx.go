@@ -225,6 +225,9 @@ func (c *Ctx) Reply(code int, reason string, toTag, headers, body []byte) error 
 	if !m.CanReply() {
 		return errors.New("request cannot be replied to")
 	}
+	if c.Pkt == nil || c.W.env.Transport == nil {
+		return errors.New("no socket to reply on")
+	}
 	w := c.W
 	hdrs := headers
 	if len(c.replyHdr) > 0 {
