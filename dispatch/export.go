@@ -53,6 +53,10 @@ type Export struct {
 	// Value marks an int result that is a value (pv.geti, kx.get_msglen),
 	// not a return code: a 0 from it does not stop the script.
 	Value bool
+	// Raw: the native language passes string parameters as written, not
+	// with their pseudo-variables expanded, because the function expands
+	// them itself (xlog's format strings).
+	Raw bool
 }
 
 // FullName is "sl.send_reply", or "is_INVITE" for a core function.
@@ -164,6 +168,7 @@ type Def struct {
 	Fn     Fn
 	Native string // the native-language name, if any
 	Value  bool   // an int result that is a value, not a return code
+	Raw    bool   // native string parameters are passed unexpanded
 }
 
 // Result is the return code for a yes/no answer: 1 for true, -1 for false

@@ -151,3 +151,18 @@ func (p *Params) All(name string) []router.Value { return p.vals[name] }
 
 // IsSet reports whether modparam set name.
 func (p *Params) IsSet(name string) bool { return len(p.vals[name]) > 0 }
+
+// NativeOwner names the registered module that declares a native function,
+// loaded or not, so that an error can say which loadmodule is missing.
+func NativeOwner(native string) (string, bool) {
+	regMu.Lock()
+	defer regMu.Unlock()
+	for _, m := range modules {
+		for _, d := range m.Exports {
+			if d.Native == native {
+				return m.Name, true
+			}
+		}
+	}
+	return "", false
+}

@@ -79,7 +79,7 @@ func Build(loads []Load, settings []Setting) (*Table, error) {
 			if t.n == TableSize {
 				return nil, fmt.Errorf("dispatch: more than %d exports loaded (at %s.%s)", TableSize, m.ksr(), d.Name)
 			}
-			e := Export{Module: m.ksr(), Name: d.Name, Ret: d.Ret, Params: d.Fn.params, Call: d.Fn.call, Native: d.Native, Value: d.Value}
+			e := Export{Module: m.ksr(), Name: d.Name, Ret: d.Ret, Params: d.Fn.params, Call: d.Fn.call, Native: d.Native, Value: d.Value, Raw: d.Raw}
 			t.entries[t.n] = e
 			t.byName[e.FullName()] = t.n
 			if d.Native != "" {

@@ -43,7 +43,17 @@ func TestConfigErrors(t *testing.T) {
 		{"route block syntax", head + "cfgengine \"lua\"\nrequest_route {\n  if (\n}\n", goodLua,
 			`kamailio.cfg:8:1: expected an expression, found '}'`},
 		{"unclosed route", head + "cfgengine \"lua\"\nrequest_route {\n  exit;\n", goodLua, `kamailio.cfg:6:15: '{' is never closed`},
-		{"native not built", head + "request_route {\n  exit;\n}\n", goodLua, "native routing language"},
+		{"native", head + "request_route {\n  sl_send_reply(\"200\", \"OK\");\n}\n", goodLua, ""},
+		{"native unknown function", head + "request_route {\n  t_relay();\n}\n", goodLua, "kamailio.cfg:6:3: function t_relay (module tm) is not built yet"},
+		{"native module not loaded", head + "request_route {\n  mf_process_maxfwd_header(\"10\");\n}\n", goodLua,
+			`kamailio.cfg:6:3: function mf_process_maxfwd_header needs loadmodule "maxfwd.so"`},
+		{"native unknown route", head + "request_route {\n  route(NOPE);\n}\n", goodLua, "kamailio.cfg:6:3: unknown route NOPE"},
+		{"native parameter count", head + "request_route {\n  sl_send_reply(\"404\");\n}\n", goodLua,
+			"kamailio.cfg:6:3: sl_send_reply: wrong number of parameters: 1 given, 2 expected"},
+		{"native bad regex", head + "request_route {\n  if ($ua =~ \"(unclosed\") { exit; }\n}\n", goodLua, `kamailio.cfg:6:14: bad regular expression "(unclosed"`},
+		{"native bad int", head + "request_route {\n  sl_send_reply(\"four\", \"x\");\n}\n", goodLua, `kamailio.cfg:6:17: sl_send_reply: parameter 1 must be an integer, got "four"`},
+		{"native unknown pv", head + "request_route {\n  $nosuch = 1;\n}\n", goodLua, `kamailio.cfg:6:3: unknown pseudo-variable "$nosuch"`},
+		{"native no request_route", head + "route[X] {\n  exit;\n}\n", goodLua, "no request_route block"},
 	}
 	for i, c := range cases {
 		dir := t.TempDir()

@@ -2,17 +2,15 @@ package main
 
 import (
 	_ "embed"
-	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/kemi-sip/kemi/core/cfg"
 	"github.com/kemi-sip/kemi/core/router"
 	"github.com/kemi-sip/kemi/core/transport"
 	"github.com/kemi-sip/kemi/dispatch"
-	"github.com/kemi-sip/kemi/engines/lua"
+	engines "github.com/kemi-sip/kemi/engines/all"
 	_ "github.com/kemi-sip/kemi/modules/all"
 )
 
@@ -116,71 +114,20 @@ func load(o *options) (*loaded, error) {
 	if err := l.globals(o); err != nil {
 		return nil, err
 	}
-	loads := make([]dispatch.Load, len(c.Modules))
-	for i, m := range c.Modules {
-		loads[i] = dispatch.Load{Name: m.Name, Where: m.Pos.String()}
-	}
-	settings := make([]dispatch.Setting, len(c.Params))
-	for i, p := range c.Params {
-		v := router.StrValue(p.Str)
-		if p.IsInt {
-			v = router.IntValue(p.Int)
-		}
-		settings[i] = dispatch.Setting{Module: p.Module, Name: p.Name, Value: v, Where: p.Pos.String()}
-	}
-	t, err := dispatch.Build(loads, settings)
+	t, err := engines.Table(c)
 	if err != nil {
 		return nil, err
 	}
-	e, err := newEngine(c, t, o.cfgFile == "")
+	var scripts map[string][]byte
+	if o.cfgFile == "" {
+		scripts = map[string][]byte{"default.lua": defaultLua}
+	}
+	e, err := engines.Engine(c, t, scripts)
 	if err != nil {
 		return nil, err
 	}
 	l.table, l.engine = t, e
 	return l, nil
-}
-
-// newEngine starts the engine cfgengine names.
-func newEngine(c *cfg.Config, t *dispatch.Table, embedded bool) (router.Engine, error) {
-	at := func(err error) error {
-		if c.EnginePos.Line > 0 {
-			return fmt.Errorf("%s: %w", c.EnginePos, err)
-		}
-		return err
-	}
-	switch strings.ToLower(c.Engine) {
-	case "lua":
-		if p := t.Params("app_lua"); p != nil {
-			switch b := p.Str("engine", "gopher"); b {
-			case "gopher", "gopherlua", "":
-			case "golua":
-				return nil, at(errors.New(`app_lua: the "golua" backend (Shopify/go-lua) is not built yet; use "gopher"`))
-			default:
-				return nil, at(fmt.Errorf(`app_lua: unknown engine %q (gopher or golua)`, b))
-			}
-		}
-		file, err := lua.ScriptFile(t, c.File)
-		if err != nil {
-			return nil, at(err)
-		}
-		var src []byte
-		if embedded && file == "default.lua" {
-			src, file = defaultLua, "(embedded)/default.lua"
-		}
-		e, err := lua.New(t, file, src)
-		if err != nil {
-			return nil, at(err)
-		}
-		return e, nil
-	case "", "native", "default":
-		if len(c.Routes) == 0 {
-			return nil, errors.New("config: no routing: add route blocks, or cfgengine \"lua\" with app_lua")
-		}
-		return nil, errors.New("config: the native routing language (route blocks without cfgengine) is not built yet; use cfgengine \"lua\" with app_lua")
-	case "jsdt", "python", "python3":
-		return nil, at(fmt.Errorf("cfgengine %q: this engine is not built yet; lua is", c.Engine))
-	}
-	return nil, at(fmt.Errorf("cfgengine %q: unknown engine (lua, native, jsdt, python)", c.Engine))
 }
 
 // server is a running proxy.

@@ -15,6 +15,7 @@ type PV struct {
 	Arg   string // "x"
 	Data  any    // what the class's Parse prepared from Arg
 	cls   *PVClass
+	trans []transform
 }
 
 // PVClass implements one kind of pseudo-variable.
@@ -59,10 +60,30 @@ func PVNames() []string {
 	return out
 }
 
-// ParsePV parses a pseudo-variable name: $name or $name(arg). The $ may be
-// left out, as KSR.pv.get accepts.
+// ParsePV parses a pseudo-variable name: $name, $name(arg), or with
+// transformations $(name(arg){s.len}{...}). The $ may be left out, as
+// KSR.pv.get accepts.
 func ParsePV(s string) (*PV, error) {
-	name := strings.TrimPrefix(s, "$")
+	base, tnames, err := splitTransforms(s)
+	if err != nil {
+		return nil, fmt.Errorf("pseudo-variable %q: %w", s, err)
+	}
+	pv, err := parsePV(s, base)
+	if err != nil {
+		return nil, err
+	}
+	for _, t := range tnames {
+		fn, err := compileTransform(t)
+		if err != nil {
+			return nil, fmt.Errorf("pseudo-variable %q: {%s}: %w", s, t, err)
+		}
+		pv.trans = append(pv.trans, fn)
+	}
+	return pv, nil
+}
+
+func parsePV(s, base string) (*PV, error) {
+	name := strings.TrimPrefix(base, "$")
 	if strings.HasPrefix(name, "(") && strings.HasSuffix(name, ")") {
 		name = name[1 : len(name)-1] // $(ru)
 	}
@@ -94,15 +115,22 @@ func ParsePV(s string) (*PV, error) {
 	return pv, nil
 }
 
-// Get reads the pseudo-variable.
-func (pv *PV) Get(c *Ctx) Value { return pv.cls.Get(c, pv) }
+// Get reads the pseudo-variable, its transformations applied.
+func (pv *PV) Get(c *Ctx) Value {
+	v := pv.cls.Get(c, pv)
+	for _, t := range pv.trans {
+		v = t(c, v)
+	}
+	return v
+}
 
-// Writable reports whether the pseudo-variable can be assigned.
-func (pv *PV) Writable() bool { return pv.cls.Set != nil }
+// Writable reports whether the pseudo-variable can be assigned (not with
+// transformations).
+func (pv *PV) Writable() bool { return pv.cls.Set != nil && len(pv.trans) == 0 }
 
 // Set assigns v; Null unsets.
 func (pv *PV) Set(c *Ctx, v Value) error {
-	if pv.cls.Set == nil {
+	if !pv.Writable() {
 		return fmt.Errorf("%s is read-only", pv.Name)
 	}
 	return pv.cls.Set(c, pv, v)
@@ -252,12 +280,12 @@ func (w *Worker) PV(name string) (*PV, error) {
 	if e, ok := w.pvs[name]; ok {
 		return e.pv, e.err
 	}
-	pv, err := ParsePV(name)
+	pv, err := ParsePV(strings.Clone(name))
 	if w.pvs == nil {
 		w.pvs = map[string]pvEntry{}
 	}
 	if len(w.pvs) < 4096 { // names built at run time must not grow it without bound
-		w.pvs[name] = pvEntry{pv, err}
+		w.pvs[strings.Clone(name)] = pvEntry{pv, err} // the caller's string may be a view into a buffer
 	}
 	return pv, err
 }
@@ -273,12 +301,12 @@ func (w *Worker) Format(s string) (*Format, error) {
 	if e, ok := w.fmts[s]; ok {
 		return e.f, e.err
 	}
-	f, err := ParseFormat(s)
+	f, err := ParseFormat(strings.Clone(s))
 	if w.fmts == nil {
 		w.fmts = map[string]fmtEntry{}
 	}
 	if len(w.fmts) < 4096 {
-		w.fmts[s] = fmtEntry{f, err}
+		w.fmts[strings.Clone(s)] = fmtEntry{f, err}
 	}
 	return f, err
 }

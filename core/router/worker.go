@@ -68,6 +68,7 @@ type Worker struct {
 	Scratch []byte // a buffer modules may use during one call
 	pvs     map[string]pvEntry
 	fmts    map[string]fmtEntry
+	tbufs   [][]byte // scratch buffers of transformations
 	// The reply of the last failed sanity check, for sanity_reply.
 	SanityCode   int
 	SanityReason string

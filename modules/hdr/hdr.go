@@ -10,9 +10,9 @@ import (
 
 func init() {
 	dispatch.Register(dispatch.Module{Name: "hdr", Core: true, Exports: []dispatch.Def{
-		{Name: "append", Ret: dispatch.Int, Fn: dispatch.FS(Append)},
+		{Name: "append", Ret: dispatch.Int, Fn: dispatch.FS(Append), Native: "append_hf"},
 		{Name: "append_hf", Ret: dispatch.Int, Fn: dispatch.FS(Append)}, // the older name
-		{Name: "insert", Ret: dispatch.Int, Fn: dispatch.FS(Insert)},
+		{Name: "insert", Ret: dispatch.Int, Fn: dispatch.FS(Insert), Native: "insert_hf"},
 		{Name: "append_after", Ret: dispatch.Int, Fn: dispatch.FSS(appendAfter)},
 		{Name: "insert_before", Ret: dispatch.Int, Fn: dispatch.FSS(insertBefore)},
 		{Name: "remove", Ret: dispatch.Int, Fn: dispatch.FS(Remove)},
@@ -38,7 +38,7 @@ func init() {
 		{Name: "getw_idx", Ret: dispatch.XVal, Fn: dispatch.VSI(func(c *router.Ctx, n string, i int) router.Value {
 			return get(c, n, i, "<<null>>", true)
 		})},
-		{Name: "append_to_reply", Ret: dispatch.Int, Fn: dispatch.FS(func(c *router.Ctx, line string) int {
+		{Name: "append_to_reply", Ret: dispatch.Int, Native: "append_to_reply", Fn: dispatch.FS(func(c *router.Ctx, line string) int {
 			if !validLine(line) {
 				return -1
 			}

@@ -121,6 +121,7 @@ func compile(c *router.Ctx, re string) *regexp.Regexp {
 		}
 		return nil
 	}
+	re = strings.Clone(re) // kept as a key: the caller's string may be a view into a buffer
 	r, err := regexp.Compile("(?i)" + re)
 	if err != nil {
 		c.Log().Error("textops: bad regular expression "+re+": "+err.Error(), "route", c.Route)

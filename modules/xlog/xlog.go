@@ -13,10 +13,10 @@ import (
 
 func init() {
 	at := func(name string, l slog.Level) dispatch.Def {
-		return dispatch.Def{Name: name, Ret: dispatch.Int, Native: name, Fn: dispatch.FS(func(c *router.Ctx, f string) int { return Log(c, l, f) })}
+		return dispatch.Def{Name: name, Ret: dispatch.Int, Native: name, Raw: true, Fn: dispatch.FS(func(c *router.Ctx, f string) int { return Log(c, l, f) })}
 	}
 	dispatch.Register(dispatch.Module{Name: "xlog", Exports: []dispatch.Def{
-		{Name: "xlog", Ret: dispatch.Int, Native: "xlog", Fn: dispatch.FSS(func(c *router.Ctx, level, f string) int {
+		{Name: "xlog", Ret: dispatch.Int, Native: "xlog", Raw: true, Fn: dispatch.FSS(func(c *router.Ctx, level, f string) int {
 			l, ok := core.ParseLevel(level)
 			if !ok {
 				c.Log().Error("xlog: unknown level "+level, "route", c.Route)

@@ -1,0 +1,240 @@
+package native
+
+import (
+	"strconv"
+	"strings"
+	"unsafe"
+
+	"github.com/kemi-sip/kemi/core/cfg"
+	"github.com/kemi-sip/kemi/core/router"
+	"github.com/kemi-sip/kemi/dispatch"
+)
+
+// unbuilt names functions of Kamailio modules kemi does not have yet, so
+// that a config using them gets a clear start-up error.
+var unbuilt = map[string]string{}
+
+func init() {
+	for mod, fns := range map[string]string{
+		"tm":          "t_relay t_on_failure t_on_reply t_on_branch t_on_branch_failure t_check_trans t_newtran t_reply t_is_canceled t_is_set t_set_fr t_branch_timeout t_branch_replied t_any_timeout t_any_replied t_check_status t_lookup_cancel t_release t_relay_to_udp t_relay_to_tcp",
+		"tmx":         "t_precheck_trans t_is_branch_route t_is_failure_route t_is_reply_route t_is_request_route",
+		"registrar":   "save lookup registered lookup_branches unregister add_sock_hdr reg_fetch_contacts",
+		"usrloc":      "ul_add ul_rm",
+		"auth":        "auth_challenge www_challenge proxy_challenge consume_credentials has_credentials pv_auth_check pv_www_authorize",
+		"auth_db":     "auth_check www_authorize proxy_authorize is_subscriber",
+		"rr":          "record_route record_route_preset loose_route add_rr_param check_route_param is_direction remove_record_route",
+		"nathelper":   "nat_uac_test fix_nated_contact fix_nated_register set_contact_alias handle_ruri_alias add_contact_alias add_rcv_param fix_nated_sdp",
+		"htable":      "sht_lock sht_unlock sht_rm sht_reset sht_iterator_start",
+		"pike":        "pike_check_req pike_check_ip",
+		"permissions": "allow_source_address allow_address allow_trusted",
+		"rtpproxy":    "rtpproxy_manage rtpproxy_offer rtpproxy_answer rtpproxy_destroy",
+		"rtpengine":   "rtpengine_manage rtpengine_offer rtpengine_answer rtpengine_delete",
+		"acc":         "acc_log_request acc_db_request",
+		"dispatcher":  "ds_select_dst ds_next_dst ds_is_from_list",
+		"core":        "forward append_branch t_relay_to",
+	} {
+		for _, f := range strings.Fields(fns) {
+			unbuilt[f] = mod
+		}
+	}
+}
+
+// call compiles a function call: route(NAME), is_method("A|B"), or a
+// module function by its native name (or a core KSR function by its name).
+func (cp *compiler) call(x *cfg.Call) expr {
+	switch x.Name {
+	case "route":
+		return cp.routeCall(x)
+	case "is_method":
+		if len(x.Args) == 1 {
+			if s, ok := x.Args[0].(*cfg.StrLit); ok && strings.Contains(s.Value, "|") {
+				return cp.methodList(s.Value)
+			}
+		}
+	}
+	t := cp.e.table
+	idx, ok := t.Native(x.Name)
+	if !ok {
+		idx, ok = t.Lookup("", x.Name) // core functions: setflag, force_rport, ...
+	}
+	if !ok {
+		if m, known := dispatch.NativeOwner(x.Name); known {
+			cp.errorf(x.Pos, "function %s needs loadmodule \"%s.so\"", x.Name, m)
+		} else if m, known := unbuilt[x.Name]; known {
+			cp.errorf(x.Pos, "function %s (module %s) is not built yet", x.Name, m)
+		} else {
+			cp.errorf(x.Pos, "unknown function %s", x.Name)
+		}
+		return constExpr(router.Value{})
+	}
+	ex := t.At(idx)
+	if len(x.Args) != len(ex.Params) {
+		cp.errorf(x.Pos, "%s: wrong number of parameters: %d given, %d expected", x.Name, len(x.Args), len(ex.Params))
+		return constExpr(router.Value{})
+	}
+	type arg struct {
+		isInt   bool
+		constI  int
+		constS  string
+		isConst bool
+		format  *router.Format
+		buf     int
+		value   expr
+	}
+	args := make([]arg, len(ex.Params))
+	for i, k := range ex.Params {
+		a := arg{isInt: k == dispatch.Int}
+		switch v := x.Args[i].(type) {
+		case *cfg.IntLit:
+			a.isConst, a.constI, a.constS = true, int(v.Value), strconv.FormatInt(v.Value, 10)
+		case *cfg.StrLit:
+			if ex.Raw || !strings.Contains(v.Value, "$") {
+				a.isConst, a.constS = true, v.Value
+				if a.isInt {
+					n, err := strconv.Atoi(strings.TrimSpace(v.Value))
+					if err != nil {
+						cp.errorf(v.Pos, "%s: parameter %d must be an integer, got %q", x.Name, i+1, v.Value)
+					}
+					a.constI = n
+				}
+				break
+			}
+			f, err := router.ParseFormat(v.Value)
+			if err != nil {
+				cp.errorf(v.Pos, "%s: parameter %d: %v", x.Name, i+1, err)
+				break
+			}
+			a.format, a.buf = f, cp.buf()
+		case *cfg.Ident:
+			a.isConst, a.constS = true, v.Name // a bare name: a route or flag name
+			if a.isInt {
+				cp.errorf(v.Pos, "%s: parameter %d must be an integer, got %s", x.Name, i+1, v.Name)
+			}
+		default:
+			a.value, a.buf = cp.expr(v), cp.buf()
+		}
+		args[i] = a
+	}
+	name := x.Name
+	return func(r *runner, c *router.Ctx) (router.Value, flow) {
+		av := &r.args
+		for i := range args {
+			a := &args[i]
+			var s string
+			switch {
+			case a.isConst:
+				av.I[i], av.S[i] = a.constI, a.constS
+				continue
+			case a.format != nil:
+				b := a.format.Append(r.bufs[a.buf][:0], c)
+				r.bufs[a.buf] = b
+				s = unsafe.String(unsafe.SliceData(b), len(b))
+			default:
+				v, f := a.value(r, c)
+				if f == stop {
+					return v, f
+				}
+				if a.isInt {
+					n, ok := v.Int64()
+					if !ok {
+						c.Log().Error(name+": parameter "+strconv.Itoa(i+1)+" is not an integer", "route", c.Route)
+					}
+					av.I[i] = int(n)
+					continue
+				}
+				var b []byte
+				switch v.Kind {
+				case router.Str:
+					if v.B == nil {
+						s = v.S
+						break
+					}
+					b = v.B
+				case router.Int:
+					b = strconv.AppendInt(r.bufs[a.buf][:0], v.I, 10)
+					r.bufs[a.buf] = b
+				}
+				if b != nil {
+					s = unsafe.String(unsafe.SliceData(b), len(b))
+				}
+			}
+			if a.isInt {
+				n, err := strconv.Atoi(s)
+				if err != nil {
+					c.Log().Error(name+": parameter "+strconv.Itoa(i+1)+" is not an integer", "value", s, "route", c.Route)
+				}
+				av.I[i] = n
+			} else {
+				av.S[i] = s
+			}
+		}
+		res := ex.Call(c, av)
+		switch ex.Ret {
+		case dispatch.Int:
+			c.RC = int(res.I)
+			if res.I == 0 && !ex.Value {
+				return res, stop // a 0 return code ends the script
+			}
+			return res, next
+		case dispatch.Bool:
+			c.RC = int(res.I)
+			return res, next
+		case dispatch.None:
+			c.RC = 1
+			return trueV, next
+		}
+		return res, next
+	}
+}
+
+// routeCall compiles route(NAME): the route is found at load.
+func (cp *compiler) routeCall(x *cfg.Call) expr {
+	if len(x.Args) != 1 {
+		cp.errorf(x.Pos, "route() takes one route name")
+		return constExpr(router.Value{})
+	}
+	var name string
+	switch a := x.Args[0].(type) {
+	case *cfg.Ident:
+		name = a.Name
+	case *cfg.StrLit:
+		name = a.Value
+	case *cfg.IntLit:
+		name = strconv.FormatInt(a.Value, 10)
+	default:
+		cp.errorf(x.Pos, "route(): the name must be written out")
+		return constExpr(router.Value{})
+	}
+	rt := cp.e.routes[routeKey{"route", name}]
+	if rt == nil {
+		cp.errorf(x.Pos, "unknown route %s: no route[%s] block", name, name)
+		return constExpr(router.Value{})
+	}
+	return func(r *runner, c *router.Ctx) (router.Value, flow) {
+		prev := c.Route
+		c.Route = rt.name
+		rc, f := r.call(c, rt)
+		c.Route = prev
+		if f == stop {
+			return router.IntValue(0), stop
+		}
+		return router.IntValue(int64(rc)), next
+	}
+}
+
+// methodList compiles is_method("INVITE|BYE").
+func (cp *compiler) methodList(list string) expr {
+	names := strings.Split(list, "|")
+	return func(r *runner, c *router.Ctx) (router.Value, flow) {
+		m := c.Msg.MethodName()
+		if !c.Msg.IsRequest() {
+			m = c.Msg.CSeqMethodName()
+		}
+		for _, n := range names {
+			if string(m) == n {
+				return trueV, next
+			}
+		}
+		return router.IntValue(-1), next
+	}
+}

@@ -1,0 +1,477 @@
+package native
+
+import (
+	"bytes"
+	"regexp"
+	"sync"
+
+	"github.com/kemi-sip/kemi/core/cfg"
+	"github.com/kemi-sip/kemi/core/router"
+	"github.com/kemi-sip/kemi/core/sip"
+)
+
+// expr computes a value; flow is stop when a function inside it ended the
+// script (a 0 return code).
+type expr func(r *runner, c *router.Ctx) (router.Value, flow)
+
+// cond computes a truth value.
+type cond func(r *runner, c *router.Ctx) (bool, flow)
+
+func constExpr(v router.Value) expr {
+	return func(*runner, *router.Ctx) (router.Value, flow) { return v, next }
+}
+
+var trueV, falseV = router.IntValue(1), router.IntValue(0)
+
+func boolValue(b bool) router.Value {
+	if b {
+		return trueV
+	}
+	return falseV
+}
+
+func (cp *compiler) expr(x cfg.Expr) expr {
+	switch x := x.(type) {
+	case *cfg.IntLit:
+		return constExpr(router.IntValue(x.Value))
+	case *cfg.StrLit:
+		return constExpr(router.StrValue(x.Value))
+	case *cfg.PVar:
+		pv := cp.pvar(x)
+		if pv == nil {
+			return constExpr(router.Value{})
+		}
+		return func(r *runner, c *router.Ctx) (router.Value, flow) { return pv.Get(c), next }
+	case *cfg.Ident:
+		return cp.keyword(x)
+	case *cfg.Call:
+		return cp.call(x)
+	case *cfg.Unary:
+		switch x.Op {
+		case "!", "defined":
+			cd := cp.cond(x)
+			return func(r *runner, c *router.Ctx) (router.Value, flow) {
+				ok, f := cd(r, c)
+				return boolValue(ok), f
+			}
+		case "-", "~":
+			v := cp.expr(x.X)
+			neg := x.Op == "-"
+			return func(r *runner, c *router.Ctx) (router.Value, flow) {
+				a, f := v(r, c)
+				n, _ := a.Int64()
+				if neg {
+					return router.IntValue(-n), f
+				}
+				return router.IntValue(^n), f
+			}
+		}
+	case *cfg.Binary:
+		return cp.binary(x)
+	}
+	cp.errorf(cfg.PosOf(x), "unsupported expression")
+	return constExpr(router.Value{})
+}
+
+// keyword compiles Kamailio's core names: method, uri, src_ip, ...
+func (cp *compiler) keyword(x *cfg.Ident) expr {
+	switch x.Name {
+	case "method":
+		return func(r *runner, c *router.Ctx) (router.Value, flow) {
+			if c.Msg.IsRequest() {
+				return router.BytesValue(c.Msg.MethodName()), next
+			}
+			return router.BytesValue(c.Msg.CSeqMethodName()), next
+		}
+	case "uri":
+		return func(r *runner, c *router.Ctx) (router.Value, flow) {
+			if !c.Msg.IsRequest() {
+				return router.Value{}, next
+			}
+			return router.BytesValue(c.RURIText()), next
+		}
+	case "from_uri", "to_uri":
+		from := x.Name == "from_uri"
+		return func(r *runner, c *router.Ctx) (router.Value, flow) {
+			na := c.Msg.To()
+			if from {
+				na = c.Msg.From()
+			}
+			if na == nil {
+				return router.Value{}, next
+			}
+			return router.BytesValue(na.URI.Raw), next
+		}
+	case "src_ip":
+		return func(r *runner, c *router.Ctx) (router.Value, flow) { return router.BytesValue(c.SrcIP()), next }
+	case "src_port":
+		return func(r *runner, c *router.Ctx) (router.Value, flow) {
+			return router.IntValue(int64(c.Src().Port())), next
+		}
+	case "dst_ip":
+		return func(r *runner, c *router.Ctx) (router.Value, flow) {
+			if c.Pkt == nil || c.Pkt.Local == nil {
+				return router.Value{}, next
+			}
+			return router.StrValue(c.Pkt.Local.IP), next
+		}
+	case "dst_port":
+		return func(r *runner, c *router.Ctx) (router.Value, flow) {
+			if c.Pkt == nil || c.Pkt.Local == nil {
+				return router.Value{}, next
+			}
+			return router.IntValue(int64(c.Pkt.Local.Addr.Port())), next
+		}
+	case "proto":
+		return func(r *runner, c *router.Ctx) (router.Value, flow) { return router.IntValue(int64(c.Proto())), next }
+	case "af":
+		return func(r *runner, c *router.Ctx) (router.Value, flow) {
+			if c.Src().Addr().Is6() {
+				return router.IntValue(6), next
+			}
+			return router.IntValue(4), next
+		}
+	case "status":
+		return func(r *runner, c *router.Ctx) (router.Value, flow) {
+			if c.Msg.IsRequest() {
+				return router.Value{}, next
+			}
+			return router.IntValue(int64(c.Msg.StatusCode())), next
+		}
+	case "UDP", "udp":
+		return constExpr(router.IntValue(int64(sip.TransportUDP)))
+	case "TCP", "tcp":
+		return constExpr(router.IntValue(int64(sip.TransportTCP)))
+	case "TLS", "tls":
+		return constExpr(router.IntValue(int64(sip.TransportTLS)))
+	case "SCTP", "sctp":
+		return constExpr(router.IntValue(int64(sip.TransportSCTP)))
+	case "WS", "ws":
+		return constExpr(router.IntValue(int64(sip.TransportWS)))
+	case "WSS", "wss":
+		return constExpr(router.IntValue(int64(sip.TransportWSS)))
+	case "INET":
+		return constExpr(router.IntValue(4))
+	case "INET6":
+		return constExpr(router.IntValue(6))
+	case "myself":
+		cp.errorf(x.Pos, "myself can only be compared: uri == myself, src_ip != myself")
+		return constExpr(router.Value{})
+	case "true", "yes", "on":
+		return constExpr(trueV)
+	case "false", "no", "off":
+		return constExpr(falseV)
+	}
+	// A bare name that is a function without parameters: is_first_hop.
+	return cp.call(&cfg.Call{Name: x.Name, Pos: x.Pos})
+}
+
+// cond compiles an expression used as a condition. A function call is
+// true when it returns > 0; an int when it is not 0; a string when it is
+// not empty; null is false.
+func (cp *compiler) cond(x cfg.Expr) cond {
+	switch x := x.(type) {
+	case *cfg.Unary:
+		switch x.Op {
+		case "!":
+			in := cp.cond(x.X)
+			return func(r *runner, c *router.Ctx) (bool, flow) {
+				ok, f := in(r, c)
+				return !ok, f
+			}
+		case "defined":
+			v := cp.expr(x.X)
+			return func(r *runner, c *router.Ctx) (bool, flow) {
+				a, f := v(r, c)
+				return a.Kind != router.Null, f
+			}
+		}
+	case *cfg.Binary:
+		switch x.Op {
+		case "&&", "||":
+			a, b := cp.cond(x.X), cp.cond(x.Y)
+			and := x.Op == "&&"
+			return func(r *runner, c *router.Ctx) (bool, flow) {
+				ok, f := a(r, c)
+				if f == stop {
+					return false, stop
+				}
+				if ok != and { // false && ..., true || ...
+					return ok, next
+				}
+				return b(r, c)
+			}
+		case "==", "!=", "<", ">", "<=", ">=", "=~", "!~":
+			return cp.compare(x)
+		}
+	case *cfg.Call:
+		return callCond(cp.expr(x))
+	case *cfg.Ident:
+		if !valueKeywords[x.Name] {
+			return callCond(cp.keyword(x)) // a function without parameters
+		}
+	}
+	v := cp.expr(x)
+	return func(r *runner, c *router.Ctx) (bool, flow) {
+		a, f := v(r, c)
+		return truth(a), f
+	}
+}
+
+var valueKeywords = map[string]bool{"method": true, "uri": true, "from_uri": true, "to_uri": true, "src_ip": true,
+	"src_port": true, "dst_ip": true, "dst_port": true, "proto": true, "af": true, "status": true,
+	"UDP": true, "TCP": true, "TLS": true, "SCTP": true, "WS": true, "WSS": true, "udp": true, "tcp": true, "tls": true,
+	"sctp": true, "ws": true, "wss": true, "INET": true, "INET6": true, "true": true, "false": true, "yes": true,
+	"no": true, "on": true, "off": true, "myself": true}
+
+// callCond: a function call is true when it returns > 0.
+func callCond(v expr) cond {
+	return func(r *runner, c *router.Ctx) (bool, flow) {
+		a, f := v(r, c)
+		return a.Kind == router.Int && a.I > 0, f
+	}
+}
+
+func truth(v router.Value) bool {
+	switch v.Kind {
+	case router.Int:
+		return v.I != 0
+	case router.Str:
+		return len(v.S)+len(v.B) > 0
+	}
+	return false
+}
+
+func (cp *compiler) binary(x *cfg.Binary) expr {
+	switch x.Op {
+	case "&&", "||", "==", "!=", "<", ">", "<=", ">=", "=~", "!~":
+		cd := cp.cond(x)
+		return func(r *runner, c *router.Ctx) (router.Value, flow) {
+			ok, f := cd(r, c)
+			return boolValue(ok), f
+		}
+	}
+	a, b := cp.expr(x.X), cp.expr(x.Y)
+	op := x.Op
+	buf := cp.buf()
+	pos := x.Pos
+	return func(r *runner, c *router.Ctx) (router.Value, flow) {
+		va, f := a(r, c)
+		if f == stop {
+			return va, f
+		}
+		vb, f := b(r, c)
+		if f == stop {
+			return vb, f
+		}
+		if op == "+" {
+			return plus(r, buf, va, vb), next
+		}
+		m, _ := va.Int64()
+		n, _ := vb.Int64()
+		switch op {
+		case "-":
+			return router.IntValue(m - n), next
+		case "*":
+			return router.IntValue(m * n), next
+		case "/", "%":
+			if n == 0 {
+				c.Log().Error("division by zero", "where", pos.String(), "route", c.Route)
+				return router.IntValue(0), next
+			}
+			if op == "/" {
+				return router.IntValue(m / n), next
+			}
+			return router.IntValue(m % n), next
+		case "|":
+			return router.IntValue(m | n), next
+		case "&":
+			return router.IntValue(m & n), next
+		case "^":
+			return router.IntValue(m ^ n), next
+		}
+		return router.Value{}, next
+	}
+}
+
+// plus adds two ints, or concatenates when either is a string, into the
+// runner's buffer b (no allocation once the buffer has grown).
+func plus(r *runner, b int, x, y router.Value) router.Value {
+	if x.Kind == router.Int && y.Kind == router.Int {
+		return router.IntValue(x.I + y.I)
+	}
+	if x.Kind == router.Null && y.Kind == router.Int {
+		return y
+	}
+	buf := r.bufs[b][:0]
+	buf = x.AppendTo(buf)
+	buf = y.AppendTo(buf)
+	r.bufs[b] = buf
+	return router.BytesValue(buf)
+}
+
+func view(v router.Value, tmp *[24]byte) []byte { return router.View(v, tmp) }
+
+// equal compares as Kamailio does: two ints as ints, an int and a string
+// as ints when the string is one, else as strings; null equals only null.
+func equal(a, b router.Value) bool {
+	if a.Kind == router.Null || b.Kind == router.Null {
+		return a.Kind == b.Kind
+	}
+	if a.Kind == router.Int || b.Kind == router.Int {
+		m, ok1 := a.Int64()
+		n, ok2 := b.Int64()
+		if ok1 && ok2 {
+			return m == n
+		}
+	}
+	var t1, t2 [24]byte
+	return bytes.Equal(view(a, &t1), view(b, &t2))
+}
+
+// less orders as ints when both are, else as strings.
+func less(a, b router.Value) int {
+	m, ok1 := a.Int64()
+	n, ok2 := b.Int64()
+	if ok1 && ok2 {
+		switch {
+		case m < n:
+			return -1
+		case m > n:
+			return 1
+		}
+		return 0
+	}
+	var t1, t2 [24]byte
+	return bytes.Compare(view(a, &t1), view(b, &t2))
+}
+
+func (cp *compiler) compare(x *cfg.Binary) cond {
+	if id, ok := x.Y.(*cfg.Ident); ok && id.Name == "myself" {
+		return cp.myself(x)
+	}
+	a := cp.expr(x.X)
+	op := x.Op
+	if op == "=~" || op == "!~" {
+		return cp.match(a, x)
+	}
+	b := cp.expr(x.Y)
+	return func(r *runner, c *router.Ctx) (bool, flow) {
+		va, f := a(r, c)
+		if f == stop {
+			return false, f
+		}
+		vb, f := b(r, c)
+		if f == stop {
+			return false, f
+		}
+		switch op {
+		case "==":
+			return equal(va, vb), next
+		case "!=":
+			return !equal(va, vb), next
+		}
+		if va.Kind == router.Null || vb.Kind == router.Null {
+			return false, next
+		}
+		k := less(va, vb)
+		switch op {
+		case "<":
+			return k < 0, next
+		case ">":
+			return k > 0, next
+		case "<=":
+			return k <= 0, next
+		}
+		return k >= 0, next
+	}
+}
+
+// myself compiles "X == myself" and "X != myself": X is src_ip (an
+// address) or a URI (uri, from_uri, to_uri, a pseudo-variable).
+func (cp *compiler) myself(x *cfg.Binary) cond {
+	neg := x.Op == "!="
+	if x.Op != "==" && x.Op != "!=" {
+		cp.errorf(x.Pos, "myself can only be compared with == or !=")
+	}
+	if id, ok := x.X.(*cfg.Ident); ok && id.Name == "src_ip" {
+		return func(r *runner, c *router.Ctx) (bool, flow) {
+			return c.Env().Myself.IsIP(c.Src().Addr()) != neg, next
+		}
+	}
+	a := cp.expr(x.X)
+	return func(r *runner, c *router.Ctx) (bool, flow) {
+		v, f := a(r, c)
+		if f == stop {
+			return false, f
+		}
+		var t [24]byte
+		b := view(v, &t)
+		if len(b) == 0 {
+			return neg, next
+		}
+		var u sip.URI
+		if bytes.IndexByte(b, ':') >= 0 && sip.ParseURI(b, &u) == nil && len(u.Host) > 0 {
+			return c.IsMyself(&u) != neg, next
+		}
+		return c.Env().Myself.Is(b, 0, false) != neg, next // a bare host
+	}
+}
+
+var regexCache sync.Map // pattern -> *regexp.Regexp, for patterns known only at run time
+
+// compileRegex compiles a POSIX-style extended regular expression the way
+// Kamailio's =~ does: case-insensitively.
+func compileRegex(s string) (*regexp.Regexp, error) { return regexp.Compile("(?i)" + s) }
+
+func (cp *compiler) match(a expr, x *cfg.Binary) cond {
+	neg := x.Op == "!~"
+	var re *regexp.Regexp
+	var dyn expr
+	if s, ok := x.Y.(*cfg.StrLit); ok {
+		var err error
+		if re, err = compileRegex(s.Value); err != nil {
+			cp.errorf(s.Pos, "bad regular expression %q: %v", s.Value, err)
+		}
+	} else {
+		dyn = cp.expr(x.Y)
+	}
+	pos := x.Pos
+	return func(r *runner, c *router.Ctx) (bool, flow) {
+		v, f := a(r, c)
+		if f == stop {
+			return false, f
+		}
+		rx := re
+		if dyn != nil {
+			p, f := dyn(r, c)
+			if f == stop {
+				return false, f
+			}
+			s := p.String()
+			if cached, ok := regexCache.Load(s); ok {
+				rx = cached.(*regexp.Regexp)
+			} else if rx, _ = compileRegex(s); rx != nil {
+				regexCache.Store(s, rx)
+			} else {
+				c.Log().Error("bad regular expression", "regex", s, "where", pos.String(), "route", c.Route)
+				return false, next
+			}
+		}
+		if rx == nil || v.Kind == router.Null {
+			return neg, next
+		}
+		var t [24]byte
+		return rx.Match(view(v, &t)) != neg, next
+	}
+}
+
+// pvar parses a pseudo-variable at load; nil after an error.
+func (cp *compiler) pvar(x *cfg.PVar) *router.PV {
+	pv, err := router.ParsePV(x.Name)
+	if err != nil {
+		cp.errorf(x.Pos, "%v", err)
+		return nil
+	}
+	return pv
+}
