@@ -3,6 +3,7 @@ package native
 import (
 	"bytes"
 	"regexp"
+	"strconv"
 	"sync"
 
 	"github.com/kemi-sip/kemi/core/cfg"
@@ -458,11 +459,18 @@ func (cp *compiler) match(a expr, x *cfg.Binary) cond {
 				return false, next
 			}
 		}
-		if rx == nil || v.Kind == router.Null {
+		var ok bool
+		switch { // not through view(): a stack buffer handed to regexp escapes
+		case rx == nil || v.Kind == router.Null:
 			return neg, next
+		case v.Kind == router.Int:
+			ok = rx.MatchString(strconv.FormatInt(v.I, 10))
+		case v.B != nil:
+			ok = rx.Match(v.B)
+		default:
+			ok = rx.MatchString(v.S)
 		}
-		var t [24]byte
-		return rx.Match(view(v, &t)) != neg, next
+		return ok != neg, next
 	}
 }
 

@@ -1,0 +1,204 @@
+package native
+
+import (
+	"io"
+	"log/slog"
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/kemi-sip/kemi/core/cfg"
+	"github.com/kemi-sip/kemi/core/router"
+	"github.com/kemi-sip/kemi/core/sip"
+	"github.com/kemi-sip/kemi/core/transport"
+	"github.com/kemi-sip/kemi/dispatch"
+	_ "github.com/kemi-sip/kemi/modules/all"
+)
+
+const register = "REGISTER sip:127.0.0.1 SIP/2.0\r\n" +
+	"Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-524287-1---d8f8e2b1;rport\r\n" +
+	"Max-Forwards: 70\r\n" +
+	"Contact: <sip:alice@127.0.0.1:5070;rinstance=6b2b2f5f;transport=UDP>\r\n" +
+	"To: <sip:alice@127.0.0.1>\r\n" +
+	"From: <sip:alice@127.0.0.1>;tag=4f1c7a3b\r\n" +
+	"Call-ID: OWY0NjE1ZjZhOGE0YTc0YjZjZTY5N2U2M2QzYjg0NzI\r\n" +
+	"CSeq: 2 REGISTER\r\n" +
+	"Expires: 3600\r\n" +
+	"Allow: INVITE, ACK, CANCEL, BYE, NOTIFY, REFER, MESSAGE, OPTIONS, INFO, SUBSCRIBE\r\n" +
+	"User-Agent: Z 5.5.13 v2.10.19.9\r\n" +
+	"Content-Length: 0\r\n\r\n"
+
+type fixture struct {
+	w   *router.Worker
+	msg *sip.Msg
+	pkt *transport.Packet
+}
+
+func load(tb testing.TB, file string, text []byte) (*Engine, error) {
+	c, err := cfg.Parse(file, text, nil)
+	if err != nil {
+		return nil, err
+	}
+	var loads []dispatch.Load
+	for _, m := range c.Modules {
+		loads = append(loads, dispatch.Load{Name: m.Name})
+	}
+	t, err := dispatch.Build(loads, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return New(c, t)
+}
+
+func newFixture(tb testing.TB, file string, text []byte) *fixture {
+	tb.Helper()
+	e, err := load(tb, file, text)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	env := &router.Env{Engine: e, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Myself: transport.NewMyself(nil, []string{"127.0.0.1:5060"})}
+	w, err := env.NewWorker(1)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	f := &fixture{w: w, msg: new(sip.Msg), pkt: &transport.Packet{Src: netip.MustParseAddrPort("127.0.0.1:5070"), Proto: sip.TransportUDP}}
+	if err := f.msg.Parse([]byte(register)); err != nil {
+		tb.Fatal(err)
+	}
+	return f
+}
+
+func TestRegisterRoute(t *testing.T) {
+	f := newFixture(t, "testdata/register.cfg", nil)
+	rc, err := f.w.RunRequest(f.pkt, f.msg)
+	if err != nil || rc != 0 {
+		t.Fatalf("rc %d, err %v; want 0 (exit)", rc, err)
+	}
+	c := f.w.Ctx()
+	if c.Flags != 1<<2|1<<3 {
+		t.Errorf("flags %b, want flags 2 and 3", c.Flags)
+	}
+	if v := f.w.Var("aor"); v.String() != "sip:alice@127.0.0.1" {
+		t.Errorf("$var(aor) = %q", v.String())
+	}
+	if v := f.w.Var("challenge"); v.I != 1 || f.w.Var("save").I != 1 {
+		t.Errorf("$var(challenge) = %v, $var(save) = %v", v, f.w.Var("save"))
+	}
+	if out := string(f.msg.AppendTo(nil)); !strings.Contains(out, "Max-Forwards: 69\r\n") {
+		t.Errorf("Max-Forwards not decremented:\n%s", out)
+	}
+}
+
+// TestRouteAllocs: a route run allocates nothing once the worker is warm.
+func TestRouteAllocs(t *testing.T) {
+	f := newFixture(t, "testdata/register.cfg", nil)
+	f.w.RunRequest(f.pkt, f.msg)
+	if n := testing.AllocsPerRun(200, func() {
+		f.msg.ResetEdits()
+		f.w.RunRequest(f.pkt, f.msg)
+	}); n != 0 {
+		t.Errorf("%v allocations per route run, want 0", n)
+	}
+}
+
+func TestSemantics(t *testing.T) {
+	cases := []struct {
+		name, route string
+		rc          int
+		vars        map[string]string
+	}{
+		{"return value", `route[R] { return 7; } request_route { route(R); $var(r) = $rc; return 3; }`, 3, map[string]string{"r": "7"}},
+		{"exit in a route stops all", `route[R] { exit; } request_route { route(R); $var(r) = 1; }`, 0, map[string]string{"r": ""}},
+		{"drop", `request_route { drop; }`, 0, nil},
+		{"int ops", `request_route { $var(a) = (7 + 3) * 2 - 5 % 3; $var(b) = 6 & 3 | 8; $var(c) = -4; $var(d) = 7 / 2; $var(e) = ~0; }`, 1,
+			map[string]string{"a": "18", "b": "10", "c": "-4", "d": "3", "e": "-1"}},
+		{"string concat and compare", `request_route { $var(s) = "a" + 1 + "b"; if ($var(s) == "a1b" && "10" == 10 && "abc" < "abd") { $var(ok) = 1; } }`, 1,
+			map[string]string{"s": "a1b", "ok": "1"}},
+		{"regex is case-insensitive", `request_route { if ($ua =~ "^z 5") { $var(m) = 1; } if ($ua !~ "nomatch") { $var(n) = 1; } }`, 1,
+			map[string]string{"m": "1", "n": "1"}},
+		{"null and defined", `request_route { if ($hdr(X-No) == $null && !defined $hdr(X-No) && defined $hdr(Expires)) { $var(n) = 1; } }`, 1,
+			map[string]string{"n": "1"}},
+		{"switch int fallthrough", `request_route { $var(x) = 2; switch ($var(x)) { case 1: $var(a) = 1; case 2: $var(b) = 1; case 3: $var(c) = 1; break; default: $var(d) = 1; } }`, 1,
+			map[string]string{"a": "", "b": "1", "c": "1", "d": ""}},
+		{"while with break", `request_route { $var(i) = 0; while (1) { $var(i) = $var(i) + 1; if ($var(i) == 5) { break; } } }`, 1,
+			map[string]string{"i": "5"}},
+		{"while capped", `request_route { $var(i) = 0; while ($var(i) >= 0) { $var(i) = $var(i) + 1; } }`, 1, map[string]string{"i": "100"}},
+		{"transformations", `request_route { $var(u) = $(ru{s.toupper}); $var(h) = $(fu{uri.host}{s.len}); $var(sub) = $(ci{s.substr,0,3}); $var(n) = $(cs{s.int}); $var(p) = $(var(q){param.value,b}); }`, 1,
+			map[string]string{"u": "SIP:127.0.0.1", "h": "9", "sub": "OWY", "n": "2", "p": "0"}}, // null assigned to $var is 0
+		{"keywords", `request_route { if (method == "REGISTER" && uri == myself && src_ip == myself && src_port == 5070 && proto == UDP && af == INET && from_uri == "sip:alice@127.0.0.1") { $var(k) = 1; } }`, 1,
+			map[string]string{"k": "1"}},
+		{"0 return code stops", `loadmodule "sanity.so"
+modparam("sanity", "autodrop", 1)
+request_route { $var(a) = 1; sanity_check("1", "0"); $var(b) = 1; }`, 1, map[string]string{"a": "1", "b": "1"}},
+		{"avp add and assign", `request_route { $avp(x) = 1; $avp(x) = 2; $var(v) = $avp(x); $avp(x) = $null; if ($avp(x) == $null) { $var(gone) = 1; } }`, 1,
+			map[string]string{"v": "2", "gone": "1"}},
+		{"ru assignment", `request_route { $ru = "sip:bob@example.com"; $rU = "carol"; $var(r) = $ru; }`, 1, map[string]string{"r": "sip:carol@example.com"}},
+		{"function as condition and statement", `request_route { if (is_method_in("R")) { setflag(5); } force_rport(); if (isflagset(5)) { $var(f) = 1; } }`, 1,
+			map[string]string{"f": "1"}},
+	}
+	for i, c := range cases {
+		text := c.route
+		if !strings.Contains(text, "loadmodule") {
+			text = "loadmodule \"sl.so\"\n" + text
+		}
+		f := newFixture(t, "t.cfg", []byte(text))
+		rc, err := f.w.RunRequest(f.pkt, f.msg)
+		if err != nil || rc != c.rc {
+			t.Errorf("case %d (%s): rc %d err %v, want %d", i, c.name, rc, err, c.rc)
+		}
+		for k, want := range c.vars {
+			v := f.w.Var(k)
+			got := v.String()
+			if v.IsNull() {
+				got = ""
+			}
+			if got != want {
+				t.Errorf("case %d (%s): $var(%s) = %q, want %q", i, c.name, k, got, want)
+			}
+		}
+	}
+}
+
+func TestLoadErrors(t *testing.T) {
+	cases := []struct{ name, text, want string }{
+		{"unknown function", "request_route {\n  frobnicate();\n}", "t.cfg:2:3: unknown function frobnicate"},
+		{"unbuilt module", "request_route {\n  t_relay();\n}", "t.cfg:2:3: function t_relay (module tm) is not built yet"},
+		{"not loaded", "request_route {\n  mf_process_maxfwd_header(\"10\");\n}", `t.cfg:2:3: function mf_process_maxfwd_header needs loadmodule "maxfwd.so"`},
+		{"unknown route", "request_route {\n  route(NOPE);\n}", "t.cfg:2:3: unknown route NOPE"},
+		{"parameter count", "loadmodule \"sl.so\"\nrequest_route {\n  sl_send_reply(\"404\");\n}", "t.cfg:3:3: sl_send_reply: wrong number of parameters: 1 given, 2 expected"},
+		{"bad regex", "request_route {\n  if ($ua =~ \"a(\") { exit; }\n}", `t.cfg:2:14: bad regular expression "a("`},
+		{"unknown pv", "request_route {\n  $var(x) = $nope;\n}", `t.cfg:2:13: unknown pseudo-variable "$nope"`},
+		{"read-only pv", "request_route {\n  $si = \"1.2.3.4\";\n}", "t.cfg:2:3: $si cannot be assigned"},
+		{"bad transformation", "request_route {\n  $var(x) = $(ru{s.nope});\n}", "{s.nope}: unknown transformation"},
+		{"myself alone", "request_route {\n  $var(x) = myself;\n}", "t.cfg:2:13: myself can only be compared"},
+		{"case not constant", "request_route {\n  switch ($rU) { case $fU: exit; }\n}", "t.cfg:2:18: case: the value must be a string or an integer constant"},
+		{"all errors reported", "request_route {\n  nope1();\n  nope2();\n}", "t.cfg:3:3: unknown function nope2"},
+		{"no request_route", "route[A] { exit; }", "no request_route block"},
+	}
+	for i, c := range cases {
+		_, err := load(t, "t.cfg", []byte(c.text))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("case %d (%s): got %v, want %q", i, c.name, err, c.want)
+		}
+	}
+}
+
+func BenchmarkRegisterRoute(b *testing.B) {
+	f := newFixture(b, "testdata/register.cfg", nil)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		f.msg.ResetEdits()
+		f.w.RunRequest(f.pkt, f.msg)
+	}
+}
+
+func BenchmarkExit(b *testing.B) {
+	f := newFixture(b, "t.cfg", []byte("request_route { exit; }"))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		f.w.RunRequest(f.pkt, f.msg)
+	}
+}
