@@ -378,6 +378,9 @@ func (p *parser) route() {
 	if name == "0" && kind == "route" {
 		kind, name = "request_route", ""
 	}
+	if kind == "onreply_route" && (name == "" || name == "0") {
+		kind, name = "reply_route", "" // the main reply route, as in Kamailio
+	}
 	if r := p.cfg.Route(kind, name); r != nil {
 		p.failf(t.off, "%s[%s] is already defined at %s", kind, name, r.Pos)
 	}

@@ -241,3 +241,15 @@ func TestDirectiveInComment(t *testing.T) {
 		t.Errorf("a #!define inside a /* comment */ was applied")
 	}
 }
+
+func TestRouteNames(t *testing.T) {
+	c, err := Parse("t.cfg", []byte("route { exit; }\nonreply_route { exit; }\nroute[1] { exit; }\nfailure_route[F] { exit; }\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []struct{ kind, name string }{{"request_route", ""}, {"reply_route", ""}, {"route", "1"}, {"failure_route", "F"}} {
+		if c.Route(k.kind, k.name) == nil {
+			t.Errorf("no %s[%s]", k.kind, k.name)
+		}
+	}
+}
