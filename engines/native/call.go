@@ -42,15 +42,8 @@ func init() {
 // call compiles a function call: route(NAME), is_method("A|B"), or a
 // module function by its native name (or a core KSR function by its name).
 func (cp *compiler) call(x *cfg.Call) expr {
-	switch x.Name {
-	case "route":
+	if x.Name == "route" {
 		return cp.routeCall(x)
-	case "is_method":
-		if len(x.Args) == 1 {
-			if s, ok := x.Args[0].(*cfg.StrLit); ok && strings.Contains(s.Value, "|") {
-				return cp.methodList(s.Value)
-			}
-		}
 	}
 	t := cp.e.table
 	idx, ok := t.Native(x.Name)
@@ -219,22 +212,5 @@ func (cp *compiler) routeCall(x *cfg.Call) expr {
 			return router.IntValue(0), stop
 		}
 		return router.IntValue(int64(rc)), next
-	}
-}
-
-// methodList compiles is_method("INVITE|BYE").
-func (cp *compiler) methodList(list string) expr {
-	names := strings.Split(list, "|")
-	return func(r *runner, c *router.Ctx) (router.Value, flow) {
-		m := c.Msg.MethodName()
-		if !c.Msg.IsRequest() {
-			m = c.Msg.CSeqMethodName()
-		}
-		for _, n := range names {
-			if string(m) == n {
-				return trueV, next
-			}
-		}
-		return router.IntValue(-1), next
 	}
 }

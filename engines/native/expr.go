@@ -74,8 +74,18 @@ func (cp *compiler) expr(x cfg.Expr) expr {
 	return constExpr(router.Value{})
 }
 
-// keyword compiles Kamailio's core names: method, uri, src_ip, ...
+// keyword compiles a bare name: one of Kamailio's core names (method,
+// uri, src_ip, ...), or else a function without parameters (is_first_hop).
 func (cp *compiler) keyword(x *cfg.Ident) expr {
+	if v := cp.valueKeyword(x); v != nil {
+		return v
+	}
+	return cp.call(&cfg.Call{Name: x.Name, Pos: x.Pos})
+}
+
+// valueKeyword compiles a core name that stands for a value; nil when the
+// name is not one.
+func (cp *compiler) valueKeyword(x *cfg.Ident) expr {
 	switch x.Name {
 	case "method":
 		return func(r *runner, c *router.Ctx) (router.Value, flow) {
@@ -163,8 +173,7 @@ func (cp *compiler) keyword(x *cfg.Ident) expr {
 	case "false", "no", "off":
 		return constExpr(falseV)
 	}
-	// A bare name that is a function without parameters: is_first_hop.
-	return cp.call(&cfg.Call{Name: x.Name, Pos: x.Pos})
+	return nil
 }
 
 // cond compiles an expression used as a condition. A function call is
@@ -208,7 +217,7 @@ func (cp *compiler) cond(x cfg.Expr) cond {
 	case *cfg.Call:
 		return callCond(cp.expr(x))
 	case *cfg.Ident:
-		if !valueKeywords[x.Name] {
+		if cp.valueKeyword(x) == nil {
 			return callCond(cp.keyword(x)) // a function without parameters
 		}
 	}
@@ -218,12 +227,6 @@ func (cp *compiler) cond(x cfg.Expr) cond {
 		return truth(a), f
 	}
 }
-
-var valueKeywords = map[string]bool{"method": true, "uri": true, "from_uri": true, "to_uri": true, "src_ip": true,
-	"src_port": true, "dst_ip": true, "dst_port": true, "proto": true, "af": true, "status": true,
-	"UDP": true, "TCP": true, "TLS": true, "SCTP": true, "WS": true, "WSS": true, "udp": true, "tcp": true, "tls": true,
-	"sctp": true, "ws": true, "wss": true, "INET": true, "INET6": true, "true": true, "false": true, "yes": true,
-	"no": true, "on": true, "off": true, "myself": true}
 
 // callCond: a function call is true when it returns > 0.
 func callCond(v expr) cond {
@@ -243,6 +246,26 @@ func truth(v router.Value) bool {
 	return false
 }
 
+// operands evaluates the two sides of a binary operator, left first.
+func operands(r *runner, c *router.Ctx, a, b expr) (router.Value, router.Value, flow) {
+	va, f := a(r, c)
+	if f == stop {
+		return va, router.Value{}, stop
+	}
+	vb, f := b(r, c)
+	return va, vb, f
+}
+
+// intOps are the integer operators other than + (which also concatenates)
+// and / % (which check for zero).
+var intOps = map[string]func(m, n int64) int64{
+	"-": func(m, n int64) int64 { return m - n },
+	"*": func(m, n int64) int64 { return m * n },
+	"|": func(m, n int64) int64 { return m | n },
+	"&": func(m, n int64) int64 { return m & n },
+	"^": func(m, n int64) int64 { return m ^ n },
+}
+
 func (cp *compiler) binary(x *cfg.Binary) expr {
 	switch x.Op {
 	case "&&", "||", "==", "!=", "<", ">", "<=", ">=", "=~", "!~":
@@ -253,45 +276,48 @@ func (cp *compiler) binary(x *cfg.Binary) expr {
 		}
 	}
 	a, b := cp.expr(x.X), cp.expr(x.Y)
-	op := x.Op
-	buf := cp.buf()
-	pos := x.Pos
-	return func(r *runner, c *router.Ctx) (router.Value, flow) {
-		va, f := a(r, c)
-		if f == stop {
-			return va, f
-		}
-		vb, f := b(r, c)
-		if f == stop {
-			return vb, f
-		}
-		if op == "+" {
+	switch x.Op {
+	case "+":
+		buf := cp.buf()
+		return func(r *runner, c *router.Ctx) (router.Value, flow) {
+			va, vb, f := operands(r, c, a, b)
+			if f == stop {
+				return router.Value{}, stop
+			}
 			return plus(r, buf, va, vb), next
 		}
-		m, _ := va.Int64()
-		n, _ := vb.Int64()
-		switch op {
-		case "-":
-			return router.IntValue(m - n), next
-		case "*":
-			return router.IntValue(m * n), next
-		case "/", "%":
-			if n == 0 {
+	case "/", "%":
+		div, pos := x.Op == "/", x.Pos
+		return func(r *runner, c *router.Ctx) (router.Value, flow) {
+			va, vb, f := operands(r, c, a, b)
+			if f == stop {
+				return router.Value{}, stop
+			}
+			m, _ := va.Int64()
+			n, _ := vb.Int64()
+			switch {
+			case n == 0:
 				c.Log().Error("division by zero", "where", pos.String(), "route", c.Route)
 				return router.IntValue(0), next
-			}
-			if op == "/" {
+			case div:
 				return router.IntValue(m / n), next
 			}
 			return router.IntValue(m % n), next
-		case "|":
-			return router.IntValue(m | n), next
-		case "&":
-			return router.IntValue(m & n), next
-		case "^":
-			return router.IntValue(m ^ n), next
 		}
-		return router.Value{}, next
+	}
+	op := intOps[x.Op]
+	if op == nil {
+		cp.errorf(x.Pos, "unsupported operator %s", x.Op)
+		return constExpr(router.Value{})
+	}
+	return func(r *runner, c *router.Ctx) (router.Value, flow) {
+		va, vb, f := operands(r, c, a, b)
+		if f == stop {
+			return router.Value{}, stop
+		}
+		m, _ := va.Int64()
+		n, _ := vb.Int64()
+		return router.IntValue(op(m, n)), next
 	}
 }
 
@@ -357,34 +383,29 @@ func (cp *compiler) compare(x *cfg.Binary) cond {
 		return cp.match(a, x)
 	}
 	b := cp.expr(x.Y)
+	var test func(a, b router.Value) bool
+	switch op {
+	case "==":
+		test = equal
+	case "!=":
+		test = func(a, b router.Value) bool { return !equal(a, b) }
+	default:
+		want := map[string]func(int) bool{
+			"<":  func(k int) bool { return k < 0 },
+			">":  func(k int) bool { return k > 0 },
+			"<=": func(k int) bool { return k <= 0 },
+			">=": func(k int) bool { return k >= 0 },
+		}[op]
+		test = func(a, b router.Value) bool { // null orders with nothing
+			return a.Kind != router.Null && b.Kind != router.Null && want(less(a, b))
+		}
+	}
 	return func(r *runner, c *router.Ctx) (bool, flow) {
-		va, f := a(r, c)
+		va, vb, f := operands(r, c, a, b)
 		if f == stop {
-			return false, f
+			return false, stop
 		}
-		vb, f := b(r, c)
-		if f == stop {
-			return false, f
-		}
-		switch op {
-		case "==":
-			return equal(va, vb), next
-		case "!=":
-			return !equal(va, vb), next
-		}
-		if va.Kind == router.Null || vb.Kind == router.Null {
-			return false, next
-		}
-		k := less(va, vb)
-		switch op {
-		case "<":
-			return k < 0, next
-		case ">":
-			return k > 0, next
-		case "<=":
-			return k <= 0, next
-		}
-		return k >= 0, next
+		return test(va, vb), next
 	}
 }
 

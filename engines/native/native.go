@@ -17,11 +17,11 @@ import (
 
 // Engine is a compiled config.
 type Engine struct {
-	table     *dispatch.Table
-	routes    map[routeKey]*route
-	nbufs     int // scratch buffers a runner needs
-	maxWhile  int
-	callbacks map[string]bool
+	table    *dispatch.Table
+	routes   map[routeKey]*route
+	main     [router.RouteNamed]*route // request_route, reply_route, onsend_route: found once, not per message
+	nbufs    int                       // scratch buffers a runner needs
+	maxWhile int
 }
 
 type routeKey struct {
@@ -65,9 +65,11 @@ func New(c *cfg.Config, t *dispatch.Table) (*Engine, error) {
 	if e.routes[routeKey{"request_route", ""}] == nil {
 		return nil, errors.New("config: no request_route block")
 	}
+	for k := router.RouteKind(0); k < router.RouteNamed; k++ {
+		e.main[k] = e.routes[routeKey{kindNames[k], ""}]
+	}
 	cp := &compiler{e: e, cfg: c}
 	for _, r := range c.Routes {
-		cp.routeKind = r.Kind
 		e.routes[routeKey{r.Kind, r.Name}].body = cp.block(r.Body)
 	}
 	if len(cp.errs) > 0 {
@@ -105,6 +107,9 @@ var kindNames = map[router.RouteKind]string{
 }
 
 func (r *runner) find(kind router.RouteKind, name string) *route {
+	if kind < router.RouteNamed {
+		return r.e.main[kind]
+	}
 	return r.e.routes[routeKey{kindNames[kind], name}]
 }
 
@@ -144,10 +149,9 @@ func (r *runner) call(c *router.Ctx, rt *route) (int, flow) {
 
 // compiler turns the AST into closures, collecting every error.
 type compiler struct {
-	e         *Engine
-	cfg       *cfg.Config
-	errs      []error
-	routeKind string
+	e    *Engine
+	cfg  *cfg.Config
+	errs []error
 }
 
 func (cp *compiler) errorf(p cfg.Pos, f string, a ...any) {

@@ -63,25 +63,16 @@ func (cp *compiler) stmt(s cfg.Stmt) stmt {
 		if then == nil {
 			then = func(*runner, *router.Ctx) flow { return next }
 		}
-		if s.Else == nil {
-			return func(r *runner, c *router.Ctx) flow {
-				ok, f := cond(r, c)
-				if f == stop {
-					return stop
-				}
-				if ok {
-					return then(r, c)
-				}
-				return next
-			}
+		els := func(*runner, *router.Ctx) flow { return next }
+		if s.Else != nil {
+			els = cp.stmt(s.Else)
 		}
-		els := cp.stmt(s.Else)
 		return func(r *runner, c *router.Ctx) flow {
 			ok, f := cond(r, c)
-			if f == stop {
+			switch {
+			case f == stop:
 				return stop
-			}
-			if ok {
+			case ok:
 				return then(r, c)
 			}
 			return els(r, c)
@@ -141,10 +132,9 @@ func (cp *compiler) exprStmt(x cfg.Expr) expr {
 func (cp *compiler) switchStmt(s *cfg.Switch) stmt {
 	x := cp.expr(s.X)
 	type compiledCase struct {
-		val     router.Value
-		isDef   bool
-		body    []stmt
-		hasBody bool
+		val   router.Value
+		isDef bool
+		body  []stmt
 	}
 	cases := make([]compiledCase, len(s.Cases))
 	for i, k := range s.Cases {

@@ -6,6 +6,7 @@ package core
 import (
 	"context"
 	"log/slog"
+	"strings"
 
 	"github.com/kemi-sip/kemi/core/router"
 	"github.com/kemi-sip/kemi/core/sip"
@@ -144,78 +145,72 @@ func methodIs(m *sip.Msg, want sip.Method, name string) bool {
 	return string(m.MethodName()) == name
 }
 
-func isMethod(c *router.Ctx, name string) int {
-	return dispatch.Result(methodIs(c.Msg, sip.ParseMethod([]byte(name)), name))
+// isMethod matches the method against a name or a list "INVITE|BYE", as
+// the native is_method() takes it.
+func isMethod(c *router.Ctx, names string) int {
+	for names != "" {
+		name := names
+		if i := strings.IndexByte(names, '|'); i >= 0 {
+			name, names = names[:i], names[i+1:]
+		} else {
+			names = ""
+		}
+		if methodIs(c.Msg, sip.ParseMethod([]byte(name)), name) {
+			return 1
+		}
+	}
+	return -1
 }
 
-// isMethodIn matches the method against letters: I INVITE, A ACK, B BYE,
+// methodLetters are is_method_in's letters: I INVITE, A ACK, B BYE,
 // C CANCEL, R REGISTER, M MESSAGE, O OPTIONS, S SUBSCRIBE, P PUBLISH,
-// N NOTIFY, U UPDATE.
+// N NOTIFY, U UPDATE (either case).
+var methodLetters = letterTable(map[byte]uint8{
+	'I': uint8(sip.MethodINVITE), 'A': uint8(sip.MethodACK), 'B': uint8(sip.MethodBYE), 'C': uint8(sip.MethodCANCEL),
+	'R': uint8(sip.MethodREGISTER), 'M': uint8(sip.MethodMESSAGE), 'O': uint8(sip.MethodOPTIONS),
+	'S': uint8(sip.MethodSUBSCRIBE), 'P': uint8(sip.MethodPUBLISH), 'N': uint8(sip.MethodNOTIFY), 'U': uint8(sip.MethodUPDATE),
+}, true)
+
+// protoLetters are is_proto's letters: u UDP, t TCP, s TLS, c SCTP, w WS,
+// W WSS.
+var protoLetters = letterTable(map[byte]uint8{
+	'u': uint8(sip.TransportUDP), 'U': uint8(sip.TransportUDP), 't': uint8(sip.TransportTCP), 'T': uint8(sip.TransportTCP),
+	's': uint8(sip.TransportTLS), 'S': uint8(sip.TransportTLS), 'c': uint8(sip.TransportSCTP), 'C': uint8(sip.TransportSCTP),
+	'w': uint8(sip.TransportWS), 'W': uint8(sip.TransportWSS),
+}, false)
+
+// letterTable turns a letter map into a lookup array (0: no meaning);
+// foldCase makes lower-case letters mean what upper-case ones do.
+func letterTable(m map[byte]uint8, foldCase bool) (t [256]uint8) {
+	for k, v := range m {
+		t[k] = v
+		if foldCase {
+			t[k|0x20] = v
+		}
+	}
+	return t
+}
+
+// matchLetters reports whether any letter of s stands for want.
+func matchLetters(t *[256]uint8, s string, want uint8) int {
+	for i := 0; i < len(s); i++ {
+		if v := t[s[i]]; v != 0 && v == want {
+			return 1
+		}
+	}
+	return -1
+}
+
 func isMethodIn(c *router.Ctx, letters string) int {
 	m := c.Msg.Method()
 	if !c.Msg.IsRequest() {
 		m = c.Msg.CSeqMethod()
 	}
-	for i := 0; i < len(letters); i++ {
-		var w sip.Method
-		switch letters[i] {
-		case 'I', 'i':
-			w = sip.MethodINVITE
-		case 'A', 'a':
-			w = sip.MethodACK
-		case 'B', 'b':
-			w = sip.MethodBYE
-		case 'C', 'c':
-			w = sip.MethodCANCEL
-		case 'R', 'r':
-			w = sip.MethodREGISTER
-		case 'M', 'm':
-			w = sip.MethodMESSAGE
-		case 'O', 'o':
-			w = sip.MethodOPTIONS
-		case 'S', 's':
-			w = sip.MethodSUBSCRIBE
-		case 'P', 'p':
-			w = sip.MethodPUBLISH
-		case 'N', 'n':
-			w = sip.MethodNOTIFY
-		case 'U', 'u':
-			w = sip.MethodUPDATE
-		default:
-			continue
-		}
-		if m == w {
-			return 1
-		}
-	}
-	return -1
+	return matchLetters(&methodLetters, letters, uint8(m))
 }
 
-// isProto matches the transport against letters: u UDP, t TCP, s TLS,
-// c SCTP, w WS, W WSS.
 func isProto(c *router.Ctx, letters string) int {
-	p := c.Proto()
-	for i := 0; i < len(letters); i++ {
-		var t sip.Transport
-		switch letters[i] {
-		case 'u', 'U':
-			t = sip.TransportUDP
-		case 't', 'T':
-			t = sip.TransportTCP
-		case 's', 'S':
-			t = sip.TransportTLS
-		case 'c', 'C':
-			t = sip.TransportSCTP
-		case 'w':
-			t = sip.TransportWS
-		case 'W':
-			t = sip.TransportWSS
-		}
-		if t != sip.TransportOther && t == p {
-			return 1
-		}
-	}
-	return -1
+	return matchLetters(&protoLetters, letters, uint8(c.Proto()))
 }
 
 func okErr(c *router.Ctx, fn string, err error) int {
