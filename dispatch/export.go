@@ -179,3 +179,9 @@ func Result(ok bool) int {
 	}
 	return -1
 }
+
+// Stops reports whether a result ends the script: an int return code of 0
+// (not a value such as pv.geti's), the rule every engine follows.
+func (e *Export) Stops(res router.Value) bool {
+	return e.Ret == Int && !e.Value && res.I == 0
+}

@@ -117,15 +117,15 @@ func (e *Engine) NewRunner(rank int) (router.Runner, error) { return e.newRunner
 
 // runner is one worker's Lua state.
 type runner struct {
-	e        *Engine
-	L        *lua.LState
-	c        *router.Ctx
-	args     dispatch.Args
-	exit     *lua.LUserData // raised by KSR.x.exit, matched by identity
-	handler  *lua.LFunction
-	funcs    map[string]*lua.LFunction
-	depth    int
-	exitSeen bool
+	e       *Engine
+	L       *lua.LState
+	c       *router.Ctx
+	args    dispatch.Args
+	exit    *lua.LUserData // raised by KSR.x.exit, matched by identity
+	handler *lua.LFunction
+	funcs   map[string]*lua.LFunction // callbacks by name, looked up on first use
+	main    [router.RouteNamed]*lua.LFunction
+	depth   int
 }
 
 // boxed holds pre-made LNumbers for common results: boxing an LNumber into
@@ -171,6 +171,9 @@ func (e *Engine) newRunner(rank int) (*runner, error) {
 	if err := L.PCall(0, 0, nil); err != nil {
 		L.Close()
 		return nil, fmt.Errorf("app_lua: loading %s: %s", e.file, luaErrText(err))
+	}
+	for k, name := range mainRoutes { // found once, not per message
+		r.main[k], _ = L.GetGlobal(name).(*lua.LFunction)
 	}
 	return r, nil
 }
@@ -275,11 +278,7 @@ func (r *runner) call(L *lua.LState, idx int) int {
 func (r *runner) push(L *lua.LState, ex *dispatch.Export, res router.Value) int {
 	switch ex.Ret {
 	case dispatch.Int:
-		r.c.RC = int(res.I)
-		if res.I == 0 && !ex.Value {
-			L.Error(r.exit, 0) // a 0 return code stops the script
-		}
-		L.Push(number(res.I))
+		r.pushCode(L, ex, res)
 	case dispatch.Bool:
 		r.c.RC = int(res.I)
 		L.Push(lua.LBool(res.I > 0))
@@ -329,21 +328,28 @@ func (r *runner) modf(L *lua.LState) int {
 		}
 	}
 	res := ex.Call(r.c, a)
-	if ex.Ret == dispatch.Int || ex.Ret == dispatch.Bool {
-		if res.I == 0 && !ex.Value && ex.Ret == dispatch.Int {
-			L.Error(r.exit, 0)
-		}
-		L.Push(number(res.I))
+	if ex.Ret == dispatch.Int || ex.Ret == dispatch.Bool { // modf gives the native return code, a number
+		r.pushCode(L, ex, res)
 		return 1
 	}
 	return r.push(L, ex, res)
 }
 
+// pushCode pushes an int result and keeps it as $rc; a result that
+// stops the script raises the exit instead.
+func (r *runner) pushCode(L *lua.LState, ex *dispatch.Export, res router.Value) {
+	r.c.RC = int(res.I)
+	if ex.Stops(res) {
+		L.Error(r.exit, 0)
+	}
+	L.Push(number(res.I))
+}
+
 var mainRoutes = [...]string{router.RouteRequest: "ksr_request_route", router.RouteReply: "ksr_reply_route", router.RouteOnSend: "ksr_onsend_route"}
 
 func (r *runner) function(kind router.RouteKind, name string) (*lua.LFunction, string) {
-	if int(kind) < len(mainRoutes) && mainRoutes[kind] != "" {
-		name = mainRoutes[kind]
+	if kind < router.RouteNamed {
+		return r.main[kind], mainRoutes[kind]
 	}
 	if f, ok := r.funcs[name]; ok {
 		return f, name

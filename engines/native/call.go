@@ -163,14 +163,11 @@ func (cp *compiler) call(x *cfg.Call) expr {
 		}
 		res := ex.Call(c, av)
 		switch ex.Ret {
-		case dispatch.Int:
+		case dispatch.Int, dispatch.Bool:
 			c.RC = int(res.I)
-			if res.I == 0 && !ex.Value {
-				return res, stop // a 0 return code ends the script
+			if ex.Stops(res) {
+				return res, stop
 			}
-			return res, next
-		case dispatch.Bool:
-			c.RC = int(res.I)
 			return res, next
 		case dispatch.None:
 			c.RC = 1
