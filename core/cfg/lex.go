@@ -128,7 +128,7 @@ func (l *lexer) next() token {
 		}
 		return token{kind: tStr, text: sb.String(), off: start}
 	case c == '$':
-		n := pvLen(b[l.off:])
+		n := PVLen(b[l.off:])
 		if n <= 1 {
 			l.errAt(start, "bad pseudo-variable")
 			l.off++
@@ -147,35 +147,40 @@ func (l *lexer) next() token {
 	return token{kind: tOp, text: string(c), off: start}
 }
 
-// pvLen is the length of the pseudo-variable at the start of b: $name,
-// $name(...) with balanced parentheses, $(...), with an optional [index]
-// and {transformations}.
-func pvLen(b []byte) int {
-	i := 1
-	if i < len(b) && b[i] == '(' {
-		return balanced(b, i, '(', ')')
+// PVLen is the length of the pseudo-variable that s starts with: $name,
+// $name(...) with balanced parentheses, or $(...); 0 when s does not start
+// with one. The config lexer and format strings (core/router) share it.
+func PVLen[T string | []byte](s T) int {
+	if len(s) < 2 || s[0] != '$' {
+		return 0
 	}
-	for i < len(b) && (isWordByte(b[i]) || b[i] == '.') {
+	i := 1
+	if s[i] == '(' {
+		return balanced(s, i)
+	}
+	for i < len(s) && (isWordByte(s[i]) || s[i] == '.') {
 		i++
 	}
 	if i == 1 {
 		return 0
 	}
-	if i < len(b) && b[i] == '(' {
-		if j := balanced(b, i, '(', ')'); j > 0 {
+	if i < len(s) && s[i] == '(' {
+		if j := balanced(s, i); j > 0 {
 			i = j
 		}
 	}
 	return i
 }
 
-func balanced(b []byte, i int, open, close byte) int {
+// balanced is the end of the parenthesised group starting at i, 0 when it
+// is not closed on its line.
+func balanced[T string | []byte](b T, i int) int {
 	depth := 0
 	for ; i < len(b); i++ {
 		switch b[i] {
-		case open:
+		case '(':
 			depth++
-		case close:
+		case ')':
 			depth--
 			if depth == 0 {
 				return i + 1

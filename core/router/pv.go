@@ -2,7 +2,7 @@ package router
 
 import (
 	"fmt"
-	"sort"
+	"github.com/kemi-sip/kemi/core/cfg"
 	"strings"
 	"sync"
 )
@@ -46,18 +46,6 @@ func RegisterPV(name string, cls PVClass) {
 		panic("router: pseudo-variable $" + name + " has no Get")
 	}
 	pvClasses[name] = &cls
-}
-
-// PVNames lists the registered classes.
-func PVNames() []string {
-	pvMu.RLock()
-	defer pvMu.RUnlock()
-	out := make([]string, 0, len(pvClasses))
-	for n := range pvClasses {
-		out = append(out, n)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // ParsePV parses a pseudo-variable name: $name, $name(arg), or with
@@ -164,7 +152,7 @@ func ParseFormat(s string) (*Format, error) {
 			i += 2
 			continue
 		}
-		n := pvLen(s[i:])
+		n := cfg.PVLen(s[i:])
 		if n <= 1 {
 			lit = append(lit, '$')
 			i++
@@ -185,58 +173,6 @@ func ParseFormat(s string) (*Format, error) {
 		f.parts = append(f.parts, fmtPart{lit: string(lit)})
 	}
 	return f, nil
-}
-
-// PVLen is the length of the pseudo-variable that s starts with ("$" name
-// and an optional balanced "(...)"), 0 when s does not start with one.
-func PVLen(s string) int { return pvLen(s) }
-
-func pvLen(s string) int {
-	if len(s) < 2 || s[0] != '$' {
-		return 0
-	}
-	i := 1
-	if s[1] == '(' { // $(name(arg)) form
-		depth := 0
-		for ; i < len(s); i++ {
-			switch s[i] {
-			case '(':
-				depth++
-			case ')':
-				depth--
-				if depth == 0 {
-					return i + 1
-				}
-			}
-		}
-		return 0
-	}
-	for i < len(s) && (isAlnum(s[i]) || s[i] == '_' || s[i] == '.') {
-		i++
-	}
-	if i == 1 {
-		return 0
-	}
-	if i < len(s) && s[i] == '(' {
-		depth := 0
-		for j := i; j < len(s); j++ {
-			switch s[j] {
-			case '(':
-				depth++
-			case ')':
-				depth--
-				if depth == 0 {
-					return j + 1
-				}
-			}
-		}
-		return 0
-	}
-	return i
-}
-
-func isAlnum(c byte) bool {
-	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
 }
 
 // Constant reports whether the format has no pseudo-variables, and its text.
@@ -269,44 +205,34 @@ func (f *Format) Append(dst []byte, c *Ctx) []byte {
 	return dst
 }
 
-type pvEntry struct {
-	pv  *PV
+// parseCache remembers, per worker, what parsing a string gave, so that
+// KSR.pv.get("$ru") or xlog("...") pays the parse once.
+type parseCache[T any] struct {
+	m map[string]parsed[T]
+}
+
+type parsed[T any] struct {
+	v   T
 	err error
 }
 
-// PV returns the parsed pseudo-variable for name, parsing it on first use
-// in this worker (KSR.pv.get("$ru") pays the parse once).
-func (w *Worker) PV(name string) (*PV, error) {
-	if e, ok := w.pvs[name]; ok {
-		return e.pv, e.err
+func (pc *parseCache[T]) get(s string, parse func(string) (T, error)) (T, error) {
+	if e, ok := pc.m[s]; ok {
+		return e.v, e.err
 	}
-	pv, err := ParsePV(strings.Clone(name))
-	if w.pvs == nil {
-		w.pvs = map[string]pvEntry{}
+	s = strings.Clone(s) // kept: the caller's string may be a view into a buffer
+	v, err := parse(s)
+	if pc.m == nil {
+		pc.m = map[string]parsed[T]{}
 	}
-	if len(w.pvs) < 4096 { // names built at run time must not grow it without bound
-		w.pvs[strings.Clone(name)] = pvEntry{pv, err} // the caller's string may be a view into a buffer
+	if len(pc.m) < 4096 { // names built at run time must not grow it without bound
+		pc.m[s] = parsed[T]{v, err}
 	}
-	return pv, err
+	return v, err
 }
 
-type fmtEntry struct {
-	f   *Format
-	err error
-}
+// PV returns the parsed pseudo-variable name.
+func (w *Worker) PV(name string) (*PV, error) { return w.pvs.get(name, ParsePV) }
 
-// Format returns the parsed format string s, parsing it on first use in
-// this worker.
-func (w *Worker) Format(s string) (*Format, error) {
-	if e, ok := w.fmts[s]; ok {
-		return e.f, e.err
-	}
-	f, err := ParseFormat(strings.Clone(s))
-	if w.fmts == nil {
-		w.fmts = map[string]fmtEntry{}
-	}
-	if len(w.fmts) < 4096 {
-		w.fmts[strings.Clone(s)] = fmtEntry{f, err}
-	}
-	return f, err
-}
+// Format returns the parsed format string s.
+func (w *Worker) Format(s string) (*Format, error) { return w.fmts.get(s, ParseFormat) }

@@ -66,8 +66,8 @@ type Worker struct {
 	out     []byte
 	hdrBuf  []byte
 	Scratch []byte // a buffer modules may use during one call
-	pvs     map[string]pvEntry
-	fmts    map[string]fmtEntry
+	pvs     parseCache[*PV]
+	fmts    parseCache[*Format]
 	tbufs   [][]byte // scratch buffers of transformations
 	// The reply of the last failed sanity check, for sanity_reply.
 	SanityCode   int
