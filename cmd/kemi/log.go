@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"github.com/kemi-sip/kemi/core/router"
 	"io"
 	"log/slog"
 	"os"
@@ -10,24 +11,6 @@ import (
 	"sync"
 	"time"
 )
-
-// levelFromDebug maps Kamailio's debug value to a slog level: 3 debug,
-// 2 info, 1 notice, 0 warn, -1 error, lower crit.
-func levelFromDebug(d int) slog.Level {
-	switch {
-	case d >= 3:
-		return slog.LevelDebug
-	case d == 2:
-		return slog.LevelInfo
-	case d == 1:
-		return slog.Level(2)
-	case d == 0:
-		return slog.LevelWarn
-	case d == -1:
-		return slog.LevelError
-	}
-	return slog.Level(12)
-}
 
 // logHandler writes Kamailio-style lines:
 // " 0(1234) INFO: <core> message key=value".
@@ -50,15 +33,15 @@ func levelName(l slog.Level) string {
 	switch {
 	case l < slog.LevelInfo:
 		return "DEBUG"
-	case l < slog.Level(2):
+	case l < router.LevelNotice:
 		return "INFO"
 	case l < slog.LevelWarn:
 		return "NOTICE"
 	case l < slog.LevelError:
 		return "WARNING"
-	case l < slog.Level(12):
+	case l < router.LevelCrit:
 		return "ERROR"
-	case l < slog.Level(16):
+	case l < router.LevelAlert:
 		return "CRITICAL"
 	}
 	return "ALERT"

@@ -108,7 +108,7 @@ func load(o *options) (*loaded, error) {
 	if err != nil {
 		return nil, err
 	}
-	o.level.Set(levelFromDebug(debug + o.debug))
+	o.level.Set(router.LevelFromDebug(debug + o.debug))
 
 	l := &loaded{cfg: c}
 	if err := l.globals(o); err != nil {
@@ -184,7 +184,7 @@ func latencySettings(c *cfg.Config, env *router.Env) error {
 		if err != nil {
 			return err
 		}
-		env.LatencyCfgLog, env.LatencyCfgLevel = true, levelFromDebug(lvl)
+		env.LatencyCfgLog, env.LatencyCfgLevel = true, router.LevelFromDebug(lvl)
 	}
 	limit, err := c.Int("latency_limit_action", 0)
 	if err != nil {
@@ -194,7 +194,7 @@ func latencySettings(c *cfg.Config, env *router.Env) error {
 	if err != nil {
 		return err
 	}
-	env.LatencyLimit, env.LatencyLimitLevel = time.Duration(limit)*time.Microsecond, levelFromDebug(lvl)
+	env.LatencyLimit, env.LatencyLimitLevel = time.Duration(limit)*time.Microsecond, router.LevelFromDebug(lvl)
 	return nil
 }
 

@@ -13,21 +13,14 @@ import (
 	"github.com/kemi-sip/kemi/dispatch"
 )
 
-// LevelNotice and LevelCrit are Kamailio's NOTICE and CRIT in slog terms.
-const (
-	LevelNotice = slog.Level(2)
-	LevelCrit   = slog.Level(12)
-	LevelAlert  = slog.Level(16)
-)
-
 func init() {
 	defs := []dispatch.Def{
 		{Name: "dbg", Ret: dispatch.None, Fn: dispatch.NS(logAt(slog.LevelDebug))},
 		{Name: "info", Ret: dispatch.None, Fn: dispatch.NS(logAt(slog.LevelInfo))},
-		{Name: "notice", Ret: dispatch.None, Fn: dispatch.NS(logAt(LevelNotice))},
+		{Name: "notice", Ret: dispatch.None, Fn: dispatch.NS(logAt(router.LevelNotice))},
 		{Name: "warn", Ret: dispatch.None, Fn: dispatch.NS(logAt(slog.LevelWarn))},
 		{Name: "err", Ret: dispatch.None, Fn: dispatch.NS(logAt(slog.LevelError))},
-		{Name: "crit", Ret: dispatch.None, Fn: dispatch.NS(logAt(LevelCrit))},
+		{Name: "crit", Ret: dispatch.None, Fn: dispatch.NS(logAt(router.LevelCrit))},
 		{Name: "log", Ret: dispatch.None, Fn: dispatch.NSS(logLevel)},
 		{Name: "ktest", Ret: dispatch.None, Fn: dispatch.NS(func(c *router.Ctx, s string) {})},
 		{Name: "get_debug", Ret: dispatch.Int, Value: true, Fn: dispatch.F0(getDebug)},
@@ -264,32 +257,11 @@ func logAt(l slog.Level) func(*router.Ctx, string) {
 
 // logLevel is KSR.log("info", "msg").
 func logLevel(c *router.Ctx, level, msg string) {
-	l, ok := ParseLevel(level)
+	l, ok := router.ParseLevel(level)
 	if !ok {
 		l = slog.LevelInfo
 	}
 	logAt(l)(c, msg)
-}
-
-// ParseLevel maps Kamailio's level names (and L_ names) to slog levels.
-func ParseLevel(s string) (slog.Level, bool) {
-	switch s {
-	case "dbg", "debug", "L_DBG":
-		return slog.LevelDebug, true
-	case "info", "L_INFO":
-		return slog.LevelInfo, true
-	case "notice", "L_NOTICE":
-		return LevelNotice, true
-	case "warn", "L_WARN":
-		return slog.LevelWarn, true
-	case "err", "error", "L_ERR":
-		return slog.LevelError, true
-	case "crit", "L_CRIT":
-		return LevelCrit, true
-	case "alert", "L_ALERT":
-		return LevelAlert, true
-	}
-	return 0, false
 }
 
 // trimNL drops the trailing newline scripts put on log messages, as the
@@ -302,17 +274,8 @@ func trimNL(s string) string {
 }
 
 func getDebug(c *router.Ctx) int {
-	ctx := context.Background()
 	lg := c.Log()
-	for _, l := range []struct {
-		lvl slog.Level
-		n   int
-	}{{slog.LevelDebug, 3}, {slog.LevelInfo, 2}, {LevelNotice, 1}, {slog.LevelWarn, 0}, {slog.LevelError, -1}} {
-		if lg.Enabled(ctx, l.lvl) {
-			return l.n
-		}
-	}
-	return -2
+	return router.DebugFromLevel(func(l slog.Level) bool { return lg.Enabled(context.Background(), l) })
 }
 
 func isMyself(c *router.Ctx, uri string) int { return myselfText(c, []byte(uri)) }

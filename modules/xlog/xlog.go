@@ -8,7 +8,6 @@ import (
 
 	"github.com/kemi-sip/kemi/core/router"
 	"github.com/kemi-sip/kemi/dispatch"
-	"github.com/kemi-sip/kemi/modules/core"
 )
 
 func init() {
@@ -17,16 +16,16 @@ func init() {
 	}
 	dispatch.Register(dispatch.Module{Name: "xlog", Exports: []dispatch.Def{
 		{Name: "xlog", Ret: dispatch.Int, Native: "xlog", Raw: true, Fn: dispatch.FSS(func(c *router.Ctx, level, f string) int {
-			l, ok := core.ParseLevel(level)
+			l, ok := router.ParseLevel(level)
 			if !ok {
 				c.Log().Error("xlog: unknown level "+level, "route", c.Route)
 				return -1
 			}
 			return Log(c, l, f)
 		})},
-		at("xdbg", slog.LevelDebug), at("xinfo", slog.LevelInfo), at("xnotice", core.LevelNotice),
-		at("xwarn", slog.LevelWarn), at("xerr", slog.LevelError), at("xcrit", core.LevelCrit),
-		at("xalert", core.LevelAlert),
+		at("xdbg", slog.LevelDebug), at("xinfo", slog.LevelInfo), at("xnotice", router.LevelNotice),
+		at("xwarn", slog.LevelWarn), at("xerr", slog.LevelError), at("xcrit", router.LevelCrit),
+		at("xalert", router.LevelAlert),
 	}})
 }
 
