@@ -2,7 +2,6 @@ package dispatch
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -246,7 +245,3 @@ func (t *Table) APIListJSON() ([]byte, error) {
 		Methods []fn `json:"methods"`
 	}{len(list), methods}, "", "  ")
 }
-
-// ErrArgs is the error an engine reports when a script passes the wrong
-// number or kind of arguments.
-var ErrArgs = errors.New("invalid parameters")

@@ -103,3 +103,21 @@ func atoi[T string | []byte](s T) (int64, bool) {
 	}
 	return n, true
 }
+
+// NonEmpty is b as a string value, or null when b is empty: a field that
+// is absent reads as null.
+func NonEmpty(b []byte) Value {
+	if len(b) == 0 {
+		return Value{}
+	}
+	return BytesValue(b)
+}
+
+// Or is v, or the string def when v is null (the gete/getw faces of the
+// KSR getters).
+func (v Value) Or(def string) Value {
+	if v.Kind == Null {
+		return StrValue(def)
+	}
+	return v
+}

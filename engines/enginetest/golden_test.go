@@ -1,7 +1,6 @@
 package enginetest
 
 import (
-	"bytes"
 	"flag"
 	"fmt"
 	"io"
@@ -207,5 +206,4 @@ func runGolden(t *testing.T, path string) {
 			t.Fatal(err)
 		}
 	}
-	_ = bytes.MinRead
 }

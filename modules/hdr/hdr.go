@@ -3,6 +3,7 @@
 package hdr
 
 import (
+	"errors"
 	"github.com/kemi-sip/kemi/core/router"
 	"github.com/kemi-sip/kemi/core/sip"
 	"github.com/kemi-sip/kemi/dispatch"
@@ -30,14 +31,12 @@ func init() {
 			}
 			return -1
 		})},
-		{Name: "get", Ret: dispatch.XVal, Fn: dispatch.VS(func(c *router.Ctx, n string) router.Value { return get(c, n, 0, "", false) })},
-		{Name: "gete", Ret: dispatch.XVal, Fn: dispatch.VS(func(c *router.Ctx, n string) router.Value { return get(c, n, 0, "", true) })},
-		{Name: "getw", Ret: dispatch.XVal, Fn: dispatch.VS(func(c *router.Ctx, n string) router.Value { return get(c, n, 0, "<<null>>", true) })},
-		{Name: "get_idx", Ret: dispatch.XVal, Fn: dispatch.VSI(func(c *router.Ctx, n string, i int) router.Value { return get(c, n, i, "", false) })},
-		{Name: "gete_idx", Ret: dispatch.XVal, Fn: dispatch.VSI(func(c *router.Ctx, n string, i int) router.Value { return get(c, n, i, "", true) })},
-		{Name: "getw_idx", Ret: dispatch.XVal, Fn: dispatch.VSI(func(c *router.Ctx, n string, i int) router.Value {
-			return get(c, n, i, "<<null>>", true)
-		})},
+		{Name: "get", Ret: dispatch.XVal, Fn: dispatch.VS(func(c *router.Ctx, n string) router.Value { return get(c, n, 0) })},
+		{Name: "gete", Ret: dispatch.XVal, Fn: dispatch.VS(func(c *router.Ctx, n string) router.Value { return get(c, n, 0).Or("") })},
+		{Name: "getw", Ret: dispatch.XVal, Fn: dispatch.VS(func(c *router.Ctx, n string) router.Value { return get(c, n, 0).Or("<<null>>") })},
+		{Name: "get_idx", Ret: dispatch.XVal, Fn: dispatch.VSI(get)},
+		{Name: "gete_idx", Ret: dispatch.XVal, Fn: dispatch.VSI(func(c *router.Ctx, n string, i int) router.Value { return get(c, n, i).Or("") })},
+		{Name: "getw_idx", Ret: dispatch.XVal, Fn: dispatch.VSI(func(c *router.Ctx, n string, i int) router.Value { return get(c, n, i).Or("<<null>>") })},
 		{Name: "append_to_reply", Ret: dispatch.Int, Native: "append_to_reply", Fn: dispatch.FS(func(c *router.Ctx, line string) int {
 			if !validLine(line) {
 				return -1
@@ -79,12 +78,10 @@ func Index(m *sip.Msg, name string, idx int) int {
 	return ring[k%len(ring)]
 }
 
-func get(c *router.Ctx, name string, idx int, def string, orDef bool) router.Value {
+// get is the body of the idx-th header field named name, null when none.
+func get(c *router.Ctx, name string, idx int) router.Value {
 	i := Index(c.Msg, name, idx)
 	if i < 0 {
-		if orDef {
-			return router.StrValue(def)
-		}
 		return router.Value{}
 	}
 	return router.BytesValue(c.Msg.Header(i).Value)
@@ -158,8 +155,4 @@ func Remove(c *router.Ctx, name string) int {
 	return 1
 }
 
-type lineErr string
-
-func (e lineErr) Error() string { return string(e) }
-
-const errLine = lineErr(`header line must be "Name: value"`)
+var errLine = errors.New(`header line must be "Name: value"`)

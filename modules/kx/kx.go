@@ -17,12 +17,7 @@ import (
 type getter func(c *router.Ctx) router.Value
 
 func init() {
-	str := func(b []byte) router.Value {
-		if len(b) == 0 {
-			return router.Value{}
-		}
-		return router.BytesValue(b)
-	}
+	str := router.NonEmpty
 	ruri := func(c *router.Ctx) *sip.URI {
 		if !c.Msg.IsRequest() {
 			return nil
@@ -135,9 +130,9 @@ func init() {
 			case 'g':
 				defs = append(defs, dispatch.Def{Name: "get_" + f.name, Ret: dispatch.XVal, Fn: dispatch.V0(f.get)})
 			case 'e':
-				defs = append(defs, dispatch.Def{Name: "gete_" + f.name, Ret: dispatch.XVal, Fn: dispatch.V0(func(c *router.Ctx) router.Value { return or(f.get(c), "") })})
+				defs = append(defs, dispatch.Def{Name: "gete_" + f.name, Ret: dispatch.XVal, Fn: dispatch.V0(func(c *router.Ctx) router.Value { return f.get(c).Or("") })})
 			case 'w':
-				defs = append(defs, dispatch.Def{Name: "getw_" + f.name, Ret: dispatch.XVal, Fn: dispatch.V0(func(c *router.Ctx) router.Value { return or(f.get(c), "<<null>>") })})
+				defs = append(defs, dispatch.Def{Name: "getw_" + f.name, Ret: dispatch.XVal, Fn: dispatch.V0(func(c *router.Ctx) router.Value { return f.get(c).Or("<<null>>") })})
 			}
 		}
 	}
@@ -202,11 +197,4 @@ func init() {
 		})},
 	)
 	dispatch.Register(dispatch.Module{Name: "kemix", KSR: "kx", Exports: defs})
-}
-
-func or(v router.Value, def string) router.Value {
-	if v.Kind == router.Null {
-		return router.StrValue(def)
-	}
-	return v
 }

@@ -16,14 +16,14 @@ func init() {
 	registerClasses()
 	dispatch.Register(dispatch.Module{Name: "pv", Core: true, Exports: []dispatch.Def{
 		{Name: "get", Ret: dispatch.XVal, Fn: dispatch.VS(get)},
-		{Name: "gete", Ret: dispatch.XVal, Fn: dispatch.VS(func(c *router.Ctx, n string) router.Value { return orStr(get(c, n), "") })},
-		{Name: "getw", Ret: dispatch.XVal, Fn: dispatch.VS(func(c *router.Ctx, n string) router.Value { return orStr(get(c, n), "<<null>>") })},
+		{Name: "gete", Ret: dispatch.XVal, Fn: dispatch.VS(func(c *router.Ctx, n string) router.Value { return get(c, n).Or("") })},
+		{Name: "getw", Ret: dispatch.XVal, Fn: dispatch.VS(func(c *router.Ctx, n string) router.Value { return get(c, n).Or("<<null>>") })},
 		{Name: "geti", Ret: dispatch.Int, Value: true, Fn: dispatch.FS(func(c *router.Ctx, n string) int {
 			i, _ := get(c, n).Int64()
 			return int(i)
 		})},
 		{Name: "getvs", Ret: dispatch.XVal, Fn: dispatch.VSS(func(c *router.Ctx, n, def string) router.Value {
-			return orStr(get(c, n), def)
+			return get(c, n).Or(def)
 		})},
 		{Name: "getvn", Ret: dispatch.XVal, Fn: dispatch.VSI(func(c *router.Ctx, n string, def int) router.Value {
 			if v := get(c, n); v.Kind != router.Null {
@@ -41,13 +41,6 @@ func init() {
 			return -1
 		})},
 	}})
-}
-
-func orStr(v router.Value, def string) router.Value {
-	if v.Kind == router.Null {
-		return router.StrValue(def)
-	}
-	return v
 }
 
 func get(c *router.Ctx, name string) router.Value {
@@ -78,13 +71,6 @@ func str(b []byte) router.Value {
 	return router.BytesValue(b)
 }
 
-func strOrNull(b []byte) router.Value {
-	if len(b) == 0 {
-		return router.Value{}
-	}
-	return router.BytesValue(b)
-}
-
 // msgGet makes a read-only class from a function of the message.
 func msgGet(f func(c *router.Ctx) router.Value) router.PVClass {
 	return router.PVClass{Get: func(c *router.Ctx, _ *router.PV) router.Value { return f(c) }}
@@ -105,7 +91,7 @@ func addr(na *sip.NameAddr, f func(na *sip.NameAddr) []byte) router.Value {
 	if na == nil {
 		return router.Value{}
 	}
-	return strOrNull(f(na))
+	return router.NonEmpty(f(na))
 }
 
 var errNeedStr = errors.New("needs a string value")
@@ -134,7 +120,7 @@ func registerClasses() {
 	reg("rU", router.PVClass{
 		Get: func(c *router.Ctx, _ *router.PV) router.Value {
 			if u := ruri(c); u != nil {
-				return strOrNull(u.User)
+				return router.NonEmpty(u.User)
 			}
 			return router.Value{}
 		},
@@ -146,7 +132,7 @@ func registerClasses() {
 	reg("rd", router.PVClass{
 		Get: func(c *router.Ctx, _ *router.PV) router.Value {
 			if u := ruri(c); u != nil {
-				return strOrNull(u.Host)
+				return router.NonEmpty(u.Host)
 			}
 			return router.Value{}
 		},
@@ -227,7 +213,7 @@ func registerClasses() {
 	reg("tt", msgGet(func(c *router.Ctx) router.Value {
 		return addr(c.Msg.To(), func(n *sip.NameAddr) []byte { return n.Tag })
 	}))
-	reg("ci", msgGet(func(c *router.Ctx) router.Value { return strOrNull(c.Msg.CallID()) }))
+	reg("ci", msgGet(func(c *router.Ctx) router.Value { return router.NonEmpty(c.Msg.CallID()) }))
 	reg("cs", msgGet(func(c *router.Ctx) router.Value { return router.IntValue(int64(c.Msg.CSeq())) }))
 	reg("rm", msgGet(func(c *router.Ctx) router.Value {
 		if c.Msg.IsRequest() {
@@ -263,7 +249,7 @@ func registerClasses() {
 	}))
 	reg("pr", msgGet(func(c *router.Ctx) router.Value { return router.StrValue(c.ProtoName()) }))
 	reg("proto", msgGet(func(c *router.Ctx) router.Value { return router.StrValue(c.ProtoName()) }))
-	reg("ua", msgGet(func(c *router.Ctx) router.Value { return strOrNull(c.Msg.UserAgent()) }))
+	reg("ua", msgGet(func(c *router.Ctx) router.Value { return router.NonEmpty(c.Msg.UserAgent()) }))
 	reg("ct", msgGet(func(c *router.Ctx) router.Value {
 		v, ok := c.Msg.Get(sip.HdrContact)
 		if !ok {
@@ -273,7 +259,7 @@ func registerClasses() {
 	}))
 	reg("mb", msgGet(func(c *router.Ctx) router.Value { return str(c.Msg.Bytes()) }))
 	reg("ml", msgGet(func(c *router.Ctx) router.Value { return router.IntValue(int64(len(c.Msg.Bytes()))) }))
-	reg("rb", msgGet(func(c *router.Ctx) router.Value { return strOrNull(c.Msg.Body()) }))
+	reg("rb", msgGet(func(c *router.Ctx) router.Value { return router.NonEmpty(c.Msg.Body()) }))
 	reg("cl", msgGet(func(c *router.Ctx) router.Value { return router.IntValue(int64(len(c.Msg.Body()))) }))
 	reg("Ts", msgGet(func(c *router.Ctx) router.Value { return router.IntValue(time.Now().Unix()) }))
 	reg("null", msgGet(func(c *router.Ctx) router.Value { return router.Value{} }))
