@@ -2,16 +2,13 @@ package lua
 
 import (
 	"io"
-	"log/slog"
-	"net/netip"
 	"os"
 	"strings"
 	"testing"
 
 	"github.com/kemi-sip/kemi/core/router"
-	"github.com/kemi-sip/kemi/core/sip"
-	"github.com/kemi-sip/kemi/core/transport"
 	"github.com/kemi-sip/kemi/dispatch"
+	"github.com/kemi-sip/kemi/engines/enginetest"
 	_ "github.com/kemi-sip/kemi/modules/all"
 	lua "github.com/yuin/gopher-lua"
 )
@@ -26,24 +23,9 @@ func init() {
 	}})
 }
 
-const register = "REGISTER sip:127.0.0.1 SIP/2.0\r\n" +
-	"Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-524287-1---d8f8e2b1;rport\r\n" +
-	"Max-Forwards: 70\r\n" +
-	"Contact: <sip:alice@127.0.0.1:5070;rinstance=6b2b2f5f;transport=UDP>\r\n" +
-	"To: <sip:alice@127.0.0.1>\r\n" +
-	"From: <sip:alice@127.0.0.1>;tag=4f1c7a3b\r\n" +
-	"Call-ID: OWY0NjE1ZjZhOGE0YTc0YjZjZTY5N2U2M2QzYjg0NzI\r\n" +
-	"CSeq: 2 REGISTER\r\n" +
-	"Expires: 3600\r\n" +
-	"Allow: INVITE, ACK, CANCEL, BYE, NOTIFY, REFER, MESSAGE, OPTIONS, INFO, SUBSCRIBE\r\n" +
-	"User-Agent: Z 5.5.13 v2.10.19.9\r\n" +
-	"Content-Length: 0\r\n\r\n"
-
 type fixture struct {
-	w   *router.Worker
-	r   *runner
-	msg *sip.Msg
-	pkt *transport.Packet
+	*enginetest.Fixture
+	r *runner
 }
 
 func newFixture(tb testing.TB, script string, logTo io.Writer) *fixture {
@@ -69,16 +51,7 @@ func newFixtureSrc(tb testing.TB, name string, src []byte, logTo io.Writer) *fix
 	if err != nil {
 		tb.Fatal(err)
 	}
-	env := &router.Env{Engine: e, Log: slog.New(slog.NewTextHandler(logTo, nil)),
-		Myself: transport.NewMyself(nil, []string{"127.0.0.1:5060"})}
-	w, err := env.NewWorker(1)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	f := &fixture{w: w, msg: new(sip.Msg), pkt: &transport.Packet{Src: netip.MustParseAddrPort("127.0.0.1:5070"), Proto: sip.TransportUDP}}
-	if err := f.msg.Parse([]byte(register)); err != nil {
-		tb.Fatal(err)
-	}
+	f := &fixture{Fixture: enginetest.NewFixture(tb, e, logTo)}
 	r, _ := e.newRunner(1)
 	r.L.SetGlobal("plain_int", r.L.NewFunction(func(L *lua.LState) int {
 		L.Push(lua.LNumber(L.CheckInt(1)))
@@ -90,8 +63,8 @@ func newFixtureSrc(tb testing.TB, name string, src []byte, logTo io.Writer) *fix
 
 // loop calls a benchmark function of the script with n.
 func (f *fixture) loop(tb testing.TB, name string, n int) {
-	f.msg.ResetEdits()
-	c := f.w.Ctx()
+	f.Msg.ResetEdits()
+	c := f.W.Ctx()
 	f.r.c = c
 	L := f.r.L
 	L.Push(L.GetGlobal(name))
@@ -103,21 +76,21 @@ func (f *fixture) loop(tb testing.TB, name string, n int) {
 
 func TestRegisterRoute(t *testing.T) {
 	f := newFixture(t, "testdata/register.lua", io.Discard)
-	rc, err := f.w.RunRequest(f.pkt, f.msg)
+	rc, err := f.Run()
 	if err != nil || rc != 0 {
 		t.Fatalf("got rc %d, err %v; want 0 (exit), nil", rc, err)
 	}
-	c := f.w.Ctx()
+	c := f.W.Ctx()
 	if c.Flags != 1<<2|1<<3 {
 		t.Errorf("flags %b, want flags 2 and 3", c.Flags)
 	}
-	if v := f.w.Var("aor"); v.String() != "sip:alice@127.0.0.1" {
+	if v := f.W.Var("aor"); v.String() != "sip:alice@127.0.0.1" {
 		t.Errorf("$var(aor) = %q", v.String())
 	}
-	if v := f.w.Var("challenge"); v.I != 1 {
+	if v := f.W.Var("challenge"); v.I != 1 {
 		t.Errorf("$var(challenge) = %v", v)
 	}
-	out := string(f.msg.AppendTo(nil))
+	out := string(f.Msg.AppendTo(nil))
 	if !strings.Contains(out, "Max-Forwards: 69\r\n") {
 		t.Errorf("Max-Forwards not decremented:\n%s", out)
 	}
@@ -152,7 +125,7 @@ func TestScriptSemantics(t *testing.T) {
 	}
 	for i, c := range cases {
 		f := newFixtureSrc(t, "t.lua", []byte(c.src), io.Discard)
-		rc, err := f.w.RunRequest(f.pkt, f.msg)
+		rc, err := f.Run()
 		if rc != c.rc {
 			t.Errorf("case %d (%s): rc %d, want %d (err %v)", i, c.name, rc, c.rc, err)
 		}
@@ -162,8 +135,8 @@ func TestScriptSemantics(t *testing.T) {
 		case c.errHas != "" && (err == nil || !strings.Contains(err.Error(), c.errHas)):
 			t.Errorf("case %d (%s): error %v, want one containing %q", i, c.name, err, c.errHas)
 		}
-		if f.w.Ctx().Drop != (c.drop || err != nil) { // a script error drops the message
-			t.Errorf("case %d (%s): drop %v, want %v", i, c.name, f.w.Ctx().Drop, c.drop)
+		if f.W.Ctx().Drop != (c.drop || err != nil) { // a script error drops the message
+			t.Errorf("case %d (%s): drop %v, want %v", i, c.name, f.W.Ctx().Drop, c.drop)
 		}
 	}
 }
@@ -172,7 +145,7 @@ func TestScriptSemantics(t *testing.T) {
 // call a plain Go function.
 func TestCallAllocs(t *testing.T) {
 	f := newFixture(t, "testdata/register.lua", io.Discard)
-	f.w.RunRequest(f.pkt, f.msg)
+	f.Run()
 	// The difference between n and 2n calls leaves out what one entry into
 	// Lua costs.
 	const n = 1000
@@ -226,7 +199,7 @@ func BenchmarkTableCallFromGo(b *testing.B) {
 		b.Fatal("no export")
 	}
 	ex := f.r.e.table.At(idx)
-	c := f.w.Ctx()
+	c := f.W.Ctx()
 	var a dispatch.Args
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -241,7 +214,7 @@ func BenchmarkExit(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		f.w.RunRequest(f.pkt, f.msg)
+		f.Run()
 	}
 }
 
@@ -252,7 +225,6 @@ func BenchmarkRegisterRoute(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		f.msg.ResetEdits()
-		f.w.RunRequest(f.pkt, f.msg)
+		f.Run()
 	}
 }

@@ -1,38 +1,16 @@
 package native
 
 import (
-	"io"
-	"log/slog"
-	"net/netip"
 	"strings"
 	"testing"
 
 	"github.com/kemi-sip/kemi/core/cfg"
-	"github.com/kemi-sip/kemi/core/router"
-	"github.com/kemi-sip/kemi/core/sip"
-	"github.com/kemi-sip/kemi/core/transport"
 	"github.com/kemi-sip/kemi/dispatch"
+	"github.com/kemi-sip/kemi/engines/enginetest"
 	_ "github.com/kemi-sip/kemi/modules/all"
 )
 
-const register = "REGISTER sip:127.0.0.1 SIP/2.0\r\n" +
-	"Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-524287-1---d8f8e2b1;rport\r\n" +
-	"Max-Forwards: 70\r\n" +
-	"Contact: <sip:alice@127.0.0.1:5070;rinstance=6b2b2f5f;transport=UDP>\r\n" +
-	"To: <sip:alice@127.0.0.1>\r\n" +
-	"From: <sip:alice@127.0.0.1>;tag=4f1c7a3b\r\n" +
-	"Call-ID: OWY0NjE1ZjZhOGE0YTc0YjZjZTY5N2U2M2QzYjg0NzI\r\n" +
-	"CSeq: 2 REGISTER\r\n" +
-	"Expires: 3600\r\n" +
-	"Allow: INVITE, ACK, CANCEL, BYE, NOTIFY, REFER, MESSAGE, OPTIONS, INFO, SUBSCRIBE\r\n" +
-	"User-Agent: Z 5.5.13 v2.10.19.9\r\n" +
-	"Content-Length: 0\r\n\r\n"
-
-type fixture struct {
-	w   *router.Worker
-	msg *sip.Msg
-	pkt *transport.Packet
-}
+type fixture = enginetest.Fixture
 
 func load(tb testing.TB, file string, text []byte) (*Engine, error) {
 	c, err := cfg.Parse(file, text, nil)
@@ -56,36 +34,26 @@ func newFixture(tb testing.TB, file string, text []byte) *fixture {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	env := &router.Env{Engine: e, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Myself: transport.NewMyself(nil, []string{"127.0.0.1:5060"})}
-	w, err := env.NewWorker(1)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	f := &fixture{w: w, msg: new(sip.Msg), pkt: &transport.Packet{Src: netip.MustParseAddrPort("127.0.0.1:5070"), Proto: sip.TransportUDP}}
-	if err := f.msg.Parse([]byte(register)); err != nil {
-		tb.Fatal(err)
-	}
-	return f
+	return enginetest.NewFixture(tb, e, nil)
 }
 
 func TestRegisterRoute(t *testing.T) {
 	f := newFixture(t, "testdata/register.cfg", nil)
-	rc, err := f.w.RunRequest(f.pkt, f.msg)
+	rc, err := f.Run()
 	if err != nil || rc != 0 {
 		t.Fatalf("rc %d, err %v; want 0 (exit)", rc, err)
 	}
-	c := f.w.Ctx()
+	c := f.W.Ctx()
 	if c.Flags != 1<<2|1<<3 {
 		t.Errorf("flags %b, want flags 2 and 3", c.Flags)
 	}
-	if v := f.w.Var("aor"); v.String() != "sip:alice@127.0.0.1" {
+	if v := f.W.Var("aor"); v.String() != "sip:alice@127.0.0.1" {
 		t.Errorf("$var(aor) = %q", v.String())
 	}
-	if v := f.w.Var("challenge"); v.I != 1 || f.w.Var("save").I != 1 {
-		t.Errorf("$var(challenge) = %v, $var(save) = %v", v, f.w.Var("save"))
+	if v := f.W.Var("challenge"); v.I != 1 || f.W.Var("save").I != 1 {
+		t.Errorf("$var(challenge) = %v, $var(save) = %v", v, f.W.Var("save"))
 	}
-	if out := string(f.msg.AppendTo(nil)); !strings.Contains(out, "Max-Forwards: 69\r\n") {
+	if out := string(f.Msg.AppendTo(nil)); !strings.Contains(out, "Max-Forwards: 69\r\n") {
 		t.Errorf("Max-Forwards not decremented:\n%s", out)
 	}
 }
@@ -93,10 +61,9 @@ func TestRegisterRoute(t *testing.T) {
 // TestRouteAllocs: a route run allocates nothing once the worker is warm.
 func TestRouteAllocs(t *testing.T) {
 	f := newFixture(t, "testdata/register.cfg", nil)
-	f.w.RunRequest(f.pkt, f.msg)
+	f.Run()
 	if n := testing.AllocsPerRun(200, func() {
-		f.msg.ResetEdits()
-		f.w.RunRequest(f.pkt, f.msg)
+		f.Run()
 	}); n != 0 {
 		t.Errorf("%v allocations per route run, want 0", n)
 	}
@@ -143,12 +110,12 @@ request_route { $var(a) = 1; sanity_check("1", "0"); $var(b) = 1; }`, 1, map[str
 			text = "loadmodule \"sl.so\"\n" + text
 		}
 		f := newFixture(t, "t.cfg", []byte(text))
-		rc, err := f.w.RunRequest(f.pkt, f.msg)
+		rc, err := f.Run()
 		if err != nil || rc != c.rc {
 			t.Errorf("case %d (%s): rc %d err %v, want %d", i, c.name, rc, err, c.rc)
 		}
 		for k, want := range c.vars {
-			v := f.w.Var(k)
+			v := f.W.Var(k)
 			got := v.String()
 			if v.IsNull() {
 				got = ""
@@ -189,8 +156,7 @@ func BenchmarkRegisterRoute(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		f.msg.ResetEdits()
-		f.w.RunRequest(f.pkt, f.msg)
+		f.Run()
 	}
 }
 
@@ -199,6 +165,6 @@ func BenchmarkExit(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		f.w.RunRequest(f.pkt, f.msg)
+		f.Run()
 	}
 }
