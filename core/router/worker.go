@@ -207,17 +207,12 @@ func (w *Worker) rejectMalformed(p *transport.Packet, err error) {
 	if !m.IsRequest() || !m.CanReply() || m.Method() == sip.MethodACK {
 		return
 	}
-	reason := "Bad Request"
-	var pe *sip.ParseError
-	if errors.As(err, &pe) && pe.Kind == sip.ErrTooLarge {
-		reason = "Message Too Large"
+	code, reason := 400, "Bad Request"
+	if pe, ok := errors.AsType[*sip.ParseError](err); ok && pe.Kind == sip.ErrTooLarge {
+		code, reason = 513, "Message Too Large"
 	}
 	c := &w.ctx
 	c.reset(m, p)
-	code := 400
-	if reason != "Bad Request" {
-		code = 513
-	}
 	if c.Reply(code, reason, nil, nil, nil) == nil {
 		e.Stats.BadReplied.Add(1)
 	}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"regexp"
 	"strconv"
-	"sync"
 
 	"github.com/kemi-sip/kemi/core/cfg"
 	"github.com/kemi-sip/kemi/core/router"
@@ -440,19 +439,13 @@ func (cp *compiler) myself(x *cfg.Binary) cond {
 	}
 }
 
-var regexCache sync.Map // pattern -> *regexp.Regexp, for patterns known only at run time
-
-// compileRegex compiles a POSIX-style extended regular expression the way
-// Kamailio's =~ does: case-insensitively.
-func compileRegex(s string) (*regexp.Regexp, error) { return regexp.Compile("(?i)" + s) }
-
 func (cp *compiler) match(a expr, x *cfg.Binary) cond {
 	neg := x.Op == "!~"
 	var re *regexp.Regexp
 	var dyn expr
 	if s, ok := x.Y.(*cfg.StrLit); ok {
 		var err error
-		if re, err = compileRegex(s.Value); err != nil {
+		if re, err = router.Regexp(s.Value); err != nil {
 			cp.errorf(s.Pos, "bad regular expression %q: %v", s.Value, err)
 		}
 	} else {
@@ -470,13 +463,9 @@ func (cp *compiler) match(a expr, x *cfg.Binary) cond {
 			if f == stop {
 				return false, f
 			}
-			s := p.String()
-			if cached, ok := regexCache.Load(s); ok {
-				rx = cached.(*regexp.Regexp)
-			} else if rx, _ = compileRegex(s); rx != nil {
-				regexCache.Store(s, rx)
-			} else {
-				c.Log().Error("bad regular expression", "regex", s, "where", pos.String(), "route", c.Route)
+			var err error
+			if rx, err = router.Regexp(p.String()); err != nil {
+				c.Log().Error("bad regular expression: "+err.Error(), "where", pos.String(), "route", c.Route)
 				return false, next
 			}
 		}

@@ -6,7 +6,6 @@ package textops
 import (
 	"regexp"
 	"strings"
-	"sync"
 
 	"github.com/kemi-sip/kemi/core/router"
 	"github.com/kemi-sip/kemi/core/sip"
@@ -109,26 +108,13 @@ func inList(s, list, sep string, prefix bool) int {
 	return -1
 }
 
-var regexCache sync.Map // pattern -> *regexp.Regexp or error
-
-// compile compiles a POSIX-style extended regular expression once;
-// matching is case-insensitive as Kamailio's textops compiles with
-// REG_ICASE.
+// compile compiles a regular expression the way Kamailio's textops does
+// (case-insensitive), logging a bad one.
 func compile(c *router.Ctx, re string) *regexp.Regexp {
-	if v, ok := regexCache.Load(re); ok {
-		if r, ok := v.(*regexp.Regexp); ok {
-			return r
-		}
-		return nil
-	}
-	re = strings.Clone(re) // kept as a key: the caller's string may be a view into a buffer
-	r, err := regexp.Compile("(?i)" + re)
+	r, err := router.Regexp(re)
 	if err != nil {
 		c.Log().Error("textops: bad regular expression "+re+": "+err.Error(), "route", c.Route)
-		regexCache.Store(re, err)
-		return nil
 	}
-	regexCache.Store(re, r)
 	return r
 }
 
