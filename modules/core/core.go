@@ -86,8 +86,8 @@ func init() {
 		{Name: "resetdsturi", Ret: dispatch.Bool, Fn: dispatch.F0(func(c *router.Ctx) int { c.SetDstURI(nil); return 1 })},
 		{Name: "isdsturiset", Ret: dispatch.Bool, Fn: dispatch.F0(func(c *router.Ctx) int { return dispatch.Result(c.DstSet()) })},
 		{Name: "seturi", Ret: dispatch.Bool, Fn: dispatch.FS(func(c *router.Ctx, u string) int { return okErr(c, "seturi", c.SetRURI([]byte(u))) })},
-		{Name: "sethost", Ret: dispatch.Bool, Fn: dispatch.FS(func(c *router.Ctx, h string) int { return rewriteRURI(c, "sethost", nil, []byte(h)) })},
-		{Name: "setuser", Ret: dispatch.Bool, Fn: dispatch.FS(func(c *router.Ctx, u string) int { return rewriteRURI(c, "setuser", []byte(u), nil) })},
+		{Name: "sethost", Ret: dispatch.Bool, Fn: dispatch.FS(func(c *router.Ctx, h string) int { return okErr(c, "sethost", c.RewriteRURI(nil, []byte(h))) })},
+		{Name: "setuser", Ret: dispatch.Bool, Fn: dispatch.FS(func(c *router.Ctx, u string) int { return okErr(c, "setuser", c.RewriteRURI([]byte(u), nil)) })},
 		{Name: "route", Ret: dispatch.Int, Fn: dispatch.FS(runRoute)},
 	}
 	for _, m := range methods {
@@ -301,11 +301,6 @@ func myselfAddr(c *router.Ctx, na *sip.NameAddr) int {
 		return -1
 	}
 	return dispatch.Result(c.IsMyself(&na.URI))
-}
-
-// rewriteRURI replaces the user or the host of the request URI.
-func rewriteRURI(c *router.Ctx, fn string, user, host []byte) int {
-	return okErr(c, fn, c.RewriteRURI(user, host))
 }
 
 func runRoute(c *router.Ctx, name string) int {
