@@ -255,14 +255,26 @@ func operands(r *runner, c *router.Ctx, a, b expr) (router.Value, router.Value, 
 	return va, vb, f
 }
 
-// intOps are the integer operators other than + (which also concatenates)
-// and / % (which check for zero).
-var intOps = map[string]func(m, n int64) int64{
-	"-": func(m, n int64) int64 { return m - n },
-	"*": func(m, n int64) int64 { return m * n },
-	"|": func(m, n int64) int64 { return m | n },
-	"&": func(m, n int64) int64 { return m & n },
-	"^": func(m, n int64) int64 { return m ^ n },
+// intOps are the integer operators other than + (which also
+// concatenates); false is a division by zero.
+var intOps = map[string]func(m, n int64) (int64, bool){
+	"-": func(m, n int64) (int64, bool) { return m - n, true },
+	"*": func(m, n int64) (int64, bool) { return m * n, true },
+	"|": func(m, n int64) (int64, bool) { return m | n, true },
+	"&": func(m, n int64) (int64, bool) { return m & n, true },
+	"^": func(m, n int64) (int64, bool) { return m ^ n, true },
+	"/": func(m, n int64) (int64, bool) {
+		if n == 0 {
+			return 0, false
+		}
+		return m / n, true
+	},
+	"%": func(m, n int64) (int64, bool) {
+		if n == 0 {
+			return 0, false
+		}
+		return m % n, true
+	},
 }
 
 func (cp *compiler) binary(x *cfg.Binary) expr {
@@ -285,30 +297,13 @@ func (cp *compiler) binary(x *cfg.Binary) expr {
 			}
 			return plus(r, buf, va, vb), next
 		}
-	case "/", "%":
-		div, pos := x.Op == "/", x.Pos
-		return func(r *runner, c *router.Ctx) (router.Value, flow) {
-			va, vb, f := operands(r, c, a, b)
-			if f == stop {
-				return router.Value{}, stop
-			}
-			m, _ := va.Int64()
-			n, _ := vb.Int64()
-			switch {
-			case n == 0:
-				c.Log().Error("division by zero", "where", pos.String(), "route", c.Route)
-				return router.IntValue(0), next
-			case div:
-				return router.IntValue(m / n), next
-			}
-			return router.IntValue(m % n), next
-		}
 	}
 	op := intOps[x.Op]
 	if op == nil {
 		cp.errorf(x.Pos, "unsupported operator %s", x.Op)
 		return constExpr(router.Value{})
 	}
+	pos := x.Pos
 	return func(r *runner, c *router.Ctx) (router.Value, flow) {
 		va, vb, f := operands(r, c, a, b)
 		if f == stop {
@@ -316,7 +311,11 @@ func (cp *compiler) binary(x *cfg.Binary) expr {
 		}
 		m, _ := va.Int64()
 		n, _ := vb.Int64()
-		return router.IntValue(op(m, n)), next
+		v, ok := op(m, n)
+		if !ok {
+			c.Log().Error("division by zero", "where", pos.String(), "route", c.Route)
+		}
+		return router.IntValue(v), next
 	}
 }
 

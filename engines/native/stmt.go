@@ -95,13 +95,8 @@ func (cp *compiler) stmt(s cfg.Stmt) stmt {
 					c.Log().Warn("while loop stopped at max_while_loops", "max", max, "where", pos.String(), "route", c.Route)
 					return next
 				}
-				switch body(r, c) {
-				case brk:
-					return next
-				case ret:
-					return ret
-				case stop:
-					return stop
+				if f, leave := leaves(body(r, c)); leave {
+					return f
 				}
 			}
 		}
@@ -178,13 +173,8 @@ func (cp *compiler) switchStmt(s *cfg.Switch) stmt {
 		}
 		for i := start; i < len(cases); i++ { // fall through until break
 			for _, st := range cases[i].body {
-				switch st(r, c) {
-				case brk:
-					return next
-				case ret:
-					return ret
-				case stop:
-					return stop
+				if f, leave := leaves(st(r, c)); leave {
+					return f
 				}
 			}
 		}
@@ -232,4 +222,17 @@ func (cp *compiler) assign(s *cfg.Assign) stmt {
 		}
 		return next
 	}
+}
+
+// leaves says whether a statement inside a loop or switch ends it, and
+// with what flow for the enclosing block: break ends it there, return and
+// exit go on up.
+func leaves(f flow) (flow, bool) {
+	switch f {
+	case brk:
+		return next, true
+	case ret, stop:
+		return f, true
+	}
+	return next, false
 }
