@@ -57,6 +57,10 @@ type Export struct {
 	// with their pseudo-variables expanded, because the function expands
 	// them itself (xlog's format strings).
 	Raw bool
+	// NativeOnly exports exist in the native language only (www_challenge,
+	// where Kamailio's KEMI has auth_challenge): not under KSR, not in
+	// api_list, reached through the native name and KSR.x.modf.
+	NativeOnly bool
 }
 
 // FullName is "sl.send_reply", or "is_INVITE" for a core function.
@@ -169,6 +173,9 @@ type Def struct {
 	Native string // the native-language name, if any
 	Value  bool   // an int result that is a value, not a return code
 	Raw    bool   // native string parameters are passed unexpanded
+	// NativeOnly: a native-language function with no KSR face; Name is
+	// then its native name.
+	NativeOnly bool
 }
 
 // Result is the return code for a yes/no answer: 1 for true, -1 for false

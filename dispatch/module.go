@@ -23,6 +23,11 @@ type Module struct {
 	// Init runs once after the module parameters are set, before workers
 	// start. It may reject the parameters.
 	Init func(p *Params) error
+	// Start runs when the proxy starts serving (not for a config check):
+	// open databases, load tables, start timers. Stop undoes it when the
+	// proxy stops, in the reverse order of the modules' loading.
+	Start func(env *router.Env) error
+	Stop  func()
 }
 
 // Param declares a module parameter for modparam.
@@ -159,7 +164,7 @@ func NativeOwner(native string) (string, bool) {
 	defer regMu.Unlock()
 	for _, m := range modules {
 		for _, d := range m.Exports {
-			if d.Native == native {
+			if d.Native == native || d.NativeOnly && d.Name == native {
 				return m.Name, true
 			}
 		}

@@ -19,9 +19,10 @@ type Table struct {
 	entries [TableSize]Export
 	n       int
 	byName  map[string]int
-	natives map[string]int
+	natives map[string][]int // several for a function with optional parameters
 	loaded  []*Module
 	params  map[string]*Params
+	started bool
 }
 
 // Load names a module to load and where the config did so.
@@ -48,7 +49,7 @@ func where(w string) string {
 // Build loads the core modules and the named ones, applies the module
 // parameters, runs each module's Init and fills the table.
 func Build(loads []Load, settings []Setting) (*Table, error) {
-	t := &Table{byName: map[string]int{}, natives: map[string]int{}, params: map[string]*Params{}}
+	t := &Table{byName: map[string]int{}, natives: map[string][]int{}, params: map[string]*Params{}}
 	regMu.Lock()
 	var core []*Module
 	for _, m := range modules {
@@ -78,13 +79,16 @@ func Build(loads []Load, settings []Setting) (*Table, error) {
 			if t.n == TableSize {
 				return nil, fmt.Errorf("dispatch: more than %d exports loaded (at %s.%s)", TableSize, m.ksr(), d.Name)
 			}
-			e := Export{Module: m.ksr(), Name: d.Name, Ret: d.Ret, Params: d.Fn.params, Call: d.Fn.call, Native: d.Native, Value: d.Value, Raw: d.Raw}
+			e := Export{Module: m.ksr(), Name: d.Name, Ret: d.Ret, Params: d.Fn.params, Call: d.Fn.call, Native: d.Native, Value: d.Value, Raw: d.Raw, NativeOnly: d.NativeOnly}
+			if d.NativeOnly && e.Native == "" {
+				e.Native = d.Name
+			}
 			t.entries[t.n] = e
-			t.byName[e.FullName()] = t.n
-			if d.Native != "" {
-				if _, dup := t.natives[d.Native]; !dup {
-					t.natives[d.Native] = t.n
-				}
+			if !e.NativeOnly {
+				t.byName[e.FullName()] = t.n
+			}
+			if e.Native != "" {
+				t.natives[e.Native] = append(t.natives[e.Native], t.n)
 			}
 			t.n++
 		}
@@ -161,6 +165,38 @@ func (t *Table) paramList(mods string) string {
 	return "; it has: " + strings.Join(names, ", ")
 }
 
+// Start runs the Start step of every loaded module, in load order. When
+// one fails, those already started are stopped.
+func (t *Table) Start(env *router.Env) error {
+	for i, m := range t.loaded {
+		if m.Start == nil {
+			continue
+		}
+		if err := m.Start(env); err != nil {
+			t.stopFrom(i - 1)
+			return fmt.Errorf("%s: %w", m.Name, err)
+		}
+	}
+	t.started = true
+	return nil
+}
+
+// Stop runs the Stop step of the started modules, last loaded first.
+func (t *Table) Stop() {
+	if t.started {
+		t.started = false
+		t.stopFrom(len(t.loaded) - 1)
+	}
+}
+
+func (t *Table) stopFrom(i int) {
+	for ; i >= 0; i-- {
+		if m := t.loaded[i]; m.Stop != nil && m.Start != nil {
+			m.Stop()
+		}
+	}
+}
+
 // Len is the number of exports in the table.
 func (t *Table) Len() int { return t.n }
 
@@ -179,8 +215,22 @@ func (t *Table) Lookup(module, name string) (int, bool) {
 
 // Native finds an export by its native-language name.
 func (t *Table) Native(name string) (int, bool) {
-	i, ok := t.natives[name]
-	return i, ok
+	if l := t.natives[name]; len(l) > 0 {
+		return l[0], true
+	}
+	return 0, false
+}
+
+// NativeArgs finds the export of a native name that takes n parameters
+// (save("location") and save("location", "0x02") are two), else the
+// first of that name.
+func (t *Table) NativeArgs(name string, n int) (int, bool) {
+	for _, i := range t.natives[name] {
+		if len(t.entries[i].Params) == n {
+			return i, true
+		}
+	}
+	return t.Native(name)
 }
 
 // Submodules lists the KSR submodules that have exports ("" for the
@@ -189,6 +239,9 @@ func (t *Table) Submodules() []string {
 	seen := map[string]bool{}
 	var out []string
 	for i := 0; i < t.n; i++ {
+		if t.entries[i].NativeOnly {
+			continue
+		}
 		if m := t.entries[i].Module; !seen[m] {
 			seen[m] = true
 			out = append(out, m)
@@ -217,14 +270,17 @@ type APIEntry struct {
 
 // APIList lists the exports in table order.
 func (t *Table) APIList() []APIEntry {
-	out := make([]APIEntry, t.n)
+	out := make([]APIEntry, 0, t.n)
 	for i := 0; i < t.n; i++ {
 		e := &t.entries[i]
+		if e.NativeOnly {
+			continue
+		}
 		ps := make([]string, len(e.Params))
 		for j, k := range e.Params {
 			ps[j] = k.String()
 		}
-		out[i] = APIEntry{Module: e.Module, Name: e.Name, Ret: e.Ret.String(), Params: ps}
+		out = append(out, APIEntry{Module: e.Module, Name: e.Name, Ret: e.Ret.String(), Params: ps})
 	}
 	return out
 }

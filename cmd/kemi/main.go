@@ -22,6 +22,7 @@ func main() {
 }
 
 const usage = `Usage: kemi [options]
+       kemi db init DBURL | kemi db add-user DBURL user@domain PASSWORD
   -f FILE      config file (default: the embedded config, 127.0.0.1:5060)
   -A NAME[=V]  #!define NAME (with value V) before reading the config
   -c           check the config (modules, parameters, script) and exit
@@ -43,6 +44,9 @@ const usage = `Usage: kemi [options]
 
 // run is main without the process: it returns the exit code.
 func run(args []string, stdout, stderr io.Writer, stop <-chan os.Signal) int {
+	if len(args) > 0 && args[0] == "db" {
+		return dbCommand(args[1:], stdout, stderr)
+	}
 	o := &options{defines: map[string]string{}, level: &slog.LevelVar{}}
 	var check, apiList, color bool
 	var pidFile string

@@ -153,6 +153,10 @@ func start(o *options) (*server, error) {
 		tr.Close()
 		return nil, err
 	}
+	if err := l.table.Start(env); err != nil {
+		tr.Close()
+		return nil, err
+	}
 	var werr error
 	tr.Serve(func(rank int) transport.Handler {
 		w, err := env.NewWorker(rank)
@@ -164,6 +168,7 @@ func start(o *options) (*server, error) {
 	})
 	if werr != nil {
 		tr.Close()
+		l.table.Stop()
 		return nil, werr
 	}
 	for _, ln := range tr.Listeners {
@@ -198,4 +203,9 @@ func latencySettings(c *cfg.Config, env *router.Env) error {
 	return nil
 }
 
-func (s *server) stop() { s.tr.Close() }
+// stop closes the sockets, waits for the workers, then stops the modules
+// (usrloc's write-back runs last, after the final request).
+func (s *server) stop() {
+	s.tr.Close()
+	s.table.Stop()
+}

@@ -32,6 +32,10 @@ type Ctx struct {
 
 	Route string // the route running, for logs
 
+	// Authorized is 1 + the header index of the credentials that auth
+	// accepted, 0 when none: consume_credentials removes that header.
+	Authorized int
+
 	dst      []byte // $du
 	dstSet   bool
 	ruri     []byte // $ru after a change
@@ -43,6 +47,9 @@ type Ctx struct {
 	Replied  int    // the status of the last reply sent by the script
 
 	avps []avp
+
+	branches []Branch
+	path     []byte
 }
 
 type avp struct {
@@ -55,11 +62,12 @@ type avp struct {
 func (c *Ctx) reset(m *sip.Msg, p *transport.Packet) {
 	c.Msg, c.Pkt = m, p
 	c.Flags, c.BFlags, c.XFlags = 0, 0, [2]uint64{}
-	c.Drop, c.RC, c.Replied = false, 1, 0
+	c.Drop, c.RC, c.Replied, c.Authorized = false, 1, 0, 0
 	c.ForceRPort, c.ReplyNoConnect, c.ReplyClose, c.ForwardClose, c.ForwardNoConn = false, false, false, false, false
 	c.dst, c.dstSet = c.dst[:0], false
 	c.ruri, c.ruriSet, c.ruriOK = c.ruri[:0], false, 0
 	c.replyHdr = c.replyHdr[:0]
+	c.branches, c.path = c.branches[:0], c.path[:0]
 	c.srcIP = c.srcIP[:0]
 	if p != nil {
 		c.srcIP = p.Src.Addr().AppendTo(c.srcIP)
@@ -323,3 +331,50 @@ func (c *Ctx) ProtoName() string {
 	}
 	return "none"
 }
+
+// Branch is a further destination of the request beside the request URI
+// (append_branch, or lookup with several contacts), forked by tm.
+type Branch struct {
+	URI   []byte
+	Dst   []byte // destination URI ($du of the branch), when set
+	Path  []byte // Path values: the branch's route set
+	Q     int    // × 1000, -1 when not given
+	Flags uint64 // branch flags
+}
+
+// MaxBranches is the most branches a request gets, as Kamailio's
+// sr_dst_max_branches default.
+const MaxBranches = 12
+
+// AppendBranch adds a branch, copying its bytes; false when MaxBranches
+// are set.
+func (c *Ctx) AppendBranch(b Branch) bool {
+	n := len(c.branches)
+	if n >= MaxBranches {
+		return false
+	}
+	if n < cap(c.branches) {
+		c.branches = c.branches[:n+1]
+	} else {
+		c.branches = append(c.branches, Branch{})
+	}
+	s := &c.branches[n]
+	s.URI = append(s.URI[:0], b.URI...)
+	s.Dst = append(s.Dst[:0], b.Dst...)
+	s.Path = append(s.Path[:0], b.Path...)
+	s.Q, s.Flags = b.Q, b.Flags
+	return true
+}
+
+// Branches are the branches appended so far (not the request URI's).
+func (c *Ctx) Branches() []Branch { return c.branches }
+
+// ClearBranches drops the appended branches.
+func (c *Ctx) ClearBranches() { c.branches = c.branches[:0] }
+
+// Path is the route set of the request URI's branch: the Path a contact
+// registered with, set by lookup; forwarding turns it into Route headers.
+func (c *Ctx) Path() []byte { return c.path }
+
+// SetPath sets the route set of the request URI's branch.
+func (c *Ctx) SetPath(p []byte) { c.path = append(c.path[:0], p...) }

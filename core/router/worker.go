@@ -160,6 +160,9 @@ func (w *Worker) Handle(p *transport.Packet) {
 		if w.runner != nil && w.runner.Has(RouteReply, "") {
 			w.runMain(c, RouteReply)
 		}
+		if !c.Drop && e.Transport != nil {
+			w.forwardReply(c)
+		}
 	}
 	if c.Drop {
 		e.Stats.Dropped.Add(1)

@@ -213,18 +213,19 @@ func (m *Msg) WWWAuthenticate() (*Digest, error) { return m.digest(2) }
 func (m *Msg) ProxyAuthenticate() (*Digest, error) { return m.digest(3) }
 
 // DigestFor parses into d the first header of type t whose realm is realm
-// (case-sensitively, as RFC 2617 compares realms); found is false when no
-// header has it.
-func (m *Msg) DigestFor(t HdrType, realm []byte, d *Digest) (found bool, err error) {
+// (case-sensitively, as RFC 2617 compares realms) and returns its index for
+// Header and RemoveHeader; -1 when no header has it. An empty realm takes
+// the first header.
+func (m *Msg) DigestFor(t HdrType, realm []byte, d *Digest) (int, error) {
 	for i := m.NextHeader(t, -1); i >= 0; i = m.NextHeader(t, i) {
 		if err := ParseDigest(m.value(i), d); err != nil {
-			return false, err
+			return -1, wrapHdr(t, err)
 		}
-		if string(d.Realm) == string(realm) {
-			return true, nil
+		if len(realm) == 0 || string(d.Realm) == string(realm) {
+			return i, nil
 		}
 	}
-	return false, nil
+	return -1, nil
 }
 
 // ListIter walks the elements of a list header (Via, Contact, Route,

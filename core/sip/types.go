@@ -416,3 +416,6 @@ func (t Transport) String() string {
 	}
 	return ""
 }
+
+// ParseTransport reads a transport name ("udp", "TCP", ...), case-insensitively.
+func ParseTransport(b []byte) Transport { return parseTransport(b) }

@@ -353,6 +353,10 @@ func (s *Server) Reply(p *Packet, dst netip.AddrPort, b []byte) error {
 	return s.Send(p.Local, p.Proto, dst, b)
 }
 
+// Listener is the first socket of a transport and address family, nil
+// when there is none: where requests a worker forwards leave from.
+func (s *Server) Listener(proto sip.Transport, v4 bool) *Listener { return s.pick(proto, v4) }
+
 func (s *Server) pick(proto sip.Transport, v4 bool) *Listener {
 	for _, l := range s.Listeners {
 		if l.Proto == proto && l.Addr.Addr().Is4() == v4 {

@@ -204,6 +204,9 @@ func (r *runner) bindKSR() {
 	subs := map[string]*lua.LTable{}
 	for i := 0; i < t.Len(); i++ {
 		ex := t.At(i)
+		if ex.NativeOnly {
+			continue
+		}
 		idx := i
 		fn := L.NewFunction(func(L *lua.LState) int { return r.call(L, idx) })
 		if ex.Module == "" {

@@ -18,10 +18,8 @@ func init() {
 	for mod, fns := range map[string]string{
 		"tm":          "t_relay t_on_failure t_on_reply t_on_branch t_on_branch_failure t_check_trans t_newtran t_reply t_is_canceled t_is_set t_set_fr t_branch_timeout t_branch_replied t_any_timeout t_any_replied t_check_status t_lookup_cancel t_release t_relay_to_udp t_relay_to_tcp",
 		"tmx":         "t_precheck_trans t_is_branch_route t_is_failure_route t_is_reply_route t_is_request_route",
-		"registrar":   "save lookup registered lookup_branches unregister add_sock_hdr reg_fetch_contacts",
+		"registrar":   "add_sock_hdr reg_fetch_contacts reg_free_contacts save_uri",
 		"usrloc":      "ul_add ul_rm",
-		"auth":        "auth_challenge www_challenge proxy_challenge consume_credentials has_credentials pv_auth_check pv_www_authorize",
-		"auth_db":     "auth_check www_authorize proxy_authorize is_subscriber",
 		"rr":          "record_route record_route_preset loose_route add_rr_param check_route_param is_direction remove_record_route",
 		"nathelper":   "nat_uac_test fix_nated_contact fix_nated_register set_contact_alias handle_ruri_alias add_contact_alias add_rcv_param fix_nated_sdp",
 		"htable":      "sht_lock sht_unlock sht_rm sht_reset sht_iterator_start",
@@ -31,7 +29,7 @@ func init() {
 		"rtpengine":   "rtpengine_manage rtpengine_offer rtpengine_answer rtpengine_delete",
 		"acc":         "acc_log_request acc_db_request",
 		"dispatcher":  "ds_select_dst ds_next_dst ds_is_from_list",
-		"core":        "forward append_branch t_relay_to",
+		"core":        "append_branch t_relay_to",
 	} {
 		for _, f := range strings.Fields(fns) {
 			unbuilt[f] = mod
@@ -46,7 +44,7 @@ func (cp *compiler) call(x *cfg.Call) expr {
 		return cp.routeCall(x)
 	}
 	t := cp.e.table
-	idx, ok := t.Native(x.Name)
+	idx, ok := t.NativeArgs(x.Name, len(x.Args))
 	if !ok {
 		idx, ok = t.Lookup("", x.Name) // core functions: setflag, force_rport, ...
 	}
@@ -84,7 +82,7 @@ func (cp *compiler) call(x *cfg.Call) expr {
 			if ex.Raw || !strings.Contains(v.Value, "$") {
 				a.isConst, a.constS = true, v.Value
 				if a.isInt {
-					n, err := strconv.Atoi(strings.TrimSpace(v.Value))
+					n, err := parseIntParam(v.Value)
 					if err != nil {
 						cp.errorf(v.Pos, "%s: parameter %d must be an integer, got %q", x.Name, i+1, v.Value)
 					}
@@ -210,4 +208,15 @@ func (cp *compiler) routeCall(x *cfg.Call) expr {
 		}
 		return router.IntValue(int64(rc)), next
 	}
+}
+
+// parseIntParam reads an int parameter written as a string: decimal, or
+// hex with 0x as Kamailio's flag parameters are ("0x02").
+func parseIntParam(s string) (int, error) {
+	s = strings.TrimSpace(s)
+	if len(s) > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X') {
+		n, err := strconv.ParseInt(s[2:], 16, 64)
+		return int(n), err
+	}
+	return strconv.Atoi(s)
 }

@@ -74,6 +74,8 @@ func init() {
 			return dispatch.Result(c.Env().Myself.Is(c.SrcIP(), int(c.Src().Port()), false))
 		})},
 
+		{Name: "forward", Ret: dispatch.Int, Fn: dispatch.F0(func(c *router.Ctx) int { return forward(c, "") }), Native: "forward"},
+		{Name: "forward_uri", Ret: dispatch.Int, Fn: dispatch.FS(forward)},
 		{Name: "force_rport", Ret: dispatch.Bool, Fn: dispatch.F0(func(c *router.Ctx) int { c.ForceRPort = true; return 1 })},
 		{Name: "add_local_rport", Ret: dispatch.Bool, Fn: dispatch.F0(func(c *router.Ctx) int { return 1 })},
 		{Name: "set_drop", Ret: dispatch.None, Fn: dispatch.N0(func(c *router.Ctx) { c.Drop = true })},
@@ -310,4 +312,13 @@ func runRoute(c *router.Ctx, name string) int {
 		return -1
 	}
 	return rc
+}
+
+// forward sends the request statelessly; an error is logged and is -1.
+func forward(c *router.Ctx, uri string) int {
+	if err := c.Forward([]byte(uri)); err != nil {
+		c.Log().Error(err.Error(), "route", c.Route)
+		return -1
+	}
+	return 1
 }

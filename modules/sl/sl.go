@@ -43,6 +43,12 @@ func init() {
 			return SendReply(c, code, reason)
 		})},
 		{Name: "sl_reply_error", Ret: dispatch.Int, Fn: dispatch.F0(func(c *router.Ctx) int {
+			if c.Replied >= 200 {
+				// The failing function (registrar's save) already sent its
+				// own error reply: a second final reply would only confuse
+				// the client.
+				return 1
+			}
 			return SendReply(c, 500, "Server Internal Error")
 		}), Native: "sl_reply_error"},
 	}})
@@ -51,6 +57,12 @@ func init() {
 // SendReply sends a stateless reply to the current request. It does not
 // answer an ACK, and takes codes 100 to 699.
 func SendReply(c *router.Ctx, code int, reason string) int {
+	return Send(c, code, reason, nil, nil)
+}
+
+// Send is SendReply with extra header lines (each ending in CRLF) and a
+// body: what auth's challenges and registrar's replies go out through.
+func Send(c *router.Ctx, code int, reason string, headers, body []byte) int {
 	m := c.Msg
 	if !m.IsRequest() {
 		c.Log().Error("sl: cannot reply to a reply", "route", c.Route)
@@ -77,7 +89,7 @@ func SendReply(c *router.Ctx, code int, reason string) int {
 	}
 	var sum [4]byte
 	hex.Encode(tag[9:], h.Sum(sum[:0]))
-	if err := c.Reply(code, reason, tag[:], nil, nil); err != nil {
+	if err := c.Reply(code, reason, tag[:], headers, body); err != nil {
 		Stats.Failures.Add(1)
 		c.Log().Error("sl: send reply: "+err.Error(), "route", c.Route)
 		return -1

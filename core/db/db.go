@@ -1,0 +1,393 @@
+// Package db is the database layer the modules share: Kamailio's db_url
+// forms, the built-in drivers (SQLite, embedded; PostgreSQL through pgx),
+// Kamailio's table schemas and one pool per database.
+//
+// SQLite takes one writer at a time. Kamailio lets every worker write on its
+// own connection and loses writes to "database is locked"; here every write
+// to a SQLite file goes through one connection (WAL journal, busy timeout),
+// so concurrent writers queue instead of failing, while reads use a pool.
+package db
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // registers "pgx"
+	_ "modernc.org/sqlite"             // registers "sqlite"
+)
+
+// Driver names the kind of database a URL selects.
+type Driver string
+
+const (
+	SQLite   Driver = "sqlite"
+	Postgres Driver = "postgres"
+)
+
+// URL is a parsed db_url.
+type URL struct {
+	Raw    string
+	Driver Driver
+	DSN    string // what the Go driver opens
+}
+
+// ParseURL reads a db_url as Kamailio writes it:
+//
+//	sqlite:///var/lib/kamailio/kamailio.db   (path /var/lib/...)
+//	sqlite:////var/lib/kamailio/kamailio.db  (Kamailio's own form, same path)
+//	sqlite://relative/file.db
+//	postgres://user:pass@host[:port]/dbname
+//	postgresql://...                         (accepted as postgres)
+func ParseURL(s string) (URL, error) {
+	u := URL{Raw: s}
+	scheme, rest, ok := strings.Cut(s, "://")
+	if !ok {
+		return u, fmt.Errorf("db_url %q: want scheme://..., such as sqlite:///path/file.db or postgres://user:pass@host/db", s)
+	}
+	switch strings.ToLower(scheme) {
+	case "sqlite", "sqlite3":
+		path := rest
+		if strings.HasPrefix(path, "//") { // sqlite:////abs: Kamailio's form
+			path = path[1:]
+		}
+		if path == "" {
+			return u, fmt.Errorf("db_url %q: no file path", s)
+		}
+		u.Driver = SQLite
+		// One statement may wait up to 10 s for the file lock; WAL lets reads
+		// go on while the writer writes.
+		u.DSN = "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(0)"
+	case "postgres", "postgresql", "pgsql":
+		pu, err := url.Parse("postgres://" + rest)
+		if err != nil {
+			return u, fmt.Errorf("db_url %q: %w", s, err)
+		}
+		if strings.Trim(pu.Path, "/") == "" {
+			return u, fmt.Errorf("db_url %q: no database name", s)
+		}
+		u.Driver = Postgres
+		u.DSN = pu.String()
+	case "mysql":
+		return u, fmt.Errorf("db_url %q: MySQL is not built in; use sqlite:// or postgres://", s)
+	case "text":
+		return u, fmt.Errorf("db_url %q: db_text is not built in; use sqlite:// (one file, nothing to install)", s)
+	default:
+		return u, fmt.Errorf("db_url %q: unknown database %q (sqlite, postgres)", s, scheme)
+	}
+	return u, nil
+}
+
+// DB is one database shared by the modules that name its URL.
+type DB struct {
+	URL    URL
+	read   *sql.DB // queries
+	write  *sql.DB // changes: one connection for SQLite, the same pool as read otherwise
+	refs   int
+	stmtMu sync.Mutex
+	stmts  map[string]*sql.Stmt
+}
+
+var (
+	openMu sync.Mutex
+	open   = map[string]*DB{}
+)
+
+// Open returns the database of a db_url, opening it on first use. Each Open
+// needs a Close.
+func Open(rawURL string) (*DB, error) {
+	u, err := ParseURL(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	openMu.Lock()
+	defer openMu.Unlock()
+	if d := open[u.DSN]; d != nil {
+		d.refs++
+		return d, nil
+	}
+	d := &DB{URL: u, refs: 1, stmts: map[string]*sql.Stmt{}}
+	switch u.Driver {
+	case SQLite:
+		if d.read, err = sql.Open("sqlite", u.DSN); err != nil {
+			return nil, err
+		}
+		if d.write, err = sql.Open("sqlite", u.DSN); err != nil {
+			d.read.Close()
+			return nil, err
+		}
+		d.write.SetMaxOpenConns(1)
+		d.read.SetMaxOpenConns(8)
+		d.read.SetMaxIdleConns(8)
+	case Postgres:
+		if d.read, err = sql.Open("pgx", u.DSN); err != nil {
+			return nil, err
+		}
+		d.read.SetMaxOpenConns(16)
+		d.read.SetMaxIdleConns(16)
+		d.write = d.read
+	}
+	d.read.SetConnMaxIdleTime(5 * time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := d.write.PingContext(ctx); err != nil {
+		d.closeConns()
+		return nil, fmt.Errorf("%s: %w", u.redacted(), err)
+	}
+	open[u.DSN] = d
+	return d, nil
+}
+
+// redacted is the URL without its password, for messages.
+func (u URL) redacted() string {
+	if u.Driver != Postgres {
+		return u.Raw
+	}
+	if pu, err := url.Parse(u.DSN); err == nil {
+		return pu.Redacted()
+	}
+	return string(u.Driver)
+}
+
+func (d *DB) String() string { return d.URL.redacted() }
+
+// Close releases one Open; the last closes the connections.
+func (d *DB) Close() error {
+	openMu.Lock()
+	defer openMu.Unlock()
+	d.refs--
+	if d.refs > 0 {
+		return nil
+	}
+	delete(open, d.URL.DSN)
+	return d.closeConns()
+}
+
+func (d *DB) closeConns() error {
+	d.stmtMu.Lock()
+	for _, s := range d.stmts {
+		s.Close()
+	}
+	d.stmts = map[string]*sql.Stmt{}
+	d.stmtMu.Unlock()
+	err := d.read.Close()
+	if d.write != d.read {
+		err = errors.Join(err, d.write.Close())
+	}
+	return err
+}
+
+// Rebind turns the ? placeholders of a query into the database's own
+// ($1, $2... for PostgreSQL).
+func (d *DB) Rebind(q string) string {
+	if d.URL.Driver != Postgres {
+		return q
+	}
+	var b strings.Builder
+	n := 0
+	for i := 0; i < len(q); i++ {
+		if q[i] == '?' {
+			n++
+			fmt.Fprintf(&b, "$%d", n)
+			continue
+		}
+		b.WriteByte(q[i])
+	}
+	return b.String()
+}
+
+// stmt returns the prepared form of a query (written with ?), prepared once
+// per database on the pool it runs on.
+func (d *DB) stmt(ctx context.Context, write bool, q string) (*sql.Stmt, error) {
+	key := q
+	if write {
+		key = "w:" + q
+	}
+	d.stmtMu.Lock()
+	defer d.stmtMu.Unlock()
+	if s := d.stmts[key]; s != nil {
+		return s, nil
+	}
+	pool := d.read
+	if write {
+		pool = d.write
+	}
+	s, err := pool.PrepareContext(ctx, d.Rebind(q))
+	if err != nil {
+		return nil, err
+	}
+	d.stmts[key] = s
+	return s, nil
+}
+
+// Query runs a prepared read.
+func (d *DB) Query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	s, err := d.stmt(ctx, false, q)
+	if err != nil {
+		return nil, err
+	}
+	return s.QueryContext(ctx, args...)
+}
+
+// QueryRow runs a prepared read of one row.
+func (d *DB) QueryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	s, err := d.stmt(ctx, false, q)
+	if err != nil {
+		// sql.Row carries no error of its own making: run it unprepared so
+		// that Scan reports the same error.
+		return d.read.QueryRowContext(ctx, d.Rebind(q), args...)
+	}
+	return s.QueryRowContext(ctx, args...)
+}
+
+// Exec runs a prepared change on the writer.
+func (d *DB) Exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	s, err := d.stmt(ctx, true, q)
+	if err != nil {
+		return nil, err
+	}
+	return s.ExecContext(ctx, args...)
+}
+
+// Tx runs f in one transaction on the writer: several changes, one commit.
+func (d *DB) Tx(ctx context.Context, f func(tx *sql.Tx) error) error {
+	tx, err := d.write.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := f(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// Columns lists the columns of a table, for start-up checks; an error when
+// the table does not exist.
+func (d *DB) Columns(ctx context.Context, table string) (map[string]bool, error) {
+	if !identOK(table) {
+		return nil, fmt.Errorf("table name %q: letters, digits and _ only", table)
+	}
+	rows, err := d.read.QueryContext(ctx, "SELECT * FROM "+table+" WHERE 1=0")
+	if err != nil {
+		return nil, fmt.Errorf("table %s: %w", table, err)
+	}
+	defer rows.Close()
+	names, err := rows.Columns()
+	if err != nil {
+		return nil, fmt.Errorf("table %s: %w", table, err)
+	}
+	cols := map[string]bool{}
+	for _, n := range names {
+		cols[strings.ToLower(n)] = true
+	}
+	return cols, nil
+}
+
+// RequireColumns is a start-up check: the error names the first missing
+// column.
+func (d *DB) RequireColumns(ctx context.Context, table string, need ...string) error {
+	cols, err := d.Columns(ctx, table)
+	if err != nil {
+		return err
+	}
+	for _, c := range need {
+		if !cols[strings.ToLower(c)] {
+			return fmt.Errorf("table %s: no such column %s", table, c)
+		}
+	}
+	return nil
+}
+
+// identOK accepts the table and column names modparams may give: they are
+// put into SQL text, so nothing but identifiers.
+func identOK(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || i > 0 && c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// Ident checks a table or column name from a modparam.
+func Ident(what, s string) error {
+	if !identOK(s) {
+		return fmt.Errorf("%s %q: letters, digits and _ only", what, s)
+	}
+	return nil
+}
+
+// TimeFormat is how Kamailio writes DATETIME values: local wall-clock time.
+const TimeFormat = "2006-01-02 15:04:05"
+
+// FormatTime writes a time the way Kamailio's drivers do.
+func FormatTime(t time.Time) string { return t.Local().Format(TimeFormat) }
+
+// ParseTime reads a DATETIME column as scanned into an any: drivers return
+// a time.Time (its wall clock, whatever zone they attach) or the text.
+func ParseTime(v any) (time.Time, error) {
+	switch t := v.(type) {
+	case time.Time:
+		return time.Date(t.Year(), t.Month(), t.Day(), t.Hour(), t.Minute(), t.Second(), 0, time.Local), nil
+	case string:
+		return parseTimeText(t)
+	case []byte:
+		return parseTimeText(string(t))
+	case int64: // a Unix time written by another tool
+		return time.Unix(t, 0), nil
+	case nil:
+		return time.Time{}, nil
+	}
+	return time.Time{}, fmt.Errorf("time column: unexpected %T", v)
+}
+
+func parseTimeText(s string) (time.Time, error) {
+	for _, f := range []string{TimeFormat, time.RFC3339, "2006-01-02T15:04:05", "2006-01-02 15:04:05.999999999-07:00"} {
+		if t, err := time.ParseInLocation(f, s, time.Local); err == nil {
+			if f == time.RFC3339 || strings.HasSuffix(f, "-07:00") {
+				return time.Date(t.Year(), t.Month(), t.Day(), t.Hour(), t.Minute(), t.Second(), 0, time.Local), nil
+			}
+			return t, nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("time column: cannot read %q", s)
+}
+
+// Complainer logs a failing database at most once per interval, with the
+// number of failures since the last line: an outage must not write a log
+// line per request.
+type Complainer struct {
+	Every time.Duration // 0: 10 s
+	mu    sync.Mutex
+	next  time.Time
+	n     int
+}
+
+// Log reports err, or counts it when a line was written less than Every ago.
+func (c *Complainer) Log(log interface{ Error(string, ...any) }, msg string, err error) {
+	c.mu.Lock()
+	now := time.Now()
+	c.n++
+	if now.Before(c.next) {
+		c.mu.Unlock()
+		return
+	}
+	every := c.Every
+	if every == 0 {
+		every = 10 * time.Second
+	}
+	n := c.n
+	c.n, c.next = 0, now.Add(every)
+	c.mu.Unlock()
+	log.Error(msg, "err", err.Error(), "failures", n, "next_report_in", every.String())
+}

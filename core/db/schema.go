@@ -1,0 +1,151 @@
+package db
+
+import (
+	"context"
+	"crypto/md5"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Table versions of Kamailio 5.6: a module refuses a table whose version
+// row says otherwise, as Kamailio does.
+const (
+	VersionSubscriber = 7
+	VersionLocation   = 9
+)
+
+// The tables as Kamailio 5.6's schema defines them: the same names, columns,
+// types and defaults, so that a database made by either works with both.
+// %[1]s is the primary key's type.
+var tables = []struct {
+	name    string
+	version int
+	ddl     []string
+}{
+	{"version", 1, []string{`CREATE TABLE version (
+    id %[1]s,
+    table_name VARCHAR(32) NOT NULL,
+    table_version INTEGER DEFAULT 0 NOT NULL,
+    CONSTRAINT version_table_name_idx UNIQUE (table_name)
+)`}},
+	{"subscriber", VersionSubscriber, []string{`CREATE TABLE subscriber (
+    id %[1]s,
+    username VARCHAR(64) DEFAULT '' NOT NULL,
+    domain VARCHAR(64) DEFAULT '' NOT NULL,
+    password VARCHAR(64) DEFAULT '' NOT NULL,
+    ha1 VARCHAR(128) DEFAULT '' NOT NULL,
+    ha1b VARCHAR(128) DEFAULT '' NOT NULL,
+    CONSTRAINT subscriber_account_idx UNIQUE (username, domain)
+)`, `CREATE INDEX subscriber_username_idx ON subscriber (username)`}},
+	{"location", VersionLocation, []string{`CREATE TABLE location (
+    id %[1]s,
+    ruid VARCHAR(64) DEFAULT '' NOT NULL,
+    username VARCHAR(64) DEFAULT '' NOT NULL,
+    domain VARCHAR(64) DEFAULT NULL,
+    contact VARCHAR(512) DEFAULT '' NOT NULL,
+    received VARCHAR(128) DEFAULT NULL,
+    path VARCHAR(512) DEFAULT NULL,
+    expires TIMESTAMP WITHOUT TIME ZONE DEFAULT '2030-05-28 21:32:15' NOT NULL,
+    q REAL DEFAULT 1.0 NOT NULL,
+    callid VARCHAR(255) DEFAULT 'Default-Call-ID' NOT NULL,
+    cseq INTEGER DEFAULT 1 NOT NULL,
+    last_modified TIMESTAMP WITHOUT TIME ZONE DEFAULT '2000-01-01 00:00:01' NOT NULL,
+    flags INTEGER DEFAULT 0 NOT NULL,
+    cflags INTEGER DEFAULT 0 NOT NULL,
+    user_agent VARCHAR(255) DEFAULT '' NOT NULL,
+    socket VARCHAR(64) DEFAULT NULL,
+    methods INTEGER DEFAULT NULL,
+    instance VARCHAR(255) DEFAULT NULL,
+    reg_id INTEGER DEFAULT 0 NOT NULL,
+    server_id INTEGER DEFAULT 0 NOT NULL,
+    connection_id INTEGER DEFAULT 0 NOT NULL,
+    keepalive INTEGER DEFAULT 0 NOT NULL,
+    partition INTEGER DEFAULT 0 NOT NULL,
+    CONSTRAINT location_ruid_idx UNIQUE (ruid)
+)`, `CREATE INDEX location_account_contact_idx ON location (username, domain, contact)`,
+		`CREATE INDEX location_expires_idx ON location (expires)`,
+		`CREATE INDEX location_tcpcon_idx ON location (connection_id)`,
+		`CREATE INDEX location_connection_idx ON location (server_id, connection_id)`}},
+}
+
+// Init creates the version, subscriber and location tables that do not
+// exist yet (what `kamdbctl create` does for these modules) and reports
+// which it created.
+func (d *DB) Init(ctx context.Context) (created []string, err error) {
+	pk := "INTEGER PRIMARY KEY NOT NULL"
+	if d.URL.Driver == Postgres {
+		pk = "SERIAL PRIMARY KEY NOT NULL"
+	}
+	for _, t := range tables {
+		if _, err := d.Columns(ctx, t.name); err == nil {
+			continue
+		}
+		err := d.Tx(ctx, func(tx *sql.Tx) error {
+			for i, q := range t.ddl {
+				if i == 0 {
+					q = fmt.Sprintf(q, pk)
+				}
+				if _, err := tx.ExecContext(ctx, q); err != nil {
+					return fmt.Errorf("create table %s: %w", t.name, err)
+				}
+			}
+			_, err := tx.ExecContext(ctx, d.Rebind("INSERT INTO version (table_name, table_version) VALUES (?, ?)"), t.name, t.version)
+			return err
+		})
+		if err != nil {
+			return created, err
+		}
+		created = append(created, t.name)
+	}
+	return created, nil
+}
+
+// CheckVersion compares a table's row in the version table with the
+// version the module reads, as Kamailio's db_check_table_version does.
+func (d *DB) CheckVersion(ctx context.Context, table string, want int) error {
+	var v int
+	err := d.QueryRow(ctx, "SELECT table_version FROM version WHERE table_name = ?", table).Scan(&v)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return fmt.Errorf("table %s: no row in the version table (kemi db init creates it; Kamailio's would say version %d)", table, want)
+	case err != nil:
+		return fmt.Errorf("table %s: version: %w", table, err)
+	case v != want:
+		return fmt.Errorf("table %s: version %d, want %d (Kamailio 5.6's schema)", table, v, want)
+	}
+	return nil
+}
+
+// HA1 is H(user:realm:password) for a digest algorithm ("MD5" or
+// "SHA-256"), as RFC 7616 §3.4.2 writes it.
+func HA1(alg, user, realm, password string) string {
+	s := user + ":" + realm + ":" + password
+	if strings.EqualFold(alg, "SHA-256") {
+		h := sha256.Sum256([]byte(s))
+		return hex.EncodeToString(h[:])
+	}
+	h := md5.Sum([]byte(s))
+	return hex.EncodeToString(h[:])
+}
+
+// AddUser adds or replaces a subscriber, as `kamctl add` does: password in
+// clear, ha1 = MD5(user:domain:password), ha1b = MD5(user@domain:domain:password).
+func (d *DB) AddUser(ctx context.Context, user, domain, password string) error {
+	if user == "" || domain == "" {
+		return errors.New("add-user: want user@domain")
+	}
+	ha1 := HA1("MD5", user, domain, password)
+	ha1b := HA1("MD5", user+"@"+domain, domain, password)
+	return d.Tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, d.Rebind("DELETE FROM subscriber WHERE username = ? AND domain = ?"), user, domain); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, d.Rebind("INSERT INTO subscriber (username, domain, password, ha1, ha1b) VALUES (?, ?, ?, ?, ?)"),
+			user, domain, password, ha1, ha1b)
+		return err
+	})
+}

@@ -1,0 +1,380 @@
+// Package auth does digest authentication (RFC 2617, RFC 7616), like
+// Kamailio's auth module: challenges with self-signed nonces, credential
+// checks against a password or HA1 that another module (auth_db) or the
+// script supplies.
+package auth
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/kemi-sip/kemi/core/router"
+	"github.com/kemi-sip/kemi/core/sip"
+	"github.com/kemi-sip/kemi/dispatch"
+	"github.com/kemi-sip/kemi/modules/sl"
+)
+
+// Kamailio's auth return codes (auth_cfg_result_t).
+const (
+	OK              = 1
+	Error           = -1
+	InvalidPassword = -2
+	UserUnknown     = -3
+	StaleNonce      = -4
+	NoCredentials   = -5
+	NonceReused     = -6
+	UserMismatch    = -8
+)
+
+// Challenge flags of auth_challenge / www_challenge / proxy_challenge.
+const (
+	flagQOPAuth    = 1
+	flagQOPAuthInt = 2
+	flagStale      = 16
+)
+
+// settings are the module parameters, fixed at start-up.
+type settings struct {
+	nonces    *nonces
+	qop       string // "", "auth" or "auth-int": qop of every challenge
+	algorithm Algorithm
+}
+
+var cur settings
+
+func init() {
+	dispatch.Register(dispatch.Module{
+		Name: "auth",
+		Params: []dispatch.Param{
+			{Name: "secret", Kind: dispatch.Str},
+			{Name: "nonce_expire", Kind: dispatch.Int},
+			{Name: "nonce_count", Kind: dispatch.Int},
+			{Name: "nc_array_size", Kind: dispatch.Int},
+			{Name: "qop", Kind: dispatch.Str},
+			{Name: "algorithm", Kind: dispatch.Str},
+			{Name: "nonce_auth_max_drift", Kind: dispatch.Int},
+			{Name: "use_next_nonce", Kind: dispatch.Int},
+			{Name: "auth_checks_register", Kind: dispatch.Int},
+			{Name: "auth_checks_no_dlg", Kind: dispatch.Int},
+			{Name: "auth_checks_in_dlg", Kind: dispatch.Int},
+		},
+		Init: initParams,
+		Exports: []dispatch.Def{
+			{Name: "auth_challenge", Ret: dispatch.Int, Fn: dispatch.FSI(func(c *router.Ctx, realm string, flags int) int {
+				if c.Msg.Method() == sip.MethodREGISTER {
+					return Challenge(c, realm, flags, 401)
+				}
+				return Challenge(c, realm, flags, 407)
+			}), Native: "auth_challenge"},
+			{Name: "consume_credentials", Ret: dispatch.Int, Fn: dispatch.F0(ConsumeCredentials), Native: "consume_credentials"},
+			{Name: "has_credentials", Ret: dispatch.Int, Fn: dispatch.FS(HasCredentials), Native: "has_credentials"},
+			{Name: "pv_auth_check", Ret: dispatch.Int, Fn: dispatch.FSSII(PVAuthCheck), Native: "pv_auth_check"},
+			{Name: "www_challenge", NativeOnly: true, Ret: dispatch.Int, Fn: dispatch.FSI(func(c *router.Ctx, realm string, flags int) int {
+				return Challenge(c, realm, flags, 401)
+			})},
+			{Name: "proxy_challenge", NativeOnly: true, Ret: dispatch.Int, Fn: dispatch.FSI(func(c *router.Ctx, realm string, flags int) int {
+				return Challenge(c, realm, flags, 407)
+			})},
+			{Name: "pv_www_authenticate", NativeOnly: true, Ret: dispatch.Int, Fn: dispatch.FSSI(func(c *router.Ctx, realm, passwd string, flags int) int {
+				return pvAuthenticate(c, sip.HdrAuthorization, realm, passwd, flags, 0)
+			})},
+			{Name: "pv_proxy_authenticate", NativeOnly: true, Ret: dispatch.Int, Fn: dispatch.FSSI(func(c *router.Ctx, realm, passwd string, flags int) int {
+				return pvAuthenticate(c, sip.HdrProxyAuthorization, realm, passwd, flags, 0)
+			})},
+		},
+	})
+}
+
+func initParams(p *dispatch.Params) error {
+	secret := []byte(p.Str("secret", ""))
+	if len(secret) == 0 {
+		// A random secret per process, as Kamailio does: nonces from
+		// before a restart are then refused (the client is challenged again).
+		secret = make([]byte, 32)
+		rand.Read(secret)
+	}
+	expire := p.Int("nonce_expire", 300)
+	if expire < 1 {
+		return fmt.Errorf("nonce_expire %d: must be at least 1 second", expire)
+	}
+	slots := 0
+	if p.Int("nonce_count", 0) != 0 {
+		// Kamailio's nc_array_size is in bytes of one-byte counters; here a
+		// slot is 8 bytes (the nonce's sequence number and its count).
+		slots = 1 << 20
+		if n := p.Int("nc_array_size", 0); n > 0 {
+			for slots = 1; slots < n; slots <<= 1 {
+			}
+		}
+	}
+	s := settings{nonces: newNonces(secret, time.Duration(expire)*time.Second, slots)}
+	switch q := strings.ToLower(p.Str("qop", "")); q {
+	case "", "auth", "auth-int":
+		s.qop = q
+	default:
+		return fmt.Errorf("qop %q: want auth, auth-int or empty", q)
+	}
+	alg, ok := ParseAlgorithm([]byte(p.Str("algorithm", "MD5")))
+	if !ok || alg == MD5Sess || alg == SHA256Sess {
+		return fmt.Errorf("algorithm %q: want MD5 or SHA-256", p.Str("algorithm", ""))
+	}
+	s.algorithm = alg
+	cur = s
+	return nil
+}
+
+// Configured reports whether the module was loaded and its parameters set;
+// auth_db refuses to start without it.
+func Configured() bool { return cur.nonces != nil }
+
+// realmOf is the realm a function was given, or when empty the host of
+// the To URI for REGISTER and of the From URI otherwise, as Kamailio does.
+func realmOf(c *router.Ctx, realm string) []byte {
+	if realm != "" {
+		return []byte(realm)
+	}
+	na := c.Msg.From()
+	if c.Msg.Method() == sip.MethodREGISTER {
+		na = c.Msg.To()
+	}
+	return na.URI.Host
+}
+
+// Challenge answers the request with 401 (WWW-Authenticate) or 407
+// (Proxy-Authenticate) and a fresh nonce. stale=true is added when the
+// request carried credentials for the realm whose nonce had only expired
+// (RFC 7616 §3.3), so that the client retries without asking its user.
+func Challenge(c *router.Ctx, realm string, flags int, code int) int {
+	if !Configured() {
+		c.Log().Error("auth: module not initialised", "route", c.Route)
+		return Error
+	}
+	m := c.Msg
+	if !m.IsRequest() || m.Method() == sip.MethodACK || m.Method() == sip.MethodCANCEL {
+		c.Log().Error("auth: cannot challenge this message", "route", c.Route)
+		return Error
+	}
+	r := realmOf(c, realm)
+	stale := flags&flagStale != 0
+	if !stale {
+		var d sip.Digest
+		t := sip.HdrAuthorization
+		if code == 407 {
+			t = sip.HdrProxyAuthorization
+		}
+		if i, err := m.DigestFor(t, r, &d); err == nil && i >= 0 {
+			st, _ := cur.nonces.check(d.Nonce, time.Now())
+			stale = st == nonceStale
+		}
+	}
+	qop := cur.qop
+	switch {
+	case flags&flagQOPAuth != 0:
+		qop = "auth"
+	case flags&flagQOPAuthInt != 0:
+		qop = "auth-int"
+	}
+	buf := c.W.Scratch[:0]
+	if code == 407 {
+		buf = append(buf, "Proxy-Authenticate: Digest realm=\""...)
+	} else {
+		buf = append(buf, "WWW-Authenticate: Digest realm=\""...)
+	}
+	buf = appendQuotedSafe(buf, r)
+	buf = append(buf, "\", nonce=\""...)
+	buf = cur.nonces.make(buf, time.Now())
+	buf = append(buf, '"')
+	if qop != "" {
+		buf = append(buf, ", qop=\""...)
+		buf = append(buf, qop...)
+		buf = append(buf, '"')
+	}
+	buf = append(buf, ", algorithm="...)
+	buf = append(buf, cur.algorithm.String()...)
+	if stale {
+		buf = append(buf, ", stale=true"...)
+	}
+	buf = append(buf, "\r\n"...)
+	c.W.Scratch = buf
+	reason := "Unauthorized"
+	if code == 407 {
+		reason = "Proxy Authentication Required"
+	}
+	if sl.Send(c, code, reason, buf, nil) < 0 {
+		return Error
+	}
+	return OK
+}
+
+// appendQuotedSafe copies a realm into a quoted-string, dropping what
+// would end it or start a new line.
+func appendQuotedSafe(dst, s []byte) []byte {
+	for _, ch := range s {
+		if ch == '"' || ch == '\\' || ch == '\r' || ch == '\n' {
+			continue
+		}
+		dst = append(dst, ch)
+	}
+	return dst
+}
+
+// HasCredentials is 1 when the request has Authorization or
+// Proxy-Authorization credentials for realm.
+func HasCredentials(c *router.Ctx, realm string) int {
+	var d sip.Digest
+	r := realmOf(c, realm)
+	for _, t := range [...]sip.HdrType{sip.HdrAuthorization, sip.HdrProxyAuthorization} {
+		if i, err := c.Msg.DigestFor(t, r, &d); err == nil && i >= 0 {
+			return 1
+		}
+	}
+	return -1
+}
+
+// ConsumeCredentials removes the credentials that the last successful
+// check accepted, so that they are not forwarded.
+func ConsumeCredentials(c *router.Ctx) int {
+	if c.Authorized == 0 {
+		return -1
+	}
+	if err := c.Msg.RemoveHeader(c.Authorized - 1); err != nil {
+		c.Log().Error("auth: consume_credentials: "+err.Error(), "route", c.Route)
+		return -1
+	}
+	c.Authorized = 0
+	return 1
+}
+
+// Credentials are the digest credentials one check works on.
+type Credentials struct {
+	sip.Digest
+	Header    int // the header's index
+	Algorithm Algorithm
+	id        uint32 // the nonce's sequence number
+}
+
+// HeaderFor is the credentials header a check reads: Authorization for
+// REGISTER (the registrar is the UAS), Proxy-Authorization otherwise.
+func HeaderFor(m *sip.Msg) sip.HdrType {
+	if m.Method() == sip.MethodREGISTER {
+		return sip.HdrAuthorization
+	}
+	return sip.HdrProxyAuthorization
+}
+
+// PreAuth finds the credentials for realm in headers of type t and checks
+// what needs no password: the scheme, the algorithm, the nonce's signature
+// and age. It returns OK to go on, or NoCredentials, StaleNonce, Error.
+func PreAuth(c *router.Ctx, t sip.HdrType, realm string, cr *Credentials) int {
+	if !Configured() {
+		c.Log().Error("auth: module not loaded or not initialised", "route", c.Route)
+		return Error
+	}
+	r := realmOf(c, realm)
+	i, err := c.Msg.DigestFor(t, r, &cr.Digest)
+	if err != nil {
+		c.Log().Info("auth: malformed credentials: "+err.Error(), "route", c.Route)
+		return Error
+	}
+	if i < 0 {
+		return NoCredentials
+	}
+	cr.Header = i
+	if !strings.EqualFold(string(cr.Scheme), "Digest") || len(cr.Username) == 0 || len(cr.Response) == 0 {
+		return Error
+	}
+	alg, ok := ParseAlgorithm(cr.Digest.Algorithm)
+	if !ok {
+		return Error
+	}
+	cr.Algorithm = alg
+	st, id := cur.nonces.check(cr.Nonce, time.Now())
+	switch st {
+	case nonceBad:
+		return Error
+	case nonceStale:
+		return StaleNonce
+	}
+	cr.id = id
+	if len(cr.QOP) > 0 && (string(cr.QOP) != "auth" && string(cr.QOP) != "auth-int" || len(cr.NC) == 0 || len(cr.CNonce) == 0) {
+		return Error
+	}
+	return OK
+}
+
+// Verify checks the response against HA1 (hex, of the credentials'
+// algorithm) and then the nonce-count: OK, InvalidPassword, NonceReused
+// or StaleNonce. On OK the credentials are remembered for
+// consume_credentials.
+func Verify(c *router.Ctx, cr *Credentials, ha1 []byte) int {
+	if len(ha1) != cr.Algorithm.HexLen() {
+		c.Log().Error("auth: the stored HA1 does not fit the algorithm "+cr.Algorithm.String(), "route", c.Route, "user", string(cr.Username))
+		return Error
+	}
+	m := c.Msg
+	var want [64]byte
+	resp := cr.Algorithm.Response(want[:], ha1, cr.Nonce, cr.NC, cr.CNonce, cr.QOP, m.MethodName(), cr.URI, m.Body())
+	if !EqualHex(cr.Response, resp) {
+		return InvalidPassword
+	}
+	if len(cr.QOP) > 0 {
+		ok, stale := cur.nonces.count(cr.id, cr.NC)
+		if stale {
+			return StaleNonce
+		}
+		if !ok {
+			return NonceReused
+		}
+	}
+	c.Authorized = cr.Header + 1
+	return OK
+}
+
+// CheckIdentity is the check of auth_check's flag 1: the authentication
+// user and realm must be the user and host of the To URI (REGISTER) or of
+// the From URI (other requests).
+func CheckIdentity(c *router.Ctx, cr *Credentials) int {
+	na := c.Msg.From()
+	if c.Msg.Method() == sip.MethodREGISTER {
+		na = c.Msg.To()
+	}
+	user := cr.Username
+	if i := strings.IndexByte(string(user), '@'); i >= 0 {
+		user = user[:i]
+	}
+	if string(na.URI.User) != string(user) || !strings.EqualFold(string(na.URI.Host), string(cr.Realm)) {
+		return UserMismatch
+	}
+	return OK
+}
+
+// PVAuthCheck checks credentials against a password (flags&1: an HA1)
+// from the script: pv_auth_check(realm, passwd, flags, checks).
+func PVAuthCheck(c *router.Ctx, realm, passwd string, flags, checks int) int {
+	return pvAuthenticate(c, HeaderFor(c.Msg), realm, passwd, flags, checks)
+}
+
+func pvAuthenticate(c *router.Ctx, t sip.HdrType, realm, passwd string, flags, checks int) int {
+	var cr Credentials
+	if rc := PreAuth(c, t, realm, &cr); rc != OK {
+		return rc
+	}
+	var buf [64]byte
+	ha1 := []byte(passwd)
+	if flags&1 == 0 {
+		ha1 = cr.Algorithm.HA1(buf[:], cr.Username, cr.Realm, ha1)
+	}
+	if rc := Verify(c, &cr, ha1); rc != OK {
+		return rc
+	}
+	if checks&1 != 0 {
+		return CheckIdentity(c, &cr)
+	}
+	return OK
+}
+
+// ErrNotLoaded is what a module that needs auth says when it is missing.
+var ErrNotLoaded = errors.New(`needs the auth module: loadmodule "auth.so" before it`)

@@ -1,0 +1,693 @@
+// Package registrar is a SIP registrar (RFC 3261 §10), like Kamailio's
+// registrar module: save stores the bindings of a REGISTER in usrloc and
+// answers it, lookup turns a request URI into the registered contacts.
+package registrar
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/kemi-sip/kemi/core/router"
+	"github.com/kemi-sip/kemi/core/sip"
+	"github.com/kemi-sip/kemi/dispatch"
+	"github.com/kemi-sip/kemi/modules/sl"
+	"github.com/kemi-sip/kemi/modules/usrloc"
+)
+
+// settings are the module parameters.
+type settings struct {
+	defaultExpires  int
+	minExpires      int
+	maxExpires      int
+	defaultQ        int
+	maxContacts     int
+	methodFiltering bool
+	appendBranches  bool
+	receivedAVP     string
+	usePath         bool
+	caseSensitive   bool
+}
+
+// Stats are the module's counters (registrar:accepted_regs, rejected_regs).
+var Stats struct {
+	Accepted atomic.Uint64
+	Rejected atomic.Uint64
+}
+
+var cur settings
+
+// save flags, as Kamailio's.
+const (
+	saveMemOnly = 0x01 // not written to the database
+	saveNoReply = 0x02
+	saveReplace = 0x04 // one contact per AOR: the others are removed
+)
+
+// lookup return codes.
+const (
+	lookupNotFound    = -1
+	lookupMethodNotOK = -2
+	lookupError       = -3
+)
+
+func init() {
+	dispatch.Register(dispatch.Module{
+		Name: "registrar",
+		Params: []dispatch.Param{
+			{Name: "default_expires", Kind: dispatch.Int},
+			{Name: "min_expires", Kind: dispatch.Int},
+			{Name: "max_expires", Kind: dispatch.Int},
+			{Name: "default_q", Kind: dispatch.Int},
+			{Name: "max_contacts", Kind: dispatch.Int},
+			{Name: "method_filtering", Kind: dispatch.Int},
+			{Name: "append_branches", Kind: dispatch.Int},
+			{Name: "received_avp", Kind: dispatch.Str},
+			{Name: "use_path", Kind: dispatch.Int},
+			{Name: "path_mode", Kind: dispatch.Int},
+			{Name: "case_sensitive", Kind: dispatch.Int},
+			{Name: "realm_prefix", Kind: dispatch.Str},
+			{Name: "default_expires_range", Kind: dispatch.Int},
+			{Name: "expires_range", Kind: dispatch.Int},
+			{Name: "xavp_cfg", Kind: dispatch.Str},
+			{Name: "xavp_rcd", Kind: dispatch.Str},
+			{Name: "gruu_enabled", Kind: dispatch.Int},
+			{Name: "outbound_mode", Kind: dispatch.Int},
+		},
+		Init: initParams,
+		Exports: []dispatch.Def{
+			{Name: "save", Ret: dispatch.Int, Fn: dispatch.FSI(Save), Native: "save"},
+			{Name: "save/1", Native: "save", NativeOnly: true, Ret: dispatch.Int, Fn: dispatch.FS(func(c *router.Ctx, table string) int {
+				return Save(c, table, 0)
+			})},
+			{Name: "lookup", Ret: dispatch.Int, Fn: dispatch.FS(func(c *router.Ctx, table string) int {
+				return Lookup(c, table, "")
+			}), Native: "lookup"},
+			{Name: "lookup_uri", Ret: dispatch.Int, Fn: dispatch.FSS(Lookup)},
+			{Name: "lookup/2", Native: "lookup", NativeOnly: true, Ret: dispatch.Int, Fn: dispatch.FSS(Lookup)},
+			{Name: "lookup_branches", Ret: dispatch.Int, Fn: dispatch.FS(LookupBranches), Native: "lookup_branches"},
+			{Name: "registered", Ret: dispatch.Int, Fn: dispatch.FS(func(c *router.Ctx, table string) int {
+				return Registered(c, table, "")
+			}), Native: "registered"},
+			{Name: "registered_uri", Ret: dispatch.Int, Fn: dispatch.FSS(Registered)},
+			{Name: "registered/2", Native: "registered", NativeOnly: true, Ret: dispatch.Int, Fn: dispatch.FSS(Registered)},
+			{Name: "unregister", Ret: dispatch.Int, Fn: dispatch.FSS(func(c *router.Ctx, table, uri string) int {
+				return Unregister(c, table, uri, "")
+			}), Native: "unregister"},
+			{Name: "unregister_ruid", Ret: dispatch.Int, Fn: dispatch.FSSS(Unregister)},
+		},
+	})
+}
+
+func initParams(p *dispatch.Params) error {
+	s := settings{
+		defaultExpires:  p.Int("default_expires", 3600),
+		minExpires:      p.Int("min_expires", 60),
+		maxExpires:      p.Int("max_expires", 0),
+		defaultQ:        p.Int("default_q", -1),
+		maxContacts:     p.Int("max_contacts", 0),
+		methodFiltering: p.Int("method_filtering", 0) != 0,
+		appendBranches:  p.Int("append_branches", 1) != 0,
+		usePath:         p.Int("use_path", 0) != 0,
+		caseSensitive:   p.Int("case_sensitive", 1) != 0,
+	}
+	if s.defaultExpires < 0 || s.minExpires < 0 || s.maxExpires < 0 || s.maxContacts < 0 {
+		return errors.New("default_expires, min_expires, max_expires and max_contacts must not be negative")
+	}
+	if s.defaultQ > 1000 {
+		return fmt.Errorf("default_q %d: want -1 (unset) or 0..1000", s.defaultQ)
+	}
+	if a := p.Str("received_avp", ""); a != "" {
+		name, ok := strings.CutPrefix(a, "$avp(")
+		if !ok || !strings.HasSuffix(name, ")") {
+			return fmt.Errorf("received_avp %q: want $avp(name)", a)
+		}
+		name = strings.TrimSuffix(name, ")")
+		if _, n, ok := strings.Cut(name, ":"); ok {
+			name = n
+		}
+		s.receivedAVP = name
+	}
+	cur = s
+	return nil
+}
+
+// regError is a failed save: the reply it gets.
+type regError struct {
+	code   int
+	reason string
+}
+
+func (e *regError) Error() string { return strconv.Itoa(e.code) + " " + e.reason }
+
+func badRequest(reason string) error { return &regError{400, reason} }
+
+var errInternal = &regError{500, "Server Internal Error"}
+
+// aorOf is the address of record of a URI: its user, and @host with
+// use_domain; lower-cased unless case_sensitive.
+func aorOf(u *sip.URI) (string, error) {
+	if len(u.User) == 0 && !usrloc.UseDomain() {
+		return "", badRequest("No username in To URI")
+	}
+	var b []byte
+	b = sip.Unescape(b, u.User)
+	if usrloc.UseDomain() {
+		b = append(b, '@')
+		b = append(b, u.Host...)
+	}
+	s := string(b)
+	if !cur.caseSensitive {
+		s = strings.ToLower(s)
+	} else if usrloc.UseDomain() {
+		// host names are case-insensitive (RFC 3261 §19.1.4)
+		at := strings.LastIndexByte(s, '@')
+		s = s[:at] + strings.ToLower(s[at:])
+	}
+	return s, nil
+}
+
+// kamailio's method bits, as the location table's methods column holds
+// them.
+var methodBits = map[sip.Method]int{
+	sip.MethodINVITE: 1, sip.MethodCANCEL: 2, sip.MethodACK: 4, sip.MethodBYE: 8, sip.MethodINFO: 16,
+	sip.MethodREGISTER: 32, sip.MethodSUBSCRIBE: 64, sip.MethodNOTIFY: 128, sip.MethodMESSAGE: 256,
+	sip.MethodOPTIONS: 512, sip.MethodPRACK: 1024, sip.MethodUPDATE: 2048, sip.MethodREFER: 4096,
+	sip.MethodPUBLISH: 8192,
+}
+
+const methodOtherBit = 1 << 16
+
+func methodBit(m sip.Method) int {
+	if b, ok := methodBits[m]; ok {
+		return b
+	}
+	return methodOtherBit
+}
+
+// allowedMethods reads the Allow header into method bits; -1 (all) when
+// there is none.
+func allowedMethods(m *sip.Msg) int {
+	if !m.Has(sip.HdrAllow) {
+		return -1
+	}
+	bits := 0
+	it := m.List(sip.HdrAllow)
+	for {
+		v, ok := it.Next()
+		if !ok {
+			break
+		}
+		bits |= methodBit(sip.ParseMethod(v))
+	}
+	return bits
+}
+
+// Now is the clock; tests replace it.
+var Now = time.Now
+
+// binding is one Contact of a REGISTER, read before anything changes.
+type binding struct {
+	uri     string
+	expires int // seconds; 0 removes
+	q       int
+}
+
+// Save is save(table, flags): the REGISTER's Contacts become the AOR's
+// bindings in the location table, and the REGISTER is answered with 200
+// and every binding (unless flags has 0x02). Returns 1 (inserted), 2
+// (updated), 3 (deleted), 4 (only fetched), -1 on error, answered with
+// 400/500/503.
+func Save(c *router.Ctx, table string, flags int) int {
+	rc, err := save(c, table, flags)
+	if err != nil {
+		Stats.Rejected.Add(1)
+		re, ok := err.(*regError)
+		if !ok {
+			c.Log().Error("registrar: save: "+err.Error(), "route", c.Route, "table", table)
+			re = errInternal
+		}
+		if flags&saveNoReply == 0 && c.Msg.IsRequest() {
+			var hdr []byte
+			hdr = append(hdr, "P-Registrar-Error: "...)
+			hdr = append(hdr, re.reason...)
+			hdr = append(hdr, "\r\n"...)
+			if re.code == 503 {
+				hdr = append(hdr, "Retry-After: 30\r\n"...)
+			}
+			sl.Send(c, re.code, re.reason, hdr, nil)
+		}
+		return -1
+	}
+	Stats.Accepted.Add(1)
+	return rc
+}
+
+func save(c *router.Ctx, table string, flags int) (int, error) {
+	m := c.Msg
+	if !m.IsRequest() || m.Method() != sip.MethodREGISTER {
+		return 0, errors.New("save works on REGISTER requests")
+	}
+	d, err := usrloc.Get(table)
+	if err != nil {
+		return 0, err
+	}
+	aor, err := aorOf(&m.To().URI)
+	if err != nil {
+		return 0, err
+	}
+	// Read every Contact first: a broken one rejects the whole request
+	// before anything is stored.
+	var list [16]binding
+	bs := list[:0]
+	star := false
+	hdrExpires := m.Expires()
+	if m.Has(sip.HdrExpires) && hdrExpires < 0 {
+		return 0, badRequest("Expires parse error")
+	}
+	it := m.Contacts()
+	var ct sip.Contact
+	for it.Next(&ct) {
+		if ct.Star {
+			star = true
+			continue
+		}
+		if ct.URI.Scheme == sip.SchemeOther && len(ct.URI.SchemeName) == 0 {
+			return 0, badRequest("Contact parse error")
+		}
+		e := ct.Expires
+		if _, has := sip.Param(ct.Params, "expires"); has && e < 0 {
+			return 0, badRequest("Invalid expires param in contact")
+		}
+		if e < 0 {
+			e = hdrExpires
+		}
+		if e < 0 {
+			e = cur.defaultExpires
+		}
+		if e > 0 {
+			if cur.minExpires > 0 && e < cur.minExpires {
+				e = cur.minExpires
+			}
+			if cur.maxExpires > 0 && e > cur.maxExpires {
+				e = cur.maxExpires
+			}
+		}
+		q := ct.Q
+		if q < 0 {
+			q = cur.defaultQ
+		}
+		bs = append(bs, binding{uri: string(ct.URI.Raw), expires: e, q: q})
+	}
+	if err := it.Err(); err != nil {
+		return 0, badRequest("Contact parse error")
+	}
+	if star {
+		if len(bs) > 0 {
+			return 0, badRequest("* used in contact and more than 1 contact")
+		}
+		if hdrExpires != 0 {
+			return 0, badRequest("* used in contact and expires is not zero")
+		}
+	}
+	now := Now()
+	nowU := now.Unix()
+	var received, path string
+	if cur.receivedAVP != "" {
+		if v := c.AVP(cur.receivedAVP); v.Kind == router.Str {
+			received = v.String()
+		}
+	}
+	if cur.usePath {
+		path = joinPath(m)
+	}
+	socket := ""
+	if c.Pkt != nil && c.Pkt.Local != nil {
+		socket = c.Pkt.Local.String()
+	}
+	callID, cseq := string(m.CallID()), int(m.CSeq())
+	methods := allowedMethods(m)
+	ua := string(m.UserAgent())
+	var inserted, updated, deleted bool
+	err = d.Update(aor, func(r *usrloc.Record) error {
+		if star {
+			for i := len(r.Contacts) - 1; i >= 0; i-- {
+				old := r.Contacts[i]
+				if old.CallID == callID && old.CSeq > cseq {
+					continue // a newer REGISTER of this call keeps its binding
+				}
+				r.Delete(i)
+				deleted = true
+			}
+			return nil
+		}
+		// max_contacts: count what there would be, before changing anything.
+		if cur.maxContacts > 0 {
+			n := 0
+			for _, old := range r.Contacts {
+				if old.Alive(nowU) {
+					n++
+				}
+			}
+			for _, b := range bs {
+				i := r.Find(b.uri, callID, d.MatchCallID())
+				switch {
+				case i < 0 && b.expires > 0:
+					n++
+				case i >= 0 && b.expires == 0:
+					n--
+				}
+			}
+			if flags&saveReplace != 0 {
+				n = min(n, len(bs))
+			}
+			if n > cur.maxContacts {
+				return &regError{503, "Too many registered contacts"}
+			}
+		}
+		for _, b := range bs {
+			i := r.Find(b.uri, callID, d.MatchCallID())
+			if i < 0 {
+				if b.expires == 0 {
+					continue
+				}
+				r.Insert(&usrloc.Contact{URI: b.uri, Received: received, Path: path, Expires: nowU + int64(b.expires), Q: b.q,
+					CallID: callID, CSeq: cseq, CFlags: int(c.BFlags), UserAgent: ua, Socket: socket, Methods: methods, LastModified: nowU})
+				inserted = true
+				continue
+			}
+			old := r.Contacts[i]
+			if old.CallID == callID && cseq <= old.CSeq {
+				updated = true // a retransmission or a late REGISTER: the binding stays
+				continue
+			}
+			if b.expires == 0 {
+				r.Delete(i)
+				deleted = true
+				continue
+			}
+			old.Received, old.Path, old.Expires, old.Q = received, path, nowU+int64(b.expires), b.q
+			old.CallID, old.CSeq, old.CFlags, old.UserAgent, old.Socket, old.Methods = callID, cseq, int(c.BFlags), ua, socket, methods
+			old.LastModified = nowU
+			r.Updated(old)
+			updated = true
+		}
+		if flags&saveReplace != 0 {
+			for i := len(r.Contacts) - 1; i >= 0; i-- {
+				if !inRequest(bs, r.Contacts[i].URI) {
+					r.Delete(i)
+					deleted = true
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		if _, ok := errors.AsType[*regError](err); ok {
+			return 0, err
+		}
+		if flags&saveMemOnly == 0 {
+			return 0, err
+		}
+	}
+	if flags&saveNoReply == 0 {
+		if err := reply(c, d, aor, now, path); err != nil {
+			return 0, err
+		}
+	}
+	switch {
+	case inserted:
+		return 1, nil
+	case updated:
+		return 2, nil
+	case deleted:
+		return 3, nil
+	}
+	return 4, nil
+}
+
+func inRequest(bs []binding, uri string) bool {
+	for _, b := range bs {
+		if b.uri == uri {
+			return true
+		}
+	}
+	return false
+}
+
+// joinPath is the Path header values, comma-separated.
+func joinPath(m *sip.Msg) string {
+	var b []byte
+	it := m.Addrs(sip.HdrPath)
+	var na sip.NameAddr
+	for it.Next(&na) {
+		if len(b) > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, na.Raw...)
+	}
+	return string(b)
+}
+
+// reply answers the REGISTER with 200 and the AOR's bindings, each with
+// the seconds it has left.
+func reply(c *router.Ctx, d *usrloc.Domain, aor string, now time.Time, path string) error {
+	w := c.W
+	var list [16]usrloc.Contact
+	cs, err := d.Fetch(aor, now, list[:0])
+	if err != nil {
+		return err
+	}
+	buf := w.Scratch[:0]
+	n := now.Unix()
+	for i := range cs {
+		ct := &cs[i]
+		buf = append(buf, "Contact: <"...)
+		buf = append(buf, ct.URI...)
+		buf = append(buf, ">;expires="...)
+		left := int64(0)
+		if ct.Expires > n {
+			left = ct.Expires - n
+		}
+		buf = strconv.AppendInt(buf, left, 10)
+		if ct.Q >= 0 {
+			buf = append(buf, ";q="...)
+			buf = appendQ(buf, ct.Q)
+		}
+		buf = append(buf, "\r\n"...)
+	}
+	if path != "" {
+		buf = append(buf, "Path: "...)
+		buf = append(buf, path...)
+		buf = append(buf, "\r\n"...)
+	}
+	w.Scratch = buf
+	if sl.Send(c, 200, "OK", buf, nil) < 0 {
+		return errors.New("sending the 200 failed")
+	}
+	return nil
+}
+
+// appendQ writes a q-value × 1000 as "0.5", "1", "0.25".
+func appendQ(b []byte, q int) []byte {
+	if q >= 1000 {
+		return append(b, '1')
+	}
+	b = append(b, "0."...)
+	s := strconv.Itoa(1000 + q)[1:] // three digits
+	s = strings.TrimRight(s, "0")
+	if s == "" {
+		s = "0"
+	}
+	return append(b, s...)
+}
+
+// Lookup is lookup(table[, uri]): the request URI (or uri) becomes the
+// first registered contact, the others become branches (append_branches).
+// 1 found, -1 not found, -2 found but none takes the method, -3 error.
+func Lookup(c *router.Ctx, table, uri string) int {
+	aor, u, rc := lookupAOR(c, uri)
+	if rc < 0 {
+		return rc
+	}
+	_ = u
+	d, err := usrloc.Get(table)
+	if err != nil {
+		c.Log().Error("registrar: lookup: "+err.Error(), "route", c.Route)
+		return lookupError
+	}
+	var list [16]usrloc.Contact
+	cs, err := d.Fetch(aor, Now(), list[:0])
+	if err != nil {
+		c.Log().Error("registrar: lookup: "+err.Error(), "route", c.Route)
+		return lookupError
+	}
+	if len(cs) == 0 {
+		return lookupNotFound
+	}
+	bit := methodBit(c.Msg.Method())
+	first := true
+	for i := range cs {
+		ct := &cs[i]
+		if cur.methodFiltering && ct.Methods >= 0 && ct.Methods&bit == 0 {
+			continue
+		}
+		dst := ct.Received
+		if ct.Path != "" {
+			dst = firstPathURI(ct.Path)
+		}
+		if first {
+			if err := c.SetRURI([]byte(ct.URI)); err != nil {
+				c.Log().Error("registrar: lookup: contact "+strconv.Quote(ct.URI)+": "+err.Error(), "route", c.Route)
+				return lookupError
+			}
+			if dst != "" {
+				if err := c.SetDstURI([]byte(dst)); err != nil {
+					c.Log().Error("registrar: lookup: "+err.Error(), "route", c.Route)
+					return lookupError
+				}
+			}
+			c.SetPath([]byte(ct.Path))
+			c.BFlags |= uint64(ct.CFlags)
+			first = false
+			if !cur.appendBranches {
+				break
+			}
+			continue
+		}
+		c.AppendBranch(router.Branch{URI: []byte(ct.URI), Dst: []byte(dst), Path: []byte(ct.Path), Q: ct.Q, Flags: uint64(ct.CFlags)})
+	}
+	if first {
+		return lookupMethodNotOK
+	}
+	return 1
+}
+
+// lookupAOR is the address of record of uri, or of the request URI when
+// uri is empty.
+func lookupAOR(c *router.Ctx, uri string) (string, *sip.URI, int) {
+	var u *sip.URI
+	if uri == "" {
+		ru, err := c.RURI()
+		if err != nil {
+			c.Log().Error("registrar: request URI: "+err.Error(), "route", c.Route)
+			return "", nil, lookupError
+		}
+		u = ru
+	} else {
+		u = new(sip.URI)
+		if err := sip.ParseURI([]byte(uri), u); err != nil {
+			c.Log().Error("registrar: "+strconv.Quote(uri)+": "+err.Error(), "route", c.Route)
+			return "", nil, lookupError
+		}
+	}
+	aor, err := aorOf(u)
+	if err != nil {
+		return "", nil, lookupNotFound
+	}
+	return aor, u, 1
+}
+
+// firstPathURI is the URI of the first Path value.
+func firstPathURI(path string) string {
+	first, _, _ := strings.Cut(path, ",")
+	first = strings.TrimSpace(first)
+	if i := strings.IndexByte(first, '<'); i >= 0 {
+		if j := strings.IndexByte(first[i:], '>'); j > 0 {
+			return first[i+1 : i+j]
+		}
+	}
+	return first
+}
+
+// LookupBranches runs lookup on the request URI and on the URI of every
+// branch, replacing each by its contacts.
+func LookupBranches(c *router.Ctx, table string) int {
+	saved := make([]router.Branch, 0, len(c.Branches()))
+	for _, b := range c.Branches() {
+		saved = append(saved, router.Branch{URI: append([]byte(nil), b.URI...), Dst: append([]byte(nil), b.Dst...),
+			Path: append([]byte(nil), b.Path...), Q: b.Q, Flags: b.Flags})
+	}
+	c.ClearBranches()
+	rc := Lookup(c, table, "")
+	for _, b := range saved {
+		aor, _, arc := lookupAOR(c, string(b.URI))
+		if arc < 0 {
+			c.AppendBranch(b)
+			continue
+		}
+		d, err := usrloc.Get(table)
+		if err != nil {
+			return lookupError
+		}
+		var list [16]usrloc.Contact
+		cs, _ := d.Fetch(aor, Now(), list[:0])
+		if len(cs) == 0 {
+			c.AppendBranch(b) // not a local user: the branch goes on as it is
+			continue
+		}
+		for i := range cs {
+			dst := cs[i].Received
+			if cs[i].Path != "" {
+				dst = firstPathURI(cs[i].Path)
+			}
+			c.AppendBranch(router.Branch{URI: []byte(cs[i].URI), Dst: []byte(dst), Path: []byte(cs[i].Path), Q: cs[i].Q, Flags: uint64(cs[i].CFlags)})
+		}
+		if rc < 0 {
+			rc = 1
+		}
+	}
+	return rc
+}
+
+// Registered is registered(table[, uri]): 1 when the AOR has a live
+// binding, -1 when not.
+func Registered(c *router.Ctx, table, uri string) int {
+	aor, _, rc := lookupAOR(c, uri)
+	if rc < 0 {
+		return -1
+	}
+	d, err := usrloc.Get(table)
+	if err != nil {
+		c.Log().Error("registrar: registered: "+err.Error(), "route", c.Route)
+		return -1
+	}
+	var list [4]usrloc.Contact
+	cs, err := d.Fetch(aor, Now(), list[:0])
+	if err != nil || len(cs) == 0 {
+		return -1
+	}
+	return 1
+}
+
+// Unregister removes every binding of the AOR of uri (only the one with
+// ruid when given).
+func Unregister(c *router.Ctx, table, uri, ruid string) int {
+	aor, _, rc := lookupAOR(c, uri)
+	if rc < 0 {
+		return -1
+	}
+	d, err := usrloc.Get(table)
+	if err != nil {
+		c.Log().Error("registrar: unregister: "+err.Error(), "route", c.Route)
+		return -1
+	}
+	removed := false
+	err = d.Update(aor, func(r *usrloc.Record) error {
+		for i := len(r.Contacts) - 1; i >= 0; i-- {
+			if ruid == "" || r.Contacts[i].RUID == ruid {
+				r.Delete(i)
+				removed = true
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		c.Log().Error("registrar: unregister: "+err.Error(), "route", c.Route)
+		return -1
+	}
+	return dispatch.Result(removed)
+}
