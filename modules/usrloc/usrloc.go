@@ -139,6 +139,7 @@ func Start(log *slog.Logger) error {
 	u := &Usrloc{set: cur, log: log.With("module", "usrloc"), domains: map[string]*Domain{},
 		stop: make(chan struct{}), done: make(chan struct{}),
 		ruidPfx: "uloc-" + strconv.FormatInt(time.Now().Unix(), 16) + "-" + strconv.FormatInt(int64(os.Getpid()), 16) + "-"}
+	Stats.Contacts.Store(0) // the memory of this run: what preload loads
 	if u.set.mode != NoDB {
 		d, err := db.Open(u.set.url)
 		if err != nil {

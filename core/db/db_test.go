@@ -1,0 +1,157 @@
+package db
+
+import (
+	"context"
+	"crypto/md5"
+	"encoding/hex"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestParseURL(t *testing.T) {
+	for i, tc := range []struct {
+		in, driver, dsnPrefix, err string
+	}{
+		{"sqlite:///var/lib/kemi/k.db", "sqlite", "file:/var/lib/kemi/k.db?", ""},
+		{"sqlite:////var/lib/kemi/k.db", "sqlite", "file:/var/lib/kemi/k.db?", ""},
+		{"sqlite://rel/k.db", "sqlite", "file:rel/k.db?", ""},
+		{"postgres://kamailio:pw@127.0.0.1/kamailio", "postgres", "postgres://kamailio:pw@127.0.0.1/kamailio", ""},
+		{"postgresql://u@h:5433/db", "postgres", "postgres://u@h:5433/db", ""},
+		{"postgres://u@h", "", "", "no database name"},
+		{"mysql://k:pw@localhost/kamailio", "", "", "MySQL is not built in"},
+		{"text:///etc/kamailio/db", "", "", "db_text is not built in"},
+		{"sqlite://", "", "", "no file path"},
+		{"/var/lib/k.db", "", "", "want scheme://"},
+		{"oracle://x/y", "", "", "unknown database"},
+	} {
+		u, err := ParseURL(tc.in)
+		switch {
+		case tc.err != "":
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("case %d (%s): error %v, want one saying %q", i, tc.in, err, tc.err)
+			}
+		case err != nil:
+			t.Errorf("case %d (%s): %v", i, tc.in, err)
+		case string(u.Driver) != tc.driver || !strings.HasPrefix(u.DSN, tc.dsnPrefix):
+			t.Errorf("case %d (%s): got %s %q, want %s %q...", i, tc.in, u.Driver, u.DSN, tc.driver, tc.dsnPrefix)
+		}
+	}
+}
+
+func TestInitAndAddUser(t *testing.T) {
+	url := "sqlite://" + filepath.Join(t.TempDir(), "k.db")
+	d, err := Open(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	ctx := context.Background()
+	created, err := d.Init(ctx)
+	if err != nil || strings.Join(created, ",") != "version,subscriber,location" {
+		t.Fatalf("Init: %v %v", created, err)
+	}
+	if created, err := d.Init(ctx); err != nil || len(created) != 0 {
+		t.Fatalf("second Init: %v %v, want nothing created", created, err)
+	}
+	if err := d.AddUser(ctx, "alice", "kemi.test", "secret"); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.AddUser(ctx, "alice", "kemi.test", "changed"); err != nil { // replaces
+		t.Fatal(err)
+	}
+	var n int
+	var ha1, ha1b string
+	d.QueryRow(ctx, "SELECT COUNT(*) FROM subscriber").Scan(&n)
+	d.QueryRow(ctx, "SELECT ha1, ha1b FROM subscriber WHERE username = ?", "alice").Scan(&ha1, &ha1b)
+	// md5("alice:kemi.test:changed"), md5("alice@kemi.test:kemi.test:changed")
+	if n != 1 || ha1 != HA1("MD5", "alice", "kemi.test", "changed") || ha1b != HA1("MD5", "alice@kemi.test", "kemi.test", "changed") {
+		t.Errorf("subscriber: %d rows, ha1 %s, ha1b %s", n, ha1, ha1b)
+	}
+	if sum := md5.Sum([]byte("alice:kemi.test:changed")); ha1 != hex.EncodeToString(sum[:]) {
+		t.Errorf("ha1 %q is not MD5(user:domain:password)", ha1)
+	}
+	for _, tc := range []struct {
+		table string
+		v     int
+	}{{"subscriber", 7}, {"location", 9}} {
+		if err := d.CheckVersion(ctx, tc.table, tc.v); err != nil {
+			t.Error(err)
+		}
+	}
+	if err := d.CheckVersion(ctx, "location", 8); err == nil || !strings.Contains(err.Error(), "version 9, want 8") {
+		t.Errorf("wrong version: %v", err)
+	}
+	if err := d.RequireColumns(ctx, "subscriber", "username", "nosuch"); err == nil || err.Error() != "table subscriber: no such column nosuch" {
+		t.Errorf("missing column: %v", err)
+	}
+}
+
+// A database made by Kamailio's own schema scripts (kamdbctl's SQL, from
+// the Debian kamailio package) works unchanged: nothing to create, the
+// versions and columns kemi reads are there.
+func TestKamailioSchema(t *testing.T) {
+	dir := "/usr/share/kamailio/db_sqlite"
+	if _, err := os.Stat(filepath.Join(dir, "standard-create.sql")); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("Kamailio's schema scripts are missing in CI: .ci/run installs the kamailio package")
+		}
+		t.Skip("Kamailio's schema scripts not installed (apt-get install kamailio); skipped outside CI")
+	}
+	url := "sqlite://" + filepath.Join(t.TempDir(), "kamailio.db")
+	d, err := Open(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	ctx := context.Background()
+	for _, f := range []string{"standard-create.sql", "auth_db-create.sql", "usrloc-create.sql"} {
+		b, err := os.ReadFile(filepath.Join(dir, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for stmt := range strings.SplitSeq(string(b), ";") {
+			if strings.TrimSpace(stmt) == "" {
+				continue
+			}
+			if _, err := d.write.ExecContext(ctx, stmt); err != nil {
+				t.Fatalf("%s: %v\n%s", f, err, stmt)
+			}
+		}
+	}
+	if created, err := d.Init(ctx); err != nil || len(created) != 0 {
+		t.Errorf("Init on Kamailio's database: created %v, %v; want nothing", created, err)
+	}
+	if err := d.CheckVersion(ctx, "subscriber", VersionSubscriber); err != nil {
+		t.Error(err)
+	}
+	if err := d.CheckVersion(ctx, "location", VersionLocation); err != nil {
+		t.Error(err)
+	}
+	if err := d.AddUser(ctx, "alice", "kemi.test", "secret"); err != nil {
+		t.Error(err)
+	}
+	// Kamailio's tables and kemi's have the same columns.
+	for _, table := range []string{"subscriber", "location", "version"} {
+		theirs, err := d.Columns(ctx, table)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mine := "sqlite://" + filepath.Join(t.TempDir(), "mine.db")
+		m, _ := Open(mine)
+		m.Init(ctx)
+		ours, _ := m.Columns(ctx, table)
+		m.Close()
+		for c := range theirs {
+			if !ours[c] {
+				t.Errorf("table %s: Kamailio has column %s, kemi's schema does not", table, c)
+			}
+		}
+		for c := range ours {
+			if !theirs[c] {
+				t.Errorf("table %s: kemi has column %s, Kamailio's schema does not", table, c)
+			}
+		}
+	}
+}
