@@ -347,3 +347,88 @@ func messageToContact(t *testing.T, proxy string) {
 		t.Errorf("the 200 at alice is not the answer to her MESSAGE:\n%s", r.Bytes())
 	}
 }
+
+// Bad input to the registrar gets an answer and a clear error, never a
+// crash: a broken Contact is 400, a location table gone is 500 with one
+// log line for many failures, a subscriber table without a needed column
+// stops start-up naming it.
+func TestRegistrarBadInput(t *testing.T) {
+	url := "sqlite://" + filepath.Join(t.TempDir(), "kemi.db")
+	prepareDB(t, url, 1)
+	s, logs := startFile(t, repoFile("scripts", "registrar", "kamailio.cfg"), map[string]string{"DBURL": strconv.Quote(url)})
+	ua := newUA(t, s.addr(sip.TransportUDP))
+	ua.registerAs("bob", "bobpass")
+
+	withContact := func(contact string, cseq int) *sip.Msg {
+		t.Helper()
+		req := strings.Replace(ua.register("bob", cseq, ""), "Contact: <sip:bob@"+ua.addr()+">", "Contact: "+contact, 1)
+		ua.send(req, nil)
+		ch, _ := ua.recv(3 * time.Second)
+		if ch == nil || ch.StatusCode() != 401 {
+			t.Fatalf("want 401 first, got %v", ch)
+		}
+		ua.send(strings.Replace(req, "Content-Length: 0", strings.TrimSuffix(authHeader("bob", "bobpass", ch, "", ""), "\r\n")+"\r\nContent-Length: 0", 1), nil)
+		r, _ := ua.recv(3 * time.Second)
+		if r == nil {
+			t.Fatalf("no answer to a REGISTER with Contact %q\n%s", contact, logs.String())
+		}
+		return r
+	}
+	for i, tc := range []struct {
+		contact string
+		code    int
+		reason  string
+	}{
+		{"<sip:bob@10.0.0.1", 400, "Contact parse error"},
+		{"<sip:bob@10.0.0.1>;expires=soon", 400, "Contact parse error"},
+		{"*", 400, "* used in contact and expires is not zero"},
+		{"<sip:bob@10.0.0.1>, <sip:bob@10.0.0.2>;expires=0", 200, "OK"},
+	} {
+		r := withContact(tc.contact, 10+2*i)
+		if r.StatusCode() != tc.code || string(r.Reason()) != tc.reason {
+			t.Errorf("case %d (Contact: %s): got %d %s, want %d %s", i, tc.contact, r.StatusCode(), r.Reason(), tc.code, tc.reason)
+		}
+	}
+
+	// The location table disappears (a database outage, for db_mode 1).
+	d, err := db.Open(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Exec(context.Background(), "DROP TABLE location"); err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	for i := range 5 {
+		if r := withContact("<sip:bob@10.0.0.7>", 30+2*i); r.StatusCode() != 500 {
+			t.Errorf("save with the location table gone: %d, want 500", r.StatusCode())
+		}
+	}
+	if n := strings.Count(logs.String(), "registrar: save failed"); n != 1 {
+		t.Errorf("5 failed saves logged %d times, want once:\n%s", n, logs.String())
+	}
+}
+
+func TestSubscriberTableMissingColumn(t *testing.T) {
+	url := "sqlite://" + filepath.Join(t.TempDir(), "kemi.db")
+	d, err := db.Open(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	d.Init(ctx)
+	d.Exec(ctx, "ALTER TABLE subscriber DROP COLUMN ha1b")
+	d.Close()
+	logs := &syncBuf{}
+	lv := &slog.LevelVar{}
+	o := &options{cfgFile: repoFile("scripts", "registrar", "kamailio.cfg"), defines: map[string]string{"DBURL": strconv.Quote(url)},
+		level: lv, log: slog.New(newLogHandler(logs, lv, "", false)), listen: []string{"udp:127.0.0.1:0"}}
+	s, err := start(o)
+	if err == nil {
+		s.stop()
+		t.Fatal("kemi started on a subscriber table without ha1b")
+	}
+	if !strings.Contains(err.Error(), "auth_db") || !strings.Contains(err.Error(), "no such column ha1b") {
+		t.Errorf("start-up error %q does not name the module and the column", err)
+	}
+}

@@ -210,7 +210,7 @@ func (n *nonces) check(nonce []byte, now time.Time) (nonceState, uint32) {
 		return nonceBad, 0
 	}
 	id := binary.BigEndian.Uint32(raw[4:])
-	if int64(binary.BigEndian.Uint32(raw[0:])) < now.Unix() {
+	if int64(binary.BigEndian.Uint32(raw[0:])) <= now.Unix() {
 		return nonceStale, id
 	}
 	return nonceOK, id

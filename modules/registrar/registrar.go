@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/kemi-sip/kemi/core/db"
 	"github.com/kemi-sip/kemi/core/router"
 	"github.com/kemi-sip/kemi/core/sip"
 	"github.com/kemi-sip/kemi/dispatch"
@@ -38,7 +39,10 @@ var Stats struct {
 	Rejected atomic.Uint64
 }
 
-var cur settings
+var (
+	cur        settings
+	saveErrors db.Complainer
+)
 
 // save flags, as Kamailio's.
 const (
@@ -227,7 +231,9 @@ func Save(c *router.Ctx, table string, flags int) int {
 		Stats.Rejected.Add(1)
 		re, ok := err.(*regError)
 		if !ok {
-			c.Log().Error("registrar: save: "+err.Error(), "route", c.Route, "table", table)
+			// A database outage fails every REGISTER: one log line per
+			// interval, with the count.
+			saveErrors.Log(c.Log(), "registrar: save failed, answered 500", err)
 			re = errInternal
 		}
 		if flags&saveNoReply == 0 && c.Msg.IsRequest() {
