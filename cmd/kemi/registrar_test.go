@@ -42,7 +42,7 @@ func repoFile(parts ...string) string {
 
 // prepareDB creates the tables and n subscribers userNNNN with password
 // passNNNN, plus bob (password bobpass), and writes sipp's injection file.
-func prepareDB(t *testing.T, url string, n int) (csv string) {
+func prepareDB(t testing.TB, url string, n int) (csv string) {
 	t.Helper()
 	d, err := db.Open(url)
 	if err != nil {
@@ -72,7 +72,7 @@ func prepareDB(t *testing.T, url string, n int) (csv string) {
 
 // startFile starts kemi on a config file with defines, listening on a
 // free UDP port of 127.0.0.1.
-func startFile(t *testing.T, cfgPath string, defines map[string]string) (*server, *syncBuf) {
+func startFile(t testing.TB, cfgPath string, defines map[string]string) (*server, *syncBuf) {
 	t.Helper()
 	logs := &syncBuf{}
 	lv := &slog.LevelVar{}
@@ -86,7 +86,7 @@ func startFile(t *testing.T, cfgPath string, defines map[string]string) (*server
 	return s, logs
 }
 
-func countRows(t *testing.T, url, q string) int {
+func countRows(t testing.TB, url, q string) int {
 	t.Helper()
 	d, err := db.Open(url)
 	if err != nil {

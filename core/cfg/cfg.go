@@ -523,7 +523,18 @@ func (p *parser) switchStmt() Stmt {
 			p.failf(open.off, "switch: '{' is never closed")
 		case t.kind == tIdent && t.text == "case":
 			p.advance()
-			v := p.primary()
+			var v Expr
+			if p.isOp("-") { // case -1: (lookup's and auth_check's return codes)
+				p.advance()
+				n := p.tok
+				if n.kind != tInt {
+					p.failf(n.off, "case: expected a number after '-', found %s", p.describe(n))
+				}
+				p.advance()
+				v = &IntLit{Value: -n.num, Pos: p.pos(t.off)}
+			} else {
+				v = p.primary()
+			}
 			p.expect(":")
 			s.Cases = append(s.Cases, Case{Value: v, Pos: p.pos(t.off)})
 		case t.kind == tIdent && t.text == "default":

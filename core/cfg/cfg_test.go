@@ -253,3 +253,18 @@ func TestRouteNames(t *testing.T) {
 		}
 	}
 }
+
+// Return codes are negative: switch cases take them (case -1:).
+func TestNegativeCase(t *testing.T) {
+	c, err := Parse("t.cfg", []byte("request_route {\n switch ($var(rc)) {\n case -3:\n case 2:\n exit;\n }\n}\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sw := c.Route("request_route", "").Body.Stmts[0].(*Switch)
+	if v, ok := sw.Cases[0].Value.(*IntLit); !ok || v.Value != -3 {
+		t.Errorf("case -3: got %#v", sw.Cases[0].Value)
+	}
+	if _, err := Parse("t.cfg", []byte("request_route { switch ($var(rc)) { case -x: exit; } }\n"), nil); err == nil || !strings.Contains(err.Error(), "expected a number after '-'") {
+		t.Errorf("case -x: error %v", err)
+	}
+}
