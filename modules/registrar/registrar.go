@@ -515,11 +515,10 @@ func appendQ(b []byte, q int) []byte {
 // first registered contact, the others become branches (append_branches).
 // 1 found, -1 not found, -2 found but none takes the method, -3 error.
 func Lookup(c *router.Ctx, table, uri string) int {
-	aor, u, rc := lookupAOR(c, uri)
+	aor, rc := lookupAOR(c, uri)
 	if rc < 0 {
 		return rc
 	}
-	_ = u
 	d, err := usrloc.Get(table)
 	if err != nil {
 		c.Log().Error("registrar: lookup: "+err.Error(), "route", c.Route)
@@ -541,10 +540,7 @@ func Lookup(c *router.Ctx, table, uri string) int {
 		if cur.methodFiltering && ct.Methods >= 0 && ct.Methods&bit == 0 {
 			continue
 		}
-		dst := ct.Received
-		if ct.Path != "" {
-			dst = firstPathURI(ct.Path)
-		}
+		dst := contactDst(ct)
 		if first {
 			if err := c.SetRURI([]byte(ct.URI)); err != nil {
 				c.Log().Error("registrar: lookup: contact "+strconv.Quote(ct.URI)+": "+err.Error(), "route", c.Route)
@@ -574,27 +570,36 @@ func Lookup(c *router.Ctx, table, uri string) int {
 
 // lookupAOR is the address of record of uri, or of the request URI when
 // uri is empty.
-func lookupAOR(c *router.Ctx, uri string) (string, *sip.URI, int) {
+func lookupAOR(c *router.Ctx, uri string) (string, int) {
 	var u *sip.URI
 	if uri == "" {
 		ru, err := c.RURI()
 		if err != nil {
 			c.Log().Error("registrar: request URI: "+err.Error(), "route", c.Route)
-			return "", nil, lookupError
+			return "", lookupError
 		}
 		u = ru
 	} else {
 		u = new(sip.URI)
 		if err := sip.ParseURI([]byte(uri), u); err != nil {
 			c.Log().Error("registrar: "+strconv.Quote(uri)+": "+err.Error(), "route", c.Route)
-			return "", nil, lookupError
+			return "", lookupError
 		}
 	}
 	aor, err := aorOf(u)
 	if err != nil {
-		return "", nil, lookupNotFound
+		return "", lookupNotFound
 	}
-	return aor, u, 1
+	return aor, 1
+}
+
+// contactDst is where a request to the contact goes first: the first
+// Path hop, else the address the contact registered from (received).
+func contactDst(ct *usrloc.Contact) string {
+	if ct.Path != "" {
+		return firstPathURI(ct.Path)
+	}
+	return ct.Received
 }
 
 // firstPathURI is the URI of the first Path value.
@@ -620,7 +625,7 @@ func LookupBranches(c *router.Ctx, table string) int {
 	c.ClearBranches()
 	rc := Lookup(c, table, "")
 	for _, b := range saved {
-		aor, _, arc := lookupAOR(c, string(b.URI))
+		aor, arc := lookupAOR(c, string(b.URI))
 		if arc < 0 {
 			c.AppendBranch(b)
 			continue
@@ -636,11 +641,7 @@ func LookupBranches(c *router.Ctx, table string) int {
 			continue
 		}
 		for i := range cs {
-			dst := cs[i].Received
-			if cs[i].Path != "" {
-				dst = firstPathURI(cs[i].Path)
-			}
-			c.AppendBranch(router.Branch{URI: []byte(cs[i].URI), Dst: []byte(dst), Path: []byte(cs[i].Path), Q: cs[i].Q, Flags: uint64(cs[i].CFlags)})
+			c.AppendBranch(router.Branch{URI: []byte(cs[i].URI), Dst: []byte(contactDst(&cs[i])), Path: []byte(cs[i].Path), Q: cs[i].Q, Flags: uint64(cs[i].CFlags)})
 		}
 		if rc < 0 {
 			rc = 1
@@ -652,7 +653,7 @@ func LookupBranches(c *router.Ctx, table string) int {
 // Registered is registered(table[, uri]): 1 when the AOR has a live
 // binding, -1 when not.
 func Registered(c *router.Ctx, table, uri string) int {
-	aor, _, rc := lookupAOR(c, uri)
+	aor, rc := lookupAOR(c, uri)
 	if rc < 0 {
 		return -1
 	}
@@ -672,7 +673,7 @@ func Registered(c *router.Ctx, table, uri string) int {
 // Unregister removes every binding of the AOR of uri (only the one with
 // ruid when given).
 func Unregister(c *router.Ctx, table, uri, ruid string) int {
-	aor, _, rc := lookupAOR(c, uri)
+	aor, rc := lookupAOR(c, uri)
 	if rc < 0 {
 		return -1
 	}
