@@ -173,8 +173,8 @@ type Def struct {
 	Native string // the native-language name, if any
 	Value  bool   // an int result that is a value, not a return code
 	Raw    bool   // native string parameters are passed unexpanded
-	// NativeOnly: a native-language function with no KSR face; Name is
-	// then its native name.
+	// NativeOnly: a native-language function with no KSR face; its native
+	// name is Native, or Name when Native is empty.
 	NativeOnly bool
 }
 

@@ -84,6 +84,12 @@ func Register(m Module) {
 		}
 	}
 	mm := m
+	mm.Exports = append([]Def(nil), m.Exports...)
+	for i := range mm.Exports {
+		if d := &mm.Exports[i]; d.NativeOnly && d.Native == "" {
+			d.Native = d.Name // a native-only function is known by its name
+		}
+	}
 	modules[m.Name] = &mm
 }
 
@@ -164,7 +170,7 @@ func NativeOwner(native string) (string, bool) {
 	defer regMu.Unlock()
 	for _, m := range modules {
 		for _, d := range m.Exports {
-			if d.Native == native || d.NativeOnly && d.Name == native {
+			if d.Native == native {
 				return m.Name, true
 			}
 		}

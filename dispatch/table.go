@@ -80,9 +80,6 @@ func Build(loads []Load, settings []Setting) (*Table, error) {
 				return nil, fmt.Errorf("dispatch: more than %d exports loaded (at %s.%s)", TableSize, m.ksr(), d.Name)
 			}
 			e := Export{Module: m.ksr(), Name: d.Name, Ret: d.Ret, Params: d.Fn.params, Call: d.Fn.call, Native: d.Native, Value: d.Value, Raw: d.Raw, NativeOnly: d.NativeOnly}
-			if d.NativeOnly && e.Native == "" {
-				e.Native = d.Name
-			}
 			t.entries[t.n] = e
 			if !e.NativeOnly {
 				t.byName[e.FullName()] = t.n

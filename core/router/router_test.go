@@ -125,3 +125,19 @@ func TestLatencyQuantiles(t *testing.T) {
 		t.Errorf("merge: count %d", m.Count)
 	}
 }
+
+func TestIntParam(t *testing.T) {
+	for i, tc := range []struct {
+		v    Value
+		want int64
+		ok   bool
+	}{
+		{StrValue("12"), 12, true}, {StrValue("-3"), -3, true}, {StrValue("0x02"), 2, true}, {StrValue("0X1f"), 31, true},
+		{BytesValue([]byte("0x10")), 16, true}, {IntValue(7), 7, true}, {StrValue("0x"), 0, false}, {StrValue("0xg"), 0, false},
+		{StrValue("ten"), 0, false}, {Value{}, 0, false},
+	} {
+		if n, ok := tc.v.IntParam(); n != tc.want || ok != tc.ok {
+			t.Errorf("case %d (%v): got %d %v, want %d %v", i, tc.v, n, ok, tc.want, tc.ok)
+		}
+	}
+}

@@ -121,3 +121,38 @@ func (v Value) Or(def string) Value {
 	}
 	return v
 }
+
+// IntParam reads a value given for an int parameter of a function: an int,
+// or a string in decimal or, as Kamailio's flag parameters are written, in
+// hex with 0x ("0x02").
+func (v Value) IntParam() (int64, bool) {
+	switch {
+	case v.Kind != Str:
+		return v.Int64()
+	case v.B != nil:
+		return intParam(v.B)
+	}
+	return intParam(v.S)
+}
+
+func intParam[T string | []byte](s T) (int64, bool) {
+	if len(s) < 3 || s[0] != '0' || s[1]|0x20 != 'x' {
+		return atoi(s)
+	}
+	if len(s) > 17 {
+		return 0, false
+	}
+	var n int64
+	for i := 2; i < len(s); i++ {
+		c := s[i] | 0x20
+		switch {
+		case c >= '0' && c <= '9':
+			n = n<<4 | int64(c-'0')
+		case c >= 'a' && c <= 'f':
+			n = n<<4 | int64(c-'a'+10)
+		default:
+			return 0, false
+		}
+	}
+	return n, true
+}

@@ -82,11 +82,11 @@ func (cp *compiler) call(x *cfg.Call) expr {
 			if ex.Raw || !strings.Contains(v.Value, "$") {
 				a.isConst, a.constS = true, v.Value
 				if a.isInt {
-					n, err := parseIntParam(v.Value)
-					if err != nil {
+					n, ok := router.StrValue(strings.TrimSpace(v.Value)).IntParam()
+					if !ok {
 						cp.errorf(v.Pos, "%s: parameter %d must be an integer, got %q", x.Name, i+1, v.Value)
 					}
-					a.constI = n
+					a.constI = int(n)
 				}
 				break
 			}
@@ -126,7 +126,7 @@ func (cp *compiler) call(x *cfg.Call) expr {
 					return v, f
 				}
 				if a.isInt {
-					n, ok := v.Int64()
+					n, ok := v.IntParam()
 					if !ok {
 						c.Log().Error(name+": parameter "+strconv.Itoa(i+1)+" is not an integer", "route", c.Route)
 					}
@@ -150,11 +150,11 @@ func (cp *compiler) call(x *cfg.Call) expr {
 				}
 			}
 			if a.isInt {
-				n, err := strconv.Atoi(s)
-				if err != nil {
+				n, ok := router.StrValue(s).IntParam()
+				if !ok {
 					c.Log().Error(name+": parameter "+strconv.Itoa(i+1)+" is not an integer", "value", s, "route", c.Route)
 				}
-				av.I[i] = n
+				av.I[i] = int(n)
 			} else {
 				av.S[i] = s
 			}
@@ -208,15 +208,4 @@ func (cp *compiler) routeCall(x *cfg.Call) expr {
 		}
 		return router.IntValue(int64(rc)), next
 	}
-}
-
-// parseIntParam reads an int parameter written as a string: decimal, or
-// hex with 0x as Kamailio's flag parameters are ("0x02").
-func parseIntParam(s string) (int, error) {
-	s = strings.TrimSpace(s)
-	if len(s) > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X') {
-		n, err := strconv.ParseInt(s[2:], 16, 64)
-		return int(n), err
-	}
-	return strconv.Atoi(s)
 }
