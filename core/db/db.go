@@ -254,6 +254,26 @@ func (d *DB) Exec(ctx context.Context, q string, args ...any) (sql.Result, error
 	return s.ExecContext(ctx, args...)
 }
 
+// PrepareWrite prepares a change (written with ?) on the writer, for
+// TxExec. It must run outside a transaction: with SQLite the transaction
+// holds the one writer connection a prepare would wait for.
+func (d *DB) PrepareWrite(ctx context.Context, q string) error {
+	_, err := d.stmt(ctx, true, q)
+	return err
+}
+
+// TxExec runs a change inside tx, with its statement from PrepareWrite
+// when there is one.
+func (d *DB) TxExec(ctx context.Context, tx *sql.Tx, q string, args ...any) (sql.Result, error) {
+	d.stmtMu.Lock()
+	s := d.stmts["w:"+q]
+	d.stmtMu.Unlock()
+	if s == nil {
+		return tx.ExecContext(ctx, d.Rebind(q), args...)
+	}
+	return tx.StmtContext(ctx, s).ExecContext(ctx, args...)
+}
+
 // Tx runs f in one transaction on the writer: several changes, one commit.
 func (d *DB) Tx(ctx context.Context, f func(tx *sql.Tx) error) error {
 	tx, err := d.write.BeginTx(ctx, nil)
@@ -334,33 +354,36 @@ const TimeFormat = "2006-01-02 15:04:05"
 func FormatTime(t time.Time) string { return t.Local().Format(TimeFormat) }
 
 // ParseTime reads a DATETIME column as scanned into an any: drivers return
-// a time.Time (its wall clock, whatever zone they attach) or the text.
+// a time.Time (whose zone means nothing: the column holds a wall-clock
+// time) or the text. The result is that wall-clock time, local.
 func ParseTime(v any) (time.Time, error) {
-	switch t := v.(type) {
-	case time.Time:
-		return time.Date(t.Year(), t.Month(), t.Day(), t.Hour(), t.Minute(), t.Second(), 0, time.Local), nil
-	case string:
-		return parseTimeText(t)
-	case []byte:
-		return parseTimeText(string(t))
-	case int64: // a Unix time written by another tool
-		return time.Unix(t, 0), nil
+	switch x := v.(type) {
 	case nil:
 		return time.Time{}, nil
+	case time.Time:
+		return wallClock(x), nil
+	case int64: // a Unix time written by another tool
+		return time.Unix(x, 0), nil
+	case []byte:
+		return parseTimeText(string(x))
+	case string:
+		return parseTimeText(x)
 	}
 	return time.Time{}, fmt.Errorf("time column: unexpected %T", v)
 }
 
 func parseTimeText(s string) (time.Time, error) {
 	for _, f := range []string{TimeFormat, time.RFC3339, "2006-01-02T15:04:05", "2006-01-02 15:04:05.999999999-07:00"} {
-		if t, err := time.ParseInLocation(f, s, time.Local); err == nil {
-			if f == time.RFC3339 || strings.HasSuffix(f, "-07:00") {
-				return time.Date(t.Year(), t.Month(), t.Day(), t.Hour(), t.Minute(), t.Second(), 0, time.Local), nil
-			}
-			return t, nil
+		if t, err := time.Parse(f, s); err == nil {
+			return wallClock(t), nil
 		}
 	}
 	return time.Time{}, fmt.Errorf("time column: cannot read %q", s)
+}
+
+// wallClock is t's date and clock reading, in the local zone.
+func wallClock(t time.Time) time.Time {
+	return time.Date(t.Year(), t.Month(), t.Day(), t.Hour(), t.Minute(), t.Second(), 0, time.Local)
 }
 
 // Complainer logs a failing database at most once per interval, with the

@@ -73,11 +73,10 @@ func (c *Ctx) Forward(uri []byte) error {
 			return err
 		}
 	}
-	for _, p := range [][]byte{c.path} {
-		if len(p) > 0 {
-			if err := m.InsertHeader(append(append(c.W.hdrBuf[:0], "Route: "...), p...)); err != nil {
-				return err
-			}
+	if len(c.path) > 0 {
+		c.W.hdrBuf = append(append(c.W.hdrBuf[:0], "Route: "...), c.path...)
+		if err := m.InsertHeader(c.W.hdrBuf); err != nil {
+			return err
 		}
 	}
 	via := c.W.Scratch[:0]

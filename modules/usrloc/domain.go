@@ -119,6 +119,7 @@ const numShards = 64
 type Domain struct {
 	Name   string
 	u      *Usrloc
+	q      queries
 	shards [numShards]shard
 
 	delMu   sync.Mutex
@@ -307,15 +308,28 @@ func (d *Domain) Records(now time.Time, f func(aor string, cs []Contact)) error 
 
 // The database side.
 
-func (d *Domain) insertSQL() string {
-	return "INSERT INTO " + d.Name + " (ruid, username, domain, contact, received, path, expires, q, callid, cseq, last_modified, flags, cflags, user_agent, socket, methods, instance, reg_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+// queries are a location table's SQL, written once when the table is
+// first used (with ?: core/db prepares them for the database).
+type queries struct {
+	insert, update, delete, deleteExpired, selectAll, selectUser, selectUserDomain string
 }
 
-func (d *Domain) updateSQL() string {
-	return "UPDATE " + d.Name + " SET contact = ?, received = ?, path = ?, expires = ?, q = ?, callid = ?, cseq = ?, last_modified = ?, flags = ?, cflags = ?, user_agent = ?, socket = ?, methods = ?, instance = ?, reg_id = ? WHERE ruid = ?"
-}
+const contactColumns = "ruid, username, domain, contact, received, path, expires, q, callid, cseq, last_modified, flags, cflags, user_agent, socket, methods, instance, reg_id"
 
-func (d *Domain) deleteSQL() string { return "DELETE FROM " + d.Name + " WHERE ruid = ?" }
+func newQueries(table string) queries {
+	sel := "SELECT " + contactColumns + " FROM " + table
+	return queries{
+		insert: "INSERT INTO " + table + " (" + contactColumns + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		update: "UPDATE " + table + " SET contact = ?, received = ?, path = ?, expires = ?, q = ?, callid = ?, cseq = ?, last_modified = ?, " +
+			"flags = ?, cflags = ?, user_agent = ?, socket = ?, methods = ?, instance = ?, reg_id = ? WHERE ruid = ?",
+		delete: "DELETE FROM " + table + " WHERE ruid = ?",
+		// Permanent contacts carry the epoch: they are kept.
+		deleteExpired:    "DELETE FROM " + table + " WHERE expires <= ? AND expires > ?",
+		selectAll:        sel,
+		selectUser:       sel + " WHERE username = ?",
+		selectUserDomain: sel + " WHERE username = ? AND domain = ?",
+	}
+}
 
 func nullStr(s string) any {
 	if s == "" {
@@ -353,15 +367,15 @@ func (d *Domain) exec(ctx context.Context, tx *sql.Tx, aor string, o op) error {
 	switch o.kind {
 	case opInsert:
 		user, domain := d.u.splitAOR(aor)
-		_, err = tx.ExecContext(ctx, d.u.db.Rebind(d.insertSQL()), c.RUID, user, domain, c.URI, nullStr(c.Received), nullStr(c.Path),
+		_, err = d.u.db.TxExec(ctx, tx, d.q.insert, c.RUID, user, domain, c.URI, nullStr(c.Received), nullStr(c.Path),
 			expiresCol(c.Expires), qCol(c.Q), c.CallID, c.CSeq, db.FormatTime(time.Unix(c.LastModified, 0)), c.Flags, c.CFlags,
 			c.UserAgent, nullStr(c.Socket), methodsCol(c.Methods), nullStr(c.Instance), c.RegID)
 	case opUpdate:
-		_, err = tx.ExecContext(ctx, d.u.db.Rebind(d.updateSQL()), c.URI, nullStr(c.Received), nullStr(c.Path),
+		_, err = d.u.db.TxExec(ctx, tx, d.q.update, c.URI, nullStr(c.Received), nullStr(c.Path),
 			expiresCol(c.Expires), qCol(c.Q), c.CallID, c.CSeq, db.FormatTime(time.Unix(c.LastModified, 0)), c.Flags, c.CFlags,
 			c.UserAgent, nullStr(c.Socket), methodsCol(c.Methods), nullStr(c.Instance), c.RegID, c.RUID)
 	case opDelete:
-		_, err = tx.ExecContext(ctx, d.u.db.Rebind(d.deleteSQL()), c.RUID)
+		_, err = d.u.db.TxExec(ctx, tx, d.q.delete, c.RUID)
 	}
 	return err
 }
@@ -469,8 +483,7 @@ func (d *Domain) flush() error {
 func (d *Domain) deleteExpiredDB(now int64) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	// Permanent contacts carry the epoch: keep them.
-	_, err := d.u.db.Exec(ctx, "DELETE FROM "+d.Name+" WHERE expires <= ? AND expires > ?",
+	_, err := d.u.db.Exec(ctx, d.q.deleteExpired,
 		db.FormatTime(time.Unix(now, 0)), db.FormatTime(time.Unix(0, 0)))
 	if err != nil {
 		Stats.DBErrors.Add(1)
@@ -478,11 +491,7 @@ func (d *Domain) deleteExpiredDB(now int64) {
 	}
 }
 
-func (d *Domain) selectSQL() string {
-	return "SELECT ruid, username, domain, contact, received, path, expires, q, callid, cseq, last_modified, flags, cflags, user_agent, socket, methods, instance, reg_id FROM " + d.Name
-}
-
-// scanContact reads one row of selectSQL.
+// scanContact reads one row of the select queries.
 func scanContact(rows *sql.Rows, useDomain bool) (aor string, c *Contact, err error) {
 	var (
 		user, callID, ua, ruid, uri              string
@@ -523,7 +532,7 @@ func scanContact(rows *sql.Rows, useDomain bool) (aor string, c *Contact, err er
 
 // load reads the whole table into memory (db_mode 1 and 2 at start).
 func (d *Domain) load(ctx context.Context) error {
-	rows, err := d.u.db.Query(ctx, d.selectSQL())
+	rows, err := d.u.db.Query(ctx, d.q.selectAll)
 	if err != nil {
 		return err
 	}
@@ -554,13 +563,13 @@ func (d *Domain) load(ctx context.Context) error {
 // loadRecord reads one address of record (db_mode 3).
 func (d *Domain) loadRecord(ctx context.Context, aor string) (*Record, error) {
 	user, domain := d.u.splitAOR(aor)
-	q := d.selectSQL() + " WHERE username = ?"
-	args := []any{user}
+	var rows *sql.Rows
+	var err error
 	if domain != nil {
-		q += " AND domain = ?"
-		args = append(args, domain)
+		rows, err = d.u.db.Query(ctx, d.q.selectUserDomain, user, domain)
+	} else {
+		rows, err = d.u.db.Query(ctx, d.q.selectUser, user)
 	}
-	rows, err := d.u.db.Query(ctx, q, args...)
 	if err != nil {
 		Stats.DBErrors.Add(1)
 		return nil, err

@@ -10,7 +10,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -198,7 +200,7 @@ func (u *Usrloc) domain(name string) (*Domain, error) {
 	if err := db.Ident("location table", name); err != nil {
 		return nil, err
 	}
-	d := &Domain{Name: name, u: u}
+	d := &Domain{Name: name, u: u, q: newQueries(name)}
 	for i := range d.shards {
 		d.shards[i].records = map[string]*Record{}
 	}
@@ -207,6 +209,11 @@ func (u *Usrloc) domain(name string) (*Domain, error) {
 		defer cancel()
 		if err := u.checkTable(ctx, name); err != nil {
 			return nil, err
+		}
+		for _, q := range []string{d.q.insert, d.q.update, d.q.delete} {
+			if err := u.db.PrepareWrite(ctx, q); err != nil {
+				return nil, fmt.Errorf("usrloc: table %s: %w", name, err)
+			}
 		}
 		if u.set.mode == WriteThrough || u.set.mode == WriteBack {
 			if err := d.load(ctx); err != nil {
@@ -256,13 +263,7 @@ func (u *Usrloc) timer() {
 // changes written. The timer calls it every timer_interval; tests call it
 // with the time they want.
 func (u *Usrloc) Tick(now time.Time) {
-	u.mu.Lock()
-	ds := make([]*Domain, 0, len(u.domains))
-	for _, d := range u.domains {
-		ds = append(ds, d)
-	}
-	u.mu.Unlock()
-	for _, d := range ds {
+	for _, d := range u.domainList() {
 		d.expire(now)
 	}
 	if u.set.mode == WriteBack {
@@ -273,14 +274,15 @@ func (u *Usrloc) Tick(now time.Time) {
 // Started is the running module, nil before Start and after Stop.
 func Started() *Usrloc { return started.Load() }
 
-func (u *Usrloc) flush() {
+// domainList is the tables in use, for the timer's walks.
+func (u *Usrloc) domainList() []*Domain {
 	u.mu.Lock()
-	ds := make([]*Domain, 0, len(u.domains))
-	for _, d := range u.domains {
-		ds = append(ds, d)
-	}
-	u.mu.Unlock()
-	for _, d := range ds {
+	defer u.mu.Unlock()
+	return slices.Collect(maps.Values(u.domains))
+}
+
+func (u *Usrloc) flush() {
+	for _, d := range u.domainList() {
 		if err := d.flush(); err != nil {
 			Stats.DBErrors.Add(1)
 			u.log.Error("usrloc: write-back failed, kept for the next timer run", "table", d.Name, "err", err.Error())
