@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/kemi-sip/kemi/core/db"
@@ -127,6 +128,9 @@ func initParams(p *dispatch.Params) error {
 		return fmt.Errorf("auth_db %w", auth.ErrNotLoaded)
 	}
 	cur = s
+	queriesMu.Lock()
+	queries = map[queryKey]string{} // built from the settings
+	queriesMu.Unlock()
 	return nil
 }
 
@@ -137,14 +141,12 @@ func start(env *router.Env) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := checkTable(ctx, d, "subscriber"); err != nil {
-		if _, missing := d.Columns(ctx, "subscriber"); missing != nil {
-			// Scripts may name another table; say it now, fail at use.
-			env.Log.Warn("auth_db: " + err.Error() + ": auth_check on it will fail (kemi db init creates it)")
-		} else {
-			d.Close()
-			return err
-		}
+	if _, err := d.Columns(ctx, "subscriber"); err != nil {
+		// Scripts may name another table: say it now, fail at use.
+		env.Log.Warn("auth_db: " + err.Error() + ": auth_check on it will fail (kemi db init creates it)")
+	} else if err := checkTable(ctx, d, "subscriber"); err != nil {
+		d.Close()
+		return err
 	}
 	database = d
 	return nil
@@ -176,8 +178,36 @@ func checkTable(ctx context.Context, d *db.DB, table string) error {
 	return nil
 }
 
-// query is the SELECT for one table and password column.
-func query(table, passCol string) string {
+// queryKey names a credentials query: the table a script gives and the
+// password column the username's form picks.
+type queryKey struct{ table, passCol string }
+
+var (
+	queriesMu sync.RWMutex
+	queries   = map[queryKey]string{}
+)
+
+// query is the SELECT for one table and password column, built (and the
+// table name checked) once.
+func query(table, passCol string) (string, error) {
+	k := queryKey{table, passCol}
+	queriesMu.RLock()
+	q, ok := queries[k]
+	queriesMu.RUnlock()
+	if ok {
+		return q, nil
+	}
+	if err := db.Ident("table", table); err != nil {
+		return "", err
+	}
+	q = buildQuery(table, passCol)
+	queriesMu.Lock()
+	queries[k] = q
+	queriesMu.Unlock()
+	return q, nil
+}
+
+func buildQuery(table, passCol string) string {
 	var b strings.Builder
 	b.WriteString("SELECT ")
 	b.WriteString(passCol)
@@ -215,10 +245,6 @@ func authorize(c *router.Ctx, t sip.HdrType, realm, table string, flags int) int
 		c.Log().Error("auth_db: no database (the module has not started)", "route", c.Route)
 		return auth.Error
 	}
-	if err := db.Ident("table", table); err != nil {
-		c.Log().Error("auth_db: "+err.Error(), "route", c.Route)
-		return auth.Error
-	}
 	user, domain := cr.Username, cr.Realm
 	passCol := cur.passCol
 	if i := strings.IndexByte(string(user), '@'); i >= 0 {
@@ -241,7 +267,12 @@ func authorize(c *router.Ctx, t sip.HdrType, realm, table string, flags int) int
 	for i := range vals {
 		dest[i] = &vals[i]
 	}
-	err := database.QueryRow(ctx, query(table, passCol), args...).Scan(dest...)
+	q, err := query(table, passCol)
+	if err != nil {
+		c.Log().Error("auth_db: "+err.Error(), "route", c.Route)
+		return auth.Error
+	}
+	err = database.QueryRow(ctx, q, args...).Scan(dest...)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return auth.UserUnknown
