@@ -176,7 +176,7 @@ func aorOf(u *sip.URI) (string, error) {
 
 // kamailio's method bits, as the location table's methods column holds
 // them.
-var methodBits = map[sip.Method]int{
+var methodBits = [...]int{
 	sip.MethodINVITE: 1, sip.MethodCANCEL: 2, sip.MethodACK: 4, sip.MethodBYE: 8, sip.MethodINFO: 16,
 	sip.MethodREGISTER: 32, sip.MethodSUBSCRIBE: 64, sip.MethodNOTIFY: 128, sip.MethodMESSAGE: 256,
 	sip.MethodOPTIONS: 512, sip.MethodPRACK: 1024, sip.MethodUPDATE: 2048, sip.MethodREFER: 4096,
@@ -186,8 +186,8 @@ var methodBits = map[sip.Method]int{
 const methodOtherBit = 1 << 16
 
 func methodBit(m sip.Method) int {
-	if b, ok := methodBits[m]; ok {
-		return b
+	if int(m) < len(methodBits) && methodBits[m] != 0 {
+		return methodBits[m]
 	}
 	return methodOtherBit
 }
@@ -338,7 +338,7 @@ func save(c *router.Ctx, table string, flags int) (int, error) {
 	methods := allowedMethods(m)
 	ua := string(m.UserAgent())
 	var inserted, updated, deleted bool
-	err = d.Update(aor, func(r *usrloc.Record) error {
+	apply := func(r *usrloc.Record) error {
 		if star {
 			for i := len(r.Contacts) - 1; i >= 0; i-- {
 				old := r.Contacts[i]
@@ -410,6 +410,21 @@ func save(c *router.Ctx, table string, flags int) (int, error) {
 			}
 		}
 		return nil
+	}
+	// The 200 lists the bindings as this change left them: copied under
+	// the record's lock, not read again.
+	var keptList [16]usrloc.Contact
+	kept := keptList[:0]
+	err = d.Update(aor, func(r *usrloc.Record) error {
+		if err := apply(r); err != nil {
+			return err
+		}
+		for _, ct := range r.Contacts {
+			if ct.Alive(nowU) {
+				kept = append(kept, *ct)
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		if _, ok := errors.AsType[*regError](err); ok {
@@ -420,7 +435,7 @@ func save(c *router.Ctx, table string, flags int) (int, error) {
 		}
 	}
 	if flags&saveNoReply == 0 {
-		if err := reply(c, d, aor, now, path); err != nil {
+		if err := reply(c, kept, nowU, path); err != nil {
 			return 0, err
 		}
 	}
@@ -460,15 +475,9 @@ func joinPath(m *sip.Msg) string {
 
 // reply answers the REGISTER with 200 and the AOR's bindings, each with
 // the seconds it has left.
-func reply(c *router.Ctx, d *usrloc.Domain, aor string, now time.Time, path string) error {
+func reply(c *router.Ctx, cs []usrloc.Contact, n int64, path string) error {
 	w := c.W
-	var list [16]usrloc.Contact
-	cs, err := d.Fetch(aor, now, list[:0])
-	if err != nil {
-		return err
-	}
 	buf := w.Scratch[:0]
-	n := now.Unix()
 	for i := range cs {
 		ct := &cs[i]
 		buf = append(buf, "Contact: <"...)
@@ -515,20 +524,10 @@ func appendQ(b []byte, q int) []byte {
 // first registered contact, the others become branches (append_branches).
 // 1 found, -1 not found, -2 found but none takes the method, -3 error.
 func Lookup(c *router.Ctx, table, uri string) int {
-	aor, rc := lookupAOR(c, uri)
+	var list [16]usrloc.Contact
+	cs, rc := contactsOf(c, "lookup", table, uri, list[:0])
 	if rc < 0 {
 		return rc
-	}
-	d, err := usrloc.Get(table)
-	if err != nil {
-		c.Log().Error("registrar: lookup: "+err.Error(), "route", c.Route)
-		return lookupError
-	}
-	var list [16]usrloc.Contact
-	cs, err := d.Fetch(aor, Now(), list[:0])
-	if err != nil {
-		c.Log().Error("registrar: lookup: "+err.Error(), "route", c.Route)
-		return lookupError
 	}
 	if len(cs) == 0 {
 		return lookupNotFound
@@ -566,6 +565,37 @@ func Lookup(c *router.Ctx, table, uri string) int {
 		return lookupMethodNotOK
 	}
 	return 1
+}
+
+// locate is the location table named table and the address of record of
+// uri (of the request URI when uri is empty); rc < 0 when either fails,
+// logged under the function's name fn.
+func locate(c *router.Ctx, fn, table, uri string) (d *usrloc.Domain, aor string, rc int) {
+	aor, rc = lookupAOR(c, uri)
+	if rc < 0 {
+		return nil, "", rc
+	}
+	d, err := usrloc.Get(table)
+	if err != nil {
+		c.Log().Error("registrar: "+fn+": "+err.Error(), "route", c.Route)
+		return nil, "", lookupError
+	}
+	return d, aor, 1
+}
+
+// contactsOf appends the live contacts of the address of record of uri
+// (of the request URI when empty) to dst; rc < 0 when they cannot be read.
+func contactsOf(c *router.Ctx, fn, table, uri string, dst []usrloc.Contact) ([]usrloc.Contact, int) {
+	d, aor, rc := locate(c, fn, table, uri)
+	if rc < 0 {
+		return dst, rc
+	}
+	cs, err := d.Fetch(aor, Now(), dst)
+	if err != nil {
+		c.Log().Error("registrar: "+fn+": "+err.Error(), "route", c.Route)
+		return dst, lookupError
+	}
+	return cs, 1
 }
 
 // lookupAOR is the address of record of uri, or of the request URI when
@@ -625,17 +655,8 @@ func LookupBranches(c *router.Ctx, table string) int {
 	c.ClearBranches()
 	rc := Lookup(c, table, "")
 	for _, b := range saved {
-		aor, arc := lookupAOR(c, string(b.URI))
-		if arc < 0 {
-			c.AppendBranch(b)
-			continue
-		}
-		d, err := usrloc.Get(table)
-		if err != nil {
-			return lookupError
-		}
 		var list [16]usrloc.Contact
-		cs, _ := d.Fetch(aor, Now(), list[:0])
+		cs, _ := contactsOf(c, "lookup_branches", table, string(b.URI), list[:0])
 		if len(cs) == 0 {
 			c.AppendBranch(b) // not a local user: the branch goes on as it is
 			continue
@@ -653,37 +674,20 @@ func LookupBranches(c *router.Ctx, table string) int {
 // Registered is registered(table[, uri]): 1 when the AOR has a live
 // binding, -1 when not.
 func Registered(c *router.Ctx, table, uri string) int {
-	aor, rc := lookupAOR(c, uri)
-	if rc < 0 {
-		return -1
-	}
-	d, err := usrloc.Get(table)
-	if err != nil {
-		c.Log().Error("registrar: registered: "+err.Error(), "route", c.Route)
-		return -1
-	}
 	var list [4]usrloc.Contact
-	cs, err := d.Fetch(aor, Now(), list[:0])
-	if err != nil || len(cs) == 0 {
-		return -1
-	}
-	return 1
+	cs, rc := contactsOf(c, "registered", table, uri, list[:0])
+	return dispatch.Result(rc > 0 && len(cs) > 0)
 }
 
 // Unregister removes every binding of the AOR of uri (only the one with
 // ruid when given).
 func Unregister(c *router.Ctx, table, uri, ruid string) int {
-	aor, rc := lookupAOR(c, uri)
+	d, aor, rc := locate(c, "unregister", table, uri)
 	if rc < 0 {
 		return -1
 	}
-	d, err := usrloc.Get(table)
-	if err != nil {
-		c.Log().Error("registrar: unregister: "+err.Error(), "route", c.Route)
-		return -1
-	}
 	removed := false
-	err = d.Update(aor, func(r *usrloc.Record) error {
+	err := d.Update(aor, func(r *usrloc.Record) error {
 		for i := len(r.Contacts) - 1; i >= 0; i-- {
 			if ruid == "" || r.Contacts[i].RUID == ruid {
 				r.Delete(i)
