@@ -5,7 +5,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -18,15 +17,8 @@ import (
 // 200. sipp is installed by .ci/run; outside CI the test is skipped when
 // it is missing.
 func TestSippOptions(t *testing.T) {
-	sipp, err := exec.LookPath("sipp")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("sipp not found in CI: .ci/run installs it (apt-get install sip-tester)")
-		}
-		t.Skip("sipp not installed (apt-get install sip-tester); skipped outside CI")
-	}
-	_, file, _, _ := runtime.Caller(0)
-	scenario := filepath.Join(filepath.Dir(file), "..", "..", "scripts", "sipp", "options.xml")
+	sipp := needSipp(t)
+	scenario := repoFile("scripts", "sipp", "options.xml")
 	s, _ := startTest(t, testCfg, testLua)
 	for _, tc := range []struct {
 		name  string
@@ -34,23 +26,31 @@ func TestSippOptions(t *testing.T) {
 		flag  string
 	}{{"udp", sip.TransportUDP, "u1"}, {"tcp", sip.TransportTCP, "t1"}} {
 		t.Run(tc.name, func(t *testing.T) {
-			const calls = 200
-			dir := t.TempDir()
-			cmd := exec.Command(sipp, "-sf", scenario, "-m", strconv.Itoa(calls), "-r", "100", "-l", "50",
-				"-t", tc.flag, "-i", "127.0.0.1", "-p", "0", "-timeout", "30s", "-nostdin",
-				"-trace_stat", "-stf", filepath.Join(dir, "stat.csv"), s.addr(tc.proto))
-			cmd.Dir = dir
-			out, err := cmd.CombinedOutput()
-			stats, _ := os.ReadFile(filepath.Join(dir, "stat.csv"))
-			if err != nil {
-				t.Fatalf("sipp: %v\n%s\n%s", err, tail(out), stats)
-			}
-			ok, failed := sippCounts(t, stats)
-			t.Logf("sipp %s: %d ok, %d failed", tc.name, ok, failed)
-			if ok != calls || failed != 0 {
-				t.Errorf("sipp: %d successful calls, %d failed; want %d and 0\n%s", ok, failed, calls, tail(out))
-			}
+			runSipp(t, sipp, scenario, tc.flag, s.addr(tc.proto), 200, 100)
 		})
+	}
+}
+
+// runSipp runs a scenario, calls of it at rate per second over transport
+// flag (u1, t1), and wants every call to succeed; extra are more sipp
+// options (-inf FILE).
+func runSipp(t *testing.T, sipp, scenario, flag, target string, calls, rate int, extra ...string) {
+	t.Helper()
+	dir := t.TempDir()
+	args := append([]string{"-sf", scenario, "-m", strconv.Itoa(calls), "-r", strconv.Itoa(rate), "-l", "200",
+		"-t", flag, "-i", "127.0.0.1", "-p", "0", "-timeout", "120s", "-nostdin",
+		"-trace_stat", "-stf", filepath.Join(dir, "stat.csv")}, extra...)
+	cmd := exec.Command(sipp, append(args, target)...)
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	stats, _ := os.ReadFile(filepath.Join(dir, "stat.csv"))
+	if err != nil {
+		t.Fatalf("sipp: %v\n%s\n%s", err, tail(out), stats)
+	}
+	ok, failed := sippCounts(t, stats)
+	t.Logf("sipp %s, %d calls at %d/s over %s: %d ok, %d failed", filepath.Base(scenario), calls, rate, flag, ok, failed)
+	if ok != calls || failed != 0 {
+		t.Fatalf("sipp: %d successful calls, %d failed; want %d and 0\n%s", ok, failed, calls, tail(out))
 	}
 }
 
