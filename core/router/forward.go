@@ -2,9 +2,9 @@ package router
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
-	"hash/fnv"
 	"net"
 	"net/netip"
 	"strconv"
@@ -89,15 +89,14 @@ func (c *Ctx) Forward(uri []byte) error {
 		via = l.Addr.AppendTo(via)
 	}
 	via = append(via, ";branch=z9hG4bK"...)
-	h := fnv.New64a()
+	h := uint64(fnvOffset)
 	if v := m.TopVia(); v != nil {
-		h.Write(v.Branch)
-		h.Write(v.Host)
+		h = fnv1a(fnv1a(h, v.Branch), v.Host)
 	}
-	h.Write(m.CallID())
-	h.Write(target)
+	h = fnv1a(fnv1a(h, m.CallID()), target)
 	var sum [8]byte
-	via = hex.AppendEncode(via, h.Sum(sum[:0]))
+	binary.BigEndian.PutUint64(sum[:], h)
+	via = hex.AppendEncode(via, sum[:])
 	c.W.Scratch = via
 	if err := m.PushVia(via); err != nil {
 		return err
@@ -105,6 +104,17 @@ func (c *Ctx) Forward(uri []byte) error {
 	c.W.out = m.AppendTo(c.W.out[:0])
 	m.ResetEdits()
 	return tr.Send(l, proto, dst, c.W.out)
+}
+
+const fnvOffset, fnvPrime = 14695981039346656037, 1099511628211
+
+// fnv1a is FNV-1a over b, continuing from h; hash/fnv would allocate per
+// forwarded request.
+func fnv1a(h uint64, b []byte) uint64 {
+	for _, c := range b {
+		h = (h ^ uint64(c)) * fnvPrime
+	}
+	return h
 }
 
 // forwardReply sends a reply to a request this proxy forwarded statelessly

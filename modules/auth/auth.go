@@ -148,10 +148,6 @@ func realmOf(c *router.Ctx, realm string) []byte {
 // request carried credentials for the realm whose nonce had only expired
 // (RFC 7616 §3.3), so that the client retries without asking its user.
 func Challenge(c *router.Ctx, realm string, flags int, code int) int {
-	if !Configured() {
-		c.Log().Error("auth: module not initialised", "route", c.Route)
-		return Error
-	}
 	m := c.Msg
 	if !m.IsRequest() || m.Method() == sip.MethodACK || m.Method() == sip.MethodCANCEL {
 		c.Log().Error("auth: cannot challenge this message", "route", c.Route)
