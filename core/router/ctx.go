@@ -30,7 +30,10 @@ type Ctx struct {
 	ForwardClose   bool
 	ForwardNoConn  bool
 
-	Route string // the route running, for logs
+	Route string    // the route running, for logs
+	Kind  RouteKind // the kind of route running
+	TM    TM        // tm's state of the request
+	RR    RR        // rr's state of the request
 
 	// Authorized is 1 + the header index of the credentials that auth
 	// accepted, 0 when none: consume_credentials removes that header.
@@ -50,6 +53,8 @@ type Ctx struct {
 
 	branches []Branch
 	path     []byte
+	atEnd    []func(*Ctx)
+	sendTo   Hop
 }
 
 type avp struct {
@@ -63,6 +68,9 @@ func (c *Ctx) reset(m *sip.Msg, p *transport.Packet) {
 	c.Msg, c.Pkt = m, p
 	c.Flags, c.BFlags, c.XFlags = 0, 0, [2]uint64{}
 	c.Drop, c.RC, c.Replied, c.Authorized = false, 1, 0, 0
+	c.Kind = RouteRequest
+	c.TM.reset()
+	c.RR.reset()
 	c.ForceRPort, c.ReplyNoConnect, c.ReplyClose, c.ForwardClose, c.ForwardNoConn = false, false, false, false, false
 	c.dst, c.dstSet = c.dst[:0], false
 	c.ruri, c.ruriSet, c.ruriOK = c.ruri[:0], false, 0
@@ -226,15 +234,26 @@ func (c *Ctx) AddReplyHeader(line []byte) {
 // address and, when the Via asks for rport (or force_rport was called),
 // the source port, else the Via's port.
 func (c *Ctx) Reply(code int, reason string, toTag, headers, body []byte) error {
-	m := c.Msg
-	if !m.IsRequest() {
-		return errors.New("cannot reply to a reply")
-	}
-	if !m.CanReply() {
-		return errors.New("request cannot be replied to")
+	out, err := c.BuildReply(code, reason, toTag, headers, body)
+	if err != nil {
+		return err
 	}
 	if c.Pkt == nil || c.W.env.Transport == nil {
 		return errors.New("no socket to reply on")
+	}
+	return c.W.env.Transport.Reply(c.Pkt, c.ReplyDst(), out)
+}
+
+// BuildReply writes a reply to the request into the worker's output
+// buffer, with the headers append_to_reply added; the bytes are valid
+// until the worker builds the next message.
+func (c *Ctx) BuildReply(code int, reason string, toTag, headers, body []byte) ([]byte, error) {
+	m := c.Msg
+	if !m.IsRequest() {
+		return nil, errors.New("cannot reply to a reply")
+	}
+	if !m.CanReply() {
+		return nil, errors.New("request cannot be replied to")
 	}
 	w := c.W
 	hdrs := headers
@@ -242,14 +261,19 @@ func (c *Ctx) Reply(code int, reason string, toTag, headers, body []byte) error 
 		w.hdrBuf = append(append(w.hdrBuf[:0], c.replyHdr...), headers...)
 		hdrs = w.hdrBuf
 	}
-	r := sip.Reply{Code: code, Reason: reason, ToTag: toTag, Headers: hdrs, Body: body,
-		Source: c.srcIP, SourcePort: int(c.Pkt.Src.Port())}
+	r := sip.Reply{Code: code, Reason: reason, ToTag: toTag, Headers: hdrs, Body: body, Source: c.srcIP}
+	if c.Pkt != nil {
+		r.SourcePort = int(c.Pkt.Src.Port())
+	}
 	w.out = sip.AppendReply(w.out[:0], m, &r)
 	c.Replied = code
-	return w.env.Transport.Reply(c.Pkt, c.replyDst(), w.out)
+	return w.out, nil
 }
 
-func (c *Ctx) replyDst() netip.AddrPort {
+// ReplyDst is where replies to the request go over UDP: the source address
+// and, when the Via asks for rport (or force_rport was called), the source
+// port, else the Via's port.
+func (c *Ctx) ReplyDst() netip.AddrPort {
 	src := c.Pkt.Src
 	if c.Pkt.Proto != sip.TransportUDP || c.ForceRPort {
 		return src

@@ -8,10 +8,141 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/kemi-sip/kemi/core/sip"
+	"github.com/kemi-sip/kemi/core/transport"
 )
+
+// Hop is where a request goes next: the address, the transport, and the
+// socket it leaves from.
+type Hop struct {
+	Addr  netip.AddrPort
+	Proto sip.Transport
+	Local *transport.Listener
+}
+
+// Target is the URI a request is sent to: uri when given, else $du when
+// set, else the request URI.
+func (c *Ctx) Target(uri []byte) []byte {
+	if len(uri) > 0 {
+		return uri
+	}
+	if c.dstSet {
+		return c.dst
+	}
+	return c.RURIText()
+}
+
+// Resolve finds the next hop of a SIP URI (RFC 3263 without NAPTR): an IP
+// address as it is; a name with a port by A/AAAA; a name without one by
+// SRV (_sip._udp / _sip._tcp), else A/AAAA on 5060. Answers are cached for
+// DNSCacheTTL.
+func (e *Env) Resolve(target []byte) (Hop, error) {
+	var u sip.URI
+	if err := sip.ParseURI(target, &u); err != nil {
+		return Hop{}, errors.New(strconv.Quote(string(target)) + ": " + err.Error())
+	}
+	if u.Scheme != sip.SchemeSIP && u.Scheme != sip.SchemeSIPS {
+		return Hop{}, errors.New("cannot route to " + strconv.Quote(string(target)))
+	}
+	proto := sip.TransportUDP
+	if t := u.TransportParam(); len(t) > 0 && sip.ParseTransport(t) == sip.TransportTCP {
+		proto = sip.TransportTCP
+	}
+	host := u.Host
+	if len(host) > 1 && host[0] == '[' {
+		host = host[1 : len(host)-1]
+	}
+	var dst netip.AddrPort
+	if ip, err := netip.ParseAddr(string(host)); err == nil {
+		port := u.Port
+		if port == 0 {
+			port = 5060
+		}
+		dst = netip.AddrPortFrom(ip.Unmap(), uint16(port))
+	} else {
+		dst, err = e.dns.lookup(host, u.Port, proto)
+		if err != nil {
+			return Hop{}, err
+		}
+	}
+	if e.Transport == nil {
+		return Hop{}, errors.New("no sockets")
+	}
+	l := e.Transport.Listener(proto, dst.Addr().Is4())
+	if l == nil {
+		return Hop{}, errors.New("no " + proto.String() + " socket for " + dst.String())
+	}
+	return Hop{Addr: dst, Proto: proto, Local: l}, nil
+}
+
+// DNSCacheTTL is how long a DNS answer is kept: Go's resolver does not
+// give the records' TTL.
+const DNSCacheTTL = 60 * time.Second
+
+type dnsCache struct {
+	mu  sync.RWMutex
+	ans map[dnsKey]dnsAnswer
+}
+
+type dnsKey struct {
+	host  string
+	port  int
+	proto sip.Transport
+}
+
+type dnsAnswer struct {
+	addr    netip.AddrPort
+	err     error
+	expires time.Time
+}
+
+func (d *dnsCache) lookup(host []byte, port int, proto sip.Transport) (netip.AddrPort, error) {
+	now := time.Now()
+	d.mu.RLock()
+	a, ok := d.ans[dnsKey{string(host), port, proto}]
+	d.mu.RUnlock()
+	if ok && now.Before(a.expires) {
+		return a.addr, a.err
+	}
+	k := dnsKey{string(host), port, proto}
+	a = dnsAnswer{expires: now.Add(DNSCacheTTL)}
+	a.addr, a.err = resolveName(k)
+	if a.err != nil {
+		a.expires = now.Add(5 * time.Second) // retry a failure sooner
+	}
+	d.mu.Lock()
+	if d.ans == nil || len(d.ans) > 10000 {
+		d.ans = map[dnsKey]dnsAnswer{}
+	}
+	d.ans[k] = a
+	d.mu.Unlock()
+	return a.addr, a.err
+}
+
+func resolveName(k dnsKey) (netip.AddrPort, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	r := net.DefaultResolver
+	host, port := k.host, k.port
+	if port == 0 {
+		port = 5060
+		proto := "udp"
+		if k.proto == sip.TransportTCP {
+			proto = "tcp"
+		}
+		if _, srvs, err := r.LookupSRV(ctx, "sip", proto, k.host); err == nil && len(srvs) > 0 {
+			host, port = srvs[0].Target, int(srvs[0].Port) // sorted by priority, weight-randomised
+		}
+	}
+	ips, err := r.LookupNetIP(ctx, "ip", host)
+	if err != nil || len(ips) == 0 {
+		return netip.AddrPort{}, errors.New("cannot resolve " + strconv.Quote(k.host))
+	}
+	return netip.AddrPortFrom(ips[0].Unmap(), uint16(port)), nil
+}
 
 // Forward sends the request statelessly (Kamailio's forward()): to uri,
 // or $du when set, or the request URI. A Via of this proxy goes on top,
@@ -23,53 +154,47 @@ func (c *Ctx) Forward(uri []byte) error {
 	if !m.IsRequest() {
 		return errors.New("forward: not a request")
 	}
-	tr := c.W.env.Transport
-	if tr == nil {
-		return errors.New("forward: no sockets")
-	}
-	target := uri
-	if len(target) == 0 {
-		target = c.dst
-		if !c.dstSet {
-			target = c.RURIText()
-		}
-	}
-	var u sip.URI
-	if err := sip.ParseURI(target, &u); err != nil {
-		return errors.New("forward: " + strconv.Quote(string(target)) + ": " + err.Error())
-	}
-	if u.Scheme != sip.SchemeSIP && u.Scheme != sip.SchemeSIPS {
-		return errors.New("forward: cannot route to " + strconv.Quote(string(target)))
-	}
-	proto := sip.TransportUDP
-	if t := u.TransportParam(); len(t) > 0 && sip.ParseTransport(t) == sip.TransportTCP {
-		proto = sip.TransportTCP
-	}
-	host := u.Host
-	if len(host) > 1 && host[0] == '[' {
-		host = host[1 : len(host)-1]
-	}
-	port := u.Port
-	if port == 0 {
-		port = 5060
-	}
-	ip, err := netip.ParseAddr(string(host))
+	target := c.Target(uri)
+	hop, err := c.W.env.Resolve(target)
 	if err != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		ips, lerr := net.DefaultResolver.LookupNetIP(ctx, "ip", string(host))
-		cancel()
-		if lerr != nil || len(ips) == 0 {
-			return errors.New("forward: cannot resolve " + strconv.Quote(string(host)))
-		}
-		ip = ips[0].Unmap()
+		return errors.New("forward: " + err.Error())
 	}
-	dst := netip.AddrPortFrom(ip, uint16(port))
-	l := tr.Listener(proto, ip.Is4())
-	if l == nil {
-		return errors.New("forward: no " + proto.String() + " socket for " + dst.String())
+	if err := c.PrepareRequest(); err != nil {
+		return err
 	}
+	h := uint64(fnvOffset)
+	if v := m.TopVia(); v != nil {
+		h = fnv1a(fnv1a(h, v.Branch), v.Host)
+	}
+	h = fnv1a(fnv1a(h, m.CallID()), target)
+	var sum [8]byte
+	binary.BigEndian.PutUint64(sum[:], h)
+	c.W.Scratch = hex.AppendEncode(append(c.W.Scratch[:0], "z9hG4bK"...), sum[:])
+	if err := c.PushVia(hop, c.W.Scratch); err != nil {
+		return err
+	}
+	if !c.OnSend(hop) {
+		m.ResetEdits()
+		return nil
+	}
+	c.W.out = m.AppendTo(c.W.out[:0])
+	m.ResetEdits()
+	return c.W.env.Transport.Send(hop.Local, hop.Proto, hop.Addr, c.W.out)
+}
+
+// PrepareRequest writes the script's request URI, the Record-Route of
+// record_route and the Path route set into the message, before it is
+// forwarded.
+func (c *Ctx) PrepareRequest() error {
+	m := c.Msg
 	if c.ruriSet {
 		if err := m.SetRURI(c.ruri); err != nil {
+			return err
+		}
+	}
+	if c.RR.Want && c.Pkt != nil && c.Pkt.Local != nil {
+		c.W.rrBuf = c.appendRecordRoute(c.W.rrBuf[:0])
+		if err := m.InsertHeader(c.W.rrBuf); err != nil {
 			return err
 		}
 	}
@@ -79,31 +204,25 @@ func (c *Ctx) Forward(uri []byte) error {
 			return err
 		}
 	}
-	via := c.W.Scratch[:0]
+	return nil
+}
+
+// PushVia puts this proxy's Via, for a request leaving through hop, with
+// the given branch on top of the message.
+func (c *Ctx) PushVia(hop Hop, branch []byte) error {
+	via := c.W.viaBuf[:0]
 	via = append(via, "SIP/2.0/"...)
-	via = append(via, proto.String()...)
+	via = append(via, hop.Proto.String()...)
 	via = append(via, ' ')
-	if l.Advertise != "" {
-		via = append(via, l.Advertise...)
+	if hop.Local.Advertise != "" {
+		via = append(via, hop.Local.Advertise...)
 	} else {
-		via = l.Addr.AppendTo(via)
+		via = hop.Local.Addr.AppendTo(via)
 	}
-	via = append(via, ";branch=z9hG4bK"...)
-	h := uint64(fnvOffset)
-	if v := m.TopVia(); v != nil {
-		h = fnv1a(fnv1a(h, v.Branch), v.Host)
-	}
-	h = fnv1a(fnv1a(h, m.CallID()), target)
-	var sum [8]byte
-	binary.BigEndian.PutUint64(sum[:], h)
-	via = hex.AppendEncode(via, sum[:])
-	c.W.Scratch = via
-	if err := m.PushVia(via); err != nil {
-		return err
-	}
-	c.W.out = m.AppendTo(c.W.out[:0])
-	m.ResetEdits()
-	return tr.Send(l, proto, dst, c.W.out)
+	via = append(via, ";branch="...)
+	via = append(via, branch...)
+	c.W.viaBuf = via
+	return c.Msg.PushVia(via)
 }
 
 const fnvOffset, fnvPrime = 14695981039346656037, 1099511628211

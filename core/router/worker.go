@@ -35,8 +35,12 @@ type Env struct {
 	LatencyLimit      time.Duration
 	LatencyLimitLevel slog.Level
 
+	// ReplyHook, set by tm, sees every reply after reply_route.
+	ReplyHook ReplyHook
+
 	mu      sync.Mutex
 	workers []*Worker
+	dns     dnsCache
 }
 
 // Stats are the router's counters, read by RPC and kemibench.
@@ -58,6 +62,10 @@ type Worker struct {
 	runner Runner
 	msg    sip.Msg
 	ctx    Ctx
+	fmsg   sip.Msg // the request of a transaction, for routes run on it
+	fctx   Ctx
+
+	hasOnSend bool
 
 	// Latency of the main routes, per kind (request_route, reply_route).
 	Latency [numRouteKinds]Latency
@@ -65,6 +73,8 @@ type Worker struct {
 	vars    map[string]*varSlot // $var(x): per worker, kept across messages
 	out     []byte
 	hdrBuf  []byte
+	viaBuf  []byte
+	rrBuf   []byte
 	Scratch []byte // a buffer modules may use during one call
 	pvs     parseCache[*PV]
 	fmts    parseCache[*Format]
@@ -85,13 +95,14 @@ type varSlot struct {
 func (e *Env) NewWorker(rank int) (*Worker, error) {
 	w := &Worker{env: e, Rank: rank, vars: map[string]*varSlot{}, out: make([]byte, 0, 4096)}
 	w.msg.Limits = e.Limits
-	w.ctx.W = w
+	w.ctx.W, w.fctx.W = w, w
 	if e.Engine != nil {
 		r, err := e.Engine.NewRunner(rank)
 		if err != nil {
 			return nil, err
 		}
 		w.runner = r
+		w.hasOnSend = r.Has(RouteOnSend, "")
 	}
 	e.mu.Lock()
 	e.workers = append(e.workers, w)
@@ -152,16 +163,20 @@ func (w *Worker) Handle(p *transport.Packet) {
 	}
 	c := &w.ctx
 	c.reset(m, p)
+	defer c.Finish()
 	if m.IsRequest() {
 		e.Stats.Requests.Add(1)
 		w.runMain(c, RouteRequest)
 	} else {
 		e.Stats.Replies.Add(1)
+		c.Kind = RouteReply
 		if w.runner != nil && w.runner.Has(RouteReply, "") {
 			w.runMain(c, RouteReply)
 		}
 		if !c.Drop && e.Transport != nil {
-			w.forwardReply(c)
+			if e.ReplyHook == nil || !e.ReplyHook(c) {
+				w.forwardReply(c)
+			}
 		}
 	}
 	if c.Drop {
@@ -174,6 +189,7 @@ func (w *Worker) Handle(p *transport.Packet) {
 func (w *Worker) RunRequest(p *transport.Packet, m *sip.Msg) (int, error) {
 	c := &w.ctx
 	c.reset(m, p)
+	defer c.Finish()
 	return w.runMain(c, RouteRequest)
 }
 

@@ -352,3 +352,21 @@ func editLess(a, b *edit) bool {
 	}
 	return a.seq < b.seq
 }
+
+// EditMark is a saved state of a message's edits.
+type EditMark struct {
+	e     [maxEdits]edit
+	n     int
+	arena int
+}
+
+// MarkEdits saves the edits made so far, for RestoreEdits: tm makes each
+// branch of a request from the same edits plus the branch's own.
+func (m *Msg) MarkEdits(mk *EditMark) {
+	mk.e, mk.n, mk.arena = m.edits.e, m.edits.n, len(m.edits.arena)
+}
+
+// RestoreEdits returns the edits to the state MarkEdits saved.
+func (m *Msg) RestoreEdits(mk *EditMark) {
+	m.edits.e, m.edits.n, m.edits.arena = mk.e, mk.n, m.edits.arena[:mk.arena]
+}

@@ -14,10 +14,13 @@ import (
 	_ "github.com/kemi-sip/kemi/modules/maxfwd"
 	_ "github.com/kemi-sip/kemi/modules/pv"
 	_ "github.com/kemi-sip/kemi/modules/registrar"
+	_ "github.com/kemi-sip/kemi/modules/rr"
 	_ "github.com/kemi-sip/kemi/modules/sanity"
 	_ "github.com/kemi-sip/kemi/modules/siputils"
 	_ "github.com/kemi-sip/kemi/modules/sl"
 	_ "github.com/kemi-sip/kemi/modules/textops"
+	_ "github.com/kemi-sip/kemi/modules/tm"
+	_ "github.com/kemi-sip/kemi/modules/tmx"
 	_ "github.com/kemi-sip/kemi/modules/usrloc"
 	_ "github.com/kemi-sip/kemi/modules/xlog"
 )

@@ -76,6 +76,18 @@ func Send(c *router.Ctx, code int, reason string, headers, body []byte) int {
 		c.Log().Error("sl: invalid reply code", "code", code, "route", c.Route)
 		return -1
 	}
+	if t := c.TM.T; t != nil {
+		// The request has a transaction (t_newtran): the reply goes out
+		// through it, as Kamailio's send_reply does, so that a
+		// retransmission of the request gets it again.
+		if err := t.Reply(c, code, reason, headers, body); err != nil {
+			Stats.Failures.Add(1)
+			c.Log().Error("sl: send reply: "+err.Error(), "route", c.Route)
+			return -1
+		}
+		count(code)
+		return 1
+	}
 	var tag [17]byte
 	copy(tag[:], tagPrefix[:])
 	tag[8] = '-'
@@ -94,6 +106,11 @@ func Send(c *router.Ctx, code int, reason string, headers, body []byte) int {
 		c.Log().Error("sl: send reply: "+err.Error(), "route", c.Route)
 		return -1
 	}
+	count(code)
+	return 1
+}
+
+func count(code int) {
 	Stats.SentReplies.Add(1)
 	switch code / 100 {
 	case 1:
@@ -109,5 +126,4 @@ func Send(c *router.Ctx, code int, reason string, headers, body []byte) int {
 	default:
 		Stats.Sent6xx.Add(1)
 	}
-	return 1
 }

@@ -1,0 +1,260 @@
+// Package rr records the route of dialogs and routes in-dialog requests by
+// it, like Kamailio's rr module: record_route adds this proxy's
+// Record-Route to a request it forwards, loose_route follows the Route set
+// of a request inside a dialog (RFC 3261 §16.4, strict routers included).
+package rr
+
+import (
+	"bytes"
+
+	"github.com/kemi-sip/kemi/core/router"
+	"github.com/kemi-sip/kemi/core/sip"
+	"github.com/kemi-sip/kemi/dispatch"
+)
+
+var conf = struct {
+	appendFromTag bool
+	fullLR        bool
+}{appendFromTag: true}
+
+func init() {
+	dispatch.Register(dispatch.Module{Name: "rr",
+		Params: []dispatch.Param{
+			{Name: "append_fromtag", Kind: dispatch.Int},
+			{Name: "enable_full_lr", Kind: dispatch.Int},
+			{Name: "enable_double_rr", Kind: dispatch.Int},
+		},
+		Init: func(p *dispatch.Params) error {
+			conf.appendFromTag = p.Int("append_fromtag", 1) != 0
+			conf.fullLR = p.Int("enable_full_lr", 0) != 0
+			return nil
+		},
+		Exports: []dispatch.Def{
+			{Name: "record_route", Ret: dispatch.Int, Fn: dispatch.F0(func(c *router.Ctx) int { return recordRoute(c, "") }), Native: "record_route"},
+			{Name: "record_route_params", Ret: dispatch.Int, Fn: dispatch.FS(recordRoute), Native: "record_route"},
+			{Name: "record_route_preset", Ret: dispatch.Int, Fn: dispatch.FSS(preset), Native: "record_route_preset"},
+			{Name: "record_route_preset_one", Ret: dispatch.Int, Fn: dispatch.FS(func(c *router.Ctx, addr string) int { return preset(c, addr, "") })},
+			{Name: "remove_record_route", Ret: dispatch.Int, Fn: dispatch.F0(func(c *router.Ctx) int { c.RR.Want = false; return 1 }), Native: "remove_record_route"},
+			{Name: "loose_route", Ret: dispatch.Int, Fn: dispatch.F0(looseRoute), Native: "loose_route"},
+			{Name: "add_rr_param", Ret: dispatch.Int, Fn: dispatch.FS(addParam), Native: "add_rr_param"},
+			{Name: "check_route_param", Ret: dispatch.Int, Fn: dispatch.FS(checkParam), Native: "check_route_param"},
+			{Name: "is_direction", Ret: dispatch.Int, Fn: dispatch.FS(isDirection), Native: "is_direction"},
+		},
+	})
+}
+
+// recordRoute asks for this proxy's Record-Route on the request when it is
+// forwarded, with extra parameters when given. Only for requests that
+// create a dialog; the header is written at forwarding time, so that
+// add_rr_param before or after it, and in a branch_route, all count.
+func recordRoute(c *router.Ctx, params string) int {
+	m := c.Msg
+	if !m.IsRequest() {
+		return -1
+	}
+	if c.RR.Want {
+		c.Log().Warn("rr: record_route called twice, the second is ignored", "route", c.Route)
+		return -1
+	}
+	c.RR.Want = true
+	if conf.appendFromTag {
+		c.RR.FromTag = append(c.RR.FromTag[:0], m.From().Tag...)
+	}
+	if conf.fullLR {
+		c.RR.Params = append(c.RR.Params, "=on"...)
+	}
+	if params != "" {
+		addParam(c, params)
+	}
+	return 1
+}
+
+// preset records addr ("host:port;params") as the Record-Route instead of
+// the receiving socket.
+func preset(c *router.Ctx, addr, second string) int {
+	if addr == "" || !c.Msg.IsRequest() {
+		return -1
+	}
+	addr = trimSIP(addr)
+	c.RR.Want = true
+	c.RR.Preset = append(c.RR.Preset[:0], addr...)
+	if conf.appendFromTag {
+		c.RR.FromTag = append(c.RR.FromTag[:0], c.Msg.From().Tag...)
+	}
+	return 1
+}
+
+func trimSIP(s string) string {
+	for _, p := range []string{"sip:", "<sip:"} {
+		if len(s) > len(p) && s[:len(p)] == p {
+			s = s[len(p):]
+		}
+	}
+	if n := len(s); n > 0 && s[n-1] == '>' {
+		s = s[:n-1]
+	}
+	return s
+}
+
+func addParam(c *router.Ctx, p string) int {
+	if p == "" {
+		return -1
+	}
+	if p[0] != ';' {
+		c.RR.Params = append(c.RR.Params, ';')
+	}
+	c.RR.Params = append(c.RR.Params, p...)
+	return 1
+}
+
+// looseRoute routes a request by its Route set: a request URI that is our
+// own Record-Route (from a strict router) is replaced by the last Route;
+// our Route on top is removed, its parameters kept for check_route_param;
+// the next Route, if any, becomes $du. 1 when routed by Route, -1 when the
+// request has no Route to follow.
+func looseRoute(c *router.Ctx) int {
+	m := c.Msg
+	if !m.IsRequest() || !m.Has(sip.HdrRoute) {
+		return -1
+	}
+	if u, err := c.RURI(); err == nil && c.IsMyself(u) && hasParam(u.Params, "lr") {
+		if strictRoute(c) {
+			return 1
+		}
+	}
+	it := m.Addrs(sip.HdrRoute)
+	var na sip.NameAddr
+	if !it.Next(&na) {
+		return -1
+	}
+	if !c.IsMyself(&na.URI) {
+		// A Route to someone else (preloaded): the request goes there.
+		c.SetDstURI(na.URI.Raw)
+		return 1
+	}
+	c.RR.RouteParams = append(c.RR.RouteParams[:0], na.URI.Params...)
+	if err := removeFirst(c, it.Header()); err != nil {
+		c.Log().Error("rr: loose_route: "+err.Error(), "route", c.Route)
+		return -1
+	}
+	// The next Route, unless it is ours too (a double Record-Route).
+	for it.Next(&na) {
+		if c.IsMyself(&na.URI) {
+			continue
+		}
+		c.SetDstURI(na.URI.Raw)
+		break
+	}
+	return 1
+}
+
+// strictRoute handles a request whose request URI is our Record-Route:
+// the last Route value becomes the request URI and is removed.
+func strictRoute(c *router.Ctx) bool {
+	m := c.Msg
+	it := m.Addrs(sip.HdrRoute)
+	var na, last sip.NameAddr
+	lastHdr, n := -1, 0
+	for it.Next(&na) {
+		last, lastHdr = na, it.Header()
+		n++
+	}
+	if lastHdr < 0 {
+		return false
+	}
+	if err := c.SetRURI(last.URI.Raw); err != nil {
+		return false
+	}
+	// Remove the last value: its header when it is alone in it.
+	vals := 0
+	it = m.Addrs(sip.HdrRoute)
+	for it.Next(&na) {
+		if it.Header() == lastHdr {
+			vals++
+		}
+	}
+	if vals == 1 {
+		m.RemoveHeader(lastHdr)
+	} else {
+		rewriteWithout(c, lastHdr, vals-1)
+	}
+	return true
+}
+
+// removeFirst removes the first Route value, which is in header h.
+func removeFirst(c *router.Ctx, h int) error {
+	m := c.Msg
+	it := m.Addrs(sip.HdrRoute)
+	var na sip.NameAddr
+	vals := 0
+	for it.Next(&na) {
+		if it.Header() == h {
+			vals++
+		}
+	}
+	if vals <= 1 {
+		return m.RemoveHeader(h)
+	}
+	return rewriteWithout(c, h, 0)
+}
+
+// rewriteWithout replaces header h by one without its value number skip.
+func rewriteWithout(c *router.Ctx, h, skip int) error {
+	m := c.Msg
+	line := append(c.W.Scratch[:0], "Route: "...)
+	it := m.Addrs(sip.HdrRoute)
+	var na sip.NameAddr
+	i, n := 0, 0
+	for it.Next(&na) {
+		if it.Header() != h {
+			continue
+		}
+		if i != skip {
+			if n > 0 {
+				line = append(line, ", "...)
+			}
+			line = append(line, bytes.TrimSpace(na.Raw)...)
+			n++
+		}
+		i++
+	}
+	c.W.Scratch = line
+	if err := m.InsertHeaderBefore(h, line); err != nil {
+		return err
+	}
+	return m.RemoveHeader(h)
+}
+
+func hasParam(params []byte, name string) bool {
+	_, ok := sip.Param(params, name)
+	return ok
+}
+
+// checkParam matches the parameters of the Route loose_route took against
+// a regular expression (check_route_param).
+func checkParam(c *router.Ctx, re string) int {
+	rx, err := router.Regexp(re)
+	if err != nil {
+		c.Log().Error("rr: check_route_param: "+err.Error(), "route", c.Route)
+		return -1
+	}
+	return dispatch.Result(len(c.RR.RouteParams) > 0 && rx.Match(c.RR.RouteParams))
+}
+
+// isDirection tells "downstream" (from the caller: the From tag is the
+// ftag of our Route) from "upstream".
+func isDirection(c *router.Ctx, dir string) int {
+	ftag, ok := sip.Param(c.RR.RouteParams, "ftag")
+	if !ok {
+		return -1
+	}
+	down := bytes.Equal(ftag, c.Msg.From().Tag)
+	switch dir {
+	case "downstream":
+		return dispatch.Result(down)
+	case "upstream":
+		return dispatch.Result(!down)
+	}
+	c.Log().Error("rr: is_direction: want downstream or upstream", "route", c.Route)
+	return -1
+}

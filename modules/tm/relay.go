@@ -1,0 +1,515 @@
+package tm
+
+import (
+	"bytes"
+	"time"
+
+	"github.com/kemi-sip/kemi/core/router"
+	"github.com/kemi-sip/kemi/core/sip"
+)
+
+// current is the transaction of c, nil when none.
+func current(c *router.Ctx) *Trans {
+	t, _ := c.TM.T.(*Trans)
+	return t
+}
+
+// release unlocks the transaction a request route made, when the worker
+// is done with the message.
+func release(c *router.Ctx) {
+	t := current(c)
+	if t == nil {
+		return
+	}
+	c.TM.T = nil
+	t.flags = c.Flags
+	if len(t.branches) == 0 && !t.final {
+		// Nothing was relayed and no final reply sent: keep it for the
+		// wait time, so that retransmissions are still absorbed.
+		t.startWait()
+	}
+	t.mu.Unlock()
+}
+
+// newtran makes c's request stateful: 1 when a transaction was made, 0 for
+// a retransmission (its last reply is sent again and the script stops), -1
+// when the request cannot have one.
+func newtran(c *router.Ctx) int {
+	if current(c) != nil {
+		return 1
+	}
+	m := c.Msg
+	if !m.IsRequest() || m.Method() == sip.MethodACK {
+		return -1
+	}
+	t, retr := newTrans(c)
+	if t == nil {
+		return -1
+	}
+	if retr {
+		t.retransmission(c)
+		t.mu.Unlock()
+		return 0
+	}
+	c.TM.T = t
+	c.AtEnd(release)
+	if t.method == sip.MethodINVITE && conf.auto100 {
+		t.Reply(c, 100, "Trying", nil, nil)
+	}
+	return 1
+}
+
+// retransmission answers a retransmitted request with the last reply, or
+// takes an ACK to a non-2xx final reply; t is locked.
+func (t *Trans) retransmission(c *router.Ctx) {
+	Stats.Absorbed.Add(1)
+	if c.Msg.Method() == sip.MethodACK {
+		if t.final && t.status >= 300 && t.timer != nil {
+			t.retrG = 0 // timer G stops; the wait timer finishes it
+		}
+		return
+	}
+	if len(t.last) > 0 {
+		t.upstream(c.Env(), t.last)
+	}
+}
+
+// Reply sends a reply made here to the request of t (t_reply, and
+// sl_send_reply once the request has a transaction); t is locked.
+func (t *Trans) Reply(c *router.Ctx, code int, reason string, headers, body []byte) error {
+	if t.final && code >= 200 {
+		return errAlreadyFinal
+	}
+	out, err := c.BuildReply(code, reason, t.toTag[:], headers, body)
+	if err != nil {
+		return err
+	}
+	return t.sendUpstream(c.Env(), code, out, true)
+}
+
+type tmError string
+
+func (e tmError) Error() string { return string(e) }
+
+const errAlreadyFinal = tmError("tm: a final reply was already sent")
+
+// sendUpstream sends a reply to the request's sender and keeps it for
+// retransmissions; t is locked.
+func (t *Trans) sendUpstream(e *router.Env, code int, out []byte, local bool) error {
+	if code >= 200 || !t.final {
+		t.last = append(t.last[:0], out...)
+		t.status = code
+	}
+	Stats.Replies.Add(1)
+	if local {
+		Stats.Local.Add(1)
+	}
+	err := t.upstream(e, out)
+	if code >= 200 && !t.final {
+		t.final = true
+		if t.method == sip.MethodINVITE && code >= 300 && t.pkt.Proto == sip.TransportUDP {
+			t.retrG = conf.t1 // timer G: the reply again until the ACK comes
+		}
+		t.maybeEnd()
+	}
+	return err
+}
+
+// relay forwards c's request statefully (t_relay): to $du, else the
+// request URI, and to every appended branch in parallel. 1 when at least
+// one branch was sent, 0 for an absorbed retransmission, -1 on error.
+func relay(c *router.Ctx) int {
+	m := c.Msg
+	if !m.IsRequest() {
+		return -1
+	}
+	switch m.Method() {
+	case sip.MethodACK:
+		// An ACK to a 2xx is a request of its own, relayed statelessly;
+		// an ACK to a non-2xx reply of ours stops here.
+		if t := lookup(m, sip.MethodOther); t != nil {
+			t.mu.Lock()
+			absorbed := t.final && t.status >= 300
+			if absorbed {
+				t.retransmission(c)
+			}
+			t.mu.Unlock()
+			if absorbed {
+				return 0
+			}
+		}
+		if err := c.Forward(nil); err != nil {
+			c.Log().Error("tm: t_relay: "+err.Error(), "route", c.Route)
+			return -1
+		}
+		return 1
+	case sip.MethodCANCEL:
+		return relayCancel(c)
+	}
+	switch newtran(c) {
+	case 0:
+		return 0
+	case -1:
+		return -1
+	}
+	t := current(c)
+	if t.final {
+		c.Log().Error("tm: t_relay: the request was already answered", "route", c.Route)
+		return -1
+	}
+	if t.fork(c) == 0 {
+		return -1
+	}
+	return 1
+}
+
+// fork sends c's request on a branch per destination: the request URI (to
+// $du when set) and the appended branches. It returns how many were sent;
+// t is locked.
+func (t *Trans) fork(c *router.Ctx) int {
+	if t.ruri == nil || c.Kind == router.RouteRequest {
+		t.ruri = append(t.ruri[:0], c.RURIText()...)
+	}
+	if c.Kind == router.RouteRequest {
+		t.flags = c.Flags
+	}
+	n := 0
+	if t.branchOut(c) {
+		n++
+	}
+	if extra := c.Branches(); len(extra) > 0 {
+		// Each appended branch becomes the request URI in turn; what the
+		// script set for the first is put back after.
+		saveURI := append([]byte(nil), c.RURIText()...)
+		saveDst := append([]byte(nil), c.DstURI()...)
+		savePath := append([]byte(nil), c.Path()...)
+		saveBF := c.BFlags
+		bs := append([]router.Branch(nil), extra...)
+		for i := range bs {
+			b := &bs[i]
+			if c.SetRURI(b.URI) != nil {
+				c.Log().Error("tm: branch with a bad URI", "uri", string(b.URI), "route", c.Route)
+				continue
+			}
+			c.SetDstURI(b.Dst)
+			c.SetPath(b.Path)
+			c.BFlags = b.Flags
+			if t.branchOut(c) {
+				n++
+			}
+		}
+		c.SetRURI(saveURI)
+		c.SetDstURI(saveDst)
+		c.SetPath(savePath)
+		c.BFlags = saveBF
+		c.ClearBranches()
+	}
+	if n == 0 {
+		t.maybeEnd()
+	}
+	return n
+}
+
+// branchOut makes and sends one branch from c's current request URI, $du
+// and path, running branch_route first; t is locked.
+func (t *Trans) branchOut(c *router.Ctx) bool {
+	if len(t.branches) >= router.MaxBranches {
+		c.Log().Error("tm: too many branches", "max", router.MaxBranches, "route", c.Route)
+		return false
+	}
+	m := c.Msg
+	var mark sip.EditMark
+	m.MarkEdits(&mark)
+	defer m.RestoreEdits(&mark)
+	rr := c.RR.Mark()
+	defer c.RR.Restore(rr)
+	idx := len(t.branches)
+	if t.onBranch != "" {
+		prevIdx, prevDrop := c.TM.BranchIdx, c.Drop
+		c.TM.BranchIdx, c.Drop = idx, false
+		rc, err := c.RunKind(router.RouteBranch, t.onBranch)
+		dropped := c.Drop || rc == 0 || err != nil
+		c.TM.BranchIdx, c.Drop = prevIdx, prevDrop
+		if dropped {
+			return false
+		}
+	}
+	hop, err := c.Env().Resolve(c.Target(nil))
+	if err != nil {
+		c.Log().Error("tm: t_relay: "+err.Error(), "route", c.Route)
+		return false
+	}
+	if err := c.PrepareRequest(); err != nil {
+		c.Log().Error("tm: t_relay: "+err.Error(), "route", c.Route)
+		return false
+	}
+	w := c.W
+	w.Scratch = appendBranchID(w.Scratch[:0], t, idx)
+	if err := c.PushVia(hop, w.Scratch); err != nil {
+		c.Log().Error("tm: t_relay: "+err.Error(), "route", c.Route)
+		return false
+	}
+	if !c.OnSend(hop) {
+		return false
+	}
+	b := &branch{t: t, idx: idx, hop: hop}
+	b.out = m.AppendTo(nil)
+	t.branches = append(t.branches, b)
+	Stats.Relayed.Add(1)
+	if err := c.Env().Transport.Send(hop.Local, hop.Proto, hop.Addr, b.out); err != nil {
+		c.Log().Warn("tm: send: "+err.Error(), "route", c.Route)
+	}
+	now := time.Now()
+	if hop.Proto == sip.TransportUDP {
+		b.retrIn = conf.t1
+		b.retrAt = now.Add(b.retrIn)
+	}
+	b.frAt = now.Add(conf.fr)
+	b.arm(now)
+	return true
+}
+
+// arm sets the branch's timer for its next retransmission or its timeout.
+func (b *branch) arm(now time.Time) {
+	at := b.frAt
+	if b.retrIn > 0 && b.retrAt.Before(at) {
+		at = b.retrAt
+	}
+	d := at.Sub(now)
+	if d < 0 {
+		d = 0
+	}
+	if b.timer == nil {
+		b.timer = time.AfterFunc(d, b.fire)
+	} else {
+		b.timer.Reset(d)
+	}
+}
+
+// fire runs on the branch's timer: a retransmission, or the end of
+// fr_timer / fr_inv_timer.
+func (b *branch) fire() {
+	t := b.t
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.removed {
+		return
+	}
+	e := env
+	now := time.Now()
+	if b.done {
+		// Only a CANCEL that has not been answered is still sent again.
+		if b.cancel != nil && !b.cancelDone && b.retrIn > 0 && now.Before(b.frAt) {
+			Stats.Retrans.Add(1)
+			e.Transport.Send(b.hop.Local, b.hop.Proto, b.hop.Addr, b.cancel)
+			b.retrIn = min(2*b.retrIn, conf.t2)
+			b.retrAt = now.Add(b.retrIn)
+			b.arm(now)
+		}
+		return
+	}
+	if !now.Before(b.frAt) {
+		Stats.Timeouts.Add(1)
+		b.retrIn = 0
+		if b.status >= 100 && t.method == sip.MethodINVITE && b.cancel == nil {
+			b.sendCancel(e) // the UAS is still ringing: it must stop
+		}
+		b.finish(408, true)
+		w := <-pool
+		t.branchDone(w)
+		pool <- w
+		return
+	}
+	if b.retrIn > 0 && !now.Before(b.retrAt) {
+		msg := b.out
+		if b.cancel != nil {
+			msg = b.cancel
+		}
+		Stats.Retrans.Add(1)
+		e.Transport.Send(b.hop.Local, b.hop.Proto, b.hop.Addr, msg)
+		b.retrIn *= 2
+		if (t.method != sip.MethodINVITE || b.cancel != nil) && b.retrIn > conf.t2 {
+			b.retrIn = conf.t2
+		}
+		b.retrAt = now.Add(b.retrIn)
+	}
+	b.arm(now)
+}
+
+// finish ends a branch with a final status; local for a timeout or a
+// cancel without a reply.
+func (b *branch) finish(status int, local bool) {
+	b.done = true
+	b.status, b.local = status, local
+	if b.cancel == nil || b.cancelDone || b.hop.Proto != sip.TransportUDP {
+		b.retrIn = 0
+		if b.timer != nil {
+			b.timer.Stop()
+		}
+	}
+}
+
+// maybeEnd starts the wait timer once the final reply went upstream and
+// no branch is pending; t is locked.
+func (t *Trans) maybeEnd() {
+	if t.ending || !t.final {
+		return
+	}
+	for _, b := range t.branches {
+		if !b.done {
+			return
+		}
+	}
+	t.startWait()
+}
+
+// startWait keeps t for wt_timer (retransmissions of the request are
+// answered, timer G resends a non-2xx final reply), then removes it.
+func (t *Trans) startWait() {
+	if t.ending {
+		return
+	}
+	t.ending = true
+	end := time.Now().Add(conf.wt)
+	var tick func()
+	tick = func() {
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		if t.removed {
+			return
+		}
+		now := time.Now()
+		if !now.Before(end) {
+			t.remove()
+			return
+		}
+		d := end.Sub(now)
+		if t.retrG > 0 {
+			Stats.Retrans.Add(1)
+			t.upstream(env, t.last)
+			if d > t.retrG {
+				d = t.retrG
+			}
+			t.retrG = min(2*t.retrG, conf.t2)
+		}
+		t.timer.Reset(d)
+	}
+	d := conf.wt
+	if t.retrG > 0 {
+		d = min(d, t.retrG)
+	}
+	if t.timer == nil {
+		t.timer = time.AfterFunc(d, tick)
+	} else {
+		t.timer.Stop()
+		t.timer = time.AfterFunc(d, tick)
+	}
+}
+
+// buildOnBranch writes a request derived from the branch's request: the
+// same request line URI, top Via (ours), Route, From, Call-ID and CSeq
+// number, with method meth; To is to when given. For CANCEL and the ACK
+// of a non-2xx reply (RFC 3261 §9.1, §17.1.1.3).
+func buildOnBranch(dst, req []byte, meth string, to []byte) []byte {
+	head, _, _ := bytes.Cut(req, []byte("\r\n\r\n"))
+	lines := bytes.Split(head, []byte("\r\n"))
+	first := lines[0]
+	sp := bytes.IndexByte(first, ' ')
+	dst = append(dst, meth...)
+	dst = append(dst, first[sp:]...)
+	dst = append(dst, "\r\n"...)
+	viaDone := false
+	for _, l := range lines[1:] {
+		name, val, ok := bytes.Cut(l, []byte(":"))
+		if !ok {
+			continue
+		}
+		switch sip.ClassifyHeader(bytes.TrimSpace(name)) {
+		case sip.HdrVia:
+			if viaDone {
+				continue
+			}
+			viaDone = true
+			// Ours is the first via-parm of the first Via.
+			v := bytes.TrimSpace(val)
+			if i := bytes.IndexByte(v, ','); i >= 0 {
+				v = v[:i]
+			}
+			dst = append(append(append(dst, "Via: "...), v...), "\r\n"...)
+		case sip.HdrRoute, sip.HdrFrom, sip.HdrCallID, sip.HdrMaxForwards:
+			dst = append(append(dst, l...), "\r\n"...)
+		case sip.HdrTo:
+			if to != nil {
+				dst = append(append(append(dst, "To: "...), to...), "\r\n"...)
+			} else {
+				dst = append(append(dst, l...), "\r\n"...)
+			}
+		case sip.HdrCSeq:
+			num, _, _ := bytes.Cut(bytes.TrimSpace(val), []byte(" "))
+			dst = append(append(append(append(append(dst, "CSeq: "...), num...), ' '), meth...), "\r\n"...)
+		}
+	}
+	return append(dst, "Content-Length: 0\r\n\r\n"...)
+}
+
+// sendCancel cancels the branch (it has had a provisional reply).
+func (b *branch) sendCancel(e *router.Env) {
+	if b.cancel != nil {
+		return
+	}
+	b.cancel = buildOnBranch(nil, b.out, "CANCEL", nil)
+	e.Transport.Send(b.hop.Local, b.hop.Proto, b.hop.Addr, b.cancel)
+	now := time.Now()
+	if b.hop.Proto == sip.TransportUDP {
+		b.retrIn, b.retrAt = conf.t1, now.Add(conf.t1)
+	}
+	// The UAS has fr_timer to answer the INVITE with 487.
+	b.frAt = now.Add(conf.fr)
+	b.arm(now)
+}
+
+// cancelBranches cancels every pending branch: those that had a
+// provisional reply get a CANCEL, the others stop and count as 487
+// (Kamailio's default cancel_b_method); t is locked.
+func (t *Trans) cancelBranches(e *router.Env, except int) {
+	for _, b := range t.branches {
+		if b.done || b.idx == except {
+			continue
+		}
+		if b.status >= 100 {
+			b.sendCancel(e)
+		} else {
+			b.cancelWant = true
+			b.finish(487, true)
+		}
+	}
+}
+
+// relayCancel handles a CANCEL (t_relay on it): 200 to the CANCEL, a
+// CANCEL on every pending branch of its INVITE; the INVITE then ends with
+// the 487 of the branches, or one made here.
+func relayCancel(c *router.Ctx) int {
+	m := c.Msg
+	inv := lookup(m, sip.MethodINVITE)
+	if inv == nil {
+		// No transaction: the CANCEL goes on statelessly, as Kamailio does.
+		if err := c.Forward(nil); err != nil {
+			c.Log().Error("tm: t_relay: "+err.Error(), "route", c.Route)
+			return -1
+		}
+		return 1
+	}
+	Stats.Cancelled.Add(1)
+	inv.mu.Lock()
+	defer inv.mu.Unlock()
+	if err := c.Reply(200, "OK", inv.toTag[:], nil, nil); err != nil {
+		c.Log().Warn("tm: reply to CANCEL: "+err.Error(), "route", c.Route)
+	}
+	if inv.final || inv.removed {
+		return 1
+	}
+	inv.canceled = true
+	inv.cancelBranches(c.Env(), -1)
+	inv.branchDone(c.W)
+	return 1
+}

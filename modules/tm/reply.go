@@ -1,0 +1,304 @@
+package tm
+
+import (
+	"time"
+
+	"github.com/kemi-sip/kemi/core/router"
+	"github.com/kemi-sip/kemi/core/sip"
+)
+
+// onReply is the proxy's ReplyHook: a reply to one of our branches is
+// taken here (true), anything else goes on statelessly (false).
+func onReply(c *router.Ctx) bool {
+	m := c.Msg
+	v := m.TopVia()
+	if v == nil {
+		return false
+	}
+	t, idx := byBranch(v.Branch)
+	if t == nil {
+		return false
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.removed || idx < 0 || idx >= len(t.branches) {
+		return true // late: the transaction is gone
+	}
+	b := t.branches[idx]
+	if m.CSeqMethod() == sip.MethodCANCEL {
+		if m.StatusCode() >= 200 {
+			b.cancelDone = true
+		}
+		return true
+	}
+	t.reply(c, b)
+	return true
+}
+
+// reply processes a reply received on branch b; t is locked.
+func (t *Trans) reply(c *router.Ctx, b *branch) {
+	m := c.Msg
+	code := m.StatusCode()
+	e := c.Env()
+	invite := t.method == sip.MethodINVITE
+	if b.done && !b.local {
+		// A retransmission of the final reply: a 2xx goes upstream again
+		// (the UAS resends it until the ACK), a non-2xx gets our ACK again.
+		if code >= 200 && code < 300 {
+			t.forward(c, code)
+		} else if code >= 300 && b.ack != nil {
+			e.Transport.Send(b.hop.Local, b.hop.Proto, b.hop.Addr, b.ack)
+		}
+		return
+	}
+	if code < 200 {
+		if b.status < code {
+			b.status = code
+		}
+		if b.cancelWant && b.cancel == nil {
+			b.sendCancel(e) // cancelled before it answered: cancel it now
+			return
+		}
+		if b.done {
+			return
+		}
+		if invite {
+			b.retrIn = 0 // timer A stops on a provisional reply
+			b.frAt = time.Now().Add(conf.frInv)
+		} else if b.retrIn > 0 {
+			b.retrIn = conf.t2 // timer E goes on at T2 in Proceeding
+		}
+		b.arm(time.Now())
+		if !t.runOnReply(c, code) {
+			return
+		}
+		if code > 100 && !t.final {
+			t.forward(c, code)
+		}
+		return
+	}
+	// A final reply.
+	b.finish(code, false) // a real reply replaces a local 487
+	if invite && code >= 300 {
+		b.ack = buildOnBranch(nil, b.out, "ACK", m.Header(m.NextHeader(sip.HdrTo, -1)).Value)
+		e.Transport.Send(b.hop.Local, b.hop.Proto, b.hop.Addr, b.ack)
+	}
+	if !t.runOnReply(c, code) && code >= 300 {
+		// dropped in onreply_route: the branch ends as a local 408
+		b.status, b.local = 408, true
+	}
+	if code < 300 {
+		// 2xx: upstream at once, the other branches are cancelled.
+		t.forward(c, code)
+		if invite {
+			t.cancelBranches(e, b.idx)
+		}
+		t.maybeEnd()
+		return
+	}
+	if b.status >= 300 {
+		b.reply = t.upstreamForm(c, b.reply)
+	}
+	if code >= 600 && invite {
+		t.cancelBranches(e, b.idx)
+	}
+	if t.onBranchFailure != "" {
+		t.runBranchFailure(c.W, b)
+	}
+	t.branchDone(c.W)
+}
+
+// upstreamForm is the reply with our Via removed, copied into buf.
+func (t *Trans) upstreamForm(c *router.Ctx, buf []byte) []byte {
+	m := c.Msg
+	if err := m.RemoveTopVia(); err != nil {
+		return buf
+	}
+	buf = m.AppendTo(buf[:0])
+	m.ResetEdits()
+	return buf
+}
+
+// forward sends the reply c holds upstream, our Via removed; t is locked.
+func (t *Trans) forward(c *router.Ctx, code int) {
+	m := c.Msg
+	if err := m.RemoveTopVia(); err != nil {
+		return
+	}
+	w := c.W
+	w.Scratch = m.AppendTo(w.Scratch[:0])
+	m.ResetEdits()
+	if err := t.sendUpstream(c.Env(), code, w.Scratch, false); err != nil {
+		c.Log().Warn("tm: reply upstream: "+err.Error(), "route", c.Route)
+	}
+}
+
+// runOnReply runs the onreply_route of the transaction, if one is set,
+// with the reply; false when the route dropped it.
+func (t *Trans) runOnReply(c *router.Ctx, code int) bool {
+	if t.onReply == "" {
+		return true
+	}
+	c.TM.T, c.TM.ReplyCode = t, code
+	prevDrop := c.Drop
+	c.Drop = false
+	c.RunKind(router.RouteOnReply, t.onReply)
+	dropped := c.Drop
+	c.Drop = prevDrop
+	c.TM.T = nil
+	if dropped && code >= 200 && code < 300 {
+		c.Log().Warn("tm: a 2xx reply cannot be dropped", "route", c.Route)
+		return true
+	}
+	return !dropped
+}
+
+// requestCtx is the worker's context on the transaction's request, for
+// failure_route and branch_failure_route; t is locked.
+func (t *Trans) requestCtx(w *router.Worker) *router.Ctx {
+	c, err := w.RequestCtx(t.req, &t.pkt)
+	if err != nil {
+		return nil
+	}
+	c.TM.T = t
+	c.Flags = t.flags
+	if string(c.RURIText()) != string(t.ruri) {
+		c.SetRURI(t.ruri)
+	}
+	c.TM.OnReply, c.TM.OnBranch, c.TM.OnFailure, c.TM.OnBranchFailure = t.onReply, t.onBranch, "", ""
+	return c
+}
+
+// runBranchFailure runs branch_failure_route for a branch that failed.
+func (t *Trans) runBranchFailure(w *router.Worker, b *branch) {
+	c := t.requestCtx(w)
+	if c == nil {
+		return
+	}
+	c.TM.BranchIdx, c.TM.ReplyCode = b.idx, b.status
+	c.RunKind(branchFailureKind(t.onBranchFailure), t.onBranchFailure)
+	c.Finish()
+	c.TM.T = nil
+}
+
+// branchDone is called when a branch ended: once none is pending and no
+// final reply went upstream, failure_route runs (it may relay again), then
+// the best reply goes upstream (RFC 3261 §16.7); t is locked.
+func (t *Trans) branchDone(w *router.Worker) {
+	if t.removed {
+		return
+	}
+	for _, b := range t.branches {
+		if !b.done {
+			return
+		}
+	}
+	if t.final {
+		t.maybeEnd()
+		return
+	}
+	best := t.best()
+	if best < 0 {
+		t.maybeEnd()
+		return
+	}
+	if t.onFailure != "" && !t.inFailure {
+		name := t.onFailure
+		t.onFailure = "" // it must be armed again for a next failure
+		c := t.requestCtx(w)
+		if c != nil {
+			nb := len(t.branches)
+			c.TM.BranchIdx, c.TM.ReplyCode = best, t.branches[best].status
+			t.inFailure = true
+			c.RunKind(router.RouteFailure, name)
+			t.inFailure = false
+			t.flags = c.Flags
+			if c.TM.OnFailure != "" {
+				t.onFailure = c.TM.OnFailure
+			}
+			if c.TM.OnReply != t.onReply && c.TM.OnReply != "" {
+				t.onReply = c.TM.OnReply
+			}
+			c.Finish()
+			c.TM.T = nil
+			if t.final {
+				t.maybeEnd()
+				return
+			}
+			if len(t.branches) > nb {
+				switch conf.failureReplyMode {
+				case 1:
+					t.firstLive = nb
+				case 2:
+					t.firstLive = nb - 1
+				case 3:
+					t.firstLive = nb
+				}
+				for _, b := range t.branches[nb:] {
+					if !b.done {
+						return // the new branches go on
+					}
+				}
+				if best = t.best(); best < 0 {
+					best = nb - 1
+				}
+			}
+		}
+	}
+	t.sendBest(w, best)
+}
+
+// best picks the reply to send upstream among the branches that count:
+// a 6xx first, else the lowest class, a received reply before a local one.
+func (t *Trans) best() int {
+	best, bestRank := -1, 1<<30
+	for i := t.firstLive; i < len(t.branches); i++ {
+		b := t.branches[i]
+		if !b.done || b.status < 300 {
+			continue
+		}
+		class := b.status / 100
+		rank := class * 2
+		if class == 6 {
+			rank = 0
+		}
+		if b.local {
+			rank++
+		}
+		if rank < bestRank {
+			best, bestRank = i, rank
+		}
+	}
+	return best
+}
+
+// sendBest sends branch i's final reply upstream, or one made here for a
+// local status; a 503 becomes 500 (RFC 3261 §16.7 step 6); t is locked.
+func (t *Trans) sendBest(w *router.Worker, i int) {
+	b := t.branches[i]
+	code := b.status
+	if !b.local && code != 503 && len(b.reply) > 0 {
+		t.sendUpstream(env, code, b.reply, false)
+		return
+	}
+	reason := "Server Internal Error"
+	switch code {
+	case 408:
+		reason = "Request Timeout"
+	case 487:
+		reason = "Request Terminated"
+	case 503:
+		code = 500
+	}
+	if t.canceled && b.local {
+		code, reason = 487, "Request Terminated"
+	}
+	c := t.requestCtx(w)
+	if c == nil {
+		return
+	}
+	if err := t.Reply(c, code, reason, nil, nil); err != nil {
+		c.Log().Warn("tm: local reply: "+err.Error(), "route", "tm")
+	}
+	c.TM.T = nil
+}

@@ -1,0 +1,423 @@
+// Package tm relays requests statefully, like Kamailio's tm module: server
+// and client transactions (RFC 3261 §17) matched by Via branch,
+// retransmissions over UDP absorbed on the way in and made on the way out,
+// fr_timer/fr_inv_timer, parallel forking, CANCEL, and the routes that run
+// in a transaction's context (branch_route, onreply_route, failure_route,
+// branch failure).
+package tm
+
+import (
+	"errors"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/kemi-sip/kemi/core/router"
+	"github.com/kemi-sip/kemi/core/sip"
+	"github.com/kemi-sip/kemi/dispatch"
+)
+
+// config holds the module parameters; set at Init, read-only after.
+type config struct {
+	t1, t2, fr, frInv, wt time.Duration
+	failureReplyMode      int
+	auto100               bool
+}
+
+var conf = config{t1: 500 * time.Millisecond, t2: 4 * time.Second, fr: 30 * time.Second,
+	frInv: 120 * time.Second, wt: 5 * time.Second, failureReplyMode: 3, auto100: true}
+
+// The proxy tm runs in, and the workers its timers run routes on (a
+// failure_route after fr_timer): set by Start.
+var (
+	envMu sync.Mutex
+	env   *router.Env
+	pool  chan *router.Worker
+)
+
+// timerWorkers is how many workers run the routes timers trigger.
+const timerWorkers = 2
+
+func init() {
+	dispatch.Register(dispatch.Module{Name: "tm",
+		Params: []dispatch.Param{
+			{Name: "fr_timer", Kind: dispatch.Int},
+			{Name: "fr_inv_timer", Kind: dispatch.Int},
+			{Name: "wt_timer", Kind: dispatch.Int},
+			{Name: "retr_timer1", Kind: dispatch.Int},
+			{Name: "retr_timer2", Kind: dispatch.Int},
+			{Name: "failure_reply_mode", Kind: dispatch.Int},
+			{Name: "auto_inv_100", Kind: dispatch.Int},
+		},
+		Init:  initParams,
+		Start: start,
+		Stop:  stop,
+		Exports: []dispatch.Def{
+			{Name: "t_relay", Ret: dispatch.Int, Fn: dispatch.F0(relay), Native: "t_relay"},
+			{Name: "t_relay_to_proxy", Ret: dispatch.Int, Fn: dispatch.FS(relayToProxy)},
+			{Name: "t_relay_to_proto_addr", Ret: dispatch.Int, Fn: dispatch.FSSI(relayToProtoAddr)},
+			{Name: "t_newtran", Ret: dispatch.Int, Fn: dispatch.F0(newtran), Native: "t_newtran"},
+			{Name: "t_check_trans", Ret: dispatch.Int, Fn: dispatch.F0(checkTrans), Native: "t_check_trans"},
+			{Name: "t_lookup_request", Ret: dispatch.Int, Fn: dispatch.F0(lookupRequest), Native: "t_lookup_request"},
+			{Name: "t_lookup_cancel", Ret: dispatch.Int, Fn: dispatch.F0(lookupCancel), Native: "t_lookup_cancel"},
+			{Name: "t_reply", Ret: dispatch.Int, Fn: dispatch.FIS(tReply), Native: "t_reply"},
+			{Name: "t_send_reply", Ret: dispatch.Int, Fn: dispatch.FIS(tReply), Native: "t_send_reply"},
+			{Name: "t_on_reply", Ret: dispatch.Int, Fn: dispatch.FS(onReplyRoute), Native: "t_on_reply"},
+			{Name: "t_on_failure", Ret: dispatch.Int, Fn: dispatch.FS(onFailureRoute), Native: "t_on_failure"},
+			{Name: "t_on_branch", Ret: dispatch.Int, Fn: dispatch.FS(onBranchRoute), Native: "t_on_branch"},
+			{Name: "t_on_branch_failure", Ret: dispatch.Int, Fn: dispatch.FS(onBranchFailureRoute), Native: "t_on_branch_failure"},
+			{Name: "t_is_set", Ret: dispatch.Int, Fn: dispatch.FS(isSet), Native: "t_is_set"},
+			{Name: "t_get_branch_index", Ret: dispatch.Int, Fn: dispatch.F0(branchIndex), Native: "t_get_branch_index"},
+			{Name: "t_is_canceled", Ret: dispatch.Int, Fn: dispatch.F0(isCanceled), Native: "t_is_canceled"},
+			{Name: "t_any_timeout", Ret: dispatch.Int, Fn: dispatch.F0(anyTimeout), Native: "t_any_timeout"},
+			{Name: "t_any_replied", Ret: dispatch.Int, Fn: dispatch.F0(anyReplied), Native: "t_any_replied"},
+			{Name: "t_branch_timeout", Ret: dispatch.Int, Fn: dispatch.F0(branchTimeout), Native: "t_branch_timeout"},
+			{Name: "t_branch_replied", Ret: dispatch.Int, Fn: dispatch.F0(branchReplied), Native: "t_branch_replied"},
+			{Name: "t_get_status_code", Ret: dispatch.Int, Fn: dispatch.F0(statusCode), Native: "t_get_status_code"},
+			{Name: "t_check_status", Ret: dispatch.Int, Fn: dispatch.FS(checkStatus), Native: "t_check_status"},
+			{Name: "t_release", Ret: dispatch.Int, Fn: dispatch.F0(func(c *router.Ctx) int { return 1 }), Native: "t_release"},
+		},
+	})
+}
+
+func initParams(p *dispatch.Params) error {
+	ms := func(name string, d *time.Duration) error {
+		if !p.IsSet(name) {
+			return nil
+		}
+		v := p.Int(name, 0)
+		if v <= 0 {
+			return errors.New(name + " must be more than 0 ms")
+		}
+		*d = time.Duration(v) * time.Millisecond
+		return nil
+	}
+	for name, d := range map[string]*time.Duration{"fr_timer": &conf.fr, "fr_inv_timer": &conf.frInv,
+		"wt_timer": &conf.wt, "retr_timer1": &conf.t1, "retr_timer2": &conf.t2} {
+		if err := ms(name, d); err != nil {
+			return err
+		}
+	}
+	conf.failureReplyMode = p.Int("failure_reply_mode", 3)
+	if conf.failureReplyMode < 0 || conf.failureReplyMode > 3 {
+		return errors.New("failure_reply_mode must be 0 to 3")
+	}
+	conf.auto100 = p.Int("auto_inv_100", 1) != 0
+	return nil
+}
+
+func start(e *router.Env) error {
+	p := make(chan *router.Worker, timerWorkers)
+	for i := range timerWorkers {
+		w, err := e.NewWorker(-1 - i) // Kamailio's timer processes have negative ranks
+		if err != nil {
+			return err
+		}
+		p <- w
+	}
+	envMu.Lock()
+	env, pool = e, p
+	envMu.Unlock()
+	e.ReplyHook = onReply
+	return nil
+}
+
+// stop drops every transaction, its timers stopped.
+func stop() {
+	for i := range byID {
+		s := &byID[i]
+		s.mu.Lock()
+		ts := make([]*Trans, 0, len(s.m))
+		for _, t := range s.m {
+			ts = append(ts, t)
+		}
+		s.mu.Unlock()
+		for _, t := range ts {
+			t.mu.Lock()
+			t.remove()
+			t.mu.Unlock()
+		}
+	}
+}
+
+// checkTrans is t_check_trans: for a CANCEL, 1 when its INVITE has a
+// transaction; for an ACK, 0 (absorbed) when it acknowledges our non-2xx
+// reply, 1 when it belongs to an INVITE transaction answered with a 2xx;
+// for anything else, 0 when it is a retransmission (its last reply is sent
+// again); -1 when nothing matches.
+func checkTrans(c *router.Ctx) int {
+	m := c.Msg
+	if !m.IsRequest() {
+		return -1
+	}
+	if current(c) != nil {
+		return 1
+	}
+	switch m.Method() {
+	case sip.MethodCANCEL:
+		if lookup(m, sip.MethodINVITE) != nil {
+			return 1
+		}
+		return -1
+	case sip.MethodACK:
+		t := lookup(m, sip.MethodOther)
+		if t == nil {
+			return -1
+		}
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		if t.final && t.status >= 300 {
+			t.retransmission(c)
+			return 0
+		}
+		return 1
+	}
+	t := lookup(m, sip.MethodOther)
+	if t == nil {
+		return -1
+	}
+	t.mu.Lock()
+	t.retransmission(c)
+	t.mu.Unlock()
+	return 0
+}
+
+// Exists reports whether the request has a transaction (tmx's
+// t_precheck_trans asks).
+func Exists(m *sip.Msg) bool { return lookup(m, sip.MethodOther) != nil }
+
+func lookupRequest(c *router.Ctx) int {
+	if current(c) != nil || lookup(c.Msg, sip.MethodOther) != nil {
+		return 1
+	}
+	return -1
+}
+
+func lookupCancel(c *router.Ctx) int {
+	if c.Msg.Method() == sip.MethodCANCEL && lookup(c.Msg, sip.MethodINVITE) != nil {
+		return 1
+	}
+	return -1
+}
+
+// tReply is t_reply: a reply sent through the transaction, made first if
+// the request has none.
+func tReply(c *router.Ctx, code int, reason string) int {
+	if code < 100 || code > 699 {
+		c.Log().Error("tm: t_reply: invalid code", "code", code, "route", c.Route)
+		return -1
+	}
+	if current(c) == nil {
+		if rc := newtran(c); rc <= 0 {
+			return rc
+		}
+	}
+	if err := current(c).Reply(c, code, reason, nil, nil); err != nil {
+		c.Log().Error("tm: t_reply: "+err.Error(), "route", c.Route)
+		return -1
+	}
+	return 1
+}
+
+// relayToProxy relays to a proxy given as a SIP URI or [proto:]host[:port].
+func relayToProxy(c *router.Ctx, proxy string) int {
+	uri := proxy
+	if !strings.HasPrefix(proxy, "sip:") && !strings.HasPrefix(proxy, "sips:") {
+		proto, hostport, ok := strings.Cut(proxy, ":")
+		if !ok || sip.ParseTransport([]byte(proto)) == sip.TransportOther {
+			proto, hostport = "udp", proxy
+		}
+		uri = "sip:" + hostport + ";transport=" + strings.ToLower(proto)
+	}
+	if err := c.SetDstURI([]byte(uri)); err != nil {
+		c.Log().Error("tm: t_relay_to_proxy: bad proxy "+strconv.Quote(proxy), "route", c.Route)
+		return -1
+	}
+	return relay(c)
+}
+
+func relayToProtoAddr(c *router.Ctx, proto, addr string, port int) int {
+	ip, err := netip.ParseAddr(addr)
+	host := addr
+	if err == nil && ip.Is6() {
+		host = "[" + addr + "]"
+	}
+	return relayToProxy(c, proto+":"+host+":"+strconv.Itoa(port))
+}
+
+// The t_on_* functions name the route to run; the name must exist, so that
+// a misspelling is an error where it is made, not a silent stall.
+func onRoute(c *router.Ctx, kind router.RouteKind, name string, slot *string, what string) int {
+	if name != "" && !c.HasRoute(kind, name) {
+		c.Log().Error("tm: "+what+": no route "+strconv.Quote(name), "route", c.Route)
+		return -1
+	}
+	*slot = name
+	if t := current(c); t != nil {
+		switch what {
+		case "t_on_reply":
+			t.onReply = name
+		case "t_on_branch":
+			t.onBranch = name
+		case "t_on_branch_failure":
+			t.onBranchFailure = name
+		}
+	}
+	return 1
+}
+
+func onReplyRoute(c *router.Ctx, name string) int {
+	return onRoute(c, router.RouteOnReply, name, &c.TM.OnReply, "t_on_reply")
+}
+
+func onFailureRoute(c *router.Ctx, name string) int {
+	rc := onRoute(c, router.RouteFailure, name, &c.TM.OnFailure, "t_on_failure")
+	if t := current(c); t != nil && rc > 0 && c.Kind != router.RouteFailure {
+		t.onFailure = name
+	}
+	return rc
+}
+
+func onBranchRoute(c *router.Ctx, name string) int {
+	return onRoute(c, router.RouteBranch, name, &c.TM.OnBranch, "t_on_branch")
+}
+
+// branchFailurePrefix names the native route of t_on_branch_failure("x"):
+// event_route[tm:branch-failure:x]; script engines call the function x.
+const branchFailurePrefix = "tm:branch-failure:"
+
+func branchFailureKind(name string) router.RouteKind {
+	if strings.HasPrefix(name, branchFailurePrefix) {
+		return router.RouteEvent
+	}
+	return router.RouteFailure
+}
+
+func onBranchFailureRoute(c *router.Ctx, name string) int {
+	if name != "" && c.HasRoute(router.RouteEvent, branchFailurePrefix+name) {
+		name = branchFailurePrefix + name
+	}
+	return onRoute(c, branchFailureKind(name), name, &c.TM.OnBranchFailure, "t_on_branch_failure")
+}
+
+// isSet is t_is_set("branch_route" | "failure_route" | "onreply_route" |
+// "branch_failure_route").
+func isSet(c *router.Ctx, target string) int {
+	var v string
+	switch target {
+	case "branch_route":
+		v = c.TM.OnBranch
+	case "failure_route":
+		v = c.TM.OnFailure
+	case "onreply_route":
+		v = c.TM.OnReply
+	case "branch_failure_route":
+		v = c.TM.OnBranchFailure
+	default:
+		c.Log().Error("tm: t_is_set: unknown route type "+strconv.Quote(target), "route", c.Route)
+		return -1
+	}
+	return dispatch.Result(v != "")
+}
+
+func branchIndex(c *router.Ctx) int { return c.TM.BranchIdx }
+
+func isCanceled(c *router.Ctx) int {
+	t := current(c)
+	if t == nil {
+		if c.Msg.IsRequest() {
+			t = lookup(c.Msg, sip.MethodOther)
+		}
+		if t == nil {
+			return -1
+		}
+		t.mu.Lock()
+		defer t.mu.Unlock()
+	}
+	return dispatch.Result(t.canceled)
+}
+
+// withTrans runs f on the transaction of c: the current one, or the one
+// the request belongs to.
+func withTrans(c *router.Ctx, f func(t *Trans) bool) int {
+	if t := current(c); t != nil {
+		return dispatch.Result(f(t))
+	}
+	return -1
+}
+
+func anyTimeout(c *router.Ctx) int {
+	return withTrans(c, func(t *Trans) bool {
+		for _, b := range t.branches {
+			if b.done && b.local && b.status == 408 {
+				return true
+			}
+		}
+		return false
+	})
+}
+
+func anyReplied(c *router.Ctx) int {
+	return withTrans(c, func(t *Trans) bool {
+		for _, b := range t.branches {
+			if !b.local && b.status > 0 {
+				return true
+			}
+		}
+		return false
+	})
+}
+
+func thisBranch(t *Trans, c *router.Ctx) *branch {
+	if i := c.TM.BranchIdx; i >= 0 && i < len(t.branches) {
+		return t.branches[i]
+	}
+	return nil
+}
+
+func branchTimeout(c *router.Ctx) int {
+	return withTrans(c, func(t *Trans) bool {
+		b := thisBranch(t, c)
+		return b != nil && b.local && b.status == 408
+	})
+}
+
+func branchReplied(c *router.Ctx) int {
+	return withTrans(c, func(t *Trans) bool {
+		b := thisBranch(t, c)
+		return b != nil && !b.local && b.status > 0
+	})
+}
+
+// statusCode is t_get_status_code: the reply the route runs for, else the
+// last status sent upstream.
+func statusCode(c *router.Ctx) int {
+	if c.TM.ReplyCode > 0 {
+		return c.TM.ReplyCode
+	}
+	if !c.Msg.IsRequest() {
+		return c.Msg.StatusCode()
+	}
+	if t := current(c); t != nil && t.status > 0 {
+		return t.status
+	}
+	return -1
+}
+
+// checkStatus is t_check_status(re): the status of the reply the route
+// runs for (a failure_route's winning reply) against a regular expression.
+func checkStatus(c *router.Ctx, re string) int {
+	rx, err := router.Regexp(re)
+	if err != nil {
+		c.Log().Error("tm: t_check_status: "+err.Error(), "route", c.Route)
+		return -1
+	}
+	code := statusCode(c)
+	if code < 0 {
+		return -1
+	}
+	var num [4]byte
+	return dispatch.Result(rx.Match(strconv.AppendInt(num[:0], int64(code), 10)))
+}

@@ -1,0 +1,294 @@
+package tm
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"net/netip"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/kemi-sip/kemi/core/router"
+	"github.com/kemi-sip/kemi/core/sip"
+	"github.com/kemi-sip/kemi/core/transport"
+)
+
+// Trans is a transaction: the server transaction of a request received and
+// the client transactions (branches) it was relayed on. Its lock is held by
+// whoever runs a route with it, so tm's functions called from the script
+// use it without locking again.
+type Trans struct {
+	mu sync.Mutex
+
+	id     uint64 // for the branches' Via, by which replies find it
+	key    uint64 // the server-side matching key of the request
+	method sip.Method
+	branch []byte // the request's top Via branch, to check a key match
+	req    []byte // the request as received
+	pkt    transport.Packet
+	dst    netip.AddrPort // where replies go over UDP
+	toTag  [17]byte
+	ruri   []byte // $ru when it was relayed: failure_route starts from it
+	flags  uint64
+
+	onReply, onBranch, onFailure, onBranchFailure string
+
+	branches  []*branch
+	firstLive int // the first branch whose reply still counts (failure_reply_mode)
+	status    int // the last status sent upstream, 0 for none
+	final     bool
+	last      []byte // the last reply sent upstream, sent again to a retransmission
+	canceled  bool
+	inFailure bool
+
+	timer   *time.Timer // wait timer after the final reply, and timer G
+	retrG   time.Duration
+	ending  bool // the wait timer runs
+	removed bool
+}
+
+// branch is one client transaction.
+type branch struct {
+	t      *Trans
+	idx    int
+	out    []byte // the request as sent
+	hop    router.Hop
+	status int // the highest status received; a local 408/487 once done without one
+	reply  []byte
+	local  bool // status is a local timeout / cancel, not a received reply
+	done   bool
+	ack    []byte // the ACK sent for a non-2xx final reply
+
+	timer  *time.Timer
+	retrIn time.Duration // the next retransmission interval, 0: none
+	retrAt time.Time
+	frAt   time.Time
+
+	cancel     []byte // the CANCEL sent, retransmitted until it is answered
+	cancelWant bool   // cancel once a provisional reply comes
+	cancelDone bool
+}
+
+// Tables: server transactions by request key, every transaction by id.
+const shards = 64
+
+type shard struct {
+	mu sync.Mutex
+	m  map[uint64]*Trans
+}
+
+var (
+	byKey, byID [shards]shard
+	nextID      atomic.Uint64
+	// salt makes this process's branches its own: a reply to a request a
+	// previous run relayed does not match a new transaction.
+	salt [8]byte
+	// Stats are the module's counters.
+	Stats struct {
+		Active    atomic.Int64  // transactions in memory
+		Created   atomic.Uint64 // transactions made
+		Relayed   atomic.Uint64 // requests sent on a branch
+		Replies   atomic.Uint64 // replies sent upstream (forwarded and local)
+		Local     atomic.Uint64 // of those, made here
+		Timeouts  atomic.Uint64 // branches that got no final reply in fr_timer
+		Retrans   atomic.Uint64 // retransmissions sent
+		Absorbed  atomic.Uint64 // request retransmissions absorbed
+		Cancelled atomic.Uint64 // CANCEL requests handled
+	}
+)
+
+func init() {
+	var b [4]byte
+	rand.Read(b[:])
+	hex.Encode(salt[:], b[:])
+	for i := range byKey {
+		byKey[i].m = map[uint64]*Trans{}
+		byID[i].m = map[uint64]*Trans{}
+	}
+}
+
+// Count is the number of transactions in memory.
+func Count() int { return int(Stats.Active.Load()) }
+
+const fnvOffset, fnvPrime = 14695981039346656037, 1099511628211
+
+func fnv(h uint64, b []byte) uint64 {
+	for _, c := range b {
+		h = (h ^ uint64(c)) * fnvPrime
+	}
+	return h
+}
+
+var magic = []byte("z9hG4bK")
+
+// requestKey is the matching key of a request (RFC 3261 §17.2.3): the top
+// Via's branch and sent-by with the method, ACK counting as INVITE; for a
+// branch without the magic cookie (RFC 2543), the Call-ID, From tag, CSeq
+// number, request URI and top Via. asMethod overrides the method (CANCEL
+// looks for its INVITE).
+func requestKey(m *sip.Msg, asMethod sip.Method) (uint64, bool) {
+	v := m.TopVia()
+	if v == nil {
+		return 0, false
+	}
+	meth := asMethod
+	if meth == sip.MethodOther {
+		meth = m.Method()
+		if meth == sip.MethodACK {
+			meth = sip.MethodINVITE
+		}
+	}
+	h := uint64(fnvOffset)
+	h = (h ^ uint64(meth)) * fnvPrime
+	if meth == sip.MethodOther {
+		h = fnv(h, m.MethodName())
+	}
+	if bytes.HasPrefix(v.Branch, magic) {
+		h = fnv(h, v.Branch)
+		h = fnv(h, v.Host)
+		h = (h ^ uint64(v.Port)) * fnvPrime
+		return h, true
+	}
+	h = fnv(h, m.CallID())
+	h = fnv(h, m.From().Tag)
+	h = (h ^ uint64(m.CSeq())) * fnvPrime
+	h = fnv(h, m.RURIText())
+	h = fnv(h, v.Raw)
+	return h, true
+}
+
+// lookup finds the server transaction of a request.
+func lookup(m *sip.Msg, asMethod sip.Method) *Trans {
+	k, ok := requestKey(m, asMethod)
+	if !ok {
+		return nil
+	}
+	s := &byKey[k%shards]
+	s.mu.Lock()
+	t := s.m[k]
+	s.mu.Unlock()
+	if t != nil && !bytes.Equal(t.branch, m.TopVia().Branch) {
+		return nil // a hash collision
+	}
+	return t
+}
+
+// newTrans makes the transaction of c's request, or finds the one a
+// retransmission belongs to (retr true). The transaction comes back
+// locked.
+func newTrans(c *router.Ctx) (t *Trans, retr bool) {
+	m := c.Msg
+	k, ok := requestKey(m, sip.MethodOther)
+	if !ok {
+		return nil, false
+	}
+	s := &byKey[k%shards]
+	s.mu.Lock()
+	if old := s.m[k]; old != nil {
+		s.mu.Unlock()
+		old.mu.Lock()
+		return old, true
+	}
+	t = &Trans{id: nextID.Add(1), key: k, method: m.Method()}
+	t.mu.Lock()
+	s.m[k] = t
+	s.mu.Unlock()
+	ids := &byID[t.id%shards]
+	ids.mu.Lock()
+	ids.m[t.id] = t
+	ids.mu.Unlock()
+	Stats.Active.Add(1)
+	Stats.Created.Add(1)
+
+	t.req = append(make([]byte, 0, len(m.Bytes())), m.Bytes()...)
+	t.branch = m.TopVia().Branch
+	if i := bytes.Index(m.Bytes(), t.branch); i >= 0 {
+		t.branch = t.req[i : i+len(t.branch)]
+	}
+	t.pkt = *c.Pkt
+	t.pkt.Buf = nil
+	t.dst = c.ReplyDst()
+	copy(t.toTag[:], salt[:])
+	t.toTag[8] = '-'
+	var idb [8]byte
+	for i := range 4 {
+		idb[i] = byte(t.id >> (8 * i))
+	}
+	hex.Encode(t.toTag[9:], idb[:4])
+	t.onReply, t.onBranch, t.onFailure, t.onBranchFailure = c.TM.OnReply, c.TM.OnBranch, c.TM.OnFailure, c.TM.OnBranchFailure
+	return t, false
+}
+
+// byBranch finds the transaction and branch of a reply by its top Via
+// branch: "z9hG4bK" + salt + "." + id (hex) + "." + branch index.
+func byBranch(b []byte) (*Trans, int) {
+	if len(b) < len(magic)+len(salt)+4 || !bytes.Equal(b[:len(magic)], magic) || !bytes.Equal(b[len(magic):len(magic)+len(salt)], salt[:]) {
+		return nil, -1
+	}
+	b = b[len(magic)+len(salt):]
+	if b[0] != '.' {
+		return nil, -1
+	}
+	b = b[1:]
+	dot := bytes.IndexByte(b, '.')
+	if dot <= 0 {
+		return nil, -1
+	}
+	id, err := strconv.ParseUint(string(b[:dot]), 16, 64)
+	if err != nil {
+		return nil, -1
+	}
+	idx, err := strconv.Atoi(string(b[dot+1:]))
+	if err != nil {
+		return nil, -1
+	}
+	s := &byID[id%shards]
+	s.mu.Lock()
+	t := s.m[id]
+	s.mu.Unlock()
+	return t, idx
+}
+
+// appendBranchID writes the Via branch of branch idx of t.
+func appendBranchID(dst []byte, t *Trans, idx int) []byte {
+	dst = append(dst, magic...)
+	dst = append(dst, salt[:]...)
+	dst = append(dst, '.')
+	dst = strconv.AppendUint(dst, t.id, 16)
+	dst = append(dst, '.')
+	return strconv.AppendInt(dst, int64(idx), 10)
+}
+
+// remove takes t out of the tables; t is locked.
+func (t *Trans) remove() {
+	if t.removed {
+		return
+	}
+	t.removed = true
+	s := &byKey[t.key%shards]
+	s.mu.Lock()
+	if s.m[t.key] == t {
+		delete(s.m, t.key)
+	}
+	s.mu.Unlock()
+	ids := &byID[t.id%shards]
+	ids.mu.Lock()
+	delete(ids.m, t.id)
+	ids.mu.Unlock()
+	if t.timer != nil {
+		t.timer.Stop()
+	}
+	for _, b := range t.branches {
+		if b.timer != nil {
+			b.timer.Stop()
+		}
+	}
+	Stats.Active.Add(-1)
+}
+
+// upstream sends a reply to the request's sender, the way it came.
+func (t *Trans) upstream(e *router.Env, out []byte) error {
+	return e.Transport.Reply(&t.pkt, t.dst, out)
+}
