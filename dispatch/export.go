@@ -133,6 +133,11 @@ func FSSSS(f func(*router.Ctx, string, string, string, string) int) Fn {
 		return router.IntValue(int64(f(c, a.S[0], a.S[1], a.S[2], a.S[3])))
 	}}
 }
+func FSSSI(f func(*router.Ctx, string, string, string, int) int) Fn {
+	return Fn{[]Kind{Str, Str, Str, Int}, retInt, func(c *router.Ctx, a *Args) router.Value {
+		return router.IntValue(int64(f(c, a.S[0], a.S[1], a.S[2], a.I[3])))
+	}}
+}
 func FSSII(f func(*router.Ctx, string, string, int, int) int) Fn {
 	return Fn{[]Kind{Str, Str, Int, Int}, retInt, func(c *router.Ctx, a *Args) router.Value {
 		return router.IntValue(int64(f(c, a.S[0], a.S[1], a.I[2], a.I[3])))

@@ -3,6 +3,7 @@ package sip
 import (
 	"errors"
 	"strconv"
+	"unsafe"
 )
 
 // Building messages. Replies are written from the request's fields; a
@@ -369,4 +370,36 @@ func (m *Msg) MarkEdits(mk *EditMark) {
 // RestoreEdits returns the edits to the state MarkEdits saved.
 func (m *Msg) RestoreEdits(mk *EditMark) {
 	m.edits.e, m.edits.n, m.edits.arena = mk.e, mk.n, m.edits.arena[:mk.arena]
+}
+
+// Offset is the position of sub, a slice of the message's bytes (a header
+// value, a URI the parser returned), in the message; -1 when it is not one.
+func (m *Msg) Offset(sub []byte) int {
+	if len(sub) == 0 || len(m.buf) == 0 {
+		return -1
+	}
+	base := uintptr(unsafe.Pointer(unsafe.SliceData(m.buf)))
+	p := uintptr(unsafe.Pointer(unsafe.SliceData(sub)))
+	if p < base || p+uintptr(len(sub)) > base+uintptr(len(m.buf)) {
+		return -1
+	}
+	return int(p - base)
+}
+
+// Replace replaces sub, a slice of the message's bytes, with the given
+// bytes; an empty sub at a known offset is an insertion (use ReplaceAt).
+func (m *Msg) Replace(sub, with []byte) error {
+	off := m.Offset(sub)
+	if off < 0 {
+		return errors.New("sip: replace: not a part of the message")
+	}
+	return m.ReplaceAt(off, len(sub), with)
+}
+
+// ReplaceAt replaces n bytes at offset off with the given bytes.
+func (m *Msg) ReplaceAt(off, n int, with []byte) error {
+	if off < 0 || n < 0 || off+n > len(m.buf) {
+		return errors.New("sip: replace: out of the message")
+	}
+	return m.add(editPlain, off, n, 1, with)
 }

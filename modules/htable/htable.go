@@ -1,0 +1,496 @@
+// Package htable keeps named in-memory hash tables shared by all workers,
+// like Kamailio's htable module: tables declared with
+// modparam("htable", "htable", "name=>size=8;autoexpire=300;"), read and
+// written as $sht(name=>key) and through the sht_* functions; items
+// expire autoexpire seconds after they were last set.
+package htable
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/kemi-sip/kemi/core/router"
+	"github.com/kemi-sip/kemi/dispatch"
+)
+
+// Table is one named table.
+type Table struct {
+	Name         string
+	AutoExpire   time.Duration // 0: items never expire
+	InitVal      router.Value  // what a missing item reads as (initval), Null if none
+	UpdateExpire bool          // a set pushes the expiry back (updateexpire, default 1)
+	shards       [16]shard
+}
+
+type shard struct {
+	mu sync.Mutex
+	m  map[string]*item
+}
+
+type item struct {
+	val     router.Value
+	buf     []byte
+	expires int64 // unix nanoseconds, 0 for never
+}
+
+var (
+	tablesMu sync.RWMutex
+	tables   = map[string]*Table{}
+	stopCh   chan struct{}
+)
+
+// Get returns the table named name, nil when no modparam declared it.
+func Get(name string) *Table {
+	tablesMu.RLock()
+	defer tablesMu.RUnlock()
+	return tables[name]
+}
+
+func init() {
+	dispatch.Register(dispatch.Module{Name: "htable",
+		Params: []dispatch.Param{
+			{Name: "htable", Kind: dispatch.Str, Multi: true},
+			{Name: "timer_interval", Kind: dispatch.Int},
+		},
+		Init:  initTables,
+		Start: start,
+		Stop:  stop,
+		Exports: []dispatch.Def{
+			{Name: "sht_get", Ret: dispatch.XVal, Fn: dispatch.VSS(func(c *router.Ctx, t, k string) router.Value { return get(c, t, k, router.Value{}) })},
+			{Name: "sht_gete", Ret: dispatch.XVal, Fn: dispatch.VSS(func(c *router.Ctx, t, k string) router.Value { return get(c, t, k, router.StrValue("")) })},
+			{Name: "sht_getw", Ret: dispatch.XVal, Fn: dispatch.VSS(func(c *router.Ctx, t, k string) router.Value { return get(c, t, k, router.StrValue("<null>")) })},
+			{Name: "sht_sets", Ret: dispatch.Int, Fn: dispatch.FSSS(func(c *router.Ctx, t, k, v string) int { return set(c, t, k, router.StrValue(v), -1) })},
+			{Name: "sht_seti", Ret: dispatch.Int, Fn: dispatch.FSSI(func(c *router.Ctx, t, k string, v int) int { return set(c, t, k, router.IntValue(int64(v)), -1) })},
+			{Name: "sht_setxs", Ret: dispatch.Int, Fn: dispatch.FSSSI(func(c *router.Ctx, t, k, v string, exp int) int { return set(c, t, k, router.StrValue(v), exp) })},
+			{Name: "sht_setxi", Ret: dispatch.Int, Fn: dispatch.FSSII(func(c *router.Ctx, t, k string, v, exp int) int { return set(c, t, k, router.IntValue(int64(v)), exp) })},
+			{Name: "sht_setex", Ret: dispatch.Int, Fn: dispatch.FSSI(setex)},
+			{Name: "sht_rm", Ret: dispatch.Int, Fn: dispatch.FSS(rm)},
+			{Name: "sht_is_null", Ret: dispatch.Int, Fn: dispatch.FSS(func(c *router.Ctx, t, k string) int {
+				return dispatch.Result(get(c, t, k, router.Value{}).IsNull())
+			})},
+			{Name: "sht_inc", Ret: dispatch.Int, Fn: dispatch.FSS(func(c *router.Ctx, t, k string) int { return add(c, t, k, 1) })},
+			{Name: "sht_dec", Ret: dispatch.Int, Fn: dispatch.FSS(func(c *router.Ctx, t, k string) int { return add(c, t, k, -1) })},
+			{Name: "sht_reset", Ret: dispatch.Int, Fn: dispatch.FS(reset), Native: "sht_reset"},
+			{Name: "sht_match_name", Ret: dispatch.Int, Fn: dispatch.FSSS(func(c *router.Ctx, t, op, v string) int { return match(c, t, op, v, false, false) })},
+			{Name: "sht_match_str_value", Ret: dispatch.Int, Fn: dispatch.FSSS(func(c *router.Ctx, t, op, v string) int { return match(c, t, op, v, true, false) })},
+			{Name: "sht_rm_name", Ret: dispatch.Int, Fn: dispatch.FSSS(func(c *router.Ctx, t, op, v string) int { return match(c, t, op, v, false, true) })},
+			{Name: "sht_rm_value", Ret: dispatch.Int, Fn: dispatch.FSSS(func(c *router.Ctx, t, op, v string) int { return match(c, t, op, v, true, true) })},
+			{Name: "sht_rm_name_re", Ret: dispatch.Int, Fn: dispatch.FSS(func(c *router.Ctx, t, re string) int { return match(c, t, "re", re, false, true) })},
+			{Name: "sht_rm_value_re", Ret: dispatch.Int, Fn: dispatch.FSS(func(c *router.Ctx, t, re string) int { return match(c, t, "re", re, true, true) })},
+			{Name: "sht_lock", Ret: dispatch.Int, Fn: dispatch.FSS(func(*router.Ctx, string, string) int { return 1 })},
+			{Name: "sht_unlock", Ret: dispatch.Int, Fn: dispatch.FSS(func(*router.Ctx, string, string) int { return 1 })},
+			// Native faces take "table=>key" / "table=>regex".
+			{Name: "sht_rm_name_re_native", NativeOnly: true, Native: "sht_rm_name_re", Ret: dispatch.Int, Fn: dispatch.FS(func(c *router.Ctx, tk string) int {
+				t, k, _ := strings.Cut(tk, "=>")
+				return match(c, t, "re", k, false, true)
+			})},
+			{Name: "sht_rm_value_re_native", NativeOnly: true, Native: "sht_rm_value_re", Ret: dispatch.Int, Fn: dispatch.FS(func(c *router.Ctx, tk string) int {
+				t, k, _ := strings.Cut(tk, "=>")
+				return match(c, t, "re", k, true, true)
+			})},
+			{Name: "sht_rm_native", NativeOnly: true, Native: "sht_rm", Ret: dispatch.Int, Fn: dispatch.FS(func(c *router.Ctx, tk string) int {
+				t, k, _ := strings.Cut(tk, "=>")
+				return rm(c, t, k)
+			})},
+		},
+	})
+	router.RegisterPV("sht", router.PVClass{Arg: true, Parse: parseSht, Get: getSht, Set: setSht})
+}
+
+// Define parses a table definition: "name=>size=8;autoexpire=300;initval=0;".
+func Define(def string) (*Table, error) {
+	name, attrs, ok := strings.Cut(def, "=>")
+	name = strings.TrimSpace(name)
+	if !ok || name == "" {
+		return nil, fmt.Errorf("htable %q: want name=>attributes", def)
+	}
+	t := &Table{Name: name, UpdateExpire: true}
+	for _, a := range strings.Split(attrs, ";") {
+		a = strings.TrimSpace(a)
+		if a == "" {
+			continue
+		}
+		k, v, _ := strings.Cut(a, "=")
+		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+		n, err := strconv.Atoi(v)
+		switch k {
+		case "size":
+			if err != nil || n < 1 || n > 31 {
+				return nil, fmt.Errorf("htable %s: size %q: want 1..31", name, v)
+			}
+		case "autoexpire":
+			if err != nil || n < 0 {
+				return nil, fmt.Errorf("htable %s: autoexpire %q: want seconds", name, v)
+			}
+			t.AutoExpire = time.Duration(n) * time.Second
+		case "initval":
+			if err != nil {
+				return nil, fmt.Errorf("htable %s: initval %q: want an integer", name, v)
+			}
+			t.InitVal = router.IntValue(int64(n))
+		case "updateexpire":
+			t.UpdateExpire = v != "0"
+		case "dbtable", "dbmode", "dmqreplicate", "cols", "dbnocols", "coldelim", "colnull":
+			if k == "dbtable" && v != "" {
+				return nil, fmt.Errorf("htable %s: loading from a database (dbtable) is not supported", name)
+			}
+		default:
+			return nil, fmt.Errorf("htable %s: unknown attribute %q", name, k)
+		}
+	}
+	for i := range t.shards {
+		t.shards[i].m = map[string]*item{}
+	}
+	return t, nil
+}
+
+func initTables(p *dispatch.Params) error {
+	defs := map[string]*Table{}
+	for _, v := range p.All("htable") {
+		t, err := Define(v.S)
+		if err != nil {
+			return err
+		}
+		if defs[t.Name] != nil {
+			return fmt.Errorf("htable %s defined twice", t.Name)
+		}
+		defs[t.Name] = t
+	}
+	tablesMu.Lock()
+	tables = defs
+	tablesMu.Unlock()
+	return nil
+}
+
+func start(*router.Env) error {
+	stopCh = make(chan struct{})
+	go sweeper(stopCh)
+	return nil
+}
+
+func stop() {
+	if stopCh != nil {
+		close(stopCh)
+		stopCh = nil
+	}
+}
+
+// sweeper frees expired items; reads already ignore them.
+func sweeper(done chan struct{}) {
+	tick := time.NewTicker(10 * time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-tick.C:
+			now := time.Now().UnixNano()
+			tablesMu.RLock()
+			for _, t := range tables {
+				for i := range t.shards {
+					s := &t.shards[i]
+					s.mu.Lock()
+					for k, it := range s.m {
+						if it.expires != 0 && it.expires <= now {
+							delete(s.m, k)
+						}
+					}
+					s.mu.Unlock()
+				}
+			}
+			tablesMu.RUnlock()
+		}
+	}
+}
+
+func (t *Table) shard(key []byte) *shard {
+	h := uint32(2166136261)
+	for _, c := range key {
+		h = (h ^ uint32(c)) * 16777619
+	}
+	return &t.shards[h%uint32(len(t.shards))]
+}
+
+// Get reads an item into dst (its string bytes copied); ok false when
+// absent or expired.
+func (t *Table) Get(key []byte, dst []byte) (router.Value, []byte, bool) {
+	s := t.shard(key)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	it := s.m[string(key)]
+	if it == nil {
+		return router.Value{}, dst, false
+	}
+	if it.expires != 0 && it.expires <= time.Now().UnixNano() {
+		delete(s.m, string(key))
+		return router.Value{}, dst, false
+	}
+	v := it.val
+	if v.Kind == router.Str {
+		dst = v.AppendTo(dst[:0])
+		v = router.BytesValue(dst)
+	}
+	return v, dst, true
+}
+
+// Set stores v (Null removes); expire > 0 sets the item's own lifetime,
+// 0 never, < 0 the table's autoexpire.
+func (t *Table) Set(key []byte, v router.Value, expire time.Duration) {
+	s := t.shard(key)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if v.Kind == router.Null {
+		delete(s.m, string(key))
+		return
+	}
+	it := s.m[string(key)]
+	if it == nil {
+		it = &item{}
+		s.m[string(key)] = it
+	} else if !t.UpdateExpire && expire < 0 && it.expires != 0 {
+		expire = 0
+		defer func(e int64) { it.expires = e }(it.expires)
+	}
+	it.val = v
+	if v.Kind == router.Str {
+		it.buf = v.AppendTo(it.buf[:0])
+		it.val = router.BytesValue(it.buf)
+	}
+	if expire < 0 {
+		expire = t.AutoExpire
+	}
+	it.expires = 0
+	if expire > 0 {
+		it.expires = time.Now().Add(expire).UnixNano()
+	}
+}
+
+// Add adds n to an integer item (missing: initval or 0) and returns the
+// result; ok false when the item is a string.
+func (t *Table) Add(key []byte, n int64) (int64, bool) {
+	s := t.shard(key)
+	s.mu.Lock()
+	it := s.m[string(key)]
+	var cur int64
+	if it != nil && (it.expires == 0 || it.expires > time.Now().UnixNano()) {
+		if it.val.Kind != router.Int {
+			s.mu.Unlock()
+			return 0, false
+		}
+		cur = it.val.I
+	} else if t.InitVal.Kind == router.Int {
+		cur = t.InitVal.I
+	}
+	s.mu.Unlock()
+	t.Set(key, router.IntValue(cur+n), -1)
+	return cur + n, true
+}
+
+// Each calls f for every live item until f returns false; f may not use
+// the table.
+func (t *Table) Each(f func(key string, v router.Value) bool) {
+	now := time.Now().UnixNano()
+	for i := range t.shards {
+		s := &t.shards[i]
+		s.mu.Lock()
+		for k, it := range s.m {
+			if it.expires != 0 && it.expires <= now {
+				continue
+			}
+			if !f(k, it.val) {
+				s.mu.Unlock()
+				return
+			}
+		}
+		s.mu.Unlock()
+	}
+}
+
+func table(c *router.Ctx, name, fn string) *Table {
+	t := Get(name)
+	if t == nil {
+		c.Log().Error("htable: "+fn+": no table "+strconv.Quote(name), "route", c.Route)
+	}
+	return t
+}
+
+func get(c *router.Ctx, name, key string, def router.Value) router.Value {
+	t := table(c, name, "sht_get")
+	if t == nil {
+		return def
+	}
+	v, buf, ok := t.Get([]byte(key), c.W.Scratch)
+	c.W.Scratch = buf
+	if !ok {
+		if t.InitVal.Kind != router.Null {
+			return t.InitVal
+		}
+		return def
+	}
+	return v
+}
+
+func set(c *router.Ctx, name, key string, v router.Value, expire int) int {
+	t := table(c, name, "sht_set")
+	if t == nil {
+		return -1
+	}
+	exp := time.Duration(-1)
+	if expire >= 0 {
+		exp = time.Duration(expire) * time.Second
+	}
+	t.Set([]byte(key), v, exp)
+	return 1
+}
+
+func setex(c *router.Ctx, name, key string, expire int) int {
+	t := table(c, name, "sht_setex")
+	if t == nil {
+		return -1
+	}
+	v, _, ok := t.Get([]byte(key), nil)
+	if !ok {
+		return -1
+	}
+	t.Set([]byte(key), v, time.Duration(expire)*time.Second)
+	return 1
+}
+
+func rm(c *router.Ctx, name, key string) int {
+	t := table(c, name, "sht_rm")
+	if t == nil {
+		return -1
+	}
+	t.Set([]byte(key), router.Value{}, 0)
+	return 1
+}
+
+func add(c *router.Ctx, name, key string, n int64) int {
+	t := table(c, name, "sht_inc")
+	if t == nil {
+		return -1
+	}
+	v, ok := t.Add([]byte(key), n)
+	if !ok {
+		return -1
+	}
+	return int(v)
+}
+
+func reset(c *router.Ctx, name string) int {
+	t := table(c, name, "sht_reset")
+	if t == nil {
+		return -1
+	}
+	for i := range t.shards {
+		s := &t.shards[i]
+		s.mu.Lock()
+		clear(s.m)
+		s.mu.Unlock()
+	}
+	return 1
+}
+
+// match compares the names (or string values) of the items with v by op:
+// "eq", "ne", "re" (regular expression), "sw" (starts with). It reports a
+// match, or with remove, removes the matching items.
+func match(c *router.Ctx, name, op, v string, values, remove bool) int {
+	t := table(c, name, "sht_match")
+	if t == nil {
+		return -1
+	}
+	var test func(s string) bool
+	switch op {
+	case "eq":
+		test = func(s string) bool { return s == v }
+	case "ne":
+		test = func(s string) bool { return s != v }
+	case "sw":
+		test = func(s string) bool { return strings.HasPrefix(s, v) }
+	case "re":
+		rx, err := router.Regexp(v)
+		if err != nil {
+			c.Log().Error("htable: "+err.Error(), "route", c.Route)
+			return -1
+		}
+		test = rx.MatchString
+	default:
+		c.Log().Error("htable: unknown operator "+strconv.Quote(op)+" (eq, ne, re, sw)", "route", c.Route)
+		return -1
+	}
+	if !values && op == "eq" && !remove {
+		_, _, ok := t.Get([]byte(v), nil) // the common case, without a scan
+		return dispatch.Result(ok)
+	}
+	found := false
+	var gone []string
+	t.Each(func(k string, val router.Value) bool {
+		s := k
+		if values {
+			if val.Kind != router.Str {
+				return true
+			}
+			s = val.String()
+		}
+		if test(s) {
+			found = true
+			if !remove {
+				return false
+			}
+			gone = append(gone, k)
+		}
+		return true
+	})
+	for _, k := range gone {
+		t.Set([]byte(k), router.Value{}, 0)
+	}
+	return dispatch.Result(found)
+}
+
+// $sht(table=>key): the key may hold pseudo-variables ($sht(ipban=>$si)).
+type shtRef struct {
+	t   *Table
+	key *router.Format
+}
+
+var errShtName = errors.New("want $sht(table=>key)")
+
+func parseSht(pv *router.PV) error {
+	name, key, ok := strings.Cut(pv.Arg, "=>")
+	if !ok || name == "" {
+		return errShtName
+	}
+	t := Get(name)
+	if t == nil {
+		return fmt.Errorf("no table %q (modparam(\"htable\", \"htable\", \"%s=>...\"))", name, name)
+	}
+	f, err := router.ParseFormat(key)
+	if err != nil {
+		return err
+	}
+	pv.Data = &shtRef{t: t, key: f}
+	return nil
+}
+
+func getSht(c *router.Ctx, pv *router.PV) router.Value {
+	r := pv.Data.(*shtRef)
+	w := c.W
+	w.Scratch = r.key.Append(w.Scratch[:0], c)
+	v, _, ok := r.t.Get(w.Scratch, nil) // a string value gets its own copy
+	if !ok {
+		return r.t.InitVal
+	}
+	return v
+}
+
+func setSht(c *router.Ctx, pv *router.PV, v router.Value) error {
+	r := pv.Data.(*shtRef)
+	w := c.W
+	w.Scratch = r.key.Append(w.Scratch[:0], c)
+	r.t.Set(w.Scratch, v, -1)
+	return nil
+}

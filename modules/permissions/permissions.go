@@ -1,0 +1,221 @@
+// Package permissions allows requests by their source address, like the
+// address part of Kamailio's permissions module: groups of addresses (with
+// a network mask and an optional port) from the address table of db_url,
+// or from address_file, and allow_source_address(group).
+package permissions
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+	"sync/atomic"
+
+	"github.com/kemi-sip/kemi/core/db"
+	"github.com/kemi-sip/kemi/core/router"
+	"github.com/kemi-sip/kemi/dispatch"
+)
+
+// Entry is one row of the address table.
+type Entry struct {
+	Group  int
+	Prefix netip.Prefix
+	Port   int // 0: any
+	Tag    string
+}
+
+var (
+	conf struct {
+		dbURL, table, file string
+		grpCol, ipCol      string
+		maskCol, portCol   string
+		tagCol             string
+	}
+	entries atomic.Pointer[[]Entry]
+)
+
+func init() {
+	dispatch.Register(dispatch.Module{Name: "permissions",
+		Params: []dispatch.Param{
+			{Name: "db_url", Kind: dispatch.Str},
+			{Name: "address_table", Kind: dispatch.Str},
+			{Name: "address_file", Kind: dispatch.Str},
+			{Name: "grp_col", Kind: dispatch.Str},
+			{Name: "ip_addr_col", Kind: dispatch.Str},
+			{Name: "mask_col", Kind: dispatch.Str},
+			{Name: "port_col", Kind: dispatch.Str},
+			{Name: "tag_col", Kind: dispatch.Str},
+			{Name: "db_mode", Kind: dispatch.Int},
+			{Name: "load_backends", Kind: dispatch.Int},
+		},
+		Init: func(p *dispatch.Params) error {
+			conf.dbURL, conf.file = p.Str("db_url", ""), p.Str("address_file", "")
+			conf.table = p.Str("address_table", "address")
+			conf.grpCol, conf.ipCol = p.Str("grp_col", "grp"), p.Str("ip_addr_col", "ip_addr")
+			conf.maskCol, conf.portCol, conf.tagCol = p.Str("mask_col", "mask"), p.Str("port_col", "port"), p.Str("tag_col", "tag")
+			if conf.dbURL == "" && conf.file == "" {
+				return fmt.Errorf("permissions: set db_url (the %s table) or address_file", conf.table)
+			}
+			return nil
+		},
+		Start: func(*router.Env) error { return Reload() },
+		Exports: []dispatch.Def{
+			{Name: "allow_source_address", Ret: dispatch.Int, Fn: dispatch.FI(func(c *router.Ctx, grp int) int {
+				return dispatch.Result(Allowed(grp, c.Src()))
+			}), Native: "allow_source_address"},
+			{Name: "allow_address", Ret: dispatch.Int, Fn: dispatch.FISI(func(c *router.Ctx, grp int, ip string, port int) int {
+				a, err := netip.ParseAddr(ip)
+				if err != nil {
+					return -1
+				}
+				return dispatch.Result(Allowed(grp, netip.AddrPortFrom(a, uint16(port))))
+			}), Native: "allow_address"},
+			{Name: "allow_source_address_group", Ret: dispatch.Int, Fn: dispatch.F0(func(c *router.Ctx) int {
+				return Group(c.Src())
+			}), Native: "allow_source_address_group"},
+		},
+	})
+}
+
+// Allowed reports whether src is in the group.
+func Allowed(grp int, src netip.AddrPort) bool {
+	return groupOf(src, grp) == grp
+}
+
+// Group is the group of the first entry src matches, -1 for none.
+func Group(src netip.AddrPort) int { return groupOf(src, -1) }
+
+func groupOf(src netip.AddrPort, want int) int {
+	es := entries.Load()
+	if es == nil {
+		return -1
+	}
+	ip := src.Addr().Unmap()
+	for i := range *es {
+		e := &(*es)[i]
+		if want >= 0 && e.Group != want {
+			continue
+		}
+		if e.Prefix.Contains(ip) && (e.Port == 0 || e.Port == int(src.Port())) {
+			return e.Group
+		}
+	}
+	return -1
+}
+
+// Reload reads the addresses again; on an error the old ones stay.
+func Reload() error {
+	var es []Entry
+	var err error
+	if conf.file != "" {
+		es, err = readFile(conf.file)
+	} else {
+		es, err = readTable()
+	}
+	if err != nil {
+		return err
+	}
+	entries.Store(&es)
+	return nil
+}
+
+// readFile reads lines "group address[/mask] [port] [tag]"; # starts a
+// comment.
+func readFile(path string) ([]Entry, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("permissions: %w", err)
+	}
+	defer f.Close()
+	var es []Entry
+	sc := bufio.NewScanner(f)
+	for n := 1; sc.Scan(); n++ {
+		line, _, _ := strings.Cut(sc.Text(), "#")
+		fs := strings.Fields(strings.ReplaceAll(line, ",", " "))
+		if len(fs) == 0 {
+			continue
+		}
+		if len(fs) < 2 {
+			return nil, fmt.Errorf("permissions: %s:%d: want \"group address[/mask] [port] [tag]\"", path, n)
+		}
+		mask := -1
+		addr := fs[1]
+		if a, m, ok := strings.Cut(addr, "/"); ok {
+			addr = a
+			if mask, err = strconv.Atoi(m); err != nil {
+				return nil, fmt.Errorf("permissions: %s:%d: bad mask %q", path, n, m)
+			}
+		}
+		port := "0"
+		if len(fs) > 2 {
+			port = fs[2]
+		}
+		tag := ""
+		if len(fs) > 3 {
+			tag = fs[3]
+		}
+		e, err := entry(fs[0], addr, mask, port, tag)
+		if err != nil {
+			return nil, fmt.Errorf("permissions: %s:%d: %w", path, n, err)
+		}
+		es = append(es, e)
+	}
+	return es, sc.Err()
+}
+
+func entry(grp, addr string, mask int, port, tag string) (Entry, error) {
+	g, err := strconv.Atoi(grp)
+	if err != nil {
+		return Entry{}, fmt.Errorf("bad group %q", grp)
+	}
+	ip, err := netip.ParseAddr(addr)
+	if err != nil {
+		return Entry{}, fmt.Errorf("bad address %q", addr)
+	}
+	ip = ip.Unmap()
+	if mask < 0 || mask > ip.BitLen() {
+		mask = ip.BitLen()
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil || p < 0 || p > 65535 {
+		return Entry{}, fmt.Errorf("bad port %q", port)
+	}
+	pfx, _ := ip.Prefix(mask)
+	return Entry{Group: g, Prefix: pfx, Port: p, Tag: tag}, nil
+}
+
+func readTable() ([]Entry, error) {
+	d, err := db.Open(conf.dbURL)
+	if err != nil {
+		return nil, fmt.Errorf("permissions: %w", err)
+	}
+	defer d.Close()
+	q := "SELECT " + strings.Join([]string{conf.grpCol, conf.ipCol, conf.maskCol, conf.portCol, conf.tagCol}, ", ") + " FROM " + conf.table
+	rows, err := d.Query(context.Background(), q)
+	if err != nil {
+		return nil, fmt.Errorf("permissions: %s table: %w", conf.table, err)
+	}
+	defer rows.Close()
+	var es []Entry
+	for rows.Next() {
+		var grp, mask, port int
+		var ip string
+		var tag *string
+		if err := rows.Scan(&grp, &ip, &mask, &port, &tag); err != nil {
+			return nil, fmt.Errorf("permissions: %s table: %w", conf.table, err)
+		}
+		t := ""
+		if tag != nil {
+			t = *tag
+		}
+		e, err := entry(strconv.Itoa(grp), ip, mask, strconv.Itoa(port), t)
+		if err != nil {
+			return nil, fmt.Errorf("permissions: %s table: %w", conf.table, err)
+		}
+		es = append(es, e)
+	}
+	return es, rows.Err()
+}

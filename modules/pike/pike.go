@@ -1,0 +1,168 @@
+// Package pike detects request floods per source address, like Kamailio's
+// pike module: an address that sends reqs_density_per_unit requests or
+// more within one sampling_time_unit is reported as flooding while it
+// keeps that rate. What to do about it is the script's choice.
+package pike
+
+import (
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/kemi-sip/kemi/core/router"
+	"github.com/kemi-sip/kemi/dispatch"
+)
+
+var conf = struct {
+	unit          time.Duration
+	density       int
+	removeLatency time.Duration
+}{unit: 2 * time.Second, density: 30, removeLatency: 120 * time.Second}
+
+// MaxAddresses bounds the table: past it, new addresses are not tracked
+// (and counted in Stats.Untracked) rather than letting a spoofed-source
+// flood grow memory without end.
+const MaxAddresses = 1 << 20
+
+type node struct {
+	start    int64 // the current sampling unit began (unix ns)
+	count    int   // requests in it
+	prev     int   // requests in the unit before
+	red      bool
+	lastSeen int64
+}
+
+type shard struct {
+	mu sync.Mutex
+	m  map[netip.Addr]*node
+}
+
+var (
+	shards [32]shard
+	size   atomic.Int64
+	stopCh chan struct{}
+	// Stats are the module's counters.
+	Stats struct {
+		Blocked   atomic.Uint64 // requests reported as flooding
+		Detected  atomic.Uint64 // addresses newly found flooding
+		Untracked atomic.Uint64 // requests from addresses past MaxAddresses
+	}
+)
+
+func init() {
+	for i := range shards {
+		shards[i].m = map[netip.Addr]*node{}
+	}
+	dispatch.Register(dispatch.Module{Name: "pike",
+		Params: []dispatch.Param{
+			{Name: "sampling_time_unit", Kind: dispatch.Int},
+			{Name: "reqs_density_per_unit", Kind: dispatch.Int},
+			{Name: "remove_latency", Kind: dispatch.Int},
+		},
+		Init: func(p *dispatch.Params) error {
+			conf.unit = time.Duration(max(1, p.Int("sampling_time_unit", 2))) * time.Second
+			conf.density = max(1, p.Int("reqs_density_per_unit", 30))
+			conf.removeLatency = time.Duration(max(1, p.Int("remove_latency", 120))) * time.Second
+			return nil
+		},
+		Start: func(*router.Env) error {
+			stopCh = make(chan struct{})
+			go sweeper(stopCh)
+			return nil
+		},
+		Stop: func() {
+			if stopCh != nil {
+				close(stopCh)
+				stopCh = nil
+			}
+		},
+		Exports: []dispatch.Def{
+			{Name: "pike_check_req", Ret: dispatch.Int, Fn: dispatch.F0(func(c *router.Ctx) int {
+				return Check(c.Src().Addr(), time.Now())
+			}), Native: "pike_check_req"},
+			{Name: "pike_check_ip", Ret: dispatch.Int, Fn: dispatch.FS(func(c *router.Ctx, ip string) int {
+				a, err := netip.ParseAddr(ip)
+				if err != nil {
+					c.Log().Error("pike: pike_check_ip: bad address "+ip, "route", c.Route)
+					return 1
+				}
+				return Check(a, time.Now())
+			}), Native: "pike_check_ip"},
+		},
+	})
+}
+
+// Check counts a request from ip: 1 when it may go on, -1 when ip floods
+// and was found so before, -2 when this request is the one that found it.
+func Check(ip netip.Addr, now time.Time) int {
+	if !ip.IsValid() {
+		return 1
+	}
+	ip = ip.Unmap()
+	b := ip.As16()
+	s := &shards[(uint(b[15])^uint(b[14])<<3^uint(b[13])<<1)%uint(len(shards))]
+	t := now.UnixNano()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := s.m[ip]
+	if n == nil {
+		if size.Load() >= MaxAddresses {
+			Stats.Untracked.Add(1)
+			return 1
+		}
+		n = &node{start: t}
+		s.m[ip] = n
+		size.Add(1)
+	}
+	n.lastSeen = t
+	unit := conf.unit.Nanoseconds()
+	if elapsed := t - n.start; elapsed >= unit {
+		if elapsed < 2*unit {
+			n.prev = n.count
+		} else {
+			n.prev = 0
+		}
+		n.count = 0
+		n.start = t - elapsed%unit
+	}
+	n.count++
+	flooding := n.count >= conf.density || n.prev >= conf.density
+	switch {
+	case flooding && !n.red:
+		n.red = true
+		Stats.Detected.Add(1)
+		Stats.Blocked.Add(1)
+		return -2
+	case flooding:
+		Stats.Blocked.Add(1)
+		return -1
+	}
+	n.red = false
+	return 1
+}
+
+// sweeper forgets addresses not seen for remove_latency.
+func sweeper(done chan struct{}) {
+	tick := time.NewTicker(conf.unit)
+	defer tick.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case now := <-tick.C:
+			old := now.Add(-conf.removeLatency).UnixNano()
+			for i := range shards {
+				s := &shards[i]
+				s.mu.Lock()
+				for ip, n := range s.m {
+					if n.lastSeen < old {
+						delete(s.m, ip)
+						size.Add(-1)
+					}
+				}
+				s.mu.Unlock()
+			}
+		}
+	}
+}
