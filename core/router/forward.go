@@ -182,11 +182,18 @@ func (c *Ctx) Forward(uri []byte) error {
 	return c.W.env.Transport.Send(hop.Local, hop.Proto, hop.Addr, c.W.out)
 }
 
-// PrepareRequest writes the script's request URI, the Record-Route of
-// record_route and the Path route set into the message, before it is
-// forwarded.
+// PrepareRequest writes received/rport into the sender's Via, the
+// script's request URI, the Record-Route of record_route and the Path
+// route set into the message, before it is forwarded.
 func (c *Ctx) PrepareRequest() error {
 	m := c.Msg
+	if c.Pkt != nil {
+		// RFC 3261 §18.2.1, RFC 3581: the sender's Via says where it was
+		// really received from, so that replies find their way back.
+		if err := m.SetViaReceived(c.srcIP, int(c.Pkt.Src.Port())); err != nil {
+			return err
+		}
+	}
 	if c.ruriSet {
 		if err := m.SetRURI(c.ruri); err != nil {
 			return err

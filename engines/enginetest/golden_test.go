@@ -3,39 +3,61 @@ package enginetest
 import (
 	"flag"
 	"fmt"
-	"io"
-	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
-	"github.com/kemi-sip/kemi/core/cfg"
-	"github.com/kemi-sip/kemi/core/router"
-	"github.com/kemi-sip/kemi/core/transport"
-	engines "github.com/kemi-sip/kemi/engines/all"
-	_ "github.com/kemi-sip/kemi/modules/all"
+	"github.com/kemi-sip/kemi/core/sip"
+	"github.com/kemi-sip/kemi/engines/enginetest/proxytest"
 )
 
 var update = flag.Bool("update", false, "rewrite the expected output of the golden files")
 
 // A golden file is sections, each opened by a line "=== name ===":
-// "kamailio.cfg", scripts by file name, then pairs of "in" (one SIP
-// message, LF line ends, Content-Length recomputed) and "out" (the replies
-// it gets, each opened by a line "---", or nothing). Replies are compared
-// after the To tag, rport and Content-Length of the reply are normalised.
+//
+//   - "config": the configs to run the steps against, one per line as
+//     "file PATH" (from the repository's root), with "define NAME" lines
+//     for -A; every config gives the same output. Or inline files: a
+//     section "kamailio.cfg" and one per script, by file name.
+//   - "in [ENDPOINT] [xN]": a SIP message (LF line ends, Content-Length
+//     recomputed) that ENDPOINT (default uac) sends to the proxy, N times.
+//   - "reply ENDPOINT METHOD CODE REASON": ENDPOINT answers the last METHOD
+//     request it received; the section holds extra header lines.
+//   - "out": what the endpoints received after the step, each message
+//     opened by "--- ENDPOINT", grouped by endpoint in the order uac, uas,
+//     uas2, far.
+//
+// Endpoints uac, uas and uas2 are on 127.0.0.1, far on 127.0.0.2 (not the
+// proxy's own address). In messages $PROXY, $UAC, $UAS, $UAS2 and $FAR
+// stand for their addresses; received messages are compared with the
+// addresses put back as those names, tags and branches made by the proxy
+// normalised.
 type golden struct {
-	files map[string]string
-	steps []step
-	order []string // section names as they appear, for -update
+	files   map[string]string
+	configs []config
+	steps   []step
+	order   []string // section names as they appear, for -update
+}
+
+type config struct {
+	file    string
+	defines map[string]string
 }
 
 type step struct {
-	in, out string
+	head string // the section line: "in uac", "reply uas INVITE 180 Ringing"
+	body string
+	out  string
+	// hasOut: each step has its out section, even an empty one
+	hasOut bool
 }
 
 var sectionRe = regexp.MustCompile(`(?m)^=== (.+) ===\n`)
@@ -51,14 +73,31 @@ func parseGolden(t *testing.T, text string) *golden {
 		}
 		body := text[l[1]:end]
 		g.order = append(g.order, name)
-		switch name {
-		case "in":
-			g.steps = append(g.steps, step{in: body})
+		switch kind, _, _ := strings.Cut(name, " "); kind {
+		case "in", "reply":
+			g.steps = append(g.steps, step{head: name, body: body})
 		case "out":
-			if len(g.steps) == 0 {
-				t.Fatalf("out before in")
+			if len(g.steps) == 0 || g.steps[len(g.steps)-1].hasOut {
+				t.Fatalf("an out section must follow each in or reply")
 			}
 			g.steps[len(g.steps)-1].out = body
+			g.steps[len(g.steps)-1].hasOut = true
+		case "config":
+			var cur *config
+			for _, line := range strings.Split(body, "\n") {
+				f := strings.Fields(line)
+				switch {
+				case len(f) == 0 || strings.HasPrefix(f[0], "#"):
+				case f[0] == "file" && len(f) == 2:
+					g.configs = append(g.configs, config{file: f[1], defines: map[string]string{}})
+					cur = &g.configs[len(g.configs)-1]
+				case f[0] == "define" && len(f) == 2 && cur != nil:
+					n, v, _ := strings.Cut(f[1], "=")
+					cur.defines[n] = v
+				default:
+					t.Fatalf("config: bad line %q", line)
+				}
+			}
 		default:
 			g.files[name] = body
 		}
@@ -66,19 +105,23 @@ func parseGolden(t *testing.T, text string) *golden {
 	return g
 }
 
-func (g *golden) format() string {
+// format is the file again with the outputs of the steps replaced.
+func (g *golden) format(raw string) string {
 	var b strings.Builder
 	si := 0
-	for _, name := range g.order {
+	locs := sectionRe.FindAllStringSubmatchIndex(raw, -1)
+	for i, l := range locs {
+		name := raw[l[2]:l[3]]
+		end := len(raw)
+		if i+1 < len(locs) {
+			end = locs[i+1][0]
+		}
 		fmt.Fprintf(&b, "=== %s ===\n", name)
-		switch name {
-		case "in":
-			b.WriteString(g.steps[si].in)
-		case "out":
+		if name == "out" {
 			b.WriteString(g.steps[si].out)
 			si++
-		default:
-			b.WriteString(g.files[name])
+		} else {
+			b.WriteString(raw[l[1]:end])
 		}
 	}
 	return b.String()
@@ -95,16 +138,131 @@ func wire(s string) []byte {
 }
 
 var (
-	clRe    = regexp.MustCompile(`(?mi)^(Content-Length|l):.*$`)
-	toTagRe = regexp.MustCompile(`;tag=[0-9a-f]{8}-[0-9a-f]{8}`)
-	rportRe = regexp.MustCompile(`;rport=\d+`)
+	clRe     = regexp.MustCompile(`(?mi)^(Content-Length|l):.*$`)
+	toTagRe  = regexp.MustCompile(`;tag=[0-9a-f]{8}-[0-9a-f]{8}`)
+	rportRe  = regexp.MustCompile(`;rport=\d+`)
+	tmRe     = regexp.MustCompile(`branch=z9hG4bK[0-9a-f]{8}\.[0-9a-f]+\.(\d+)`)
+	slRe     = regexp.MustCompile(`branch=z9hG4bK[0-9a-f]{16}\b`)
+	endpoint = []string{"uac", "uas", "uas2", "far"}
+	// msgStartRe opens each received message in an "out" section.
+	msgStartRe = regexp.MustCompile(`(?m)^--- [a-z0-9]+$`)
 )
 
-func normalise(b []byte) string {
+// endpoints are the SIP peers of a golden run.
+type endpoints struct {
+	t     *testing.T
+	conns map[string]*net.UDPConn
+	names map[string]string // address -> $NAME
+	mu    sync.Mutex
+	got   []received
+	last  map[string]map[string]*sip.Msg // endpoint -> method -> last request
+}
+
+type received struct {
+	from string
+	msg  []byte
+}
+
+func newEndpoints(t *testing.T, proxy netip.AddrPort) *endpoints {
+	e := &endpoints{t: t, conns: map[string]*net.UDPConn{}, names: map[string]string{proxy.String(): "$PROXY"},
+		last: map[string]map[string]*sip.Msg{}}
+	for _, name := range endpoint {
+		ip := net.IPv4(127, 0, 0, 1)
+		if name == "far" {
+			ip = net.IPv4(127, 0, 0, 2)
+		}
+		c, err := net.ListenUDP("udp", &net.UDPAddr{IP: ip})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		e.conns[name] = c
+		e.names[c.LocalAddr().String()] = "$" + strings.ToUpper(name)
+		e.last[name] = map[string]*sip.Msg{}
+		go e.read(name, c)
+	}
+	return e
+}
+
+func (e *endpoints) read(name string, c *net.UDPConn) {
+	buf := make([]byte, 65536)
+	for {
+		n, _, err := c.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			return
+		}
+		b := append([]byte(nil), buf[:n]...)
+		m := new(sip.Msg)
+		e.mu.Lock()
+		if m.Parse(b) == nil && m.IsRequest() {
+			e.last[name][string(m.MethodName())] = m
+		}
+		e.got = append(e.got, received{name, b})
+		e.mu.Unlock()
+	}
+}
+
+// expand puts the addresses in for $PROXY, $UAC, ...
+func (e *endpoints) expand(s string) string {
+	keys := make([]string, 0, len(e.names))
+	for addr := range e.names {
+		keys = append(keys, addr)
+	}
+	sort.Slice(keys, func(i, j int) bool { return len(e.names[keys[i]]) > len(e.names[keys[j]]) })
+	for _, addr := range keys {
+		s = strings.ReplaceAll(s, e.names[addr], addr)
+	}
+	return s
+}
+
+func (e *endpoints) normalise(b []byte) string {
 	s := strings.ReplaceAll(string(b), "\r\n", "\n")
+	for addr, name := range e.names {
+		s = strings.ReplaceAll(s, addr, name)
+	}
 	s = toTagRe.ReplaceAllString(s, ";tag=TOTAG")
 	s = rportRe.ReplaceAllString(s, ";rport=PORT")
+	s = tmRe.ReplaceAllString(s, "branch=z9hG4bK-TM.$1")
+	s = slRe.ReplaceAllString(s, "branch=z9hG4bK-SL")
 	return s
+}
+
+// collect waits for want messages, then for quiet, and returns them in
+// the endpoints' order.
+func (e *endpoints) collect(want int) string {
+	deadline := time.Now().Add(3 * time.Second)
+	quietFor := 200 * time.Millisecond
+	n, since := 0, time.Now()
+	for {
+		time.Sleep(10 * time.Millisecond)
+		e.mu.Lock()
+		cur := len(e.got)
+		e.mu.Unlock()
+		if cur != n {
+			n, since = cur, time.Now()
+		}
+		if (n >= want && time.Since(since) > quietFor) || time.Now().After(deadline) {
+			break
+		}
+	}
+	e.mu.Lock()
+	got := e.got
+	e.got = nil
+	e.mu.Unlock()
+	var b strings.Builder
+	for _, name := range endpoint {
+		for _, r := range got {
+			if r.from != name {
+				continue
+			}
+			b.WriteString("--- " + name + "\n")
+			b.WriteString(e.normalise(r.msg))
+			if !strings.HasSuffix(b.String(), "\n") {
+				b.WriteString("\n")
+			}
+		}
+	}
+	return b.String()
 }
 
 func TestGolden(t *testing.T) {
@@ -113,9 +271,8 @@ func TestGolden(t *testing.T) {
 		t.Fatal("no golden files")
 	}
 	for _, f := range files {
-		t.Run(strings.TrimSuffix(filepath.Base(filepath.Dir(f))+"/"+filepath.Base(f), ".txt"), func(t *testing.T) {
-			runGolden(t, f)
-		})
+		name := strings.TrimSuffix(filepath.Base(filepath.Dir(f))+"/"+filepath.Base(f), ".txt")
+		t.Run(name, func(t *testing.T) { runGolden(t, f) })
 	}
 }
 
@@ -125,85 +282,100 @@ func runGolden(t *testing.T, path string) {
 		t.Fatal(err)
 	}
 	g := parseGolden(t, string(text))
-	dir := t.TempDir()
-	for name, body := range g.files {
-		os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644)
-	}
-	c, err := cfg.Parse(filepath.Join(dir, "kamailio.cfg"), nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tab, err := engines.Table(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e, err := engines.Engine(c, tab, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr, err := transport.Listen(transport.Config{Listen: []transport.Addr{{Host: "127.0.0.1", Port: 0}}, Children: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tr.Close()
-	env := &router.Env{Engine: e, Transport: tr, Myself: transport.NewMyself(tr.Listeners, []string{"proxy.example.com"}),
-		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Defines: c.Defines}
-	tr.Serve(func(rank int) transport.Handler {
-		w, err := env.NewWorker(rank)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return w
-	})
-	var udp string
-	for _, l := range tr.Listeners {
-		if l.Proto.String() == "UDP" {
-			udp = l.Addr.String()
+	for i, st := range g.steps {
+		if !st.hasOut {
+			t.Fatalf("step %d (%s) has no out section", i+1, st.head)
 		}
 	}
-	conn, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	configs := g.configs
+	if len(configs) == 0 {
+		dir := t.TempDir()
+		for name, body := range g.files {
+			os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644)
+		}
+		configs = []config{{file: filepath.Join(dir, "kamailio.cfg")}}
+	} else {
+		for i := range configs {
+			configs[i].file = filepath.Join("..", "..", configs[i].file)
+		}
 	}
-	defer conn.Close()
-	dst, _ := net.ResolveUDPAddr("udp", udp)
 	changed := false
-	for i := range g.steps {
-		st := &g.steps[i]
-		if _, err := conn.WriteTo(wire(st.in), dst); err != nil {
-			t.Fatal(err)
-		}
-		want := strings.Count(st.out, "---\n")
-		var got strings.Builder
-		buf := make([]byte, 65536)
-		for n := 0; ; n++ {
-			wait := 2 * time.Second
-			if n >= want {
-				wait = 150 * time.Millisecond // nothing more should come
+	for ci, cf := range configs {
+		t.Run(filepath.Base(cf.file), func(t *testing.T) {
+			p := proxytest.Start(t, cf.file, cf.defines)
+			e := newEndpoints(t, p.Addr)
+			for i := range g.steps {
+				st := &g.steps[i]
+				if !e.run(st) {
+					t.Fatalf("step %d (%s): cannot run", i+1, st.head)
+				}
+				got := e.collect(len(msgStartRe.FindAllString(st.out, -1)))
+				if got != st.out {
+					if *update && ci == 0 {
+						st.out, changed = got, true
+						continue
+					}
+					t.Errorf("step %d (%s):\n--- got\n%s--- want\n%s\nproxy log:\n%s", i+1, st.head, got, st.out, p.Logs.String())
+				}
 			}
-			conn.SetReadDeadline(time.Now().Add(wait))
-			k, _, err := conn.ReadFrom(buf)
-			if err != nil {
-				break
-			}
-			got.WriteString("---\n")
-			got.WriteString(normalise(buf[:k]))
-			if !strings.HasSuffix(got.String(), "\n") {
-				got.WriteString("\n")
-			}
-		}
-		if got.String() != st.out {
-			if *update {
-				st.out, changed = got.String(), true
-				continue
-			}
-			first, _, _ := strings.Cut(strings.TrimLeft(st.in, "\n"), "\n")
-			t.Errorf("step %d (%s):\n--- got\n%s--- want\n%s", i+1, first, got.String(), st.out)
-		}
+		})
 	}
 	if changed {
-		if err := os.WriteFile(path, []byte(g.format()), 0o644); err != nil {
+		if err := os.WriteFile(path, []byte(g.format(string(text))), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
+}
+
+// run sends what a step sends; false when it cannot.
+func (e *endpoints) run(st *step) bool {
+	f := strings.Fields(st.head)
+	switch f[0] {
+	case "in":
+		from, times := "uac", 1
+		for _, a := range f[1:] {
+			if strings.HasPrefix(a, "x") {
+				times, _ = strconv.Atoi(a[1:])
+			} else {
+				from = a
+			}
+		}
+		c := e.conns[from]
+		if c == nil {
+			return false
+		}
+		dst, _ := netip.ParseAddrPort(e.expand("$PROXY"))
+		for range times {
+			if _, err := c.WriteToUDPAddrPort(wire(e.expand(st.body)), dst); err != nil {
+				return false
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+		return true
+	case "reply":
+		if len(f) < 5 {
+			return false
+		}
+		name, method := f[1], f[2]
+		code, err := strconv.Atoi(f[3])
+		if err != nil {
+			return false
+		}
+		e.mu.Lock()
+		req := e.last[name][method]
+		e.mu.Unlock()
+		if req == nil {
+			return false
+		}
+		hdrs := strings.ReplaceAll(strings.TrimSpace(e.expand(st.body)), "\n", "\r\n")
+		if hdrs != "" {
+			hdrs += "\r\n"
+		}
+		out := sip.AppendReply(nil, req, &sip.Reply{Code: code, Reason: strings.Join(f[4:], " "), ToTag: []byte(name), Headers: []byte(hdrs)})
+		v := req.TopVia()
+		dst := netip.AddrPortFrom(netip.MustParseAddr(string(v.Host)), uint16(v.Port))
+		_, err = e.conns[name].WriteToUDPAddrPort(out, dst)
+		return err == nil
+	}
+	return false
 }
