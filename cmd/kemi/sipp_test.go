@@ -45,13 +45,27 @@ func runSipp(t *testing.T, sipp, scenario, flag, target string, calls, rate int,
 	out, err := cmd.CombinedOutput()
 	stats, _ := os.ReadFile(filepath.Join(dir, "stat.csv"))
 	if err != nil {
-		t.Fatalf("sipp: %v\n%s\n%s", err, tail(out), stats)
+		t.Fatalf("sipp: %v\n%s\n%s%s", err, tail(out), stats, sippLogs(dir))
 	}
 	ok, failed := sippCounts(t, stats)
 	t.Logf("sipp %s, %d calls at %d/s over %s: %d ok, %d failed", filepath.Base(scenario), calls, rate, flag, ok, failed)
 	if ok != calls || failed != 0 {
-		t.Fatalf("sipp: %d successful calls, %d failed; want %d and 0\n%s", ok, failed, calls, tail(out))
+		t.Fatalf("sipp: %d successful calls, %d failed; want %d and 0\n%s%s", ok, failed, calls, tail(out), sippLogs(dir))
 	}
+}
+
+// sippLogs is the end of the error and message logs sipp wrote in dir
+// (-trace_err, -trace_msg), for a failure's report.
+func sippLogs(dir string) string {
+	var b strings.Builder
+	for _, pat := range []string{"*_errors.log", "*_messages.log"} {
+		files, _ := filepath.Glob(filepath.Join(dir, pat))
+		for _, f := range files {
+			data, _ := os.ReadFile(f)
+			b.WriteString("\n--- " + filepath.Base(f) + "\n" + tail(data))
+		}
+	}
+	return b.String()
 }
 
 func tail(b []byte) string {

@@ -172,6 +172,10 @@ func (t *Trans) fork(c *router.Ctx) int {
 	}
 	if c.Kind == router.RouteRequest {
 		t.flags = c.Flags
+		t.rr.Want = c.RR.Want
+		t.rr.Params = append(t.rr.Params[:0], c.RR.Params...)
+		t.rr.FromTag = append(t.rr.FromTag[:0], c.RR.FromTag...)
+		t.rr.Preset = append(t.rr.Preset[:0], c.RR.Preset...)
 	}
 	n := 0
 	if t.branchOut(c) {

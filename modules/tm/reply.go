@@ -162,6 +162,10 @@ func (t *Trans) requestCtx(w *router.Worker) *router.Ctx {
 	}
 	c.TM.T = t
 	c.Flags = t.flags
+	c.RR.Want = t.rr.Want
+	c.RR.Params = append(c.RR.Params[:0], t.rr.Params...)
+	c.RR.FromTag = append(c.RR.FromTag[:0], t.rr.FromTag...)
+	c.RR.Preset = append(c.RR.Preset[:0], t.rr.Preset...)
 	if string(c.RURIText()) != string(t.ruri) {
 		c.SetRURI(t.ruri)
 	}

@@ -32,6 +32,7 @@ type Trans struct {
 	toTag  [17]byte
 	ruri   []byte // $ru when it was relayed: failure_route starts from it
 	flags  uint64
+	rr     router.RR // record_route's state, for branches made in failure_route
 
 	onReply, onBranch, onFailure, onBranchFailure string
 

@@ -14,7 +14,7 @@ local with = nil
 local function feature(name)
 	if with == nil then
 		with = {}
-		for _, d in ipairs({ "WITH_AUTH", "WITH_NAT", "WITH_ANTIFLOOD" }) do
+		for _, d in ipairs({ "WITH_AUTH", "WITH_NAT", "WITH_ANTIFLOOD", "WITH_VOICEMAIL" }) do
 			with[d] = KSR.kx.ifdef(d)
 		end
 	end
@@ -270,5 +270,11 @@ function ksr_failure_manage()
 	route_natmanage()
 	if KSR.tm.t_is_canceled() > 0 then
 		return
+	end
+	if feature("WITH_VOICEMAIL") and KSR.tm.t_check_status("486|408") > 0 then
+		-- busy or not answering: the call goes to the voicemail server
+		local uri = string.gsub(KSR.kx.get_def("VOICEMAIL_URI") or "", '"', "")
+		KSR.pv.sets("$du", uri)
+		KSR.tm.t_relay()
 	end
 end

@@ -1,0 +1,153 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/kemi-sip/kemi/core/sip"
+)
+
+// The reference proxy (scripts/proxy) with real sipp peers: callees
+// reachable through the location service, callers calling them through
+// kemi. Each runs in both engines.
+var proxyConfigs = []string{"kamailio.cfg", "kamailio-lua.cfg"}
+
+// freeUDPPort finds a free UDP port on 127.0.0.1 for a sipp callee.
+func freeUDPPort(t *testing.T) int {
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).Port
+}
+
+// startCallee runs a sipp callee scenario on port until the test ends.
+func startCallee(t *testing.T, sipp, scenario string, port int, extra ...string) {
+	t.Helper()
+	dir := t.TempDir()
+	args := append([]string{"-sf", repoFile("scripts", "sipp", scenario), "-i", "127.0.0.1", "-p", strconv.Itoa(port),
+		"-t", "u1", "-nostdin", "-bg", "-trace_err"}, extra...)
+	cmd := exec.Command(sipp, args...)
+	cmd.Dir = dir
+	out, _ := cmd.CombinedOutput() // -bg: sipp forks, prints its PID and exits (99)
+	var pid int
+	fmt.Sscanf(string(out[bytesIndex(out, "PID=[")+5:]), "%d", &pid)
+	if pid <= 0 {
+		t.Fatalf("sipp callee: no pid in %q", out)
+	}
+	t.Cleanup(func() {
+		if p, err := os.FindProcess(pid); err == nil {
+			p.Kill()
+		}
+		if b, _ := filepath.Glob(filepath.Join(dir, "*_errors.log")); len(b) > 0 {
+			if data, _ := os.ReadFile(b[0]); len(data) > 0 && t.Failed() {
+				t.Logf("callee %s errors:\n%s", scenario, tail(data))
+			}
+		}
+	})
+	time.Sleep(200 * time.Millisecond)
+}
+
+func bytesIndex(b []byte, s string) int {
+	for i := 0; i+len(s) <= len(b); i++ {
+		if string(b[i:i+len(s)]) == s {
+			return i
+		}
+	}
+	return -len(s) // makes the caller's slice start at 0
+}
+
+// registerContact registers user@kemi.test at contact (host:port) through
+// the proxy, without credentials.
+func registerContact(t *testing.T, proxy, user, contact string) {
+	t.Helper()
+	u := newUA(t, proxy)
+	u.send(fmt.Sprintf("REGISTER sip:%[2]s SIP/2.0\r\n"+
+		"Via: SIP/2.0/UDP %[3]s;branch=z9hG4bK-reg-%[1]s;rport\r\n"+
+		"Max-Forwards: 70\r\n"+
+		"From: <sip:%[1]s@%[2]s>;tag=r%[1]s\r\n"+
+		"To: <sip:%[1]s@%[2]s>\r\n"+
+		"Call-ID: reg-%[1]s@test\r\n"+
+		"CSeq: 1 REGISTER\r\n"+
+		"Contact: <sip:%[1]s@%[4]s>\r\n"+
+		"Expires: 600\r\n"+
+		"Content-Length: 0\r\n\r\n", user, testDomain, u.addr(), contact), nil)
+	r, _ := u.recv(3 * time.Second)
+	if r == nil || r.StatusCode() != 200 {
+		t.Fatalf("REGISTER of %s at %s: want 200, got %v", user, contact, r)
+	}
+}
+
+func startProxy(t *testing.T, cfg string, defines map[string]string) string {
+	if defines == nil {
+		defines = map[string]string{}
+	}
+	s, _ := startFile(t, repoFile("scripts", "proxy", cfg), defines)
+	return s.addr(sip.TransportUDP)
+}
+
+// TestProxyCallsSipp: 1000 calls INVITE/180/200/ACK/BYE from a sipp caller
+// to a sipp callee registered through kemi; none may fail.
+func TestProxyCallsSipp(t *testing.T) {
+	sipp := needSipp(t)
+	for _, cfg := range proxyConfigs {
+		t.Run(cfg, func(t *testing.T) {
+			proxy := startProxy(t, cfg, nil)
+			port := freeUDPPort(t)
+			startCallee(t, sipp, "call-uas.xml", port)
+			registerContact(t, proxy, "bob", "127.0.0.1:"+strconv.Itoa(port))
+			runSipp(t, sipp, repoFile("scripts", "sipp", "call-uac.xml"), "u1", proxy, 1000, 200, "-s", "bob")
+		})
+	}
+}
+
+// TestProxyFailureRouteSipp: the registered callee is busy (486); the
+// failure route sends the call to the voicemail server, another sipp
+// callee, where it succeeds.
+func TestProxyFailureRouteSipp(t *testing.T) {
+	sipp := needSipp(t)
+	for _, cfg := range proxyConfigs {
+		t.Run(cfg, func(t *testing.T) {
+			vm := freeUDPPort(t)
+			proxy := startProxy(t, cfg, map[string]string{"WITH_VOICEMAIL": "", "VOICEMAIL_URI": `"sip:127.0.0.1:` + strconv.Itoa(vm) + `"`})
+			busy := freeUDPPort(t)
+			startCallee(t, sipp, "busy-uas.xml", busy)
+			startCallee(t, sipp, "call-uas.xml", vm)
+			registerContact(t, proxy, "carol", "127.0.0.1:"+strconv.Itoa(busy))
+			runSipp(t, sipp, repoFile("scripts", "sipp", "call-uac.xml"), "u1", proxy, 100, 50, "-s", "carol")
+		})
+	}
+}
+
+// TestProxyCancelSipp: the caller cancels while the callee rings: 200 to
+// the CANCEL, the callee's 487 relayed, every call as the scenario says.
+func TestProxyCancelSipp(t *testing.T) {
+	sipp := needSipp(t)
+	for _, cfg := range proxyConfigs {
+		t.Run(cfg, func(t *testing.T) {
+			proxy := startProxy(t, cfg, nil)
+			port := freeUDPPort(t)
+			startCallee(t, sipp, "ringing-uas.xml", port)
+			registerContact(t, proxy, "dave", "127.0.0.1:"+strconv.Itoa(port))
+			runSipp(t, sipp, repoFile("scripts", "sipp", "cancel-uac.xml"), "u1", proxy, 200, 50, "-s", "dave")
+		})
+	}
+}
+
+// TestProxyPacketLossSipp: caller and callee lose 10% of what they send;
+// retransmissions (theirs and the proxy's) still complete every call.
+func TestProxyPacketLossSipp(t *testing.T) {
+	sipp := needSipp(t)
+	proxy := startProxy(t, "kamailio.cfg", nil)
+	port := freeUDPPort(t)
+	startCallee(t, sipp, "call-uas.xml", port, "-lost", "10")
+	registerContact(t, proxy, "erin", "127.0.0.1:"+strconv.Itoa(port))
+	runSipp(t, sipp, repoFile("scripts", "sipp", "call-uac.xml"), "u1", proxy, 200, 50, "-s", "erin", "-lost", "10")
+}
