@@ -64,8 +64,9 @@ func newtran(c *router.Ctx) int {
 func (t *Trans) retransmission(c *router.Ctx) {
 	Stats.Absorbed.Add(1)
 	if c.Msg.Method() == sip.MethodACK {
-		if t.final && t.status >= 300 && t.timer != nil {
-			t.retrG = 0 // timer G stops; the wait timer finishes it
+		if t.final && t.status >= 300 && t.timer != nil && t.retrG > 0 {
+			t.retrG = 0 // timer G stops; timer I (wt_timer) finishes it
+			t.end = time.Now().Add(conf.wt)
 		}
 		return
 	}
@@ -367,14 +368,21 @@ func (t *Trans) maybeEnd() {
 	t.startWait()
 }
 
-// startWait keeps t for wt_timer (retransmissions of the request are
-// answered, timer G resends a non-2xx final reply), then removes it.
+// startWait keeps t after its final reply, so that retransmissions of the
+// request are answered (and timer G resends a non-2xx final reply to an
+// INVITE until the ACK), then removes it: after wt_timer, and over UDP not
+// before 64*T1 (RFC 3261 timers J and H: a client retransmits that long),
+// except for an INVITE whose ACK came.
 func (t *Trans) startWait() {
 	if t.ending {
 		return
 	}
 	t.ending = true
-	end := time.Now().Add(conf.wt)
+	keep := conf.wt
+	if t.pkt.Proto == sip.TransportUDP && (t.method != sip.MethodINVITE || t.retrG > 0) {
+		keep = max(keep, 64*conf.t1)
+	}
+	t.end = time.Now().Add(keep)
 	var tick func()
 	tick = func() {
 		t.mu.Lock()
@@ -383,6 +391,7 @@ func (t *Trans) startWait() {
 			return
 		}
 		now := time.Now()
+		end := t.end
 		if !now.Before(end) {
 			t.remove()
 			return

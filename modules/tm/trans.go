@@ -46,7 +46,8 @@ type Trans struct {
 
 	timer   *time.Timer // wait timer after the final reply, and timer G
 	retrG   time.Duration
-	ending  bool // the wait timer runs
+	ending  bool      // the wait timer runs
+	end     time.Time // when the wait timer removes t
 	removed bool
 }
 
