@@ -1,6 +1,7 @@
 package router
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/hex"
@@ -10,6 +11,7 @@ import (
 	"strconv"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/kemi-sip/kemi/core/sip"
 	"github.com/kemi-sip/kemi/core/transport"
@@ -56,7 +58,7 @@ func (e *Env) Resolve(target []byte) (Hop, error) {
 		host = host[1 : len(host)-1]
 	}
 	var dst netip.AddrPort
-	if ip, err := netip.ParseAddr(string(host)); err == nil {
+	if ip, err := parseAddr(host); err == nil {
 		port := u.Port
 		if port == 0 {
 			port = 5060
@@ -76,6 +78,18 @@ func (e *Env) Resolve(target []byte) (Hop, error) {
 		return Hop{}, errors.New("no " + proto.String() + " socket for " + dst.String())
 	}
 	return Hop{Addr: dst, Proto: proto, Local: l}, nil
+}
+
+// parseAddr parses an IP address without copying host: netip keeps only
+// a zone, which is then copied.
+func parseAddr(host []byte) (netip.Addr, error) {
+	if len(host) == 0 {
+		return netip.Addr{}, errors.New("empty host")
+	}
+	if bytes.IndexByte(host, '%') >= 0 {
+		return netip.ParseAddr(string(host))
+	}
+	return netip.ParseAddr(unsafe.String(&host[0], len(host)))
 }
 
 // DNSCacheTTL is how long a DNS answer is kept: Go's resolver does not

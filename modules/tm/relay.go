@@ -168,14 +168,15 @@ func relay(c *router.Ctx) int {
 // $du when set) and the appended branches. It returns how many were sent;
 // t is locked.
 func (t *Trans) fork(c *router.Ctx) int {
-	if t.ruri == nil || c.Kind == router.RouteRequest {
-		t.ruri = append(t.ruri[:0], c.RURIText()...)
-	}
 	if c.Kind == router.RouteRequest {
+		// What failure_route starts from: kept in the spare room of t.req.
+		spare := t.req[len(t.req):]
+		t.ruri = append(spare[:0:cap(spare)], c.RURIText()...)
+		spare = t.ruri[len(t.ruri):]
+		t.rr.FromTag = append(spare[:0:cap(spare)], c.RR.FromTag...)
 		t.flags = c.Flags
 		t.rr.Want = c.RR.Want
 		t.rr.Params = append(t.rr.Params[:0], c.RR.Params...)
-		t.rr.FromTag = append(t.rr.FromTag[:0], c.RR.FromTag...)
 		t.rr.Preset = append(t.rr.Preset[:0], c.RR.Preset...)
 	}
 	n := 0
@@ -257,8 +258,12 @@ func (t *Trans) branchOut(c *router.Ctx) bool {
 	if !c.OnSend(hop) {
 		return false
 	}
-	b := &branch{t: t, idx: idx, hop: hop}
-	b.out = m.AppendTo(nil)
+	b := &t.first
+	if idx > 0 {
+		b = &branch{}
+	}
+	*b = branch{t: t, idx: idx, hop: hop}
+	b.out = m.AppendTo(make([]byte, 0, len(m.Bytes())+512))
 	t.branches = append(t.branches, b)
 	Stats.Relayed.Add(1)
 	if err := c.Env().Transport.Send(hop.Local, hop.Proto, hop.Addr, b.out); err != nil {

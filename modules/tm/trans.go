@@ -37,6 +37,8 @@ type Trans struct {
 	onReply, onBranch, onFailure, onBranchFailure string
 
 	branches  []*branch
+	first     branch     // the first branch, made with t (most requests have one)
+	branchArr [1]*branch // and the backing of branches for it
 	firstLive int // the first branch whose reply still counts (failure_reply_mode)
 	status    int // the last status sent upstream, 0 for none
 	final     bool
@@ -204,7 +206,9 @@ func newTrans(c *router.Ctx) (t *Trans, retr bool) {
 	Stats.Active.Add(1)
 	Stats.Created.Add(1)
 
-	t.req = append(make([]byte, 0, len(m.Bytes())), m.Bytes()...)
+	// One buffer for the request, then $ru and the From tag fork keeps.
+	t.req = append(make([]byte, 0, len(m.Bytes())+len(c.RURIText())+len(m.From().Tag)+8), m.Bytes()...)
+	t.branches = t.branchArr[:0]
 	t.branch = m.TopVia().Branch
 	if i := bytes.Index(m.Bytes(), t.branch); i >= 0 {
 		t.branch = t.req[i : i+len(t.branch)]
