@@ -68,7 +68,7 @@ func init() {
 		},
 		Start: func(*router.Env) error {
 			stopCh = make(chan struct{})
-			go sweeper(stopCh)
+			go sweeper(stopCh, conf.unit, conf.removeLatency)
 			return nil
 		},
 		Stop: func() {
@@ -143,15 +143,15 @@ func Check(ip netip.Addr, now time.Time) int {
 }
 
 // sweeper forgets addresses not seen for remove_latency.
-func sweeper(done chan struct{}) {
-	tick := time.NewTicker(conf.unit)
+func sweeper(done chan struct{}, unit, removeLatency time.Duration) {
+	tick := time.NewTicker(unit)
 	defer tick.Stop()
 	for {
 		select {
 		case <-done:
 			return
 		case now := <-tick.C:
-			old := now.Add(-conf.removeLatency).UnixNano()
+			old := now.Add(-removeLatency).UnixNano()
 			for i := range shards {
 				s := &shards[i]
 				s.mu.Lock()
