@@ -451,3 +451,37 @@ func TestNoStateLeft(t *testing.T) {
 	}
 	waitEmpty(t)
 }
+
+// drop in onsend_route keeps a request from leaving (the branch is not
+// made, t_relay fails, the script answers); drop in reply_route discards
+// a reply before tm sees it.
+func TestOnSendAndReplyRouteDrop(t *testing.T) {
+	p := start(t)
+	uac, uas := newUA(t, "uac"), newUA(t, "uas")
+	msg := fmt.Sprintf(`MESSAGE sip:bob@%s SIP/2.0
+Via: SIP/2.0/UDP %s;branch=z9hG4bK-nosend-1;rport
+Max-Forwards: 70
+From: <sip:alice@example.com>;tag=d1
+To: <sip:bob@example.com>
+Call-ID: nosend-1
+CSeq: 1 MESSAGE
+X-No-Send: yes
+Content-Length: 0
+
+`, uas.addr(), uac.addr())
+	uac.send(p.Addr, msg)
+	r := uac.expect("SIP/2.0 500 ") // sl_reply_error after t_relay failed
+	if hdr(r, "Call-ID") != "nosend-1" {
+		t.Fatalf("reply to another request")
+	}
+	uas.quiet(200 * time.Millisecond)
+
+	msg = strings.ReplaceAll(strings.ReplaceAll(msg, "X-No-Send: yes\n", ""), "nosend-1", "dropreply-1")
+	uac.send(p.Addr, msg)
+	req := uas.expect("MESSAGE ")
+	uas.reply(req, 200, "OK", "X-Drop-Reply: yes\r\n")
+	uac.quiet(200 * time.Millisecond)
+	uas.reply(req, 200, "OK", "")
+	uac.expect("SIP/2.0 200 OK")
+	waitEmpty(t)
+}
