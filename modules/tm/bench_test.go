@@ -16,7 +16,7 @@ import (
 // benchSetup starts the proxy with testdata/bench.cfg, a worker of its
 // own to hand packets to (no socket read in the measure), and a sink
 // socket that stands for the callee and the caller.
-func benchSetup(b *testing.B) (*proxytest.Proxy, interface{ Handle(*transport.Packet) }, *net.UDPConn, *transport.Listener) {
+func benchSetup(b testing.TB) (*proxytest.Proxy, interface{ Handle(*transport.Packet) }, *net.UDPConn, *transport.Listener) {
 	p := proxytest.Start(b, "testdata/bench.cfg", nil)
 	w, err := p.Env.NewWorker(100)
 	if err != nil {
@@ -103,6 +103,30 @@ func BenchmarkRelayInvite(b *testing.B) {
 // BenchmarkForwardReply: a 180 from the callee matched to its transaction
 // and its branch, and relayed upstream without our Via.
 func BenchmarkForwardReply(b *testing.B) {
+	w, pkt, reply := replySetup(b)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		pkt.Buf = reply
+		w.Handle(pkt)
+	}
+}
+
+// TestForwardReplyAllocs holds reply forwarding to no allocation.
+func TestForwardReplyAllocs(t *testing.T) {
+	w, pkt, reply := replySetup(t)
+	n := testing.AllocsPerRun(200, func() {
+		pkt.Buf = reply
+		w.Handle(pkt)
+	})
+	if n != 0 {
+		t.Errorf("forwarding a reply: %v allocations, want 0", n)
+	}
+}
+
+// replySetup relays one INVITE to a callee socket and builds the 180 the
+// callee sends back.
+func replySetup(b testing.TB) (interface{ Handle(*transport.Packet) }, *transport.Packet, []byte) {
 	p, w, sink, l := benchSetup(b)
 	src := sink.LocalAddr().(*net.UDPAddr).AddrPort()
 	// One INVITE through the proxy's socket, to learn the branch it made.
@@ -127,10 +151,5 @@ func BenchmarkForwardReply(b *testing.B) {
 	}
 	reply := sip.AppendReply(nil, &req, &sip.Reply{Code: 180, Reason: "Ringing", ToTag: []byte("callee")})
 	pkt := &transport.Packet{Buf: reply, Src: callee.LocalAddr().(*net.UDPAddr).AddrPort(), Local: l, Proto: sip.TransportUDP}
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		pkt.Buf = reply
-		w.Handle(pkt)
-	}
+	return w, pkt, reply
 }
