@@ -39,8 +39,8 @@ type Trans struct {
 	branches  []*branch
 	first     branch     // the first branch, made with t (most requests have one)
 	branchArr [1]*branch // and the backing of branches for it
-	firstLive int // the first branch whose reply still counts (failure_reply_mode)
-	status    int // the last status sent upstream, 0 for none
+	firstLive int        // the first branch whose reply still counts (failure_reply_mode)
+	status    int        // the last status sent upstream, 0 for none
 	final     bool
 	last      []byte // the last reply sent upstream, sent again to a retransmission
 	canceled  bool
