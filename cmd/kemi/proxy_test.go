@@ -73,16 +73,7 @@ func bytesIndex(b []byte, s string) int {
 func registerContact(t *testing.T, proxy, user, contact string) {
 	t.Helper()
 	u := newUA(t, proxy)
-	u.send(fmt.Sprintf("REGISTER sip:%[2]s SIP/2.0\r\n"+
-		"Via: SIP/2.0/UDP %[3]s;branch=z9hG4bK-reg-%[1]s;rport\r\n"+
-		"Max-Forwards: 70\r\n"+
-		"From: <sip:%[1]s@%[2]s>;tag=r%[1]s\r\n"+
-		"To: <sip:%[1]s@%[2]s>\r\n"+
-		"Call-ID: reg-%[1]s@test\r\n"+
-		"CSeq: 1 REGISTER\r\n"+
-		"Contact: <sip:%[1]s@%[4]s>\r\n"+
-		"Expires: 600\r\n"+
-		"Content-Length: 0\r\n\r\n", user, testDomain, u.addr(), contact), nil)
+	u.send(registerMsg(user, u.addr(), contact, 1, ""), nil)
 	r, _ := u.recv(3 * time.Second)
 	if r == nil || r.StatusCode() != 200 {
 		t.Fatalf("REGISTER of %s at %s: want 200, got %v", user, contact, r)
@@ -97,17 +88,35 @@ func startProxy(t *testing.T, cfg string, defines map[string]string) string {
 	return s.addr(sip.TransportUDP)
 }
 
+// callee is a sipp callee scenario registered as user, or only listening
+// (the voicemail server) when user is "".
+type callee struct {
+	scenario, user string
+	port           int
+}
+
+// callsThrough starts the reference proxy in cfg with defines, the
+// callees, registers them, and runs calls of the caller's scenario to
+// user at rate; every call must succeed.
+func callsThrough(t *testing.T, sipp, cfg string, defines map[string]string, callees []callee, caller, user string, calls, rate int, extra ...string) {
+	t.Helper()
+	proxy := startProxy(t, cfg, defines)
+	for _, c := range callees {
+		startCallee(t, sipp, c.scenario, c.port)
+		if c.user != "" {
+			registerContact(t, proxy, c.user, "127.0.0.1:"+strconv.Itoa(c.port))
+		}
+	}
+	runSipp(t, sipp, repoFile("scripts", "sipp", caller), "u1", proxy, calls, rate, append([]string{"-s", user}, extra...)...)
+}
+
 // TestProxyCallsSipp: 1000 calls INVITE/180/200/ACK/BYE from a sipp caller
 // to a sipp callee registered through kemi; none may fail.
 func TestProxyCallsSipp(t *testing.T) {
 	sipp := needSipp(t)
 	for _, cfg := range proxyConfigs {
 		t.Run(cfg, func(t *testing.T) {
-			proxy := startProxy(t, cfg, nil)
-			port := freeUDPPort(t)
-			startCallee(t, sipp, "call-uas.xml", port)
-			registerContact(t, proxy, "bob", "127.0.0.1:"+strconv.Itoa(port))
-			runSipp(t, sipp, repoFile("scripts", "sipp", "call-uac.xml"), "u1", proxy, 1000, 200, "-s", "bob")
+			callsThrough(t, sipp, cfg, nil, []callee{{"call-uas.xml", "bob", freeUDPPort(t)}}, "call-uac.xml", "bob", 1000, 200)
 		})
 	}
 }
@@ -120,12 +129,9 @@ func TestProxyFailureRouteSipp(t *testing.T) {
 	for _, cfg := range proxyConfigs {
 		t.Run(cfg, func(t *testing.T) {
 			vm := freeUDPPort(t)
-			proxy := startProxy(t, cfg, map[string]string{"WITH_VOICEMAIL": "", "VOICEMAIL_URI": `"sip:127.0.0.1:` + strconv.Itoa(vm) + `"`})
-			busy := freeUDPPort(t)
-			startCallee(t, sipp, "busy-uas.xml", busy)
-			startCallee(t, sipp, "call-uas.xml", vm)
-			registerContact(t, proxy, "carol", "127.0.0.1:"+strconv.Itoa(busy))
-			runSipp(t, sipp, repoFile("scripts", "sipp", "call-uac.xml"), "u1", proxy, 100, 50, "-s", "carol")
+			defines := map[string]string{"WITH_VOICEMAIL": "", "VOICEMAIL_URI": `"sip:127.0.0.1:` + strconv.Itoa(vm) + `"`}
+			callsThrough(t, sipp, cfg, defines, []callee{{"busy-uas.xml", "carol", freeUDPPort(t)}, {"call-uas.xml", "", vm}},
+				"call-uac.xml", "carol", 100, 50)
 		})
 	}
 }
@@ -136,11 +142,7 @@ func TestProxyCancelSipp(t *testing.T) {
 	sipp := needSipp(t)
 	for _, cfg := range proxyConfigs {
 		t.Run(cfg, func(t *testing.T) {
-			proxy := startProxy(t, cfg, nil)
-			port := freeUDPPort(t)
-			startCallee(t, sipp, "ringing-uas.xml", port)
-			registerContact(t, proxy, "dave", "127.0.0.1:"+strconv.Itoa(port))
-			runSipp(t, sipp, repoFile("scripts", "sipp", "cancel-uac.xml"), "u1", proxy, 200, 50, "-s", "dave")
+			callsThrough(t, sipp, cfg, nil, []callee{{"ringing-uas.xml", "dave", freeUDPPort(t)}}, "cancel-uac.xml", "dave", 200, 50)
 		})
 	}
 }
@@ -152,9 +154,6 @@ func TestProxyCancelSipp(t *testing.T) {
 // silent callee are tested in modules/tm.
 func TestProxyPacketLossSipp(t *testing.T) {
 	sipp := needSipp(t)
-	proxy := startProxy(t, "kamailio.cfg", nil)
-	port := freeUDPPort(t)
-	startCallee(t, sipp, "call-uas.xml", port)
-	registerContact(t, proxy, "erin", "127.0.0.1:"+strconv.Itoa(port))
-	runSipp(t, sipp, repoFile("scripts", "sipp", "call-uac.xml"), "u1", proxy, 200, 50, "-s", "erin", "-lost", "10", "-trace_err")
+	callsThrough(t, sipp, "kamailio.cfg", nil, []callee{{"call-uas.xml", "erin", freeUDPPort(t)}}, "call-uac.xml", "erin", 200, 50,
+		"-lost", "10", "-trace_err")
 }

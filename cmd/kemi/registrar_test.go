@@ -250,16 +250,23 @@ func digestResponse(user, realm, pass, method, uri, nonce, nc, cnonce string) st
 // register is a REGISTER of user with a contact at the UA's socket, and
 // the Authorization header when auth is not empty.
 func (u *sipUA) register(user string, cseq int, auth string) string {
+	return registerMsg(user, u.addr(), u.addr(), cseq, auth)
+}
+
+// registerMsg is a REGISTER of user@kemi.test sent from the address from,
+// binding contact (host:port), with an auth header line when given.
+func registerMsg(user, from, contact string, cseq int, auth string) string {
 	return fmt.Sprintf("REGISTER sip:%[2]s SIP/2.0\r\n"+
 		"Via: SIP/2.0/UDP %[3]s;branch=z9hG4bK-reg-%[4]d;rport\r\n"+
+		"Max-Forwards: 70\r\n"+
 		"From: <sip:%[1]s@%[2]s>;tag=r%[1]s\r\n"+
 		"To: <sip:%[1]s@%[2]s>\r\n"+
 		"Call-ID: reg-%[1]s@test\r\n"+
 		"CSeq: %[4]d REGISTER\r\n"+
-		"Contact: <sip:%[1]s@%[3]s>\r\n"+
+		"Contact: <sip:%[1]s@%[6]s>\r\n"+
 		"Expires: 600\r\n"+
 		"%[5]s"+
-		"Content-Length: 0\r\n\r\n", user, testDomain, u.addr(), cseq, auth)
+		"Content-Length: 0\r\n\r\n", user, testDomain, from, cseq, auth, contact)
 }
 
 // authHeader answers a challenge for user.

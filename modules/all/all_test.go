@@ -1,8 +1,6 @@
 package all
 
 import (
-	"io"
-	"log/slog"
 	"net/netip"
 	"strings"
 	"testing"
@@ -37,26 +35,9 @@ type env struct {
 }
 
 func setup(t *testing.T) *env {
-	var loads []dispatch.Load
-	for _, m := range []string{"sl", "maxfwd", "sanity", "siputils", "corex", "kemix", "textops", "xlog", "kex"} {
-		loads = append(loads, dispatch.Load{Name: m})
-	}
-	tab, err := dispatch.Build(loads, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := &router.Env{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Myself: transport.NewMyself(nil, []string{"127.0.0.1:5060"}),
-		Defines: map[string]string{"WITH_X": "5"}}
-	w, err := e.NewWorker(1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := new(sip.Msg)
-	if err := m.Parse([]byte(invite)); err != nil {
-		t.Fatal(err)
-	}
-	w.RunRequest(&transport.Packet{Src: netip.MustParseAddrPort("192.0.2.10:5062"), Proto: sip.TransportUDP}, m)
-	return &env{t: t, tab: tab, w: w, c: w.Ctx(), msg: m}
+	e := setupWith(t, []string{"sl", "maxfwd", "sanity", "siputils", "corex", "kemix", "textops", "xlog", "kex"}, nil, invite, "192.0.2.10:5062")
+	e.c.Env().Defines = map[string]string{"WITH_X": "5"}
+	return e
 }
 
 // call calls KSR.<mod>.<name> with args (int or string) through the table,

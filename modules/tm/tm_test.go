@@ -152,6 +152,21 @@ Content-Length: 0
 `, method, uas.addr(), uac.addr(), branch, r, seq, toTag, callID, cseq, method)
 }
 
+// message is a MESSAGE from uac to uas through the proxy; callID also
+// makes its branch and From tag. extra are header lines ending in "\n".
+func message(uac, uas *ua, callID, extra string) string {
+	return fmt.Sprintf(`MESSAGE sip:bob@%[1]s SIP/2.0
+Via: SIP/2.0/UDP %[2]s;branch=z9hG4bK-%[3]s;rport
+Max-Forwards: 70
+From: <sip:alice@example.com>;tag=%[3]s
+To: <sip:bob@example.com>
+Call-ID: %[3]s
+CSeq: 1 MESSAGE
+%[4]sContent-Length: 0
+
+`, uas.addr(), uac.addr(), callID, extra)
+}
+
 // cancelOf is the CANCEL of an INVITE made by invite.
 func cancelOf(uac, uas *ua, callID, branch string) string {
 	return fmt.Sprintf(`CANCEL sip:bob@%s SIP/2.0
@@ -389,16 +404,7 @@ func TestFailureRoute(t *testing.T) {
 func TestNonInviteRetransmission(t *testing.T) {
 	p := start(t)
 	uac, uas := newUA(t, "uac"), newUA(t, "uas")
-	msg := fmt.Sprintf(`MESSAGE sip:bob@%s SIP/2.0
-Via: SIP/2.0/UDP %s;branch=z9hG4bK-msg-1;rport
-Max-Forwards: 70
-From: <sip:alice@example.com>;tag=m1
-To: <sip:bob@example.com>
-Call-ID: msg-1
-CSeq: 1 MESSAGE
-Content-Length: 0
-
-`, uas.addr(), uac.addr())
+	msg := message(uac, uas, "msg-1", "")
 	uac.send(p.Addr, msg)
 	req := uas.expect("MESSAGE ")
 	uas.reply(req, 202, "Accepted", "")
@@ -458,26 +464,14 @@ func TestNoStateLeft(t *testing.T) {
 func TestOnSendAndReplyRouteDrop(t *testing.T) {
 	p := start(t)
 	uac, uas := newUA(t, "uac"), newUA(t, "uas")
-	msg := fmt.Sprintf(`MESSAGE sip:bob@%s SIP/2.0
-Via: SIP/2.0/UDP %s;branch=z9hG4bK-nosend-1;rport
-Max-Forwards: 70
-From: <sip:alice@example.com>;tag=d1
-To: <sip:bob@example.com>
-Call-ID: nosend-1
-CSeq: 1 MESSAGE
-X-No-Send: yes
-Content-Length: 0
-
-`, uas.addr(), uac.addr())
-	uac.send(p.Addr, msg)
+	uac.send(p.Addr, message(uac, uas, "nosend-1", "X-No-Send: yes\n"))
 	r := uac.expect("SIP/2.0 500 ") // sl_reply_error after t_relay failed
 	if hdr(r, "Call-ID") != "nosend-1" {
 		t.Fatalf("reply to another request")
 	}
 	uas.quiet(200 * time.Millisecond)
 
-	msg = strings.ReplaceAll(strings.ReplaceAll(msg, "X-No-Send: yes\n", ""), "nosend-1", "dropreply-1")
-	uac.send(p.Addr, msg)
+	uac.send(p.Addr, message(uac, uas, "dropreply-1", ""))
 	req := uas.expect("MESSAGE ")
 	uas.reply(req, 200, "OK", "X-Drop-Reply: yes\r\n")
 	uac.quiet(200 * time.Millisecond)
