@@ -167,18 +167,27 @@ CSeq: 1 MESSAGE
 `, uas.addr(), uac.addr(), callID, extra)
 }
 
-// cancelOf is the CANCEL of an INVITE made by invite.
-func cancelOf(uac, uas *ua, callID, branch string) string {
-	return fmt.Sprintf(`CANCEL sip:bob@%s SIP/2.0
+// onInviteBranch is a CANCEL (to "") or the ACK of a non-2xx reply (to:
+// the reply's To) of an INVITE made by invite: same branch, CSeq number.
+func onInviteBranch(method string, uac, uas *ua, callID, branch, to string) string {
+	if to == "" {
+		to = "<sip:bob@example.com>"
+	}
+	return fmt.Sprintf(`%s sip:bob@%s SIP/2.0
 Via: SIP/2.0/UDP %s;branch=%s;rport
 Max-Forwards: 70
 From: <sip:alice@example.com>;tag=a%d
-To: <sip:bob@example.com>
+To: %s
 Call-ID: %s
-CSeq: 1 CANCEL
+CSeq: 1 %s
 Content-Length: 0
 
-`, uas.addr(), uac.addr(), branch, seq, callID)
+`, method, uas.addr(), uac.addr(), branch, seq, to, callID, method)
+}
+
+// cancelOf is the CANCEL of an INVITE made by invite.
+func cancelOf(uac, uas *ua, callID, branch string) string {
+	return onInviteBranch("CANCEL", uac, uas, callID, branch, "")
 }
 
 func hdr(m *sip.Msg, name string) string {
@@ -296,17 +305,7 @@ func TestRetransmissionAndTimeout(t *testing.T) {
 	// Not ACKed yet: timer G sends it again.
 	uac.expect("SIP/2.0 408 ")
 	to := hdr(r, "To")
-	ack := fmt.Sprintf(`ACK sip:bob@%s SIP/2.0
-Via: SIP/2.0/UDP %s;branch=%s;rport
-Max-Forwards: 70
-From: <sip:alice@example.com>;tag=a%d
-To: %s
-Call-ID: %s
-CSeq: 1 ACK
-Content-Length: 0
-
-`, uas.addr(), uac.addr(), branch, seq, to, callID)
-	uac.send(p.Addr, ack)
+	uac.send(p.Addr, onInviteBranch("ACK", uac, uas, callID, branch, to))
 	uac.quiet(250*time.Millisecond, "SIP/2.0 408 ") // one may have crossed the ACK
 	uac.quiet(300 * time.Millisecond)
 	uas.quiet(100 * time.Millisecond)
