@@ -4,6 +4,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/netip"
+	"strconv"
 
 	"github.com/kemi-sip/kemi/core/sip"
 	"github.com/kemi-sip/kemi/core/transport"
@@ -388,6 +389,27 @@ func (c *Ctx) AppendBranch(b Branch) bool {
 	s.Path = append(s.Path[:0], b.Path...)
 	s.Q, s.Flags = b.Q, b.Flags
 	return true
+}
+
+// AppendBranchURI adds a branch to uri, or to the current request URI with
+// $du and its path when uri is empty (append_branch); q ×1000, -1 for none.
+func (c *Ctx) AppendBranchURI(uri string, q int) error {
+	if !c.Msg.IsRequest() {
+		return errors.New("not a request")
+	}
+	b := Branch{URI: []byte(uri), Q: q, Flags: c.BFlags}
+	if uri == "" {
+		b.URI, b.Dst, b.Path = c.RURIText(), c.dst, c.path
+	} else {
+		var u sip.URI
+		if err := sip.ParseURI(b.URI, &u); err != nil {
+			return errors.New(strconv.Quote(uri) + ": " + err.Error())
+		}
+	}
+	if !c.AppendBranch(b) {
+		return errors.New("too many branches")
+	}
+	return nil
 }
 
 // Branches are the branches appended so far (not the request URI's).

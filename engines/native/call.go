@@ -29,7 +29,7 @@ func init() {
 		"rtpengine":   "rtpengine_manage rtpengine_offer rtpengine_answer rtpengine_delete",
 		"acc":         "acc_log_request acc_db_request",
 		"dispatcher":  "ds_select_dst ds_next_dst ds_is_from_list",
-		"core":        "append_branch t_relay_to",
+		"core":        "t_relay_to",
 	} {
 		for _, f := range strings.Fields(fns) {
 			unbuilt[f] = mod

@@ -76,6 +76,10 @@ func init() {
 
 		{Name: "forward", Ret: dispatch.Int, Fn: dispatch.F0(func(c *router.Ctx) int { return forward(c, "") }), Native: "forward"},
 		{Name: "forward_uri", Ret: dispatch.Int, Fn: dispatch.FS(forward)},
+		// append_branch() / append_branch("uri"): core in the native language;
+		// scripts call KSR.corex.append_branch*.
+		{Name: "append_branch", NativeOnly: true, Ret: dispatch.Int, Fn: dispatch.F0(func(c *router.Ctx) int { return appendBranch(c, "") })},
+		{Name: "append_branch_uri", Native: "append_branch", NativeOnly: true, Ret: dispatch.Int, Fn: dispatch.FS(appendBranch)},
 		{Name: "force_rport", Ret: dispatch.Bool, Fn: dispatch.F0(func(c *router.Ctx) int { c.ForceRPort = true; return 1 })},
 		{Name: "add_local_rport", Ret: dispatch.Bool, Fn: dispatch.F0(func(c *router.Ctx) int { return 1 })},
 		{Name: "set_drop", Ret: dispatch.None, Fn: dispatch.N0(func(c *router.Ctx) { c.Drop = true })},
@@ -312,6 +316,15 @@ func runRoute(c *router.Ctx, name string) int {
 		return -1
 	}
 	return rc
+}
+
+// appendBranch adds a branch for tm to fork to (append_branch).
+func appendBranch(c *router.Ctx, uri string) int {
+	if err := c.AppendBranchURI(uri, -1); err != nil {
+		c.Log().Error("append_branch: "+err.Error(), "route", c.Route)
+		return -1
+	}
+	return 1
 }
 
 // forward sends the request statelessly; an error is logged and is -1.

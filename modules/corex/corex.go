@@ -1,9 +1,12 @@
 // Package corex holds extra core functions, like Kamailio's corex module:
-// has_ruri_user, has_user_agent, the extended flags, file_read/file_write.
+// has_ruri_user, has_user_agent, append_branch, the extended flags,
+// file_read/file_write.
 package corex
 
 import (
 	"os"
+	"strconv"
+	"strings"
 
 	"github.com/kemi-sip/kemi/core/router"
 	"github.com/kemi-sip/kemi/dispatch"
@@ -24,6 +27,21 @@ func init() {
 		{Name: "setxflag", Ret: dispatch.Int, Native: "setxflag", Fn: dispatch.FI(func(c *router.Ctx, f int) int { return xflag(c, f, 1) })},
 		{Name: "resetxflag", Ret: dispatch.Int, Native: "resetxflag", Fn: dispatch.FI(func(c *router.Ctx, f int) int { return xflag(c, f, 0) })},
 		{Name: "isxflagset", Ret: dispatch.Int, Native: "isxflagset", Fn: dispatch.FI(func(c *router.Ctx, f int) int { return xflag(c, f, -1) })},
+		{Name: "append_branch", Ret: dispatch.Int, Fn: dispatch.F0(func(c *router.Ctx) int {
+			return appendBranch(c, "", -1)
+		})},
+		{Name: "append_branch_uri", Ret: dispatch.Int, Fn: dispatch.FS(func(c *router.Ctx, uri string) int {
+			return appendBranch(c, uri, -1)
+		})},
+		{Name: "append_branch_uri_q", Ret: dispatch.Int, Fn: dispatch.FSS(func(c *router.Ctx, uri, q string) int {
+			qv, ok := parseQ(q)
+			if !ok {
+				c.Log().Error("corex: append_branch: bad q "+q, "route", c.Route)
+				return -1
+			}
+			return appendBranch(c, uri, qv)
+		})},
+		// Native append_branch() is a core function (modules/core).
 		{Name: "is_faked_msg", Ret: dispatch.Int, Fn: dispatch.F0(func(c *router.Ctx) int { return dispatch.Result(c.Pkt == nil) })},
 		{Name: "file_read", Ret: dispatch.XVal, Fn: dispatch.VS(func(c *router.Ctx, path string) router.Value {
 			b, err := os.ReadFile(path)
@@ -41,6 +59,25 @@ func init() {
 			return 1
 		})},
 	}})
+}
+
+// appendBranch adds a branch for tm to fork to: uri, or the current
+// request URI with $du and its path when uri is ""; q ×1000, -1 for none.
+func appendBranch(c *router.Ctx, uri string, q int) int {
+	if err := c.AppendBranchURI(uri, q); err != nil {
+		c.Log().Error("corex: append_branch: "+err.Error(), "route", c.Route)
+		return -1
+	}
+	return 1
+}
+
+// parseQ reads a q-value ("0.5", "1") as ×1000.
+func parseQ(s string) (int, bool) {
+	f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+	if err != nil || f < 0 || f > 1 {
+		return 0, false
+	}
+	return int(f*1000 + 0.5), true
 }
 
 // xflag sets (op 1), resets (0) or tests (-1) extended flag f (0..127).

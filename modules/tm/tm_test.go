@@ -478,3 +478,31 @@ func TestOnSendAndReplyRouteDrop(t *testing.T) {
 	uac.expect("SIP/2.0 200 OK")
 	waitEmpty(t)
 }
+
+// Parallel forking: the request URI and an appended branch both ring; the
+// first 200 goes to the caller, the other branch is cancelled.
+func TestParallelFork(t *testing.T) {
+	p := start(t)
+	uac, a, b := newUA(t, "uac"), newUA(t, "a"), newUA(t, "b")
+	msg, _, _ := invite(uac, a, "X-Fork: sip:bob@"+b.addr().String()+"\n")
+	uac.send(p.Addr, msg)
+	ra, rb := a.expect("INVITE "), b.expect("INVITE ")
+	if hdr(ra, "X-Branch") != "0" || hdr(rb, "X-Branch") != "1" {
+		t.Errorf("branch indexes %q and %q, want 0 and 1", hdr(ra, "X-Branch"), hdr(rb, "X-Branch"))
+	}
+	a.reply(ra, 180, "Ringing", "")
+	b.reply(rb, 180, "Ringing", "")
+	uac.expect("SIP/2.0 180 ")
+	uac.expect("SIP/2.0 180 ")
+	b.reply(rb, 200, "OK", "")
+	r := uac.expect("SIP/2.0 200 OK")
+	if !strings.Contains(hdr(r, "To"), "uas-b") {
+		t.Errorf("the 200 is not b's: %s", hdr(r, "To"))
+	}
+	cancel := a.expect("CANCEL ")
+	a.reply(cancel, 200, "OK", "")
+	a.reply(ra, 487, "Request Terminated", "")
+	a.expect("ACK ")
+	uac.quiet(300 * time.Millisecond) // the 487 of the cancelled branch stays here
+	waitEmpty(t)
+}
