@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"strconv"
+	"strings"
 
 	"github.com/kemi-sip/kemi/core/sip"
 	"github.com/kemi-sip/kemi/core/transport"
@@ -410,6 +411,19 @@ func (c *Ctx) AppendBranchURI(uri string, q int) error {
 		return errors.New("too many branches")
 	}
 	return nil
+}
+
+// ParseQ reads a q-value ("0.5", "1") as ×1000; "" is -1 (none).
+func ParseQ(s string) (int, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return -1, nil
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || f < 0 || f > 1 {
+		return 0, errors.New("bad q-value " + strconv.Quote(s))
+	}
+	return int(f*1000 + 0.5), nil
 }
 
 // Branches are the branches appended so far (not the request URI's).

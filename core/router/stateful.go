@@ -28,10 +28,14 @@ type TM struct {
 	ReplyCode       int // $T_reply_code: the reply a failure/onreply route runs for
 	// Key of the request t_precheck_trans marked as in progress, 0 if none.
 	Precheck uint64
+	// Contacts t_load_contacts sorted for serial forking, highest q first;
+	// t_next_contacts takes them a q-value group at a time.
+	Contacts []Branch
 }
 
 func (t *TM) reset() {
-	*t = TM{}
+	contacts := t.Contacts[:0]
+	*t = TM{Contacts: contacts}
 }
 
 // ReplyHook is how tm sees replies: it returns true when the reply belongs

@@ -80,6 +80,7 @@ func init() {
 		// scripts call KSR.corex.append_branch*.
 		{Name: "append_branch", NativeOnly: true, Ret: dispatch.Int, Fn: dispatch.F0(func(c *router.Ctx) int { return appendBranch(c, "") })},
 		{Name: "append_branch_uri", Native: "append_branch", NativeOnly: true, Ret: dispatch.Int, Fn: dispatch.FS(appendBranch)},
+		{Name: "append_branch_uri_q", Native: "append_branch", NativeOnly: true, Ret: dispatch.Int, Fn: dispatch.FSS(appendBranchQ)},
 		{Name: "force_rport", Ret: dispatch.Bool, Fn: dispatch.F0(func(c *router.Ctx) int { c.ForceRPort = true; return 1 })},
 		{Name: "add_local_rport", Ret: dispatch.Bool, Fn: dispatch.F0(func(c *router.Ctx) int { return 1 })},
 		{Name: "set_drop", Ret: dispatch.None, Fn: dispatch.N0(func(c *router.Ctx) { c.Drop = true })},
@@ -319,8 +320,15 @@ func runRoute(c *router.Ctx, name string) int {
 }
 
 // appendBranch adds a branch for tm to fork to (append_branch).
-func appendBranch(c *router.Ctx, uri string) int {
-	if err := c.AppendBranchURI(uri, -1); err != nil {
+func appendBranch(c *router.Ctx, uri string) int { return appendBranchQ(c, uri, "") }
+
+// appendBranchQ is append_branch("uri", "q"), q a q-value ("0.5").
+func appendBranchQ(c *router.Ctx, uri, q string) int {
+	qv, err := router.ParseQ(q)
+	if err == nil {
+		err = c.AppendBranchURI(uri, qv)
+	}
+	if err != nil {
 		c.Log().Error("append_branch: "+err.Error(), "route", c.Route)
 		return -1
 	}

@@ -5,8 +5,6 @@ package corex
 
 import (
 	"os"
-	"strconv"
-	"strings"
 
 	"github.com/kemi-sip/kemi/core/router"
 	"github.com/kemi-sip/kemi/dispatch"
@@ -34,9 +32,9 @@ func init() {
 			return appendBranch(c, uri, -1)
 		})},
 		{Name: "append_branch_uri_q", Ret: dispatch.Int, Fn: dispatch.FSS(func(c *router.Ctx, uri, q string) int {
-			qv, ok := parseQ(q)
-			if !ok {
-				c.Log().Error("corex: append_branch: bad q "+q, "route", c.Route)
+			qv, err := router.ParseQ(q)
+			if err != nil {
+				c.Log().Error("corex: append_branch: "+err.Error(), "route", c.Route)
 				return -1
 			}
 			return appendBranch(c, uri, qv)
@@ -69,15 +67,6 @@ func appendBranch(c *router.Ctx, uri string, q int) int {
 		return -1
 	}
 	return 1
-}
-
-// parseQ reads a q-value ("0.5", "1") as ×1000.
-func parseQ(s string) (int, bool) {
-	f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
-	if err != nil || f < 0 || f > 1 {
-		return 0, false
-	}
-	return int(f*1000 + 0.5), true
 }
 
 // xflag sets (op 1), resets (0) or tests (-1) extended flag f (0..127).

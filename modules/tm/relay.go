@@ -175,6 +175,9 @@ func (t *Trans) fork(c *router.Ctx) int {
 		spare = t.ruri[len(t.ruri):]
 		t.rr.FromTag = append(spare[:0:cap(spare)], c.RR.FromTag...)
 		t.flags = c.Flags
+		if len(c.TM.Contacts) > 0 {
+			t.contacts = append(t.contacts[:0], c.TM.Contacts...)
+		}
 		t.rr.Want = c.RR.Want
 		t.rr.Params = append(t.rr.Params[:0], c.RR.Params...)
 		t.rr.Preset = append(t.rr.Preset[:0], c.RR.Preset...)

@@ -170,6 +170,7 @@ func (t *Trans) requestCtx(w *router.Worker) *router.Ctx {
 		c.SetRURI(t.ruri)
 	}
 	c.TM.OnReply, c.TM.OnBranch, c.TM.OnFailure, c.TM.OnBranchFailure = t.onReply, t.onBranch, "", ""
+	c.TM.Contacts = append(c.TM.Contacts[:0], t.contacts...)
 	return c
 }
 

@@ -77,6 +77,8 @@ func init() {
 			{Name: "t_branch_replied", Ret: dispatch.Int, Fn: dispatch.F0(branchReplied), Native: "t_branch_replied"},
 			{Name: "t_get_status_code", Ret: dispatch.Int, Fn: dispatch.F0(statusCode), Native: "t_get_status_code"},
 			{Name: "t_check_status", Ret: dispatch.Int, Fn: dispatch.FS(checkStatus), Native: "t_check_status"},
+			{Name: "t_load_contacts", Ret: dispatch.Int, Fn: dispatch.F0(loadContacts), Native: "t_load_contacts"},
+			{Name: "t_next_contacts", Ret: dispatch.Int, Fn: dispatch.F0(nextContacts), Native: "t_next_contacts"},
 			{Name: "t_release", Ret: dispatch.Int, Fn: dispatch.F0(func(c *router.Ctx) int { return 1 }), Native: "t_release"},
 		},
 	})

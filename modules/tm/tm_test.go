@@ -506,3 +506,23 @@ func TestParallelFork(t *testing.T) {
 	uac.quiet(300 * time.Millisecond) // the 487 of the cancelled branch stays here
 	waitEmpty(t)
 }
+
+// Serial forking: t_load_contacts orders the request URI (q 1) before the
+// appended branch (q 0.5); the second is tried when the first fails.
+func TestSerialFork(t *testing.T) {
+	p := start(t)
+	uac, a, b := newUA(t, "uac"), newUA(t, "a"), newUA(t, "b")
+	msg, _, _ := invite(uac, a, "X-Serial: sip:bob@"+b.addr().String()+"\n")
+	uac.send(p.Addr, msg)
+	ra := a.expect("INVITE ")
+	a.reply(ra, 100, "Trying", "")  // stops the INVITE's retransmissions
+	b.quiet(200 * time.Millisecond) // not yet
+	a.reply(ra, 480, "Temporarily Unavailable", "")
+	a.expect("ACK ")
+	rb := b.expect("INVITE ")
+	b.reply(rb, 200, "OK", "")
+	if r := uac.expect("SIP/2.0 200 OK"); !strings.Contains(hdr(r, "To"), "uas-b") {
+		t.Errorf("the 200 is not b's: %s", hdr(r, "To"))
+	}
+	waitEmpty(t)
+}

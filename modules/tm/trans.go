@@ -33,6 +33,8 @@ type Trans struct {
 	ruri   []byte // $ru when it was relayed: failure_route starts from it
 	flags  uint64
 	rr     router.RR // record_route's state, for branches made in failure_route
+	// contacts t_load_contacts ordered and t_next_contacts has not taken
+	contacts []router.Branch
 
 	onReply, onBranch, onFailure, onBranchFailure string
 
