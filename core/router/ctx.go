@@ -176,6 +176,26 @@ func (c *Ctx) SetDstURI(uri []byte) error {
 	return nil
 }
 
+// AVPName is the name "$avp(name)", "$avp(s:name)" or "$avp(i:n)" stands
+// for; ok is false when s is not an AVP. Module parameters that name an
+// AVP (received_avp, load_credentials) and the $avp class read it alike.
+func AVPName(s string) (string, bool) {
+	inner, ok := strings.CutPrefix(s, "$avp(")
+	if !ok || !strings.HasSuffix(inner, ")") {
+		return "", false
+	}
+	return AVPKey(inner[:len(inner)-1])
+}
+
+// AVPKey is the name of the argument of $avp(...): "s:" and "i:" dropped;
+// ok is false for an empty name or a name from a variable.
+func AVPKey(arg string) (string, bool) {
+	if len(arg) > 2 && (arg[:2] == "s:" || arg[:2] == "i:") {
+		arg = arg[2:]
+	}
+	return arg, arg != "" && arg[0] != '$'
+}
+
 // AVP returns the last value added to $avp(name).
 func (c *Ctx) AVP(name string) Value {
 	for i := len(c.avps) - 1; i >= 0; i-- {

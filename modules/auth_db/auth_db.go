@@ -111,11 +111,8 @@ func initParams(p *dispatch.Params) error {
 			avp, col = item, item
 		}
 		avp, col = strings.TrimSpace(avp), strings.TrimSpace(col)
-		if strings.HasPrefix(avp, "$avp(") && strings.HasSuffix(avp, ")") {
-			avp = avp[5 : len(avp)-1]
-			if _, name, ok := strings.Cut(avp, ":"); ok { // $avp(s:name) / $avp(i:name)
-				avp = name
-			}
+		if name, ok := router.AVPName(avp); ok {
+			avp = name
 		} else if strings.HasPrefix(avp, "$") {
 			return fmt.Errorf("load_credentials %q: only $avp(name) can receive a column", item)
 		}

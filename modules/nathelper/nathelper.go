@@ -34,7 +34,7 @@ func init() {
 		Init: func(p *dispatch.Params) error {
 			a := p.Str("received_avp", "")
 			if a != "" {
-				name, ok := avpName(a)
+				name, ok := router.AVPName(a)
 				if !ok {
 					return fmt.Errorf("nathelper: received_avp %q: want $avp(name)", a)
 				}
@@ -54,13 +54,6 @@ func init() {
 			}), Native: "is_rfc1918"},
 		},
 	})
-}
-
-func avpName(s string) (string, bool) {
-	if len(s) > 6 && s[:5] == "$avp(" && s[len(s)-1] == ')' {
-		return s[5 : len(s)-1], true
-	}
-	return "", false
 }
 
 // private reports an RFC 1918, RFC 6598 (shared, 100.64/10) or IPv6 ULA

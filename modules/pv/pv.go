@@ -293,11 +293,8 @@ func registerClasses() {
 
 // parseAVP accepts $avp(name), $avp(s:name) and $avp(i:n).
 func parseAVP(pv *router.PV) error {
-	name := pv.Arg
-	if len(name) > 2 && (name[:2] == "s:" || name[:2] == "i:") {
-		name = name[2:]
-	}
-	if name == "" || name[0] == '$' {
+	name, ok := router.AVPKey(pv.Arg)
+	if !ok {
 		return errors.New("avp names from variables are not supported")
 	}
 	pv.Data = name

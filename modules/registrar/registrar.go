@@ -125,13 +125,9 @@ func initParams(p *dispatch.Params) error {
 		return fmt.Errorf("default_q %d: want -1 (unset) or 0..1000", s.defaultQ)
 	}
 	if a := p.Str("received_avp", ""); a != "" {
-		name, ok := strings.CutPrefix(a, "$avp(")
-		if !ok || !strings.HasSuffix(name, ")") {
+		name, ok := router.AVPName(a)
+		if !ok {
 			return fmt.Errorf("received_avp %q: want $avp(name)", a)
-		}
-		name = strings.TrimSuffix(name, ")")
-		if _, n, ok := strings.Cut(name, ":"); ok {
-			name = n
 		}
 		s.receivedAVP = name
 	}
