@@ -56,7 +56,6 @@ type Ctx struct {
 	branches []Branch
 	path     []byte
 	atEnd    []func(*Ctx)
-	sendTo   Hop
 }
 
 type avp struct {

@@ -58,7 +58,7 @@ func (e *Env) Resolve(target []byte) (Hop, error) {
 		host = host[1 : len(host)-1]
 	}
 	var dst netip.AddrPort
-	if ip, err := parseAddr(host); err == nil {
+	if ip, err := ParseAddr(host); err == nil {
 		port := u.Port
 		if port == 0 {
 			port = 5060
@@ -80,9 +80,9 @@ func (e *Env) Resolve(target []byte) (Hop, error) {
 	return Hop{Addr: dst, Proto: proto, Local: l}, nil
 }
 
-// parseAddr parses an IP address without copying host: netip keeps only
-// a zone, which is then copied.
-func parseAddr(host []byte) (netip.Addr, error) {
+// ParseAddr parses an IP address in host without copying it (netip keeps
+// only a zone, which is then copied).
+func ParseAddr(host []byte) (netip.Addr, error) {
 	if len(host) == 0 {
 		return netip.Addr{}, errors.New("empty host")
 	}
@@ -176,18 +176,18 @@ func (c *Ctx) Forward(uri []byte) error {
 	if err := c.PrepareRequest(); err != nil {
 		return err
 	}
-	h := uint64(fnvOffset)
+	h := uint64(FNVOffset)
 	if v := m.TopVia(); v != nil {
-		h = fnv1a(fnv1a(h, v.Branch), v.Host)
+		h = FNV1a(FNV1a(h, v.Branch), v.Host)
 	}
-	h = fnv1a(fnv1a(h, m.CallID()), target)
+	h = FNV1a(FNV1a(h, m.CallID()), target)
 	var sum [8]byte
 	binary.BigEndian.PutUint64(sum[:], h)
 	c.W.Scratch = hex.AppendEncode(append(c.W.Scratch[:0], "z9hG4bK"...), sum[:])
 	if err := c.PushVia(hop, c.W.Scratch); err != nil {
 		return err
 	}
-	if !c.OnSend(hop) {
+	if !c.OnSend() {
 		m.ResetEdits()
 		return nil
 	}
@@ -246,16 +246,21 @@ func (c *Ctx) PushVia(hop Hop, branch []byte) error {
 	return c.Msg.PushVia(via)
 }
 
-const fnvOffset, fnvPrime = 14695981039346656037, 1099511628211
+// FNVOffset starts a 64-bit FNV-1a hash.
+const FNVOffset, fnvPrime = 14695981039346656037, 1099511628211
 
-// fnv1a is FNV-1a over b, continuing from h; hash/fnv would allocate per
-// forwarded request.
-func fnv1a(h uint64, b []byte) uint64 {
+// FNV1a continues a 64-bit FNV-1a hash from h over b: the hash of branch
+// ids, transaction keys, to-tags and table shards. hash/fnv would
+// allocate per request.
+func FNV1a(h uint64, b []byte) uint64 {
 	for _, c := range b {
 		h = (h ^ uint64(c)) * fnvPrime
 	}
 	return h
 }
+
+// FNV1aUint continues the hash over a number.
+func FNV1aUint(h, v uint64) uint64 { return (h ^ v) * fnvPrime }
 
 // forwardReply sends a reply to a request this proxy forwarded statelessly
 // on to the next Via, and reports whether the reply was one.
@@ -283,7 +288,7 @@ func (w *Worker) forwardReply(c *Ctx) bool {
 	if len(host) > 1 && host[0] == '[' {
 		host = host[1 : len(host)-1]
 	}
-	ip, err := netip.ParseAddr(string(host))
+	ip, err := ParseAddr(host)
 	if err != nil {
 		w.env.Log.Info("reply: next Via is not an address", "via", string(next.Raw))
 		return true

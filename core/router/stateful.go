@@ -26,7 +26,9 @@ type TM struct {
 	OnBranchFailure string
 	BranchIdx       int // $T_branch_idx
 	ReplyCode       int // $T_reply_code: the reply a failure/onreply route runs for
-	// Key of the request t_precheck_trans marked as in progress, 0 if none.
+	// Key is tm's matching key of the request, 0 until computed.
+	Key uint64
+	// Precheck is the key t_precheck_trans marked as in progress, 0 if none.
 	Precheck uint64
 	// Contacts t_load_contacts sorted for serial forking, highest q first;
 	// t_next_contacts takes them a q-value group at a time.
@@ -105,17 +107,15 @@ func (c *Ctx) HasRoute(kind RouteKind, name string) bool {
 
 // OnSend runs onsend_route / ksr_onsend_route, when the script has one,
 // before a request leaves; false when the route dropped it.
-func (c *Ctx) OnSend(dst Hop) bool {
+func (c *Ctx) OnSend() bool {
 	w := c.W
 	if !w.hasOnSend {
 		return true
 	}
 	prevKind, prevRoute, prevDrop := c.Kind, c.Route, c.Drop
 	c.Kind, c.Route, c.Drop = RouteOnSend, RouteOnSend.String(), false
-	c.sendTo = dst
-	rc, err := w.runner.Run(c, RouteOnSend, "")
+	_, err := w.runner.Run(c, RouteOnSend, "")
 	dropped := c.Drop || err != nil
-	_ = rc
 	if err != nil {
 		w.env.Stats.ScriptErrors.Add(1)
 		w.env.Log.Error("script error", "route", c.Route, "err", err.Error())
@@ -123,12 +123,6 @@ func (c *Ctx) OnSend(dst Hop) bool {
 	c.Kind, c.Route, c.Drop = prevKind, prevRoute, prevDrop
 	return !dropped
 }
-
-// SendTo is where the request goes while onsend_route runs ($snd).
-func (c *Ctx) SendTo() Hop { return c.sendTo }
-
-// EditMark is a saved state of the message's edits.
-type EditMark = sip.EditMark
 
 // RR is what rr keeps on a request: the Record-Route this proxy adds when
 // the request is forwarded, and what loose_route found.

@@ -65,7 +65,8 @@ type Worker struct {
 	fmsg   sip.Msg // the request of a transaction, for routes run on it
 	fctx   Ctx
 
-	hasOnSend bool
+	hasOnSend bool // the script defines onsend_route: asked once, not per message
+	hasReply  bool // and reply_route
 
 	// Latency of the main routes, per kind (request_route, reply_route).
 	Latency [numRouteKinds]Latency
@@ -103,6 +104,7 @@ func (e *Env) NewWorker(rank int) (*Worker, error) {
 		}
 		w.runner = r
 		w.hasOnSend = r.Has(RouteOnSend, "")
+		w.hasReply = r.Has(RouteReply, "")
 	}
 	e.mu.Lock()
 	e.workers = append(e.workers, w)
@@ -170,7 +172,7 @@ func (w *Worker) Handle(p *transport.Packet) {
 	} else {
 		e.Stats.Replies.Add(1)
 		c.Kind = RouteReply
-		if w.runner != nil && w.runner.Has(RouteReply, "") {
+		if w.hasReply {
 			w.runMain(c, RouteReply)
 		}
 		if !c.Drop && e.Transport != nil {

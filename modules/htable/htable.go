@@ -208,11 +208,7 @@ func sweeper(done chan struct{}) {
 }
 
 func (t *Table) shard(key []byte) *shard {
-	h := uint32(2166136261)
-	for _, c := range key {
-		h = (h ^ uint32(c)) * 16777619
-	}
-	return &t.shards[h%uint32(len(t.shards))]
+	return &t.shards[router.FNV1a(router.FNVOffset, key)%uint64(len(t.shards))]
 }
 
 // Get reads an item into dst (its string bytes copied); ok false when

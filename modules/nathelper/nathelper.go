@@ -62,7 +62,7 @@ func private(host []byte) bool {
 	if len(host) > 1 && host[0] == '[' {
 		host = host[1 : len(host)-1]
 	}
-	ip, err := netip.ParseAddr(string(host))
+	ip, err := router.ParseAddr(host)
 	if err != nil {
 		return false
 	}
@@ -135,15 +135,13 @@ func port(p int) int {
 
 func sdpPrivate(body []byte) bool {
 	for len(body) > 0 {
-		line := body
-		if i := bytes.IndexByte(body, '\n'); i >= 0 {
-			line, body = body[:i], body[i+1:]
-		} else {
-			body = nil
-		}
+		var line []byte
+		line, body, _ = bytes.Cut(body, []byte{'\n'})
 		line = bytes.TrimRight(line, "\r")
-		if f := bytes.Fields(line); len(f) == 3 && bytes.HasPrefix(f[0], []byte("c=")) && private(f[2]) {
-			return true
+		if bytes.HasPrefix(line, []byte("c=")) { // c=IN IP4 10.0.0.5
+			if i := bytes.LastIndexByte(line, ' '); i > 0 && private(line[i+1:]) {
+				return true
+			}
 		}
 	}
 	return false
@@ -266,7 +264,7 @@ func handleRURIAlias(c *router.Ctx) int {
 		c.Log().Error("nathelper: handle_ruri_alias: bad alias "+strconv.Quote(string(alias)), "route", c.Route)
 		return -1
 	}
-	ip, err := netip.ParseAddr(string(parts[0]))
+	ip, err := router.ParseAddr(parts[0])
 	p, err2 := strconv.Atoi(string(parts[1]))
 	pr, err3 := strconv.Atoi(string(parts[2]))
 	if err != nil || err2 != nil || err3 != nil || p <= 0 || p > 65535 {

@@ -4,7 +4,6 @@ package sl
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"hash/fnv"
 	"sync/atomic"
 
 	"github.com/kemi-sip/kemi/core/router"
@@ -91,16 +90,15 @@ func Send(c *router.Ctx, code int, reason string, headers, body []byte) int {
 	var tag [17]byte
 	copy(tag[:], tagPrefix[:])
 	tag[8] = '-'
-	h := fnv.New32a()
-	h.Write(m.CallID())
+	h := router.FNV1a(router.FNVOffset, m.CallID())
 	if f := m.From(); f != nil {
-		h.Write(f.Tag)
+		h = router.FNV1a(h, f.Tag)
 	}
 	if v := m.TopVia(); v != nil {
-		h.Write(v.Branch)
+		h = router.FNV1a(h, v.Branch)
 	}
-	var sum [4]byte
-	hex.Encode(tag[9:], h.Sum(sum[:0]))
+	sum := [4]byte{byte(h >> 24), byte(h >> 16), byte(h >> 8), byte(h)}
+	hex.Encode(tag[9:], sum[:])
 	if err := c.Reply(code, reason, tag[:], headers, body); err != nil {
 		Stats.Failures.Add(1)
 		c.Log().Error("sl: send reply: "+err.Error(), "route", c.Route)

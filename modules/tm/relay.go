@@ -128,7 +128,7 @@ func relay(c *router.Ctx) int {
 	case sip.MethodACK:
 		// An ACK to a 2xx is a request of its own, relayed statelessly;
 		// an ACK to a non-2xx reply of ours stops here.
-		if t := lookup(m, sip.MethodOther); t != nil {
+		if t := find(c, sip.MethodOther); t != nil {
 			t.mu.Lock()
 			absorbed := t.final && t.status >= 300
 			if absorbed {
@@ -258,7 +258,7 @@ func (t *Trans) branchOut(c *router.Ctx) bool {
 		c.Log().Error("tm: t_relay: "+err.Error(), "route", c.Route)
 		return false
 	}
-	if !c.OnSend(hop) {
+	if !c.OnSend() {
 		return false
 	}
 	b := &t.first
@@ -510,8 +510,7 @@ func (t *Trans) cancelBranches(e *router.Env, except int) {
 // CANCEL on every pending branch of its INVITE; the INVITE then ends with
 // the 487 of the branches, or one made here.
 func relayCancel(c *router.Ctx) int {
-	m := c.Msg
-	inv := lookup(m, sip.MethodINVITE)
+	inv := find(c, sip.MethodINVITE)
 	if inv == nil {
 		// No transaction: the CANCEL goes on statelessly, as Kamailio does.
 		if err := c.Forward(nil); err != nil {

@@ -159,12 +159,12 @@ func checkTrans(c *router.Ctx) int {
 	}
 	switch m.Method() {
 	case sip.MethodCANCEL:
-		if lookup(m, sip.MethodINVITE) != nil {
+		if find(c, sip.MethodINVITE) != nil {
 			return 1
 		}
 		return -1
 	case sip.MethodACK:
-		t := lookup(m, sip.MethodOther)
+		t := find(c, sip.MethodOther)
 		if t == nil {
 			return -1
 		}
@@ -176,7 +176,7 @@ func checkTrans(c *router.Ctx) int {
 		}
 		return 1
 	}
-	t := lookup(m, sip.MethodOther)
+	t := find(c, sip.MethodOther)
 	if t == nil {
 		return -1
 	}
@@ -186,19 +186,19 @@ func checkTrans(c *router.Ctx) int {
 	return 0
 }
 
-// Exists reports whether the request has a transaction (tmx's
+// Exists reports whether c's request has a transaction (tmx's
 // t_precheck_trans asks).
-func Exists(m *sip.Msg) bool { return lookup(m, sip.MethodOther) != nil }
+func Exists(c *router.Ctx) bool { return find(c, sip.MethodOther) != nil }
 
 func lookupRequest(c *router.Ctx) int {
-	if current(c) != nil || lookup(c.Msg, sip.MethodOther) != nil {
+	if current(c) != nil || find(c, sip.MethodOther) != nil {
 		return 1
 	}
 	return -1
 }
 
 func lookupCancel(c *router.Ctx) int {
-	if c.Msg.Method() == sip.MethodCANCEL && lookup(c.Msg, sip.MethodINVITE) != nil {
+	if c.Msg.Method() == sip.MethodCANCEL && find(c, sip.MethodINVITE) != nil {
 		return 1
 	}
 	return -1
@@ -330,7 +330,7 @@ func isCanceled(c *router.Ctx) int {
 	t := current(c)
 	if t == nil {
 		if c.Msg.IsRequest() {
-			t = lookup(c.Msg, sip.MethodOther)
+			t = find(c, sip.MethodOther)
 		}
 		if t == nil {
 			return -1
@@ -341,8 +341,8 @@ func isCanceled(c *router.Ctx) int {
 	return dispatch.Result(t.canceled)
 }
 
-// withTrans runs f on the transaction of c: the current one, or the one
-// the request belongs to.
+// withTrans runs f on the transaction the route runs for (failure_route,
+// onreply_route, branch_route); -1 without one.
 func withTrans(c *router.Ctx, f func(t *Trans) bool) int {
 	if t := current(c); t != nil {
 		return dispatch.Result(f(t))

@@ -118,15 +118,6 @@ func init() {
 // Count is the number of transactions in memory.
 func Count() int { return int(Stats.Active.Load()) }
 
-const fnvOffset, fnvPrime = 14695981039346656037, 1099511628211
-
-func fnv(h uint64, b []byte) uint64 {
-	for _, c := range b {
-		h = (h ^ uint64(c)) * fnvPrime
-	}
-	return h
-}
-
 var magic = []byte("z9hG4bK")
 
 // requestKey is the matching key of a request (RFC 3261 §17.2.3): the top
@@ -146,28 +137,42 @@ func requestKey(m *sip.Msg, asMethod sip.Method) (uint64, bool) {
 			meth = sip.MethodINVITE
 		}
 	}
-	h := uint64(fnvOffset)
-	h = (h ^ uint64(meth)) * fnvPrime
+	h := router.FNV1aUint(router.FNVOffset, uint64(meth))
 	if meth == sip.MethodOther {
-		h = fnv(h, m.MethodName())
+		h = router.FNV1a(h, m.MethodName())
 	}
 	if bytes.HasPrefix(v.Branch, magic) {
-		h = fnv(h, v.Branch)
-		h = fnv(h, v.Host)
-		h = (h ^ uint64(v.Port)) * fnvPrime
-		return h, true
+		h = router.FNV1a(router.FNV1a(h, v.Branch), v.Host)
+		return router.FNV1aUint(h, uint64(v.Port)), true
 	}
-	h = fnv(h, m.CallID())
-	h = fnv(h, m.From().Tag)
-	h = (h ^ uint64(m.CSeq())) * fnvPrime
-	h = fnv(h, m.RURIText())
-	h = fnv(h, v.Raw)
+	h = router.FNV1a(router.FNV1a(h, m.CallID()), m.From().Tag)
+	h = router.FNV1aUint(h, uint64(m.CSeq()))
+	h = router.FNV1a(router.FNV1a(h, m.RURIText()), v.Raw)
 	return h, true
 }
 
-// lookup finds the server transaction of a request.
-func lookup(m *sip.Msg, asMethod sip.Method) *Trans {
-	k, ok := requestKey(m, asMethod)
+// Key is the matching key of c's request, computed once per message:
+// t_precheck_trans, t_check_trans and t_relay all look it up.
+func Key(c *router.Ctx) (uint64, bool) {
+	if c.TM.Key != 0 {
+		return c.TM.Key, true
+	}
+	k, ok := requestKey(c.Msg, sip.MethodOther)
+	if ok {
+		k |= 1 // never 0, which means "not computed"
+		c.TM.Key = k
+	}
+	return k, ok
+}
+
+// find finds the server transaction of c's request; asMethod INVITE finds
+// a CANCEL's INVITE.
+func find(c *router.Ctx, asMethod sip.Method) *Trans {
+	k, ok := Key(c)
+	if asMethod != sip.MethodOther {
+		k, ok = requestKey(c.Msg, asMethod)
+		k |= 1
+	}
 	if !ok {
 		return nil
 	}
@@ -175,7 +180,7 @@ func lookup(m *sip.Msg, asMethod sip.Method) *Trans {
 	s.mu.Lock()
 	t := s.m[k]
 	s.mu.Unlock()
-	if t != nil && !bytes.Equal(t.branch, m.TopVia().Branch) {
+	if t != nil && !bytes.Equal(t.branch, c.Msg.TopVia().Branch) {
 		return nil // a hash collision
 	}
 	return t
@@ -185,20 +190,42 @@ func lookup(m *sip.Msg, asMethod sip.Method) *Trans {
 // retransmission belongs to (retr true). The transaction comes back
 // locked.
 func newTrans(c *router.Ctx) (t *Trans, retr bool) {
-	m := c.Msg
-	k, ok := requestKey(m, sip.MethodOther)
+	if t := find(c, sip.MethodOther); t != nil {
+		t.mu.Lock()
+		return t, true
+	}
+	k, ok := Key(c)
 	if !ok {
 		return nil, false
 	}
+	m := c.Msg
+	// Everything other workers may read is set before t is in the tables.
+	t = &Trans{id: nextID.Add(1), key: k, method: m.Method()}
+	// One buffer for the request, then $ru and the From tag fork keeps.
+	t.req = append(make([]byte, 0, len(m.Bytes())+len(c.RURIText())+len(m.From().Tag)+8), m.Bytes()...)
+	t.branches = t.branchArr[:0]
+	vb := m.TopVia().Branch
+	t.branch = vb
+	if i := m.Offset(vb); i >= 0 {
+		t.branch = t.req[i : i+len(vb)]
+	}
+	t.pkt = *c.Pkt
+	t.pkt.Buf = nil
+	t.dst = c.ReplyDst()
+	copy(t.toTag[:], salt[:])
+	t.toTag[8] = '-'
+	idb := [4]byte{byte(t.id), byte(t.id >> 8), byte(t.id >> 16), byte(t.id >> 24)}
+	hex.Encode(t.toTag[9:], idb[:])
+	t.onReply, t.onBranch, t.onFailure, t.onBranchFailure = c.TM.OnReply, c.TM.OnBranch, c.TM.OnFailure, c.TM.OnBranchFailure
+	t.mu.Lock()
+
 	s := &byKey[k%shards]
 	s.mu.Lock()
-	if old := s.m[k]; old != nil {
+	if old := s.m[k]; old != nil { // another worker made it meanwhile
 		s.mu.Unlock()
 		old.mu.Lock()
 		return old, true
 	}
-	t = &Trans{id: nextID.Add(1), key: k, method: m.Method()}
-	t.mu.Lock()
 	s.m[k] = t
 	s.mu.Unlock()
 	ids := &byID[t.id%shards]
@@ -207,25 +234,6 @@ func newTrans(c *router.Ctx) (t *Trans, retr bool) {
 	ids.mu.Unlock()
 	Stats.Active.Add(1)
 	Stats.Created.Add(1)
-
-	// One buffer for the request, then $ru and the From tag fork keeps.
-	t.req = append(make([]byte, 0, len(m.Bytes())+len(c.RURIText())+len(m.From().Tag)+8), m.Bytes()...)
-	t.branches = t.branchArr[:0]
-	t.branch = m.TopVia().Branch
-	if i := bytes.Index(m.Bytes(), t.branch); i >= 0 {
-		t.branch = t.req[i : i+len(t.branch)]
-	}
-	t.pkt = *c.Pkt
-	t.pkt.Buf = nil
-	t.dst = c.ReplyDst()
-	copy(t.toTag[:], salt[:])
-	t.toTag[8] = '-'
-	var idb [8]byte
-	for i := range 4 {
-		idb[i] = byte(t.id >> (8 * i))
-	}
-	hex.Encode(t.toTag[9:], idb[:4])
-	t.onReply, t.onBranch, t.onFailure, t.onBranchFailure = c.TM.OnReply, c.TM.OnBranch, c.TM.OnFailure, c.TM.OnBranchFailure
 	return t, false
 }
 

@@ -60,13 +60,16 @@ func precheck(c *router.Ctx) int {
 	if !m.IsRequest() || m.Method() == sip.MethodACK || m.Method() == sip.MethodCANCEL {
 		return -1
 	}
-	if tm.Exists(m) {
+	if tm.Exists(c) {
 		return 1
 	}
 	if c.TM.Precheck != 0 {
 		return -1 // marked by this worker already
 	}
-	k := key(m)
+	k, ok := tm.Key(c)
+	if !ok {
+		return -1
+	}
 	inProgress.Lock()
 	defer inProgress.Unlock()
 	if at, ok := inProgress.m[k]; ok && time.Since(at) < 30*time.Second {
@@ -85,26 +88,4 @@ func unmark(c *router.Ctx) {
 		inProgress.Unlock()
 		c.TM.Precheck = 0
 	}
-}
-
-// key identifies a request and its retransmissions.
-func key(m *sip.Msg) uint64 {
-	h := uint64(14695981039346656037)
-	mix := func(b []byte) {
-		for _, c := range b {
-			h = (h ^ uint64(c)) * 1099511628211
-		}
-		h = (h ^ 0xff) * 1099511628211
-	}
-	mix(m.CallID())
-	mix(m.From().Tag)
-	mix(m.MethodName())
-	if v := m.TopVia(); v != nil {
-		mix(v.Branch)
-	}
-	h ^= uint64(m.CSeq())
-	if h == 0 {
-		h = 1
-	}
-	return h
 }
