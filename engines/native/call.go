@@ -16,15 +16,12 @@ var unbuilt = map[string]string{}
 
 func init() {
 	for mod, fns := range map[string]string{
-		"tm":          "t_relay t_on_failure t_on_reply t_on_branch t_on_branch_failure t_check_trans t_newtran t_reply t_is_canceled t_is_set t_set_fr t_branch_timeout t_branch_replied t_any_timeout t_any_replied t_check_status t_lookup_cancel t_release t_relay_to_udp t_relay_to_tcp",
-		"tmx":         "t_precheck_trans t_is_branch_route t_is_failure_route t_is_reply_route t_is_request_route",
+		"tm":          "t_set_fr t_relay_to_udp t_relay_to_tcp",
 		"registrar":   "add_sock_hdr reg_fetch_contacts reg_free_contacts save_uri",
 		"usrloc":      "ul_add ul_rm",
-		"rr":          "record_route record_route_preset loose_route add_rr_param check_route_param is_direction remove_record_route",
-		"nathelper":   "nat_uac_test fix_nated_contact fix_nated_register set_contact_alias handle_ruri_alias add_contact_alias add_rcv_param fix_nated_sdp",
-		"htable":      "sht_lock sht_unlock sht_rm sht_reset sht_iterator_start",
-		"pike":        "pike_check_req pike_check_ip",
-		"permissions": "allow_source_address allow_address allow_trusted",
+		"nathelper":   "add_rcv_param fix_nated_sdp",
+		"htable":      "sht_lock sht_unlock sht_iterator_start",
+		"permissions": "allow_trusted",
 		"rtpproxy":    "rtpproxy_manage rtpproxy_offer rtpproxy_answer rtpproxy_destroy",
 		"rtpengine":   "rtpengine_manage rtpengine_offer rtpengine_answer rtpengine_delete",
 		"acc":         "acc_log_request acc_db_request",
