@@ -262,6 +262,19 @@ func FNV1a(h uint64, b []byte) uint64 {
 // FNV1aUint continues the hash over a number.
 func FNV1aUint(h, v uint64) uint64 { return (h ^ v) * fnvPrime }
 
+// AppendUpstream appends the reply c holds as it goes upstream: without
+// this proxy's Via, with the edits the routes made (which are then
+// dropped).
+func (c *Ctx) AppendUpstream(dst []byte) ([]byte, error) {
+	m := c.Msg
+	if err := m.RemoveTopVia(); err != nil {
+		return dst, err
+	}
+	dst = m.AppendTo(dst)
+	m.ResetEdits()
+	return dst, nil
+}
+
 // forwardReply sends a reply to a request this proxy forwarded statelessly
 // on to the next Via, and reports whether the reply was one.
 func (w *Worker) forwardReply(c *Ctx) bool {
@@ -300,11 +313,11 @@ func (w *Worker) forwardReply(c *Ctx) bool {
 	if port == 0 {
 		port = 5060
 	}
-	if err := m.RemoveTopVia(); err != nil {
+	out, err := c.AppendUpstream(w.out[:0])
+	if err != nil {
 		return true
 	}
-	w.out = m.AppendTo(w.out[:0])
-	m.ResetEdits()
+	w.out = out
 	proto := next.Transport
 	if proto != sip.TransportTCP {
 		proto = sip.TransportUDP

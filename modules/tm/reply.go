@@ -97,7 +97,7 @@ func (t *Trans) reply(c *router.Ctx, b *branch) {
 		return
 	}
 	if b.status >= 300 {
-		b.reply = t.upstreamForm(c, b.reply)
+		b.reply, _ = c.AppendUpstream(b.reply[:0])
 	}
 	if code >= 600 && invite {
 		t.cancelBranches(e, b.idx)
@@ -108,27 +108,15 @@ func (t *Trans) reply(c *router.Ctx, b *branch) {
 	t.branchDone(c.W)
 }
 
-// upstreamForm is the reply with our Via removed, copied into buf.
-func (t *Trans) upstreamForm(c *router.Ctx, buf []byte) []byte {
-	m := c.Msg
-	if err := m.RemoveTopVia(); err != nil {
-		return buf
-	}
-	buf = m.AppendTo(buf[:0])
-	m.ResetEdits()
-	return buf
-}
-
 // forward sends the reply c holds upstream, our Via removed; t is locked.
 func (t *Trans) forward(c *router.Ctx, code int) {
-	m := c.Msg
-	if err := m.RemoveTopVia(); err != nil {
+	w := c.W
+	out, err := c.AppendUpstream(w.Scratch[:0])
+	if err != nil {
 		return
 	}
-	w := c.W
-	w.Scratch = m.AppendTo(w.Scratch[:0])
-	m.ResetEdits()
-	if err := t.sendUpstream(c.Env(), code, w.Scratch, false); err != nil {
+	w.Scratch = out
+	if err := t.sendUpstream(c.Env(), code, out, false); err != nil {
 		c.Log().Warn("tm: reply upstream: "+err.Error(), "route", c.Route)
 	}
 }
