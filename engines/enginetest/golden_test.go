@@ -17,6 +17,7 @@ import (
 
 	"github.com/kemi-sip/kemi/core/sip"
 	"github.com/kemi-sip/kemi/engines/enginetest/proxytest"
+	_ "github.com/kemi-sip/kemi/modules/all" // the modules the configs load
 )
 
 var update = flag.Bool("update", false, "rewrite the expected output of the golden files")

@@ -10,6 +10,7 @@ import (
 
 	"github.com/kemi-sip/kemi/core/sip"
 	"github.com/kemi-sip/kemi/engines/enginetest/proxytest"
+	_ "github.com/kemi-sip/kemi/modules/all" // the modules the configs load
 	"github.com/kemi-sip/kemi/modules/tm"
 )
 

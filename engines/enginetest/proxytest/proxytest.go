@@ -1,6 +1,7 @@
 // Package proxytest starts a whole proxy in a test, from a config file, on
 // UDP 127.0.0.1 with a port of the system's choice: the golden files and
-// the transaction tests run against it.
+// the transaction tests run against it. Like every engine package it does
+// not import the modules: the test links them (modules/all).
 package proxytest
 
 import (
@@ -14,7 +15,6 @@ import (
 	"github.com/kemi-sip/kemi/core/router"
 	"github.com/kemi-sip/kemi/core/transport"
 	engines "github.com/kemi-sip/kemi/engines/all"
-	_ "github.com/kemi-sip/kemi/modules/all" // every module a config may load
 )
 
 // Proxy is a running proxy.
