@@ -2,6 +2,8 @@ package dispatch
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -177,3 +179,21 @@ func NativeOwner(native string) (string, bool) {
 	}
 	return "", false
 }
+
+// FindScript resolves a routing script named by a module parameter
+// (app_lua's "load", ...): as given when it exists or is absolute, else
+// next to the config file when it is there.
+func FindScript(name, cfgFile string) string {
+	if filepath.IsAbs(name) || cfgFile == "" {
+		return name
+	}
+	if _, err := os.Stat(name); err == nil {
+		return name
+	}
+	if alt := filepath.Join(filepath.Dir(cfgFile), name); fileExists(alt) {
+		return alt
+	}
+	return name
+}
+
+func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }

@@ -23,6 +23,7 @@ type Table struct {
 	loaded  []*Module
 	params  map[string]*Params
 	started bool
+	rpc     rpcs
 }
 
 // Load names a module to load and where the config did so.
@@ -282,19 +283,29 @@ func (t *Table) APIList() []APIEntry {
 	return out
 }
 
-// APIListJSON is api_list as Kamailio's app_*.api_list RPC shapes it:
+// APIListReply is api_list as Kamailio's app_*.api_list RPC shapes it:
 // {"msize": N, "methods": [{"func": {...}}, ...]}.
-func (t *Table) APIListJSON() ([]byte, error) {
-	type fn struct {
-		Func APIEntry `json:"func"`
-	}
+type APIListReply struct {
+	MSize   int         `json:"msize"`
+	Methods []APIMethod `json:"methods"`
+}
+
+// APIMethod is one entry of APIListReply.
+type APIMethod struct {
+	Func APIEntry `json:"func"`
+}
+
+// APIListReply lists the exports for the api_list RPCs.
+func (t *Table) APIListReply() APIListReply {
 	list := t.APIList()
-	methods := make([]fn, len(list))
+	methods := make([]APIMethod, len(list))
 	for i, e := range list {
-		methods[i] = fn{e}
+		methods[i] = APIMethod{e}
 	}
-	return json.MarshalIndent(struct {
-		MSize   int  `json:"msize"`
-		Methods []fn `json:"methods"`
-	}{len(list), methods}, "", "  ")
+	return APIListReply{len(list), methods}
+}
+
+// APIListJSON is APIListReply as indented JSON.
+func (t *Table) APIListJSON() ([]byte, error) {
+	return json.MarshalIndent(t.APIListReply(), "", "  ")
 }

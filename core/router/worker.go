@@ -67,6 +67,8 @@ type Worker struct {
 
 	hasOnSend bool // the script defines onsend_route: asked once, not per message
 	hasReply  bool // and reply_route
+	reload    Reloader // the engine, when its script can be reloaded
+	gen       uint64   // the script generation runner was built from
 
 	// Latency of the main routes, per kind (request_route, reply_route).
 	Latency [numRouteKinds]Latency
@@ -98,13 +100,15 @@ func (e *Env) NewWorker(rank int) (*Worker, error) {
 	w.msg.Limits = e.Limits
 	w.ctx.W, w.fctx.W = w, w
 	if e.Engine != nil {
+		w.reload, _ = e.Engine.(Reloader)
+		if w.reload != nil {
+			w.gen = w.reload.Generation() // before the state: a reload in between is seen at the first message
+		}
 		r, err := e.Engine.NewRunner(rank)
 		if err != nil {
 			return nil, err
 		}
-		w.runner = r
-		w.hasOnSend = r.Has(RouteOnSend, "")
-		w.hasReply = r.Has(RouteReply, "")
+		w.setRunner(r)
 	}
 	e.mu.Lock()
 	e.workers = append(e.workers, w)
@@ -156,6 +160,7 @@ func (w *Worker) Ctx() *Ctx { return &w.ctx }
 // Handle parses a packet and runs the routes for it.
 func (w *Worker) Handle(p *transport.Packet) {
 	defer w.recoverPanic(p)
+	w.Sync()
 	e := w.env
 	m := &w.msg
 	if err := m.Parse(p.Buf); err != nil {
@@ -189,6 +194,7 @@ func (w *Worker) Handle(p *transport.Packet) {
 // RunRequest runs request_route on an already parsed message, the way
 // Handle does; for benchmarks and tests.
 func (w *Worker) RunRequest(p *transport.Packet, m *sip.Msg) (int, error) {
+	w.Sync()
 	c := &w.ctx
 	c.reset(m, p)
 	defer c.Finish()
@@ -248,6 +254,11 @@ func (w *Worker) recoverPanic(p *transport.Packet) {
 	w.env.Log.Error("panic on the request path, message dropped", "src", p.Src.String(),
 		"panic", fmt.Sprint(r), "stack", string(debug.Stack()))
 	w.msg.ResetEdits()
+	if w.runner != nil {
+		// The panic may have left the interpreter half-way through a call:
+		// the next message gets a fresh state.
+		w.rebuild(w.gen, "panic")
+	}
 }
 
 // RunRoute runs a named route (route[NAME] / a script function) from

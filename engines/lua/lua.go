@@ -7,7 +7,6 @@ import (
 	"bytes"
 	"fmt"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -29,9 +28,10 @@ func init() {
 
 // Engine is a compiled Lua script bound to an export table.
 type Engine struct {
-	table *dispatch.Table
-	file  string
-	proto *lua.FunctionProto
+	table  *dispatch.Table
+	file   string
+	src    []byte // the embedded script's text; nil: read file at each (re)load
+	script router.Script[lua.FunctionProto]
 }
 
 // ScriptFile finds the script named by app_lua's "load" parameter: as
@@ -45,20 +45,31 @@ func ScriptFile(t *dispatch.Table, cfgFile string) (string, error) {
 	if f == "" {
 		return "", fmt.Errorf(`app_lua: no script: set modparam("app_lua", "load", "/path/script.lua")`)
 	}
-	if !filepath.IsAbs(f) {
-		if _, err := os.Stat(f); err != nil && cfgFile != "" {
-			if alt := filepath.Join(filepath.Dir(cfgFile), f); fileExists(alt) {
-				f = alt
-			}
-		}
-	}
-	return f, nil
+	return dispatch.FindScript(f, cfgFile), nil
 }
-
-func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
 
 // New compiles the script at file (or src, when not nil).
 func New(t *dispatch.Table, file string, src []byte) (*Engine, error) {
+	e := &Engine{table: t, file: file, src: src}
+	proto, err := e.compile()
+	if err != nil {
+		return nil, err
+	}
+	e.script.Init(proto)
+	return e, nil
+}
+
+// Reload compiles the script again; workers switch at their next message.
+func (e *Engine) Reload() (old, new uint64, err error) { return e.script.Reload(e.compile) }
+
+// Generation counts the reloads.
+func (e *Engine) Generation() uint64 { return e.script.Generation() }
+
+// compile reads, parses and compiles the script, and runs its top level
+// once in a throw-away state so that a script that fails while it loads
+// is refused here instead of in every worker.
+func (e *Engine) compile() (*lua.FunctionProto, error) {
+	file, src := e.file, e.src
 	if src == nil {
 		b, err := os.ReadFile(file)
 		if err != nil {
@@ -74,10 +85,7 @@ func New(t *dispatch.Table, file string, src []byte) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("app_lua: %s: %v", file, err)
 	}
-	e := &Engine{table: t, file: file, proto: proto}
-	// Run the top level once now, so that a script that fails while it
-	// loads stops start-up instead of every worker.
-	r, err := e.newRunner(0)
+	r, err := e.newRunner(proto, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -85,7 +93,7 @@ func New(t *dispatch.Table, file string, src []byte) (*Engine, error) {
 	if !r.Has(router.RouteRequest, "") {
 		return nil, fmt.Errorf("app_lua: %s defines no function ksr_request_route()", file)
 	}
-	return e, nil
+	return proto, nil
 }
 
 var parseErrRe = regexp.MustCompile(`line:(\d+)\(column:(\d+)\)`)
@@ -113,7 +121,9 @@ func syntaxError(file string, src []byte, err error) string {
 func (e *Engine) Name() string { return "lua" }
 
 // NewRunner makes the Lua state of one worker.
-func (e *Engine) NewRunner(rank int) (router.Runner, error) { return e.newRunner(rank) }
+func (e *Engine) NewRunner(rank int) (router.Runner, error) {
+	return e.newRunner(e.script.Current(), rank)
+}
 
 // runner is one worker's Lua state.
 type runner struct {
@@ -147,7 +157,7 @@ func number(n int64) lua.LValue {
 	return lua.LNumber(n)
 }
 
-func (e *Engine) newRunner(rank int) (*runner, error) {
+func (e *Engine) newRunner(proto *lua.FunctionProto, rank int) (*runner, error) {
 	L := lua.NewState(lua.Options{SkipOpenLibs: true, RegistryMaxSize: 1024 * 1024, RegistryGrowStep: 64, CallStackSize: 256})
 	for _, lib := range []struct {
 		name string
@@ -166,7 +176,7 @@ func (e *Engine) newRunner(rank int) (*runner, error) {
 	r.guardPcall("pcall")
 	r.guardPcall("xpcall")
 	r.bindKSR()
-	fn := L.NewFunctionFromProto(e.proto)
+	fn := L.NewFunctionFromProto(proto)
 	L.Push(fn)
 	if err := L.PCall(0, 0, nil); err != nil {
 		L.Close()
@@ -245,7 +255,7 @@ func (r *runner) call(L *lua.LState, idx int) int {
 		L.RaiseError("KSR.%s called outside a route", ex.FullName())
 	}
 	if n := L.GetTop(); n != len(ex.Params) {
-		L.RaiseError("invalid number of parameters for: KSR.%s (%d given, %d expected)", ex.FullName(), n, len(ex.Params))
+		L.RaiseError("%s", ex.ArityError(n))
 	}
 	a := &r.args
 	for i, k := range ex.Params {
@@ -255,13 +265,13 @@ func (r *runner) call(L *lua.LState, idx int) int {
 			case lua.LNumber:
 				a.I[i] = int(v)
 			case lua.LString:
-				n, err := strconv.Atoi(string(v))
-				if err != nil {
-					L.RaiseError("invalid parameter %d for: KSR.%s (an int is expected, got %q)", i+1, ex.FullName(), string(v))
+				n, ok := dispatch.IntArg(string(v))
+				if !ok {
+					L.RaiseError("%s", ex.TypeError(i, strconv.Quote(string(v))))
 				}
 				a.I[i] = n
 			default:
-				L.RaiseError("invalid parameter %d for: KSR.%s (an int is expected, got %s)", i+1, ex.FullName(), v.Type())
+				L.RaiseError("%s", ex.TypeError(i, v.Type().String()))
 			}
 			continue
 		}
@@ -271,10 +281,13 @@ func (r *runner) call(L *lua.LState, idx int) int {
 		case lua.LNumber:
 			a.S[i] = v.String()
 		default:
-			L.RaiseError("invalid parameter %d for: KSR.%s (a string is expected, got %s)", i+1, ex.FullName(), v.Type())
+			L.RaiseError("%s", ex.TypeError(i, v.Type().String()))
 		}
 	}
-	res := ex.Call(r.c, a)
+	res, err := ex.Invoke(r.c, a)
+	if err != nil {
+		L.RaiseError("%s", err.Error())
+	}
 	return r.push(L, ex, res)
 }
 
@@ -308,29 +321,18 @@ func (r *runner) push(L *lua.LState, ex *dispatch.Export, res router.Value) int 
 // by its native-language name with string parameters.
 func (r *runner) modf(L *lua.LState) int {
 	name := L.CheckString(1)
-	idx, ok := r.e.table.Native(name)
-	if !ok {
-		L.RaiseError("KSR.x.modf: no loaded module function %q", name)
+	params := make([]string, L.GetTop()-1)
+	for i := range params {
+		params[i] = L.ToString(i + 2)
 	}
-	ex := r.e.table.At(idx)
-	n := L.GetTop() - 1
-	if n != len(ex.Params) {
-		L.RaiseError("KSR.x.modf: invalid number of parameters for: %s (%d given, %d expected)", name, n, len(ex.Params))
+	ex, err := r.e.table.ModF(name, params, &r.args)
+	if err != nil {
+		L.RaiseError("%s", err.Error())
 	}
-	a := &r.args
-	for i, k := range ex.Params {
-		s := L.ToString(i + 2)
-		if k == dispatch.Int {
-			v, err := strconv.Atoi(s)
-			if err != nil {
-				L.RaiseError("KSR.x.modf: %s: parameter %d must be an integer, got %q", name, i+1, s)
-			}
-			a.I[i] = v
-		} else {
-			a.S[i] = s
-		}
+	res, err := ex.Invoke(r.c, &r.args)
+	if err != nil {
+		L.RaiseError("%s", err.Error())
 	}
-	res := ex.Call(r.c, a)
 	if ex.Ret == dispatch.Int || ex.Ret == dispatch.Bool { // modf gives the native return code, a number
 		r.pushCode(L, ex, res)
 		return 1
@@ -392,11 +394,8 @@ func (r *runner) Run(c *router.Ctx, kind router.RouteKind, name string) (int, er
 		return 1, nil
 	}
 	if ae, ok := err.(*lua.ApiError); ok && ae.Object == r.exit {
-		if r.depth > 0 {
-			// An exit in a route called from another route stops the
-			// caller too: raise it again there.
-			L.Error(r.exit, 0)
-		}
+		// In a route called by KSR.route the 0 returned stops the caller
+		// as well; a branch or failure route run by tm ends alone.
 		return 0, nil
 	}
 	L.SetTop(0)

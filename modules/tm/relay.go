@@ -329,6 +329,7 @@ func (b *branch) fire() {
 		}
 		b.finish(408, true)
 		w := <-pool
+		w.Sync() // a reloaded script runs from the next route on
 		t.branchDone(w)
 		pool <- w
 		return
