@@ -65,8 +65,8 @@ type Worker struct {
 	fmsg   sip.Msg // the request of a transaction, for routes run on it
 	fctx   Ctx
 
-	hasOnSend bool // the script defines onsend_route: asked once, not per message
-	hasReply  bool // and reply_route
+	hasOnSend bool     // the script defines onsend_route: asked once, not per message
+	hasReply  bool     // and reply_route
 	reload    Reloader // the engine, when its script can be reloaded
 	gen       uint64   // the script generation runner was built from
 
