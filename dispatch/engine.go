@@ -3,6 +3,7 @@ package dispatch
 import (
 	"fmt"
 	"math"
+	"regexp"
 	"strconv"
 
 	"github.com/kemi-sip/kemi/core/router"
@@ -82,3 +83,13 @@ func (t *Table) ModF(name string, params []string, a *Args) (*Export, error) {
 	}
 	return ex, nil
 }
+
+// SplitWhere takes "file.lua:12: msg" apart into "file.lua:12" and "msg".
+func SplitWhere(s string) (string, string) {
+	if m := whereRe.FindStringSubmatch(s); m != nil {
+		return m[1], s[len(m[0]):]
+	}
+	return "", s
+}
+
+var whereRe = regexp.MustCompile(`^([^\s:]+:\d+):\s*`)

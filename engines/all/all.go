@@ -11,6 +11,7 @@ import (
 	"github.com/kemi-sip/kemi/core/cfg"
 	"github.com/kemi-sip/kemi/core/router"
 	"github.com/kemi-sip/kemi/dispatch"
+	"github.com/kemi-sip/kemi/engines/golua"
 	"github.com/kemi-sip/kemi/engines/lua"
 	"github.com/kemi-sip/kemi/engines/native"
 )
@@ -42,30 +43,15 @@ func Engine(c *cfg.Config, t *dispatch.Table, scripts map[string][]byte) (router
 		}
 		return err
 	}
+	var (
+		e   router.Engine
+		mod string // the module whose RPCs reload it
+		err error
+	)
 	switch strings.ToLower(c.Engine) {
 	case "lua":
-		if p := t.Params("app_lua"); p != nil {
-			switch b := p.Str("engine", "gopher"); b {
-			case "gopher", "gopherlua", "":
-			case "golua":
-				return nil, at(errors.New(`app_lua: the "golua" backend (Shopify/go-lua) is not built yet; use "gopher"`))
-			default:
-				return nil, at(fmt.Errorf(`app_lua: unknown engine %q (gopher or golua)`, b))
-			}
-		}
-		file, err := lua.ScriptFile(t, c.File)
-		if err != nil {
-			return nil, at(err)
-		}
-		var src []byte
-		if s, ok := scripts[file]; ok {
-			src, file = s, "(embedded)/"+file
-		}
-		e, err := lua.New(t, file, src)
-		if err != nil {
-			return nil, at(err)
-		}
-		return e, nil
+		e, err = luaEngine(c, t, scripts)
+		mod = "app_lua"
 	case "", "native", "default":
 		if len(c.Routes) == 0 {
 			return nil, at(errors.New("config: no routing: add a request_route block, or cfgengine \"lua\" with app_lua"))
@@ -73,6 +59,63 @@ func Engine(c *cfg.Config, t *dispatch.Table, scripts map[string][]byte) (router
 		return native.New(c, t)
 	case "jsdt", "python", "python3":
 		return nil, at(fmt.Errorf("cfgengine %q: this engine is not built yet; native and lua are", c.Engine))
+	default:
+		return nil, at(fmt.Errorf("cfgengine %q: unknown engine (native, lua, jsdt, python)", c.Engine))
 	}
-	return nil, at(fmt.Errorf("cfgengine %q: unknown engine (native, lua, jsdt, python)", c.Engine))
+	if err != nil {
+		return nil, at(err)
+	}
+	if err := addRPCs(t, mod, e); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// script finds the script file a module's parameter names, and its text
+// when it is one of the embedded scripts.
+func script(t *dispatch.Table, module, param, cfgFile string, scripts map[string][]byte) (string, []byte, error) {
+	p := t.Params(module)
+	if p == nil {
+		return "", nil, fmt.Errorf("cfgengine needs loadmodule %q", module+".so")
+	}
+	f := p.Str(param, "")
+	if f == "" {
+		return "", nil, fmt.Errorf(`%s: no script: set modparam(%q, %q, "/path/to/script")`, module, module, param)
+	}
+	if s, ok := scripts[f]; ok {
+		return "(embedded)/" + f, s, nil
+	}
+	return dispatch.FindScript(f, cfgFile), nil, nil
+}
+
+func luaEngine(c *cfg.Config, t *dispatch.Table, scripts map[string][]byte) (router.Engine, error) {
+	file, src, err := script(t, "app_lua", "load", c.File, scripts)
+	if err != nil {
+		return nil, err
+	}
+	switch b := t.Params("app_lua").Str("engine", "gopher"); b {
+	case "gopher", "gopherlua", "":
+		return lua.New(t, file, src)
+	case "golua":
+		return golua.New(t, file, src)
+	default:
+		return nil, fmt.Errorf(`app_lua: unknown engine %q (gopher or golua)`, b)
+	}
+}
+
+// addRPCs registers the module's reload and api_list RPC commands.
+func addRPCs(t *dispatch.Table, mod string, e router.Engine) error {
+	err := t.AddRPC(mod+".api_list", "the KSR functions the script can call", func([]any) (any, error) {
+		return t.APIListReply(), nil
+	})
+	if r, ok := e.(router.Reloader); ok && err == nil {
+		err = t.AddRPC(mod+".reload", "compile the script again; workers switch at their next message", func([]any) (any, error) {
+			old, cur, err := r.Reload()
+			if err != nil {
+				return nil, err
+			}
+			return map[string]uint64{"old": old, "new": cur}, nil
+		})
+	}
+	return err
 }

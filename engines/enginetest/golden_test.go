@@ -304,6 +304,7 @@ func runGolden(t *testing.T, path string) {
 	for ci, cf := range configs {
 		t.Run(filepath.Base(cf.file), func(t *testing.T) {
 			p := proxytest.Start(t, cf.file, cf.defines)
+			t.Logf("engine %s", p.Env.Engine.Name())
 			e := newEndpoints(t, p.Addr)
 			for i := range g.steps {
 				st := &g.steps[i]

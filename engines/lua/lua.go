@@ -400,7 +400,7 @@ func (r *runner) Run(c *router.Ctx, kind router.RouteKind, name string) (int, er
 	}
 	L.SetTop(0)
 	se := &router.ScriptError{Route: fname}
-	se.Where, se.Msg = splitWhere(luaErrText(err))
+	se.Where, se.Msg = dispatch.SplitWhere(luaErrText(err))
 	return -1, se
 }
 
@@ -411,14 +411,4 @@ func luaErrText(err error) string {
 		}
 	}
 	return err.Error()
-}
-
-var whereRe = regexp.MustCompile(`^([^\s:]+:\d+):\s*`)
-
-// splitWhere takes "file.lua:12: msg" apart.
-func splitWhere(s string) (string, string) {
-	if m := whereRe.FindStringSubmatch(s); m != nil {
-		return m[1], s[len(m[0]):]
-	}
-	return "", s
 }

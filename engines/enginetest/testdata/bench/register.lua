@@ -69,3 +69,12 @@ end
 function bench_empty(n)
 	for i = 1, n do end
 end
+
+-- the trivial-call benchmark: 1000 KSR calls in one route, ten per turn
+-- of the loop so that the loop's own cost stays small
+function bench_calls()
+	local f = KSR.kemibench.int_int
+	for i = 1, 100 do
+		f(7) f(7) f(7) f(7) f(7) f(7) f(7) f(7) f(7) f(7)
+	end
+end

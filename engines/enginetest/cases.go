@@ -1,0 +1,81 @@
+package enginetest
+
+import (
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/kemi-sip/kemi/core/router"
+	"github.com/kemi-sip/kemi/dispatch"
+)
+
+// A test module: the cheapest exports there can be, to measure the call
+// path alone, and one that panics.
+func init() {
+	dispatch.Register(dispatch.Module{Name: "kemibench", Exports: []dispatch.Def{
+		{Name: "int_int", Ret: dispatch.Int, Fn: dispatch.FI(func(c *router.Ctx, n int) int { return n })},
+		{Name: "str_int", Ret: dispatch.Int, Fn: dispatch.FS(func(c *router.Ctx, s string) int { return len(s) })},
+		{Name: "zero", Ret: dispatch.Int, Fn: dispatch.F0(func(c *router.Ctx) int { return 0 })},
+		{Name: "panic", Ret: dispatch.Int, Fn: dispatch.F0(func(c *router.Ctx) int { panic("kemibench.panic called") })},
+	}})
+}
+
+// Modules are the modules the engines' unit tests load.
+var Modules = []string{"sl", "maxfwd", "sanity", "siputils", "corex", "kemix", "textops", "xlog", "kemibench"}
+
+// NewEngine builds an engine of one language on a table.
+type NewEngine func(t *dispatch.Table, file string, src []byte) (router.Engine, error)
+
+// Table loads Modules and the engine's module (app_lua, app_jsdt, ...).
+func Table(tb testing.TB, appModule string) *dispatch.Table {
+	tb.Helper()
+	var loads []dispatch.Load
+	for _, m := range append(append([]string{}, Modules...), appModule) {
+		loads = append(loads, dispatch.Load{Name: m + ".so"})
+	}
+	t, err := dispatch.Build(loads, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return t
+}
+
+// Case is one script run once on Register: its return code, the error
+// it must give (a substring, with the file:line), whether it drops.
+type Case struct {
+	Name   string
+	Src    string
+	RC     int
+	ErrHas string
+	Drop   bool
+}
+
+// RunCases runs each case in a new engine built by newEngine on a script
+// named file.
+func RunCases(t *testing.T, appModule, file string, newEngine NewEngine, cases []Case) {
+	for i, c := range cases {
+		e, err := newEngine(Table(t, appModule), file, []byte(c.Src))
+		if err != nil {
+			t.Errorf("case %d (%s): %v", i, c.Name, err)
+			continue
+		}
+		f := NewFixture(t, e, io.Discard)
+		rc, err := f.Run()
+		if rc != c.RC {
+			t.Errorf("case %d (%s): rc %d, want %d (err %v)", i, c.Name, rc, c.RC, err)
+		}
+		switch {
+		case c.ErrHas == "" && err != nil:
+			t.Errorf("case %d (%s): unexpected error %v", i, c.Name, err)
+		case c.ErrHas != "" && (err == nil || !strings.Contains(err.Error(), c.ErrHas)):
+			t.Errorf("case %d (%s): error %v, want one containing %q", i, c.Name, err, c.ErrHas)
+		}
+		if f.W.Ctx().Drop != (c.Drop || err != nil) { // a script error drops the message
+			t.Errorf("case %d (%s): drop %v, want %v", i, c.Name, f.W.Ctx().Drop, c.Drop)
+		}
+		// The state is usable after whatever the case did.
+		if _, err := f.Run(); (err == nil) != (c.ErrHas == "") {
+			t.Errorf("case %d (%s): second run: %v", i, c.Name, err)
+		}
+	}
+}
