@@ -12,6 +12,7 @@ import (
 	"github.com/kemi-sip/kemi/core/router"
 	"github.com/kemi-sip/kemi/dispatch"
 	"github.com/kemi-sip/kemi/engines/golua"
+	"github.com/kemi-sip/kemi/engines/jsdt"
 	"github.com/kemi-sip/kemi/engines/lua"
 	"github.com/kemi-sip/kemi/engines/native"
 )
@@ -57,7 +58,14 @@ func Engine(c *cfg.Config, t *dispatch.Table, scripts map[string][]byte) (router
 			return nil, at(errors.New("config: no routing: add a request_route block, or cfgengine \"lua\" with app_lua"))
 		}
 		return native.New(c, t)
-	case "jsdt", "python", "python3":
+	case "jsdt":
+		var file string
+		var src []byte
+		if file, src, err = script(t, "app_jsdt", "load", c.File, scripts); err == nil {
+			e, err = jsdt.New(t, file, src)
+		}
+		mod = "app_jsdt"
+	case "python", "python3":
 		return nil, at(fmt.Errorf("cfgengine %q: this engine is not built yet; native and lua are", c.Engine))
 	default:
 		return nil, at(fmt.Errorf("cfgengine %q: unknown engine (native, lua, jsdt, python)", c.Engine))
