@@ -15,6 +15,7 @@ import (
 	"github.com/kemi-sip/kemi/engines/jsdt"
 	"github.com/kemi-sip/kemi/engines/lua"
 	"github.com/kemi-sip/kemi/engines/native"
+	"github.com/kemi-sip/kemi/engines/python"
 )
 
 // Table loads the config's modules with its modparams.
@@ -66,7 +67,7 @@ func Engine(c *cfg.Config, t *dispatch.Table, scripts map[string][]byte) (router
 		}
 		mod = "app_jsdt"
 	case "python", "python3":
-		return nil, at(fmt.Errorf("cfgengine %q: this engine is not built yet; native and lua are", c.Engine))
+		e, mod, err = pythonEngine(c, t, scripts)
 	default:
 		return nil, at(fmt.Errorf("cfgengine %q: unknown engine (native, lua, jsdt, python)", c.Engine))
 	}
@@ -109,6 +110,25 @@ func luaEngine(c *cfg.Config, t *dispatch.Table, scripts map[string][]byte) (rou
 	default:
 		return nil, fmt.Errorf(`app_lua: unknown engine %q (gopher or golua)`, b)
 	}
+}
+
+// pythonEngine loads the script of app_python3 (or app_python): its
+// "load" parameter, or "script_name" as Kamailio also accepts.
+func pythonEngine(c *cfg.Config, t *dispatch.Table, scripts map[string][]byte) (router.Engine, string, error) {
+	mod := "app_python3"
+	if t.Params(mod) == nil && t.Params("app_python") != nil {
+		mod = "app_python"
+	}
+	param := "load"
+	if p := t.Params(mod); p != nil && p.Str("load", "") == "" && p.Str("script_name", "") != "" {
+		param = "script_name"
+	}
+	file, src, err := script(t, mod, param, c.File, scripts)
+	if err != nil {
+		return nil, mod, err
+	}
+	e, err := python.New(t, file, src)
+	return e, mod, err
 }
 
 // addRPCs registers the module's reload and api_list RPC commands.

@@ -1,0 +1,39 @@
+package python
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/kemi-sip/kemi/core/router"
+	"github.com/kemi-sip/kemi/dispatch"
+	"github.com/kemi-sip/kemi/engines/enginetest"
+	_ "github.com/kemi-sip/kemi/modules/all"
+)
+
+func newEngine(t *dispatch.Table, file string, src []byte) (router.Engine, error) { return New(t, file, src) }
+
+var script = enginetest.BenchScript("py")
+
+func TestScriptSemantics(t *testing.T) {
+	enginetest.RunCases(t, "app_python3", "t.py", newEngine, enginetest.PythonCases)
+}
+
+func TestRegisterRoute(t *testing.T) { enginetest.CheckRegister(t, "app_python3", script, newEngine) }
+
+func TestLoadErrors(t *testing.T) {
+	for _, c := range []struct{ src, want string }{
+		{"def mod_init():\n    return kamailio(\n", "bad.py:3"},
+		{"x = 1\n", "defines no function mod_init()"},
+		{"def mod_init():\n    return 1\n", "has no method ksr_request_route"},
+		{"def mod_init():\n    return None.x\n", "bad.py:2: AttributeError"},
+	} {
+		_, err := New(enginetest.Table(t, "app_python3"), "bad.py", []byte(c.src))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%q: got %v, want an error with %q", c.src, err, c.want)
+		}
+	}
+}
+
+func BenchmarkRegisterRoute(b *testing.B) { enginetest.BenchRegister(b, "app_python3", script, newEngine) }
+
+func BenchmarkKSRCall(b *testing.B) { enginetest.BenchCalls(b, "app_python3", script, newEngine) }
