@@ -153,6 +153,9 @@ func (w *Worker) SetVar(name string, v Value) {
 	s.val = ownValue(v, &s.buf)
 }
 
+// Env is what the worker shares with the others.
+func (w *Worker) Env() *Env { return w.env }
+
 // Ctx is the worker's context, for tests and benchmarks that run routes
 // without a socket.
 func (w *Worker) Ctx() *Ctx { return &w.ctx }

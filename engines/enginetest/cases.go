@@ -2,6 +2,7 @@ package enginetest
 
 import (
 	"io"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -77,5 +78,38 @@ func RunCases(t *testing.T, appModule, file string, newEngine NewEngine, cases [
 		if _, err := f.Run(); (err == nil) != (c.ErrHas == "") {
 			t.Errorf("case %d (%s): second run: %v", i, c.Name, err)
 		}
+	}
+}
+
+// replyMsg is a reply of status code to the fixture's REGISTER.
+func replyMsg(code int) string {
+	return "SIP/2.0 " + strconv.Itoa(code) + " Whatever\r\n" +
+		"Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-524287-1---d8f8e2b1;rport\r\n" +
+		"To: <sip:alice@127.0.0.1>;tag=x\r\nFrom: <sip:alice@127.0.0.1>;tag=4f1c7a3b\r\n" +
+		"Call-ID: OWY0NjE1ZjZhOGE0YTc0YjZjZTY5N2U2M2QzYjg0NzI\r\nCSeq: 2 REGISTER\r\nContent-Length: 0\r\n\r\n"
+}
+
+// CheckReplyDrop runs src, whose reply route drops the 183 replies and
+// no other, on a 183 and a 180: one reply dropped.
+func CheckReplyDrop(t *testing.T, appModule, file string, newEngine NewEngine, src string) {
+	e, err := newEngine(Table(t, appModule), file, []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := NewFixture(t, e, io.Discard)
+	env := f.W.Env()
+	for _, code := range []int{183, 180} {
+		p := *f.Pkt
+		p.Buf = []byte(replyMsg(code))
+		f.W.Handle(&p)
+	}
+	if n := env.Stats.Replies.Load(); n != 2 {
+		t.Fatalf("%d replies handled, want 2", n)
+	}
+	if n := env.Stats.Dropped.Load(); n != 1 {
+		t.Errorf("%d replies dropped, want 1 (the 183)", n)
+	}
+	if n := env.Stats.ScriptErrors.Load(); n != 0 {
+		t.Errorf("%d script errors", n)
 	}
 }

@@ -111,3 +111,7 @@ function ksr_request_route() KSR.pv.sets("$var(out)", table.concat(out, "\n")) e
 func BenchmarkRegisterRoute(b *testing.B) { enginetest.BenchRegister(b, "app_lua", script, newEngine) }
 
 func BenchmarkKSRCall(b *testing.B) { enginetest.BenchCalls(b, "app_lua", script, newEngine) }
+
+func TestReplyRouteDrop(t *testing.T) {
+	enginetest.CheckReplyDrop(t, "app_lua", "t.lua", newEngine, "function ksr_request_route() end\nfunction ksr_reply_route() if KSR.kx.get_status() == 183 then KSR.x.drop() end end\n")
+}

@@ -38,3 +38,7 @@ func TestSyntaxError(t *testing.T) {
 func BenchmarkRegisterRoute(b *testing.B) { enginetest.BenchRegister(b, "app_jsdt", script, newEngine) }
 
 func BenchmarkKSRCall(b *testing.B) { enginetest.BenchCalls(b, "app_jsdt", script, newEngine) }
+
+func TestReplyRouteDrop(t *testing.T) {
+	enginetest.CheckReplyDrop(t, "app_jsdt", "t.js", newEngine, "function ksr_request_route() {}\nfunction ksr_reply_route() { if (KSR.kx.get_status() == 183) { KSR.x.drop(); } }\n")
+}

@@ -145,3 +145,7 @@ func BenchmarkExit(b *testing.B) {
 func BenchmarkRegisterRoute(b *testing.B) { enginetest.BenchRegister(b, "app_lua", script, newEngine) }
 
 func BenchmarkKSRCall(b *testing.B) { enginetest.BenchCalls(b, "app_lua", script, newEngine) }
+
+const replyDropLua = "function ksr_request_route() end\nfunction ksr_reply_route() if KSR.kx.get_status() == 183 then KSR.x.drop() end end\n"
+
+func TestReplyRouteDrop(t *testing.T) { enginetest.CheckReplyDrop(t, "app_lua", "t.lua", newEngine, replyDropLua) }

@@ -37,3 +37,7 @@ func TestLoadErrors(t *testing.T) {
 func BenchmarkRegisterRoute(b *testing.B) { enginetest.BenchRegister(b, "app_python3", script, newEngine) }
 
 func BenchmarkKSRCall(b *testing.B) { enginetest.BenchCalls(b, "app_python3", script, newEngine) }
+
+func TestReplyRouteDrop(t *testing.T) {
+	enginetest.CheckReplyDrop(t, "app_python3", "t.py", newEngine, "import KSR as KSR\ndef mod_init():\n    return kamailio()\nclass kamailio:\n    def ksr_request_route(self, msg):\n        return 1\n    def ksr_reply_route(self, msg):\n        if KSR.kx.get_status() == 183:\n            KSR.x.drop()\n        return 1\n")
+}

@@ -14,14 +14,16 @@ import (
 	"github.com/kemi-sip/kemi/core/cfg"
 	"github.com/kemi-sip/kemi/core/router"
 	"github.com/kemi-sip/kemi/core/transport"
+	"github.com/kemi-sip/kemi/dispatch"
 	engines "github.com/kemi-sip/kemi/engines/all"
 )
 
 // Proxy is a running proxy.
 type Proxy struct {
 	Addr netip.AddrPort // its UDP socket
-	Env  *router.Env
-	Logs *Logs
+	Env   *router.Env
+	Table *dispatch.Table // its modules, exports and RPC commands
+	Logs  *Logs
 	tr   *transport.Server
 	stop func()
 }
@@ -85,7 +87,7 @@ func Start(tb testing.TB, path string, defines map[string]string) *Proxy {
 	if werr != nil {
 		tb.Fatal(werr)
 	}
-	p := &Proxy{Env: env, Logs: logs, tr: tr}
+	p := &Proxy{Env: env, Table: tab, Logs: logs, tr: tr}
 	for _, l := range tr.Listeners {
 		if l.Proto.String() == "UDP" {
 			p.Addr = l.Addr
