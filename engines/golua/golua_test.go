@@ -13,7 +13,9 @@ import (
 	_ "github.com/kemi-sip/kemi/modules/all"
 )
 
-func newEngine(t *dispatch.Table, file string, src []byte) (router.Engine, error) { return New(t, file, src) }
+func newEngine(t *dispatch.Table, file string, src []byte) (router.Engine, error) {
+	return New(t, file, src)
+}
 
 var script = enginetest.BenchScript("lua")
 
@@ -92,7 +94,9 @@ function ksr_request_route() KSR.pv.sets("$var(out)", table.concat(out, "\n")) e
 		}
 		return strings.Split(f.W.Var("out").String(), "\n")
 	}
-	want := run("gopher-lua", func(t *dispatch.Table, file string, src []byte) (router.Engine, error) { return gopher.New(t, file, src) })
+	want := run("gopher-lua", func(t *dispatch.Table, file string, src []byte) (router.Engine, error) {
+		return gopher.New(t, file, src)
+	})
 	got := run("go-lua", newEngine)
 	if len(got) != len(exprs)+2 || len(want) != len(got) {
 		t.Fatalf("got %d results, gopher-lua %d, want %d", len(got), len(want), len(exprs)+2)

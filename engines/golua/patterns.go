@@ -53,9 +53,9 @@ func findMatches(l *lua.State, p, s string, offset, limit int) []*pm.MatchData {
 	return mds
 }
 
-func strFind(l *lua.State) int   { return find(l, false) }
-func strMatch(l *lua.State) int  { return find(l, true) }
-func pushNil(l *lua.State) int   { l.PushNil(); return 1 }
+func strFind(l *lua.State) int     { return find(l, false) }
+func strMatch(l *lua.State) int    { return find(l, true) }
+func pushNil(l *lua.State) int     { l.PushNil(); return 1 }
 func capCount(m *pm.MatchData) int { return m.CaptureLength()/2 - 1 }
 
 func find(l *lua.State, match bool) int {
@@ -214,7 +214,7 @@ func expand(l *lua.State, b *strings.Builder, repl, s string, m *pm.MatchData) {
 				lua.Errorf(l, "invalid capture index %%%d", n)
 			}
 			if m.IsPosCapture(2 * n) {
-				b.WriteString(strconv.Itoa(m.Capture(2*n)))
+				b.WriteString(strconv.Itoa(m.Capture(2 * n)))
 			} else {
 				b.WriteString(s[m.Capture(2*n):m.Capture(2*n+1)])
 			}

@@ -10,7 +10,9 @@ import (
 	_ "github.com/kemi-sip/kemi/modules/all"
 )
 
-func newEngine(t *dispatch.Table, file string, src []byte) (router.Engine, error) { return New(t, file, src) }
+func newEngine(t *dispatch.Table, file string, src []byte) (router.Engine, error) {
+	return New(t, file, src)
+}
 
 var script = enginetest.BenchScript("js")
 

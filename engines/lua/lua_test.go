@@ -42,7 +42,9 @@ func newFixtureSrc(tb testing.TB, name string, src []byte, logTo io.Writer) *fix
 	return f
 }
 
-func newEngine(t *dispatch.Table, file string, src []byte) (router.Engine, error) { return New(t, file, src) }
+func newEngine(t *dispatch.Table, file string, src []byte) (router.Engine, error) {
+	return New(t, file, src)
+}
 
 // loop calls a benchmark function of the script with n.
 func (f *fixture) loop(tb testing.TB, name string, n int) {
@@ -148,4 +150,6 @@ func BenchmarkKSRCall(b *testing.B) { enginetest.BenchCalls(b, "app_lua", script
 
 const replyDropLua = "function ksr_request_route() end\nfunction ksr_reply_route() if KSR.kx.get_status() == 183 then KSR.x.drop() end end\n"
 
-func TestReplyRouteDrop(t *testing.T) { enginetest.CheckReplyDrop(t, "app_lua", "t.lua", newEngine, replyDropLua) }
+func TestReplyRouteDrop(t *testing.T) {
+	enginetest.CheckReplyDrop(t, "app_lua", "t.lua", newEngine, replyDropLua)
+}

@@ -10,7 +10,9 @@ import (
 	_ "github.com/kemi-sip/kemi/modules/all"
 )
 
-func newEngine(t *dispatch.Table, file string, src []byte) (router.Engine, error) { return New(t, file, src) }
+func newEngine(t *dispatch.Table, file string, src []byte) (router.Engine, error) {
+	return New(t, file, src)
+}
 
 var script = enginetest.BenchScript("py")
 
@@ -34,7 +36,9 @@ func TestLoadErrors(t *testing.T) {
 	}
 }
 
-func BenchmarkRegisterRoute(b *testing.B) { enginetest.BenchRegister(b, "app_python3", script, newEngine) }
+func BenchmarkRegisterRoute(b *testing.B) {
+	enginetest.BenchRegister(b, "app_python3", script, newEngine)
+}
 
 func BenchmarkKSRCall(b *testing.B) { enginetest.BenchCalls(b, "app_python3", script, newEngine) }
 

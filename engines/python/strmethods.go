@@ -20,8 +20,12 @@ func init() {
 			return fn(string(self.(py.String)), args, kwargs)
 		}, 0, "")
 	}
-	add("lower", func(s string, _ py.Tuple, _ py.StringDict) (py.Object, error) { return py.String(strings.ToLower(s)), nil })
-	add("upper", func(s string, _ py.Tuple, _ py.StringDict) (py.Object, error) { return py.String(strings.ToUpper(s)), nil })
+	add("lower", func(s string, _ py.Tuple, _ py.StringDict) (py.Object, error) {
+		return py.String(strings.ToLower(s)), nil
+	})
+	add("upper", func(s string, _ py.Tuple, _ py.StringDict) (py.Object, error) {
+		return py.String(strings.ToUpper(s)), nil
+	})
 	add("isdigit", isAll(unicode.IsDigit))
 	add("isalpha", isAll(unicode.IsLetter))
 	add("isalnum", isAll(func(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) }))

@@ -20,12 +20,12 @@ import (
 
 // Proxy is a running proxy.
 type Proxy struct {
-	Addr netip.AddrPort // its UDP socket
+	Addr  netip.AddrPort // its UDP socket
 	Env   *router.Env
 	Table *dispatch.Table // its modules, exports and RPC commands
 	Logs  *Logs
-	tr   *transport.Server
-	stop func()
+	tr    *transport.Server
+	stop  func()
 }
 
 // Logs collects what the proxy logs.
