@@ -58,3 +58,44 @@ func (e *ScriptError) Error() string {
 	}
 	return e.Route + ": " + e.Where + ": " + e.Msg
 }
+
+// mainFunctions are the script functions of the main routes in KEMI.
+var mainFunctions = [...]string{RouteRequest: "ksr_request_route", RouteReply: "ksr_reply_route", RouteOnSend: "ksr_onsend_route"}
+
+// FunctionName is the script function a route runs in the KEMI engines:
+// ksr_request_route, ksr_reply_route, ksr_onsend_route, or the name a
+// callback is given by (KSR.route, t_on_failure, an event route).
+func FunctionName(kind RouteKind, name string) string {
+	if kind < RouteNamed {
+		return mainFunctions[kind]
+	}
+	return name
+}
+
+// Functions caches a runner's route functions by name: each is looked up
+// in the script once, found or not (the zero T).
+type Functions[T comparable] struct {
+	m      map[string]T
+	Lookup func(name string) T
+}
+
+// Get returns the function of a route and its name.
+func (f *Functions[T]) Get(kind RouteKind, name string) (T, string) {
+	name = FunctionName(kind, name)
+	fn, ok := f.m[name]
+	if !ok {
+		fn = f.Lookup(name)
+		if f.m == nil {
+			f.m = map[string]T{}
+		}
+		f.m[name] = fn
+	}
+	return fn, name
+}
+
+// Has reports whether the script defines the route's function.
+func (f *Functions[T]) Has(kind RouteKind, name string) bool {
+	var zero T
+	fn, _ := f.Get(kind, name)
+	return fn != zero
+}

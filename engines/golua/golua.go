@@ -92,8 +92,7 @@ type runner struct {
 	c       *router.Ctx
 	args    dispatch.Args
 	exiting bool // KSR.x.exit() is unwinding the script
-	has     map[string]bool
-	main    [router.RouteNamed]bool
+	funcs   router.Functions[bool]
 }
 
 // Numbers -64..1023 boxed once, in a table every KSR function has as its
@@ -113,7 +112,12 @@ func (e *Engine) newRunner(chunk []byte, rank int) (*runner, error) {
 		l.Pop(1)
 	}
 	openPatterns(l)
-	r := &runner{e: e, l: l, has: map[string]bool{}}
+	r := &runner{e: e, l: l}
+	r.funcs.Lookup = func(name string) bool {
+		l.Global(name)
+		defer l.Pop(1)
+		return l.IsFunction(-1)
+	}
 	l.Register("pcall", r.pcall)
 	l.Register("xpcall", r.xpcall)
 	r.bindKSR()
@@ -123,9 +127,6 @@ func (e *Engine) newRunner(chunk []byte, rank int) (*runner, error) {
 	if err := l.ProtectedCall(0, 0, 0); err != nil {
 		msg, _ := l.ToString(-1)
 		return nil, fmt.Errorf("app_lua: loading %s: %s", e.file, msg)
-	}
-	for k, name := range mainRoutes {
-		r.main[k] = r.Has(router.RouteKind(k), name)
 	}
 	return r, nil
 }
@@ -348,36 +349,14 @@ func (r *runner) modf(l *lua.State) int {
 	return r.push(l, ex, res)
 }
 
-var mainRoutes = [...]string{router.RouteRequest: "ksr_request_route", router.RouteReply: "ksr_reply_route", router.RouteOnSend: "ksr_onsend_route"}
-
-func routeName(kind router.RouteKind, name string) string {
-	if kind < router.RouteNamed {
-		return mainRoutes[kind]
-	}
-	return name
-}
-
 // Has reports whether the script defines the route's function.
-func (r *runner) Has(kind router.RouteKind, name string) bool {
-	if kind < router.RouteNamed && r.main[kind] {
-		return true
-	}
-	name = routeName(kind, name)
-	if h, ok := r.has[name]; ok {
-		return h
-	}
-	r.l.Global(name)
-	h := r.l.IsFunction(-1)
-	r.l.Pop(1)
-	r.has[name] = h
-	return h
-}
+func (r *runner) Has(kind router.RouteKind, name string) bool { return r.funcs.Has(kind, name) }
 
 // Run calls the route's function. KSR.x.exit() and KSR.x.drop() end it
 // with 0; a Lua error is returned with the script's file:line.
 func (r *runner) Run(c *router.Ctx, kind router.RouteKind, name string) (int, error) {
-	fname := routeName(kind, name)
-	if !r.Has(kind, name) {
+	has, fname := r.funcs.Get(kind, name)
+	if !has {
 		return -1, &router.ScriptError{Route: fname, Msg: "function not defined in " + r.e.file}
 	}
 	l := r.l

@@ -97,7 +97,7 @@ type runner struct {
 	vm    *goja.Runtime
 	c     *router.Ctx
 	args  dispatch.Args
-	funcs map[string]goja.Callable // route functions by name, looked up once
+	funcs router.Functions[*goja.Callable]
 	ints  []goja.Value             // boxed results intMin..intMax
 	undef goja.Value
 }
@@ -108,7 +108,13 @@ const intMin, intMax = -256, 1023
 
 func (e *Engine) newRunner(p *goja.Program, rank int) (*runner, error) {
 	vm := goja.New()
-	r := &runner{e: e, vm: vm, funcs: map[string]goja.Callable{}, undef: goja.Undefined()}
+	r := &runner{e: e, vm: vm, undef: goja.Undefined()}
+	r.funcs.Lookup = func(name string) *goja.Callable {
+		if f, ok := goja.AssertFunction(vm.Get(name)); ok {
+			return &f
+		}
+		return nil
+	}
 	r.ints = make([]goja.Value, intMax-intMin+1)
 	for i := range r.ints {
 		r.ints[i] = vm.ToValue(i + intMin)
@@ -294,33 +300,17 @@ func (r *runner) modf(call goja.FunctionCall) goja.Value {
 	return r.result(ex, res)
 }
 
-var mainRoutes = [...]string{router.RouteRequest: "ksr_request_route", router.RouteReply: "ksr_reply_route", router.RouteOnSend: "ksr_onsend_route"}
-
-func (r *runner) function(kind router.RouteKind, name string) (goja.Callable, string) {
-	if kind < router.RouteNamed {
-		name = mainRoutes[kind]
-	}
-	if f, ok := r.funcs[name]; ok {
-		return f, name
-	}
-	f, _ := goja.AssertFunction(r.vm.Get(name))
-	r.funcs[name] = f
-	return f, name
-}
-
 // Has reports whether the script defines the route's function.
-func (r *runner) Has(kind router.RouteKind, name string) bool {
-	f, _ := r.function(kind, name)
-	return f != nil
-}
+func (r *runner) Has(kind router.RouteKind, name string) bool { return r.funcs.Has(kind, name) }
 
 // Run calls the route's function. KSR.x.exit() and KSR.x.drop() end it
 // with 0; an exception is returned with the script's file:line.
 func (r *runner) Run(c *router.Ctx, kind router.RouteKind, name string) (int, error) {
-	f, fname := r.function(kind, name)
-	if f == nil {
+	fp, fname := r.funcs.Get(kind, name)
+	if fp == nil {
 		return -1, &router.ScriptError{Route: fname, Msg: "function not defined in " + r.e.file}
 	}
+	f := *fp
 	prev := r.c
 	r.c = c
 	var err error

@@ -133,8 +133,7 @@ type runner struct {
 	args    dispatch.Args
 	exit    *lua.LUserData // raised by KSR.x.exit, matched by identity
 	handler *lua.LFunction
-	funcs   map[string]*lua.LFunction // callbacks by name, looked up on first use
-	main    [router.RouteNamed]*lua.LFunction
+	funcs   router.Functions[*lua.LFunction]
 	depth   int
 }
 
@@ -170,7 +169,8 @@ func (e *Engine) newRunner(proto *lua.FunctionProto, rank int) (*runner, error) 
 		L.Push(lua.LString(lib.name))
 		L.Call(1, 0)
 	}
-	r := &runner{e: e, L: L, funcs: map[string]*lua.LFunction{}}
+	r := &runner{e: e, L: L}
+	r.funcs.Lookup = func(name string) *lua.LFunction { f, _ := L.GetGlobal(name).(*lua.LFunction); return f }
 	r.exit = L.NewUserData()
 	r.handler = L.NewFunction(func(L *lua.LState) int { return 1 }) // keep the error as is: no traceback string
 	r.guardPcall("pcall")
@@ -181,9 +181,6 @@ func (e *Engine) newRunner(proto *lua.FunctionProto, rank int) (*runner, error) 
 	if err := L.PCall(0, 0, nil); err != nil {
 		L.Close()
 		return nil, fmt.Errorf("app_lua: loading %s: %s", e.file, luaErrText(err))
-	}
-	for k, name := range mainRoutes { // found once, not per message
-		r.main[k], _ = L.GetGlobal(name).(*lua.LFunction)
 	}
 	return r, nil
 }
@@ -350,30 +347,13 @@ func (r *runner) pushCode(L *lua.LState, ex *dispatch.Export, res router.Value) 
 	L.Push(number(res.I))
 }
 
-var mainRoutes = [...]string{router.RouteRequest: "ksr_request_route", router.RouteReply: "ksr_reply_route", router.RouteOnSend: "ksr_onsend_route"}
-
-func (r *runner) function(kind router.RouteKind, name string) (*lua.LFunction, string) {
-	if kind < router.RouteNamed {
-		return r.main[kind], mainRoutes[kind]
-	}
-	if f, ok := r.funcs[name]; ok {
-		return f, name
-	}
-	f, _ := r.L.GetGlobal(name).(*lua.LFunction)
-	r.funcs[name] = f
-	return f, name
-}
-
 // Has reports whether the script defines the route's function.
-func (r *runner) Has(kind router.RouteKind, name string) bool {
-	f, _ := r.function(kind, name)
-	return f != nil
-}
+func (r *runner) Has(kind router.RouteKind, name string) bool { return r.funcs.Has(kind, name) }
 
 // Run calls the route's function. KSR.x.exit() and KSR.x.drop() end it
 // with 0; a Lua error is returned with the script's file:line.
 func (r *runner) Run(c *router.Ctx, kind router.RouteKind, name string) (int, error) {
-	f, fname := r.function(kind, name)
+	f, fname := r.funcs.Get(kind, name)
 	if f == nil {
 		return -1, &router.ScriptError{Route: fname, Msg: "function not defined in " + r.e.file}
 	}

@@ -114,7 +114,7 @@ type runner struct {
 	obj     py.Object // what mod_init() returned
 	c       *router.Ctx
 	args    dispatch.Args
-	methods map[string]py.Object // bound route methods by name
+	methods router.Functions[py.Object] // bound route methods
 	msg     py.Object
 	broken  bool // a panic inside the interpreter: rebuild before the next run
 }
@@ -140,7 +140,14 @@ func pyInt(n int64) py.Object {
 
 func (e *Engine) newRunner(code *py.Code, rank int) (*runner, error) {
 	ctx := py.NewContext(py.DefaultContextOpts())
-	r := &runner{e: e, ctx: ctx, methods: map[string]py.Object{}, msg: py.None}
+	r := &runner{e: e, ctx: ctx, msg: py.None}
+	r.methods.Lookup = func(name string) py.Object {
+		m, err := py.GetAttrString(r.obj, name)
+		if err != nil {
+			return nil
+		}
+		return m
+	}
 	if _, err := ctx.Store().NewModule(ctx, r.ksrModule()); err != nil {
 		ctx.Close()
 		return nil, err
@@ -194,28 +201,8 @@ func protect[T any](f func() (T, error)) (v T, err error) {
 	return f()
 }
 
-var mainRoutes = [...]string{router.RouteRequest: "ksr_request_route", router.RouteReply: "ksr_reply_route", router.RouteOnSend: "ksr_onsend_route"}
-
-func (r *runner) method(kind router.RouteKind, name string) (py.Object, string) {
-	if kind < router.RouteNamed {
-		name = mainRoutes[kind]
-	}
-	if m, ok := r.methods[name]; ok {
-		return m, name
-	}
-	m, err := py.GetAttrString(r.obj, name)
-	if err != nil {
-		m = nil
-	}
-	r.methods[name] = m
-	return m, name
-}
-
 // Has reports whether the object has the route's method.
-func (r *runner) Has(kind router.RouteKind, name string) bool {
-	m, _ := r.method(kind, name)
-	return m != nil
-}
+func (r *runner) Has(kind router.RouteKind, name string) bool { return r.methods.Has(kind, name) }
 
 // Run calls the route's method with msg (and the event's name for an
 // event route). KSR.x.exit() and KSR.x.drop() end it with 0; an exception
@@ -226,7 +213,7 @@ func (r *runner) Run(c *router.Ctx, kind router.RouteKind, name string) (rc int,
 			return -1, &router.ScriptError{Route: name, Msg: err.Error()}
 		}
 	}
-	m, mname := r.method(kind, name)
+	m, mname := r.methods.Get(kind, name)
 	if m == nil {
 		return -1, &router.ScriptError{Route: mname, Msg: "no method " + mname + "(self, msg) in the object of mod_init() in " + r.e.file}
 	}

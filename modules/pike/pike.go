@@ -76,6 +76,14 @@ func init() {
 				close(stopCh)
 				stopCh = nil
 			}
+			// A proxy started again in the same process (the tests) starts
+			// with no history, as a restarted Kamailio does.
+			for i := range shards {
+				shards[i].mu.Lock()
+				clear(shards[i].m)
+				shards[i].mu.Unlock()
+			}
+			size.Store(0)
 		},
 		Exports: []dispatch.Def{
 			{Name: "pike_check_req", Ret: dispatch.Int, Fn: dispatch.F0(func(c *router.Ctx) int {
