@@ -98,7 +98,7 @@ type runner struct {
 	c     *router.Ctx
 	args  dispatch.Args
 	funcs router.Functions[*goja.Callable]
-	ints  []goja.Value             // boxed results intMin..intMax
+	ints  []goja.Value // boxed results intMin..intMax
 	undef goja.Value
 }
 
