@@ -116,6 +116,7 @@ type runner struct {
 	args    dispatch.Args
 	methods router.Functions[py.Object] // bound route methods
 	msg     py.Object
+	rank    int
 	broken  bool // a panic inside the interpreter: rebuild before the next run
 }
 
@@ -140,7 +141,7 @@ func pyInt(n int64) py.Object {
 
 func (e *Engine) newRunner(code *py.Code, rank int) (*runner, error) {
 	ctx := py.NewContext(py.DefaultContextOpts())
-	r := &runner{e: e, ctx: ctx, msg: py.None}
+	r := &runner{e: e, ctx: ctx, msg: py.None, rank: rank}
 	r.methods.Lookup = func(name string) py.Object {
 		m, err := py.GetAttrString(r.obj, name)
 		if err != nil {
@@ -247,7 +248,7 @@ func (r *runner) Run(c *router.Ctx, kind router.RouteKind, name string) (rc int,
 
 // rebuild replaces a context a panic went through.
 func (r *runner) rebuild() error {
-	n, err := r.e.newRunner(r.e.script.Current(), 0)
+	n, err := r.e.newRunner(r.e.script.Current(), r.rank)
 	if err != nil {
 		return err
 	}
