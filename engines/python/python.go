@@ -144,8 +144,8 @@ func (e *Engine) newRunner(code *py.Code, rank int) (*runner, error) {
 	r := &runner{e: e, ctx: ctx, msg: py.None, rank: rank}
 	r.methods.Lookup = func(name string) py.Object {
 		m, err := py.GetAttrString(r.obj, name)
-		if err != nil {
-			return nil
+		if _, callable := m.(py.I__call__); err != nil || !callable {
+			return nil // only methods: and a tuple could not be compared
 		}
 		return m
 	}
