@@ -3,6 +3,7 @@ package dispatch
 import (
 	"fmt"
 	"math"
+	"os"
 	"regexp"
 	"strconv"
 
@@ -93,3 +94,17 @@ func SplitWhere(s string) (string, string) {
 }
 
 var whereRe = regexp.MustCompile(`^([^\s:]+:\d+):\s*`)
+
+// ReadScript gives a script's text: embedded when the script is one of
+// the binary's own (the default config's), else read from file now, so
+// that a reload sees the file as it is.
+func ReadScript(module, file string, embedded []byte) ([]byte, error) {
+	if embedded != nil {
+		return embedded, nil
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", module, err)
+	}
+	return b, nil
+}

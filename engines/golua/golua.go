@@ -8,7 +8,6 @@ package golua
 import (
 	"bytes"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 
@@ -48,13 +47,9 @@ func (e *Engine) Generation() uint64 { return e.script.Generation() }
 // compile parses the script into a binary chunk and checks it by running
 // its top level in a throw-away state.
 func (e *Engine) compile() (*[]byte, error) {
-	src := e.src
-	if src == nil {
-		b, err := os.ReadFile(e.file)
-		if err != nil {
-			return nil, fmt.Errorf("app_lua: %w", err)
-		}
-		src = b
+	src, err := dispatch.ReadScript("app_lua", e.file, e.src)
+	if err != nil {
+		return nil, err
 	}
 	l := lua.NewState()
 	if err := l.Load(bytes.NewReader(src), "@"+e.file, "t"); err != nil {

@@ -8,7 +8,6 @@ package jsdt
 import (
 	"errors"
 	"fmt"
-	"os"
 	"regexp"
 	"strconv"
 
@@ -57,13 +56,9 @@ var lineRe = regexp.MustCompile(`Line (\d+):(\d+) (.*)`)
 // compile compiles the script and checks it by running its top level in
 // a throw-away runtime.
 func (e *Engine) compile() (*goja.Program, error) {
-	src := e.src
-	if src == nil {
-		b, err := os.ReadFile(e.file)
-		if err != nil {
-			return nil, fmt.Errorf("app_jsdt: %w", err)
-		}
-		src = b
+	src, err := dispatch.ReadScript("app_jsdt", e.file, e.src)
+	if err != nil {
+		return nil, err
 	}
 	p, err := goja.Compile(e.file, string(src), false)
 	if err != nil {

@@ -6,7 +6,6 @@ package lua
 import (
 	"bytes"
 	"fmt"
-	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -69,13 +68,10 @@ func (e *Engine) Generation() uint64 { return e.script.Generation() }
 // once in a throw-away state so that a script that fails while it loads
 // is refused here instead of in every worker.
 func (e *Engine) compile() (*lua.FunctionProto, error) {
-	file, src := e.file, e.src
-	if src == nil {
-		b, err := os.ReadFile(file)
-		if err != nil {
-			return nil, fmt.Errorf("app_lua: %w", err)
-		}
-		src = b
+	file := e.file
+	src, err := dispatch.ReadScript("app_lua", e.file, e.src)
+	if err != nil {
+		return nil, err
 	}
 	chunk, err := parse.Parse(bytes.NewReader(src), file)
 	if err != nil {

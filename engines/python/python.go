@@ -8,7 +8,6 @@ package python
 
 import (
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 
@@ -60,13 +59,9 @@ func (e *Engine) Generation() uint64 { return e.script.Generation() }
 // compile compiles the script and checks it by building one throw-away
 // context: the module runs and mod_init() gives its object.
 func (e *Engine) compile() (*py.Code, error) {
-	src := e.src
-	if src == nil {
-		b, err := os.ReadFile(e.file)
-		if err != nil {
-			return nil, fmt.Errorf("app_python3: %w", err)
-		}
-		src = b
+	src, err := dispatch.ReadScript("app_python3", e.file, e.src)
+	if err != nil {
+		return nil, err
 	}
 	code, err := py.Compile(string(src), e.file, py.ExecMode, 0, true)
 	if err != nil {
