@@ -73,15 +73,23 @@ func FunctionName(kind RouteKind, name string) string {
 }
 
 // Functions caches a runner's route functions by name: each is looked up
-// in the script once, found or not (the zero T).
+// in the script once, found or not (the zero T). The main routes sit in
+// an array: no map lookup per message.
 type Functions[T comparable] struct {
+	main   [RouteNamed]T
+	known  [RouteNamed]bool
 	m      map[string]T
 	Lookup func(name string) T
 }
 
 // Get returns the function of a route and its name.
 func (f *Functions[T]) Get(kind RouteKind, name string) (T, string) {
-	name = FunctionName(kind, name)
+	if kind < RouteNamed {
+		if !f.known[kind] {
+			f.main[kind], f.known[kind] = f.Lookup(mainFunctions[kind]), true
+		}
+		return f.main[kind], mainFunctions[kind]
+	}
 	fn, ok := f.m[name]
 	if !ok {
 		fn = f.Lookup(name)
