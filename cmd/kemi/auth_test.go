@@ -45,7 +45,7 @@ func TestAuthCheckCodes(t *testing.T) {
 	cfgPath := filepath.Join(dir, "kamailio.cfg")
 	writeFile(t, cfgPath, authCfg)
 	s, logs := startFile(t, cfgPath, map[string]string{"DBURL": strconv.Quote(url)})
-	ua := newUA(t, s.addr(sip.TransportUDP))
+	ua := newUA(t, s.Addr(sip.TransportUDP).String())
 	cseq := 0
 	send := func(to, extra string) *sip.Msg {
 		t.Helper()

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	engines "github.com/kemi-sip/kemi/engines/all"
 	"io"
 	"log/slog"
 	"net"
@@ -70,7 +71,7 @@ end
 `
 
 // startTest starts an in-process kemi with cfg and lua in a temp dir.
-func startTest(t *testing.T, cfgText, luaText string) (*server, *syncBuf) {
+func startTest(t *testing.T, cfgText, luaText string) (*engines.Proxy, *syncBuf) {
 	t.Helper()
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "kamailio.cfg")
@@ -83,17 +84,8 @@ func startTest(t *testing.T, cfgText, luaText string) (*server, *syncBuf) {
 	if err != nil {
 		t.Fatalf("start: %v", err)
 	}
-	t.Cleanup(s.stop)
+	t.Cleanup(s.Stop)
 	return s, logs
-}
-
-func (s *server) addr(proto sip.Transport) string {
-	for _, l := range s.tr.Listeners {
-		if l.Proto == proto {
-			return l.Addr.String()
-		}
-	}
-	return ""
 }
 
 func request(method, uri string, extra string, n int) string {
@@ -164,7 +156,7 @@ func TestProxyAnswers(t *testing.T) {
 			if proto == "tcp" {
 				tp = sip.TransportTCP
 			}
-			addr := s.addr(tp)
+			addr := s.Addr(tp).String()
 			cases := []struct {
 				name string
 				req  string
@@ -186,14 +178,14 @@ func TestProxyAnswers(t *testing.T) {
 
 			// A script error is logged with file:line and the next request
 			// is still served.
-			before := s.env.Stats.ScriptErrors.Load()
+			before := s.Env.Stats.ScriptErrors.Load()
 			c, err := net.Dial(proto, addr)
 			if err != nil {
 				t.Fatal(err)
 			}
 			c.Write([]byte(fmt.Sprintf(request("MESSAGE", "sip:bob@127.0.0.1", "X-Boom: 1\r\n", 4), strings.ToUpper(proto))))
 			c.Close()
-			waitFor(t, func() bool { return s.env.Stats.ScriptErrors.Load() > before }, "script error counted")
+			waitFor(t, func() bool { return s.Env.Stats.ScriptErrors.Load() > before }, "script error counted")
 			if !strings.Contains(logs.String(), "route.lua:13:") {
 				t.Errorf("script error not logged with file:line; log:\n%s", logs.String())
 			}
@@ -217,7 +209,7 @@ func waitFor(t *testing.T, cond func() bool, what string) {
 
 func TestMalformedUDP(t *testing.T) {
 	s, logs := startTest(t, testCfg, testLua)
-	addr := s.addr(sip.TransportUDP)
+	addr := s.Addr(sip.TransportUDP).String()
 	c, err := net.Dial("udp", addr)
 	if err != nil {
 		t.Fatal(err)
@@ -228,11 +220,11 @@ func TestMalformedUDP(t *testing.T) {
 		[]byte("OPTIONS sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bK-x\r\nContent-Length: 0\r\n\r\n"), // no From/To/Call-ID/CSeq
 		[]byte("INVITE sip:x SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:x>\r\nCall-ID: 1\r\nCSeq: 1 INVITE\r\nContent-Length: 99999\r\n\r\n"),
 	}
-	before := s.env.Stats.Malformed.Load()
+	before := s.Env.Stats.Malformed.Load()
 	for _, b := range bad {
 		c.Write(b)
 	}
-	waitFor(t, func() bool { return s.env.Stats.Malformed.Load() >= before+uint64(len(bad)) }, "malformed datagrams counted")
+	waitFor(t, func() bool { return s.Env.Stats.Malformed.Load() >= before+uint64(len(bad)) }, "malformed datagrams counted")
 	if !strings.Contains(logs.String(), "malformed message") {
 		t.Errorf("malformed message not logged:\n%s", logs.String())
 	}
@@ -249,7 +241,7 @@ func TestMalformedUDP(t *testing.T) {
 // connection is closed and the server goes on.
 func TestMalformedTCP(t *testing.T) {
 	s, _ := startTest(t, testCfg, testLua)
-	addr := s.addr(sip.TransportTCP)
+	addr := s.Addr(sip.TransportTCP).String()
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
@@ -260,12 +252,12 @@ func TestMalformedTCP(t *testing.T) {
 		t.Errorf("connection not closed: %v", err)
 	}
 	c.Close()
-	waitFor(t, func() bool { return s.tr.Stats.TCPFrame.Load() > 0 }, "framing error counted")
+	waitFor(t, func() bool { return s.Transport.Stats.TCPFrame.Load() > 0 }, "framing error counted")
 	// a parse error inside a well-framed message is counted like UDP's
-	before := s.env.Stats.Malformed.Load()
+	before := s.Env.Stats.Malformed.Load()
 	c, _ = net.Dial("tcp", addr)
 	c.Write([]byte("BAD\x01 x\r\nContent-Length: 0\r\n\r\n"))
-	waitFor(t, func() bool { return s.env.Stats.Malformed.Load() > before }, "malformed stream message counted")
+	waitFor(t, func() bool { return s.Env.Stats.Malformed.Load() > before }, "malformed stream message counted")
 	c.Close()
 	if m := exchange(t, "tcp", addr, request("OPTIONS", "sip:127.0.0.1", "", 10)); m.StatusCode() != 200 {
 		t.Errorf("after malformed input: got %d, want 200", m.StatusCode())
@@ -282,8 +274,8 @@ func TestDefaultConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.stop()
-	addr := s.addr(sip.TransportUDP)
+	defer s.Stop()
+	addr := s.Addr(sip.TransportUDP).String()
 	sent := sl.Stats.SentReplies.Load()
 	cases := []struct {
 		method string

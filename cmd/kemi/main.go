@@ -123,7 +123,7 @@ func run(args []string, stdout, stderr io.Writer, stop <-chan os.Signal) int {
 			return 1
 		}
 		if apiList {
-			b, err := l.table.APIListJSON()
+			b, err := l.Table.APIListJSON()
 			if err != nil {
 				fmt.Fprintln(stderr, "kemi: "+err.Error())
 				return 1
@@ -149,6 +149,6 @@ func run(args []string, stdout, stderr io.Writer, stop <-chan os.Signal) int {
 	o.log.Info(version + " started")
 	sg := <-stop
 	o.log.Info("stopping on " + sg.String())
-	s.stop()
+	s.Stop()
 	return 0
 }

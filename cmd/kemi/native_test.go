@@ -26,8 +26,8 @@ func TestNativeProxyConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.stop()
-	addr := s.addr(sip.TransportUDP)
+	defer s.Stop()
+	addr := s.Addr(sip.TransportUDP).String()
 	cases := []struct {
 		name, method, uri, extra string
 		code                     int

@@ -85,7 +85,7 @@ func startProxy(t *testing.T, cfg string, defines map[string]string) string {
 		defines = map[string]string{}
 	}
 	s, _ := startFile(t, repoFile("scripts", "proxy", cfg), defines)
-	return s.addr(sip.TransportUDP)
+	return s.Addr(sip.TransportUDP).String()
 }
 
 // callee is a sipp callee scenario registered as user, or only listening

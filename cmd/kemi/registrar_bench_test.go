@@ -29,12 +29,12 @@ func benchRegister(b *testing.B, cfgFile string) {
 		b.Fatal(err)
 	}
 	defer sink.Close()
-	w, err := s.env.NewWorker(99)
+	w, err := s.Env.NewWorker(99)
 	if err != nil {
 		b.Fatal(err)
 	}
 	var local *transport.Listener
-	for _, l := range s.tr.Listeners {
+	for _, l := range s.Transport.Listeners {
 		if l.Proto == sip.TransportUDP {
 			local = l
 		}

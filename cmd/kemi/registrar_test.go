@@ -5,6 +5,7 @@ import (
 	"crypto/md5"
 	"encoding/hex"
 	"fmt"
+	engines "github.com/kemi-sip/kemi/engines/all"
 	"log/slog"
 	"net"
 	"os"
@@ -72,7 +73,7 @@ func prepareDB(t testing.TB, url string, n int) (csv string) {
 
 // startFile starts kemi on a config file with defines, listening on a
 // free UDP port of 127.0.0.1.
-func startFile(t testing.TB, cfgPath string, defines map[string]string) (*server, *syncBuf) {
+func startFile(t testing.TB, cfgPath string, defines map[string]string) (*engines.Proxy, *syncBuf) {
 	t.Helper()
 	logs := &syncBuf{}
 	lv := &slog.LevelVar{}
@@ -82,7 +83,7 @@ func startFile(t testing.TB, cfgPath string, defines map[string]string) (*server
 	if err != nil {
 		t.Fatalf("start: %v", err)
 	}
-	t.Cleanup(s.stop)
+	t.Cleanup(s.Stop)
 	return s, logs
 }
 
@@ -118,11 +119,11 @@ func TestRegistrarSipp(t *testing.T) {
 			url := "sqlite://" + filepath.Join(t.TempDir(), "kemi.db")
 			csv := prepareDB(t, url, 1000)
 			s, logs := startFile(t, repoFile("scripts", "registrar", tc.cfg), map[string]string{"DBURL": strconv.Quote(url)})
-			registerSipp(t, sipp, csv, s.addr(sip.TransportUDP), 1000, 50)
+			registerSipp(t, sipp, csv, s.Addr(sip.TransportUDP).String(), 1000, 50)
 			if n := countRows(t, url, "SELECT COUNT(DISTINCT username) FROM location"); n != 1000 {
 				t.Errorf("location table: %d users, want 1000\n%s", n, logs.String())
 			}
-			messageToContact(t, s.addr(sip.TransportUDP))
+			messageToContact(t, s.Addr(sip.TransportUDP).String())
 		})
 	}
 }
@@ -136,7 +137,7 @@ func TestRegistrarHighRate(t *testing.T) {
 	url := "sqlite://" + filepath.Join(t.TempDir(), "kemi.db")
 	csv := prepareDB(t, url, 1000)
 	s, logs := startFile(t, repoFile("scripts", "registrar", "kamailio.cfg"), map[string]string{"DBURL": strconv.Quote(url)})
-	registerSipp(t, sipp, csv, s.addr(sip.TransportUDP), 1000, 500)
+	registerSipp(t, sipp, csv, s.Addr(sip.TransportUDP).String(), 1000, 500)
 	if n := countRows(t, url, "SELECT COUNT(*) FROM location"); n != 1000 {
 		t.Errorf("location table: %d rows, want 1000\n%s", n, logs.String())
 	}
@@ -158,11 +159,11 @@ func TestRegistrarPostgres(t *testing.T) {
 	url := createPGDatabase(t, admin)
 	csv := prepareDB(t, url, 1000)
 	s, logs := startFile(t, repoFile("scripts", "registrar", "kamailio.cfg"), map[string]string{"DBURL": strconv.Quote(url)})
-	registerSipp(t, sipp, csv, s.addr(sip.TransportUDP), 1000, 50)
+	registerSipp(t, sipp, csv, s.Addr(sip.TransportUDP).String(), 1000, 50)
 	if n := countRows(t, url, "SELECT COUNT(*) FROM location"); n != 1000 {
 		t.Errorf("location table: %d rows, want 1000\n%s", n, logs.String())
 	}
-	messageToContact(t, s.addr(sip.TransportUDP))
+	messageToContact(t, s.Addr(sip.TransportUDP).String())
 }
 
 // createPGDatabase makes a fresh database on the server of admin and
@@ -347,7 +348,7 @@ func TestRegistrarBadInput(t *testing.T) {
 	url := "sqlite://" + filepath.Join(t.TempDir(), "kemi.db")
 	prepareDB(t, url, 1)
 	s, logs := startFile(t, repoFile("scripts", "registrar", "kamailio.cfg"), map[string]string{"DBURL": strconv.Quote(url)})
-	ua := newUA(t, s.addr(sip.TransportUDP))
+	ua := newUA(t, s.Addr(sip.TransportUDP).String())
 	ua.registerAs("bob", "bobpass")
 
 	withContact := func(contact string, cseq int) *sip.Msg {
@@ -416,7 +417,7 @@ func TestSubscriberTableMissingColumn(t *testing.T) {
 		level: lv, log: slog.New(newLogHandler(logs, lv, "", false)), listen: []string{"udp:127.0.0.1:0"}}
 	s, err := start(o)
 	if err == nil {
-		s.stop()
+		s.Stop()
 		t.Fatal("kemi started on a subscriber table without ha1b")
 	}
 	if !strings.Contains(err.Error(), "auth_db") || !strings.Contains(err.Error(), "no such column ha1b") {

@@ -26,7 +26,7 @@ func TestSippOptions(t *testing.T) {
 		flag  string
 	}{{"udp", sip.TransportUDP, "u1"}, {"tcp", sip.TransportTCP, "t1"}} {
 		t.Run(tc.name, func(t *testing.T) {
-			runSipp(t, sipp, scenario, tc.flag, s.addr(tc.proto), 200, 100)
+			runSipp(t, sipp, scenario, tc.flag, s.Addr(tc.proto).String(), 200, 100)
 		})
 	}
 }

@@ -11,9 +11,8 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/kemi-sip/kemi/core/cfg"
 	"github.com/kemi-sip/kemi/core/router"
-	"github.com/kemi-sip/kemi/core/transport"
+	"github.com/kemi-sip/kemi/core/sip"
 	"github.com/kemi-sip/kemi/dispatch"
 	engines "github.com/kemi-sip/kemi/engines/all"
 )
@@ -24,8 +23,6 @@ type Proxy struct {
 	Env   *router.Env
 	Table *dispatch.Table // its modules, exports and RPC commands
 	Logs  *Logs
-	tr    *transport.Server
-	stop  func()
 }
 
 // Logs collects what the proxy logs.
@@ -50,53 +47,15 @@ func (l *Logs) String() string {
 // serves; the proxy stops when the test ends.
 func Start(tb testing.TB, path string, defines map[string]string) *Proxy {
 	tb.Helper()
-	c, err := cfg.Parse(path, nil, defines)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tab, err := engines.Table(c)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	e, err := engines.Engine(c, tab, nil)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tr, err := transport.Listen(transport.Config{Listen: []transport.Addr{{Host: "127.0.0.1", Port: 0}}, Children: 2})
-	if err != nil {
-		tb.Fatal(err)
-	}
 	logs := &Logs{}
-	env := &router.Env{Engine: e, Transport: tr, Myself: transport.NewMyself(tr.Listeners, []string{"proxy.example.com"}),
-		Log: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})), Defines: c.Defines}
-	if err := tab.Start(env); err != nil {
-		tr.Close()
+	p, err := engines.Load(engines.Options{File: path, Defines: defines, Listen: []string{"udp:127.0.0.1:0"}, Children: 2,
+		Aliases: []string{"proxy.example.com"}, Log: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	if err != nil {
 		tb.Fatal(err)
 	}
-	var werr error
-	var mu sync.Mutex
-	tr.Serve(func(rank int) transport.Handler {
-		w, err := env.NewWorker(rank)
-		if err != nil {
-			mu.Lock()
-			werr = err
-			mu.Unlock()
-		}
-		return w
-	})
-	if werr != nil {
-		tb.Fatal(werr)
+	if err := p.Start(); err != nil {
+		tb.Fatal(err)
 	}
-	p := &Proxy{Env: env, Table: tab, Logs: logs, tr: tr}
-	for _, l := range tr.Listeners {
-		if l.Proto.String() == "UDP" {
-			p.Addr = l.Addr
-		}
-	}
-	p.stop = func() {
-		tr.Close()
-		tab.Stop()
-	}
-	tb.Cleanup(p.stop)
-	return p
+	tb.Cleanup(p.Stop)
+	return &Proxy{Addr: p.Addr(sip.TransportUDP), Env: p.Env, Table: p.Table, Logs: logs}
 }

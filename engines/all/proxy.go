@@ -1,0 +1,213 @@
+package all
+
+import (
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/kemi-sip/kemi/core/cfg"
+	"github.com/kemi-sip/kemi/core/router"
+	"github.com/kemi-sip/kemi/core/sip"
+	"github.com/kemi-sip/kemi/core/transport"
+	"github.com/kemi-sip/kemi/dispatch"
+)
+
+// Options say which config to load and what the command line changes.
+type Options struct {
+	File     string            // the config's name in messages; read from disk when Text is nil
+	Text     []byte            // the config itself (an embedded one), or nil
+	Defines  map[string]string // -A
+	Scripts  map[string][]byte // scripts that are not files (see Engine)
+	Listen   []string          // replaces listen= (-l)
+	Children int               // replaces children= when > 0 (-n)
+	Aliases  []string          // added to alias=
+	Log      *slog.Logger      // nil: slog.Default()
+	// Level, when set, is set from the config's debug= plus Debug.
+	Level *slog.LevelVar
+	Debug int
+}
+
+// Proxy is a config loaded into its export table and engine, and once
+// started, its sockets and workers. cmd/kemi, kemibench and the tests'
+// proxies are all one of these.
+type Proxy struct {
+	Config    *cfg.Config
+	Table     *dispatch.Table
+	Engine    router.Engine
+	Listen    []transport.Addr
+	Children  int
+	Aliases   []string
+	Env       *router.Env       // after Start
+	Transport *transport.Server // after Start
+	log       *slog.Logger
+}
+
+// Load reads the config, builds the export table and compiles the script.
+// Every error names the config's file:line.
+func Load(o Options) (*Proxy, error) {
+	c, err := cfg.Parse(o.File, o.Text, o.Defines)
+	if err != nil {
+		return nil, err
+	}
+	p := &Proxy{Config: c, log: o.Log}
+	if p.log == nil {
+		p.log = slog.Default()
+	}
+	c.LogWarnings(p.log)
+	debug, err := c.Int("debug", 2)
+	if err != nil {
+		return nil, err
+	}
+	if o.Level != nil {
+		o.Level.Set(router.LevelFromDebug(debug + o.Debug))
+	}
+	if err := p.globals(o); err != nil {
+		return nil, err
+	}
+	if p.Table, err = Table(c); err != nil {
+		return nil, err
+	}
+	if p.Engine, err = Engine(c, p.Table, o.Scripts); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// globals checks the core parameters kemi uses.
+func (p *Proxy) globals(o Options) error {
+	c := p.Config
+	for _, b := range []string{"log_stderror", "fork", "auto_aliases"} {
+		if _, err := c.Bool(b, false); err != nil {
+			return err
+		}
+	}
+	port, err := c.Int("port", 5060)
+	if err != nil {
+		return err
+	}
+	if p.Children, err = c.Int("children", 8); err != nil {
+		return err
+	}
+	if p.Children < 1 {
+		g, _ := c.Global("children")
+		return &cfg.Error{Pos: g.Pos, Msg: "children: must be at least 1"}
+	}
+	if o.Children > 0 {
+		p.Children = o.Children
+	}
+	if len(o.Listen) > 0 {
+		for _, s := range o.Listen {
+			a, err := transport.ParseAddr(s, port)
+			if err != nil {
+				return fmt.Errorf("-l: %w", err)
+			}
+			p.Listen = append(p.Listen, a)
+		}
+	} else {
+		for _, g := range c.All("listen") {
+			a, err := transport.ParseAddr(g.Value, port)
+			if err != nil {
+				return &cfg.Error{Pos: g.Pos, Msg: err.Error()}
+			}
+			p.Listen = append(p.Listen, a)
+		}
+	}
+	if len(p.Listen) == 0 {
+		// Kamailio listens everywhere when told nothing.
+		p.Listen = []transport.Addr{{Host: "0.0.0.0", Port: port}}
+	}
+	for _, g := range c.All("alias") {
+		p.Aliases = append(p.Aliases, g.Value)
+	}
+	p.Aliases = append(p.Aliases, o.Aliases...)
+	return nil
+}
+
+// Start binds the sockets, starts the modules and the workers.
+func (p *Proxy) Start() error {
+	c := p.Config
+	tr, err := transport.Listen(transport.Config{Listen: p.Listen, Children: p.Children, Log: p.log})
+	if err != nil {
+		return err
+	}
+	env := &router.Env{Engine: p.Engine, Transport: tr, Myself: transport.NewMyself(tr.Listeners, p.Aliases), Log: p.log, Defines: c.Defines}
+	if err := latencySettings(c, env); err != nil {
+		tr.Close()
+		return err
+	}
+	if err := p.Table.Start(env); err != nil {
+		tr.Close()
+		return err
+	}
+	var (
+		mu   sync.Mutex
+		werr error
+	)
+	tr.Serve(func(rank int) transport.Handler {
+		w, err := env.NewWorker(rank)
+		if err != nil {
+			mu.Lock()
+			werr = err
+			mu.Unlock()
+			return nopHandler{}
+		}
+		return w
+	})
+	if werr != nil {
+		tr.Close()
+		p.Table.Stop()
+		return werr
+	}
+	p.Env, p.Transport = env, tr
+	return nil
+}
+
+type nopHandler struct{}
+
+func (nopHandler) Handle(*transport.Packet) {}
+
+// Stop closes the sockets, waits for the workers, then stops the modules
+// (usrloc's write-back runs last, after the final request).
+func (p *Proxy) Stop() {
+	if p.Transport != nil {
+		p.Transport.Close()
+	}
+	p.Table.Stop()
+}
+
+// latencySettings reads latency_cfg_log, latency_log and
+// latency_limit_action.
+func latencySettings(c *cfg.Config, env *router.Env) error {
+	if _, ok := c.Global("latency_cfg_log"); ok {
+		lvl, err := c.Int("latency_cfg_log", 3)
+		if err != nil {
+			return err
+		}
+		env.LatencyCfgLog, env.LatencyCfgLevel = true, router.LevelFromDebug(lvl)
+	}
+	limit, err := c.Int("latency_limit_action", 0)
+	if err != nil {
+		return err
+	}
+	lvl, err := c.Int("latency_log", -1)
+	if err != nil {
+		return err
+	}
+	env.LatencyLimit, env.LatencyLimitLevel = time.Duration(limit)*time.Microsecond, router.LevelFromDebug(lvl)
+	return nil
+}
+
+// Addr is the address of the first socket of proto, invalid when there is
+// none (or before Start).
+func (p *Proxy) Addr(proto sip.Transport) netip.AddrPort {
+	if p.Transport != nil {
+		for _, l := range p.Transport.Listeners {
+			if l.Proto == proto {
+				return l.Addr
+			}
+		}
+	}
+	return netip.AddrPort{}
+}
