@@ -38,6 +38,11 @@ type Env struct {
 	// ReplyHook, set by tm, sees every reply after reply_route.
 	ReplyHook ReplyHook
 
+	// RouteTimer, when set, is told each main route's execution time
+	// with the context it ran on (kemibench classifies the runs with it).
+	// It is called by the worker that ran the route.
+	RouteTimer func(c *Ctx, k RouteKind, d time.Duration)
+
 	mu      sync.Mutex
 	workers []*Worker
 	dns     dnsCache
@@ -132,6 +137,16 @@ func (e *Env) LatencyTotal(k RouteKind) LatencySnapshot {
 	return s
 }
 
+// ResetLatency zeroes every worker's route latencies (a run that is being
+// read may see a mix of before and after).
+func (e *Env) ResetLatency() {
+	for _, w := range e.Workers() {
+		for k := range w.Latency {
+			w.Latency[k].Reset()
+		}
+	}
+}
+
 // Var returns $var(name).
 func (w *Worker) Var(name string) Value {
 	if s := w.vars[name]; s != nil {
@@ -214,6 +229,9 @@ func (w *Worker) runMain(c *Ctx, k RouteKind) (int, error) {
 	d := time.Since(start)
 	w.Latency[k].Record(d)
 	e := w.env
+	if e.RouteTimer != nil {
+		e.RouteTimer(c, k, d)
+	}
 	if e.LatencyCfgLog && e.Log.Enabled(context.Background(), e.LatencyCfgLevel) {
 		e.Log.Log(context.Background(), e.LatencyCfgLevel, c.Route+" executed in "+strconv.FormatInt(d.Microseconds(), 10)+" usec")
 	}

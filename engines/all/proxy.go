@@ -33,15 +33,17 @@ type Options struct {
 // started, its sockets and workers. cmd/kemi, kemibench and the tests'
 // proxies are all one of these.
 type Proxy struct {
-	Config    *cfg.Config
-	Table     *dispatch.Table
-	Engine    router.Engine
-	Listen    []transport.Addr
-	Children  int
-	Aliases   []string
-	Env       *router.Env       // after Start
-	Transport *transport.Server // after Start
-	log       *slog.Logger
+	Config   *cfg.Config
+	Table    *dispatch.Table
+	Engine   router.Engine
+	Listen   []transport.Addr
+	Children int
+	Aliases  []string
+	Env      *router.Env // after Start
+	// RouteTimer, set before Start, becomes the Env's RouteTimer.
+	RouteTimer func(c *router.Ctx, k router.RouteKind, d time.Duration)
+	Transport  *transport.Server // after Start
+	log        *slog.Logger
 }
 
 // Load reads the config, builds the export table and compiles the script.
@@ -132,7 +134,8 @@ func (p *Proxy) Start() error {
 	if err != nil {
 		return err
 	}
-	env := &router.Env{Engine: p.Engine, Transport: tr, Myself: transport.NewMyself(tr.Listeners, p.Aliases), Log: p.log, Defines: c.Defines}
+	env := &router.Env{Engine: p.Engine, Transport: tr, Myself: transport.NewMyself(tr.Listeners, p.Aliases), Log: p.log, Defines: c.Defines,
+		RouteTimer: p.RouteTimer}
 	if err := latencySettings(c, env); err != nil {
 		tr.Close()
 		return err
