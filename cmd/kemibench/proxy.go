@@ -134,7 +134,15 @@ func (lp *localProxy) Reset() error {
 
 func (lp *localProxy) Stats() (ProxyStats, error) {
 	var s ProxyStats
-	s.Route = lp.p.Env.LatencyTotal(router.RouteRequest)
+	// A route's time is recorded after it returns, which is after its
+	// reply left: wait (a little) for the runs of the requests received.
+	for range 100 {
+		s.Route = lp.p.Env.LatencyTotal(router.RouteRequest)
+		if s.Route.Count >= lp.p.Env.Stats.Requests.Load() {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	s.RouteChallenge, s.RouteAuth = lp.times.snapshot()
 	s.Requests = lp.p.Env.Stats.Requests.Load()
 	s.ScriptErrors = lp.p.Env.Stats.ScriptErrors.Load()

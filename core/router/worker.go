@@ -227,11 +227,11 @@ func (w *Worker) runMain(c *Ctx, k RouteKind) (int, error) {
 	start := time.Now()
 	rc, err := w.runner.Run(c, k, "")
 	d := time.Since(start)
-	w.Latency[k].Record(d)
 	e := w.env
 	if e.RouteTimer != nil {
-		e.RouteTimer(c, k, d)
+		e.RouteTimer(c, k, d) // first: once Latency counts the run, the timer has seen it
 	}
+	w.Latency[k].Record(d)
 	if e.LatencyCfgLog && e.Log.Enabled(context.Background(), e.LatencyCfgLevel) {
 		e.Log.Log(context.Background(), e.LatencyCfgLevel, c.Route+" executed in "+strconv.FormatInt(d.Microseconds(), 10)+" usec")
 	}
