@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/kemi-sip/kemi/engines/enginetest/sipptest"
 	"net"
 	"os"
 	"os/exec"
@@ -52,7 +53,7 @@ func startCallee(t *testing.T, sipp, scenario string, port int, extra ...string)
 		}
 		if b, _ := filepath.Glob(filepath.Join(dir, "*_errors.log")); len(b) > 0 {
 			if data, _ := os.ReadFile(b[0]); len(data) > 0 && t.Failed() {
-				t.Logf("callee %s errors:\n%s", scenario, tail(data))
+				t.Logf("callee %s errors:\n%s", scenario, sipptest.Tail(data))
 			}
 		}
 	})
@@ -107,13 +108,13 @@ func callsThrough(t *testing.T, sipp, cfg string, defines map[string]string, cal
 			registerContact(t, proxy, c.user, "127.0.0.1:"+strconv.Itoa(c.port))
 		}
 	}
-	runSipp(t, sipp, repoFile("scripts", "sipp", caller), "u1", proxy, calls, rate, append([]string{"-s", user}, extra...)...)
+	sipptest.Run(t, sipp, repoFile("scripts", "sipp", caller), "u1", proxy, calls, rate, append([]string{"-s", user}, extra...)...)
 }
 
 // TestProxyCallsSipp: 1000 calls INVITE/180/200/ACK/BYE from a sipp caller
 // to a sipp callee registered through kemi; none may fail.
 func TestProxyCallsSipp(t *testing.T) {
-	sipp := needSipp(t)
+	sipp := sipptest.Need(t)
 	for _, cfg := range proxyConfigs {
 		t.Run(cfg, func(t *testing.T) {
 			callsThrough(t, sipp, cfg, nil, []callee{{"call-uas.xml", "bob", freeUDPPort(t)}}, "call-uac.xml", "bob", 1000, 200)
@@ -125,7 +126,7 @@ func TestProxyCallsSipp(t *testing.T) {
 // failure route sends the call to the voicemail server, another sipp
 // callee, where it succeeds.
 func TestProxyFailureRouteSipp(t *testing.T) {
-	sipp := needSipp(t)
+	sipp := sipptest.Need(t)
 	for _, cfg := range proxyConfigs {
 		t.Run(cfg, func(t *testing.T) {
 			vm := freeUDPPort(t)
@@ -139,7 +140,7 @@ func TestProxyFailureRouteSipp(t *testing.T) {
 // TestProxyCancelSipp: the caller cancels while the callee rings: 200 to
 // the CANCEL, the callee's 487 relayed, every call as the scenario says.
 func TestProxyCancelSipp(t *testing.T) {
-	sipp := needSipp(t)
+	sipp := sipptest.Need(t)
 	for _, cfg := range proxyConfigs {
 		t.Run(cfg, func(t *testing.T) {
 			callsThrough(t, sipp, cfg, nil, []callee{{"ringing-uas.xml", "dave", freeUDPPort(t)}}, "cancel-uac.xml", "dave", 200, 50)
@@ -153,7 +154,7 @@ func TestProxyCancelSipp(t *testing.T) {
 // still complete every call. The proxy's own retransmissions towards a
 // silent callee are tested in modules/tm.
 func TestProxyPacketLossSipp(t *testing.T) {
-	sipp := needSipp(t)
+	sipp := sipptest.Need(t)
 	callsThrough(t, sipp, "kamailio.cfg", nil, []callee{{"call-uas.xml", "erin", freeUDPPort(t)}}, "call-uac.xml", "erin", 200, 50,
 		"-lost", "10", "-trace_err")
 }

@@ -6,10 +6,10 @@ import (
 	"encoding/hex"
 	"fmt"
 	engines "github.com/kemi-sip/kemi/engines/all"
+	"github.com/kemi-sip/kemi/engines/enginetest/sipptest"
 	"log/slog"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -24,18 +24,6 @@ import (
 const testDomain = "kemi.test"
 
 // needSipp finds sipp, or skips outside CI.
-func needSipp(t *testing.T) string {
-	t.Helper()
-	sipp, err := exec.LookPath("sipp")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("sipp not found in CI: .ci/run installs it (apt-get install sip-tester)")
-		}
-		t.Skip("sipp not installed (apt-get install sip-tester); skipped outside CI")
-	}
-	return sipp
-}
-
 func repoFile(parts ...string) string {
 	_, file, _, _ := runtime.Caller(0)
 	return filepath.Join(append([]string{filepath.Dir(file), "..", ".."}, parts...)...)
@@ -104,7 +92,7 @@ func countRows(t testing.TB, url, q string) int {
 // registerSipp runs the REGISTER-with-auth scenario with the users of csv.
 func registerSipp(t *testing.T, sipp, csv, target string, calls, rate int) {
 	t.Helper()
-	runSipp(t, sipp, repoFile("scripts", "sipp", "register-auth.xml"), "u1", target, calls, rate, "-inf", csv)
+	sipptest.Run(t, sipp, repoFile("scripts", "sipp", "register-auth.xml"), "u1", target, calls, rate, "-inf", csv)
 }
 
 // TestRegistrarSipp is the registrar's interoperability test: sipp
@@ -113,7 +101,7 @@ func registerSipp(t *testing.T, sipp, csv, target string, calls, rate int) {
 // (usrloc db_mode 1); every registration must succeed and be in the
 // location table. Then a MESSAGE to a registered user reaches its contact.
 func TestRegistrarSipp(t *testing.T) {
-	sipp := needSipp(t)
+	sipp := sipptest.Need(t)
 	for _, tc := range []struct{ name, cfg string }{{"native", "kamailio.cfg"}, {"lua", "kamailio-lua.cfg"}} {
 		t.Run(tc.name, func(t *testing.T) {
 			url := "sqlite://" + filepath.Join(t.TempDir(), "kemi.db")
@@ -133,7 +121,7 @@ func TestRegistrarSipp(t *testing.T) {
 // db_mode 1: Kamailio 5.6 lost 18 of 300 at 100/s to "database is
 // locked"; kemi must lose none.
 func TestRegistrarHighRate(t *testing.T) {
-	sipp := needSipp(t)
+	sipp := sipptest.Need(t)
 	url := "sqlite://" + filepath.Join(t.TempDir(), "kemi.db")
 	csv := prepareDB(t, url, 1000)
 	s, logs := startFile(t, repoFile("scripts", "registrar", "kamailio.cfg"), map[string]string{"DBURL": strconv.Quote(url)})
@@ -155,7 +143,7 @@ func TestRegistrarPostgres(t *testing.T) {
 		}
 		t.Skip("KEMI_TEST_PG not set (postgres://user:pass@127.0.0.1/postgres); skipped outside CI")
 	}
-	sipp := needSipp(t)
+	sipp := sipptest.Need(t)
 	url := createPGDatabase(t, admin)
 	csv := prepareDB(t, url, 1000)
 	s, logs := startFile(t, repoFile("scripts", "registrar", "kamailio.cfg"), map[string]string{"DBURL": strconv.Quote(url)})

@@ -129,6 +129,9 @@ func benchTarget(ctx context.Context, o *benchOptions, rep *Report, log io.Write
 	lc := o.loadConfig(users)
 	lc.Target = target
 	label := "target " + o.target
+	if o.label != "" {
+		label = o.label
+	}
 	if o.max {
 		return searchMax(ctx, o, rep, label, lc, nil, log)
 	}
@@ -139,6 +142,7 @@ func benchTarget(ctx context.Context, o *benchOptions, rep *Report, log io.Write
 		}
 	}
 	fmt.Fprintf(log, "kemibench: %s: %d registrations at %g/s\n", o.target, lc.Total, o.rate)
+	cpu0 := treeCPU(o.targetPID)
 	lr, err := RunLoad(ctx, lc)
 	if err != nil {
 		return err
@@ -151,6 +155,12 @@ func benchTarget(ctx context.Context, o *benchOptions, rep *Report, log io.Write
 			return err
 		}
 		ps = &s
+	}
+	if o.targetPID > 0 {
+		if ps == nil {
+			ps = &ProxyStats{}
+		}
+		ps.CPU = treeCPU(o.targetPID) - cpu0
 	}
 	rep.add(label, lr, ps)
 	return nil
@@ -194,6 +204,17 @@ func writeSubscribers(ctx context.Context, dburl string, users []User) error {
 		}
 	}
 	return nil
+}
+
+// writeUsersFile writes users as sipp's injection file (readUsers reads
+// it back): what sipp and kemibench --users-file take.
+func writeUsersFile(path string, users []User) error {
+	var b strings.Builder
+	b.WriteString("SEQUENTIAL\n")
+	for _, u := range users {
+		b.WriteString(u.Name + ";" + u.Domain + ";" + u.Password + "\n")
+	}
+	return os.WriteFile(path, []byte(b.String()), 0o644)
 }
 
 // readUsers reads sipp's injection file: an optional SEQUENTIAL, RANDOM or
@@ -280,3 +301,41 @@ func routeLogLine(s string) (int64, bool) {
 
 // benchDomain is the subscribers' domain: an alias of the bench config.
 const benchDomain = "kemibench.test"
+
+// treeCPU is the CPU time (user + system) of process pid and its
+// children, from /proc; 0 when pid is 0 or unknown. Clock ticks are
+// taken as 100 per second (Linux's USER_HZ).
+func treeCPU(pid int) time.Duration {
+	if pid <= 0 {
+		return 0
+	}
+	dirs, _ := os.ReadDir("/proc")
+	var ticks int64
+	for _, d := range dirs {
+		n, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + d.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ... utime stime: fields 14 and 15.
+		i := strings.LastIndexByte(string(b), ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(b[i+1:]))
+		if len(f) < 13 {
+			continue
+		}
+		ppid, _ := strconv.Atoi(f[1])
+		if n != pid && ppid != pid {
+			continue
+		}
+		ut, _ := strconv.ParseInt(f[11], 10, 64)
+		st, _ := strconv.ParseInt(f[12], 10, 64)
+		ticks += ut + st
+	}
+	return time.Duration(ticks) * 10 * time.Millisecond
+}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/kemi-sip/kemi/core/sip"
+	"github.com/kemi-sip/kemi/engines/enginetest/sipptest"
 )
 
 // TestMain lets the test binary be its own proxy child, as kemibench is.
@@ -336,5 +337,43 @@ func TestOptionErrors(t *testing.T) {
 		if code := run(context.Background(), tc.args, nil, &out, &errb); code != 2 || !strings.Contains(errb.String(), tc.want) {
 			t.Errorf("%v: exit %d, %q; want 2 and %q", tc.args, code, errb.String(), tc.want)
 		}
+	}
+}
+
+// TestSippAgainstBenchProxy is the interoperability check: real sipp runs
+// scripts/sipp/register-auth.xml (REGISTER, 401, REGISTER with
+// credentials, 200) against the bench config in every engine.
+func TestSippAgainstBenchProxy(t *testing.T) {
+	sipp := sipptest.Need(t)
+	dir, err := findScripts("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	users := makeUsers(100, benchDomain)
+	dburl := "sqlite:///" + filepath.Join(t.TempDir(), "subscribers.db")
+	if err := writeSubscribers(context.Background(), dburl, users); err != nil {
+		t.Fatal(err)
+	}
+	csv := filepath.Join(t.TempDir(), "users.csv")
+	if err := writeUsersFile(csv, users); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range engineOrder {
+		t.Run(e, func(t *testing.T) {
+			p, err := startLocal(filepath.Join(dir, "kamailio.cfg"), e, dburl, []string{"udp:127.0.0.1:0"}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p.Close()
+			sipptest.Run(t, sipp, filepath.Join(dir, "..", "sipp", "register-auth.xml"), "u1", p.Addr(sip.TransportUDP).String(), 200, 100, "-inf", csv)
+			s, err := p.Stats()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.RouteChallenge.Count < 200 || s.RouteAuth.Count < 200 || s.ScriptErrors != 0 {
+				t.Errorf("request_route ran %d times without credentials and %d with, %d script errors; want 200, 200, 0",
+					s.RouteChallenge.Count, s.RouteAuth.Count, s.ScriptErrors)
+			}
+		})
 	}
 }

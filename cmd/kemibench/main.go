@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -20,6 +21,9 @@ import (
 const usage = `Usage:
   kemibench run [options] [--engine E | --target HOST:PORT --users-file F]
   kemibench compare [options] [--engines native,lua,golua,jsdt,python]
+  kemibench users DBURL N FILE   N bench subscribers into DBURL's subscriber
+                                 table and FILE (sipp's injection file), for
+                                 another server (scripts/kamailio-peer.sh)
 
 REGISTER with digest authentication: each registration is a REGISTER, its
 401 challenge, the REGISTER with credentials and its 200. Without --target,
@@ -45,6 +49,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	switch args[0] {
 	case "proxy": // the child side of a run; not for people
 		return serveChild(args[1:], stdin, stdout, stderr)
+	case "users":
+		return usersCommand(ctx, args[1:], stdout, stderr)
 	case "run", "compare":
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
@@ -110,6 +116,8 @@ type benchOptions struct {
 	rounds    int
 	target    string
 	routeLog  string
+	label     string
+	targetPID int
 	inProcess bool
 	reportDir string
 	scripts   string
@@ -136,6 +144,8 @@ func newFlags(out io.Writer, o *benchOptions) *flag.FlagSet {
 	fs.IntVar(&o.rounds, "rounds", 2, "compare: rounds the registrations are split over, engines interleaved")
 	fs.StringVar(&o.target, "target", "", "run: drive the SIP server at HOST:PORT instead of a kemi of our own")
 	fs.StringVar(&o.routeLog, "route-log", "", "run --target: the server's log, to read route times from (\"executed in N usec\" lines, latency_cfg_log)")
+	fs.StringVar(&o.label, "label", "", "run --target: the name of the result (default: target HOST:PORT)")
+	fs.IntVar(&o.targetPID, "target-pid", 0, "run --target: the server's main process, for its CPU time (it and its children, from /proc)")
 	fs.BoolVar(&o.inProcess, "in-process", false, "run the proxies in kemibench's own process (CPU time then includes the load generator)")
 	fs.StringVar(&o.reportDir, "report", "", "write the report (Markdown, JSON, SVG) into DIR")
 	fs.StringVar(&o.scripts, "scripts", "", "the bench config's folder (default: scripts/bench found from here up)")
@@ -201,4 +211,28 @@ func isTerminal(w io.Writer) bool {
 	}
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// usersCommand is "kemibench users DBURL N FILE".
+func usersCommand(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) != 3 {
+		fmt.Fprint(stderr, "usage: kemibench users DBURL N FILE\n")
+		return 2
+	}
+	n, err := strconv.Atoi(args[1])
+	if err != nil || n <= 0 {
+		fmt.Fprintf(stderr, "kemibench users: N %q: want a positive number\n", args[1])
+		return 2
+	}
+	users := makeUsers(n, benchDomain)
+	if err := writeSubscribers(ctx, args[0], users); err != nil {
+		fmt.Fprintln(stderr, "kemibench users: "+err.Error())
+		return 1
+	}
+	if err := writeUsersFile(args[2], users); err != nil {
+		fmt.Fprintln(stderr, "kemibench users: "+err.Error())
+		return 1
+	}
+	fmt.Fprintf(stdout, "%d subscribers of %s in %s and %s\n", n, benchDomain, args[0], args[2])
+	return 0
 }

@@ -185,6 +185,15 @@ func (r *Report) Failed() bool {
 
 func f1(v float64) string { return fmt.Sprintf("%.1f", v) }
 
+// avgOrDash is a split the server could not make (a log has no request
+// kinds) as "-".
+func avgOrDash(s *Summary) string {
+	if s == nil || s.Count == 0 {
+		return "-"
+	}
+	return f1(s.Avg)
+}
+
 // tableRows is the table, header first, in Kamailio's published shape
 // (INTERPRETER, AVERAGE, MIN, MAX) with kemibench's columns after.
 func (r *Report) tableRows() [][]string {
@@ -195,16 +204,18 @@ func (r *Report) tableRows() [][]string {
 		if res.Route != nil {
 			rt := res.Route
 			row = append(row, f1(rt.Avg), f1(rt.Min), f1(rt.Max), f1(rt.P50), f1(rt.P90), f1(rt.P99),
-				f1(res.RouteChallenge.Avg), f1(res.RouteAuth.Avg))
+				avgOrDash(res.RouteChallenge), avgOrDash(res.RouteAuth))
 		} else {
 			row = append(row, "-", "-", "-", "-", "-", "-", "-", "-")
 		}
 		row = append(row, f1(res.ClientTotal.Avg), f1(res.ClientTotal.P99), fmt.Sprintf("%.1f", res.RegsPerSec),
 			fmt.Sprint(res.Failed), fmt.Sprint(res.Retrans))
+		row = append(row, "-", "-")
 		if res.CPUPerRegUS > 0 {
-			row = append(row, f1(res.CPUPerRegUS), fmt.Sprintf("%.0f MiB", res.PeakRSSMiB))
-		} else {
-			row = append(row, "-", "-")
+			row[len(row)-2] = f1(res.CPUPerRegUS)
+		}
+		if res.PeakRSSMiB > 0 {
+			row[len(row)-1] = fmt.Sprintf("%.0f MiB", res.PeakRSSMiB)
 		}
 		if res.MaxRate > 0 {
 			row[11] = fmt.Sprintf("max %.0f", res.MaxRate)

@@ -1,0 +1,95 @@
+// Package sipptest runs real sipp (apt-get install sip-tester) in tests:
+// the interoperability checks of cmd/kemi and cmd/kemibench.
+package sipptest
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// Need returns sipp's path. Outside CI a missing sipp skips the test; in
+// CI (.ci/run installs it) it fails.
+func Need(t *testing.T) string {
+	t.Helper()
+	sipp, err := exec.LookPath("sipp")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("sipp not found in CI: .ci/run installs it (apt-get install sip-tester)")
+		}
+		t.Skip("sipp not installed (apt-get install sip-tester); skipped outside CI")
+	}
+	return sipp
+}
+
+// Run runs a scenario, calls of it at rate per second over transport
+// flag (u1, t1), and wants every call to succeed; extra are more sipp
+// options (-inf FILE).
+func Run(t *testing.T, sipp, scenario, flag, target string, calls, rate int, extra ...string) {
+	t.Helper()
+	dir := t.TempDir()
+	args := append([]string{"-sf", scenario, "-m", strconv.Itoa(calls), "-r", strconv.Itoa(rate), "-l", "200",
+		"-t", flag, "-i", "127.0.0.1", "-p", "0", "-timeout", "120s", "-nostdin",
+		"-trace_stat", "-stf", filepath.Join(dir, "stat.csv")}, extra...)
+	cmd := exec.Command(sipp, append(args, target)...)
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	stats, _ := os.ReadFile(filepath.Join(dir, "stat.csv"))
+	if err != nil {
+		t.Fatalf("sipp: %v\n%s\n%s%s", err, Tail(out), stats, logs(dir))
+	}
+	ok, failed := counts(t, stats)
+	t.Logf("sipp %s, %d calls at %d/s over %s: %d ok, %d failed", filepath.Base(scenario), calls, rate, flag, ok, failed)
+	if ok != calls || failed != 0 {
+		t.Fatalf("sipp: %d successful calls, %d failed; want %d and 0\n%s%s", ok, failed, calls, Tail(out), logs(dir))
+	}
+}
+
+// logs is the end of the error and message logs sipp wrote in dir
+// (-trace_err, -trace_msg), for a failure's report.
+func logs(dir string) string {
+	var b strings.Builder
+	for _, pat := range []string{"*_errors.log", "*_messages.log"} {
+		files, _ := filepath.Glob(filepath.Join(dir, pat))
+		for _, f := range files {
+			data, _ := os.ReadFile(f)
+			b.WriteString("\n--- " + filepath.Base(f) + "\n" + Tail(data))
+		}
+	}
+	return b.String()
+}
+
+// Tail is the last 3000 bytes of b, for a failure message.
+func Tail(b []byte) string {
+	s := string(b)
+	if len(s) > 3000 {
+		s = s[len(s)-3000:]
+	}
+	return s
+}
+
+// counts reads the cumulative SuccessfulCall and FailedCall of the
+// last line of sipp's statistics file.
+func counts(t *testing.T, csv []byte) (ok, failed int) {
+	lines := strings.Split(strings.TrimSpace(string(csv)), "\n")
+	if len(lines) < 2 {
+		t.Fatalf("sipp statistics file has no data:\n%s", csv)
+	}
+	head := strings.Split(lines[0], ";")
+	last := strings.Split(lines[len(lines)-1], ";")
+	col := func(name string) int {
+		for i, h := range head {
+			if h == name && i < len(last) {
+				n, _ := strconv.Atoi(regexp.MustCompile(`\d+`).FindString(last[i]))
+				return n
+			}
+		}
+		t.Fatalf("sipp statistics: no column %s", name)
+		return 0
+	}
+	return col("SuccessfulCall(C)"), col("FailedCall(C)")
+}
