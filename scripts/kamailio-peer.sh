@@ -9,7 +9,8 @@
 #   e.g. scripts/kamailio-peer.sh native,lua -m 1000 -r 50 --report reports
 #        scripts/kamailio-peer.sh native --max
 # Kamailio logs each request_route's time (latency_cfg_log, -A
-# WITH_LATENCY_LOG) and kemibench reads them back (--route-log).
+# WITH_LATENCY_LOG) and kemibench reads them back (--route-log); not with
+# --max, where a log line per request would slow Kamailio down.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v kamailio >/dev/null || { echo "kamailio not installed (see the head of $0)" >&2; exit 1; }
@@ -35,14 +36,17 @@ for e in ${engines//,/ }; do
     *) echo "unknown engine $e (native, lua, jsdt, python)" >&2; exit 2 ;;
   esac
   log=$work/kamailio-$e.log
+  latency=(-A WITH_LATENCY_LOG)
+  routelog=(--route-log "$log")
+  case " $* " in *" --max "*) latency=(); routelog=() ;; esac
   kamailio -f scripts/bench/kamailio.cfg -DD -E -n "$children" -l "udp:127.0.0.1:$port" -w scripts/bench \
-    -A WITH_LATENCY_LOG -A "DBURL=\"sqlite:///$work/subscribers.db\"" "${defs[@]}" >"$log" 2>&1 &
+    "${latency[@]}" -A "DBURL=\"sqlite:///$work/subscribers.db\"" "${defs[@]}" >"$log" 2>&1 &
   pid=$!
   for _ in $(seq 50); do grep -q "INFO: <core>.*init_tcp\|Listening on\|main process\|INFO: rr" "$log" 2>/dev/null && break; sleep 0.1; done
   sleep 1
   if ! kill -0 "$pid" 2>/dev/null; then echo "kamailio ($e) did not start:" >&2; tail -20 "$log" >&2; exit 1; fi
   echo "== Kamailio $e"
-  args=(run --target "127.0.0.1:$port" --users-file "$work/users.csv" --route-log "$log" --target-pid "$pid" --label "kamailio-$e" "$@")
+  args=(run --target "127.0.0.1:$port" --users-file "$work/users.csv" "${routelog[@]}" --target-pid "$pid" --label "kamailio-$e" "$@")
   "$work/kemibench" "${args[@]}" || echo "kemibench exit $? (Kamailio $e)"
   kill "$pid"; wait "$pid" 2>/dev/null || true; pid=""
 done
