@@ -165,6 +165,7 @@ type fakeRegistrar struct {
 	conn     *net.UDPConn
 	received atomic.Int64
 	drop     func(n int64) bool
+	garbage  atomic.Bool // every tenth request also gets a datagram that is not SIP
 	delay    func(n int64) time.Duration
 	delays   map[string]time.Duration // by branch
 	wg       sync.WaitGroup
@@ -192,6 +193,9 @@ func (f *fakeRegistrar) serve() {
 			return
 		}
 		k := f.received.Add(1)
+		if f.garbage.Load() && k%10 == 0 {
+			f.conn.WriteToUDPAddrPort([]byte("not SIP at all\r\n\r\n"), src)
+		}
 		if err := m.Parse(buf[:n]); err != nil || !m.IsRequest() {
 			continue
 		}
@@ -224,11 +228,12 @@ func fakeLoad(f *fakeRegistrar, total int) LoadConfig {
 		Deadline: 30 * time.Second}
 }
 
-// TestLossyTarget: a server that ignores every third request. Every
-// registration still ends with 200, through retransmissions, and the
-// retransmissions are counted.
+// TestLossyTarget: a server that ignores every third request (and sends
+// garbage now and then). Every registration still ends with 200, through
+// retransmissions, and the retransmissions and the garbage are counted.
 func TestLossyTarget(t *testing.T) {
 	f := startFake(t, func(n int64) bool { return n%3 == 0 }, nil)
+	f.garbage.Store(true)
 	res, err := RunLoad(context.Background(), fakeLoad(f, 60))
 	if err != nil {
 		t.Fatal(err)
@@ -242,6 +247,9 @@ func TestLossyTarget(t *testing.T) {
 	if res.Retrans < dropped || int(f.received.Load()) != 120+res.Retrans {
 		t.Errorf("%d retransmissions counted; the server received %d requests (%d dropped) for 120 transactions",
 			res.Retrans, f.received.Load(), dropped)
+	}
+	if want := int(f.received.Load()) / 10; res.Malformed != want {
+		t.Errorf("%d malformed messages counted, the server sent %d", res.Malformed, want)
 	}
 }
 

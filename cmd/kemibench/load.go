@@ -44,6 +44,7 @@ type LoadResult struct {
 	Failures      map[string]int // reason -> count
 	Retrans       int            // requests sent again by timer E
 	Late          int            // replies that matched no waiting transaction
+	Malformed     int            // datagrams or stream messages that did not parse
 	Elapsed       time.Duration  // first send to last final reply
 	// Client-side response times: the challenged REGISTER (to its 401),
 	// the authenticated one (to its 200), and the whole registration.
@@ -376,10 +377,13 @@ type replyReader struct {
 
 func (rr *replyReader) Handle(p *transport.Packet) {
 	m := &rr.msg
+	g := rr.g
 	if err := m.Parse(p.Buf); err != nil || m.IsRequest() {
+		g.mu.Lock()
+		g.res.Malformed++ // a request is not what a registrar sends back either
+		g.mu.Unlock()
 		return
 	}
-	g := rr.g
 	now := time.Now()
 	idx, pass, ok := g.parseBranch(m.TopVia())
 	g.mu.Lock()

@@ -18,8 +18,9 @@ type MaxStep struct {
 }
 
 // searchMax finds the highest rate held for o.hold with no failure and no
-// retransmission: doubling from -r until a rate fails, then bisecting
-// until the bounds are within 5%. p may be nil (an external target).
+// retransmission: after 5 s of warm-up at -r, doubling from -r until a
+// rate fails, then bisecting until the bounds are within 5%. p may be nil
+// (an external target).
 func searchMax(ctx context.Context, o *benchOptions, rep *Report, name string, lc LoadConfig, p proxy, log io.Writer) error {
 	lc.Progress = nil
 	var (
@@ -28,6 +29,14 @@ func searchMax(ctx context.Context, o *benchOptions, rep *Report, name string, l
 		bestProx *ProxyStats
 	)
 	rate := o.rate
+	// Warm up at the first rate, uncounted: a proxy's first seconds (heap
+	// growth, caches, prepared statements) are not its capacity.
+	warm := lc
+	warm.Rate, warm.Total = rate, max(1, int(rate*5))
+	if _, err := RunLoad(ctx, warm); err != nil {
+		return err
+	}
+	time.Sleep(2 * time.Second)
 	for step := 0; step < 16; step++ {
 		lc.Rate, lc.Total = rate, max(1, int(rate*o.hold.Seconds()))
 		if p != nil {

@@ -237,7 +237,7 @@ func startChild(cfgFile, engine, dburl string) (*childProxy, error) {
 	}
 	c := &childProxy{stderr: &tailBuffer{}}
 	c.cmd = exec.Command(exe, "proxy", cfgFile, engine, dburl)
-	c.cmd.Stderr = c.stderr
+	c.cmd.Stderr = io.MultiWriter(os.Stderr, c.stderr) // the proxy logs warnings and errors only
 	if c.in, err = c.cmd.StdinPipe(); err != nil {
 		return nil, err
 	}

@@ -49,6 +49,7 @@ type Result struct {
 	Engine string
 	// Client side.
 	Registrations, OK, Failed, Retrans, Late int
+	Malformed                                int            `json:",omitempty"`
 	Failures                                 map[string]int `json:",omitempty"`
 	Elapsed                                  time.Duration
 	RegsPerSec                               float64
@@ -133,6 +134,7 @@ func (r *Report) add(engine string, lr *LoadResult, ps *ProxyStats) {
 	l.Failed += lr.Failed
 	l.Retrans += lr.Retrans
 	l.Late += lr.Late
+	l.Malformed += lr.Malformed
 	l.Elapsed += lr.Elapsed
 	for k, v := range lr.Failures {
 		l.Failures[k] += v
@@ -160,6 +162,7 @@ func (r *Report) add(engine string, lr *LoadResult, ps *ProxyStats) {
 func (res *Result) fill() {
 	l := &res.load
 	res.Registrations, res.OK, res.Failed, res.Retrans, res.Late = l.Registrations, l.OK, l.Failed, l.Retrans, l.Late
+	res.Malformed = l.Malformed
 	res.Failures, res.Elapsed, res.RegsPerSec = l.Failures, l.Elapsed, l.RegsPerSec()
 	res.ClientChallenge, res.ClientAuth, res.ClientTotal = summarize(l.Challenge), summarize(l.Auth), summarize(l.Total)
 	if p := res.proxy; p != nil {
@@ -242,6 +245,9 @@ func (r *Report) WriteTable(w io.Writer) {
 		}
 		if res.ScriptErrors > 0 {
 			fmt.Fprintf(w, "%s: %d script errors (see the proxy's log)\n", res.Engine, res.ScriptErrors)
+		}
+		if res.Malformed > 0 {
+			fmt.Fprintf(w, "%s: %d messages received that were not SIP replies\n", res.Engine, res.Malformed)
 		}
 	}
 }
