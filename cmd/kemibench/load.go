@@ -45,6 +45,7 @@ type LoadResult struct {
 	Retrans       int            // requests sent again by timer E
 	Late          int            // replies that matched no waiting transaction
 	Malformed     int            // datagrams or stream messages that did not parse
+	SendErrors    int            // requests the socket refused (their transactions time out)
 	Elapsed       time.Duration  // first send to last final reply
 	// Client-side response times: the challenged REGISTER (to its 401),
 	// the authenticated one (to its 200), and the whole registration.
@@ -108,7 +109,19 @@ type loadGen struct {
 	total    int           // registrations started, to compare with cfg.Total
 
 	challenge, auth, whole router.Latency
+	out                    []*outbox // per UDP socket
 }
+
+// outbox is what one UDP socket has to send: requests queue here and its
+// sender writes them in batches (sendmmsg), so that at high rates the
+// generator spends few system calls.
+type outbox struct {
+	mu   sync.Mutex
+	bufs [][]byte
+	wake chan struct{}
+}
+
+const maxBatch = 256
 
 // RunLoad runs the test and returns what it saw. Only a setup problem
 // (no socket, no users) is an error: failed registrations are counted.
@@ -166,6 +179,21 @@ func RunLoad(ctx context.Context, cfg LoadConfig) (*LoadResult, error) {
 		g.local = append(g.local, l.Addr.String())
 	}
 	g.tr.Serve(func(int) transport.Handler { return &replyReader{g: g} })
+	if cfg.Proto == sip.TransportUDP {
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		for i := range g.socks {
+			ob := &outbox{wake: make(chan struct{}, 1)}
+			g.out = append(g.out, ob)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				g.sender(g.socks[i], ob, stop)
+			}()
+		}
+		defer wg.Wait()
+		defer close(stop)
+	}
 	g.run(ctx)
 	return &g.res, nil
 }
@@ -302,11 +330,47 @@ func (g *loadGen) send(r *reg, pass int, chal *challenge) {
 	g.write(r)
 }
 
-// write sends r's current request. Called with mu held: a datagram send
-// does not block, a stream write is short.
+// write sends r's current request: queued for its socket's sender (UDP),
+// or written on the stream (TCP). Called with mu held.
 func (g *loadGen) write(r *reg) {
+	if g.out != nil {
+		ob := g.out[r.sock]
+		ob.mu.Lock()
+		ob.bufs = append(ob.bufs, append([]byte(nil), r.msg...))
+		ob.mu.Unlock()
+		select {
+		case ob.wake <- struct{}{}:
+		default:
+		}
+		return
+	}
 	if err := g.tr.Send(g.socks[r.sock], g.cfg.Proto, g.cfg.Target, r.msg); err != nil {
 		g.fail(r, "send: "+errText(err))
+	}
+}
+
+// sender writes what queues in ob, in batches, until stop.
+func (g *loadGen) sender(l *transport.Listener, ob *outbox, stop <-chan struct{}) {
+	var batch, spare [][]byte
+	for {
+		select {
+		case <-ob.wake:
+		case <-stop:
+			return
+		}
+		ob.mu.Lock()
+		batch, ob.bufs = ob.bufs, spare[:0]
+		ob.mu.Unlock()
+		for i := 0; i < len(batch); i += maxBatch {
+			part := batch[i:min(i+maxBatch, len(batch))]
+			if sent, err := l.WriteBatch(part, g.cfg.Target); err != nil {
+				g.mu.Lock()
+				g.res.SendErrors += len(part) - sent
+				g.mu.Unlock()
+			}
+		}
+		clear(batch)
+		spare = batch
 	}
 }
 

@@ -49,7 +49,7 @@ type Result struct {
 	Engine string
 	// Client side.
 	Registrations, OK, Failed, Retrans, Late int
-	Malformed                                int            `json:",omitempty"`
+	Malformed, SendErrors                    int            `json:",omitempty"`
 	Failures                                 map[string]int `json:",omitempty"`
 	Elapsed                                  time.Duration
 	RegsPerSec                               float64
@@ -135,6 +135,7 @@ func (r *Report) add(engine string, lr *LoadResult, ps *ProxyStats) {
 	l.Retrans += lr.Retrans
 	l.Late += lr.Late
 	l.Malformed += lr.Malformed
+	l.SendErrors += lr.SendErrors
 	l.Elapsed += lr.Elapsed
 	for k, v := range lr.Failures {
 		l.Failures[k] += v
@@ -162,7 +163,7 @@ func (r *Report) add(engine string, lr *LoadResult, ps *ProxyStats) {
 func (res *Result) fill() {
 	l := &res.load
 	res.Registrations, res.OK, res.Failed, res.Retrans, res.Late = l.Registrations, l.OK, l.Failed, l.Retrans, l.Late
-	res.Malformed = l.Malformed
+	res.Malformed, res.SendErrors = l.Malformed, l.SendErrors
 	res.Failures, res.Elapsed, res.RegsPerSec = l.Failures, l.Elapsed, l.RegsPerSec()
 	res.ClientChallenge, res.ClientAuth, res.ClientTotal = summarize(l.Challenge), summarize(l.Auth), summarize(l.Total)
 	if p := res.proxy; p != nil {
@@ -245,6 +246,9 @@ func (r *Report) WriteTable(w io.Writer) {
 		}
 		if res.ScriptErrors > 0 {
 			fmt.Fprintf(w, "%s: %d script errors (see the proxy's log)\n", res.Engine, res.ScriptErrors)
+		}
+		if res.SendErrors > 0 {
+			fmt.Fprintf(w, "%s: %d requests the socket refused to send\n", res.Engine, res.SendErrors)
 		}
 		if res.Malformed > 0 {
 			fmt.Fprintf(w, "%s: %d messages received that were not SIP replies\n", res.Engine, res.Malformed)

@@ -14,6 +14,9 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
+
 	"github.com/kemi-sip/kemi/core/sip"
 )
 
@@ -387,4 +390,37 @@ func (s *Server) Close() error {
 	s.mu.Unlock()
 	s.wg.Wait()
 	return nil
+}
+
+// WriteBatch sends each of bufs to dst from l's UDP socket, as few system
+// calls as the platform allows (sendmmsg on Linux). It returns how many
+// were sent; a load generator's path, not the proxy's.
+func (l *Listener) WriteBatch(bufs [][]byte, dst netip.AddrPort) (int, error) {
+	if l.udp == nil {
+		return 0, fmt.Errorf("transport: %s is not a UDP socket", l)
+	}
+	ms := make([]ipv4.Message, len(bufs))
+	ua := net.UDPAddrFromAddrPort(dst)
+	for i, b := range bufs {
+		ms[i] = ipv4.Message{Buffers: [][]byte{b}, Addr: ua}
+	}
+	var write func([]ipv4.Message, int) (int, error)
+	if dst.Addr().Is4() {
+		write = ipv4.NewPacketConn(l.udp).WriteBatch
+	} else {
+		write = ipv6.NewPacketConn(l.udp).WriteBatch
+	}
+	sent := 0
+	for sent < len(ms) {
+		n, err := write(ms[sent:], 0)
+		sent += n
+		if err != nil {
+			l.srv.Stats.SendErrors.Add(uint64(len(ms) - sent))
+			return sent, fmt.Errorf("transport: send to %s: %w", dst, err)
+		}
+		if n == 0 {
+			break
+		}
+	}
+	return sent, nil
 }

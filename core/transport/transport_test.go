@@ -1,8 +1,11 @@
 package transport
 
 import (
+	"fmt"
+	"net"
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/kemi-sip/kemi/core/sip"
 )
@@ -64,5 +67,44 @@ func TestMyself(t *testing.T) {
 	v6 := NewMyself([]*Listener{{Addr: netip.MustParseAddrPort("[::1]:5060")}}, nil)
 	if !v6.Is([]byte("[::1]"), 0, false) {
 		t.Errorf("[::1] on the default port is not myself")
+	}
+}
+
+// TestWriteBatch sends 300 datagrams in one call to a socket that counts
+// them, over IPv4, and a TCP listener refuses the call.
+func TestWriteBatch(t *testing.T) {
+	s, err := Listen(Config{Listen: []Addr{{Proto: sip.TransportUDP, Host: "127.0.0.1"}, {Proto: sip.TransportTCP, Host: "127.0.0.1"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	rx, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rx.Close()
+	rx.SetReadBuffer(1 << 20)
+	bufs := make([][]byte, 300)
+	for i := range bufs {
+		bufs[i] = []byte(fmt.Sprintf("datagram %d", i))
+	}
+	dst := rx.LocalAddr().(*net.UDPAddr).AddrPort()
+	n, err := s.Listener(sip.TransportUDP, true).WriteBatch(bufs, dst)
+	if err != nil || n != len(bufs) {
+		t.Fatalf("WriteBatch = %d, %v; want %d sent", n, err, len(bufs))
+	}
+	rx.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 100)
+	for i := range bufs {
+		m, err := rx.Read(buf)
+		if err != nil {
+			t.Fatalf("datagram %d: %v", i, err)
+		}
+		if got, want := string(buf[:m]), fmt.Sprintf("datagram %d", i); got != want {
+			t.Fatalf("datagram %d is %q, want %q (in order, one per message)", i, got, want)
+		}
+	}
+	if _, err := s.Listener(sip.TransportTCP, true).WriteBatch(bufs, dst); err == nil {
+		t.Error("WriteBatch on a TCP listener: no error")
 	}
 }
