@@ -108,7 +108,7 @@ func splitTotal(n, rounds int) []int {
 }
 
 func (o *benchOptions) loadConfig(users []User) LoadConfig {
-	lc := LoadConfig{Total: o.total, Rate: o.rate, Limit: o.limit, Users: users, Sockets: o.sockets,
+	lc := LoadConfig{Total: o.total, Rate: o.rate, Limit: o.limit, Users: users, Sockets: o.sockets, Batch: o.batch,
 		T1: o.t1, Deadline: o.timeout, Progress: o.progress, Proto: sip.TransportUDP}
 	if o.transport == "tcp" {
 		lc.Proto = sip.TransportTCP

@@ -232,24 +232,30 @@ func fakeLoad(f *fakeRegistrar, total int) LoadConfig {
 // garbage now and then). Every registration still ends with 200, through
 // retransmissions, and the retransmissions and the garbage are counted.
 func TestLossyTarget(t *testing.T) {
-	f := startFake(t, func(n int64) bool { return n%3 == 0 }, nil)
-	f.garbage.Store(true)
-	res, err := RunLoad(context.Background(), fakeLoad(f, 60))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.OK != 60 || res.Failed != 0 {
-		t.Fatalf("%d ok, %d failed (%v); want 60 ok through retransmissions", res.OK, res.Failed, res.Failures)
-	}
-	// Every dropped request was sent again once at least; a request is
-	// received 120 times plus once per retransmission.
-	dropped := int(f.received.Load()) / 3
-	if res.Retrans < dropped || int(f.received.Load()) != 120+res.Retrans {
-		t.Errorf("%d retransmissions counted; the server received %d requests (%d dropped) for 120 transactions",
-			res.Retrans, f.received.Load(), dropped)
-	}
-	if want := int(f.received.Load()) / 10; res.Malformed != want {
-		t.Errorf("%d malformed messages counted, the server sent %d", res.Malformed, want)
+	for _, batch := range []bool{false, true} {
+		t.Run(map[bool]string{false: "send per request", true: "batched sends"}[batch], func(t *testing.T) {
+			f := startFake(t, func(n int64) bool { return n%3 == 0 }, nil)
+			f.garbage.Store(true)
+			lc := fakeLoad(f, 60)
+			lc.Batch, lc.Sockets = batch, 2
+			res, err := RunLoad(context.Background(), lc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.OK != 60 || res.Failed != 0 || res.SendErrors != 0 {
+				t.Fatalf("%d ok, %d failed (%v), %d send errors; want 60 ok through retransmissions", res.OK, res.Failed, res.Failures, res.SendErrors)
+			}
+			// Every dropped request was sent again once at least; a request is
+			// received 120 times plus once per retransmission.
+			dropped := int(f.received.Load()) / 3
+			if res.Retrans < dropped || int(f.received.Load()) != 120+res.Retrans {
+				t.Errorf("%d retransmissions counted; the server received %d requests (%d dropped) for 120 transactions",
+					res.Retrans, f.received.Load(), dropped)
+			}
+			if want := int(f.received.Load()) / 10; res.Malformed != want {
+				t.Errorf("%d malformed messages counted, the server sent %d", res.Malformed, want)
+			}
+		})
 	}
 }
 

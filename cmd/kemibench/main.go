@@ -109,6 +109,7 @@ type benchOptions struct {
 	usersFile string
 	transport string
 	sockets   int
+	batch     bool
 	timeout   time.Duration
 	t1        time.Duration
 	engine    string
@@ -137,6 +138,7 @@ func newFlags(out io.Writer, o *benchOptions) *flag.FlagSet {
 	fs.StringVar(&o.usersFile, "users-file", "", "users as sipp's injection file: user;domain;password per line (with --target)")
 	fs.StringVar(&o.transport, "t", "udp", "transport: udp or tcp")
 	fs.IntVar(&o.sockets, "sockets", 1, "local UDP sockets the load is spread over")
+	fs.BoolVar(&o.batch, "batch", false, "UDP: send requests in batches (sendmmsg), a sender per socket")
 	fs.DurationVar(&o.timeout, "timeout", 0, "deadline of a whole run (0: none); what is in flight then fails")
 	fs.DurationVar(&o.t1, "t1", 500*time.Millisecond, "RFC 3261 T1: first retransmission; a transaction fails after 64*T1")
 	fs.StringVar(&o.engine, "engine", "native", "run: the engine (native, lua, golua, jsdt, python)")

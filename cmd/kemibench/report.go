@@ -42,6 +42,7 @@ type Settings struct {
 	Rounds        int
 	InProcess     bool
 	Sockets       int
+	Batch         bool
 }
 
 // Result is one engine's (or target's) figures, merged over rounds.
@@ -95,7 +96,7 @@ func newReport(o *benchOptions) *Report {
 	r := &Report{Date: time.Now().UTC().Truncate(time.Second), Command: "kemibench " + strings.Join(os.Args[1:], " "),
 		Machine: machine(), GoVersion: runtime.Version(),
 		Settings: Settings{Registrations: o.total, Rate: o.rate, Users: o.users, Transport: o.transport, Rounds: o.rounds,
-			InProcess: o.inProcess, Sockets: o.sockets}}
+			InProcess: o.inProcess, Sockets: o.sockets, Batch: o.batch}}
 	if !o.compare {
 		r.Settings.Rounds = 1
 	}
