@@ -391,3 +391,20 @@ func TestSippAgainstBenchProxy(t *testing.T) {
 		})
 	}
 }
+
+// TestInterrupted: a run cancelled from outside (Ctrl-C) ends what is in
+// flight as "interrupted", not as the deadline.
+func TestInterrupted(t *testing.T) {
+	f := startFake(t, func(int64) bool { return true }, nil)
+	lc := fakeLoad(f, 1000)
+	lc.Rate = 100
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	res, err := RunLoad(ctx, lc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Registrations == 0 || res.Failures["interrupted"] != res.Registrations || res.Failures["deadline"] != 0 {
+		t.Fatalf("%d started, failures %v; want every started one interrupted", res.Registrations, res.Failures)
+	}
+}

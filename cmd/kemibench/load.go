@@ -182,7 +182,9 @@ func RunLoad(ctx context.Context, cfg LoadConfig) (*LoadResult, error) {
 		g.local = append(g.local, l.Addr.String())
 	}
 	g.tr.Serve(func(int) transport.Handler { return &replyReader{g: g} })
-	if cfg.Proto == sip.TransportUDP && cfg.Batch {
+	// A sender per socket when batching, and always over TCP: a stream
+	// write can block, and must not while the generator's lock is held.
+	if cfg.Batch || cfg.Proto == sip.TransportTCP {
 		stop := make(chan struct{})
 		var wg sync.WaitGroup
 		for i := range g.socks {
@@ -213,6 +215,7 @@ func localIP(target netip.AddrPort) (netip.Addr, error) {
 
 // run starts the registrations on schedule, then waits for the last.
 func (g *loadGen) run(ctx context.Context) {
+	parent := ctx
 	if g.cfg.Deadline > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, g.cfg.Deadline)
@@ -236,9 +239,13 @@ func (g *loadGen) run(ctx context.Context) {
 	case <-g.done:
 	case <-ctx.Done():
 	}
+	why := "deadline"
+	if parent.Err() != nil {
+		why = "interrupted"
+	}
 	g.mu.Lock()
 	for _, r := range g.inflight {
-		g.fail(r, "deadline")
+		g.fail(r, why)
 	}
 	if g.last.IsZero() {
 		g.last = time.Now()
@@ -333,8 +340,8 @@ func (g *loadGen) send(r *reg, pass int, chal *challenge) {
 	g.write(r)
 }
 
-// write sends r's current request: queued for its socket's sender (UDP),
-// or written on the stream (TCP). Called with mu held.
+// write sends r's current request, or queues it for its socket's sender
+// (--batch, TCP). Called with mu held.
 func (g *loadGen) write(r *reg) {
 	if g.out != nil {
 		ob := g.out[r.sock]
@@ -348,12 +355,24 @@ func (g *loadGen) write(r *reg) {
 		return
 	}
 	if err := g.tr.Send(g.socks[r.sock], g.cfg.Proto, g.cfg.Target, r.msg); err != nil {
-		g.fail(r, "send: "+errText(err))
+		g.res.SendErrors++ // the transaction retransmits, or times out
 	}
 }
 
-// sender writes what queues in ob, in batches, until stop.
+// sender writes what queues in ob until stop: in batches over UDP, one
+// message after the other on a stream.
 func (g *loadGen) sender(l *transport.Listener, ob *outbox, stop <-chan struct{}) {
+	send := func(part [][]byte) (int, error) { return l.WriteBatch(part, g.cfg.Target) }
+	if g.cfg.Proto == sip.TransportTCP {
+		send = func(part [][]byte) (int, error) {
+			for i, b := range part {
+				if err := g.tr.Send(l, sip.TransportTCP, g.cfg.Target, b); err != nil {
+					return i, err
+				}
+			}
+			return len(part), nil
+		}
+	}
 	var batch, spare [][]byte
 	for {
 		select {
@@ -366,7 +385,7 @@ func (g *loadGen) sender(l *transport.Listener, ob *outbox, stop <-chan struct{}
 		ob.mu.Unlock()
 		for i := 0; i < len(batch); i += maxBatch {
 			part := batch[i:min(i+maxBatch, len(batch))]
-			if sent, err := l.WriteBatch(part, g.cfg.Target); err != nil {
+			if sent, err := send(part); err != nil {
 				g.mu.Lock()
 				g.res.SendErrors += len(part) - sent
 				g.mu.Unlock()
@@ -375,14 +394,6 @@ func (g *loadGen) sender(l *transport.Listener, ob *outbox, stop <-chan struct{}
 		clear(batch)
 		spare = batch
 	}
-}
-
-func errText(err error) string {
-	var oe *net.OpError
-	if errors.As(err, &oe) {
-		return oe.Err.Error()
-	}
-	return err.Error()
 }
 
 // end takes r out of flight. Called with mu held.
