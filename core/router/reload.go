@@ -18,13 +18,15 @@ type Reloader interface {
 	Generation() uint64
 }
 
-// Script holds an engine's current compiled script and its generation:
-// a reload compiles once, publishes with one atomic store, and each worker
-// sees the new generation at its next message.
+// Script holds an engine's current compiled script, the way to compile it
+// and its generation: a reload compiles once, publishes with one atomic
+// store, and each worker sees the new generation at its next message. An
+// engine embeds it, which gives it Reloader's Reload and Generation.
 type Script[T any] struct {
-	mu  sync.Mutex // one reload at a time
-	cur atomic.Pointer[T]
-	gen atomic.Uint64
+	mu      sync.Mutex // one reload at a time
+	cur     atomic.Pointer[T]
+	gen     atomic.Uint64
+	compile func() (*T, error)
 }
 
 // Current is the compiled script new interpreter states are built from.
@@ -33,16 +35,25 @@ func (s *Script[T]) Current() *T { return s.cur.Load() }
 // Generation is the number of scripts published after the first.
 func (s *Script[T]) Generation() uint64 { return s.gen.Load() }
 
-// Init publishes the first script.
-func (s *Script[T]) Init(v *T) { s.cur.Store(v) }
+// Load compiles the first script with compile (which also checks it),
+// kept for the reloads.
+func (s *Script[T]) Load(compile func() (*T, error)) error {
+	v, err := compile()
+	if err != nil {
+		return err
+	}
+	s.compile = compile
+	s.cur.Store(v)
+	return nil
+}
 
-// Reload calls compile (which also checks the new script) and publishes
-// what it returns; on an error the current script stays.
-func (s *Script[T]) Reload(compile func() (*T, error)) (old, new uint64, err error) {
+// Reload compiles again and publishes what it gives; on an error the
+// current script stays.
+func (s *Script[T]) Reload() (old, new uint64, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	old = s.gen.Load()
-	v, err := compile()
+	v, err := s.compile()
 	if err != nil {
 		return old, old, err
 	}

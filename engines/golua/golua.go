@@ -18,31 +18,23 @@ import (
 
 // Engine is a Lua script compiled by go-lua, bound to an export table.
 type Engine struct {
-	table  *dispatch.Table
-	file   string
-	src    []byte // the embedded script's text; nil: read file at each (re)load
-	script router.Script[[]byte]
+	table                 *dispatch.Table
+	file                  string
+	src                   []byte // the embedded script's text; nil: read file at each (re)load
+	router.Script[[]byte]        // the compiled script: Reload, Generation, Current
 }
 
 // New compiles the script at file (or src, when not nil).
 func New(t *dispatch.Table, file string, src []byte) (*Engine, error) {
 	e := &Engine{table: t, file: file, src: src}
-	chunk, err := e.compile()
-	if err != nil {
+	if err := e.Load(e.compile); err != nil {
 		return nil, err
 	}
-	e.script.Init(chunk)
 	return e, nil
 }
 
 // Name is "golua".
 func (e *Engine) Name() string { return "golua" }
-
-// Reload compiles the script again; workers switch at their next message.
-func (e *Engine) Reload() (old, new uint64, err error) { return e.script.Reload(e.compile) }
-
-// Generation counts the reloads.
-func (e *Engine) Generation() uint64 { return e.script.Generation() }
 
 // compile parses the script into a binary chunk and checks it by running
 // its top level in a throw-away state.
@@ -73,7 +65,7 @@ func (e *Engine) compile() (*[]byte, error) {
 
 // NewRunner makes the Lua state of one worker.
 func (e *Engine) NewRunner(rank int) (router.Runner, error) {
-	return e.newRunner(*e.script.Current(), rank)
+	return e.newRunner(*e.Current(), rank)
 }
 
 // exitMsg is the error KSR.x.exit() raises; the runner's exiting flag,

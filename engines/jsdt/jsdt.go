@@ -25,31 +25,23 @@ func init() {
 
 // Engine is a compiled JavaScript program bound to an export table.
 type Engine struct {
-	table  *dispatch.Table
-	file   string
-	src    []byte // the embedded script's text; nil: read file at each (re)load
-	script router.Script[goja.Program]
+	table                       *dispatch.Table
+	file                        string
+	src                         []byte // the embedded script's text; nil: read file at each (re)load
+	router.Script[goja.Program]        // the compiled script: Reload, Generation, Current
 }
 
 // New compiles the script at file (or src, when not nil).
 func New(t *dispatch.Table, file string, src []byte) (*Engine, error) {
 	e := &Engine{table: t, file: file, src: src}
-	p, err := e.compile()
-	if err != nil {
+	if err := e.Load(e.compile); err != nil {
 		return nil, err
 	}
-	e.script.Init(p)
 	return e, nil
 }
 
 // Name is "jsdt".
 func (e *Engine) Name() string { return "jsdt" }
-
-// Reload compiles the script again; workers switch at their next message.
-func (e *Engine) Reload() (old, new uint64, err error) { return e.script.Reload(e.compile) }
-
-// Generation counts the reloads.
-func (e *Engine) Generation() uint64 { return e.script.Generation() }
 
 var lineRe = regexp.MustCompile(`Line (\d+):(\d+) (.*)`)
 
@@ -79,7 +71,7 @@ func (e *Engine) compile() (*goja.Program, error) {
 
 // NewRunner makes the runtime of one worker.
 func (e *Engine) NewRunner(rank int) (router.Runner, error) {
-	return e.newRunner(e.script.Current(), rank)
+	return e.newRunner(e.Current(), rank)
 }
 
 // exitSignal is the value KSR.x.exit() interrupts the runtime with: an

@@ -27,10 +27,10 @@ func init() {
 
 // Engine is a compiled Lua script bound to an export table.
 type Engine struct {
-	table  *dispatch.Table
-	file   string
-	src    []byte // the embedded script's text; nil: read file at each (re)load
-	script router.Script[lua.FunctionProto]
+	table                            *dispatch.Table
+	file                             string
+	src                              []byte // the embedded script's text; nil: read file at each (re)load
+	router.Script[lua.FunctionProto]        // the compiled script: Reload, Generation, Current
 }
 
 // ScriptFile finds the script named by app_lua's "load" parameter: as
@@ -50,19 +50,11 @@ func ScriptFile(t *dispatch.Table, cfgFile string) (string, error) {
 // New compiles the script at file (or src, when not nil).
 func New(t *dispatch.Table, file string, src []byte) (*Engine, error) {
 	e := &Engine{table: t, file: file, src: src}
-	proto, err := e.compile()
-	if err != nil {
+	if err := e.Load(e.compile); err != nil {
 		return nil, err
 	}
-	e.script.Init(proto)
 	return e, nil
 }
-
-// Reload compiles the script again; workers switch at their next message.
-func (e *Engine) Reload() (old, new uint64, err error) { return e.script.Reload(e.compile) }
-
-// Generation counts the reloads.
-func (e *Engine) Generation() uint64 { return e.script.Generation() }
 
 // compile reads, parses and compiles the script, and runs its top level
 // once in a throw-away state so that a script that fails while it loads
@@ -118,7 +110,7 @@ func (e *Engine) Name() string { return "lua" }
 
 // NewRunner makes the Lua state of one worker.
 func (e *Engine) NewRunner(rank int) (router.Runner, error) {
-	return e.newRunner(e.script.Current(), rank)
+	return e.newRunner(e.Current(), rank)
 }
 
 // runner is one worker's Lua state.

@@ -33,7 +33,7 @@ func newFixtureSrc(tb testing.TB, name string, src []byte, logTo io.Writer) *fix
 		tb.Fatal(err)
 	}
 	f := &fixture{Fixture: enginetest.NewFixture(tb, e, logTo)}
-	r, _ := e.newRunner(e.script.Current(), 1)
+	r, _ := e.newRunner(e.Current(), 1)
 	r.L.SetGlobal("plain_int", r.L.NewFunction(func(L *lua.LState) int {
 		L.Push(lua.LNumber(L.CheckInt(1)))
 		return 1

@@ -30,31 +30,23 @@ func init() {
 
 // Engine is a compiled Python script bound to an export table.
 type Engine struct {
-	table  *dispatch.Table
-	file   string
-	src    []byte // the embedded script's text; nil: read file at each (re)load
-	script router.Script[py.Code]
+	table                  *dispatch.Table
+	file                   string
+	src                    []byte // the embedded script's text; nil: read file at each (re)load
+	router.Script[py.Code]        // the compiled script: Reload, Generation, Current
 }
 
 // New compiles the script at file (or src, when not nil).
 func New(t *dispatch.Table, file string, src []byte) (*Engine, error) {
 	e := &Engine{table: t, file: file, src: src}
-	code, err := e.compile()
-	if err != nil {
+	if err := e.Load(e.compile); err != nil {
 		return nil, err
 	}
-	e.script.Init(code)
 	return e, nil
 }
 
 // Name is "python".
 func (e *Engine) Name() string { return "python" }
-
-// Reload compiles the script again; workers switch at their next message.
-func (e *Engine) Reload() (old, new uint64, err error) { return e.script.Reload(e.compile) }
-
-// Generation counts the reloads.
-func (e *Engine) Generation() uint64 { return e.script.Generation() }
 
 // compile compiles the script and checks it by building one throw-away
 // context: the module runs and mod_init() gives its object.
@@ -94,7 +86,7 @@ func syntaxError(file string, err error) string {
 
 // NewRunner makes the interpreter context of one worker.
 func (e *Engine) NewRunner(rank int) (router.Runner, error) {
-	return e.newRunner(e.script.Current(), rank)
+	return e.newRunner(e.Current(), rank)
 }
 
 // exitSignal is what KSR.x.exit() panics with: a Python exception could
@@ -243,7 +235,7 @@ func (r *runner) Run(c *router.Ctx, kind router.RouteKind, name string) (rc int,
 
 // rebuild replaces a context a panic went through.
 func (r *runner) rebuild() error {
-	n, err := r.e.newRunner(r.e.script.Current(), r.rank)
+	n, err := r.e.newRunner(r.e.Current(), r.rank)
 	if err != nil {
 		return err
 	}
