@@ -1,11 +1,13 @@
 package dispatch
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"os"
 	"regexp"
 	"strconv"
+	"time"
 
 	"github.com/kemi-sip/kemi/core/router"
 )
@@ -24,7 +26,25 @@ func (e *Export) Invoke(c *router.Ctx, a *Args) (v router.Value, err error) {
 			err = fmt.Errorf("KSR.%s: panic in the module: %v", e.FullName(), p)
 		}
 	}()
+	if c.W != nil {
+		if lim := c.W.Env().LatencyCfg.LimitAction(); lim > 0 {
+			return e.timed(c, a, lim), nil
+		}
+	}
 	return e.Call(c, a), nil
+}
+
+// timed is a call under latency_limit_action: one that takes lim or more
+// is logged at latency_log's level.
+func (e *Export) timed(c *router.Ctx, a *Args, lim time.Duration) router.Value {
+	start := time.Now()
+	v := e.Call(c, a)
+	if d := time.Since(start); d >= lim {
+		env := c.W.Env()
+		env.Log.Log(context.Background(), router.LevelFromDebug(env.LatencyCfg.Log()), "action KSR."+e.FullName()+" took too long",
+			"route", c.Route, "usec", d.Microseconds(), "limit_usec", lim.Microseconds())
+	}
+	return v
 }
 
 // ArityError is the error of a call with n arguments.

@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/kemi-sip/kemi/core/router"
+	"github.com/kemi-sip/kemi/core/stats"
 )
 
 // Module is a built-in module as loadmodule names it.
@@ -30,6 +31,14 @@ type Module struct {
 	// proxy stops, in the reverse order of the modules' loading.
 	Start func(env *router.Env) error
 	Stop  func()
+	// RPCs are the module's RPC commands and Cfg its parameters that
+	// cfg.set changes at run time; both are asked for after Start (a
+	// config check never sees them).
+	RPCs func(env *router.Env) []RPC
+	Cfg  func(env *router.Env) []CfgVar
+	// Stats registers the module's statistics (readings of the counters
+	// it keeps), after Start.
+	Stats func(r *stats.Registry)
 }
 
 // Param declares a module parameter for modparam.

@@ -1,9 +1,14 @@
 package dispatch
 
 import (
+	"errors"
 	"fmt"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
+
+	"github.com/kemi-sip/kemi/core/router"
 )
 
 // RPCFunc answers one RPC command; params are its positional parameters
@@ -18,14 +23,46 @@ type RPC struct {
 	Fn   RPCFunc
 }
 
+// RPCError is an error with a JSON-RPC code: Kamailio's (500 for a failed
+// command, 400 for bad parameters, 404 for what is not there) or
+// JSON-RPC's own (-32601 method not found).
+type RPCError struct {
+	Code int
+	Msg  string
+}
+
+func (e *RPCError) Error() string { return e.Msg }
+
+// Codes the commands use, as Kamailio's.
+const (
+	RPCBadRequest     = 400
+	RPCNotFound       = 404
+	RPCInternal       = 500
+	RPCMethodNotFound = -32601
+)
+
+// RPCErrorf makes an RPCError.
+func RPCErrorf(code int, format string, args ...any) error {
+	return &RPCError{Code: code, Msg: fmt.Sprintf(format, args...)}
+}
+
+// RPCCode is the JSON-RPC code of err: its own when it is an RPCError,
+// 500 otherwise.
+func RPCCode(err error) int {
+	if e, ok := errors.AsType[*RPCError](err); ok {
+		return e.Code
+	}
+	return RPCInternal
+}
+
 type rpcs struct {
 	mu sync.RWMutex
 	m  map[string]RPC
 }
 
 // AddRPC registers an RPC command with the table: the engines add theirs
-// when they load (app_lua.reload, app_lua.api_list, ...). A name given
-// twice is an error.
+// when they load (app_lua.reload, app_lua.api_list, ...), the modules
+// when they start. A name given twice is an error.
 func (t *Table) AddRPC(name, doc string, fn RPCFunc) error {
 	t.rpc.mu.Lock()
 	defer t.rpc.mu.Unlock()
@@ -39,14 +76,20 @@ func (t *Table) AddRPC(name, doc string, fn RPCFunc) error {
 	return nil
 }
 
-// CallRPC runs the command name with params.
-func (t *Table) CallRPC(name string, params ...any) (any, error) {
+// CallRPC runs the command name with params. A panic in the command is
+// an error: an RPC never takes the proxy down.
+func (t *Table) CallRPC(name string, params ...any) (res any, err error) {
 	t.rpc.mu.RLock()
 	r, ok := t.rpc.m[name]
 	t.rpc.mu.RUnlock()
 	if !ok {
-		return nil, fmt.Errorf("rpc %q: command not found", name)
+		return nil, RPCErrorf(RPCMethodNotFound, "Method Not Found: %s", name)
 	}
+	defer func() {
+		if p := recover(); p != nil {
+			res, err = nil, RPCErrorf(RPCInternal, "%s: internal error: %v", name, p)
+		}
+	}()
 	return r.Fn(params)
 }
 
@@ -60,4 +103,160 @@ func (t *Table) RPCs() []RPC {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
+}
+
+// addSystemRPCs registers what the table answers itself: the list of
+// commands and the runtime configuration.
+func (t *Table) addSystemRPCs() error {
+	for _, r := range []RPC{
+		{"system.listMethods", "the RPC commands", func([]any) (any, error) {
+			var names []string
+			for _, r := range t.RPCs() {
+				names = append(names, r.Name)
+			}
+			return names, nil
+		}},
+		{"system.methodHelp", "what a command does: system.methodHelp NAME", func(p []any) (any, error) {
+			name, err := ParamStr(p, 0, "command name")
+			if err != nil {
+				return nil, err
+			}
+			t.rpc.mu.RLock()
+			r, ok := t.rpc.m[name]
+			t.rpc.mu.RUnlock()
+			if !ok {
+				return nil, RPCErrorf(RPCNotFound, "no such command: %s", name)
+			}
+			return r.Doc, nil
+		}},
+		{"cfg.get", "a runtime parameter: cfg.get GROUP NAME", func(p []any) (any, error) {
+			v, err := t.cfgVar(p)
+			if err != nil {
+				return nil, err
+			}
+			return v.Get(), nil
+		}},
+		{"cfg.set", "change a runtime parameter: cfg.set GROUP NAME VALUE", t.cfgSet},
+		{"cfg.set_now_int", "cfg.set for an int", t.cfgSet},
+		{"cfg.set_now_string", "cfg.set for a string", t.cfgSet},
+		{"cfg.list", "the runtime parameters", func([]any) (any, error) {
+			var out []map[string]any
+			for _, v := range t.cfg {
+				out = append(out, map[string]any{"group": v.Group, "name": v.Name, "value": v.Get(), "doc": v.Doc})
+			}
+			return out, nil
+		}},
+	} {
+		if err := t.AddRPC(r.Name, r.Doc, r.Fn); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// CfgVar is a parameter cfg.set can change while the proxy runs.
+type CfgVar struct {
+	Group, Name, Doc string
+	Get              func() any
+	// Set receives an int64 for an int parameter, a string otherwise; its
+	// error is the command's.
+	Set func(v any) error
+	Int bool
+}
+
+func (t *Table) cfgVar(p []any) (*CfgVar, error) {
+	g, err := ParamStr(p, 0, "group")
+	if err != nil {
+		return nil, err
+	}
+	n, err := ParamStr(p, 1, "name")
+	if err != nil {
+		return nil, err
+	}
+	for i := range t.cfg {
+		if v := &t.cfg[i]; v.Group == g && v.Name == n {
+			return v, nil
+		}
+	}
+	return nil, RPCErrorf(RPCNotFound, "no runtime parameter %s.%s (cfg.list shows them)", g, n)
+}
+
+func (t *Table) cfgSet(p []any) (any, error) {
+	v, err := t.cfgVar(p)
+	if err != nil {
+		return nil, err
+	}
+	var val any
+	if v.Int {
+		n, err := ParamInt(p, 2, "value")
+		if err != nil {
+			return nil, err
+		}
+		val = n
+	} else if val, err = ParamStr(p, 2, "value"); err != nil {
+		return nil, err
+	}
+	if err := v.Set(val); err != nil {
+		return nil, RPCErrorf(RPCBadRequest, "%s.%s: %v", v.Group, v.Name, err)
+	}
+	return 0, nil
+}
+
+// ParamStr is parameter i of an RPC command as a string (a number is
+// written in decimal).
+func ParamStr(p []any, i int, what string) (string, error) {
+	if i >= len(p) {
+		return "", RPCErrorf(RPCBadRequest, "missing parameter %d (%s)", i+1, what)
+	}
+	switch v := p[i].(type) {
+	case string:
+		return v, nil
+	case float64:
+		return strconv.FormatFloat(v, 'f', -1, 64), nil
+	case int64:
+		return strconv.FormatInt(v, 10), nil
+	case int:
+		return strconv.Itoa(v), nil
+	}
+	return "", RPCErrorf(RPCBadRequest, "parameter %d (%s): want a string, got %v", i+1, what, p[i])
+}
+
+// ParamInt is parameter i as an integer (a string of digits is one).
+func ParamInt(p []any, i int, what string) (int64, error) {
+	if i >= len(p) {
+		return 0, RPCErrorf(RPCBadRequest, "missing parameter %d (%s)", i+1, what)
+	}
+	switch v := p[i].(type) {
+	case float64:
+		if v == float64(int64(v)) {
+			return int64(v), nil
+		}
+	case int64:
+		return v, nil
+	case int:
+		return int64(v), nil
+	case string:
+		if n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64); err == nil {
+			return n, nil
+		}
+	}
+	return 0, RPCErrorf(RPCBadRequest, "parameter %d (%s): want an integer, got %v", i+1, what, p[i])
+}
+
+// startRPCs registers a started module's commands and runtime parameters.
+func (t *Table) startRPCs(m *Module, env *router.Env) error {
+	if m.RPCs != nil {
+		for _, r := range m.RPCs(env) {
+			if err := t.AddRPC(r.Name, r.Doc, r.Fn); err != nil {
+				return err
+			}
+		}
+	}
+	if m.Cfg != nil {
+		t.cfg = append(t.cfg, m.Cfg(env)...)
+	}
+	if m.Stats != nil {
+		m.Stats(env.Statistics())
+	}
+	return nil
 }

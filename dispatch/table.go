@@ -24,6 +24,7 @@ type Table struct {
 	params  map[string]*Params
 	started bool
 	rpc     rpcs
+	cfg     []CfgVar
 }
 
 // Load names a module to load and where the config did so.
@@ -166,12 +167,19 @@ func (t *Table) paramList(mods string) string {
 // Start runs the Start step of every loaded module, in load order. When
 // one fails, those already started are stopped.
 func (t *Table) Start(env *router.Env) error {
+	env.RPC = t
+	if err := t.addSystemRPCs(); err != nil {
+		return err
+	}
 	for i, m := range t.loaded {
-		if m.Start == nil {
-			continue
+		if m.Start != nil {
+			if err := m.Start(env); err != nil {
+				t.stopFrom(i - 1)
+				return fmt.Errorf("%s: %w", m.Name, err)
+			}
 		}
-		if err := m.Start(env); err != nil {
-			t.stopFrom(i - 1)
+		if err := t.startRPCs(m, env); err != nil {
+			t.stopFrom(i)
 			return fmt.Errorf("%s: %w", m.Name, err)
 		}
 	}

@@ -11,9 +11,11 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/kemi-sip/kemi/core/router"
 )
 
-const version = "kemi 0.3.0 (Kamailio 5.6 KEMI compatible)"
+var version = router.Version
 
 func main() {
 	sig := make(chan os.Signal, 1)

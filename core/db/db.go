@@ -13,9 +13,11 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers "pgx"
@@ -231,6 +233,7 @@ func (d *DB) Query(ctx context.Context, q string, args ...any) (*sql.Rows, error
 	if err != nil {
 		return nil, err
 	}
+	defer slowQuery(time.Now(), q)
 	return s.QueryContext(ctx, args...)
 }
 
@@ -242,6 +245,7 @@ func (d *DB) QueryRow(ctx context.Context, q string, args ...any) *sql.Row {
 		// that Scan reports the same error.
 		return d.read.QueryRowContext(ctx, d.Rebind(q), args...)
 	}
+	defer slowQuery(time.Now(), q)
 	return s.QueryRowContext(ctx, args...)
 }
 
@@ -251,6 +255,7 @@ func (d *DB) Exec(ctx context.Context, q string, args ...any) (sql.Result, error
 	if err != nil {
 		return nil, err
 	}
+	defer slowQuery(time.Now(), q)
 	return s.ExecContext(ctx, args...)
 }
 
@@ -268,6 +273,7 @@ func (d *DB) TxExec(ctx context.Context, tx *sql.Tx, q string, args ...any) (sql
 	d.stmtMu.Lock()
 	s := d.stmts["w:"+q]
 	d.stmtMu.Unlock()
+	defer slowQuery(time.Now(), q)
 	if s == nil {
 		return tx.ExecContext(ctx, d.Rebind(q), args...)
 	}
@@ -413,4 +419,39 @@ func (c *Complainer) Log(log interface{ Error(string, ...any) }, msg string, err
 	c.n, c.next = 0, now.Add(every)
 	c.mu.Unlock()
 	log.Error(msg, "err", err.Error(), "failures", n, "next_report_in", every.String())
+}
+
+// Slow queries (Kamailio's latency_limit_db): a query that takes the limit
+// or longer is logged with its first 50 characters.
+var slow struct {
+	limit atomic.Int64 // nanoseconds, 0 off
+	log   atomic.Pointer[slog.Logger]
+	level atomic.Int64
+}
+
+// SetSlowQueryLog sets latency_limit_db (0 turns it off) and where the
+// lines go.
+func SetSlowQueryLog(limit time.Duration, log *slog.Logger, level slog.Level) {
+	slow.log.Store(log)
+	slow.level.Store(int64(level))
+	slow.limit.Store(int64(limit))
+}
+
+// SlowQueryLimit is latency_limit_db.
+func SlowQueryLimit() time.Duration { return time.Duration(slow.limit.Load()) }
+
+func slowQuery(start time.Time, q string) {
+	lim := slow.limit.Load()
+	if lim <= 0 {
+		return
+	}
+	if d := time.Since(start); int64(d) >= lim {
+		if len(q) > 50 {
+			q = q[:50]
+		}
+		if log := slow.log.Load(); log != nil {
+			log.Log(context.Background(), slog.Level(slow.level.Load()), "database query took too long", "query", q,
+				"usec", d.Microseconds(), "limit_usec", time.Duration(lim).Microseconds())
+		}
+	}
 }

@@ -1,6 +1,7 @@
 package router
 
 import (
+	"log/slog"
 	"math"
 	"math/bits"
 	"sync/atomic"
@@ -127,4 +128,50 @@ func (s *LatencySnapshot) Quantile(q float64) time.Duration {
 		}
 	}
 	return time.Duration(s.Max)
+}
+
+// LatencyCfg holds Kamailio's latency_* core parameters. They can change
+// while workers read them (cfg.set core ...).
+//
+//   - latency_cfg_log: each main route's execution time is logged at this
+//     level (a Kamailio level: 3 debug, 2 info, ...); off unless set.
+//   - latency_log: the level of the "took too long" lines.
+//   - latency_limit_action: a KSR function (an action) that takes this many
+//     microseconds or more is logged; 0 turns it off.
+//   - latency_limit_db: the same for a database query (core/db).
+type LatencyCfg struct {
+	cfgLog      atomic.Int64 // level + 1<<32 when on, 0 off
+	log         atomic.Int64
+	limitAction atomic.Int64 // microseconds
+}
+
+const latOn = 1 << 32
+
+// SetCfgLog turns latency_cfg_log on at a Kamailio level.
+func (l *LatencyCfg) SetCfgLog(level int) { l.cfgLog.Store(int64(level) + latOn) }
+
+// CfgLog is latency_cfg_log's level and whether it is on.
+func (l *LatencyCfg) CfgLog() (int, bool) {
+	v := l.cfgLog.Load()
+	return int(v - latOn), v != 0
+}
+
+// CfgLogLevel is CfgLog as a slog level.
+func (l *LatencyCfg) CfgLogLevel() (slog.Level, bool) {
+	lvl, on := l.CfgLog()
+	return LevelFromDebug(lvl), on
+}
+
+// SetLog sets latency_log.
+func (l *LatencyCfg) SetLog(level int) { l.log.Store(int64(level)) }
+
+// Log is latency_log.
+func (l *LatencyCfg) Log() int { return int(l.log.Load()) }
+
+// SetLimitAction sets latency_limit_action in microseconds.
+func (l *LatencyCfg) SetLimitAction(us int) { l.limitAction.Store(int64(us)) }
+
+// LimitAction is latency_limit_action, 0 when off.
+func (l *LatencyCfg) LimitAction() time.Duration {
+	return time.Duration(l.limitAction.Load()) * time.Microsecond
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/kemi-sip/kemi/core/sip"
+	"github.com/kemi-sip/kemi/core/stats"
 	"github.com/kemi-sip/kemi/core/transport"
 )
 
@@ -26,14 +27,12 @@ type Env struct {
 	Defines   map[string]string // #!define names, for KSR.kx.get_def
 	Limits    sip.Limits
 
-	// LatencyCfgLog, when set, logs each main route's execution time at
-	// LatencyCfgLevel (Kamailio's latency_cfg_log). A route that takes
-	// LatencyLimit or longer (latency_limit_action) is logged at
-	// LatencyLimitLevel (latency_log).
-	LatencyCfgLog     bool
-	LatencyCfgLevel   slog.Level
-	LatencyLimit      time.Duration
-	LatencyLimitLevel slog.Level
+	// Level is the log level debug= set; cfg.set core debug changes it.
+	Level *slog.LevelVar
+	// LatencyCfg holds the latency_* core parameters.
+	LatencyCfg LatencyCfg
+	// RPC runs the RPC commands (the export table's), for jsonrpcs.
+	RPC RPCHandler
 
 	// ReplyHook, set by tm, sees every reply after reply_route.
 	ReplyHook ReplyHook
@@ -46,6 +45,32 @@ type Env struct {
 	mu      sync.Mutex
 	workers []*Worker
 	dns     dnsCache
+	stats   *stats.Registry
+}
+
+// RPCHandler runs RPC commands by name.
+type RPCHandler interface {
+	CallRPC(name string, params ...any) (any, error)
+}
+
+// Statistics is the proxy's statistics registry; the router's own
+// counters are in it under "core".
+func (e *Env) Statistics() *stats.Registry {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.stats == nil {
+		r := stats.New()
+		s := &e.Stats
+		r.Uint("core", "rcv_requests", "requests received", &s.Requests)
+		r.Uint("core", "rcv_replies", "replies received", &s.Replies)
+		r.Uint("core", "bad_msg_hdr", "messages that failed to parse", &s.Malformed)
+		r.Uint("core", "bad_msg_replied", "malformed requests answered with 400", &s.BadReplied)
+		r.Uint("core", "drop_requests", "messages the script dropped", &s.Dropped)
+		r.Uint("core", "script_errors", "route runs that ended in a script error", &s.ScriptErrors)
+		r.Uint("core", "panics", "panics recovered on the request path", &s.Panics)
+		e.stats = r
+	}
+	return e.stats
 }
 
 // Stats are the router's counters, read by RPC and kemibench.
@@ -232,11 +257,8 @@ func (w *Worker) runMain(c *Ctx, k RouteKind) (int, error) {
 		e.RouteTimer(c, k, d) // first: once Latency counts the run, the timer has seen it
 	}
 	w.Latency[k].Record(d)
-	if e.LatencyCfgLog && e.Log.Enabled(context.Background(), e.LatencyCfgLevel) {
-		e.Log.Log(context.Background(), e.LatencyCfgLevel, c.Route+" executed in "+strconv.FormatInt(d.Microseconds(), 10)+" usec")
-	}
-	if e.LatencyLimit > 0 && d >= e.LatencyLimit {
-		e.Log.Log(context.Background(), e.LatencyLimitLevel, "slow "+c.Route, "usec", d.Microseconds(), "limit_usec", e.LatencyLimit.Microseconds())
+	if lvl, on := e.LatencyCfg.CfgLogLevel(); on && e.Log.Enabled(context.Background(), lvl) {
+		e.Log.Log(context.Background(), lvl, c.Route+" executed in "+strconv.FormatInt(d.Microseconds(), 10)+" usec")
 	}
 	if err != nil {
 		e.Stats.ScriptErrors.Add(1)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/kemi-sip/kemi/core/cfg"
+	"github.com/kemi-sip/kemi/core/db"
 	"github.com/kemi-sip/kemi/core/router"
 	"github.com/kemi-sip/kemi/core/sip"
 	"github.com/kemi-sip/kemi/core/transport"
@@ -44,6 +45,7 @@ type Proxy struct {
 	RouteTimer func(c *router.Ctx, k router.RouteKind, d time.Duration)
 	Transport  *transport.Server // after Start
 	log        *slog.Logger
+	level      *slog.LevelVar
 }
 
 // Load reads the config, builds the export table and compiles the script.
@@ -53,7 +55,7 @@ func Load(o Options) (*Proxy, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Proxy{Config: c, log: o.Log}
+	p := &Proxy{Config: c, log: o.Log, level: o.Level}
 	if p.log == nil {
 		p.log = slog.Default()
 	}
@@ -135,7 +137,7 @@ func (p *Proxy) Start() error {
 		return err
 	}
 	env := &router.Env{Engine: p.Engine, Transport: tr, Myself: transport.NewMyself(tr.Listeners, p.Aliases), Log: p.log, Defines: c.Defines,
-		RouteTimer: p.RouteTimer}
+		RouteTimer: p.RouteTimer, Level: p.level}
 	if err := latencySettings(c, env); err != nil {
 		tr.Close()
 		return err
@@ -180,25 +182,31 @@ func (p *Proxy) Stop() {
 	p.Table.Stop()
 }
 
-// latencySettings reads latency_cfg_log, latency_log and
-// latency_limit_action.
+// latencySettings reads latency_cfg_log, latency_log,
+// latency_limit_action and latency_limit_db.
 func latencySettings(c *cfg.Config, env *router.Env) error {
 	if _, ok := c.Global("latency_cfg_log"); ok {
 		lvl, err := c.Int("latency_cfg_log", 3)
 		if err != nil {
 			return err
 		}
-		env.LatencyCfgLog, env.LatencyCfgLevel = true, router.LevelFromDebug(lvl)
+		env.LatencyCfg.SetCfgLog(lvl)
 	}
+	lvl, err := c.Int("latency_log", -5) // L_ALERT, Kamailio's default
+	if err != nil {
+		return err
+	}
+	env.LatencyCfg.SetLog(lvl)
 	limit, err := c.Int("latency_limit_action", 0)
 	if err != nil {
 		return err
 	}
-	lvl, err := c.Int("latency_log", -1)
+	env.LatencyCfg.SetLimitAction(limit)
+	dbLimit, err := c.Int("latency_limit_db", 0)
 	if err != nil {
 		return err
 	}
-	env.LatencyLimit, env.LatencyLimitLevel = time.Duration(limit)*time.Microsecond, router.LevelFromDebug(lvl)
+	db.SetSlowQueryLog(time.Duration(dbLimit)*time.Microsecond, env.Log, router.LevelFromDebug(lvl))
 	return nil
 }
 

@@ -59,6 +59,7 @@ func init() {
 		Init:  initTables,
 		Start: start,
 		Stop:  stop,
+		RPCs:  rpcs,
 		Exports: []dispatch.Def{
 			{Name: "sht_get", Ret: dispatch.XVal, Fn: dispatch.VSS(func(c *router.Ctx, t, k string) router.Value { return get(c, t, k, router.Value{}) })},
 			{Name: "sht_gete", Ret: dispatch.XVal, Fn: dispatch.VSS(func(c *router.Ctx, t, k string) router.Value { return get(c, t, k, router.StrValue("")) })},

@@ -54,7 +54,7 @@ func init() {
 	for i := range shards {
 		shards[i].m = map[netip.Addr]*node{}
 	}
-	dispatch.Register(dispatch.Module{Name: "pike",
+	dispatch.Register(dispatch.Module{Name: "pike", Stats: registerStats,
 		Params: []dispatch.Param{
 			{Name: "sampling_time_unit", Kind: dispatch.Int},
 			{Name: "reqs_density_per_unit", Kind: dispatch.Int},

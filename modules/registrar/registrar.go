@@ -60,7 +60,8 @@ const (
 
 func init() {
 	dispatch.Register(dispatch.Module{
-		Name: "registrar",
+		Name:  "registrar",
+		Stats: registerStats,
 		Params: []dispatch.Param{
 			{Name: "default_expires", Kind: dispatch.Int},
 			{Name: "min_expires", Kind: dispatch.Int},

@@ -277,7 +277,7 @@ func (t *Trans) branchOut(c *router.Ctx) bool {
 		b.retrIn = conf.t1
 		b.retrAt = now.Add(b.retrIn)
 	}
-	b.frAt = now.Add(conf.fr)
+	b.frAt = now.Add(frTimer())
 	b.arm(now)
 	return true
 }
@@ -486,7 +486,7 @@ func (b *branch) sendCancel(e *router.Env) {
 		b.retrIn, b.retrAt = conf.t1, now.Add(conf.t1)
 	}
 	// The UAS has fr_timer to answer the INVITE with 487.
-	b.frAt = now.Add(conf.fr)
+	b.frAt = now.Add(frTimer())
 	b.arm(now)
 }
 

@@ -54,6 +54,9 @@ func init() {
 		Init:  initParams,
 		Start: start,
 		Stop:  stop,
+		Stats: registerStats,
+		RPCs:  rpcs,
+		Cfg:   runtimeCfg,
 		Exports: []dispatch.Def{
 			{Name: "t_relay", Ret: dispatch.Int, Fn: dispatch.F0(relay), Native: "t_relay"},
 			{Name: "t_relay_to_proxy", Ret: dispatch.Int, Fn: dispatch.FS(relayToProxy)},
@@ -102,6 +105,8 @@ func initParams(p *dispatch.Params) error {
 			return err
 		}
 	}
+	frNow.Store(int64(conf.fr))
+	frInvNow.Store(int64(conf.frInv))
 	conf.failureReplyMode = p.Int("failure_reply_mode", 3)
 	if conf.failureReplyMode < 0 || conf.failureReplyMode > 3 {
 		return errors.New("failure_reply_mode must be 0 to 3")

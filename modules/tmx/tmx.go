@@ -23,7 +23,7 @@ func init() {
 			return -1
 		})
 	}
-	dispatch.Register(dispatch.Module{Name: "tmx", Exports: []dispatch.Def{
+	dispatch.Register(dispatch.Module{Name: "tmx", Stats: registerStats, Exports: []dispatch.Def{
 		{Name: "t_precheck_trans", Ret: dispatch.Int, Fn: dispatch.F0(precheck), Native: "t_precheck_trans"},
 		{Name: "t_is_branch_route", Ret: dispatch.Int, Fn: kind(router.RouteBranch), Native: "t_is_branch_route"},
 		{Name: "t_is_failure_route", Ret: dispatch.Int, Fn: kind(router.RouteFailure), Native: "t_is_failure_route"},

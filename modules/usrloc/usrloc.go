@@ -85,6 +85,8 @@ func init() {
 		Init:  initParams,
 		Start: func(env *router.Env) error { return Start(env.Log) },
 		Stop:  Stop,
+		RPCs:  rpcs,
+		Stats: registerStats,
 	})
 }
 
