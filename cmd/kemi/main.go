@@ -25,6 +25,7 @@ func main() {
 
 const usage = `Usage: kemi [options]
        kemi db init DBURL | kemi db add-user DBURL user@domain PASSWORD
+       kemi rpc [-s ADDRESS] METHOD [PARAMS...]   (kemi rpc -h)
   -f FILE      config file (default: the embedded config, 127.0.0.1:5060)
   -A NAME[=V]  #!define NAME (with value V) before reading the config
   -c           check the config (modules, parameters, script) and exit
@@ -48,6 +49,9 @@ const usage = `Usage: kemi [options]
 func run(args []string, stdout, stderr io.Writer, stop <-chan os.Signal) int {
 	if len(args) > 0 && args[0] == "db" {
 		return dbCommand(args[1:], stdout, stderr)
+	}
+	if len(args) > 0 && args[0] == "rpc" {
+		return rpcCommand(args[1:], stdout, stderr)
 	}
 	o := &options{defines: map[string]string{}, level: &slog.LevelVar{}}
 	var check, apiList, color bool
