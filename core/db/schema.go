@@ -16,7 +16,30 @@ import (
 const (
 	VersionSubscriber = 7
 	VersionLocation   = 9
+	VersionAcc        = 5
+	VersionMissed     = 4
 )
+
+// accDDL is the acc and missed_calls table: Kamailio's columns, then the
+// extra columns Kamailio's example config asks an operator to add for its
+// db_extra (src_user, src_domain, src_ip, dst_ouser, dst_user,
+// dst_domain), so that such a config works on a database kemi made.
+const accDDL = `CREATE TABLE %[2]s (
+    id %[1]s,
+    method VARCHAR(16) DEFAULT '' NOT NULL,
+    from_tag VARCHAR(128) DEFAULT '' NOT NULL,
+    to_tag VARCHAR(128) DEFAULT '' NOT NULL,
+    callid VARCHAR(255) DEFAULT '' NOT NULL,
+    sip_code VARCHAR(3) DEFAULT '' NOT NULL,
+    sip_reason VARCHAR(128) DEFAULT '' NOT NULL,
+    time TIMESTAMP WITHOUT TIME ZONE NOT NULL,
+    src_user VARCHAR(64) DEFAULT '' NOT NULL,
+    src_domain VARCHAR(128) DEFAULT '' NOT NULL,
+    src_ip VARCHAR(64) DEFAULT '' NOT NULL,
+    dst_ouser VARCHAR(64) DEFAULT '' NOT NULL,
+    dst_user VARCHAR(64) DEFAULT '' NOT NULL,
+    dst_domain VARCHAR(128) DEFAULT '' NOT NULL
+)`
 
 // The tables as Kamailio 5.6's schema defines them: the same names, columns,
 // types and defaults, so that a database made by either works with both.
@@ -70,9 +93,12 @@ var tables = []struct {
 		`CREATE INDEX location_expires_idx ON location (expires)`,
 		`CREATE INDEX location_tcpcon_idx ON location (connection_id)`,
 		`CREATE INDEX location_connection_idx ON location (server_id, connection_id)`}},
+	{"acc", VersionAcc, []string{accDDL, `CREATE INDEX acc_callid_idx ON acc (callid)`}},
+	{"missed_calls", VersionMissed, []string{accDDL, `CREATE INDEX missed_calls_callid_idx ON missed_calls (callid)`}},
 }
 
-// Init creates the version, subscriber and location tables that do not
+// Init creates the version, subscriber, location, acc and missed_calls
+// tables that do not
 // exist yet (what `kamdbctl create` does for these modules) and reports
 // which it created.
 func (d *DB) Init(ctx context.Context) (created []string, err error) {
@@ -87,7 +113,7 @@ func (d *DB) Init(ctx context.Context) (created []string, err error) {
 		err := d.Tx(ctx, func(tx *sql.Tx) error {
 			for i, q := range t.ddl {
 				if i == 0 {
-					q = fmt.Sprintf(q, pk)
+					q = fmt.Sprintf(q, pk, t.name)
 				}
 				if _, err := tx.ExecContext(ctx, q); err != nil {
 					return fmt.Errorf("create table %s: %w", t.name, err)

@@ -2,6 +2,7 @@
 package all
 
 import (
+	_ "github.com/kemi-sip/kemi/modules/acc"
 	_ "github.com/kemi-sip/kemi/modules/auth"
 	_ "github.com/kemi-sip/kemi/modules/auth_db"
 	_ "github.com/kemi-sip/kemi/modules/core"

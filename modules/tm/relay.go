@@ -108,6 +108,7 @@ func (t *Trans) sendUpstream(e *router.Env, code int, out []byte, local bool) er
 	err := t.upstream(e, out)
 	if code >= 200 && !t.final {
 		t.final = true
+		t.finalHook(code, out, local)
 		if t.method == sip.MethodINVITE && code >= 300 && t.pkt.Proto == sip.TransportUDP {
 			t.retrG = conf.t1 // timer G: the reply again until the ACK comes
 		}

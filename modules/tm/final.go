@@ -1,0 +1,38 @@
+package tm
+
+import (
+	"sync/atomic"
+
+	"github.com/kemi-sip/kemi/core/transport"
+)
+
+// Final is a transaction's final reply as it went upstream: what acc
+// accounts. The slices are the transaction's; a hook copies what it keeps.
+type Final struct {
+	Request []byte // the request as received
+	RURI    []byte // $ru when it was relayed, nil when it was not
+	Reply   []byte // the reply sent
+	Code    int
+	Flags   uint64 // the request's flags (setflag in the routes)
+	Local   bool   // made here (t_reply, a timeout's 408), not relayed
+	Pkt     *transport.Packet
+}
+
+var finalHook atomic.Pointer[func(*Final)]
+
+// SetFinalHook makes f see every final reply a transaction sends upstream
+// (nil removes it). f runs with the transaction locked: it must not call
+// tm and must not block.
+func SetFinalHook(f func(*Final)) {
+	if f == nil {
+		finalHook.Store(nil)
+		return
+	}
+	finalHook.Store(&f)
+}
+
+func (t *Trans) finalHook(code int, out []byte, local bool) {
+	if f := finalHook.Load(); f != nil {
+		(*f)(&Final{Request: t.req, RURI: t.ruri, Reply: out, Code: code, Flags: t.flags, Local: local, Pkt: &t.pkt})
+	}
+}
