@@ -21,6 +21,8 @@ import (
 	_ "github.com/kemi-sip/kemi/modules/pv"
 	_ "github.com/kemi-sip/kemi/modules/registrar"
 	_ "github.com/kemi-sip/kemi/modules/rr"
+	_ "github.com/kemi-sip/kemi/modules/rtpengine"
+	_ "github.com/kemi-sip/kemi/modules/rtpproxy"
 	_ "github.com/kemi-sip/kemi/modules/sanity"
 	_ "github.com/kemi-sip/kemi/modules/siputils"
 	_ "github.com/kemi-sip/kemi/modules/sl"

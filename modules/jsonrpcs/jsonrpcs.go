@@ -564,4 +564,3 @@ func docEnd(b []byte) int {
 	}
 	return 0
 }
-

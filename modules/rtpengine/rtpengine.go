@@ -1,0 +1,385 @@
+// Package rtpengine is Kamailio's rtpengine module: media relay control
+// over rtpengine's ng protocol (bencoded dictionaries over UDP). Offer,
+// answer and delete rewrite the SDP of the message with what rtpengine
+// returns; rtpengine_manage picks the command from the message, as
+// Kamailio does.
+//
+// Nodes come from rtpengine_sock ("udp:127.0.0.1:2223", several in one
+// value separated by spaces, "udp:host:port=weight", "N == ..." for set
+// N). A call goes to one node of the set by a hash of its Call-ID; a node
+// that does not answer in rtpengine_tout_ms after rtpengine_retr tries is
+// left alone for rtpengine_disable_tout seconds and the next one is asked.
+package rtpengine
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/kemi-sip/kemi/core/router"
+	"github.com/kemi-sip/kemi/core/sip"
+	"github.com/kemi-sip/kemi/core/stats"
+	"github.com/kemi-sip/kemi/core/transport"
+	"github.com/kemi-sip/kemi/dispatch"
+)
+
+type settings struct {
+	sets         map[int][]*transport.CtlNode
+	timeout      time.Duration
+	retries      int
+	disableFor   time.Duration
+	defaultSetID int
+}
+
+var (
+	set    settings
+	cl     atomic.Pointer[transport.CtlClient]
+	logger atomic.Pointer[slog.Logger]
+	// Stats are the module's counters.
+	Stats struct {
+		Requests, Errors, Timeouts atomic.Uint64
+	}
+	// The set set_rtpengine_set chose for the message a worker handles.
+	chosenMu sync.Mutex
+	chosen   = map[*router.Ctx][2]int{}
+)
+
+func init() {
+	cmd := func(command string) dispatch.Fn {
+		return dispatch.FS(func(c *router.Ctx, flags string) int { return run(c, command, flags) })
+	}
+	cmd0 := func(command string) dispatch.Fn {
+		return dispatch.F0(func(c *router.Ctx) int { return run(c, command, "") })
+	}
+	defs := []dispatch.Def{
+		{Name: "rtpengine_query_v", Ret: dispatch.Int, Fn: dispatch.FSS(queryV), Native: "rtpengine_query_v"},
+		{Name: "set_rtpengine_set", Ret: dispatch.Int, Fn: dispatch.FI(func(c *router.Ctx, n int) int { return choose(c, n, n) }), Native: "set_rtpengine_set"},
+		{Name: "set_rtpengine_set2", Ret: dispatch.Int, Fn: dispatch.FII(choose)},
+		{Name: "start_recording", Ret: dispatch.Int, Fn: cmd0("start recording"), Native: "start_recording"},
+		{Name: "stop_recording", Ret: dispatch.Int, Fn: cmd0("stop recording"), Native: "stop_recording"},
+	}
+	for _, f := range []struct{ name, command string }{
+		{"rtpengine_manage", "manage"}, {"rtpengine_offer", "offer"}, {"rtpengine_answer", "answer"},
+		{"rtpengine_delete", "delete"}, {"rtpengine_query", "query"}, {"block_dtmf", "block DTMF"},
+		{"unblock_dtmf", "unblock DTMF"}, {"block_media", "block media"}, {"unblock_media", "unblock media"},
+		{"silence_media", "silence media"}, {"unsilence_media", "unsilence media"}, {"stop_media", "stop media"},
+	} {
+		// The KEMI form with flags and the one without ("0"); natively one
+		// name with an optional parameter.
+		defs = append(defs, dispatch.Def{Name: f.name, Ret: dispatch.Int, Fn: cmd(f.command), Native: f.name},
+			dispatch.Def{Name: f.name + "0", Ret: dispatch.Int, Fn: cmd0(f.command), Native: f.name})
+	}
+	defs = append(defs, dispatch.Def{Name: "play_media", Ret: dispatch.Int, Fn: cmd("play media"), Native: "play_media"})
+	dispatch.Register(dispatch.Module{Name: "rtpengine",
+		Params: []dispatch.Param{
+			{Name: "rtpengine_sock", Kind: dispatch.Str, Multi: true},
+			{Name: "rtpengine_tout_ms", Kind: dispatch.Int},
+			{Name: "rtpengine_retr", Kind: dispatch.Int},
+			{Name: "rtpengine_disable_tout", Kind: dispatch.Int},
+			{Name: "default_set", Kind: dispatch.Int},
+			// Accepted for Kamailio configs.
+			{Name: "queried_nodes_limit", Kind: dispatch.Int},
+			{Name: "setid_avp", Kind: dispatch.Str},
+			{Name: "extra_id_pv", Kind: dispatch.Str},
+			{Name: "read_sdp_pv", Kind: dispatch.Str},
+			{Name: "write_sdp_pv", Kind: dispatch.Str},
+			{Name: "hash_table_size", Kind: dispatch.Int},
+			{Name: "hash_table_tout", Kind: dispatch.Int},
+			{Name: "rtpengine_allow_op", Kind: dispatch.Int},
+			{Name: "mos_min_pv", Kind: dispatch.Str},
+			{Name: "ping_mode", Kind: dispatch.Int},
+		},
+		Init:  initParams,
+		Start: start,
+		Stop:  stop,
+		Stats: func(r *stats.Registry) {
+			r.Uint("rtpengine", "requests", "ng commands sent", &Stats.Requests)
+			r.Uint("rtpengine", "errors", "ng commands rtpengine refused", &Stats.Errors)
+			r.Uint("rtpengine", "timeouts", "ng commands no node answered", &Stats.Timeouts)
+		},
+		Exports: defs,
+	})
+}
+
+func initParams(p *dispatch.Params) error {
+	s := settings{sets: map[int][]*transport.CtlNode{},
+		timeout:    time.Duration(p.Int("rtpengine_tout_ms", 1000)) * time.Millisecond,
+		retries:    p.Int("rtpengine_retr", 5),
+		disableFor: time.Duration(p.Int("rtpengine_disable_tout", 60)) * time.Second,
+	}
+	if s.timeout <= 0 || s.retries < 1 {
+		return errors.New("rtpengine_tout_ms and rtpengine_retr must be more than 0")
+	}
+	first := -1
+	for _, v := range p.All("rtpengine_sock") {
+		id, nodes, err := transport.ParseCtlSock("rtpengine_sock", v.S)
+		if err != nil {
+			return err
+		}
+		if first < 0 {
+			first = id
+		}
+		s.sets[id] = append(s.sets[id], nodes...)
+	}
+	if len(s.sets) == 0 {
+		return errors.New(`no rtpengine: modparam("rtpengine", "rtpengine_sock", "udp:127.0.0.1:2223")`)
+	}
+	s.defaultSetID = p.Int("default_set", first)
+	if s.sets[s.defaultSetID] == nil {
+		return fmt.Errorf("default_set %d: no such set", s.defaultSetID)
+	}
+	set = s
+	return nil
+}
+
+func start(env *router.Env) error {
+	c, err := transport.NewCtlClient()
+	if err != nil {
+		return err
+	}
+	cl.Store(c)
+	logger.Store(env.Log.With("module", "rtpengine"))
+	return nil
+}
+
+func stop() {
+	if c := cl.Swap(nil); c != nil {
+		c.Close()
+	}
+}
+
+// Command sends one ng command to a node of the set, by the hash of
+// callID, and returns rtpengine's answer.
+func Command(setID int, callID string, req map[string]any) (map[string]any, error) {
+	c := cl.Load()
+	if c == nil {
+		return nil, errors.New("rtpengine is not running")
+	}
+	nodes := set.sets[setID]
+	if len(nodes) == 0 {
+		return nil, fmt.Errorf("no rtpengine set %d", setID)
+	}
+	body, err := encode(nil, req)
+	if err != nil {
+		return nil, err
+	}
+	Stats.Requests.Add(1)
+	out, n, err := c.AskSet(nodes, callID, body, set.timeout, set.retries, set.disableFor, logger.Load())
+	if err != nil {
+		Stats.Timeouts.Add(1)
+		return nil, err
+	}
+	v, _, err := decode(out, 0)
+	d, ok := v.(map[string]any)
+	if err != nil || !ok {
+		return nil, fmt.Errorf("rtpengine %s: malformed answer", n.Addr)
+	}
+	return d, nil
+}
+
+// request builds the dictionary of an ng command from the message and
+// the script's flags.
+func request(c *router.Ctx, command, flags string) (map[string]any, string, error) {
+	m := c.Msg
+	d := map[string]any{"command": command, "call-id": string(m.CallID()), "from-tag": string(m.From().Tag)}
+	if tt := m.To().Tag; len(tt) > 0 {
+		d["to-tag"] = string(tt)
+	}
+	if src := c.SrcIP(); len(src) > 0 {
+		fam := "IP4"
+		if strings.Contains(string(src), ":") {
+			fam = "IP6"
+		}
+		d["received-from"] = []any{fam, string(src)}
+	}
+	var list, replace, direction, rtcpMux, sdes []any
+	codec := map[string]any{}
+	for _, f := range strings.Fields(flags) {
+		k, v, hasV := strings.Cut(f, "=")
+		switch {
+		case k == "call-id" && hasV:
+			d["call-id"] = v
+		case (k == "from-tag" || k == "to-tag") && hasV:
+			d[k] = v
+		case k == "via-branch" || (k == "to-tag" || k == "from-tag") && !hasV:
+			// Kamailio's own selectors; the tags are always sent.
+		case k == "direction" && hasV:
+			direction = append(direction, v)
+		case k == "ICE" && hasV:
+			d["ICE"] = v
+		case k == "address-family" && hasV:
+			d["address family"] = v
+		case k == "media-address" && hasV:
+			d["media address"] = v
+		case strings.HasPrefix(k, "replace-") && !hasV:
+			replace = append(replace, k[len("replace-"):])
+		case strings.HasPrefix(k, "rtcp-mux-") && !hasV:
+			rtcpMux = append(rtcpMux, k[len("rtcp-mux-"):])
+		case strings.HasPrefix(k, "SDES-") && !hasV:
+			sdes = append(sdes, k[len("SDES-"):])
+		case strings.HasPrefix(k, "codec-") && !hasV:
+			op, name, _ := strings.Cut(k[len("codec-"):], "-")
+			l, _ := codec[op].([]any)
+			codec[op] = append(l, name)
+		case strings.HasPrefix(f, "RTP/") || strings.HasPrefix(f, "UDP/TLS/"):
+			d["transport-protocol"] = f
+		case k == "record-call" && !hasV:
+			d["record call"] = "yes"
+		case hasV:
+			d[k] = v
+		default:
+			list = append(list, f)
+		}
+	}
+	for k, v := range map[string][]any{"flags": list, "replace": replace, "direction": direction, "rtcp-mux": rtcpMux, "SDES": sdes} {
+		if len(v) > 0 {
+			d[k] = v
+		}
+	}
+	if len(codec) > 0 {
+		d["codec"] = codec
+	}
+	return d, d["call-id"].(string), nil
+}
+
+// manage is rtpengine_manage's choice of command.
+func manage(c *router.Ctx) string {
+	m := c.Msg
+	hasSDP := len(m.Body()) > 0
+	if m.IsRequest() {
+		switch m.Method() {
+		case sip.MethodINVITE, sip.MethodUPDATE:
+			if hasSDP {
+				return "offer"
+			}
+		case sip.MethodACK, sip.MethodPRACK:
+			if hasSDP {
+				return "answer"
+			}
+		case sip.MethodBYE, sip.MethodCANCEL:
+			return "delete"
+		}
+		return ""
+	}
+	if m.CSeqMethod() != sip.MethodINVITE && m.CSeqMethod() != sip.MethodUPDATE {
+		return ""
+	}
+	if code := m.StatusCode(); code >= 300 {
+		return "delete"
+	}
+	if hasSDP {
+		return "answer"
+	}
+	return ""
+}
+
+func run(c *router.Ctx, command, flags string) int {
+	if command == "manage" {
+		if command = manage(c); command == "" {
+			return 1 // nothing to do for this message
+		}
+	}
+	sdpCmd := command == "offer" || command == "answer"
+	d, callID, err := request(c, command, flags)
+	if err != nil {
+		c.Log().Error("rtpengine: " + err.Error())
+		return -1
+	}
+	if sdpCmd {
+		body := c.Msg.Body()
+		if len(body) == 0 {
+			c.Log().Error("rtpengine_" + command + ": the message has no SDP")
+			return -1
+		}
+		d["sdp"] = string(body)
+	}
+	setID := selected(c, command)
+	res, err := Command(setID, callID, d)
+	if err == nil && command == "answer" && !c.Msg.IsRequest() && isUnknownCall(res) {
+		// A late offer: the INVITE had no SDP, the reply makes the offer.
+		d["command"] = "offer"
+		res, err = Command(setID, callID, d)
+	}
+	if err != nil {
+		c.Log().Error("rtpengine "+command+": "+err.Error(), "callid", callID)
+		return -1
+	}
+	if r, _ := res["result"].(string); r != "ok" && r != "pong" {
+		Stats.Errors.Add(1)
+		reason, _ := res["error-reason"].(string)
+		c.Log().Error("rtpengine "+command+" refused", "result", r, "reason", reason, "callid", callID)
+		return -1
+	}
+	if sdp, ok := res["sdp"].(string); ok && sdpCmd {
+		if err := c.Msg.SetBody([]byte(sdp)); err != nil {
+			c.Log().Error("rtpengine: cannot replace the SDP: " + err.Error())
+			return -1
+		}
+	}
+	return 1
+}
+
+func isUnknownCall(res map[string]any) bool {
+	r, _ := res["result"].(string)
+	reason, _ := res["error-reason"].(string)
+	return r == "error" && strings.Contains(strings.ToLower(reason), "unknown call")
+}
+
+// choose is set_rtpengine_set: the sets of the next offer (first) and
+// answer (second) of this message.
+func choose(c *router.Ctx, first, second int) int {
+	if set.sets[first] == nil || set.sets[second] == nil {
+		c.Log().Error("set_rtpengine_set: no such set", "set", first, "set2", second)
+		return -1
+	}
+	chosenMu.Lock()
+	chosen[c] = [2]int{first, second}
+	chosenMu.Unlock()
+	return 1
+}
+
+// selected is the set chosen for this message, the default set when
+// none was; the choice is used once.
+func selected(c *router.Ctx, command string) int {
+	chosenMu.Lock()
+	s, ok := chosen[c]
+	delete(chosen, c)
+	chosenMu.Unlock()
+	if !ok {
+		return set.defaultSetID
+	}
+	if command == "answer" {
+		return s[1]
+	}
+	return s[0]
+}
+
+// queryV is rtpengine_query_v: the query's answer as JSON into a
+// pseudo-variable ("j" format).
+func queryV(c *router.Ctx, format, dst string) int {
+	pv, err := c.W.PV(dst)
+	if err != nil || !pv.Writable() {
+		c.Log().Error("rtpengine_query_v: not a writable pseudo-variable", "pv", dst)
+		return -1
+	}
+	if format != "j" && format != "JSON" {
+		c.Log().Error("rtpengine_query_v: format must be j", "format", format)
+		return -1
+	}
+	d, callID, _ := request(c, "query", "")
+	res, err := Command(selected(c, "query"), callID, d)
+	if err != nil {
+		c.Log().Error("rtpengine query: " + err.Error())
+		return -1
+	}
+	b, _ := json.Marshal(res)
+	if err := pv.Set(c, router.StrValue(string(b))); err != nil {
+		return -1
+	}
+	return 1
+}

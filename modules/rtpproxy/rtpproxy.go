@@ -1,0 +1,449 @@
+// Package rtpproxy is Kamailio's rtpproxy module: media relay control
+// over rtpproxy's text protocol on UDP ("COOKIE U callid ip port
+// fromtag;1" and the like). Each m= line of the SDP is one command; the
+// answer's port (and address) replace the SDP's.
+//
+// Flags as Kamailio's: a (asymmetric, modifier A), i/e (directions,
+// modifiers I/E), w (modifier W), l (offer only updates an existing
+// session: command L), r (trust the SDP's address; else the message's
+// source address is sent), o (rewrite the o= line's address too).
+// kemi does not probe the relay's version at start; the first command
+// shows whether it answers.
+package rtpproxy
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/kemi-sip/kemi/core/router"
+	"github.com/kemi-sip/kemi/core/sip"
+	"github.com/kemi-sip/kemi/core/stats"
+	"github.com/kemi-sip/kemi/core/transport"
+	"github.com/kemi-sip/kemi/dispatch"
+)
+
+type settings struct {
+	sets       map[int][]*transport.CtlNode
+	timeout    time.Duration
+	retries    int
+	disableFor time.Duration
+	defaultSet int
+}
+
+var (
+	set    settings
+	cl     atomic.Pointer[transport.CtlClient]
+	logger atomic.Pointer[slog.Logger]
+	// Stats are the module's counters.
+	Stats struct {
+		Requests, Errors atomic.Uint64
+	}
+)
+
+func init() {
+	withFlags := func(op string) dispatch.Fn {
+		return dispatch.FS(func(c *router.Ctx, flags string) int { return run(c, op, flags, "") })
+	}
+	noFlags := func(op string) dispatch.Fn {
+		return dispatch.F0(func(c *router.Ctx) int { return run(c, op, "", "") })
+	}
+	withIP := func(op string) dispatch.Fn {
+		return dispatch.FSS(func(c *router.Ctx, flags, ip string) int { return run(c, op, flags, ip) })
+	}
+	var defs []dispatch.Def
+	for _, op := range []string{"offer", "answer", "manage"} {
+		name := "rtpproxy_" + op
+		defs = append(defs,
+			dispatch.Def{Name: name, Ret: dispatch.Int, Fn: withFlags(op), Native: name},
+			dispatch.Def{Name: name + "0", Ret: dispatch.Int, Fn: noFlags(op), Native: name},
+			dispatch.Def{Name: name + "_ip", Ret: dispatch.Int, Fn: withIP(op), Native: name})
+	}
+	defs = append(defs,
+		dispatch.Def{Name: "rtpproxy_destroy", Ret: dispatch.Int, Fn: withFlags("delete"), Native: "rtpproxy_destroy"},
+		dispatch.Def{Name: "rtpproxy_destroy0", Ret: dispatch.Int, Fn: noFlags("delete"), Native: "rtpproxy_destroy"},
+		dispatch.Def{Name: "rtpproxy_stream2uac", Ret: dispatch.Int, Fn: dispatch.FSI(func(c *router.Ctx, f string, n int) int { return stream(c, f, n, true) }), Native: "rtpproxy_stream2uac"},
+		dispatch.Def{Name: "rtpproxy_stream2uas", Ret: dispatch.Int, Fn: dispatch.FSI(func(c *router.Ctx, f string, n int) int { return stream(c, f, n, false) }), Native: "rtpproxy_stream2uas"},
+		dispatch.Def{Name: "rtpproxy_stop_stream2uac", Ret: dispatch.Int, Fn: dispatch.F0(func(c *router.Ctx) int { return simple(c, "S", true) }), Native: "rtpproxy_stop_stream2uac"},
+		dispatch.Def{Name: "rtpproxy_stop_stream2uas", Ret: dispatch.Int, Fn: dispatch.F0(func(c *router.Ctx) int { return simple(c, "S", false) }), Native: "rtpproxy_stop_stream2uas"},
+		dispatch.Def{Name: "start_recording", Ret: dispatch.Int, Fn: dispatch.F0(func(c *router.Ctx) int { return simple(c, "R", false) }), Native: "start_recording"},
+		dispatch.Def{Name: "set_rtpproxy_set", Ret: dispatch.Int, Fn: dispatch.FI(chooseSet), Native: "set_rtpproxy_set"},
+	)
+	dispatch.Register(dispatch.Module{Name: "rtpproxy",
+		Params: []dispatch.Param{
+			{Name: "rtpproxy_sock", Kind: dispatch.Str, Multi: true},
+			{Name: "rtpproxy_tout", Kind: dispatch.Int},
+			{Name: "rtpproxy_retr", Kind: dispatch.Int},
+			{Name: "rtpproxy_disable_tout", Kind: dispatch.Int},
+			{Name: "default_set", Kind: dispatch.Int},
+			{Name: "nortpproxy_str", Kind: dispatch.Str},
+			{Name: "timeout_socket", Kind: dispatch.Str},
+			{Name: "ice_candidate_priority_avp", Kind: dispatch.Str},
+			{Name: "extra_id_pv", Kind: dispatch.Str},
+			{Name: "db_url", Kind: dispatch.Str},
+			{Name: "table_name", Kind: dispatch.Str},
+		},
+		Init:  initParams,
+		Start: start,
+		Stop:  stop,
+		Stats: func(r *stats.Registry) {
+			r.Uint("rtpproxy", "requests", "commands sent", &Stats.Requests)
+			r.Uint("rtpproxy", "errors", "commands refused or unanswered", &Stats.Errors)
+		},
+		Exports: defs,
+	})
+}
+
+func initParams(p *dispatch.Params) error {
+	s := settings{sets: map[int][]*transport.CtlNode{},
+		timeout:    time.Duration(p.Int("rtpproxy_tout", 1000)) * time.Millisecond,
+		retries:    p.Int("rtpproxy_retr", 5),
+		disableFor: time.Duration(p.Int("rtpproxy_disable_tout", 60)) * time.Second,
+	}
+	if s.timeout <= 0 || s.retries < 1 {
+		return errors.New("rtpproxy_tout and rtpproxy_retr must be more than 0")
+	}
+	first := -1
+	for _, v := range p.All("rtpproxy_sock") {
+		id, nodes, err := transport.ParseCtlSock("rtpproxy_sock", v.S)
+		if err != nil {
+			return err
+		}
+		if first < 0 {
+			first = id
+		}
+		s.sets[id] = append(s.sets[id], nodes...)
+	}
+	if len(s.sets) == 0 {
+		return errors.New(`no rtpproxy: modparam("rtpproxy", "rtpproxy_sock", "udp:127.0.0.1:7722")`)
+	}
+	s.defaultSet = p.Int("default_set", first)
+	if s.sets[s.defaultSet] == nil {
+		return fmt.Errorf("default_set %d: no such set", s.defaultSet)
+	}
+	set = s
+	return nil
+}
+
+func start(env *router.Env) error {
+	c, err := transport.NewCtlClient()
+	if err != nil {
+		return err
+	}
+	logger.Store(env.Log.With("module", "rtpproxy"))
+	cl.Store(c)
+	return nil
+}
+
+func stop() {
+	if c := cl.Swap(nil); c != nil {
+		c.Close()
+	}
+}
+
+// The set set_rtpproxy_set chose, per context (a worker has two): it
+// holds for the messages of the same call on that context; another call
+// starts from the default set again.
+var (
+	chosenMu sync.Mutex
+	chosen   = map[*router.Ctx]choice{}
+)
+
+type choice struct {
+	set    int
+	callID string
+}
+
+func chooseSet(c *router.Ctx, n int) int {
+	if set.sets[n] == nil {
+		c.Log().Error("set_rtpproxy_set: no such set", "set", n)
+		return -1
+	}
+	chosenMu.Lock()
+	chosen[c] = choice{n, string(c.Msg.CallID())}
+	chosenMu.Unlock()
+	return 1
+}
+
+func setOf(c *router.Ctx) int {
+	chosenMu.Lock()
+	defer chosenMu.Unlock()
+	if ch, ok := chosen[c]; ok && ch.callID == string(c.Msg.CallID()) {
+		return ch.set
+	}
+	return set.defaultSet
+}
+
+// ask sends one command and returns the answer; errors are logged.
+func ask(c *router.Ctx, callID, cmd string) (string, bool) {
+	cli := cl.Load()
+	if cli == nil {
+		c.Log().Error("rtpproxy is not running")
+		return "", false
+	}
+	Stats.Requests.Add(1)
+	out, _, err := cli.AskSet(set.sets[setOf(c)], callID, []byte(cmd), set.timeout, set.retries, set.disableFor, logger.Load())
+	if err != nil {
+		Stats.Errors.Add(1)
+		c.Log().Error("rtpproxy: "+err.Error(), "command", cmd)
+		return "", false
+	}
+	ans := strings.TrimSpace(string(out))
+	if strings.HasPrefix(ans, "E") {
+		Stats.Errors.Add(1)
+		c.Log().Error("rtpproxy refused the command", "command", cmd, "answer", ans)
+		return ans, false
+	}
+	return ans, true
+}
+
+// manage is rtpproxy_manage's choice, as Kamailio's.
+func manage(c *router.Ctx) string {
+	m := c.Msg
+	sdp := len(m.Body()) > 0
+	if m.IsRequest() {
+		switch m.Method() {
+		case sip.MethodINVITE:
+			if sdp {
+				return "offer"
+			}
+		case sip.MethodACK:
+			if sdp {
+				return "answer"
+			}
+		case sip.MethodBYE, sip.MethodCANCEL:
+			return "delete"
+		}
+		return ""
+	}
+	if m.CSeqMethod() != sip.MethodINVITE {
+		return ""
+	}
+	if m.StatusCode() >= 300 {
+		return "delete"
+	}
+	if sdp {
+		return "answer"
+	}
+	return ""
+}
+
+func tags(c *router.Ctx) (callID, from, to string) {
+	m := c.Msg
+	return string(m.CallID()), string(m.From().Tag), string(m.To().Tag)
+}
+
+func run(c *router.Ctx, op, flags, ip string) int {
+	if op == "manage" {
+		if op = manage(c); op == "" {
+			return 1
+		}
+	}
+	callID, from, to := tags(c)
+	if op == "delete" {
+		cmd := "D " + callID + " " + from
+		if to != "" {
+			cmd += " " + to
+		}
+		if _, ok := ask(c, callID, cmd); !ok {
+			return -1
+		}
+		return 1
+	}
+	body := c.Msg.Body()
+	if len(body) == 0 {
+		c.Log().Error("rtpproxy_" + op + ": the message has no SDP")
+		return -1
+	}
+	command, mods, trust, origin := "U", "", false, false
+	if op == "answer" {
+		command = "L"
+	}
+	for _, f := range flags {
+		switch f {
+		case 'a', 'A':
+			mods += "A"
+		case 'i', 'I':
+			mods += "I"
+		case 'e', 'E':
+			mods += "E"
+		case 'w', 'W':
+			mods += "W"
+		case 'l', 'L':
+			command = "L"
+		case 'r', 'R':
+			trust = true
+		case 'o', 'O':
+			origin = true
+		}
+	}
+	src := string(c.SrcIP())
+	out, err := rewrite(body, func(medianum int, sdpIP, port string) (string, string, bool) {
+		addr := src
+		if trust || addr == "" {
+			addr = sdpIP
+		}
+		var cmd string
+		if op == "answer" {
+			cmd = fmt.Sprintf("%s%s %s %s %s %s;%d %s;%d", command, mods, callID, addr, port, to, medianum, from, medianum)
+		} else {
+			cmd = fmt.Sprintf("%s%s %s %s %s %s;%d", command, mods, callID, addr, port, from, medianum)
+			if to != "" {
+				cmd += fmt.Sprintf(" %s;%d", to, medianum)
+			}
+		}
+		ans, ok := ask(c, callID, cmd)
+		if !ok {
+			return "", "", false
+		}
+		f := strings.Fields(ans)
+		if len(f) == 0 {
+			return "", "", false
+		}
+		if _, err := strconv.Atoi(f[0]); err != nil {
+			return "", "", false
+		}
+		newIP := ip
+		if newIP == "" && len(f) > 1 {
+			newIP = f[1]
+		}
+		if newIP == "" {
+			newIP = sdpIP
+		}
+		return newIP, f[0], true
+	}, origin)
+	if err != nil {
+		c.Log().Error("rtpproxy_"+op+": "+err.Error(), "callid", callID)
+		return -1
+	}
+	if err := c.Msg.SetBody(out); err != nil {
+		c.Log().Error("rtpproxy: cannot replace the SDP: " + err.Error())
+		return -1
+	}
+	return 1
+}
+
+// rewrite asks f for the new address and port of each m= line (numbered
+// from 1) and writes them into the SDP: the m= port, the c= lines of the
+// stream and of the session, the o= line when origin is set.
+func rewrite(sdp []byte, f func(medianum int, ip, port string) (string, string, bool), origin bool) ([]byte, error) {
+	lines := bytes.SplitAfter(sdp, []byte("\n"))
+	sessIP, sessC := "", -1
+	media := 0
+	var out [][]byte
+	type stream struct{ m, c int }
+	var streams []stream
+	for i, l := range lines {
+		s := strings.TrimRight(string(l), "\r\n")
+		switch {
+		case strings.HasPrefix(s, "c=IN "):
+			if media == 0 {
+				sessIP, sessC = lastField(s), i
+			} else {
+				streams[len(streams)-1].c = i
+			}
+		case strings.HasPrefix(s, "m="):
+			media++
+			streams = append(streams, stream{m: i, c: -1})
+		}
+		out = append(out, l)
+	}
+	if media == 0 {
+		return nil, errors.New("no m= line in the SDP")
+	}
+	var lastIP string
+	for k, st := range streams {
+		ip := sessIP
+		if st.c >= 0 {
+			ip = lastField(strings.TrimRight(string(lines[st.c]), "\r\n"))
+		}
+		mf := strings.Fields(strings.TrimRight(string(lines[st.m]), "\r\n"))
+		if len(mf) < 2 || ip == "" {
+			return nil, errors.New("an m= line without a port or an address")
+		}
+		newIP, newPort, ok := f(k+1, ip, mf[1])
+		if !ok {
+			return nil, errors.New("the relay did not give an address")
+		}
+		mf[1] = newPort
+		out[st.m] = []byte(strings.Join(mf, " ") + eol(lines[st.m]))
+		if st.c >= 0 {
+			out[st.c] = replaceLast(lines[st.c], newIP)
+		}
+		lastIP = newIP
+	}
+	if sessC >= 0 {
+		out[sessC] = replaceLast(lines[sessC], lastIP)
+	}
+	if origin {
+		for i, l := range lines {
+			if bytes.HasPrefix(l, []byte("o=")) {
+				out[i] = replaceLast(l, lastIP)
+			}
+		}
+	}
+	return bytes.Join(out, nil), nil
+}
+
+func lastField(s string) string {
+	f := strings.Fields(s)
+	if len(f) == 0 {
+		return ""
+	}
+	return f[len(f)-1]
+}
+
+func eol(l []byte) string {
+	if bytes.HasSuffix(l, []byte("\r\n")) {
+		return "\r\n"
+	}
+	if bytes.HasSuffix(l, []byte("\n")) {
+		return "\n"
+	}
+	return ""
+}
+
+func replaceLast(l []byte, ip string) []byte {
+	s := strings.TrimRight(string(l), "\r\n")
+	f := strings.Fields(s)
+	f[len(f)-1] = ip
+	if strings.Contains(ip, ":") && len(f) >= 3 {
+		f[len(f)-2] = "IP6"
+	} else if len(f) >= 3 && (f[len(f)-2] == "IP6" || f[len(f)-2] == "IP4") {
+		f[len(f)-2] = "IP4"
+	}
+	return []byte(strings.Join(f, " ") + eol(l))
+}
+
+// stream is rtpproxy_stream2uac/uas: play a prompt file to one side.
+func stream(c *router.Ctx, file string, count int, uac bool) int {
+	callID, from, to := tags(c)
+	a, b := from, to
+	if uac {
+		a, b = to, from
+	}
+	cmd := fmt.Sprintf("P%d %s %s session %s;1 %s;1", count, callID, file, a, b)
+	if _, ok := ask(c, callID, cmd); !ok {
+		return -1
+	}
+	return 1
+}
+
+// simple sends S (stop a stream) or R (record): "X callid tag tag".
+func simple(c *router.Ctx, verb string, uac bool) int {
+	callID, from, to := tags(c)
+	a, b := from, to
+	if uac {
+		a, b = to, from
+	}
+	if _, ok := ask(c, callID, verb+" "+callID+" "+a+" "+b); !ok {
+		return -1
+	}
+	return 1
+}
