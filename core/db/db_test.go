@@ -49,7 +49,7 @@ func TestInitAndAddUser(t *testing.T) {
 	defer d.Close()
 	ctx := context.Background()
 	created, err := d.Init(ctx)
-	if err != nil || strings.Join(created, ",") != "version,subscriber,location" {
+	if err != nil || strings.Join(created, ",") != "version,subscriber,location,acc,missed_calls" {
 		t.Fatalf("Init: %v %v", created, err)
 	}
 	if created, err := d.Init(ctx); err != nil || len(created) != 0 {
@@ -106,7 +106,7 @@ func TestKamailioSchema(t *testing.T) {
 	}
 	defer d.Close()
 	ctx := context.Background()
-	for _, f := range []string{"standard-create.sql", "auth_db-create.sql", "usrloc-create.sql"} {
+	for _, f := range []string{"standard-create.sql", "auth_db-create.sql", "usrloc-create.sql", "acc-create.sql"} {
 		b, err := os.ReadFile(filepath.Join(dir, f))
 		if err != nil {
 			t.Fatal(err)

@@ -22,9 +22,6 @@ func init() {
 		"nathelper":   "add_rcv_param fix_nated_sdp",
 		"htable":      "sht_lock sht_unlock sht_iterator_start",
 		"permissions": "allow_trusted",
-		"rtpproxy":    "rtpproxy_manage rtpproxy_offer rtpproxy_answer rtpproxy_destroy",
-		"rtpengine":   "rtpengine_manage rtpengine_offer rtpengine_answer rtpengine_delete",
-		"acc":         "acc_log_request acc_db_request",
 		"dispatcher":  "ds_select_dst ds_next_dst ds_is_from_list",
 		"core":        "t_relay_to",
 	} {

@@ -235,6 +235,10 @@ function ksr_request_route() {
 	if (KSR.is_method_in("IS")) {
 		KSR.rr.record_route();
 	}
+	// account INVITEs (WITH_ACCDB)
+	if (KSR.is_INVITE()) {
+		KSR.setflag(FLT_ACC);
+	}
 	route_auth();
 	route_registrar();
 

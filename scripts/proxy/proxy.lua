@@ -242,6 +242,10 @@ function ksr_request_route()
 	if KSR.is_method_in("IS") then
 		KSR.rr.record_route()
 	end
+	-- account INVITEs (WITH_ACCDB)
+	if KSR.is_INVITE() then
+		KSR.setflag(FLT_ACC)
+	end
 	route_auth()
 	route_registrar()
 

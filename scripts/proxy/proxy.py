@@ -191,6 +191,9 @@ class kamailio:
         KSR.hdr.remove("Route")
         if KSR.is_method_in("IS"):
             KSR.rr.record_route()
+        # account INVITEs (WITH_ACCDB)
+        if KSR.is_INVITE():
+            KSR.setflag(FLT_ACC)
         self.route_auth()
         self.route_registrar()
 
