@@ -65,6 +65,8 @@ func Start(t testing.TB) *Daemon {
 		if n, err := c.Read(buf); err == nil && bytes.Contains(buf[:n], []byte("pong")) {
 			return d
 		}
+		time.Sleep(100 * time.Millisecond) // a refusal comes back at once
+
 	}
 	t.Fatalf("rtpengine does not answer ping on %s:\n%s", ng, d.Log)
 	return nil
