@@ -160,3 +160,31 @@ func TestMaxForwardsZero(t *testing.T) {
 		t.Errorf("Max-Forwards 0: got %d, want -1", got)
 	}
 }
+
+// TestDestinationAndSockets: the core's to_* functions follow $du, then
+// the request URI; kx's socket getters read the receiving socket.
+func TestDestinationAndSockets(t *testing.T) {
+	e := setup(t)
+	for _, c := range []struct {
+		fn   string
+		want string
+	}{{"to_UDP", "1"}, {"to_TCP", "-1"}, {"to_IPv4", "1"}, {"to_IPv6", "-1"}, {"to_WSX", "-1"}} {
+		e.want(c.fn, c.want)
+	}
+	e.call("setdsturi", "sip:[2001:db8::1]:5060;transport=ws")
+	for _, c := range []struct {
+		fn   string
+		want string
+	}{{"to_UDP", "-1"}, {"to_WS", "1"}, {"to_WSX", "1"}, {"to_WSS", "-1"}, {"to_IPv6", "1"}, {"to_IPv4", "-1"}} {
+		e.want(c.fn, c.want)
+	}
+	e.call("setdsturi", "sips:10.0.0.1")
+	e.want("to_TLS", "1")
+	e.want("kx.get_srcaddr_sock", "udp:192.0.2.10:5062")
+	e.want("kx.get_rcvaddr_sock", "") // the test's packet has no socket
+	e.c.Pkt.Local = &transport.Listener{Proto: sip.TransportUDP, Addr: netip.MustParseAddrPort("127.0.0.1:5060"), IP: "127.0.0.1", Advertise: "203.0.113.5:5080"}
+	e.want("kx.get_rcvaddr_sock", "udp:127.0.0.1:5060")
+	e.want("kx.get_rcvadvip", "203.0.113.5")
+	e.want("kx.get_rcvadvport", "5080")
+	e.want("kx.get_rcv_sock_name", "")
+}

@@ -107,6 +107,7 @@ func init() {
 		defs = append(defs, dispatch.Def{Name: "is_" + p.name, Ret: dispatch.Bool,
 			Fn: dispatch.F0(func(c *router.Ctx) int { return dispatch.Result(c.Proto() == p.t) })})
 	}
+	defs = append(defs, destDefs()...)
 	dispatch.Register(dispatch.Module{Name: "core", KSR: "-", Core: true, Exports: defs, RPCs: coreRPCs, Cfg: coreCfg})
 }
 

@@ -3,8 +3,10 @@
 package kx
 
 import (
+	"net"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/kemi-sip/kemi/core/router"
@@ -121,6 +123,31 @@ func init() {
 			return router.StrValue(strconv.Itoa(int(c.Pkt.Local.Addr.Port())))
 		}},
 		{"ua", "gew", func(c *router.Ctx) router.Value { return str(c.Msg.UserAgent()) }},
+		// The receiving socket, as Kamailio writes one: "udp:127.0.0.1:5060".
+		{"rcvaddr_sock", "g", func(c *router.Ctx) router.Value {
+			if c.Pkt == nil || c.Pkt.Local == nil {
+				return router.Value{}
+			}
+			return router.StrValue(c.Pkt.Local.String())
+		}},
+		{"srcaddr_sock", "g", func(c *router.Ctx) router.Value {
+			return router.StrValue(strings.ToLower(c.ProtoName()) + ":" + c.Src().String())
+		}},
+		// Its advertised address (listen=... advertise), else its own.
+		{"rcvadvip", "g", func(c *router.Ctx) router.Value {
+			h, _ := advertised(c)
+			return h
+		}},
+		{"rcvadvport", "g", func(c *router.Ctx) router.Value {
+			_, p := advertised(c)
+			return p
+		}},
+		// Socket names (listen=... name "x") and a forced send socket are
+		// not kept by kemi: these are null, as Kamailio's are for a socket
+		// without a name and a message without a forced socket.
+		{"rcv_sock_name", "g", func(*router.Ctx) router.Value { return router.Value{} }},
+		{"send_sock", "g", func(*router.Ctx) router.Value { return router.Value{} }},
+		{"send_sock_name", "g", func(*router.Ctx) router.Value { return router.Value{} }},
 	}
 	var defs []dispatch.Def
 	for _, f := range fields {
@@ -164,6 +191,7 @@ func init() {
 			}
 			return int(c.Pkt.ConnID())
 		})},
+		dispatch.Def{Name: "get_send_sock_port", Ret: dispatch.Int, Value: true, Fn: dispatch.F0(func(*router.Ctx) int { return 0 })},
 		dispatch.Def{Name: "get_timestamp", Ret: dispatch.Int, Value: true, Fn: dispatch.F0(func(c *router.Ctx) int { return int(time.Now().Unix()) })},
 		dispatch.Def{Name: "get_def", Ret: dispatch.XVal, Fn: dispatch.VS(func(c *router.Ctx, name string) router.Value {
 			v, ok := c.Env().Defines[name]
@@ -197,4 +225,21 @@ func init() {
 		})},
 	)
 	dispatch.Register(dispatch.Module{Name: "kemix", KSR: "kx", Exports: defs})
+}
+
+// advertised is the receiving socket's advertised host and port.
+func advertised(c *router.Ctx) (host, port router.Value) {
+	if c.Pkt == nil || c.Pkt.Local == nil {
+		return router.Value{}, router.Value{}
+	}
+	l := c.Pkt.Local
+	h, p := l.IP, strconv.Itoa(int(l.Addr.Port()))
+	if l.Advertise != "" {
+		ah, ap, err := net.SplitHostPort(l.Advertise)
+		if err != nil {
+			ah, ap = l.Advertise, p
+		}
+		h, p = ah, ap
+	}
+	return router.StrValue(h), router.StrValue(p)
 }
