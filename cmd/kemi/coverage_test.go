@@ -89,7 +89,7 @@ func TestKSRFunctionCoverage(t *testing.T) {
 		Methods []struct {
 			Func struct {
 				Module, Name, Ret string
-				Params           []string
+				Params            []string
 			} `json:"func"`
 		} `json:"methods"`
 	}
