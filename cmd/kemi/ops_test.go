@@ -6,12 +6,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 	"github.com/prometheus/common/expfmt"
@@ -52,8 +54,9 @@ func asJSON(v any) string { b, _ := json.Marshal(v); return string(b) }
 // TestOperations: the reference proxy with every operations module
 // (jsonrpcs, ctl, cfg_rpc, xhttp_prom, kex, corex, acc, nathelper,
 // rtpengine, htable, pike) carries calls through a real rtpengine, which
-// rewrites the SDP both ways; the calls land in the acc table (SQLite, and
-// PostgreSQL when KEMI_TEST_PG is set); every RPC command answers over
+// rewrites the SDP both ways; the calls land in the acc table and a busy
+// call in missed_calls (SQLite, and PostgreSQL when KEMI_TEST_PG is set);
+// every RPC command answers over
 // HTTP and over the FIFO; /metrics passes Prometheus' linter.
 func TestOperations(t *testing.T) {
 	sipp := sipptest.Need(t)
@@ -102,6 +105,13 @@ func TestOperations(t *testing.T) {
 			if !strings.Contains(logs.String(), "ACC: transaction answered: ") || !strings.Contains(logs.String(), ";dst_ouser=bob") {
 				t.Errorf("no acc log line with its extras:\n%s", logs.String())
 			}
+			missedCall(t, proxy)
+			waitFor(t, func() bool {
+				return countRows(t, url, "SELECT COUNT(*) FROM missed_calls WHERE method = 'INVITE' AND sip_code = '486' AND sip_reason = 'Busy Here' AND dst_ouser = 'carol'") == 1
+			}, "a missed_calls row for the busy call")
+			if n := countRows(t, url, "SELECT COUNT(*) FROM acc WHERE sip_code = '486'"); n != 0 {
+				t.Errorf("a failed call is in acc without failed_transaction_flag: %d rows", n)
+			}
 			if i > 0 {
 				return // the RPC and metrics checks once
 			}
@@ -111,6 +121,55 @@ func TestOperations(t *testing.T) {
 			}
 			checkMetrics(t, "http://"+jsonrpcs.HTTPAddr().String()+"/metrics", calls)
 		})
+	}
+}
+
+// missedCall registers carol at a socket that answers INVITE with 486 and
+// calls her through the proxy.
+func missedCall(t *testing.T, proxy string) {
+	t.Helper()
+	callee, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer callee.Close()
+	registerContact(t, proxy, "carol", callee.LocalAddr().String())
+	ua := newUA(t, proxy)
+	body := sdpBody(6000)
+	ua.send("INVITE sip:carol@"+testDomain+" SIP/2.0\r\n"+
+		"Via: SIP/2.0/UDP "+ua.addr()+";branch=z9hG4bK-busy-1;rport\r\n"+
+		"Max-Forwards: 70\r\nFrom: <sip:caller@"+testDomain+">;tag=busy1\r\nTo: <sip:carol@"+testDomain+">\r\n"+
+		"Call-ID: busy-1\r\nCSeq: 1 INVITE\r\nContact: <sip:caller@"+ua.addr()+">\r\n"+
+		fmt.Sprintf("Content-Type: application/sdp\r\nContent-Length: %d\r\n\r\n", len(body))+body, nil)
+	buf := make([]byte, 65536)
+	callee.SetReadDeadline(time.Now().Add(3 * time.Second))
+	n, from, err := callee.ReadFromUDP(buf)
+	if err != nil {
+		t.Fatalf("the busy callee got no INVITE: %v", err)
+	}
+	var hdrs []string
+	for _, l := range strings.Split(string(buf[:n]), "\r\n") {
+		for _, h := range []string{"Via:", "From:", "To:", "Call-ID:", "CSeq:", "Record-Route:"} {
+			if strings.HasPrefix(l, h) {
+				if h == "To:" {
+					l += ";tag=busy2"
+				}
+				hdrs = append(hdrs, l)
+			}
+		}
+	}
+	callee.WriteToUDP([]byte("SIP/2.0 486 Busy Here\r\n"+strings.Join(hdrs, "\r\n")+"\r\nContent-Length: 0\r\n\r\n"), from)
+	for {
+		r, _ := ua.recv(3 * time.Second)
+		if r == nil {
+			t.Fatal("the caller got no final reply to the busy call")
+		}
+		if r.StatusCode() >= 200 {
+			if r.StatusCode() != 486 {
+				t.Fatalf("busy call: %d", r.StatusCode())
+			}
+			break
+		}
 	}
 }
 
@@ -131,19 +190,19 @@ func checkRPCs(t *testing.T, addr string) {
 	}
 	st := asJSON(rpcOK(t, addr, "stats.get_statistics", "all"))
 	for _, want := range []string{"core:rcv_requests = ", "sl:sent_replies = ", "tmx:active_transactions = ", "tmx:UAS_transactions = ",
-		"usrloc:registered_users = 1", "registrar:accepted_regs = ", "registrar:rejected_regs = 0", "acc:written = "} {
+		"usrloc:registered_users = 2", "registrar:accepted_regs = ", "registrar:rejected_regs = 0", "acc:written = "} {
 		if !strings.Contains(st, want) {
 			t.Errorf("stats.get_statistics all: no %q in %s", want, st)
 		}
 	}
-	if v := rpcOK(t, addr, "stats.get_statistics", "accepted_regs"); addr[0] == 'h' && asJSON(v) != `["registrar:accepted_regs = 1"]` {
+	if v := rpcOK(t, addr, "stats.get_statistics", "accepted_regs"); addr[0] == 'h' && asJSON(v) != `["registrar:accepted_regs = 2"]` {
 		t.Errorf("stats.get_statistics accepted_regs before the reset: %v", v)
 	}
 	rpcOK(t, addr, "stats.reset_statistics", "registrar:")
 	if st := asJSON(rpcOK(t, addr, "stats.get_statistics", "registrar:accepted_regs")); !strings.Contains(st, "registrar:accepted_regs = 0") {
 		t.Errorf("after stats.reset_statistics: %s", st)
 	}
-	if st := asJSON(rpcOK(t, addr, "stats.get_statistics", "usrloc:registered_users")); !strings.Contains(st, "= 1") {
+	if st := asJSON(rpcOK(t, addr, "stats.get_statistics", "usrloc:registered_users")); !strings.Contains(st, "= 2") {
 		t.Errorf("a gauge must survive a reset: %s", st)
 	}
 	rpcFails(t, addr, 404, "stats.get_statistics", "nosuch:stat")
@@ -155,13 +214,13 @@ func checkRPCs(t *testing.T, addr string) {
 	if l := asJSON(rpcOK(t, addr, "ul.lookup", "location", "bob")); !strings.Contains(l, "sip:bob@127.0.0.1") {
 		t.Errorf("ul.lookup: %s", l)
 	}
-	rpcOK(t, addr, "ul.add", "location", "carol", "sip:carol@192.0.2.7:5060", "600", "0.5")
-	if l := asJSON(rpcOK(t, addr, "ul.lookup", "location", "carol")); !strings.Contains(l, "sip:carol@192.0.2.7:5060") || !strings.Contains(l, `"Q":"0.5"`) {
+	rpcOK(t, addr, "ul.add", "location", "dave", "sip:dave@192.0.2.7:5060", "600", "0.5")
+	if l := asJSON(rpcOK(t, addr, "ul.lookup", "location", "dave")); !strings.Contains(l, "sip:dave@192.0.2.7:5060") || !strings.Contains(l, `"Q":"0.5"`) {
 		t.Errorf("ul.lookup after ul.add: %s", l)
 	}
-	rpcOK(t, addr, "ul.rm", "location", "carol")
-	rpcFails(t, addr, 404, "ul.lookup", "location", "carol")
-	rpcFails(t, addr, 404, "ul.rm", "location", "carol")
+	rpcOK(t, addr, "ul.rm", "location", "dave")
+	rpcFails(t, addr, 404, "ul.lookup", "location", "dave")
+	rpcFails(t, addr, 404, "ul.rm", "location", "dave")
 	rpcOK(t, addr, "ul.flush")
 
 	// htable
