@@ -27,6 +27,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -53,7 +54,7 @@ type settings struct {
 
 var (
 	set     settings
-	running *server
+	running atomic.Pointer[server]
 )
 
 func init() {
@@ -138,10 +139,10 @@ type server struct {
 // HTTPAddr is where the HTTP listener is (port 0 in the config gets one),
 // nil when there is none.
 func HTTPAddr() net.Addr {
-	if running == nil {
-		return nil
+	if s := running.Load(); s != nil && s.addr != nil {
+		return s.addr
 	}
-	return running.addr
+	return nil
 }
 
 func start(env *router.Env) error {
@@ -163,14 +164,13 @@ func start(env *router.Env) error {
 			return err
 		}
 	}
-	running = s
+	running.Store(s)
 	return nil
 }
 
 func stop() {
-	if running != nil {
-		running.close()
-		running = nil
+	if s := running.Swap(nil); s != nil {
+		s.close()
 	}
 }
 
