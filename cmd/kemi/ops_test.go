@@ -52,7 +52,7 @@ func rpcFails(t *testing.T, addr string, code int, args ...string) {
 func asJSON(v any) string { b, _ := json.Marshal(v); return string(b) }
 
 // TestOperations: the reference proxy with every operations module
-// (jsonrpcs, ctl, cfg_rpc, xhttp_prom, kex, corex, acc, nathelper,
+// (jsonrpcs, kemix, ctl, cfg_rpc, xhttp_prom, kex, corex, acc, nathelper,
 // rtpengine, htable, pike) carries calls through a real rtpengine, which
 // rewrites the SDP both ways; the calls land in the acc table and a busy
 // call in missed_calls (SQLite, and PostgreSQL when KEMI_TEST_PG is set);
