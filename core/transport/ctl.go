@@ -192,3 +192,86 @@ func (c *CtlClient) AskSet(nodes []*CtlNode, key string, payload []byte, timeout
 	}
 	return nil, nil, errors.New("no media relay of the set answered")
 }
+
+// CtlConfig is a media relay module's sets of nodes and how it asks them.
+type CtlConfig struct {
+	Sets       map[int][]*CtlNode
+	Default    int // the set used when the script chose none
+	Timeout    time.Duration
+	Retries    int
+	DisableFor time.Duration
+}
+
+// NewCtlConfig reads the module parameters: every socks value (sockParam
+// names them in errors), the default set (-1: the first one given), the
+// time to wait for an answer, the tries, how long a silent node is left
+// alone.
+func NewCtlConfig(sockParam string, socks []string, defaultSet int, timeout time.Duration, retries int, disableFor time.Duration) (*CtlConfig, error) {
+	cfg := &CtlConfig{Sets: map[int][]*CtlNode{}, Timeout: timeout, Retries: retries, DisableFor: disableFor}
+	if timeout <= 0 || retries < 1 {
+		return nil, errors.New("the timeout and the number of tries must be more than 0")
+	}
+	first := -1
+	for _, v := range socks {
+		id, nodes, err := ParseCtlSock(sockParam, v)
+		if err != nil {
+			return nil, err
+		}
+		if first < 0 {
+			first = id
+		}
+		cfg.Sets[id] = append(cfg.Sets[id], nodes...)
+	}
+	if len(cfg.Sets) == 0 {
+		return nil, fmt.Errorf(`no %s: want one, such as "udp:127.0.0.1:2223"`, sockParam)
+	}
+	cfg.Default = defaultSet
+	if defaultSet < 0 {
+		cfg.Default = first
+	}
+	if cfg.Sets[cfg.Default] == nil {
+		return nil, fmt.Errorf("default_set %d: no such set", cfg.Default)
+	}
+	return cfg, nil
+}
+
+// Ask sends payload to a node of set (see AskSet).
+func (cfg *CtlConfig) Ask(c *CtlClient, set int, key string, payload []byte, log *slog.Logger) ([]byte, *CtlNode, error) {
+	return c.AskSet(cfg.Sets[set], key, payload, cfg.Timeout, cfg.Retries, cfg.DisableFor, log)
+}
+
+// CtlRelay is a media relay module's running state: its configuration
+// (from Init) and, once started, the client and the log.
+type CtlRelay struct {
+	Config *CtlConfig
+	cl     atomic.Pointer[CtlClient]
+	log    atomic.Pointer[slog.Logger]
+}
+
+// Start opens the client's socket.
+func (r *CtlRelay) Start(log *slog.Logger) error {
+	c, err := NewCtlClient()
+	if err != nil {
+		return err
+	}
+	r.log.Store(log)
+	r.cl.Store(c)
+	return nil
+}
+
+// Stop closes it.
+func (r *CtlRelay) Stop() {
+	if c := r.cl.Swap(nil); c != nil {
+		c.Close()
+	}
+}
+
+// Ask sends payload to a node of set, by key; an error when the module is
+// not running or no node answers.
+func (r *CtlRelay) Ask(set int, key string, payload []byte) ([]byte, *CtlNode, error) {
+	c := r.cl.Load()
+	if c == nil {
+		return nil, nil, errors.New("not running")
+	}
+	return r.Config.Ask(c, set, key, payload, r.log.Load())
+}

@@ -13,9 +13,7 @@ package rtpengine
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
-	"log/slog"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -28,18 +26,8 @@ import (
 	"github.com/kemi-sip/kemi/dispatch"
 )
 
-type settings struct {
-	sets         map[int][]*transport.CtlNode
-	timeout      time.Duration
-	retries      int
-	disableFor   time.Duration
-	defaultSetID int
-}
-
 var (
-	set    settings
-	cl     atomic.Pointer[transport.CtlClient]
-	logger atomic.Pointer[slog.Logger]
+	relay transport.CtlRelay
 	// Stats are the module's counters.
 	Stats struct {
 		Requests, Errors, Timeouts atomic.Uint64
@@ -107,60 +95,28 @@ func init() {
 }
 
 func initParams(p *dispatch.Params) error {
-	s := settings{sets: map[int][]*transport.CtlNode{},
-		timeout:    time.Duration(p.Int("rtpengine_tout_ms", 1000)) * time.Millisecond,
-		retries:    p.Int("rtpengine_retr", 5),
-		disableFor: time.Duration(p.Int("rtpengine_disable_tout", 60)) * time.Second,
-	}
-	if s.timeout <= 0 || s.retries < 1 {
-		return errors.New("rtpengine_tout_ms and rtpengine_retr must be more than 0")
-	}
-	first := -1
+	var socks []string
 	for _, v := range p.All("rtpengine_sock") {
-		id, nodes, err := transport.ParseCtlSock("rtpengine_sock", v.S)
-		if err != nil {
-			return err
-		}
-		if first < 0 {
-			first = id
-		}
-		s.sets[id] = append(s.sets[id], nodes...)
+		socks = append(socks, v.S)
 	}
-	if len(s.sets) == 0 {
-		return errors.New(`no rtpengine: modparam("rtpengine", "rtpengine_sock", "udp:127.0.0.1:2223")`)
-	}
-	s.defaultSetID = p.Int("default_set", first)
-	if s.sets[s.defaultSetID] == nil {
-		return fmt.Errorf("default_set %d: no such set", s.defaultSetID)
-	}
-	set = s
-	return nil
-}
-
-func start(env *router.Env) error {
-	c, err := transport.NewCtlClient()
+	cfg, err := transport.NewCtlConfig("rtpengine_sock", socks, p.Int("default_set", -1),
+		time.Duration(p.Int("rtpengine_tout_ms", 1000))*time.Millisecond, p.Int("rtpengine_retr", 5),
+		time.Duration(p.Int("rtpengine_disable_tout", 60))*time.Second)
 	if err != nil {
 		return err
 	}
-	cl.Store(c)
-	logger.Store(env.Log.With("module", "rtpengine"))
+	relay.Config = cfg
 	return nil
 }
 
-func stop() {
-	if c := cl.Swap(nil); c != nil {
-		c.Close()
-	}
-}
+func start(env *router.Env) error { return relay.Start(env.Log.With("module", "rtpengine")) }
+
+func stop() { relay.Stop() }
 
 // Command sends one ng command to a node of the set, by the hash of
 // callID, and returns rtpengine's answer.
 func Command(setID int, callID string, req map[string]any) (map[string]any, error) {
-	c := cl.Load()
-	if c == nil {
-		return nil, errors.New("rtpengine is not running")
-	}
-	nodes := set.sets[setID]
+	nodes := relay.Config.Sets[setID]
 	if len(nodes) == 0 {
 		return nil, fmt.Errorf("no rtpengine set %d", setID)
 	}
@@ -169,7 +125,7 @@ func Command(setID int, callID string, req map[string]any) (map[string]any, erro
 		return nil, err
 	}
 	Stats.Requests.Add(1)
-	out, n, err := c.AskSet(nodes, callID, body, set.timeout, set.retries, set.disableFor, logger.Load())
+	out, n, err := relay.Ask(setID, callID, body)
 	if err != nil {
 		Stats.Timeouts.Add(1)
 		return nil, err
@@ -333,7 +289,7 @@ func isUnknownCall(res map[string]any) bool {
 // choose is set_rtpengine_set: the sets of the next offer (first) and
 // answer (second) of this message.
 func choose(c *router.Ctx, first, second int) int {
-	if set.sets[first] == nil || set.sets[second] == nil {
+	if relay.Config.Sets[first] == nil || relay.Config.Sets[second] == nil {
 		c.Log().Error("set_rtpengine_set: no such set", "set", first, "set2", second)
 		return -1
 	}
@@ -351,7 +307,7 @@ func selected(c *router.Ctx, command string) int {
 	delete(chosen, c)
 	chosenMu.Unlock()
 	if !ok {
-		return set.defaultSetID
+		return relay.Config.Default
 	}
 	if command == "answer" {
 		return s[1]

@@ -15,7 +15,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"log/slog"
 	"strconv"
 	"strings"
 	"sync"
@@ -29,18 +28,8 @@ import (
 	"github.com/kemi-sip/kemi/dispatch"
 )
 
-type settings struct {
-	sets       map[int][]*transport.CtlNode
-	timeout    time.Duration
-	retries    int
-	disableFor time.Duration
-	defaultSet int
-}
-
 var (
-	set    settings
-	cl     atomic.Pointer[transport.CtlClient]
-	logger atomic.Pointer[slog.Logger]
+	relay transport.CtlRelay
 	// Stats are the module's counters.
 	Stats struct {
 		Requests, Errors atomic.Uint64
@@ -101,51 +90,23 @@ func init() {
 }
 
 func initParams(p *dispatch.Params) error {
-	s := settings{sets: map[int][]*transport.CtlNode{},
-		timeout:    time.Duration(p.Int("rtpproxy_tout", 1000)) * time.Millisecond,
-		retries:    p.Int("rtpproxy_retr", 5),
-		disableFor: time.Duration(p.Int("rtpproxy_disable_tout", 60)) * time.Second,
-	}
-	if s.timeout <= 0 || s.retries < 1 {
-		return errors.New("rtpproxy_tout and rtpproxy_retr must be more than 0")
-	}
-	first := -1
+	var socks []string
 	for _, v := range p.All("rtpproxy_sock") {
-		id, nodes, err := transport.ParseCtlSock("rtpproxy_sock", v.S)
-		if err != nil {
-			return err
-		}
-		if first < 0 {
-			first = id
-		}
-		s.sets[id] = append(s.sets[id], nodes...)
+		socks = append(socks, v.S)
 	}
-	if len(s.sets) == 0 {
-		return errors.New(`no rtpproxy: modparam("rtpproxy", "rtpproxy_sock", "udp:127.0.0.1:7722")`)
-	}
-	s.defaultSet = p.Int("default_set", first)
-	if s.sets[s.defaultSet] == nil {
-		return fmt.Errorf("default_set %d: no such set", s.defaultSet)
-	}
-	set = s
-	return nil
-}
-
-func start(env *router.Env) error {
-	c, err := transport.NewCtlClient()
+	cfg, err := transport.NewCtlConfig("rtpproxy_sock", socks, p.Int("default_set", -1),
+		time.Duration(p.Int("rtpproxy_tout", 1000))*time.Millisecond, p.Int("rtpproxy_retr", 5),
+		time.Duration(p.Int("rtpproxy_disable_tout", 60))*time.Second)
 	if err != nil {
 		return err
 	}
-	logger.Store(env.Log.With("module", "rtpproxy"))
-	cl.Store(c)
+	relay.Config = cfg
 	return nil
 }
 
-func stop() {
-	if c := cl.Swap(nil); c != nil {
-		c.Close()
-	}
-}
+func start(env *router.Env) error { return relay.Start(env.Log.With("module", "rtpproxy")) }
+
+func stop() { relay.Stop() }
 
 // The set set_rtpproxy_set chose, per context (a worker has two): it
 // holds for the messages of the same call on that context; another call
@@ -161,7 +122,7 @@ type choice struct {
 }
 
 func chooseSet(c *router.Ctx, n int) int {
-	if set.sets[n] == nil {
+	if relay.Config.Sets[n] == nil {
 		c.Log().Error("set_rtpproxy_set: no such set", "set", n)
 		return -1
 	}
@@ -177,18 +138,13 @@ func setOf(c *router.Ctx) int {
 	if ch, ok := chosen[c]; ok && ch.callID == string(c.Msg.CallID()) {
 		return ch.set
 	}
-	return set.defaultSet
+	return relay.Config.Default
 }
 
 // ask sends one command and returns the answer; errors are logged.
 func ask(c *router.Ctx, callID, cmd string) (string, bool) {
-	cli := cl.Load()
-	if cli == nil {
-		c.Log().Error("rtpproxy is not running")
-		return "", false
-	}
 	Stats.Requests.Add(1)
-	out, _, err := cli.AskSet(set.sets[setOf(c)], callID, []byte(cmd), set.timeout, set.retries, set.disableFor, logger.Load())
+	out, _, err := relay.Ask(setOf(c), callID, []byte(cmd))
 	if err != nil {
 		Stats.Errors.Add(1)
 		c.Log().Error("rtpproxy: "+err.Error(), "command", cmd)
