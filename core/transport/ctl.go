@@ -155,44 +155,6 @@ func ParseCtlSock(param, v string) (int, []*CtlNode, error) {
 	return id, nodes, nil
 }
 
-// AskSet sends payload to one node of the set, picked by a hash of key
-// (a call's Call-ID: its commands all go to the same node) and weight.
-// A node that does not answer is skipped for disableFor and the next one
-// is asked; the node that answered is returned with the answer.
-func (c *CtlClient) AskSet(nodes []*CtlNode, key string, payload []byte, timeout time.Duration, tries int, disableFor time.Duration, log *slog.Logger) ([]byte, *CtlNode, error) {
-	if len(nodes) == 0 {
-		return nil, nil, errors.New("no node in the set")
-	}
-	h := fnv.New32a()
-	h.Write([]byte(key))
-	total := 0
-	for _, n := range nodes {
-		total += n.Weight
-	}
-	pick, start := int(h.Sum32()%uint32(total)), 0
-	for i, n := range nodes {
-		if pick -= n.Weight; pick < 0 {
-			start = i
-			break
-		}
-	}
-	now := time.Now().UnixNano()
-	for k := range nodes {
-		n := nodes[(start+k)%len(nodes)]
-		if n.disabled.Load() > now {
-			continue
-		}
-		out, err := c.Ask(n.Addr, payload, timeout, tries)
-		if errors.Is(err, ErrNoAnswer) {
-			n.disabled.Store(time.Now().Add(disableFor).UnixNano())
-			log.Error("media relay does not answer: left alone", "node", n.Addr.String(), "for", disableFor.String())
-			continue
-		}
-		return out, n, err
-	}
-	return nil, nil, errors.New("no media relay of the set answered")
-}
-
 // CtlConfig is a media relay module's sets of nodes and how it asks them.
 type CtlConfig struct {
 	Sets       map[int][]*CtlNode
@@ -235,17 +197,20 @@ func NewCtlConfig(sockParam string, socks []string, defaultSet int, timeout time
 	return cfg, nil
 }
 
-// Ask sends payload to a node of set (see AskSet).
-func (cfg *CtlConfig) Ask(c *CtlClient, set int, key string, payload []byte, log *slog.Logger) ([]byte, *CtlNode, error) {
-	return c.AskSet(cfg.Sets[set], key, payload, cfg.Timeout, cfg.Retries, cfg.DisableFor, log)
-}
-
 // CtlRelay is a media relay module's running state: its configuration
-// (from Init) and, once started, the client and the log.
+// (from Init), the sets scripts chose, and once started the client and
+// the log.
 type CtlRelay struct {
 	Config *CtlConfig
 	cl     atomic.Pointer[CtlClient]
 	log    atomic.Pointer[slog.Logger]
+	mu     sync.Mutex
+	chosen map[any]ctlChoice
+}
+
+type ctlChoice struct {
+	key  string
+	sets [2]int
 }
 
 // Start opens the client's socket.
@@ -266,12 +231,81 @@ func (r *CtlRelay) Stop() {
 	}
 }
 
-// Ask sends payload to a node of set, by key; an error when the module is
-// not running or no node answers.
+// Choose records the sets a script picked (set_rtpengine_set,
+// set_rtpproxy_set) for the messages of call key handled on ctx (a
+// worker's context): first for offers and the other commands, second for
+// answers. It holds until ctx handles another call.
+func (r *CtlRelay) Choose(ctx any, key string, first, second int) error {
+	for _, n := range []int{first, second} {
+		if r.Config.Sets[n] == nil {
+			return fmt.Errorf("no set %d", n)
+		}
+	}
+	r.mu.Lock()
+	if r.chosen == nil {
+		r.chosen = map[any]ctlChoice{}
+	}
+	r.chosen[ctx] = ctlChoice{key, [2]int{first, second}}
+	r.mu.Unlock()
+	return nil
+}
+
+// Set is the set of ctx's message of call key: the chosen one, else the
+// default.
+func (r *CtlRelay) Set(ctx any, key string, answer bool) int {
+	r.mu.Lock()
+	ch, ok := r.chosen[ctx]
+	r.mu.Unlock()
+	if !ok || ch.key != key {
+		return r.Config.Default
+	}
+	if answer {
+		return ch.sets[1]
+	}
+	return ch.sets[0]
+}
+
+// Ask sends payload to one node of set, picked by a hash of key
+// (a call's Call-ID: its commands all go to the same node) and weight.
+// A node that does not answer is skipped for disableFor and the next one
+// is asked; the node that answered is returned with the answer.
 func (r *CtlRelay) Ask(set int, key string, payload []byte) ([]byte, *CtlNode, error) {
 	c := r.cl.Load()
 	if c == nil {
 		return nil, nil, errors.New("not running")
 	}
-	return r.Config.Ask(c, set, key, payload, r.log.Load())
+	cfg, log := r.Config, r.log.Load()
+	nodes := cfg.Sets[set]
+	if len(nodes) == 0 {
+		return nil, nil, fmt.Errorf("no set %d", set)
+	}
+	h := fnv.New32a()
+	h.Write([]byte(key))
+	total := 0
+	for _, n := range nodes {
+		total += n.Weight
+	}
+	pick, start := int(h.Sum32()%uint32(total)), 0
+	for i, n := range nodes {
+		if pick -= n.Weight; pick < 0 {
+			start = i
+			break
+		}
+	}
+	now := time.Now().UnixNano()
+	for k := range nodes {
+		n := nodes[(start+k)%len(nodes)]
+		if n.disabled.Load() > now {
+			continue
+		}
+		out, err := c.Ask(n.Addr, payload, cfg.Timeout, cfg.Retries)
+		if errors.Is(err, ErrNoAnswer) {
+			n.disabled.Store(time.Now().Add(cfg.DisableFor).UnixNano())
+			log.Error("media relay does not answer: left alone", "node", n.Addr.String(), "for", cfg.DisableFor.String())
+			continue
+		}
+		return out, n, err
+	}
+	return nil, nil, errors.New("no media relay of the set answered")
 }
+

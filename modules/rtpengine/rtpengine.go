@@ -15,7 +15,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -33,8 +32,6 @@ var (
 		Requests, Errors, Timeouts atomic.Uint64
 	}
 	// The set set_rtpengine_set chose for the message a worker handles.
-	chosenMu sync.Mutex
-	chosen   = map[*router.Ctx][2]int{}
 )
 
 func init() {
@@ -116,10 +113,6 @@ func stop() { relay.Stop() }
 // Command sends one ng command to a node of the set, by the hash of
 // callID, and returns rtpengine's answer.
 func Command(setID int, callID string, req map[string]any) (map[string]any, error) {
-	nodes := relay.Config.Sets[setID]
-	if len(nodes) == 0 {
-		return nil, fmt.Errorf("no rtpengine set %d", setID)
-	}
 	body, err := encode(nil, req)
 	if err != nil {
 		return nil, err
@@ -140,7 +133,7 @@ func Command(setID int, callID string, req map[string]any) (map[string]any, erro
 
 // request builds the dictionary of an ng command from the message and
 // the script's flags.
-func request(c *router.Ctx, command, flags string) (map[string]any, string, error) {
+func request(c *router.Ctx, command, flags string) (map[string]any, string) {
 	m := c.Msg
 	d := map[string]any{"command": command, "call-id": string(m.CallID()), "from-tag": string(m.From().Tag)}
 	if tt := m.To().Tag; len(tt) > 0 {
@@ -200,7 +193,7 @@ func request(c *router.Ctx, command, flags string) (map[string]any, string, erro
 	if len(codec) > 0 {
 		d["codec"] = codec
 	}
-	return d, d["call-id"].(string), nil
+	return d, d["call-id"].(string)
 }
 
 // manage is rtpengine_manage's choice of command.
@@ -241,11 +234,7 @@ func run(c *router.Ctx, command, flags string) int {
 		}
 	}
 	sdpCmd := command == "offer" || command == "answer"
-	d, callID, err := request(c, command, flags)
-	if err != nil {
-		c.Log().Error("rtpengine: " + err.Error())
-		return -1
-	}
+	d, callID := request(c, command, flags)
 	if sdpCmd {
 		body := c.Msg.Body()
 		if len(body) == 0 {
@@ -286,33 +275,19 @@ func isUnknownCall(res map[string]any) bool {
 	return r == "error" && strings.Contains(strings.ToLower(reason), "unknown call")
 }
 
-// choose is set_rtpengine_set: the sets of the next offer (first) and
-// answer (second) of this message.
+// choose is set_rtpengine_set: the sets of this call's offers (first)
+// and answers (second).
 func choose(c *router.Ctx, first, second int) int {
-	if relay.Config.Sets[first] == nil || relay.Config.Sets[second] == nil {
-		c.Log().Error("set_rtpengine_set: no such set", "set", first, "set2", second)
+	if err := relay.Choose(c, string(c.Msg.CallID()), first, second); err != nil {
+		c.Log().Error("set_rtpengine_set: "+err.Error(), "set", first, "set2", second)
 		return -1
 	}
-	chosenMu.Lock()
-	chosen[c] = [2]int{first, second}
-	chosenMu.Unlock()
 	return 1
 }
 
-// selected is the set chosen for this message, the default set when
-// none was; the choice is used once.
+// selected is the set of the message's command.
 func selected(c *router.Ctx, command string) int {
-	chosenMu.Lock()
-	s, ok := chosen[c]
-	delete(chosen, c)
-	chosenMu.Unlock()
-	if !ok {
-		return relay.Config.Default
-	}
-	if command == "answer" {
-		return s[1]
-	}
-	return s[0]
+	return relay.Set(c, string(c.Msg.CallID()), command == "answer")
 }
 
 // queryV is rtpengine_query_v: the query's answer as JSON into a
@@ -327,7 +302,7 @@ func queryV(c *router.Ctx, format, dst string) int {
 		c.Log().Error("rtpengine_query_v: format must be j", "format", format)
 		return -1
 	}
-	d, callID, _ := request(c, "query", "")
+	d, callID := request(c, "query", "")
 	res, err := Command(selected(c, "query"), callID, d)
 	if err != nil {
 		c.Log().Error("rtpengine query: " + err.Error())

@@ -17,7 +17,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -108,43 +107,18 @@ func start(env *router.Env) error { return relay.Start(env.Log.With("module", "r
 
 func stop() { relay.Stop() }
 
-// The set set_rtpproxy_set chose, per context (a worker has two): it
-// holds for the messages of the same call on that context; another call
-// starts from the default set again.
-var (
-	chosenMu sync.Mutex
-	chosen   = map[*router.Ctx]choice{}
-)
-
-type choice struct {
-	set    int
-	callID string
-}
-
 func chooseSet(c *router.Ctx, n int) int {
-	if relay.Config.Sets[n] == nil {
-		c.Log().Error("set_rtpproxy_set: no such set", "set", n)
+	if err := relay.Choose(c, string(c.Msg.CallID()), n, n); err != nil {
+		c.Log().Error("set_rtpproxy_set: "+err.Error(), "set", n)
 		return -1
 	}
-	chosenMu.Lock()
-	chosen[c] = choice{n, string(c.Msg.CallID())}
-	chosenMu.Unlock()
 	return 1
-}
-
-func setOf(c *router.Ctx) int {
-	chosenMu.Lock()
-	defer chosenMu.Unlock()
-	if ch, ok := chosen[c]; ok && ch.callID == string(c.Msg.CallID()) {
-		return ch.set
-	}
-	return relay.Config.Default
 }
 
 // ask sends one command and returns the answer; errors are logged.
 func ask(c *router.Ctx, callID, cmd string) (string, bool) {
 	Stats.Requests.Add(1)
-	out, _, err := relay.Ask(setOf(c), callID, []byte(cmd))
+	out, _, err := relay.Ask(relay.Set(c, callID, false), callID, []byte(cmd))
 	if err != nil {
 		Stats.Errors.Add(1)
 		c.Log().Error("rtpproxy: "+err.Error(), "command", cmd)
