@@ -308,4 +308,3 @@ func (r *CtlRelay) Ask(set int, key string, payload []byte) ([]byte, *CtlNode, e
 	}
 	return nil, nil, errors.New("no media relay of the set answered")
 }
-
