@@ -42,10 +42,11 @@ type Env struct {
 	// It is called by the worker that ran the route.
 	RouteTimer func(c *Ctx, k RouteKind, d time.Duration)
 
-	mu      sync.Mutex
-	workers []*Worker
-	dns     dnsCache
-	stats   *stats.Registry
+	mu        sync.Mutex
+	workers   []*Worker
+	dns       dnsCache
+	stats     *stats.Registry
+	statsOnce sync.Once
 }
 
 // RPCHandler runs RPC commands by name.
@@ -56,9 +57,7 @@ type RPCHandler interface {
 // Statistics is the proxy's statistics registry; the router's own
 // counters are in it under "core".
 func (e *Env) Statistics() *stats.Registry {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.stats == nil {
+	e.statsOnce.Do(func() {
 		r := stats.New()
 		s := &e.Stats
 		r.Uint("core", "rcv_requests", "requests received", &s.Requests)
@@ -69,7 +68,7 @@ func (e *Env) Statistics() *stats.Registry {
 		r.Uint("core", "script_errors", "route runs that ended in a script error", &s.ScriptErrors)
 		r.Uint("core", "panics", "panics recovered on the request path", &s.Panics)
 		e.stats = r
-	}
+	})
 	return e.stats
 }
 

@@ -386,8 +386,8 @@ func (wr *writer) write(r *record) {
 	Stats.Written.Add(1)
 }
 
-// splitComment reads a script's comment: "200 OK" is a code and a reason,
-// anything else the reason of code 0... as Kamailio does, code "" then.
+// splitComment reads a script's comment: "200 OK" is a code and a
+// reason; a comment without a leading code is the reason alone.
 func splitComment(s string) (code, reason string) {
 	s = strings.TrimSpace(s)
 	if len(s) >= 3 && s[0] >= '1' && s[0] <= '6' && s[1] >= '0' && s[1] <= '9' && s[2] >= '0' && s[2] <= '9' && (len(s) == 3 || s[3] == ' ') {

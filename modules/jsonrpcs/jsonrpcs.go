@@ -503,16 +503,15 @@ func (s *server) startDgram(name string) error {
 
 // docReader splits a byte stream into JSON documents.
 type docReader struct {
-	r   io.Reader
-	buf []byte
+	r        io.Reader
+	buf, tmp []byte
 }
 
-func newDocReader(r io.Reader) *docReader { return &docReader{r: r} }
+func newDocReader(r io.Reader) *docReader { return &docReader{r: r, tmp: make([]byte, 4096)} }
 
 // next returns the next complete JSON document. Bytes that cannot start
 // one are skipped to the next line.
 func (d *docReader) next() ([]byte, error) {
-	tmp := make([]byte, 4096)
 	for {
 		d.buf = bytes.TrimLeft(d.buf, " \t\r\n")
 		if len(d.buf) > 0 {
@@ -529,8 +528,8 @@ func (d *docReader) next() ([]byte, error) {
 				d.buf = nil // too large: drop it
 			}
 		}
-		n, err := d.r.Read(tmp)
-		d.buf = append(d.buf, tmp[:n]...)
+		n, err := d.r.Read(d.tmp)
+		d.buf = append(d.buf, d.tmp[:n]...)
 		if err != nil {
 			return nil, err
 		}
