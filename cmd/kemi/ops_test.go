@@ -135,30 +135,8 @@ func missedCall(t *testing.T, proxy string) {
 	defer callee.Close()
 	registerContact(t, proxy, "carol", callee.LocalAddr().String())
 	ua := newUA(t, proxy)
-	body := sdpBody(6000)
-	ua.send("INVITE sip:carol@"+testDomain+" SIP/2.0\r\n"+
-		"Via: SIP/2.0/UDP "+ua.addr()+";branch=z9hG4bK-busy-1;rport\r\n"+
-		"Max-Forwards: 70\r\nFrom: <sip:caller@"+testDomain+">;tag=busy1\r\nTo: <sip:carol@"+testDomain+">\r\n"+
-		"Call-ID: busy-1\r\nCSeq: 1 INVITE\r\nContact: <sip:caller@"+ua.addr()+">\r\n"+
-		fmt.Sprintf("Content-Type: application/sdp\r\nContent-Length: %d\r\n\r\n", len(body))+body, nil)
-	buf := make([]byte, 65536)
-	callee.SetReadDeadline(time.Now().Add(3 * time.Second))
-	n, from, err := callee.ReadFromUDP(buf)
-	if err != nil {
-		t.Fatalf("the busy callee got no INVITE: %v", err)
-	}
-	var hdrs []string
-	for _, l := range strings.Split(string(buf[:n]), "\r\n") {
-		for _, h := range []string{"Via:", "From:", "To:", "Call-ID:", "CSeq:", "Record-Route:"} {
-			if strings.HasPrefix(l, h) {
-				if h == "To:" {
-					l += ";tag=busy2"
-				}
-				hdrs = append(hdrs, l)
-			}
-		}
-	}
-	callee.WriteToUDP([]byte("SIP/2.0 486 Busy Here\r\n"+strings.Join(hdrs, "\r\n")+"\r\nContent-Length: 0\r\n\r\n"), from)
+	ua.send(inviteSDP(ua, "sip:carol@"+testDomain, "busy-1", 6000), nil)
+	answerOn(t, callee, "486 Busy Here", "")
 	for {
 		r, _ := ua.recv(3 * time.Second)
 		if r == nil {

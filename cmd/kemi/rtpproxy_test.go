@@ -64,6 +64,52 @@ func sdpBody(port int) string {
 	return fmt.Sprintf("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio %d RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n", port)
 }
 
+// inviteSDP is an INVITE from caller@example.com (From tag "ftag") at ua
+// to uri, with an SDP offering media on port.
+func inviteSDP(ua *sipUA, uri, callID string, port int) string {
+	body := sdpBody(port)
+	return "INVITE " + uri + " SIP/2.0\r\n" +
+		"Via: SIP/2.0/UDP " + ua.addr() + ";branch=z9hG4bK-" + callID + ";rport\r\n" +
+		"Max-Forwards: 70\r\nFrom: <sip:caller@example.com>;tag=ftag\r\nTo: <" + uri + ">\r\n" +
+		"Call-ID: " + callID + "\r\nCSeq: 1 INVITE\r\nContact: <sip:caller@" + ua.addr() + ">\r\n" +
+		fmt.Sprintf("Content-Type: application/sdp\r\nContent-Length: %d\r\n\r\n", len(body)) + body
+}
+
+// answerOn receives a request at the callee's socket and answers it with
+// status (its Via, From, To with tag "ttag", Call-ID, CSeq and
+// Record-Route copied) and body as SDP; it returns the request.
+func answerOn(t *testing.T, callee *net.UDPConn, status, body string) *sip.Msg {
+	t.Helper()
+	buf := make([]byte, 65536)
+	callee.SetReadDeadline(time.Now().Add(3 * time.Second))
+	n, from, err := callee.ReadFromUDP(buf)
+	if err != nil {
+		t.Fatalf("the callee got no request: %v", err)
+	}
+	req := new(sip.Msg)
+	if err := req.Parse(buf[:n]); err != nil {
+		t.Fatal(err)
+	}
+	var hdrs []string
+	for _, l := range strings.Split(string(buf[:n]), "\r\n") {
+		for _, h := range []string{"Via:", "v:", "From:", "To:", "Call-ID:", "CSeq:", "Record-Route:"} {
+			if strings.HasPrefix(l, h) {
+				if h == "To:" {
+					l += ";tag=ttag"
+				}
+				hdrs = append(hdrs, l)
+			}
+		}
+	}
+	reply := "SIP/2.0 " + status + "\r\n" + strings.Join(hdrs, "\r\n") + "\r\nContact: <sip:callee@" + callee.LocalAddr().String() + ">\r\n"
+	if body != "" {
+		reply += "Content-Type: application/sdp\r\n"
+	}
+	reply += fmt.Sprintf("Content-Length: %d\r\n\r\n", len(body)) + body
+	callee.WriteToUDP([]byte(reply), from)
+	return req
+}
+
 // TestRtpproxyCommands: an INVITE/200/BYE through kemi with rtpproxy_offer,
 // rtpproxy_answer and rtpproxy_destroy; the peer checks the exact command
 // strings, the SDP each side gets carries the relay's address and ports.
@@ -99,37 +145,11 @@ onreply_route[ANSWER] {
 	os.WriteFile(p, []byte(cfg), 0o644)
 	s, logs := startFile(t, p, map[string]string{})
 	ua := newUA(t, s.Addr(sip.TransportUDP).String())
-	body := sdpBody(6000)
-	ua.send("INVITE sip:bob@example.com SIP/2.0\r\n"+
-		"Via: SIP/2.0/UDP "+ua.addr()+";branch=z9hG4bK-rtpp-1;rport\r\n"+
-		"Max-Forwards: 70\r\nFrom: <sip:alice@example.com>;tag=ftag\r\nTo: <sip:bob@example.com>\r\n"+
-		"Call-ID: call-1\r\nCSeq: 1 INVITE\r\nContact: <sip:alice@"+ua.addr()+">\r\n"+
-		fmt.Sprintf("Content-Type: application/sdp\r\nContent-Length: %d\r\n\r\n", len(body))+body, nil)
-	buf := make([]byte, 65536)
-	uas.SetReadDeadline(time.Now().Add(3 * time.Second))
-	n, from, err := uas.ReadFromUDP(buf)
-	if err != nil {
-		t.Fatalf("no INVITE at the callee: %v\n%s", err, logs)
-	}
-	var inv sip.Msg
-	if err := inv.Parse(append([]byte(nil), buf[:n]...)); err != nil {
-		t.Fatal(err)
-	}
+	ua.send(inviteSDP(ua, "sip:bob@example.com", "call-1", 6000), nil)
+	inv := answerOn(t, uas, "200 OK", sdpBody(7000))
 	if b := string(inv.Body()); !strings.Contains(b, "m=audio 35000 RTP/AVP 0") || !strings.Contains(b, "c=IN IP4 192.0.2.9") {
-		t.Errorf("INVITE's SDP not rewritten with the offer's answer:\n%s", b)
+		t.Errorf("INVITE's SDP not rewritten with the offer's answer:\n%s\n%s", b, logs)
 	}
-	// The callee answers 200 with its SDP.
-	vias := ""
-	for _, l := range strings.Split(string(buf[:n]), "\r\n") {
-		if strings.HasPrefix(l, "Via:") || strings.HasPrefix(l, "v:") {
-			vias += l + "\r\n"
-		}
-	}
-	ans := sdpBody(7000)
-	uas.WriteToUDP([]byte("SIP/2.0 200 OK\r\n"+vias+
-		"From: <sip:alice@example.com>;tag=ftag\r\nTo: <sip:bob@example.com>;tag=ttag\r\n"+
-		"Call-ID: call-1\r\nCSeq: 1 INVITE\r\nContact: <sip:bob@"+uas.LocalAddr().String()+">\r\n"+
-		fmt.Sprintf("Content-Type: application/sdp\r\nContent-Length: %d\r\n\r\n", len(ans))+ans), from)
 	var ok *sip.Msg
 	for ok == nil || ok.StatusCode() < 200 {
 		if ok, _ = ua.recv(3 * time.Second); ok == nil {
@@ -141,7 +161,7 @@ onreply_route[ANSWER] {
 	}
 	ua.send("BYE sip:bob@"+uas.LocalAddr().String()+" SIP/2.0\r\n"+
 		"Via: SIP/2.0/UDP "+ua.addr()+";branch=z9hG4bK-rtpp-2;rport\r\n"+
-		"Max-Forwards: 70\r\nFrom: <sip:alice@example.com>;tag=ftag\r\nTo: <sip:bob@example.com>;tag=ttag\r\n"+
+		"Max-Forwards: 70\r\nFrom: <sip:caller@example.com>;tag=ftag\r\nTo: <sip:bob@example.com>;tag=ttag\r\n"+
 		"Call-ID: call-1\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n", nil)
 	if r, _ := ua.recv(3 * time.Second); r == nil || r.StatusCode() != 200 {
 		t.Fatalf("BYE: %v", r)
