@@ -56,19 +56,22 @@ func contactInfo(c *Contact, now int64) map[string]any {
 	}}
 }
 
-func table(p []any) (*Domain, error) {
+// tableAOR is the location table and the address of record a command's
+// first two parameters name.
+func tableAOR(p []any) (*Domain, string, error) {
 	name, err := dispatch.ParamStr(p, 0, "table")
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if Started() == nil {
-		return nil, dispatch.RPCErrorf(dispatch.RPCInternal, "usrloc is not running")
+		return nil, "", dispatch.RPCErrorf(dispatch.RPCInternal, "usrloc is not running")
 	}
 	d, err := Get(name)
 	if err != nil {
-		return nil, dispatch.RPCErrorf(dispatch.RPCNotFound, "table %s: %v", name, err)
+		return nil, "", dispatch.RPCErrorf(dispatch.RPCNotFound, "table %s: %v", name, err)
 	}
-	return d, nil
+	aor, err := dispatch.ParamStr(p, 1, "AoR")
+	return d, aor, err
 }
 
 func rpcs(*router.Env) []dispatch.RPC {
@@ -98,11 +101,7 @@ func rpcs(*router.Env) []dispatch.RPC {
 			return map[string]any{"Domains": domains}, nil
 		}},
 		{Name: "ul.lookup", Doc: "the bindings of an address of record: ul.lookup TABLE AOR", Fn: func(p []any) (any, error) {
-			d, err := table(p)
-			if err != nil {
-				return nil, err
-			}
-			aor, err := dispatch.ParamStr(p, 1, "AoR")
+			d, aor, err := tableAOR(p)
 			if err != nil {
 				return nil, err
 			}
@@ -121,11 +120,7 @@ func rpcs(*router.Env) []dispatch.RPC {
 			return map[string]any{"AoR": aor, "Contacts": list}, nil
 		}},
 		{Name: "ul.rm", Doc: "remove an address of record, or one binding: ul.rm TABLE AOR [CONTACT]", Fn: func(p []any) (any, error) {
-			d, err := table(p)
-			if err != nil {
-				return nil, err
-			}
-			aor, err := dispatch.ParamStr(p, 1, "AoR")
+			d, aor, err := tableAOR(p)
 			if err != nil {
 				return nil, err
 			}
@@ -168,11 +163,7 @@ func rpcs(*router.Env) []dispatch.RPC {
 }
 
 func add(p []any) (any, error) {
-	d, err := table(p)
-	if err != nil {
-		return nil, err
-	}
-	aor, err := dispatch.ParamStr(p, 1, "AoR")
+	d, aor, err := tableAOR(p)
 	if err != nil {
 		return nil, err
 	}
