@@ -35,11 +35,7 @@ func NewMyself(ls []*Listener, aliases []string) *Myself {
 			m.add(ip.String(), int(l.Addr.Port()))
 		}
 		if l.Advertise != "" {
-			h, p := splitHostPort(l.Advertise)
-			if p == 0 {
-				p = int(l.Addr.Port())
-			}
-			m.add(h, p)
+			m.add(l.Advertised())
 		}
 	}
 	for _, a := range aliases {
@@ -77,6 +73,20 @@ func interfaceAddrs() []netip.Addr {
 		}
 	}
 	return out
+}
+
+// Advertised is the host and port the listener writes in headers: its
+// advertise address (the listener's port when it names none), else its
+// own.
+func (l *Listener) Advertised() (string, int) {
+	if l.Advertise == "" {
+		return l.IP, int(l.Addr.Port())
+	}
+	h, p := splitHostPort(l.Advertise)
+	if p == 0 {
+		p = int(l.Addr.Port())
+	}
+	return h, p
 }
 
 func splitHostPort(s string) (string, int) {

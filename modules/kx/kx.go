@@ -3,7 +3,6 @@
 package kx
 
 import (
-	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -232,14 +231,6 @@ func advertised(c *router.Ctx) (host, port router.Value) {
 	if c.Pkt == nil || c.Pkt.Local == nil {
 		return router.Value{}, router.Value{}
 	}
-	l := c.Pkt.Local
-	h, p := l.IP, strconv.Itoa(int(l.Addr.Port()))
-	if l.Advertise != "" {
-		ah, ap, err := net.SplitHostPort(l.Advertise)
-		if err != nil {
-			ah, ap = l.Advertise, p
-		}
-		h, p = ah, ap
-	}
-	return router.StrValue(h), router.StrValue(p)
+	h, p := c.Pkt.Local.Advertised()
+	return router.StrValue(h), router.StrValue(strconv.Itoa(p))
 }
