@@ -264,14 +264,33 @@ func enqueue(v any) bool {
 
 func isSet(flags uint64, f int) bool { return f >= 0 && flags&(1<<uint(f)) != 0 }
 
-// onFinal is tm's hook: which records the transaction makes is decided
-// here, the values are read by the writer.
+// outputs are where a transaction's final reply is accounted: as
+// answered (below 300, or any code with failed_transaction_flag) and as a
+// missed call (300 or more), each to the log and/or a table by its flags.
+func outputs(code int, flags uint64) []record {
+	var out []record
+	add := func(event string, logFlag, dbFlag int, table string) {
+		r := record{event: event, log: isSet(flags, logFlag)}
+		if isSet(flags, dbFlag) {
+			r.table = table
+		}
+		if r.log || r.table != "" {
+			out = append(out, r)
+		}
+	}
+	if code < 300 || isSet(flags, set.failedFlag) {
+		add("transaction answered", set.logFlag, set.dbFlag, set.accTable)
+	}
+	if code >= 300 {
+		add("call missed", set.logMissedFlag, set.dbMissedFlag, set.missedTable)
+	}
+	return out
+}
+
+// onFinal is tm's hook: a transaction with something to account is copied
+// for the writer, which reads its values.
 func onFinal(f *tm.Final) {
-	acc := f.Code < 300 || isSet(f.Flags, set.failedFlag)
-	missed := f.Code >= 300
-	want := acc && (isSet(f.Flags, set.logFlag) || isSet(f.Flags, set.dbFlag)) ||
-		missed && (isSet(f.Flags, set.logMissedFlag) || isSet(f.Flags, set.dbMissedFlag))
-	if !want {
+	if len(outputs(f.Code, f.Flags)) == 0 {
 		return
 	}
 	c := &tm.Final{Request: append([]byte(nil), f.Request...), RURI: append([]byte(nil), f.RURI...),
@@ -313,24 +332,9 @@ func (wr *writer) final(f *tm.Final) {
 	}
 	base := newRecord(c, "", strconv.Itoa(f.Code), reason)
 	base.toTag = toTag
-	acc := f.Code < 300 || isSet(f.Flags, set.failedFlag)
-	missed := f.Code >= 300
-	if acc {
+	for _, o := range outputs(f.Code, f.Flags) {
 		r := *base
-		r.event = "transaction answered"
-		r.log = isSet(f.Flags, set.logFlag)
-		if isSet(f.Flags, set.dbFlag) {
-			r.table = set.accTable
-		}
-		wr.write(&r)
-	}
-	if missed {
-		r := *base
-		r.event = "call missed"
-		r.log = isSet(f.Flags, set.logMissedFlag)
-		if isSet(f.Flags, set.dbMissedFlag) {
-			r.table = set.missedTable
-		}
+		r.event, r.log, r.table = o.event, o.log, o.table
 		wr.write(&r)
 	}
 }
