@@ -85,6 +85,14 @@ type cond struct {
 // applies the preprocessor with the given defines (changed in place: the
 // file's #!define lines add to it).
 func Preprocess(file string, text []byte, defines map[string]string) (*Source, error) {
+	if defines == nil {
+		defines = map[string]string{}
+	}
+	if _, ok := defines["KEMI"]; !ok {
+		// Always defined, as Kamailio defines KAMAILIO_5: a config shared
+		// with Kamailio puts kemi's own parameters under #!ifdef KEMI.
+		defines["KEMI"] = ""
+	}
 	p := &preproc{src: &Source{}, defines: defines}
 	if text == nil {
 		b, err := os.ReadFile(file)

@@ -67,6 +67,15 @@ func (e *Env) Statistics() *stats.Registry {
 		r.Uint("core", "drop_requests", "messages the script dropped", &s.Dropped)
 		r.Uint("core", "script_errors", "route runs that ended in a script error", &s.ScriptErrors)
 		r.Uint("core", "panics", "panics recovered on the request path", &s.Panics)
+		if t := e.Transport; t != nil {
+			g := &t.Guard.Stats
+			r.Uint("core", "banned_drops", "messages from banned sources, dropped unparsed", &g.Dropped)
+			r.Uint("core", "bans", "sources banned (bad input, or a module such as pike)", &g.Bans)
+			r.Uint("core", "bad_msg_log_suppressed", "bad-input log lines left out by the rate limit", &g.Suppressed)
+			r.Func("core", "banned_sources", "sources with a ban in force", stats.Gauge, func() int64 { return t.Guard.BannedSources() })
+			r.Uint("core", "tcp_refused", "TCP connections closed at accept (limit or ban)", &t.Stats.TCPRefused)
+			r.Uint("core", "tcp_idle_closed", "TCP streams closed after tcp_connection_lifetime idle", &t.Stats.TCPIdle)
+		}
 		e.stats = r
 	})
 	return e.stats
@@ -267,11 +276,23 @@ func (w *Worker) runMain(c *Ctx, k RouteKind) (int, error) {
 	return rc, err
 }
 
-// rejectMalformed logs a message that failed to parse and answers 400 when
-// it is a request with enough headers to be answered.
+// rejectMalformed counts a message that failed to parse against its
+// source (the transport's guard: enough of them ban it), logs it when the
+// guard says so (the error names what failed, never the message's bytes)
+// and answers 400 when it is a request with enough headers to be answered.
 func (w *Worker) rejectMalformed(p *transport.Packet, err error) {
 	e := w.env
-	e.Log.Warn("malformed message", "src", p.Src.String(), "proto", p.Proto.String(), "err", err.Error())
+	if e.Transport == nil {
+		e.Log.Warn("malformed message", "src", p.Src.String(), "proto", p.Proto.String(), "err", err.Error())
+	} else if v := e.Transport.Guard.Bad(p.Src.Addr()); v.Banned {
+		// Its next message is dropped unparsed: no answer to this one.
+		e.Log.Warn("malformed message; source banned", "src", p.Src.String(), "proto", p.Proto.String(),
+			"err", err.Error(), "ban", e.Transport.Guard.Config().BanTime.String(), "suppressed", v.Suppressed)
+		return
+	} else if v.Log {
+		e.Log.Warn("malformed message", "src", p.Src.String(), "proto", p.Proto.String(), "err", err.Error(),
+			"suppressed", v.Suppressed)
+	}
 	m := &w.msg
 	if !m.IsRequest() || !m.CanReply() || m.Method() == sip.MethodACK {
 		return

@@ -46,10 +46,39 @@ func (s *Server) acceptLoop(l *Listener) {
 			time.Sleep(10 * time.Millisecond)
 			continue
 		}
-		tc := s.track(c)
+		tc := s.admit(c)
+		if tc == nil {
+			continue
+		}
 		s.wg.Add(1)
 		go s.readLoop(l, tc)
 	}
+}
+
+// admit tracks an accepted connection, or closes it when its source is
+// banned or would pass tcp_max_connections or the per-address limit.
+func (s *Server) admit(c *net.TCPConn) *tcpConn {
+	ap := c.RemoteAddr().(*net.TCPAddr).AddrPort()
+	ip := ap.Addr().Unmap()
+	if s.Guard.Banned(ip) {
+		s.Guard.Drop()
+		s.Stats.TCPRefused.Add(1)
+		c.Close()
+		return nil
+	}
+	s.mu.Lock()
+	full := len(s.conns) >= s.cfg.TCPMaxConns || s.perIP[ip] >= s.cfg.TCPMaxPerIP
+	s.mu.Unlock()
+	if full {
+		s.Stats.TCPRefused.Add(1)
+		if v := s.Guard.Bad(ip); v.Log {
+			s.log.Warn("tcp connection refused: connection limit", "src", ip.String(),
+				"max", s.cfg.TCPMaxConns, "max_per_ip", s.cfg.TCPMaxPerIP, "suppressed", v.Suppressed)
+		}
+		c.Close()
+		return nil
+	}
+	return s.track(c)
 }
 
 func (s *Server) track(c *net.TCPConn) *tcpConn {
@@ -57,6 +86,7 @@ func (s *Server) track(c *net.TCPConn) *tcpConn {
 	tc := &tcpConn{id: s.nextID.Add(1), c: c, peer: netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())}
 	s.mu.Lock()
 	s.conns[tc.peer] = tc
+	s.perIP[tc.peer.Addr()]++
 	s.mu.Unlock()
 	s.Stats.TCPConns.Add(1)
 	return tc
@@ -68,6 +98,9 @@ func (s *Server) untrack(tc *tcpConn) {
 	s.mu.Lock()
 	if s.conns[tc.peer] == tc {
 		delete(s.conns, tc.peer)
+	}
+	if s.perIP[tc.peer.Addr()]--; s.perIP[tc.peer.Addr()] <= 0 {
+		delete(s.perIP, tc.peer.Addr())
 	}
 	s.mu.Unlock()
 	s.Stats.TCPConns.Add(-1)
@@ -104,7 +137,9 @@ func (s *Server) readLoop(l *Listener, tc *tcpConn) {
 			skip, n, err := sip.FrameLen(buf, s.cfg.MaxMsg)
 			if err != nil {
 				s.Stats.TCPFrame.Add(1)
-				s.log.Warn("tcp stream closed", "peer", tc.peer.String(), "err", err)
+				if v := s.Guard.Bad(tc.peer.Addr()); v.Log {
+					s.log.Warn("tcp stream closed", "src", tc.peer.String(), "err", err.Error(), "suppressed", v.Suppressed, "banned", v.Banned)
+				}
 				return
 			}
 			if skip > 0 && n == 0 {
@@ -113,6 +148,10 @@ func (s *Server) readLoop(l *Listener, tc *tcpConn) {
 			}
 			if n == 0 {
 				break
+			}
+			if s.Guard.Banned(tc.peer.Addr()) {
+				s.Guard.Drop()
+				return
 			}
 			p.Buf = buf[skip : skip+n]
 			s.Stats.Received.Add(1)
@@ -132,15 +171,16 @@ func (s *Server) readLoop(l *Listener, tc *tcpConn) {
 			copy(nb, buf)
 			buf = nb
 		}
-		tc.c.SetReadDeadline(time.Now().Add(10 * time.Minute))
+		tc.c.SetReadDeadline(time.Now().Add(s.cfg.TCPLifetime))
 		n, err := tc.c.Read(buf[len(buf):cap(buf)])
 		if n > 0 {
 			buf = buf[:len(buf)+n]
 		}
-		if err != nil {
-			if n == 0 {
-				return
+		if err != nil && n == 0 {
+			if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
+				s.Stats.TCPIdle.Add(1)
 			}
+			return
 		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
@@ -148,6 +149,19 @@ type Config struct {
 	Children int // workers per UDP socket, and TCP workers in all
 	MaxMsg   int // bytes; 0 means 65535
 	Log      *slog.Logger
+	Guard    GuardConfig
+	// RecvBuffer is the receive buffer asked for each UDP socket (core
+	// maxbuffer); 0 leaves the system's default. Past net.core.rmem_max it
+	// is forced when the process may (root), else the kernel's cap holds.
+	RecvBuffer int
+	// TCPLifetime closes a stream idle that long (tcp_connection_lifetime);
+	// 0 means 120 s, Kamailio's default.
+	TCPLifetime time.Duration
+	// TCPMaxConns bounds the open streams (tcp_max_connections, 0: 2048)
+	// and TCPMaxPerIP those from one address (0: 128); a connection past
+	// either is closed at once and counted.
+	TCPMaxConns int
+	TCPMaxPerIP int
 }
 
 // Stats are the transport's counters.
@@ -156,6 +170,8 @@ type Stats struct {
 	SendErrors atomic.Uint64
 	TCPConns   atomic.Int64  // open TCP connections
 	TCPFrame   atomic.Uint64 // streams closed for a framing error
+	TCPRefused atomic.Uint64 // connections closed at accept: a limit or a ban
+	TCPIdle    atomic.Uint64 // streams closed after tcp_connection_lifetime idle
 }
 
 // Server runs the listeners and the workers.
@@ -164,13 +180,16 @@ type Server struct {
 	log       *slog.Logger
 	Listeners []*Listener
 	Stats     Stats
+	Guard     *Guard
 
 	mu     sync.Mutex
 	conns  map[netip.AddrPort]*tcpConn // open streams by peer, for replies
 	nextID atomic.Uint64
 	wg     sync.WaitGroup
-	tcpW   chan Handler // idle TCP workers
+	tcpW   chan Handler       // idle TCP workers
+	perIP  map[netip.Addr]int // open streams per peer address, under mu
 	closed atomic.Bool
+	done   chan struct{}
 }
 
 // Listen binds every address. Nothing is read until Serve.
@@ -184,7 +203,17 @@ func Listen(cfg Config) (*Server, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
-	s := &Server{cfg: cfg, log: cfg.Log, conns: map[netip.AddrPort]*tcpConn{}}
+	if cfg.TCPLifetime <= 0 {
+		cfg.TCPLifetime = 120 * time.Second
+	}
+	if cfg.TCPMaxConns <= 0 {
+		cfg.TCPMaxConns = 2048
+	}
+	if cfg.TCPMaxPerIP <= 0 {
+		cfg.TCPMaxPerIP = 128
+	}
+	s := &Server{cfg: cfg, log: cfg.Log, conns: map[netip.AddrPort]*tcpConn{}, perIP: map[netip.Addr]int{},
+		Guard: NewGuard(cfg.Guard), done: make(chan struct{})}
 	for _, a := range cfg.Listen {
 		ips, err := resolve(a.Host)
 		if err != nil {
@@ -232,6 +261,9 @@ func (s *Server) bind(proto sip.Transport, ap netip.AddrPort) (*Listener, error)
 		}
 		l.udp = c
 		l.Addr = c.LocalAddr().(*net.UDPAddr).AddrPort()
+		if s.cfg.RecvBuffer > 0 {
+			setRecvBuffer(c, s.cfg.RecvBuffer)
+		}
 	case sip.TransportTCP:
 		c, err := net.ListenTCP("tcp", net.TCPAddrFromAddrPort(ap))
 		if err != nil {
@@ -250,6 +282,8 @@ func (s *Server) bind(proto sip.Transport, ap netip.AddrPort) (*Listener, error)
 // workers, each with the Handler newWorker returns, and returns at once.
 // newWorker is called with a rank counted from 1, as Kamailio's children.
 func (s *Server) Serve(newWorker func(rank int) Handler) {
+	s.wg.Add(1)
+	go s.sweeper(s.done)
 	rank := 0
 	hasTCP := false
 	for _, l := range s.Listeners {
@@ -295,8 +329,12 @@ func (s *Server) udpWorker(l *Listener, h Handler) {
 		if n == 0 || isKeepalive(buf[:n]) {
 			continue
 		}
-		p.Buf = buf[:n]
 		p.Src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
+		if s.Guard.Banned(p.Src.Addr()) {
+			s.Guard.Drop()
+			continue
+		}
+		p.Buf = buf[:n]
 		s.Stats.Received.Add(1)
 		h.Handle(p)
 	}
@@ -375,6 +413,7 @@ func (s *Server) Close() error {
 	if s.closed.Swap(true) {
 		return nil
 	}
+	close(s.done)
 	for _, l := range s.Listeners {
 		if l.udp != nil {
 			l.udp.Close()

@@ -132,7 +132,12 @@ func (p *Proxy) globals(o Options) error {
 // Start binds the sockets, starts the modules and the workers.
 func (p *Proxy) Start() error {
 	c := p.Config
-	tr, err := transport.Listen(transport.Config{Listen: p.Listen, Children: p.Children, Log: p.log})
+	tc, err := transportSettings(c)
+	if err != nil {
+		return err
+	}
+	tc.Listen, tc.Children, tc.Log = p.Listen, p.Children, p.log
+	tr, err := transport.Listen(tc)
 	if err != nil {
 		return err
 	}
@@ -180,6 +185,58 @@ func (p *Proxy) Stop() {
 		p.Transport.Close()
 	}
 	p.Table.Stop()
+}
+
+// transportSettings reads the core parameters that bound what the sockets
+// take in: maxbuffer, tcp_connection_lifetime, tcp_max_connections, and
+// kemi's own tcp_max_connections_per_ip and bad-input ban
+// (bad_msg_ban_limit messages that fail parsing within bad_msg_ban_unit
+// seconds ban the source for ban_time seconds; 0 turns the ban off).
+func transportSettings(c *cfg.Config) (transport.Config, error) {
+	var tc transport.Config
+	ints := []struct {
+		name string
+		def  int
+		min  int
+		to   *int
+	}{
+		{"maxbuffer", 4 << 20, 0, &tc.RecvBuffer},
+		{"tcp_max_connections", 2048, 1, &tc.TCPMaxConns},
+		{"tcp_max_connections_per_ip", 128, 1, &tc.TCPMaxPerIP},
+		{"bad_msg_ban_limit", 10, 0, &tc.Guard.BadLimit},
+	}
+	for _, p := range ints {
+		n, err := c.Int(p.name, p.def)
+		if err != nil {
+			return tc, err
+		}
+		if n < p.min {
+			g, _ := c.Global(p.name)
+			return tc, &cfg.Error{Pos: g.Pos, Msg: fmt.Sprintf("%s: must be at least %d", p.name, p.min)}
+		}
+		*p.to = n
+	}
+	secs := []struct {
+		name string
+		def  int
+		to   *time.Duration
+	}{
+		{"tcp_connection_lifetime", 120, &tc.TCPLifetime},
+		{"bad_msg_ban_unit", 2, &tc.Guard.Unit},
+		{"ban_time", 300, &tc.Guard.BanTime},
+	}
+	for _, p := range secs {
+		n, err := c.Int(p.name, p.def)
+		if err != nil {
+			return tc, err
+		}
+		if n < 1 {
+			g, _ := c.Global(p.name)
+			return tc, &cfg.Error{Pos: g.Pos, Msg: p.name + ": must be at least 1 second"}
+		}
+		*p.to = time.Duration(n) * time.Second
+	}
+	return tc, nil
 }
 
 // latencySettings reads latency_cfg_log, latency_log,

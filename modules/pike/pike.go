@@ -1,16 +1,21 @@
 // Package pike detects request floods per source address, like Kamailio's
 // pike module: an address that sends reqs_density_per_unit requests or
 // more within one sampling_time_unit is reported as flooding while it
-// keeps that rate. What to do about it is the script's choice.
+// keeps that rate. What to do about it is the script's choice — unless
+// kemi's ban_time parameter is set: then the address is also banned in the
+// transport for that long, its messages dropped before they are parsed
+// (the ban that bad input gets, see transport.Guard).
 package pike
 
 import (
+	"errors"
 	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/kemi-sip/kemi/core/router"
+	"github.com/kemi-sip/kemi/core/transport"
 	"github.com/kemi-sip/kemi/dispatch"
 )
 
@@ -18,7 +23,11 @@ var conf = struct {
 	unit          time.Duration
 	density       int
 	removeLatency time.Duration
+	banTime       time.Duration // 0: report only, as Kamailio's pike
 }{unit: 2 * time.Second, density: 30, removeLatency: 120 * time.Second}
+
+// guard bans flooding addresses when ban_time is set; set at Start.
+var guard atomic.Pointer[transport.Guard]
 
 // MaxAddresses bounds the table: past it, new addresses are not tracked
 // (and counted in Stats.Untracked) rather than letting a spoofed-source
@@ -59,19 +68,29 @@ func init() {
 			{Name: "sampling_time_unit", Kind: dispatch.Int},
 			{Name: "reqs_density_per_unit", Kind: dispatch.Int},
 			{Name: "remove_latency", Kind: dispatch.Int},
+			{Name: "ban_time", Kind: dispatch.Int},
 		},
 		Init: func(p *dispatch.Params) error {
 			conf.unit = time.Duration(max(1, p.Int("sampling_time_unit", 2))) * time.Second
 			conf.density = max(1, p.Int("reqs_density_per_unit", 30))
 			conf.removeLatency = time.Duration(max(1, p.Int("remove_latency", 120))) * time.Second
+			bt := p.Int("ban_time", 0)
+			if bt < 0 {
+				return errors.New("ban_time must not be negative")
+			}
+			conf.banTime = time.Duration(bt) * time.Second
 			return nil
 		},
-		Start: func(*router.Env) error {
+		Start: func(env *router.Env) error {
+			if conf.banTime > 0 && env.Transport != nil {
+				guard.Store(env.Transport.Guard)
+			}
 			stopCh = make(chan struct{})
 			go sweeper(stopCh, conf.unit, conf.removeLatency)
 			return nil
 		},
 		Stop: func() {
+			guard.Store(nil)
 			if stopCh != nil {
 				close(stopCh)
 				stopCh = nil
@@ -87,7 +106,7 @@ func init() {
 		},
 		Exports: []dispatch.Def{
 			{Name: "pike_check_req", Ret: dispatch.Int, Fn: dispatch.F0(func(c *router.Ctx) int {
-				return Check(c.Src().Addr(), time.Now())
+				return checkAndBan(c.Src().Addr())
 			}), Native: "pike_check_req"},
 			{Name: "pike_check_ip", Ret: dispatch.Int, Fn: dispatch.FS(func(c *router.Ctx, ip string) int {
 				a, err := netip.ParseAddr(ip)
@@ -95,10 +114,21 @@ func init() {
 					c.Log().Error("pike: pike_check_ip: bad address "+ip, "route", c.Route)
 					return 1
 				}
-				return Check(a, time.Now())
+				return checkAndBan(a)
 			}), Native: "pike_check_ip"},
 		},
 	})
+}
+
+// checkAndBan is Check, and with ban_time set, a ban of a flooding address.
+func checkAndBan(ip netip.Addr) int {
+	rc := Check(ip, time.Now())
+	if rc < 0 {
+		if g := guard.Load(); g != nil {
+			g.Ban(ip, conf.banTime)
+		}
+	}
+	return rc
 }
 
 // Check counts a request from ip: 1 when it may go on, -1 when ip floods

@@ -1,0 +1,165 @@
+package transport
+
+import (
+	"net"
+	"net/netip"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/kemi-sip/kemi/core/sip"
+)
+
+// TestGuardBansAndRateLimitsLogs: the BadLimit-th bad message in a unit
+// bans its source, the ban is lifted by the sweep after BanTime, and one
+// source gets one log line a second with the count of the ones left out.
+func TestGuardBansAndRateLimitsLogs(t *testing.T) {
+	g := NewGuard(GuardConfig{BadLimit: 5, Unit: time.Minute, BanTime: 50 * time.Millisecond})
+	a := netip.MustParseAddr("127.0.0.2")
+	logged := 0
+	for i := 1; i <= 5; i++ {
+		v := g.Bad(a)
+		if v.Log {
+			logged++
+		}
+		if v.Banned != (i == 5) {
+			t.Fatalf("bad message %d: banned=%v", i, v.Banned)
+		}
+		if i == 5 && v.Suppressed != 3 {
+			t.Errorf("the ban's line says %d suppressed, want 3", v.Suppressed)
+		}
+	}
+	if logged != 2 {
+		t.Errorf("%d lines logged for 5 bad messages in a second, want 2 (the first and the ban)", logged)
+	}
+	if !g.Banned(a) || g.Banned(netip.MustParseAddr("127.0.0.3")) {
+		t.Fatal("Banned: want only 127.0.0.2")
+	}
+	if !g.Banned(netip.MustParseAddr("::ffff:127.0.0.2")) {
+		t.Error("a v4-mapped address is not the same source")
+	}
+	time.Sleep(60 * time.Millisecond)
+	if g.Banned(a) {
+		t.Error("still banned after BanTime")
+	}
+	g.Sweep(time.Hour)
+	if g.BannedSources() != 0 || g.Sources() != 1 {
+		t.Errorf("after the sweep: %d banned, %d sources; want 0, 1", g.BannedSources(), g.Sources())
+	}
+	if g.Stats.Bans.Load() != 1 || g.Stats.Bad.Load() != 5 || g.Stats.Suppressed.Load() != 3 {
+		t.Errorf("stats: bans %d bad %d suppressed %d", g.Stats.Bans.Load(), g.Stats.Bad.Load(), g.Stats.Suppressed.Load())
+	}
+}
+
+// TestGuardLogBudget: many sources at once get guardLogBurst lines a
+// second in all, and the table stops growing at MaxSources.
+func TestGuardLogBudget(t *testing.T) {
+	g := NewGuard(GuardConfig{MaxSources: 100})
+	logged := 0
+	for i := range 1000 {
+		a := netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)})
+		if g.Bad(a).Log {
+			logged++
+		}
+	}
+	if logged > 2*guardLogBurst { // the second may turn during the loop
+		t.Errorf("%d lines for 1000 sources at once, want at most %d", logged, 2*guardLogBurst)
+	}
+	if g.Sources() != 100 || g.Stats.Untracked.Load() != 900 {
+		t.Errorf("%d sources, %d untracked; want 100, 900", g.Sources(), g.Stats.Untracked.Load())
+	}
+}
+
+type countHandler struct{ n atomic.Int64 }
+
+func (h *countHandler) Handle(*Packet) { h.n.Add(1) }
+
+// TestBannedSourceDropped: datagrams from a banned address never reach a
+// worker, those from another do, and a banned address's TCP connection
+// is closed at accept.
+func TestBannedSourceDropped(t *testing.T) {
+	s, err := Listen(Config{Listen: []Addr{{Host: "127.0.0.1"}}, Children: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	h := &countHandler{}
+	s.Serve(func(int) Handler { return h })
+	udp := s.Listener(sip.TransportUDP, true).Addr
+	send := func(from string) {
+		c, err := net.DialUDP("udp", net.UDPAddrFromAddrPort(netip.MustParseAddrPort(from)), net.UDPAddrFromAddrPort(udp))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		for range 10 {
+			c.Write([]byte("OPTIONS sip:x SIP/2.0\r\n\r\n"))
+		}
+	}
+	s.Guard.Ban(netip.MustParseAddr("127.0.0.2"), time.Minute)
+	send("127.0.0.2:0")
+	send("127.0.0.3:0")
+	deadline := time.Now().Add(5 * time.Second)
+	for h.n.Load() < 10 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if got := h.n.Load(); got != 10 {
+		t.Errorf("%d datagrams handled, want the 10 from 127.0.0.3", got)
+	}
+	if got := s.Guard.Stats.Dropped.Load(); got != 10 {
+		t.Errorf("%d dropped, want the 10 from 127.0.0.2", got)
+	}
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}}
+	c, err := d.Dial("tcp", s.Listener(sip.TransportTCP, true).Addr.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Read(make([]byte, 1)); err == nil {
+		t.Error("a banned address's connection stayed open")
+	}
+	if s.Stats.TCPRefused.Load() != 1 {
+		t.Errorf("TCPRefused = %d, want 1", s.Stats.TCPRefused.Load())
+	}
+}
+
+// TestTCPPerAddressLimit: the connection past TCPMaxPerIP is closed, and
+// an idle one is closed after TCPLifetime.
+func TestTCPPerAddressLimit(t *testing.T) {
+	s, err := Listen(Config{Listen: []Addr{{Proto: sip.TransportTCP, Host: "127.0.0.1"}}, TCPMaxPerIP: 2,
+		TCPLifetime: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s.Serve(func(int) Handler { return &countHandler{} })
+	addr := s.Listener(sip.TransportTCP, true).Addr.String()
+	var conns []net.Conn
+	for range 3 {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		conns = append(conns, c)
+		time.Sleep(20 * time.Millisecond) // accepted in order
+	}
+	conns[2].SetReadDeadline(time.Now().Add(2 * time.Second))
+	if _, err := conns[2].Read(make([]byte, 1)); err == nil || isTimeout(err) {
+		t.Errorf("third connection from one address: read gave %v, want it closed", err)
+	}
+	conns[0].SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := conns[0].Read(make([]byte, 1)); err == nil || isTimeout(err) {
+		t.Errorf("idle connection: read gave %v, want it closed after the lifetime", err)
+	}
+	if s.Stats.TCPRefused.Load() != 1 || s.Stats.TCPIdle.Load() < 1 {
+		t.Errorf("refused %d idle %d, want 1 and at least 1", s.Stats.TCPRefused.Load(), s.Stats.TCPIdle.Load())
+	}
+}
+
+func isTimeout(err error) bool {
+	ne, ok := err.(net.Error)
+	return ok && ne.Timeout()
+}
