@@ -50,29 +50,9 @@ func TestAuthCheckCodes(t *testing.T) {
 	send := func(to, extra string) *sip.Msg {
 		t.Helper()
 		cseq++
-		ua.send(fmt.Sprintf("REGISTER sip:%[2]s SIP/2.0\r\n"+
-			"Via: SIP/2.0/UDP %[3]s;branch=z9hG4bK-auth-%[4]d;rport\r\n"+
-			"From: <sip:%[1]s@%[2]s>;tag=a1\r\n"+
-			"To: <sip:%[1]s@%[2]s>\r\n"+
-			"Call-ID: auth-test\r\n"+
-			"CSeq: %[4]d REGISTER\r\n"+
-			"Contact: <sip:%[1]s@%[3]s>\r\n"+
-			"%[5]s"+
-			"Content-Length: 0\r\n\r\n", to, testDomain, ua.addr(), cseq, extra), nil)
-		m, _ := ua.recv(3 * time.Second)
-		if m == nil {
-			t.Fatalf("no reply\n%s", logs.String())
-		}
-		return m
+		return authRegister(t, ua, to, extra, cseq, logs.String)
 	}
-	rc := func(m *sip.Msg) int {
-		i := m.NextHeaderNamed([]byte("X-RC"), -1)
-		if i < 0 {
-			t.Fatalf("reply without X-RC:\n%s", m.Bytes())
-		}
-		n, _ := strconv.Atoi(string(m.Header(i).Value))
-		return n
-	}
+	rc := func(m *sip.Msg) int { t.Helper(); return xrc(t, m) }
 	challenge := func() *sip.Msg {
 		t.Helper()
 		ch := send("user0001", "X-Challenge: yes\r\n")
@@ -117,6 +97,79 @@ func TestAuthCheckCodes(t *testing.T) {
 	stale := send("user0001", creds(ch, "user0001", "pass0001", "00000011")+"X-Challenge: yes\r\n")
 	if w, _ := stale.WWWAuthenticate(); stale.StatusCode() != 401 || w == nil || string(w.Stale) != "true" {
 		t.Errorf("challenge after an expired nonce: want stale=true, got %s", stale.Bytes())
+	}
+}
+
+// authRegister sends a REGISTER of user to from ua with extra headers and
+// returns the reply.
+func authRegister(t *testing.T, ua *sipUA, to, extra string, cseq int, logs func() string) *sip.Msg {
+	t.Helper()
+	ua.send(fmt.Sprintf("REGISTER sip:%[2]s SIP/2.0\r\n"+
+		"Via: SIP/2.0/UDP %[3]s;branch=z9hG4bK-auth-%[4]d;rport\r\n"+
+		"From: <sip:%[1]s@%[2]s>;tag=a1\r\n"+
+		"To: <sip:%[1]s@%[2]s>\r\n"+
+		"Call-ID: auth-test\r\n"+
+		"CSeq: %[4]d REGISTER\r\n"+
+		"Contact: <sip:%[1]s@%[3]s>\r\n"+
+		"%[5]s"+
+		"Content-Length: 0\r\n\r\n", to, testDomain, ua.addr(), cseq, extra), nil)
+	m, _ := ua.recv(3 * time.Second)
+	if m == nil {
+		t.Fatalf("no reply\n%s", logs())
+	}
+	return m
+}
+
+// xrc is the X-RC header authCfg's script appends: auth_check's result.
+func xrc(t *testing.T, m *sip.Msg) int {
+	t.Helper()
+	i := m.NextHeaderNamed([]byte("X-RC"), -1)
+	if i < 0 {
+		t.Fatalf("reply without X-RC:\n%s", m.Bytes())
+	}
+	n, _ := strconv.Atoi(string(m.Header(i).Value))
+	return n
+}
+
+// TestAuthNonceBoundToSource: with auth_checks_register 8 a nonce is good
+// only from the address it was given to; credentials replayed from
+// another address are stale (-4) and get a new challenge, and an unknown
+// user gets the same 401 as a wrong password.
+func TestAuthNonceBoundToSource(t *testing.T) {
+	dir := t.TempDir()
+	url := "sqlite://" + filepath.Join(dir, "kemi.db")
+	prepareDB(t, url, 1)
+	cfgPath := filepath.Join(dir, "kamailio.cfg")
+	writeFile(t, cfgPath, strings.Replace(authCfg, `modparam("auth", "nonce_count", 1)`,
+		`modparam("auth", "nonce_count", 1)
+modparam("auth", "auth_checks_register", 8)`, 1))
+	s, logs := startFile(t, cfgPath, map[string]string{"DBURL": strconv.Quote(url)})
+	proxy := s.Addr(sip.TransportUDP).String()
+	ua, thief := newUAOn(t, proxy, "127.0.0.1"), newUAOn(t, proxy, "127.0.0.2")
+	ch := authRegister(t, ua, "user0001", "X-Challenge: yes\r\n", 1, logs.String)
+	if ch.StatusCode() != 401 {
+		t.Fatalf("challenge: %s", ch.Bytes())
+	}
+	stolen := authRegister(t, thief, "user0001", authHeader("user0001", "pass0001", ch, "00000001", "c0ffee")+"X-Challenge: yes\r\n", 2, logs.String)
+	if got := xrc(t, stolen); got != -4 {
+		t.Errorf("credentials from another address: auth_check %d, want -4 (stale)", got)
+	}
+	if w, _ := stolen.WWWAuthenticate(); w == nil || string(w.Stale) != "true" {
+		t.Errorf("the other address's new challenge: want stale=true, got\n%s", stolen.Bytes())
+	}
+	if got := xrc(t, authRegister(t, ua, "user0001", authHeader("user0001", "pass0001", ch, "00000002", "c0ffee"), 3, logs.String)); got != 1 {
+		t.Errorf("credentials from the address challenged: auth_check %d, want 1", got)
+	}
+	// No enumeration: an unknown user and a wrong password get the same
+	// challenge (only the script's X-RC, a test aid, differs).
+	ch2 := authRegister(t, ua, "user0001", "X-Challenge: yes\r\n", 4, logs.String)
+	wrong := authRegister(t, ua, "user0001", authHeader("user0001", "nope", ch2, "00000001", "c0ffee")+"X-Challenge: yes\r\n", 5, logs.String)
+	unknown := authRegister(t, ua, "nobody", authHeader("nobody", "nope", ch2, "00000002", "c0ffee")+"X-Challenge: yes\r\n", 6, logs.String)
+	if xrc(t, wrong) != -2 || xrc(t, unknown) != -3 {
+		t.Fatalf("auth_check: wrong password %d, unknown user %d; want -2, -3", xrc(t, wrong), xrc(t, unknown))
+	}
+	if wrong.StatusCode() != unknown.StatusCode() || string(wrong.Reason()) != string(unknown.Reason()) {
+		t.Errorf("wrong password: %d %s; unknown user: %d %s", wrong.StatusCode(), wrong.Reason(), unknown.StatusCode(), unknown.Reason())
 	}
 }
 

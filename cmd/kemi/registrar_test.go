@@ -177,16 +177,20 @@ func createPGDatabase(t *testing.T, admin string) string {
 	return url
 }
 
-// sipUA is a test user agent on a UDP socket of 127.0.0.1.
+// sipUA is a test user agent on a UDP socket of a loopback address.
 type sipUA struct {
 	t    *testing.T
 	conn *net.UDPConn
 	dst  *net.UDPAddr
 }
 
-func newUA(t *testing.T, proxy string) *sipUA {
+func newUA(t *testing.T, proxy string) *sipUA { t.Helper(); return newUAOn(t, proxy, "127.0.0.1") }
+
+// newUAOn is a test user agent on a UDP socket of ip (127.0.0.x: every
+// loopback address is the machine's own on Linux).
+func newUAOn(t *testing.T, proxy, ip string) *sipUA {
 	t.Helper()
-	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.ParseIP(ip)})
 	if err != nil {
 		t.Fatal(err)
 	}

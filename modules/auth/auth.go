@@ -6,6 +6,7 @@ package auth
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"strings"
@@ -36,9 +37,20 @@ const (
 	flagStale      = 16
 )
 
+// The auth_checks_* bits, as Kamailio's.
+const (
+	checkURI     = 1
+	checkCallID  = 2
+	checkFromTag = 4
+	checkSrcIP   = 8
+)
+
 // settings are the module parameters, fixed at start-up.
 type settings struct {
 	nonces    *nonces
+	// checks are auth_checks_register, _no_dlg and _in_dlg: what a nonce
+	// is bound to (checkURI|checkCallID|checkFromTag|checkSrcIP).
+	checksRegister, checksNoDlg, checksInDlg int
 	qop       string // "", "auth" or "auth-int": qop of every challenge
 	algorithm Algorithm
 }
@@ -110,7 +122,14 @@ func initParams(p *dispatch.Params) error {
 			}
 		}
 	}
-	s := settings{nonces: newNonces(secret, time.Duration(expire)*time.Second, slots)}
+	s := settings{nonces: newNonces(secret, time.Duration(expire)*time.Second, slots),
+		checksRegister: p.Int("auth_checks_register", 0), checksNoDlg: p.Int("auth_checks_no_dlg", 0),
+		checksInDlg: p.Int("auth_checks_in_dlg", 0)}
+	for _, m := range []int{s.checksRegister, s.checksNoDlg, s.checksInDlg} {
+		if m < 0 || m > 15 {
+			return fmt.Errorf("auth_checks_*: %d is not a sum of 1 (URI), 2 (Call-ID), 4 (From tag), 8 (source IP)", m)
+		}
+	}
 	switch q := strings.ToLower(p.Str("qop", "")); q {
 	case "", "auth", "auth-int":
 		s.qop = q
@@ -143,6 +162,43 @@ func realmOf(c *router.Ctx, realm string) []byte {
 	return na.URI.Host
 }
 
+// binding is the digest of what a nonce for this request is bound to
+// (auth_checks_register for REGISTER, _in_dlg with a To tag, else
+// _no_dlg), written into b; nil when nothing is.
+func binding(c *router.Ctx, b *[32]byte) *[32]byte {
+	m := c.Msg
+	mask := cur.checksNoDlg
+	switch {
+	case m.Method() == sip.MethodREGISTER:
+		mask = cur.checksRegister
+	case len(m.To().Tag) > 0:
+		mask = cur.checksInDlg
+	}
+	if mask == 0 {
+		return nil
+	}
+	h := sha256.New()
+	sep := []byte{0}
+	if mask&checkURI != 0 {
+		h.Write(m.RURIText())
+	}
+	h.Write(sep)
+	if mask&checkCallID != 0 {
+		h.Write(m.CallID())
+	}
+	h.Write(sep)
+	if mask&checkFromTag != 0 {
+		h.Write(m.From().Tag)
+	}
+	h.Write(sep)
+	if mask&checkSrcIP != 0 {
+		ip := c.Src().Addr().Unmap().As16()
+		h.Write(ip[:])
+	}
+	h.Sum(b[:0])
+	return b
+}
+
 // Challenge answers the request with 401 (WWW-Authenticate) or 407
 // (Proxy-Authenticate) and a fresh nonce. stale=true is added when the
 // request carried credentials for the realm whose nonce had only expired
@@ -162,7 +218,8 @@ func Challenge(c *router.Ctx, realm string, flags int, code int) int {
 			t = sip.HdrProxyAuthorization
 		}
 		if i, err := m.DigestFor(t, r, &d); err == nil && i >= 0 {
-			st, _ := cur.nonces.check(d.Nonce, time.Now())
+			var b [32]byte
+			st, _ := cur.nonces.check(d.Nonce, time.Now(), binding(c, &b))
 			stale = st == nonceStale
 		}
 	}
@@ -173,6 +230,8 @@ func Challenge(c *router.Ctx, realm string, flags int, code int) int {
 	case flags&flagQOPAuthInt != 0:
 		qop = "auth-int"
 	}
+	var b [32]byte
+	bind := binding(c, &b)
 	buf := c.W.Scratch[:0]
 	if code == 407 {
 		buf = append(buf, "Proxy-Authenticate: Digest realm=\""...)
@@ -181,7 +240,7 @@ func Challenge(c *router.Ctx, realm string, flags int, code int) int {
 	}
 	buf = appendQuotedSafe(buf, r)
 	buf = append(buf, "\", nonce=\""...)
-	buf = cur.nonces.make(buf, time.Now())
+	buf = cur.nonces.make(buf, time.Now(), bind)
 	buf = append(buf, '"')
 	if qop != "" {
 		buf = append(buf, ", qop=\""...)
@@ -287,7 +346,8 @@ func PreAuth(c *router.Ctx, t sip.HdrType, realm string, cr *Credentials) int {
 		return Error
 	}
 	cr.Algorithm = alg
-	st, id := cur.nonces.check(cr.Nonce, time.Now())
+	var b [32]byte
+	st, id := cur.nonces.check(cr.Nonce, time.Now(), binding(c, &b))
 	switch st {
 	case nonceBad:
 		return Error
@@ -327,6 +387,31 @@ func Verify(c *router.Ctx, cr *Credentials, ha1 []byte) int {
 	}
 	c.Authorized = cr.Header + 1
 	return OK
+}
+
+// dummyPassword is what an unknown user's credentials are checked
+// against: random per process, so that no response matches it.
+var dummyPassword = func() []byte {
+	b := make([]byte, 32) // 64 hex digits: an HA1 of the longest algorithm
+	rand.Read(b)
+	return fmt.Appendf(nil, "%x", b)
+}()
+
+// VerifyUnknown does for credentials of a user that does not exist the
+// work Verify does for one that does (an HA1 when calculate is set, the
+// response, the comparison) and returns UserUnknown: the time of the
+// answer does not tell existing users from unknown ones.
+func VerifyUnknown(c *router.Ctx, cr *Credentials, calculate bool) int {
+	var buf [64]byte
+	ha1 := dummyPassword[:cr.Algorithm.HexLen()]
+	if calculate {
+		ha1 = cr.Algorithm.HA1(buf[:], cr.Username, cr.Realm, dummyPassword)
+	}
+	var want [64]byte
+	m := c.Msg
+	resp := cr.Algorithm.Response(want[:], ha1, cr.Nonce, cr.NC, cr.CNonce, cr.QOP, m.MethodName(), cr.URI, m.Body())
+	EqualHex(cr.Response, resp)
+	return UserUnknown
 }
 
 // CheckIdentity is the check of auth_check's flag 1: the authentication

@@ -165,28 +165,47 @@ func newNonces(secret []byte, expire time.Duration, ncSlots int) *nonces {
 	return n
 }
 
-// sign writes HMAC-SHA256(secret, raw[:8]) truncated to 16 bytes into
-// raw[8:]. HMAC by hand (RFC 2104) on stack buffers: crypto/hmac would
-// allocate per nonce.
-func (n *nonces) sign(raw *[nonceRaw]byte) {
-	var in [64 + 8]byte
+// sign writes the nonce's two 8-byte MACs into raw[8:]: HMAC-SHA256 of
+// raw[:8] with the process secret, then of raw[:8] and bind (a digest of
+// what the nonce is bound to: source IP, Call-ID... by auth_checks_*), or
+// when there is no binding the next 8 bytes of the first. A nonce whose
+// first MAC fails is forged; one whose second fails was issued to another
+// source or dialog. HMAC by hand (RFC 2104) on stack buffers:
+// crypto/hmac would allocate per nonce.
+func (n *nonces) sign(raw *[nonceRaw]byte, bind *[32]byte) {
+	h := n.mac(raw[:8], nil)
+	if bind == nil {
+		copy(raw[8:], h[:16])
+		return
+	}
+	copy(raw[8:16], h[:8])
+	h = n.mac(raw[:8], bind)
+	copy(raw[16:24], h[:8])
+}
+
+func (n *nonces) mac(head []byte, bind *[32]byte) [32]byte {
+	var in [64 + 8 + 32]byte
 	copy(in[:64], n.ipad[:])
-	copy(in[64:], raw[:8])
-	inner := sha256.Sum256(in[:])
+	copy(in[64:], head)
+	l := 64 + 8
+	if bind != nil {
+		l += copy(in[72:], bind[:])
+	}
+	inner := sha256.Sum256(in[:l])
 	var out [64 + 32]byte
 	copy(out[:64], n.opad[:])
 	copy(out[64:], inner[:])
-	sum := sha256.Sum256(out[:])
-	copy(raw[8:], sum[:16])
+	return sha256.Sum256(out[:])
 }
 
-// make appends a new nonce valid until now+expire.
-func (n *nonces) make(dst []byte, now time.Time) []byte {
+// make appends a new nonce valid until now+expire, bound to bind when it
+// is not nil.
+func (n *nonces) make(dst []byte, now time.Time, bind *[32]byte) []byte {
 	var raw [nonceRaw]byte
 	binary.BigEndian.PutUint32(raw[0:], uint32(now.Add(n.expire).Unix()))
 	id := n.seq.Add(1)
 	binary.BigEndian.PutUint32(raw[4:], id)
-	n.sign(&raw)
+	n.sign(&raw, bind)
 	if n.nc != nil {
 		n.nc[int(id)&(len(n.nc)-1)].Store(uint64(id) << 32)
 	}
@@ -195,8 +214,11 @@ func (n *nonces) make(dst []byte, now time.Time) []byte {
 	return append(dst, enc[:]...)
 }
 
-// check verifies a nonce's signature and expiry.
-func (n *nonces) check(nonce []byte, now time.Time) (nonceState, uint32) {
+// check verifies a nonce's signature, binding and expiry: a nonce bound
+// to something else (another source address, with auth_checks_*) is
+// stale, as Kamailio's failed extra checks are: the client is challenged
+// again.
+func (n *nonces) check(nonce []byte, now time.Time, bind *[32]byte) (nonceState, uint32) {
 	var raw, want [nonceRaw]byte
 	if len(nonce) != nonceLen {
 		return nonceBad, 0
@@ -205,11 +227,14 @@ func (n *nonces) check(nonce []byte, now time.Time) (nonceState, uint32) {
 		return nonceBad, 0
 	}
 	copy(want[:8], raw[:8])
-	n.sign(&want)
-	if subtle.ConstantTimeCompare(raw[8:], want[8:]) != 1 {
+	n.sign(&want, bind)
+	if subtle.ConstantTimeCompare(raw[8:16], want[8:16]) != 1 {
 		return nonceBad, 0
 	}
 	id := binary.BigEndian.Uint32(raw[4:])
+	if subtle.ConstantTimeCompare(raw[16:], want[16:]) != 1 {
+		return nonceStale, id
+	}
 	if int64(binary.BigEndian.Uint32(raw[0:])) <= now.Unix() {
 		return nonceStale, id
 	}

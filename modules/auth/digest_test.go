@@ -52,31 +52,53 @@ func TestResponseVectors(t *testing.T) {
 func TestNonces(t *testing.T) {
 	n := newNonces([]byte("secret"), 30*time.Second, 1024)
 	now := time.Unix(1_800_000_000, 0)
-	nonce := n.make(nil, now)
+	nonce := n.make(nil, now, nil)
 	if len(nonce) != nonceLen {
 		t.Fatalf("nonce %q: %d characters, want %d", nonce, len(nonce), nonceLen)
 	}
-	if st, _ := n.check(nonce, now.Add(29*time.Second)); st != nonceOK {
+	if st, _ := n.check(nonce, now.Add(29*time.Second), nil); st != nonceOK {
 		t.Errorf("fresh nonce: state %d, want ok", st)
 	}
-	if st, _ := n.check(nonce, now.Add(31*time.Second)); st != nonceStale {
+	if st, _ := n.check(nonce, now.Add(31*time.Second), nil); st != nonceStale {
 		t.Errorf("nonce after nonce_expire: state %d, want stale", st)
 	}
 	bad := append([]byte(nil), nonce...)
 	bad[3] ^= 1
-	if st, _ := n.check(bad, now); st != nonceBad {
+	if st, _ := n.check(bad, now, nil); st != nonceBad {
 		t.Errorf("altered nonce: state %d, want bad", st)
 	}
 	other := newNonces([]byte("another secret"), 30*time.Second, 0)
-	if st, _ := other.check(nonce, now); st != nonceBad {
+	if st, _ := other.check(nonce, now, nil); st != nonceBad {
 		t.Errorf("nonce of another secret: state %d, want bad", st)
 	}
-	if st, _ := n.check([]byte("short"), now); st != nonceBad {
+	if st, _ := n.check([]byte("short"), now, nil); st != nonceBad {
 		t.Errorf("short nonce: state %d, want bad", st)
 	}
 
+	// A bound nonce: good for its binding, stale for another one (the
+	// client is challenged again), forged when its first MAC is altered.
+	b1, b2 := [32]byte{1}, [32]byte{2}
+	bound := n.make(nil, now, &b1)
+	if st, _ := n.check(bound, now, &b1); st != nonceOK {
+		t.Errorf("bound nonce, same binding: state %d, want ok", st)
+	}
+	if st, _ := n.check(bound, now, &b2); st != nonceStale {
+		t.Errorf("bound nonce, another binding: state %d, want stale", st)
+	}
+	if st, _ := n.check(bound, now, nil); st != nonceStale {
+		t.Errorf("bound nonce checked unbound: state %d, want stale", st)
+	}
+	if st, _ := n.check(nonce, now, &b1); st != nonceStale {
+		t.Errorf("unbound nonce checked bound: state %d, want stale", st)
+	}
+	forged := append([]byte(nil), bound...)
+	forged[14] ^= 1
+	if st, _ := n.check(forged, now, &b1); st != nonceBad {
+		t.Errorf("bound nonce with its first MAC altered: state %d, want bad", st)
+	}
+
 	// nonce-count: each count once, increasing.
-	_, id := n.check(nonce, now)
+	_, id := n.check(nonce, now, nil)
 	for i, tc := range []struct {
 		nc        string
 		ok, stale bool
@@ -88,7 +110,7 @@ func TestNonces(t *testing.T) {
 	}
 	// 1024 newer nonces reuse the slot: the old nonce is then stale.
 	for range 1024 {
-		n.make(nil, now)
+		n.make(nil, now, nil)
 	}
 	if ok, stale := n.count(id, []byte("00000009")); ok || !stale {
 		t.Errorf("nonce whose slot was reused: ok=%v stale=%v, want stale", ok, stale)
@@ -98,10 +120,10 @@ func TestNonces(t *testing.T) {
 func TestDigestAllocs(t *testing.T) {
 	n := newNonces([]byte("secret"), 30*time.Second, 1024)
 	now := time.Now()
-	nonce := n.make(nil, now)
+	nonce := n.make(nil, now, nil)
 	var h, r [64]byte
 	allocs := testing.AllocsPerRun(100, func() {
-		n.check(nonce, now)
+		n.check(nonce, now, nil)
 		ha1 := MD5.HA1(h[:], []byte("alice"), []byte("kemi.test"), []byte("secret"))
 		MD5.Response(r[:], ha1, nonce, []byte("00000001"), []byte("abc"), []byte("auth"), []byte("REGISTER"), []byte("sip:kemi.test"), nil)
 	})

@@ -272,7 +272,7 @@ func authorize(c *router.Ctx, t sip.HdrType, realm, table string, flags int) int
 	err = database.QueryRow(ctx, q, args...).Scan(dest...)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		return auth.UserUnknown
+		return auth.VerifyUnknown(c, &cr, cur.calculateHA1)
 	case err != nil:
 		dbErrors.Log(c.Log(), "auth_db: subscriber query failed, auth_check returns -1", err)
 		return auth.Error
