@@ -72,8 +72,8 @@ func (h *logHandler) Handle(_ context.Context, r slog.Record) error {
 	b.WriteString(r.Message)
 	b.WriteString(h.attrs)
 	r.Attrs(func(a slog.Attr) bool {
-		if a.Key == "src" {
-			return true
+		if a.Key == "src" && a.Value.String() == "script" {
+			return true // the marker of the script's own lines, written as <script>
 		}
 		writeAttr(&b, a)
 		return true
