@@ -47,12 +47,12 @@ const (
 
 // settings are the module parameters, fixed at start-up.
 type settings struct {
-	nonces    *nonces
+	nonces *nonces
 	// checks are auth_checks_register, _no_dlg and _in_dlg: what a nonce
 	// is bound to (checkURI|checkCallID|checkFromTag|checkSrcIP).
 	checksRegister, checksNoDlg, checksInDlg int
-	qop       string // "", "auth" or "auth-int": qop of every challenge
-	algorithm Algorithm
+	qop                                      string // "", "auth" or "auth-int": qop of every challenge
+	algorithm                                Algorithm
 }
 
 var cur settings
