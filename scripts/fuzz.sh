@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Fuzz every parser for FUZZTIME each (default 10s; CI's short run):
+# the SIP message, URIs, digest headers, the config file, pseudo-variable
+# names and formats. A failure leaves its input in testdata/fuzz/ of the
+# package, where `go test` replays it from then on.
+#   scripts/fuzz.sh            FUZZTIME=10m scripts/fuzz.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+t="${FUZZTIME:-10s}"
+for target in "core/sip FuzzParse" "core/sip FuzzURI" "core/sip FuzzDigest" "core/cfg FuzzParse" "core/router FuzzPV"; do
+  set -- $target
+  echo "== $1 $2 ($t)"
+  go test "./$1" -run '^$' -fuzz "^$2\$" -fuzztime "$t" 2>&1 | grep -E '^(fuzz: elapsed: [0-9]+s, execs: [0-9]+ \(|PASS|FAIL|ok|---|\s+)' | tail -4
+  [ "${PIPESTATUS[0]}" -eq 0 ] || exit 1
+done
