@@ -23,6 +23,11 @@ import (
 func (e *Export) Invoke(c *router.Ctx, a *Args) (v router.Value, err error) {
 	defer func() {
 		if p := recover(); p != nil {
+			// Counted and logged with its stack here: an interpreter would
+			// turn it into a script error and the stack would be lost.
+			if c.W != nil {
+				c.W.Env().LogPanic(p, "function", "KSR."+e.FullName(), "src", c.Src().String())
+			}
 			err = fmt.Errorf("KSR.%s: panic in the module: %v", e.FullName(), p)
 		}
 	}()

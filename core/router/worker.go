@@ -308,14 +308,21 @@ func (w *Worker) rejectMalformed(p *transport.Packet, err error) {
 	}
 }
 
+// LogPanic counts a panic recovered on the request path and logs it with
+// the stack of the goroutine that recovered it (called from the deferred
+// recover, the stack still holds the panic's frames).
+func (e *Env) LogPanic(r any, attrs ...any) {
+	e.Stats.Panics.Add(1)
+	e.Log.Error("panic on the request path, message dropped",
+		append(attrs, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))...)
+}
+
 func (w *Worker) recoverPanic(p *transport.Packet) {
 	r := recover()
 	if r == nil {
 		return
 	}
-	w.env.Stats.Panics.Add(1)
-	w.env.Log.Error("panic on the request path, message dropped", "src", p.Src.String(),
-		"panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+	w.env.LogPanic(r, "src", p.Src.String())
 	w.msg.ResetEdits()
 	if w.runner != nil {
 		// The panic may have left the interpreter half-way through a call:
