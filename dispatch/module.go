@@ -1,6 +1,7 @@
 package dispatch
 
 import (
+	"crypto/tls"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -39,6 +40,10 @@ type Module struct {
 	// Stats registers the module's statistics (readings of the counters
 	// it keeps), after Start.
 	Stats func(r *stats.Registry)
+	// TLS, of the tls module, is the server and client TLS configuration
+	// of listen=tls: sockets and TLS destinations, asked for after Init
+	// and before the sockets are bound.
+	TLS func() (server, client *tls.Config)
 }
 
 // Param declares a module parameter for modparam.

@@ -1,6 +1,7 @@
 package dispatch
 
 import (
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"sort"
@@ -261,6 +262,17 @@ func (t *Table) Submodules() []string {
 func (t *Table) Loaded(name string) bool {
 	_, ok := t.params[ModuleName(name)]
 	return ok
+}
+
+// TLS is the TLS configuration of the loaded module that has one (the
+// tls module), nil when none is loaded.
+func (t *Table) TLS() (server, client *tls.Config) {
+	for _, m := range t.loaded {
+		if m.TLS != nil {
+			return m.TLS()
+		}
+	}
+	return nil, nil
 }
 
 // Params returns the parameters of a loaded module, nil when it is not.

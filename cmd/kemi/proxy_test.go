@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -37,8 +38,11 @@ func startCallee(t *testing.T, sipp, scenario string, port int, extra ...string)
 	if !filepath.IsAbs(sf) {
 		sf = repoFile("scripts", "sipp", scenario)
 	}
-	args := append([]string{"-sf", sf, "-i", "127.0.0.1", "-p", strconv.Itoa(port),
-		"-t", "u1", "-nostdin", "-bg", "-trace_err"}, extra...)
+	args := []string{"-sf", sf, "-i", "127.0.0.1", "-p", strconv.Itoa(port), "-nostdin", "-bg", "-trace_err"}
+	if !slices.Contains(extra, "-t") {
+		args = append(args, "-t", "u1")
+	}
+	args = append(args, extra...)
 	cmd := exec.Command(sipp, args...)
 	cmd.Dir = dir
 	out, _ := cmd.CombinedOutput() // -bg: sipp forks, prints its PID and exits (99)

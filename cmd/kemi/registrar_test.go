@@ -63,10 +63,17 @@ func prepareDB(t testing.TB, url string, n int) (csv string) {
 // free UDP port of 127.0.0.1.
 func startFile(t testing.TB, cfgPath string, defines map[string]string) (*engines.Proxy, *syncBuf) {
 	t.Helper()
+	return startListening(t, cfgPath, defines, "udp:127.0.0.1:0")
+}
+
+// startListening starts kemi on a config file with defines, listening on
+// listen instead of the config's listen= lines.
+func startListening(t testing.TB, cfgPath string, defines map[string]string, listen ...string) (*engines.Proxy, *syncBuf) {
+	t.Helper()
 	logs := &syncBuf{}
 	lv := &slog.LevelVar{}
 	o := &options{cfgFile: cfgPath, defines: defines, level: lv, log: slog.New(newLogHandler(logs, lv, "", false)),
-		listen: []string{"udp:127.0.0.1:0"}}
+		listen: listen}
 	s, err := start(o)
 	if err != nil {
 		t.Fatalf("start: %v", err)

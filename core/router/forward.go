@@ -50,8 +50,14 @@ func (e *Env) Resolve(target []byte) (Hop, error) {
 		return Hop{}, errors.New("cannot route to " + strconv.Quote(string(target)))
 	}
 	proto := sip.TransportUDP
-	if t := u.TransportParam(); len(t) > 0 && sip.ParseTransport(t) == sip.TransportTCP {
-		proto = sip.TransportTCP
+	if t := u.TransportParam(); len(t) > 0 {
+		switch tp := sip.ParseTransport(t); tp {
+		case sip.TransportTCP, sip.TransportTLS:
+			proto = tp
+		}
+	}
+	if u.Scheme == sip.SchemeSIPS {
+		proto = sip.TransportTLS // RFC 3261 §26.2.2: sips goes over TLS
 	}
 	host := u.Host
 	if len(host) > 1 && host[0] == '[' {
@@ -61,7 +67,7 @@ func (e *Env) Resolve(target []byte) (Hop, error) {
 	if ip, err := ParseAddr(host); err == nil {
 		port := u.Port
 		if port == 0 {
-			port = 5060
+			port = defaultPort(proto)
 		}
 		dst = netip.AddrPortFrom(ip.Unmap(), uint16(port))
 	} else {
@@ -78,6 +84,14 @@ func (e *Env) Resolve(target []byte) (Hop, error) {
 		return Hop{}, errors.New("no " + proto.String() + " socket for " + dst.String())
 	}
 	return Hop{Addr: dst, Proto: proto, Local: l}, nil
+}
+
+// defaultPort is 5061 for TLS, else 5060 (RFC 3261 §19.1.2).
+func defaultPort(proto sip.Transport) int {
+	if proto == sip.TransportTLS {
+		return 5061
+	}
+	return 5060
 }
 
 // ParseAddr parses an IP address in host without copying it (netip keeps
@@ -142,12 +156,15 @@ func resolveName(k dnsKey) (netip.AddrPort, error) {
 	r := net.DefaultResolver
 	host, port := k.host, k.port
 	if port == 0 {
-		port = 5060
-		proto := "udp"
-		if k.proto == sip.TransportTCP {
+		port = defaultPort(k.proto)
+		service, proto := "sip", "udp"
+		switch k.proto {
+		case sip.TransportTCP:
 			proto = "tcp"
+		case sip.TransportTLS:
+			service, proto = "sips", "tcp"
 		}
-		if _, srvs, err := r.LookupSRV(ctx, "sip", proto, k.host); err == nil && len(srvs) > 0 {
+		if _, srvs, err := r.LookupSRV(ctx, service, proto, k.host); err == nil && len(srvs) > 0 {
 			host, port = srvs[0].Target, int(srvs[0].Port) // sorted by priority, weight-randomised
 		}
 	}
@@ -311,7 +328,7 @@ func (w *Worker) forwardReply(c *Ctx) bool {
 		port = p
 	}
 	if port == 0 {
-		port = 5060
+		port = defaultPort(next.Transport)
 	}
 	out, err := c.AppendUpstream(w.out[:0])
 	if err != nil {
@@ -319,7 +336,7 @@ func (w *Worker) forwardReply(c *Ctx) bool {
 	}
 	w.out = out
 	proto := next.Transport
-	if proto != sip.TransportTCP {
+	if proto != sip.TransportTCP && proto != sip.TransportTLS {
 		proto = sip.TransportUDP
 	}
 	if err := w.env.Transport.Send(nil, proto, netip.AddrPortFrom(ip.Unmap(), uint16(port)), w.out); err != nil {

@@ -165,8 +165,11 @@ func (c *Ctx) appendRecordRoute(dst []byte) []byte {
 		} else {
 			dst = l.Addr.AppendTo(dst)
 		}
-		if l.Proto == sip.TransportTCP {
+		switch l.Proto {
+		case sip.TransportTCP:
 			dst = append(dst, ";transport=tcp"...)
+		case sip.TransportTLS:
+			dst = append(dst, ";transport=tls"...)
 		}
 	}
 	dst = append(dst, ";lr"...)

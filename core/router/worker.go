@@ -75,6 +75,7 @@ func (e *Env) Statistics() *stats.Registry {
 			r.Func("core", "banned_sources", "sources with a ban in force", stats.Gauge, func() int64 { return t.Guard.BannedSources() })
 			r.Uint("core", "tcp_refused", "TCP connections closed at accept (limit or ban)", &t.Stats.TCPRefused)
 			r.Uint("core", "tcp_idle_closed", "TCP streams closed after tcp_connection_lifetime idle", &t.Stats.TCPIdle)
+			r.Uint("core", "tls_handshake_failed", "TLS connections whose handshake failed", &t.Stats.TLSHandshake)
 		}
 		e.stats = r
 	})

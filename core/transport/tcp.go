@@ -1,10 +1,13 @@
 package transport
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -12,11 +15,13 @@ import (
 	"github.com/kemi-sip/kemi/core/sip"
 )
 
-// tcpConn is one SIP stream. Replies and requests to the same peer reuse
-// it (RFC 3261 §18.2.2) for as long as it is open.
+// tcpConn is one SIP stream, TCP or TLS. Replies and requests to the same
+// peer over the same transport reuse it (RFC 3261 §18.2.2) for as long as
+// it is open.
 type tcpConn struct {
 	id     uint64
-	c      *net.TCPConn
+	c      net.Conn // *net.TCPConn or *tls.Conn
+	proto  sip.Transport
 	peer   netip.AddrPort
 	wmu    sync.Mutex
 	closed atomic.Bool
@@ -46,7 +51,7 @@ func (s *Server) acceptLoop(l *Listener) {
 			time.Sleep(10 * time.Millisecond)
 			continue
 		}
-		tc := s.admit(c)
+		tc := s.admit(c, l.Proto)
 		if tc == nil {
 			continue
 		}
@@ -57,7 +62,7 @@ func (s *Server) acceptLoop(l *Listener) {
 
 // admit tracks an accepted connection, or closes it when its source is
 // banned or would pass tcp_max_connections or the per-address limit.
-func (s *Server) admit(c *net.TCPConn) *tcpConn {
+func (s *Server) admit(c *net.TCPConn, proto sip.Transport) *tcpConn {
 	ap := c.RemoteAddr().(*net.TCPAddr).AddrPort()
 	ip := ap.Addr().Unmap()
 	if s.Guard.Banned(ip) {
@@ -78,17 +83,31 @@ func (s *Server) admit(c *net.TCPConn) *tcpConn {
 		c.Close()
 		return nil
 	}
-	return s.track(c)
+	var conn net.Conn = c
+	if proto == sip.TransportTLS {
+		tc := tls.Server(c, s.cfg.TLS)
+		// The handshake runs on the stream's first read, under its
+		// deadline: a peer that never finishes it holds nothing long.
+		conn = tc
+	}
+	return s.track(conn, proto)
 }
 
-func (s *Server) track(c *net.TCPConn) *tcpConn {
+// streamKey finds an open stream: its transport and its peer.
+type streamKey struct {
+	proto sip.Transport
+	peer  netip.AddrPort
+}
+
+func (s *Server) track(c net.Conn, proto sip.Transport) *tcpConn {
 	ap := c.RemoteAddr().(*net.TCPAddr).AddrPort()
-	tc := &tcpConn{id: s.nextID.Add(1), c: c, peer: netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())}
+	tc := &tcpConn{id: s.nextID.Add(1), c: c, proto: proto, peer: netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())}
 	s.mu.Lock()
-	s.conns[tc.peer] = tc
+	s.conns[streamKey{proto, tc.peer}] = tc
 	s.perIP[tc.peer.Addr()]++
 	s.mu.Unlock()
 	s.Stats.TCPConns.Add(1)
+	s.Stats.TCPOpened.Add(1)
 	return tc
 }
 
@@ -96,8 +115,8 @@ func (s *Server) untrack(tc *tcpConn) {
 	tc.closed.Store(true)
 	tc.c.Close()
 	s.mu.Lock()
-	if s.conns[tc.peer] == tc {
-		delete(s.conns, tc.peer)
+	if k := (streamKey{tc.proto, tc.peer}); s.conns[k] == tc {
+		delete(s.conns, k)
 	}
 	if s.perIP[tc.peer.Addr()]--; s.perIP[tc.peer.Addr()] <= 0 {
 		delete(s.perIP, tc.peer.Addr())
@@ -106,16 +125,34 @@ func (s *Server) untrack(tc *tcpConn) {
 	s.Stats.TCPConns.Add(-1)
 }
 
-// dial opens a stream to dst for a message that has none.
-func (s *Server) dial(dst netip.AddrPort) (*tcpConn, error) {
-	c, err := net.DialTimeout("tcp", dst.String(), 5*time.Second)
+// dial opens a stream to dst for a message that has none: TLS with the
+// client configuration (verified as the tls module says), the handshake
+// done before the first message is written.
+func (s *Server) dial(proto sip.Transport, dst netip.AddrPort) (*tcpConn, error) {
+	d := net.Dialer{Timeout: 5 * time.Second}
+	c, err := d.Dial("tcp", dst.String())
 	if err != nil {
 		return nil, err
 	}
-	tc := s.track(c.(*net.TCPConn))
+	if proto == sip.TransportTLS {
+		cfg := s.cfg.ClientTLS
+		if cfg == nil {
+			c.Close()
+			return nil, errors.New("no TLS client configuration (load the tls module)")
+		}
+		tc := tls.Client(c, cfg)
+		tc.SetDeadline(time.Now().Add(5 * time.Second))
+		if err := tc.Handshake(); err != nil {
+			c.Close()
+			return nil, fmt.Errorf("tls handshake: %w", err)
+		}
+		tc.SetDeadline(time.Time{})
+		c = tc
+	}
+	tc := s.track(c, proto)
 	var l *Listener
 	for _, x := range s.Listeners {
-		if x.tcp != nil {
+		if x.tcp != nil && x.Proto == proto {
 			l = x
 			break
 		}
@@ -131,7 +168,7 @@ func (s *Server) readLoop(l *Listener, tc *tcpConn) {
 	defer s.wg.Done()
 	defer s.untrack(tc)
 	buf := make([]byte, 0, 4096)
-	p := &Packet{Local: l, Proto: sip.TransportTCP, Src: tc.peer, conn: tc}
+	p := &Packet{Local: l, Proto: tc.proto, Src: tc.peer, conn: tc}
 	for {
 		for {
 			skip, n, err := sip.FrameLen(buf, s.cfg.MaxMsg)
@@ -179,6 +216,12 @@ func (s *Server) readLoop(l *Listener, tc *tcpConn) {
 		if err != nil && n == 0 {
 			if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
 				s.Stats.TCPIdle.Add(1)
+			} else if tlc, ok := tc.c.(*tls.Conn); ok && !tlc.ConnectionState().HandshakeComplete && !errors.Is(err, io.EOF) {
+				// A failed handshake is bad input like a bad message.
+				s.Stats.TLSHandshake.Add(1)
+				if v := s.Guard.Bad(tc.peer.Addr()); v.Log {
+					s.log.Warn("tls handshake failed", "src", tc.peer.String(), "err", err.Error(), "suppressed", v.Suppressed, "banned", v.Banned)
+				}
 			}
 			return
 		}
@@ -186,4 +229,6 @@ func (s *Server) readLoop(l *Listener, tc *tcpConn) {
 }
 
 // String is for logs.
-func (c *tcpConn) String() string { return fmt.Sprintf("tcp#%d %s", c.id, c.peer) }
+func (c *tcpConn) String() string {
+	return fmt.Sprintf("%s#%d %s", strings.ToLower(c.proto.String()), c.id, c.peer)
+}

@@ -4,6 +4,7 @@ package transport
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -84,11 +85,16 @@ func ParseAddr(s string, defPort int) (Addr, error) {
 			a.Proto, v = sip.TransportUDP, rest
 		case "tcp":
 			a.Proto, v = sip.TransportTCP, rest
-		case "tls", "sctp", "ws", "wss":
+		case "tls":
+			a.Proto, v = sip.TransportTLS, rest
+		case "sctp", "ws", "wss":
 			return a, fmt.Errorf("listen %q: %s is not supported yet", s, p)
 		}
 	}
 	a.Port = defPort
+	if a.Proto == sip.TransportTLS && defPort == 5060 {
+		a.Port = 5061 // Kamailio's tls_port default
+	}
 	host := v
 	if strings.HasPrefix(v, "[") {
 		end := strings.IndexByte(v, ']')
@@ -157,6 +163,10 @@ type Config struct {
 	// TCPLifetime closes a stream idle that long (tcp_connection_lifetime);
 	// 0 means 120 s, Kamailio's default.
 	TCPLifetime time.Duration
+	// TLS is the server side of listen=tls: sockets, ClientTLS what kemi
+	// dials TLS destinations with (the tls module's); a tls listener
+	// without TLS is an error.
+	TLS, ClientTLS *tls.Config
 	// TCPMaxConns bounds the open streams (tcp_max_connections, 0: 2048)
 	// and TCPMaxPerIP those from one address (0: 128); a connection past
 	// either is closed at once and counted.
@@ -166,12 +176,14 @@ type Config struct {
 
 // Stats are the transport's counters.
 type Stats struct {
-	Received   atomic.Uint64 // messages handed to workers
-	SendErrors atomic.Uint64
-	TCPConns   atomic.Int64  // open TCP connections
-	TCPFrame   atomic.Uint64 // streams closed for a framing error
-	TCPRefused atomic.Uint64 // connections closed at accept: a limit or a ban
-	TCPIdle    atomic.Uint64 // streams closed after tcp_connection_lifetime idle
+	Received     atomic.Uint64 // messages handed to workers
+	SendErrors   atomic.Uint64
+	TCPConns     atomic.Int64  // open TCP and TLS connections
+	TCPOpened    atomic.Uint64 // TCP and TLS connections accepted or dialled
+	TCPFrame     atomic.Uint64 // streams closed for a framing error
+	TCPRefused   atomic.Uint64 // connections closed at accept: a limit or a ban
+	TCPIdle      atomic.Uint64 // streams closed after tcp_connection_lifetime idle
+	TLSHandshake atomic.Uint64 // TLS connections whose handshake failed
 }
 
 // Server runs the listeners and the workers.
@@ -183,7 +195,7 @@ type Server struct {
 	Guard     *Guard
 
 	mu     sync.Mutex
-	conns  map[netip.AddrPort]*tcpConn // open streams by peer, for replies
+	conns  map[streamKey]*tcpConn // open streams by transport and peer, for replies
 	nextID atomic.Uint64
 	wg     sync.WaitGroup
 	tcpW   chan Handler       // idle TCP workers
@@ -212,7 +224,7 @@ func Listen(cfg Config) (*Server, error) {
 	if cfg.TCPMaxPerIP <= 0 {
 		cfg.TCPMaxPerIP = 128
 	}
-	s := &Server{cfg: cfg, log: cfg.Log, conns: map[netip.AddrPort]*tcpConn{}, perIP: map[netip.Addr]int{},
+	s := &Server{cfg: cfg, log: cfg.Log, conns: map[streamKey]*tcpConn{}, perIP: map[netip.Addr]int{},
 		Guard: NewGuard(cfg.Guard), done: make(chan struct{})}
 	for _, a := range cfg.Listen {
 		ips, err := resolve(a.Host)
@@ -221,9 +233,13 @@ func Listen(cfg Config) (*Server, error) {
 			return nil, err
 		}
 		for _, ip := range ips {
-			for _, proto := range []sip.Transport{sip.TransportUDP, sip.TransportTCP} {
-				if a.Proto != sip.TransportOther && a.Proto != proto {
+			for _, proto := range []sip.Transport{sip.TransportUDP, sip.TransportTCP, sip.TransportTLS} {
+				if a.Proto != proto && (a.Proto != sip.TransportOther || proto == sip.TransportTLS) {
 					continue
+				}
+				if proto == sip.TransportTLS && cfg.TLS == nil {
+					s.Close()
+					return nil, fmt.Errorf("transport: listen tls:%s: no certificate: load the tls module and set its certificate and private_key", a.Host)
 				}
 				l, err := s.bind(proto, netip.AddrPortFrom(ip, uint16(a.Port)))
 				if err != nil {
@@ -264,10 +280,10 @@ func (s *Server) bind(proto sip.Transport, ap netip.AddrPort) (*Listener, error)
 		if s.cfg.RecvBuffer > 0 {
 			setRecvBuffer(c, s.cfg.RecvBuffer)
 		}
-	case sip.TransportTCP:
+	case sip.TransportTCP, sip.TransportTLS:
 		c, err := net.ListenTCP("tcp", net.TCPAddrFromAddrPort(ap))
 		if err != nil {
-			return nil, fmt.Errorf("transport: listen tcp %s: %w", ap, err)
+			return nil, fmt.Errorf("transport: listen %s %s: %w", strings.ToLower(proto.String()), ap, err)
 		}
 		l.tcp = c
 		l.Addr = c.Addr().(*net.TCPAddr).AddrPort()
@@ -355,12 +371,12 @@ func isKeepalive(b []byte) bool {
 func (s *Server) Send(from *Listener, proto sip.Transport, dst netip.AddrPort, b []byte) error {
 	var err error
 	switch proto {
-	case sip.TransportTCP:
+	case sip.TransportTCP, sip.TransportTLS:
 		s.mu.Lock()
-		c := s.conns[dst]
+		c := s.conns[streamKey{proto, dst}]
 		s.mu.Unlock()
 		if c == nil {
-			c, err = s.dial(dst)
+			c, err = s.dial(proto, dst)
 		}
 		if err == nil {
 			err = c.write(b)

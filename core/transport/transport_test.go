@@ -26,7 +26,9 @@ func TestParseAddr(t *testing.T) {
 		{"[::1]", sip.TransportOther, "::1", 5060, "", false},
 		{"udp:10.0.0.1:5060 advertise 192.0.2.1:5060", sip.TransportUDP, "10.0.0.1", 5060, "192.0.2.1:5060", false},
 		{"udp:10.0.0.1:99999", 0, "", 0, "", true},
-		{"tls:10.0.0.1:5061", 0, "", 0, "", true},
+		{"tls:10.0.0.1:5062", sip.TransportTLS, "10.0.0.1", 5062, "", false},
+		{"tls:10.0.0.1", sip.TransportTLS, "10.0.0.1", 5061, "", false},
+		{"sctp:10.0.0.1:5060", 0, "", 0, "", true},
 		{"udp:10.0.0.1 advertise", 0, "", 0, "", true},
 		{"", 0, "", 0, "", true},
 	}

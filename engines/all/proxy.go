@@ -137,6 +137,7 @@ func (p *Proxy) Start() error {
 		return err
 	}
 	tc.Listen, tc.Children, tc.Log = p.Listen, p.Children, p.log
+	tc.TLS, tc.ClientTLS = p.Table.TLS()
 	tr, err := transport.Listen(tc)
 	if err != nil {
 		return err
