@@ -10,6 +10,6 @@ t="${FUZZTIME:-10s}"
 for target in "core/sip FuzzParse" "core/sip FuzzURI" "core/sip FuzzDigest" "core/cfg FuzzParse" "core/router FuzzPV"; do
   set -- $target
   echo "== $1 $2 ($t)"
-  go test "./$1" -run '^$' -fuzz "^$2\$" -fuzztime "$t" 2>&1 | grep -E '^(fuzz: elapsed: [0-9]+s, execs: [0-9]+ \(|PASS|FAIL|ok|---|\s+)' | tail -4
+  go test "./$1" -run '^$' -fuzz "^$2\$" -fuzztime "$t" 2>&1 | grep -E '^(fuzz: elapsed: [0-9hms]+, execs: [0-9]+ \(|PASS|FAIL|ok|---|\s+)' | tail -4
   [ "${PIPESTATUS[0]}" -eq 0 ] || exit 1
 done

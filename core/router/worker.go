@@ -76,6 +76,7 @@ func (e *Env) Statistics() *stats.Registry {
 			r.Uint("core", "tcp_refused", "TCP connections closed at accept (limit or ban)", &t.Stats.TCPRefused)
 			r.Uint("core", "tcp_idle_closed", "TCP streams closed after tcp_connection_lifetime idle", &t.Stats.TCPIdle)
 			r.Uint("core", "tls_handshake_failed", "TLS connections whose handshake failed", &t.Stats.TLSHandshake)
+			r.Uint("core", "overload_readings", "looks at a UDP socket's backlog that found it over overload_backlog", &t.Stats.Overloaded)
 		}
 		e.stats = r
 	})

@@ -163,3 +163,33 @@ func isTimeout(err error) bool {
 	ne, ok := err.(net.Error)
 	return ok && ne.Timeout()
 }
+
+// TestBacklogReading: datagrams nobody reads fill the socket's buffer and
+// the backlog's reading says so; an empty socket is not overloaded.
+func TestBacklogReading(t *testing.T) {
+	s, err := Listen(Config{Listen: []Addr{{Proto: sip.TransportUDP, Host: "127.0.0.1"}}, RecvBuffer: 64 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	l := s.Listener(sip.TransportUDP, true)
+	if l.backlogOver(1) {
+		t.Fatal("an empty socket reads as backed up")
+	}
+	c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(l.Addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	b := make([]byte, 1000)
+	for range 40 {
+		c.Write(b)
+	}
+	time.Sleep(20 * time.Millisecond)
+	if !l.backlogOver(10) {
+		t.Errorf("40 kB waiting in a %d-byte buffer does not read as over 10%%", l.RecvBuffer())
+	}
+	if l.backlogOver(100) {
+		t.Error("a buffer that still takes datagrams reads as full")
+	}
+}

@@ -3,6 +3,7 @@ package transport
 import (
 	"net"
 	"syscall"
+	"unsafe"
 )
 
 // setRecvBuffer asks for n bytes of receive buffer: SO_RCVBUFFORCE first
@@ -38,3 +39,37 @@ func (l *Listener) RecvBuffer() int {
 	})
 	return n
 }
+
+// backlogOver reports whether the datagrams waiting in l's UDP socket take
+// more than pct percent of its receive buffer (SO_MEMINFO: the kernel's
+// own accounting of both).
+func (l *Listener) backlogOver(pct int) bool {
+	if l.fd < 0 {
+		return false
+	}
+	var mem [9]uint32 // SK_MEMINFO_RMEM_ALLOC, SK_MEMINFO_RCVBUF, ...
+	size := uint32(unsafe.Sizeof(mem))
+	_, _, errno := syscall.Syscall6(syscall.SYS_GETSOCKOPT, uintptr(l.fd), syscall.SOL_SOCKET, soMeminfo,
+		uintptr(unsafe.Pointer(&mem[0])), uintptr(unsafe.Pointer(&size)), 0)
+	over := errno == 0 && mem[1] > 0 && uint64(mem[0])*100 >= uint64(mem[1])*uint64(pct)
+	if over {
+		l.srv.Stats.Overloaded.Add(1)
+	}
+	return over
+}
+
+// socketFD is c's descriptor, read once at bind time so that the backlog's
+// look is one system call with nothing allocated; -1 when unknown. It is
+// valid while c is open: the workers that use it stop before Close ends.
+func socketFD(c *net.UDPConn) int {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return -1
+	}
+	fd := -1
+	rc.Control(func(f uintptr) { fd = int(f) })
+	return fd
+}
+
+// soMeminfo is SO_MEMINFO (linux/socket.h), not in package syscall.
+const soMeminfo = 55

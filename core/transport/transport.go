@@ -30,6 +30,10 @@ type Packet struct {
 	Local *Listener
 	Proto sip.Transport
 	conn  *tcpConn // the stream it came on (TCP)
+	// Overloaded says the socket it came from had more than
+	// Config.OverloadBacklog percent of its receive buffer waiting when
+	// last looked at: the workers are behind.
+	Overloaded bool
 }
 
 // ConnID is the id of the TCP connection the packet came on, 0 for UDP.
@@ -135,13 +139,16 @@ func ParseAddr(s string, defPort int) (Addr, error) {
 
 // Listener is one bound socket.
 type Listener struct {
-	Proto     sip.Transport
-	Addr      netip.AddrPort // the bound address (the real port when 0 was asked)
-	Advertise string         // host:port to write in headers, or ""
-	IP        string         // Addr's address as text
-	udp       *net.UDPConn
-	tcp       *net.TCPListener
-	srv       *Server
+	Proto      sip.Transport
+	Addr       netip.AddrPort // the bound address (the real port when 0 was asked)
+	Advertise  string         // host:port to write in headers, or ""
+	IP         string         // Addr's address as text
+	udp        *net.UDPConn
+	tcp        *net.TCPListener
+	srv        *Server
+	fd         int           // the UDP socket's descriptor, for the backlog; -1 if unknown
+	reads      atomic.Uint32 // datagrams read, for the backlog's sampling
+	overloaded atomic.Bool   // the backlog's last reading
 }
 
 // String is "udp:127.0.0.1:5060".
@@ -172,12 +179,21 @@ type Config struct {
 	// either is closed at once and counted.
 	TCPMaxConns int
 	TCPMaxPerIP int
+	// OverloadBacklog is the share of a UDP socket's receive buffer, in
+	// percent, that waiting datagrams must fill for its packets to be
+	// marked Overloaded; 0 means 50. Looked at every overloadEvery packets.
+	OverloadBacklog int
 }
+
+// overloadEvery is how many datagrams of a socket pass between two looks
+// at its backlog (one system call).
+const overloadEvery = 32
 
 // Stats are the transport's counters.
 type Stats struct {
 	Received     atomic.Uint64 // messages handed to workers
 	SendErrors   atomic.Uint64
+	Overloaded   atomic.Uint64 // backlog readings over OverloadBacklog
 	TCPConns     atomic.Int64  // open TCP and TLS connections
 	TCPOpened    atomic.Uint64 // TCP and TLS connections accepted or dialled
 	TCPFrame     atomic.Uint64 // streams closed for a framing error
@@ -223,6 +239,9 @@ func Listen(cfg Config) (*Server, error) {
 	}
 	if cfg.TCPMaxPerIP <= 0 {
 		cfg.TCPMaxPerIP = 128
+	}
+	if cfg.OverloadBacklog <= 0 {
+		cfg.OverloadBacklog = 50
 	}
 	s := &Server{cfg: cfg, log: cfg.Log, conns: map[streamKey]*tcpConn{}, perIP: map[netip.Addr]int{},
 		Guard: NewGuard(cfg.Guard), done: make(chan struct{})}
@@ -276,6 +295,7 @@ func (s *Server) bind(proto sip.Transport, ap netip.AddrPort) (*Listener, error)
 			return nil, fmt.Errorf("transport: listen udp %s: %w", ap, err)
 		}
 		l.udp = c
+		l.fd = socketFD(c)
 		l.Addr = c.LocalAddr().(*net.UDPAddr).AddrPort()
 		if s.cfg.RecvBuffer > 0 {
 			setRecvBuffer(c, s.cfg.RecvBuffer)
@@ -351,6 +371,10 @@ func (s *Server) udpWorker(l *Listener, h Handler) {
 			continue
 		}
 		p.Buf = buf[:n]
+		if l.reads.Add(1)%overloadEvery == 0 {
+			l.overloaded.Store(l.backlogOver(s.cfg.OverloadBacklog))
+		}
+		p.Overloaded = l.overloaded.Load()
 		s.Stats.Received.Add(1)
 		h.Handle(p)
 	}

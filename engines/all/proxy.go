@@ -190,7 +190,9 @@ func (p *Proxy) Stop() {
 
 // transportSettings reads the core parameters that bound what the sockets
 // take in: maxbuffer, tcp_connection_lifetime, tcp_max_connections, and
-// kemi's own tcp_max_connections_per_ip and bad-input ban
+// kemi's own tcp_max_connections_per_ip, overload_backlog (the percent
+// of a UDP socket's buffer waiting that marks its messages overloaded,
+// for tm's overload policy) and bad-input ban
 // (bad_msg_ban_limit messages that fail parsing within bad_msg_ban_unit
 // seconds ban the source for ban_time seconds; 0 turns the ban off).
 func transportSettings(c *cfg.Config) (transport.Config, error) {
@@ -205,6 +207,7 @@ func transportSettings(c *cfg.Config) (transport.Config, error) {
 		{"tcp_max_connections", 2048, 1, &tc.TCPMaxConns},
 		{"tcp_max_connections_per_ip", 128, 1, &tc.TCPMaxPerIP},
 		{"bad_msg_ban_limit", 10, 0, &tc.Guard.BadLimit},
+		{"overload_backlog", 50, 1, &tc.OverloadBacklog},
 	}
 	for _, p := range ints {
 		n, err := c.Int(p.name, p.def)

@@ -42,6 +42,9 @@ func newtran(c *router.Ctx) int {
 	if !m.IsRequest() || m.Method() == sip.MethodACK {
 		return -1
 	}
+	if refuse(c) {
+		return -1
+	}
 	t, retr := newTrans(c)
 	if t == nil {
 		return -1
@@ -59,10 +62,34 @@ func newtran(c *router.Ctx) int {
 	return 1
 }
 
+// refuse answers a new request 503 Service Unavailable with Retry-After,
+// statelessly, when max_transactions are in memory or, for an INVITE with
+// overload_retry_after set, when the socket it came from is backed up.
+// A retransmission of a transaction in memory is never refused: it is
+// absorbed (or dropped, see retransmission).
+func refuse(c *router.Ctx) bool {
+	full := conf.maxTrans > 0 && Stats.Active.Load() >= conf.maxTrans
+	busy := conf.retryAfter > 0 && c.Pkt != nil && c.Pkt.Overloaded && c.Msg.Method() == sip.MethodINVITE
+	if !full && !busy || find(c, sip.MethodOther) != nil {
+		return false
+	}
+	Stats.Refused.Add(1)
+	if err := c.Reply(503, "Service Unavailable", nil, conf.retryHeader, nil); err != nil {
+		c.Log().Info("tm: 503 not sent: "+err.Error(), "route", c.Route)
+	}
+	return true
+}
+
 // retransmission answers a retransmitted request with the last reply, or
-// takes an ACK to a non-2xx final reply; t is locked.
+// takes an ACK to a non-2xx final reply; t is locked. While the socket is
+// backed up, a retransmission is dropped unanswered: the client sends it
+// again, and the worker's time goes to new work first.
 func (t *Trans) retransmission(c *router.Ctx) {
 	Stats.Absorbed.Add(1)
+	if c.Pkt != nil && c.Pkt.Overloaded && c.Msg.Method() != sip.MethodACK {
+		Stats.OverDrops.Add(1)
+		return
+	}
 	if c.Msg.Method() == sip.MethodACK {
 		if t.final && t.status >= 300 && t.timer != nil && t.retrG > 0 {
 			t.retrG = 0 // timer G stops; timer I (wt_timer) finishes it

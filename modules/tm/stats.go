@@ -21,6 +21,8 @@ func frInvTimer() time.Duration { return time.Duration(frInvNow.Load()) }
 func registerStats(r *stats.Registry) {
 	r.Uint("tm", "timeouts", "branches that got no final reply in fr_timer", &Stats.Timeouts)
 	r.Uint("tm", "retransmissions", "retransmissions sent", &Stats.Retrans)
+	r.Uint("tm", "refused", "new requests answered 503 (max_transactions, overload)", &Stats.Refused)
+	r.Uint("tm", "overload_drops", "retransmissions dropped unanswered while overloaded", &Stats.OverDrops)
 	r.Uint("tm", "absorbed", "request retransmissions absorbed", &Stats.Absorbed)
 	r.Uint("tm", "cancelled", "CANCEL requests handled", &Stats.Cancelled)
 }

@@ -8,6 +8,7 @@ package tm
 
 import (
 	"errors"
+	"fmt"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -24,6 +25,12 @@ type config struct {
 	t1, t2, fr, frInv, wt time.Duration
 	failureReplyMode      int
 	auto100               bool
+	// kemi's overload limits: max_transactions (0: none) and
+	// overload_retry_after (seconds; 0: new INVITEs are not refused when
+	// the socket's backlog says the workers are behind).
+	maxTrans    int64
+	retryAfter  int
+	retryHeader []byte // "Retry-After: N\r\n"
 }
 
 var conf = config{t1: 500 * time.Millisecond, t2: 4 * time.Second, fr: 30 * time.Second,
@@ -50,6 +57,8 @@ func init() {
 			{Name: "retr_timer2", Kind: dispatch.Int},
 			{Name: "failure_reply_mode", Kind: dispatch.Int},
 			{Name: "auto_inv_100", Kind: dispatch.Int},
+			{Name: "max_transactions", Kind: dispatch.Int},
+			{Name: "overload_retry_after", Kind: dispatch.Int},
 		},
 		Init:  initParams,
 		Start: start,
@@ -112,6 +121,12 @@ func initParams(p *dispatch.Params) error {
 		return errors.New("failure_reply_mode must be 0 to 3")
 	}
 	conf.auto100 = p.Int("auto_inv_100", 1) != 0
+	conf.maxTrans = int64(p.Int("max_transactions", 0))
+	conf.retryAfter = p.Int("overload_retry_after", 0)
+	if conf.maxTrans < 0 || conf.retryAfter < 0 {
+		return errors.New("max_transactions and overload_retry_after must not be negative")
+	}
+	conf.retryHeader = fmt.Appendf(nil, "Retry-After: %d\r\n", max(conf.retryAfter, 5))
 	return nil
 }
 

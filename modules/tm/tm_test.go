@@ -527,3 +527,36 @@ func TestSerialFork(t *testing.T) {
 	}
 	waitEmpty(t)
 }
+
+// max_transactions: with two INVITEs in memory a third is answered 503
+// with Retry-After and not relayed, while a retransmission of the first
+// is still absorbed (its 100 again), never refused.
+func TestMaxTransactions(t *testing.T) {
+	p := proxytest.Start(t, "testdata/tm.cfg", map[string]string{"MAXTRANS": "2"})
+	uac, uas := newUA(t, "uac"), newUA(t, "uas")
+	first, _, _ := invite(uac, uas, "")
+	uac.send(p.Addr, first)
+	uac.expect("SIP/2.0 100 Trying")
+	uas.expect("INVITE ")
+	second, _, _ := invite(uac, uas, "")
+	uac.send(p.Addr, second)
+	uac.expect("SIP/2.0 100 Trying")
+	uas.expect("INVITE ")
+	refused0 := tm.Stats.Refused.Load()
+	third, thirdID, _ := invite(uac, uas, "")
+	uac.send(p.Addr, third)
+	r := uac.expect("SIP/2.0 503 Service Unavailable")
+	if got := hdr(r, "Retry-After"); got != "7" {
+		t.Errorf("Retry-After = %q, want 7", got)
+	}
+	uac.send(p.Addr, first)
+	uac.expect("SIP/2.0 100 Trying")
+	for end := time.Now().Add(300 * time.Millisecond); time.Now().Before(end); {
+		if m := uas.recv(time.Until(end)); m != nil && hdr(m, "Call-ID") == thirdID {
+			t.Fatal("the refused INVITE was relayed")
+		}
+	}
+	if got := tm.Stats.Refused.Load() - refused0; got != 1 {
+		t.Errorf("refused %d, want 1", got)
+	}
+}

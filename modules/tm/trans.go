@@ -102,6 +102,8 @@ var (
 		Retrans   atomic.Uint64 // retransmissions sent
 		Absorbed  atomic.Uint64 // request retransmissions absorbed
 		Cancelled atomic.Uint64 // CANCEL requests handled
+		Refused   atomic.Uint64 // new requests answered 503: max_transactions or overload
+		OverDrops atomic.Uint64 // retransmissions dropped unanswered while overloaded
 	}
 )
 
