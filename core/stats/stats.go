@@ -93,9 +93,14 @@ func (r *Registry) Var(group, name, help string, kind Kind) *Stat {
 }
 
 // Func registers group:name as a reading of read. Registering a name
-// again replaces the reading (a module started again).
+// again replaces the reading (a module started again). A counter starts
+// at zero for this registry, as a new process's would, whatever the
+// module's counter held from a proxy run before in the same process.
 func (r *Registry) Func(group, name, help string, kind Kind, read func() int64) {
 	s := &Stat{Group: group, Name: name, Help: help, Kind: kind, read: read}
+	if kind == Counter {
+		s.base.Store(read())
+	}
 	r.mu.Lock()
 	r.byName[s.FullName()] = s
 	r.mu.Unlock()
