@@ -268,3 +268,14 @@ func TestNegativeCase(t *testing.T) {
 		t.Errorf("case -x: error %v", err)
 	}
 }
+
+// TestIncludeNotARegularFile: include_file of a device or a directory is
+// an error naming the line, not a read that never ends.
+func TestIncludeNotARegularFile(t *testing.T) {
+	for _, path := range []string{"/dev/zero", "/"} {
+		_, err := Parse("f.cfg", []byte("debug=2\ninclude_file \""+path+"\"\n"), nil)
+		if err == nil || !strings.Contains(err.Error(), "f.cfg:2") || !strings.Contains(err.Error(), "not a regular file") {
+			t.Errorf("include_file %s: err = %v", path, err)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package cfg
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -95,7 +96,7 @@ func Preprocess(file string, text []byte, defines map[string]string) (*Source, e
 	}
 	p := &preproc{src: &Source{}, defines: defines}
 	if text == nil {
-		b, err := os.ReadFile(file)
+		b, err := readConfigFile(file)
 		if err != nil {
 			return nil, fmt.Errorf("config: %w", err)
 		}
@@ -105,6 +106,30 @@ func Preprocess(file string, text []byte, defines map[string]string) (*Source, e
 		return nil, err
 	}
 	return p.src, nil
+}
+
+// maxConfigFile bounds what one config or included file may hold.
+const maxConfigFile = 16 << 20
+
+// readConfigFile reads a config or an included file: a regular file of at
+// most maxConfigFile bytes ("/dev/zero" or a FIFO would never end).
+func readConfigFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: not a regular file", path)
+	}
+	if st.Size() > maxConfigFile {
+		return nil, fmt.Errorf("%s: %d bytes, more than %d", path, st.Size(), maxConfigFile)
+	}
+	return io.ReadAll(io.LimitReader(f, maxConfigFile+1))
 }
 
 var includeRe = regexp.MustCompile(`^\s*(?:#!|!!)?(include_file|import_file)\s*\(?\s*"([^"]*)"\s*\)?\s*;?\s*$`)
@@ -180,7 +205,7 @@ func (p *preproc) file(name string, text []byte) error {
 					path = rel
 				}
 			}
-			b, err := os.ReadFile(path)
+			b, err := readConfigFile(path)
 			if err != nil {
 				if m[1] == "import_file" && os.IsNotExist(err) {
 					p.blank(name, num)
