@@ -284,16 +284,18 @@ func (w *Worker) runMain(c *Ctx, k RouteKind) (int, error) {
 // and answers 400 when it is a request with enough headers to be answered.
 func (w *Worker) rejectMalformed(p *transport.Packet, err error) {
 	e := w.env
-	if e.Transport == nil {
-		e.Log.Warn("malformed message", "src", p.Src.String(), "proto", p.Proto.String(), "err", err.Error())
-	} else if v := e.Transport.Guard.Bad(p.Src.Addr()); v.Banned {
-		// Its next message is dropped unparsed: no answer to this one.
-		e.Log.Warn("malformed message; source banned", "src", p.Src.String(), "proto", p.Proto.String(),
-			"err", err.Error(), "ban", e.Transport.Guard.Config().BanTime.String(), "suppressed", v.Suppressed)
-		return
-	} else if v.Log {
-		e.Log.Warn("malformed message", "src", p.Src.String(), "proto", p.Proto.String(), "err", err.Error(),
-			"suppressed", v.Suppressed)
+	v := transport.BadVerdict{Log: true} // no transport (tests): every one logged
+	msg := "malformed message"
+	if e.Transport != nil {
+		if v = e.Transport.Guard.Bad(p.Src.Addr()); v.Banned {
+			msg = "malformed message; source banned for " + e.Transport.Guard.Config().BanTime.String()
+		}
+	}
+	if v.Log {
+		e.Log.Warn(msg, "src", p.Src.String(), "proto", p.Proto.String(), "err", err.Error(), "suppressed", v.Suppressed)
+	}
+	if v.Banned {
+		return // its next message is dropped unparsed: no answer to this one
 	}
 	m := &w.msg
 	if !m.IsRequest() || !m.CanReply() || m.Method() == sip.MethodACK {

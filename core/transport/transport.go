@@ -146,9 +146,8 @@ type Listener struct {
 	udp        *net.UDPConn
 	tcp        *net.TCPListener
 	srv        *Server
-	fd         int           // the UDP socket's descriptor, for the backlog; -1 if unknown
-	reads      atomic.Uint32 // datagrams read, for the backlog's sampling
-	overloaded atomic.Bool   // the backlog's last reading
+	fd         int         // the UDP socket's descriptor, for the backlog; -1 if unknown
+	overloaded atomic.Bool // the backlog's last reading
 }
 
 // String is "udp:127.0.0.1:5060".
@@ -185,8 +184,8 @@ type Config struct {
 	OverloadBacklog int
 }
 
-// overloadEvery is how many datagrams of a socket pass between two looks
-// at its backlog (one system call).
+// overloadEvery is how many datagrams a worker reads between two looks at
+// its socket's backlog (one system call).
 const overloadEvery = 32
 
 // Stats are the transport's counters.
@@ -353,6 +352,7 @@ func (s *Server) udpWorker(l *Listener, h Handler) {
 	defer s.wg.Done()
 	buf := make([]byte, s.cfg.MaxMsg+1)
 	p := &Packet{Local: l, Proto: sip.TransportUDP}
+	reads := 0 // this worker's: a shared counter would bounce between cores
 	for {
 		n, src, err := l.udp.ReadFromUDPAddrPort(buf)
 		if err != nil {
@@ -371,7 +371,7 @@ func (s *Server) udpWorker(l *Listener, h Handler) {
 			continue
 		}
 		p.Buf = buf[:n]
-		if l.reads.Add(1)%overloadEvery == 0 {
+		if reads++; reads%overloadEvery == 0 {
 			l.overloaded.Store(l.backlogOver(s.cfg.OverloadBacklog))
 		}
 		p.Overloaded = l.overloaded.Load()
