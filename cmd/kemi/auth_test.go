@@ -179,3 +179,32 @@ func writeFile(t *testing.T, path, text string) {
 		t.Fatal(err)
 	}
 }
+
+// TestFailedAuthLimit: with failed_auth_limit 3, a user's fourth try
+// within the window is refused as a wrong password even when it is right;
+// another user is not affected.
+func TestFailedAuthLimit(t *testing.T) {
+	dir := t.TempDir()
+	url := "sqlite://" + filepath.Join(dir, "kemi.db")
+	prepareDB(t, url, 1)
+	cfgPath := filepath.Join(dir, "kamailio.cfg")
+	writeFile(t, cfgPath, strings.Replace(authCfg, `modparam("auth", "nonce_count", 1)`,
+		`modparam("auth", "nonce_count", 1)
+modparam("auth", "failed_auth_limit", 3)`, 1))
+	s, logs := startFile(t, cfgPath, map[string]string{"DBURL": strconv.Quote(url)})
+	ua := newUA(t, s.Addr(sip.TransportUDP).String())
+	ch := authRegister(t, ua, "user0001", "X-Challenge: yes\r\n", 1, logs.String)
+	for i, tc := range []struct {
+		user, pass string
+		want       int
+	}{
+		{"user0001", "guess1", -2}, {"user0001", "guess2", -2}, {"user0001", "guess3", -2},
+		{"user0001", "pass0001", -2}, // right, but past the limit
+		{"bob", "bobpass", 1},
+	} {
+		auth := authHeader(tc.user, tc.pass, ch, fmt.Sprintf("%08x", i+1), "c0ffee")
+		if got := xrc(t, authRegister(t, ua, tc.user, auth, i+2, logs.String)); got != tc.want {
+			t.Errorf("try %d (%s/%s): auth_check %d, want %d", i, tc.user, tc.pass, got, tc.want)
+		}
+	}
+}

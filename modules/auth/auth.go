@@ -14,6 +14,7 @@ import (
 
 	"github.com/kemi-sip/kemi/core/router"
 	"github.com/kemi-sip/kemi/core/sip"
+	"github.com/kemi-sip/kemi/core/stats"
 	"github.com/kemi-sip/kemi/dispatch"
 	"github.com/kemi-sip/kemi/modules/sl"
 )
@@ -51,7 +52,8 @@ type settings struct {
 	// checks are auth_checks_register, _no_dlg and _in_dlg: what a nonce
 	// is bound to (checkURI|checkCallID|checkFromTag|checkSrcIP).
 	checksRegister, checksNoDlg, checksInDlg int
-	qop                                      string // "", "auth" or "auth-int": qop of every challenge
+	fails                                    *failures // nil: no failed_auth_limit
+	qop                                      string    // "", "auth" or "auth-int": qop of every challenge
 	algorithm                                Algorithm
 }
 
@@ -69,11 +71,16 @@ func init() {
 			{Name: "algorithm", Kind: dispatch.Str},
 			{Name: "nonce_auth_max_drift", Kind: dispatch.Int},
 			{Name: "use_next_nonce", Kind: dispatch.Int},
+			{Name: "failed_auth_limit", Kind: dispatch.Int},
+			{Name: "failed_auth_window", Kind: dispatch.Int},
 			{Name: "auth_checks_register", Kind: dispatch.Int},
 			{Name: "auth_checks_no_dlg", Kind: dispatch.Int},
 			{Name: "auth_checks_in_dlg", Kind: dispatch.Int},
 		},
 		Init: initParams,
+		Stats: func(r *stats.Registry) {
+			r.Uint("auth", "failed_auth_blocked", "credentials not checked: the user is past failed_auth_limit", &Blocked)
+		},
 		Exports: []dispatch.Def{
 			{Name: "auth_challenge", Ret: dispatch.Int, Fn: dispatch.FSI(func(c *router.Ctx, realm string, flags int) int {
 				if c.Msg.Method() == sip.MethodREGISTER {
@@ -125,6 +132,11 @@ func initParams(p *dispatch.Params) error {
 	s := settings{nonces: newNonces(secret, time.Duration(expire)*time.Second, slots),
 		checksRegister: p.Int("auth_checks_register", 0), checksNoDlg: p.Int("auth_checks_no_dlg", 0),
 		checksInDlg: p.Int("auth_checks_in_dlg", 0)}
+	lim, win := p.Int("failed_auth_limit", 0), p.Int("failed_auth_window", 60)
+	if lim < 0 || win < 1 {
+		return fmt.Errorf("failed_auth_limit %d, failed_auth_window %d: want a limit of 0 (off) or more and a window of 1 s or more", lim, win)
+	}
+	s.fails = newFailures(lim, time.Duration(win)*time.Second)
 	for _, m := range []int{s.checksRegister, s.checksNoDlg, s.checksInDlg} {
 		if m < 0 || m > 15 {
 			return fmt.Errorf("auth_checks_*: %d is not a sum of 1 (URI), 2 (Call-ID), 4 (From tag), 8 (source IP)", m)
@@ -371,9 +383,14 @@ func Verify(c *router.Ctx, cr *Credentials, ha1 []byte) int {
 		return Error
 	}
 	m := c.Msg
+	now := time.Now()
+	if cur.fails.blocked(cr.Username, cr.Realm, now) {
+		return InvalidPassword
+	}
 	var want [64]byte
 	resp := cr.Algorithm.Response(want[:], ha1, cr.Nonce, cr.NC, cr.CNonce, cr.QOP, m.MethodName(), cr.URI, m.Body())
 	if !EqualHex(cr.Response, resp) {
+		cur.fails.fail(cr.Username, cr.Realm, now)
 		return InvalidPassword
 	}
 	if len(cr.QOP) > 0 {
@@ -411,6 +428,9 @@ func VerifyUnknown(c *router.Ctx, cr *Credentials, calculate bool) int {
 	m := c.Msg
 	resp := cr.Algorithm.Response(want[:], ha1, cr.Nonce, cr.NC, cr.CNonce, cr.QOP, m.MethodName(), cr.URI, m.Body())
 	EqualHex(cr.Response, resp)
+	if now := time.Now(); !cur.fails.blocked(cr.Username, cr.Realm, now) {
+		cur.fails.fail(cr.Username, cr.Realm, now)
+	}
 	return UserUnknown
 }
 
