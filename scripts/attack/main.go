@@ -226,7 +226,10 @@ func run() error {
 	lines := countLines(logPath) - linesBefore
 	bad, drops := st("core:bad_msg_hdr")-badBefore, st("core:banned_drops")-dropsBefore
 	f.check(lines < 100, "the flood of %d bad datagrams wrote %d log lines (fewer than 100)", per*10, lines)
-	f.check(bad+drops >= int64(per*10)*99/100 && bad <= 10*10, "garbage counted: %d parsed and counted as bad, %d dropped unparsed by the ban", bad, drops)
+	// Each source is banned at its 10th bad message; a worker may have
+	// read one or two more meanwhile: within 20 each, as for requests.
+	f.check(bad+drops >= int64(per*10)*99/100 && bad <= 10*20,
+		"garbage counted: %d parsed and counted as bad (10 sources, at most 20 each before the ban), %d dropped unparsed by the ban", bad, drops)
 	answered, _ := probe(proxy, "127.0.1.1", validOptions("garbage-then-options"))
 	f.check(!answered, "a valid OPTIONS from a garbage sender is dropped: garbage got it banned")
 
