@@ -198,13 +198,19 @@ func TestProxyAnswers(t *testing.T) {
 
 func waitFor(t *testing.T, cond func() bool, what string) {
 	t.Helper()
-	deadline := time.Now().Add(3 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for: %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
+	if !eventually(3*time.Second, cond) {
+		t.Fatalf("timed out waiting for: %s", what)
 	}
+}
+
+// eventually polls cond every 5 ms for up to d.
+func eventually(d time.Duration, cond func() bool) bool {
+	for end := time.Now().Add(d); !cond(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(end) {
+			return false
+		}
+	}
+	return true
 }
 
 func TestMalformedUDP(t *testing.T) {

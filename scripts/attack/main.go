@@ -14,7 +14,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/md5"
@@ -35,6 +34,7 @@ import (
 
 	"github.com/kemi-sip/kemi/core/db"
 	"github.com/kemi-sip/kemi/core/sip"
+	"github.com/kemi-sip/kemi/engines/enginetest/sipptest"
 )
 
 // domain is the proxy's own address: the reference config serves no other domain.
@@ -611,29 +611,13 @@ func enumerate(proxy, ip string) (bool, string, error) {
 // sippCounts reads successful and failed calls and retransmissions from
 // the last line of sipp's statistics file.
 func sippCounts(path string) (ok, failed, retrans int) {
-	f, err := os.Open(path)
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return 0, 0, 0
 	}
-	defer f.Close()
-	var head, last []string
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		if head == nil {
-			head = strings.Split(sc.Text(), ";")
-			continue
-		}
-		last = strings.Split(sc.Text(), ";")
+	n, err := sipptest.Counts(b, "SuccessfulCall(C)", "FailedCall(C)", "Retransmissions(C)")
+	if err != nil {
+		return 0, 0, 0
 	}
-	col := func(name string) int {
-		for i, h := range head {
-			if h == name && i < len(last) {
-				n, _ := strconv.Atoi(regexp.MustCompile(`\d+`).FindString(last[i]))
-				return n
-			}
-		}
-		return -1
-	}
-	return col("SuccessfulCall(C)"), col("FailedCall(C)"), col("Retransmissions(C)")
+	return n[0], n[1], n[2]
 }

@@ -3,10 +3,12 @@
 package sipptest
 
 import (
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -75,21 +77,32 @@ func Tail(b []byte) string {
 // counts reads the cumulative SuccessfulCall and FailedCall of the
 // last line of sipp's statistics file.
 func counts(t *testing.T, csv []byte) (ok, failed int) {
+	n, err := Counts(csv, "SuccessfulCall(C)", "FailedCall(C)")
+	if err != nil {
+		t.Fatalf("sipp statistics: %v\n%s", err, csv)
+	}
+	return n[0], n[1]
+}
+
+// Counts reads the named columns of the last line of sipp's statistics
+// file (-trace_stat -stf): cumulative counters such as SuccessfulCall(C),
+// FailedCall(C), Retransmissions(C).
+func Counts(csv []byte, columns ...string) ([]int, error) {
 	lines := strings.Split(strings.TrimSpace(string(csv)), "\n")
 	if len(lines) < 2 {
-		t.Fatalf("sipp statistics file has no data:\n%s", csv)
+		return nil, errors.New("no data")
 	}
 	head := strings.Split(lines[0], ";")
 	last := strings.Split(lines[len(lines)-1], ";")
-	col := func(name string) int {
-		for i, h := range head {
-			if h == name && i < len(last) {
-				n, _ := strconv.Atoi(regexp.MustCompile(`\d+`).FindString(last[i]))
-				return n
-			}
+	out := make([]int, len(columns))
+	for j, name := range columns {
+		i := slices.Index(head, name)
+		if i < 0 || i >= len(last) {
+			return nil, errors.New("no column " + name)
 		}
-		t.Fatalf("sipp statistics: no column %s", name)
-		return 0
+		out[j], _ = strconv.Atoi(digits.FindString(last[i]))
 	}
-	return col("SuccessfulCall(C)"), col("FailedCall(C)")
+	return out, nil
 }
+
+var digits = regexp.MustCompile(`\d+`)
