@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/kemi-sip/kemi/core/sip"
+	engines "github.com/kemi-sip/kemi/engines/all"
 )
 
 const authCfg = `#!KAMAILIO
@@ -36,15 +37,22 @@ request_route {
 }
 `
 
+// startAuth starts authCfg with more modparam lines, on a subscriber table
+// of user0001/pass0001 and bob/bobpass.
+func startAuth(t *testing.T, modparams string) (*engines.Proxy, *syncBuf) {
+	t.Helper()
+	dir := t.TempDir()
+	url := "sqlite://" + filepath.Join(dir, "kemi.db")
+	prepareDB(t, url, 1)
+	cfgPath := filepath.Join(dir, "kamailio.cfg")
+	writeFile(t, cfgPath, strings.Replace(authCfg, "\nrequest_route", modparams+"\nrequest_route", 1))
+	return startFile(t, cfgPath, map[string]string{"DBURL": strconv.Quote(url)})
+}
+
 // TestAuthCheckCodes checks each return code of auth_check against a
 // real subscriber table, with credentials computed by the test itself.
 func TestAuthCheckCodes(t *testing.T) {
-	dir := t.TempDir()
-	url := "sqlite://" + filepath.Join(dir, "kemi.db")
-	prepareDB(t, url, 1) // user0001/pass0001 and bob/bobpass
-	cfgPath := filepath.Join(dir, "kamailio.cfg")
-	writeFile(t, cfgPath, authCfg)
-	s, logs := startFile(t, cfgPath, map[string]string{"DBURL": strconv.Quote(url)})
+	s, logs := startAuth(t, "")
 	ua := newUA(t, s.Addr(sip.TransportUDP).String())
 	cseq := 0
 	send := func(to, extra string) *sip.Msg {
@@ -136,14 +144,7 @@ func xrc(t *testing.T, m *sip.Msg) int {
 // another address are stale (-4) and get a new challenge, and an unknown
 // user gets the same 401 as a wrong password.
 func TestAuthNonceBoundToSource(t *testing.T) {
-	dir := t.TempDir()
-	url := "sqlite://" + filepath.Join(dir, "kemi.db")
-	prepareDB(t, url, 1)
-	cfgPath := filepath.Join(dir, "kamailio.cfg")
-	writeFile(t, cfgPath, strings.Replace(authCfg, `modparam("auth", "nonce_count", 1)`,
-		`modparam("auth", "nonce_count", 1)
-modparam("auth", "auth_checks_register", 8)`, 1))
-	s, logs := startFile(t, cfgPath, map[string]string{"DBURL": strconv.Quote(url)})
+	s, logs := startAuth(t, `modparam("auth", "auth_checks_register", 8)`)
 	proxy := s.Addr(sip.TransportUDP).String()
 	ua, thief := newUAOn(t, proxy, "127.0.0.1"), newUAOn(t, proxy, "127.0.0.2")
 	ch := authRegister(t, ua, "user0001", "X-Challenge: yes\r\n", 1, logs.String)
@@ -184,14 +185,7 @@ func writeFile(t *testing.T, path, text string) {
 // within the window is refused as a wrong password even when it is right;
 // another user is not affected.
 func TestFailedAuthLimit(t *testing.T) {
-	dir := t.TempDir()
-	url := "sqlite://" + filepath.Join(dir, "kemi.db")
-	prepareDB(t, url, 1)
-	cfgPath := filepath.Join(dir, "kamailio.cfg")
-	writeFile(t, cfgPath, strings.Replace(authCfg, `modparam("auth", "nonce_count", 1)`,
-		`modparam("auth", "nonce_count", 1)
-modparam("auth", "failed_auth_limit", 3)`, 1))
-	s, logs := startFile(t, cfgPath, map[string]string{"DBURL": strconv.Quote(url)})
+	s, logs := startAuth(t, `modparam("auth", "failed_auth_limit", 3)`)
 	ua := newUA(t, s.Addr(sip.TransportUDP).String())
 	ch := authRegister(t, ua, "user0001", "X-Challenge: yes\r\n", 1, logs.String)
 	for i, tc := range []struct {
