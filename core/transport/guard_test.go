@@ -1,6 +1,12 @@
 package transport
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"math/big"
 	"net"
 	"net/netip"
 	"sync/atomic"
@@ -192,4 +198,63 @@ func TestBacklogReading(t *testing.T) {
 	if l.backlogOver(100) {
 		t.Error("a buffer that still takes datagrams reads as full")
 	}
+}
+
+// TestTLSHandshakeFailuresBan: connections to a tls: socket that send
+// plain text fail their handshake; each counts against the source, which
+// is banned at the limit, and a real TLS client is served.
+func TestTLSHandshakeFailuresBan(t *testing.T) {
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: k}}, MinVersion: tls.VersionTLS12}
+	s, err := Listen(Config{Listen: []Addr{{Proto: sip.TransportTLS, Host: "127.0.0.1"}}, TLS: srv,
+		Guard: GuardConfig{BadLimit: 3, Unit: time.Minute}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	h := &countHandler{}
+	s.Serve(func(int) Handler { return h })
+	addr := s.Listener(sip.TransportTLS, true).Addr.String()
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 3)}}
+	for range 3 {
+		c, err := d.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Write([]byte("OPTIONS sip:x SIP/2.0\r\n\r\n"))
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		c.Read(make([]byte, 100)) // the server's alert, then the close
+		c.Close()
+	}
+	if !eventually(2*time.Second, func() bool { return s.Guard.Banned(netip.MustParseAddr("127.0.0.3")) }) {
+		t.Fatalf("not banned after 3 failed handshakes: %d failed, %d bad", s.Stats.TLSHandshake.Load(), s.Guard.Stats.Bad.Load())
+	}
+	// A TLS client from another address gets its message to a worker.
+	c, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.Write([]byte("OPTIONS sip:x SIP/2.0\r\nContent-Length: 0\r\n\r\n"))
+	if !eventually(2*time.Second, func() bool { return h.n.Load() == 1 }) {
+		t.Errorf("the TLS client's message did not reach a worker (%d handled)", h.n.Load())
+	}
+}
+
+func eventually(d time.Duration, cond func() bool) bool {
+	for end := time.Now().Add(d); !cond(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(end) {
+			return false
+		}
+	}
+	return true
 }
