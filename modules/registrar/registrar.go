@@ -683,16 +683,7 @@ func Unregister(c *router.Ctx, table, uri, ruid string) int {
 	if rc < 0 {
 		return -1
 	}
-	removed := false
-	err := d.Update(aor, func(r *usrloc.Record) error {
-		for i := len(r.Contacts) - 1; i >= 0; i-- {
-			if ruid == "" || r.Contacts[i].RUID == ruid {
-				r.Delete(i)
-				removed = true
-			}
-		}
-		return nil
-	})
+	removed, err := d.DeleteContacts(aor, func(c *usrloc.Contact) bool { return ruid == "" || c.RUID == ruid })
 	if err != nil {
 		c.Log().Error("registrar: unregister: "+err.Error(), "route", c.Route)
 		return -1

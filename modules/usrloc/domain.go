@@ -166,6 +166,21 @@ func (d *Domain) Fetch(aor string, now time.Time, dst []Contact) ([]Contact, err
 	return dst, nil
 }
 
+// DeleteContacts removes the bindings of aor that match says to, and
+// reports whether there were any (ul.rm, registrar's unregister).
+func (d *Domain) DeleteContacts(aor string, match func(c *Contact) bool) (found bool, err error) {
+	err = d.Update(aor, func(r *Record) error {
+		for i := len(r.Contacts) - 1; i >= 0; i-- {
+			if match(r.Contacts[i]) {
+				r.Delete(i)
+				found = true
+			}
+		}
+		return nil
+	})
+	return found, err
+}
+
 // Update runs f on the record of aor (empty when it has none) under the
 // record's lock, then applies what f changed to the database as db_mode
 // says. An error from the database is returned after the memory change

@@ -130,16 +130,7 @@ func rpcs(*router.Env) []dispatch.RPC {
 					return nil, err
 				}
 			}
-			found := false
-			err = d.Update(aor, func(r *Record) error {
-				for i := len(r.Contacts) - 1; i >= 0; i-- {
-					if uri == "" || r.Contacts[i].URI == uri {
-						r.Delete(i)
-						found = true
-					}
-				}
-				return nil
-			})
+			found, err := d.DeleteContacts(aor, func(c *Contact) bool { return uri == "" || c.URI == uri })
 			if err != nil {
 				return nil, dispatch.RPCErrorf(dispatch.RPCInternal, "%v", err)
 			}
