@@ -395,3 +395,47 @@ request_route { sl_send_reply("200", "OK"); }
 		t.Errorf("kemi rpc to nothing: exit %d, want 2", rc)
 	}
 }
+
+// TestAccRequest: acc_log_request, acc_db_request and acc_request account
+// the request the script is on (log line and acc rows, code and reason
+// from the comment); a bad table name is refused with -1 and no row.
+func TestAccRequest(t *testing.T) {
+	dir := t.TempDir()
+	url := "sqlite://" + filepath.Join(dir, "kemi.db")
+	prepareDB(t, url, 0)
+	cfgPath := filepath.Join(dir, "kamailio.cfg")
+	writeFile(t, cfgPath, `loadmodule "db_sqlite.so"
+loadmodule "sl.so"
+loadmodule "tm.so"
+loadmodule "acc.so"
+modparam("acc", "db_url", DBURL)
+request_route {
+	$var(a) = acc_log_request("201 Logged");
+	$var(b) = acc_db_request("202 Stored", "acc");
+	$var(c) = acc_request("203 Both", "acc");
+	$var(d) = acc_db_request("204 Never", "acc; DROP TABLE acc");
+	append_to_reply("X-RC: $var(a) $var(b) $var(c) $var(d)\r\n");
+	sl_send_reply("200", "OK");
+}
+`)
+	s, logs := startFile(t, cfgPath, map[string]string{"DBURL": strconv.Quote(url)})
+	ua := newUA(t, s.Addr(sip.TransportUDP).String())
+	ua.send(fmt.Sprintf("MESSAGE sip:bob@%[1]s SIP/2.0\r\nVia: SIP/2.0/UDP %[1]s;branch=z9hG4bK-accreq\r\n"+
+		"From: <sip:alice@%[2]s>;tag=a\r\nTo: <sip:bob@%[2]s>\r\nCall-ID: acc-request\r\nCSeq: 1 MESSAGE\r\nContent-Length: 0\r\n\r\n",
+		ua.addr(), testDomain), nil)
+	r, _ := ua.recv(3 * time.Second)
+	if r == nil {
+		t.Fatalf("no reply\n%s", logs.String())
+	}
+	if i := r.NextHeaderNamed([]byte("X-RC"), -1); i < 0 || string(r.Header(i).Value) != "1 1 1 -1" {
+		t.Errorf("results: %s", r.Bytes())
+	}
+	waitFor(t, func() bool { return countRows(t, url, "SELECT COUNT(*) FROM acc") == 2 }, "two acc rows")
+	if n := countRows(t, url, "SELECT COUNT(*) FROM acc WHERE method = 'MESSAGE' AND callid = 'acc-request' AND "+
+		"((sip_code = '202' AND sip_reason = 'Stored') OR (sip_code = '203' AND sip_reason = 'Both'))"); n != 2 {
+		t.Errorf("%d acc rows with the comments' codes and reasons, want 2", n)
+	}
+	if l := logs.String(); strings.Count(l, "request accounted") != 2 || !strings.Contains(l, "acc_db_request:") {
+		t.Errorf("want two accounting log lines (201, 203) and acc_db_request's refusal:\n%s", l)
+	}
+}

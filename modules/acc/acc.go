@@ -400,34 +400,30 @@ func splitComment(s string) (code, reason string) {
 	return "", s
 }
 
-func scriptRecord(c *router.Ctx, comment string) *record {
-	code, reason := splitComment(comment)
-	return newRecord(c, "request accounted", code, reason)
-}
-
 func logRequest(c *router.Ctx, comment string) int {
-	r := scriptRecord(c, comment)
-	r.log = true
-	return queued(r)
+	return accountRequest(c, "acc_log_request", comment, true, "")
 }
 
 func dbRequest(c *router.Ctx, comment, table string) int {
-	if err := db.Ident("acc table", table); err != nil {
-		c.Log().Error("acc_db_request: " + err.Error())
-		return -1
-	}
-	r := scriptRecord(c, comment)
-	r.table = table
-	return queued(r)
+	return accountRequest(c, "acc_db_request", comment, false, table)
 }
 
 func request(c *router.Ctx, comment, table string) int {
-	if err := db.Ident("acc table", table); err != nil {
-		c.Log().Error("acc_request: " + err.Error())
-		return -1
+	return accountRequest(c, "acc_request", comment, true, table)
+}
+
+// accountRequest queues a record of the current request made by the
+// script (fn): to the log, and to table when it is not empty.
+func accountRequest(c *router.Ctx, fn, comment string, log bool, table string) int {
+	if table != "" {
+		if err := db.Ident("acc table", table); err != nil {
+			c.Log().Error(fn + ": " + err.Error())
+			return -1
+		}
 	}
-	r := scriptRecord(c, comment)
-	r.log, r.table = true, table
+	code, reason := splitComment(comment)
+	r := newRecord(c, "request accounted", code, reason)
+	r.log, r.table = log, table
 	return queued(r)
 }
 
