@@ -348,3 +348,36 @@ func freeTCPPort(t *testing.T) int {
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
 }
+
+// TestUnregister: unregister(table, uri) removes every binding of the AoR
+// (1, the table row gone too with db_mode 1); a second call finds none (-1).
+func TestUnregister(t *testing.T) {
+	dir := t.TempDir()
+	url := "sqlite://" + filepath.Join(dir, "kemi.db")
+	prepareDB(t, url, 0)
+	cfgPath := filepath.Join(dir, "kamailio.cfg")
+	writeFile(t, cfgPath, strings.Replace(faultCfg, `	sl_send_reply("404", "Not here");`,
+		`	$var(rc) = unregister("location", "sip:u7@`+testDomain+`");
+	append_to_reply("X-RC: $var(rc)\r\n");
+	sl_send_reply("200", "Done");`, 1))
+	s, logs := startFile(t, cfgPath, map[string]string{"DBURL": strconv.Quote(url), "DBMODE": "1"})
+	ua := newUA(t, s.Addr(sip.TransportUDP).String())
+	registerN(t, ua, 7, 1)
+	if n := countRows(t, url, "SELECT COUNT(*) FROM location"); n != 1 {
+		t.Fatalf("%d rows after the REGISTER", n)
+	}
+	for i, want := range []string{"1", "-1"} {
+		ua.send(fmt.Sprintf("OPTIONS sip:x@%[1]s SIP/2.0\r\nVia: SIP/2.0/UDP %[1]s;branch=z9hG4bK-unreg%[2]d\r\n"+
+			"From: <sip:a@b>;tag=u\r\nTo: <sip:x@y>\r\nCall-ID: unreg-%[2]d\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n", ua.addr(), i), nil)
+		r, _ := ua.recv(3 * time.Second)
+		if r == nil {
+			t.Fatalf("no reply\n%s", logs.String())
+		}
+		if got := r.Header(r.NextHeaderNamed([]byte("X-RC"), -1)).Value; string(got) != want {
+			t.Errorf("unregister call %d: %s, want %s", i+1, got, want)
+		}
+	}
+	if n := countRows(t, url, "SELECT COUNT(*) FROM location"); n != 0 {
+		t.Errorf("%d rows after unregister, want 0", n)
+	}
+}
