@@ -75,10 +75,32 @@ func (s *Stat) Reset() {
 type Registry struct {
 	mu     sync.RWMutex
 	byName map[string]*Stat
+	// byShort finds a statistic by its name alone (update_stat("x"),
+	// $stat(x)); nil for a name that more than one group has.
+	byShort map[string]*Stat
 }
 
 // New makes an empty registry.
-func New() *Registry { return &Registry{byName: map[string]*Stat{}} }
+func New() *Registry { return &Registry{byName: map[string]*Stat{}, byShort: map[string]*Stat{}} }
+
+// add puts s in both indexes, replacing one of the same group:name; r.mu
+// is held.
+func (r *Registry) add(s *Stat) {
+	full := s.FullName()
+	if old := r.byName[full]; old != nil {
+		if r.byShort[s.Name] == old {
+			r.byShort[s.Name] = s
+		}
+		r.byName[full] = s
+		return
+	}
+	r.byName[full] = s
+	if _, seen := r.byShort[s.Name]; seen {
+		r.byShort[s.Name] = nil // in two groups: only group:name finds it
+	} else {
+		r.byShort[s.Name] = s
+	}
+}
 
 // Var returns the variable statistic group:name, made on first use.
 func (r *Registry) Var(group, name, help string, kind Kind) *Stat {
@@ -88,7 +110,7 @@ func (r *Registry) Var(group, name, help string, kind Kind) *Stat {
 		return s
 	}
 	s := &Stat{Group: group, Name: name, Help: help, Kind: kind}
-	r.byName[s.FullName()] = s
+	r.add(s)
 	return s
 }
 
@@ -102,7 +124,7 @@ func (r *Registry) Func(group, name, help string, kind Kind, read func() int64) 
 		s.base.Store(read())
 	}
 	r.mu.Lock()
-	r.byName[s.FullName()] = s
+	r.add(s)
 	r.mu.Unlock()
 }
 
@@ -119,19 +141,8 @@ func (r *Registry) Get(name string) (*Stat, bool) {
 	if s, ok := r.byName[name]; ok {
 		return s, true
 	}
-	if strings.Contains(name, ":") {
-		return nil, false
-	}
-	var found *Stat
-	for _, s := range r.byName {
-		if s.Name == name {
-			if found != nil {
-				return nil, false
-			}
-			found = s
-		}
-	}
-	return found, found != nil
+	s := r.byShort[name] // a name with a ':' is in byName or nowhere
+	return s, s != nil
 }
 
 // All lists the statistics by group, then name.
