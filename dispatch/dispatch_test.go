@@ -9,20 +9,20 @@ import (
 )
 
 func init() {
-	Register(Module{Name: "dt_core", KSR: "-", Core: true, Exports: []Def{
+	RegisterLegacy(Legacy{Name: "dt_core", KSR: "-", Core: true, Exports: []Export{
 		{Name: "dt_always", Ret: Bool, Fn: F0(func(*router.Ctx) int { return 1 })},
 	}})
-	Register(Module{Name: "dt_one", Params: []Param{{Name: "limit", Kind: Int}, {Name: "name", Kind: Str}, {Name: "multi", Kind: Str, Multi: true}},
+	RegisterLegacy(Legacy{Name: "dt_one", Params: []Param{{Name: "limit", Kind: Int}, {Name: "name", Kind: Str}, {Name: "multi", Kind: Str, Multi: true}},
 		Init: func(p *Params) error {
 			initSeen = p.Int("limit", -1)
 			return nil
 		},
-		Exports: []Def{
+		Exports: []Export{
 			{Name: "add", Ret: Int, Fn: FII(func(c *router.Ctx, a, b int) int { return a + b }), Native: "dt_add"},
 			{Name: "echo", Ret: XVal, Fn: VS(func(c *router.Ctx, s string) router.Value { return router.StrValue(s) })},
 			{Name: "mix", Ret: Int, Fn: FSSII(func(c *router.Ctx, a, b string, x, y int) int { return len(a) + len(b) + x + y })},
 		}})
-	Register(Module{Name: "dt_two", KSR: "two", Exports: []Def{{Name: "log", Ret: None, Fn: NS(func(*router.Ctx, string) {})}}})
+	RegisterLegacy(Legacy{Name: "dt_two", KSR: "two", Exports: []Export{{Name: "log", Ret: None, Fn: NS(func(*router.Ctx, string) {})}}})
 }
 
 var initSeen int
@@ -51,7 +51,7 @@ func TestBuild(t *testing.T) {
 	e := tab.At(i)
 	var a Args
 	a.I[0], a.I[1] = 2, 3
-	if v := e.Call(nil, &a); v.I != 5 {
+	if v, err := e.Invoke(nil, &a); err != nil || v.I != 5 {
 		t.Errorf("add(2, 3) = %d", v.I)
 	}
 	if j, ok := tab.Native("dt_add"); !ok || j != i {
@@ -116,17 +116,17 @@ func TestBuildErrors(t *testing.T) {
 func TestRegisterRejects(t *testing.T) {
 	cases := []struct {
 		name string
-		m    Module
+		m    Legacy
 		want string
 	}{
-		{"duplicate module", Module{Name: "dt_one"}, "registered twice"},
-		{"duplicate export", Module{Name: "dt_dup", Exports: []Def{
+		{"duplicate module", Legacy{Name: "dt_one"}, "registered twice"},
+		{"duplicate export", Legacy{Name: "dt_dup", Exports: []Export{
 			{Name: "a", Ret: Int, Fn: F0(func(*router.Ctx) int { return 1 })},
 			{Name: "a", Ret: Int, Fn: F0(func(*router.Ctx) int { return 1 })}}}, "dt_dup.a registered twice"},
-		{"result mismatch", Module{Name: "dt_bad", Exports: []Def{{Name: "b", Ret: XVal, Fn: F0(func(*router.Ctx) int { return 1 })}}},
+		{"result mismatch", Legacy{Name: "dt_bad", Exports: []Export{{Name: "b", Ret: XVal, Fn: F0(func(*router.Ctx) int { return 1 })}}},
 			"dt_bad.b declares a xval result"},
-		{"no function", Module{Name: "dt_nofn", Exports: []Def{{Name: "c", Ret: Int}}}, "has no function"},
-		{"param kind", Module{Name: "dt_param", Params: []Param{{Name: "p", Kind: Bool}}}, "must be int or str"},
+		{"no function", Legacy{Name: "dt_nofn", Exports: []Export{{Name: "c", Ret: Int}}}, "has no function"},
+		{"param kind", Legacy{Name: "dt_param", Params: []Param{{Name: "p", Kind: Bool}}}, "must be int or str"},
 	}
 	for i, c := range cases {
 		func() {
@@ -136,17 +136,17 @@ func TestRegisterRejects(t *testing.T) {
 					t.Errorf("case %d (%s): panic %v, want %q", i, c.name, r, c.want)
 				}
 			}()
-			Register(c.m)
+			RegisterLegacy(c.m)
 		}()
 	}
 }
 
 func TestTableFull(t *testing.T) {
-	defs := make([]Def, TableSize)
+	defs := make([]Export, TableSize)
 	for i := range defs {
-		defs[i] = Def{Name: "f" + string(rune('a'+i%26)) + string(rune('a'+i/26%26)) + string(rune('a'+i/676)), Ret: Int, Fn: F0(func(*router.Ctx) int { return 1 })}
+		defs[i] = Export{Name: "f" + string(rune('a'+i%26)) + string(rune('a'+i/26%26)) + string(rune('a'+i/676)), Ret: Int, Fn: F0(func(*router.Ctx) int { return 1 })}
 	}
-	Register(Module{Name: "dt_big", Exports: defs})
+	RegisterLegacy(Legacy{Name: "dt_big", Exports: defs})
 	_, err := Build([]Load{{Name: "dt_big"}}, nil)
 	if err == nil || !strings.Contains(err.Error(), "more than 1024 exports") {
 		t.Errorf("got %v, want the table-full error", err)

@@ -25,25 +25,25 @@ func (e *Export) Invoke(c *router.Ctx, a *Args) (v router.Value, err error) {
 		if p := recover(); p != nil {
 			// Counted and logged with its stack here: an interpreter would
 			// turn it into a script error and the stack would be lost.
-			if c.W != nil {
+			if c != nil && c.W != nil {
 				c.W.Env().LogPanic(p, "function", "KSR."+e.FullName(), "src", c.Src().String())
 			}
 			err = fmt.Errorf("KSR.%s: panic in the module: %v", e.FullName(), p)
 		}
 	}()
-	if c.W != nil {
+	if c != nil && c.W != nil {
 		if lim := c.W.Env().LatencyCfg.LimitAction(); lim > 0 {
 			return e.timed(c, a, lim), nil
 		}
 	}
-	return e.Call(c, a), nil
+	return e.Fn.call(c, a), nil
 }
 
 // timed is a call under latency_limit_action: one that takes lim or more
 // is logged at latency_log's level.
 func (e *Export) timed(c *router.Ctx, a *Args, lim time.Duration) router.Value {
 	start := time.Now()
-	v := e.Call(c, a)
+	v := e.Fn.call(c, a)
 	if d := time.Since(start); d >= lim {
 		env := c.W.Env()
 		env.Log.Log(context.Background(), router.LevelFromDebug(env.LatencyCfg.Log()), "action KSR."+e.FullName()+" took too long",

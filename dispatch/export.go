@@ -37,18 +37,27 @@ type Args struct {
 	S [MaxParams]string
 }
 
-// Func is the uniform signature every export is called through.
-type Func func(c *router.Ctx, a *Args) router.Value
+// call is the uniform signature every export is called through; the
+// adapters below make one from a typed Go function.
+type call func(c *router.Ctx, a *Args) router.Value
 
-// Export is one KEMI function: KSR.<Module>.<Name>.
+// Export is one KEMI function, KSR.<Module>.<Name>, and its face in the
+// native config language. A module declares its exports (Module and
+// Params are filled in by the table); the table holds them at fixed
+// indexes and engines call them through Invoke.
 type Export struct {
-	Module string // the KSR submodule, "" for the core functions
+	Module string // the KSR submodule, "" for the core functions; set by the table
 	Name   string
 	Ret    Kind
-	Params []Kind
-	Call   Func
-	// Native is the function's name in the native config language, when it
-	// has one there ("sl_send_reply" for sl.sl_send_reply).
+	Fn     Func
+	Params []Kind // the parameter kinds, from Fn; set by the table
+	// Native is the function's name in the native config language when it
+	// differs from Name ("mf_process_maxfwd_header" for
+	// maxfwd.process_maxfwd). A native name may stand for several exports
+	// of different arities, as in Kamailio's export tables: save("location")
+	// and save("location", "0x02"). NoNative hides a KEMI function from
+	// the native language, where Kamailio's native function of that name
+	// takes other parameters.
 	Native string
 	// Value marks an int result that is a value (pv.geti, kx.get_msglen),
 	// not a return code: a 0 from it does not stop the script.
@@ -58,8 +67,9 @@ type Export struct {
 	// them itself (xlog's format strings).
 	Raw bool
 	// NativeOnly exports exist in the native language only (www_challenge,
-	// where Kamailio's KEMI has auth_challenge): not under KSR, not in
-	// api_list, reached through the native name and KSR.x.modf.
+	// where Kamailio's KEMI has auth_challenge; save with one parameter):
+	// not under KSR, not in api_list, reached through the native name and
+	// KSR.x.modf. Several may share a name with different arities.
 	NativeOnly bool
 }
 
@@ -71,13 +81,36 @@ func (e *Export) FullName() string {
 	return e.Module + "." + e.Name
 }
 
-// Fn is a typed Go function wrapped for the table by one of the adapters
-// below; the adapter records the parameter kinds so that they cannot
-// disagree with the Go function.
-type Fn struct {
+// NoNative, as an export's Native, says it has no native face.
+const NoNative = "-"
+
+// explicitNative reports whether the native name was declared (Native
+// or NativeOnly) rather than taken from the KEMI name: a declared one
+// comes first where a native name and arity stand for two exports
+// (hdr.append is append_hf, before the older KSR name hdr.append_hf).
+func (e *Export) explicitNative() bool {
+	return (e.Native != "" && e.Native != NoNative) || e.NativeOnly
+}
+
+// NativeName is the export's name in the native config language.
+// "" when it has none.
+func (e *Export) NativeName() string {
+	switch e.Native {
+	case "":
+		return e.Name
+	case NoNative:
+		return ""
+	}
+	return e.Native
+}
+
+// Func is a typed Go function wrapped for the table by one of the
+// adapters below; the adapter records the parameter kinds so that they
+// cannot disagree with the Go function.
+type Func struct {
 	params []Kind
 	ret    retShape
-	call   Func
+	call   call
 }
 
 type retShape uint8
@@ -92,95 +125,81 @@ const (
 // parameter, S a string. A module writes a plain Go function,
 // func(c *router.Ctx, code int, reason string) int, and wraps it once.
 
-func F0(f func(*router.Ctx) int) Fn {
-	return Fn{nil, retInt, func(c *router.Ctx, a *Args) router.Value { return router.IntValue(int64(f(c))) }}
+func F0(f func(*router.Ctx) int) Func {
+	return Func{nil, retInt, func(c *router.Ctx, a *Args) router.Value { return router.IntValue(int64(f(c))) }}
 }
-func FI(f func(*router.Ctx, int) int) Fn {
-	return Fn{[]Kind{Int}, retInt, func(c *router.Ctx, a *Args) router.Value { return router.IntValue(int64(f(c, a.I[0]))) }}
+func FI(f func(*router.Ctx, int) int) Func {
+	return Func{[]Kind{Int}, retInt, func(c *router.Ctx, a *Args) router.Value { return router.IntValue(int64(f(c, a.I[0]))) }}
 }
-func FS(f func(*router.Ctx, string) int) Fn {
-	return Fn{[]Kind{Str}, retInt, func(c *router.Ctx, a *Args) router.Value { return router.IntValue(int64(f(c, a.S[0]))) }}
+func FS(f func(*router.Ctx, string) int) Func {
+	return Func{[]Kind{Str}, retInt, func(c *router.Ctx, a *Args) router.Value { return router.IntValue(int64(f(c, a.S[0]))) }}
 }
-func FII(f func(*router.Ctx, int, int) int) Fn {
-	return Fn{[]Kind{Int, Int}, retInt, func(c *router.Ctx, a *Args) router.Value { return router.IntValue(int64(f(c, a.I[0], a.I[1]))) }}
+func FII(f func(*router.Ctx, int, int) int) Func {
+	return Func{[]Kind{Int, Int}, retInt, func(c *router.Ctx, a *Args) router.Value { return router.IntValue(int64(f(c, a.I[0], a.I[1]))) }}
 }
-func FIS(f func(*router.Ctx, int, string) int) Fn {
-	return Fn{[]Kind{Int, Str}, retInt, func(c *router.Ctx, a *Args) router.Value { return router.IntValue(int64(f(c, a.I[0], a.S[1]))) }}
+func FIS(f func(*router.Ctx, int, string) int) Func {
+	return Func{[]Kind{Int, Str}, retInt, func(c *router.Ctx, a *Args) router.Value { return router.IntValue(int64(f(c, a.I[0], a.S[1]))) }}
 }
-func FSI(f func(*router.Ctx, string, int) int) Fn {
-	return Fn{[]Kind{Str, Int}, retInt, func(c *router.Ctx, a *Args) router.Value { return router.IntValue(int64(f(c, a.S[0], a.I[1]))) }}
+func FSI(f func(*router.Ctx, string, int) int) Func {
+	return Func{[]Kind{Str, Int}, retInt, func(c *router.Ctx, a *Args) router.Value { return router.IntValue(int64(f(c, a.S[0], a.I[1]))) }}
 }
-func FSS(f func(*router.Ctx, string, string) int) Fn {
-	return Fn{[]Kind{Str, Str}, retInt, func(c *router.Ctx, a *Args) router.Value { return router.IntValue(int64(f(c, a.S[0], a.S[1]))) }}
+func FSS(f func(*router.Ctx, string, string) int) Func {
+	return Func{[]Kind{Str, Str}, retInt, func(c *router.Ctx, a *Args) router.Value { return router.IntValue(int64(f(c, a.S[0], a.S[1]))) }}
 }
-func FISI(f func(*router.Ctx, int, string, int) int) Fn {
-	return Fn{[]Kind{Int, Str, Int}, retInt, func(c *router.Ctx, a *Args) router.Value {
+func FISI(f func(*router.Ctx, int, string, int) int) Func {
+	return Func{[]Kind{Int, Str, Int}, retInt, func(c *router.Ctx, a *Args) router.Value {
 		return router.IntValue(int64(f(c, a.I[0], a.S[1], a.I[2])))
 	}}
 }
-func FSSI(f func(*router.Ctx, string, string, int) int) Fn {
-	return Fn{[]Kind{Str, Str, Int}, retInt, func(c *router.Ctx, a *Args) router.Value {
+func FSSI(f func(*router.Ctx, string, string, int) int) Func {
+	return Func{[]Kind{Str, Str, Int}, retInt, func(c *router.Ctx, a *Args) router.Value {
 		return router.IntValue(int64(f(c, a.S[0], a.S[1], a.I[2])))
 	}}
 }
-func FSSS(f func(*router.Ctx, string, string, string) int) Fn {
-	return Fn{[]Kind{Str, Str, Str}, retInt, func(c *router.Ctx, a *Args) router.Value {
+func FSSS(f func(*router.Ctx, string, string, string) int) Func {
+	return Func{[]Kind{Str, Str, Str}, retInt, func(c *router.Ctx, a *Args) router.Value {
 		return router.IntValue(int64(f(c, a.S[0], a.S[1], a.S[2])))
 	}}
 }
-func FSSSS(f func(*router.Ctx, string, string, string, string) int) Fn {
-	return Fn{[]Kind{Str, Str, Str, Str}, retInt, func(c *router.Ctx, a *Args) router.Value {
+func FSSSS(f func(*router.Ctx, string, string, string, string) int) Func {
+	return Func{[]Kind{Str, Str, Str, Str}, retInt, func(c *router.Ctx, a *Args) router.Value {
 		return router.IntValue(int64(f(c, a.S[0], a.S[1], a.S[2], a.S[3])))
 	}}
 }
-func FSSSI(f func(*router.Ctx, string, string, string, int) int) Fn {
-	return Fn{[]Kind{Str, Str, Str, Int}, retInt, func(c *router.Ctx, a *Args) router.Value {
+func FSSSI(f func(*router.Ctx, string, string, string, int) int) Func {
+	return Func{[]Kind{Str, Str, Str, Int}, retInt, func(c *router.Ctx, a *Args) router.Value {
 		return router.IntValue(int64(f(c, a.S[0], a.S[1], a.S[2], a.I[3])))
 	}}
 }
-func FSSII(f func(*router.Ctx, string, string, int, int) int) Fn {
-	return Fn{[]Kind{Str, Str, Int, Int}, retInt, func(c *router.Ctx, a *Args) router.Value {
+func FSSII(f func(*router.Ctx, string, string, int, int) int) Func {
+	return Func{[]Kind{Str, Str, Int, Int}, retInt, func(c *router.Ctx, a *Args) router.Value {
 		return router.IntValue(int64(f(c, a.S[0], a.S[1], a.I[2], a.I[3])))
 	}}
 }
 
 // V0, VS, VSI, VSS wrap functions with an xval result.
-func V0(f func(*router.Ctx) router.Value) Fn {
-	return Fn{nil, retValue, func(c *router.Ctx, a *Args) router.Value { return f(c) }}
+func V0(f func(*router.Ctx) router.Value) Func {
+	return Func{nil, retValue, func(c *router.Ctx, a *Args) router.Value { return f(c) }}
 }
-func VS(f func(*router.Ctx, string) router.Value) Fn {
-	return Fn{[]Kind{Str}, retValue, func(c *router.Ctx, a *Args) router.Value { return f(c, a.S[0]) }}
+func VS(f func(*router.Ctx, string) router.Value) Func {
+	return Func{[]Kind{Str}, retValue, func(c *router.Ctx, a *Args) router.Value { return f(c, a.S[0]) }}
 }
-func VSI(f func(*router.Ctx, string, int) router.Value) Fn {
-	return Fn{[]Kind{Str, Int}, retValue, func(c *router.Ctx, a *Args) router.Value { return f(c, a.S[0], a.I[1]) }}
+func VSI(f func(*router.Ctx, string, int) router.Value) Func {
+	return Func{[]Kind{Str, Int}, retValue, func(c *router.Ctx, a *Args) router.Value { return f(c, a.S[0], a.I[1]) }}
 }
-func VSS(f func(*router.Ctx, string, string) router.Value) Fn {
-	return Fn{[]Kind{Str, Str}, retValue, func(c *router.Ctx, a *Args) router.Value { return f(c, a.S[0], a.S[1]) }}
+func VSS(f func(*router.Ctx, string, string) router.Value) Func {
+	return Func{[]Kind{Str, Str}, retValue, func(c *router.Ctx, a *Args) router.Value { return f(c, a.S[0], a.S[1]) }}
 }
 
 // N0, NS, NSS wrap functions without a result.
-func N0(f func(*router.Ctx)) Fn {
-	return Fn{nil, retNone, func(c *router.Ctx, a *Args) router.Value { f(c); return router.Value{} }}
+func N0(f func(*router.Ctx)) Func {
+	return Func{nil, retNone, func(c *router.Ctx, a *Args) router.Value { f(c); return router.Value{} }}
 }
-func NS(f func(*router.Ctx, string)) Fn {
-	return Fn{[]Kind{Str}, retNone, func(c *router.Ctx, a *Args) router.Value { f(c, a.S[0]); return router.Value{} }}
+func NS(f func(*router.Ctx, string)) Func {
+	return Func{[]Kind{Str}, retNone, func(c *router.Ctx, a *Args) router.Value { f(c, a.S[0]); return router.Value{} }}
 }
-func NSS(f func(*router.Ctx, string, string)) Fn {
-	return Fn{[]Kind{Str, Str}, retNone, func(c *router.Ctx, a *Args) router.Value { f(c, a.S[0], a.S[1]); return router.Value{} }}
-}
-
-// Def declares an export of a module: its name, its result kind and the
-// wrapped Go function. Its parameter kinds come from the adapter.
-type Def struct {
-	Name   string
-	Ret    Kind
-	Fn     Fn
-	Native string // the native-language name, if any
-	Value  bool   // an int result that is a value, not a return code
-	Raw    bool   // native string parameters are passed unexpanded
-	// NativeOnly: a native-language function with no KSR face; its native
-	// name is Native, or Name when Native is empty.
-	NativeOnly bool
+func NSS(f func(*router.Ctx, string, string)) Func {
+	return Func{[]Kind{Str, Str}, retNone, func(c *router.Ctx, a *Args) router.Value { f(c, a.S[0], a.S[1]); return router.Value{} }}
 }
 
 // Result is the return code for a yes/no answer: 1 for true, -1 for false

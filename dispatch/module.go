@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -13,8 +14,76 @@ import (
 	"github.com/kemi-sip/kemi/core/stats"
 )
 
+// ModuleInfo registers a built-in module as loadmodule names it. Loading
+// it makes a fresh value with New: the value owns the module's
+// parameters and state, and the proxy that loaded it starts and stops it,
+// so that two proxies in one process share nothing.
+type ModuleInfo struct {
+	// Name is what loadmodule names, without ".so": "sl", "kemix".
+	Name string
+	// KSR is the KSR submodule its exports appear under, when it differs
+	// from Name ("kx" for kemix); "-" for none (the core functions).
+	KSR string
+	// Core modules are always loaded (the core functions, hdr, pv).
+	Core   bool
+	Params []Param
+	// New makes an unconfigured module: cheap and without side effects
+	// (no files, sockets or goroutines before Start), since listing the
+	// registered functions makes one too.
+	New func() Module
+}
+
+// Module is a loaded module. Exports lists its KEMI functions, bound to
+// the value. The life-cycle steps are optional interfaces: Initializer,
+// Starter, Stopper, RPCProvider, CfgProvider, StatsProvider,
+// TLSProvider.
+type Module interface {
+	Exports() []Export
+}
+
+// Initializer takes the module parameters once they are set, before
+// workers start (a config check runs it too). It may reject them.
+type Initializer interface {
+	Init(p *Params) error
+}
+
+// Starter runs when the proxy starts serving (not for a config check):
+// open databases, load tables, start timers.
+type Starter interface {
+	Start(env *router.Env) error
+}
+
+// Stopper undoes Start when the proxy stops, last loaded module first.
+type Stopper interface {
+	Stop()
+}
+
+// RPCProvider gives the module's RPC commands, asked for after Start.
+type RPCProvider interface {
+	RPCs(env *router.Env) []RPC
+}
+
+// CfgProvider gives the parameters cfg.set changes at run time, asked for
+// after Start.
+type CfgProvider interface {
+	Cfg(env *router.Env) []CfgVar
+}
+
+// StatsProvider registers the module's statistics (readings of the
+// counters it keeps), after Start.
+type StatsProvider interface {
+	RegisterStats(r *stats.Registry)
+}
+
+// TLSProvider, the tls module, gives the server and client TLS
+// configuration of listen=tls: sockets and TLS destinations; asked for
+// after Init and before the sockets are bound.
+type TLSProvider interface {
+	TLS() (server, client *tls.Config)
+}
+
 // Module is a built-in module as loadmodule names it.
-type Module struct {
+type Legacy struct {
 	// Name is what loadmodule names, without ".so": "sl", "kemix".
 	Name string
 	// KSR is the KSR submodule its exports appear under, when it differs
@@ -23,27 +92,64 @@ type Module struct {
 	// Core modules are always loaded (the core functions, hdr, pv).
 	Core    bool
 	Params  []Param
-	Exports []Def
-	// Init runs once after the module parameters are set, before workers
-	// start. It may reject the parameters.
-	Init func(p *Params) error
-	// Start runs when the proxy starts serving (not for a config check):
-	// open databases, load tables, start timers. Stop undoes it when the
-	// proxy stops, in the reverse order of the modules' loading.
-	Start func(env *router.Env) error
-	Stop  func()
-	// RPCs are the module's RPC commands and Cfg its parameters that
-	// cfg.set changes at run time; both are asked for after Start (a
-	// config check never sees them).
-	RPCs func(env *router.Env) []RPC
-	Cfg  func(env *router.Env) []CfgVar
-	// Stats registers the module's statistics (readings of the counters
-	// it keeps), after Start.
-	Stats func(r *stats.Registry)
-	// TLS, of the tls module, is the server and client TLS configuration
-	// of listen=tls: sockets and TLS destinations, asked for after Init
-	// and before the sockets are bound.
-	TLS func() (server, client *tls.Config)
+	Exports []Export
+	Init    func(p *Params) error
+	Start   func(env *router.Env) error
+	Stop    func()
+	RPCs    func(env *router.Env) []RPC
+	Cfg     func(env *router.Env) []CfgVar
+	Stats   func(r *stats.Registry)
+	TLS     func() (server, client *tls.Config)
+}
+
+type legacy struct{ l *Legacy }
+
+func (m legacy) Exports() []Export { return m.l.Exports }
+func (m legacy) Init(p *Params) error {
+	if m.l.Init == nil {
+		return nil
+	}
+	return m.l.Init(p)
+}
+func (m legacy) Start(env *router.Env) error {
+	if m.l.Start == nil {
+		return nil
+	}
+	return m.l.Start(env)
+}
+func (m legacy) Stop() {
+	if m.l.Stop != nil && m.l.Start != nil {
+		m.l.Stop()
+	}
+}
+func (m legacy) RPCs(env *router.Env) []RPC {
+	if m.l.RPCs == nil {
+		return nil
+	}
+	return m.l.RPCs(env)
+}
+func (m legacy) Cfg(env *router.Env) []CfgVar {
+	if m.l.Cfg == nil {
+		return nil
+	}
+	return m.l.Cfg(env)
+}
+func (m legacy) RegisterStats(r *stats.Registry) {
+	if m.l.Stats != nil {
+		m.l.Stats(r)
+	}
+}
+func (m legacy) TLS() (server, client *tls.Config) {
+	if m.l.TLS == nil {
+		return nil, nil
+	}
+	return m.l.TLS()
+}
+
+// RegisterLegacy registers a module of the old, package-state kind.
+func RegisterLegacy(l Legacy) {
+	lp := &l
+	Register(ModuleInfo{Name: l.Name, KSR: l.KSR, Core: l.Core, Params: l.Params, New: func() Module { return legacy{lp} }})
 }
 
 // Param declares a module parameter for modparam.
@@ -54,32 +160,68 @@ type Param struct {
 	Multi bool
 }
 
+// registered is a module in the registry, with the exports a value of
+// it declares (for the names: native-name lookups, READMEs).
+type registered struct {
+	ModuleInfo
+	exports []Export
+}
+
 var (
 	regMu   sync.Mutex
-	modules = map[string]*Module{}
+	modules = map[string]*registered{}
 )
 
 // Register adds a built-in module; called from the module's init. A
 // duplicate module or export, or an export whose result kind does not
 // match its Go function, panics: a broken module must not start.
-func Register(m Module) {
+func Register(info ModuleInfo) {
 	regMu.Lock()
 	defer regMu.Unlock()
-	if m.Name == "" {
+	if info.Name == "" {
 		panic("dispatch: module without a name")
 	}
-	if _, dup := modules[m.Name]; dup {
-		panic("dispatch: module " + m.Name + " registered twice")
+	if _, dup := modules[info.Name]; dup {
+		panic("dispatch: module " + info.Name + " registered twice")
 	}
-	seen := map[string]bool{}
-	for _, d := range m.Exports {
-		full := m.ksr() + "." + d.Name
-		if seen[d.Name] {
-			panic("dispatch: export " + full + " registered twice")
+	if info.New == nil {
+		panic("dispatch: module " + info.Name + " has no New")
+	}
+	for _, p := range info.Params {
+		if p.Kind != Int && p.Kind != Str {
+			panic("dispatch: parameter " + info.Name + "." + p.Name + " must be int or str")
 		}
-		seen[d.Name] = true
+	}
+	r := &registered{ModuleInfo: info, exports: info.New().Exports()}
+	if err := checkExports(r.ksr(), r.exports); err != nil {
+		panic("dispatch: " + err.Error())
+	}
+	modules[info.Name] = r
+}
+
+// checkExports rejects a module's exports that cannot be called: a KSR
+// name or a native name and arity given twice, a missing function, a
+// result kind the Go function does not return.
+func checkExports(ksr string, exports []Export) error {
+	seen := map[string]bool{}
+	natives := map[string]bool{}
+	for _, d := range exports {
+		full := ksr + "." + d.Name
 		if d.Fn.call == nil {
-			panic("dispatch: export " + full + " has no function")
+			return fmt.Errorf("export %s has no function", full)
+		}
+		if !d.NativeOnly && seen[d.Name] {
+			return fmt.Errorf("export %s registered twice", full)
+		}
+		if !d.NativeOnly {
+			seen[d.Name] = true
+		}
+		if d.explicitNative() {
+			native := d.NativeName() + "/" + strconv.Itoa(len(d.Fn.params))
+			if natives[native] {
+				return fmt.Errorf("export %s: native function %s registered twice", full, native)
+			}
+			natives[native] = true
 		}
 		ok := false
 		switch d.Ret {
@@ -91,25 +233,13 @@ func Register(m Module) {
 			ok = d.Fn.ret == retNone
 		}
 		if !ok {
-			panic(fmt.Sprintf("dispatch: export %s declares a %s result but its Go function does not return one", full, d.Ret))
+			return fmt.Errorf("export %s declares a %s result but its Go function does not return one", full, d.Ret)
 		}
 	}
-	for _, p := range m.Params {
-		if p.Kind != Int && p.Kind != Str {
-			panic("dispatch: parameter " + m.Name + "." + p.Name + " must be int or str")
-		}
-	}
-	mm := m
-	mm.Exports = append([]Def(nil), m.Exports...)
-	for i := range mm.Exports {
-		if d := &mm.Exports[i]; d.NativeOnly && d.Native == "" {
-			d.Native = d.Name // a native-only function is known by its name
-		}
-	}
-	modules[m.Name] = &mm
+	return nil
 }
 
-func (m *Module) ksr() string {
+func (m *ModuleInfo) ksr() string {
 	if m.KSR == "-" {
 		return ""
 	}
@@ -135,12 +265,30 @@ func ModuleNames() []string {
 
 // LookupModule finds a built-in module by the name loadmodule gives:
 // "sl", "sl.so", "/usr/lib/kamailio/modules/sl.so".
-func LookupModule(name string) (*Module, bool) {
+func LookupModule(name string) (*ModuleInfo, bool) {
 	name = ModuleName(name)
 	regMu.Lock()
 	defer regMu.Unlock()
 	m, ok := modules[name]
-	return m, ok
+	if !ok {
+		return nil, false
+	}
+	return &m.ModuleInfo, true
+}
+
+// Declared lists the exports a module declares, as a fresh value of it
+// has them (bound to no proxy: for names and kinds, not to be called).
+func Declared(name string) []Export {
+	regMu.Lock()
+	defer regMu.Unlock()
+	if m, ok := modules[ModuleName(name)]; ok {
+		out := append([]Export(nil), m.exports...)
+		for i := range out {
+			out[i].Module, out[i].Params = m.ksr(), out[i].Fn.params
+		}
+		return out
+	}
+	return nil
 }
 
 // ModuleName strips a path and ".so" from a loadmodule argument.
@@ -151,10 +299,21 @@ func ModuleName(s string) string {
 	return strings.TrimSuffix(s, ".so")
 }
 
-// Params holds the modparam values of one module.
+// Params holds the modparam values of one module, and finds the other
+// modules the same proxy loaded (registrar its usrloc).
 type Params struct {
 	module string
 	vals   map[string][]router.Value
+	table  *Table
+}
+
+// Module is the value of another loaded module, nil when the config does
+// not load it.
+func (p *Params) Module(name string) Module {
+	if p.table == nil {
+		return nil
+	}
+	return p.table.Module(name)
 }
 
 // Int returns the last int value set for name, or def.
@@ -185,8 +344,8 @@ func NativeOwner(native string) (string, bool) {
 	regMu.Lock()
 	defer regMu.Unlock()
 	for _, m := range modules {
-		for _, d := range m.Exports {
-			if d.Native == native {
+		for _, d := range m.exports {
+			if d.NativeName() == native {
 				return m.Name, true
 			}
 		}

@@ -243,20 +243,21 @@ func ParamInt(p []any, i int, what string) (int64, error) {
 	return 0, RPCErrorf(RPCBadRequest, "parameter %d (%s): want an integer, got %v", i+1, what, p[i])
 }
 
-// startRPCs registers a started module's commands and runtime parameters.
-func (t *Table) startRPCs(m *Module, env *router.Env) error {
-	if m.RPCs != nil {
-		for _, r := range m.RPCs(env) {
+// startRPCs registers a started module's commands, runtime parameters
+// and statistics.
+func (t *Table) startRPCs(m Module, env *router.Env) error {
+	if p, ok := m.(RPCProvider); ok {
+		for _, r := range p.RPCs(env) {
 			if err := t.AddRPC(r.Name, r.Doc, r.Fn); err != nil {
 				return err
 			}
 		}
 	}
-	if m.Cfg != nil {
-		t.cfg = append(t.cfg, m.Cfg(env)...)
+	if p, ok := m.(CfgProvider); ok {
+		t.cfg = append(t.cfg, p.Cfg(env)...)
 	}
-	if m.Stats != nil {
-		m.Stats(env.Statistics())
+	if p, ok := m.(StatsProvider); ok {
+		p.RegisterStats(env.Statistics())
 	}
 	return nil
 }

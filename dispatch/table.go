@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -21,11 +22,17 @@ type Table struct {
 	n       int
 	byName  map[string]int
 	natives map[string][]int // several for a function with optional parameters
-	loaded  []*Module
+	loaded  []loaded
 	params  map[string]*Params
 	started bool
 	rpc     rpcs
 	cfg     []CfgVar
+}
+
+// loaded is a module the config loaded: its registration and its value.
+type loaded struct {
+	info *ModuleInfo
+	mod  Module
 }
 
 // Load names a module to load and where the config did so.
@@ -54,10 +61,10 @@ func where(w string) string {
 func Build(loads []Load, settings []Setting) (*Table, error) {
 	t := &Table{byName: map[string]int{}, natives: map[string][]int{}, params: map[string]*Params{}}
 	regMu.Lock()
-	var core []*Module
+	var core []*ModuleInfo
 	for _, m := range modules {
 		if m.Core {
-			core = append(core, m)
+			core = append(core, &m.ModuleInfo)
 		}
 	}
 	regMu.Unlock()
@@ -77,45 +84,74 @@ func Build(loads []Load, settings []Setting) (*Table, error) {
 			return nil, err
 		}
 	}
-	for _, m := range t.loaded {
-		for _, d := range m.Exports {
+	for _, l := range t.loaded {
+		exports := l.mod.Exports()
+		if err := checkExports(l.info.ksr(), exports); err != nil {
+			return nil, fmt.Errorf("dispatch: %w", err)
+		}
+		for _, e := range exports {
 			if t.n == TableSize {
-				return nil, fmt.Errorf("dispatch: more than %d exports loaded (at %s.%s)", TableSize, m.ksr(), d.Name)
+				return nil, fmt.Errorf("dispatch: more than %d exports loaded (at %s.%s)", TableSize, l.info.ksr(), e.Name)
 			}
-			e := Export{Module: m.ksr(), Name: d.Name, Ret: d.Ret, Params: d.Fn.params, Call: d.Fn.call, Native: d.Native, Value: d.Value, Raw: d.Raw, NativeOnly: d.NativeOnly}
+			e.Module, e.Params = l.info.ksr(), e.Fn.params
 			t.entries[t.n] = e
 			if !e.NativeOnly {
 				t.byName[e.FullName()] = t.n
 			}
-			if e.Native != "" {
-				t.natives[e.Native] = append(t.natives[e.Native], t.n)
+			if native := e.NativeName(); native != "" {
+				t.addNative(native, t.n)
 			}
 			t.n++
 		}
 	}
-	for _, m := range t.loaded {
-		if m.Init != nil {
-			if err := m.Init(t.params[m.Name]); err != nil {
-				return nil, fmt.Errorf("%s: %w", m.Name, err)
+	for _, l := range t.loaded {
+		if m, ok := l.mod.(Initializer); ok {
+			if err := m.Init(t.params[l.info.Name]); err != nil {
+				return nil, fmt.Errorf("%s: %w", l.info.Name, err)
 			}
 		}
 	}
 	return t, nil
 }
 
-func (t *Table) add(m *Module) {
+func (t *Table) add(m *ModuleInfo) {
 	if _, dup := t.params[m.Name]; dup {
 		return // loaded twice: Kamailio warns and goes on
 	}
-	t.loaded = append(t.loaded, m)
-	t.params[m.Name] = &Params{module: m.Name, vals: map[string][]router.Value{}}
+	t.loaded = append(t.loaded, loaded{m, m.New()})
+	t.params[m.Name] = &Params{module: m.Name, vals: map[string][]router.Value{}, table: t}
+}
+
+// addNative files export i under its native name: a declared native name
+// before those taken from KEMI names, else in load order.
+func (t *Table) addNative(name string, i int) {
+	l := t.natives[name]
+	at := len(l)
+	if t.entries[i].explicitNative() {
+		for at > 0 && !t.entries[l[at-1]].explicitNative() {
+			at--
+		}
+	}
+	t.natives[name] = slices.Insert(l, at, i)
+}
+
+// Module is the value of a loaded module, nil when it is not loaded.
+func (t *Table) Module(name string) Module {
+	name = ModuleName(name)
+	for _, l := range t.loaded {
+		if l.info.Name == name {
+			return l.mod
+		}
+	}
+	return nil
 }
 
 func (t *Table) set(s Setting) error {
 	matched, declared := false, false
 	for _, name := range strings.Split(s.Module, "|") {
 		name = strings.TrimSpace(name)
-		for _, m := range t.loaded {
+		for _, l := range t.loaded {
+			m := l.info
 			if m.Name != name {
 				continue
 			}
@@ -172,16 +208,16 @@ func (t *Table) Start(env *router.Env) error {
 	if err := t.addSystemRPCs(); err != nil {
 		return err
 	}
-	for i, m := range t.loaded {
-		if m.Start != nil {
+	for i, l := range t.loaded {
+		if m, ok := l.mod.(Starter); ok {
 			if err := m.Start(env); err != nil {
 				t.stopFrom(i - 1)
-				return fmt.Errorf("%s: %w", m.Name, err)
+				return fmt.Errorf("%s: %w", l.info.Name, err)
 			}
 		}
-		if err := t.startRPCs(m, env); err != nil {
+		if err := t.startRPCs(l.mod, env); err != nil {
 			t.stopFrom(i)
-			return fmt.Errorf("%s: %w", m.Name, err)
+			return fmt.Errorf("%s: %w", l.info.Name, err)
 		}
 	}
 	t.started = true
@@ -198,7 +234,7 @@ func (t *Table) Stop() {
 
 func (t *Table) stopFrom(i int) {
 	for ; i >= 0; i-- {
-		if m := t.loaded[i]; m.Stop != nil && m.Start != nil {
+		if m, ok := t.loaded[i].mod.(Stopper); ok {
 			m.Stop()
 		}
 	}
@@ -267,9 +303,11 @@ func (t *Table) Loaded(name string) bool {
 // TLS is the TLS configuration of the loaded module that has one (the
 // tls module), nil when none is loaded.
 func (t *Table) TLS() (server, client *tls.Config) {
-	for _, m := range t.loaded {
-		if m.TLS != nil {
-			return m.TLS()
+	for _, l := range t.loaded {
+		if m, ok := l.mod.(TLSProvider); ok {
+			if server, client = m.TLS(); server != nil || client != nil {
+				return server, client
+			}
 		}
 	}
 	return nil, nil

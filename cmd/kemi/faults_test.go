@@ -150,7 +150,7 @@ func TestKill9Registrations(t *testing.T) {
 
 // panicky is a module whose function panics: the panic-in-module test.
 func init() {
-	dispatch.Register(dispatch.Module{Name: "kemitest_faults", Exports: []dispatch.Def{
+	dispatch.RegisterLegacy(dispatch.Legacy{Name: "kemitest_faults", Exports: []dispatch.Export{
 		{Name: "boom", Ret: dispatch.Int, Fn: dispatch.F0(func(c *router.Ctx) int {
 			var m map[string]int
 			m["nil map"]++ // a real runtime panic, not a call to panic()

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kemi-sip/kemi/core/router"
 	"github.com/kemi-sip/kemi/dispatch"
@@ -13,11 +14,15 @@ import (
 // A test module: the cheapest exports there can be, to measure the call
 // path alone, and one that panics.
 func init() {
-	dispatch.Register(dispatch.Module{Name: "kemibench", Exports: []dispatch.Def{
+	dispatch.RegisterLegacy(dispatch.Legacy{Name: "kemibench", Exports: []dispatch.Export{
 		{Name: "int_int", Ret: dispatch.Int, Fn: dispatch.FI(func(c *router.Ctx, n int) int { return n })},
 		{Name: "str_int", Ret: dispatch.Int, Fn: dispatch.FS(func(c *router.Ctx, s string) int { return len(s) })},
 		{Name: "zero", Ret: dispatch.Int, Fn: dispatch.F0(func(c *router.Ctx) int { return 0 })},
 		{Name: "panic", Ret: dispatch.Int, Fn: dispatch.F0(func(c *router.Ctx) int { panic("kemibench.panic called") })},
+		{Name: "sleep", Ret: dispatch.Int, Fn: dispatch.FI(func(c *router.Ctx, ms int) int {
+			time.Sleep(time.Duration(ms) * time.Millisecond)
+			return 1
+		})},
 	}})
 }
 
@@ -32,7 +37,9 @@ func Table(tb testing.TB, appModule string) *dispatch.Table {
 	tb.Helper()
 	var loads []dispatch.Load
 	for _, m := range append(append([]string{}, Modules...), appModule) {
-		loads = append(loads, dispatch.Load{Name: m + ".so"})
+		if m != "" { // the native language has no app module
+			loads = append(loads, dispatch.Load{Name: m + ".so"})
+		}
 	}
 	t, err := dispatch.Build(loads, nil)
 	if err != nil {
@@ -78,6 +85,35 @@ func RunCases(t *testing.T, appModule, file string, newEngine NewEngine, cases [
 		if _, err := f.Run(); (err == nil) != (c.ErrHas == "") {
 			t.Errorf("case %d (%s): second run: %v", i, c.Name, err)
 		}
+	}
+}
+
+// CheckLatencyLimit runs src, whose request route calls
+// KSR.kemibench.sleep(5), under latency_limit_action 1000 µs: the slow
+// call is logged with its name, the route and the time it took, whatever
+// the engine.
+func CheckLatencyLimit(t *testing.T, appModule, file string, newEngine NewEngine, src string) {
+	e, err := newEngine(Table(t, appModule), file, []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var log strings.Builder
+	f := NewFixture(t, e, &log)
+	env := f.W.Env()
+	env.LatencyCfg.SetLog(-5) // L_ALERT, Kamailio's latency_log default
+	env.LatencyCfg.SetLimitAction(1000)
+	if _, err := f.Run(); err != nil {
+		t.Fatal(err)
+	}
+	l := log.String()
+	if !strings.Contains(l, `msg="action KSR.kemibench.sleep took too long"`) || !strings.Contains(l, "route=request_route") || !strings.Contains(l, "limit_usec=1000") {
+		t.Errorf("the slow call is not logged:\n%s", l)
+	}
+	env.LatencyCfg.SetLimitAction(0)
+	log.Reset()
+	f.Run()
+	if strings.Contains(log.String(), "took too long") {
+		t.Errorf("logged with latency_limit_action off:\n%s", log.String())
 	}
 }
 

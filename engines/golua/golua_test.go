@@ -119,3 +119,7 @@ func BenchmarkKSRCall(b *testing.B) { enginetest.BenchCalls(b, "app_lua", script
 func TestReplyRouteDrop(t *testing.T) {
 	enginetest.CheckReplyDrop(t, "app_lua", "t.lua", newEngine, "function ksr_request_route() end\nfunction ksr_reply_route() if KSR.kx.get_status() == 183 then KSR.x.drop() end end\n")
 }
+
+func TestLatencyLimit(t *testing.T) {
+	enginetest.CheckLatencyLimit(t, "app_lua", "t.lua", newEngine, "function ksr_request_route() KSR.kemibench.sleep(5) end")
+}

@@ -17,7 +17,7 @@ import (
 )
 
 func init() {
-	dispatch.Register(dispatch.Module{Name: "app_jsdt", KSR: "-", Params: []dispatch.Param{
+	dispatch.RegisterLegacy(dispatch.Legacy{Name: "app_jsdt", KSR: "-", Params: []dispatch.Param{
 		{Name: "load", Kind: dispatch.Str},
 		{Name: "mode", Kind: dispatch.Int},
 	}})

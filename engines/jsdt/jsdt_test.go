@@ -44,3 +44,7 @@ func BenchmarkKSRCall(b *testing.B) { enginetest.BenchCalls(b, "app_jsdt", scrip
 func TestReplyRouteDrop(t *testing.T) {
 	enginetest.CheckReplyDrop(t, "app_jsdt", "t.js", newEngine, "function ksr_request_route() {}\nfunction ksr_reply_route() { if (KSR.kx.get_status() == 183) { KSR.x.drop(); } }\n")
 }
+
+func TestLatencyLimit(t *testing.T) {
+	enginetest.CheckLatencyLimit(t, "app_jsdt", "t.js", newEngine, "function ksr_request_route() { KSR.kemibench.sleep(5); }")
+}

@@ -131,7 +131,7 @@ func BenchmarkTableCallFromGo(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		a.I[0] = 7
-		ex.Call(c, &a)
+		ex.Invoke(c, &a)
 	}
 }
 
@@ -152,4 +152,8 @@ const replyDropLua = "function ksr_request_route() end\nfunction ksr_reply_route
 
 func TestReplyRouteDrop(t *testing.T) {
 	enginetest.CheckReplyDrop(t, "app_lua", "t.lua", newEngine, replyDropLua)
+}
+
+func TestLatencyLimit(t *testing.T) {
+	enginetest.CheckLatencyLimit(t, "app_lua", "t.lua", newEngine, "function ksr_request_route() KSR.kemibench.sleep(5) end")
 }

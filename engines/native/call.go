@@ -100,7 +100,7 @@ func (cp *compiler) call(x *cfg.Call) expr {
 		}
 		args[i] = a
 	}
-	name := x.Name
+	name, where := x.Name, x.Pos.String()
 	return func(r *runner, c *router.Ctx) (router.Value, flow) {
 		av := &r.args
 		for i := range args {
@@ -153,7 +153,11 @@ func (cp *compiler) call(x *cfg.Call) expr {
 				av.S[i] = s
 			}
 		}
-		res := ex.Call(c, av)
+		res, err := ex.Invoke(c, av)
+		if err != nil {
+			r.err = &router.ScriptError{Route: c.Route, Where: where, Msg: err.Error()}
+			return router.Value{}, stop
+		}
 		switch ex.Ret {
 		case dispatch.Int, dispatch.Bool:
 			c.RC = int(res.I)

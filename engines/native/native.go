@@ -98,6 +98,7 @@ type runner struct {
 	retv  int
 	bufs  [][]byte
 	depth int
+	err   error // a function's failure that stopped the script (a panic in a module)
 }
 
 var kindNames = map[router.RouteKind]string{
@@ -124,6 +125,10 @@ func (r *runner) Run(c *router.Ctx, kind router.RouteKind, name string) (int, er
 		return -1, &router.ScriptError{Route: kindNames[kind] + "[" + name + "]", Msg: "no such route block"}
 	}
 	rc, f := r.call(c, rt)
+	if err := r.err; err != nil {
+		r.err = nil
+		return 0, err
+	}
 	if f == stop {
 		return 0, nil
 	}

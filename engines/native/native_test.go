@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/kemi-sip/kemi/core/cfg"
+	"github.com/kemi-sip/kemi/core/router"
 	"github.com/kemi-sip/kemi/dispatch"
 	"github.com/kemi-sip/kemi/engines/enginetest"
 	_ "github.com/kemi-sip/kemi/modules/all"
@@ -177,4 +178,24 @@ func TestUnbuiltIsCurrent(t *testing.T) {
 			t.Errorf("%s (listed under %s) is exported by module %s: remove it from unbuilt", f, m, owner)
 		}
 	}
+}
+
+func newEngine(t *dispatch.Table, file string, src []byte) (router.Engine, error) {
+	c, err := cfg.Parse(file, src, nil)
+	if err != nil {
+		return nil, err
+	}
+	return New(c, t)
+}
+
+// TestCases runs the semantics every engine shares.
+func TestCases(t *testing.T) {
+	enginetest.RunCases(t, "", "t.cfg", newEngine, enginetest.NativeCases)
+}
+
+// TestLatencyLimit: latency_limit_action logs a slow function under
+// native routing, as under the KEMI engines (the call goes through
+// Export.Invoke).
+func TestLatencyLimit(t *testing.T) {
+	enginetest.CheckLatencyLimit(t, "", "t.cfg", newEngine, "request_route { sleep(5); }")
 }

@@ -45,3 +45,7 @@ func BenchmarkKSRCall(b *testing.B) { enginetest.BenchCalls(b, "app_python3", sc
 func TestReplyRouteDrop(t *testing.T) {
 	enginetest.CheckReplyDrop(t, "app_python3", "t.py", newEngine, "import KSR as KSR\ndef mod_init():\n    return kamailio()\nclass kamailio:\n    def ksr_request_route(self, msg):\n        return 1\n    def ksr_reply_route(self, msg):\n        if KSR.kx.get_status() == 183:\n            KSR.x.drop()\n        return 1\n")
 }
+
+func TestLatencyLimit(t *testing.T) {
+	enginetest.CheckLatencyLimit(t, "app_python3", "t.py", newEngine, "import KSR as KSR\ndef mod_init():\n    return kamailio()\nclass kamailio:\n    def ksr_request_route(self, msg):\n        KSR.kemibench.sleep(5)\n        return 1\n")
+}

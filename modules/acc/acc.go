@@ -54,7 +54,7 @@ var (
 )
 
 func init() {
-	dispatch.Register(dispatch.Module{Name: "acc",
+	dispatch.RegisterLegacy(dispatch.Legacy{Name: "acc",
 		Params: []dispatch.Param{
 			{Name: "log_flag", Kind: dispatch.Int},
 			{Name: "log_missed_flag", Kind: dispatch.Int},
@@ -86,7 +86,7 @@ func init() {
 			r.Uint("acc", "db_failures", "records the database refused (logged whole)", &Stats.Failed)
 			r.Uint("acc", "lost", "records dropped because the writer was 1 s behind (logged whole)", &Stats.Lost)
 		},
-		Exports: []dispatch.Def{
+		Exports: []dispatch.Export{
 			{Name: "acc_log_request", Ret: dispatch.Int, Fn: dispatch.FS(logRequest), Native: "acc_log_request"},
 			{Name: "acc_db_request", Ret: dispatch.Int, Fn: dispatch.FSS(dbRequest), Native: "acc_db_request"},
 			{Name: "acc_request", Ret: dispatch.Int, Fn: dispatch.FSS(request), Native: "acc_request"},

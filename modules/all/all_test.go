@@ -65,7 +65,8 @@ func (e *env) call(full string, args ...any) router.Value {
 			a.S[j] = v
 		}
 	}
-	return ex.Call(e.c, &a)
+	v, _ := ex.Invoke(e.c, &a)
+	return v
 }
 
 func TestExports(t *testing.T) {

@@ -60,7 +60,7 @@ type settings struct {
 var cur settings
 
 func init() {
-	dispatch.Register(dispatch.Module{
+	dispatch.RegisterLegacy(dispatch.Legacy{
 		Name: "auth",
 		Params: []dispatch.Param{
 			{Name: "secret", Kind: dispatch.Str},
@@ -81,7 +81,7 @@ func init() {
 		Stats: func(r *stats.Registry) {
 			r.Uint("auth", "failed_auth_blocked", "credentials not checked: the user is past failed_auth_limit", &Blocked)
 		},
-		Exports: []dispatch.Def{
+		Exports: []dispatch.Export{
 			{Name: "auth_challenge", Ret: dispatch.Int, Fn: dispatch.FSI(func(c *router.Ctx, realm string, flags int) int {
 				if c.Msg.Method() == sip.MethodREGISTER {
 					return Challenge(c, realm, flags, 401)

@@ -44,7 +44,7 @@ var (
 )
 
 func init() {
-	dispatch.Register(dispatch.Module{
+	dispatch.RegisterLegacy(dispatch.Legacy{
 		Name: "auth_db",
 		Params: []dispatch.Param{
 			{Name: "db_url", Kind: dispatch.Str},
@@ -60,7 +60,7 @@ func init() {
 		Init:  initParams,
 		Start: start,
 		Stop:  stop,
-		Exports: []dispatch.Def{
+		Exports: []dispatch.Export{
 			{Name: "auth_check", Ret: dispatch.Int, Fn: dispatch.FSSI(AuthCheck), Native: "auth_check"},
 			{Name: "is_subscriber", Ret: dispatch.Int, Fn: dispatch.FSSI(IsSubscriber), Native: "is_subscriber"},
 			{Name: "www_authorize", NativeOnly: true, Ret: dispatch.Int, Fn: dispatch.FSS(func(c *router.Ctx, realm, table string) int {

@@ -14,7 +14,7 @@ import (
 )
 
 func init() {
-	defs := []dispatch.Def{
+	defs := []dispatch.Export{
 		{Name: "dbg", Ret: dispatch.None, Fn: dispatch.NS(logAt(slog.LevelDebug))},
 		{Name: "info", Ret: dispatch.None, Fn: dispatch.NS(logAt(slog.LevelInfo))},
 		{Name: "notice", Ret: dispatch.None, Fn: dispatch.NS(logAt(router.LevelNotice))},
@@ -99,16 +99,16 @@ func init() {
 	}
 	for _, m := range methods {
 		m := m
-		defs = append(defs, dispatch.Def{Name: "is_" + m.name, Ret: dispatch.Bool,
+		defs = append(defs, dispatch.Export{Name: "is_" + m.name, Ret: dispatch.Bool,
 			Fn: dispatch.F0(func(c *router.Ctx) int { return dispatch.Result(methodIs(c.Msg, m.m, m.name)) })})
 	}
 	for _, p := range protos {
 		p := p
-		defs = append(defs, dispatch.Def{Name: "is_" + p.name, Ret: dispatch.Bool,
+		defs = append(defs, dispatch.Export{Name: "is_" + p.name, Ret: dispatch.Bool,
 			Fn: dispatch.F0(func(c *router.Ctx) int { return dispatch.Result(c.Proto() == p.t) })})
 	}
 	defs = append(defs, destDefs()...)
-	dispatch.Register(dispatch.Module{Name: "core", KSR: "-", Core: true, Exports: defs, RPCs: coreRPCs, Cfg: coreCfg})
+	dispatch.RegisterLegacy(dispatch.Legacy{Name: "core", KSR: "-", Core: true, Exports: defs, RPCs: coreRPCs, Cfg: coreCfg})
 }
 
 var methods = []struct {

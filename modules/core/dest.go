@@ -38,9 +38,9 @@ func destination(c *router.Ctx) (proto string, ip6 bool) {
 	return proto, strings.HasPrefix(string(target.Host), "[") || strings.Count(string(target.Host), ":") > 1
 }
 
-func destDefs() []dispatch.Def {
-	proto := func(name string, want ...string) dispatch.Def {
-		return dispatch.Def{Name: name, Ret: dispatch.Bool, Fn: dispatch.F0(func(c *router.Ctx) int {
+func destDefs() []dispatch.Export {
+	proto := func(name string, want ...string) dispatch.Export {
+		return dispatch.Export{Name: name, Ret: dispatch.Bool, Fn: dispatch.F0(func(c *router.Ctx) int {
 			p, _ := destination(c)
 			for _, w := range want {
 				if p == w {
@@ -50,13 +50,13 @@ func destDefs() []dispatch.Def {
 			return -1
 		})}
 	}
-	af := func(name string, six bool) dispatch.Def {
-		return dispatch.Def{Name: name, Ret: dispatch.Bool, Fn: dispatch.F0(func(c *router.Ctx) int {
+	af := func(name string, six bool) dispatch.Export {
+		return dispatch.Export{Name: name, Ret: dispatch.Bool, Fn: dispatch.F0(func(c *router.Ctx) int {
 			p, is6 := destination(c)
 			return dispatch.Result(p != "" && is6 == six)
 		})}
 	}
-	return []dispatch.Def{
+	return []dispatch.Export{
 		proto("to_UDP", "udp"), proto("to_TCP", "tcp"), proto("to_TLS", "tls"), proto("to_SCTP", "sctp"),
 		proto("to_WS", "ws"), proto("to_WSS", "wss"), proto("to_WSX", "ws", "wss"),
 		af("to_IPv4", false), af("to_IPv6", true),

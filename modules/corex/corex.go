@@ -11,7 +11,7 @@ import (
 )
 
 func init() {
-	dispatch.Register(dispatch.Module{Name: "corex", Exports: []dispatch.Def{
+	dispatch.RegisterLegacy(dispatch.Legacy{Name: "corex", Exports: []dispatch.Export{
 		{Name: "has_ruri_user", Ret: dispatch.Int, Native: "has_ruri_user", Fn: dispatch.F0(func(c *router.Ctx) int {
 			if !c.Msg.IsRequest() {
 				return -1

@@ -5,7 +5,7 @@ package db_postgres
 import "github.com/kemi-sip/kemi/dispatch"
 
 func init() {
-	dispatch.Register(dispatch.Module{
+	dispatch.RegisterLegacy(dispatch.Legacy{
 		Name: "db_postgres",
 		KSR:  "-",
 		Params: []dispatch.Param{

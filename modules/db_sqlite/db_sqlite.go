@@ -5,7 +5,7 @@ package db_sqlite
 import "github.com/kemi-sip/kemi/dispatch"
 
 func init() {
-	dispatch.Register(dispatch.Module{
+	dispatch.RegisterLegacy(dispatch.Legacy{
 		Name: "db_sqlite",
 		KSR:  "-",
 		Params: []dispatch.Param{

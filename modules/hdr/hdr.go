@@ -10,7 +10,7 @@ import (
 )
 
 func init() {
-	dispatch.Register(dispatch.Module{Name: "hdr", Core: true, Exports: []dispatch.Def{
+	dispatch.RegisterLegacy(dispatch.Legacy{Name: "hdr", Core: true, Exports: []dispatch.Export{
 		{Name: "append", Ret: dispatch.Int, Fn: dispatch.FS(Append), Native: "append_hf"},
 		{Name: "append_hf", Ret: dispatch.Int, Fn: dispatch.FS(Append)}, // the older name
 		{Name: "insert", Ret: dispatch.Int, Fn: dispatch.FS(Insert), Native: "insert_hf"},

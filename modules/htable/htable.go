@@ -51,7 +51,7 @@ func Get(name string) *Table {
 }
 
 func init() {
-	dispatch.Register(dispatch.Module{Name: "htable",
+	dispatch.RegisterLegacy(dispatch.Legacy{Name: "htable",
 		Params: []dispatch.Param{
 			{Name: "htable", Kind: dispatch.Str, Multi: true},
 			{Name: "timer_interval", Kind: dispatch.Int},
@@ -60,7 +60,7 @@ func init() {
 		Start: start,
 		Stop:  stop,
 		RPCs:  rpcs,
-		Exports: []dispatch.Def{
+		Exports: []dispatch.Export{
 			{Name: "sht_get", Ret: dispatch.XVal, Fn: dispatch.VSS(func(c *router.Ctx, t, k string) router.Value { return get(c, t, k, router.Value{}) })},
 			{Name: "sht_gete", Ret: dispatch.XVal, Fn: dispatch.VSS(func(c *router.Ctx, t, k string) router.Value { return get(c, t, k, router.StrValue("")) })},
 			{Name: "sht_getw", Ret: dispatch.XVal, Fn: dispatch.VSS(func(c *router.Ctx, t, k string) router.Value { return get(c, t, k, router.StrValue("<null>")) })},
@@ -82,8 +82,8 @@ func init() {
 			{Name: "sht_rm_value", Ret: dispatch.Int, Fn: dispatch.FSSS(func(c *router.Ctx, t, op, v string) int { return match(c, t, op, v, true, true) })},
 			{Name: "sht_rm_name_re", Ret: dispatch.Int, Fn: dispatch.FSS(func(c *router.Ctx, t, re string) int { return match(c, t, "re", re, false, true) })},
 			{Name: "sht_rm_value_re", Ret: dispatch.Int, Fn: dispatch.FSS(func(c *router.Ctx, t, re string) int { return match(c, t, "re", re, true, true) })},
-			{Name: "sht_lock", Ret: dispatch.Int, Fn: dispatch.FSS(func(*router.Ctx, string, string) int { return 1 })},
-			{Name: "sht_unlock", Ret: dispatch.Int, Fn: dispatch.FSS(func(*router.Ctx, string, string) int { return 1 })},
+			{Name: "sht_lock", Ret: dispatch.Int, Native: dispatch.NoNative, Fn: dispatch.FSS(func(*router.Ctx, string, string) int { return 1 })},
+			{Name: "sht_unlock", Ret: dispatch.Int, Native: dispatch.NoNative, Fn: dispatch.FSS(func(*router.Ctx, string, string) int { return 1 })},
 			// Native faces take "table=>key" / "table=>regex".
 			{Name: "sht_rm_name_re_native", NativeOnly: true, Native: "sht_rm_name_re", Ret: dispatch.Int, Fn: dispatch.FS(func(c *router.Ctx, tk string) int {
 				t, k, _ := strings.Cut(tk, "=>")

@@ -58,7 +58,7 @@ var (
 )
 
 func init() {
-	dispatch.Register(dispatch.Module{Name: "jsonrpcs", KSR: "-",
+	dispatch.RegisterLegacy(dispatch.Legacy{Name: "jsonrpcs", KSR: "-",
 		Params: []dispatch.Param{
 			{Name: "transport", Kind: dispatch.Int},
 			{Name: "http_listen", Kind: dispatch.Str},
@@ -81,17 +81,17 @@ func init() {
 	})
 	// Modules Kamailio configs load beside jsonrpcs: their work is done
 	// here (ctl's binrpc is not served: use jsonrpcs).
-	dispatch.Register(dispatch.Module{Name: "ctl", KSR: "-", Params: []dispatch.Param{
+	dispatch.RegisterLegacy(dispatch.Legacy{Name: "ctl", KSR: "-", Params: []dispatch.Param{
 		{Name: "binrpc", Kind: dispatch.Str, Multi: true}, {Name: "mode", Kind: dispatch.Int},
 		{Name: "user", Kind: dispatch.Str}, {Name: "group", Kind: dispatch.Str},
 		{Name: "fifo", Kind: dispatch.Str}, {Name: "autoconversion", Kind: dispatch.Int},
 		{Name: "binrpc_max_body_size", Kind: dispatch.Int}, {Name: "binrpc_struct_max_body_size", Kind: dispatch.Int},
 	}})
-	dispatch.Register(dispatch.Module{Name: "cfg_rpc", KSR: "-"})
-	dispatch.Register(dispatch.Module{Name: "xhttp", KSR: "-", Params: []dispatch.Param{
+	dispatch.RegisterLegacy(dispatch.Legacy{Name: "cfg_rpc", KSR: "-"})
+	dispatch.RegisterLegacy(dispatch.Legacy{Name: "xhttp", KSR: "-", Params: []dispatch.Param{
 		{Name: "url_match", Kind: dispatch.Str}, {Name: "url_skip", Kind: dispatch.Str}, {Name: "event_callback", Kind: dispatch.Str},
 	}})
-	dispatch.Register(dispatch.Module{Name: "xhttp_prom", KSR: "-", Params: []dispatch.Param{
+	dispatch.RegisterLegacy(dispatch.Legacy{Name: "xhttp_prom", KSR: "-", Params: []dispatch.Param{
 		{Name: "xhttp_prom_stats", Kind: dispatch.Str}, {Name: "xhttp_prom_pref", Kind: dispatch.Str},
 		{Name: "xhttp_prom_beginning", Kind: dispatch.Str}, {Name: "xhttp_prom_timeout", Kind: dispatch.Int},
 		{Name: "xhttp_prom_tags", Kind: dispatch.Str}, {Name: "xhttp_prom_buf_size", Kind: dispatch.Int},

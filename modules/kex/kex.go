@@ -12,7 +12,7 @@ import (
 )
 
 func init() {
-	dispatch.Register(dispatch.Module{Name: "kex", KSR: "-", RPCs: rpcs})
+	dispatch.RegisterLegacy(dispatch.Legacy{Name: "kex", KSR: "-", RPCs: rpcs})
 	router.RegisterPV("stat", router.PVClass{Arg: true, Get: func(c *router.Ctx, pv *router.PV) router.Value {
 		if s, ok := c.Env().Statistics().Get(pv.Arg); ok {
 			return router.IntValue(s.Value())

@@ -148,82 +148,82 @@ func init() {
 		{"send_sock", "g", func(*router.Ctx) router.Value { return router.Value{} }},
 		{"send_sock_name", "g", func(*router.Ctx) router.Value { return router.Value{} }},
 	}
-	var defs []dispatch.Def
+	var defs []dispatch.Export
 	for _, f := range fields {
 		f := f
 		for _, face := range f.faces {
 			switch face {
 			case 'g':
-				defs = append(defs, dispatch.Def{Name: "get_" + f.name, Ret: dispatch.XVal, Fn: dispatch.V0(f.get)})
+				defs = append(defs, dispatch.Export{Name: "get_" + f.name, Ret: dispatch.XVal, Fn: dispatch.V0(f.get)})
 			case 'e':
-				defs = append(defs, dispatch.Def{Name: "gete_" + f.name, Ret: dispatch.XVal, Fn: dispatch.V0(func(c *router.Ctx) router.Value { return f.get(c).Or("") })})
+				defs = append(defs, dispatch.Export{Name: "gete_" + f.name, Ret: dispatch.XVal, Fn: dispatch.V0(func(c *router.Ctx) router.Value { return f.get(c).Or("") })})
 			case 'w':
-				defs = append(defs, dispatch.Def{Name: "getw_" + f.name, Ret: dispatch.XVal, Fn: dispatch.V0(func(c *router.Ctx) router.Value { return f.get(c).Or("<<null>>") })})
+				defs = append(defs, dispatch.Export{Name: "getw_" + f.name, Ret: dispatch.XVal, Fn: dispatch.V0(func(c *router.Ctx) router.Value { return f.get(c).Or("<<null>>") })})
 			}
 		}
 	}
 	defs = append(defs,
-		dispatch.Def{Name: "get_status", Ret: dispatch.Int, Value: true, Fn: dispatch.F0(func(c *router.Ctx) int {
+		dispatch.Export{Name: "get_status", Ret: dispatch.Int, Value: true, Fn: dispatch.F0(func(c *router.Ctx) int {
 			if c.Msg.IsRequest() {
 				return -1
 			}
 			return c.Msg.StatusCode()
 		})},
-		dispatch.Def{Name: "gets_status", Ret: dispatch.XVal, Fn: dispatch.V0(func(c *router.Ctx) router.Value {
+		dispatch.Export{Name: "gets_status", Ret: dispatch.XVal, Fn: dispatch.V0(func(c *router.Ctx) router.Value {
 			if c.Msg.IsRequest() {
 				return router.Value{}
 			}
 			return router.StrValue(strconv.Itoa(c.Msg.StatusCode()))
 		})},
-		dispatch.Def{Name: "get_msgtype", Ret: dispatch.Int, Value: true, Fn: dispatch.F0(func(c *router.Ctx) int {
+		dispatch.Export{Name: "get_msgtype", Ret: dispatch.Int, Value: true, Fn: dispatch.F0(func(c *router.Ctx) int {
 			if c.Msg.IsRequest() {
 				return 1
 			}
 			return 2
 		})},
-		dispatch.Def{Name: "get_msglen", Ret: dispatch.Int, Value: true, Fn: dispatch.F0(func(c *router.Ctx) int { return len(c.Msg.Bytes()) })},
-		dispatch.Def{Name: "get_bodylen", Ret: dispatch.Int, Value: true, Fn: dispatch.F0(func(c *router.Ctx) int { return len(c.Msg.Body()) })},
-		dispatch.Def{Name: "get_protoid", Ret: dispatch.Int, Value: true, Fn: dispatch.F0(func(c *router.Ctx) int { return int(c.Proto()) })},
-		dispatch.Def{Name: "get_conid", Ret: dispatch.Int, Value: true, Fn: dispatch.F0(func(c *router.Ctx) int {
+		dispatch.Export{Name: "get_msglen", Ret: dispatch.Int, Value: true, Fn: dispatch.F0(func(c *router.Ctx) int { return len(c.Msg.Bytes()) })},
+		dispatch.Export{Name: "get_bodylen", Ret: dispatch.Int, Value: true, Fn: dispatch.F0(func(c *router.Ctx) int { return len(c.Msg.Body()) })},
+		dispatch.Export{Name: "get_protoid", Ret: dispatch.Int, Value: true, Fn: dispatch.F0(func(c *router.Ctx) int { return int(c.Proto()) })},
+		dispatch.Export{Name: "get_conid", Ret: dispatch.Int, Value: true, Fn: dispatch.F0(func(c *router.Ctx) int {
 			if c.Pkt == nil {
 				return -1
 			}
 			return int(c.Pkt.ConnID())
 		})},
-		dispatch.Def{Name: "get_send_sock_port", Ret: dispatch.Int, Value: true, Fn: dispatch.F0(func(*router.Ctx) int { return 0 })},
-		dispatch.Def{Name: "get_timestamp", Ret: dispatch.Int, Value: true, Fn: dispatch.F0(func(c *router.Ctx) int { return int(time.Now().Unix()) })},
-		dispatch.Def{Name: "get_def", Ret: dispatch.XVal, Fn: dispatch.VS(func(c *router.Ctx, name string) router.Value {
+		dispatch.Export{Name: "get_send_sock_port", Ret: dispatch.Int, Value: true, Fn: dispatch.F0(func(*router.Ctx) int { return 0 })},
+		dispatch.Export{Name: "get_timestamp", Ret: dispatch.Int, Value: true, Fn: dispatch.F0(func(c *router.Ctx) int { return int(time.Now().Unix()) })},
+		dispatch.Export{Name: "get_def", Ret: dispatch.XVal, Fn: dispatch.VS(func(c *router.Ctx, name string) router.Value {
 			v, ok := c.Env().Defines[name]
 			if !ok {
 				return router.Value{}
 			}
 			return router.StrValue(v)
 		})},
-		dispatch.Def{Name: "get_defn", Ret: dispatch.Int, Value: true, Fn: dispatch.FS(func(c *router.Ctx, name string) int {
+		dispatch.Export{Name: "get_defn", Ret: dispatch.Int, Value: true, Fn: dispatch.FS(func(c *router.Ctx, name string) int {
 			n, _ := strconv.Atoi(c.Env().Defines[name])
 			return n
 		})},
-		dispatch.Def{Name: "ifdef", Ret: dispatch.Bool, Fn: dispatch.FS(func(c *router.Ctx, name string) int {
+		dispatch.Export{Name: "ifdef", Ret: dispatch.Bool, Fn: dispatch.FS(func(c *router.Ctx, name string) int {
 			_, ok := c.Env().Defines[name]
 			return dispatch.Result(ok)
 		})},
-		dispatch.Def{Name: "ifndef", Ret: dispatch.Bool, Fn: dispatch.FS(func(c *router.Ctx, name string) int {
+		dispatch.Export{Name: "ifndef", Ret: dispatch.Bool, Fn: dispatch.FS(func(c *router.Ctx, name string) int {
 			_, ok := c.Env().Defines[name]
 			return dispatch.Result(!ok)
 		})},
-		dispatch.Def{Name: "get_env", Ret: dispatch.XVal, Fn: dispatch.VS(func(c *router.Ctx, name string) router.Value {
+		dispatch.Export{Name: "get_env", Ret: dispatch.XVal, Fn: dispatch.VS(func(c *router.Ctx, name string) router.Value {
 			v, ok := os.LookupEnv(name)
 			if !ok {
 				return router.Value{}
 			}
 			return router.StrValue(v)
 		})},
-		dispatch.Def{Name: "get_envn", Ret: dispatch.Int, Value: true, Fn: dispatch.FS(func(c *router.Ctx, name string) int {
+		dispatch.Export{Name: "get_envn", Ret: dispatch.Int, Value: true, Fn: dispatch.FS(func(c *router.Ctx, name string) int {
 			n, _ := strconv.Atoi(os.Getenv(name))
 			return n
 		})},
 	)
-	dispatch.Register(dispatch.Module{Name: "kemix", KSR: "kx", Exports: defs})
+	dispatch.RegisterLegacy(dispatch.Legacy{Name: "kemix", KSR: "kx", Exports: defs})
 }
 
 // advertised is the receiving socket's advertised host and port.

@@ -13,7 +13,7 @@ import (
 var maxLimit = 70
 
 func init() {
-	dispatch.Register(dispatch.Module{Name: "maxfwd",
+	dispatch.RegisterLegacy(dispatch.Legacy{Name: "maxfwd",
 		Params: []dispatch.Param{{Name: "max_limit", Kind: dispatch.Int}},
 		Init: func(p *dispatch.Params) error {
 			maxLimit = p.Int("max_limit", 70)
@@ -22,7 +22,7 @@ func init() {
 			}
 			return nil
 		},
-		Exports: []dispatch.Def{
+		Exports: []dispatch.Export{
 			{Name: "process_maxfwd", Ret: dispatch.Int, Fn: dispatch.FI(Process), Native: "mf_process_maxfwd_header"},
 			{Name: "is_maxfwd_lt", Ret: dispatch.Int, Fn: dispatch.FI(isLess), Native: "is_maxfwd_lt"},
 		}})

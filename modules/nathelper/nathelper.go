@@ -21,7 +21,7 @@ var conf struct {
 }
 
 func init() {
-	dispatch.Register(dispatch.Module{Name: "nathelper",
+	dispatch.RegisterLegacy(dispatch.Legacy{Name: "nathelper",
 		Params: []dispatch.Param{
 			{Name: "received_avp", Kind: dispatch.Str},
 			{Name: "natping_interval", Kind: dispatch.Int},
@@ -42,7 +42,7 @@ func init() {
 			}
 			return nil
 		},
-		Exports: []dispatch.Def{
+		Exports: []dispatch.Export{
 			{Name: "nat_uac_test", Ret: dispatch.Int, Fn: dispatch.FI(natUACTest), Native: "nat_uac_test"},
 			{Name: "fix_nated_register", Ret: dispatch.Int, Fn: dispatch.F0(fixNatedRegister), Native: "fix_nated_register"},
 			{Name: "fix_nated_contact", Ret: dispatch.Int, Fn: dispatch.F0(fixNatedContact), Native: "fix_nated_contact"},

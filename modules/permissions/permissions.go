@@ -38,7 +38,7 @@ var (
 )
 
 func init() {
-	dispatch.Register(dispatch.Module{Name: "permissions",
+	dispatch.RegisterLegacy(dispatch.Legacy{Name: "permissions",
 		Params: []dispatch.Param{
 			{Name: "db_url", Kind: dispatch.Str},
 			{Name: "address_table", Kind: dispatch.Str},
@@ -62,7 +62,7 @@ func init() {
 			return nil
 		},
 		Start: func(*router.Env) error { return Reload() },
-		Exports: []dispatch.Def{
+		Exports: []dispatch.Export{
 			{Name: "allow_source_address", Ret: dispatch.Int, Fn: dispatch.FI(func(c *router.Ctx, grp int) int {
 				return dispatch.Result(Allowed(grp, c.Src()))
 			}), Native: "allow_source_address"},

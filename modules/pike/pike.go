@@ -63,7 +63,7 @@ func init() {
 	for i := range shards {
 		shards[i].m = map[netip.Addr]*node{}
 	}
-	dispatch.Register(dispatch.Module{Name: "pike", Stats: registerStats,
+	dispatch.RegisterLegacy(dispatch.Legacy{Name: "pike", Stats: registerStats,
 		Params: []dispatch.Param{
 			{Name: "sampling_time_unit", Kind: dispatch.Int},
 			{Name: "reqs_density_per_unit", Kind: dispatch.Int},
@@ -104,7 +104,7 @@ func init() {
 			}
 			size.Store(0)
 		},
-		Exports: []dispatch.Def{
+		Exports: []dispatch.Export{
 			{Name: "pike_check_req", Ret: dispatch.Int, Fn: dispatch.F0(func(c *router.Ctx) int {
 				return checkAndBan(c.Src().Addr())
 			}), Native: "pike_check_req"},

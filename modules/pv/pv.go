@@ -14,7 +14,7 @@ import (
 
 func init() {
 	registerClasses()
-	dispatch.Register(dispatch.Module{Name: "pv", Core: true, Exports: []dispatch.Def{
+	dispatch.RegisterLegacy(dispatch.Legacy{Name: "pv", Core: true, Exports: []dispatch.Export{
 		{Name: "get", Ret: dispatch.XVal, Fn: dispatch.VS(get)},
 		{Name: "gete", Ret: dispatch.XVal, Fn: dispatch.VS(func(c *router.Ctx, n string) router.Value { return get(c, n).Or("") })},
 		{Name: "getw", Ret: dispatch.XVal, Fn: dispatch.VS(func(c *router.Ctx, n string) router.Value { return get(c, n).Or("<<null>>") })},

@@ -59,7 +59,7 @@ const (
 )
 
 func init() {
-	dispatch.Register(dispatch.Module{
+	dispatch.RegisterLegacy(dispatch.Legacy{
 		Name:  "registrar",
 		Stats: registerStats,
 		Params: []dispatch.Param{
@@ -83,7 +83,7 @@ func init() {
 			{Name: "outbound_mode", Kind: dispatch.Int},
 		},
 		Init: initParams,
-		Exports: []dispatch.Def{
+		Exports: []dispatch.Export{
 			{Name: "save", Ret: dispatch.Int, Fn: dispatch.FSI(Save), Native: "save"},
 			{Name: "save/1", Native: "save", NativeOnly: true, Ret: dispatch.Int, Fn: dispatch.FS(func(c *router.Ctx, table string) int {
 				return Save(c, table, 0)

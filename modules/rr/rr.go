@@ -18,7 +18,7 @@ var conf = struct {
 }{appendFromTag: true}
 
 func init() {
-	dispatch.Register(dispatch.Module{Name: "rr",
+	dispatch.RegisterLegacy(dispatch.Legacy{Name: "rr",
 		Params: []dispatch.Param{
 			{Name: "append_fromtag", Kind: dispatch.Int},
 			{Name: "enable_full_lr", Kind: dispatch.Int},
@@ -29,7 +29,7 @@ func init() {
 			conf.fullLR = p.Int("enable_full_lr", 0) != 0
 			return nil
 		},
-		Exports: []dispatch.Def{
+		Exports: []dispatch.Export{
 			{Name: "record_route", Ret: dispatch.Int, Fn: dispatch.F0(func(c *router.Ctx) int { return recordRoute(c, "") }), Native: "record_route"},
 			{Name: "record_route_params", Ret: dispatch.Int, Fn: dispatch.FS(recordRoute), Native: "record_route"},
 			{Name: "record_route_preset", Ret: dispatch.Int, Fn: dispatch.FSS(preset), Native: "record_route_preset"},

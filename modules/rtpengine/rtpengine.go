@@ -35,13 +35,13 @@ var (
 )
 
 func init() {
-	cmd := func(command string) dispatch.Fn {
+	cmd := func(command string) dispatch.Func {
 		return dispatch.FS(func(c *router.Ctx, flags string) int { return run(c, command, flags) })
 	}
-	cmd0 := func(command string) dispatch.Fn {
+	cmd0 := func(command string) dispatch.Func {
 		return dispatch.F0(func(c *router.Ctx) int { return run(c, command, "") })
 	}
-	defs := []dispatch.Def{
+	defs := []dispatch.Export{
 		{Name: "rtpengine_query_v", Ret: dispatch.Int, Fn: dispatch.FSS(queryV), Native: "rtpengine_query_v"},
 		{Name: "set_rtpengine_set", Ret: dispatch.Int, Fn: dispatch.FI(func(c *router.Ctx, n int) int { return choose(c, n, n) }), Native: "set_rtpengine_set"},
 		{Name: "set_rtpengine_set2", Ret: dispatch.Int, Fn: dispatch.FII(choose)},
@@ -56,11 +56,11 @@ func init() {
 	} {
 		// The KEMI form with flags and the one without ("0"); natively one
 		// name with an optional parameter.
-		defs = append(defs, dispatch.Def{Name: f.name, Ret: dispatch.Int, Fn: cmd(f.command), Native: f.name},
-			dispatch.Def{Name: f.name + "0", Ret: dispatch.Int, Fn: cmd0(f.command), Native: f.name})
+		defs = append(defs, dispatch.Export{Name: f.name, Ret: dispatch.Int, Fn: cmd(f.command), Native: f.name},
+			dispatch.Export{Name: f.name + "0", Ret: dispatch.Int, Fn: cmd0(f.command), Native: f.name})
 	}
-	defs = append(defs, dispatch.Def{Name: "play_media", Ret: dispatch.Int, Fn: cmd("play media"), Native: "play_media"})
-	dispatch.Register(dispatch.Module{Name: "rtpengine",
+	defs = append(defs, dispatch.Export{Name: "play_media", Ret: dispatch.Int, Fn: cmd("play media"), Native: "play_media"})
+	dispatch.RegisterLegacy(dispatch.Legacy{Name: "rtpengine",
 		Params: []dispatch.Param{
 			{Name: "rtpengine_sock", Kind: dispatch.Str, Multi: true},
 			{Name: "rtpengine_tout_ms", Kind: dispatch.Int},

@@ -36,34 +36,34 @@ var (
 )
 
 func init() {
-	withFlags := func(op string) dispatch.Fn {
+	withFlags := func(op string) dispatch.Func {
 		return dispatch.FS(func(c *router.Ctx, flags string) int { return run(c, op, flags, "") })
 	}
-	noFlags := func(op string) dispatch.Fn {
+	noFlags := func(op string) dispatch.Func {
 		return dispatch.F0(func(c *router.Ctx) int { return run(c, op, "", "") })
 	}
-	withIP := func(op string) dispatch.Fn {
+	withIP := func(op string) dispatch.Func {
 		return dispatch.FSS(func(c *router.Ctx, flags, ip string) int { return run(c, op, flags, ip) })
 	}
-	var defs []dispatch.Def
+	var defs []dispatch.Export
 	for _, op := range []string{"offer", "answer", "manage"} {
 		name := "rtpproxy_" + op
 		defs = append(defs,
-			dispatch.Def{Name: name, Ret: dispatch.Int, Fn: withFlags(op), Native: name},
-			dispatch.Def{Name: name + "0", Ret: dispatch.Int, Fn: noFlags(op), Native: name},
-			dispatch.Def{Name: name + "_ip", Ret: dispatch.Int, Fn: withIP(op), Native: name})
+			dispatch.Export{Name: name, Ret: dispatch.Int, Fn: withFlags(op), Native: name},
+			dispatch.Export{Name: name + "0", Ret: dispatch.Int, Fn: noFlags(op), Native: name},
+			dispatch.Export{Name: name + "_ip", Ret: dispatch.Int, Fn: withIP(op), Native: name})
 	}
 	defs = append(defs,
-		dispatch.Def{Name: "rtpproxy_destroy", Ret: dispatch.Int, Fn: withFlags("delete"), Native: "rtpproxy_destroy"},
-		dispatch.Def{Name: "rtpproxy_destroy0", Ret: dispatch.Int, Fn: noFlags("delete"), Native: "rtpproxy_destroy"},
-		dispatch.Def{Name: "rtpproxy_stream2uac", Ret: dispatch.Int, Fn: dispatch.FSI(func(c *router.Ctx, f string, n int) int { return stream(c, f, n, true) }), Native: "rtpproxy_stream2uac"},
-		dispatch.Def{Name: "rtpproxy_stream2uas", Ret: dispatch.Int, Fn: dispatch.FSI(func(c *router.Ctx, f string, n int) int { return stream(c, f, n, false) }), Native: "rtpproxy_stream2uas"},
-		dispatch.Def{Name: "rtpproxy_stop_stream2uac", Ret: dispatch.Int, Fn: dispatch.F0(func(c *router.Ctx) int { return simple(c, "S", true) }), Native: "rtpproxy_stop_stream2uac"},
-		dispatch.Def{Name: "rtpproxy_stop_stream2uas", Ret: dispatch.Int, Fn: dispatch.F0(func(c *router.Ctx) int { return simple(c, "S", false) }), Native: "rtpproxy_stop_stream2uas"},
-		dispatch.Def{Name: "start_recording", Ret: dispatch.Int, Fn: dispatch.F0(func(c *router.Ctx) int { return simple(c, "R", false) }), Native: "start_recording"},
-		dispatch.Def{Name: "set_rtpproxy_set", Ret: dispatch.Int, Fn: dispatch.FI(chooseSet), Native: "set_rtpproxy_set"},
+		dispatch.Export{Name: "rtpproxy_destroy", Ret: dispatch.Int, Fn: withFlags("delete"), Native: "rtpproxy_destroy"},
+		dispatch.Export{Name: "rtpproxy_destroy0", Ret: dispatch.Int, Fn: noFlags("delete"), Native: "rtpproxy_destroy"},
+		dispatch.Export{Name: "rtpproxy_stream2uac", Ret: dispatch.Int, Fn: dispatch.FSI(func(c *router.Ctx, f string, n int) int { return stream(c, f, n, true) }), Native: "rtpproxy_stream2uac"},
+		dispatch.Export{Name: "rtpproxy_stream2uas", Ret: dispatch.Int, Fn: dispatch.FSI(func(c *router.Ctx, f string, n int) int { return stream(c, f, n, false) }), Native: "rtpproxy_stream2uas"},
+		dispatch.Export{Name: "rtpproxy_stop_stream2uac", Ret: dispatch.Int, Fn: dispatch.F0(func(c *router.Ctx) int { return simple(c, "S", true) }), Native: "rtpproxy_stop_stream2uac"},
+		dispatch.Export{Name: "rtpproxy_stop_stream2uas", Ret: dispatch.Int, Fn: dispatch.F0(func(c *router.Ctx) int { return simple(c, "S", false) }), Native: "rtpproxy_stop_stream2uas"},
+		dispatch.Export{Name: "start_recording", Ret: dispatch.Int, Fn: dispatch.F0(func(c *router.Ctx) int { return simple(c, "R", false) }), Native: "start_recording"},
+		dispatch.Export{Name: "set_rtpproxy_set", Ret: dispatch.Int, Fn: dispatch.FI(chooseSet), Native: "set_rtpproxy_set"},
 	)
-	dispatch.Register(dispatch.Module{Name: "rtpproxy",
+	dispatch.RegisterLegacy(dispatch.Legacy{Name: "rtpproxy",
 		Params: []dispatch.Param{
 			{Name: "rtpproxy_sock", Kind: dispatch.Str, Multi: true},
 			{Name: "rtpproxy_tout", Kind: dispatch.Int},

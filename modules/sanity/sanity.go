@@ -48,7 +48,7 @@ var (
 )
 
 func init() {
-	dispatch.Register(dispatch.Module{Name: "sanity",
+	dispatch.RegisterLegacy(dispatch.Legacy{Name: "sanity",
 		Params: []dispatch.Param{
 			{Name: "default_checks", Kind: dispatch.Int}, {Name: "uri_checks", Kind: dispatch.Int},
 			{Name: "proxy_require", Kind: dispatch.Str}, {Name: "autodrop", Kind: dispatch.Int},
@@ -67,7 +67,7 @@ func init() {
 			noreply = p.Int("noreply", 0) != 0
 			return nil
 		},
-		Exports: []dispatch.Def{
+		Exports: []dispatch.Export{
 			{Name: "sanity_check", Ret: dispatch.Int, Native: "sanity_check", Fn: dispatch.FII(Check)},
 			{Name: "sanity_check_defaults", Ret: dispatch.Int, Fn: dispatch.F0(func(c *router.Ctx) int { return Check(c, defaultChecks, uriChecks) })},
 			{Name: "sanity_reply", Ret: dispatch.Int, Native: "sanity_reply", Fn: dispatch.F0(func(c *router.Ctx) int {

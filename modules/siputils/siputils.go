@@ -12,7 +12,7 @@ import (
 var optionsAccept, optionsEncoding, optionsLanguage, optionsSupport = "*/*", "", "en", ""
 
 func init() {
-	dispatch.Register(dispatch.Module{Name: "siputils",
+	dispatch.RegisterLegacy(dispatch.Legacy{Name: "siputils",
 		Params: []dispatch.Param{
 			{Name: "options_accept", Kind: dispatch.Str}, {Name: "options_accept_encoding", Kind: dispatch.Str},
 			{Name: "options_accept_language", Kind: dispatch.Str}, {Name: "options_support", Kind: dispatch.Str},
@@ -24,7 +24,7 @@ func init() {
 			optionsSupport = p.Str("options_support", "")
 			return nil
 		},
-		Exports: []dispatch.Def{
+		Exports: []dispatch.Export{
 			{Name: "has_totag", Ret: dispatch.Int, Native: "has_totag", Fn: dispatch.F0(func(c *router.Ctx) int {
 				if to := c.Msg.To(); to != nil && len(to.Tag) > 0 {
 					return 1

@@ -33,7 +33,7 @@ func init() {
 	rand.Read(b[:])
 	hex.Encode(tagPrefix[:], b[:])
 	sendReply := dispatch.FIS(SendReply)
-	dispatch.Register(dispatch.Module{Name: "sl", Stats: registerStats, Exports: []dispatch.Def{
+	dispatch.RegisterLegacy(dispatch.Legacy{Name: "sl", Stats: registerStats, Exports: []dispatch.Export{
 		{Name: "send_reply", Ret: dispatch.Int, Fn: sendReply, Native: "send_reply"},
 		{Name: "sl_send_reply", Ret: dispatch.Int, Fn: sendReply, Native: "sl_send_reply"},
 		{Name: "sreply", Ret: dispatch.Int, Fn: sendReply},

@@ -18,7 +18,7 @@ var (
 )
 
 func init() {
-	dispatch.Register(dispatch.Module{Name: "statistics",
+	dispatch.RegisterLegacy(dispatch.Legacy{Name: "statistics",
 		Params: []dispatch.Param{{Name: "variable", Kind: dispatch.Str, Multi: true}},
 		Init: func(p *dispatch.Params) error {
 			mu.Lock()
@@ -37,7 +37,7 @@ func init() {
 				r.Var("script", n, "declared by modparam(\"statistics\", \"variable\")", stats.Counter)
 			}
 		},
-		Exports: []dispatch.Def{
+		Exports: []dispatch.Export{
 			{Name: "update_stat", Ret: dispatch.Int, Fn: dispatch.FSI(update), Native: "update_stat"},
 			{Name: "reset_stat", Ret: dispatch.Int, Fn: dispatch.FS(reset), Native: "reset_stat"},
 		},

@@ -14,7 +14,7 @@ import (
 )
 
 func init() {
-	dispatch.Register(dispatch.Module{Name: "textops", Exports: []dispatch.Def{
+	dispatch.RegisterLegacy(dispatch.Legacy{Name: "textops", Exports: []dispatch.Export{
 		{Name: "is_present_hf", Ret: dispatch.Int, Native: "is_present_hf", Fn: dispatch.FS(func(c *router.Ctx, n string) int {
 			return dispatch.Result(hdr.Index(c.Msg, n, 0) >= 0)
 		})},

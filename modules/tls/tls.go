@@ -35,7 +35,7 @@ type profile struct {
 var server, client *tls.Config
 
 func init() {
-	dispatch.Register(dispatch.Module{
+	dispatch.RegisterLegacy(dispatch.Legacy{
 		Name: "tls",
 		Params: []dispatch.Param{
 			{Name: "certificate", Kind: dispatch.Str},

@@ -48,7 +48,7 @@ var (
 const timerWorkers = 2
 
 func init() {
-	dispatch.Register(dispatch.Module{Name: "tm",
+	dispatch.RegisterLegacy(dispatch.Legacy{Name: "tm",
 		Params: []dispatch.Param{
 			{Name: "fr_timer", Kind: dispatch.Int},
 			{Name: "fr_inv_timer", Kind: dispatch.Int},
@@ -66,7 +66,7 @@ func init() {
 		Stats: registerStats,
 		RPCs:  rpcs,
 		Cfg:   runtimeCfg,
-		Exports: []dispatch.Def{
+		Exports: []dispatch.Export{
 			{Name: "t_relay", Ret: dispatch.Int, Fn: dispatch.F0(relay), Native: "t_relay"},
 			{Name: "t_relay_to_proxy", Ret: dispatch.Int, Fn: dispatch.FS(relayToProxy)},
 			{Name: "t_relay_to_proto_addr", Ret: dispatch.Int, Fn: dispatch.FSSI(relayToProtoAddr)},

@@ -13,7 +13,7 @@ import (
 )
 
 func init() {
-	kind := func(kinds ...router.RouteKind) dispatch.Fn {
+	kind := func(kinds ...router.RouteKind) dispatch.Func {
 		return dispatch.F0(func(c *router.Ctx) int {
 			for _, k := range kinds {
 				if c.Kind == k {
@@ -23,7 +23,7 @@ func init() {
 			return -1
 		})
 	}
-	dispatch.Register(dispatch.Module{Name: "tmx", Stats: registerStats, Exports: []dispatch.Def{
+	dispatch.RegisterLegacy(dispatch.Legacy{Name: "tmx", Stats: registerStats, Exports: []dispatch.Export{
 		{Name: "t_precheck_trans", Ret: dispatch.Int, Fn: dispatch.F0(precheck), Native: "t_precheck_trans"},
 		{Name: "t_is_branch_route", Ret: dispatch.Int, Fn: kind(router.RouteBranch), Native: "t_is_branch_route"},
 		{Name: "t_is_failure_route", Ret: dispatch.Int, Fn: kind(router.RouteFailure), Native: "t_is_failure_route"},

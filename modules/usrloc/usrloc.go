@@ -59,7 +59,7 @@ var (
 )
 
 func init() {
-	dispatch.Register(dispatch.Module{
+	dispatch.RegisterLegacy(dispatch.Legacy{
 		Name: "usrloc",
 		KSR:  "-",
 		Params: []dispatch.Param{

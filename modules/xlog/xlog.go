@@ -11,10 +11,10 @@ import (
 )
 
 func init() {
-	at := func(name string, l slog.Level) dispatch.Def {
-		return dispatch.Def{Name: name, Ret: dispatch.Int, Native: name, Raw: true, Fn: dispatch.FS(func(c *router.Ctx, f string) int { return Log(c, l, f) })}
+	at := func(name string, l slog.Level) dispatch.Export {
+		return dispatch.Export{Name: name, Ret: dispatch.Int, Native: name, Raw: true, Fn: dispatch.FS(func(c *router.Ctx, f string) int { return Log(c, l, f) })}
 	}
-	dispatch.Register(dispatch.Module{Name: "xlog", Exports: []dispatch.Def{
+	dispatch.RegisterLegacy(dispatch.Legacy{Name: "xlog", Exports: []dispatch.Export{
 		{Name: "xlog", Ret: dispatch.Int, Native: "xlog", Raw: true, Fn: dispatch.FSS(func(c *router.Ctx, level, f string) int {
 			l, ok := router.ParseLevel(level)
 			if !ok {
