@@ -370,3 +370,14 @@ func FindScript(name, cfgFile string) string {
 }
 
 func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
+
+// Need finds a module another one depends on in the same proxy, as
+// Kamailio's modules bind each other's API in mod_init (sanity and
+// registrar reply through sl): an error names the loadmodule missing.
+func Need[T Module](p *Params, name string) (T, error) {
+	m, ok := p.Module(name).(T)
+	if !ok {
+		return m, fmt.Errorf("needs the %s module: loadmodule %q", name, name+".so")
+	}
+	return m, nil
+}

@@ -282,7 +282,8 @@ func TestDefaultConfig(t *testing.T) {
 	}
 	defer s.Stop()
 	addr := s.Addr(sip.TransportUDP).String()
-	sent := sl.Stats.SentReplies.Load()
+	slm := s.Table.Module("sl").(*sl.Module)
+	sent := slm.Stats.SentReplies.Load()
 	cases := []struct {
 		method string
 		extra  string
@@ -306,7 +307,7 @@ func TestDefaultConfig(t *testing.T) {
 			}
 		}
 	}
-	if got := sl.Stats.SentReplies.Load() - sent; got < uint64(len(cases)) {
+	if got := slm.Stats.SentReplies.Load() - sent; got < uint64(len(cases)) {
 		t.Errorf("sl counted %d replies, want %d", got, len(cases))
 	}
 }

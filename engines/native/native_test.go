@@ -96,7 +96,8 @@ func TestSemantics(t *testing.T) {
 			map[string]string{"u": "SIP:127.0.0.1", "h": "9", "sub": "OWY", "n": "2", "p": "0"}}, // null assigned to $var is 0
 		{"keywords", `request_route { if (method == "REGISTER" && uri == myself && src_ip == myself && src_port == 5070 && proto == UDP && af == INET && from_uri == "sip:alice@127.0.0.1") { $var(k) = 1; } }`, 1,
 			map[string]string{"k": "1"}},
-		{"0 return code stops", `loadmodule "sanity.so"
+		{"0 return code stops", `loadmodule "sl.so"
+loadmodule "sanity.so"
 modparam("sanity", "autodrop", 1)
 request_route { $var(a) = 1; sanity_check("1", "0"); $var(b) = 1; }`, 1, map[string]string{"a": "1", "b": "1"}},
 		{"avp add and assign", `request_route { $avp(x) = 1; $avp(x) = 2; $var(v) = $avp(x); $avp(x) = $null; if ($avp(x) == $null) { $var(gone) = 1; } }`, 1,

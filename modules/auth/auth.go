@@ -7,9 +7,9 @@ package auth
 import (
 	"crypto/rand"
 	"crypto/sha256"
-	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/kemi-sip/kemi/core/router"
@@ -57,10 +57,22 @@ type settings struct {
 	algorithm                                Algorithm
 }
 
-var cur settings
+// Module is the auth module of one proxy: its parameters, nonces and the
+// failed-password counts.
+type Module struct {
+	settings
+	// blocked counts the checks refused by failed_auth_limit.
+	blocked atomic.Uint64
+	sl      *sl.Module
+}
+
+var (
+	_ dispatch.Initializer   = (*Module)(nil)
+	_ dispatch.StatsProvider = (*Module)(nil)
+)
 
 func init() {
-	dispatch.RegisterLegacy(dispatch.Legacy{
+	dispatch.Register(dispatch.ModuleInfo{
 		Name: "auth",
 		Params: []dispatch.Param{
 			{Name: "secret", Kind: dispatch.Str},
@@ -77,37 +89,44 @@ func init() {
 			{Name: "auth_checks_no_dlg", Kind: dispatch.Int},
 			{Name: "auth_checks_in_dlg", Kind: dispatch.Int},
 		},
-		Init: initParams,
-		Stats: func(r *stats.Registry) {
-			r.Uint("auth", "failed_auth_blocked", "credentials not checked: the user is past failed_auth_limit", &Blocked)
-		},
-		Exports: []dispatch.Export{
-			{Name: "auth_challenge", Ret: dispatch.Int, Fn: dispatch.FSI(func(c *router.Ctx, realm string, flags int) int {
-				if c.Msg.Method() == sip.MethodREGISTER {
-					return Challenge(c, realm, flags, 401)
-				}
-				return Challenge(c, realm, flags, 407)
-			}), Native: "auth_challenge"},
-			{Name: "consume_credentials", Ret: dispatch.Int, Fn: dispatch.F0(ConsumeCredentials), Native: "consume_credentials"},
-			{Name: "has_credentials", Ret: dispatch.Int, Fn: dispatch.FS(HasCredentials), Native: "has_credentials"},
-			{Name: "pv_auth_check", Ret: dispatch.Int, Fn: dispatch.FSSII(PVAuthCheck), Native: "pv_auth_check"},
-			{Name: "www_challenge", NativeOnly: true, Ret: dispatch.Int, Fn: dispatch.FSI(func(c *router.Ctx, realm string, flags int) int {
-				return Challenge(c, realm, flags, 401)
-			})},
-			{Name: "proxy_challenge", NativeOnly: true, Ret: dispatch.Int, Fn: dispatch.FSI(func(c *router.Ctx, realm string, flags int) int {
-				return Challenge(c, realm, flags, 407)
-			})},
-			{Name: "pv_www_authenticate", NativeOnly: true, Ret: dispatch.Int, Fn: dispatch.FSSI(func(c *router.Ctx, realm, passwd string, flags int) int {
-				return pvAuthenticate(c, sip.HdrAuthorization, realm, passwd, flags, 0)
-			})},
-			{Name: "pv_proxy_authenticate", NativeOnly: true, Ret: dispatch.Int, Fn: dispatch.FSSI(func(c *router.Ctx, realm, passwd string, flags int) int {
-				return pvAuthenticate(c, sip.HdrProxyAuthorization, realm, passwd, flags, 0)
-			})},
-		},
+		New: func() dispatch.Module { return &Module{} },
 	})
 }
 
-func initParams(p *dispatch.Params) error {
+// RegisterStats registers auth:failed_auth_blocked.
+func (a *Module) RegisterStats(r *stats.Registry) {
+	r.Uint("auth", "failed_auth_blocked", "credentials not checked: the user is past failed_auth_limit", &a.blocked)
+}
+
+// Exports are KSR.auth and the native-only challenge functions.
+func (a *Module) Exports() []dispatch.Export {
+	return []dispatch.Export{
+		{Name: "auth_challenge", Ret: dispatch.Int, Fn: dispatch.FSI(func(c *router.Ctx, realm string, flags int) int {
+			if c.Msg.Method() == sip.MethodREGISTER {
+				return a.Challenge(c, realm, flags, 401)
+			}
+			return a.Challenge(c, realm, flags, 407)
+		})},
+		{Name: "consume_credentials", Ret: dispatch.Int, Fn: dispatch.F0(ConsumeCredentials)},
+		{Name: "has_credentials", Ret: dispatch.Int, Fn: dispatch.FS(HasCredentials)},
+		{Name: "pv_auth_check", Ret: dispatch.Int, Fn: dispatch.FSSII(a.PVAuthCheck)},
+		{Name: "www_challenge", NativeOnly: true, Ret: dispatch.Int, Fn: dispatch.FSI(func(c *router.Ctx, realm string, flags int) int {
+			return a.Challenge(c, realm, flags, 401)
+		})},
+		{Name: "proxy_challenge", NativeOnly: true, Ret: dispatch.Int, Fn: dispatch.FSI(func(c *router.Ctx, realm string, flags int) int {
+			return a.Challenge(c, realm, flags, 407)
+		})},
+		{Name: "pv_www_authenticate", NativeOnly: true, Ret: dispatch.Int, Fn: dispatch.FSSI(func(c *router.Ctx, realm, passwd string, flags int) int {
+			return a.pvAuthenticate(c, sip.HdrAuthorization, realm, passwd, flags, 0)
+		})},
+		{Name: "pv_proxy_authenticate", NativeOnly: true, Ret: dispatch.Int, Fn: dispatch.FSSI(func(c *router.Ctx, realm, passwd string, flags int) int {
+			return a.pvAuthenticate(c, sip.HdrProxyAuthorization, realm, passwd, flags, 0)
+		})},
+	}
+}
+
+// Init reads the parameters and makes the nonce secret.
+func (a *Module) Init(p *dispatch.Params) error {
 	secret := []byte(p.Str("secret", ""))
 	if len(secret) == 0 {
 		// A random secret per process, as Kamailio does: nonces from
@@ -136,7 +155,7 @@ func initParams(p *dispatch.Params) error {
 	if lim < 0 || win < 1 {
 		return fmt.Errorf("failed_auth_limit %d, failed_auth_window %d: want a limit of 0 (off) or more and a window of 1 s or more", lim, win)
 	}
-	s.fails = newFailures(lim, time.Duration(win)*time.Second)
+	s.fails = newFailures(lim, time.Duration(win)*time.Second, &a.blocked)
 	for _, m := range []int{s.checksRegister, s.checksNoDlg, s.checksInDlg} {
 		if m < 0 || m > 15 {
 			return fmt.Errorf("auth_checks_*: %d is not a sum of 1 (URI), 2 (Call-ID), 4 (From tag), 8 (source IP)", m)
@@ -148,18 +167,16 @@ func initParams(p *dispatch.Params) error {
 	default:
 		return fmt.Errorf("qop %q: want auth, auth-int or empty", q)
 	}
+	var err error
 	alg, ok := ParseAlgorithm([]byte(p.Str("algorithm", "MD5")))
 	if !ok || alg == MD5Sess || alg == SHA256Sess {
 		return fmt.Errorf("algorithm %q: want MD5 or SHA-256", p.Str("algorithm", ""))
 	}
 	s.algorithm = alg
-	cur = s
-	return nil
+	a.settings = s
+	a.sl, err = dispatch.Need[*sl.Module](p, "sl")
+	return err
 }
-
-// Configured reports whether the module was loaded and its parameters set;
-// auth_db refuses to start without it.
-func Configured() bool { return cur.nonces != nil }
 
 // realmOf is the realm a function was given, or when empty the host of
 // the To URI for REGISTER and of the From URI otherwise, as Kamailio does.
@@ -177,14 +194,14 @@ func realmOf(c *router.Ctx, realm string) []byte {
 // binding is the digest of what a nonce for this request is bound to
 // (auth_checks_register for REGISTER, _in_dlg with a To tag, else
 // _no_dlg), written into b; nil when nothing is.
-func binding(c *router.Ctx, b *[32]byte) *[32]byte {
+func (a *Module) binding(c *router.Ctx, b *[32]byte) *[32]byte {
 	m := c.Msg
-	mask := cur.checksNoDlg
+	mask := a.checksNoDlg
 	switch {
 	case m.Method() == sip.MethodREGISTER:
-		mask = cur.checksRegister
+		mask = a.checksRegister
 	case len(m.To().Tag) > 0:
-		mask = cur.checksInDlg
+		mask = a.checksInDlg
 	}
 	if mask == 0 {
 		return nil
@@ -215,7 +232,7 @@ func binding(c *router.Ctx, b *[32]byte) *[32]byte {
 // (Proxy-Authenticate) and a fresh nonce. stale=true is added when the
 // request carried credentials for the realm whose nonce had only expired
 // (RFC 7616 §3.3), so that the client retries without asking its user.
-func Challenge(c *router.Ctx, realm string, flags int, code int) int {
+func (a *Module) Challenge(c *router.Ctx, realm string, flags int, code int) int {
 	m := c.Msg
 	if !m.IsRequest() || m.Method() == sip.MethodACK || m.Method() == sip.MethodCANCEL {
 		c.Log().Error("auth: cannot challenge this message", "route", c.Route)
@@ -231,11 +248,11 @@ func Challenge(c *router.Ctx, realm string, flags int, code int) int {
 		}
 		if i, err := m.DigestFor(t, r, &d); err == nil && i >= 0 {
 			var b [32]byte
-			st, _ := cur.nonces.check(d.Nonce, time.Now(), binding(c, &b))
+			st, _ := a.nonces.check(d.Nonce, time.Now(), a.binding(c, &b))
 			stale = st == nonceStale
 		}
 	}
-	qop := cur.qop
+	qop := a.qop
 	switch {
 	case flags&flagQOPAuth != 0:
 		qop = "auth"
@@ -243,7 +260,7 @@ func Challenge(c *router.Ctx, realm string, flags int, code int) int {
 		qop = "auth-int"
 	}
 	var b [32]byte
-	bind := binding(c, &b)
+	bind := a.binding(c, &b)
 	buf := c.W.Scratch[:0]
 	if code == 407 {
 		buf = append(buf, "Proxy-Authenticate: Digest realm=\""...)
@@ -252,7 +269,7 @@ func Challenge(c *router.Ctx, realm string, flags int, code int) int {
 	}
 	buf = appendQuotedSafe(buf, r)
 	buf = append(buf, "\", nonce=\""...)
-	buf = cur.nonces.make(buf, time.Now(), bind)
+	buf = a.nonces.make(buf, time.Now(), bind)
 	buf = append(buf, '"')
 	if qop != "" {
 		buf = append(buf, ", qop=\""...)
@@ -260,7 +277,7 @@ func Challenge(c *router.Ctx, realm string, flags int, code int) int {
 		buf = append(buf, '"')
 	}
 	buf = append(buf, ", algorithm="...)
-	buf = append(buf, cur.algorithm.String()...)
+	buf = append(buf, a.algorithm.String()...)
 	if stale {
 		buf = append(buf, ", stale=true"...)
 	}
@@ -270,7 +287,7 @@ func Challenge(c *router.Ctx, realm string, flags int, code int) int {
 	if code == 407 {
 		reason = "Proxy Authentication Required"
 	}
-	if sl.Send(c, code, reason, buf, nil) < 0 {
+	if a.sl.Send(c, code, reason, buf, nil) < 0 {
 		return Error
 	}
 	return OK
@@ -335,11 +352,7 @@ func HeaderFor(m *sip.Msg) sip.HdrType {
 // PreAuth finds the credentials for realm in headers of type t and checks
 // what needs no password: the scheme, the algorithm, the nonce's signature
 // and age. It returns OK to go on, or NoCredentials, StaleNonce, Error.
-func PreAuth(c *router.Ctx, t sip.HdrType, realm string, cr *Credentials) int {
-	if !Configured() {
-		c.Log().Error("auth: module not loaded or not initialised", "route", c.Route)
-		return Error
-	}
+func (a *Module) PreAuth(c *router.Ctx, t sip.HdrType, realm string, cr *Credentials) int {
 	r := realmOf(c, realm)
 	i, err := c.Msg.DigestFor(t, r, &cr.Digest)
 	if err != nil {
@@ -359,7 +372,7 @@ func PreAuth(c *router.Ctx, t sip.HdrType, realm string, cr *Credentials) int {
 	}
 	cr.Algorithm = alg
 	var b [32]byte
-	st, id := cur.nonces.check(cr.Nonce, time.Now(), binding(c, &b))
+	st, id := a.nonces.check(cr.Nonce, time.Now(), a.binding(c, &b))
 	switch st {
 	case nonceBad:
 		return Error
@@ -377,24 +390,24 @@ func PreAuth(c *router.Ctx, t sip.HdrType, realm string, cr *Credentials) int {
 // algorithm) and then the nonce-count: OK, InvalidPassword, NonceReused
 // or StaleNonce. On OK the credentials are remembered for
 // consume_credentials.
-func Verify(c *router.Ctx, cr *Credentials, ha1 []byte) int {
+func (a *Module) Verify(c *router.Ctx, cr *Credentials, ha1 []byte) int {
 	if len(ha1) != cr.Algorithm.HexLen() {
 		c.Log().Error("auth: the stored HA1 does not fit the algorithm "+cr.Algorithm.String(), "route", c.Route, "user", string(cr.Username))
 		return Error
 	}
 	m := c.Msg
 	now := time.Now()
-	if cur.fails.blocked(cr.Username, cr.Realm, now) {
+	if a.fails.blocked(cr.Username, cr.Realm, now) {
 		return InvalidPassword
 	}
 	var want [64]byte
 	resp := cr.Algorithm.Response(want[:], ha1, cr.Nonce, cr.NC, cr.CNonce, cr.QOP, m.MethodName(), cr.URI, m.Body())
 	if !EqualHex(cr.Response, resp) {
-		cur.fails.fail(cr.Username, cr.Realm, now)
+		a.fails.fail(cr.Username, cr.Realm, now)
 		return InvalidPassword
 	}
 	if len(cr.QOP) > 0 {
-		ok, stale := cur.nonces.count(cr.id, cr.NC)
+		ok, stale := a.nonces.count(cr.id, cr.NC)
 		if stale {
 			return StaleNonce
 		}
@@ -418,7 +431,7 @@ var dummyPassword = func() []byte {
 // work Verify does for one that does (an HA1 when calculate is set, the
 // response, the comparison) and returns UserUnknown: the time of the
 // answer does not tell existing users from unknown ones.
-func VerifyUnknown(c *router.Ctx, cr *Credentials, calculate bool) int {
+func (a *Module) VerifyUnknown(c *router.Ctx, cr *Credentials, calculate bool) int {
 	var buf [64]byte
 	ha1 := dummyPassword[:cr.Algorithm.HexLen()]
 	if calculate {
@@ -428,8 +441,8 @@ func VerifyUnknown(c *router.Ctx, cr *Credentials, calculate bool) int {
 	m := c.Msg
 	resp := cr.Algorithm.Response(want[:], ha1, cr.Nonce, cr.NC, cr.CNonce, cr.QOP, m.MethodName(), cr.URI, m.Body())
 	EqualHex(cr.Response, resp)
-	if now := time.Now(); !cur.fails.blocked(cr.Username, cr.Realm, now) {
-		cur.fails.fail(cr.Username, cr.Realm, now)
+	if now := time.Now(); !a.fails.blocked(cr.Username, cr.Realm, now) {
+		a.fails.fail(cr.Username, cr.Realm, now)
 	}
 	return UserUnknown
 }
@@ -454,13 +467,13 @@ func CheckIdentity(c *router.Ctx, cr *Credentials) int {
 
 // PVAuthCheck checks credentials against a password (flags&1: an HA1)
 // from the script: pv_auth_check(realm, passwd, flags, checks).
-func PVAuthCheck(c *router.Ctx, realm, passwd string, flags, checks int) int {
-	return pvAuthenticate(c, HeaderFor(c.Msg), realm, passwd, flags, checks)
+func (a *Module) PVAuthCheck(c *router.Ctx, realm, passwd string, flags, checks int) int {
+	return a.pvAuthenticate(c, HeaderFor(c.Msg), realm, passwd, flags, checks)
 }
 
-func pvAuthenticate(c *router.Ctx, t sip.HdrType, realm, passwd string, flags, checks int) int {
+func (a *Module) pvAuthenticate(c *router.Ctx, t sip.HdrType, realm, passwd string, flags, checks int) int {
 	var cr Credentials
-	if rc := PreAuth(c, t, realm, &cr); rc != OK {
+	if rc := a.PreAuth(c, t, realm, &cr); rc != OK {
 		return rc
 	}
 	var buf [64]byte
@@ -468,7 +481,7 @@ func pvAuthenticate(c *router.Ctx, t sip.HdrType, realm, passwd string, flags, c
 	if flags&1 == 0 {
 		ha1 = cr.Algorithm.HA1(buf[:], cr.Username, cr.Realm, ha1)
 	}
-	if rc := Verify(c, &cr, ha1); rc != OK {
+	if rc := a.Verify(c, &cr, ha1); rc != OK {
 		return rc
 	}
 	if checks&1 != 0 {
@@ -476,6 +489,3 @@ func pvAuthenticate(c *router.Ctx, t sip.HdrType, realm, passwd string, flags, c
 	}
 	return OK
 }
-
-// ErrNotLoaded is what a module that needs auth says when it is missing.
-var ErrNotLoaded = errors.New(`needs the auth module: loadmodule "auth.so" before it`)

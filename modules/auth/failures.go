@@ -14,10 +14,11 @@ import (
 // stop does not tell them apart either. The table is bounded: past
 // maxFailUsers users, new ones are not counted.
 type failures struct {
-	limit  int
-	window time.Duration
-	mu     sync.Mutex
-	m      map[string]*failCount
+	refused *atomic.Uint64 // the module's count of checks refused
+	limit   int
+	window  time.Duration
+	mu      sync.Mutex
+	m       map[string]*failCount
 }
 
 type failCount struct {
@@ -27,14 +28,11 @@ type failCount struct {
 
 const maxFailUsers = 1 << 17
 
-// Blocked counts the checks refused by failed_auth_limit.
-var Blocked atomic.Uint64
-
-func newFailures(limit int, window time.Duration) *failures {
+func newFailures(limit int, window time.Duration, counter *atomic.Uint64) *failures {
 	if limit <= 0 {
 		return nil
 	}
-	return &failures{limit: limit, window: window, m: map[string]*failCount{}}
+	return &failures{limit: limit, window: window, m: map[string]*failCount{}, refused: counter}
 }
 
 // blocked reports whether user@realm is past the limit now.
@@ -51,7 +49,7 @@ func (f *failures) blocked(user, realm []byte, now time.Time) bool {
 		return false
 	}
 	if e.n >= f.limit {
-		Blocked.Add(1)
+		f.refused.Add(1)
 		return true
 	}
 	return false

@@ -37,14 +37,25 @@ type credential struct {
 	avp, column string
 }
 
+// Module is the auth_db module of one proxy: its parameters, database
+// and the queries built from them.
+type Module struct {
+	settings
+	auth      *auth.Module
+	database  *db.DB // set by Start
+	dbErrors  db.Complainer
+	queriesMu sync.RWMutex
+	queries   map[queryKey]string
+}
+
 var (
-	cur      settings
-	database *db.DB
-	dbErrors db.Complainer
+	_ dispatch.Initializer = (*Module)(nil)
+	_ dispatch.Starter     = (*Module)(nil)
+	_ dispatch.Stopper     = (*Module)(nil)
 )
 
 func init() {
-	dispatch.RegisterLegacy(dispatch.Legacy{
+	dispatch.Register(dispatch.ModuleInfo{
 		Name: "auth_db",
 		Params: []dispatch.Param{
 			{Name: "db_url", Kind: dispatch.Str},
@@ -57,23 +68,26 @@ func init() {
 			{Name: "load_credentials", Kind: dispatch.Str},
 			{Name: "version_table", Kind: dispatch.Int},
 		},
-		Init:  initParams,
-		Start: start,
-		Stop:  stop,
-		Exports: []dispatch.Export{
-			{Name: "auth_check", Ret: dispatch.Int, Fn: dispatch.FSSI(AuthCheck), Native: "auth_check"},
-			{Name: "is_subscriber", Ret: dispatch.Int, Fn: dispatch.FSSI(IsSubscriber), Native: "is_subscriber"},
-			{Name: "www_authorize", NativeOnly: true, Ret: dispatch.Int, Fn: dispatch.FSS(func(c *router.Ctx, realm, table string) int {
-				return authorize(c, sip.HdrAuthorization, realm, table, 0)
-			})},
-			{Name: "proxy_authorize", NativeOnly: true, Ret: dispatch.Int, Fn: dispatch.FSS(func(c *router.Ctx, realm, table string) int {
-				return authorize(c, sip.HdrProxyAuthorization, realm, table, 0)
-			})},
-		},
+		New: func() dispatch.Module { return &Module{queries: map[queryKey]string{}} },
 	})
 }
 
-func initParams(p *dispatch.Params) error {
+// Exports are KSR.auth_db and the native-only authorize functions.
+func (m *Module) Exports() []dispatch.Export {
+	return []dispatch.Export{
+		{Name: "auth_check", Ret: dispatch.Int, Fn: dispatch.FSSI(m.AuthCheck)},
+		{Name: "is_subscriber", Ret: dispatch.Int, Fn: dispatch.FSSI(m.IsSubscriber)},
+		{Name: "www_authorize", NativeOnly: true, Ret: dispatch.Int, Fn: dispatch.FSS(func(c *router.Ctx, realm, table string) int {
+			return m.authorize(c, sip.HdrAuthorization, realm, table, 0)
+		})},
+		{Name: "proxy_authorize", NativeOnly: true, Ret: dispatch.Int, Fn: dispatch.FSS(func(c *router.Ctx, realm, table string) int {
+			return m.authorize(c, sip.HdrProxyAuthorization, realm, table, 0)
+		})},
+	}
+}
+
+// Init reads the parameters; auth must be loaded.
+func (m *Module) Init(p *dispatch.Params) error {
 	s := settings{
 		url:          p.Str("db_url", ""),
 		userCol:      p.Str("user_column", "username"),
@@ -121,18 +135,17 @@ func initParams(p *dispatch.Params) error {
 		}
 		s.creds = append(s.creds, credential{avp: avp, column: col})
 	}
-	if !auth.Configured() {
-		return fmt.Errorf("auth_db %w", auth.ErrNotLoaded)
+	a, err := dispatch.Need[*auth.Module](p, "auth")
+	if err != nil {
+		return err
 	}
-	cur = s
-	queriesMu.Lock()
-	queries = map[queryKey]string{} // built from the settings
-	queriesMu.Unlock()
+	m.settings, m.auth = s, a
 	return nil
 }
 
-func start(env *router.Env) error {
-	d, err := db.Open(cur.url)
+// Start opens the database and checks the subscriber table.
+func (m *Module) Start(env *router.Env) error {
+	d, err := db.Open(m.url)
 	if err != nil {
 		return err
 	}
@@ -141,35 +154,36 @@ func start(env *router.Env) error {
 	if _, err := d.Columns(ctx, "subscriber"); err != nil {
 		// Scripts may name another table: say it now, fail at use.
 		env.Log.Warn("auth_db: " + err.Error() + ": auth_check on it will fail (kemi db init creates it)")
-	} else if err := checkTable(ctx, d, "subscriber"); err != nil {
+	} else if err := m.checkTable(ctx, d, "subscriber"); err != nil {
 		d.Close()
 		return err
 	}
-	database = d
+	m.database = d
 	return nil
 }
 
-func stop() {
-	if database != nil {
-		database.Close()
-		database = nil
+// Stop closes the database.
+func (m *Module) Stop() {
+	if m.database != nil {
+		m.database.Close()
+		m.database = nil
 	}
 }
 
 // checkTable is the start-up check of a subscriber table: version row and
 // every column the module reads.
-func checkTable(ctx context.Context, d *db.DB, table string) error {
-	need := []string{cur.userCol, cur.passCol, cur.passCol2}
-	if cur.useDomain {
-		need = append(need, cur.domainCol)
+func (m *Module) checkTable(ctx context.Context, d *db.DB, table string) error {
+	need := []string{m.userCol, m.passCol, m.passCol2}
+	if m.useDomain {
+		need = append(need, m.domainCol)
 	}
-	for _, c := range cur.creds {
+	for _, c := range m.creds {
 		need = append(need, c.column)
 	}
 	if err := d.RequireColumns(ctx, table, need...); err != nil {
 		return err
 	}
-	if cur.versionCheck && table == "subscriber" {
+	if m.versionCheck && table == "subscriber" {
 		return d.CheckVersion(ctx, table, db.VersionSubscriber)
 	}
 	return nil
@@ -179,47 +193,42 @@ func checkTable(ctx context.Context, d *db.DB, table string) error {
 // password column the username's form picks.
 type queryKey struct{ table, passCol string }
 
-var (
-	queriesMu sync.RWMutex
-	queries   = map[queryKey]string{}
-)
-
 // query is the SELECT for one table and password column, built (and the
 // table name checked) once.
-func query(table, passCol string) (string, error) {
+func (m *Module) query(table, passCol string) (string, error) {
 	k := queryKey{table, passCol}
-	queriesMu.RLock()
-	q, ok := queries[k]
-	queriesMu.RUnlock()
+	m.queriesMu.RLock()
+	q, ok := m.queries[k]
+	m.queriesMu.RUnlock()
 	if ok {
 		return q, nil
 	}
 	if err := db.Ident("table", table); err != nil {
 		return "", err
 	}
-	q = buildQuery(table, passCol)
-	queriesMu.Lock()
-	queries[k] = q
-	queriesMu.Unlock()
+	q = m.buildQuery(table, passCol)
+	m.queriesMu.Lock()
+	m.queries[k] = q
+	m.queriesMu.Unlock()
 	return q, nil
 }
 
-func buildQuery(table, passCol string) string {
+func (m *Module) buildQuery(table, passCol string) string {
 	var b strings.Builder
 	b.WriteString("SELECT ")
 	b.WriteString(passCol)
-	for _, c := range cur.creds {
+	for _, c := range m.creds {
 		b.WriteString(", ")
 		b.WriteString(c.column)
 	}
 	b.WriteString(" FROM ")
 	b.WriteString(table)
 	b.WriteString(" WHERE ")
-	b.WriteString(cur.userCol)
+	b.WriteString(m.userCol)
 	b.WriteString(" = ?")
-	if cur.useDomain {
+	if m.useDomain {
 		b.WriteString(" AND ")
-		b.WriteString(cur.domainCol)
+		b.WriteString(m.domainCol)
 		b.WriteString(" = ?")
 	}
 	return b.String()
@@ -229,60 +238,60 @@ func buildQuery(table, passCol string) string {
 // REGISTER (Authorization) or another request (Proxy-Authorization)
 // against the table; flags&1 also requires the authentication user to be
 // the To (REGISTER) or From user.
-func AuthCheck(c *router.Ctx, realm, table string, flags int) int {
-	return authorize(c, auth.HeaderFor(c.Msg), realm, table, flags)
+func (m *Module) AuthCheck(c *router.Ctx, realm, table string, flags int) int {
+	return m.authorize(c, auth.HeaderFor(c.Msg), realm, table, flags)
 }
 
-func authorize(c *router.Ctx, t sip.HdrType, realm, table string, flags int) int {
+func (m *Module) authorize(c *router.Ctx, t sip.HdrType, realm, table string, flags int) int {
 	var cr auth.Credentials
-	if rc := auth.PreAuth(c, t, realm, &cr); rc != auth.OK {
+	if rc := m.auth.PreAuth(c, t, realm, &cr); rc != auth.OK {
 		return rc
 	}
-	if database == nil {
+	if m.database == nil {
 		c.Log().Error("auth_db: no database (the module has not started)", "route", c.Route)
 		return auth.Error
 	}
 	user, domain := cr.Username, cr.Realm
-	passCol := cur.passCol
+	passCol := m.passCol
 	if i := strings.IndexByte(string(user), '@'); i >= 0 {
 		// username written user@domain: Kamailio's ha1b column holds
 		// H(user@domain:realm:password).
-		if !cur.calculateHA1 {
-			passCol = cur.passCol2
+		if !m.calculateHA1 {
+			passCol = m.passCol2
 		} else {
 			user, domain = user[:i], user[i+1:]
 		}
 	}
 	args := []any{string(user)}
-	if cur.useDomain {
+	if m.useDomain {
 		args = append(args, string(domain))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	vals := make([]sql.NullString, 1+len(cur.creds))
+	vals := make([]sql.NullString, 1+len(m.creds))
 	dest := make([]any, len(vals))
 	for i := range vals {
 		dest[i] = &vals[i]
 	}
-	q, err := query(table, passCol)
+	q, err := m.query(table, passCol)
 	if err != nil {
 		c.Log().Error("auth_db: "+err.Error(), "route", c.Route)
 		return auth.Error
 	}
-	err = database.QueryRow(ctx, q, args...).Scan(dest...)
+	err = m.database.QueryRow(ctx, q, args...).Scan(dest...)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		return auth.VerifyUnknown(c, &cr, cur.calculateHA1)
+		return m.auth.VerifyUnknown(c, &cr, m.calculateHA1)
 	case err != nil:
-		dbErrors.Log(c.Log(), "auth_db: subscriber query failed, auth_check returns -1", err)
+		m.dbErrors.Log(c.Log(), "auth_db: subscriber query failed, auth_check returns -1", err)
 		return auth.Error
 	}
 	secret := []byte(vals[0].String)
-	if cur.calculateHA1 {
+	if m.calculateHA1 {
 		var buf [64]byte
 		secret = cr.Algorithm.HA1(buf[:], cr.Username, cr.Realm, secret)
 	}
-	if rc := auth.Verify(c, &cr, secret); rc != auth.OK {
+	if rc := m.auth.Verify(c, &cr, secret); rc != auth.OK {
 		return rc
 	}
 	if flags&1 != 0 {
@@ -291,7 +300,7 @@ func authorize(c *router.Ctx, t sip.HdrType, realm, table string, flags int) int
 			return rc
 		}
 	}
-	for i, cd := range cur.creds {
+	for i, cd := range m.creds {
 		if vals[i+1].Valid {
 			c.AddAVP(cd.avp, router.StrValue(vals[i+1].String))
 		}
@@ -301,8 +310,8 @@ func authorize(c *router.Ctx, t sip.HdrType, realm, table string, flags int) int
 
 // IsSubscriber is is_subscriber(uri, table, flags): 1 when the user (and
 // with use_domain the domain) of uri is in the table.
-func IsSubscriber(c *router.Ctx, uri, table string, flags int) int {
-	if database == nil {
+func (m *Module) IsSubscriber(c *router.Ctx, uri, table string, flags int) int {
+	if m.database == nil {
 		return auth.Error
 	}
 	if err := db.Ident("table", table); err != nil {
@@ -314,21 +323,21 @@ func IsSubscriber(c *router.Ctx, uri, table string, flags int) int {
 		c.Log().Error("auth_db: is_subscriber: "+err.Error(), "route", c.Route)
 		return auth.Error
 	}
-	q := "SELECT " + cur.userCol + " FROM " + table + " WHERE " + cur.userCol + " = ?"
+	q := "SELECT " + m.userCol + " FROM " + table + " WHERE " + m.userCol + " = ?"
 	args := []any{string(u.User)}
-	if cur.useDomain {
-		q += " AND " + cur.domainCol + " = ?"
+	if m.useDomain {
+		q += " AND " + m.domainCol + " = ?"
 		args = append(args, string(u.Host))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	var got string
-	err := database.QueryRow(ctx, q, args...).Scan(&got)
+	err := m.database.QueryRow(ctx, q, args...).Scan(&got)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return -1
 	case err != nil:
-		dbErrors.Log(c.Log(), "auth_db: subscriber query failed", err)
+		m.dbErrors.Log(c.Log(), "auth_db: subscriber query failed", err)
 		return auth.Error
 	}
 	return 1

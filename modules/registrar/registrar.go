@@ -33,15 +33,23 @@ type settings struct {
 	caseSensitive   bool
 }
 
-// Stats are the module's counters (registrar:accepted_regs, rejected_regs).
-var Stats struct {
-	Accepted atomic.Uint64
-	Rejected atomic.Uint64
+// Module is the registrar of one proxy: its parameters, counters, and
+// the usrloc and sl modules it works through.
+type Module struct {
+	settings
+	// Stats are the module's counters (registrar:accepted_regs, rejected_regs).
+	Stats struct {
+		Accepted atomic.Uint64
+		Rejected atomic.Uint64
+	}
+	saveErrors db.Complainer
+	ul         *usrloc.Module
+	sl         *sl.Module
 }
 
 var (
-	cur        settings
-	saveErrors db.Complainer
+	_ dispatch.Initializer   = (*Module)(nil)
+	_ dispatch.StatsProvider = (*Module)(nil)
 )
 
 // save flags, as Kamailio's.
@@ -59,9 +67,9 @@ const (
 )
 
 func init() {
-	dispatch.RegisterLegacy(dispatch.Legacy{
-		Name:  "registrar",
-		Stats: registerStats,
+	dispatch.Register(dispatch.ModuleInfo{
+		Name: "registrar",
+		New:  func() dispatch.Module { return &Module{} },
 		Params: []dispatch.Param{
 			{Name: "default_expires", Kind: dispatch.Int},
 			{Name: "min_expires", Kind: dispatch.Int},
@@ -82,32 +90,37 @@ func init() {
 			{Name: "gruu_enabled", Kind: dispatch.Int},
 			{Name: "outbound_mode", Kind: dispatch.Int},
 		},
-		Init: initParams,
-		Exports: []dispatch.Export{
-			{Name: "save", Ret: dispatch.Int, Fn: dispatch.FSI(Save), Native: "save"},
-			{Name: "save/1", Native: "save", NativeOnly: true, Ret: dispatch.Int, Fn: dispatch.FS(func(c *router.Ctx, table string) int {
-				return Save(c, table, 0)
-			})},
-			{Name: "lookup", Ret: dispatch.Int, Fn: dispatch.FS(func(c *router.Ctx, table string) int {
-				return Lookup(c, table, "")
-			}), Native: "lookup"},
-			{Name: "lookup_uri", Ret: dispatch.Int, Fn: dispatch.FSS(Lookup)},
-			{Name: "lookup/2", Native: "lookup", NativeOnly: true, Ret: dispatch.Int, Fn: dispatch.FSS(Lookup)},
-			{Name: "lookup_branches", Ret: dispatch.Int, Fn: dispatch.FS(LookupBranches), Native: "lookup_branches"},
-			{Name: "registered", Ret: dispatch.Int, Fn: dispatch.FS(func(c *router.Ctx, table string) int {
-				return Registered(c, table, "")
-			}), Native: "registered"},
-			{Name: "registered_uri", Ret: dispatch.Int, Fn: dispatch.FSS(Registered)},
-			{Name: "registered/2", Native: "registered", NativeOnly: true, Ret: dispatch.Int, Fn: dispatch.FSS(Registered)},
-			{Name: "unregister", Ret: dispatch.Int, Fn: dispatch.FSS(func(c *router.Ctx, table, uri string) int {
-				return Unregister(c, table, uri, "")
-			}), Native: "unregister"},
-			{Name: "unregister_ruid", Ret: dispatch.Int, Fn: dispatch.FSSS(Unregister)},
-		},
 	})
 }
 
-func initParams(p *dispatch.Params) error {
+// Exports are KSR.registrar, and the native save, lookup and registered
+// of one and two parameters.
+func (reg *Module) Exports() []dispatch.Export {
+	return []dispatch.Export{
+		{Name: "save", Ret: dispatch.Int, Fn: dispatch.FSI(reg.Save)},
+		{Name: "save", NativeOnly: true, Ret: dispatch.Int, Fn: dispatch.FS(func(c *router.Ctx, table string) int {
+			return reg.Save(c, table, 0)
+		})},
+		{Name: "lookup", Ret: dispatch.Int, Fn: dispatch.FS(func(c *router.Ctx, table string) int {
+			return reg.Lookup(c, table, "")
+		})},
+		{Name: "lookup_uri", Ret: dispatch.Int, Fn: dispatch.FSS(reg.Lookup), Native: dispatch.NoNative},
+		{Name: "lookup", NativeOnly: true, Ret: dispatch.Int, Fn: dispatch.FSS(reg.Lookup)},
+		{Name: "lookup_branches", Ret: dispatch.Int, Fn: dispatch.FS(reg.LookupBranches)},
+		{Name: "registered", Ret: dispatch.Int, Fn: dispatch.FS(func(c *router.Ctx, table string) int {
+			return reg.Registered(c, table, "")
+		})},
+		{Name: "registered_uri", Ret: dispatch.Int, Fn: dispatch.FSS(reg.Registered), Native: dispatch.NoNative},
+		{Name: "registered", NativeOnly: true, Ret: dispatch.Int, Fn: dispatch.FSS(reg.Registered)},
+		{Name: "unregister", Ret: dispatch.Int, Fn: dispatch.FSS(func(c *router.Ctx, table, uri string) int {
+			return reg.Unregister(c, table, uri, "")
+		})},
+		{Name: "unregister_ruid", Ret: dispatch.Int, Fn: dispatch.FSSS(reg.Unregister), Native: dispatch.NoNative},
+	}
+}
+
+// Init reads the parameters; usrloc and sl must be loaded.
+func (reg *Module) Init(p *dispatch.Params) error {
 	s := settings{
 		defaultExpires:  p.Int("default_expires", 3600),
 		minExpires:      p.Int("min_expires", 60),
@@ -132,8 +145,13 @@ func initParams(p *dispatch.Params) error {
 		}
 		s.receivedAVP = name
 	}
-	cur = s
-	return nil
+	reg.settings = s
+	var err error
+	if reg.ul, err = dispatch.Need[*usrloc.Module](p, "usrloc"); err != nil {
+		return err
+	}
+	reg.sl, err = dispatch.Need[*sl.Module](p, "sl")
+	return err
 }
 
 // regError is a failed save: the reply it gets.
@@ -150,20 +168,20 @@ var errInternal = &regError{500, "Server Internal Error"}
 
 // aorOf is the address of record of a URI: its user, and @host with
 // use_domain; lower-cased unless case_sensitive.
-func aorOf(u *sip.URI) (string, error) {
-	if len(u.User) == 0 && !usrloc.UseDomain() {
+func (reg *Module) aorOf(u *sip.URI) (string, error) {
+	if len(u.User) == 0 && !reg.ul.UseDomain() {
 		return "", badRequest("No username in To URI")
 	}
 	var b []byte
 	b = sip.Unescape(b, u.User)
-	if usrloc.UseDomain() {
+	if reg.ul.UseDomain() {
 		b = append(b, '@')
 		b = append(b, u.Host...)
 	}
 	s := string(b)
-	if !cur.caseSensitive {
+	if !reg.caseSensitive {
 		s = strings.ToLower(s)
-	} else if usrloc.UseDomain() {
+	} else if reg.ul.UseDomain() {
 		// host names are case-insensitive (RFC 3261 §19.1.4)
 		at := strings.LastIndexByte(s, '@')
 		s = s[:at] + strings.ToLower(s[at:])
@@ -207,9 +225,6 @@ func allowedMethods(m *sip.Msg) int {
 	return bits
 }
 
-// Now is the clock; tests replace it.
-var Now = time.Now
-
 // binding is one Contact of a REGISTER, read before anything changes.
 type binding struct {
 	uri     string
@@ -222,15 +237,15 @@ type binding struct {
 // and every binding (unless flags has 0x02). Returns 1 (inserted), 2
 // (updated), 3 (deleted), 4 (only fetched), -1 on error, answered with
 // 400/500/503.
-func Save(c *router.Ctx, table string, flags int) int {
-	rc, err := save(c, table, flags)
+func (reg *Module) Save(c *router.Ctx, table string, flags int) int {
+	rc, err := reg.save(c, table, flags)
 	if err != nil {
-		Stats.Rejected.Add(1)
+		reg.Stats.Rejected.Add(1)
 		re, ok := err.(*regError)
 		if !ok {
 			// A database outage fails every REGISTER: one log line per
 			// interval, with the count.
-			saveErrors.Log(c.Log(), "registrar: save failed, answered 500", err)
+			reg.saveErrors.Log(c.Log(), "registrar: save failed, answered 500", err)
 			re = errInternal
 		}
 		if flags&saveNoReply == 0 && c.Msg.IsRequest() {
@@ -241,24 +256,24 @@ func Save(c *router.Ctx, table string, flags int) int {
 			if re.code == 503 {
 				hdr = append(hdr, "Retry-After: 30\r\n"...)
 			}
-			sl.Send(c, re.code, re.reason, hdr, nil)
+			reg.sl.Send(c, re.code, re.reason, hdr, nil)
 		}
 		return -1
 	}
-	Stats.Accepted.Add(1)
+	reg.Stats.Accepted.Add(1)
 	return rc
 }
 
-func save(c *router.Ctx, table string, flags int) (int, error) {
+func (reg *Module) save(c *router.Ctx, table string, flags int) (int, error) {
 	m := c.Msg
 	if !m.IsRequest() || m.Method() != sip.MethodREGISTER {
 		return 0, errors.New("save works on REGISTER requests")
 	}
-	d, err := usrloc.Get(table)
+	d, err := reg.ul.Get(table)
 	if err != nil {
 		return 0, err
 	}
-	aor, err := aorOf(&m.To().URI)
+	aor, err := reg.aorOf(&m.To().URI)
 	if err != nil {
 		return 0, err
 	}
@@ -289,19 +304,19 @@ func save(c *router.Ctx, table string, flags int) (int, error) {
 			e = hdrExpires
 		}
 		if e < 0 {
-			e = cur.defaultExpires
+			e = reg.defaultExpires
 		}
 		if e > 0 {
-			if cur.minExpires > 0 && e < cur.minExpires {
-				e = cur.minExpires
+			if reg.minExpires > 0 && e < reg.minExpires {
+				e = reg.minExpires
 			}
-			if cur.maxExpires > 0 && e > cur.maxExpires {
-				e = cur.maxExpires
+			if reg.maxExpires > 0 && e > reg.maxExpires {
+				e = reg.maxExpires
 			}
 		}
 		q := ct.Q
 		if q < 0 {
-			q = cur.defaultQ
+			q = reg.defaultQ
 		}
 		bs = append(bs, binding{uri: string(ct.URI.Raw), expires: e, q: q})
 	}
@@ -316,15 +331,15 @@ func save(c *router.Ctx, table string, flags int) (int, error) {
 			return 0, badRequest("* used in contact and expires is not zero")
 		}
 	}
-	now := Now()
+	now := time.Now()
 	nowU := now.Unix()
 	var received, path string
-	if cur.receivedAVP != "" {
-		if v := c.AVP(cur.receivedAVP); v.Kind == router.Str {
+	if reg.receivedAVP != "" {
+		if v := c.AVP(reg.receivedAVP); v.Kind == router.Str {
 			received = v.String()
 		}
 	}
-	if cur.usePath {
+	if reg.usePath {
 		path = joinPath(m)
 	}
 	socket := ""
@@ -348,7 +363,7 @@ func save(c *router.Ctx, table string, flags int) (int, error) {
 			return nil
 		}
 		// max_contacts: count what there would be, before changing anything.
-		if cur.maxContacts > 0 {
+		if reg.maxContacts > 0 {
 			n := 0
 			for _, old := range r.Contacts {
 				if old.Alive(nowU) {
@@ -367,7 +382,7 @@ func save(c *router.Ctx, table string, flags int) (int, error) {
 			if flags&saveReplace != 0 {
 				n = min(n, len(bs))
 			}
-			if n > cur.maxContacts {
+			if n > reg.maxContacts {
 				return &regError{503, "Too many registered contacts"}
 			}
 		}
@@ -432,7 +447,7 @@ func save(c *router.Ctx, table string, flags int) (int, error) {
 		}
 	}
 	if flags&saveNoReply == 0 {
-		if err := reply(c, kept, nowU, path); err != nil {
+		if err := reg.reply(c, kept, nowU, path); err != nil {
 			return 0, err
 		}
 	}
@@ -472,7 +487,7 @@ func joinPath(m *sip.Msg) string {
 
 // reply answers the REGISTER with 200 and the AOR's bindings, each with
 // the seconds it has left.
-func reply(c *router.Ctx, cs []usrloc.Contact, n int64, path string) error {
+func (reg *Module) reply(c *router.Ctx, cs []usrloc.Contact, n int64, path string) error {
 	w := c.W
 	buf := w.Scratch[:0]
 	for i := range cs {
@@ -497,7 +512,7 @@ func reply(c *router.Ctx, cs []usrloc.Contact, n int64, path string) error {
 		buf = append(buf, "\r\n"...)
 	}
 	w.Scratch = buf
-	if sl.Send(c, 200, "OK", buf, nil) < 0 {
+	if reg.sl.Send(c, 200, "OK", buf, nil) < 0 {
 		return errors.New("sending the 200 failed")
 	}
 	return nil
@@ -520,9 +535,9 @@ func appendQ(b []byte, q int) []byte {
 // Lookup is lookup(table[, uri]): the request URI (or uri) becomes the
 // first registered contact, the others become branches (append_branches).
 // 1 found, -1 not found, -2 found but none takes the method, -3 error.
-func Lookup(c *router.Ctx, table, uri string) int {
+func (reg *Module) Lookup(c *router.Ctx, table, uri string) int {
 	var list [16]usrloc.Contact
-	cs, rc := contactsOf(c, "lookup", table, uri, list[:0])
+	cs, rc := reg.contactsOf(c, "lookup", table, uri, list[:0])
 	if rc < 0 {
 		return rc
 	}
@@ -533,7 +548,7 @@ func Lookup(c *router.Ctx, table, uri string) int {
 	first := true
 	for i := range cs {
 		ct := &cs[i]
-		if cur.methodFiltering && ct.Methods >= 0 && ct.Methods&bit == 0 {
+		if reg.methodFiltering && ct.Methods >= 0 && ct.Methods&bit == 0 {
 			continue
 		}
 		dst := contactDst(ct)
@@ -551,7 +566,7 @@ func Lookup(c *router.Ctx, table, uri string) int {
 			c.SetPath([]byte(ct.Path))
 			c.BFlags |= uint64(ct.CFlags)
 			first = false
-			if !cur.appendBranches {
+			if !reg.appendBranches {
 				break
 			}
 			continue
@@ -567,12 +582,12 @@ func Lookup(c *router.Ctx, table, uri string) int {
 // locate is the location table named table and the address of record of
 // uri (of the request URI when uri is empty); rc < 0 when either fails,
 // logged under the function's name fn.
-func locate(c *router.Ctx, fn, table, uri string) (d *usrloc.Domain, aor string, rc int) {
-	aor, rc = lookupAOR(c, uri)
+func (reg *Module) locate(c *router.Ctx, fn, table, uri string) (d *usrloc.Domain, aor string, rc int) {
+	aor, rc = reg.lookupAOR(c, uri)
 	if rc < 0 {
 		return nil, "", rc
 	}
-	d, err := usrloc.Get(table)
+	d, err := reg.ul.Get(table)
 	if err != nil {
 		c.Log().Error("registrar: "+fn+": "+err.Error(), "route", c.Route)
 		return nil, "", lookupError
@@ -582,12 +597,12 @@ func locate(c *router.Ctx, fn, table, uri string) (d *usrloc.Domain, aor string,
 
 // contactsOf appends the live contacts of the address of record of uri
 // (of the request URI when empty) to dst; rc < 0 when they cannot be read.
-func contactsOf(c *router.Ctx, fn, table, uri string, dst []usrloc.Contact) ([]usrloc.Contact, int) {
-	d, aor, rc := locate(c, fn, table, uri)
+func (reg *Module) contactsOf(c *router.Ctx, fn, table, uri string, dst []usrloc.Contact) ([]usrloc.Contact, int) {
+	d, aor, rc := reg.locate(c, fn, table, uri)
 	if rc < 0 {
 		return dst, rc
 	}
-	cs, err := d.Fetch(aor, Now(), dst)
+	cs, err := d.Fetch(aor, time.Now(), dst)
 	if err != nil {
 		c.Log().Error("registrar: "+fn+": "+err.Error(), "route", c.Route)
 		return dst, lookupError
@@ -597,7 +612,7 @@ func contactsOf(c *router.Ctx, fn, table, uri string, dst []usrloc.Contact) ([]u
 
 // lookupAOR is the address of record of uri, or of the request URI when
 // uri is empty.
-func lookupAOR(c *router.Ctx, uri string) (string, int) {
+func (reg *Module) lookupAOR(c *router.Ctx, uri string) (string, int) {
 	var u *sip.URI
 	if uri == "" {
 		ru, err := c.RURI()
@@ -613,7 +628,7 @@ func lookupAOR(c *router.Ctx, uri string) (string, int) {
 			return "", lookupError
 		}
 	}
-	aor, err := aorOf(u)
+	aor, err := reg.aorOf(u)
 	if err != nil {
 		return "", lookupNotFound
 	}
@@ -643,17 +658,17 @@ func firstPathURI(path string) string {
 
 // LookupBranches runs lookup on the request URI and on the URI of every
 // branch, replacing each by its contacts.
-func LookupBranches(c *router.Ctx, table string) int {
+func (reg *Module) LookupBranches(c *router.Ctx, table string) int {
 	saved := make([]router.Branch, 0, len(c.Branches()))
 	for _, b := range c.Branches() {
 		saved = append(saved, router.Branch{URI: append([]byte(nil), b.URI...), Dst: append([]byte(nil), b.Dst...),
 			Path: append([]byte(nil), b.Path...), Q: b.Q, Flags: b.Flags})
 	}
 	c.ClearBranches()
-	rc := Lookup(c, table, "")
+	rc := reg.Lookup(c, table, "")
 	for _, b := range saved {
 		var list [16]usrloc.Contact
-		cs, _ := contactsOf(c, "lookup_branches", table, string(b.URI), list[:0])
+		cs, _ := reg.contactsOf(c, "lookup_branches", table, string(b.URI), list[:0])
 		if len(cs) == 0 {
 			c.AppendBranch(b) // not a local user: the branch goes on as it is
 			continue
@@ -670,16 +685,16 @@ func LookupBranches(c *router.Ctx, table string) int {
 
 // Registered is registered(table[, uri]): 1 when the AOR has a live
 // binding, -1 when not.
-func Registered(c *router.Ctx, table, uri string) int {
+func (reg *Module) Registered(c *router.Ctx, table, uri string) int {
 	var list [4]usrloc.Contact
-	cs, rc := contactsOf(c, "registered", table, uri, list[:0])
+	cs, rc := reg.contactsOf(c, "registered", table, uri, list[:0])
 	return dispatch.Result(rc > 0 && len(cs) > 0)
 }
 
 // Unregister removes every binding of the AOR of uri (only the one with
 // ruid when given).
-func Unregister(c *router.Ctx, table, uri, ruid string) int {
-	d, aor, rc := locate(c, "unregister", table, uri)
+func (reg *Module) Unregister(c *router.Ctx, table, uri, ruid string) int {
+	d, aor, rc := reg.locate(c, "unregister", table, uri)
 	if rc < 0 {
 		return -1
 	}

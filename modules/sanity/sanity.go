@@ -39,71 +39,85 @@ const (
 	URIContact
 )
 
-var (
-	defaultChecks = 1511
-	uriChecks     = 7
-	proxyRequire  []string
-	autodrop      = true
-	noreply       = false
-)
-
 func init() {
-	dispatch.RegisterLegacy(dispatch.Legacy{Name: "sanity",
+	dispatch.Register(dispatch.ModuleInfo{Name: "sanity",
 		Params: []dispatch.Param{
 			{Name: "default_checks", Kind: dispatch.Int}, {Name: "uri_checks", Kind: dispatch.Int},
 			{Name: "proxy_require", Kind: dispatch.Str}, {Name: "autodrop", Kind: dispatch.Int},
 			{Name: "noreply", Kind: dispatch.Int},
 		},
-		Init: func(p *dispatch.Params) error {
-			defaultChecks = p.Int("default_checks", 1511)
-			uriChecks = p.Int("uri_checks", 7)
-			proxyRequire = nil
-			for _, s := range strings.Split(p.Str("proxy_require", ""), ",") {
-				if s = strings.TrimSpace(s); s != "" {
-					proxyRequire = append(proxyRequire, s)
-				}
+		New: func() dispatch.Module { return &Module{} },
+	})
+}
+
+// Module is the sanity module of one proxy: its parameters.
+type Module struct {
+	defaultChecks int
+	uriChecks     int
+	proxyRequire  []string
+	autodrop      bool
+	noreply       bool
+	sl            *sl.Module
+}
+
+var _ dispatch.Initializer = (*Module)(nil)
+
+// Init reads the parameters.
+func (m *Module) Init(p *dispatch.Params) error {
+	m.defaultChecks = p.Int("default_checks", 1511)
+	m.uriChecks = p.Int("uri_checks", 7)
+	m.proxyRequire = nil
+	for _, s := range strings.Split(p.Str("proxy_require", ""), ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			m.proxyRequire = append(m.proxyRequire, s)
+		}
+	}
+	m.autodrop = p.Int("autodrop", 1) != 0
+	m.noreply = p.Int("noreply", 0) != 0
+	var err error
+	m.sl, err = dispatch.Need[*sl.Module](p, "sl")
+	return err
+}
+
+// Exports are KSR.sanity.
+func (m *Module) Exports() []dispatch.Export {
+	return []dispatch.Export{
+		{Name: "sanity_check", Ret: dispatch.Int, Fn: dispatch.FII(m.Check)},
+		{Name: "sanity_check_defaults", Ret: dispatch.Int, Native: dispatch.NoNative, Fn: dispatch.F0(func(c *router.Ctx) int { return m.Check(c, m.defaultChecks, m.uriChecks) })},
+		{Name: "sanity_reply", Ret: dispatch.Int, Fn: dispatch.F0(func(c *router.Ctx) int {
+			if c.W.SanityCode == 0 {
+				return -1
 			}
-			autodrop = p.Int("autodrop", 1) != 0
-			noreply = p.Int("noreply", 0) != 0
-			return nil
-		},
-		Exports: []dispatch.Export{
-			{Name: "sanity_check", Ret: dispatch.Int, Native: "sanity_check", Fn: dispatch.FII(Check)},
-			{Name: "sanity_check_defaults", Ret: dispatch.Int, Fn: dispatch.F0(func(c *router.Ctx) int { return Check(c, defaultChecks, uriChecks) })},
-			{Name: "sanity_reply", Ret: dispatch.Int, Native: "sanity_reply", Fn: dispatch.F0(func(c *router.Ctx) int {
-				if c.W.SanityCode == 0 {
-					return -1
-				}
-				return sl.SendReply(c, c.W.SanityCode, c.W.SanityReason)
-			})},
-		}})
+			return m.sl.SendReply(c, c.W.SanityCode, c.W.SanityReason)
+		})},
+	}
 }
 
 // Check runs the checks named by the bits. A failing check answers the
 // request (unless noreply) and returns 0 with autodrop, so that the script
 // stops, else -1. 1 when everything passed.
-func Check(c *router.Ctx, msgChecks, uriBits int) int {
+func (mod *Module) Check(c *router.Ctx, msgChecks, uriBits int) int {
 	m := c.Msg
 	c.W.SanityCode = 0
 	if !m.IsRequest() {
 		return 1 // the checks are about requests; the parser has checked the reply
 	}
-	code, reason := check(c, m, msgChecks, uriBits)
+	code, reason := mod.check(c, m, msgChecks, uriBits)
 	if code == 0 {
 		return 1
 	}
 	c.W.SanityCode, c.W.SanityReason = code, reason
 	c.Log().Info("sanity: check failed", "reason", reason, "src", c.Src().String(), "route", c.Route)
-	if !noreply && m.Method() != sip.MethodACK {
-		sl.SendReply(c, code, reason)
+	if !mod.noreply && m.Method() != sip.MethodACK {
+		mod.sl.SendReply(c, code, reason)
 	}
-	if autodrop {
+	if mod.autodrop {
 		return 0
 	}
 	return -1
 }
 
-func check(c *router.Ctx, m *sip.Msg, bits, uriBits int) (int, string) {
+func (mod *Module) check(c *router.Ctx, m *sip.Msg, bits, uriBits int) (int, string) {
 	if bits&CheckRURIVersion != 0 && !bytes.Equal(m.Version(), []byte("SIP/2.0")) {
 		return 505, "Version Not Supported"
 	}
@@ -131,7 +145,7 @@ func check(c *router.Ctx, m *sip.Msg, bits, uriBits int) (int, string) {
 				break
 			}
 			known := false
-			for _, p := range proxyRequire {
+			for _, p := range mod.proxyRequire {
 				if sip.EqualFold(tok, []byte(p)) {
 					known = true
 				}

@@ -9,76 +9,93 @@ import (
 	"github.com/kemi-sip/kemi/modules/sl"
 )
 
-var optionsAccept, optionsEncoding, optionsLanguage, optionsSupport = "*/*", "", "en", ""
-
 func init() {
-	dispatch.RegisterLegacy(dispatch.Legacy{Name: "siputils",
+	dispatch.Register(dispatch.ModuleInfo{Name: "siputils",
 		Params: []dispatch.Param{
 			{Name: "options_accept", Kind: dispatch.Str}, {Name: "options_accept_encoding", Kind: dispatch.Str},
 			{Name: "options_accept_language", Kind: dispatch.Str}, {Name: "options_support", Kind: dispatch.Str},
 		},
-		Init: func(p *dispatch.Params) error {
-			optionsAccept = p.Str("options_accept", "*/*")
-			optionsEncoding = p.Str("options_accept_encoding", "")
-			optionsLanguage = p.Str("options_accept_language", "en")
-			optionsSupport = p.Str("options_support", "")
-			return nil
-		},
-		Exports: []dispatch.Export{
-			{Name: "has_totag", Ret: dispatch.Int, Native: "has_totag", Fn: dispatch.F0(func(c *router.Ctx) int {
-				if to := c.Msg.To(); to != nil && len(to.Tag) > 0 {
-					return 1
-				}
+		New: func() dispatch.Module { return &Module{} },
+	})
+}
+
+// Module is the siputils module of one proxy: the headers of its
+// options_reply.
+type Module struct {
+	optionsAccept, optionsEncoding, optionsLanguage, optionsSupport string
+	sl                                                              *sl.Module
+}
+
+var _ dispatch.Initializer = (*Module)(nil)
+
+// Init reads the parameters.
+func (m *Module) Init(p *dispatch.Params) error {
+	m.optionsAccept = p.Str("options_accept", "*/*")
+	m.optionsEncoding = p.Str("options_accept_encoding", "")
+	m.optionsLanguage = p.Str("options_accept_language", "en")
+	m.optionsSupport = p.Str("options_support", "")
+	var err error
+	m.sl, err = dispatch.Need[*sl.Module](p, "sl")
+	return err
+}
+
+// Exports are KSR.siputils.
+func (m *Module) Exports() []dispatch.Export {
+	return []dispatch.Export{
+		{Name: "has_totag", Ret: dispatch.Int, Fn: dispatch.F0(func(c *router.Ctx) int {
+			if to := c.Msg.To(); to != nil && len(to.Tag) > 0 {
+				return 1
+			}
+			return -1
+		})},
+		{Name: "is_first_hop", Ret: dispatch.Int, Fn: dispatch.F0(isFirstHop)},
+		{Name: "is_reply", Ret: dispatch.Int, Fn: dispatch.F0(func(c *router.Ctx) int { return dispatch.Result(!c.Msg.IsRequest()) })},
+		{Name: "is_request", Ret: dispatch.Int, Fn: dispatch.F0(func(c *router.Ctx) int { return dispatch.Result(c.Msg.IsRequest()) })},
+		{Name: "options_reply", Ret: dispatch.Int, Fn: dispatch.F0(m.optionsReply)},
+		{Name: "is_numeric", Ret: dispatch.Int, Fn: dispatch.FS(func(c *router.Ctx, s string) int { return all(s, "", isDigit) })},
+		{Name: "is_alphanum", Ret: dispatch.Int, Fn: dispatch.FS(func(c *router.Ctx, s string) int { return all(s, "", isAlnum) })},
+		{Name: "is_alphanumex", Ret: dispatch.Int, Fn: dispatch.FSS(func(c *router.Ctx, s, extra string) int { return all(s, extra, isAlnum) })},
+		{Name: "is_tel_number", Ret: dispatch.Int, Fn: dispatch.FS(func(c *router.Ctx, s string) int {
+			if len(s) > 1 && s[0] == '+' {
+				s = s[1:]
+			}
+			if len(s) == 0 || s[0] == '0' {
 				return -1
-			})},
-			{Name: "is_first_hop", Ret: dispatch.Int, Native: "is_first_hop", Fn: dispatch.F0(isFirstHop)},
-			{Name: "is_reply", Ret: dispatch.Int, Native: "is_reply", Fn: dispatch.F0(func(c *router.Ctx) int { return dispatch.Result(!c.Msg.IsRequest()) })},
-			{Name: "is_request", Ret: dispatch.Int, Native: "is_request", Fn: dispatch.F0(func(c *router.Ctx) int { return dispatch.Result(c.Msg.IsRequest()) })},
-			{Name: "options_reply", Ret: dispatch.Int, Native: "options_reply", Fn: dispatch.F0(optionsReply)},
-			{Name: "is_numeric", Ret: dispatch.Int, Native: "is_numeric", Fn: dispatch.FS(func(c *router.Ctx, s string) int { return all(s, "", isDigit) })},
-			{Name: "is_alphanum", Ret: dispatch.Int, Native: "is_alphanum", Fn: dispatch.FS(func(c *router.Ctx, s string) int { return all(s, "", isAlnum) })},
-			{Name: "is_alphanumex", Ret: dispatch.Int, Native: "is_alphanumex", Fn: dispatch.FSS(func(c *router.Ctx, s, extra string) int { return all(s, extra, isAlnum) })},
-			{Name: "is_tel_number", Ret: dispatch.Int, Native: "is_tel_number", Fn: dispatch.FS(func(c *router.Ctx, s string) int {
-				if len(s) > 1 && s[0] == '+' {
-					s = s[1:]
-				}
-				if len(s) == 0 || s[0] == '0' {
-					return -1
-				}
-				return all(s, "", isDigit)
-			})},
-			{Name: "is_uri", Ret: dispatch.Int, Native: "is_uri", Fn: dispatch.FS(func(c *router.Ctx, s string) int {
-				var u sip.URI
-				return dispatch.Result(sip.ParseURI([]byte(s), &u) == nil)
-			})},
-			{Name: "is_user", Ret: dispatch.Int, Native: "is_user", Fn: dispatch.FS(func(c *router.Ctx, user string) int {
-				f := c.Msg.From()
-				return dispatch.Result(f != nil && string(f.URI.User) == user)
-			})},
-			{Name: "cmp_uri", Ret: dispatch.Int, Native: "cmp_uri", Fn: dispatch.FSS(cmpURI)},
-			{Name: "cmp_aor", Ret: dispatch.Int, Native: "cmp_aor", Fn: dispatch.FSS(cmpAOR)},
-			{Name: "cmp_hdr_name", Ret: dispatch.Int, Native: "cmp_hdr_name", Fn: dispatch.FSS(func(c *router.Ctx, a, b string) int {
-				return dispatch.Result(sip.ClassifyHeader([]byte(a)) == sip.ClassifyHeader([]byte(b)) &&
-					(sip.ClassifyHeader([]byte(a)) != sip.HdrOther || sip.EqualFold([]byte(a), []byte(b))))
-			})},
-			{Name: "uri_param", Ret: dispatch.Int, Native: "uri_param", Fn: dispatch.FS(func(c *router.Ctx, name string) int {
-				u, err := c.RURI()
-				if err != nil {
-					return -1
-				}
-				_, ok := u.Param(name)
-				return dispatch.Result(ok)
-			})},
-			{Name: "uri_param_value", Ret: dispatch.Int, Native: "uri_param", Fn: dispatch.FSS(func(c *router.Ctx, name, val string) int {
-				u, err := c.RURI()
-				if err != nil {
-					return -1
-				}
-				v, ok := u.Param(name)
-				return dispatch.Result(ok && string(v) == val)
-			})},
-			{Name: "add_uri_param", Ret: dispatch.Int, Native: "add_uri_param", Fn: dispatch.FS(addURIParam)},
-		}})
+			}
+			return all(s, "", isDigit)
+		})},
+		{Name: "is_uri", Ret: dispatch.Int, Fn: dispatch.FS(func(c *router.Ctx, s string) int {
+			var u sip.URI
+			return dispatch.Result(sip.ParseURI([]byte(s), &u) == nil)
+		})},
+		{Name: "is_user", Ret: dispatch.Int, Fn: dispatch.FS(func(c *router.Ctx, user string) int {
+			f := c.Msg.From()
+			return dispatch.Result(f != nil && string(f.URI.User) == user)
+		})},
+		{Name: "cmp_uri", Ret: dispatch.Int, Fn: dispatch.FSS(cmpURI)},
+		{Name: "cmp_aor", Ret: dispatch.Int, Fn: dispatch.FSS(cmpAOR)},
+		{Name: "cmp_hdr_name", Ret: dispatch.Int, Fn: dispatch.FSS(func(c *router.Ctx, a, b string) int {
+			return dispatch.Result(sip.ClassifyHeader([]byte(a)) == sip.ClassifyHeader([]byte(b)) &&
+				(sip.ClassifyHeader([]byte(a)) != sip.HdrOther || sip.EqualFold([]byte(a), []byte(b))))
+		})},
+		{Name: "uri_param", Ret: dispatch.Int, Fn: dispatch.FS(func(c *router.Ctx, name string) int {
+			u, err := c.RURI()
+			if err != nil {
+				return -1
+			}
+			_, ok := u.Param(name)
+			return dispatch.Result(ok)
+		})},
+		{Name: "uri_param_value", Ret: dispatch.Int, Native: "uri_param", Fn: dispatch.FSS(func(c *router.Ctx, name, val string) int {
+			u, err := c.RURI()
+			if err != nil {
+				return -1
+			}
+			v, ok := u.Param(name)
+			return dispatch.Result(ok && string(v) == val)
+		})},
+		{Name: "add_uri_param", Ret: dispatch.Int, Fn: dispatch.FS(addURIParam)},
+	}
 }
 
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }
@@ -156,7 +173,7 @@ func addURIParam(c *router.Ctx, param string) int {
 
 // optionsReply answers an OPTIONS addressed to the proxy itself (no user
 // part) with 200 and the Accept headers.
-func optionsReply(c *router.Ctx) int {
+func (mod *Module) optionsReply(c *router.Ctx) int {
 	m := c.Msg
 	if !m.IsRequest() || m.Method() != sip.MethodOPTIONS {
 		return -1
@@ -170,9 +187,9 @@ func optionsReply(c *router.Ctx) int {
 			c.AddReplyHeader([]byte(name + ": " + v))
 		}
 	}
-	add("Accept", optionsAccept)
-	add("Accept-Encoding", optionsEncoding)
-	add("Accept-Language", optionsLanguage)
-	add("Support", optionsSupport)
-	return sl.SendReply(c, 200, "OK")
+	add("Accept", mod.optionsAccept)
+	add("Accept-Encoding", mod.optionsEncoding)
+	add("Accept-Language", mod.optionsLanguage)
+	add("Support", mod.optionsSupport)
+	return mod.sl.SendReply(c, 200, "OK")
 }

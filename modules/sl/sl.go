@@ -11,35 +11,53 @@ import (
 	"github.com/kemi-sip/kemi/dispatch"
 )
 
-// Stats are the module's counters (sl:sent_replies and per class).
-var Stats struct {
-	SentReplies atomic.Uint64
-	Sent1xx     atomic.Uint64
-	Sent2xx     atomic.Uint64
-	Sent3xx     atomic.Uint64
-	Sent4xx     atomic.Uint64
-	Sent5xx     atomic.Uint64
-	Sent6xx     atomic.Uint64
-	Failures    atomic.Uint64
+func init() {
+	dispatch.Register(dispatch.ModuleInfo{Name: "sl", New: func() dispatch.Module { return New() }})
 }
 
-// tagPrefix makes the to-tags of this process unique: a reply's tag is the
-// prefix and a hash of the request's dialog and transaction ids, so that a
-// retransmitted request gets the same tag.
-var tagPrefix [8]byte
+// Module is the sl module of one proxy: its counters (sl:sent_replies and
+// per class) and the prefix of its to-tags.
+type Module struct {
+	Stats struct {
+		SentReplies atomic.Uint64
+		Sent1xx     atomic.Uint64
+		Sent2xx     atomic.Uint64
+		Sent3xx     atomic.Uint64
+		Sent4xx     atomic.Uint64
+		Sent5xx     atomic.Uint64
+		Sent6xx     atomic.Uint64
+		Failures    atomic.Uint64
+	}
+	// tagPrefix makes the to-tags of this proxy unique: a reply's tag is
+	// the prefix and a hash of the request's dialog and transaction ids,
+	// so that a retransmitted request gets the same tag.
+	tagPrefix [8]byte
+}
 
-func init() {
+// New makes an sl module with a random to-tag prefix.
+func New() *Module {
+	m := &Module{}
 	var b [4]byte
 	rand.Read(b[:])
-	hex.Encode(tagPrefix[:], b[:])
-	sendReply := dispatch.FIS(SendReply)
-	dispatch.RegisterLegacy(dispatch.Legacy{Name: "sl", Stats: registerStats, Exports: []dispatch.Export{
-		{Name: "send_reply", Ret: dispatch.Int, Fn: sendReply, Native: "send_reply"},
-		{Name: "sl_send_reply", Ret: dispatch.Int, Fn: sendReply, Native: "sl_send_reply"},
-		{Name: "sreply", Ret: dispatch.Int, Fn: sendReply},
-		{Name: "freply", Ret: dispatch.Int, Fn: sendReply},
-		{Name: "send_reply_mode", Ret: dispatch.Int, Fn: dispatch.FISI(func(c *router.Ctx, code int, reason string, mode int) int {
-			return SendReply(c, code, reason)
+	hex.Encode(m.tagPrefix[:], b[:])
+	return m
+}
+
+var (
+	_ dispatch.Module        = (*Module)(nil)
+	_ dispatch.StatsProvider = (*Module)(nil)
+)
+
+// Exports are KSR.sl.
+func (m *Module) Exports() []dispatch.Export {
+	sendReply := dispatch.FIS(m.SendReply)
+	return []dispatch.Export{
+		{Name: "send_reply", Ret: dispatch.Int, Fn: sendReply},
+		{Name: "sl_send_reply", Ret: dispatch.Int, Fn: sendReply},
+		{Name: "sreply", Ret: dispatch.Int, Fn: sendReply, Native: dispatch.NoNative},
+		{Name: "freply", Ret: dispatch.Int, Fn: sendReply, Native: dispatch.NoNative},
+		{Name: "send_reply_mode", Ret: dispatch.Int, Native: dispatch.NoNative, Fn: dispatch.FISI(func(c *router.Ctx, code int, reason string, mode int) int {
+			return m.SendReply(c, code, reason)
 		})},
 		{Name: "sl_reply_error", Ret: dispatch.Int, Fn: dispatch.F0(func(c *router.Ctx) int {
 			if c.Replied >= 200 {
@@ -48,26 +66,26 @@ func init() {
 				// the client.
 				return 1
 			}
-			return SendReply(c, 500, "Server Internal Error")
-		}), Native: "sl_reply_error"},
-	}})
+			return m.SendReply(c, 500, "Server Internal Error")
+		})},
+	}
 }
 
 // SendReply sends a stateless reply to the current request. It does not
 // answer an ACK, and takes codes 100 to 699.
-func SendReply(c *router.Ctx, code int, reason string) int {
-	return Send(c, code, reason, nil, nil)
+func (m *Module) SendReply(c *router.Ctx, code int, reason string) int {
+	return m.Send(c, code, reason, nil, nil)
 }
 
 // Send is SendReply with extra header lines (each ending in CRLF) and a
 // body: what auth's challenges and registrar's replies go out through.
-func Send(c *router.Ctx, code int, reason string, headers, body []byte) int {
-	m := c.Msg
-	if !m.IsRequest() {
+func (m *Module) Send(c *router.Ctx, code int, reason string, headers, body []byte) int {
+	msg := c.Msg
+	if !msg.IsRequest() {
 		c.Log().Error("sl: cannot reply to a reply", "route", c.Route)
 		return -1
 	}
-	if m.Method() == sip.MethodACK {
+	if msg.Method() == sip.MethodACK {
 		c.Log().Warn("sl: no reply is sent to an ACK", "route", c.Route)
 		return -1
 	}
@@ -80,48 +98,49 @@ func Send(c *router.Ctx, code int, reason string, headers, body []byte) int {
 		// through it, as Kamailio's send_reply does, so that a
 		// retransmission of the request gets it again.
 		if err := t.Reply(c, code, reason, headers, body); err != nil {
-			Stats.Failures.Add(1)
+			m.Stats.Failures.Add(1)
 			c.Log().Error("sl: send reply: "+err.Error(), "route", c.Route)
 			return -1
 		}
-		count(code)
+		m.count(code)
 		return 1
 	}
 	var tag [17]byte
-	copy(tag[:], tagPrefix[:])
+	copy(tag[:], m.tagPrefix[:])
 	tag[8] = '-'
-	h := router.FNV1a(router.FNVOffset, m.CallID())
-	if f := m.From(); f != nil {
+	h := router.FNV1a(router.FNVOffset, msg.CallID())
+	if f := msg.From(); f != nil {
 		h = router.FNV1a(h, f.Tag)
 	}
-	if v := m.TopVia(); v != nil {
+	if v := msg.TopVia(); v != nil {
 		h = router.FNV1a(h, v.Branch)
 	}
 	sum := [4]byte{byte(h >> 24), byte(h >> 16), byte(h >> 8), byte(h)}
 	hex.Encode(tag[9:], sum[:])
 	if err := c.Reply(code, reason, tag[:], headers, body); err != nil {
-		Stats.Failures.Add(1)
+		m.Stats.Failures.Add(1)
 		c.Log().Error("sl: send reply: "+err.Error(), "route", c.Route)
 		return -1
 	}
-	count(code)
+	m.count(code)
 	return 1
 }
 
-func count(code int) {
-	Stats.SentReplies.Add(1)
+func (m *Module) count(code int) {
+	s := &m.Stats
+	s.SentReplies.Add(1)
 	switch code / 100 {
 	case 1:
-		Stats.Sent1xx.Add(1)
+		s.Sent1xx.Add(1)
 	case 2:
-		Stats.Sent2xx.Add(1)
+		s.Sent2xx.Add(1)
 	case 3:
-		Stats.Sent3xx.Add(1)
+		s.Sent3xx.Add(1)
 	case 4:
-		Stats.Sent4xx.Add(1)
+		s.Sent4xx.Add(1)
 	case 5:
-		Stats.Sent5xx.Add(1)
+		s.Sent5xx.Add(1)
 	default:
-		Stats.Sent6xx.Add(1)
+		s.Sent6xx.Add(1)
 	}
 }

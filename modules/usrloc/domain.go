@@ -50,7 +50,7 @@ type Record struct {
 	AOR      string
 	Contacts []*Contact
 	ops      []op // database changes made by the current Update
-	u        *Usrloc
+	u        *Module
 }
 
 type opKind uint8
@@ -73,7 +73,7 @@ func (r *Record) Insert(c *Contact) {
 	r.sort()
 	r.ops = append(r.ops, op{opInsert, c})
 	if r.u.set.mode != DBOnly {
-		Stats.Contacts.Add(1)
+		r.u.Stats.Contacts.Add(1)
 	}
 }
 
@@ -89,7 +89,7 @@ func (r *Record) Delete(i int) {
 	r.Contacts = slices.Delete(r.Contacts, i, i+1)
 	r.ops = append(r.ops, op{opDelete, c})
 	if r.u.set.mode != DBOnly {
-		Stats.Contacts.Add(-1)
+		r.u.Stats.Contacts.Add(-1)
 	}
 }
 
@@ -118,7 +118,7 @@ const numShards = 64
 // Domain is one location table.
 type Domain struct {
 	Name   string
-	u      *Usrloc
+	u      *Module
 	q      queries
 	shards [numShards]shard
 
@@ -272,8 +272,8 @@ func (d *Domain) expire(now time.Time) {
 					continue
 				}
 				r.Contacts = slices.Delete(r.Contacts, j, j+1)
-				Stats.Contacts.Add(-1)
-				Stats.Expired.Add(1)
+				d.u.Stats.Contacts.Add(-1)
+				d.u.Stats.Expired.Add(1)
 				if d.u.set.mode == WriteBack && c.state != toInsert {
 					d.delMu.Lock()
 					d.deleted = append(d.deleted, c.RUID)
@@ -288,7 +288,7 @@ func (d *Domain) expire(now time.Time) {
 		s.mu.Unlock()
 		if d.u.set.mode == WriteThrough && len(gone) > 0 {
 			if err := d.write("", gone); err != nil {
-				Stats.DBErrors.Add(1)
+				d.u.Stats.DBErrors.Add(1)
 				d.u.log.Error("usrloc: delete of expired contacts failed", "table", d.Name, "err", err.Error())
 			}
 		}
@@ -408,10 +408,10 @@ func (d *Domain) write(aor string, ops []op) error {
 		return nil
 	})
 	if err != nil {
-		Stats.DBErrors.Add(1)
+		d.u.Stats.DBErrors.Add(1)
 		return err
 	}
-	Stats.DBWrites.Add(uint64(len(ops)))
+	d.u.Stats.DBWrites.Add(uint64(len(ops)))
 	return nil
 }
 
@@ -476,7 +476,7 @@ func (d *Domain) flush() error {
 		d.delMu.Unlock()
 		return err
 	}
-	Stats.DBWrites.Add(uint64(len(todo) + len(deleted)))
+	d.u.Stats.DBWrites.Add(uint64(len(todo) + len(deleted)))
 	// Mark what was written as in sync, unless it changed again meanwhile.
 	for _, p := range todo {
 		s := d.shard(p.aor)
@@ -501,7 +501,7 @@ func (d *Domain) deleteExpiredDB(now int64) {
 	_, err := d.u.db.Exec(ctx, d.q.deleteExpired,
 		db.FormatTime(time.Unix(now, 0)), db.FormatTime(time.Unix(0, 0)))
 	if err != nil {
-		Stats.DBErrors.Add(1)
+		d.u.Stats.DBErrors.Add(1)
 		d.u.log.Error("usrloc: delete of expired contacts failed", "table", d.Name, "err", err.Error())
 	}
 }
@@ -569,8 +569,8 @@ func (d *Domain) load(ctx context.Context) error {
 		}
 		r.Contacts = append(r.Contacts, c)
 		r.sort()
-		Stats.Contacts.Add(1)
-		Stats.Preloaded.Add(1)
+		d.u.Stats.Contacts.Add(1)
+		d.u.Stats.Preloaded.Add(1)
 	}
 	return rows.Err()
 }
@@ -586,7 +586,7 @@ func (d *Domain) loadRecord(ctx context.Context, aor string) (*Record, error) {
 		rows, err = d.u.db.Query(ctx, d.q.selectUser, user)
 	}
 	if err != nil {
-		Stats.DBErrors.Add(1)
+		d.u.Stats.DBErrors.Add(1)
 		return nil, err
 	}
 	defer rows.Close()

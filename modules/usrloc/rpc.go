@@ -21,20 +21,21 @@ func (d *Domain) Len() int {
 	return n
 }
 
-func registerStats(r *stats.Registry) {
+// RegisterStats registers usrloc's statistics.
+func (u *Module) RegisterStats(r *stats.Registry) {
 	r.Func("usrloc", "registered_users", "addresses of record with a live binding in memory", stats.Gauge, func() int64 {
 		n := 0
-		if u := Started(); u != nil {
+		if u.running.Load() {
 			for _, d := range u.domainList() {
 				n += d.Len()
 			}
 		}
 		return int64(n)
 	})
-	r.Func("usrloc", "location_contacts", "bindings in memory", stats.Gauge, Stats.Contacts.Load)
-	r.Uint("usrloc", "location_expires", "bindings removed on expiry", &Stats.Expired)
-	r.Uint("usrloc", "db_errors", "database writes that failed", &Stats.DBErrors)
-	r.Uint("usrloc", "db_writes", "database writes", &Stats.DBWrites)
+	r.Func("usrloc", "location_contacts", "bindings in memory", stats.Gauge, u.Stats.Contacts.Load)
+	r.Uint("usrloc", "location_expires", "bindings removed on expiry", &u.Stats.Expired)
+	r.Uint("usrloc", "db_errors", "database writes that failed", &u.Stats.DBErrors)
+	r.Uint("usrloc", "db_writes", "database writes", &u.Stats.DBWrites)
 }
 
 // contactInfo is a binding as ul.dump and ul.lookup show it (Kamailio's
@@ -58,15 +59,15 @@ func contactInfo(c *Contact, now int64) map[string]any {
 
 // tableAOR is the location table and the address of record a command's
 // first two parameters name.
-func tableAOR(p []any) (*Domain, string, error) {
+func (u *Module) tableAOR(p []any) (*Domain, string, error) {
 	name, err := dispatch.ParamStr(p, 0, "table")
 	if err != nil {
 		return nil, "", err
 	}
-	if Started() == nil {
+	if !u.running.Load() {
 		return nil, "", dispatch.RPCErrorf(dispatch.RPCInternal, "usrloc is not running")
 	}
-	d, err := Get(name)
+	d, err := u.Get(name)
 	if err != nil {
 		return nil, "", dispatch.RPCErrorf(dispatch.RPCNotFound, "table %s: %v", name, err)
 	}
@@ -74,11 +75,11 @@ func tableAOR(p []any) (*Domain, string, error) {
 	return d, aor, err
 }
 
-func rpcs(*router.Env) []dispatch.RPC {
+// RPCs are the ul.* commands.
+func (u *Module) RPCs(*router.Env) []dispatch.RPC {
 	return []dispatch.RPC{
 		{Name: "ul.dump", Doc: "every location table and its bindings", Fn: func([]any) (any, error) {
-			u := Started()
-			if u == nil {
+			if !u.running.Load() {
 				return nil, dispatch.RPCErrorf(dispatch.RPCInternal, "usrloc is not running")
 			}
 			now := time.Now()
@@ -101,7 +102,7 @@ func rpcs(*router.Env) []dispatch.RPC {
 			return map[string]any{"Domains": domains}, nil
 		}},
 		{Name: "ul.lookup", Doc: "the bindings of an address of record: ul.lookup TABLE AOR", Fn: func(p []any) (any, error) {
-			d, aor, err := tableAOR(p)
+			d, aor, err := u.tableAOR(p)
 			if err != nil {
 				return nil, err
 			}
@@ -120,7 +121,7 @@ func rpcs(*router.Env) []dispatch.RPC {
 			return map[string]any{"AoR": aor, "Contacts": list}, nil
 		}},
 		{Name: "ul.rm", Doc: "remove an address of record, or one binding: ul.rm TABLE AOR [CONTACT]", Fn: func(p []any) (any, error) {
-			d, aor, err := tableAOR(p)
+			d, aor, err := u.tableAOR(p)
 			if err != nil {
 				return nil, err
 			}
@@ -139,10 +140,9 @@ func rpcs(*router.Env) []dispatch.RPC {
 			}
 			return 0, nil
 		}},
-		{Name: "ul.add", Doc: "add a binding: ul.add TABLE AOR CONTACT [EXPIRES [Q [PATH [FLAGS [CFLAGS [METHODS]]]]]] (expires 0: permanent)", Fn: add},
+		{Name: "ul.add", Doc: "add a binding: ul.add TABLE AOR CONTACT [EXPIRES [Q [PATH [FLAGS [CFLAGS [METHODS]]]]]] (expires 0: permanent)", Fn: u.add},
 		{Name: "ul.flush", Doc: "write db_mode 2's pending changes now", Fn: func([]any) (any, error) {
-			u := Started()
-			if u == nil {
+			if !u.running.Load() {
 				return nil, dispatch.RPCErrorf(dispatch.RPCInternal, "usrloc is not running")
 			}
 			if u.set.mode == WriteBack {
@@ -153,8 +153,8 @@ func rpcs(*router.Env) []dispatch.RPC {
 	}
 }
 
-func add(p []any) (any, error) {
-	d, aor, err := tableAOR(p)
+func (u *Module) add(p []any) (any, error) {
+	d, aor, err := u.tableAOR(p)
 	if err != nil {
 		return nil, err
 	}

@@ -43,23 +43,8 @@ type settings struct {
 	versionCheck bool
 }
 
-// Stats are the module's counters (usrloc:registered_users and friends).
-var Stats struct {
-	Contacts  atomic.Int64 // contacts in memory
-	Expired   atomic.Uint64
-	DBErrors  atomic.Uint64
-	DBWrites  atomic.Uint64
-	Flushes   atomic.Uint64
-	Preloaded atomic.Uint64
-}
-
-var (
-	cur     settings
-	started atomic.Pointer[Usrloc]
-)
-
 func init() {
-	dispatch.RegisterLegacy(dispatch.Legacy{
+	dispatch.Register(dispatch.ModuleInfo{
 		Name: "usrloc",
 		KSR:  "-",
 		Params: []dispatch.Param{
@@ -82,15 +67,23 @@ func init() {
 			{Name: "server_id_filter", Kind: dispatch.Int},
 			{Name: "use_domain_default", Kind: dispatch.Int},
 		},
-		Init:  initParams,
-		Start: func(env *router.Env) error { return Start(env.Log) },
-		Stop:  Stop,
-		RPCs:  rpcs,
-		Stats: registerStats,
+		New: func() dispatch.Module { return &Module{} },
 	})
 }
 
-func initParams(p *dispatch.Params) error {
+var (
+	_ dispatch.Initializer   = (*Module)(nil)
+	_ dispatch.Starter       = (*Module)(nil)
+	_ dispatch.Stopper       = (*Module)(nil)
+	_ dispatch.RPCProvider   = (*Module)(nil)
+	_ dispatch.StatsProvider = (*Module)(nil)
+)
+
+// Exports: usrloc has no KSR functions; registrar uses it.
+func (u *Module) Exports() []dispatch.Export { return nil }
+
+// Init reads the parameters.
+func (u *Module) Init(p *dispatch.Params) error {
 	s := settings{
 		url:          p.Str("db_url", ""),
 		mode:         p.Int("db_mode", NoDB),
@@ -119,13 +112,23 @@ func initParams(p *dispatch.Params) error {
 		}
 		s.preload = append(s.preload, v.S)
 	}
-	cur = s
+	u.set = s
 	return nil
 }
 
-// Usrloc is the started module: its domains (location tables), database
-// and timer.
-type Usrloc struct {
+// Module is the usrloc module of one proxy: its parameters, domains
+// (location tables), database, timer and counters.
+type Module struct {
+	// Stats are the module's counters (usrloc:registered_users and friends).
+	Stats struct {
+		Contacts  atomic.Int64 // contacts in memory
+		Expired   atomic.Uint64
+		DBErrors  atomic.Uint64
+		DBWrites  atomic.Uint64
+		Flushes   atomic.Uint64
+		Preloaded atomic.Uint64
+	}
+	running atomic.Bool
 	set     settings
 	log     *slog.Logger
 	db      *db.DB
@@ -138,12 +141,12 @@ type Usrloc struct {
 }
 
 // Start opens the database, loads the tables of db_mode 1 and 2 and starts
-// the timer. Started by the proxy; tests call it after dispatch.Build.
-func Start(log *slog.Logger) error {
-	u := &Usrloc{set: cur, log: log.With("module", "usrloc"), domains: map[string]*Domain{},
-		stop: make(chan struct{}), done: make(chan struct{}),
-		ruidPfx: "uloc-" + strconv.FormatInt(time.Now().Unix(), 16) + "-" + strconv.FormatInt(int64(os.Getpid()), 16) + "-"}
-	Stats.Contacts.Store(0) // the memory of this run: what preload loads
+// the timer.
+func (u *Module) Start(env *router.Env) error {
+	u.log, u.domains = env.Log.With("module", "usrloc"), map[string]*Domain{}
+	u.stop, u.done = make(chan struct{}), make(chan struct{})
+	u.ruidPfx = "uloc-" + strconv.FormatInt(time.Now().Unix(), 16) + "-" + strconv.FormatInt(int64(os.Getpid()), 16) + "-"
+	u.Stats.Contacts.Store(0) // the memory of this run: what preload loads
 	if u.set.mode != NoDB {
 		d, err := db.Open(u.set.url)
 		if err != nil {
@@ -157,16 +160,15 @@ func Start(log *slog.Logger) error {
 			return err
 		}
 	}
-	started.Store(u)
+	u.running.Store(true)
 	go u.timer()
 	return nil
 }
 
 // Stop writes back what db_mode 2 has not written yet and closes the
 // database.
-func Stop() {
-	u := started.Swap(nil)
-	if u == nil {
+func (u *Module) Stop() {
+	if !u.running.Swap(false) {
 		return
 	}
 	close(u.stop)
@@ -177,7 +179,7 @@ func Stop() {
 	u.close()
 }
 
-func (u *Usrloc) close() {
+func (u *Module) close() {
 	if u.db != nil {
 		u.db.Close()
 	}
@@ -185,15 +187,14 @@ func (u *Usrloc) close() {
 
 // Get returns a location table by name (as save and lookup name it),
 // loading it from the database the first time in db_mode 1 and 2.
-func Get(name string) (*Domain, error) {
-	u := started.Load()
-	if u == nil {
-		return nil, errors.New(`usrloc: not started (loadmodule "usrloc.so")`)
+func (u *Module) Get(name string) (*Domain, error) {
+	if !u.running.Load() {
+		return nil, errors.New("usrloc: not started")
 	}
 	return u.domain(name)
 }
 
-func (u *Usrloc) domain(name string) (*Domain, error) {
+func (u *Module) domain(name string) (*Domain, error) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	if d := u.domains[name]; d != nil {
@@ -231,7 +232,7 @@ func (u *Usrloc) domain(name string) (*Domain, error) {
 var locationColumns = []string{"ruid", "username", "domain", "contact", "received", "path", "expires", "q", "callid", "cseq",
 	"last_modified", "flags", "cflags", "user_agent", "socket", "methods", "instance", "reg_id"}
 
-func (u *Usrloc) checkTable(ctx context.Context, table string) error {
+func (u *Module) checkTable(ctx context.Context, table string) error {
 	if err := u.db.RequireColumns(ctx, table, locationColumns...); err != nil {
 		return fmt.Errorf("usrloc: %w", err)
 	}
@@ -243,11 +244,11 @@ func (u *Usrloc) checkTable(ctx context.Context, table string) error {
 	return nil
 }
 
-func (u *Usrloc) newRUID() string {
+func (u *Module) newRUID() string {
 	return u.ruidPfx + strconv.FormatUint(u.ruidSeq.Add(1), 10)
 }
 
-func (u *Usrloc) timer() {
+func (u *Module) timer() {
 	defer close(u.done)
 	t := time.NewTicker(u.set.interval)
 	defer t.Stop()
@@ -264,7 +265,7 @@ func (u *Usrloc) timer() {
 // Tick is one run of the timer: expired contacts removed, db_mode 2
 // changes written. The timer calls it every timer_interval; tests call it
 // with the time they want.
-func (u *Usrloc) Tick(now time.Time) {
+func (u *Module) Tick(now time.Time) {
 	for _, d := range u.domainList() {
 		d.expire(now)
 	}
@@ -273,28 +274,25 @@ func (u *Usrloc) Tick(now time.Time) {
 	}
 }
 
-// Started is the running module, nil before Start and after Stop.
-func Started() *Usrloc { return started.Load() }
-
 // domainList is the tables in use, for the timer's walks.
-func (u *Usrloc) domainList() []*Domain {
+func (u *Module) domainList() []*Domain {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	return slices.Collect(maps.Values(u.domains))
 }
 
-func (u *Usrloc) flush() {
+func (u *Module) flush() {
 	for _, d := range u.domainList() {
 		if err := d.flush(); err != nil {
-			Stats.DBErrors.Add(1)
+			u.Stats.DBErrors.Add(1)
 			u.log.Error("usrloc: write-back failed, kept for the next timer run", "table", d.Name, "err", err.Error())
 		}
 	}
-	Stats.Flushes.Add(1)
+	u.Stats.Flushes.Add(1)
 }
 
 // splitAOR gives the username and domain columns of an address of record.
-func (u *Usrloc) splitAOR(aor string) (user string, domain any) {
+func (u *Module) splitAOR(aor string) (user string, domain any) {
 	if u.set.useDomain {
 		if i := strings.LastIndexByte(aor, '@'); i >= 0 {
 			return aor[:i], aor[i+1:]
@@ -305,12 +303,7 @@ func (u *Usrloc) splitAOR(aor string) (user string, domain any) {
 
 // UseDomain reports the use_domain parameter: registrar builds
 // addresses of record as user@domain with it.
-func UseDomain() bool {
-	if u := started.Load(); u != nil {
-		return u.set.useDomain
-	}
-	return cur.useDomain
-}
+func (u *Module) UseDomain() bool { return u.set.useDomain }
 
 // Mode is the db_mode in use.
-func (u *Usrloc) Mode() int { return u.set.mode }
+func (u *Module) Mode() int { return u.set.mode }

@@ -16,20 +16,22 @@ import (
 )
 
 // startMode sets the module's parameters as modparam would and starts it.
-func startMode(t *testing.T, url string, mode int) *Usrloc {
+func startMode(t *testing.T, url string, mode int) *Module {
 	t.Helper()
 	set := []dispatch.Setting{{Module: "usrloc", Name: "db_mode", Value: router.IntValue(int64(mode))},
 		{Module: "usrloc", Name: "timer_interval", Value: router.IntValue(3600)}}
 	if url != "" {
 		set = append(set, dispatch.Setting{Module: "usrloc", Name: "db_url", Value: router.StrValue(url)})
 	}
-	if _, err := dispatch.Build([]dispatch.Load{{Name: "usrloc"}}, set); err != nil {
+	tab, err := dispatch.Build([]dispatch.Load{{Name: "usrloc"}}, set)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := Start(slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
+	u := tab.Module("usrloc").(*Module)
+	if err := u.Start(&router.Env{Log: slog.New(slog.NewTextHandler(io.Discard, nil))}); err != nil {
 		t.Fatal(err)
 	}
-	return Started()
+	return u
 }
 
 func newDB(t *testing.T) string {
@@ -46,9 +48,9 @@ func newDB(t *testing.T) string {
 	return url
 }
 
-func register(t *testing.T, aor, uri string, expires int64, cseq int) {
+func register(t *testing.T, u *Module, aor, uri string, expires int64, cseq int) {
 	t.Helper()
-	d, err := Get("location")
+	d, err := u.Get("location")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,9 +70,9 @@ func register(t *testing.T, aor, uri string, expires int64, cseq int) {
 	}
 }
 
-func fetch(t *testing.T, aor string, now time.Time) []Contact {
+func fetch(t *testing.T, u *Module, aor string, now time.Time) []Contact {
 	t.Helper()
-	d, err := Get("location")
+	d, err := u.Get("location")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,12 +103,12 @@ func TestPersistenceAcrossRestart(t *testing.T) {
 	for _, mode := range []int{WriteThrough, WriteBack, DBOnly} {
 		t.Run(fmt.Sprintf("db_mode=%d", mode), func(t *testing.T) {
 			url := newDB(t)
-			startMode(t, url, mode)
+			u := startMode(t, url, mode)
 			exp := time.Now().Add(time.Hour).Unix()
-			register(t, "alice", "sip:alice@10.0.0.1:5060", exp, 1)
-			register(t, "alice", "sip:alice@10.0.0.2:5060", exp, 1)
-			register(t, "bob", "sip:bob@10.0.0.3:5060", exp, 1)
-			register(t, "bob", "sip:bob@10.0.0.3:5060", exp+60, 2) // an update
+			register(t, u, "alice", "sip:alice@10.0.0.1:5060", exp, 1)
+			register(t, u, "alice", "sip:alice@10.0.0.2:5060", exp, 1)
+			register(t, u, "bob", "sip:bob@10.0.0.3:5060", exp, 1)
+			register(t, u, "bob", "sip:bob@10.0.0.3:5060", exp+60, 2) // an update
 			want := 3
 			if mode == WriteBack {
 				want = 0 // nothing written before the timer or the stop
@@ -114,16 +116,16 @@ func TestPersistenceAcrossRestart(t *testing.T) {
 			if n := rows(t, url); n != want {
 				t.Errorf("before stop: %d rows, want %d", n, want)
 			}
-			Stop()
+			u.Stop()
 			if n := rows(t, url); n != 3 {
 				t.Errorf("after stop: %d rows, want 3", n)
 			}
-			startMode(t, url, mode)
-			defer Stop()
-			if cs := fetch(t, "alice", time.Now()); len(cs) != 2 {
+			u = startMode(t, url, mode)
+			defer u.Stop()
+			if cs := fetch(t, u, "alice", time.Now()); len(cs) != 2 {
 				t.Errorf("alice after restart: %d contacts, want 2", len(cs))
 			}
-			cs := fetch(t, "bob", time.Now())
+			cs := fetch(t, u, "bob", time.Now())
 			if len(cs) != 1 || cs[0].CSeq != 2 || cs[0].Expires != exp+60 || cs[0].Q != 500 || cs[0].UserAgent != "test" || cs[0].RUID == "" {
 				t.Errorf("bob after restart: %+v", cs)
 			}
@@ -136,14 +138,14 @@ func TestPersistenceAcrossRestart(t *testing.T) {
 func TestWriteBackTimer(t *testing.T) {
 	url := newDB(t)
 	u := startMode(t, url, WriteBack)
-	defer Stop()
+	defer u.Stop()
 	exp := time.Now().Add(time.Hour).Unix()
-	register(t, "carol", "sip:carol@10.0.0.9", exp, 1)
+	register(t, u, "carol", "sip:carol@10.0.0.9", exp, 1)
 	u.Tick(time.Now())
 	if n := rows(t, url); n != 1 {
 		t.Fatalf("after the timer: %d rows, want 1", n)
 	}
-	d, _ := Get("location")
+	d, _ := u.Get("location")
 	d.Update("carol", func(r *Record) error { r.Delete(0); return nil })
 	u.Tick(time.Now())
 	if n := rows(t, url); n != 0 {
@@ -161,21 +163,21 @@ func TestContactExpiry(t *testing.T) {
 				url = newDB(t)
 			}
 			u := startMode(t, url, mode)
-			defer Stop()
+			defer u.Stop()
 			now := time.Now()
-			register(t, "dave", "sip:dave@10.0.0.1", now.Add(10*time.Second).Unix(), 1)
-			register(t, "dave", "sip:dave@10.0.0.2", now.Add(100*time.Second).Unix(), 1)
-			if cs := fetch(t, "dave", now); len(cs) != 2 {
+			register(t, u, "dave", "sip:dave@10.0.0.1", now.Add(10*time.Second).Unix(), 1)
+			register(t, u, "dave", "sip:dave@10.0.0.2", now.Add(100*time.Second).Unix(), 1)
+			if cs := fetch(t, u, "dave", now); len(cs) != 2 {
 				t.Fatalf("now: %d contacts, want 2", len(cs))
 			}
 			later := now.Add(11 * time.Second)
-			cs := fetch(t, "dave", later)
+			cs := fetch(t, u, "dave", later)
 			if len(cs) != 1 || cs[0].URI != "sip:dave@10.0.0.2" {
 				t.Fatalf("after 11 s: %+v, want the 100 s contact only", cs)
 			}
 			u.Tick(later)
-			if mode != DBOnly && Stats.Contacts.Load() != 1 {
-				t.Errorf("contacts in memory after the timer: %d, want 1", Stats.Contacts.Load())
+			if mode != DBOnly && u.Stats.Contacts.Load() != 1 {
+				t.Errorf("contacts in memory after the timer: %d, want 1", u.Stats.Contacts.Load())
 			}
 			if mode != NoDB {
 				if n := rows(t, url); n != 1 {
@@ -183,7 +185,7 @@ func TestContactExpiry(t *testing.T) {
 				}
 			}
 			u.Tick(now.Add(101 * time.Second))
-			if cs := fetch(t, "dave", now.Add(101*time.Second)); len(cs) != 0 {
+			if cs := fetch(t, u, "dave", now.Add(101*time.Second)); len(cs) != 0 {
 				t.Errorf("after 101 s: %d contacts, want 0", len(cs))
 			}
 		})
@@ -194,8 +196,8 @@ func TestContactExpiry(t *testing.T) {
 // takes one writer, and kemi queues writers instead of failing them.
 func TestConcurrentWritersLoseNothing(t *testing.T) {
 	url := newDB(t)
-	startMode(t, url, WriteThrough)
-	defer Stop()
+	u := startMode(t, url, WriteThrough)
+	defer u.Stop()
 	const workers, each = 16, 100
 	exp := time.Now().Add(time.Hour).Unix()
 	var wg sync.WaitGroup
@@ -204,7 +206,7 @@ func TestConcurrentWritersLoseNothing(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			d, _ := Get("location")
+			d, _ := u.Get("location")
 			for i := range each {
 				aor := fmt.Sprintf("u%02d-%03d", w, i)
 				errs <- d.Update(aor, func(r *Record) error {
