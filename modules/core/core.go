@@ -14,6 +14,20 @@ import (
 )
 
 func init() {
+	dispatch.Register(dispatch.ModuleInfo{Name: "core", KSR: "-", Core: true, New: func() dispatch.Module { return Module{} }})
+}
+
+// Module is the core functions; they keep no state of their own.
+type Module struct{}
+
+var (
+	_ dispatch.RPCProvider = Module{}
+	_ dispatch.CfgProvider = Module{}
+)
+
+// Exports are the KSR core functions (KSR.is_INVITE, KSR.setflag, ...)
+// and core functions of the native language.
+func (Module) Exports() []dispatch.Export {
 	defs := []dispatch.Export{
 		{Name: "dbg", Ret: dispatch.None, Fn: dispatch.NS(logAt(slog.LevelDebug))},
 		{Name: "info", Ret: dispatch.None, Fn: dispatch.NS(logAt(slog.LevelInfo))},
@@ -74,13 +88,13 @@ func init() {
 			return dispatch.Result(c.Env().Myself.Is(c.SrcIP(), int(c.Src().Port()), false))
 		})},
 
-		{Name: "forward", Ret: dispatch.Int, Fn: dispatch.F0(func(c *router.Ctx) int { return forward(c, "") }), Native: "forward"},
+		{Name: "forward", Ret: dispatch.Int, Fn: dispatch.F0(func(c *router.Ctx) int { return forward(c, "") })},
 		{Name: "forward_uri", Ret: dispatch.Int, Fn: dispatch.FS(forward)},
 		// append_branch() / append_branch("uri"): core in the native language;
 		// scripts call KSR.corex.append_branch*.
 		{Name: "append_branch", NativeOnly: true, Ret: dispatch.Int, Fn: dispatch.F0(func(c *router.Ctx) int { return appendBranch(c, "") })},
-		{Name: "append_branch_uri", Native: "append_branch", NativeOnly: true, Ret: dispatch.Int, Fn: dispatch.FS(appendBranch)},
-		{Name: "append_branch_uri_q", Native: "append_branch", NativeOnly: true, Ret: dispatch.Int, Fn: dispatch.FSS(appendBranchQ)},
+		{Name: "append_branch", NativeOnly: true, Ret: dispatch.Int, Fn: dispatch.FS(appendBranch)},
+		{Name: "append_branch", NativeOnly: true, Ret: dispatch.Int, Fn: dispatch.FSS(appendBranchQ)},
 		{Name: "force_rport", Ret: dispatch.Bool, Fn: dispatch.F0(func(c *router.Ctx) int { c.ForceRPort = true; return 1 })},
 		{Name: "add_local_rport", Ret: dispatch.Bool, Fn: dispatch.F0(func(c *router.Ctx) int { return 1 })},
 		{Name: "set_drop", Ret: dispatch.None, Fn: dispatch.N0(func(c *router.Ctx) { c.Drop = true })},
@@ -107,8 +121,7 @@ func init() {
 		defs = append(defs, dispatch.Export{Name: "is_" + p.name, Ret: dispatch.Bool,
 			Fn: dispatch.F0(func(c *router.Ctx) int { return dispatch.Result(c.Proto() == p.t) })})
 	}
-	defs = append(defs, destDefs()...)
-	dispatch.RegisterLegacy(dispatch.Legacy{Name: "core", KSR: "-", Core: true, Exports: defs, RPCs: coreRPCs, Cfg: coreCfg})
+	return append(defs, destDefs()...)
 }
 
 var methods = []struct {

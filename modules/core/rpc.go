@@ -14,7 +14,8 @@ import (
 )
 
 // The core's RPC commands: what the proxy is and how it is doing.
-func coreRPCs(env *router.Env) []dispatch.RPC {
+// RPCs are the core.* commands.
+func (Module) RPCs(env *router.Env) []dispatch.RPC {
 	started := time.Now()
 	return []dispatch.RPC{
 		{Name: "core.version", Doc: "the version", Fn: func([]any) (any, error) { return router.Version, nil }},
@@ -40,7 +41,8 @@ func coreRPCs(env *router.Env) []dispatch.RPC {
 }
 
 // The core's runtime parameters (cfg.get/cfg.set core NAME).
-func coreCfg(env *router.Env) []dispatch.CfgVar {
+// Cfg is the core parameters cfg.set changes.
+func (Module) Cfg(env *router.Env) []dispatch.CfgVar {
 	intVar := func(name, doc string, get func() int, set func(int) error) dispatch.CfgVar {
 		return dispatch.CfgVar{Group: "core", Name: name, Doc: doc, Int: true,
 			Get: func() any { return get() },

@@ -11,20 +11,28 @@ import (
 )
 
 func init() {
-	dispatch.RegisterLegacy(dispatch.Legacy{Name: "corex", Exports: []dispatch.Export{
-		{Name: "has_ruri_user", Ret: dispatch.Int, Native: "has_ruri_user", Fn: dispatch.F0(func(c *router.Ctx) int {
+	dispatch.Register(dispatch.ModuleInfo{Name: "corex", New: func() dispatch.Module { return Module{} }})
+}
+
+// Module is the corex module; it keeps no state.
+type Module struct{}
+
+// Exports are KSR.corex.
+func (Module) Exports() []dispatch.Export {
+	return []dispatch.Export{
+		{Name: "has_ruri_user", Ret: dispatch.Int, Fn: dispatch.F0(func(c *router.Ctx) int {
 			if !c.Msg.IsRequest() {
 				return -1
 			}
 			u, err := c.RURI()
 			return dispatch.Result(err == nil && len(u.User) > 0)
 		})},
-		{Name: "has_user_agent", Ret: dispatch.Int, Native: "has_user_agent", Fn: dispatch.F0(func(c *router.Ctx) int {
+		{Name: "has_user_agent", Ret: dispatch.Int, Fn: dispatch.F0(func(c *router.Ctx) int {
 			return dispatch.Result(len(c.Msg.UserAgent()) > 0)
 		})},
-		{Name: "setxflag", Ret: dispatch.Int, Native: "setxflag", Fn: dispatch.FI(func(c *router.Ctx, f int) int { return xflag(c, f, 1) })},
-		{Name: "resetxflag", Ret: dispatch.Int, Native: "resetxflag", Fn: dispatch.FI(func(c *router.Ctx, f int) int { return xflag(c, f, 0) })},
-		{Name: "isxflagset", Ret: dispatch.Int, Native: "isxflagset", Fn: dispatch.FI(func(c *router.Ctx, f int) int { return xflag(c, f, -1) })},
+		{Name: "setxflag", Ret: dispatch.Int, Fn: dispatch.FI(func(c *router.Ctx, f int) int { return xflag(c, f, 1) })},
+		{Name: "resetxflag", Ret: dispatch.Int, Fn: dispatch.FI(func(c *router.Ctx, f int) int { return xflag(c, f, 0) })},
+		{Name: "isxflagset", Ret: dispatch.Int, Fn: dispatch.FI(func(c *router.Ctx, f int) int { return xflag(c, f, -1) })},
 		{Name: "append_branch", Ret: dispatch.Int, Fn: dispatch.F0(func(c *router.Ctx) int {
 			return appendBranch(c, "", -1)
 		})},
@@ -56,7 +64,7 @@ func init() {
 			}
 			return 1
 		})},
-	}})
+	}
 }
 
 // appendBranch adds a branch for tm to fork to: uri, or the current

@@ -5,9 +5,10 @@ package db_postgres
 import "github.com/kemi-sip/kemi/dispatch"
 
 func init() {
-	dispatch.RegisterLegacy(dispatch.Legacy{
+	dispatch.Register(dispatch.ModuleInfo{
 		Name: "db_postgres",
 		KSR:  "-",
+		New:  func() dispatch.Module { return Module{} },
 		Params: []dispatch.Param{
 			// Kamailio's; pgx handles reconnection and timeouts itself.
 			{Name: "retries", Kind: dispatch.Int},
@@ -19,3 +20,9 @@ func init() {
 		},
 	})
 }
+
+// Module has parameters only: the driver is chosen by db_url.
+type Module struct{}
+
+// Exports: none.
+func (Module) Exports() []dispatch.Export { return nil }

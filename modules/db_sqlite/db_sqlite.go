@@ -5,9 +5,10 @@ package db_sqlite
 import "github.com/kemi-sip/kemi/dispatch"
 
 func init() {
-	dispatch.RegisterLegacy(dispatch.Legacy{
+	dispatch.Register(dispatch.ModuleInfo{
 		Name: "db_sqlite",
 		KSR:  "-",
+		New:  func() dispatch.Module { return Module{} },
 		Params: []dispatch.Param{
 			// Kamailio's; kemi always runs SQLite in WAL mode with one
 			// writer connection and a 10 s busy timeout.
@@ -17,3 +18,9 @@ func init() {
 		},
 	})
 }
+
+// Module has parameters only: the driver is chosen by db_url.
+type Module struct{}
+
+// Exports: none.
+func (Module) Exports() []dispatch.Export { return nil }

@@ -10,7 +10,15 @@ import (
 )
 
 func init() {
-	dispatch.RegisterLegacy(dispatch.Legacy{Name: "hdr", Core: true, Exports: []dispatch.Export{
+	dispatch.Register(dispatch.ModuleInfo{Name: "hdr", Core: true, New: func() dispatch.Module { return Module{} }})
+}
+
+// Module is the hdr module; it keeps no state.
+type Module struct{}
+
+// Exports are KSR.hdr.
+func (Module) Exports() []dispatch.Export {
+	return []dispatch.Export{
 		{Name: "append", Ret: dispatch.Int, Fn: dispatch.FS(Append), Native: "append_hf"},
 		{Name: "append_hf", Ret: dispatch.Int, Fn: dispatch.FS(Append)}, // the older name
 		{Name: "insert", Ret: dispatch.Int, Fn: dispatch.FS(Insert), Native: "insert_hf"},
@@ -37,14 +45,14 @@ func init() {
 		{Name: "get_idx", Ret: dispatch.XVal, Fn: dispatch.VSI(get)},
 		{Name: "gete_idx", Ret: dispatch.XVal, Fn: dispatch.VSI(func(c *router.Ctx, n string, i int) router.Value { return get(c, n, i).Or("") })},
 		{Name: "getw_idx", Ret: dispatch.XVal, Fn: dispatch.VSI(func(c *router.Ctx, n string, i int) router.Value { return get(c, n, i).Or("<<null>>") })},
-		{Name: "append_to_reply", Ret: dispatch.Int, Native: "append_to_reply", Fn: dispatch.FS(func(c *router.Ctx, line string) int {
+		{Name: "append_to_reply", Ret: dispatch.Int, Fn: dispatch.FS(func(c *router.Ctx, line string) int {
 			if !validLine(line) {
 				return -1
 			}
 			c.AddReplyHeader([]byte(line))
 			return 1
 		})},
-	}})
+	}
 }
 
 // Index is the index of the idx-th header field named name (counted from

@@ -12,7 +12,7 @@ import (
 )
 
 func init() {
-	dispatch.RegisterLegacy(dispatch.Legacy{Name: "kex", KSR: "-", RPCs: rpcs})
+	dispatch.Register(dispatch.ModuleInfo{Name: "kex", KSR: "-", New: func() dispatch.Module { return Module{} }})
 	router.RegisterPV("stat", router.PVClass{Arg: true, Get: func(c *router.Ctx, pv *router.PV) router.Value {
 		if s, ok := c.Env().Statistics().Get(pv.Arg); ok {
 			return router.IntValue(s.Value())
@@ -21,7 +21,16 @@ func init() {
 	}})
 }
 
-func rpcs(env *router.Env) []dispatch.RPC {
+// Module is the kex module; the statistics are the proxy's.
+type Module struct{}
+
+var _ dispatch.RPCProvider = Module{}
+
+// Exports: kex's functions are the core's.
+func (Module) Exports() []dispatch.Export { return nil }
+
+// RPCs are the stats.* commands.
+func (Module) RPCs(env *router.Env) []dispatch.RPC {
 	reg := env.Statistics()
 	// each runs over the statistics every parameter names (none: all).
 	each := func(p []any, f func(*stats.Stat)) error {

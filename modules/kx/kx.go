@@ -18,6 +18,14 @@ import (
 type getter func(c *router.Ctx) router.Value
 
 func init() {
+	dispatch.Register(dispatch.ModuleInfo{Name: "kemix", KSR: "kx", New: func() dispatch.Module { return Module{} }})
+}
+
+// Module is the kemix module; it keeps no state.
+type Module struct{}
+
+// Exports are KSR.kx.
+func (Module) Exports() []dispatch.Export {
 	str := router.NonEmpty
 	ruri := func(c *router.Ctx) *sip.URI {
 		if !c.Msg.IsRequest() {
@@ -223,7 +231,7 @@ func init() {
 			return n
 		})},
 	)
-	dispatch.RegisterLegacy(dispatch.Legacy{Name: "kemix", KSR: "kx", Exports: defs})
+	return defs
 }
 
 // advertised is the receiving socket's advertised host and port.

@@ -9,29 +9,41 @@ import (
 	"github.com/kemi-sip/kemi/dispatch"
 )
 
-// maxLimit caps the value a forwarded request carries (max_limit).
-var maxLimit = 70
-
 func init() {
-	dispatch.RegisterLegacy(dispatch.Legacy{Name: "maxfwd",
+	dispatch.Register(dispatch.ModuleInfo{Name: "maxfwd",
 		Params: []dispatch.Param{{Name: "max_limit", Kind: dispatch.Int}},
-		Init: func(p *dispatch.Params) error {
-			maxLimit = p.Int("max_limit", 70)
-			if maxLimit < 1 || maxLimit > 255 {
-				return fmt.Errorf("max_limit %d: must be 1 to 255", maxLimit)
-			}
-			return nil
-		},
-		Exports: []dispatch.Export{
-			{Name: "process_maxfwd", Ret: dispatch.Int, Fn: dispatch.FI(Process), Native: "mf_process_maxfwd_header"},
-			{Name: "is_maxfwd_lt", Ret: dispatch.Int, Fn: dispatch.FI(isLess), Native: "is_maxfwd_lt"},
-		}})
+		New:    func() dispatch.Module { return &Module{maxLimit: 70} },
+	})
+}
+
+// Module is the maxfwd module of one proxy.
+type Module struct {
+	maxLimit int // caps the value a forwarded request carries (max_limit)
+}
+
+var _ dispatch.Initializer = (*Module)(nil)
+
+// Init reads max_limit.
+func (mf *Module) Init(p *dispatch.Params) error {
+	mf.maxLimit = p.Int("max_limit", 70)
+	if mf.maxLimit < 1 || mf.maxLimit > 255 {
+		return fmt.Errorf("max_limit %d: must be 1 to 255", mf.maxLimit)
+	}
+	return nil
+}
+
+// Exports are KSR.maxfwd.
+func (mf *Module) Exports() []dispatch.Export {
+	return []dispatch.Export{
+		{Name: "process_maxfwd", Ret: dispatch.Int, Fn: dispatch.FI(mf.Process), Native: "mf_process_maxfwd_header"},
+		{Name: "is_maxfwd_lt", Ret: dispatch.Int, Fn: dispatch.FI(isLess)},
+	}
 }
 
 // Process adds Max-Forwards: limit when the request has none (2), or
 // decrements it (1); a value of 0 returns -1 (the script answers 483).
 // A value above max_limit is lowered to it.
-func Process(c *router.Ctx, limit int) int {
+func (mf *Module) Process(c *router.Ctx, limit int) int {
 	m := c.Msg
 	if !m.IsRequest() {
 		return -2
@@ -43,15 +55,15 @@ func Process(c *router.Ctx, limit int) int {
 	v := m.MaxForwards()
 	switch {
 	case v < 0:
-		if err := m.SetMaxForwards(min(limit, maxLimit)); err != nil {
+		if err := m.SetMaxForwards(min(limit, mf.maxLimit)); err != nil {
 			return -2
 		}
 		return 2
 	case v == 0:
 		return -1
 	}
-	if v > maxLimit {
-		v = maxLimit + 1
+	if v > mf.maxLimit {
+		v = mf.maxLimit + 1
 	}
 	if err := m.SetMaxForwards(v - 1); err != nil {
 		return -2

@@ -14,7 +14,15 @@ import (
 
 func init() {
 	registerClasses()
-	dispatch.RegisterLegacy(dispatch.Legacy{Name: "pv", Core: true, Exports: []dispatch.Export{
+	dispatch.Register(dispatch.ModuleInfo{Name: "pv", Core: true, New: func() dispatch.Module { return Module{} }})
+}
+
+// Module is the pv module; it keeps no state.
+type Module struct{}
+
+// Exports are KSR.pv.
+func (Module) Exports() []dispatch.Export {
+	return []dispatch.Export{
 		{Name: "get", Ret: dispatch.XVal, Fn: dispatch.VS(get)},
 		{Name: "gete", Ret: dispatch.XVal, Fn: dispatch.VS(func(c *router.Ctx, n string) router.Value { return get(c, n).Or("") })},
 		{Name: "getw", Ret: dispatch.XVal, Fn: dispatch.VS(func(c *router.Ctx, n string) router.Value { return get(c, n).Or("<<null>>") })},
@@ -40,7 +48,7 @@ func init() {
 			}
 			return -1
 		})},
-	}})
+	}
 }
 
 func get(c *router.Ctx, name string) router.Value {

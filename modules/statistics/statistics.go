@@ -5,43 +5,52 @@ package statistics
 
 import (
 	"strings"
-	"sync"
 
 	"github.com/kemi-sip/kemi/core/router"
 	"github.com/kemi-sip/kemi/core/stats"
 	"github.com/kemi-sip/kemi/dispatch"
 )
 
-var (
-	mu       sync.Mutex
+func init() {
+	dispatch.Register(dispatch.ModuleInfo{Name: "statistics",
+		Params: []dispatch.Param{{Name: "variable", Kind: dispatch.Str, Multi: true}},
+		New:    func() dispatch.Module { return &Module{} },
+	})
+}
+
+// Module is the statistics module of one proxy: the counters its config
+// declares.
+type Module struct {
 	declared []string
+}
+
+var (
+	_ dispatch.Initializer   = (*Module)(nil)
+	_ dispatch.StatsProvider = (*Module)(nil)
 )
 
-func init() {
-	dispatch.RegisterLegacy(dispatch.Legacy{Name: "statistics",
-		Params: []dispatch.Param{{Name: "variable", Kind: dispatch.Str, Multi: true}},
-		Init: func(p *dispatch.Params) error {
-			mu.Lock()
-			defer mu.Unlock()
-			declared = declared[:0]
-			for _, v := range p.All("variable") {
-				name, _, _ := strings.Cut(v.S, "/") // "name/no_reset"
-				declared = append(declared, strings.TrimSpace(name))
-			}
-			return nil
-		},
-		Stats: func(r *stats.Registry) {
-			mu.Lock()
-			defer mu.Unlock()
-			for _, n := range declared {
-				r.Var("script", n, "declared by modparam(\"statistics\", \"variable\")", stats.Counter)
-			}
-		},
-		Exports: []dispatch.Export{
-			{Name: "update_stat", Ret: dispatch.Int, Fn: dispatch.FSI(update), Native: "update_stat"},
-			{Name: "reset_stat", Ret: dispatch.Int, Fn: dispatch.FS(reset), Native: "reset_stat"},
-		},
-	})
+// Init reads the declared variables.
+func (m *Module) Init(p *dispatch.Params) error {
+	for _, v := range p.All("variable") {
+		name, _, _ := strings.Cut(v.S, "/") // "name/no_reset"
+		m.declared = append(m.declared, strings.TrimSpace(name))
+	}
+	return nil
+}
+
+// RegisterStats makes the declared counters.
+func (m *Module) RegisterStats(r *stats.Registry) {
+	for _, n := range m.declared {
+		r.Var("script", n, "declared by modparam(\"statistics\", \"variable\")", stats.Counter)
+	}
+}
+
+// Exports are KSR.statistics.
+func (m *Module) Exports() []dispatch.Export {
+	return []dispatch.Export{
+		{Name: "update_stat", Ret: dispatch.Int, Fn: dispatch.FSI(update)},
+		{Name: "reset_stat", Ret: dispatch.Int, Fn: dispatch.FS(reset)},
+	}
 }
 
 // find is the statistic a script names: one of any group, or a new

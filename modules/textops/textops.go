@@ -14,35 +14,43 @@ import (
 )
 
 func init() {
-	dispatch.RegisterLegacy(dispatch.Legacy{Name: "textops", Exports: []dispatch.Export{
-		{Name: "is_present_hf", Ret: dispatch.Int, Native: "is_present_hf", Fn: dispatch.FS(func(c *router.Ctx, n string) int {
+	dispatch.Register(dispatch.ModuleInfo{Name: "textops", New: func() dispatch.Module { return Module{} }})
+}
+
+// Module is the textops module; it keeps no state.
+type Module struct{}
+
+// Exports are KSR.textops.
+func (Module) Exports() []dispatch.Export {
+	return []dispatch.Export{
+		{Name: "is_present_hf", Ret: dispatch.Int, Fn: dispatch.FS(func(c *router.Ctx, n string) int {
 			return dispatch.Result(hdr.Index(c.Msg, n, 0) >= 0)
 		})},
-		{Name: "is_present_hf_re", Ret: dispatch.Int, Native: "is_present_hf_re", Fn: dispatch.FS(func(c *router.Ctx, re string) int {
+		{Name: "is_present_hf_re", Ret: dispatch.Int, Fn: dispatch.FS(func(c *router.Ctx, re string) int {
 			return dispatch.Result(matchNames(c, re, "", false) > 0)
 		})},
-		{Name: "remove_hf", Ret: dispatch.Int, Native: "remove_hf", Fn: dispatch.FS(hdr.Remove)},
-		{Name: "remove_hf_re", Ret: dispatch.Int, Native: "remove_hf_re", Fn: dispatch.FS(func(c *router.Ctx, re string) int {
+		{Name: "remove_hf", Ret: dispatch.Int, Fn: dispatch.FS(hdr.Remove)},
+		{Name: "remove_hf_re", Ret: dispatch.Int, Fn: dispatch.FS(func(c *router.Ctx, re string) int {
 			return dispatch.Result(matchNames(c, re, "", true) > 0)
 		})},
-		{Name: "remove_hf_exp", Ret: dispatch.Int, Native: "remove_hf_exp", Fn: dispatch.FSS(func(c *router.Ctx, re, skip string) int {
+		{Name: "remove_hf_exp", Ret: dispatch.Int, Fn: dispatch.FSS(func(c *router.Ctx, re, skip string) int {
 			return dispatch.Result(matchNames(c, re, skip, true) > 0)
 		})},
-		{Name: "remove_hf_idx", Ret: dispatch.Int, Native: "remove_hf_idx", Fn: dispatch.FSI(func(c *router.Ctx, n string, idx int) int {
+		{Name: "remove_hf_idx", Ret: dispatch.Int, Fn: dispatch.FSI(func(c *router.Ctx, n string, idx int) int {
 			i := hdr.Index(c.Msg, n, idx)
 			if i < 0 || c.Msg.RemoveHeader(i) != nil {
 				return -1
 			}
 			return 1
 		})},
-		{Name: "search", Ret: dispatch.Int, Native: "search", Fn: dispatch.FS(func(c *router.Ctx, re string) int {
+		{Name: "search", Ret: dispatch.Int, Fn: dispatch.FS(func(c *router.Ctx, re string) int {
 			return match(c, re, c.Msg.Bytes())
 		})},
-		{Name: "search_body", Ret: dispatch.Int, Native: "search_body", Fn: dispatch.FS(func(c *router.Ctx, re string) int {
+		{Name: "search_body", Ret: dispatch.Int, Fn: dispatch.FS(func(c *router.Ctx, re string) int {
 			return match(c, re, c.Msg.Body())
 		})},
-		{Name: "search_hf", Ret: dispatch.Int, Native: "search_hf", Fn: dispatch.FSSS(searchHF)},
-		{Name: "has_body", Ret: dispatch.Int, Native: "has_body", Fn: dispatch.F0(func(c *router.Ctx) int { return dispatch.Result(len(c.Msg.Body()) > 0) })},
+		{Name: "search_hf", Ret: dispatch.Int, Fn: dispatch.FSSS(searchHF)},
+		{Name: "has_body", Ret: dispatch.Int, Fn: dispatch.F0(func(c *router.Ctx) int { return dispatch.Result(len(c.Msg.Body()) > 0) })},
 		{Name: "has_body_type", Ret: dispatch.Int, Native: "has_body", Fn: dispatch.FS(func(c *router.Ctx, t string) int {
 			if len(c.Msg.Body()) == 0 {
 				return -1
@@ -53,24 +61,24 @@ func init() {
 			}
 			return dispatch.Result(sip.EqualFold(trim(ct), []byte(t)))
 		})},
-		{Name: "cmp_str", Ret: dispatch.Int, Native: "cmp_str", Fn: dispatch.FSS(func(c *router.Ctx, a, b string) int { return cmp(a, b) })},
-		{Name: "cmp_istr", Ret: dispatch.Int, Native: "cmp_istr", Fn: dispatch.FSS(func(c *router.Ctx, a, b string) int {
+		{Name: "cmp_str", Ret: dispatch.Int, Fn: dispatch.FSS(func(c *router.Ctx, a, b string) int { return cmp(a, b) })},
+		{Name: "cmp_istr", Ret: dispatch.Int, Fn: dispatch.FSS(func(c *router.Ctx, a, b string) int {
 			return cmp(strings.ToLower(a), strings.ToLower(b))
 		})},
-		{Name: "starts_with", Ret: dispatch.Int, Native: "starts_with", Fn: dispatch.FSS(func(c *router.Ctx, s, p string) int { return dispatch.Result(strings.HasPrefix(s, p)) })},
-		{Name: "ends_with", Ret: dispatch.Int, Native: "ends_with", Fn: dispatch.FSS(func(c *router.Ctx, s, p string) int { return dispatch.Result(strings.HasSuffix(s, p)) })},
-		{Name: "str_find", Ret: dispatch.Int, Native: "str_find", Fn: dispatch.FSS(func(c *router.Ctx, s, p string) int { return pos(strings.Index(s, p)) })},
-		{Name: "str_ifind", Ret: dispatch.Int, Native: "str_ifind", Fn: dispatch.FSS(func(c *router.Ctx, s, p string) int {
+		{Name: "starts_with", Ret: dispatch.Int, Fn: dispatch.FSS(func(c *router.Ctx, s, p string) int { return dispatch.Result(strings.HasPrefix(s, p)) })},
+		{Name: "ends_with", Ret: dispatch.Int, Fn: dispatch.FSS(func(c *router.Ctx, s, p string) int { return dispatch.Result(strings.HasSuffix(s, p)) })},
+		{Name: "str_find", Ret: dispatch.Int, Fn: dispatch.FSS(func(c *router.Ctx, s, p string) int { return pos(strings.Index(s, p)) })},
+		{Name: "str_ifind", Ret: dispatch.Int, Fn: dispatch.FSS(func(c *router.Ctx, s, p string) int {
 			return pos(strings.Index(strings.ToLower(s), strings.ToLower(p)))
 		})},
-		{Name: "in_list", Ret: dispatch.Int, Native: "in_list", Fn: dispatch.FSSS(func(c *router.Ctx, s, list, sep string) int {
+		{Name: "in_list", Ret: dispatch.Int, Fn: dispatch.FSSS(func(c *router.Ctx, s, list, sep string) int {
 			return inList(s, list, sep, false)
 		})},
-		{Name: "in_list_prefix", Ret: dispatch.Int, Native: "in_list_prefix", Fn: dispatch.FSSS(func(c *router.Ctx, s, list, sep string) int {
+		{Name: "in_list_prefix", Ret: dispatch.Int, Fn: dispatch.FSSS(func(c *router.Ctx, s, list, sep string) int {
 			return inList(s, list, sep, true)
 		})},
-		{Name: "set_body", Ret: dispatch.Int, Native: "set_body", Fn: dispatch.FSS(setBody)},
-	}})
+		{Name: "set_body", Ret: dispatch.Int, Fn: dispatch.FSS(setBody)},
+	}
 }
 
 // cmp is 1 when equal, -1 when not (Kamailio's cmp_str returns the

@@ -11,11 +11,20 @@ import (
 )
 
 func init() {
+	dispatch.Register(dispatch.ModuleInfo{Name: "xlog", New: func() dispatch.Module { return Module{} }})
+}
+
+// Module is the xlog module; it keeps no state.
+type Module struct{}
+
+// Exports are KSR.xlog; natively their format strings are passed as
+// written, to be expanded here.
+func (Module) Exports() []dispatch.Export {
 	at := func(name string, l slog.Level) dispatch.Export {
-		return dispatch.Export{Name: name, Ret: dispatch.Int, Native: name, Raw: true, Fn: dispatch.FS(func(c *router.Ctx, f string) int { return Log(c, l, f) })}
+		return dispatch.Export{Name: name, Ret: dispatch.Int, Raw: true, Fn: dispatch.FS(func(c *router.Ctx, f string) int { return Log(c, l, f) })}
 	}
-	dispatch.RegisterLegacy(dispatch.Legacy{Name: "xlog", Exports: []dispatch.Export{
-		{Name: "xlog", Ret: dispatch.Int, Native: "xlog", Raw: true, Fn: dispatch.FSS(func(c *router.Ctx, level, f string) int {
+	return []dispatch.Export{
+		{Name: "xlog", Ret: dispatch.Int, Raw: true, Fn: dispatch.FSS(func(c *router.Ctx, level, f string) int {
 			l, ok := router.ParseLevel(level)
 			if !ok {
 				c.Log().Error("xlog: unknown level "+level, "route", c.Route)
@@ -26,7 +35,7 @@ func init() {
 		at("xdbg", slog.LevelDebug), at("xinfo", slog.LevelInfo), at("xnotice", router.LevelNotice),
 		at("xwarn", slog.LevelWarn), at("xerr", slog.LevelError), at("xcrit", router.LevelCrit),
 		at("xalert", router.LevelAlert),
-	}})
+	}
 }
 
 // Log expands the format and logs it at level l. The expansion is skipped
