@@ -135,6 +135,14 @@ func (t *Table) addNative(name string, i int) {
 	t.natives[name] = slices.Insert(l, at, i)
 }
 
+// FindModule is Module for router.Env, which does not know dispatch.
+func (t *Table) FindModule(name string) any {
+	if m := t.Module(name); m != nil {
+		return m
+	}
+	return nil
+}
+
 // Module is the value of a loaded module, nil when it is not loaded.
 func (t *Table) Module(name string) Module {
 	name = ModuleName(name)
@@ -204,7 +212,7 @@ func (t *Table) paramList(mods string) string {
 // Start runs the Start step of every loaded module, in load order. When
 // one fails, those already started are stopped.
 func (t *Table) Start(env *router.Env) error {
-	env.RPC = t
+	env.RPC, env.Modules = t, t
 	if err := t.addSystemRPCs(); err != nil {
 		return err
 	}

@@ -21,6 +21,7 @@ import (
 
 	"github.com/kemi-sip/kemi/core/db"
 	"github.com/kemi-sip/kemi/core/sip"
+	engines "github.com/kemi-sip/kemi/engines/all"
 	"github.com/kemi-sip/kemi/engines/enginetest/sipptest"
 	"github.com/kemi-sip/kemi/modules/jsonrpcs"
 	"github.com/kemi-sip/kemi/modules/rtpengine/rtpenginetest"
@@ -115,11 +116,11 @@ func TestOperations(t *testing.T) {
 			if i > 0 {
 				return // the RPC and metrics checks once
 			}
-			httpAddr := "http://" + jsonrpcs.HTTPAddr().String() + "/RPC"
+			httpAddr := "http://" + rpcAddr(s) + "/RPC"
 			for _, addr := range []string{httpAddr, "fifo:" + fifo} {
 				checkRPCs(t, addr)
 			}
-			checkMetrics(t, "http://"+jsonrpcs.HTTPAddr().String()+"/metrics", calls)
+			checkMetrics(t, "http://"+rpcAddr(s)+"/metrics", calls)
 		})
 	}
 }
@@ -331,9 +332,9 @@ func TestEngineReloadRPC(t *testing.T) {
 	} {
 		t.Run(c.module, func(t *testing.T) {
 			fifo := filepath.Join(t.TempDir(), "rpc.fifo")
-			startFile(t, repoFile("scripts", "proxy", c.cfg), map[string]string{"WITH_JSONRPC": "",
+			s, _ := startFile(t, repoFile("scripts", "proxy", c.cfg), map[string]string{"WITH_JSONRPC": "",
 				"RPC_LISTEN": `"127.0.0.1:0"`, "RPC_FIFO": strconv.Quote(fifo)})
-			for _, addr := range []string{"http://" + jsonrpcs.HTTPAddr().String() + "/RPC", "fifo:" + fifo} {
+			for _, addr := range []string{"http://" + rpcAddr(s) + "/RPC", "fifo:" + fifo} {
 				r, _ := rpcOK(t, addr, c.module+".reload").(map[string]any)
 				if r["new"] == nil || r["new"].(float64) <= r["old"].(float64) {
 					t.Errorf("%s.reload: %v", c.module, r)
@@ -362,11 +363,11 @@ request_route { sl_send_reply("200", "OK"); }
 `, sock)
 	p := filepath.Join(dir, "k.cfg")
 	os.WriteFile(p, []byte(cfg), 0o644)
-	startFile(t, p, map[string]string{})
+	s, _ := startFile(t, p, map[string]string{})
 	if v := rpcOK(t, "unix:"+sock, "core.version"); !strings.Contains(asJSON(v), "kemi") {
 		t.Errorf("core.version over the datagram socket: %v", v)
 	}
-	url := "http://" + jsonrpcs.HTTPAddr().String() + "/RPC"
+	url := "http://" + rpcAddr(s) + "/RPC"
 	post := func(body string) string {
 		resp, err := http.Post(url, "application/json", strings.NewReader(body))
 		if err != nil {
@@ -438,4 +439,9 @@ request_route {
 	if l := logs.String(); strings.Count(l, "request accounted") != 2 || !strings.Contains(l, "acc_db_request:") {
 		t.Errorf("want two accounting log lines (201, 203) and acc_db_request's refusal:\n%s", l)
 	}
+}
+
+// rpcAddr is where the proxy's jsonrpcs serves HTTP.
+func rpcAddr(p *engines.Proxy) string {
+	return p.Table.Module("jsonrpcs").(*jsonrpcs.Module).HTTPAddr().String()
 }

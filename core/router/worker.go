@@ -33,6 +33,10 @@ type Env struct {
 	LatencyCfg LatencyCfg
 	// RPC runs the RPC commands (the export table's), for jsonrpcs.
 	RPC RPCHandler
+	// Modules finds the proxy's value of a loaded module, for what a
+	// module registered process-wide (a pseudo-variable class) and must
+	// reach its own proxy's state from; nil in tests without modules.
+	Modules ModuleFinder
 
 	// ReplyHook, set by tm, sees every reply after reply_route.
 	ReplyHook ReplyHook
@@ -47,6 +51,20 @@ type Env struct {
 	dns       dnsCache
 	stats     *stats.Registry
 	statsOnce sync.Once
+}
+
+// ModuleFinder finds a loaded module's value by its loadmodule name, nil
+// when the proxy does not load it.
+type ModuleFinder interface {
+	FindModule(name string) any
+}
+
+// Module is the proxy's value of a loaded module, nil when there is none.
+func (e *Env) Module(name string) any {
+	if e.Modules == nil {
+		return nil
+	}
+	return e.Modules.FindModule(name)
 }
 
 // RPCHandler runs RPC commands by name.

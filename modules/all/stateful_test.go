@@ -43,6 +43,10 @@ func setupWith(t *testing.T, mods []string, settings []dispatch.Setting, msg, sr
 		t.Fatal(err)
 	}
 	e := &router.Env{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Myself: transport.NewMyself(nil, []string{"127.0.0.1:5060"})}
+	if err := tab.Start(e); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(tab.Stop)
 	w, err := e.NewWorker(1)
 	if err != nil {
 		t.Fatal(err)
@@ -134,12 +138,14 @@ func TestHtableBadDefinition(t *testing.T) {
 }
 
 func TestPike(t *testing.T) {
-	if _, err := dispatch.Build([]dispatch.Load{{Name: "pike"}}, []dispatch.Setting{
+	tab, err := dispatch.Build([]dispatch.Load{{Name: "pike"}}, []dispatch.Setting{
 		{Module: "pike", Name: "reqs_density_per_unit", Value: router.IntValue(3)},
 		{Module: "pike", Name: "sampling_time_unit", Value: router.IntValue(2)},
-	}); err != nil {
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
+	pk := tab.Module("pike").(*pike.Module)
 	ip := netip.MustParseAddr("198.51.100.7")
 	other := netip.MustParseAddr("198.51.100.8")
 	t0 := time.Unix(1_000_000, 0)
@@ -154,7 +160,7 @@ func TestPike(t *testing.T) {
 		{ip, 6 * time.Second, 1},           // two quiet units later
 	}
 	for i, s := range steps {
-		if got := pike.Check(s.ip, t0.Add(s.at)); got != s.want {
+		if got := pk.Check(s.ip, t0.Add(s.at)); got != s.want {
 			t.Errorf("case %d (%s at %v): got %d, want %d", i, s.ip, s.at, got, s.want)
 		}
 	}
@@ -165,7 +171,7 @@ func TestPermissionsFile(t *testing.T) {
 	os.WriteFile(path, []byte("# group address port tag\n1 192.0.2.0/24 0 office\n2 198.51.100.7 5060\n"), 0o644)
 	e := setupWith(t, []string{"permissions"}, []dispatch.Setting{{Module: "permissions", Name: "address_file", Value: router.StrValue(path)}},
 		invite, "192.0.2.10:5062")
-	if err := permissions.Reload(); err != nil {
+	if err := e.tab.Module("permissions").(*permissions.Module).Reload(); err != nil {
 		t.Fatal(err)
 	}
 	e.want("permissions.allow_source_address", "1", 1)
@@ -175,7 +181,7 @@ func TestPermissionsFile(t *testing.T) {
 	e.want("permissions.allow_source_address_group", "1")
 
 	os.WriteFile(path, []byte("1 not-an-address\n"), 0o644)
-	if err := permissions.Reload(); err == nil || !strings.Contains(err.Error(), "address.list:1") {
+	if err := e.tab.Module("permissions").(*permissions.Module).Reload(); err == nil || !strings.Contains(err.Error(), "address.list:1") {
 		t.Errorf("a bad line: got %v, want an error naming the file and line", err)
 	}
 	e.want("permissions.allow_source_address", "1", 1) // the old entries stay

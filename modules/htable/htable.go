@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/kemi-sip/kemi/core/router"
@@ -37,69 +38,77 @@ type item struct {
 	expires int64 // unix nanoseconds, 0 for never
 }
 
+// Module is the htable module of one proxy: its tables, declared by
+// modparam and fixed at Init, and the sweeper of expired items.
+type Module struct {
+	tables map[string]*Table
+	stopCh chan struct{}
+}
+
 var (
-	tablesMu sync.RWMutex
-	tables   = map[string]*Table{}
-	stopCh   chan struct{}
+	_ dispatch.Initializer = (*Module)(nil)
+	_ dispatch.Starter     = (*Module)(nil)
+	_ dispatch.Stopper     = (*Module)(nil)
+	_ dispatch.RPCProvider = (*Module)(nil)
 )
 
 // Get returns the table named name, nil when no modparam declared it.
-func Get(name string) *Table {
-	tablesMu.RLock()
-	defer tablesMu.RUnlock()
-	return tables[name]
-}
+func (m *Module) Get(name string) *Table { return m.tables[name] }
 
 func init() {
-	dispatch.RegisterLegacy(dispatch.Legacy{Name: "htable",
+	dispatch.Register(dispatch.ModuleInfo{Name: "htable",
 		Params: []dispatch.Param{
 			{Name: "htable", Kind: dispatch.Str, Multi: true},
 			{Name: "timer_interval", Kind: dispatch.Int},
 		},
-		Init:  initTables,
-		Start: start,
-		Stop:  stop,
-		RPCs:  rpcs,
-		Exports: []dispatch.Export{
-			{Name: "sht_get", Ret: dispatch.XVal, Fn: dispatch.VSS(func(c *router.Ctx, t, k string) router.Value { return get(c, t, k, router.Value{}) })},
-			{Name: "sht_gete", Ret: dispatch.XVal, Fn: dispatch.VSS(func(c *router.Ctx, t, k string) router.Value { return get(c, t, k, router.StrValue("")) })},
-			{Name: "sht_getw", Ret: dispatch.XVal, Fn: dispatch.VSS(func(c *router.Ctx, t, k string) router.Value { return get(c, t, k, router.StrValue("<null>")) })},
-			{Name: "sht_sets", Ret: dispatch.Int, Fn: dispatch.FSSS(func(c *router.Ctx, t, k, v string) int { return set(c, t, k, router.StrValue(v), -1) })},
-			{Name: "sht_seti", Ret: dispatch.Int, Fn: dispatch.FSSI(func(c *router.Ctx, t, k string, v int) int { return set(c, t, k, router.IntValue(int64(v)), -1) })},
-			{Name: "sht_setxs", Ret: dispatch.Int, Fn: dispatch.FSSSI(func(c *router.Ctx, t, k, v string, exp int) int { return set(c, t, k, router.StrValue(v), exp) })},
-			{Name: "sht_setxi", Ret: dispatch.Int, Fn: dispatch.FSSII(func(c *router.Ctx, t, k string, v, exp int) int { return set(c, t, k, router.IntValue(int64(v)), exp) })},
-			{Name: "sht_setex", Ret: dispatch.Int, Fn: dispatch.FSSI(setex)},
-			{Name: "sht_rm", Ret: dispatch.Int, Fn: dispatch.FSS(rm)},
-			{Name: "sht_is_null", Ret: dispatch.Int, Fn: dispatch.FSS(func(c *router.Ctx, t, k string) int {
-				return dispatch.Result(get(c, t, k, router.Value{}).IsNull())
-			})},
-			{Name: "sht_inc", Ret: dispatch.Int, Fn: dispatch.FSS(func(c *router.Ctx, t, k string) int { return add(c, t, k, 1) })},
-			{Name: "sht_dec", Ret: dispatch.Int, Fn: dispatch.FSS(func(c *router.Ctx, t, k string) int { return add(c, t, k, -1) })},
-			{Name: "sht_reset", Ret: dispatch.Int, Fn: dispatch.FS(reset), Native: "sht_reset"},
-			{Name: "sht_match_name", Ret: dispatch.Int, Fn: dispatch.FSSS(func(c *router.Ctx, t, op, v string) int { return match(c, t, op, v, false, false) })},
-			{Name: "sht_match_str_value", Ret: dispatch.Int, Fn: dispatch.FSSS(func(c *router.Ctx, t, op, v string) int { return match(c, t, op, v, true, false) })},
-			{Name: "sht_rm_name", Ret: dispatch.Int, Fn: dispatch.FSSS(func(c *router.Ctx, t, op, v string) int { return match(c, t, op, v, false, true) })},
-			{Name: "sht_rm_value", Ret: dispatch.Int, Fn: dispatch.FSSS(func(c *router.Ctx, t, op, v string) int { return match(c, t, op, v, true, true) })},
-			{Name: "sht_rm_name_re", Ret: dispatch.Int, Fn: dispatch.FSS(func(c *router.Ctx, t, re string) int { return match(c, t, "re", re, false, true) })},
-			{Name: "sht_rm_value_re", Ret: dispatch.Int, Fn: dispatch.FSS(func(c *router.Ctx, t, re string) int { return match(c, t, "re", re, true, true) })},
-			{Name: "sht_lock", Ret: dispatch.Int, Native: dispatch.NoNative, Fn: dispatch.FSS(func(*router.Ctx, string, string) int { return 1 })},
-			{Name: "sht_unlock", Ret: dispatch.Int, Native: dispatch.NoNative, Fn: dispatch.FSS(func(*router.Ctx, string, string) int { return 1 })},
-			// Native faces take "table=>key" / "table=>regex".
-			{Name: "sht_rm_name_re_native", NativeOnly: true, Native: "sht_rm_name_re", Ret: dispatch.Int, Fn: dispatch.FS(func(c *router.Ctx, tk string) int {
-				t, k, _ := strings.Cut(tk, "=>")
-				return match(c, t, "re", k, false, true)
-			})},
-			{Name: "sht_rm_value_re_native", NativeOnly: true, Native: "sht_rm_value_re", Ret: dispatch.Int, Fn: dispatch.FS(func(c *router.Ctx, tk string) int {
-				t, k, _ := strings.Cut(tk, "=>")
-				return match(c, t, "re", k, true, true)
-			})},
-			{Name: "sht_rm_native", NativeOnly: true, Native: "sht_rm", Ret: dispatch.Int, Fn: dispatch.FS(func(c *router.Ctx, tk string) int {
-				t, k, _ := strings.Cut(tk, "=>")
-				return rm(c, t, k)
-			})},
-		},
+		New: func() dispatch.Module { return &Module{tables: map[string]*Table{}} },
 	})
 	router.RegisterPV("sht", router.PVClass{Arg: true, Parse: parseSht, Get: getSht, Set: setSht})
+}
+
+// Exports are KSR.htable, and the native functions that take
+// "table=>key".
+func (m *Module) Exports() []dispatch.Export {
+	return []dispatch.Export{
+		{Name: "sht_get", Ret: dispatch.XVal, Fn: dispatch.VSS(func(c *router.Ctx, t, k string) router.Value { return m.get(c, t, k, router.Value{}) })},
+		{Name: "sht_gete", Ret: dispatch.XVal, Fn: dispatch.VSS(func(c *router.Ctx, t, k string) router.Value { return m.get(c, t, k, router.StrValue("")) })},
+		{Name: "sht_getw", Ret: dispatch.XVal, Fn: dispatch.VSS(func(c *router.Ctx, t, k string) router.Value { return m.get(c, t, k, router.StrValue("<null>")) })},
+		{Name: "sht_sets", Ret: dispatch.Int, Fn: dispatch.FSSS(func(c *router.Ctx, t, k, v string) int { return m.set(c, t, k, router.StrValue(v), -1) })},
+		{Name: "sht_seti", Ret: dispatch.Int, Fn: dispatch.FSSI(func(c *router.Ctx, t, k string, v int) int { return m.set(c, t, k, router.IntValue(int64(v)), -1) })},
+		{Name: "sht_setxs", Ret: dispatch.Int, Fn: dispatch.FSSSI(func(c *router.Ctx, t, k, v string, exp int) int { return m.set(c, t, k, router.StrValue(v), exp) })},
+		{Name: "sht_setxi", Ret: dispatch.Int, Fn: dispatch.FSSII(func(c *router.Ctx, t, k string, v, exp int) int {
+			return m.set(c, t, k, router.IntValue(int64(v)), exp)
+		})},
+		{Name: "sht_setex", Ret: dispatch.Int, Fn: dispatch.FSSI(m.setex)},
+		{Name: "sht_rm", Ret: dispatch.Int, Fn: dispatch.FSS(m.rm)},
+		{Name: "sht_is_null", Ret: dispatch.Int, Fn: dispatch.FSS(func(c *router.Ctx, t, k string) int {
+			return dispatch.Result(m.get(c, t, k, router.Value{}).IsNull())
+		})},
+		{Name: "sht_inc", Ret: dispatch.Int, Fn: dispatch.FSS(func(c *router.Ctx, t, k string) int { return m.add(c, t, k, 1) })},
+		{Name: "sht_dec", Ret: dispatch.Int, Fn: dispatch.FSS(func(c *router.Ctx, t, k string) int { return m.add(c, t, k, -1) })},
+		{Name: "sht_reset", Ret: dispatch.Int, Fn: dispatch.FS(m.reset)},
+		{Name: "sht_match_name", Ret: dispatch.Int, Fn: dispatch.FSSS(func(c *router.Ctx, t, op, v string) int { return m.match(c, t, op, v, false, false) })},
+		{Name: "sht_match_str_value", Ret: dispatch.Int, Fn: dispatch.FSSS(func(c *router.Ctx, t, op, v string) int { return m.match(c, t, op, v, true, false) })},
+		{Name: "sht_rm_name", Ret: dispatch.Int, Fn: dispatch.FSSS(func(c *router.Ctx, t, op, v string) int { return m.match(c, t, op, v, false, true) })},
+		{Name: "sht_rm_value", Ret: dispatch.Int, Fn: dispatch.FSSS(func(c *router.Ctx, t, op, v string) int { return m.match(c, t, op, v, true, true) })},
+		{Name: "sht_rm_name_re", Ret: dispatch.Int, Fn: dispatch.FSS(func(c *router.Ctx, t, re string) int { return m.match(c, t, "re", re, false, true) })},
+		{Name: "sht_rm_value_re", Ret: dispatch.Int, Fn: dispatch.FSS(func(c *router.Ctx, t, re string) int { return m.match(c, t, "re", re, true, true) })},
+		{Name: "sht_lock", Ret: dispatch.Int, Native: dispatch.NoNative, Fn: dispatch.FSS(func(*router.Ctx, string, string) int { return 1 })},
+		{Name: "sht_unlock", Ret: dispatch.Int, Native: dispatch.NoNative, Fn: dispatch.FSS(func(*router.Ctx, string, string) int { return 1 })},
+		// Native faces take "table=>key" / "table=>regex".
+		{Name: "sht_rm_name_re", NativeOnly: true, Ret: dispatch.Int, Fn: dispatch.FS(func(c *router.Ctx, tk string) int {
+			t, k, _ := strings.Cut(tk, "=>")
+			return m.match(c, t, "re", k, false, true)
+		})},
+		{Name: "sht_rm_value_re", NativeOnly: true, Ret: dispatch.Int, Fn: dispatch.FS(func(c *router.Ctx, tk string) int {
+			t, k, _ := strings.Cut(tk, "=>")
+			return m.match(c, t, "re", k, true, true)
+		})},
+		{Name: "sht_rm", NativeOnly: true, Ret: dispatch.Int, Fn: dispatch.FS(func(c *router.Ctx, tk string) int {
+			t, k, _ := strings.Cut(tk, "=>")
+			return m.rm(c, t, k)
+		})},
+	}
 }
 
 // Define parses a table definition: "name=>size=8;autoexpire=300;initval=0;".
@@ -149,7 +158,8 @@ func Define(def string) (*Table, error) {
 	return t, nil
 }
 
-func initTables(p *dispatch.Params) error {
+// Init defines the tables.
+func (m *Module) Init(p *dispatch.Params) error {
 	defs := map[string]*Table{}
 	for _, v := range p.All("htable") {
 		t, err := Define(v.S)
@@ -161,27 +171,27 @@ func initTables(p *dispatch.Params) error {
 		}
 		defs[t.Name] = t
 	}
-	tablesMu.Lock()
-	tables = defs
-	tablesMu.Unlock()
+	m.tables = defs
 	return nil
 }
 
-func start(*router.Env) error {
-	stopCh = make(chan struct{})
-	go sweeper(stopCh)
+// Start starts the sweeper.
+func (m *Module) Start(*router.Env) error {
+	m.stopCh = make(chan struct{})
+	go m.sweeper(m.stopCh)
 	return nil
 }
 
-func stop() {
-	if stopCh != nil {
-		close(stopCh)
-		stopCh = nil
+// Stop stops the sweeper.
+func (m *Module) Stop() {
+	if m.stopCh != nil {
+		close(m.stopCh)
+		m.stopCh = nil
 	}
 }
 
 // sweeper frees expired items; reads already ignore them.
-func sweeper(done chan struct{}) {
+func (m *Module) sweeper(done chan struct{}) {
 	tick := time.NewTicker(10 * time.Second)
 	defer tick.Stop()
 	for {
@@ -190,8 +200,7 @@ func sweeper(done chan struct{}) {
 			return
 		case <-tick.C:
 			now := time.Now().UnixNano()
-			tablesMu.RLock()
-			for _, t := range tables {
+			for _, t := range m.tables {
 				for i := range t.shards {
 					s := &t.shards[i]
 					s.mu.Lock()
@@ -203,7 +212,6 @@ func sweeper(done chan struct{}) {
 					s.mu.Unlock()
 				}
 			}
-			tablesMu.RUnlock()
 		}
 	}
 }
@@ -307,16 +315,16 @@ func (t *Table) Each(f func(key string, v router.Value) bool) {
 	}
 }
 
-func table(c *router.Ctx, name, fn string) *Table {
-	t := Get(name)
+func (m *Module) table(c *router.Ctx, name, fn string) *Table {
+	t := m.Get(name)
 	if t == nil {
 		c.Log().Error("htable: "+fn+": no table "+strconv.Quote(name), "route", c.Route)
 	}
 	return t
 }
 
-func get(c *router.Ctx, name, key string, def router.Value) router.Value {
-	t := table(c, name, "sht_get")
+func (m *Module) get(c *router.Ctx, name, key string, def router.Value) router.Value {
+	t := m.table(c, name, "sht_get")
 	if t == nil {
 		return def
 	}
@@ -331,8 +339,8 @@ func get(c *router.Ctx, name, key string, def router.Value) router.Value {
 	return v
 }
 
-func set(c *router.Ctx, name, key string, v router.Value, expire int) int {
-	t := table(c, name, "sht_set")
+func (m *Module) set(c *router.Ctx, name, key string, v router.Value, expire int) int {
+	t := m.table(c, name, "sht_set")
 	if t == nil {
 		return -1
 	}
@@ -344,8 +352,8 @@ func set(c *router.Ctx, name, key string, v router.Value, expire int) int {
 	return 1
 }
 
-func setex(c *router.Ctx, name, key string, expire int) int {
-	t := table(c, name, "sht_setex")
+func (m *Module) setex(c *router.Ctx, name, key string, expire int) int {
+	t := m.table(c, name, "sht_setex")
 	if t == nil {
 		return -1
 	}
@@ -357,8 +365,8 @@ func setex(c *router.Ctx, name, key string, expire int) int {
 	return 1
 }
 
-func rm(c *router.Ctx, name, key string) int {
-	t := table(c, name, "sht_rm")
+func (m *Module) rm(c *router.Ctx, name, key string) int {
+	t := m.table(c, name, "sht_rm")
 	if t == nil {
 		return -1
 	}
@@ -366,8 +374,8 @@ func rm(c *router.Ctx, name, key string) int {
 	return 1
 }
 
-func add(c *router.Ctx, name, key string, n int64) int {
-	t := table(c, name, "sht_inc")
+func (m *Module) add(c *router.Ctx, name, key string, n int64) int {
+	t := m.table(c, name, "sht_inc")
 	if t == nil {
 		return -1
 	}
@@ -378,8 +386,8 @@ func add(c *router.Ctx, name, key string, n int64) int {
 	return int(v)
 }
 
-func reset(c *router.Ctx, name string) int {
-	t := table(c, name, "sht_reset")
+func (m *Module) reset(c *router.Ctx, name string) int {
+	t := m.table(c, name, "sht_reset")
 	if t == nil {
 		return -1
 	}
@@ -395,8 +403,8 @@ func reset(c *router.Ctx, name string) int {
 // match compares the names (or string values) of the items with v by op:
 // "eq", "ne", "re" (regular expression), "sw" (starts with). It reports a
 // match, or with remove, removes the matching items.
-func match(c *router.Ctx, name, op, v string, values, remove bool) int {
-	t := table(c, name, "sht_match")
+func (m *Module) match(c *router.Ctx, name, op, v string, values, remove bool) int {
+	t := m.table(c, name, "sht_match")
 	if t == nil {
 		return -1
 	}
@@ -450,8 +458,9 @@ func match(c *router.Ctx, name, op, v string, values, remove bool) int {
 
 // $sht(table=>key): the key may hold pseudo-variables ($sht(ipban=>$si)).
 type shtRef struct {
-	t   *Table
-	key *router.Format
+	name string
+	key  *router.Format
+	t    atomic.Pointer[Table] // name's table, once found
 }
 
 var errShtName = errors.New("want $sht(table=>key)")
@@ -461,33 +470,57 @@ func parseSht(pv *router.PV) error {
 	if !ok || name == "" {
 		return errShtName
 	}
-	t := Get(name)
-	if t == nil {
-		return fmt.Errorf("no table %q (modparam(\"htable\", \"htable\", \"%s=>...\"))", name, name)
-	}
 	f, err := router.ParseFormat(key)
 	if err != nil {
 		return err
 	}
-	pv.Data = &shtRef{t: t, key: f}
+	pv.Data = &shtRef{name: name, key: f}
 	return nil
+}
+
+// table is the table a $sht names, found in the proxy's htable module at
+// its first use (a parsed pseudo-variable belongs to one proxy's script
+// or worker; the class is registered for the whole process).
+func (r *shtRef) table(c *router.Ctx) (*Table, error) {
+	if t := r.t.Load(); t != nil {
+		return t, nil
+	}
+	m, _ := c.Env().Module("htable").(*Module)
+	if m == nil {
+		return nil, errors.New(`$sht needs loadmodule "htable.so"`)
+	}
+	t := m.Get(r.name)
+	if t == nil {
+		return nil, fmt.Errorf("$sht: no table %q (modparam(\"htable\", \"htable\", \"%s=>...\"))", r.name, r.name)
+	}
+	r.t.Store(t)
+	return t, nil
 }
 
 func getSht(c *router.Ctx, pv *router.PV) router.Value {
 	r := pv.Data.(*shtRef)
+	t, err := r.table(c)
+	if err != nil {
+		c.Log().Error("htable: "+err.Error(), "route", c.Route)
+		return router.Value{}
+	}
 	w := c.W
 	w.Scratch = r.key.Append(w.Scratch[:0], c)
-	v, _, ok := r.t.Get(w.Scratch, nil) // a string value gets its own copy
+	v, _, ok := t.Get(w.Scratch, nil) // a string value gets its own copy
 	if !ok {
-		return r.t.InitVal
+		return t.InitVal
 	}
 	return v
 }
 
 func setSht(c *router.Ctx, pv *router.PV, v router.Value) error {
 	r := pv.Data.(*shtRef)
+	t, err := r.table(c)
+	if err != nil {
+		return err
+	}
 	w := c.W
 	w.Scratch = r.key.Append(w.Scratch[:0], c)
-	r.t.Set(w.Scratch, v, -1)
+	t.Set(w.Scratch, v, -1)
 	return nil
 }

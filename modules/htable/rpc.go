@@ -15,12 +15,12 @@ func rpcItem(k string, v router.Value) map[string]any {
 	return map[string]any{"name": k, "value": v.String(), "type": "str"}
 }
 
-func rpcTable(p []any) (*Table, error) {
+func (m *Module) rpcTable(p []any) (*Table, error) {
 	name, err := dispatch.ParamStr(p, 0, "table")
 	if err != nil {
 		return nil, err
 	}
-	t := Get(name)
+	t := m.Get(name)
 	if t == nil {
 		return nil, dispatch.RPCErrorf(dispatch.RPCNotFound, "htable not found: %s", name)
 	}
@@ -28,8 +28,8 @@ func rpcTable(p []any) (*Table, error) {
 }
 
 // rpcKey is the table and key of a command's first two parameters.
-func rpcKey(p []any) (*Table, string, error) {
-	t, err := rpcTable(p)
+func (m *Module) rpcKey(p []any) (*Table, string, error) {
+	t, err := m.rpcTable(p)
 	if err != nil {
 		return nil, "", err
 	}
@@ -37,10 +37,11 @@ func rpcKey(p []any) (*Table, string, error) {
 	return t, k, err
 }
 
-func rpcs(*router.Env) []dispatch.RPC {
+// RPCs are the htable.* commands.
+func (m *Module) RPCs(*router.Env) []dispatch.RPC {
 	set := func(v func(p []any) (router.Value, error)) dispatch.RPCFunc {
 		return func(p []any) (any, error) {
-			t, k, err := rpcKey(p)
+			t, k, err := m.rpcKey(p)
 			if err != nil {
 				return nil, err
 			}
@@ -54,7 +55,7 @@ func rpcs(*router.Env) []dispatch.RPC {
 	}
 	return []dispatch.RPC{
 		{Name: "htable.dump", Doc: "the items of a table: htable.dump NAME", Fn: func(p []any) (any, error) {
-			t, err := rpcTable(p)
+			t, err := m.rpcTable(p)
 			if err != nil {
 				return nil, err
 			}
@@ -67,7 +68,7 @@ func rpcs(*router.Env) []dispatch.RPC {
 			return items, nil
 		}},
 		{Name: "htable.get", Doc: "one item: htable.get NAME KEY", Fn: func(p []any) (any, error) {
-			t, k, err := rpcKey(p)
+			t, k, err := m.rpcKey(p)
 			if err != nil {
 				return nil, err
 			}
@@ -86,7 +87,7 @@ func rpcs(*router.Env) []dispatch.RPC {
 			return router.IntValue(n), err
 		})},
 		{Name: "htable.delete", Doc: "remove an item: htable.delete NAME KEY", Fn: func(p []any) (any, error) {
-			t, k, err := rpcKey(p)
+			t, k, err := m.rpcKey(p)
 			if err != nil {
 				return nil, err
 			}
@@ -94,10 +95,8 @@ func rpcs(*router.Env) []dispatch.RPC {
 			return 0, nil
 		}},
 		{Name: "htable.listTables", Doc: "the tables", Fn: func([]any) (any, error) {
-			tablesMu.RLock()
-			defer tablesMu.RUnlock()
 			out := []map[string]any{}
-			for _, t := range tables {
+			for _, t := range m.tables {
 				out = append(out, map[string]any{"name": t.Name, "autoexpire": int64(t.AutoExpire.Seconds())})
 			}
 			sort.Slice(out, func(i, j int) bool { return out[i]["name"].(string) < out[j]["name"].(string) })

@@ -27,7 +27,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -52,13 +51,32 @@ type settings struct {
 	prettyFormat, jsonDepth int
 }
 
-var (
+// Module is the jsonrpcs module of one proxy: its parameters and, once
+// started, its listeners.
+type Module struct {
 	set     settings
-	running atomic.Pointer[server]
+	running *server
+}
+
+var (
+	_ dispatch.Initializer = (*Module)(nil)
+	_ dispatch.Starter     = (*Module)(nil)
+	_ dispatch.Stopper     = (*Module)(nil)
 )
 
+// Exports: none; jsonrpcs serves the RPC commands.
+func (m *Module) Exports() []dispatch.Export { return nil }
+
+// accepted is a module of Kamailio's whose work kemi does elsewhere: its
+// parameters are accepted, it has no functions.
+type accepted struct{}
+
+func (accepted) Exports() []dispatch.Export { return nil }
+
+func newAccepted() dispatch.Module { return accepted{} }
+
 func init() {
-	dispatch.RegisterLegacy(dispatch.Legacy{Name: "jsonrpcs", KSR: "-",
+	dispatch.Register(dispatch.ModuleInfo{Name: "jsonrpcs", KSR: "-", New: func() dispatch.Module { return &Module{} },
 		Params: []dispatch.Param{
 			{Name: "transport", Kind: dispatch.Int},
 			{Name: "http_listen", Kind: dispatch.Str},
@@ -75,30 +93,28 @@ func init() {
 			{Name: "dgram_user", Kind: dispatch.Str},
 			{Name: "tcp_socket", Kind: dispatch.Str},
 		},
-		Init:  initParams,
-		Start: start,
-		Stop:  stop,
 	})
 	// Modules Kamailio configs load beside jsonrpcs: their work is done
 	// here (ctl's binrpc is not served: use jsonrpcs).
-	dispatch.RegisterLegacy(dispatch.Legacy{Name: "ctl", KSR: "-", Params: []dispatch.Param{
+	dispatch.Register(dispatch.ModuleInfo{Name: "ctl", KSR: "-", New: newAccepted, Params: []dispatch.Param{
 		{Name: "binrpc", Kind: dispatch.Str, Multi: true}, {Name: "mode", Kind: dispatch.Int},
 		{Name: "user", Kind: dispatch.Str}, {Name: "group", Kind: dispatch.Str},
 		{Name: "fifo", Kind: dispatch.Str}, {Name: "autoconversion", Kind: dispatch.Int},
 		{Name: "binrpc_max_body_size", Kind: dispatch.Int}, {Name: "binrpc_struct_max_body_size", Kind: dispatch.Int},
 	}})
-	dispatch.RegisterLegacy(dispatch.Legacy{Name: "cfg_rpc", KSR: "-"})
-	dispatch.RegisterLegacy(dispatch.Legacy{Name: "xhttp", KSR: "-", Params: []dispatch.Param{
+	dispatch.Register(dispatch.ModuleInfo{Name: "cfg_rpc", KSR: "-", New: newAccepted})
+	dispatch.Register(dispatch.ModuleInfo{Name: "xhttp", KSR: "-", New: newAccepted, Params: []dispatch.Param{
 		{Name: "url_match", Kind: dispatch.Str}, {Name: "url_skip", Kind: dispatch.Str}, {Name: "event_callback", Kind: dispatch.Str},
 	}})
-	dispatch.RegisterLegacy(dispatch.Legacy{Name: "xhttp_prom", KSR: "-", Params: []dispatch.Param{
+	dispatch.Register(dispatch.ModuleInfo{Name: "xhttp_prom", KSR: "-", New: newAccepted, Params: []dispatch.Param{
 		{Name: "xhttp_prom_stats", Kind: dispatch.Str}, {Name: "xhttp_prom_pref", Kind: dispatch.Str},
 		{Name: "xhttp_prom_beginning", Kind: dispatch.Str}, {Name: "xhttp_prom_timeout", Kind: dispatch.Int},
 		{Name: "xhttp_prom_tags", Kind: dispatch.Str}, {Name: "xhttp_prom_buf_size", Kind: dispatch.Int},
 	}})
 }
 
-func initParams(p *dispatch.Params) error {
+// Init reads the parameters.
+func (m *Module) Init(p *dispatch.Params) error {
 	s := settings{
 		transport:    p.Int("transport", 0),
 		httpListen:   p.Str("http_listen", "127.0.0.1:5071"),
@@ -120,12 +136,13 @@ func initParams(p *dispatch.Params) error {
 			return fmt.Errorf("http_listen %q: want IP:port, such as 127.0.0.1:5071", s.httpListen)
 		}
 	}
-	set = s
+	m.set = s
 	return nil
 }
 
 // server is the running module: its listeners.
 type server struct {
+	set   *settings
 	rpc   router.RPCHandler
 	env   *router.Env
 	log   *slog.Logger
@@ -138,15 +155,17 @@ type server struct {
 
 // HTTPAddr is where the HTTP listener is (port 0 in the config gets one),
 // nil when there is none.
-func HTTPAddr() net.Addr {
-	if s := running.Load(); s != nil && s.addr != nil {
+func (m *Module) HTTPAddr() net.Addr {
+	if s := m.running; s != nil && s.addr != nil {
 		return s.addr
 	}
 	return nil
 }
 
-func start(env *router.Env) error {
-	s := &server{rpc: env.RPC, env: env, log: env.Log.With("module", "jsonrpcs")}
+// Start opens the listeners.
+func (m *Module) Start(env *router.Env) error {
+	set := &m.set
+	s := &server{set: set, rpc: env.RPC, env: env, log: env.Log.With("module", "jsonrpcs")}
 	if set.transport&transportHTTP != 0 && set.httpListen != "" {
 		if err := s.startHTTP(set.httpListen); err != nil {
 			return err
@@ -164,12 +183,14 @@ func start(env *router.Env) error {
 			return err
 		}
 	}
-	running.Store(s)
+	m.running = s
 	return nil
 }
 
-func stop() {
-	if s := running.Swap(nil); s != nil {
+// Stop closes the listeners.
+func (m *Module) Stop() {
+	if s := m.running; s != nil {
+		m.running = nil
 		s.close()
 	}
 }
@@ -180,11 +201,11 @@ func (s *server) close() {
 	}
 	if s.fifo != nil {
 		s.fifo.Close()
-		os.Remove(set.fifo)
+		os.Remove(s.set.fifo)
 	}
 	if s.dgram != nil {
 		s.dgram.Close()
-		os.Remove(set.dgram)
+		os.Remove(s.set.dgram)
 	}
 	s.wg.Wait()
 }
@@ -322,7 +343,7 @@ func errResponse(id json.RawMessage, code int, msg string) *response {
 func (s *server) encode(v any) []byte {
 	var b []byte
 	var err error
-	if set.prettyFormat != 0 {
+	if s.set.prettyFormat != 0 {
 		b, err = json.MarshalIndent(v, "", "\t")
 	} else {
 		b, err = json.Marshal(v)
@@ -381,10 +402,10 @@ func (s *server) startFIFO(name string) error {
 		}
 		os.Remove(name) // a previous run's
 	}
-	if err := syscall.Mkfifo(name, uint32(set.fifoMode.Perm())); err != nil {
+	if err := syscall.Mkfifo(name, uint32(s.set.fifoMode.Perm())); err != nil {
 		return fmt.Errorf("fifo_name %s: %w", name, err)
 	}
-	os.Chmod(name, set.fifoMode.Perm()) // not narrowed by the umask
+	os.Chmod(name, s.set.fifoMode.Perm()) // not narrowed by the umask
 	// Opened for reading and writing: the open does not wait for a
 	// writer, and a writer closing does not end the stream.
 	f, err := os.OpenFile(name, os.O_RDWR, 0)
@@ -398,7 +419,7 @@ func (s *server) startFIFO(name string) error {
 		defer s.wg.Done()
 		s.readFIFO(f)
 	}()
-	s.log.Info("RPC over a FIFO", "fifo", name, "reply_dir", set.fifoReplyDir)
+	s.log.Info("RPC over a FIFO", "fifo", name, "reply_dir", s.set.fifoReplyDir)
 	return nil
 }
 
@@ -427,7 +448,7 @@ func (s *server) readFIFO(f *os.File) {
 			s.log.Warn("RPC FIFO reply_name is not a plain file name: not answered", "reply_name", replyName)
 			continue
 		}
-		go s.replyFIFO(filepath.Join(set.fifoReplyDir, replyName), out)
+		go s.replyFIFO(filepath.Join(s.set.fifoReplyDir, replyName), out)
 	}
 }
 
@@ -470,7 +491,7 @@ func (s *server) startDgram(name string) error {
 	if err != nil {
 		return fmt.Errorf("dgram_socket %s: %w", name, err)
 	}
-	os.Chmod(name, set.dgramMode.Perm())
+	os.Chmod(name, s.set.dgramMode.Perm())
 	s.dgram = c
 	s.wg.Add(1)
 	go func() {

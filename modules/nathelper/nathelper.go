@@ -16,12 +16,8 @@ import (
 	"github.com/kemi-sip/kemi/dispatch"
 )
 
-var conf struct {
-	receivedAVP string // the AVP fix_nated_register fills, without "$avp()"
-}
-
 func init() {
-	dispatch.RegisterLegacy(dispatch.Legacy{Name: "nathelper",
+	dispatch.Register(dispatch.ModuleInfo{Name: "nathelper",
 		Params: []dispatch.Param{
 			{Name: "received_avp", Kind: dispatch.Str},
 			{Name: "natping_interval", Kind: dispatch.Int},
@@ -31,29 +27,43 @@ func init() {
 			{Name: "sipping_method", Kind: dispatch.Str},
 			{Name: "nortpproxy_str", Kind: dispatch.Str},
 		},
-		Init: func(p *dispatch.Params) error {
-			a := p.Str("received_avp", "")
-			if a != "" {
-				name, ok := router.AVPName(a)
-				if !ok {
-					return fmt.Errorf("nathelper: received_avp %q: want $avp(name)", a)
-				}
-				conf.receivedAVP = name
-			}
-			return nil
-		},
-		Exports: []dispatch.Export{
-			{Name: "nat_uac_test", Ret: dispatch.Int, Fn: dispatch.FI(natUACTest), Native: "nat_uac_test"},
-			{Name: "fix_nated_register", Ret: dispatch.Int, Fn: dispatch.F0(fixNatedRegister), Native: "fix_nated_register"},
-			{Name: "fix_nated_contact", Ret: dispatch.Int, Fn: dispatch.F0(fixNatedContact), Native: "fix_nated_contact"},
-			{Name: "set_contact_alias", Ret: dispatch.Int, Fn: dispatch.F0(setContactAlias), Native: "set_contact_alias"},
-			{Name: "add_contact_alias", Ret: dispatch.Int, Fn: dispatch.F0(setContactAlias), Native: "add_contact_alias"},
-			{Name: "handle_ruri_alias", Ret: dispatch.Int, Fn: dispatch.F0(handleRURIAlias), Native: "handle_ruri_alias"},
-			{Name: "is_rfc1918", Ret: dispatch.Int, Fn: dispatch.FS(func(c *router.Ctx, ip string) int {
-				return dispatch.Result(private([]byte(ip)))
-			}), Native: "is_rfc1918"},
-		},
+		New: func() dispatch.Module { return &Module{} },
 	})
+}
+
+// Module is the nathelper module of one proxy.
+type Module struct {
+	receivedAVP string // the AVP fix_nated_register fills, without "$avp()"
+}
+
+var _ dispatch.Initializer = (*Module)(nil)
+
+// Init reads received_avp; the pinging parameters are accepted and
+// unused (kemi does not ping).
+func (m *Module) Init(p *dispatch.Params) error {
+	if a := p.Str("received_avp", ""); a != "" {
+		name, ok := router.AVPName(a)
+		if !ok {
+			return fmt.Errorf("nathelper: received_avp %q: want $avp(name)", a)
+		}
+		m.receivedAVP = name
+	}
+	return nil
+}
+
+// Exports are KSR.nathelper.
+func (m *Module) Exports() []dispatch.Export {
+	return []dispatch.Export{
+		{Name: "nat_uac_test", Ret: dispatch.Int, Fn: dispatch.FI(natUACTest)},
+		{Name: "fix_nated_register", Ret: dispatch.Int, Fn: dispatch.F0(m.fixNatedRegister)},
+		{Name: "fix_nated_contact", Ret: dispatch.Int, Fn: dispatch.F0(fixNatedContact)},
+		{Name: "set_contact_alias", Ret: dispatch.Int, Fn: dispatch.F0(setContactAlias)},
+		{Name: "add_contact_alias", Ret: dispatch.Int, Fn: dispatch.F0(setContactAlias)},
+		{Name: "handle_ruri_alias", Ret: dispatch.Int, Fn: dispatch.F0(handleRURIAlias)},
+		{Name: "is_rfc1918", Ret: dispatch.Int, Fn: dispatch.FS(func(c *router.Ctx, ip string) int {
+			return dispatch.Result(private([]byte(ip)))
+		})},
+	}
 }
 
 // private reports an RFC 1918, RFC 6598 (shared, 100.64/10) or IPv6 ULA
@@ -160,12 +170,12 @@ func sourceURI(dst []byte, c *router.Ctx) []byte {
 
 // fixNatedRegister keeps the address a REGISTER came from in received_avp,
 // for registrar to save as the contact's received address.
-func fixNatedRegister(c *router.Ctx) int {
-	if conf.receivedAVP == "" {
+func (m *Module) fixNatedRegister(c *router.Ctx) int {
+	if m.receivedAVP == "" {
 		return 1 // Kamailio does nothing without received_avp
 	}
 	var b [80]byte
-	c.AddAVP(conf.receivedAVP, router.BytesValue(sourceURI(b[:0], c)))
+	c.AddAVP(m.receivedAVP, router.BytesValue(sourceURI(b[:0], c)))
 	return 1
 }
 

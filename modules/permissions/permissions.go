@@ -27,18 +27,28 @@ type Entry struct {
 	Tag    string
 }
 
-var (
-	conf struct {
-		dbURL, table, file string
-		grpCol, ipCol      string
-		maskCol, portCol   string
-		tagCol             string
-	}
+// settings are the module parameters.
+type settings struct {
+	dbURL, table, file string
+	grpCol, ipCol      string
+	maskCol, portCol   string
+	tagCol             string
+}
+
+// Module is the permissions module of one proxy: its parameters and the
+// address entries, replaced whole by a reload.
+type Module struct {
+	conf    settings
 	entries atomic.Pointer[[]Entry]
+}
+
+var (
+	_ dispatch.Initializer = (*Module)(nil)
+	_ dispatch.Starter     = (*Module)(nil)
 )
 
 func init() {
-	dispatch.RegisterLegacy(dispatch.Legacy{Name: "permissions",
+	dispatch.Register(dispatch.ModuleInfo{Name: "permissions",
 		Params: []dispatch.Param{
 			{Name: "db_url", Kind: dispatch.Str},
 			{Name: "address_table", Kind: dispatch.Str},
@@ -51,45 +61,55 @@ func init() {
 			{Name: "db_mode", Kind: dispatch.Int},
 			{Name: "load_backends", Kind: dispatch.Int},
 		},
-		Init: func(p *dispatch.Params) error {
-			conf.dbURL, conf.file = p.Str("db_url", ""), p.Str("address_file", "")
-			conf.table = p.Str("address_table", "address")
-			conf.grpCol, conf.ipCol = p.Str("grp_col", "grp"), p.Str("ip_addr_col", "ip_addr")
-			conf.maskCol, conf.portCol, conf.tagCol = p.Str("mask_col", "mask"), p.Str("port_col", "port"), p.Str("tag_col", "tag")
-			if conf.dbURL == "" && conf.file == "" {
-				return fmt.Errorf("permissions: set db_url (the %s table) or address_file", conf.table)
-			}
-			return nil
-		},
-		Start: func(*router.Env) error { return Reload() },
-		Exports: []dispatch.Export{
-			{Name: "allow_source_address", Ret: dispatch.Int, Fn: dispatch.FI(func(c *router.Ctx, grp int) int {
-				return dispatch.Result(Allowed(grp, c.Src()))
-			}), Native: "allow_source_address"},
-			{Name: "allow_address", Ret: dispatch.Int, Fn: dispatch.FISI(func(c *router.Ctx, grp int, ip string, port int) int {
-				a, err := netip.ParseAddr(ip)
-				if err != nil {
-					return -1
-				}
-				return dispatch.Result(Allowed(grp, netip.AddrPortFrom(a, uint16(port))))
-			}), Native: "allow_address"},
-			{Name: "allow_source_address_group", Ret: dispatch.Int, Fn: dispatch.F0(func(c *router.Ctx) int {
-				return Group(c.Src())
-			}), Native: "allow_source_address_group"},
-		},
+		New: func() dispatch.Module { return &Module{} },
 	})
 }
 
+// Init reads the parameters: a file or a table must be named.
+func (m *Module) Init(p *dispatch.Params) error {
+	conf := &m.conf
+	conf.dbURL, m.conf.file = p.Str("db_url", ""), p.Str("address_file", "")
+	conf.table = p.Str("address_table", "address")
+	conf.grpCol, conf.ipCol = p.Str("grp_col", "grp"), p.Str("ip_addr_col", "ip_addr")
+	conf.maskCol, conf.portCol, conf.tagCol = p.Str("mask_col", "mask"), p.Str("port_col", "port"), p.Str("tag_col", "tag")
+	if conf.dbURL == "" && m.conf.file == "" {
+		return fmt.Errorf("permissions: set db_url (the %s table) or address_file", conf.table)
+	}
+	return nil
+}
+
+// Start loads the addresses.
+func (m *Module) Start(*router.Env) error { return m.Reload() }
+
+// Exports are KSR.permissions.
+func (m *Module) Exports() []dispatch.Export {
+	return []dispatch.Export{
+		{Name: "allow_source_address", Ret: dispatch.Int, Fn: dispatch.FI(func(c *router.Ctx, grp int) int {
+			return dispatch.Result(m.Allowed(grp, c.Src()))
+		})},
+		{Name: "allow_address", Ret: dispatch.Int, Fn: dispatch.FISI(func(c *router.Ctx, grp int, ip string, port int) int {
+			a, err := netip.ParseAddr(ip)
+			if err != nil {
+				return -1
+			}
+			return dispatch.Result(m.Allowed(grp, netip.AddrPortFrom(a, uint16(port))))
+		})},
+		{Name: "allow_source_address_group", Ret: dispatch.Int, Fn: dispatch.F0(func(c *router.Ctx) int {
+			return m.Group(c.Src())
+		})},
+	}
+}
+
 // Allowed reports whether src is in the group.
-func Allowed(grp int, src netip.AddrPort) bool {
-	return groupOf(src, grp) == grp
+func (m *Module) Allowed(grp int, src netip.AddrPort) bool {
+	return m.groupOf(src, grp) == grp
 }
 
 // Group is the group of the first entry src matches, -1 for none.
-func Group(src netip.AddrPort) int { return groupOf(src, -1) }
+func (m *Module) Group(src netip.AddrPort) int { return m.groupOf(src, -1) }
 
-func groupOf(src netip.AddrPort, want int) int {
-	es := entries.Load()
+func (m *Module) groupOf(src netip.AddrPort, want int) int {
+	es := m.entries.Load()
 	if es == nil {
 		return -1
 	}
@@ -107,18 +127,18 @@ func groupOf(src netip.AddrPort, want int) int {
 }
 
 // Reload reads the addresses again; on an error the old ones stay.
-func Reload() error {
+func (m *Module) Reload() error {
 	var es []Entry
 	var err error
-	if conf.file != "" {
-		es, err = readFile(conf.file)
+	if m.conf.file != "" {
+		es, err = readFile(m.conf.file)
 	} else {
-		es, err = readTable()
+		es, err = m.readTable()
 	}
 	if err != nil {
 		return err
 	}
-	entries.Store(&es)
+	m.entries.Store(&es)
 	return nil
 }
 
@@ -187,16 +207,16 @@ func entry(grp, addr string, mask int, port, tag string) (Entry, error) {
 	return Entry{Group: g, Prefix: pfx, Port: p, Tag: tag}, nil
 }
 
-func readTable() ([]Entry, error) {
-	d, err := db.Open(conf.dbURL)
+func (m *Module) readTable() ([]Entry, error) {
+	d, err := db.Open(m.conf.dbURL)
 	if err != nil {
 		return nil, fmt.Errorf("permissions: %w", err)
 	}
 	defer d.Close()
-	q := "SELECT " + strings.Join([]string{conf.grpCol, conf.ipCol, conf.maskCol, conf.portCol, conf.tagCol}, ", ") + " FROM " + conf.table
+	q := "SELECT " + strings.Join([]string{m.conf.grpCol, m.conf.ipCol, m.conf.maskCol, m.conf.portCol, m.conf.tagCol}, ", ") + " FROM " + m.conf.table
 	rows, err := d.Query(context.Background(), q)
 	if err != nil {
-		return nil, fmt.Errorf("permissions: %s table: %w", conf.table, err)
+		return nil, fmt.Errorf("permissions: %s table: %w", m.conf.table, err)
 	}
 	defer rows.Close()
 	var es []Entry
@@ -205,7 +225,7 @@ func readTable() ([]Entry, error) {
 		var ip string
 		var tag *string
 		if err := rows.Scan(&grp, &ip, &mask, &port, &tag); err != nil {
-			return nil, fmt.Errorf("permissions: %s table: %w", conf.table, err)
+			return nil, fmt.Errorf("permissions: %s table: %w", m.conf.table, err)
 		}
 		t := ""
 		if tag != nil {
@@ -213,7 +233,7 @@ func readTable() ([]Entry, error) {
 		}
 		e, err := entry(strconv.Itoa(grp), ip, mask, strconv.Itoa(port), t)
 		if err != nil {
-			return nil, fmt.Errorf("permissions: %s table: %w", conf.table, err)
+			return nil, fmt.Errorf("permissions: %s table: %w", m.conf.table, err)
 		}
 		es = append(es, e)
 	}

@@ -12,42 +12,52 @@ import (
 	"github.com/kemi-sip/kemi/dispatch"
 )
 
-var conf = struct {
+// Module is the rr module of one proxy: its parameters.
+type Module struct {
 	appendFromTag bool
 	fullLR        bool
-}{appendFromTag: true}
+}
+
+var _ dispatch.Initializer = (*Module)(nil)
 
 func init() {
-	dispatch.RegisterLegacy(dispatch.Legacy{Name: "rr",
+	dispatch.Register(dispatch.ModuleInfo{Name: "rr",
 		Params: []dispatch.Param{
 			{Name: "append_fromtag", Kind: dispatch.Int},
 			{Name: "enable_full_lr", Kind: dispatch.Int},
 			{Name: "enable_double_rr", Kind: dispatch.Int},
 		},
-		Init: func(p *dispatch.Params) error {
-			conf.appendFromTag = p.Int("append_fromtag", 1) != 0
-			conf.fullLR = p.Int("enable_full_lr", 0) != 0
-			return nil
-		},
-		Exports: []dispatch.Export{
-			{Name: "record_route", Ret: dispatch.Int, Fn: dispatch.F0(func(c *router.Ctx) int { return recordRoute(c, "") }), Native: "record_route"},
-			{Name: "record_route_params", Ret: dispatch.Int, Fn: dispatch.FS(recordRoute), Native: "record_route"},
-			{Name: "record_route_preset", Ret: dispatch.Int, Fn: dispatch.FSS(preset), Native: "record_route_preset"},
-			{Name: "record_route_preset_one", Ret: dispatch.Int, Fn: dispatch.FS(func(c *router.Ctx, addr string) int { return preset(c, addr, "") })},
-			{Name: "remove_record_route", Ret: dispatch.Int, Fn: dispatch.F0(func(c *router.Ctx) int { c.RR.Want = false; return 1 }), Native: "remove_record_route"},
-			{Name: "loose_route", Ret: dispatch.Int, Fn: dispatch.F0(looseRoute), Native: "loose_route"},
-			{Name: "add_rr_param", Ret: dispatch.Int, Fn: dispatch.FS(addParam), Native: "add_rr_param"},
-			{Name: "check_route_param", Ret: dispatch.Int, Fn: dispatch.FS(checkParam), Native: "check_route_param"},
-			{Name: "is_direction", Ret: dispatch.Int, Fn: dispatch.FS(isDirection), Native: "is_direction"},
-		},
+		New: func() dispatch.Module { return &Module{appendFromTag: true} },
 	})
+}
+
+// Init reads the parameters.
+func (m *Module) Init(p *dispatch.Params) error {
+	m.appendFromTag = p.Int("append_fromtag", 1) != 0
+	m.fullLR = p.Int("enable_full_lr", 0) != 0
+	return nil
+}
+
+// Exports are KSR.rr.
+func (m *Module) Exports() []dispatch.Export {
+	return []dispatch.Export{
+		{Name: "record_route", Ret: dispatch.Int, Fn: dispatch.F0(func(c *router.Ctx) int { return m.recordRoute(c, "") })},
+		{Name: "record_route_params", Ret: dispatch.Int, Fn: dispatch.FS(m.recordRoute), Native: "record_route"},
+		{Name: "record_route_preset", Ret: dispatch.Int, Fn: dispatch.FSS(m.preset)},
+		{Name: "record_route_preset_one", Ret: dispatch.Int, Fn: dispatch.FS(func(c *router.Ctx, addr string) int { return m.preset(c, addr, "") }), Native: dispatch.NoNative},
+		{Name: "remove_record_route", Ret: dispatch.Int, Fn: dispatch.F0(func(c *router.Ctx) int { c.RR.Want = false; return 1 })},
+		{Name: "loose_route", Ret: dispatch.Int, Fn: dispatch.F0(looseRoute)},
+		{Name: "add_rr_param", Ret: dispatch.Int, Fn: dispatch.FS(addParam)},
+		{Name: "check_route_param", Ret: dispatch.Int, Fn: dispatch.FS(checkParam)},
+		{Name: "is_direction", Ret: dispatch.Int, Fn: dispatch.FS(isDirection)},
+	}
 }
 
 // recordRoute asks for this proxy's Record-Route on the request when it is
 // forwarded, with extra parameters when given. Only for requests that
 // create a dialog; the header is written at forwarding time, so that
 // add_rr_param before or after it, and in a branch_route, all count.
-func recordRoute(c *router.Ctx, params string) int {
+func (mod *Module) recordRoute(c *router.Ctx, params string) int {
 	m := c.Msg
 	if !m.IsRequest() {
 		return -1
@@ -57,10 +67,10 @@ func recordRoute(c *router.Ctx, params string) int {
 		return -1
 	}
 	c.RR.Want = true
-	if conf.appendFromTag {
+	if mod.appendFromTag {
 		c.RR.FromTag = append(c.RR.FromTag[:0], m.From().Tag...)
 	}
-	if conf.fullLR {
+	if mod.fullLR {
 		c.RR.Params = append(c.RR.Params, "=on"...)
 	}
 	if params != "" {
@@ -71,14 +81,14 @@ func recordRoute(c *router.Ctx, params string) int {
 
 // preset records addr ("host:port;params") as the Record-Route instead of
 // the receiving socket.
-func preset(c *router.Ctx, addr, second string) int {
+func (mod *Module) preset(c *router.Ctx, addr, second string) int {
 	if addr == "" || !c.Msg.IsRequest() {
 		return -1
 	}
 	addr = trimSIP(addr)
 	c.RR.Want = true
 	c.RR.Preset = append(c.RR.Preset[:0], addr...)
-	if conf.appendFromTag {
+	if mod.appendFromTag {
 		c.RR.FromTag = append(c.RR.FromTag[:0], c.Msg.From().Tag...)
 	}
 	return 1

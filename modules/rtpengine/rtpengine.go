@@ -25,42 +25,24 @@ import (
 	"github.com/kemi-sip/kemi/dispatch"
 )
 
-var (
+// Module is the rtpengine module of one proxy: its nodes and counters.
+type Module struct {
 	relay transport.CtlRelay
 	// Stats are the module's counters.
 	Stats struct {
 		Requests, Errors, Timeouts atomic.Uint64
 	}
-	// The set set_rtpengine_set chose for the message a worker handles.
+}
+
+var (
+	_ dispatch.Initializer   = (*Module)(nil)
+	_ dispatch.Starter       = (*Module)(nil)
+	_ dispatch.Stopper       = (*Module)(nil)
+	_ dispatch.StatsProvider = (*Module)(nil)
 )
 
 func init() {
-	cmd := func(command string) dispatch.Func {
-		return dispatch.FS(func(c *router.Ctx, flags string) int { return run(c, command, flags) })
-	}
-	cmd0 := func(command string) dispatch.Func {
-		return dispatch.F0(func(c *router.Ctx) int { return run(c, command, "") })
-	}
-	defs := []dispatch.Export{
-		{Name: "rtpengine_query_v", Ret: dispatch.Int, Fn: dispatch.FSS(queryV), Native: "rtpengine_query_v"},
-		{Name: "set_rtpengine_set", Ret: dispatch.Int, Fn: dispatch.FI(func(c *router.Ctx, n int) int { return choose(c, n, n) }), Native: "set_rtpengine_set"},
-		{Name: "set_rtpengine_set2", Ret: dispatch.Int, Fn: dispatch.FII(choose)},
-		{Name: "start_recording", Ret: dispatch.Int, Fn: cmd0("start recording"), Native: "start_recording"},
-		{Name: "stop_recording", Ret: dispatch.Int, Fn: cmd0("stop recording"), Native: "stop_recording"},
-	}
-	for _, f := range []struct{ name, command string }{
-		{"rtpengine_manage", "manage"}, {"rtpengine_offer", "offer"}, {"rtpengine_answer", "answer"},
-		{"rtpengine_delete", "delete"}, {"rtpengine_query", "query"}, {"block_dtmf", "block DTMF"},
-		{"unblock_dtmf", "unblock DTMF"}, {"block_media", "block media"}, {"unblock_media", "unblock media"},
-		{"silence_media", "silence media"}, {"unsilence_media", "unsilence media"}, {"stop_media", "stop media"},
-	} {
-		// The KEMI form with flags and the one without ("0"); natively one
-		// name with an optional parameter.
-		defs = append(defs, dispatch.Export{Name: f.name, Ret: dispatch.Int, Fn: cmd(f.command), Native: f.name},
-			dispatch.Export{Name: f.name + "0", Ret: dispatch.Int, Fn: cmd0(f.command), Native: f.name})
-	}
-	defs = append(defs, dispatch.Export{Name: "play_media", Ret: dispatch.Int, Fn: cmd("play media"), Native: "play_media"})
-	dispatch.RegisterLegacy(dispatch.Legacy{Name: "rtpengine",
+	dispatch.Register(dispatch.ModuleInfo{Name: "rtpengine",
 		Params: []dispatch.Param{
 			{Name: "rtpengine_sock", Kind: dispatch.Str, Multi: true},
 			{Name: "rtpengine_tout_ms", Kind: dispatch.Int},
@@ -79,19 +61,49 @@ func init() {
 			{Name: "mos_min_pv", Kind: dispatch.Str},
 			{Name: "ping_mode", Kind: dispatch.Int},
 		},
-		Init:  initParams,
-		Start: start,
-		Stop:  stop,
-		Stats: func(r *stats.Registry) {
-			r.Uint("rtpengine", "requests", "ng commands sent", &Stats.Requests)
-			r.Uint("rtpengine", "errors", "ng commands rtpengine refused", &Stats.Errors)
-			r.Uint("rtpengine", "timeouts", "ng commands no node answered", &Stats.Timeouts)
-		},
-		Exports: defs,
+		New: func() dispatch.Module { return &Module{} },
 	})
 }
 
-func initParams(p *dispatch.Params) error {
+// Exports are KSR.rtpengine.
+func (m *Module) Exports() []dispatch.Export {
+	cmd := func(command string) dispatch.Func {
+		return dispatch.FS(func(c *router.Ctx, flags string) int { return m.run(c, command, flags) })
+	}
+	cmd0 := func(command string) dispatch.Func {
+		return dispatch.F0(func(c *router.Ctx) int { return m.run(c, command, "") })
+	}
+	defs := []dispatch.Export{
+		{Name: "rtpengine_query_v", Ret: dispatch.Int, Fn: dispatch.FSS(m.queryV)},
+		{Name: "set_rtpengine_set", Ret: dispatch.Int, Fn: dispatch.FI(func(c *router.Ctx, n int) int { return m.choose(c, n, n) }), Native: "set_rtpengine_set"},
+		{Name: "set_rtpengine_set2", Ret: dispatch.Int, Fn: dispatch.FII(m.choose)},
+		{Name: "start_recording", Ret: dispatch.Int, Fn: cmd0("start recording"), Native: "start_recording"},
+		{Name: "stop_recording", Ret: dispatch.Int, Fn: cmd0("stop recording"), Native: "stop_recording"},
+	}
+	for _, f := range []struct{ name, command string }{
+		{"rtpengine_manage", "manage"}, {"rtpengine_offer", "offer"}, {"rtpengine_answer", "answer"},
+		{"rtpengine_delete", "delete"}, {"rtpengine_query", "query"}, {"block_dtmf", "block DTMF"},
+		{"unblock_dtmf", "unblock DTMF"}, {"block_media", "block media"}, {"unblock_media", "unblock media"},
+		{"silence_media", "silence media"}, {"unsilence_media", "unsilence media"}, {"stop_media", "stop media"},
+	} {
+		// The KEMI form with flags and the one without ("0"); natively one
+		// name with an optional parameter.
+		defs = append(defs, dispatch.Export{Name: f.name, Ret: dispatch.Int, Fn: cmd(f.command), Native: f.name},
+			dispatch.Export{Name: f.name + "0", Ret: dispatch.Int, Fn: cmd0(f.command), Native: f.name})
+	}
+	defs = append(defs, dispatch.Export{Name: "play_media", Ret: dispatch.Int, Fn: cmd("play media")})
+	return defs
+}
+
+// RegisterStats registers the counters.
+func (m *Module) RegisterStats(r *stats.Registry) {
+	r.Uint("rtpengine", "requests", "ng commands sent", &m.Stats.Requests)
+	r.Uint("rtpengine", "errors", "ng commands rtpengine refused", &m.Stats.Errors)
+	r.Uint("rtpengine", "timeouts", "ng commands no node answered", &m.Stats.Timeouts)
+}
+
+// Init reads the nodes and timeouts.
+func (m *Module) Init(p *dispatch.Params) error {
 	var socks []string
 	for _, v := range p.All("rtpengine_sock") {
 		socks = append(socks, v.S)
@@ -102,25 +114,29 @@ func initParams(p *dispatch.Params) error {
 	if err != nil {
 		return err
 	}
-	relay.Config = cfg
+	m.relay.Config = cfg
 	return nil
 }
 
-func start(env *router.Env) error { return relay.Start(env.Log.With("module", "rtpengine")) }
+// Start opens the control sockets.
+func (m *Module) Start(env *router.Env) error {
+	return m.relay.Start(env.Log.With("module", "rtpengine"))
+}
 
-func stop() { relay.Stop() }
+// Stop closes them.
+func (m *Module) Stop() { m.relay.Stop() }
 
 // Command sends one ng command to a node of the set, by the hash of
 // callID, and returns rtpengine's answer.
-func Command(setID int, callID string, req map[string]any) (map[string]any, error) {
+func (m *Module) Command(setID int, callID string, req map[string]any) (map[string]any, error) {
 	body, err := encode(nil, req)
 	if err != nil {
 		return nil, err
 	}
-	Stats.Requests.Add(1)
-	out, n, err := relay.Ask(setID, callID, body)
+	m.Stats.Requests.Add(1)
+	out, n, err := m.relay.Ask(setID, callID, body)
 	if err != nil {
-		Stats.Timeouts.Add(1)
+		m.Stats.Timeouts.Add(1)
 		return nil, err
 	}
 	v, _, err := decode(out, 0)
@@ -227,7 +243,7 @@ func manage(c *router.Ctx) string {
 	return ""
 }
 
-func run(c *router.Ctx, command, flags string) int {
+func (m *Module) run(c *router.Ctx, command, flags string) int {
 	if command == "manage" {
 		if command = manage(c); command == "" {
 			return 1 // nothing to do for this message
@@ -243,19 +259,19 @@ func run(c *router.Ctx, command, flags string) int {
 		}
 		d["sdp"] = string(body)
 	}
-	setID := selected(c, command)
-	res, err := Command(setID, callID, d)
+	setID := m.selected(c, command)
+	res, err := m.Command(setID, callID, d)
 	if err == nil && command == "answer" && !c.Msg.IsRequest() && isUnknownCall(res) {
 		// A late offer: the INVITE had no SDP, the reply makes the offer.
 		d["command"] = "offer"
-		res, err = Command(setID, callID, d)
+		res, err = m.Command(setID, callID, d)
 	}
 	if err != nil {
 		c.Log().Error("rtpengine "+command+": "+err.Error(), "callid", callID)
 		return -1
 	}
 	if r, _ := res["result"].(string); r != "ok" && r != "pong" {
-		Stats.Errors.Add(1)
+		m.Stats.Errors.Add(1)
 		reason, _ := res["error-reason"].(string)
 		c.Log().Error("rtpengine "+command+" refused", "result", r, "reason", reason, "callid", callID)
 		return -1
@@ -277,8 +293,8 @@ func isUnknownCall(res map[string]any) bool {
 
 // choose is set_rtpengine_set: the sets of this call's offers (first)
 // and answers (second).
-func choose(c *router.Ctx, first, second int) int {
-	if err := relay.Choose(c, string(c.Msg.CallID()), first, second); err != nil {
+func (m *Module) choose(c *router.Ctx, first, second int) int {
+	if err := m.relay.Choose(c, string(c.Msg.CallID()), first, second); err != nil {
 		c.Log().Error("set_rtpengine_set: "+err.Error(), "set", first, "set2", second)
 		return -1
 	}
@@ -286,13 +302,13 @@ func choose(c *router.Ctx, first, second int) int {
 }
 
 // selected is the set of the message's command.
-func selected(c *router.Ctx, command string) int {
-	return relay.Set(c, string(c.Msg.CallID()), command == "answer")
+func (m *Module) selected(c *router.Ctx, command string) int {
+	return m.relay.Set(c, string(c.Msg.CallID()), command == "answer")
 }
 
 // queryV is rtpengine_query_v: the query's answer as JSON into a
 // pseudo-variable ("j" format).
-func queryV(c *router.Ctx, format, dst string) int {
+func (m *Module) queryV(c *router.Ctx, format, dst string) int {
 	pv, err := c.W.PV(dst)
 	if err != nil || !pv.Writable() {
 		c.Log().Error("rtpengine_query_v: not a writable pseudo-variable", "pv", dst)
@@ -303,7 +319,7 @@ func queryV(c *router.Ctx, format, dst string) int {
 		return -1
 	}
 	d, callID := request(c, "query", "")
-	res, err := Command(selected(c, "query"), callID, d)
+	res, err := m.Command(m.selected(c, "query"), callID, d)
 	if err != nil {
 		c.Log().Error("rtpengine query: " + err.Error())
 		return -1

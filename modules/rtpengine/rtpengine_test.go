@@ -53,6 +53,7 @@ func TestMediaThroughRtpengine(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tab.Stop()
+	m := tab.Module("rtpengine").(*Module)
 	caller, _ := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	callee, _ := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	defer caller.Close()
@@ -61,12 +62,12 @@ func TestMediaThroughRtpengine(t *testing.T) {
 	const callID = "media-test-1"
 	// Two nodes: whichever the Call-ID picks, a dead node (port 1) is
 	// skipped and the call still reaches the daemon.
-	offer, err := Command(0, callID, map[string]any{"command": "offer", "call-id": callID, "from-tag": "ft", "sdp": sdp(cp),
+	offer, err := m.Command(0, callID, map[string]any{"command": "offer", "call-id": callID, "from-tag": "ft", "sdp": sdp(cp),
 		"replace": []any{"origin", "session-connection"}})
 	if err != nil || offer["result"] != "ok" {
 		t.Fatalf("offer: %v %v\n%s", offer, err, d.Log)
 	}
-	answer, err := Command(0, callID, map[string]any{"command": "answer", "call-id": callID, "from-tag": "ft", "to-tag": "tt", "sdp": sdp(ep)})
+	answer, err := m.Command(0, callID, map[string]any{"command": "answer", "call-id": callID, "from-tag": "ft", "to-tag": "tt", "sdp": sdp(ep)})
 	if err != nil || answer["result"] != "ok" {
 		t.Fatalf("answer: %v %v", answer, err)
 	}
@@ -112,7 +113,7 @@ func TestMediaThroughRtpengine(t *testing.T) {
 	if _, _, err := caller.ReadFromUDP(make([]byte, 2048)); err != nil {
 		t.Errorf("caller got no RTP back: %v", err)
 	}
-	del, err := Command(0, callID, map[string]any{"command": "delete", "call-id": callID, "from-tag": "ft"})
+	del, err := m.Command(0, callID, map[string]any{"command": "delete", "call-id": callID, "from-tag": "ft"})
 	if err != nil || del["result"] != "ok" {
 		t.Errorf("delete: %v %v", del, err)
 	}

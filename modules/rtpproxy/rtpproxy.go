@@ -27,43 +27,24 @@ import (
 	"github.com/kemi-sip/kemi/dispatch"
 )
 
-var (
+// Module is the rtpproxy module of one proxy: its nodes and counters.
+type Module struct {
 	relay transport.CtlRelay
 	// Stats are the module's counters.
 	Stats struct {
 		Requests, Errors atomic.Uint64
 	}
+}
+
+var (
+	_ dispatch.Initializer   = (*Module)(nil)
+	_ dispatch.Starter       = (*Module)(nil)
+	_ dispatch.Stopper       = (*Module)(nil)
+	_ dispatch.StatsProvider = (*Module)(nil)
 )
 
 func init() {
-	withFlags := func(op string) dispatch.Func {
-		return dispatch.FS(func(c *router.Ctx, flags string) int { return run(c, op, flags, "") })
-	}
-	noFlags := func(op string) dispatch.Func {
-		return dispatch.F0(func(c *router.Ctx) int { return run(c, op, "", "") })
-	}
-	withIP := func(op string) dispatch.Func {
-		return dispatch.FSS(func(c *router.Ctx, flags, ip string) int { return run(c, op, flags, ip) })
-	}
-	var defs []dispatch.Export
-	for _, op := range []string{"offer", "answer", "manage"} {
-		name := "rtpproxy_" + op
-		defs = append(defs,
-			dispatch.Export{Name: name, Ret: dispatch.Int, Fn: withFlags(op), Native: name},
-			dispatch.Export{Name: name + "0", Ret: dispatch.Int, Fn: noFlags(op), Native: name},
-			dispatch.Export{Name: name + "_ip", Ret: dispatch.Int, Fn: withIP(op), Native: name})
-	}
-	defs = append(defs,
-		dispatch.Export{Name: "rtpproxy_destroy", Ret: dispatch.Int, Fn: withFlags("delete"), Native: "rtpproxy_destroy"},
-		dispatch.Export{Name: "rtpproxy_destroy0", Ret: dispatch.Int, Fn: noFlags("delete"), Native: "rtpproxy_destroy"},
-		dispatch.Export{Name: "rtpproxy_stream2uac", Ret: dispatch.Int, Fn: dispatch.FSI(func(c *router.Ctx, f string, n int) int { return stream(c, f, n, true) }), Native: "rtpproxy_stream2uac"},
-		dispatch.Export{Name: "rtpproxy_stream2uas", Ret: dispatch.Int, Fn: dispatch.FSI(func(c *router.Ctx, f string, n int) int { return stream(c, f, n, false) }), Native: "rtpproxy_stream2uas"},
-		dispatch.Export{Name: "rtpproxy_stop_stream2uac", Ret: dispatch.Int, Fn: dispatch.F0(func(c *router.Ctx) int { return simple(c, "S", true) }), Native: "rtpproxy_stop_stream2uac"},
-		dispatch.Export{Name: "rtpproxy_stop_stream2uas", Ret: dispatch.Int, Fn: dispatch.F0(func(c *router.Ctx) int { return simple(c, "S", false) }), Native: "rtpproxy_stop_stream2uas"},
-		dispatch.Export{Name: "start_recording", Ret: dispatch.Int, Fn: dispatch.F0(func(c *router.Ctx) int { return simple(c, "R", false) }), Native: "start_recording"},
-		dispatch.Export{Name: "set_rtpproxy_set", Ret: dispatch.Int, Fn: dispatch.FI(chooseSet), Native: "set_rtpproxy_set"},
-	)
-	dispatch.RegisterLegacy(dispatch.Legacy{Name: "rtpproxy",
+	dispatch.Register(dispatch.ModuleInfo{Name: "rtpproxy",
 		Params: []dispatch.Param{
 			{Name: "rtpproxy_sock", Kind: dispatch.Str, Multi: true},
 			{Name: "rtpproxy_tout", Kind: dispatch.Int},
@@ -77,18 +58,50 @@ func init() {
 			{Name: "db_url", Kind: dispatch.Str},
 			{Name: "table_name", Kind: dispatch.Str},
 		},
-		Init:  initParams,
-		Start: start,
-		Stop:  stop,
-		Stats: func(r *stats.Registry) {
-			r.Uint("rtpproxy", "requests", "commands sent", &Stats.Requests)
-			r.Uint("rtpproxy", "errors", "commands refused or unanswered", &Stats.Errors)
-		},
-		Exports: defs,
+		New: func() dispatch.Module { return &Module{} },
 	})
 }
 
-func initParams(p *dispatch.Params) error {
+// Exports are KSR.rtpproxy.
+func (m *Module) Exports() []dispatch.Export {
+	withFlags := func(op string) dispatch.Func {
+		return dispatch.FS(func(c *router.Ctx, flags string) int { return m.run(c, op, flags, "") })
+	}
+	noFlags := func(op string) dispatch.Func {
+		return dispatch.F0(func(c *router.Ctx) int { return m.run(c, op, "", "") })
+	}
+	withIP := func(op string) dispatch.Func {
+		return dispatch.FSS(func(c *router.Ctx, flags, ip string) int { return m.run(c, op, flags, ip) })
+	}
+	var defs []dispatch.Export
+	for _, op := range []string{"offer", "answer", "manage"} {
+		name := "rtpproxy_" + op
+		defs = append(defs,
+			dispatch.Export{Name: name, Ret: dispatch.Int, Fn: withFlags(op), Native: name},
+			dispatch.Export{Name: name + "0", Ret: dispatch.Int, Fn: noFlags(op), Native: name},
+			dispatch.Export{Name: name + "_ip", Ret: dispatch.Int, Fn: withIP(op), Native: name})
+	}
+	defs = append(defs,
+		dispatch.Export{Name: "rtpproxy_destroy", Ret: dispatch.Int, Fn: withFlags("delete")},
+		dispatch.Export{Name: "rtpproxy_destroy0", Ret: dispatch.Int, Fn: noFlags("delete"), Native: "rtpproxy_destroy"},
+		dispatch.Export{Name: "rtpproxy_stream2uac", Ret: dispatch.Int, Fn: dispatch.FSI(func(c *router.Ctx, f string, n int) int { return m.stream(c, f, n, true) })},
+		dispatch.Export{Name: "rtpproxy_stream2uas", Ret: dispatch.Int, Fn: dispatch.FSI(func(c *router.Ctx, f string, n int) int { return m.stream(c, f, n, false) })},
+		dispatch.Export{Name: "rtpproxy_stop_stream2uac", Ret: dispatch.Int, Fn: dispatch.F0(func(c *router.Ctx) int { return m.simple(c, "S", true) })},
+		dispatch.Export{Name: "rtpproxy_stop_stream2uas", Ret: dispatch.Int, Fn: dispatch.F0(func(c *router.Ctx) int { return m.simple(c, "S", false) })},
+		dispatch.Export{Name: "start_recording", Ret: dispatch.Int, Fn: dispatch.F0(func(c *router.Ctx) int { return m.simple(c, "R", false) })},
+		dispatch.Export{Name: "set_rtpproxy_set", Ret: dispatch.Int, Fn: dispatch.FI(m.chooseSet)},
+	)
+	return defs
+}
+
+// RegisterStats registers the counters.
+func (m *Module) RegisterStats(r *stats.Registry) {
+	r.Uint("rtpproxy", "requests", "commands sent", &m.Stats.Requests)
+	r.Uint("rtpproxy", "errors", "commands refused or unanswered", &m.Stats.Errors)
+}
+
+// Init reads the nodes and timeouts.
+func (m *Module) Init(p *dispatch.Params) error {
 	var socks []string
 	for _, v := range p.All("rtpproxy_sock") {
 		socks = append(socks, v.S)
@@ -99,16 +112,20 @@ func initParams(p *dispatch.Params) error {
 	if err != nil {
 		return err
 	}
-	relay.Config = cfg
+	m.relay.Config = cfg
 	return nil
 }
 
-func start(env *router.Env) error { return relay.Start(env.Log.With("module", "rtpproxy")) }
+// Start opens the control sockets.
+func (m *Module) Start(env *router.Env) error {
+	return m.relay.Start(env.Log.With("module", "rtpproxy"))
+}
 
-func stop() { relay.Stop() }
+// Stop closes them.
+func (m *Module) Stop() { m.relay.Stop() }
 
-func chooseSet(c *router.Ctx, n int) int {
-	if err := relay.Choose(c, string(c.Msg.CallID()), n, n); err != nil {
+func (m *Module) chooseSet(c *router.Ctx, n int) int {
+	if err := m.relay.Choose(c, string(c.Msg.CallID()), n, n); err != nil {
 		c.Log().Error("set_rtpproxy_set: "+err.Error(), "set", n)
 		return -1
 	}
@@ -116,17 +133,17 @@ func chooseSet(c *router.Ctx, n int) int {
 }
 
 // ask sends one command and returns the answer; errors are logged.
-func ask(c *router.Ctx, callID, cmd string) (string, bool) {
-	Stats.Requests.Add(1)
-	out, _, err := relay.Ask(relay.Set(c, callID, false), callID, []byte(cmd))
+func (m *Module) ask(c *router.Ctx, callID, cmd string) (string, bool) {
+	m.Stats.Requests.Add(1)
+	out, _, err := m.relay.Ask(m.relay.Set(c, callID, false), callID, []byte(cmd))
 	if err != nil {
-		Stats.Errors.Add(1)
+		m.Stats.Errors.Add(1)
 		c.Log().Error("rtpproxy: "+err.Error(), "command", cmd)
 		return "", false
 	}
 	ans := strings.TrimSpace(string(out))
 	if strings.HasPrefix(ans, "E") {
-		Stats.Errors.Add(1)
+		m.Stats.Errors.Add(1)
 		c.Log().Error("rtpproxy refused the command", "command", cmd, "answer", ans)
 		return ans, false
 	}
@@ -169,7 +186,7 @@ func tags(c *router.Ctx) (callID, from, to string) {
 	return string(m.CallID()), string(m.From().Tag), string(m.To().Tag)
 }
 
-func run(c *router.Ctx, op, flags, ip string) int {
+func (m *Module) run(c *router.Ctx, op, flags, ip string) int {
 	if op == "manage" {
 		if op = manage(c); op == "" {
 			return 1
@@ -181,7 +198,7 @@ func run(c *router.Ctx, op, flags, ip string) int {
 		if to != "" {
 			cmd += " " + to
 		}
-		if _, ok := ask(c, callID, cmd); !ok {
+		if _, ok := m.ask(c, callID, cmd); !ok {
 			return -1
 		}
 		return 1
@@ -228,7 +245,7 @@ func run(c *router.Ctx, op, flags, ip string) int {
 				cmd += fmt.Sprintf(" %s;%d", to, medianum)
 			}
 		}
-		ans, ok := ask(c, callID, cmd)
+		ans, ok := m.ask(c, callID, cmd)
 		if !ok {
 			return "", "", false
 		}
@@ -352,27 +369,27 @@ func replaceLast(l []byte, ip string) []byte {
 }
 
 // stream is rtpproxy_stream2uac/uas: play a prompt file to one side.
-func stream(c *router.Ctx, file string, count int, uac bool) int {
+func (m *Module) stream(c *router.Ctx, file string, count int, uac bool) int {
 	callID, from, to := tags(c)
 	a, b := from, to
 	if uac {
 		a, b = to, from
 	}
 	cmd := fmt.Sprintf("P%d %s %s session %s;1 %s;1", count, callID, file, a, b)
-	if _, ok := ask(c, callID, cmd); !ok {
+	if _, ok := m.ask(c, callID, cmd); !ok {
 		return -1
 	}
 	return 1
 }
 
 // simple sends S (stop a stream) or R (record): "X callid tag tag".
-func simple(c *router.Ctx, verb string, uac bool) int {
+func (m *Module) simple(c *router.Ctx, verb string, uac bool) int {
 	callID, from, to := tags(c)
 	a, b := from, to
 	if uac {
 		a, b = to, from
 	}
-	if _, ok := ask(c, callID, verb+" "+callID+" "+a+" "+b); !ok {
+	if _, ok := m.ask(c, callID, verb+" "+callID+" "+a+" "+b); !ok {
 		return -1
 	}
 	return 1

@@ -32,10 +32,19 @@ type profile struct {
 	verify, require                                     bool
 }
 
-var server, client *tls.Config
+// Module is the tls module of one proxy: the configurations its
+// parameters make.
+type Module struct {
+	server, client *tls.Config
+}
+
+var (
+	_ dispatch.Initializer = (*Module)(nil)
+	_ dispatch.TLSProvider = (*Module)(nil)
+)
 
 func init() {
-	dispatch.RegisterLegacy(dispatch.Legacy{
+	dispatch.Register(dispatch.ModuleInfo{
 		Name: "tls",
 		Params: []dispatch.Param{
 			{Name: "certificate", Kind: dispatch.Str},
@@ -47,12 +56,19 @@ func init() {
 			{Name: "server_name", Kind: dispatch.Str},
 			{Name: "config", Kind: dispatch.Str},
 		},
-		Init: initParams,
-		TLS:  func() (*tls.Config, *tls.Config) { return server, client },
+		New: func() dispatch.Module { return &Module{} },
 	})
 }
 
-func initParams(p *dispatch.Params) error {
+// Exports: none; the module configures the sockets.
+func (m *Module) Exports() []dispatch.Export { return nil }
+
+// TLS is the server and the client configuration.
+func (m *Module) TLS() (server, client *tls.Config) { return m.server, m.client }
+
+// Init reads the parameters and the tls.cfg profiles, and loads the
+// certificates.
+func (m *Module) Init(p *dispatch.Params) error {
 	base := profile{
 		certificate: p.Str("certificate", ""), privateKey: p.Str("private_key", ""), caList: p.Str("ca_list", ""),
 		method: p.Str("tls_method", "TLSv1.2+"), serverName: p.Str("server_name", ""),
@@ -65,10 +81,10 @@ func initParams(p *dispatch.Params) error {
 		}
 	}
 	var err error
-	if server, err = srv.build(true); err != nil {
+	if m.server, err = srv.build(true); err != nil {
 		return fmt.Errorf("server: %w", err)
 	}
-	if client, err = cli.build(false); err != nil {
+	if m.client, err = cli.build(false); err != nil {
 		return fmt.Errorf("client: %w", err)
 	}
 	return nil
