@@ -8,24 +8,35 @@ import (
 	"github.com/kemi-sip/kemi/core/router"
 )
 
-func init() {
-	RegisterLegacy(Legacy{Name: "dt_core", KSR: "-", Core: true, Exports: []Export{
-		{Name: "dt_always", Ret: Bool, Fn: F0(func(*router.Ctx) int { return 1 })},
-	}})
-	RegisterLegacy(Legacy{Name: "dt_one", Params: []Param{{Name: "limit", Kind: Int}, {Name: "name", Kind: Str}, {Name: "multi", Kind: Str, Multi: true}},
-		Init: func(p *Params) error {
-			initSeen = p.Int("limit", -1)
-			return nil
-		},
-		Exports: []Export{
-			{Name: "add", Ret: Int, Fn: FII(func(c *router.Ctx, a, b int) int { return a + b }), Native: "dt_add"},
-			{Name: "echo", Ret: XVal, Fn: VS(func(c *router.Ctx, s string) router.Value { return router.StrValue(s) })},
-			{Name: "mix", Ret: Int, Fn: FSSII(func(c *router.Ctx, a, b string, x, y int) int { return len(a) + len(b) + x + y })},
-		}})
-	RegisterLegacy(Legacy{Name: "dt_two", KSR: "two", Exports: []Export{{Name: "log", Ret: None, Fn: NS(func(*router.Ctx, string) {})}}})
+// dtOne is a module with parameters and state: Init keeps the limit it
+// was given, which add adds.
+type dtOne struct{ limit int }
+
+func (m *dtOne) Init(p *Params) error {
+	m.limit = p.Int("limit", -1)
+	return nil
 }
 
-var initSeen int
+func (m *dtOne) Exports() []Export {
+	return []Export{
+		{Name: "add", Ret: Int, Fn: FII(func(c *router.Ctx, a, b int) int { return a + b + m.limit }), Native: "dt_add"},
+		{Name: "echo", Ret: XVal, Fn: VS(func(c *router.Ctx, s string) router.Value { return router.StrValue(s) })},
+		{Name: "mix", Ret: Int, Fn: FSSII(func(c *router.Ctx, a, b string, x, y int) int { return len(a) + len(b) + x + y })},
+	}
+}
+
+var _ Initializer = (*dtOne)(nil)
+
+var dtOneParams = []Param{{Name: "limit", Kind: Int}, {Name: "name", Kind: Str}, {Name: "multi", Kind: Str, Multi: true}}
+
+// stateless wraps exports as a module's New.
+func stateless(exports ...Export) func() Module { return func() Module { return Stateless(exports) } }
+
+func init() {
+	Register(ModuleInfo{Name: "dt_core", KSR: "-", Core: true, New: stateless(Export{Name: "dt_always", Ret: Bool, Fn: F0(func(*router.Ctx) int { return 1 })})})
+	Register(ModuleInfo{Name: "dt_one", Params: dtOneParams, New: func() Module { return &dtOne{} }})
+	Register(ModuleInfo{Name: "dt_two", KSR: "two", New: stateless(Export{Name: "log", Ret: None, Fn: NS(func(*router.Ctx, string) {})})})
+}
 
 func TestBuild(t *testing.T) {
 	tab, err := Build([]Load{{Name: "/usr/lib/kamailio/modules/dt_one.so"}, {Name: "dt_two"}, {Name: "dt_one.so"}},
@@ -38,8 +49,8 @@ func TestBuild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if initSeen != 7 {
-		t.Errorf("Init saw limit %d, want 7", initSeen)
+	if m := tab.Module("dt_one").(*dtOne); m.limit != 7 {
+		t.Errorf("Init saw limit %d, want 7", m.limit)
 	}
 	if p := tab.Params("dt_one"); p.Str("name", "") != "5" || len(p.All("multi")) != 2 {
 		t.Errorf("params: name %q, multi %v", p.Str("name", ""), p.All("multi"))
@@ -51,8 +62,8 @@ func TestBuild(t *testing.T) {
 	e := tab.At(i)
 	var a Args
 	a.I[0], a.I[1] = 2, 3
-	if v, err := e.Invoke(nil, &a); err != nil || v.I != 5 {
-		t.Errorf("add(2, 3) = %d", v.I)
+	if v, err := e.Invoke(nil, &a); err != nil || v.I != 12 {
+		t.Errorf("add(2, 3) with limit 7 = %d, want 12", v.I)
 	}
 	if j, ok := tab.Native("dt_add"); !ok || j != i {
 		t.Errorf("native name: %d %v, want %d", j, ok, i)
@@ -116,17 +127,21 @@ func TestBuildErrors(t *testing.T) {
 func TestRegisterRejects(t *testing.T) {
 	cases := []struct {
 		name string
-		m    Legacy
+		m    ModuleInfo
 		want string
 	}{
-		{"duplicate module", Legacy{Name: "dt_one"}, "registered twice"},
-		{"duplicate export", Legacy{Name: "dt_dup", Exports: []Export{
-			{Name: "a", Ret: Int, Fn: F0(func(*router.Ctx) int { return 1 })},
-			{Name: "a", Ret: Int, Fn: F0(func(*router.Ctx) int { return 1 })}}}, "dt_dup.a registered twice"},
-		{"result mismatch", Legacy{Name: "dt_bad", Exports: []Export{{Name: "b", Ret: XVal, Fn: F0(func(*router.Ctx) int { return 1 })}}},
+		{"duplicate module", ModuleInfo{Name: "dt_one", New: stateless()}, "registered twice"},
+		{"duplicate export", ModuleInfo{Name: "dt_dup", New: stateless(
+			Export{Name: "a", Ret: Int, Fn: F0(func(*router.Ctx) int { return 1 })},
+			Export{Name: "a", Ret: Int, Fn: F0(func(*router.Ctx) int { return 1 })})}, "dt_dup.a registered twice"},
+		{"duplicate native", ModuleInfo{Name: "dt_dupn", New: stateless(
+			Export{Name: "a", Ret: Int, Fn: F0(func(*router.Ctx) int { return 1 }), Native: "n"},
+			Export{Name: "n", NativeOnly: true, Ret: Int, Fn: F0(func(*router.Ctx) int { return 1 })})}, "native function n/0 registered twice"},
+		{"result mismatch", ModuleInfo{Name: "dt_bad", New: stateless(Export{Name: "b", Ret: XVal, Fn: F0(func(*router.Ctx) int { return 1 })})},
 			"dt_bad.b declares a xval result"},
-		{"no function", Legacy{Name: "dt_nofn", Exports: []Export{{Name: "c", Ret: Int}}}, "has no function"},
-		{"param kind", Legacy{Name: "dt_param", Params: []Param{{Name: "p", Kind: Bool}}}, "must be int or str"},
+		{"no function", ModuleInfo{Name: "dt_nofn", New: stateless(Export{Name: "c", Ret: Int})}, "has no function"},
+		{"no New", ModuleInfo{Name: "dt_nonew"}, "has no New"},
+		{"param kind", ModuleInfo{Name: "dt_param", Params: []Param{{Name: "p", Kind: Bool}}, New: stateless()}, "must be int or str"},
 	}
 	for i, c := range cases {
 		func() {
@@ -136,7 +151,7 @@ func TestRegisterRejects(t *testing.T) {
 					t.Errorf("case %d (%s): panic %v, want %q", i, c.name, r, c.want)
 				}
 			}()
-			RegisterLegacy(c.m)
+			Register(c.m)
 		}()
 	}
 }
@@ -146,9 +161,28 @@ func TestTableFull(t *testing.T) {
 	for i := range defs {
 		defs[i] = Export{Name: "f" + string(rune('a'+i%26)) + string(rune('a'+i/26%26)) + string(rune('a'+i/676)), Ret: Int, Fn: F0(func(*router.Ctx) int { return 1 })}
 	}
-	RegisterLegacy(Legacy{Name: "dt_big", Exports: defs})
+	Register(ModuleInfo{Name: "dt_big", New: stateless(defs...)})
 	_, err := Build([]Load{{Name: "dt_big"}}, nil)
 	if err == nil || !strings.Contains(err.Error(), "more than 1024 exports") {
 		t.Errorf("got %v, want the table-full error", err)
+	}
+}
+
+// TestTablesShareNothing: two tables of the same module, each with its
+// own parameters, each call reaching its own module value.
+func TestTablesShareNothing(t *testing.T) {
+	var results []int64
+	for _, limit := range []int64{1, 100} {
+		tab, err := Build([]Load{{Name: "dt_one"}}, []Setting{{Module: "dt_one", Name: "limit", Value: router.IntValue(limit)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		i, _ := tab.Lookup("dt_one", "add")
+		var a Args
+		v, _ := tab.At(i).Invoke(nil, &a)
+		results = append(results, v.I)
+	}
+	if results[0] != 1 || results[1] != 100 {
+		t.Errorf("add(0, 0) in the two tables: %v, want [1 100]", results)
 	}
 }

@@ -82,75 +82,22 @@ type TLSProvider interface {
 	TLS() (server, client *tls.Config)
 }
 
-// Module is a built-in module as loadmodule names it.
-type Legacy struct {
-	// Name is what loadmodule names, without ".so": "sl", "kemix".
-	Name string
-	// KSR is the KSR submodule its exports appear under, when it differs
-	// from Name ("kx" for kemix); "-" for none.
-	KSR string
-	// Core modules are always loaded (the core functions, hdr, pv).
-	Core    bool
-	Params  []Param
-	Exports []Export
-	Init    func(p *Params) error
-	Start   func(env *router.Env) error
-	Stop    func()
-	RPCs    func(env *router.Env) []RPC
-	Cfg     func(env *router.Env) []CfgVar
-	Stats   func(r *stats.Registry)
-	TLS     func() (server, client *tls.Config)
-}
+// ParamsOnly is the value of a module that has parameters and nothing
+// else (db_sqlite, app_lua): what reads them asks Table.Params.
+type ParamsOnly struct{}
 
-type legacy struct{ l *Legacy }
+// Exports: none.
+func (ParamsOnly) Exports() []Export { return nil }
 
-func (m legacy) Exports() []Export { return m.l.Exports }
-func (m legacy) Init(p *Params) error {
-	if m.l.Init == nil {
-		return nil
-	}
-	return m.l.Init(p)
-}
-func (m legacy) Start(env *router.Env) error {
-	if m.l.Start == nil {
-		return nil
-	}
-	return m.l.Start(env)
-}
-func (m legacy) Stop() {
-	if m.l.Stop != nil && m.l.Start != nil {
-		m.l.Stop()
-	}
-}
-func (m legacy) RPCs(env *router.Env) []RPC {
-	if m.l.RPCs == nil {
-		return nil
-	}
-	return m.l.RPCs(env)
-}
-func (m legacy) Cfg(env *router.Env) []CfgVar {
-	if m.l.Cfg == nil {
-		return nil
-	}
-	return m.l.Cfg(env)
-}
-func (m legacy) RegisterStats(r *stats.Registry) {
-	if m.l.Stats != nil {
-		m.l.Stats(r)
-	}
-}
-func (m legacy) TLS() (server, client *tls.Config) {
-	if m.l.TLS == nil {
-		return nil, nil
-	}
-	return m.l.TLS()
-}
+// NewParamsOnly is ModuleInfo.New of such a module.
+func NewParamsOnly() Module { return ParamsOnly{} }
 
-// RegisterLegacy registers a module of the old, package-state kind.
-func RegisterLegacy(l Legacy) {
-	lp := &l
-	Register(ModuleInfo{Name: l.Name, KSR: l.KSR, Core: l.Core, Params: l.Params, New: func() Module { return legacy{lp} }})
-}
+// Stateless is the value of a module whose functions keep no state: the
+// test modules of the engines, say.
+type Stateless []Export
+
+// Exports are the functions.
+func (s Stateless) Exports() []Export { return s }
 
 // Param declares a module parameter for modparam.
 type Param struct {

@@ -150,13 +150,14 @@ func TestKill9Registrations(t *testing.T) {
 
 // panicky is a module whose function panics: the panic-in-module test.
 func init() {
-	dispatch.RegisterLegacy(dispatch.Legacy{Name: "kemitest_faults", Exports: []dispatch.Export{
+	exports := dispatch.Stateless{
 		{Name: "boom", Ret: dispatch.Int, Fn: dispatch.F0(func(c *router.Ctx) int {
 			var m map[string]int
 			m["nil map"]++ // a real runtime panic, not a call to panic()
 			return 1
 		}), Native: "kemitest_boom"},
-	}})
+	}
+	dispatch.Register(dispatch.ModuleInfo{Name: "kemitest_faults", New: func() dispatch.Module { return exports }})
 }
 
 // TestPanicInModule: a module function that panics on every third request

@@ -14,7 +14,7 @@ import (
 // A test module: the cheapest exports there can be, to measure the call
 // path alone, and one that panics.
 func init() {
-	dispatch.RegisterLegacy(dispatch.Legacy{Name: "kemibench", Exports: []dispatch.Export{
+	exports := dispatch.Stateless{
 		{Name: "int_int", Ret: dispatch.Int, Fn: dispatch.FI(func(c *router.Ctx, n int) int { return n })},
 		{Name: "str_int", Ret: dispatch.Int, Fn: dispatch.FS(func(c *router.Ctx, s string) int { return len(s) })},
 		{Name: "zero", Ret: dispatch.Int, Fn: dispatch.F0(func(c *router.Ctx) int { return 0 })},
@@ -23,7 +23,8 @@ func init() {
 			time.Sleep(time.Duration(ms) * time.Millisecond)
 			return 1
 		})},
-	}})
+	}
+	dispatch.Register(dispatch.ModuleInfo{Name: "kemibench", New: func() dispatch.Module { return exports }})
 }
 
 // Modules are the modules the engines' unit tests load.

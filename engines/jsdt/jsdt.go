@@ -17,7 +17,7 @@ import (
 )
 
 func init() {
-	dispatch.RegisterLegacy(dispatch.Legacy{Name: "app_jsdt", KSR: "-", Params: []dispatch.Param{
+	dispatch.Register(dispatch.ModuleInfo{Name: "app_jsdt", KSR: "-", New: dispatch.NewParamsOnly, Params: []dispatch.Param{
 		{Name: "load", Kind: dispatch.Str},
 		{Name: "mode", Kind: dispatch.Int},
 	}})

@@ -17,7 +17,7 @@ import (
 )
 
 func init() {
-	dispatch.RegisterLegacy(dispatch.Legacy{Name: "app_lua", KSR: "-", Params: []dispatch.Param{
+	dispatch.Register(dispatch.ModuleInfo{Name: "app_lua", KSR: "-", New: dispatch.NewParamsOnly, Params: []dispatch.Param{
 		{Name: "load", Kind: dispatch.Str},
 		{Name: "engine", Kind: dispatch.Str},
 		{Name: "reload", Kind: dispatch.Int},

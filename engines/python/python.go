@@ -19,7 +19,7 @@ import (
 
 func init() {
 	for _, name := range []string{"app_python3", "app_python"} {
-		dispatch.RegisterLegacy(dispatch.Legacy{Name: name, KSR: "-", Params: []dispatch.Param{
+		dispatch.Register(dispatch.ModuleInfo{Name: name, KSR: "-", New: dispatch.NewParamsOnly, Params: []dispatch.Param{
 			{Name: "load", Kind: dispatch.Str},
 			{Name: "script_name", Kind: dispatch.Str},
 			{Name: "mod_init_function", Kind: dispatch.Str},

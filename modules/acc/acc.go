@@ -44,17 +44,27 @@ type settings struct {
 	reportCancels                                            bool
 }
 
-var (
+// Module is the acc module of one proxy: its parameters, counters, and
+// once started its writer.
+type Module struct {
 	set settings
 	// Stats are the module's counters.
 	Stats struct {
 		Logged, Written, Failed, Lost atomic.Uint64
 	}
 	run atomic.Pointer[writer]
+	tm  *tm.Module
+}
+
+var (
+	_ dispatch.Initializer   = (*Module)(nil)
+	_ dispatch.Starter       = (*Module)(nil)
+	_ dispatch.Stopper       = (*Module)(nil)
+	_ dispatch.StatsProvider = (*Module)(nil)
 )
 
 func init() {
-	dispatch.RegisterLegacy(dispatch.Legacy{Name: "acc",
+	dispatch.Register(dispatch.ModuleInfo{Name: "acc",
 		Params: []dispatch.Param{
 			{Name: "log_flag", Kind: dispatch.Int},
 			{Name: "log_missed_flag", Kind: dispatch.Int},
@@ -77,24 +87,29 @@ func init() {
 			{Name: "acc_time_mode", Kind: dispatch.Int},
 			{Name: "cdr_enable", Kind: dispatch.Int},
 		},
-		Init:  initParams,
-		Start: start,
-		Stop:  stop,
-		Stats: func(r *stats.Registry) {
-			r.Uint("acc", "logged", "records written to the log", &Stats.Logged)
-			r.Uint("acc", "written", "records written to the database", &Stats.Written)
-			r.Uint("acc", "db_failures", "records the database refused (logged whole)", &Stats.Failed)
-			r.Uint("acc", "lost", "records dropped because the writer was 1 s behind (logged whole)", &Stats.Lost)
-		},
-		Exports: []dispatch.Export{
-			{Name: "acc_log_request", Ret: dispatch.Int, Fn: dispatch.FS(logRequest), Native: "acc_log_request"},
-			{Name: "acc_db_request", Ret: dispatch.Int, Fn: dispatch.FSS(dbRequest), Native: "acc_db_request"},
-			{Name: "acc_request", Ret: dispatch.Int, Fn: dispatch.FSS(request), Native: "acc_request"},
-		},
+		New: func() dispatch.Module { return &Module{} },
 	})
 }
 
-func initParams(p *dispatch.Params) error {
+// RegisterStats registers acc's counters.
+func (a *Module) RegisterStats(r *stats.Registry) {
+	r.Uint("acc", "logged", "records written to the log", &a.Stats.Logged)
+	r.Uint("acc", "written", "records written to the database", &a.Stats.Written)
+	r.Uint("acc", "db_failures", "records the database refused (logged whole)", &a.Stats.Failed)
+	r.Uint("acc", "lost", "records dropped because the writer was 1 s behind (logged whole)", &a.Stats.Lost)
+}
+
+// Exports are KSR.acc.
+func (a *Module) Exports() []dispatch.Export {
+	return []dispatch.Export{
+		{Name: "acc_log_request", Ret: dispatch.Int, Fn: dispatch.FS(a.logRequest)},
+		{Name: "acc_db_request", Ret: dispatch.Int, Fn: dispatch.FSS(a.dbRequest)},
+		{Name: "acc_request", Ret: dispatch.Int, Fn: dispatch.FSS(a.request)},
+	}
+}
+
+// Init reads the parameters; tm must be loaded.
+func (a *Module) Init(p *dispatch.Params) error {
 	s := settings{
 		logFlag: p.Int("log_flag", -1), logMissedFlag: p.Int("log_missed_flag", -1),
 		failedFlag: p.Int("failed_transaction_flag", -1),
@@ -133,8 +148,9 @@ func initParams(p *dispatch.Params) error {
 			return err
 		}
 	}
-	set = s
-	return nil
+	a.set = s
+	a.tm, err = dispatch.Need[*tm.Module](p, "tm")
+	return err
 }
 
 // parseExtra reads "name=$pv;name2=$pv2".
@@ -173,6 +189,7 @@ type record struct {
 
 // writer owns the database and the goroutine that writes.
 type writer struct {
+	acc    *Module
 	log    *slog.Logger
 	db     *db.DB
 	w      *router.Worker // evaluates the extras of transactions
@@ -182,23 +199,24 @@ type writer struct {
 	done   chan struct{}
 }
 
-func start(env *router.Env) error {
-	wr := &writer{log: env.Log.With("module", "acc"), queue: make(chan any, 16384), done: make(chan struct{})}
-	if set.dbURL != "" {
-		d, err := db.Open(set.dbURL)
+// Start opens the database and starts the writer.
+func (a *Module) Start(env *router.Env) error {
+	wr := &writer{acc: a, log: env.Log.With("module", "acc"), queue: make(chan any, 16384), done: make(chan struct{})}
+	if a.set.dbURL != "" {
+		d, err := db.Open(a.set.dbURL)
 		if err != nil {
 			return err
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		cols := []string{"method", "from_tag", "to_tag", "callid", "sip_code", "sip_reason", "time"}
-		for _, e := range set.dbExtra {
+		for _, e := range a.set.dbExtra {
 			cols = append(cols, e.name)
 		}
-		for _, t := range []string{set.accTable, set.missedTable} {
+		for _, t := range []string{a.set.accTable, a.set.missedTable} {
 			if err := d.RequireColumns(ctx, t, cols...); err != nil {
 				d.Close()
-				return fmt.Errorf("%w (kemi db init %s creates Kamailio's acc tables)", err, set.dbURL)
+				return fmt.Errorf("%w (kemi db init %s creates Kamailio's acc tables)", err, a.set.dbURL)
 			}
 		}
 		wr.db = d
@@ -212,14 +230,15 @@ func start(env *router.Env) error {
 	}
 	wr.w = w
 	go wr.loop()
-	run.Store(wr)
-	tm.SetFinalHook(onFinal)
+	a.run.Store(wr)
+	a.tm.SetFinalHook(a.onFinal)
 	return nil
 }
 
-func stop() {
-	tm.SetFinalHook(nil)
-	wr := run.Swap(nil)
+// Stop writes what is queued and closes the database.
+func (a *Module) Stop() {
+	a.tm.SetFinalHook(nil)
+	wr := a.run.Swap(nil)
 	if wr == nil {
 		return
 	}
@@ -235,8 +254,8 @@ func stop() {
 
 // enqueue hands v to the writer, waiting at most a second when it is
 // behind; a record that cannot be queued is logged whole.
-func enqueue(v any) bool {
-	wr := run.Load()
+func (a *Module) enqueue(v any) bool {
+	wr := a.run.Load()
 	if wr == nil {
 		return false
 	}
@@ -256,7 +275,7 @@ func enqueue(v any) bool {
 	case wr.queue <- v:
 		return true
 	case <-t.C:
-		Stats.Lost.Add(1)
+		a.Stats.Lost.Add(1)
 		wr.log.Error("acc: the writer is behind, record dropped", "record", fmt.Sprintf("%+v", v))
 		return false
 	}
@@ -267,7 +286,7 @@ func isSet(flags uint64, f int) bool { return f >= 0 && flags&(1<<uint(f)) != 0 
 // outputs are where a transaction's final reply is accounted: as
 // answered (below 300, or any code with failed_transaction_flag) and as a
 // missed call (300 or more), each to the log and/or a table by its flags.
-func outputs(code int, flags uint64) []record {
+func (a *Module) outputs(code int, flags uint64) []record {
 	var out []record
 	add := func(event string, logFlag, dbFlag int, table string) {
 		r := record{event: event, log: isSet(flags, logFlag)}
@@ -278,24 +297,24 @@ func outputs(code int, flags uint64) []record {
 			out = append(out, r)
 		}
 	}
-	if code < 300 || isSet(flags, set.failedFlag) {
-		add("transaction answered", set.logFlag, set.dbFlag, set.accTable)
+	if code < 300 || isSet(flags, a.set.failedFlag) {
+		add("transaction answered", a.set.logFlag, a.set.dbFlag, a.set.accTable)
 	}
 	if code >= 300 {
-		add("call missed", set.logMissedFlag, set.dbMissedFlag, set.missedTable)
+		add("call missed", a.set.logMissedFlag, a.set.dbMissedFlag, a.set.missedTable)
 	}
 	return out
 }
 
 // onFinal is tm's hook: a transaction with something to account is copied
 // for the writer, which reads its values.
-func onFinal(f *tm.Final) {
-	if len(outputs(f.Code, f.Flags)) == 0 {
+func (a *Module) onFinal(f *tm.Final) {
+	if len(a.outputs(f.Code, f.Flags)) == 0 {
 		return
 	}
 	c := &tm.Final{Request: append([]byte(nil), f.Request...), RURI: append([]byte(nil), f.RURI...),
 		Reply: append([]byte(nil), f.Reply...), Code: f.Code, Flags: f.Flags, Local: f.Local, Pkt: new(*f.Pkt)}
-	enqueue(c)
+	a.enqueue(c)
 }
 
 func (wr *writer) loop() {
@@ -321,7 +340,7 @@ func (wr *writer) final(f *tm.Final) {
 	if len(f.RURI) > 0 {
 		c.SetRURI(f.RURI)
 	}
-	if !set.reportCancels && c.Msg.Method() == sip.MethodCANCEL {
+	if !wr.acc.set.reportCancels && c.Msg.Method() == sip.MethodCANCEL {
 		return
 	}
 	var rep sip.Msg
@@ -330,9 +349,9 @@ func (wr *writer) final(f *tm.Final) {
 		reason = string(rep.Reason())
 		toTag = string(rep.To().Tag)
 	}
-	base := newRecord(c, "", strconv.Itoa(f.Code), reason)
+	base := wr.acc.newRecord(c, "", strconv.Itoa(f.Code), reason)
 	base.toTag = toTag
-	for _, o := range outputs(f.Code, f.Flags) {
+	for _, o := range wr.acc.outputs(f.Code, f.Flags) {
 		r := *base
 		r.event, r.log, r.table = o.event, o.log, o.table
 		wr.write(&r)
@@ -340,14 +359,14 @@ func (wr *writer) final(f *tm.Final) {
 }
 
 // newRecord reads a request's values for a record.
-func newRecord(c *router.Ctx, event, code, reason string) *record {
+func (a *Module) newRecord(c *router.Ctx, event, code, reason string) *record {
 	m := c.Msg
 	r := &record{event: event, at: time.Now(), method: string(m.MethodName()), callID: string(m.CallID()), code: code, reason: reason}
 	r.fromTag, r.toTag = string(m.From().Tag), string(m.To().Tag)
-	for _, e := range set.logExtra {
+	for _, e := range a.set.logExtra {
 		r.logExtra = append(r.logExtra, e.pv.Get(c).String())
 	}
-	for _, e := range set.dbExtra {
+	for _, e := range a.set.dbExtra {
 		r.dbExtra = append(r.dbExtra, e.pv.Get(c).String())
 	}
 	return r
@@ -358,24 +377,24 @@ func (wr *writer) write(r *record) {
 		var b strings.Builder
 		fmt.Fprintf(&b, "ACC: %s: timestamp=%d;method=%s;from_tag=%s;to_tag=%s;call_id=%s;code=%s;reason=%s",
 			r.event, r.at.Unix(), r.method, r.fromTag, r.toTag, r.callID, r.code, r.reason)
-		for i, e := range set.logExtra {
+		for i, e := range wr.acc.set.logExtra {
 			b.WriteString(";" + e.name + "=" + r.logExtra[i])
 		}
-		wr.log.Log(context.Background(), router.LevelFromDebug(set.logLevel), b.String())
-		Stats.Logged.Add(1)
+		wr.log.Log(context.Background(), router.LevelFromDebug(wr.acc.set.logLevel), b.String())
+		wr.acc.Stats.Logged.Add(1)
 	}
 	if r.table == "" {
 		return
 	}
 	if wr.db == nil {
-		Stats.Failed.Add(1)
+		wr.acc.Stats.Failed.Add(1)
 		wr.log.Error("acc: no db_url: record not written", "table", r.table, "record", fmt.Sprintf("%+v", *r))
 		return
 	}
 	cols := "method, from_tag, to_tag, callid, sip_code, sip_reason, time"
 	marks := "?, ?, ?, ?, ?, ?, ?"
 	args := []any{r.method, r.fromTag, r.toTag, r.callID, r.code, r.reason, db.FormatTime(r.at)}
-	for i, e := range set.dbExtra {
+	for i, e := range wr.acc.set.dbExtra {
 		cols += ", " + e.name
 		marks += ", ?"
 		args = append(args, r.dbExtra[i])
@@ -383,11 +402,11 @@ func (wr *writer) write(r *record) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if _, err := wr.db.Exec(ctx, "INSERT INTO "+r.table+" ("+cols+") VALUES ("+marks+")", args...); err != nil {
-		Stats.Failed.Add(1)
+		wr.acc.Stats.Failed.Add(1)
 		wr.log.Error("acc: database write failed", "table", r.table, "err", err.Error(), "record", fmt.Sprintf("%+v", *r))
 		return
 	}
-	Stats.Written.Add(1)
+	wr.acc.Stats.Written.Add(1)
 }
 
 // splitComment reads a script's comment: "200 OK" is a code and a
@@ -400,21 +419,21 @@ func splitComment(s string) (code, reason string) {
 	return "", s
 }
 
-func logRequest(c *router.Ctx, comment string) int {
-	return accountRequest(c, "acc_log_request", comment, true, "")
+func (a *Module) logRequest(c *router.Ctx, comment string) int {
+	return a.accountRequest(c, "acc_log_request", comment, true, "")
 }
 
-func dbRequest(c *router.Ctx, comment, table string) int {
-	return accountRequest(c, "acc_db_request", comment, false, table)
+func (a *Module) dbRequest(c *router.Ctx, comment, table string) int {
+	return a.accountRequest(c, "acc_db_request", comment, false, table)
 }
 
-func request(c *router.Ctx, comment, table string) int {
-	return accountRequest(c, "acc_request", comment, true, table)
+func (a *Module) request(c *router.Ctx, comment, table string) int {
+	return a.accountRequest(c, "acc_request", comment, true, table)
 }
 
 // accountRequest queues a record of the current request made by the
 // script (fn): to the log, and to table when it is not empty.
-func accountRequest(c *router.Ctx, fn, comment string, log bool, table string) int {
+func (a *Module) accountRequest(c *router.Ctx, fn, comment string, log bool, table string) int {
 	if table != "" {
 		if err := db.Ident("acc table", table); err != nil {
 			c.Log().Error(fn + ": " + err.Error())
@@ -422,13 +441,13 @@ func accountRequest(c *router.Ctx, fn, comment string, log bool, table string) i
 		}
 	}
 	code, reason := splitComment(comment)
-	r := newRecord(c, "request accounted", code, reason)
+	r := a.newRecord(c, "request accounted", code, reason)
 	r.log, r.table = log, table
-	return queued(r)
+	return a.queued(r)
 }
 
-func queued(r *record) int {
-	if enqueue(r) {
+func (a *Module) queued(r *record) int {
+	if a.enqueue(r) {
 		return 1
 	}
 	return -1

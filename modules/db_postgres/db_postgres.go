@@ -8,7 +8,7 @@ func init() {
 	dispatch.Register(dispatch.ModuleInfo{
 		Name: "db_postgres",
 		KSR:  "-",
-		New:  func() dispatch.Module { return Module{} },
+		New:  dispatch.NewParamsOnly,
 		Params: []dispatch.Param{
 			// Kamailio's; pgx handles reconnection and timeouts itself.
 			{Name: "retries", Kind: dispatch.Int},
@@ -20,9 +20,3 @@ func init() {
 		},
 	})
 }
-
-// Module has parameters only: the driver is chosen by db_url.
-type Module struct{}
-
-// Exports: none.
-func (Module) Exports() []dispatch.Export { return nil }

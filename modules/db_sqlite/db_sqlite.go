@@ -8,7 +8,7 @@ func init() {
 	dispatch.Register(dispatch.ModuleInfo{
 		Name: "db_sqlite",
 		KSR:  "-",
-		New:  func() dispatch.Module { return Module{} },
+		New:  dispatch.NewParamsOnly,
 		Params: []dispatch.Param{
 			// Kamailio's; kemi always runs SQLite in WAL mode with one
 			// writer connection and a 10 s busy timeout.
@@ -18,9 +18,3 @@ func init() {
 		},
 	})
 }
-
-// Module has parameters only: the driver is chosen by db_url.
-type Module struct{}
-
-// Exports: none.
-func (Module) Exports() []dispatch.Export { return nil }

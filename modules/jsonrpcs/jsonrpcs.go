@@ -67,14 +67,6 @@ var (
 // Exports: none; jsonrpcs serves the RPC commands.
 func (m *Module) Exports() []dispatch.Export { return nil }
 
-// accepted is a module of Kamailio's whose work kemi does elsewhere: its
-// parameters are accepted, it has no functions.
-type accepted struct{}
-
-func (accepted) Exports() []dispatch.Export { return nil }
-
-func newAccepted() dispatch.Module { return accepted{} }
-
 func init() {
 	dispatch.Register(dispatch.ModuleInfo{Name: "jsonrpcs", KSR: "-", New: func() dispatch.Module { return &Module{} },
 		Params: []dispatch.Param{
@@ -96,17 +88,17 @@ func init() {
 	})
 	// Modules Kamailio configs load beside jsonrpcs: their work is done
 	// here (ctl's binrpc is not served: use jsonrpcs).
-	dispatch.Register(dispatch.ModuleInfo{Name: "ctl", KSR: "-", New: newAccepted, Params: []dispatch.Param{
+	dispatch.Register(dispatch.ModuleInfo{Name: "ctl", KSR: "-", New: dispatch.NewParamsOnly, Params: []dispatch.Param{
 		{Name: "binrpc", Kind: dispatch.Str, Multi: true}, {Name: "mode", Kind: dispatch.Int},
 		{Name: "user", Kind: dispatch.Str}, {Name: "group", Kind: dispatch.Str},
 		{Name: "fifo", Kind: dispatch.Str}, {Name: "autoconversion", Kind: dispatch.Int},
 		{Name: "binrpc_max_body_size", Kind: dispatch.Int}, {Name: "binrpc_struct_max_body_size", Kind: dispatch.Int},
 	}})
-	dispatch.Register(dispatch.ModuleInfo{Name: "cfg_rpc", KSR: "-", New: newAccepted})
-	dispatch.Register(dispatch.ModuleInfo{Name: "xhttp", KSR: "-", New: newAccepted, Params: []dispatch.Param{
+	dispatch.Register(dispatch.ModuleInfo{Name: "cfg_rpc", KSR: "-", New: dispatch.NewParamsOnly})
+	dispatch.Register(dispatch.ModuleInfo{Name: "xhttp", KSR: "-", New: dispatch.NewParamsOnly, Params: []dispatch.Param{
 		{Name: "url_match", Kind: dispatch.Str}, {Name: "url_skip", Kind: dispatch.Str}, {Name: "event_callback", Kind: dispatch.Str},
 	}})
-	dispatch.Register(dispatch.ModuleInfo{Name: "xhttp_prom", KSR: "-", New: newAccepted, Params: []dispatch.Param{
+	dispatch.Register(dispatch.ModuleInfo{Name: "xhttp_prom", KSR: "-", New: dispatch.NewParamsOnly, Params: []dispatch.Param{
 		{Name: "xhttp_prom_stats", Kind: dispatch.Str}, {Name: "xhttp_prom_pref", Kind: dispatch.Str},
 		{Name: "xhttp_prom_beginning", Kind: dispatch.Str}, {Name: "xhttp_prom_timeout", Kind: dispatch.Int},
 		{Name: "xhttp_prom_tags", Kind: dispatch.Str}, {Name: "xhttp_prom_buf_size", Kind: dispatch.Int},

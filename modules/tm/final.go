@@ -1,8 +1,6 @@
 package tm
 
 import (
-	"sync/atomic"
-
 	"github.com/kemi-sip/kemi/core/transport"
 )
 
@@ -18,21 +16,19 @@ type Final struct {
 	Pkt     *transport.Packet
 }
 
-var finalHook atomic.Pointer[func(*Final)]
-
 // SetFinalHook makes f see every final reply a transaction sends upstream
 // (nil removes it). f runs with the transaction locked: it must not call
 // tm and must not block.
-func SetFinalHook(f func(*Final)) {
+func (tm *Module) SetFinalHook(f func(*Final)) {
 	if f == nil {
-		finalHook.Store(nil)
+		tm.finalHookFn.Store(nil)
 		return
 	}
-	finalHook.Store(&f)
+	tm.finalHookFn.Store(&f)
 }
 
 func (t *Trans) finalHook(code int, out []byte, local bool) {
-	if f := finalHook.Load(); f != nil {
+	if f := t.tm.finalHookFn.Load(); f != nil {
 		(*f)(&Final{Request: t.req, RURI: t.ruri, Reply: out, Code: code, Flags: t.flags, Local: local, Pkt: &t.pkt})
 	}
 }

@@ -34,7 +34,7 @@ func release(c *router.Ctx) {
 // newtran makes c's request stateful: 1 when a transaction was made, 0 for
 // a retransmission (its last reply is sent again and the script stops), -1
 // when the request cannot have one.
-func newtran(c *router.Ctx) int {
+func (tm *Module) newtran(c *router.Ctx) int {
 	if current(c) != nil {
 		return 1
 	}
@@ -42,10 +42,10 @@ func newtran(c *router.Ctx) int {
 	if !m.IsRequest() || m.Method() == sip.MethodACK {
 		return -1
 	}
-	if refuse(c) {
+	if tm.refuse(c) {
 		return -1
 	}
-	t, retr := newTrans(c)
+	t, retr := tm.newTrans(c)
 	if t == nil {
 		return -1
 	}
@@ -56,7 +56,7 @@ func newtran(c *router.Ctx) int {
 	}
 	c.TM.T = t
 	c.AtEnd(release)
-	if t.method == sip.MethodINVITE && conf.auto100 {
+	if t.method == sip.MethodINVITE && tm.conf.auto100 {
 		t.Reply(c, 100, "Trying", nil, nil)
 	}
 	return 1
@@ -67,14 +67,14 @@ func newtran(c *router.Ctx) int {
 // overload_retry_after set, when the socket it came from is backed up.
 // A retransmission of a transaction in memory is never refused: it is
 // absorbed (or dropped, see retransmission).
-func refuse(c *router.Ctx) bool {
-	full := conf.maxTrans > 0 && Stats.Active.Load() >= conf.maxTrans
-	busy := conf.retryAfter > 0 && c.Pkt != nil && c.Pkt.Overloaded && c.Msg.Method() == sip.MethodINVITE
-	if !full && !busy || find(c, sip.MethodOther) != nil {
+func (tm *Module) refuse(c *router.Ctx) bool {
+	full := tm.conf.maxTrans > 0 && tm.Stats.Active.Load() >= tm.conf.maxTrans
+	busy := tm.conf.retryAfter > 0 && c.Pkt != nil && c.Pkt.Overloaded && c.Msg.Method() == sip.MethodINVITE
+	if !full && !busy || tm.find(c, sip.MethodOther) != nil {
 		return false
 	}
-	Stats.Refused.Add(1)
-	if err := c.Reply(503, "Service Unavailable", nil, conf.retryHeader, nil); err != nil {
+	tm.Stats.Refused.Add(1)
+	if err := c.Reply(503, "Service Unavailable", nil, tm.conf.retryHeader, nil); err != nil {
 		c.Log().Info("tm: 503 not sent: "+err.Error(), "route", c.Route)
 	}
 	return true
@@ -85,15 +85,15 @@ func refuse(c *router.Ctx) bool {
 // backed up, a retransmission is dropped unanswered: the client sends it
 // again, and the worker's time goes to new work first.
 func (t *Trans) retransmission(c *router.Ctx) {
-	Stats.Absorbed.Add(1)
+	t.tm.Stats.Absorbed.Add(1)
 	if c.Pkt != nil && c.Pkt.Overloaded && c.Msg.Method() != sip.MethodACK {
-		Stats.OverDrops.Add(1)
+		t.tm.Stats.OverDrops.Add(1)
 		return
 	}
 	if c.Msg.Method() == sip.MethodACK {
 		if t.final && t.status >= 300 && t.timer != nil && t.retrG > 0 {
 			t.retrG = 0 // timer G stops; timer I (wt_timer) finishes it
-			t.end = time.Now().Add(conf.wt)
+			t.end = time.Now().Add(t.tm.conf.wt)
 		}
 		return
 	}
@@ -128,16 +128,16 @@ func (t *Trans) sendUpstream(e *router.Env, code int, out []byte, local bool) er
 		t.last = append(t.last[:0], out...)
 		t.status = code
 	}
-	Stats.Replies.Add(1)
+	t.tm.Stats.Replies.Add(1)
 	if local {
-		Stats.Local.Add(1)
+		t.tm.Stats.Local.Add(1)
 	}
 	err := t.upstream(e, out)
 	if code >= 200 && !t.final {
 		t.final = true
 		t.finalHook(code, out, local)
 		if t.method == sip.MethodINVITE && code >= 300 && t.pkt.Proto == sip.TransportUDP {
-			t.retrG = conf.t1 // timer G: the reply again until the ACK comes
+			t.retrG = t.tm.conf.t1 // timer G: the reply again until the ACK comes
 		}
 		t.maybeEnd()
 	}
@@ -147,7 +147,7 @@ func (t *Trans) sendUpstream(e *router.Env, code int, out []byte, local bool) er
 // relay forwards c's request statefully (t_relay): to $du, else the
 // request URI, and to every appended branch in parallel. 1 when at least
 // one branch was sent, 0 for an absorbed retransmission, -1 on error.
-func relay(c *router.Ctx) int {
+func (tm *Module) relay(c *router.Ctx) int {
 	m := c.Msg
 	if !m.IsRequest() {
 		return -1
@@ -156,7 +156,7 @@ func relay(c *router.Ctx) int {
 	case sip.MethodACK:
 		// An ACK to a 2xx is a request of its own, relayed statelessly;
 		// an ACK to a non-2xx reply of ours stops here.
-		if t := find(c, sip.MethodOther); t != nil {
+		if t := tm.find(c, sip.MethodOther); t != nil {
 			t.mu.Lock()
 			absorbed := t.final && t.status >= 300
 			if absorbed {
@@ -173,9 +173,9 @@ func relay(c *router.Ctx) int {
 		}
 		return 1
 	case sip.MethodCANCEL:
-		return relayCancel(c)
+		return tm.relayCancel(c)
 	}
-	switch newtran(c) {
+	switch tm.newtran(c) {
 	case 0:
 		return 0
 	case -1:
@@ -281,7 +281,7 @@ func (t *Trans) branchOut(c *router.Ctx) bool {
 		return false
 	}
 	w := c.W
-	w.Scratch = appendBranchID(w.Scratch[:0], t, idx)
+	w.Scratch = t.tm.appendBranchID(w.Scratch[:0], t, idx)
 	if err := c.PushVia(hop, w.Scratch); err != nil {
 		c.Log().Error("tm: t_relay: "+err.Error(), "route", c.Route)
 		return false
@@ -296,16 +296,16 @@ func (t *Trans) branchOut(c *router.Ctx) bool {
 	*b = branch{t: t, idx: idx, hop: hop}
 	b.out = m.AppendTo(make([]byte, 0, len(m.Bytes())+512))
 	t.branches = append(t.branches, b)
-	Stats.Relayed.Add(1)
+	t.tm.Stats.Relayed.Add(1)
 	if err := c.Env().Transport.Send(hop.Local, hop.Proto, hop.Addr, b.out); err != nil {
 		c.Log().Warn("tm: send: "+err.Error(), "route", c.Route)
 	}
 	now := time.Now()
 	if hop.Proto == sip.TransportUDP {
-		b.retrIn = conf.t1
+		b.retrIn = t.tm.conf.t1
 		b.retrAt = now.Add(b.retrIn)
 	}
-	b.frAt = now.Add(frTimer())
+	b.frAt = now.Add(t.tm.frTimer())
 	b.arm(now)
 	return true
 }
@@ -336,30 +336,30 @@ func (b *branch) fire() {
 	if t.removed {
 		return
 	}
-	e := env
+	e := b.t.tm.env
 	now := time.Now()
 	if b.done {
 		// Only a CANCEL that has not been answered is still sent again.
 		if b.cancel != nil && !b.cancelDone && b.retrIn > 0 && now.Before(b.frAt) {
-			Stats.Retrans.Add(1)
+			b.t.tm.Stats.Retrans.Add(1)
 			e.Transport.Send(b.hop.Local, b.hop.Proto, b.hop.Addr, b.cancel)
-			b.retrIn = min(2*b.retrIn, conf.t2)
+			b.retrIn = min(2*b.retrIn, b.t.tm.conf.t2)
 			b.retrAt = now.Add(b.retrIn)
 			b.arm(now)
 		}
 		return
 	}
 	if !now.Before(b.frAt) {
-		Stats.Timeouts.Add(1)
+		b.t.tm.Stats.Timeouts.Add(1)
 		b.retrIn = 0
 		if b.status >= 100 && t.method == sip.MethodINVITE && b.cancel == nil {
 			b.sendCancel(e) // the UAS is still ringing: it must stop
 		}
 		b.finish(408, true)
-		w := <-pool
+		w := <-b.t.tm.pool
 		w.Sync() // a reloaded script runs from the next route on
 		t.branchDone(w)
-		pool <- w
+		b.t.tm.pool <- w
 		return
 	}
 	if b.retrIn > 0 && !now.Before(b.retrAt) {
@@ -367,11 +367,11 @@ func (b *branch) fire() {
 		if b.cancel != nil {
 			msg = b.cancel
 		}
-		Stats.Retrans.Add(1)
+		b.t.tm.Stats.Retrans.Add(1)
 		e.Transport.Send(b.hop.Local, b.hop.Proto, b.hop.Addr, msg)
 		b.retrIn *= 2
-		if (t.method != sip.MethodINVITE || b.cancel != nil) && b.retrIn > conf.t2 {
-			b.retrIn = conf.t2
+		if (t.method != sip.MethodINVITE || b.cancel != nil) && b.retrIn > b.t.tm.conf.t2 {
+			b.retrIn = b.t.tm.conf.t2
 		}
 		b.retrAt = now.Add(b.retrIn)
 	}
@@ -415,9 +415,9 @@ func (t *Trans) startWait() {
 		return
 	}
 	t.ending = true
-	keep := conf.wt
+	keep := t.tm.conf.wt
 	if t.pkt.Proto == sip.TransportUDP && (t.method != sip.MethodINVITE || t.retrG > 0) {
-		keep = max(keep, 64*conf.t1)
+		keep = max(keep, 64*t.tm.conf.t1)
 	}
 	t.end = time.Now().Add(keep)
 	var tick func()
@@ -435,16 +435,16 @@ func (t *Trans) startWait() {
 		}
 		d := end.Sub(now)
 		if t.retrG > 0 {
-			Stats.Retrans.Add(1)
-			t.upstream(env, t.last)
+			t.tm.Stats.Retrans.Add(1)
+			t.upstream(t.tm.env, t.last)
 			if d > t.retrG {
 				d = t.retrG
 			}
-			t.retrG = min(2*t.retrG, conf.t2)
+			t.retrG = min(2*t.retrG, t.tm.conf.t2)
 		}
 		t.timer.Reset(d)
 	}
-	d := conf.wt
+	d := t.tm.conf.wt
 	if t.retrG > 0 {
 		d = min(d, t.retrG)
 	}
@@ -511,10 +511,10 @@ func (b *branch) sendCancel(e *router.Env) {
 	e.Transport.Send(b.hop.Local, b.hop.Proto, b.hop.Addr, b.cancel)
 	now := time.Now()
 	if b.hop.Proto == sip.TransportUDP {
-		b.retrIn, b.retrAt = conf.t1, now.Add(conf.t1)
+		b.retrIn, b.retrAt = b.t.tm.conf.t1, now.Add(b.t.tm.conf.t1)
 	}
 	// The UAS has fr_timer to answer the INVITE with 487.
-	b.frAt = now.Add(frTimer())
+	b.frAt = now.Add(b.t.tm.frTimer())
 	b.arm(now)
 }
 
@@ -538,8 +538,8 @@ func (t *Trans) cancelBranches(e *router.Env, except int) {
 // relayCancel handles a CANCEL (t_relay on it): 200 to the CANCEL, a
 // CANCEL on every pending branch of its INVITE; the INVITE then ends with
 // the 487 of the branches, or one made here.
-func relayCancel(c *router.Ctx) int {
-	inv := find(c, sip.MethodINVITE)
+func (tm *Module) relayCancel(c *router.Ctx) int {
+	inv := tm.find(c, sip.MethodINVITE)
 	if inv == nil {
 		// No transaction: the CANCEL goes on statelessly, as Kamailio does.
 		if err := c.Forward(nil); err != nil {
@@ -548,7 +548,7 @@ func relayCancel(c *router.Ctx) int {
 		}
 		return 1
 	}
-	Stats.Cancelled.Add(1)
+	tm.Stats.Cancelled.Add(1)
 	inv.mu.Lock()
 	defer inv.mu.Unlock()
 	if err := c.Reply(200, "OK", inv.toTag[:], nil, nil); err != nil {

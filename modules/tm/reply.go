@@ -9,13 +9,13 @@ import (
 
 // onReply is the proxy's ReplyHook: a reply to one of our branches is
 // taken here (true), anything else goes on statelessly (false).
-func onReply(c *router.Ctx) bool {
+func (tm *Module) onReply(c *router.Ctx) bool {
 	m := c.Msg
 	v := m.TopVia()
 	if v == nil {
 		return false
 	}
-	t, idx := byBranch(v.Branch)
+	t, idx := tm.byBranch(v.Branch)
 	if t == nil {
 		return false
 	}
@@ -64,9 +64,9 @@ func (t *Trans) reply(c *router.Ctx, b *branch) {
 		}
 		if invite {
 			b.retrIn = 0 // timer A stops on a provisional reply
-			b.frAt = time.Now().Add(frInvTimer())
+			b.frAt = time.Now().Add(t.tm.frInvTimer())
 		} else if b.retrIn > 0 {
-			b.retrIn = conf.t2 // timer E goes on at T2 in Proceeding
+			b.retrIn = t.tm.conf.t2 // timer E goes on at T2 in Proceeding
 		}
 		b.arm(time.Now())
 		if !t.runOnReply(c, code) {
@@ -219,7 +219,7 @@ func (t *Trans) branchDone(w *router.Worker) {
 				return
 			}
 			if len(t.branches) > nb {
-				switch conf.failureReplyMode {
+				switch t.tm.conf.failureReplyMode {
 				case 1:
 					t.firstLive = nb
 				case 2:
@@ -271,7 +271,7 @@ func (t *Trans) sendBest(w *router.Worker, i int) {
 	b := t.branches[i]
 	code := b.status
 	if !b.local && code != 503 && len(b.reply) > 0 {
-		t.sendUpstream(env, code, b.reply, false)
+		t.sendUpstream(t.tm.env, code, b.reply, false)
 		return
 	}
 	reason := "Server Internal Error"

@@ -10,7 +10,7 @@ import (
 // and the appended branches, sorted by q for serial forking; the branches
 // are cleared. 1 when there were several q-values to order, else -1 and
 // nothing changes (parallel forking as usual), as Kamailio does.
-func loadContacts(c *router.Ctx) int {
+func (tm *Module) loadContacts(c *router.Ctx) int {
 	bs := c.Branches()
 	if len(bs) == 0 {
 		return -1
@@ -51,7 +51,7 @@ func clone(b []byte) []byte { return append([]byte(nil), b...) }
 
 // nextContacts is t_next_contacts: the next group of equal q becomes the
 // request URI ($du, path) and branches; -1 when none is left.
-func nextContacts(c *router.Ctx) int {
+func (tm *Module) nextContacts(c *router.Ctx) int {
 	cs := c.TM.Contacts
 	if t := current(c); t != nil && len(t.contacts) > 0 && len(cs) == 0 {
 		cs = t.contacts

@@ -7,12 +7,15 @@
 package tm
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/kemi-sip/kemi/core/router"
@@ -33,22 +36,78 @@ type config struct {
 	retryHeader []byte // "Retry-After: N\r\n"
 }
 
-var conf = config{t1: 500 * time.Millisecond, t2: 4 * time.Second, fr: 30 * time.Second,
-	frInv: 120 * time.Second, wt: 5 * time.Second, failureReplyMode: 3, auto100: true}
+// Tables: server transactions by request key, every transaction by id.
+const shards = 64
 
-// The proxy tm runs in, and the workers its timers run routes on (a
-// failure_route after fr_timer): set by Start.
+type shard struct {
+	mu sync.Mutex
+	m  map[uint64]*Trans
+}
+
+// Module is the tm module of one proxy: its parameters, its transactions
+// and the workers its timers run routes on.
+type Module struct {
+	conf config
+	// fr_timer and fr_inv_timer as they are now: cfg.set tm fr_timer
+	// changes them for the transactions made afterwards.
+	frNow, frInvNow atomic.Int64
+
+	// The proxy tm runs in, and the workers its timers run routes on (a
+	// failure_route after fr_timer): set by Start.
+	env  *router.Env
+	pool chan *router.Worker
+
+	byKey, byID [shards]shard
+	nextID      atomic.Uint64
+	// salt makes this proxy's branches its own: a reply to a request a
+	// previous run relayed does not match a new transaction.
+	salt        [8]byte
+	finalHookFn atomic.Pointer[func(*Final)]
+
+	// Stats are the module's counters.
+	Stats struct {
+		Active    atomic.Int64  // transactions in memory
+		Created   atomic.Uint64 // transactions made
+		Relayed   atomic.Uint64 // requests sent on a branch
+		Replies   atomic.Uint64 // replies sent upstream (forwarded and local)
+		Local     atomic.Uint64 // of those, made here
+		Timeouts  atomic.Uint64 // branches that got no final reply in fr_timer
+		Retrans   atomic.Uint64 // retransmissions sent
+		Absorbed  atomic.Uint64 // request retransmissions absorbed
+		Cancelled atomic.Uint64 // CANCEL requests handled
+		Refused   atomic.Uint64 // new requests answered 503: max_transactions or overload
+		OverDrops atomic.Uint64 // retransmissions dropped unanswered while overloaded
+	}
+}
+
 var (
-	envMu sync.Mutex
-	env   *router.Env
-	pool  chan *router.Worker
+	_ dispatch.Initializer   = (*Module)(nil)
+	_ dispatch.Starter       = (*Module)(nil)
+	_ dispatch.Stopper       = (*Module)(nil)
+	_ dispatch.RPCProvider   = (*Module)(nil)
+	_ dispatch.CfgProvider   = (*Module)(nil)
+	_ dispatch.StatsProvider = (*Module)(nil)
 )
+
+// New makes a tm module with Kamailio's defaults.
+func New() *Module {
+	tm := &Module{conf: config{t1: 500 * time.Millisecond, t2: 4 * time.Second, fr: 30 * time.Second,
+		frInv: 120 * time.Second, wt: 5 * time.Second, failureReplyMode: 3, auto100: true}}
+	var b [4]byte
+	rand.Read(b[:])
+	hex.Encode(tm.salt[:], b[:])
+	for i := range tm.byKey {
+		tm.byKey[i].m = map[uint64]*Trans{}
+		tm.byID[i].m = map[uint64]*Trans{}
+	}
+	return tm
+}
 
 // timerWorkers is how many workers run the routes timers trigger.
 const timerWorkers = 2
 
 func init() {
-	dispatch.RegisterLegacy(dispatch.Legacy{Name: "tm",
+	dispatch.Register(dispatch.ModuleInfo{Name: "tm",
 		Params: []dispatch.Param{
 			{Name: "fr_timer", Kind: dispatch.Int},
 			{Name: "fr_inv_timer", Kind: dispatch.Int},
@@ -60,43 +119,43 @@ func init() {
 			{Name: "max_transactions", Kind: dispatch.Int},
 			{Name: "overload_retry_after", Kind: dispatch.Int},
 		},
-		Init:  initParams,
-		Start: start,
-		Stop:  stop,
-		Stats: registerStats,
-		RPCs:  rpcs,
-		Cfg:   runtimeCfg,
-		Exports: []dispatch.Export{
-			{Name: "t_relay", Ret: dispatch.Int, Fn: dispatch.F0(relay), Native: "t_relay"},
-			{Name: "t_relay_to_proxy", Ret: dispatch.Int, Fn: dispatch.FS(relayToProxy)},
-			{Name: "t_relay_to_proto_addr", Ret: dispatch.Int, Fn: dispatch.FSSI(relayToProtoAddr)},
-			{Name: "t_newtran", Ret: dispatch.Int, Fn: dispatch.F0(newtran), Native: "t_newtran"},
-			{Name: "t_check_trans", Ret: dispatch.Int, Fn: dispatch.F0(checkTrans), Native: "t_check_trans"},
-			{Name: "t_lookup_request", Ret: dispatch.Int, Fn: dispatch.F0(lookupRequest), Native: "t_lookup_request"},
-			{Name: "t_lookup_cancel", Ret: dispatch.Int, Fn: dispatch.F0(lookupCancel), Native: "t_lookup_cancel"},
-			{Name: "t_reply", Ret: dispatch.Int, Fn: dispatch.FIS(tReply), Native: "t_reply"},
-			{Name: "t_send_reply", Ret: dispatch.Int, Fn: dispatch.FIS(tReply), Native: "t_send_reply"},
-			{Name: "t_on_reply", Ret: dispatch.Int, Fn: dispatch.FS(onReplyRoute), Native: "t_on_reply"},
-			{Name: "t_on_failure", Ret: dispatch.Int, Fn: dispatch.FS(onFailureRoute), Native: "t_on_failure"},
-			{Name: "t_on_branch", Ret: dispatch.Int, Fn: dispatch.FS(onBranchRoute), Native: "t_on_branch"},
-			{Name: "t_on_branch_failure", Ret: dispatch.Int, Fn: dispatch.FS(onBranchFailureRoute), Native: "t_on_branch_failure"},
-			{Name: "t_is_set", Ret: dispatch.Int, Fn: dispatch.FS(isSet), Native: "t_is_set"},
-			{Name: "t_get_branch_index", Ret: dispatch.Int, Fn: dispatch.F0(branchIndex), Native: "t_get_branch_index"},
-			{Name: "t_is_canceled", Ret: dispatch.Int, Fn: dispatch.F0(isCanceled), Native: "t_is_canceled"},
-			{Name: "t_any_timeout", Ret: dispatch.Int, Fn: dispatch.F0(anyTimeout), Native: "t_any_timeout"},
-			{Name: "t_any_replied", Ret: dispatch.Int, Fn: dispatch.F0(anyReplied), Native: "t_any_replied"},
-			{Name: "t_branch_timeout", Ret: dispatch.Int, Fn: dispatch.F0(branchTimeout), Native: "t_branch_timeout"},
-			{Name: "t_branch_replied", Ret: dispatch.Int, Fn: dispatch.F0(branchReplied), Native: "t_branch_replied"},
-			{Name: "t_get_status_code", Ret: dispatch.Int, Fn: dispatch.F0(statusCode), Native: "t_get_status_code"},
-			{Name: "t_check_status", Ret: dispatch.Int, Fn: dispatch.FS(checkStatus), Native: "t_check_status"},
-			{Name: "t_load_contacts", Ret: dispatch.Int, Fn: dispatch.F0(loadContacts), Native: "t_load_contacts"},
-			{Name: "t_next_contacts", Ret: dispatch.Int, Fn: dispatch.F0(nextContacts), Native: "t_next_contacts"},
-			{Name: "t_release", Ret: dispatch.Int, Fn: dispatch.F0(func(c *router.Ctx) int { return 1 }), Native: "t_release"},
-		},
+		New: func() dispatch.Module { return New() },
 	})
 }
 
-func initParams(p *dispatch.Params) error {
+// Exports are KSR.tm.
+func (tm *Module) Exports() []dispatch.Export {
+	return []dispatch.Export{
+		{Name: "t_relay", Ret: dispatch.Int, Fn: dispatch.F0(tm.relay)},
+		{Name: "t_relay_to_proxy", Ret: dispatch.Int, Fn: dispatch.FS(tm.relayToProxy)},
+		{Name: "t_relay_to_proto_addr", Ret: dispatch.Int, Fn: dispatch.FSSI(tm.relayToProtoAddr)},
+		{Name: "t_newtran", Ret: dispatch.Int, Fn: dispatch.F0(tm.newtran)},
+		{Name: "t_check_trans", Ret: dispatch.Int, Fn: dispatch.F0(tm.checkTrans)},
+		{Name: "t_lookup_request", Ret: dispatch.Int, Fn: dispatch.F0(tm.lookupRequest)},
+		{Name: "t_lookup_cancel", Ret: dispatch.Int, Fn: dispatch.F0(tm.lookupCancel)},
+		{Name: "t_reply", Ret: dispatch.Int, Fn: dispatch.FIS(tm.tReply)},
+		{Name: "t_send_reply", Ret: dispatch.Int, Fn: dispatch.FIS(tm.tReply)},
+		{Name: "t_on_reply", Ret: dispatch.Int, Fn: dispatch.FS(onReplyRoute)},
+		{Name: "t_on_failure", Ret: dispatch.Int, Fn: dispatch.FS(onFailureRoute)},
+		{Name: "t_on_branch", Ret: dispatch.Int, Fn: dispatch.FS(onBranchRoute)},
+		{Name: "t_on_branch_failure", Ret: dispatch.Int, Fn: dispatch.FS(onBranchFailureRoute)},
+		{Name: "t_is_set", Ret: dispatch.Int, Fn: dispatch.FS(isSet)},
+		{Name: "t_get_branch_index", Ret: dispatch.Int, Fn: dispatch.F0(branchIndex)},
+		{Name: "t_is_canceled", Ret: dispatch.Int, Fn: dispatch.F0(tm.isCanceled)},
+		{Name: "t_any_timeout", Ret: dispatch.Int, Fn: dispatch.F0(anyTimeout)},
+		{Name: "t_any_replied", Ret: dispatch.Int, Fn: dispatch.F0(anyReplied)},
+		{Name: "t_branch_timeout", Ret: dispatch.Int, Fn: dispatch.F0(branchTimeout)},
+		{Name: "t_branch_replied", Ret: dispatch.Int, Fn: dispatch.F0(branchReplied)},
+		{Name: "t_get_status_code", Ret: dispatch.Int, Fn: dispatch.F0(statusCode)},
+		{Name: "t_check_status", Ret: dispatch.Int, Fn: dispatch.FS(checkStatus)},
+		{Name: "t_load_contacts", Ret: dispatch.Int, Fn: dispatch.F0(tm.loadContacts)},
+		{Name: "t_next_contacts", Ret: dispatch.Int, Fn: dispatch.F0(tm.nextContacts)},
+		{Name: "t_release", Ret: dispatch.Int, Fn: dispatch.F0(func(c *router.Ctx) int { return 1 })},
+	}
+}
+
+// Init reads the parameters.
+func (tm *Module) Init(p *dispatch.Params) error {
 	ms := func(name string, d *time.Duration) error {
 		if !p.IsSet(name) {
 			return nil
@@ -108,29 +167,30 @@ func initParams(p *dispatch.Params) error {
 		*d = time.Duration(v) * time.Millisecond
 		return nil
 	}
-	for name, d := range map[string]*time.Duration{"fr_timer": &conf.fr, "fr_inv_timer": &conf.frInv,
-		"wt_timer": &conf.wt, "retr_timer1": &conf.t1, "retr_timer2": &conf.t2} {
+	for name, d := range map[string]*time.Duration{"fr_timer": &tm.conf.fr, "fr_inv_timer": &tm.conf.frInv,
+		"wt_timer": &tm.conf.wt, "retr_timer1": &tm.conf.t1, "retr_timer2": &tm.conf.t2} {
 		if err := ms(name, d); err != nil {
 			return err
 		}
 	}
-	frNow.Store(int64(conf.fr))
-	frInvNow.Store(int64(conf.frInv))
-	conf.failureReplyMode = p.Int("failure_reply_mode", 3)
-	if conf.failureReplyMode < 0 || conf.failureReplyMode > 3 {
+	tm.frNow.Store(int64(tm.conf.fr))
+	tm.frInvNow.Store(int64(tm.conf.frInv))
+	tm.conf.failureReplyMode = p.Int("failure_reply_mode", 3)
+	if tm.conf.failureReplyMode < 0 || tm.conf.failureReplyMode > 3 {
 		return errors.New("failure_reply_mode must be 0 to 3")
 	}
-	conf.auto100 = p.Int("auto_inv_100", 1) != 0
-	conf.maxTrans = int64(p.Int("max_transactions", 0))
-	conf.retryAfter = p.Int("overload_retry_after", 0)
-	if conf.maxTrans < 0 || conf.retryAfter < 0 {
+	tm.conf.auto100 = p.Int("auto_inv_100", 1) != 0
+	tm.conf.maxTrans = int64(p.Int("max_transactions", 0))
+	tm.conf.retryAfter = p.Int("overload_retry_after", 0)
+	if tm.conf.maxTrans < 0 || tm.conf.retryAfter < 0 {
 		return errors.New("max_transactions and overload_retry_after must not be negative")
 	}
-	conf.retryHeader = fmt.Appendf(nil, "Retry-After: %d\r\n", max(conf.retryAfter, 5))
+	tm.conf.retryHeader = fmt.Appendf(nil, "Retry-After: %d\r\n", max(tm.conf.retryAfter, 5))
 	return nil
 }
 
-func start(e *router.Env) error {
+// Start makes the timers' workers and takes the proxy's replies.
+func (tm *Module) Start(e *router.Env) error {
 	p := make(chan *router.Worker, timerWorkers)
 	for i := range timerWorkers {
 		w, err := e.NewWorker(-1 - i) // Kamailio's timer processes have negative ranks
@@ -139,17 +199,15 @@ func start(e *router.Env) error {
 		}
 		p <- w
 	}
-	envMu.Lock()
-	env, pool = e, p
-	envMu.Unlock()
-	e.ReplyHook = onReply
+	tm.env, tm.pool = e, p
+	e.ReplyHook = tm.onReply
 	return nil
 }
 
-// stop drops every transaction, its timers stopped.
-func stop() {
-	for i := range byID {
-		s := &byID[i]
+// Stop drops every transaction, its timers stopped.
+func (tm *Module) Stop() {
+	for i := range tm.byID {
+		s := &tm.byID[i]
 		s.mu.Lock()
 		ts := make([]*Trans, 0, len(s.m))
 		for _, t := range s.m {
@@ -169,7 +227,7 @@ func stop() {
 // reply, 1 when it belongs to an INVITE transaction answered with a 2xx;
 // for anything else, 0 when it is a retransmission (its last reply is sent
 // again); -1 when nothing matches.
-func checkTrans(c *router.Ctx) int {
+func (tm *Module) checkTrans(c *router.Ctx) int {
 	m := c.Msg
 	if !m.IsRequest() {
 		return -1
@@ -179,12 +237,12 @@ func checkTrans(c *router.Ctx) int {
 	}
 	switch m.Method() {
 	case sip.MethodCANCEL:
-		if find(c, sip.MethodINVITE) != nil {
+		if tm.find(c, sip.MethodINVITE) != nil {
 			return 1
 		}
 		return -1
 	case sip.MethodACK:
-		t := find(c, sip.MethodOther)
+		t := tm.find(c, sip.MethodOther)
 		if t == nil {
 			return -1
 		}
@@ -196,7 +254,7 @@ func checkTrans(c *router.Ctx) int {
 		}
 		return 1
 	}
-	t := find(c, sip.MethodOther)
+	t := tm.find(c, sip.MethodOther)
 	if t == nil {
 		return -1
 	}
@@ -208,17 +266,17 @@ func checkTrans(c *router.Ctx) int {
 
 // Exists reports whether c's request has a transaction (tmx's
 // t_precheck_trans asks).
-func Exists(c *router.Ctx) bool { return find(c, sip.MethodOther) != nil }
+func (tm *Module) Exists(c *router.Ctx) bool { return tm.find(c, sip.MethodOther) != nil }
 
-func lookupRequest(c *router.Ctx) int {
-	if current(c) != nil || find(c, sip.MethodOther) != nil {
+func (tm *Module) lookupRequest(c *router.Ctx) int {
+	if current(c) != nil || tm.find(c, sip.MethodOther) != nil {
 		return 1
 	}
 	return -1
 }
 
-func lookupCancel(c *router.Ctx) int {
-	if c.Msg.Method() == sip.MethodCANCEL && find(c, sip.MethodINVITE) != nil {
+func (tm *Module) lookupCancel(c *router.Ctx) int {
+	if c.Msg.Method() == sip.MethodCANCEL && tm.find(c, sip.MethodINVITE) != nil {
 		return 1
 	}
 	return -1
@@ -226,13 +284,13 @@ func lookupCancel(c *router.Ctx) int {
 
 // tReply is t_reply: a reply sent through the transaction, made first if
 // the request has none.
-func tReply(c *router.Ctx, code int, reason string) int {
+func (tm *Module) tReply(c *router.Ctx, code int, reason string) int {
 	if code < 100 || code > 699 {
 		c.Log().Error("tm: t_reply: invalid code", "code", code, "route", c.Route)
 		return -1
 	}
 	if current(c) == nil {
-		if rc := newtran(c); rc <= 0 {
+		if rc := tm.newtran(c); rc <= 0 {
 			return rc
 		}
 	}
@@ -244,7 +302,7 @@ func tReply(c *router.Ctx, code int, reason string) int {
 }
 
 // relayToProxy relays to a proxy given as a SIP URI or [proto:]host[:port].
-func relayToProxy(c *router.Ctx, proxy string) int {
+func (tm *Module) relayToProxy(c *router.Ctx, proxy string) int {
 	uri := proxy
 	if !strings.HasPrefix(proxy, "sip:") && !strings.HasPrefix(proxy, "sips:") {
 		proto, hostport, ok := strings.Cut(proxy, ":")
@@ -257,16 +315,16 @@ func relayToProxy(c *router.Ctx, proxy string) int {
 		c.Log().Error("tm: t_relay_to_proxy: bad proxy "+strconv.Quote(proxy), "route", c.Route)
 		return -1
 	}
-	return relay(c)
+	return tm.relay(c)
 }
 
-func relayToProtoAddr(c *router.Ctx, proto, addr string, port int) int {
+func (tm *Module) relayToProtoAddr(c *router.Ctx, proto, addr string, port int) int {
 	ip, err := netip.ParseAddr(addr)
 	host := addr
 	if err == nil && ip.Is6() {
 		host = "[" + addr + "]"
 	}
-	return relayToProxy(c, proto+":"+host+":"+strconv.Itoa(port))
+	return tm.relayToProxy(c, proto+":"+host+":"+strconv.Itoa(port))
 }
 
 // The t_on_* functions name the route to run; the name must exist, so that
@@ -346,11 +404,11 @@ func isSet(c *router.Ctx, target string) int {
 
 func branchIndex(c *router.Ctx) int { return c.TM.BranchIdx }
 
-func isCanceled(c *router.Ctx) int {
+func (tm *Module) isCanceled(c *router.Ctx) int {
 	t := current(c)
 	if t == nil {
 		if c.Msg.IsRequest() {
-			t = find(c, sip.MethodOther)
+			t = tm.find(c, sip.MethodOther)
 		}
 		if t == nil {
 			return -1

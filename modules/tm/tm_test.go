@@ -215,17 +215,21 @@ func finals(t *testing.T, u *ua, n int) map[string]bool {
 	return got
 }
 
+// tmOf is the proxy's tm.
+func tmOf(p *proxytest.Proxy) *tm.Module { return p.Table.Module("tm").(*tm.Module) }
+
 func start(t *testing.T) *proxytest.Proxy {
 	return proxytest.Start(t, "testdata/tm.cfg", nil)
 }
 
 // waitEmpty waits for the wait timers to remove every transaction.
-func waitEmpty(t *testing.T) {
+func waitEmpty(t *testing.T, p *proxytest.Proxy) {
 	t.Helper()
-	for i := 0; i < 100 && tm.Count() > 0; i++ {
+	m := tmOf(p)
+	for i := 0; i < 100 && m.Count() > 0; i++ {
 		time.Sleep(50 * time.Millisecond)
 	}
-	if n := tm.Count(); n != 0 {
+	if n := m.Count(); n != 0 {
 		t.Fatalf("%d transactions left after the timers", n)
 	}
 }
@@ -267,7 +271,7 @@ func TestCall(t *testing.T) {
 	uas.reply(bye, 200, "OK", "")
 	uac.expect("SIP/2.0 200 OK")
 	uas.quiet(300 * time.Millisecond)
-	waitEmpty(t)
+	waitEmpty(t, p)
 }
 
 // No reply from the UAS: the INVITE is retransmitted with T1 doubling,
@@ -310,7 +314,7 @@ func TestRetransmissionAndTimeout(t *testing.T) {
 	uac.quiet(250*time.Millisecond, "SIP/2.0 408 ") // one may have crossed the ACK
 	uac.quiet(300 * time.Millisecond)
 	uas.quiet(100 * time.Millisecond)
-	waitEmpty(t)
+	waitEmpty(t, p)
 }
 
 // The UAS rings, the caller cancels: 200 to the CANCEL, the CANCEL goes to
@@ -336,7 +340,7 @@ func TestCancel(t *testing.T) {
 	if !strings.Contains(hdr(ack, "CSeq"), "1 ACK") || !strings.Contains(hdr(ack, "To"), "tag=uas-uas") {
 		t.Errorf("bad ACK:\n%s", ack.Bytes())
 	}
-	waitEmpty(t)
+	waitEmpty(t, p)
 }
 
 // Cancelled before the UAS said anything: no CANCEL goes out (it could not
@@ -353,7 +357,7 @@ func TestCancelBeforeProvisional(t *testing.T) {
 		t.Fatalf("got %v, want 200 to the CANCEL and 487 to the INVITE", got)
 	}
 	uas.quiet(200*time.Millisecond, "INVITE ") // retransmissions stop, no CANCEL
-	waitEmpty(t)
+	waitEmpty(t, p)
 }
 
 // The UAS answers 200 while the caller's CANCEL is on its way: the 200
@@ -373,7 +377,7 @@ func TestCancelRacingOK(t *testing.T) {
 		t.Fatalf("got %v, want 200 to the INVITE and to the CANCEL", got)
 	}
 	uac.quiet(300 * time.Millisecond)
-	waitEmpty(t)
+	waitEmpty(t, p)
 }
 
 // The first UAS is busy: failure_route relays to the second, whose 200 is
@@ -396,7 +400,7 @@ func TestFailureRoute(t *testing.T) {
 		t.Errorf("200 from the wrong UAS: %s", hdr(r, "To"))
 	}
 	uac.quiet(200 * time.Millisecond)
-	waitEmpty(t)
+	waitEmpty(t, p)
 }
 
 // A non-INVITE request: its final reply relayed, a retransmission of the
@@ -412,7 +416,7 @@ func TestNonInviteRetransmission(t *testing.T) {
 	uac.send(p.Addr, msg)
 	uac.expect("SIP/2.0 202 ")
 	uas.quiet(200 * time.Millisecond)
-	waitEmpty(t)
+	waitEmpty(t, p)
 }
 
 // 10 000 transactions leave nothing behind once their timers ran.
@@ -436,7 +440,7 @@ func TestNoStateLeft(t *testing.T) {
 		}
 	}()
 	const n = 10000
-	created := tm.Stats.Created.Load()
+	created := tmOf(p).Stats.Created.Load()
 	got := 0
 	buf := make([]byte, 65536)
 	for i := range n {
@@ -452,10 +456,10 @@ func TestNoStateLeft(t *testing.T) {
 	if got < n*99/100 {
 		t.Fatalf("%d of %d transactions answered", got, n)
 	}
-	if made := tm.Stats.Created.Load() - created; made < uint64(got) {
+	if made := tmOf(p).Stats.Created.Load() - created; made < uint64(got) {
 		t.Fatalf("%d transactions made for %d answered requests", made, got)
 	}
-	waitEmpty(t)
+	waitEmpty(t, p)
 }
 
 // drop in onsend_route keeps a request from leaving (the branch is not
@@ -477,7 +481,7 @@ func TestOnSendAndReplyRouteDrop(t *testing.T) {
 	uac.quiet(200 * time.Millisecond)
 	uas.reply(req, 200, "OK", "")
 	uac.expect("SIP/2.0 200 OK")
-	waitEmpty(t)
+	waitEmpty(t, p)
 }
 
 // Parallel forking: the request URI and an appended branch both ring; the
@@ -505,7 +509,7 @@ func TestParallelFork(t *testing.T) {
 	a.reply(ra, 487, "Request Terminated", "")
 	a.expect("ACK ")
 	uac.quiet(300 * time.Millisecond) // the 487 of the cancelled branch stays here
-	waitEmpty(t)
+	waitEmpty(t, p)
 }
 
 // Serial forking: t_load_contacts orders the request URI (q 1) before the
@@ -525,7 +529,7 @@ func TestSerialFork(t *testing.T) {
 	if r := uac.expect("SIP/2.0 200 OK"); !strings.Contains(hdr(r, "To"), "uas-b") {
 		t.Errorf("the 200 is not b's: %s", hdr(r, "To"))
 	}
-	waitEmpty(t)
+	waitEmpty(t, p)
 }
 
 // max_transactions: with two INVITEs in memory a third is answered 503
@@ -542,7 +546,7 @@ func TestMaxTransactions(t *testing.T) {
 	uac.send(p.Addr, second)
 	uac.expect("SIP/2.0 100 Trying")
 	uas.expect("INVITE ")
-	refused0 := tm.Stats.Refused.Load()
+	refused0 := tmOf(p).Stats.Refused.Load()
 	third, thirdID, _ := invite(uac, uas, "")
 	uac.send(p.Addr, third)
 	r := uac.expect("SIP/2.0 503 Service Unavailable")
@@ -556,7 +560,7 @@ func TestMaxTransactions(t *testing.T) {
 			t.Fatal("the refused INVITE was relayed")
 		}
 	}
-	if got := tm.Stats.Refused.Load() - refused0; got != 1 {
+	if got := tmOf(p).Stats.Refused.Load() - refused0; got != 1 {
 		t.Errorf("refused %d, want 1", got)
 	}
 }

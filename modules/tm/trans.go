@@ -2,12 +2,10 @@ package tm
 
 import (
 	"bytes"
-	"crypto/rand"
 	"encoding/hex"
 	"net/netip"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/kemi-sip/kemi/core/router"
@@ -21,6 +19,7 @@ import (
 // use it without locking again.
 type Trans struct {
 	mu sync.Mutex
+	tm *Module
 
 	id     uint64 // for the branches' Via, by which replies find it
 	key    uint64 // the server-side matching key of the request
@@ -77,48 +76,8 @@ type branch struct {
 	cancelDone bool
 }
 
-// Tables: server transactions by request key, every transaction by id.
-const shards = 64
-
-type shard struct {
-	mu sync.Mutex
-	m  map[uint64]*Trans
-}
-
-var (
-	byKey, byID [shards]shard
-	nextID      atomic.Uint64
-	// salt makes this process's branches its own: a reply to a request a
-	// previous run relayed does not match a new transaction.
-	salt [8]byte
-	// Stats are the module's counters.
-	Stats struct {
-		Active    atomic.Int64  // transactions in memory
-		Created   atomic.Uint64 // transactions made
-		Relayed   atomic.Uint64 // requests sent on a branch
-		Replies   atomic.Uint64 // replies sent upstream (forwarded and local)
-		Local     atomic.Uint64 // of those, made here
-		Timeouts  atomic.Uint64 // branches that got no final reply in fr_timer
-		Retrans   atomic.Uint64 // retransmissions sent
-		Absorbed  atomic.Uint64 // request retransmissions absorbed
-		Cancelled atomic.Uint64 // CANCEL requests handled
-		Refused   atomic.Uint64 // new requests answered 503: max_transactions or overload
-		OverDrops atomic.Uint64 // retransmissions dropped unanswered while overloaded
-	}
-)
-
-func init() {
-	var b [4]byte
-	rand.Read(b[:])
-	hex.Encode(salt[:], b[:])
-	for i := range byKey {
-		byKey[i].m = map[uint64]*Trans{}
-		byID[i].m = map[uint64]*Trans{}
-	}
-}
-
 // Count is the number of transactions in memory.
-func Count() int { return int(Stats.Active.Load()) }
+func (tm *Module) Count() int { return int(tm.Stats.Active.Load()) }
 
 var magic = []byte("z9hG4bK")
 
@@ -169,7 +128,7 @@ func Key(c *router.Ctx) (uint64, bool) {
 
 // find finds the server transaction of c's request; asMethod INVITE finds
 // a CANCEL's INVITE.
-func find(c *router.Ctx, asMethod sip.Method) *Trans {
+func (tm *Module) find(c *router.Ctx, asMethod sip.Method) *Trans {
 	k, ok := Key(c)
 	if asMethod != sip.MethodOther {
 		k, ok = requestKey(c.Msg, asMethod)
@@ -178,7 +137,7 @@ func find(c *router.Ctx, asMethod sip.Method) *Trans {
 	if !ok {
 		return nil
 	}
-	s := &byKey[k%shards]
+	s := &tm.byKey[k%shards]
 	s.mu.Lock()
 	t := s.m[k]
 	s.mu.Unlock()
@@ -191,8 +150,8 @@ func find(c *router.Ctx, asMethod sip.Method) *Trans {
 // newTrans makes the transaction of c's request, or finds the one a
 // retransmission belongs to (retr true). The transaction comes back
 // locked.
-func newTrans(c *router.Ctx) (t *Trans, retr bool) {
-	if t := find(c, sip.MethodOther); t != nil {
+func (tm *Module) newTrans(c *router.Ctx) (t *Trans, retr bool) {
+	if t := tm.find(c, sip.MethodOther); t != nil {
 		t.mu.Lock()
 		return t, true
 	}
@@ -202,7 +161,7 @@ func newTrans(c *router.Ctx) (t *Trans, retr bool) {
 	}
 	m := c.Msg
 	// Everything other workers may read is set before t is in the tables.
-	t = &Trans{id: nextID.Add(1), key: k, method: m.Method()}
+	t = &Trans{tm: tm, id: tm.nextID.Add(1), key: k, method: m.Method()}
 	// One buffer for the request, then $ru and the From tag fork keeps.
 	t.req = append(make([]byte, 0, len(m.Bytes())+len(c.RURIText())+len(m.From().Tag)+8), m.Bytes()...)
 	t.branches = t.branchArr[:0]
@@ -214,14 +173,14 @@ func newTrans(c *router.Ctx) (t *Trans, retr bool) {
 	t.pkt = *c.Pkt
 	t.pkt.Buf = nil
 	t.dst = c.ReplyDst()
-	copy(t.toTag[:], salt[:])
+	copy(t.toTag[:], tm.salt[:])
 	t.toTag[8] = '-'
 	idb := [4]byte{byte(t.id), byte(t.id >> 8), byte(t.id >> 16), byte(t.id >> 24)}
 	hex.Encode(t.toTag[9:], idb[:])
 	t.onReply, t.onBranch, t.onFailure, t.onBranchFailure = c.TM.OnReply, c.TM.OnBranch, c.TM.OnFailure, c.TM.OnBranchFailure
 	t.mu.Lock()
 
-	s := &byKey[k%shards]
+	s := &tm.byKey[k%shards]
 	s.mu.Lock()
 	if old := s.m[k]; old != nil { // another worker made it meanwhile
 		s.mu.Unlock()
@@ -230,22 +189,22 @@ func newTrans(c *router.Ctx) (t *Trans, retr bool) {
 	}
 	s.m[k] = t
 	s.mu.Unlock()
-	ids := &byID[t.id%shards]
+	ids := &tm.byID[t.id%shards]
 	ids.mu.Lock()
 	ids.m[t.id] = t
 	ids.mu.Unlock()
-	Stats.Active.Add(1)
-	Stats.Created.Add(1)
+	tm.Stats.Active.Add(1)
+	tm.Stats.Created.Add(1)
 	return t, false
 }
 
 // byBranch finds the transaction and branch of a reply by its top Via
 // branch: "z9hG4bK" + salt + "." + id (hex) + "." + branch index.
-func byBranch(b []byte) (*Trans, int) {
-	if len(b) < len(magic)+len(salt)+4 || !bytes.Equal(b[:len(magic)], magic) || !bytes.Equal(b[len(magic):len(magic)+len(salt)], salt[:]) {
+func (tm *Module) byBranch(b []byte) (*Trans, int) {
+	if len(b) < len(magic)+len(tm.salt)+4 || !bytes.Equal(b[:len(magic)], magic) || !bytes.Equal(b[len(magic):len(magic)+len(tm.salt)], tm.salt[:]) {
 		return nil, -1
 	}
-	b = b[len(magic)+len(salt):]
+	b = b[len(magic)+len(tm.salt):]
 	if b[0] != '.' {
 		return nil, -1
 	}
@@ -262,7 +221,7 @@ func byBranch(b []byte) (*Trans, int) {
 	if err != nil {
 		return nil, -1
 	}
-	s := &byID[id%shards]
+	s := &tm.byID[id%shards]
 	s.mu.Lock()
 	t := s.m[id]
 	s.mu.Unlock()
@@ -270,9 +229,9 @@ func byBranch(b []byte) (*Trans, int) {
 }
 
 // appendBranchID writes the Via branch of branch idx of t.
-func appendBranchID(dst []byte, t *Trans, idx int) []byte {
+func (tm *Module) appendBranchID(dst []byte, t *Trans, idx int) []byte {
 	dst = append(dst, magic...)
-	dst = append(dst, salt[:]...)
+	dst = append(dst, tm.salt[:]...)
 	dst = append(dst, '.')
 	dst = strconv.AppendUint(dst, t.id, 16)
 	dst = append(dst, '.')
@@ -285,13 +244,13 @@ func (t *Trans) remove() {
 		return
 	}
 	t.removed = true
-	s := &byKey[t.key%shards]
+	s := &t.tm.byKey[t.key%shards]
 	s.mu.Lock()
 	if s.m[t.key] == t {
 		delete(s.m, t.key)
 	}
 	s.mu.Unlock()
-	ids := &byID[t.id%shards]
+	ids := &t.tm.byID[t.id%shards]
 	ids.mu.Lock()
 	delete(ids.m, t.id)
 	ids.mu.Unlock()
@@ -303,7 +262,7 @@ func (t *Trans) remove() {
 			b.timer.Stop()
 		}
 	}
-	Stats.Active.Add(-1)
+	t.tm.Stats.Active.Add(-1)
 }
 
 // upstream sends a reply to the request's sender, the way it came.

@@ -2,12 +2,11 @@ package tmx
 
 import (
 	"github.com/kemi-sip/kemi/core/stats"
-	"github.com/kemi-sip/kemi/modules/tm"
 )
 
-// registerStats gives tm's counters Kamailio's tmx names.
-func registerStats(r *stats.Registry) {
-	s := &tm.Stats
+// RegisterStats gives tm's counters Kamailio's tmx names.
+func (m *Module) RegisterStats(r *stats.Registry) {
+	s := &m.tm.Stats
 	r.Func("tmx", "active_transactions", "transactions in memory", stats.Gauge, s.Active.Load)
 	r.Func("tmx", "inuse_transactions", "transactions in memory", stats.Gauge, s.Active.Load)
 	r.Uint("tmx", "UAS_transactions", "transactions made for received requests", &s.Created)

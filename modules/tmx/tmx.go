@@ -13,23 +13,7 @@ import (
 )
 
 func init() {
-	kind := func(kinds ...router.RouteKind) dispatch.Func {
-		return dispatch.F0(func(c *router.Ctx) int {
-			for _, k := range kinds {
-				if c.Kind == k {
-					return 1
-				}
-			}
-			return -1
-		})
-	}
-	dispatch.RegisterLegacy(dispatch.Legacy{Name: "tmx", Stats: registerStats, Exports: []dispatch.Export{
-		{Name: "t_precheck_trans", Ret: dispatch.Int, Fn: dispatch.F0(precheck), Native: "t_precheck_trans"},
-		{Name: "t_is_branch_route", Ret: dispatch.Int, Fn: kind(router.RouteBranch), Native: "t_is_branch_route"},
-		{Name: "t_is_failure_route", Ret: dispatch.Int, Fn: kind(router.RouteFailure), Native: "t_is_failure_route"},
-		{Name: "t_is_reply_route", Ret: dispatch.Int, Fn: kind(router.RouteOnReply, router.RouteReply), Native: "t_is_reply_route"},
-		{Name: "t_is_request_route", Ret: dispatch.Int, Fn: kind(router.RouteRequest), Native: "t_is_request_route"},
-	}})
+	dispatch.Register(dispatch.ModuleInfo{Name: "tmx", New: func() dispatch.Module { return &Module{inProgress: map[uint64]time.Time{}} }})
 	router.RegisterPV("T_branch_idx", router.PVClass{Get: func(c *router.Ctx, _ *router.PV) router.Value {
 		return router.IntValue(int64(c.TM.BranchIdx))
 	}})
@@ -44,23 +28,62 @@ func init() {
 	}})
 }
 
-// In-progress requests: t_precheck_trans marks a request while a worker
-// handles it, so that a retransmission arriving before the transaction
-// exists is recognised. The mark goes when the worker is done.
-var inProgress = struct {
-	sync.Mutex
-	m map[uint64]time.Time
-}{m: map[uint64]time.Time{}}
+// Module is the tmx module of one proxy: the requests t_precheck_trans
+// marked, and the tm it works with.
+type Module struct {
+	tm *tm.Module
+	// In-progress requests: t_precheck_trans marks a request while a
+	// worker handles it, so that a retransmission arriving before the
+	// transaction exists is recognised. The mark goes when the worker is
+	// done.
+	mu         sync.Mutex
+	inProgress map[uint64]time.Time
+	unmark     func(*router.Ctx) // made once: AtEnd takes it per request
+}
+
+var (
+	_ dispatch.Initializer   = (*Module)(nil)
+	_ dispatch.StatsProvider = (*Module)(nil)
+)
+
+// Init binds tm.
+func (m *Module) Init(p *dispatch.Params) error {
+	var err error
+	m.tm, err = dispatch.Need[*tm.Module](p, "tm")
+	m.unmark = m.unmarkRequest
+	return err
+}
+
+// Exports are KSR.tmx.
+func (m *Module) Exports() []dispatch.Export {
+	kind := func(kinds ...router.RouteKind) dispatch.Func {
+		return dispatch.F0(func(c *router.Ctx) int {
+			for _, k := range kinds {
+				if c.Kind == k {
+					return 1
+				}
+			}
+			return -1
+		})
+	}
+	return []dispatch.Export{
+		{Name: "t_precheck_trans", Ret: dispatch.Int, Fn: dispatch.F0(m.precheck)},
+		{Name: "t_is_branch_route", Ret: dispatch.Int, Fn: kind(router.RouteBranch)},
+		{Name: "t_is_failure_route", Ret: dispatch.Int, Fn: kind(router.RouteFailure)},
+		{Name: "t_is_reply_route", Ret: dispatch.Int, Fn: kind(router.RouteOnReply, router.RouteReply)},
+		{Name: "t_is_request_route", Ret: dispatch.Int, Fn: kind(router.RouteRequest)},
+	}
+}
 
 // precheck is t_precheck_trans: 1 when the request has a transaction or
 // another worker is handling the same request now, else -1 (and the
 // request is marked until this worker is done with it).
-func precheck(c *router.Ctx) int {
+func (mod *Module) precheck(c *router.Ctx) int {
 	m := c.Msg
 	if !m.IsRequest() || m.Method() == sip.MethodACK || m.Method() == sip.MethodCANCEL {
 		return -1
 	}
-	if tm.Exists(c) {
+	if mod.tm.Exists(c) {
 		return 1
 	}
 	if c.TM.Precheck != 0 {
@@ -70,22 +93,22 @@ func precheck(c *router.Ctx) int {
 	if !ok {
 		return -1
 	}
-	inProgress.Lock()
-	defer inProgress.Unlock()
-	if at, ok := inProgress.m[k]; ok && time.Since(at) < 30*time.Second {
+	mod.mu.Lock()
+	defer mod.mu.Unlock()
+	if at, ok := mod.inProgress[k]; ok && time.Since(at) < 30*time.Second {
 		return 1
 	}
-	inProgress.m[k] = time.Now()
+	mod.inProgress[k] = time.Now()
 	c.TM.Precheck = k
-	c.AtEnd(unmark)
+	c.AtEnd(mod.unmark)
 	return -1
 }
 
-func unmark(c *router.Ctx) {
+func (mod *Module) unmarkRequest(c *router.Ctx) {
 	if k := c.TM.Precheck; k != 0 {
-		inProgress.Lock()
-		delete(inProgress.m, k)
-		inProgress.Unlock()
+		mod.mu.Lock()
+		delete(mod.inProgress, k)
+		mod.mu.Unlock()
 		c.TM.Precheck = 0
 	}
 }
