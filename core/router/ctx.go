@@ -34,12 +34,12 @@ type Ctx struct {
 
 	Route string    // the route running, for logs
 	Kind  RouteKind // the kind of route running
-	TM    TM        // tm's state of the request
-	RR    RR        // rr's state of the request
+	// Transaction is the request's stateful side once a module made one
+	// (tm's t_newtran, t_relay): replies the script sends go out through
+	// it, so that a retransmission of the request gets them again.
+	Transaction Transaction
 
-	// Authorized is 1 + the header index of the credentials that auth
-	// accepted, 0 when none: consume_credentials removes that header.
-	Authorized int
+	slots [MaxSlots]SlotValue // the modules' per-request state (Slot)
 
 	dst      []byte // $du
 	dstSet   bool
@@ -68,10 +68,10 @@ type avp struct {
 func (c *Ctx) reset(m *sip.Msg, p *transport.Packet) {
 	c.Msg, c.Pkt = m, p
 	c.Flags, c.BFlags, c.XFlags = 0, 0, [2]uint64{}
-	c.Drop, c.RC, c.Replied, c.Authorized = false, 1, 0, 0
+	c.Drop, c.RC, c.Replied = false, 1, 0
 	c.Kind = RouteRequest
-	c.TM.reset()
-	c.RR.reset()
+	c.Transaction = nil
+	c.resetSlots()
 	c.ForceRPort, c.ReplyNoConnect, c.ReplyClose, c.ForwardClose, c.ForwardNoConn = false, false, false, false, false
 	c.dst, c.dstSet = c.dst[:0], false
 	c.ruri, c.ruriSet, c.ruriOK = c.ruri[:0], false, 0

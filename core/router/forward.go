@@ -214,8 +214,9 @@ func (c *Ctx) Forward(uri []byte) error {
 }
 
 // PrepareRequest writes received/rport into the sender's Via, the
-// script's request URI, the Record-Route of record_route and the Path
-// route set into the message, before it is forwarded.
+// script's request URI, what the modules' request state adds (rr's
+// Record-Route: Forwarder) and the Path route set into the message,
+// before it is forwarded.
 func (c *Ctx) PrepareRequest() error {
 	m := c.Msg
 	if c.Pkt != nil {
@@ -230,11 +231,8 @@ func (c *Ctx) PrepareRequest() error {
 			return err
 		}
 	}
-	if c.RR.Want && c.Pkt != nil && c.Pkt.Local != nil {
-		c.W.rrBuf = c.appendRecordRoute(c.W.rrBuf[:0])
-		if err := m.InsertHeader(c.W.rrBuf); err != nil {
-			return err
-		}
+	if err := c.prepareForward(); err != nil {
+		return err
 	}
 	if len(c.path) > 0 {
 		c.W.hdrBuf = append(append(c.W.hdrBuf[:0], "Route: "...), c.path...)

@@ -135,14 +135,10 @@ type Worker struct {
 	out     []byte
 	hdrBuf  []byte
 	viaBuf  []byte
-	rrBuf   []byte
 	Scratch []byte // a buffer modules may use during one call
 	pvs     parseCache[*PV]
 	fmts    parseCache[*Format]
 	tbufs   [][]byte // scratch buffers of transformations
-	// The reply of the last failed sanity check, for sanity_reply.
-	SanityCode   int
-	SanityReason string
 
 	SFlags uint64 // script flags (setsflag): per worker, as per process in Kamailio
 }

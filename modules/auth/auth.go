@@ -318,17 +318,30 @@ func HasCredentials(c *router.Ctx, realm string) int {
 	return -1
 }
 
+// accepted is 1 + the header index of the credentials that the last
+// check accepted, 0 when none: consume_credentials removes that header.
+type accepted struct{ header int }
+
+func (a *accepted) Reset() { a.header = 0 }
+
+var acceptedSlot = router.NewSlot[accepted]()
+
+// Forget drops the credentials the last check accepted (a check that
+// failed afterwards, auth_check's identity check).
+func Forget(c *router.Ctx) { acceptedSlot.Of(c).header = 0 }
+
 // ConsumeCredentials removes the credentials that the last successful
 // check accepted, so that they are not forwarded.
 func ConsumeCredentials(c *router.Ctx) int {
-	if c.Authorized == 0 {
+	acc := acceptedSlot.Of(c)
+	if acc.header == 0 {
 		return -1
 	}
-	if err := c.Msg.RemoveHeader(c.Authorized - 1); err != nil {
+	if err := c.Msg.RemoveHeader(acc.header - 1); err != nil {
 		c.Log().Error("auth: consume_credentials: "+err.Error(), "route", c.Route)
 		return -1
 	}
-	c.Authorized = 0
+	acc.header = 0
 	return 1
 }
 
@@ -415,7 +428,7 @@ func (a *Module) Verify(c *router.Ctx, cr *Credentials, ha1 []byte) int {
 			return NonceReused
 		}
 	}
-	c.Authorized = cr.Header + 1
+	acceptedSlot.Of(c).header = cr.Header + 1
 	return OK
 }
 

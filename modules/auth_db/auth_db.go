@@ -296,7 +296,7 @@ func (m *Module) authorize(c *router.Ctx, t sip.HdrType, realm, table string, fl
 	}
 	if flags&1 != 0 {
 		if rc := auth.CheckIdentity(c, &cr); rc != auth.OK {
-			c.Authorized = 0
+			auth.Forget(c)
 			return rc
 		}
 	}

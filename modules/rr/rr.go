@@ -45,7 +45,7 @@ func (m *Module) Exports() []dispatch.Export {
 		{Name: "record_route_params", Ret: dispatch.Int, Fn: dispatch.FS(m.recordRoute), Native: "record_route"},
 		{Name: "record_route_preset", Ret: dispatch.Int, Fn: dispatch.FSS(m.preset)},
 		{Name: "record_route_preset_one", Ret: dispatch.Int, Fn: dispatch.FS(func(c *router.Ctx, addr string) int { return m.preset(c, addr, "") }), Native: dispatch.NoNative},
-		{Name: "remove_record_route", Ret: dispatch.Int, Fn: dispatch.F0(func(c *router.Ctx) int { c.RR.Want = false; return 1 })},
+		{Name: "remove_record_route", Ret: dispatch.Int, Fn: dispatch.F0(func(c *router.Ctx) int { state.Of(c).Want = false; return 1 })},
 		{Name: "loose_route", Ret: dispatch.Int, Fn: dispatch.F0(looseRoute)},
 		{Name: "add_rr_param", Ret: dispatch.Int, Fn: dispatch.FS(addParam)},
 		{Name: "check_route_param", Ret: dispatch.Int, Fn: dispatch.FS(checkParam)},
@@ -53,25 +53,93 @@ func (m *Module) Exports() []dispatch.Export {
 	}
 }
 
+// Request is what rr keeps on a request: the Record-Route this proxy adds
+// when the request is forwarded, and what loose_route found. It goes with
+// the request into its transaction (a failure_route's new branches are
+// record-routed alike).
+type Request struct {
+	Want        bool   // record_route was called
+	Params      []byte // add_rr_param: ";nat=yes"
+	FromTag     []byte // append_fromtag: the From tag to write as ftag
+	Preset      []byte // record_route_preset: the address written instead of ours
+	RouteParams []byte // the parameters of our Route that loose_route took
+	line        []byte // the Record-Route header being written
+}
+
+var state = router.NewSlot[Request]()
+
+var (
+	_ router.Forwarder = (*Request)(nil)
+	_ router.Carrier   = (*Request)(nil)
+)
+
+// Reset clears the state for the next message.
+func (r *Request) Reset() {
+	r.Want = false
+	r.Params, r.FromTag, r.Preset, r.RouteParams = r.Params[:0], r.FromTag[:0], r.Preset[:0], r.RouteParams[:0]
+}
+
+// CarryTo copies the Record-Route to write into dst (another *Request).
+func (r *Request) CarryTo(dst router.SlotValue) {
+	d := dst.(*Request)
+	d.Want = r.Want
+	d.Params = append(d.Params[:0], r.Params...)
+	d.FromTag = append(d.FromTag[:0], r.FromTag...)
+	d.Preset = append(d.Preset[:0], r.Preset...)
+}
+
+// PrepareForward writes the Record-Route into a request leaving, when
+// record_route asked for one: <sip:address;lr;ftag=...;params>.
+func (r *Request) PrepareForward(c *router.Ctx) error {
+	if !r.Want || c.Pkt == nil || c.Pkt.Local == nil {
+		return nil
+	}
+	dst := append(r.line[:0], "Record-Route: <sip:"...)
+	if len(r.Preset) > 0 {
+		dst = append(dst, r.Preset...)
+	} else {
+		l := c.Pkt.Local
+		if l.Advertise != "" {
+			dst = append(dst, l.Advertise...)
+		} else {
+			dst = l.Addr.AppendTo(dst)
+		}
+		switch l.Proto {
+		case sip.TransportTCP:
+			dst = append(dst, ";transport=tcp"...)
+		case sip.TransportTLS:
+			dst = append(dst, ";transport=tls"...)
+		}
+	}
+	dst = append(dst, ";lr"...)
+	if len(r.FromTag) > 0 {
+		dst = append(append(dst, ";ftag="...), r.FromTag...)
+	}
+	dst = append(dst, r.Params...)
+	r.line = append(dst, '>')
+	return c.Msg.InsertHeader(r.line)
+}
+
 // recordRoute asks for this proxy's Record-Route on the request when it is
 // forwarded, with extra parameters when given. Only for requests that
 // create a dialog; the header is written at forwarding time, so that
 // add_rr_param before or after it, and in a branch_route, all count.
 func (mod *Module) recordRoute(c *router.Ctx, params string) int {
+	st := state.Of(c)
 	m := c.Msg
 	if !m.IsRequest() {
 		return -1
 	}
-	if c.RR.Want {
+	if st.Want {
 		c.Log().Warn("rr: record_route called twice, the second is ignored", "route", c.Route)
 		return -1
 	}
-	c.RR.Want = true
+	st.Want = true
 	if mod.appendFromTag {
-		c.RR.FromTag = append(c.RR.FromTag[:0], m.From().Tag...)
+		st.FromTag = append(st.FromTag[:0], m.From().Tag...)
 	}
 	if mod.fullLR {
-		c.RR.Params = append(c.RR.Params, "=on"...)
+		st.Params = append(st.Params, "=on"...)
 	}
 	if params != "" {
 		addParam(c, params)
@@ -82,14 +150,15 @@ func (mod *Module) recordRoute(c *router.Ctx, params string) int {
 // preset records addr ("host:port;params") as the Record-Route instead of
 // the receiving socket.
 func (mod *Module) preset(c *router.Ctx, addr, second string) int {
+	st := state.Of(c)
 	if addr == "" || !c.Msg.IsRequest() {
 		return -1
 	}
 	addr = trimSIP(addr)
-	c.RR.Want = true
-	c.RR.Preset = append(c.RR.Preset[:0], addr...)
+	st.Want = true
+	st.Preset = append(st.Preset[:0], addr...)
 	if mod.appendFromTag {
-		c.RR.FromTag = append(c.RR.FromTag[:0], c.Msg.From().Tag...)
+		st.FromTag = append(st.FromTag[:0], c.Msg.From().Tag...)
 	}
 	return 1
 }
@@ -107,13 +176,14 @@ func trimSIP(s string) string {
 }
 
 func addParam(c *router.Ctx, p string) int {
+	st := state.Of(c)
 	if p == "" {
 		return -1
 	}
 	if p[0] != ';' {
-		c.RR.Params = append(c.RR.Params, ';')
+		st.Params = append(st.Params, ';')
 	}
-	c.RR.Params = append(c.RR.Params, p...)
+	st.Params = append(st.Params, p...)
 	return 1
 }
 
@@ -123,6 +193,7 @@ func addParam(c *router.Ctx, p string) int {
 // the next Route, if any, becomes $du. 1 when routed by Route, -1 when the
 // request has no Route to follow.
 func looseRoute(c *router.Ctx) int {
+	st := state.Of(c)
 	m := c.Msg
 	if !m.IsRequest() || !m.Has(sip.HdrRoute) {
 		return -1
@@ -142,7 +213,7 @@ func looseRoute(c *router.Ctx) int {
 		c.SetDstURI(na.URI.Raw)
 		return 1
 	}
-	c.RR.RouteParams = append(c.RR.RouteParams[:0], na.URI.Params...)
+	st.RouteParams = append(st.RouteParams[:0], na.URI.Params...)
 	if err := removeFirst(c, it.Header()); err != nil {
 		c.Log().Error("rr: loose_route: "+err.Error(), "route", c.Route)
 		return -1
@@ -243,18 +314,20 @@ func hasParam(params []byte, name string) bool {
 // checkParam matches the parameters of the Route loose_route took against
 // a regular expression (check_route_param).
 func checkParam(c *router.Ctx, re string) int {
+	st := state.Of(c)
 	rx, err := router.Regexp(re)
 	if err != nil {
 		c.Log().Error("rr: check_route_param: "+err.Error(), "route", c.Route)
 		return -1
 	}
-	return dispatch.Result(len(c.RR.RouteParams) > 0 && rx.Match(c.RR.RouteParams))
+	return dispatch.Result(len(st.RouteParams) > 0 && rx.Match(st.RouteParams))
 }
 
 // isDirection tells "downstream" (from the caller: the From tag is the
 // ftag of our Route) from "upstream".
 func isDirection(c *router.Ctx, dir string) int {
-	ftag, ok := sip.Param(c.RR.RouteParams, "ftag")
+	st := state.Of(c)
+	ftag, ok := sip.Param(st.RouteParams, "ftag")
 	if !ok {
 		return -1
 	}

@@ -79,16 +79,28 @@ func (m *Module) Init(p *dispatch.Params) error {
 	return err
 }
 
+// result is the reply of the request's last failed check, for
+// sanity_reply.
+type result struct {
+	code   int
+	reason string
+}
+
+func (r *result) Reset() { *r = result{} }
+
+var failed = router.NewSlot[result]()
+
 // Exports are KSR.sanity.
 func (m *Module) Exports() []dispatch.Export {
 	return []dispatch.Export{
 		{Name: "sanity_check", Ret: dispatch.Int, Fn: dispatch.FII(m.Check)},
 		{Name: "sanity_check_defaults", Ret: dispatch.Int, Native: dispatch.NoNative, Fn: dispatch.F0(func(c *router.Ctx) int { return m.Check(c, m.defaultChecks, m.uriChecks) })},
 		{Name: "sanity_reply", Ret: dispatch.Int, Fn: dispatch.F0(func(c *router.Ctx) int {
-			if c.W.SanityCode == 0 {
+			r := failed.Of(c)
+			if r.code == 0 {
 				return -1
 			}
-			return m.sl.SendReply(c, c.W.SanityCode, c.W.SanityReason)
+			return m.sl.SendReply(c, r.code, r.reason)
 		})},
 	}
 }
@@ -98,7 +110,8 @@ func (m *Module) Exports() []dispatch.Export {
 // stops, else -1. 1 when everything passed.
 func (mod *Module) Check(c *router.Ctx, msgChecks, uriBits int) int {
 	m := c.Msg
-	c.W.SanityCode = 0
+	r := failed.Of(c)
+	r.code = 0
 	if !m.IsRequest() {
 		return 1 // the checks are about requests; the parser has checked the reply
 	}
@@ -106,7 +119,7 @@ func (mod *Module) Check(c *router.Ctx, msgChecks, uriBits int) int {
 	if code == 0 {
 		return 1
 	}
-	c.W.SanityCode, c.W.SanityReason = code, reason
+	r.code, r.reason = code, reason
 	c.Log().Info("sanity: check failed", "reason", reason, "src", c.Src().String(), "route", c.Route)
 	if !mod.noreply && m.Method() != sip.MethodACK {
 		mod.sl.SendReply(c, code, reason)

@@ -93,7 +93,7 @@ func (m *Module) Send(c *router.Ctx, code int, reason string, headers, body []by
 		c.Log().Error("sl: invalid reply code", "code", code, "route", c.Route)
 		return -1
 	}
-	if t := c.TM.T; t != nil {
+	if t := c.Transaction; t != nil {
 		// The request has a transaction (t_newtran): the reply goes out
 		// through it, as Kamailio's send_reply does, so that a
 		// retransmission of the request gets it again.

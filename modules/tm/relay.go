@@ -10,7 +10,7 @@ import (
 
 // current is the transaction of c, nil when none.
 func current(c *router.Ctx) *Trans {
-	t, _ := c.TM.T.(*Trans)
+	t, _ := c.Transaction.(*Trans)
 	return t
 }
 
@@ -21,7 +21,7 @@ func release(c *router.Ctx) {
 	if t == nil {
 		return
 	}
-	c.TM.T = nil
+	c.Transaction = nil
 	t.flags = c.Flags
 	if len(t.branches) == 0 && !t.final {
 		// Nothing was relayed and no final reply sent: keep it for the
@@ -54,7 +54,7 @@ func (tm *Module) newtran(c *router.Ctx) int {
 		t.mu.Unlock()
 		return 0
 	}
-	c.TM.T = t
+	c.Transaction = t
 	c.AtEnd(release)
 	if t.method == sip.MethodINVITE && tm.conf.auto100 {
 		t.Reply(c, 100, "Trying", nil, nil)
@@ -200,15 +200,11 @@ func (t *Trans) fork(c *router.Ctx) int {
 		// What failure_route starts from: kept in the spare room of t.req.
 		spare := t.req[len(t.req):]
 		t.ruri = append(spare[:0:cap(spare)], c.RURIText()...)
-		spare = t.ruri[len(t.ruri):]
-		t.rr.FromTag = append(spare[:0:cap(spare)], c.RR.FromTag...)
+		c.Carry(&t.carried) // rr's Record-Route, for branches made later
 		t.flags = c.Flags
-		if len(c.TM.Contacts) > 0 {
-			t.contacts = append(t.contacts[:0], c.TM.Contacts...)
+		if len(state(c).contacts) > 0 {
+			t.contacts = append(t.contacts[:0], state(c).contacts...)
 		}
-		t.rr.Want = c.RR.Want
-		t.rr.Params = append(t.rr.Params[:0], c.RR.Params...)
-		t.rr.Preset = append(t.rr.Preset[:0], c.RR.Preset...)
 	}
 	n := 0
 	if t.branchOut(c) {
@@ -258,15 +254,17 @@ func (t *Trans) branchOut(c *router.Ctx) bool {
 	var mark sip.EditMark
 	m.MarkEdits(&mark)
 	defer m.RestoreEdits(&mark)
-	rr := c.RR.Mark()
-	defer c.RR.Restore(rr)
 	idx := len(t.branches)
 	if t.onBranch != "" {
-		prevIdx, prevDrop := c.TM.BranchIdx, c.Drop
-		c.TM.BranchIdx, c.Drop = idx, false
+		// What the branch_route changes of the modules' request state
+		// (rr's Record-Route) is this branch's alone.
+		c.Carry(&t.saved)
+		defer c.Uncarry(&t.saved)
+		prevIdx, prevDrop := state(c).branchIdx, c.Drop
+		state(c).branchIdx, c.Drop = idx, false
 		rc, err := c.RunKind(router.RouteBranch, t.onBranch)
 		dropped := c.Drop || rc == 0 || err != nil
-		c.TM.BranchIdx, c.Drop = prevIdx, prevDrop
+		state(c).branchIdx, c.Drop = prevIdx, prevDrop
 		if dropped {
 			return false
 		}

@@ -127,13 +127,13 @@ func (t *Trans) runOnReply(c *router.Ctx, code int) bool {
 	if t.onReply == "" {
 		return true
 	}
-	c.TM.T, c.TM.ReplyCode = t, code
+	c.Transaction, state(c).replyCode = t, code
 	prevDrop := c.Drop
 	c.Drop = false
 	c.RunKind(router.RouteOnReply, t.onReply)
 	dropped := c.Drop
 	c.Drop = prevDrop
-	c.TM.T = nil
+	c.Transaction = nil
 	if dropped && code >= 200 && code < 300 {
 		c.Log().Warn("tm: a 2xx reply cannot be dropped", "route", c.Route)
 		return true
@@ -148,17 +148,14 @@ func (t *Trans) requestCtx(w *router.Worker) *router.Ctx {
 	if err != nil {
 		return nil
 	}
-	c.TM.T = t
+	c.Transaction = t
 	c.Flags = t.flags
-	c.RR.Want = t.rr.Want
-	c.RR.Params = append(c.RR.Params[:0], t.rr.Params...)
-	c.RR.FromTag = append(c.RR.FromTag[:0], t.rr.FromTag...)
-	c.RR.Preset = append(c.RR.Preset[:0], t.rr.Preset...)
+	c.Uncarry(&t.carried)
 	if string(c.RURIText()) != string(t.ruri) {
 		c.SetRURI(t.ruri)
 	}
-	c.TM.OnReply, c.TM.OnBranch, c.TM.OnFailure, c.TM.OnBranchFailure = t.onReply, t.onBranch, "", ""
-	c.TM.Contacts = append(c.TM.Contacts[:0], t.contacts...)
+	state(c).onReply, state(c).onBranch, state(c).onFailure, state(c).onBranchFailure = t.onReply, t.onBranch, "", ""
+	state(c).contacts = append(state(c).contacts[:0], t.contacts...)
 	return c
 }
 
@@ -168,10 +165,10 @@ func (t *Trans) runBranchFailure(w *router.Worker, b *branch) {
 	if c == nil {
 		return
 	}
-	c.TM.BranchIdx, c.TM.ReplyCode = b.idx, b.status
+	state(c).branchIdx, state(c).replyCode = b.idx, b.status
 	c.RunKind(branchFailureKind(t.onBranchFailure), t.onBranchFailure)
 	c.Finish()
-	c.TM.T = nil
+	c.Transaction = nil
 }
 
 // branchDone is called when a branch ended: once none is pending and no
@@ -201,19 +198,19 @@ func (t *Trans) branchDone(w *router.Worker) {
 		c := t.requestCtx(w)
 		if c != nil {
 			nb := len(t.branches)
-			c.TM.BranchIdx, c.TM.ReplyCode = best, t.branches[best].status
+			state(c).branchIdx, state(c).replyCode = best, t.branches[best].status
 			t.inFailure = true
 			c.RunKind(router.RouteFailure, name)
 			t.inFailure = false
 			t.flags = c.Flags
-			if c.TM.OnFailure != "" {
-				t.onFailure = c.TM.OnFailure
+			if state(c).onFailure != "" {
+				t.onFailure = state(c).onFailure
 			}
-			if c.TM.OnReply != t.onReply && c.TM.OnReply != "" {
-				t.onReply = c.TM.OnReply
+			if state(c).onReply != t.onReply && state(c).onReply != "" {
+				t.onReply = state(c).onReply
 			}
 			c.Finish()
-			c.TM.T = nil
+			c.Transaction = nil
 			if t.final {
 				t.maybeEnd()
 				return
@@ -293,5 +290,5 @@ func (t *Trans) sendBest(w *router.Worker, i int) {
 	if err := t.Reply(c, code, reason, nil, nil); err != nil {
 		c.Log().Warn("tm: local reply: "+err.Error(), "route", "tm")
 	}
-	c.TM.T = nil
+	c.Transaction = nil
 }

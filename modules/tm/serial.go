@@ -31,10 +31,10 @@ func (tm *Module) loadContacts(c *router.Ctx) int {
 		return -1
 	}
 	slices.SortStableFunc(all, func(a, b router.Branch) int { return qOf(b) - qOf(a) })
-	c.TM.Contacts = append(c.TM.Contacts[:0], all...)
+	state(c).contacts = append(state(c).contacts[:0], all...)
 	c.ClearBranches()
 	if t := current(c); t != nil {
-		t.contacts = c.TM.Contacts
+		t.contacts = state(c).contacts
 	}
 	return 1
 }
@@ -52,7 +52,7 @@ func clone(b []byte) []byte { return append([]byte(nil), b...) }
 // nextContacts is t_next_contacts: the next group of equal q becomes the
 // request URI ($du, path) and branches; -1 when none is left.
 func (tm *Module) nextContacts(c *router.Ctx) int {
-	cs := c.TM.Contacts
+	cs := state(c).contacts
 	if t := current(c); t != nil && len(t.contacts) > 0 && len(cs) == 0 {
 		cs = t.contacts
 	}
@@ -76,7 +76,7 @@ func (tm *Module) nextContacts(c *router.Ctx) int {
 		c.AppendBranch(b)
 	}
 	rest := cs[n:]
-	c.TM.Contacts = append(c.TM.Contacts[:0], rest...)
+	state(c).contacts = append(state(c).contacts[:0], rest...)
 	if t := current(c); t != nil {
 		t.contacts = append([]router.Branch(nil), rest...)
 	}

@@ -349,11 +349,11 @@ func onRoute(c *router.Ctx, kind router.RouteKind, name string, slot *string, wh
 }
 
 func onReplyRoute(c *router.Ctx, name string) int {
-	return onRoute(c, router.RouteOnReply, name, &c.TM.OnReply, "t_on_reply")
+	return onRoute(c, router.RouteOnReply, name, &state(c).onReply, "t_on_reply")
 }
 
 func onFailureRoute(c *router.Ctx, name string) int {
-	rc := onRoute(c, router.RouteFailure, name, &c.TM.OnFailure, "t_on_failure")
+	rc := onRoute(c, router.RouteFailure, name, &state(c).onFailure, "t_on_failure")
 	if t := current(c); t != nil && rc > 0 && c.Kind != router.RouteFailure {
 		t.onFailure = name
 	}
@@ -361,7 +361,7 @@ func onFailureRoute(c *router.Ctx, name string) int {
 }
 
 func onBranchRoute(c *router.Ctx, name string) int {
-	return onRoute(c, router.RouteBranch, name, &c.TM.OnBranch, "t_on_branch")
+	return onRoute(c, router.RouteBranch, name, &state(c).onBranch, "t_on_branch")
 }
 
 // branchFailurePrefix names the native route of t_on_branch_failure("x"):
@@ -379,7 +379,7 @@ func onBranchFailureRoute(c *router.Ctx, name string) int {
 	if name != "" && c.HasRoute(router.RouteEvent, branchFailurePrefix+name) {
 		name = branchFailurePrefix + name
 	}
-	return onRoute(c, branchFailureKind(name), name, &c.TM.OnBranchFailure, "t_on_branch_failure")
+	return onRoute(c, branchFailureKind(name), name, &state(c).onBranchFailure, "t_on_branch_failure")
 }
 
 // isSet is t_is_set("branch_route" | "failure_route" | "onreply_route" |
@@ -388,13 +388,13 @@ func isSet(c *router.Ctx, target string) int {
 	var v string
 	switch target {
 	case "branch_route":
-		v = c.TM.OnBranch
+		v = state(c).onBranch
 	case "failure_route":
-		v = c.TM.OnFailure
+		v = state(c).onFailure
 	case "onreply_route":
-		v = c.TM.OnReply
+		v = state(c).onReply
 	case "branch_failure_route":
-		v = c.TM.OnBranchFailure
+		v = state(c).onBranchFailure
 	default:
 		c.Log().Error("tm: t_is_set: unknown route type "+strconv.Quote(target), "route", c.Route)
 		return -1
@@ -402,7 +402,7 @@ func isSet(c *router.Ctx, target string) int {
 	return dispatch.Result(v != "")
 }
 
-func branchIndex(c *router.Ctx) int { return c.TM.BranchIdx }
+func branchIndex(c *router.Ctx) int { return state(c).branchIdx }
 
 func (tm *Module) isCanceled(c *router.Ctx) int {
 	t := current(c)
@@ -451,7 +451,7 @@ func anyReplied(c *router.Ctx) int {
 }
 
 func thisBranch(t *Trans, c *router.Ctx) *branch {
-	if i := c.TM.BranchIdx; i >= 0 && i < len(t.branches) {
+	if i := state(c).branchIdx; i >= 0 && i < len(t.branches) {
 		return t.branches[i]
 	}
 	return nil
@@ -474,8 +474,8 @@ func branchReplied(c *router.Ctx) int {
 // statusCode is t_get_status_code: the reply the route runs for, else the
 // last status sent upstream.
 func statusCode(c *router.Ctx) int {
-	if c.TM.ReplyCode > 0 {
-		return c.TM.ReplyCode
+	if state(c).replyCode > 0 {
+		return state(c).replyCode
 	}
 	if !c.Msg.IsRequest() {
 		return c.Msg.StatusCode()

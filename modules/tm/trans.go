@@ -31,7 +31,10 @@ type Trans struct {
 	toTag  [17]byte
 	ruri   []byte // $ru when it was relayed: failure_route starts from it
 	flags  uint64
-	rr     router.RR // record_route's state, for branches made in failure_route
+	// carried is the modules' request state that goes with the
+	// transaction (rr's Record-Route), for branches made in failure_route;
+	// saved is the same around a branch_route.
+	carried, saved router.Carried
 	// contacts t_load_contacts ordered and t_next_contacts has not taken
 	contacts []router.Branch
 
@@ -112,16 +115,45 @@ func requestKey(m *sip.Msg, asMethod sip.Method) (uint64, bool) {
 	return h, true
 }
 
+// request is what tm keeps on a request context: the routes named by
+// t_on_* before the transaction exists, and while routes run in its
+// context, which branch and reply they run for.
+type request struct {
+	onReply, onFailure, onBranch, onBranchFailure string
+	branchIdx                                     int // $T_branch_idx
+	replyCode                                     int // $T_reply_code: the reply a failure/onreply route runs for
+	key                                           uint64
+	// contacts t_load_contacts sorted for serial forking, highest q
+	// first; t_next_contacts takes them a q-value group at a time.
+	contacts []router.Branch
+}
+
+func (r *request) Reset() {
+	contacts := r.contacts[:0]
+	*r = request{contacts: contacts}
+}
+
+var requestSlot = router.NewSlot[request]()
+
+func state(c *router.Ctx) *request { return requestSlot.Of(c) }
+
+// BranchIndex is $T_branch_idx: the branch a route runs for.
+func BranchIndex(c *router.Ctx) int { return state(c).branchIdx }
+
+// ReplyCode is the status of the reply a failure or onreply route runs
+// for, 0 outside one.
+func ReplyCode(c *router.Ctx) int { return state(c).replyCode }
+
 // Key is the matching key of c's request, computed once per message:
 // t_precheck_trans, t_check_trans and t_relay all look it up.
 func Key(c *router.Ctx) (uint64, bool) {
-	if c.TM.Key != 0 {
-		return c.TM.Key, true
+	if state(c).key != 0 {
+		return state(c).key, true
 	}
 	k, ok := requestKey(c.Msg, sip.MethodOther)
 	if ok {
 		k |= 1 // never 0, which means "not computed"
-		c.TM.Key = k
+		state(c).key = k
 	}
 	return k, ok
 }
@@ -177,7 +209,7 @@ func (tm *Module) newTrans(c *router.Ctx) (t *Trans, retr bool) {
 	t.toTag[8] = '-'
 	idb := [4]byte{byte(t.id), byte(t.id >> 8), byte(t.id >> 16), byte(t.id >> 24)}
 	hex.Encode(t.toTag[9:], idb[:])
-	t.onReply, t.onBranch, t.onFailure, t.onBranchFailure = c.TM.OnReply, c.TM.OnBranch, c.TM.OnFailure, c.TM.OnBranchFailure
+	t.onReply, t.onBranch, t.onFailure, t.onBranchFailure = state(c).onReply, state(c).onBranch, state(c).onFailure, state(c).onBranchFailure
 	t.mu.Lock()
 
 	s := &tm.byKey[k%shards]

@@ -15,11 +15,11 @@ import (
 func init() {
 	dispatch.Register(dispatch.ModuleInfo{Name: "tmx", New: func() dispatch.Module { return &Module{inProgress: map[uint64]time.Time{}} }})
 	router.RegisterPV("T_branch_idx", router.PVClass{Get: func(c *router.Ctx, _ *router.PV) router.Value {
-		return router.IntValue(int64(c.TM.BranchIdx))
+		return router.IntValue(int64(tm.BranchIndex(c)))
 	}})
 	router.RegisterPV("T_reply_code", router.PVClass{Get: func(c *router.Ctx, _ *router.PV) router.Value {
-		if c.TM.ReplyCode > 0 {
-			return router.IntValue(int64(c.TM.ReplyCode))
+		if code := tm.ReplyCode(c); code > 0 {
+			return router.IntValue(int64(code))
 		}
 		if !c.Msg.IsRequest() {
 			return router.IntValue(int64(c.Msg.StatusCode()))
@@ -27,6 +27,14 @@ func init() {
 		return router.IntValue(0)
 	}})
 }
+
+// precheck is the key t_precheck_trans marked as in progress on a
+// request, 0 if none.
+type precheckKey struct{ key uint64 }
+
+func (p *precheckKey) Reset() { p.key = 0 }
+
+var marked = router.NewSlot[precheckKey]()
 
 // Module is the tmx module of one proxy: the requests t_precheck_trans
 // marked, and the tm it works with.
@@ -86,7 +94,7 @@ func (mod *Module) precheck(c *router.Ctx) int {
 	if mod.tm.Exists(c) {
 		return 1
 	}
-	if c.TM.Precheck != 0 {
+	if marked.Of(c).key != 0 {
 		return -1 // marked by this worker already
 	}
 	k, ok := tm.Key(c)
@@ -99,16 +107,16 @@ func (mod *Module) precheck(c *router.Ctx) int {
 		return 1
 	}
 	mod.inProgress[k] = time.Now()
-	c.TM.Precheck = k
+	marked.Of(c).key = k
 	c.AtEnd(mod.unmark)
 	return -1
 }
 
 func (mod *Module) unmarkRequest(c *router.Ctx) {
-	if k := c.TM.Precheck; k != 0 {
+	if p := marked.Of(c); p.key != 0 {
 		mod.mu.Lock()
-		delete(mod.inProgress, k)
+		delete(mod.inProgress, p.key)
 		mod.mu.Unlock()
-		c.TM.Precheck = 0
+		p.key = 0
 	}
 }
