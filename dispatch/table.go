@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/kemi-sip/kemi/core/cfg"
 	"github.com/kemi-sip/kemi/core/router"
 )
 
@@ -54,6 +55,24 @@ func where(w string) string {
 		return ""
 	}
 	return w + ": "
+}
+
+// FromConfig builds the table of a parsed config: its loadmodule lines
+// with its modparams.
+func FromConfig(c *cfg.Config) (*Table, error) {
+	loads := make([]Load, len(c.Modules))
+	for i, m := range c.Modules {
+		loads[i] = Load{Name: m.Name, Where: m.Pos.String()}
+	}
+	settings := make([]Setting, len(c.Params))
+	for i, p := range c.Params {
+		v := router.StrValue(p.Str)
+		if p.IsInt {
+			v = router.IntValue(p.Int)
+		}
+		settings[i] = Setting{Module: p.Module, Name: p.Name, Value: v, Where: p.Pos.String()}
+	}
+	return Build(loads, settings)
 }
 
 // Build loads the core modules and the named ones, applies the module

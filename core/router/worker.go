@@ -268,6 +268,17 @@ func (w *Worker) RunRequest(p *transport.Packet, m *sip.Msg) (int, error) {
 	return w.runMain(c, RouteRequest)
 }
 
+// Begin makes m, received as p, the worker's current message without
+// running a route, for calls made on it from outside a script (the module
+// test kit); what the previous message left for its end is done first.
+func (w *Worker) Begin(p *transport.Packet, m *sip.Msg) *Ctx {
+	c := &w.ctx
+	c.Finish()
+	w.Sync()
+	c.reset(m, p)
+	return c
+}
+
 func (w *Worker) runMain(c *Ctx, k RouteKind) (int, error) {
 	if w.runner == nil {
 		return 1, nil

@@ -217,6 +217,7 @@ type Server struct {
 	perIP  map[netip.Addr]int // open streams per peer address, under mu
 	closed atomic.Bool
 	done   chan struct{}
+	rec    *recorder // NewRecorder's: nothing is sent, it is kept
 }
 
 // Listen binds every address. Nothing is read until Serve.
@@ -393,6 +394,10 @@ func isKeepalive(b []byte) bool {
 // Send writes b to dst over proto, from the listener the packet came in on
 // when it fits. A TCP reply reuses the open connection to dst.
 func (s *Server) Send(from *Listener, proto sip.Transport, dst netip.AddrPort, b []byte) error {
+	if s.rec != nil {
+		s.rec.add(proto, dst, b)
+		return nil
+	}
 	var err error
 	switch proto {
 	case sip.TransportTCP, sip.TransportTLS:
@@ -426,6 +431,10 @@ func (s *Server) Send(from *Listener, proto sip.Transport, dst netip.AddrPort, b
 // Reply sends b back to where p came from: on its stream for TCP, else
 // to dst (the Via's received/rport address) from p's socket.
 func (s *Server) Reply(p *Packet, dst netip.AddrPort, b []byte) error {
+	if s.rec != nil {
+		s.rec.add(p.Proto, dst, b)
+		return nil
+	}
 	if p.conn != nil && !p.conn.closed.Load() {
 		if err := p.conn.write(b); err == nil {
 			return nil

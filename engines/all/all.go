@@ -18,23 +18,6 @@ import (
 	"github.com/kemi-sip/kemi/engines/python"
 )
 
-// Table loads the config's modules with its modparams.
-func Table(c *cfg.Config) (*dispatch.Table, error) {
-	loads := make([]dispatch.Load, len(c.Modules))
-	for i, m := range c.Modules {
-		loads[i] = dispatch.Load{Name: m.Name, Where: m.Pos.String()}
-	}
-	settings := make([]dispatch.Setting, len(c.Params))
-	for i, p := range c.Params {
-		v := router.StrValue(p.Str)
-		if p.IsInt {
-			v = router.IntValue(p.Int)
-		}
-		settings[i] = dispatch.Setting{Module: p.Module, Name: p.Name, Value: v, Where: p.Pos.String()}
-	}
-	return dispatch.Build(loads, settings)
-}
-
 // Engine starts the engine cfgengine names. scripts maps a script name as
 // the config gives it to its text, for scripts that are not files (the
 // embedded default config's).

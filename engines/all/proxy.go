@@ -70,7 +70,7 @@ func Load(o Options) (*Proxy, error) {
 	if err := p.globals(o); err != nil {
 		return nil, err
 	}
-	if p.Table, err = Table(c); err != nil {
+	if p.Table, err = dispatch.FromConfig(c); err != nil {
 		return nil, err
 	}
 	if p.Engine, err = Engine(c, p.Table, o.Scripts); err != nil {
