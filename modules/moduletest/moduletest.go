@@ -2,7 +2,9 @@
 // from a config snippet and started on a recording transport, a SIP
 // message made the worker's current one, the module's functions called
 // as a script calls them, and what the proxy sent read back. No socket is
-// opened; modules that talk to a database or a daemon still do.
+// opened; modules that talk to a database or a daemon still do. Every
+// built-in module is linked in, so a module's tests are an external test
+// package (package sl_test) that imports this one.
 //
 //	k := moduletest.New(t, `loadmodule "sl.so"`)
 //	k.Request(moduletest.Options)
@@ -24,6 +26,7 @@ import (
 	"github.com/kemi-sip/kemi/core/sip"
 	"github.com/kemi-sip/kemi/core/transport"
 	"github.com/kemi-sip/kemi/dispatch"
+	_ "github.com/kemi-sip/kemi/modules/all" // any snippet may load any module
 )
 
 // Proxy is the address the kit's proxy listens on (nothing is bound).
@@ -116,7 +119,8 @@ func (k *Kit) Module(name string) dispatch.Module {
 }
 
 // Request makes msg the worker's current message, received over UDP from
-// Client, and returns its context; lines may end in "\n" alone.
+// Client, and returns its context; the header lines may end in "\n"
+// alone (then the first empty line ends them, and the body is as given).
 func (k *Kit) Request(msg string) *router.Ctx {
 	k.T.Helper()
 	return k.Receive(sip.TransportUDP, Client, msg)
@@ -126,7 +130,8 @@ func (k *Kit) Request(msg string) *router.Ctx {
 func (k *Kit) Receive(proto sip.Transport, src netip.AddrPort, msg string) *router.Ctx {
 	k.T.Helper()
 	if !strings.Contains(msg, "\r\n") {
-		msg = strings.ReplaceAll(msg, "\n", "\r\n")
+		head, body, _ := strings.Cut(msg, "\n\n") // the body keeps its own line ends
+		msg = strings.ReplaceAll(head, "\n", "\r\n") + "\r\n\r\n" + body
 	}
 	k.pkt = transport.Packet{Src: src, Proto: proto, Local: k.Transport.Listener(proto, src.Addr().Is4())}
 	k.pkt.Buf = []byte(msg)
@@ -303,3 +308,25 @@ const (
 		"Expires: 3600\n" +
 		"Content-Length: 0\n\n"
 )
+
+// Case is one call and its result as text ("" for null).
+type Case struct {
+	Fn   string // "sl.send_reply", or a core function: "is_INVITE"
+	Args []any
+	Want string
+}
+
+// Run makes each call in order on the current message and reports every
+// result that differs: "case 3 (pv.get[$ru]): got ..., want ...".
+func (k *Kit) Run(cases []Case) {
+	k.T.Helper()
+	for i, c := range cases {
+		if got := k.Call(c.Fn, c.Args...).String(); got != c.Want {
+			k.T.Errorf("case %d (%s%v): got %q, want %q", i, c.Fn, c.Args, got, c.Want)
+		}
+	}
+}
+
+// Out is the current message as it would be forwarded, the script's
+// edits applied.
+func (k *Kit) Out() string { return string(k.Ctx().Msg.AppendTo(nil)) }

@@ -1,0 +1,57 @@
+package pv_test
+
+import (
+	"testing"
+
+	"github.com/kemi-sip/kemi/modules/moduletest"
+)
+
+const invite = "INVITE sip:bob@127.0.0.1:5060;transport=udp SIP/2.0\n" +
+	"Via: SIP/2.0/UDP 192.0.2.10:5062;branch=z9hG4bK-abc;rport\n" +
+	"Max-Forwards: 70\n" +
+	"From: \"Alice\" <sip:alice@example.com>;tag=f1\n" +
+	"To: <sip:bob@127.0.0.1>\n" +
+	"Call-ID: call-1@192.0.2.10\n" +
+	"CSeq: 7 INVITE\n" +
+	"Contact: <sip:alice@192.0.2.10:5062>\n" +
+	"User-Agent: friendly-scanner\n" +
+	"X-Dup: one\n" +
+	"X-Dup: two\n" +
+	"Content-Type: application/sdp\n" +
+	"Content-Length: 4\n\nv=0\n"
+
+func TestPseudoVariables(t *testing.T) {
+	k := moduletest.New(t, "")
+	k.Request(invite)
+	k.Run([]moduletest.Case{
+		{"pv.get", []any{"$ru"}, "sip:bob@127.0.0.1:5060;transport=udp"}, {"pv.get", []any{"$rU"}, "bob"},
+		{"pv.get", []any{"$rd"}, "127.0.0.1"}, {"pv.get", []any{"$rp"}, "5060"},
+		{"pv.get", []any{"$fu"}, "sip:alice@example.com"}, {"pv.get", []any{"$fU"}, "alice"}, {"pv.get", []any{"$fd"}, "example.com"},
+		{"pv.get", []any{"$fn"}, "Alice"}, {"pv.get", []any{"$ft"}, "f1"}, {"pv.get", []any{"$tt"}, ""},
+		{"pv.get", []any{"$tu"}, "sip:bob@127.0.0.1"}, {"pv.get", []any{"$ci"}, "call-1@192.0.2.10"}, {"pv.get", []any{"$cs"}, "7"},
+		{"pv.get", []any{"$rm"}, "INVITE"}, {"pv.get", []any{"$rs"}, ""}, {"pv.get", []any{"$si"}, "192.0.2.10"},
+		{"pv.get", []any{"$sp"}, "5062"}, {"pv.get", []any{"$ua"}, "friendly-scanner"}, {"pv.get", []any{"$ct"}, "<sip:alice@192.0.2.10:5062>"},
+		{"pv.get", []any{"$hdr(x-dup)"}, "one"}, {"pv.get", []any{"$hdrc(X-Dup)"}, "2"}, {"pv.get", []any{"$hdr(Nope)"}, ""},
+		{"pv.get", []any{"$rb"}, "v=0\n"}, {"pv.get", []any{"$cl"}, "4"}, {"pv.get", []any{"$pr"}, "udp"},
+		{"pv.get", []any{"$(fu{uri.user}{s.toupper})"}, "ALICE"},
+		{"pv.gete", []any{"$hdr(Nope)"}, ""}, {"pv.getw", []any{"$hdr(Nope)"}, "<<null>>"},
+		{"pv.sets", []any{"$var(a)", "x"}, "1"}, {"pv.get", []any{"$var(a)"}, "x"}, {"pv.seti", []any{"$var(n)", 9}, "1"},
+		{"pv.geti", []any{"$var(n)"}, "9"}, {"pv.getvs", []any{"$var(zz)", "d"}, "d"}, {"pv.getvn", []any{"$var(zz)", 3}, "3"},
+		{"pv.is_null", []any{"$avp(q)"}, "1"},
+		{"pv.sets", []any{"$avp(q)", "1"}, "1"}, {"pv.is_null", []any{"$avp(q)"}, "-1"}, {"pv.unset", []any{"$avp(q)"}, "1"},
+		{"pv.is_null", []any{"$avp(q)"}, "1"}, {"pv.sets", []any{"$si", "x"}, "-1"}, {"pv.get", []any{"$nosuch"}, ""},
+		{"pv.sets", []any{"$rU", "carol"}, "1"}, {"pv.get", []any{"$ru"}, "sip:carol@127.0.0.1:5060;transport=udp"},
+		{"pv.sets", []any{"$du", "sip:10.0.0.1"}, "1"}, {"pv.get", []any{"$du"}, "sip:10.0.0.1"},
+	})
+}
+
+// TestVarsLastAcrossMessages: $var belongs to the worker and is kept from
+// one message to the next, $avp to the message.
+func TestVarsLastAcrossMessages(t *testing.T) {
+	k := moduletest.New(t, "")
+	k.Request(invite)
+	k.Call("pv.sets", "$var(kept)", "yes")
+	k.Call("pv.sets", "$avp(gone)", "yes")
+	k.Request(invite)
+	k.Run([]moduletest.Case{{"pv.get", []any{"$var(kept)"}, "yes"}, {"pv.get", []any{"$avp(gone)"}, ""}})
+}
