@@ -309,9 +309,12 @@ const (
 		"Content-Length: 0\n\n"
 )
 
-// Case is one call and its result as text ("" for null).
-type Case struct {
-	Fn   string // "sl.send_reply", or a core function: "is_INVITE"
+// Case is one call and its result as text ("" for null): the function
+// ("sl.send_reply", or a core function: "is_INVITE"), its arguments, the
+// result. An alias of an unnamed struct, so that tables are written
+// {"pv.get", []any{"$ru"}, "sip:..."}.
+type Case = struct {
+	Fn   string
 	Args []any
 	Want string
 }
