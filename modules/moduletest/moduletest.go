@@ -164,21 +164,22 @@ func (k *Kit) Call(name string, args ...any) router.Value {
 	if !ok {
 		k.T.Fatalf("no function KSR.%s in the table", name)
 	}
-	return k.invoke(k.Table.At(i), args)
+	return k.invoke(k.Table.At(i), args, false)
 }
 
 // Native calls a function by its name in the native config language,
-// the export of that name taking len(args) parameters.
+// the export of that name taking len(args) parameters; a string for an
+// int parameter is read as the native language reads it ("0x02").
 func (k *Kit) Native(name string, args ...any) router.Value {
 	k.T.Helper()
 	i, ok := k.Table.NativeArgs(name, len(args))
 	if !ok {
 		k.T.Fatalf("no native function %s in the table", name)
 	}
-	return k.invoke(k.Table.At(i), args)
+	return k.invoke(k.Table.At(i), args, true)
 }
 
-func (k *Kit) invoke(e *dispatch.Export, args []any) router.Value {
+func (k *Kit) invoke(e *dispatch.Export, args []any, native bool) router.Value {
 	k.T.Helper()
 	if len(args) != len(e.Params) {
 		k.T.Fatal(e.ArityError(len(args)))
@@ -192,6 +193,14 @@ func (k *Kit) invoke(e *dispatch.Export, args []any) router.Value {
 			}
 			a.I[i] = x
 		case string:
+			if e.Params[i] == dispatch.Int && native {
+				n, ok := router.StrValue(x).IntParam()
+				if !ok {
+					k.T.Fatalf("%s: parameter %d must be an integer, got %q", e.NativeName(), i+1, x)
+				}
+				a.I[i] = int(n)
+				continue
+			}
 			if e.Params[i] != dispatch.Str {
 				k.T.Fatal(e.TypeError(i, fmt.Sprintf("%q", x)))
 			}

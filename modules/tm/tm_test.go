@@ -2,7 +2,6 @@ package tm_test
 
 import (
 	"fmt"
-	"net"
 	"net/netip"
 	"strings"
 	"testing"
@@ -10,108 +9,16 @@ import (
 
 	"github.com/kemi-sip/kemi/core/sip"
 	"github.com/kemi-sip/kemi/engines/enginetest/proxytest"
+	"github.com/kemi-sip/kemi/engines/enginetest/siptest"
 	_ "github.com/kemi-sip/kemi/modules/all" // the modules the configs load
 	"github.com/kemi-sip/kemi/modules/tm"
 )
 
-// ua is a SIP endpoint on a UDP socket of its own.
-type ua struct {
-	t    *testing.T
-	name string
-	conn *net.UDPConn
-}
+type ua = siptest.UA
 
-func newUA(t *testing.T, name string) *ua {
-	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return &ua{t: t, name: name, conn: c}
-}
+func newUA(t *testing.T, name string) *ua { return siptest.New(t, name) }
 
-func (u *ua) addr() netip.AddrPort { return u.conn.LocalAddr().(*net.UDPAddr).AddrPort() }
-
-func (u *ua) send(to netip.AddrPort, msg string) {
-	u.t.Helper()
-	msg = strings.ReplaceAll(msg, "\n", "\r\n")
-	if _, err := u.conn.WriteToUDPAddrPort([]byte(msg), to); err != nil {
-		u.t.Fatal(err)
-	}
-}
-
-func (u *ua) sendRaw(to netip.AddrPort, b []byte) {
-	if _, err := u.conn.WriteToUDPAddrPort(b, to); err != nil {
-		u.t.Fatal(err)
-	}
-}
-
-// recv waits for a message; nil after d.
-func (u *ua) recv(d time.Duration) *sip.Msg {
-	buf := make([]byte, 65536)
-	u.conn.SetReadDeadline(time.Now().Add(d))
-	n, _, err := u.conn.ReadFromUDPAddrPort(buf)
-	if err != nil {
-		return nil
-	}
-	m := new(sip.Msg)
-	if err := m.Parse(buf[:n]); err != nil {
-		u.t.Fatalf("%s: bad message: %v\n%s", u.name, err, buf[:n])
-	}
-	return m
-}
-
-// expect waits for a message and checks its start: "SIP/2.0 180", "INVITE".
-func (u *ua) expect(start string) *sip.Msg {
-	u.t.Helper()
-	for {
-		m := u.recv(3 * time.Second)
-		if m == nil {
-			u.t.Fatalf("%s: no %q within 3s", u.name, start)
-		}
-		if strings.HasPrefix(string(m.Bytes()), start) {
-			return m
-		}
-		if strings.HasPrefix(string(m.Bytes()), "SIP/2.0 100 ") && !strings.HasPrefix(start, "SIP/2.0 100") {
-			continue // Trying is not what the tests look at
-		}
-		u.t.Fatalf("%s: got %q, want %q", u.name, firstLine(m), start)
-	}
-}
-
-// quiet checks that nothing but what skip allows comes within d.
-func (u *ua) quiet(d time.Duration, skip ...string) {
-	u.t.Helper()
-	end := time.Now().Add(d)
-	for time.Now().Before(end) {
-		m := u.recv(time.Until(end))
-		if m == nil {
-			return
-		}
-		ok := false
-		for _, s := range skip {
-			if strings.HasPrefix(string(m.Bytes()), s) {
-				ok = true
-			}
-		}
-		if !ok {
-			u.t.Fatalf("%s: unexpected %q", u.name, firstLine(m))
-		}
-	}
-}
-
-func firstLine(m *sip.Msg) string {
-	l, _, _ := strings.Cut(string(m.Bytes()), "\r\n")
-	return l
-}
-
-// reply answers a request it received, with a To tag.
-func (u *ua) reply(req *sip.Msg, code int, reason string, hdrs string) {
-	u.t.Helper()
-	b := sip.AppendReply(nil, req, &sip.Reply{Code: code, Reason: reason, ToTag: []byte("uas-" + u.name), Headers: []byte(hdrs)})
-	v := req.TopVia()
-	u.sendRaw(netip.AddrPortFrom(netip.MustParseAddr(string(v.Host)), uint16(v.Port)), b)
-}
+func firstLine(m *sip.Msg) string { return siptest.FirstLine(m) }
 
 var seq int
 
@@ -130,7 +37,7 @@ CSeq: 1 INVITE
 Contact: <sip:alice@%s>
 %sContent-Length: 0
 
-`, uas.addr(), uac.addr(), branch, seq, callID, uac.addr(), extra)
+`, uas.Addr(), uac.Addr(), branch, seq, callID, uac.Addr(), extra)
 	return msg, callID, branch
 }
 
@@ -150,7 +57,7 @@ Call-ID: %s
 CSeq: %d %s
 Content-Length: 0
 
-`, method, uas.addr(), uac.addr(), branch, r, seq, toTag, callID, cseq, method)
+`, method, uas.Addr(), uac.Addr(), branch, r, seq, toTag, callID, cseq, method)
 }
 
 // message is a MESSAGE from uac to uas through the proxy; callID also
@@ -165,7 +72,7 @@ Call-ID: %[3]s
 CSeq: 1 MESSAGE
 %[4]sContent-Length: 0
 
-`, uas.addr(), uac.addr(), callID, extra)
+`, uas.Addr(), uac.Addr(), callID, extra)
 }
 
 // onInviteBranch is a CANCEL (to "") or the ACK of a non-2xx reply (to:
@@ -183,7 +90,7 @@ Call-ID: %s
 CSeq: 1 %s
 Content-Length: 0
 
-`, method, uas.addr(), uac.addr(), branch, seq, to, callID, method)
+`, method, uas.Addr(), uac.Addr(), branch, seq, to, callID, method)
 }
 
 // cancelOf is the CANCEL of an INVITE made by invite.
@@ -204,7 +111,7 @@ func finals(t *testing.T, u *ua, n int) map[string]bool {
 	t.Helper()
 	got := map[string]bool{}
 	for len(got) < n {
-		m := u.recv(2 * time.Second)
+		m := u.Recv(2 * time.Second)
 		if m == nil {
 			t.Fatalf("missing replies, got %v", got)
 		}
@@ -240,9 +147,9 @@ func TestCall(t *testing.T) {
 	p := start(t)
 	uac, uas := newUA(t, "uac"), newUA(t, "uas")
 	msg, callID, _ := invite(uac, uas, "")
-	uac.send(p.Addr, msg)
-	uac.expect("SIP/2.0 100 Trying")
-	req := uas.expect("INVITE ")
+	uac.Send(p.Addr, msg)
+	uac.Expect("SIP/2.0 100 Trying")
+	req := uas.Expect("INVITE ")
 	if got := hdr(req, "X-Branch"); got != "0" {
 		t.Errorf("X-Branch = %q, want 0 (branch_route ran)", got)
 	}
@@ -253,24 +160,24 @@ func TestCall(t *testing.T) {
 	if n := strings.Count(string(req.Bytes()), "Via: "); n != 2 {
 		t.Errorf("the UAS got %d Via headers, want 2", n)
 	}
-	uas.reply(req, 180, "Ringing", "Record-Route: "+rr+"\r\n")
-	r := uac.expect("SIP/2.0 180 Ringing")
+	uas.Reply(req, 180, "Ringing", "Record-Route: "+rr+"\r\n")
+	r := uac.Expect("SIP/2.0 180 Ringing")
 	if n := strings.Count(string(r.Bytes()), "Via: "); n != 1 {
 		t.Errorf("the UAC got %d Via headers, want 1", n)
 	}
-	uas.reply(req, 183, "Session Progress", "")
-	uas.reply(req, 200, "OK", "Record-Route: "+rr+"\r\n")
-	uac.expect("SIP/2.0 200 OK") // the 183 was dropped by onreply_route
-	uac.send(p.Addr, inDialog("ACK", uac, uas, callID, "z9hG4bK-ack-1", 1, "uas-uas", "<sip:"+p.Addr.String()+";lr>"))
-	ack := uas.expect("ACK ")
+	uas.Reply(req, 183, "Session Progress", "")
+	uas.Reply(req, 200, "OK", "Record-Route: "+rr+"\r\n")
+	uac.Expect("SIP/2.0 200 OK") // the 183 was dropped by onreply_route
+	uac.Send(p.Addr, inDialog("ACK", uac, uas, callID, "z9hG4bK-ack-1", 1, "uas-uas", "<sip:"+p.Addr.String()+";lr>"))
+	ack := uas.Expect("ACK ")
 	if hdr(ack, "Route") != "" {
 		t.Errorf("the ACK kept our Route: %q", hdr(ack, "Route"))
 	}
-	uac.send(p.Addr, inDialog("BYE", uac, uas, callID, "z9hG4bK-bye-1", 2, "uas-uas", "<sip:"+p.Addr.String()+";lr>"))
-	bye := uas.expect("BYE ")
-	uas.reply(bye, 200, "OK", "")
-	uac.expect("SIP/2.0 200 OK")
-	uas.quiet(300 * time.Millisecond)
+	uac.Send(p.Addr, inDialog("BYE", uac, uas, callID, "z9hG4bK-bye-1", 2, "uas-uas", "<sip:"+p.Addr.String()+";lr>"))
+	bye := uas.Expect("BYE ")
+	uas.Reply(bye, 200, "OK", "")
+	uac.Expect("SIP/2.0 200 OK")
+	uas.Quiet(300 * time.Millisecond)
 	waitEmpty(t, p)
 }
 
@@ -281,12 +188,12 @@ func TestRetransmissionAndTimeout(t *testing.T) {
 	p := start(t)
 	uac, uas := newUA(t, "uac"), newUA(t, "uas")
 	msg, callID, branch := invite(uac, uas, "")
-	uac.send(p.Addr, msg)
-	first := uas.expect("INVITE ")
+	uac.Send(p.Addr, msg)
+	first := uas.Expect("INVITE ")
 	var gaps []time.Duration
 	last := time.Now()
 	for {
-		m := uas.recv(time.Second)
+		m := uas.Recv(time.Second)
 		if m == nil {
 			break
 		}
@@ -303,17 +210,17 @@ func TestRetransmissionAndTimeout(t *testing.T) {
 	if gaps[1] < gaps[0] {
 		t.Errorf("the interval does not grow: %v", gaps)
 	}
-	r := uac.expect("SIP/2.0 408 ")
+	r := uac.Expect("SIP/2.0 408 ")
 	if hdr(r, "Call-ID") != callID {
 		t.Fatalf("408 for another call")
 	}
 	// Not ACKed yet: timer G sends it again.
-	uac.expect("SIP/2.0 408 ")
+	uac.Expect("SIP/2.0 408 ")
 	to := hdr(r, "To")
-	uac.send(p.Addr, onInviteBranch("ACK", uac, uas, callID, branch, to))
-	uac.quiet(250*time.Millisecond, "SIP/2.0 408 ") // one may have crossed the ACK
-	uac.quiet(300 * time.Millisecond)
-	uas.quiet(100 * time.Millisecond)
+	uac.Send(p.Addr, onInviteBranch("ACK", uac, uas, callID, branch, to))
+	uac.Quiet(250*time.Millisecond, "SIP/2.0 408 ") // one may have crossed the ACK
+	uac.Quiet(300 * time.Millisecond)
+	uas.Quiet(100 * time.Millisecond)
 	waitEmpty(t, p)
 }
 
@@ -323,20 +230,20 @@ func TestCancel(t *testing.T) {
 	p := start(t)
 	uac, uas := newUA(t, "uac"), newUA(t, "uas")
 	msg, callID, branch := invite(uac, uas, "")
-	uac.send(p.Addr, msg)
-	req := uas.expect("INVITE ")
-	uas.reply(req, 180, "Ringing", "")
-	uac.expect("SIP/2.0 180 ")
-	uac.send(p.Addr, cancelOf(uac, uas, callID, branch))
-	uac.expect("SIP/2.0 200 OK")
-	cancel := uas.expect("CANCEL ")
+	uac.Send(p.Addr, msg)
+	req := uas.Expect("INVITE ")
+	uas.Reply(req, 180, "Ringing", "")
+	uac.Expect("SIP/2.0 180 ")
+	uac.Send(p.Addr, cancelOf(uac, uas, callID, branch))
+	uac.Expect("SIP/2.0 200 OK")
+	cancel := uas.Expect("CANCEL ")
 	if hdr(cancel, "Via") != hdr(req, "Via") {
 		t.Errorf("the CANCEL's Via %q is not the INVITE's %q", hdr(cancel, "Via"), hdr(req, "Via"))
 	}
-	uas.reply(cancel, 200, "OK", "")
-	uas.reply(req, 487, "Request Terminated", "")
-	uac.expect("SIP/2.0 487 ")
-	ack := uas.expect("ACK ")
+	uas.Reply(cancel, 200, "OK", "")
+	uas.Reply(req, 487, "Request Terminated", "")
+	uac.Expect("SIP/2.0 487 ")
+	ack := uas.Expect("ACK ")
 	if !strings.Contains(hdr(ack, "CSeq"), "1 ACK") || !strings.Contains(hdr(ack, "To"), "tag=uas-uas") {
 		t.Errorf("bad ACK:\n%s", ack.Bytes())
 	}
@@ -349,14 +256,14 @@ func TestCancelBeforeProvisional(t *testing.T) {
 	p := start(t)
 	uac, uas := newUA(t, "uac"), newUA(t, "uas")
 	msg, callID, branch := invite(uac, uas, "")
-	uac.send(p.Addr, msg)
-	uas.expect("INVITE ")
-	uac.send(p.Addr, cancelOf(uac, uas, callID, branch))
+	uac.Send(p.Addr, msg)
+	uas.Expect("INVITE ")
+	uac.Send(p.Addr, cancelOf(uac, uas, callID, branch))
 	got := finals(t, uac, 2)
 	if !got["1 CANCEL 200"] || !got["1 INVITE 487"] {
 		t.Fatalf("got %v, want 200 to the CANCEL and 487 to the INVITE", got)
 	}
-	uas.quiet(200*time.Millisecond, "INVITE ") // retransmissions stop, no CANCEL
+	uas.Quiet(200*time.Millisecond, "INVITE ") // retransmissions stop, no CANCEL
 	waitEmpty(t, p)
 }
 
@@ -366,17 +273,17 @@ func TestCancelRacingOK(t *testing.T) {
 	p := start(t)
 	uac, uas := newUA(t, "uac"), newUA(t, "uas")
 	msg, callID, branch := invite(uac, uas, "")
-	uac.send(p.Addr, msg)
-	req := uas.expect("INVITE ")
-	uas.reply(req, 180, "Ringing", "")
-	uac.expect("SIP/2.0 180 ")
-	uas.reply(req, 200, "OK", "")
-	uac.send(p.Addr, cancelOf(uac, uas, callID, branch))
+	uac.Send(p.Addr, msg)
+	req := uas.Expect("INVITE ")
+	uas.Reply(req, 180, "Ringing", "")
+	uac.Expect("SIP/2.0 180 ")
+	uas.Reply(req, 200, "OK", "")
+	uac.Send(p.Addr, cancelOf(uac, uas, callID, branch))
 	got := finals(t, uac, 2)
 	if !got["1 INVITE 200"] || !got["1 CANCEL 200"] {
 		t.Fatalf("got %v, want 200 to the INVITE and to the CANCEL", got)
 	}
-	uac.quiet(300 * time.Millisecond)
+	uac.Quiet(300 * time.Millisecond)
 	waitEmpty(t, p)
 }
 
@@ -385,21 +292,21 @@ func TestCancelRacingOK(t *testing.T) {
 func TestFailureRoute(t *testing.T) {
 	p := start(t)
 	uac, busy, alt := newUA(t, "uac"), newUA(t, "busy"), newUA(t, "alt")
-	msg, _, _ := invite(uac, busy, "X-Alt: sip:"+alt.addr().String()+"\n")
-	uac.send(p.Addr, msg)
-	req := busy.expect("INVITE ")
-	busy.reply(req, 486, "Busy Here", "")
-	busy.expect("ACK ")
-	req2 := alt.expect("INVITE ")
+	msg, _, _ := invite(uac, busy, "X-Alt: sip:"+alt.Addr().String()+"\n")
+	uac.Send(p.Addr, msg)
+	req := busy.Expect("INVITE ")
+	busy.Reply(req, 486, "Busy Here", "")
+	busy.Expect("ACK ")
+	req2 := alt.Expect("INVITE ")
 	if got := hdr(req2, "X-Branch"); got != "1" {
 		t.Errorf("X-Branch of the second branch = %q, want 1", got)
 	}
-	alt.reply(req2, 200, "OK", "")
-	r := uac.expect("SIP/2.0 200 OK")
+	alt.Reply(req2, 200, "OK", "")
+	r := uac.Expect("SIP/2.0 200 OK")
 	if !strings.Contains(hdr(r, "To"), "uas-alt") {
 		t.Errorf("200 from the wrong UAS: %s", hdr(r, "To"))
 	}
-	uac.quiet(200 * time.Millisecond)
+	uac.Quiet(200 * time.Millisecond)
 	waitEmpty(t, p)
 }
 
@@ -409,13 +316,13 @@ func TestNonInviteRetransmission(t *testing.T) {
 	p := start(t)
 	uac, uas := newUA(t, "uac"), newUA(t, "uas")
 	msg := message(uac, uas, "msg-1", "")
-	uac.send(p.Addr, msg)
-	req := uas.expect("MESSAGE ")
-	uas.reply(req, 202, "Accepted", "")
-	uac.expect("SIP/2.0 202 ")
-	uac.send(p.Addr, msg)
-	uac.expect("SIP/2.0 202 ")
-	uas.quiet(200 * time.Millisecond)
+	uac.Send(p.Addr, msg)
+	req := uas.Expect("MESSAGE ")
+	uas.Reply(req, 202, "Accepted", "")
+	uac.Expect("SIP/2.0 202 ")
+	uac.Send(p.Addr, msg)
+	uac.Expect("SIP/2.0 202 ")
+	uas.Quiet(200 * time.Millisecond)
 	waitEmpty(t, p)
 }
 
@@ -426,7 +333,7 @@ func TestNoStateLeft(t *testing.T) {
 	go func() {
 		buf := make([]byte, 65536)
 		for {
-			n, _, err := uas.conn.ReadFromUDPAddrPort(buf)
+			n, _, err := uas.Conn.ReadFromUDPAddrPort(buf)
 			if err != nil {
 				return
 			}
@@ -436,7 +343,7 @@ func TestNoStateLeft(t *testing.T) {
 			}
 			b := sip.AppendReply(nil, &m, &sip.Reply{Code: 200, Reason: "OK", ToTag: []byte("x")})
 			v := m.TopVia()
-			uas.conn.WriteToUDPAddrPort(b, netip.AddrPortFrom(netip.MustParseAddr(string(v.Host)), uint16(v.Port)))
+			uas.Conn.WriteToUDPAddrPort(b, netip.AddrPortFrom(netip.MustParseAddr(string(v.Host)), uint16(v.Port)))
 		}
 	}()
 	const n = 10000
@@ -446,10 +353,10 @@ func TestNoStateLeft(t *testing.T) {
 	for i := range n {
 		msg := fmt.Sprintf("MESSAGE sip:bob@%s SIP/2.0\r\nVia: SIP/2.0/UDP %s;branch=z9hG4bK-many-%d\r\nMax-Forwards: 70\r\n"+
 			"From: <sip:a@example.com>;tag=f%d\r\nTo: <sip:bob@example.com>\r\nCall-ID: many-%d\r\nCSeq: 1 MESSAGE\r\nContent-Length: 0\r\n\r\n",
-			uas.addr(), uac.addr(), i, i, i)
-		uac.sendRaw(p.Addr, []byte(msg))
-		uac.conn.SetReadDeadline(time.Now().Add(2 * time.Second))
-		if _, _, err := uac.conn.ReadFromUDPAddrPort(buf); err == nil {
+			uas.Addr(), uac.Addr(), i, i, i)
+		uac.SendRaw(p.Addr, []byte(msg))
+		uac.Conn.SetReadDeadline(time.Now().Add(2 * time.Second))
+		if _, _, err := uac.Conn.ReadFromUDPAddrPort(buf); err == nil {
 			got++
 		}
 	}
@@ -468,19 +375,19 @@ func TestNoStateLeft(t *testing.T) {
 func TestOnSendAndReplyRouteDrop(t *testing.T) {
 	p := start(t)
 	uac, uas := newUA(t, "uac"), newUA(t, "uas")
-	uac.send(p.Addr, message(uac, uas, "nosend-1", "X-No-Send: yes\n"))
-	r := uac.expect("SIP/2.0 500 ") // sl_reply_error after t_relay failed
+	uac.Send(p.Addr, message(uac, uas, "nosend-1", "X-No-Send: yes\n"))
+	r := uac.Expect("SIP/2.0 500 ") // sl_reply_error after t_relay failed
 	if hdr(r, "Call-ID") != "nosend-1" {
 		t.Fatalf("reply to another request")
 	}
-	uas.quiet(200 * time.Millisecond)
+	uas.Quiet(200 * time.Millisecond)
 
-	uac.send(p.Addr, message(uac, uas, "dropreply-1", ""))
-	req := uas.expect("MESSAGE ")
-	uas.reply(req, 200, "OK", "X-Drop-Reply: yes\r\n")
-	uac.quiet(200 * time.Millisecond)
-	uas.reply(req, 200, "OK", "")
-	uac.expect("SIP/2.0 200 OK")
+	uac.Send(p.Addr, message(uac, uas, "dropreply-1", ""))
+	req := uas.Expect("MESSAGE ")
+	uas.Reply(req, 200, "OK", "X-Drop-Reply: yes\r\n")
+	uac.Quiet(200 * time.Millisecond)
+	uas.Reply(req, 200, "OK", "")
+	uac.Expect("SIP/2.0 200 OK")
 	waitEmpty(t, p)
 }
 
@@ -489,26 +396,26 @@ func TestOnSendAndReplyRouteDrop(t *testing.T) {
 func TestParallelFork(t *testing.T) {
 	p := start(t)
 	uac, a, b := newUA(t, "uac"), newUA(t, "a"), newUA(t, "b")
-	msg, _, _ := invite(uac, a, "X-Fork: sip:bob@"+b.addr().String()+"\n")
-	uac.send(p.Addr, msg)
-	ra, rb := a.expect("INVITE "), b.expect("INVITE ")
+	msg, _, _ := invite(uac, a, "X-Fork: sip:bob@"+b.Addr().String()+"\n")
+	uac.Send(p.Addr, msg)
+	ra, rb := a.Expect("INVITE "), b.Expect("INVITE ")
 	if hdr(ra, "X-Branch") != "0" || hdr(rb, "X-Branch") != "1" {
 		t.Errorf("branch indexes %q and %q, want 0 and 1", hdr(ra, "X-Branch"), hdr(rb, "X-Branch"))
 	}
-	a.reply(ra, 180, "Ringing", "")
-	b.reply(rb, 180, "Ringing", "")
-	uac.expect("SIP/2.0 180 ")
-	uac.expect("SIP/2.0 180 ")
-	b.reply(rb, 200, "OK", "")
-	r := uac.expect("SIP/2.0 200 OK")
+	a.Reply(ra, 180, "Ringing", "")
+	b.Reply(rb, 180, "Ringing", "")
+	uac.Expect("SIP/2.0 180 ")
+	uac.Expect("SIP/2.0 180 ")
+	b.Reply(rb, 200, "OK", "")
+	r := uac.Expect("SIP/2.0 200 OK")
 	if !strings.Contains(hdr(r, "To"), "uas-b") {
 		t.Errorf("the 200 is not b's: %s", hdr(r, "To"))
 	}
-	cancel := a.expect("CANCEL ")
-	a.reply(cancel, 200, "OK", "")
-	a.reply(ra, 487, "Request Terminated", "")
-	a.expect("ACK ")
-	uac.quiet(300 * time.Millisecond) // the 487 of the cancelled branch stays here
+	cancel := a.Expect("CANCEL ")
+	a.Reply(cancel, 200, "OK", "")
+	a.Reply(ra, 487, "Request Terminated", "")
+	a.Expect("ACK ")
+	uac.Quiet(300 * time.Millisecond) // the 487 of the cancelled branch stays here
 	waitEmpty(t, p)
 }
 
@@ -517,16 +424,16 @@ func TestParallelFork(t *testing.T) {
 func TestSerialFork(t *testing.T) {
 	p := start(t)
 	uac, a, b := newUA(t, "uac"), newUA(t, "a"), newUA(t, "b")
-	msg, _, _ := invite(uac, a, "X-Serial: sip:bob@"+b.addr().String()+"\n")
-	uac.send(p.Addr, msg)
-	ra := a.expect("INVITE ")
-	a.reply(ra, 100, "Trying", "")  // stops the INVITE's retransmissions
-	b.quiet(200 * time.Millisecond) // not yet
-	a.reply(ra, 480, "Temporarily Unavailable", "")
-	a.expect("ACK ")
-	rb := b.expect("INVITE ")
-	b.reply(rb, 200, "OK", "")
-	if r := uac.expect("SIP/2.0 200 OK"); !strings.Contains(hdr(r, "To"), "uas-b") {
+	msg, _, _ := invite(uac, a, "X-Serial: sip:bob@"+b.Addr().String()+"\n")
+	uac.Send(p.Addr, msg)
+	ra := a.Expect("INVITE ")
+	a.Reply(ra, 100, "Trying", "")  // stops the INVITE's retransmissions
+	b.Quiet(200 * time.Millisecond) // not yet
+	a.Reply(ra, 480, "Temporarily Unavailable", "")
+	a.Expect("ACK ")
+	rb := b.Expect("INVITE ")
+	b.Reply(rb, 200, "OK", "")
+	if r := uac.Expect("SIP/2.0 200 OK"); !strings.Contains(hdr(r, "To"), "uas-b") {
 		t.Errorf("the 200 is not b's: %s", hdr(r, "To"))
 	}
 	waitEmpty(t, p)
@@ -539,24 +446,24 @@ func TestMaxTransactions(t *testing.T) {
 	p := proxytest.Start(t, "testdata/tm.cfg", map[string]string{"MAXTRANS": "2"})
 	uac, uas := newUA(t, "uac"), newUA(t, "uas")
 	first, _, _ := invite(uac, uas, "")
-	uac.send(p.Addr, first)
-	uac.expect("SIP/2.0 100 Trying")
-	uas.expect("INVITE ")
+	uac.Send(p.Addr, first)
+	uac.Expect("SIP/2.0 100 Trying")
+	uas.Expect("INVITE ")
 	second, _, _ := invite(uac, uas, "")
-	uac.send(p.Addr, second)
-	uac.expect("SIP/2.0 100 Trying")
-	uas.expect("INVITE ")
+	uac.Send(p.Addr, second)
+	uac.Expect("SIP/2.0 100 Trying")
+	uas.Expect("INVITE ")
 	refused0 := tmOf(p).Stats.Refused.Load()
 	third, thirdID, _ := invite(uac, uas, "")
-	uac.send(p.Addr, third)
-	r := uac.expect("SIP/2.0 503 Service Unavailable")
+	uac.Send(p.Addr, third)
+	r := uac.Expect("SIP/2.0 503 Service Unavailable")
 	if got := hdr(r, "Retry-After"); got != "7" {
 		t.Errorf("Retry-After = %q, want 7", got)
 	}
-	uac.send(p.Addr, first)
-	uac.expect("SIP/2.0 100 Trying")
+	uac.Send(p.Addr, first)
+	uac.Expect("SIP/2.0 100 Trying")
 	for end := time.Now().Add(300 * time.Millisecond); time.Now().Before(end); {
-		if m := uas.recv(time.Until(end)); m != nil && hdr(m, "Call-ID") == thirdID {
+		if m := uas.Recv(time.Until(end)); m != nil && hdr(m, "Call-ID") == thirdID {
 			t.Fatal("the refused INVITE was relayed")
 		}
 	}
