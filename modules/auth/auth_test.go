@@ -45,7 +45,7 @@ func TestChallengeAndCheck(t *testing.T) {
 		{"auth.has_credentials", []any{"example.com"}, "1"},
 		{"auth.has_credentials", []any{"other.realm"}, "-1"},
 		{"auth.pv_auth_check", []any{"example.com", "secret", 0, 1}, "-2"}, // wrong password
-		{"auth.consume_credentials", nil, "-1"},                          // nothing accepted
+		{"auth.consume_credentials", nil, "-1"},                            // nothing accepted
 	})
 	k.Request(withCredentials(nonce, "secret"))
 	k.Run([]moduletest.Case{
