@@ -1,0 +1,76 @@
+package rr_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/kemi-sip/kemi/modules/moduletest"
+)
+
+// invite goes to 198.51.100.20, so that forward() sends it somewhere.
+var invite = strings.Replace(moduletest.Invite, "sip:bob@example.com SIP/2.0", "sip:bob@198.51.100.20 SIP/2.0", 1)
+
+// forwarded is the Record-Route of the request forward() sent.
+func forwarded(t *testing.T, k *moduletest.Kit) string {
+	t.Helper()
+	k.Call("forward")
+	sent := k.Sent()
+	if len(sent) != 1 {
+		t.Fatalf("forward sent %d messages", len(sent))
+	}
+	return sent[0].Header("Record-Route")
+}
+
+func TestRecordRoute(t *testing.T) {
+	k := moduletest.New(t, `loadmodule "rr.so"`)
+	k.Request(invite)
+	k.Run([]moduletest.Case{{"rr.record_route", nil, "1"}, {"rr.record_route", nil, "-1"}, {"rr.add_rr_param", []any{"nat=yes"}, "1"}})
+	if rr := forwarded(t, k); rr != "<sip:127.0.0.1:5060;lr;ftag=f2;nat=yes>" {
+		t.Errorf("Record-Route %q", rr)
+	}
+	k.Request(invite)
+	k.Call("rr.record_route_preset", "proxy.example.com:5070", "")
+	if rr := forwarded(t, k); rr != "<sip:proxy.example.com:5070;lr;ftag=f2>" {
+		t.Errorf("preset Record-Route %q", rr)
+	}
+	k.Request(invite)
+	k.Call("rr.record_route")
+	k.Call("rr.remove_record_route")
+	if rr := forwarded(t, k); rr != "" {
+		t.Errorf("after remove_record_route: %q", rr)
+	}
+	k.Request(invite) // the next message starts without one
+	if rr := forwarded(t, k); rr != "" {
+		t.Errorf("a new message has a Record-Route: %q", rr)
+	}
+}
+
+func TestParameters(t *testing.T) {
+	k := moduletest.New(t, "loadmodule \"rr.so\"\nmodparam(\"rr\", \"append_fromtag\", 0)\nmodparam(\"rr\", \"enable_full_lr\", 1)")
+	k.Request(invite)
+	k.Call("rr.record_route_params", ";x=1")
+	if rr := forwarded(t, k); rr != "<sip:127.0.0.1:5060;lr=on;x=1>" {
+		t.Errorf("Record-Route %q", rr)
+	}
+}
+
+func TestLooseRoute(t *testing.T) {
+	k := moduletest.New(t, `loadmodule "rr.so"`)
+	inDialog := strings.Replace(moduletest.Invite, "Max-Forwards: 70\n",
+		"Max-Forwards: 70\nRoute: <sip:127.0.0.1:5060;lr;ftag=f2;nat=yes>, <sip:198.51.100.30;lr>\n", 1)
+	inDialog = strings.Replace(inDialog, "To: <sip:bob@example.com>", "To: <sip:bob@example.com>;tag=t1", 1)
+	k.Request(inDialog)
+	k.Run([]moduletest.Case{
+		{"rr.loose_route", nil, "1"},
+		{"pv.get", []any{"$du"}, "sip:198.51.100.30;lr"},
+		{"rr.check_route_param", []any{"nat=yes"}, "1"},
+		{"rr.check_route_param", []any{"nat=no"}, "-1"},
+		{"rr.is_direction", []any{"downstream"}, "1"},
+		{"rr.is_direction", []any{"upstream"}, "-1"},
+	})
+	if out := k.Out(); strings.Contains(out, "127.0.0.1:5060;lr") {
+		t.Errorf("our Route was not removed:\n%s", out)
+	}
+	k.Request(moduletest.Invite)
+	k.Run([]moduletest.Case{{"rr.loose_route", nil, "-1"}})
+}

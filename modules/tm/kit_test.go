@@ -1,0 +1,57 @@
+package tm_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/kemi-sip/kemi/modules/moduletest"
+	"github.com/kemi-sip/kemi/modules/tm"
+)
+
+var toPeer = strings.Replace(moduletest.Invite, "sip:bob@example.com SIP/2.0", "sip:bob@198.51.100.20 SIP/2.0", 1)
+
+// TestRelayWithKit: t_relay answers 100 Trying and sends the INVITE on a
+// branch of its own; a retransmission is absorbed.
+func TestRelayWithKit(t *testing.T) {
+	k := moduletest.New(t, `loadmodule "tm.so"`)
+	k.Request(toPeer)
+	if rc := k.CallInt("tm.t_relay"); rc != 1 {
+		t.Fatalf("t_relay: %d", rc)
+	}
+	sent := k.Sent()
+	if len(sent) != 2 || sent[0].StatusCode() != 100 || !sent[1].IsRequest() || sent[1].Dst.String() != "198.51.100.20:5060" {
+		t.Fatalf("sent %d messages, want 100 Trying and the INVITE to 198.51.100.20", len(sent))
+	}
+	if v := sent[1].Header("Via"); !strings.Contains(v, "127.0.0.1:5060;branch=z9hG4bK") {
+		t.Errorf("the branch's Via %q", v)
+	}
+	if n := k.Module("tm").(*tm.Module).Count(); n != 1 {
+		t.Errorf("%d transactions, want 1", n)
+	}
+	k.Request(toPeer) // the retransmission
+	k.Run([]moduletest.Case{{"tm.t_check_trans", nil, "0"}})
+	if r := k.Reply(); r.StatusCode() != 100 {
+		t.Errorf("the retransmission got %d, want the 100 again", r.StatusCode())
+	}
+}
+
+// TestReplyThroughTransaction: after t_newtran, sl's reply goes out
+// through the transaction and a retransmission gets it again.
+func TestReplyThroughTransaction(t *testing.T) {
+	k := moduletest.New(t, "loadmodule \"sl.so\"\nloadmodule \"tm.so\"\nmodparam(\"tm\", \"auto_inv_100\", 0)")
+	k.Request(moduletest.Register)
+	k.Run([]moduletest.Case{{"tm.t_newtran", nil, "1"}, {"sl.send_reply", []any{403, "Forbidden"}, "1"}})
+	k.Reply()
+	k.Request(moduletest.Register)
+	k.Run([]moduletest.Case{{"tm.t_check_trans", nil, "0"}})
+	if r := k.Reply(); r.StatusCode() != 403 {
+		t.Errorf("the retransmission got %d, want 403", r.StatusCode())
+	}
+	k.Request(strings.Replace(moduletest.Register, "z9hG4bK-reg-1", "z9hG4bK-reg-2", 1))
+	k.Run([]moduletest.Case{
+		{"tm.t_reply", []any{486, "Busy Here"}, "1"},
+		{"tm.t_on_failure", []any{"NOPE"}, "-1"}, // no such route
+		{"tm.t_is_set", []any{"failure_route"}, "-1"},
+		{"tm.t_get_status_code", nil, "486"},
+	})
+}
