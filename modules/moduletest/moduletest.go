@@ -14,6 +14,7 @@ package moduletest
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -342,3 +343,12 @@ func (k *Kit) Run(cases []Case) {
 // Out is the current message as it would be forwarded, the script's
 // edits applied.
 func (k *Kit) Out() string { return string(k.Ctx().Msg.AppendTo(nil)) }
+
+// JSON is v as JSON, for comparing an RPC's result.
+func JSON(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Sprintf("(%v)", err)
+	}
+	return string(b)
+}

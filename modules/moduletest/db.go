@@ -1,0 +1,82 @@
+package moduletest
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kemi-sip/kemi/core/db"
+)
+
+// SQLite makes a database file with Kamailio's tables (kemi db init's)
+// for the test and returns its db_url.
+func SQLite(t testing.TB) string {
+	t.Helper()
+	url := "sqlite://" + filepath.Join(t.TempDir(), "kamailio.db")
+	initDB(t, url)
+	return url
+}
+
+// Postgres makes a database of the test's own, with Kamailio's tables, on
+// the PostgreSQL server KEMI_TEST_PG names (postgres://user:pass@host/db)
+// and returns its db_url; it is dropped when the test ends. Without
+// KEMI_TEST_PG the test is skipped, except in CI (CI=true), where .ci/run
+// starts PostgreSQL and sets it.
+func Postgres(t testing.TB) string {
+	t.Helper()
+	admin := os.Getenv("KEMI_TEST_PG")
+	if admin == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("KEMI_TEST_PG is not set in CI: .ci/run starts PostgreSQL and sets it")
+		}
+		t.Skip("KEMI_TEST_PG not set (postgres://user:pass@127.0.0.1/postgres); skipped outside CI")
+	}
+	d, err := db.Open(admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := fmt.Sprintf("kemi_mt_%d_%d", os.Getpid(), time.Now().UnixNano()%1e9)
+	ctx := context.Background()
+	if _, err := d.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		d.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		d.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+		d.Close()
+	})
+	url := admin[:strings.LastIndexByte(admin, '/')+1] + name
+	initDB(t, url)
+	return url
+}
+
+func initDB(t testing.TB, url string) {
+	t.Helper()
+	d, err := db.Open(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if _, err := d.Init(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Rows counts the rows a query finds: "SELECT COUNT(*) FROM location".
+func Rows(t testing.TB, url, query string) int {
+	t.Helper()
+	d, err := db.Open(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	var n int
+	if err := d.QueryRow(context.Background(), query).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}

@@ -1,0 +1,74 @@
+package tls_test
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kemi-sip/kemi/modules/moduletest"
+	kemitls "github.com/kemi-sip/kemi/modules/tls"
+)
+
+// certificate writes a self-signed certificate and its key as PEM files.
+func certificate(t *testing.T) (cert, key string) {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "kemi.test"}, DNSNames: []string{"kemi.test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, _ := x509.MarshalECPrivateKey(k)
+	dir := t.TempDir()
+	cert, key = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	os.WriteFile(cert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	os.WriteFile(key, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600)
+	return cert, key
+}
+
+func TestConfigurations(t *testing.T) {
+	cert, key := certificate(t)
+	cfgFile := filepath.Join(t.TempDir(), "tls.cfg")
+	os.WriteFile(cfgFile, []byte("[server:default]\nmethod = TLSv1.3+\nverify_certificate = 0\n\n[client:default]\nserver_name = peer.example\n"), 0o644)
+	k := moduletest.New(t, "loadmodule \"tls.so\"\n"+
+		"modparam(\"tls\", \"certificate\", \""+cert+"\")\nmodparam(\"tls\", \"private_key\", \""+key+"\")\n"+
+		"modparam(\"tls\", \"config\", \""+cfgFile+"\")")
+	server, client := k.Module("tls").(*kemitls.Module).TLS()
+	if server == nil || len(server.Certificates) != 1 || server.MinVersion != tls.VersionTLS13 {
+		t.Errorf("server configuration: %+v", server)
+	}
+	if client == nil || client.ServerName != "peer.example" || client.MinVersion != tls.VersionTLS12 {
+		t.Errorf("client configuration: %+v", client)
+	}
+	if s, _ := k.Table.TLS(); s != server {
+		t.Error("the table does not hand the module's configuration to the sockets")
+	}
+}
+
+func TestBadParameters(t *testing.T) {
+	cert, _ := certificate(t)
+	for _, c := range []struct{ cfg, want string }{
+		{`modparam("tls", "tls_method", "TLSv1")`, "only TLS 1.2 and later"},
+		{`modparam("tls", "certificate", "` + cert + `")`, "certificate and private_key go together"},
+		{`modparam("tls", "ca_list", "/nonexistent/ca.pem")`, "ca_list"},
+	} {
+		_, err := moduletest.NewErr(t, "loadmodule \"tls.so\"\n"+c.cfg)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: got %v, want %q", c.cfg, err, c.want)
+		}
+	}
+}
