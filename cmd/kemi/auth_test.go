@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/kemi-sip/kemi/core/sip"
-	engines "github.com/kemi-sip/kemi/engines/all"
+	"github.com/kemi-sip/kemi/engines/proxy"
 )
 
 const authCfg = `#!KAMAILIO
@@ -39,7 +39,7 @@ request_route {
 
 // startAuth starts authCfg with more modparam lines, on a subscriber table
 // of user0001/pass0001 and bob/bobpass.
-func startAuth(t *testing.T, modparams string) (*engines.Proxy, *syncBuf) {
+func startAuth(t *testing.T, modparams string) (*proxy.Proxy, *syncBuf) {
 	t.Helper()
 	dir := t.TempDir()
 	url := "sqlite://" + filepath.Join(dir, "kemi.db")

@@ -4,7 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
-	engines "github.com/kemi-sip/kemi/engines/all"
+	"github.com/kemi-sip/kemi/engines/proxy"
 	"io"
 	"log/slog"
 	"net"
@@ -71,7 +71,7 @@ end
 `
 
 // startTest starts an in-process kemi with cfg and lua in a temp dir.
-func startTest(t *testing.T, cfgText, luaText string) (*engines.Proxy, *syncBuf) {
+func startTest(t *testing.T, cfgText, luaText string) (*proxy.Proxy, *syncBuf) {
 	t.Helper()
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "kamailio.cfg")

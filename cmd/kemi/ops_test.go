@@ -21,8 +21,8 @@ import (
 
 	"github.com/kemi-sip/kemi/core/db"
 	"github.com/kemi-sip/kemi/core/sip"
-	engines "github.com/kemi-sip/kemi/engines/all"
 	"github.com/kemi-sip/kemi/engines/enginetest/sipptest"
+	"github.com/kemi-sip/kemi/engines/proxy"
 	"github.com/kemi-sip/kemi/modules/jsonrpcs"
 	"github.com/kemi-sip/kemi/modules/rtpengine/rtpenginetest"
 )
@@ -442,6 +442,6 @@ request_route {
 }
 
 // rpcAddr is where the proxy's jsonrpcs serves HTTP.
-func rpcAddr(p *engines.Proxy) string {
+func rpcAddr(p *proxy.Proxy) string {
 	return p.Table.Module("jsonrpcs").(*jsonrpcs.Module).HTTPAddr().String()
 }

@@ -5,8 +5,8 @@ import (
 	"crypto/md5"
 	"encoding/hex"
 	"fmt"
-	engines "github.com/kemi-sip/kemi/engines/all"
 	"github.com/kemi-sip/kemi/engines/enginetest/sipptest"
+	"github.com/kemi-sip/kemi/engines/proxy"
 	"log/slog"
 	"net"
 	"os"
@@ -61,14 +61,14 @@ func prepareDB(t testing.TB, url string, n int) (csv string) {
 
 // startFile starts kemi on a config file with defines, listening on a
 // free UDP port of 127.0.0.1.
-func startFile(t testing.TB, cfgPath string, defines map[string]string) (*engines.Proxy, *syncBuf) {
+func startFile(t testing.TB, cfgPath string, defines map[string]string) (*proxy.Proxy, *syncBuf) {
 	t.Helper()
 	return startListening(t, cfgPath, defines, "udp:127.0.0.1:0")
 }
 
 // startListening starts kemi on a config file with defines, listening on
 // listen instead of the config's listen= lines.
-func startListening(t testing.TB, cfgPath string, defines map[string]string, listen ...string) (*engines.Proxy, *syncBuf) {
+func startListening(t testing.TB, cfgPath string, defines map[string]string, listen ...string) (*proxy.Proxy, *syncBuf) {
 	t.Helper()
 	logs := &syncBuf{}
 	lv := &slog.LevelVar{}

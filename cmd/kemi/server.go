@@ -4,7 +4,7 @@ import (
 	_ "embed"
 	"log/slog"
 
-	engines "github.com/kemi-sip/kemi/engines/all"
+	"github.com/kemi-sip/kemi/engines/proxy"
 	_ "github.com/kemi-sip/kemi/modules/all"
 )
 
@@ -29,18 +29,18 @@ type options struct {
 }
 
 // load reads the config, builds the export table and compiles the script.
-func load(o *options) (*engines.Proxy, error) {
-	eo := engines.Options{File: o.cfgFile, Defines: o.defines, Listen: o.listen, Children: o.children,
+func load(o *options) (*proxy.Proxy, error) {
+	eo := proxy.Options{File: o.cfgFile, Defines: o.defines, Listen: o.listen, Children: o.children,
 		Log: o.log, Level: o.level, Debug: o.debug}
 	if o.cfgFile == "" {
 		eo.File, eo.Text = defaultCfgName, defaultCfg
 		eo.Scripts = map[string][]byte{"default.lua": defaultLua}
 	}
-	return engines.Load(eo)
+	return proxy.Load(eo)
 }
 
 // start loads the config and starts listening.
-func start(o *options) (*engines.Proxy, error) {
+func start(o *options) (*proxy.Proxy, error) {
 	p, err := load(o)
 	if err != nil {
 		return nil, err

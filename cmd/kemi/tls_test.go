@@ -19,8 +19,8 @@ import (
 	"time"
 
 	"github.com/kemi-sip/kemi/core/sip"
-	engines "github.com/kemi-sip/kemi/engines/all"
 	"github.com/kemi-sip/kemi/engines/enginetest/sipptest"
+	"github.com/kemi-sip/kemi/engines/proxy"
 )
 
 // writeCert writes a self-signed certificate for 127.0.0.1 and its key,
@@ -52,7 +52,7 @@ func writeCert(t *testing.T, dir string) (cert, key string) {
 
 // tlsProxy starts the reference proxy with WITH_TLS (and defines) on a
 // UDP and a TLS socket, its certificate from a tls.cfg.
-func tlsProxy(t *testing.T, dir, cert, key string, defines map[string]string) (p *engines.Proxy, udp, tls string) {
+func tlsProxy(t *testing.T, dir, cert, key string, defines map[string]string) (p *proxy.Proxy, udp, tls string) {
 	t.Helper()
 	tlsCfg := filepath.Join(dir, "tls.cfg")
 	writeFile(t, tlsCfg, "# kemi test\n[server:default]\nmethod = TLSv1.2+\ncertificate = "+cert+"\nprivate_key = "+key+

@@ -41,14 +41,14 @@ func bench(ctx context.Context, o *benchOptions, log io.Writer) (*Report, error)
 		return nil, err
 	}
 	cfgFile := filepath.Join(dir, "kamailio.cfg")
-	proxies := map[string]proxy{}
+	proxies := map[string]target{}
 	defer func() {
 		for _, p := range proxies {
 			p.Close()
 		}
 	}()
 	for _, e := range o.engineList() {
-		var p proxy
+		var p target
 		if o.inProcess {
 			p, err = startLocal(cfgFile, e, dburl, []string{"udp:127.0.0.1:0", "tcp:127.0.0.1:0"}, nil)
 		} else {

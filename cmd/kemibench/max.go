@@ -21,7 +21,7 @@ type MaxStep struct {
 // retransmission: after 5 s of warm-up at -r, doubling from -r until a
 // rate fails, then bisecting until the bounds are within 5%. p may be nil
 // (an external target).
-func searchMax(ctx context.Context, o *benchOptions, rep *Report, name string, lc LoadConfig, p proxy, log io.Writer) error {
+func searchMax(ctx context.Context, o *benchOptions, rep *Report, name string, lc LoadConfig, p target, log io.Writer) error {
 	lc.Progress = nil
 	var (
 		lo, hi   float64

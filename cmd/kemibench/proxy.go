@@ -18,7 +18,7 @@ import (
 
 	"github.com/kemi-sip/kemi/core/router"
 	"github.com/kemi-sip/kemi/core/sip"
-	engines "github.com/kemi-sip/kemi/engines/all"
+	"github.com/kemi-sip/kemi/engines/proxy"
 	_ "github.com/kemi-sip/kemi/modules/all"
 )
 
@@ -45,8 +45,8 @@ type ProxyStats struct {
 	PeakRSS                          int64         // bytes, over the process's life
 }
 
-// proxy is a kemi under test, in this process or a child.
-type proxy interface {
+// target is a kemi under test, in this process or a child.
+type target interface {
 	Addr(proto sip.Transport) netip.AddrPort
 	Reset() error
 	Stats() (ProxyStats, error)
@@ -89,7 +89,7 @@ func (t *routeTimes) reset() {
 
 // localProxy is a kemi running in this process.
 type localProxy struct {
-	p     *engines.Proxy
+	p     *proxy.Proxy
 	times routeTimes
 	cpu0  time.Duration
 }
@@ -108,7 +108,7 @@ func startLocal(cfgFile, engine, dburl string, listen []string, log *slog.Logger
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
-	p, err := engines.Load(engines.Options{File: cfgFile, Defines: defines, Listen: listen, Log: log})
+	p, err := proxy.Load(proxy.Options{File: cfgFile, Defines: defines, Listen: listen, Log: log})
 	if err != nil {
 		return nil, err
 	}

@@ -14,7 +14,7 @@ import (
 	"github.com/kemi-sip/kemi/core/router"
 	"github.com/kemi-sip/kemi/core/sip"
 	"github.com/kemi-sip/kemi/dispatch"
-	engines "github.com/kemi-sip/kemi/engines/all"
+	"github.com/kemi-sip/kemi/engines/proxy"
 )
 
 // Proxy is a running proxy.
@@ -48,7 +48,7 @@ func (l *Logs) String() string {
 func Start(tb testing.TB, path string, defines map[string]string) *Proxy {
 	tb.Helper()
 	logs := &Logs{}
-	p, err := engines.Load(engines.Options{File: path, Defines: defines, Listen: []string{"udp:127.0.0.1:0"}, Children: 2,
+	p, err := proxy.Load(proxy.Options{File: path, Defines: defines, Listen: []string{"udp:127.0.0.1:0"}, Children: 2,
 		Aliases: []string{"proxy.example.com"}, Log: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	if err != nil {
 		tb.Fatal(err)

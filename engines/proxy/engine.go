@@ -1,7 +1,8 @@
-// Package all turns a parsed config into the export table and the routing
-// engine it names with cfgengine. It is the one place that knows every
-// engine; cmd/kemi and the engine golden tests use it.
-package all
+// Package proxy assembles a proxy: a config loaded into its export table
+// and the routing engine cfgengine names, then its sockets, modules and
+// workers started. It is the one place that knows every engine; cmd/kemi,
+// kemibench and the tests' proxies are all one of its Proxy.
+package proxy
 
 import (
 	"errors"
