@@ -116,7 +116,7 @@ func strGmatch(l *lua.State) int {
 	s, p := lua.CheckString(l, 1), lua.CheckString(l, 2)
 	pos := 0
 	l.PushGoFunction(func(l *lua.State) int {
-		for pos <= len(s) {
+		if pos <= len(s) {
 			mds := findMatches(l, p, s, pos, 1)
 			if len(mds) == 0 {
 				pos = len(s) + 1

@@ -42,13 +42,13 @@ const (
 )
 
 type settings struct {
-	transport               int
-	httpListen              string
-	fifo, fifoReplyDir      string
-	fifoMode                os.FileMode
-	dgram                   string
-	dgramMode               os.FileMode
-	prettyFormat, jsonDepth int
+	transport          int
+	httpListen         string
+	fifo, fifoReplyDir string
+	fifoMode           os.FileMode
+	dgram              string
+	dgramMode          os.FileMode
+	prettyFormat       int
 }
 
 // Module is the jsonrpcs module of one proxy: its parameters and, once

@@ -418,8 +418,7 @@ func (t *Trans) startWait() {
 		keep = max(keep, 64*t.tm.conf.t1)
 	}
 	t.end = time.Now().Add(keep)
-	var tick func()
-	tick = func() {
+	tick := func() {
 		t.mu.Lock()
 		defer t.mu.Unlock()
 		if t.removed {

@@ -18,8 +18,6 @@ type ua = siptest.UA
 
 func newUA(t *testing.T, name string) *ua { return siptest.New(t, name) }
 
-func firstLine(m *sip.Msg) string { return siptest.FirstLine(m) }
-
 var seq int
 
 // invite is an INVITE from uac to uas through the proxy.
