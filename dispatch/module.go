@@ -105,6 +105,9 @@ type Param struct {
 	Kind Kind // Int or Str
 	// Multi parameters may be set several times (each value is kept).
 	Multi bool
+	// Default and Doc are the default value as text and what the
+	// parameter does, for the module's README.
+	Default, Doc string
 }
 
 // registered is a module in the registry, with the exports a value of

@@ -75,12 +75,12 @@ func init() {
 	dispatch.Register(dispatch.ModuleInfo{
 		Name: "auth",
 		Params: []dispatch.Param{
-			{Name: "secret", Kind: dispatch.Str},
-			{Name: "nonce_expire", Kind: dispatch.Int},
-			{Name: "nonce_count", Kind: dispatch.Int},
-			{Name: "nc_array_size", Kind: dispatch.Int},
-			{Name: "qop", Kind: dispatch.Str},
-			{Name: "algorithm", Kind: dispatch.Str},
+			{Name: "secret", Kind: dispatch.Str, Default: "random per start", Doc: "signs nonces; set it to keep nonces valid across a restart"},
+			{Name: "nonce_expire", Kind: dispatch.Int, Default: "300", Doc: "seconds a nonce is valid"},
+			{Name: "nonce_count", Kind: dispatch.Int, Default: "0", Doc: "1: check nc against replay (qop responses)"},
+			{Name: "nc_array_size", Kind: dispatch.Int, Default: "1048576", Doc: "nonces tracked for `nonce_count` (rounded up to a power of two)"},
+			{Name: "qop", Kind: dispatch.Str, Default: "\"\"", Doc: "qop of every challenge (`auth`, `auth-int`)"},
+			{Name: "algorithm", Kind: dispatch.Str, Default: "MD5", Doc: "MD5 or SHA-256 challenges"},
 			{Name: "nonce_auth_max_drift", Kind: dispatch.Int},
 			{Name: "use_next_nonce", Kind: dispatch.Int},
 			{Name: "failed_auth_limit", Kind: dispatch.Int},

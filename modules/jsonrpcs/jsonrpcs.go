@@ -70,14 +70,14 @@ func (m *Module) Exports() []dispatch.Export { return nil }
 func init() {
 	dispatch.Register(dispatch.ModuleInfo{Name: "jsonrpcs", KSR: "-", New: func() dispatch.Module { return &Module{} },
 		Params: []dispatch.Param{
-			{Name: "transport", Kind: dispatch.Int},
-			{Name: "http_listen", Kind: dispatch.Str},
-			{Name: "fifo_name", Kind: dispatch.Str},
-			{Name: "fifo_mode", Kind: dispatch.Int},
-			{Name: "fifo_reply_dir", Kind: dispatch.Str},
-			{Name: "dgram_socket", Kind: dispatch.Str},
-			{Name: "dgram_mode", Kind: dispatch.Int},
-			{Name: "pretty_format", Kind: dispatch.Int},
+			{Name: "transport", Kind: dispatch.Int, Default: "0", Doc: "0 all; else a sum of 1 HTTP, 2 FIFO, 4 datagram"},
+			{Name: "http_listen", Kind: dispatch.Str, Default: "127.0.0.1:5071", Doc: "HTTP address; \"\" for none. Off loopback it warns: there is no authentication"},
+			{Name: "fifo_name", Kind: dispatch.Str, Doc: "path of the FIFO to make"},
+			{Name: "fifo_mode", Kind: dispatch.Int, Default: "0660", Doc: "its permissions"},
+			{Name: "fifo_reply_dir", Kind: dispatch.Str, Default: "/tmp/", Doc: "where reply FIFOs are"},
+			{Name: "dgram_socket", Kind: dispatch.Str, Doc: "path of the unix datagram socket"},
+			{Name: "dgram_mode", Kind: dispatch.Int, Default: "0660", Doc: "its permissions"},
+			{Name: "pretty_format", Kind: dispatch.Int, Default: "1", Doc: "indented JSON"},
 			// Accepted for Kamailio configs.
 			{Name: "fifo_group", Kind: dispatch.Str},
 			{Name: "fifo_user", Kind: dispatch.Str},

@@ -20,12 +20,12 @@ func init() {
 	dispatch.Register(dispatch.ModuleInfo{Name: "nathelper",
 		Params: []dispatch.Param{
 			{Name: "received_avp", Kind: dispatch.Str},
-			{Name: "natping_interval", Kind: dispatch.Int},
-			{Name: "ping_nated_only", Kind: dispatch.Int},
-			{Name: "sipping_bflag", Kind: dispatch.Int},
-			{Name: "sipping_from", Kind: dispatch.Str},
-			{Name: "sipping_method", Kind: dispatch.Str},
-			{Name: "nortpproxy_str", Kind: dispatch.Str},
+			{Name: "natping_interval", Kind: dispatch.Int, Default: "accepted; keepalive pings are not sent yet"},
+			{Name: "ping_nated_only", Kind: dispatch.Int, Default: "accepted; keepalive pings are not sent yet"},
+			{Name: "sipping_bflag", Kind: dispatch.Int, Default: "accepted; keepalive pings are not sent yet"},
+			{Name: "sipping_from", Kind: dispatch.Str, Default: "accepted; keepalive pings are not sent yet"},
+			{Name: "sipping_method", Kind: dispatch.Str, Default: "accepted; keepalive pings are not sent yet"},
+			{Name: "nortpproxy_str", Kind: dispatch.Str, Default: "accepted; keepalive pings are not sent yet"},
 		},
 		New: func() dispatch.Module { return &Module{} },
 	})

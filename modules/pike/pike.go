@@ -72,9 +72,9 @@ var (
 func init() {
 	dispatch.Register(dispatch.ModuleInfo{Name: "pike",
 		Params: []dispatch.Param{
-			{Name: "sampling_time_unit", Kind: dispatch.Int},
-			{Name: "reqs_density_per_unit", Kind: dispatch.Int},
-			{Name: "remove_latency", Kind: dispatch.Int},
+			{Name: "sampling_time_unit", Kind: dispatch.Int, Default: "2"},
+			{Name: "reqs_density_per_unit", Kind: dispatch.Int, Default: "30"},
+			{Name: "remove_latency", Kind: dispatch.Int, Default: "120"},
 			{Name: "ban_time", Kind: dispatch.Int},
 		},
 		New: func() dispatch.Module { return New() },

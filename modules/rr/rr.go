@@ -23,9 +23,9 @@ var _ dispatch.Initializer = (*Module)(nil)
 func init() {
 	dispatch.Register(dispatch.ModuleInfo{Name: "rr",
 		Params: []dispatch.Param{
-			{Name: "append_fromtag", Kind: dispatch.Int},
-			{Name: "enable_full_lr", Kind: dispatch.Int},
-			{Name: "enable_double_rr", Kind: dispatch.Int},
+			{Name: "append_fromtag", Kind: dispatch.Int, Default: "1"},
+			{Name: "enable_full_lr", Kind: dispatch.Int, Default: "0"},
+			{Name: "enable_double_rr", Kind: dispatch.Int, Default: "accepted, not used: one Record-Route"},
 		},
 		New: func() dispatch.Module { return &Module{appendFromTag: true} },
 	})

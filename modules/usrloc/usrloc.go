@@ -48,13 +48,13 @@ func init() {
 		Name: "usrloc",
 		KSR:  "-",
 		Params: []dispatch.Param{
-			{Name: "db_url", Kind: dispatch.Str},
-			{Name: "db_mode", Kind: dispatch.Int},
-			{Name: "timer_interval", Kind: dispatch.Int},
-			{Name: "use_domain", Kind: dispatch.Int},
-			{Name: "preload", Kind: dispatch.Str, Multi: true},
-			{Name: "matching_mode", Kind: dispatch.Int},
-			{Name: "version_table", Kind: dispatch.Int},
+			{Name: "db_url", Kind: dispatch.Str, Default: "(required with db_mode 1–3)"},
+			{Name: "db_mode", Kind: dispatch.Int, Default: "0"},
+			{Name: "timer_interval", Kind: dispatch.Int, Default: "60 (seconds)"},
+			{Name: "use_domain", Kind: dispatch.Int, Default: "0 (1: AOR is user@domain)"},
+			{Name: "preload", Kind: dispatch.Str, Multi: true, Default: "tables loaded at start besides `location"},
+			{Name: "matching_mode", Kind: dispatch.Int, Default: "0 (1: a binding is contact + Call-ID)"},
+			{Name: "version_table", Kind: dispatch.Int, Default: "1"},
 			// Accepted for Kamailio configs; kemi's behaviour does not
 			// depend on them.
 			{Name: "desc_time_order", Kind: dispatch.Int},
