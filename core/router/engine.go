@@ -62,16 +62,6 @@ func (e *ScriptError) Error() string {
 // mainFunctions are the script functions of the main routes in KEMI.
 var mainFunctions = [...]string{RouteRequest: "ksr_request_route", RouteReply: "ksr_reply_route", RouteOnSend: "ksr_onsend_route"}
 
-// FunctionName is the script function a route runs in the KEMI engines:
-// ksr_request_route, ksr_reply_route, ksr_onsend_route, or the name a
-// callback is given by (KSR.route, t_on_failure, an event route).
-func FunctionName(kind RouteKind, name string) string {
-	if kind < RouteNamed {
-		return mainFunctions[kind]
-	}
-	return name
-}
-
 // Functions caches a runner's route functions by name: each is looked up
 // in the script once, found or not (the zero T). The main routes sit in
 // an array: no map lookup per message.

@@ -112,6 +112,8 @@ type Stats struct {
 	Dropped      atomic.Uint64 // messages the script dropped
 }
 
+var _ transport.Handler = (*Worker)(nil)
+
 // Worker owns a message, a context and an interpreter state. It is the
 // transport.Handler of one worker goroutine.
 type Worker struct {

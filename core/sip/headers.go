@@ -23,17 +23,6 @@ type Via struct {
 	rportEnd int // offset in Raw just past the rport parameter
 }
 
-// ParseVia parses one via-parm. Whitespace is legal around '/', ':', ';'
-// and '='.
-func ParseVia(b []byte, v *Via) error {
-	b = trimLWS(b)
-	n, err := parseVia(b, v)
-	if err == nil && n < len(b) {
-		return headerError("unexpected text after via-parm")
-	}
-	return err
-}
-
 // parseVia parses the via-parm at the start of b and returns where it
 // ended: at a comma that starts the next one, or at the end of b. Lists
 // are walked with it directly, without splitting them first.
@@ -271,15 +260,6 @@ type Contact struct {
 	Star    bool // the value is "*" (remove all bindings)
 	Expires int  // -1 when absent
 	Q       int  // q-value times 1000; -1 when absent
-}
-
-// ParseContact parses one Contact element ("*" is handled by the list).
-func ParseContact(b []byte, c *Contact) error {
-	c.Star, c.Expires, c.Q = false, -1, -1
-	if err := ParseNameAddr(b, &c.NameAddr); err != nil {
-		return err
-	}
-	return c.readParams()
 }
 
 // readParams reads expires and q from the Contact's parameters, in one walk.

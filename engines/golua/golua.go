@@ -16,6 +16,13 @@ import (
 	"github.com/kemi-sip/kemi/dispatch"
 )
 
+// The contracts the proxy holds the engine to.
+var (
+	_ router.Engine   = (*Engine)(nil)
+	_ router.Reloader = (*Engine)(nil)
+	_ router.Runner   = (*runner)(nil)
+)
+
 // Engine is a Lua script compiled by go-lua, bound to an export table.
 type Engine struct {
 	table                 *dispatch.Table

@@ -23,6 +23,13 @@ func init() {
 	}})
 }
 
+// The contracts the proxy holds the engine to.
+var (
+	_ router.Engine   = (*Engine)(nil)
+	_ router.Reloader = (*Engine)(nil)
+	_ router.Runner   = (*runner)(nil)
+)
+
 // Engine is a compiled JavaScript program bound to an export table.
 type Engine struct {
 	table                       *dispatch.Table

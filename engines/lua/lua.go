@@ -25,26 +25,19 @@ func init() {
 	}})
 }
 
+// The contracts the proxy holds the engine to.
+var (
+	_ router.Engine   = (*Engine)(nil)
+	_ router.Reloader = (*Engine)(nil)
+	_ router.Runner   = (*runner)(nil)
+)
+
 // Engine is a compiled Lua script bound to an export table.
 type Engine struct {
 	table                            *dispatch.Table
 	file                             string
 	src                              []byte // the embedded script's text; nil: read file at each (re)load
 	router.Script[lua.FunctionProto]        // the compiled script: Reload, Generation, Current
-}
-
-// ScriptFile finds the script named by app_lua's "load" parameter: as
-// given, else next to the config file.
-func ScriptFile(t *dispatch.Table, cfgFile string) (string, error) {
-	p := t.Params("app_lua")
-	if p == nil {
-		return "", fmt.Errorf(`cfgengine "lua" needs loadmodule "app_lua.so"`)
-	}
-	f := p.Str("load", "")
-	if f == "" {
-		return "", fmt.Errorf(`app_lua: no script: set modparam("app_lua", "load", "/path/script.lua")`)
-	}
-	return dispatch.FindScript(f, cfgFile), nil
 }
 
 // New compiles the script at file (or src, when not nil).

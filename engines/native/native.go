@@ -15,6 +15,12 @@ import (
 	"github.com/kemi-sip/kemi/dispatch"
 )
 
+// The contracts the proxy holds the engine to.
+var (
+	_ router.Engine = (*Engine)(nil)
+	_ router.Runner = (*runner)(nil)
+)
+
 // Engine is a compiled config.
 type Engine struct {
 	table    *dispatch.Table
