@@ -1,30 +1,13 @@
 package acc_test
 
 import (
-	"context"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/kemi-sip/kemi/core/db"
 	"github.com/kemi-sip/kemi/modules/acc"
 	"github.com/kemi-sip/kemi/modules/moduletest"
 )
-
-func accDB(t *testing.T) string {
-	t.Helper()
-	url := "sqlite://" + filepath.Join(t.TempDir(), "acc.db")
-	d, err := db.Open(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	if _, err := d.Init(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	return url
-}
 
 // eventually waits up to 2 s for the writer.
 func eventually(t *testing.T, what string, ok func() bool) {
@@ -40,7 +23,7 @@ func eventually(t *testing.T, what string, ok func() bool) {
 // TestAccountRequest: acc_log_request logs the request, acc_db_request
 // writes a row, acc_request both.
 func TestAccountRequest(t *testing.T) {
-	url := accDB(t)
+	url := moduletest.SQLite(t)
 	k := moduletest.New(t, "loadmodule \"tm.so\"\nloadmodule \"acc.so\"\nmodparam(\"acc\", \"db_url\", \""+url+"\")\nmodparam(\"acc\", \"log_extra\", \"ua=$ua;src=$si\")")
 	k.Request(moduletest.Invite)
 	k.Run([]moduletest.Case{
@@ -54,14 +37,8 @@ func TestAccountRequest(t *testing.T) {
 	if l := k.Logs.String(); !strings.Contains(l, "ACC: request accounted: ") || !strings.Contains(l, ";code=200;reason=Logged") || !strings.Contains(l, ";src=192.0.2.10") {
 		t.Errorf("no acc log line with its extras:\n%s", l)
 	}
-	d, err := db.Open(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	var n int
-	if err := d.QueryRow(context.Background(), "SELECT COUNT(*) FROM acc WHERE sip_code = '404' AND sip_reason = 'Written' AND callid = 'invite-1@192.0.2.10'").Scan(&n); err != nil || n != 1 {
-		t.Errorf("acc rows %d (%v), want 1", n, err)
+	if n := moduletest.Rows(t, url, "SELECT COUNT(*) FROM acc WHERE sip_code = '404' AND sip_reason = 'Written' AND callid = 'invite-1@192.0.2.10'"); n != 1 {
+		t.Errorf("acc rows %d, want 1", n)
 	}
 }
 

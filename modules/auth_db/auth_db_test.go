@@ -2,7 +2,6 @@ package auth_db_test
 
 import (
 	"context"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -16,16 +15,13 @@ import (
 // users given as user, password pairs.
 func subscribers(t *testing.T, users ...string) string {
 	t.Helper()
-	url := "sqlite://" + filepath.Join(t.TempDir(), "kamailio.db")
+	url := moduletest.SQLite(t)
 	d, err := db.Open(url)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer d.Close()
 	ctx := context.Background()
-	if _, err := d.Init(ctx); err != nil {
-		t.Fatal(err)
-	}
 	for i := 0; i < len(users); i += 2 {
 		if err := d.AddUser(ctx, users[i], "example.com", users[i+1]); err != nil {
 			t.Fatal(err)

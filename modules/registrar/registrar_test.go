@@ -86,12 +86,9 @@ func TestTwoRegistrarsOneProcess(t *testing.T) {
 		user       string
 		maxExpires int
 	}{{"alice", 300}, {"bob", 900}} {
-		url := "sqlite://" + filepath.Join(dir, fmt.Sprintf("k%d.db", i))
+		url := moduletest.SQLite(t)
 		d, err := db.Open(url)
 		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := d.Init(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 		if err := d.AddUser(context.Background(), c.user, "example.com", "secret"); err != nil {
