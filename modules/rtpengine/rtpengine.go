@@ -75,10 +75,10 @@ func (m *Module) Exports() []dispatch.Export {
 	}
 	defs := []dispatch.Export{
 		{Name: "rtpengine_query_v", Ret: dispatch.Int, Fn: dispatch.FSS(m.queryV)},
-		{Name: "set_rtpengine_set", Ret: dispatch.Int, Fn: dispatch.FI(func(c *router.Ctx, n int) int { return m.choose(c, n, n) }), Native: "set_rtpengine_set"},
-		{Name: "set_rtpengine_set2", Ret: dispatch.Int, Fn: dispatch.FII(m.choose)},
-		{Name: "start_recording", Ret: dispatch.Int, Fn: cmd0("start recording"), Native: "start_recording"},
-		{Name: "stop_recording", Ret: dispatch.Int, Fn: cmd0("stop recording"), Native: "stop_recording"},
+		{Name: "set_rtpengine_set", Ret: dispatch.Int, Fn: dispatch.FI(func(c *router.Ctx, n int) int { return m.choose(c, n, n) })},
+		{Name: "set_rtpengine_set2", Ret: dispatch.Int, Fn: dispatch.FII(m.choose), Native: "set_rtpengine_set"},
+		{Name: "start_recording", Ret: dispatch.Int, Fn: cmd0("start recording")},
+		{Name: "stop_recording", Ret: dispatch.Int, Fn: cmd0("stop recording")},
 	}
 	for _, f := range []struct{ name, command string }{
 		{"rtpengine_manage", "manage"}, {"rtpengine_offer", "offer"}, {"rtpengine_answer", "answer"},
