@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"github.com/kemi-sip/kemi/engines/enginetest/sipptest"
+	"github.com/kemi-sip/kemi/engines/enginetest/siptest"
 	"github.com/kemi-sip/kemi/engines/proxy"
 	"log/slog"
 	"net"
@@ -184,8 +185,10 @@ func createPGDatabase(t *testing.T, admin string) string {
 	return url
 }
 
-// sipUA is a test user agent on a UDP socket of a loopback address.
+// sipUA is the integration tests' UA (siptest) with the proxy as its
+// default peer.
 type sipUA struct {
+	*siptest.UA
 	t    *testing.T
 	conn *net.UDPConn
 	dst  *net.UDPAddr
@@ -197,13 +200,9 @@ func newUA(t *testing.T, proxy string) *sipUA { t.Helper(); return newUAOn(t, pr
 // loopback address is the machine's own on Linux).
 func newUAOn(t *testing.T, proxy, ip string) *sipUA {
 	t.Helper()
-	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.ParseIP(ip)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
+	ua := siptest.NewOn(t, "ua", ip)
 	dst, _ := net.ResolveUDPAddr("udp", proxy)
-	return &sipUA{t: t, conn: c, dst: dst}
+	return &sipUA{UA: ua, t: t, conn: ua.Conn, dst: dst}
 }
 
 func (u *sipUA) addr() string { return u.conn.LocalAddr().String() }
@@ -213,25 +212,17 @@ func (u *sipUA) send(msg string, to *net.UDPAddr) {
 	if to == nil {
 		to = u.dst
 	}
-	if _, err := u.conn.WriteToUDP([]byte(msg), to); err != nil {
-		u.t.Fatal(err)
-	}
+	u.SendRaw(to.AddrPort(), []byte(msg))
 }
 
 // recv reads one message; nil after the timeout.
 func (u *sipUA) recv(timeout time.Duration) (*sip.Msg, *net.UDPAddr) {
 	u.t.Helper()
-	buf := make([]byte, 65536)
-	u.conn.SetReadDeadline(time.Now().Add(timeout))
-	n, from, err := u.conn.ReadFromUDP(buf)
-	if err != nil {
+	m, from := u.RecvFrom(timeout)
+	if m == nil {
 		return nil, nil
 	}
-	m := new(sip.Msg)
-	if err := m.Parse(buf[:n]); err != nil {
-		u.t.Fatalf("message does not parse: %v\n%s", err, buf[:n])
-	}
-	return m, from
+	return m, net.UDPAddrFromAddrPort(from)
 }
 
 func md5hex(s string) string { h := md5.Sum([]byte(s)); return hex.EncodeToString(h[:]) }

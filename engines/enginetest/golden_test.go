@@ -17,6 +17,7 @@ import (
 
 	"github.com/kemi-sip/kemi/core/sip"
 	"github.com/kemi-sip/kemi/engines/enginetest/proxytest"
+	"github.com/kemi-sip/kemi/engines/enginetest/siptest"
 	_ "github.com/kemi-sip/kemi/modules/all" // the modules the configs load
 )
 
@@ -168,15 +169,11 @@ func newEndpoints(t *testing.T, proxy netip.AddrPort) *endpoints {
 	e := &endpoints{t: t, conns: map[string]*net.UDPConn{}, names: map[string]string{proxy.String(): "$PROXY"},
 		last: map[string]map[string]*sip.Msg{}}
 	for _, name := range endpoint {
-		ip := net.IPv4(127, 0, 0, 1)
+		ip := "127.0.0.1"
 		if name == "far" {
-			ip = net.IPv4(127, 0, 0, 2)
+			ip = "127.0.0.2"
 		}
-		c, err := net.ListenUDP("udp", &net.UDPAddr{IP: ip})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { c.Close() })
+		c := siptest.NewOn(t, name, ip).Conn // read here, by a goroutine of its own
 		e.conns[name] = c
 		e.names[c.LocalAddr().String()] = "$" + strings.ToUpper(name)
 		e.last[name] = map[string]*sip.Msg{}

@@ -20,9 +20,15 @@ type UA struct {
 	Conn *net.UDPConn
 }
 
-// New opens the UA's socket; it closes when the test ends.
-func New(t testing.TB, name string) *UA {
-	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+// New opens the UA's socket on 127.0.0.1; it closes when the test ends.
+func New(t testing.TB, name string) *UA { return NewOn(t, name, "127.0.0.1") }
+
+// NewOn opens the UA's socket on ip, a loopback address (on Linux every
+// 127.0.0.x is the machine's own: a second "host" for tests about source
+// addresses).
+func NewOn(t testing.TB, name, ip string) *UA {
+	t.Helper()
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.ParseIP(ip)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,17 +59,24 @@ func (u *UA) SendRaw(to netip.AddrPort, b []byte) {
 // Recv waits for a message; nil after d.
 func (u *UA) Recv(d time.Duration) *sip.Msg {
 	u.T.Helper()
+	m, _ := u.RecvFrom(d)
+	return m
+}
+
+// RecvFrom waits for a message and gives where it came from; nil after d.
+func (u *UA) RecvFrom(d time.Duration) (*sip.Msg, netip.AddrPort) {
+	u.T.Helper()
 	buf := make([]byte, 65536)
 	u.Conn.SetReadDeadline(time.Now().Add(d))
-	n, _, err := u.Conn.ReadFromUDPAddrPort(buf)
+	n, from, err := u.Conn.ReadFromUDPAddrPort(buf)
 	if err != nil {
-		return nil
+		return nil, netip.AddrPort{}
 	}
 	m := new(sip.Msg)
 	if err := m.Parse(buf[:n]); err != nil {
 		u.T.Fatalf("%s: bad message: %v\n%s", u.Name, err, buf[:n])
 	}
-	return m
+	return m, from
 }
 
 // Expect waits for a message and checks its start: "SIP/2.0 180",
