@@ -21,13 +21,13 @@ import (
 	"github.com/kemi-sip/kemi/core/router"
 	"github.com/kemi-sip/kemi/core/sip"
 	"github.com/kemi-sip/kemi/core/stats"
-	"github.com/kemi-sip/kemi/core/transport"
 	"github.com/kemi-sip/kemi/dispatch"
+	"github.com/kemi-sip/kemi/modules/internal/ctl"
 )
 
 // Module is the rtpengine module of one proxy: its nodes and counters.
 type Module struct {
-	relay transport.CtlRelay
+	ctl.Relay // the nodes: Init, Start, Stop
 	// Stats are the module's counters.
 	Stats struct {
 		Requests, Errors, Timeouts atomic.Uint64
@@ -61,7 +61,9 @@ func init() {
 			{Name: "mos_min_pv", Kind: dispatch.Str},
 			{Name: "ping_mode", Kind: dispatch.Int},
 		},
-		New: func() dispatch.Module { return &Module{} },
+		New: func() dispatch.Module {
+			return &Module{Relay: ctl.Relay{Module: "rtpengine", Timeout: "rtpengine_tout_ms", TimeoutUnit: time.Millisecond}}
+		},
 	})
 }
 
@@ -102,30 +104,6 @@ func (m *Module) RegisterStats(r *stats.Registry) {
 	r.Uint("rtpengine", "timeouts", "ng commands no node answered", &m.Stats.Timeouts)
 }
 
-// Init reads the nodes and timeouts.
-func (m *Module) Init(p *dispatch.Params) error {
-	var socks []string
-	for _, v := range p.All("rtpengine_sock") {
-		socks = append(socks, v.S)
-	}
-	cfg, err := transport.NewCtlConfig("rtpengine_sock", socks, p.Int("default_set", -1),
-		time.Duration(p.Int("rtpengine_tout_ms", 1000))*time.Millisecond, p.Int("rtpengine_retr", 5),
-		time.Duration(p.Int("rtpengine_disable_tout", 60))*time.Second)
-	if err != nil {
-		return err
-	}
-	m.relay.Config = cfg
-	return nil
-}
-
-// Start opens the control sockets.
-func (m *Module) Start(env *router.Env) error {
-	return m.relay.Start(env.Log.With("module", "rtpengine"))
-}
-
-// Stop closes them.
-func (m *Module) Stop() { m.relay.Stop() }
-
 // Command sends one ng command to a node of the set, by the hash of
 // callID, and returns rtpengine's answer.
 func (m *Module) Command(setID int, callID string, req map[string]any) (map[string]any, error) {
@@ -134,7 +112,7 @@ func (m *Module) Command(setID int, callID string, req map[string]any) (map[stri
 		return nil, err
 	}
 	m.Stats.Requests.Add(1)
-	out, n, err := m.relay.Ask(setID, callID, body)
+	out, n, err := m.Ask(setID, callID, body)
 	if err != nil {
 		m.Stats.Timeouts.Add(1)
 		return nil, err
@@ -294,7 +272,7 @@ func isUnknownCall(res map[string]any) bool {
 // choose is set_rtpengine_set: the sets of this call's offers (first)
 // and answers (second).
 func (m *Module) choose(c *router.Ctx, first, second int) int {
-	if err := m.relay.Choose(c, string(c.Msg.CallID()), first, second); err != nil {
+	if err := m.Choose(c, string(c.Msg.CallID()), first, second); err != nil {
 		c.Log().Error("set_rtpengine_set: "+err.Error(), "set", first, "set2", second)
 		return -1
 	}
@@ -303,7 +281,7 @@ func (m *Module) choose(c *router.Ctx, first, second int) int {
 
 // selected is the set of the message's command.
 func (m *Module) selected(c *router.Ctx, command string) int {
-	return m.relay.Set(c, string(c.Msg.CallID()), command == "answer")
+	return m.Set(c, string(c.Msg.CallID()), command == "answer")
 }
 
 // queryV is rtpengine_query_v: the query's answer as JSON into a

@@ -23,13 +23,13 @@ import (
 	"github.com/kemi-sip/kemi/core/router"
 	"github.com/kemi-sip/kemi/core/sip"
 	"github.com/kemi-sip/kemi/core/stats"
-	"github.com/kemi-sip/kemi/core/transport"
 	"github.com/kemi-sip/kemi/dispatch"
+	"github.com/kemi-sip/kemi/modules/internal/ctl"
 )
 
 // Module is the rtpproxy module of one proxy: its nodes and counters.
 type Module struct {
-	relay transport.CtlRelay
+	ctl.Relay // the nodes: Init, Start, Stop
 	// Stats are the module's counters.
 	Stats struct {
 		Requests, Errors atomic.Uint64
@@ -58,7 +58,9 @@ func init() {
 			{Name: "db_url", Kind: dispatch.Str},
 			{Name: "table_name", Kind: dispatch.Str},
 		},
-		New: func() dispatch.Module { return &Module{} },
+		New: func() dispatch.Module {
+			return &Module{Relay: ctl.Relay{Module: "rtpproxy", Timeout: "rtpproxy_tout", TimeoutUnit: time.Millisecond}}
+		},
 	})
 }
 
@@ -100,32 +102,8 @@ func (m *Module) RegisterStats(r *stats.Registry) {
 	r.Uint("rtpproxy", "errors", "commands refused or unanswered", &m.Stats.Errors)
 }
 
-// Init reads the nodes and timeouts.
-func (m *Module) Init(p *dispatch.Params) error {
-	var socks []string
-	for _, v := range p.All("rtpproxy_sock") {
-		socks = append(socks, v.S)
-	}
-	cfg, err := transport.NewCtlConfig("rtpproxy_sock", socks, p.Int("default_set", -1),
-		time.Duration(p.Int("rtpproxy_tout", 1000))*time.Millisecond, p.Int("rtpproxy_retr", 5),
-		time.Duration(p.Int("rtpproxy_disable_tout", 60))*time.Second)
-	if err != nil {
-		return err
-	}
-	m.relay.Config = cfg
-	return nil
-}
-
-// Start opens the control sockets.
-func (m *Module) Start(env *router.Env) error {
-	return m.relay.Start(env.Log.With("module", "rtpproxy"))
-}
-
-// Stop closes them.
-func (m *Module) Stop() { m.relay.Stop() }
-
 func (m *Module) chooseSet(c *router.Ctx, n int) int {
-	if err := m.relay.Choose(c, string(c.Msg.CallID()), n, n); err != nil {
+	if err := m.Choose(c, string(c.Msg.CallID()), n, n); err != nil {
 		c.Log().Error("set_rtpproxy_set: "+err.Error(), "set", n)
 		return -1
 	}
@@ -135,7 +113,7 @@ func (m *Module) chooseSet(c *router.Ctx, n int) int {
 // ask sends one command and returns the answer; errors are logged.
 func (m *Module) ask(c *router.Ctx, callID, cmd string) (string, bool) {
 	m.Stats.Requests.Add(1)
-	out, _, err := m.relay.Ask(m.relay.Set(c, callID, false), callID, []byte(cmd))
+	out, _, err := m.Ask(m.Set(c, callID, false), callID, []byte(cmd))
 	if err != nil {
 		m.Stats.Errors.Add(1)
 		c.Log().Error("rtpproxy: "+err.Error(), "command", cmd)
