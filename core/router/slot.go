@@ -17,11 +17,13 @@ type Forwarder interface {
 
 // Carrier is a slot value that goes with a request into its transaction
 // (rr's Record-Route state): a failure_route run later on the kept request
-// starts from it, and a branch_route's changes stay with that branch.
-// CarryTo copies the value into dst, a value of the same type, reusing
-// dst's buffers.
+// starts from it, and a branch_route's changes stay with that branch. The
+// state is kept as bytes, so that a transaction keeps it in a buffer it
+// already has: AppendCarried writes it, RestoreCarried sets the value's
+// carried state from it (from nil: nothing carried).
 type Carrier interface {
-	CarryTo(dst SlotValue)
+	AppendCarried(dst []byte) []byte
+	RestoreCarried(b []byte)
 }
 
 // MaxSlots is the most slots the modules of a binary may declare.
@@ -70,40 +72,42 @@ func (s Slot[T, P]) Of(c *Ctx) P {
 	return p
 }
 
-// Carried holds the slot values a transaction keeps for its request
-// (those that are Carriers), for routes run on it later.
-type Carried struct {
-	vals [MaxSlots]SlotValue
-}
-
-// Carry copies c's Carrier slot values into dst.
-func (c *Ctx) Carry(dst *Carried) {
+// Carry appends the state of c's Carrier slot values to dst, each as
+// its slot, a 16-bit length and what the value wrote, for Uncarry.
+func (c *Ctx) Carry(dst []byte) []byte {
 	for i, v := range c.slots {
 		cv, ok := v.(Carrier)
 		if !ok {
-			if dst.vals[i] != nil {
-				dst.vals[i].Reset()
-			}
 			continue
 		}
-		if dst.vals[i] == nil {
-			dst.vals[i] = slotNews[i]()
-		}
-		cv.CarryTo(dst.vals[i])
+		at := len(dst)
+		dst = cv.AppendCarried(append(dst, byte(i), 0, 0))
+		n := len(dst) - at - 3
+		dst[at+1], dst[at+2] = byte(n>>8), byte(n)
 	}
+	return dst
 }
 
-// Uncarry copies the values src holds back into c.
-func (c *Ctx) Uncarry(src *Carried) {
-	for i, v := range src.vals {
-		cv, ok := v.(Carrier)
-		if !ok {
-			continue
+// Uncarry sets c's Carrier slot values to what Carry kept in b: each
+// value's RestoreCarried gets what it wrote, or nil when b has nothing of
+// it (the value carries nothing then).
+func (c *Ctx) Uncarry(b []byte) {
+	var kept [MaxSlots][]byte
+	for len(b) >= 3 {
+		i, n := int(b[0]), int(b[1])<<8|int(b[2])
+		if i >= MaxSlots || slotNews[i] == nil || 3+n > len(b) {
+			break
 		}
+		kept[i] = b[3 : 3+n]
 		if c.slots[i] == nil {
 			c.slots[i] = slotNews[i]()
 		}
-		cv.CarryTo(c.slots[i])
+		b = b[3+n:]
+	}
+	for i, v := range c.slots {
+		if cv, ok := v.(Carrier); ok {
+			cv.RestoreCarried(kept[i])
+		}
 	}
 }
 

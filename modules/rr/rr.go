@@ -79,13 +79,42 @@ func (r *Request) Reset() {
 	r.Params, r.FromTag, r.Preset, r.RouteParams = r.Params[:0], r.FromTag[:0], r.Preset[:0], r.RouteParams[:0]
 }
 
-// CarryTo copies the Record-Route to write into dst (another *Request).
-func (r *Request) CarryTo(dst router.SlotValue) {
-	d := dst.(*Request)
-	d.Want = r.Want
-	d.Params = append(d.Params[:0], r.Params...)
-	d.FromTag = append(d.FromTag[:0], r.FromTag...)
-	d.Preset = append(d.Preset[:0], r.Preset...)
+// AppendCarried writes the Record-Route to write: Want, then Params,
+// FromTag and Preset, each after its 16-bit length; nothing when there
+// is none.
+func (r *Request) AppendCarried(dst []byte) []byte {
+	if !r.Want && len(r.Params) == 0 && len(r.FromTag) == 0 && len(r.Preset) == 0 {
+		return dst
+	}
+	want := byte(0)
+	if r.Want {
+		want = 1
+	}
+	dst = append(dst, want)
+	for _, f := range [...][]byte{r.Params, r.FromTag, r.Preset} {
+		dst = append(append(dst, byte(len(f)>>8), byte(len(f))), f...)
+	}
+	return dst
+}
+
+// RestoreCarried reads back what AppendCarried wrote (nil: no
+// Record-Route); what loose_route found is the request's own and stays.
+func (r *Request) RestoreCarried(b []byte) {
+	r.Want, r.Params, r.FromTag, r.Preset = false, r.Params[:0], r.FromTag[:0], r.Preset[:0]
+	if len(b) == 0 {
+		return
+	}
+	r.Want, b = b[0] == 1, b[1:]
+	for _, f := range [...]*[]byte{&r.Params, &r.FromTag, &r.Preset} {
+		if len(b) < 2 {
+			return
+		}
+		n := int(b[0])<<8 | int(b[1])
+		if 2+n > len(b) {
+			return
+		}
+		*f, b = append((*f)[:0], b[2:2+n]...), b[2+n:]
+	}
 }
 
 // PrepareForward writes the Record-Route into a request leaving, when

@@ -74,3 +74,26 @@ func TestLooseRoute(t *testing.T) {
 	k.Request(moduletest.Invite)
 	k.Run([]moduletest.Case{{"rr.loose_route", nil, "-1"}})
 }
+
+// TestCarried: the Record-Route to write goes with a request's
+// transaction as bytes (router.Carrier) and comes back whole on another
+// context, as tm does for a failure_route's new branches; restoring
+// nothing removes it, and what loose_route found stays.
+func TestCarried(t *testing.T) {
+	k := moduletest.New(t, `loadmodule "rr.so"`)
+	c := k.Request(invite)
+	k.Call("rr.record_route_params", ";x=1")
+	kept := c.Carry(nil)
+	empty := k.Request(invite).Carry(nil) // a new message: nothing to carry
+	c = k.Request(invite)
+	c.Uncarry(kept)
+	if rr := forwarded(t, k); rr != "<sip:127.0.0.1:5060;lr;ftag=f2;x=1>" {
+		t.Errorf("restored Record-Route %q", rr)
+	}
+	c = k.Request(invite)
+	k.Call("rr.record_route")
+	c.Uncarry(empty)
+	if rr := forwarded(t, k); rr != "" {
+		t.Errorf("after restoring nothing: %q", rr)
+	}
+}

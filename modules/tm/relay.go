@@ -200,7 +200,8 @@ func (t *Trans) fork(c *router.Ctx) int {
 		// What failure_route starts from: kept in the spare room of t.req.
 		spare := t.req[len(t.req):]
 		t.ruri = append(spare[:0:cap(spare)], c.RURIText()...)
-		c.Carry(&t.carried) // rr's Record-Route, for branches made later
+		spare = t.ruri[len(t.ruri):]
+		t.carried = c.Carry(spare[:0:cap(spare)]) // rr's Record-Route, for branches made later
 		t.flags = c.Flags
 		if len(state(c).contacts) > 0 {
 			t.contacts = append(t.contacts[:0], state(c).contacts...)
@@ -258,8 +259,8 @@ func (t *Trans) branchOut(c *router.Ctx) bool {
 	if t.onBranch != "" {
 		// What the branch_route changes of the modules' request state
 		// (rr's Record-Route) is this branch's alone.
-		c.Carry(&t.saved)
-		defer c.Uncarry(&t.saved)
+		t.saved = c.Carry(t.saved[:0])
+		defer c.Uncarry(t.saved)
 		prevIdx, prevDrop := state(c).branchIdx, c.Drop
 		state(c).branchIdx, c.Drop = idx, false
 		rc, err := c.RunKind(router.RouteBranch, t.onBranch)

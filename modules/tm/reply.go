@@ -150,7 +150,7 @@ func (t *Trans) requestCtx(w *router.Worker) *router.Ctx {
 	}
 	c.Transaction = t
 	c.Flags = t.flags
-	c.Uncarry(&t.carried)
+	c.Uncarry(t.carried)
 	if string(c.RURIText()) != string(t.ruri) {
 		c.SetRURI(t.ruri)
 	}

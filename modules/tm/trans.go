@@ -32,9 +32,9 @@ type Trans struct {
 	ruri   []byte // $ru when it was relayed: failure_route starts from it
 	flags  uint64
 	// carried is the modules' request state that goes with the
-	// transaction (rr's Record-Route), for branches made in failure_route;
-	// saved is the same around a branch_route.
-	carried, saved router.Carried
+	// transaction (rr's Record-Route, router.Carrier), for branches made
+	// in failure_route; saved is the same around a branch_route.
+	carried, saved []byte
 	// contacts t_load_contacts ordered and t_next_contacts has not taken
 	contacts []router.Branch
 
@@ -81,6 +81,10 @@ type branch struct {
 
 // Count is the number of transactions in memory.
 func (tm *Module) Count() int { return int(tm.Stats.Active.Load()) }
+
+// carriedRoom is the room newTrans leaves for the modules' carried state
+// beyond the From tag; more is allocated when needed.
+const carriedRoom = 64
 
 var magic = []byte("z9hG4bK")
 
@@ -194,8 +198,9 @@ func (tm *Module) newTrans(c *router.Ctx) (t *Trans, retr bool) {
 	m := c.Msg
 	// Everything other workers may read is set before t is in the tables.
 	t = &Trans{tm: tm, id: tm.nextID.Add(1), key: k, method: m.Method()}
-	// One buffer for the request, then $ru and the From tag fork keeps.
-	t.req = append(make([]byte, 0, len(m.Bytes())+len(c.RURIText())+len(m.From().Tag)+8), m.Bytes()...)
+	// One buffer for the request, then $ru and the modules' state fork
+	// keeps (carriedRoom: a Record-Route's ftag and parameters).
+	t.req = append(make([]byte, 0, len(m.Bytes())+len(c.RURIText())+len(m.From().Tag)+carriedRoom), m.Bytes()...)
 	t.branches = t.branchArr[:0]
 	vb := m.TopVia().Branch
 	t.branch = vb
