@@ -21,22 +21,27 @@ import (
 // error for the engine to raise as a script error: the interpreter is in
 // a clean state (it is in a Go call) and the proxy goes on.
 func (e *Export) Invoke(c *router.Ctx, a *Args) (v router.Value, err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			// Counted and logged with its stack here: an interpreter would
-			// turn it into a script error and the stack would be lost.
-			if c != nil && c.W != nil {
-				c.W.Env().LogPanic(p, "function", "KSR."+e.FullName(), "src", c.Src().String())
-			}
-			err = fmt.Errorf("KSR.%s: panic in the module: %v", e.FullName(), p)
-		}
-	}()
+	defer e.recoverPanic(c, &err)
 	if c != nil && c.W != nil {
 		if lim := c.W.Env().LatencyCfg.LimitAction(); lim > 0 {
 			return e.timed(c, a, lim), nil
 		}
 	}
 	return e.Fn.call(c, a), nil
+}
+
+// recoverPanic, deferred by Invoke, turns a panic in the module into its
+// error. It is counted and logged with its stack here: an interpreter
+// would turn it into a script error and the stack would be lost.
+func (e *Export) recoverPanic(c *router.Ctx, err *error) {
+	p := recover()
+	if p == nil {
+		return
+	}
+	if c != nil && c.W != nil {
+		c.W.Env().LogPanic(p, "function", "KSR."+e.FullName(), "src", c.Src().String())
+	}
+	*err = fmt.Errorf("KSR.%s: panic in the module: %v", e.FullName(), p)
 }
 
 // timed is a call under latency_limit_action: one that takes lim or more
