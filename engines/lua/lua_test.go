@@ -117,7 +117,8 @@ func BenchmarkPlainGoFunction(b *testing.B) {
 }
 
 // BenchmarkTableCallFromGo is the same export called through the table
-// from Go, without an interpreter.
+// from Go, without an interpreter: Export.Invoke, the call path of every
+// engine (panic recovery, latency_limit_action).
 func BenchmarkTableCallFromGo(b *testing.B) {
 	f := newFixture(b, script, io.Discard)
 	idx, ok := f.r.e.table.Lookup("kemibench", "int_int")
