@@ -78,11 +78,26 @@ func (c *Config) Int(name string, def int) (int, error) {
 	if !ok {
 		return def, nil
 	}
+	if b, ok := BoolWord(g.Value); ok {
+		return int(b), nil
+	}
 	n, err := strconv.Atoi(g.Value)
 	if err != nil {
 		return 0, &Error{g.Pos, fmt.Sprintf("%s: wants an integer, got %q", name, g.Value)}
 	}
 	return n, nil
+}
+
+// BoolWord reads Kamailio's words for 1 and 0: yes, true, on, enable and
+// no, false, off, disable (lower case, as cfg.lex has them).
+func BoolWord(s string) (int64, bool) {
+	switch s {
+	case "yes", "true", "on", "enable":
+		return 1, true
+	case "no", "false", "off", "disable":
+		return 0, true
+	}
+	return 0, false
 }
 
 // Bool returns a global parameter as a boolean (yes/no, on/off,
@@ -285,6 +300,15 @@ func (p *parser) modparam() {
 		if neg {
 			mp.Int = -mp.Int
 		}
+		p.advance()
+	case tIdent:
+		// Kamailio's lexer reads these words as the numbers 1 and 0
+		// wherever a number may stand (cfg.lex's YES and NO).
+		n, ok := BoolWord(t.text)
+		if !ok || neg {
+			p.failf(t.off, "modparam(%q, %q): the value must be a string or an integer, found %s", mod, name, p.describe(t))
+		}
+		mp.Int, mp.IsInt = n, true
 		p.advance()
 	case tStr:
 		var sb strings.Builder

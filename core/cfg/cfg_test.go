@@ -279,3 +279,33 @@ func TestIncludeNotARegularFile(t *testing.T) {
 		}
 	}
 }
+
+// TestBooleanWords: yes, true, on, enable and no, false, off, disable are
+// the numbers 1 and 0 as a modparam value and a global, as Kamailio's
+// lexer reads them.
+func TestBooleanWords(t *testing.T) {
+	c, err := Parse("t.cfg", []byte("log_stderror=no\nauto_aliases=off\nx=enable\n"+
+		"modparam(\"auth_db\", \"calculate_ha1\", yes)\nmodparam(\"a\", \"b\", false)\nmodparam(\"a\", \"c\", on)\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []int64
+	for _, p := range c.Params {
+		if !p.IsInt {
+			t.Errorf("modparam %s: not an int", p.Name)
+		}
+		got = append(got, p.Int)
+	}
+	if len(got) != 3 || got[0] != 1 || got[1] != 0 || got[2] != 1 {
+		t.Errorf("modparam values %v, want [1 0 1]", got)
+	}
+	if n, err := c.Int("x", 5); err != nil || n != 1 {
+		t.Errorf("x=enable: %d %v", n, err)
+	}
+	if b, err := c.Bool("log_stderror", true); err != nil || b {
+		t.Errorf("log_stderror=no: %v %v", b, err)
+	}
+	if _, err := Parse("t.cfg", []byte("modparam(\"a\", \"b\", maybe)\n"), nil); err == nil {
+		t.Error("modparam with a word that is not a number: no error")
+	}
+}

@@ -6,6 +6,7 @@ package core
 import (
 	"context"
 	"log/slog"
+	"strconv"
 	"strings"
 
 	"github.com/kemi-sip/kemi/core/router"
@@ -36,6 +37,9 @@ func (Module) Exports() []dispatch.Export {
 		{Name: "err", Ret: dispatch.None, Fn: dispatch.NS(logAt(slog.LevelError))},
 		{Name: "crit", Ret: dispatch.None, Fn: dispatch.NS(logAt(router.LevelCrit))},
 		{Name: "log", Ret: dispatch.None, Fn: dispatch.NSS(logLevel)},
+		// Native log("msg") logs at L_DBG+1 in Kamailio (shown from debug=4):
+		// here at debug, the most verbose level kemi's log has.
+		{Name: "log", NativeOnly: true, Ret: dispatch.None, Fn: dispatch.NS(logAt(slog.LevelDebug))},
 		{Name: "ktest", Ret: dispatch.None, Fn: dispatch.NS(func(c *router.Ctx, s string) {})},
 		{Name: "get_debug", Ret: dispatch.Int, Value: true, Fn: dispatch.F0(getDebug)},
 
@@ -276,9 +280,13 @@ func logAt(l slog.Level) func(*router.Ctx, string) {
 	}
 }
 
-// logLevel is KSR.log("info", "msg").
+// logLevel is KSR.log("info", "msg"), and natively log(level, "msg") with
+// Kamailio's numeric level (-5 alert ... 3 debug).
 func logLevel(c *router.Ctx, level, msg string) {
 	l, ok := router.ParseLevel(level)
+	if n, err := strconv.Atoi(level); err == nil {
+		l, ok = router.LevelFromDebug(n), true
+	}
 	if !ok {
 		l = slog.LevelInfo
 	}

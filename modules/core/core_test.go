@@ -83,3 +83,16 @@ func TestLog(t *testing.T) {
 		t.Errorf("logs:\n%s", l)
 	}
 }
+
+// TestNativeLog: log("msg") and log(level, "msg") with Kamailio's numeric
+// level.
+func TestNativeLog(t *testing.T) {
+	k := moduletest.New(t, "")
+	k.Request(invite)
+	k.Native("log", "quiet line")
+	k.Native("log", "-1", "an error by number")
+	l := k.Logs.String()
+	if !strings.Contains(l, `level=DEBUG msg="quiet line"`) || !strings.Contains(l, `level=ERROR msg="an error by number"`) {
+		t.Errorf("logs:\n%s", l)
+	}
+}

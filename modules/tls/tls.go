@@ -192,9 +192,16 @@ func readConfig(path string, srv, cli *profile) error {
 		}
 		k, v = strings.ToLower(strings.TrimSpace(k)), strings.Trim(strings.TrimSpace(v), `"`)
 		flag := func() (bool, error) {
+			// Kamailio's cfg_parser booleans (cfg_bool_values).
+			switch strings.ToLower(v) {
+			case "yes", "true", "enable", "enabled", "on":
+				return true, nil
+			case "no", "false", "disable", "disabled", "off":
+				return false, nil
+			}
 			n, err := strconv.Atoi(v)
 			if err != nil {
-				return false, at("%s: want 0 or 1, got %q", k, v)
+				return false, at("%s: want yes or no (or 1, 0), got %q", k, v)
 			}
 			return n != 0, nil
 		}

@@ -43,7 +43,7 @@ func certificate(t *testing.T) (cert, key string) {
 func TestConfigurations(t *testing.T) {
 	cert, key := certificate(t)
 	cfgFile := filepath.Join(t.TempDir(), "tls.cfg")
-	os.WriteFile(cfgFile, []byte("[server:default]\nmethod = TLSv1.3+\nverify_certificate = 0\n\n[client:default]\nserver_name = peer.example\n"), 0o644)
+	os.WriteFile(cfgFile, []byte("[server:default]\nmethod = TLSv1.3+\nverify_certificate = no\n\n[client:default]\nserver_name = peer.example\n"), 0o644)
 	k := moduletest.New(t, "loadmodule \"tls.so\"\n"+
 		"modparam(\"tls\", \"certificate\", \""+cert+"\")\nmodparam(\"tls\", \"private_key\", \""+key+"\")\n"+
 		"modparam(\"tls\", \"config\", \""+cfgFile+"\")")

@@ -35,6 +35,17 @@ func (Module) Exports() []dispatch.Export {
 		at("xdbg", slog.LevelDebug), at("xinfo", slog.LevelInfo), at("xnotice", router.LevelNotice),
 		at("xwarn", slog.LevelWarn), at("xerr", slog.LevelError), at("xcrit", router.LevelCrit),
 		at("xalert", router.LevelAlert),
+		// Native xlog(format) logs at L_ERR, and xlog(facility, level,
+		// format) names a syslog facility kemi's log has no use for.
+		{Name: "xlog", NativeOnly: true, Ret: dispatch.Int, Raw: true, Fn: dispatch.FS(func(c *router.Ctx, f string) int { return Log(c, slog.LevelError, f) })},
+		{Name: "xlog", NativeOnly: true, Ret: dispatch.Int, Raw: true, Fn: dispatch.FSSS(func(c *router.Ctx, facility, level, f string) int {
+			l, ok := router.ParseLevel(level)
+			if !ok {
+				c.Log().Error("xlog: unknown level "+level, "route", c.Route)
+				return -1
+			}
+			return Log(c, l, f)
+		})},
 	}
 }
 

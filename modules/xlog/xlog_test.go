@@ -26,3 +26,16 @@ func TestXlog(t *testing.T) {
 		t.Errorf("native xlog:\n%s", k.Logs.String())
 	}
 }
+
+// TestNativeForms: xlog(format) logs at L_ERR, xlog(facility, level,
+// format) at level, as Kamailio's xlog_1 and xlog_3.
+func TestNativeForms(t *testing.T) {
+	k := moduletest.New(t, `loadmodule "xlog.so"`)
+	k.Request(moduletest.Invite)
+	k.Native("xlog", "one parameter $rm")
+	k.Native("xlog", "LOG_LOCAL0", "L_WARN", "three parameters")
+	l := k.Logs.String()
+	if !strings.Contains(l, `level=ERROR msg="one parameter INVITE"`) || !strings.Contains(l, `level=WARN msg="three parameters"`) {
+		t.Errorf("logs:\n%s", l)
+	}
+}
