@@ -7,6 +7,7 @@ import (
 	_ "github.com/kemi-sip/kemi/modules/auth_db"
 	_ "github.com/kemi-sip/kemi/modules/core"
 	_ "github.com/kemi-sip/kemi/modules/corex"
+	_ "github.com/kemi-sip/kemi/modules/counters"
 	_ "github.com/kemi-sip/kemi/modules/db_postgres"
 	_ "github.com/kemi-sip/kemi/modules/db_sqlite"
 	_ "github.com/kemi-sip/kemi/modules/hdr"
