@@ -109,18 +109,27 @@ func splitHostPort(s string) (string, int) {
 // Is reports whether host:port names this proxy. Port 0 stands for the
 // default SIP port (5060, or 5061 when tls).
 func (m *Myself) Is(host []byte, port int, tls bool) bool {
-	if len(host) > 1 && host[0] == '[' && host[len(host)-1] == ']' {
-		host = host[1 : len(host)-1]
-	}
 	if port == 0 {
 		port = 5060
 		if tls {
 			port = 5061
 		}
 	}
+	return m.isHost(host, port)
+}
+
+// IsHost reports whether host names this proxy on any port, as
+// Kamailio's check_self with port 0 (KSR.is_myself("127.0.0.1")).
+func (m *Myself) IsHost(host []byte) bool { return m.isHost(host, 0) }
+
+// isHost matches host against the proxy's names on port (0: any).
+func (m *Myself) isHost(host []byte, port int) bool {
+	if len(host) > 1 && host[0] == '[' && host[len(host)-1] == ']' {
+		host = host[1 : len(host)-1]
+	}
 	for i := range m.hosts {
 		h := &m.hosts[i]
-		if (h.port == 0 || h.port == port) && sip.EqualFold(host, h.host) {
+		if (port == 0 || h.port == 0 || h.port == port) && sip.EqualFold(host, h.host) {
 			return true
 		}
 	}

@@ -110,3 +110,25 @@ func TestWriteBatch(t *testing.T) {
 		t.Error("WriteBatch on a TCP listener: no error")
 	}
 }
+
+// TestMyselfAnyPort: IsHost matches a name of the proxy on any port
+// (Kamailio's check_self with port 0), Is on the port given or 5060.
+func TestMyselfAnyPort(t *testing.T) {
+	m := NewMyself([]*Listener{{Addr: netip.MustParseAddrPort("127.0.0.1:5080")}}, []string{"sip.example.com:5090"})
+	cases := []struct {
+		host string
+		any  bool
+		port bool // Is(host, 0): the default port 5060
+	}{{"127.0.0.1", true, false}, {"sip.example.com", true, false}, {"[::1]", false, false}, {"192.0.2.1", false, false}}
+	for i, c := range cases {
+		if got := m.IsHost([]byte(c.host)); got != c.any {
+			t.Errorf("case %d (%s): IsHost %v, want %v", i, c.host, got, c.any)
+		}
+		if got := m.Is([]byte(c.host), 0, false); got != c.port {
+			t.Errorf("case %d (%s): Is on 5060 %v, want %v", i, c.host, got, c.port)
+		}
+	}
+	if !m.Is([]byte("127.0.0.1"), 5080, false) {
+		t.Error("Is(127.0.0.1, 5080) false")
+	}
+}

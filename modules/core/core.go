@@ -307,7 +307,22 @@ func getDebug(c *router.Ctx) int {
 	return router.DebugFromLevel(func(l slog.Level) bool { return lg.Enabled(context.Background(), l) })
 }
 
-func isMyself(c *router.Ctx, uri string) int { return myselfText(c, []byte(uri)) }
+// isMyself is KSR.is_myself, as Kamailio's: a sip: or sips: URI is
+// checked by its host, and by its port when it has one; anything else is
+// a host, on any port.
+func isMyself(c *router.Ctx, uri string) int {
+	if len(uri) > 4 && (strings.HasPrefix(uri, "sip:") || strings.HasPrefix(uri, "sips:")) {
+		var u sip.URI
+		if err := sip.ParseURI([]byte(uri), &u); err != nil || len(u.Host) == 0 {
+			return -1
+		}
+		if u.Port == 0 {
+			return dispatch.Result(c.Env().Myself.IsHost(u.Host))
+		}
+		return dispatch.Result(c.IsMyself(&u))
+	}
+	return dispatch.Result(c.Env().Myself.IsHost([]byte(uri)))
+}
 
 func myselfText(c *router.Ctx, b []byte) int {
 	var u sip.URI

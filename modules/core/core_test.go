@@ -96,3 +96,21 @@ func TestNativeLog(t *testing.T) {
 		t.Errorf("logs:\n%s", l)
 	}
 }
+
+// TestIsMyself: KSR.is_myself checks a sip: URI by host, and port when it
+// has one, and anything else as a host on any port, as Kamailio's
+// check_self with port 0.
+func TestIsMyself(t *testing.T) {
+	k := moduletest.New(t, "")
+	k.Request(invite)
+	k.Run([]moduletest.Case{
+		{"is_myself", []any{"127.0.0.1"}, "1"},
+		{"is_myself", []any{"sip:127.0.0.1"}, "1"},
+		{"is_myself", []any{"sip:127.0.0.1:5060"}, "1"},
+		{"is_myself", []any{"sip:127.0.0.1:5099"}, "-1"},
+		{"is_myself", []any{"sips:127.0.0.1"}, "1"},
+		{"is_myself", []any{"192.0.2.1"}, "-1"},
+		{"is_myself", []any{"sip:192.0.2.1"}, "-1"},
+		{"is_myself", []any{"sip:"}, "-1"},
+	})
+}
