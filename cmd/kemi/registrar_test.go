@@ -8,6 +8,7 @@ import (
 	"github.com/kemi-sip/kemi/engines/enginetest/sipptest"
 	"github.com/kemi-sip/kemi/engines/enginetest/siptest"
 	"github.com/kemi-sip/kemi/engines/proxy"
+	"github.com/kemi-sip/kemi/modules/moduletest"
 	"log/slog"
 	"net"
 	"os"
@@ -83,19 +84,8 @@ func startListening(t testing.TB, cfgPath string, defines map[string]string, lis
 	return s, logs
 }
 
-func countRows(t testing.TB, url, q string) int {
-	t.Helper()
-	d, err := db.Open(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	var n int
-	if err := d.QueryRow(context.Background(), q).Scan(&n); err != nil {
-		t.Fatal(err)
-	}
-	return n
-}
+// countRows counts the rows a query finds.
+func countRows(t testing.TB, url, q string) int { t.Helper(); return moduletest.Rows(t, url, q) }
 
 // registerSipp runs the REGISTER-with-auth scenario with the users of csv.
 func registerSipp(t *testing.T, sipp, csv, target string, calls, rate int) {

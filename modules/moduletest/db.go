@@ -80,3 +80,17 @@ func Rows(t testing.TB, url, query string) int {
 	}
 	return n
 }
+
+// WriteThrough checks a database driver module (db_sqlite, db_postgres):
+// loaded with its parameters (modparam lines), usrloc's db_mode 1 on url
+// writes a REGISTER's binding to the database at once.
+func WriteThrough(t *testing.T, module, params, url string) {
+	t.Helper()
+	k := New(t, "loadmodule \""+module+".so\"\nloadmodule \"sl.so\"\nloadmodule \"usrloc.so\"\nloadmodule \"registrar.so\"\n"+
+		params+"\nmodparam(\"usrloc\", \"db_url\", \""+url+"\")\nmodparam(\"usrloc\", \"db_mode\", 1)")
+	k.Request(Register)
+	k.Run([]Case{{"registrar.save", []any{"location", 0}, "1"}})
+	if n := Rows(t, url, "SELECT COUNT(*) FROM location WHERE username = 'alice'"); n != 1 {
+		t.Errorf("%d location rows, want 1", n)
+	}
+}
