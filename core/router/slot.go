@@ -1,6 +1,6 @@
 package router
 
-import "sync/atomic"
+import "sync"
 
 // SlotValue is per-request state a module keeps on the request context:
 // Reset clears it before the worker's next message.
@@ -29,10 +29,15 @@ type Carrier interface {
 // MaxSlots is the most slots the modules of a binary may declare.
 const MaxSlots = 16
 
-// slotNews makes the value of each declared slot; written at init.
+// The declared slots, written at init (registration, as modules
+// register): how many, what makes each one's value, and which of them
+// are Forwarders and Carriers, so that a request visits those alone.
 var (
-	slotCount atomic.Int32
-	slotNews  [MaxSlots]func() SlotValue
+	slotMu     sync.Mutex
+	slotCount  int
+	slotNews   [MaxSlots]func() SlotValue
+	forwarders []int
+	carriers   []int
 )
 
 // Slot is a module's per-request state of type T, one value per request
@@ -54,11 +59,20 @@ func NewSlot[T any, P interface {
 	*T
 	SlotValue
 }]() Slot[T, P] {
-	i := int(slotCount.Add(1)) - 1
+	slotMu.Lock()
+	defer slotMu.Unlock()
+	i := slotCount
 	if i >= MaxSlots {
 		panic("router: more than 16 request slots declared")
 	}
+	slotCount++
 	slotNews[i] = func() SlotValue { return P(new(T)) }
+	if _, ok := any(P(nil)).(Forwarder); ok {
+		forwarders = append(forwarders, i)
+	}
+	if _, ok := any(P(nil)).(Carrier); ok {
+		carriers = append(carriers, i)
+	}
 	return Slot[T, P]{i}
 }
 
@@ -75,14 +89,18 @@ func (s Slot[T, P]) Of(c *Ctx) P {
 // Carry appends the state of c's Carrier slot values to dst, each as
 // its slot, a 16-bit length and what the value wrote, for Uncarry.
 func (c *Ctx) Carry(dst []byte) []byte {
-	for i, v := range c.slots {
-		cv, ok := v.(Carrier)
-		if !ok {
+	for _, i := range carriers {
+		v := c.slots[i]
+		if v == nil {
 			continue
 		}
 		at := len(dst)
-		dst = cv.AppendCarried(append(dst, byte(i), 0, 0))
+		dst = v.(Carrier).AppendCarried(append(dst, byte(i), 0, 0))
 		n := len(dst) - at - 3
+		if n > 0xffff {
+			dst = dst[:at] // more than a 16-bit length says: not kept
+			continue
+		}
 		dst[at+1], dst[at+2] = byte(n>>8), byte(n)
 	}
 	return dst
@@ -104,16 +122,16 @@ func (c *Ctx) Uncarry(b []byte) {
 		}
 		b = b[3+n:]
 	}
-	for i, v := range c.slots {
-		if cv, ok := v.(Carrier); ok {
-			cv.RestoreCarried(kept[i])
+	for _, i := range carriers {
+		if v := c.slots[i]; v != nil {
+			v.(Carrier).RestoreCarried(kept[i])
 		}
 	}
 }
 
 // resetSlots clears the slot values for the next message.
 func (c *Ctx) resetSlots() {
-	for _, v := range c.slots {
+	for _, v := range c.slots[:slotCount] {
 		if v != nil {
 			v.Reset()
 		}
@@ -122,9 +140,9 @@ func (c *Ctx) resetSlots() {
 
 // prepareForward lets the slot values write into a request leaving.
 func (c *Ctx) prepareForward() error {
-	for _, v := range c.slots {
-		if f, ok := v.(Forwarder); ok {
-			if err := f.PrepareForward(c); err != nil {
+	for _, i := range forwarders {
+		if v := c.slots[i]; v != nil {
+			if err := v.(Forwarder).PrepareForward(c); err != nil {
 				return err
 			}
 		}
