@@ -62,7 +62,7 @@ func TestBuild(t *testing.T) {
 	e := tab.At(i)
 	var a Args
 	a.I[0], a.I[1] = 2, 3
-	if v, err := e.Invoke(nil, &a); err != nil || v.I != 12 {
+	if v, err := e.Invoke(&router.Ctx{}, &a); err != nil || v.I != 12 {
 		t.Errorf("add(2, 3) with limit 7 = %d, want 12", v.I)
 	}
 	if j, ok := tab.Native("dt_add"); !ok || j != i {
@@ -179,7 +179,7 @@ func TestTablesShareNothing(t *testing.T) {
 		}
 		i, _ := tab.Lookup("dt_one", "add")
 		var a Args
-		v, _ := tab.At(i).Invoke(nil, &a)
+		v, _ := tab.At(i).Invoke(&router.Ctx{}, &a)
 		results = append(results, v.I)
 	}
 	if results[0] != 1 || results[1] != 100 {

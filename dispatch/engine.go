@@ -22,7 +22,7 @@ import (
 // a clean state (it is in a Go call) and the proxy goes on.
 func (e *Export) Invoke(c *router.Ctx, a *Args) (v router.Value, err error) {
 	defer e.recoverPanic(c, &err)
-	if c != nil && c.W != nil {
+	if c.W != nil {
 		if lim := c.W.Env().LatencyCfg.LimitAction(); lim > 0 {
 			return e.timed(c, a, lim), nil
 		}
@@ -38,7 +38,7 @@ func (e *Export) recoverPanic(c *router.Ctx, err *error) {
 	if p == nil {
 		return
 	}
-	if c != nil && c.W != nil {
+	if c.W != nil {
 		c.W.Env().LogPanic(p, "function", "KSR."+e.FullName(), "src", c.Src().String())
 	}
 	*err = fmt.Errorf("KSR.%s: panic in the module: %v", e.FullName(), p)
