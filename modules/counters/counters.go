@@ -36,7 +36,9 @@ type counter struct {
 type Module struct {
 	group    string
 	declared []*counter
-	byName   map[string]*counter // read-only once the proxy serves
+	// byName finds a counter as scripts name it: "group.name", and
+	// "name" alone for the default group's; read-only once it serves.
+	byName map[string]*counter
 }
 
 var (
@@ -69,6 +71,9 @@ func (m *Module) Init(p *dispatch.Params) error {
 		c := &counter{group: grp, name: name, help: help}
 		m.declared = append(m.declared, c)
 		m.byName[grp+"."+name] = c
+		if grp == m.group {
+			m.byName[name] = c
+		}
 	}
 	return nil
 }
@@ -100,9 +105,9 @@ func (m *Module) Exports() []dispatch.Export {
 // find is a declared counter by "group.name" or name; nil (logged) when
 // the config does not declare it.
 func (m *Module) find(c *router.Ctx, fn, s string) *counter {
-	g, n := m.split(s)
-	cn := m.byName[g+"."+n]
+	cn := m.byName[s]
 	if cn == nil || cn.stat == nil {
+		g, n := m.split(s)
 		c.Log().Error("counters: "+fn+": counter "+g+"."+n+" does not exist (forgot to define it?)", "route", c.Route)
 		return nil
 	}
