@@ -112,6 +112,22 @@ func (c *Ctx) Proto() sip.Transport {
 	return c.Pkt.Proto
 }
 
+// ReplaceMsg makes b the message, parsed (textopsx's msg_apply_changes
+// and msg_set_buffer): the pending edits of the old one are gone, and a
+// changed $ru is whatever b's request URI is. When b does not parse, the
+// message stays as it was.
+func (c *Ctx) ReplaceMsg(b []byte) error {
+	check := sip.Msg{Limits: c.Msg.Limits}
+	if err := check.Parse(b); err != nil {
+		return err
+	}
+	if err := c.Msg.Parse(b); err != nil {
+		return err
+	}
+	c.ruri, c.ruriSet, c.ruriOK = c.ruri[:0], false, 0
+	return nil
+}
+
 // RURIText is the request URI, as changed by the script ($ru).
 func (c *Ctx) RURIText() []byte {
 	if c.ruriSet {

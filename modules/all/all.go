@@ -29,6 +29,7 @@ import (
 	_ "github.com/kemi-sip/kemi/modules/sl"
 	_ "github.com/kemi-sip/kemi/modules/statistics"
 	_ "github.com/kemi-sip/kemi/modules/textops"
+	_ "github.com/kemi-sip/kemi/modules/textopsx"
 	_ "github.com/kemi-sip/kemi/modules/tls"
 	_ "github.com/kemi-sip/kemi/modules/tm"
 	_ "github.com/kemi-sip/kemi/modules/tmx"

@@ -1,0 +1,112 @@
+// Package kamailiotest runs the real Kamailio (Debian's kamailio package,
+// 5.6) beside kemi in tests, on the files that package installs: the
+// reference kemi is compared with. Nothing of Kamailio's is copied into
+// the repository; its configs are read where the package put them and
+// edited in a temporary copy.
+package kamailiotest
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// Paths where the Debian package installs Kamailio's files.
+const (
+	DefaultConfig = "/etc/kamailio/kamailio.cfg"
+	Examples      = "/usr/share/doc/kamailio/examples"
+	Modules       = "/usr/lib/x86_64-linux-gnu/kamailio/modules"
+)
+
+// Packages are the Debian packages the comparison needs: Kamailio, the
+// modules of the engines kemi has (Lua, Python 3, JavaScript), MySQL,
+// SQLite and TLS. .ci/run installs them.
+var Packages = []string{"kamailio", "kamailio-lua-modules", "kamailio-python3-modules",
+	"kamailio-extra-modules", "kamailio-mysql-modules", "kamailio-sqlite-modules",
+	"kamailio-tls-modules", "kamailio-utils-modules"}
+
+// needModules are one module of each package: when one is missing, fewer
+// configs would pass `kamailio -c` and the comparison would shrink
+// without anyone noticing.
+var needModules = []string{"app_lua", "app_python3", "app_jsdt", "db_mysql", "db_sqlite", "tls", "utils"}
+
+// Need returns kamailio's path. Outside CI a missing kamailio skips the
+// test; in CI (.ci/run installs it) it fails, as does a missing module
+// package.
+func Need(t *testing.T) string {
+	t.Helper()
+	k, err := exec.LookPath("kamailio")
+	if err == nil {
+		_, err = os.Stat(DefaultConfig)
+	}
+	var missing []string
+	for _, m := range needModules {
+		if _, err := os.Stat(filepath.Join(Modules, m+".so")); err != nil {
+			missing = append(missing, m)
+		}
+	}
+	if err == nil && len(missing) > 0 {
+		err = &os.PathError{Op: "find", Path: strings.Join(missing, ", "), Err: os.ErrNotExist}
+	}
+	if err != nil {
+		msg := "kamailio 5.6 with its module packages (apt-get install " + strings.Join(Packages, " ") + "): " + err.Error()
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg + "; .ci/run installs them")
+		}
+		t.Skip(msg + "; skipped outside CI")
+	}
+	return k
+}
+
+// Check runs `kamailio -c` on file with the defines (-A), in file's
+// folder. It reports whether Kamailio accepts the config and its output.
+func Check(kamailio, file string, defines ...string) (bool, string) {
+	args := []string{"-c", "-f", file}
+	for _, d := range defines {
+		args = append(args, "-A", d)
+	}
+	cmd := exec.Command(kamailio, args...)
+	cmd.Dir = filepath.Dir(file)
+	out, err := cmd.CombinedOutput()
+	return err == nil, string(out)
+}
+
+// Copy writes a copy of the Kamailio file src into dir with each old
+// string of the edits replaced by its new one (pairs: old, new, ...),
+// and returns the copy's path. An edit whose old string is not in the
+// file fails the test: the package's file changed under the test.
+func Copy(t *testing.T, src, dir string, edits ...string) string {
+	t.Helper()
+	b, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(b)
+	for i := 0; i+1 < len(edits); i += 2 {
+		if !strings.Contains(s, edits[i]) {
+			t.Fatalf("%s: no %q to edit", src, edits[i])
+		}
+		s = strings.ReplaceAll(s, edits[i], edits[i+1])
+	}
+	dst := filepath.Join(dir, filepath.Base(src))
+	if err := os.WriteFile(dst, []byte(s), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dst
+}
+
+// FirstError is the first line of Kamailio's output that says why it
+// refused a config.
+func FirstError(out string) string {
+	for _, l := range strings.Split(out, "\n") {
+		if strings.Contains(l, "ERROR") || strings.Contains(l, "CRITICAL") {
+			if i := strings.Index(l, "]: "); i >= 0 {
+				l = l[i+3:]
+			}
+			return strings.TrimSpace(l)
+		}
+	}
+	return strings.TrimSpace(out)
+}
