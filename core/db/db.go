@@ -1,5 +1,6 @@
 // Package db is the database layer the modules share: Kamailio's db_url
-// forms, the built-in drivers (SQLite, embedded; PostgreSQL through pgx),
+// forms, the built-in drivers (SQLite, embedded; PostgreSQL through pgx;
+// MySQL and MariaDB through go-sql-driver/mysql),
 // Kamailio's table schemas and one pool per database.
 //
 // SQLite takes one writer at a time. Kamailio lets every worker write on its
@@ -20,6 +21,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/go-sql-driver/mysql"
 	_ "github.com/jackc/pgx/v5/stdlib" // registers "pgx"
 	_ "modernc.org/sqlite"             // registers "sqlite"
 )
@@ -30,6 +32,7 @@ type Driver string
 const (
 	SQLite   Driver = "sqlite"
 	Postgres Driver = "postgres"
+	MySQL    Driver = "mysql" // and MariaDB
 )
 
 // URL is a parsed db_url.
@@ -46,6 +49,7 @@ type URL struct {
 //	sqlite://relative/file.db
 //	postgres://user:pass@host[:port]/dbname
 //	postgresql://...                         (accepted as postgres)
+//	mysql://user:pass@host[:port]/dbname     (MySQL or MariaDB, over TCP)
 func ParseURL(s string) (URL, error) {
 	u := URL{Raw: s}
 	scheme, rest, ok := strings.Cut(s, "://")
@@ -76,11 +80,35 @@ func ParseURL(s string) (URL, error) {
 		u.Driver = Postgres
 		u.DSN = pu.String()
 	case "mysql":
-		return u, fmt.Errorf("db_url %q: MySQL is not built in; use sqlite:// or postgres://", s)
+		mu, err := url.Parse("mysql://" + rest)
+		if err != nil {
+			return u, fmt.Errorf("db_url %q: %w", s, err)
+		}
+		name := strings.Trim(mu.Path, "/")
+		if name == "" {
+			return u, fmt.Errorf("db_url %q: no database name", s)
+		}
+		c := mysql.NewConfig()
+		c.Net, c.Addr, c.DBName = "tcp", mu.Host, name
+		if mu.Port() == "" {
+			// Kamailio's libmysqlclient reaches "localhost" through the
+			// server's socket; over TCP it is the server's default port.
+			c.Addr = mu.Hostname() + ":3306"
+		}
+		if mu.User != nil {
+			c.User = mu.User.Username()
+			c.Passwd, _ = mu.User.Password()
+		}
+		c.Loc = time.Local // DATETIME holds wall-clock time, as Kamailio writes it
+		// "name" quotes an identifier as in SQLite and PostgreSQL (the
+		// schema's "partition" is a reserved word in MySQL).
+		c.Params = map[string]string{"sql_mode": "CONCAT(@@sql_mode, ',ANSI_QUOTES')"}
+		u.Driver = MySQL
+		u.DSN = c.FormatDSN()
 	case "text":
 		return u, fmt.Errorf("db_url %q: db_text is not built in; use sqlite:// (one file, nothing to install)", s)
 	default:
-		return u, fmt.Errorf("db_url %q: unknown database %q (sqlite, postgres)", s, scheme)
+		return u, fmt.Errorf("db_url %q: unknown database %q (sqlite, postgres, mysql)", s, scheme)
 	}
 	return u, nil
 }
@@ -126,8 +154,12 @@ func Open(rawURL string) (*DB, error) {
 		d.write.SetMaxOpenConns(1)
 		d.read.SetMaxOpenConns(8)
 		d.read.SetMaxIdleConns(8)
-	case Postgres:
-		if d.read, err = sql.Open("pgx", u.DSN); err != nil {
+	case Postgres, MySQL:
+		driver := "pgx"
+		if u.Driver == MySQL {
+			driver = "mysql"
+		}
+		if d.read, err = sql.Open(driver, u.DSN); err != nil {
 			return nil, err
 		}
 		d.read.SetMaxOpenConns(16)
@@ -147,11 +179,17 @@ func Open(rawURL string) (*DB, error) {
 
 // redacted is the URL without its password, for messages.
 func (u URL) redacted() string {
-	if u.Driver != Postgres {
+	switch u.Driver {
+	case Postgres:
+		if pu, err := url.Parse(u.DSN); err == nil {
+			return pu.Redacted()
+		}
+	case MySQL:
+		if pu, err := url.Parse(u.Raw); err == nil {
+			return pu.Redacted()
+		}
+	default:
 		return u.Raw
-	}
-	if pu, err := url.Parse(u.DSN); err == nil {
-		return pu.Redacted()
 	}
 	return string(u.Driver)
 }

@@ -87,7 +87,7 @@ var tables = []struct {
     server_id INTEGER DEFAULT 0 NOT NULL,
     connection_id INTEGER DEFAULT 0 NOT NULL,
     keepalive INTEGER DEFAULT 0 NOT NULL,
-    partition INTEGER DEFAULT 0 NOT NULL,
+    "partition" INTEGER DEFAULT 0 NOT NULL,
     CONSTRAINT location_ruid_idx UNIQUE (ruid)
 )`, `CREATE INDEX location_account_contact_idx ON location (username, domain, contact)`,
 		`CREATE INDEX location_expires_idx ON location (expires)`,
@@ -103,8 +103,11 @@ var tables = []struct {
 // which it created.
 func (d *DB) Init(ctx context.Context) (created []string, err error) {
 	pk := "INTEGER PRIMARY KEY NOT NULL"
-	if d.URL.Driver == Postgres {
+	switch d.URL.Driver {
+	case Postgres:
 		pk = "SERIAL PRIMARY KEY NOT NULL"
+	case MySQL:
+		pk = "INT(10) UNSIGNED AUTO_INCREMENT PRIMARY KEY NOT NULL"
 	}
 	for _, t := range tables {
 		if _, err := d.Columns(ctx, t.name); err == nil {
@@ -114,6 +117,9 @@ func (d *DB) Init(ctx context.Context) (created []string, err error) {
 			for i, q := range t.ddl {
 				if i == 0 {
 					q = fmt.Sprintf(q, pk, t.name)
+				}
+				if d.URL.Driver == MySQL { // Kamailio's MySQL schema: DATETIME
+					q = strings.ReplaceAll(q, "TIMESTAMP WITHOUT TIME ZONE", "DATETIME")
 				}
 				if _, err := tx.ExecContext(ctx, q); err != nil {
 					return fmt.Errorf("create table %s: %w", t.name, err)

@@ -9,6 +9,7 @@ import (
 	_ "github.com/kemi-sip/kemi/modules/corex"
 	_ "github.com/kemi-sip/kemi/modules/counters"
 	_ "github.com/kemi-sip/kemi/modules/db_postgres"
+	_ "github.com/kemi-sip/kemi/modules/db_mysql"
 	_ "github.com/kemi-sip/kemi/modules/db_sqlite"
 	_ "github.com/kemi-sip/kemi/modules/hdr"
 	_ "github.com/kemi-sip/kemi/modules/htable"

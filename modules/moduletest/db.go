@@ -28,12 +28,33 @@ func SQLite(t testing.TB) string {
 // starts PostgreSQL and sets it.
 func Postgres(t testing.TB) string {
 	t.Helper()
-	admin := os.Getenv("KEMI_TEST_PG")
+	url := ServerDB(t, "KEMI_TEST_PG", "postgres://user:pass@127.0.0.1/postgres", " WITH (FORCE)")
+	initDB(t, url)
+	return url
+}
+
+// MySQL is Postgres on the MySQL or MariaDB server KEMI_TEST_MYSQL names
+// (mysql://user:pass@127.0.0.1/mysql).
+func MySQL(t testing.TB) string {
+	t.Helper()
+	url := ServerDB(t, "KEMI_TEST_MYSQL", "mysql://user:pass@127.0.0.1/mysql", "")
+	initDB(t, url)
+	return url
+}
+
+// ServerDB makes an empty database of the test's own on the server the
+// environment variable env names (an administrator's db_url, such as
+// example) and returns its db_url; the database is dropped when the test
+// ends (DROP DATABASE ... dropSuffix). Without the variable the test is
+// skipped, except in CI, where .ci/run starts the server and sets it.
+func ServerDB(t testing.TB, env, example, dropSuffix string) string {
+	t.Helper()
+	admin := os.Getenv(env)
 	if admin == "" {
 		if os.Getenv("CI") == "true" {
-			t.Fatal("KEMI_TEST_PG is not set in CI: .ci/run starts PostgreSQL and sets it")
+			t.Fatal(env + " is not set in CI: .ci/run starts the server and sets it")
 		}
-		t.Skip("KEMI_TEST_PG not set (postgres://user:pass@127.0.0.1/postgres); skipped outside CI")
+		t.Skip(env + " not set (" + example + "); skipped outside CI")
 	}
 	d, err := db.Open(admin)
 	if err != nil {
@@ -46,12 +67,10 @@ func Postgres(t testing.TB) string {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		d.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+		d.Exec(ctx, "DROP DATABASE IF EXISTS "+name+dropSuffix)
 		d.Close()
 	})
-	url := admin[:strings.LastIndexByte(admin, '/')+1] + name
-	initDB(t, url)
-	return url
+	return admin[:strings.LastIndexByte(admin, '/')+1] + name
 }
 
 func initDB(t testing.TB, url string) {
@@ -81,7 +100,7 @@ func Rows(t testing.TB, url, query string) int {
 	return n
 }
 
-// WriteThrough checks a database driver module (db_sqlite, db_postgres):
+// WriteThrough checks a database driver module (db_sqlite, db_postgres, db_mysql):
 // loaded with its parameters (modparam lines), usrloc's db_mode 1 on url
 // writes a REGISTER's binding to the database at once.
 func WriteThrough(t *testing.T, module, params, url string) {
