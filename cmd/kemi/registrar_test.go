@@ -156,23 +156,7 @@ func TestRegistrarPostgres(t *testing.T) {
 // returns its URL; it is dropped when the test ends.
 func createPGDatabase(t *testing.T, admin string) string {
 	t.Helper()
-	d, err := db.Open(admin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	name := fmt.Sprintf("kemi_test_%d_%d", os.Getpid(), time.Now().UnixNano()%1e6)
-	ctx := context.Background()
-	if _, err := d.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		d.Close()
-		t.Fatal(err)
-	}
-	i := strings.LastIndexByte(admin, '/')
-	url := admin[:i+1] + name
-	t.Cleanup(func() {
-		d.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
-		d.Close()
-	})
-	return url
+	return moduletest.ServerDB(t, "KEMI_TEST_PG", admin, " WITH (FORCE)")
 }
 
 // sipUA is the integration tests' UA (siptest) with the proxy as its
