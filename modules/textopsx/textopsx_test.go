@@ -60,7 +60,7 @@ func TestSetBuffer(t *testing.T) {
 	msg = strings.ReplaceAll(msg, "\n", "\r\n")
 	k.Run([]moduletest.Case{
 		{"textopsx.msg_set_buffer", []any{"SIP/2.0 200 OK\r\n\r\n"}, "-1"}, // a reply for a request
-		{"textopsx.msg_set_buffer", []any{"INVITE nothing"}, "-1"},          // does not parse
+		{"textopsx.msg_set_buffer", []any{"INVITE nothing"}, "-1"},         // does not parse
 		{"pv.get", []any{"$rU"}, "bob"},
 		{"textopsx.msg_set_buffer", []any{msg}, "1"},
 		{"pv.get", []any{"$rU"}, "carol"},
