@@ -473,3 +473,29 @@ func (c *Ctx) Path() []byte { return c.path }
 
 // SetPath sets the route set of the request URI's branch.
 func (c *Ctx) SetPath(p []byte) { c.path = append(c.path[:0], p...) }
+
+// fakedMsg is the message of a faked context: Kamailio's own faked
+// message (core/fmsg.c), an OPTIONS from 127.0.0.1.
+const fakedMsg = "OPTIONS sip:you@kamailio.org SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1\r\n" +
+	"From: <sip:you@kamailio.org>;tag=123\r\nTo: <sip:you@kamailio.org>\r\n" +
+	"Call-ID: 123\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+
+// FakedCtx is a context for the KSR functions a script calls outside a
+// route — at load, in Python's mod_init() and child_init() — as Kamailio
+// runs them on its faked message: logging and whatever needs no real
+// request work; a reply or a relay from there goes nowhere (no socket).
+// Each engine runner makes its own.
+func FakedCtx(log *slog.Logger) *Ctx {
+	if log == nil {
+		log = slog.Default()
+	}
+	w := &Worker{env: &Env{Log: log, Myself: transport.NewMyself(nil, nil)}, vars: map[string]*varSlot{}}
+	w.ctx.W = w
+	m := &sip.Msg{}
+	if err := m.Parse([]byte(fakedMsg)); err != nil {
+		panic("router: the faked message does not parse: " + err.Error())
+	}
+	w.ctx.reset(m, nil)
+	w.ctx.Route = "faked"
+	return &w.ctx
+}

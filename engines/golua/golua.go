@@ -106,7 +106,7 @@ func (e *Engine) newRunner(chunk []byte, rank int) (*runner, error) {
 		l.Pop(1)
 	}
 	openPatterns(l)
-	r := &runner{e: e, l: l}
+	r := &runner{e: e, l: l, c: router.FakedCtx(nil)}
 	r.funcs.Lookup = func(name string) bool {
 		l.Global(name)
 		defer l.Pop(1)
@@ -237,9 +237,6 @@ func (r *runner) xpcall(l *lua.State) int {
 // and pushes its result.
 func (r *runner) call(l *lua.State, idx int) int {
 	ex := r.e.table.At(idx)
-	if r.c == nil {
-		raise(l, "KSR."+ex.FullName()+" called outside a route")
-	}
 	if n := l.Top(); n != len(ex.Params) {
 		raise(l, ex.ArityError(n))
 	}

@@ -102,7 +102,7 @@ const intMin, intMax = -256, 1023
 
 func (e *Engine) newRunner(p *goja.Program, rank int) (*runner, error) {
 	vm := goja.New()
-	r := &runner{e: e, vm: vm, undef: goja.Undefined()}
+	r := &runner{e: e, vm: vm, undef: goja.Undefined(), c: router.FakedCtx(nil)}
 	r.funcs.Lookup = func(name string) *goja.Callable {
 		if f, ok := goja.AssertFunction(vm.Get(name)); ok {
 			return &f
@@ -195,9 +195,6 @@ func typeName(v goja.Value) string {
 // returns its result.
 func (r *runner) call(call goja.FunctionCall, idx int) goja.Value {
 	ex := r.e.table.At(idx)
-	if r.c == nil {
-		r.throw("KSR." + ex.FullName() + " called outside a route")
-	}
 	if n := len(call.Arguments); n != len(ex.Params) {
 		r.throw(ex.ArityError(n))
 	}

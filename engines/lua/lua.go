@@ -150,7 +150,7 @@ func (e *Engine) newRunner(proto *lua.FunctionProto, rank int) (*runner, error) 
 		L.Push(lua.LString(lib.name))
 		L.Call(1, 0)
 	}
-	r := &runner{e: e, L: L}
+	r := &runner{e: e, L: L, c: router.FakedCtx(nil)}
 	r.funcs.Lookup = func(name string) *lua.LFunction { f, _ := L.GetGlobal(name).(*lua.LFunction); return f }
 	r.exit = L.NewUserData()
 	r.handler = L.NewFunction(func(L *lua.LState) int { return 1 }) // keep the error as is: no traceback string
@@ -229,9 +229,6 @@ func (r *runner) bindKSR() {
 // and pushes its result.
 func (r *runner) call(L *lua.LState, idx int) int {
 	ex := r.e.table.At(idx)
-	if r.c == nil {
-		L.RaiseError("KSR.%s called outside a route", ex.FullName())
-	}
 	if n := L.GetTop(); n != len(ex.Params) {
 		L.RaiseError("%s", ex.ArityError(n))
 	}

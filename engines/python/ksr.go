@@ -86,9 +86,6 @@ func typeError(msg string) error { return py.ExceptionNewf(py.TypeError, "%s", m
 // call converts the arguments, calls the export and returns its result.
 func (r *runner) call(idx int, args py.Tuple) (py.Object, error) {
 	ex := r.e.table.At(idx)
-	if r.c == nil {
-		return nil, py.ExceptionNewf(py.RuntimeError, "KSR.%s called outside a route", ex.FullName())
-	}
 	if len(args) != len(ex.Params) {
 		return nil, typeError(ex.ArityError(len(args)))
 	}

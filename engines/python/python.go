@@ -135,7 +135,7 @@ func pyInt(n int64) py.Object {
 
 func (e *Engine) newRunner(code *py.Code, rank int) (*runner, error) {
 	ctx := py.NewContext(py.DefaultContextOpts())
-	r := &runner{e: e, ctx: ctx, msg: py.None, rank: rank}
+	r := &runner{e: e, ctx: ctx, msg: py.None, rank: rank, c: router.FakedCtx(nil)}
 	r.methods.Lookup = func(name string) py.Object {
 		m, err := py.GetAttrString(r.obj, name)
 		if _, callable := m.(py.I__call__); err != nil || !callable {

@@ -49,3 +49,25 @@ func TestReplyRouteDrop(t *testing.T) {
 func TestLatencyLimit(t *testing.T) {
 	enginetest.CheckLatencyLimit(t, "app_python3", "t.py", newEngine, "import KSR as KSR\ndef mod_init():\n    return kamailio()\nclass kamailio:\n    def ksr_request_route(self, msg):\n        KSR.kemibench.sleep(5)\n        return 1\n")
 }
+
+// TestKSROutsideARoute: mod_init(), __init__ and child_init() may log
+// and call what needs no request, as in Kamailio (on its faked message);
+// the basic KEMI example does.
+func TestKSROutsideARoute(t *testing.T) {
+	src := "import KSR as KSR\ndef mod_init():\n    KSR.info('in mod_init\\n')\n    return kamailio()\n" +
+		"class kamailio:\n    def __init__(self):\n        self.m = KSR.pv.get('$rm')\n" +
+		"    def child_init(self, rank):\n        KSR.info('child %d\\n' % rank)\n        return 0\n" +
+		"    def ksr_request_route(self, msg):\n        if self.m == 'OPTIONS':\n            return 1\n        KSR.err('__init__ saw ' + str(self.m) + '\\n')\n        return 1\n"
+	e, err := New(enginetest.Table(t, "app_python3"), "t.py", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs strings.Builder
+	f := enginetest.NewFixture(t, e, &logs)
+	if _, err := f.Run(); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(logs.String(), "saw") {
+		t.Errorf("KSR.pv.get('$rm') in __init__ is not the faked message's OPTIONS: %s", logs.String())
+	}
+}

@@ -87,6 +87,10 @@ func (m *Module) Exports() []dispatch.Export {
 		{Name: "allow_source_address", Ret: dispatch.Int, Fn: dispatch.FI(func(c *router.Ctx, grp int) int {
 			return dispatch.Result(m.Allowed(grp, c.Src()))
 		})},
+		// allow_source_address() with no group is group 1, as in Kamailio.
+		{Name: "allow_source_address", NativeOnly: true, Ret: dispatch.Int, Fn: dispatch.F0(func(c *router.Ctx) int {
+			return dispatch.Result(m.Allowed(1, c.Src()))
+		})},
 		{Name: "allow_address", Ret: dispatch.Int, Fn: dispatch.FISI(func(c *router.Ctx, grp int, ip string, port int) int {
 			a, err := netip.ParseAddr(ip)
 			if err != nil {

@@ -22,6 +22,9 @@ func TestAddressFile(t *testing.T) {
 		{"permissions.allow_address", []any{2, "198.51.100.7", 5061}, "-1"},
 		{"permissions.allow_source_address_group", nil, "1"},
 	})
+	if got := k.Native("allow_source_address"); got.String() != "1" { // group 1
+		t.Errorf("allow_source_address(): %s", got)
+	}
 	os.WriteFile(path, []byte("1 not-an-address\n"), 0o644)
 	if err := k.Module("permissions").(*permissions.Module).Reload(); err == nil || !strings.Contains(err.Error(), "address.list:1") {
 		t.Errorf("a bad line: got %v, want an error naming the file and line", err)
