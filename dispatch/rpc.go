@@ -7,7 +7,9 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
+	"github.com/kemi-sip/kemi/core/cfg"
 	"github.com/kemi-sip/kemi/core/router"
 )
 
@@ -162,6 +164,47 @@ type CfgVar struct {
 	// error is the command's.
 	Set func(v any) error
 	Int bool
+}
+
+// addCustomCfg makes the config's own cfg vars (group.name = value desc
+// "...", Kamailio's custom cfg groups) runtime parameters: cfg.get and
+// cfg.set reach them, and $sel(cfg_get.group.name) reads them. An
+// unquoted number is an int, anything else a string.
+func (t *Table) addCustomCfg(globals []cfg.Global) {
+	for _, g := range globals {
+		group, name, ok := strings.Cut(g.Name, ".")
+		if !ok {
+			continue
+		}
+		var val any = g.Value
+		n, err := strconv.ParseInt(g.Value, 10, 64)
+		isInt := err == nil && !g.Quoted
+		if isInt {
+			val = n
+		}
+		if v := t.custom[g.Name]; v != nil { // declared again: the last value
+			v.Store(val)
+			continue
+		}
+		v := &atomic.Value{}
+		v.Store(val)
+		if t.custom == nil {
+			t.custom = map[string]*atomic.Value{}
+		}
+		t.custom[g.Name] = v
+		t.cfg = append(t.cfg, CfgVar{Group: group, Name: name, Doc: g.Desc, Int: isInt, Get: v.Load,
+			Set: func(x any) error { v.Store(x); return nil }})
+	}
+}
+
+// CustomCfg is the value of the config's cfg var group.name (an int64 or
+// a string), for @cfg_get.group.name.
+func (t *Table) CustomCfg(group, name string) (any, bool) {
+	v := t.custom[group+"."+name]
+	if v == nil {
+		return nil, false
+	}
+	return v.Load(), true
 }
 
 func (t *Table) cfgVar(p []any) (*CfgVar, error) {

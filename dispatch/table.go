@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync/atomic"
 
 	"github.com/kemi-sip/kemi/core/cfg"
 	"github.com/kemi-sip/kemi/core/router"
@@ -28,6 +29,7 @@ type Table struct {
 	started bool
 	rpc     rpcs
 	cfg     []CfgVar
+	custom  map[string]*atomic.Value // the config's own cfg vars, by "group.name"
 }
 
 // loaded is a module the config loaded: its registration and its value.
@@ -72,7 +74,12 @@ func FromConfig(c *cfg.Config) (*Table, error) {
 		}
 		settings[i] = Setting{Module: p.Module, Name: p.Name, Value: v, Where: p.Pos.String()}
 	}
-	return Build(loads, settings)
+	t, err := Build(loads, settings)
+	if err != nil {
+		return nil, err
+	}
+	t.addCustomCfg(c.Globals)
+	return t, nil
 }
 
 // Build loads the core modules and the named ones, applies the module

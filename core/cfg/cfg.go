@@ -31,6 +31,7 @@ type Global struct {
 	Name   string
 	Value  string
 	Quoted bool
+	Desc   string // a custom cfg var's description: group.name = value desc "..."
 	Pos    Pos
 }
 
@@ -362,10 +363,13 @@ func (p *parser) global() {
 		p.failf(t.off, "%s: missing value", t.text)
 	}
 	g := Global{Name: t.text, Value: raw, Pos: p.pos(t.off)}
+	if j := strings.Index(raw, " desc "); j > 0 && strings.Contains(t.text, ".") {
+		// A custom cfg var: group.name = value desc "description".
+		raw, g.Desc = strings.TrimSpace(raw[:j]), strings.Trim(strings.TrimSpace(raw[j+6:]), `"'`)
+		g.Value = raw
+	}
 	if len(raw) >= 2 && (raw[0] == '"' && raw[len(raw)-1] == '"' || raw[0] == '\'' && raw[len(raw)-1] == '\'') {
 		g.Value, g.Quoted = raw[1:len(raw)-1], true
-	} else if j := strings.Index(raw, " desc "); j > 0 && strings.Contains(t.text, ".") {
-		g.Value = strings.Trim(strings.TrimSpace(raw[:j]), `"`) // a custom cfg var: name = value desc "..."
 	}
 	p.cfg.Globals = append(p.cfg.Globals, g)
 	if !knownGlobals[t.text] && !strings.Contains(t.text, ".") {

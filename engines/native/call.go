@@ -37,6 +37,9 @@ func (cp *compiler) call(x *cfg.Call) expr {
 	if x.Name == "route" {
 		return cp.routeCall(x)
 	}
+	if (x.Name == "strempty" || x.Name == "strlen") && len(x.Args) == 1 {
+		return cp.strOp(x)
+	}
 	t := cp.e.table
 	idx, ok := t.NativeArgs(x.Name, len(x.Args))
 	if !ok {
@@ -205,5 +208,24 @@ func (cp *compiler) routeCall(x *cfg.Call) expr {
 			return router.IntValue(0), stop
 		}
 		return router.IntValue(int64(rc)), next
+	}
+}
+
+// strOp compiles the core's string operators on an expression:
+// strempty(x) is true when x is an empty string (or null), strlen(x) is
+// its length.
+func (cp *compiler) strOp(x *cfg.Call) expr {
+	v := cp.expr(x.Args[0])
+	empty := x.Name == "strempty"
+	return func(r *runner, c *router.Ctx) (router.Value, flow) {
+		a, f := v(r, c)
+		n := 0
+		if !a.IsNull() {
+			n = len(a.String())
+		}
+		if empty {
+			return boolValue(n == 0), f
+		}
+		return router.IntValue(int64(n)), f
 	}
 }

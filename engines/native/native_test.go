@@ -103,6 +103,8 @@ request_route { $var(a) = 1; sanity_check("1", "0"); $var(b) = 1; }`, 1, map[str
 		{"avp add and assign", `request_route { $avp(x) = 1; $avp(x) = 2; $var(v) = $avp(x); $avp(x) = $null; if ($avp(x) == $null) { $var(gone) = 1; } }`, 1,
 			map[string]string{"v": "2", "gone": "1"}},
 		{"ru assignment", `request_route { $ru = "sip:bob@example.com"; $rU = "carol"; $var(r) = $ru; }`, 1, map[string]string{"r": "sip:carol@example.com"}},
+		{"strempty and strlen", `request_route { if (strempty($hdr(X-No)) && !strempty($ua) && strempty("")) { $var(e) = 1; } $var(l) = strlen($rm) + strlen(""); }`, 1,
+			map[string]string{"e": "1", "l": "8"}},
 		{"function as condition and statement", `request_route { if (is_method_in("R")) { setflag(5); } force_rport(); if (isflagset(5)) { $var(f) = 1; } }`, 1,
 			map[string]string{"f": "1"}},
 	}

@@ -114,6 +114,19 @@ func (Module) Exports() []dispatch.Export {
 		{Name: "sethost", Ret: dispatch.Bool, Fn: dispatch.FS(func(c *router.Ctx, h string) int { return okErr(c, "sethost", c.RewriteRURI(nil, []byte(h))) })},
 		{Name: "setuser", Ret: dispatch.Bool, Fn: dispatch.FS(func(c *router.Ctx, u string) int { return okErr(c, "setuser", c.RewriteRURI([]byte(u), nil)) })},
 		{Name: "route", Ret: dispatch.Int, Fn: dispatch.FS(runRoute)},
+		// The native config's other names for them, and its user-part edits.
+		{Name: "rewriteuri", NativeOnly: true, Ret: dispatch.Bool, Fn: dispatch.FS(func(c *router.Ctx, u string) int { return okErr(c, "rewriteuri", c.SetRURI([]byte(u))) })},
+		{Name: "rewritehost", NativeOnly: true, Ret: dispatch.Bool, Fn: dispatch.FS(func(c *router.Ctx, h string) int { return okErr(c, "rewritehost", c.RewriteRURI(nil, []byte(h))) })},
+		{Name: "rewriteuser", NativeOnly: true, Ret: dispatch.Bool, Fn: dispatch.FS(func(c *router.Ctx, u string) int { return okErr(c, "rewriteuser", c.RewriteRURI([]byte(u), nil)) })},
+		{Name: "strip", NativeOnly: true, Ret: dispatch.Bool, Fn: dispatch.FI(func(c *router.Ctx, n int) int {
+			return editUser(c, "strip", func(u string) string { return u[min(max(n, 0), len(u)):] })
+		})},
+		{Name: "strip_tail", NativeOnly: true, Ret: dispatch.Bool, Fn: dispatch.FI(func(c *router.Ctx, n int) int {
+			return editUser(c, "strip_tail", func(u string) string { return u[:len(u)-min(max(n, 0), len(u))] })
+		})},
+		{Name: "prefix", NativeOnly: true, Ret: dispatch.Bool, Fn: dispatch.FS(func(c *router.Ctx, p string) int {
+			return editUser(c, "prefix", func(u string) string { return p + u })
+		})},
 	}
 	for _, m := range methods {
 		m := m
@@ -379,4 +392,14 @@ func forward(c *router.Ctx, uri string) int {
 		return -1
 	}
 	return 1
+}
+
+// editUser changes the user part of the request URI (strip, strip_tail,
+// prefix): the user as it is now, $ru's changes included.
+func editUser(c *router.Ctx, fn string, f func(string) string) int {
+	u, err := c.RURI()
+	if err != nil {
+		return okErr(c, fn, err)
+	}
+	return okErr(c, fn, c.RewriteRURI([]byte(f(string(u.User))), nil))
 }

@@ -114,3 +114,30 @@ func TestIsMyself(t *testing.T) {
 		{"is_myself", []any{"sip:"}, "-1"},
 	})
 }
+
+// TestUserPartEdits: the native config's strip, strip_tail, prefix and the
+// rewrite* names, each on the request URI as the earlier ones left it.
+func TestUserPartEdits(t *testing.T) {
+	k := moduletest.New(t, "")
+	k.Request(strings.Replace(invite, "sip:bob@", "sip:00441234@", 1))
+	for _, c := range []struct {
+		fn   string
+		arg  any
+		want string
+	}{
+		{"strip", 2, "sip:441234@127.0.0.1:5060;transport=udp"},
+		{"prefix", "+", "sip:+441234@127.0.0.1:5060;transport=udp"},
+		{"strip_tail", 4, "sip:+44@127.0.0.1:5060;transport=udp"},
+		{"strip", 10, "sip:127.0.0.1:5060;transport=udp"}, // all of it: no user
+		{"rewriteuser", "carol", "sip:carol@127.0.0.1:5060;transport=udp"},
+		{"rewritehost", "example.com", "sip:carol@example.com:5060;transport=udp"},
+		{"rewriteuri", "sip:dave@example.net", "sip:dave@example.net"},
+	} {
+		if got := k.Native(c.fn, c.arg); got.String() != "1" {
+			t.Errorf("%s(%v): %s", c.fn, c.arg, got)
+		}
+		if got := k.Call("pv.get", "$ru").String(); got != c.want {
+			t.Errorf("after %s(%v): $ru %q, want %q", c.fn, c.arg, got, c.want)
+		}
+	}
+}

@@ -5,6 +5,7 @@ package pv
 
 import (
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/kemi-sip/kemi/core/router"
@@ -111,6 +112,7 @@ func valueBytes(v router.Value, buf *[]byte) []byte {
 
 func registerClasses() {
 	reg := router.RegisterPV
+	reg("sel", router.PVClass{Arg: true, Parse: parseSel, Get: getSel})
 	reg("ru", router.PVClass{
 		Get: func(c *router.Ctx, _ *router.PV) router.Value {
 			if !c.Msg.IsRequest() {
@@ -339,4 +341,37 @@ func getHdr(c *router.Ctx, pv *router.PV) router.Value {
 		return router.Value{}
 	}
 	return router.BytesValue(c.Msg.Header(i).Value)
+}
+
+// $sel(...) is a select of Kamailio's select framework. kemi has the one
+// configs use to read their own cfg vars, cfg_get.group.name; another is
+// an error when the script loads.
+func parseSel(pv *router.PV) error {
+	rest, ok := strings.CutPrefix(pv.Arg, "cfg_get.")
+	group, name, ok2 := strings.Cut(rest, ".")
+	if !ok || !ok2 || group == "" || name == "" {
+		return errors.New("select @" + pv.Arg + " is not supported: kemi has @cfg_get.group.name")
+	}
+	pv.Data = [2]string{group, name}
+	return nil
+}
+
+// customCfg is what finds a cfg var of the config (dispatch.Table).
+type customCfg interface {
+	CustomCfg(group, name string) (any, bool)
+}
+
+func getSel(c *router.Ctx, pv *router.PV) router.Value {
+	gn := pv.Data.([2]string)
+	t, ok := c.Env().Modules.(customCfg)
+	if !ok {
+		return router.Value{}
+	}
+	switch v, _ := t.CustomCfg(gn[0], gn[1]); v := v.(type) {
+	case int64:
+		return router.IntValue(v)
+	case string:
+		return router.StrValue(v)
+	}
+	return router.Value{}
 }

@@ -1,6 +1,7 @@
 package pv_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/kemi-sip/kemi/modules/moduletest"
@@ -54,4 +55,35 @@ func TestVarsLastAcrossMessages(t *testing.T) {
 	k.Call("pv.sets", "$avp(gone)", "yes")
 	k.Request(invite)
 	k.Run([]moduletest.Case{{"pv.get", []any{"$var(kept)"}, "yes"}, {"pv.get", []any{"$avp(gone)"}, ""}})
+}
+
+// TestSelCfgGet: a config's own cfg vars (group.name = value desc "...")
+// are read by $sel(cfg_get.group.name) and changed by cfg.set, as the
+// default Kamailio config's pstn.gw_ip and voicemail.srv_port are.
+func TestSelCfgGet(t *testing.T) {
+	k := moduletest.New(t, "loadmodule \"cfg_rpc.so\"\n"+
+		"pstn.gw_ip = \"\" desc \"PSTN GW Address\"\nvoicemail.srv_port = \"5060\" desc \"VoiceMail Port\"\nmy.n = 3 desc \"a number\"\n")
+	k.Request(moduletest.Invite)
+	k.Run([]moduletest.Case{
+		{"pv.get", []any{"$sel(cfg_get.pstn.gw_ip)"}, ""},
+		{"pv.get", []any{"$sel(cfg_get.voicemail.srv_port)"}, "5060"},
+		{"pv.geti", []any{"$sel(cfg_get.my.n)"}, "3"},
+		{"pv.is_null", []any{"$sel(cfg_get.no.such)"}, "1"},
+	})
+	if _, err := k.Table.CallRPC("cfg.set", "pstn", "gw_ip", "192.0.2.1"); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := k.Table.CallRPC("cfg.get", "pstn", "gw_ip"); err != nil || moduletest.JSON(res) != `"192.0.2.1"` {
+		t.Errorf("cfg.get pstn gw_ip: %s %v", moduletest.JSON(res), err)
+	}
+	k.Run([]moduletest.Case{{"pv.get", []any{"$sel(cfg_get.pstn.gw_ip)"}, "192.0.2.1"}})
+	if _, err := k.Table.CallRPC("cfg.set", "my", "n", "x"); err == nil {
+		t.Error("cfg.set of an int var to a string: no error")
+	}
+	if res := k.Call("pv.get", "$sel(ruri.user)"); !res.IsNull() {
+		t.Errorf("an unsupported select: %s", res)
+	}
+	if !strings.Contains(k.Logs.String(), "select @ruri.user is not supported") {
+		t.Errorf("an unsupported select is not named in the log:\n%s", k.Logs.String())
+	}
 }
