@@ -77,9 +77,9 @@ type StatsProvider interface {
 
 // TLSProvider, the tls module, gives the server and client TLS
 // configuration of listen=tls: sockets and TLS destinations; asked for
-// after Init and before the sockets are bound.
+// when the proxy starts, before the sockets are bound (not by kemi -c).
 type TLSProvider interface {
-	TLS() (server, client *tls.Config)
+	TLS() (server, client *tls.Config, err error)
 }
 
 // ParamsOnly is the value of a module that has parameters and nothing

@@ -336,15 +336,15 @@ func (t *Table) Loaded(name string) bool {
 
 // TLS is the TLS configuration of the loaded module that has one (the
 // tls module), nil when none is loaded.
-func (t *Table) TLS() (server, client *tls.Config) {
+func (t *Table) TLS() (server, client *tls.Config, err error) {
 	for _, l := range t.loaded {
 		if m, ok := l.mod.(TLSProvider); ok {
-			if server, client = m.TLS(); server != nil || client != nil {
-				return server, client
+			if server, client, err = m.TLS(); err != nil || server != nil || client != nil {
+				return server, client, err
 			}
 		}
 	}
-	return nil, nil
+	return nil, nil, nil
 }
 
 // Params returns the parameters of a loaded module, nil when it is not.

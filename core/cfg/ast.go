@@ -1,5 +1,7 @@
 package cfg
 
+import "net/netip"
+
 // The route blocks of a config, as parsed: the input of engines/native.
 
 // Route is one route block.
@@ -70,6 +72,12 @@ type (
 		Value string
 		Pos   Pos
 	}
+	// IPLit is an address or a network written bare: 10.0.0.1, 10.0.0.0/8.
+	IPLit struct {
+		Text   string
+		Prefix netip.Prefix
+		Pos    Pos
+	}
 	PVar struct {
 		Name string // "$var(x)"
 		Pos  Pos
@@ -108,6 +116,7 @@ func (s *Drop) stmtPos() Pos     { return s.Pos }
 func (s *Break) stmtPos() Pos    { return s.Pos }
 func (s *Return) stmtPos() Pos   { return s.Pos }
 func (e *IntLit) exprPos() Pos   { return e.Pos }
+func (e *IPLit) exprPos() Pos    { return e.Pos }
 func (e *StrLit) exprPos() Pos   { return e.Pos }
 func (e *PVar) exprPos() Pos     { return e.Pos }
 func (e *Ident) exprPos() Pos    { return e.Pos }

@@ -642,6 +642,10 @@ func (p *parser) primary() Expr {
 	case tStr:
 		p.advance()
 		return &StrLit{Value: t.text, Pos: pos}
+	case tIP:
+		p.advance()
+		pfx, _ := ParseIPLit(t.text) // the lexer checked it
+		return &IPLit{Text: t.text, Prefix: pfx, Pos: pos}
 	case tPVar:
 		p.advance()
 		return &PVar{Name: t.text, Pos: pos}

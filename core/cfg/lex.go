@@ -1,6 +1,8 @@
 package cfg
 
 import (
+	"fmt"
+	"net/netip"
 	"strconv"
 	"strings"
 )
@@ -11,6 +13,7 @@ const (
 	tEOF tokKind = iota
 	tIdent
 	tInt
+	tIP // 10.0.0.1, 10.0.0.0/8
 	tStr
 	tPVar
 	tOp // punctuation and operators
@@ -85,6 +88,9 @@ func (l *lexer) next() token {
 	case c >= '0' && c <= '9':
 		for l.off < len(b) && (isWordByte(b[l.off])) {
 			l.off++
+		}
+		if l.off+1 < len(b) && b[l.off] == '.' && b[l.off+1] >= '0' && b[l.off+1] <= '9' {
+			return l.ip(start)
 		}
 		s := string(b[start:l.off])
 		n, err := strconv.ParseInt(s, 0, 64)
@@ -190,4 +196,41 @@ func balanced[T string | []byte](b T, i int) int {
 		}
 	}
 	return 0
+}
+
+// ip lexes an IPv4 address written bare, as Kamailio's grammar allows in
+// expressions (src_ip == 10.0.0.1), with an optional /bits netmask.
+func (l *lexer) ip(start int) token {
+	b := l.b
+	for l.off < len(b) && (b[l.off] == '.' || b[l.off] >= '0' && b[l.off] <= '9') {
+		l.off++
+	}
+	if l.off+1 < len(b) && b[l.off] == '/' && b[l.off+1] >= '0' && b[l.off+1] <= '9' {
+		l.off++
+		for l.off < len(b) && b[l.off] >= '0' && b[l.off] <= '9' {
+			l.off++
+		}
+	}
+	s := string(b[start:l.off])
+	if _, err := ParseIPLit(s); err != nil {
+		l.errAt(start, err.Error())
+	}
+	return token{kind: tIP, text: s, off: start}
+}
+
+// ParseIPLit reads an address literal of a config: an address, or a
+// network as address/bits.
+func ParseIPLit(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return p, fmt.Errorf("bad network %s", s)
+		}
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("bad address %s", s)
+	}
+	return netip.PrefixFrom(a, a.BitLen()), nil
 }

@@ -2,8 +2,10 @@ package native
 
 import (
 	"bytes"
+	"net/netip"
 	"regexp"
 	"strconv"
+	"strings"
 
 	"github.com/kemi-sip/kemi/core/cfg"
 	"github.com/kemi-sip/kemi/core/router"
@@ -36,6 +38,8 @@ func (cp *compiler) expr(x cfg.Expr) expr {
 		return constExpr(router.IntValue(x.Value))
 	case *cfg.StrLit:
 		return constExpr(router.StrValue(x.Value))
+	case *cfg.IPLit:
+		return constExpr(router.StrValue(x.Text))
 	case *cfg.PVar:
 		pv := cp.pvar(x)
 		if pv == nil {
@@ -375,6 +379,12 @@ func (cp *compiler) compare(x *cfg.Binary) cond {
 	if id, ok := x.Y.(*cfg.Ident); ok && id.Name == "myself" {
 		return cp.myself(x)
 	}
+	if ip, ok := x.Y.(*cfg.IPLit); ok {
+		return cp.ipCompare(x, x.X, ip)
+	}
+	if ip, ok := x.X.(*cfg.IPLit); ok {
+		return cp.ipCompare(x, x.Y, ip)
+	}
 	a := cp.expr(x.X)
 	op := x.Op
 	if op == "=~" || op == "!~" {
@@ -435,6 +445,30 @@ func (cp *compiler) myself(x *cfg.Binary) cond {
 			return c.IsMyself(&u) != neg, next
 		}
 		return c.Env().Myself.Is(b, 0, false) != neg, next // a bare host
+	}
+}
+
+// ipCompare compiles "X == 10.0.0.1" and "X != 10.0.0.0/8": X (src_ip,
+// or any value holding an address) is in the network or is the address.
+func (cp *compiler) ipCompare(x *cfg.Binary, other cfg.Expr, ip *cfg.IPLit) cond {
+	neg := x.Op == "!="
+	if x.Op != "==" && x.Op != "!=" {
+		cp.errorf(x.Pos, "an address can only be compared with == or !=")
+	}
+	pfx := ip.Prefix
+	if id, ok := other.(*cfg.Ident); ok && id.Name == "src_ip" {
+		return func(r *runner, c *router.Ctx) (bool, flow) {
+			return pfx.Contains(c.Src().Addr().Unmap()) != neg, next
+		}
+	}
+	a := cp.expr(other)
+	return func(r *runner, c *router.Ctx) (bool, flow) {
+		v, f := a(r, c)
+		if f == stop {
+			return false, f
+		}
+		addr, err := netip.ParseAddr(strings.Trim(v.String(), "[]"))
+		return (err == nil && pfx.Contains(addr.Unmap())) != neg, next
 	}
 }
 

@@ -103,6 +103,8 @@ request_route { $var(a) = 1; sanity_check("1", "0"); $var(b) = 1; }`, 1, map[str
 		{"avp add and assign", `request_route { $avp(x) = 1; $avp(x) = 2; $var(v) = $avp(x); $avp(x) = $null; if ($avp(x) == $null) { $var(gone) = 1; } }`, 1,
 			map[string]string{"v": "2", "gone": "1"}},
 		{"ru assignment", `request_route { $ru = "sip:bob@example.com"; $rU = "carol"; $var(r) = $ru; }`, 1, map[string]string{"r": "sip:carol@example.com"}},
+		{"address literals", `request_route { if (src_ip == 127.0.0.1 && src_ip != 10.0.0.1 && src_ip == 127.0.0.0/8 && "127.0.0.1" == 127.0.0.1 && $si != 192.168.0.0/16) { $var(ip) = 1; } }`, 1,
+			map[string]string{"ip": "1"}},
 		{"strempty and strlen", `request_route { if (strempty($hdr(X-No)) && !strempty($ua) && strempty("")) { $var(e) = 1; } $var(l) = strlen($rm) + strlen(""); }`, 1,
 			map[string]string{"e": "1", "l": "8"}},
 		{"function as condition and statement", `request_route { if (is_method_in("R")) { setflag(5); } force_rport(); if (isflagset(5)) { $var(f) = 1; } }`, 1,
@@ -146,6 +148,8 @@ func TestLoadErrors(t *testing.T) {
 		{"case not constant", "request_route {\n  switch ($rU) { case $fU: exit; }\n}", "t.cfg:2:18: case: the value must be a string or an integer constant"},
 		{"all errors reported", "request_route {\n  nope1();\n  nope2();\n}", "t.cfg:3:3: unknown function nope2"},
 		{"no request_route", "route[A] { exit; }", "no request_route block"},
+		{"bad network", "request_route {\n  if (src_ip == 10.0.0.0/40) { exit; }\n}", "t.cfg:2:17: bad network 10.0.0.0/40"},
+		{"address ordered", "request_route {\n  if (src_ip < 10.0.0.1) { exit; }\n}", "an address can only be compared with == or !="},
 	}
 	for i, c := range cases {
 		_, err := load(t, "t.cfg", []byte(c.text))

@@ -137,7 +137,9 @@ func (p *Proxy) Start() error {
 		return err
 	}
 	tc.Listen, tc.Children, tc.Log = p.Listen, p.Children, p.log
-	tc.TLS, tc.ClientTLS = p.Table.TLS()
+	if tc.TLS, tc.ClientTLS, err = p.Table.TLS(); err != nil {
+		return err
+	}
 	tr, err := transport.Listen(tc)
 	if err != nil {
 		return err

@@ -35,7 +35,7 @@ type profile struct {
 // Module is the tls module of one proxy: the configurations its
 // parameters make.
 type Module struct {
-	server, client *tls.Config
+	srv, cli profile // read at Init; their files are loaded at start
 }
 
 var (
@@ -63,11 +63,20 @@ func init() {
 // Exports: none; the module configures the sockets.
 func (m *Module) Exports() []dispatch.Export { return nil }
 
-// TLS is the server and the client configuration.
-func (m *Module) TLS() (server, client *tls.Config) { return m.server, m.client }
+// TLS is the server and the client configuration, with their
+// certificates and CA lists loaded: asked for at start, so that a check
+// of the config (kemi -c), as Kamailio's, does not need the files.
+func (m *Module) TLS() (server, client *tls.Config, err error) {
+	if server, err = m.srv.build(true); err != nil {
+		return nil, nil, fmt.Errorf("tls: server: %w", err)
+	}
+	if client, err = m.cli.build(false); err != nil {
+		return nil, nil, fmt.Errorf("tls: client: %w", err)
+	}
+	return server, client, nil
+}
 
-// Init reads the parameters and the tls.cfg profiles, and loads the
-// certificates.
+// Init reads the parameters and the tls.cfg profiles.
 func (m *Module) Init(p *dispatch.Params) error {
 	base := profile{
 		certificate: p.Str("certificate", ""), privateKey: p.Str("private_key", ""), caList: p.Str("ca_list", ""),
@@ -80,31 +89,40 @@ func (m *Module) Init(p *dispatch.Params) error {
 			return err
 		}
 	}
-	var err error
-	if m.server, err = srv.build(true); err != nil {
-		return fmt.Errorf("server: %w", err)
+	for _, pr := range []*profile{&srv, &cli} {
+		if _, _, err := versions(pr.method); err != nil {
+			return err
+		}
+		if (pr.certificate == "") != (pr.privateKey == "") {
+			return errors.New("certificate and private_key go together")
+		}
 	}
-	if m.client, err = cli.build(false); err != nil {
-		return fmt.Errorf("client: %w", err)
-	}
+	m.srv, m.cli = srv, cli
 	return nil
+}
+
+// versions are the TLS versions a tls_method allows.
+func versions(method string) (lo, hi uint16, err error) {
+	switch strings.ToUpper(method) {
+	case "", "TLSV1.2+", "SSLV23":
+		// SSLv23 is Kamailio's "any version": here any that is allowed.
+		return tls.VersionTLS12, 0, nil
+	case "TLSV1.3+":
+		return tls.VersionTLS13, 0, nil
+	case "TLSV1.2":
+		return tls.VersionTLS12, tls.VersionTLS12, nil
+	case "TLSV1.3":
+		return tls.VersionTLS13, tls.VersionTLS13, nil
+	}
+	return 0, 0, fmt.Errorf("tls_method %q: only TLS 1.2 and later (TLSv1.2+, TLSv1.3+, TLSv1.2, TLSv1.3)", method)
 }
 
 // build makes a crypto/tls configuration of a profile.
 func (pr profile) build(isServer bool) (*tls.Config, error) {
 	c := &tls.Config{ServerName: pr.serverName}
-	switch strings.ToUpper(pr.method) {
-	case "", "TLSV1.2+", "SSLV23":
-		// SSLv23 is Kamailio's "any version": here any that is allowed.
-		c.MinVersion = tls.VersionTLS12
-	case "TLSV1.3+":
-		c.MinVersion = tls.VersionTLS13
-	case "TLSV1.2":
-		c.MinVersion, c.MaxVersion = tls.VersionTLS12, tls.VersionTLS12
-	case "TLSV1.3":
-		c.MinVersion, c.MaxVersion = tls.VersionTLS13, tls.VersionTLS13
-	default:
-		return nil, fmt.Errorf("tls_method %q: only TLS 1.2 and later (TLSv1.2+, TLSv1.3+, TLSv1.2, TLSv1.3)", pr.method)
+	var err error
+	if c.MinVersion, c.MaxVersion, err = versions(pr.method); err != nil {
+		return nil, err
 	}
 	if pr.certificate != "" || pr.privateKey != "" {
 		if pr.certificate == "" || pr.privateKey == "" {
