@@ -133,6 +133,23 @@ func (l *lexer) next() token {
 			l.off++
 		}
 		return token{kind: tStr, text: sb.String(), off: start}
+	case c == '@' && l.off+1 < len(b) && isWordByte(b[l.off+1]):
+		// A select, @via[1].params["node"]: the pseudo-variable $sel(...).
+		l.off++
+		for l.off < len(b) {
+			ch := b[l.off]
+			if ch == '"' {
+				if e := strings.IndexByte(string(b[l.off+1:]), '"'); e >= 0 {
+					l.off += e + 2
+					continue
+				}
+			}
+			if !isWordByte(ch) && ch != '.' && ch != '[' && ch != ']' && ch != '*' && ch != '-' {
+				break
+			}
+			l.off++
+		}
+		return token{kind: tPVar, text: "$sel(" + string(b[start+1:l.off]) + ")", off: start}
 	case c == '$':
 		n := PVLen(b[l.off:])
 		if n <= 1 {

@@ -499,3 +499,13 @@ func FakedCtx(log *slog.Logger) *Ctx {
 	w.ctx.Route = "faked"
 	return &w.ctx
 }
+
+// SetSource makes src the message's source address (corex's
+// set_source_address): $si, $sp, replies and received= follow it.
+func (c *Ctx) SetSource(src netip.AddrPort) {
+	if c.Pkt == nil {
+		return
+	}
+	c.Pkt.Src = src
+	c.srcIP = src.Addr().AppendTo(c.srcIP[:0])
+}

@@ -105,6 +105,8 @@ request_route { $var(a) = 1; sanity_check("1", "0"); $var(b) = 1; }`, 1, map[str
 		{"ru assignment", `request_route { $ru = "sip:bob@example.com"; $rU = "carol"; $var(r) = $ru; }`, 1, map[string]string{"r": "sip:carol@example.com"}},
 		{"address literals", `request_route { if (src_ip == 127.0.0.1 && src_ip != 10.0.0.1 && src_ip == 127.0.0.0/8 && "127.0.0.1" == 127.0.0.1 && $si != 192.168.0.0/16) { $var(ip) = 1; } }`, 1,
 			map[string]string{"ip": "1"}},
+		{"selects", `request_route { $var(h) = @via[1].host; $var(t) = @from.tag; if (@ruri.user == $null) { $var(n) = 1; } }`, 1,
+			map[string]string{"h": "127.0.0.1", "t": "4f1c7a3b", "n": "1"}},
 		{"strempty and strlen", `request_route { if (strempty($hdr(X-No)) && !strempty($ua) && strempty("")) { $var(e) = 1; } $var(l) = strlen($rm) + strlen(""); }`, 1,
 			map[string]string{"e": "1", "l": "8"}},
 		{"function as condition and statement", `request_route { if (is_method_in("R")) { setflag(5); } force_rport(); if (isflagset(5)) { $var(f) = 1; } }`, 1,

@@ -4,9 +4,13 @@
 package corex
 
 import (
+	"net/netip"
 	"os"
+	"strconv"
+	"strings"
 
 	"github.com/kemi-sip/kemi/core/router"
+	"github.com/kemi-sip/kemi/core/transport"
 	"github.com/kemi-sip/kemi/dispatch"
 )
 
@@ -64,7 +68,74 @@ func (Module) Exports() []dispatch.Export {
 			}
 			return 1
 		})},
+		{Name: "send_data", Ret: dispatch.Int, Fn: dispatch.FSS(func(c *router.Ctx, uri, data string) int { return sendData(c, uri, "", data) })},
+		{Name: "sendx", Ret: dispatch.Int, Fn: dispatch.FSSS(sendData)},
+		{Name: "set_recv_socket", Ret: dispatch.Int, Fn: dispatch.FS(func(c *router.Ctx, socket string) int {
+			l := listener(c, socket)
+			if l == nil || c.Pkt == nil {
+				return -1
+			}
+			c.Pkt.Local = l
+			return 1
+		})},
+		{Name: "set_source_address", Ret: dispatch.Int, Fn: dispatch.FS(func(c *router.Ctx, addr string) int {
+			// proto:ip:port, as Kamailio writes a socket; the protocol is
+			// the message's own.
+			if i := strings.IndexByte(addr, ':'); i > 0 && !strings.ContainsAny(addr[:i], ".[") {
+				if _, err := netip.ParseAddr(addr[:i]); err != nil {
+					addr = addr[i+1:]
+				}
+			}
+			ap, err := netip.ParseAddrPort(addr)
+			if err != nil {
+				c.Log().Error("corex: set_source_address: "+strconv.Quote(addr)+": want proto:ip:port", "route", c.Route)
+				return -1
+			}
+			c.SetSource(ap)
+			return 1
+		})},
 	}
+}
+
+// sendData sends data as it is to the address of a SIP URI (send_data,
+// sendx), from the listener socket names ("udp:10.0.0.1:5060"; "" for the
+// one the URI's transport picks).
+func sendData(c *router.Ctx, uri, socket, data string) int {
+	env := c.Env()
+	if env.Transport == nil {
+		c.Log().Error("corex: send_data: no sockets (outside a running proxy)", "route", c.Route)
+		return -1
+	}
+	hop, err := env.Resolve([]byte(uri))
+	if err != nil {
+		c.Log().Error("corex: send_data: "+err.Error(), "route", c.Route)
+		return -1
+	}
+	if socket != "" {
+		if hop.Local = listener(c, socket); hop.Local == nil {
+			return -1
+		}
+		hop.Proto = hop.Local.Proto
+	}
+	if err := env.Transport.Send(hop.Local, hop.Proto, hop.Addr, []byte(data)); err != nil {
+		c.Log().Error("corex: send_data: "+err.Error(), "route", c.Route)
+		return -1
+	}
+	return 1
+}
+
+// listener is the proxy's socket written as proto:ip:port; nil (logged)
+// when it has none such.
+func listener(c *router.Ctx, socket string) *transport.Listener {
+	if tr := c.Env().Transport; tr != nil {
+		for _, l := range tr.Listeners {
+			if strings.EqualFold(l.String(), socket) {
+				return l
+			}
+		}
+	}
+	c.Log().Error("corex: "+socket+" is not a socket of this proxy", "route", c.Route)
+	return nil
 }
 
 // appendBranch adds a branch for tm to fork to: uri, or the current

@@ -31,3 +31,39 @@ func TestCorex(t *testing.T) {
 		t.Errorf("file_write wrote %q", b)
 	}
 }
+
+// TestSendData: send_data and sendx send the data as it is, to the URI's
+// address, from the socket sendx names.
+func TestSendData(t *testing.T) {
+	k := moduletest.New(t, `loadmodule "corex.so"`)
+	k.Request(moduletest.Invite)
+	data := "OPTIONS sip:x@192.0.2.50 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK1\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:x@192.0.2.50>\r\nCall-ID: sd1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+	k.Run([]moduletest.Case{
+		{"corex.send_data", []any{"sip:192.0.2.50:5070", data}, "1"},
+		{"corex.sendx", []any{"sip:192.0.2.51;transport=tcp", "udp:127.0.0.1:5060", data}, "1"},
+		{"corex.sendx", []any{"sip:192.0.2.51", "udp:10.9.9.9:5060", data}, "-1"}, // not a socket of the proxy
+		{"corex.send_data", []any{"tel:+1234", data}, "-1"},
+	})
+	sent := k.Transport.TakeSent()
+	if len(sent) != 2 || string(sent[0].Msg) != data || sent[0].Dst.String() != "192.0.2.50:5070" ||
+		sent[1].Dst.String() != "192.0.2.51:5060" || sent[1].Proto.String() != "UDP" {
+		t.Errorf("sent %+v", sent)
+	}
+}
+
+func TestSocketAndSource(t *testing.T) {
+	k := moduletest.New(t, `loadmodule "corex.so"`)
+	c := k.Request(moduletest.Invite)
+	k.Run([]moduletest.Case{
+		{"corex.set_recv_socket", []any{"tcp:127.0.0.1:5060"}, "1"},
+		{"pv.get", []any{"$Rp"}, "5060"},
+		{"corex.set_recv_socket", []any{"udp:10.1.1.1:5060"}, "-1"},
+		{"corex.set_source_address", []any{"udp:198.51.100.9:5099"}, "1"},
+		{"pv.get", []any{"$si"}, "198.51.100.9"},
+		{"pv.geti", []any{"$sp"}, "5099"},
+		{"corex.set_source_address", []any{"nonsense"}, "-1"},
+	})
+	if c.Pkt.Local == nil || c.Pkt.Local.Proto.String() != "TCP" {
+		t.Errorf("receiving socket %v", c.Pkt.Local)
+	}
+}

@@ -5,7 +5,6 @@ package pv
 
 import (
 	"errors"
-	"strings"
 	"time"
 
 	"github.com/kemi-sip/kemi/core/router"
@@ -245,6 +244,18 @@ func registerClasses() {
 	}))
 	reg("si", msgGet(func(c *router.Ctx) router.Value { return str(c.SrcIP()) }))
 	reg("sp", msgGet(func(c *router.Ctx) router.Value { return router.IntValue(int64(c.Src().Port())) }))
+	// $su: the source as a SIP URI, sip:IP:PORT with ;transport= when not UDP.
+	reg("su", msgGet(func(c *router.Ctx) router.Value {
+		src := c.Src()
+		if !src.IsValid() {
+			return router.Value{}
+		}
+		s := "sip:" + src.String()
+		if p := c.ProtoName(); p != "udp" {
+			s += ";transport=" + p
+		}
+		return router.StrValue(s)
+	}))
 	reg("Ri", msgGet(func(c *router.Ctx) router.Value {
 		if c.Pkt == nil || c.Pkt.Local == nil {
 			return router.Value{}
@@ -268,6 +279,8 @@ func registerClasses() {
 		return str(v)
 	}))
 	reg("mb", msgGet(func(c *router.Ctx) router.Value { return str(c.Msg.Bytes()) }))
+	// $mbu: the message as it would be sent now, the script's changes in.
+	reg("mbu", msgGet(func(c *router.Ctx) router.Value { return str(c.Msg.AppendTo(nil)) }))
 	reg("ml", msgGet(func(c *router.Ctx) router.Value { return router.IntValue(int64(len(c.Msg.Bytes()))) }))
 	reg("rb", msgGet(func(c *router.Ctx) router.Value { return router.NonEmpty(c.Msg.Body()) }))
 	reg("cl", msgGet(func(c *router.Ctx) router.Value { return router.IntValue(int64(len(c.Msg.Body()))) }))
@@ -341,37 +354,4 @@ func getHdr(c *router.Ctx, pv *router.PV) router.Value {
 		return router.Value{}
 	}
 	return router.BytesValue(c.Msg.Header(i).Value)
-}
-
-// $sel(...) is a select of Kamailio's select framework. kemi has the one
-// configs use to read their own cfg vars, cfg_get.group.name; another is
-// an error when the script loads.
-func parseSel(pv *router.PV) error {
-	rest, ok := strings.CutPrefix(pv.Arg, "cfg_get.")
-	group, name, ok2 := strings.Cut(rest, ".")
-	if !ok || !ok2 || group == "" || name == "" {
-		return errors.New("select @" + pv.Arg + " is not supported: kemi has @cfg_get.group.name")
-	}
-	pv.Data = [2]string{group, name}
-	return nil
-}
-
-// customCfg is what finds a cfg var of the config (dispatch.Table).
-type customCfg interface {
-	CustomCfg(group, name string) (any, bool)
-}
-
-func getSel(c *router.Ctx, pv *router.PV) router.Value {
-	gn := pv.Data.([2]string)
-	t, ok := c.Env().Modules.(customCfg)
-	if !ok {
-		return router.Value{}
-	}
-	switch v, _ := t.CustomCfg(gn[0], gn[1]); v := v.(type) {
-	case int64:
-		return router.IntValue(v)
-	case string:
-		return router.StrValue(v)
-	}
-	return router.Value{}
 }

@@ -80,10 +80,34 @@ func TestSelCfgGet(t *testing.T) {
 	if _, err := k.Table.CallRPC("cfg.set", "my", "n", "x"); err == nil {
 		t.Error("cfg.set of an int var to a string: no error")
 	}
-	if res := k.Call("pv.get", "$sel(ruri.user)"); !res.IsNull() {
+	if res := k.Call("pv.get", "$sel(ruri.nope)"); !res.IsNull() {
 		t.Errorf("an unsupported select: %s", res)
 	}
-	if !strings.Contains(k.Logs.String(), "select @ruri.user is not supported") {
+	if !strings.Contains(k.Logs.String(), "select @ruri.nope is not supported") {
 		t.Errorf("an unsupported select is not named in the log:\n%s", k.Logs.String())
+	}
+}
+
+// TestSelects: the selects of Kamailio's select framework kemi has.
+func TestSelects(t *testing.T) {
+	k := moduletest.New(t, "")
+	k.Request(strings.Replace(invite, "Via: SIP/2.0/UDP 192.0.2.10:5062;branch=z9hG4bK-abc;rport\n",
+		"Via: SIP/2.0/UDP 192.0.2.10:5062;branch=z9hG4bK-abc;rport;node=n1\nVia: SIP/2.0/TCP 198.51.100.1;branch=z9hG4bK-2\n", 1))
+	k.Run([]moduletest.Case{
+		{"pv.get", []any{`$sel(via.params["node"])`}, "n1"},
+		{"pv.get", []any{"$sel(via[1].host)"}, "192.0.2.10"},
+		{"pv.get", []any{"$sel(via[2].transport)"}, "TCP"},
+		{"pv.get", []any{"$sel(via[2].branch)"}, "z9hG4bK-2"},
+		{"pv.get", []any{"$sel(via[3].host)"}, ""},
+		{"pv.get", []any{"$sel(ruri.user)"}, "bob"},
+		{"pv.get", []any{"$sel(ruri.params[\"transport\"])"}, "udp"},
+		{"pv.get", []any{"$sel(from.uri.host)"}, "example.com"},
+		{"pv.get", []any{"$sel(from.tag)"}, "f1"},
+		{"pv.get", []any{"$sel(from.name)"}, "Alice"},
+		{"pv.get", []any{"$sel(to.uri)"}, "sip:bob@127.0.0.1"},
+		{"pv.get", []any{"$mbu"}, k.Call("pv.get", "$mb").String()},
+	})
+	if res := k.Call("pv.get", "$sel(msg.nope)"); !res.IsNull() {
+		t.Errorf("an unsupported select: %s", res)
 	}
 }
