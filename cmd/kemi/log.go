@@ -54,26 +54,31 @@ func (h *logHandler) Handle(_ context.Context, r slog.Record) error {
 	b.WriteString(" ")
 	b.WriteString(strconv.Itoa(os.Getpid()))
 	b.WriteString(" ")
+	// "src" names who logs (<core> when none: <script>, <debugger>);
+	// "lname" replaces the level's name, as Kamailio's log_level_name does.
 	name := levelName(r.Level)
+	src := "<core>"
+	r.Attrs(func(a slog.Attr) bool {
+		switch a.Key {
+		case "src":
+			src = "<" + a.Value.String() + ">"
+		case "lname":
+			name = a.Value.String()
+		}
+		return true
+	})
 	if h.color && r.Level >= slog.LevelWarn {
 		name = "\x1b[31m" + name + "\x1b[0m"
 	}
 	b.WriteString(name)
 	b.WriteString(": ")
-	src := "<core>"
-	r.Attrs(func(a slog.Attr) bool {
-		if a.Key == "src" && a.Value.String() == "script" {
-			src = "<script>"
-		}
-		return true
-	})
 	b.WriteString(src)
 	b.WriteString(" ")
 	b.WriteString(r.Message)
 	b.WriteString(h.attrs)
 	r.Attrs(func(a slog.Attr) bool {
-		if a.Key == "src" && a.Value.String() == "script" {
-			return true // the marker of the script's own lines, written as <script>
+		if a.Key == "src" || a.Key == "lname" {
+			return true // written before the message
 		}
 		writeAttr(&b, a)
 		return true

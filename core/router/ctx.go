@@ -509,3 +509,19 @@ func (c *Ctx) SetSource(src netip.AddrPort) {
 	c.Pkt.Src = src
 	c.srcIP = src.Addr().AppendTo(c.srcIP[:0])
 }
+
+// EachAVP calls f with every AVP of the message, in the order added.
+func (c *Ctx) EachAVP(f func(name string, v Value)) {
+	for i := range c.avps {
+		f(c.avps[i].name, c.avps[i].val)
+	}
+}
+
+// Tracer is what a config engine tells of each action it runs while
+// tracing is on (the debugger module's cfgtrace).
+// block is the route block the action is in ("DEFAULT" for an unnamed
+// one, as Kamailio names it).
+type Tracer interface {
+	Tracing() bool
+	Trace(c *Ctx, block, file string, line int, action string)
+}

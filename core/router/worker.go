@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -370,4 +371,16 @@ func (c *Ctx) RunRoute(kind RouteKind, name string) (int, error) {
 		return -1, errors.New("route " + strconv.Quote(name) + " not found")
 	}
 	return r.Run(c, kind, name)
+}
+
+// EachVar calls f with every $var of the worker, in name order.
+func (w *Worker) EachVar(f func(name string, v Value)) {
+	names := make([]string, 0, len(w.vars))
+	for n := range w.vars {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		f(n, w.vars[n].val)
+	}
 }

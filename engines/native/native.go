@@ -75,7 +75,12 @@ func New(c *cfg.Config, t *dispatch.Table) (*Engine, error) {
 		e.main[k] = e.routes[routeKey{kindNames[k], ""}]
 	}
 	cp := &compiler{e: e, cfg: c}
+	cp.tracer, _ = t.FindModule("debugger").(router.Tracer)
 	for _, r := range c.Routes {
+		cp.blockName = r.Name
+		if cp.blockName == "" {
+			cp.blockName = "DEFAULT"
+		}
 		e.routes[routeKey{r.Kind, r.Name}].body = cp.block(r.Body)
 	}
 	if len(cp.errs) > 0 {
@@ -160,9 +165,11 @@ func (r *runner) call(c *router.Ctx, rt *route) (int, flow) {
 
 // compiler turns the AST into closures, collecting every error.
 type compiler struct {
-	e    *Engine
-	cfg  *cfg.Config
-	errs []error
+	e         *Engine
+	cfg       *cfg.Config
+	errs      []error
+	tracer    router.Tracer // the debugger module's cfgtrace, when loaded
+	blockName string        // the route block being compiled, for the tracer
 }
 
 func (cp *compiler) errorf(p cfg.Pos, f string, a ...any) {

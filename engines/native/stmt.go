@@ -28,7 +28,59 @@ func (cp *compiler) block(b *cfg.Block) stmt {
 	}
 }
 
+// stmt compiles a statement; with the debugger's cfgtrace, one that
+// tells the tracer of itself before it runs, as Kamailio's does of each
+// action.
 func (cp *compiler) stmt(s cfg.Stmt) stmt {
+	st := cp.stmt1(s)
+	if cp.tracer == nil || st == nil {
+		return st
+	}
+	if _, block := s.(*cfg.Block); block {
+		return st
+	}
+	tr, pos, name, block := cp.tracer, cfg.PosOf(s), actionName(s), cp.blockName
+	return func(r *runner, c *router.Ctx) flow {
+		if tr.Tracing() {
+			tr.Trace(c, block, pos.File, pos.Line, name)
+		}
+		return st(r, c)
+	}
+}
+
+// actionName is what a trace line calls a statement: the function it
+// calls, or the kind of statement.
+func actionName(s cfg.Stmt) string {
+	switch s := s.(type) {
+	case *cfg.ExprStmt:
+		switch x := s.X.(type) {
+		case *cfg.Call:
+			return x.Name
+		case *cfg.Ident:
+			return x.Name
+		}
+		return "expression"
+	case *cfg.Assign:
+		return "assign"
+	case *cfg.If:
+		return "if"
+	case *cfg.While:
+		return "while"
+	case *cfg.Switch:
+		return "switch"
+	case *cfg.Return:
+		return "return"
+	case *cfg.Exit:
+		return "exit"
+	case *cfg.Drop:
+		return "drop"
+	case *cfg.Break:
+		return "break"
+	}
+	return "action"
+}
+
+func (cp *compiler) stmt1(s cfg.Stmt) stmt {
 	switch s := s.(type) {
 	case *cfg.Block:
 		return cp.block(s)

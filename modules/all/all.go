@@ -11,6 +11,7 @@ import (
 	_ "github.com/kemi-sip/kemi/modules/db_mysql"
 	_ "github.com/kemi-sip/kemi/modules/db_postgres"
 	_ "github.com/kemi-sip/kemi/modules/db_sqlite"
+	_ "github.com/kemi-sip/kemi/modules/debugger"
 	_ "github.com/kemi-sip/kemi/modules/exec"
 	_ "github.com/kemi-sip/kemi/modules/hdr"
 	_ "github.com/kemi-sip/kemi/modules/htable"
