@@ -41,6 +41,9 @@ type Env struct {
 
 	// ReplyHook, set by tm, sees every reply after reply_route.
 	ReplyHook ReplyHook
+	// HTTP, set by xhttp, takes the HTTP requests received on the SIP
+	// TCP and TLS sockets; without it they are dropped as malformed.
+	HTTP func(c *Ctx)
 
 	// RouteTimer, when set, is told each main route's execution time
 	// with the context it ran on (kemibench classifies the runs with it).
@@ -239,6 +242,18 @@ func (w *Worker) Handle(p *transport.Packet) {
 		return
 	}
 	c := &w.ctx
+	if m.IsHTTP() {
+		if e.HTTP == nil || p.Proto == sip.TransportUDP {
+			e.Stats.Malformed.Add(1)
+			w.rejectMalformed(p, errNoHTTP)
+			return
+		}
+		c.reset(m, p)
+		defer c.Finish()
+		c.Kind = RouteEvent
+		e.HTTP(c)
+		return
+	}
 	c.reset(m, p)
 	defer c.Finish()
 	if m.IsRequest() {
@@ -260,6 +275,8 @@ func (w *Worker) Handle(p *transport.Packet) {
 		e.Stats.Dropped.Add(1)
 	}
 }
+
+var errNoHTTP = errors.New("an HTTP request: served on TCP and TLS when the xhttp module is loaded")
 
 // RunRequest runs request_route on an already parsed message, the way
 // Handle does; for benchmarks and tests.

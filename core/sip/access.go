@@ -1,5 +1,7 @@
 package sip
 
+import "errors"
+
 // Accessors. Every []byte returned is a view into the parsed buffer, valid
 // until the next Parse; do not append to it.
 
@@ -25,8 +27,18 @@ func (m *Msg) RURI() (*URI, error) {
 	if !m.request {
 		return nil, errNotRequest
 	}
+	if m.http {
+		return nil, errHTTP
+	}
 	return &m.ruriURI, nil
 }
+
+var errHTTP = errors.New("sip: an HTTP request has no SIP URI")
+
+// IsHTTP reports whether the message is an HTTP/1.x request (received on
+// a SIP stream, for the xhttp module): only its start line, header fields
+// and body are read; the request URI is its path (RURIText).
+func (m *Msg) IsHTTP() bool { return m.http }
 
 // Version returns "SIP/2.0" as written.
 func (m *Msg) Version() []byte { return m.bytes(m.version) }

@@ -110,6 +110,7 @@ type Msg struct {
 	expires   int
 	contact   Contact
 	contactOK bool
+	http      bool // an HTTP/1.x request (IsHTTP)
 	auth      [4]Digest
 	authErr   [4]error
 
@@ -168,8 +169,10 @@ func (m *Msg) Parse(b []byte) error {
 	if err := m.indexHeaders(nl+1, &lim); err != nil {
 		return err
 	}
-	if err := m.parseEager(); err != nil {
-		return err
+	if !m.http {
+		if err := m.parseEager(); err != nil {
+			return err
+		}
 	}
 	return m.frameBody()
 }
@@ -204,6 +207,7 @@ func (m *Msg) reset() {
 	m.cached = 0
 	m.replyable = false
 	m.contactOK = false
+	m.http = false
 	m.edits.reset()
 }
 
@@ -234,6 +238,12 @@ func (m *Msg) parseStartLine(line []byte) error {
 	// a request URI is one token: LWS inside it, or <>, makes it invalid
 	if len(uri) == 0 || bytes.IndexByte(uri, ' ') >= 0 || bytes.IndexByte(uri, '\t') >= 0 {
 		return m.fail(ErrMalformed, 1, HdrOther, "bad request URI")
+	}
+	if equalFold(ver, "HTTP/1.1") || equalFold(ver, "HTTP/1.0") {
+		// An HTTP request on a SIP stream, for the xhttp module, as
+		// Kamailio's parser takes it: the start line and header fields.
+		m.http = true
+		return nil
 	}
 	return m.checkVersion(ver)
 }

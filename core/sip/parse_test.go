@@ -349,6 +349,17 @@ func TestFrameLen(t *testing.T) {
 	if _, _, err := FrameLen(noCL, 65535); err == nil {
 		t.Error("no Content-Length on a stream: want an error")
 	}
+	get := wire("GET /RPC HTTP/1.1\nHost: x\n\n")
+	if _, n, err := FrameLen(append(get, "GET /b HTTP/1.1"...), 65535); err != nil || n != len(get) {
+		t.Errorf("an HTTP request without Content-Length (xhttp): n %d err %v, want %d nil", n, err, len(get))
+	}
+	var hm Msg
+	if err := hm.Parse(get); err != nil || !hm.IsHTTP() || string(hm.RURIText()) != "/RPC" {
+		t.Errorf("an HTTP request: %v http %v %q", err, hm.IsHTTP(), hm.RURIText())
+	}
+	if _, err := hm.RURI(); err == nil {
+		t.Error("an HTTP request's URI parsed as a SIP URI")
+	}
 	twoCL := wire("OPTIONS sip:b SIP/2.0\nl: 0\nContent-Length: 0\n\n")
 	if _, _, err := FrameLen(twoCL, 65535); err == nil || err.(*ParseError).Kind != ErrDuplicate {
 		t.Errorf("two Content-Length on a stream: got %v, want a duplicate error as Parse gives", err)

@@ -54,7 +54,10 @@ func FrameLen(b []byte, maxSize int) (skip, n int, err error) {
 		cl = int(v)
 	}
 	if cl < 0 {
-		return skip, 0, &ParseError{Kind: ErrContentLength, Header: HdrContentLength, What: "no Content-Length on a stream"}
+		if !isHTTPRequest(b) {
+			return skip, 0, &ParseError{Kind: ErrContentLength, Header: HdrContentLength, What: "no Content-Length on a stream"}
+		}
+		cl = 0 // an HTTP request without one has no body (RFC 9112 §6.3)
 	}
 	if hdrEnd+cl > maxSize {
 		return skip, 0, &ParseError{Kind: ErrTooLarge, What: "message larger than the size limit"}
@@ -63,4 +66,17 @@ func FrameLen(b []byte, maxSize int) (skip, n int, err error) {
 		return skip, 0, nil
 	}
 	return skip, hdrEnd + cl, nil
+}
+
+// isHTTPRequest reports whether b starts with an HTTP/1.x request line
+// (xhttp's requests on a SIP stream).
+func isHTTPRequest(b []byte) bool {
+	line := b[:max(bytes.IndexByte(b, '\n'), 0)]
+	line = bytes.TrimRight(line, "\r")
+	sp := bytes.LastIndexByte(line, ' ')
+	if sp < 0 {
+		return false
+	}
+	v := line[sp+1:]
+	return equalFold(v, "HTTP/1.1") || equalFold(v, "HTTP/1.0")
 }

@@ -36,6 +36,14 @@ type Packet struct {
 	Overloaded bool
 }
 
+// CloseStream closes the TCP or TLS connection the packet came on (a
+// reply sent with set_reply_close); nothing for UDP.
+func (p *Packet) CloseStream() {
+	if p.conn != nil {
+		p.conn.c.Close()
+	}
+}
+
 // ConnID is the id of the TCP connection the packet came on, 0 for UDP.
 func (p *Packet) ConnID() uint64 {
 	if p.conn == nil {

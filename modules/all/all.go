@@ -37,5 +37,6 @@ import (
 	_ "github.com/kemi-sip/kemi/modules/tm"
 	_ "github.com/kemi-sip/kemi/modules/tmx"
 	_ "github.com/kemi-sip/kemi/modules/usrloc"
+	_ "github.com/kemi-sip/kemi/modules/xhttp"
 	_ "github.com/kemi-sip/kemi/modules/xlog"
 )

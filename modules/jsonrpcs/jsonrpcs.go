@@ -5,8 +5,10 @@
 // and over a unix datagram socket (dgram_socket; replies go to the
 // sender). `kemi rpc` is the client of all three.
 //
-// Kamailio serves HTTP through xhttp on a SIP TCP port; kemi listens on
-// its own address (http_listen, 127.0.0.1:5071 by default, "" for none):
+// With xhttp loaded, HTTP is served on the SIP TCP ports as in Kamailio
+// (jsonrpc_dispatch in event_route[xhttp:request]); without it, kemi
+// listens on its own address (http_listen, 127.0.0.1:5071 by default, ""
+// for none):
 // RPC commands change the running proxy, so they stay on loopback unless
 // the config says otherwise. The FIFO and the datagram socket are made
 // only when their parameter names them (Kamailio makes both in its
@@ -32,6 +34,7 @@ import (
 
 	"github.com/kemi-sip/kemi/core/router"
 	"github.com/kemi-sip/kemi/dispatch"
+	"github.com/kemi-sip/kemi/modules/xhttp"
 )
 
 // Transport bits of the "transport" parameter, as Kamailio's.
@@ -56,6 +59,7 @@ type settings struct {
 type Module struct {
 	set     settings
 	running *server
+	xhttp   *xhttp.Module // when loaded: JSON-RPC over HTTP on the SIP streams
 }
 
 var (
@@ -64,14 +68,62 @@ var (
 	_ dispatch.Stopper     = (*Module)(nil)
 )
 
-// Exports: none; jsonrpcs serves the RPC commands.
-func (m *Module) Exports() []dispatch.Export { return nil }
+// Exports are KSR.jsonrpcs: dispatch answers the HTTP request being routed
+// (xhttp) with the JSON-RPC command in its body; exec and execx run a
+// JSON-RPC document from the script, response is its answer.
+func (m *Module) Exports() []dispatch.Export {
+	return []dispatch.Export{
+		{Name: "dispatch", Native: "jsonrpc_dispatch", Ret: dispatch.Int, Fn: dispatch.F0(m.dispatch)},
+		{Name: "exec", Native: "jsonrpc_exec", Ret: dispatch.Int, Fn: dispatch.FS(m.exec)},
+		{Name: "execx", Ret: dispatch.Int, Fn: dispatch.FS(m.exec)},
+		{Name: "response", Ret: dispatch.XVal, Fn: dispatch.V0(func(c *router.Ctx) router.Value {
+			if r := execResults.Of(c); r.set {
+				return router.BytesValue(r.body)
+			}
+			return router.Value{}
+		})},
+	}
+}
+
+// execResult is the answer of the last jsonrpc_exec of the message.
+type execResult struct {
+	body []byte
+	set  bool
+}
+
+func (r *execResult) Reset() { r.body, r.set = r.body[:0], false }
+
+var execResults = router.NewSlot[execResult]()
+
+func (m *Module) dispatch(c *router.Ctx) int {
+	s := m.running
+	if m.xhttp == nil || s == nil || !c.Msg.IsHTTP() {
+		c.Log().Error("jsonrpc_dispatch: not an HTTP request (xhttp's event route)", "route", c.Route)
+		return -1
+	}
+	out, _ := s.handle(c.Msg.Body())
+	if out == nil {
+		return m.xhttp.Reply(c, 204, "No Content", "", "")
+	}
+	return m.xhttp.Reply(c, 200, "OK", "application/json", string(out))
+}
+
+func (m *Module) exec(c *router.Ctx, doc string) int {
+	s := m.running
+	if s == nil {
+		return -1
+	}
+	out, _ := s.handle([]byte(doc))
+	r := execResults.Of(c)
+	r.body, r.set = append(r.body[:0], out...), true
+	return 1
+}
 
 func init() {
 	dispatch.Register(dispatch.ModuleInfo{Name: "jsonrpcs", KSR: "-", New: func() dispatch.Module { return &Module{} },
 		Params: []dispatch.Param{
 			{Name: "transport", Kind: dispatch.Int, Default: "0", Doc: "0 all; else a sum of 1 HTTP, 2 FIFO, 4 datagram"},
-			{Name: "http_listen", Kind: dispatch.Str, Default: "127.0.0.1:5071", Doc: "HTTP address; \"\" for none. Off loopback it warns: there is no authentication"},
+			{Name: "http_listen", Kind: dispatch.Str, Default: "127.0.0.1:5071", Doc: "HTTP address (without xhttp; with it, none unless set); \"\" for none. Off loopback it warns: there is no authentication"},
 			{Name: "fifo_name", Kind: dispatch.Str, Doc: "path of the FIFO to make"},
 			{Name: "fifo_mode", Kind: dispatch.Int, Default: "0660", Doc: "its permissions"},
 			{Name: "fifo_reply_dir", Kind: dispatch.Str, Default: "/tmp/", Doc: "where reply FIFOs are"},
@@ -95,9 +147,6 @@ func init() {
 		{Name: "binrpc_max_body_size", Kind: dispatch.Int}, {Name: "binrpc_struct_max_body_size", Kind: dispatch.Int},
 	}})
 	dispatch.Register(dispatch.ModuleInfo{Name: "cfg_rpc", KSR: "-", New: dispatch.NewParamsOnly})
-	dispatch.Register(dispatch.ModuleInfo{Name: "xhttp", KSR: "-", New: dispatch.NewParamsOnly, Params: []dispatch.Param{
-		{Name: "url_match", Kind: dispatch.Str}, {Name: "url_skip", Kind: dispatch.Str}, {Name: "event_callback", Kind: dispatch.Str},
-	}})
 	dispatch.Register(dispatch.ModuleInfo{Name: "xhttp_prom", KSR: "-", New: dispatch.NewParamsOnly, Params: []dispatch.Param{
 		{Name: "xhttp_prom_stats", Kind: dispatch.Str}, {Name: "xhttp_prom_pref", Kind: dispatch.Str},
 		{Name: "xhttp_prom_beginning", Kind: dispatch.Str}, {Name: "xhttp_prom_timeout", Kind: dispatch.Int},
@@ -107,9 +156,15 @@ func init() {
 
 // Init reads the parameters.
 func (m *Module) Init(p *dispatch.Params) error {
+	// With xhttp loaded, JSON-RPC over HTTP is on the SIP streams, as in
+	// Kamailio: no listener of its own unless http_listen asks for one.
+	listen := "127.0.0.1:5071"
+	if x, ok := p.Module("xhttp").(*xhttp.Module); ok {
+		m.xhttp, listen = x, ""
+	}
 	s := settings{
 		transport:    p.Int("transport", 0),
-		httpListen:   p.Str("http_listen", "127.0.0.1:5071"),
+		httpListen:   p.Str("http_listen", listen),
 		fifo:         p.Str("fifo_name", ""),
 		fifoReplyDir: p.Str("fifo_reply_dir", "/tmp/"),
 		fifoMode:     os.FileMode(p.Int("fifo_mode", 0o660)),

@@ -19,10 +19,11 @@ import (
 
 // Proxy is a running proxy.
 type Proxy struct {
-	Addr  netip.AddrPort // its UDP socket
-	Env   *router.Env
-	Table *dispatch.Table // its modules, exports and RPC commands
-	Logs  *Logs
+	Addr    netip.AddrPort // its UDP socket
+	TCPAddr netip.AddrPort // its TCP socket, when it has one
+	Env     *router.Env
+	Table   *dispatch.Table // its modules, exports and RPC commands
+	Logs    *Logs
 }
 
 // Logs collects what the proxy logs.
@@ -47,8 +48,15 @@ func (l *Logs) String() string {
 // serves; the proxy stops when the test ends.
 func Start(tb testing.TB, path string, defines map[string]string) *Proxy {
 	tb.Helper()
+	return StartListen(tb, path, defines, "udp:127.0.0.1:0")
+}
+
+// StartListen is Start on these sockets (-l), such as "tcp:127.0.0.1:0";
+// TCPAddr is the TCP one.
+func StartListen(tb testing.TB, path string, defines map[string]string, listen ...string) *Proxy {
+	tb.Helper()
 	logs := &Logs{}
-	p, err := proxy.Load(proxy.Options{File: path, Defines: defines, Listen: []string{"udp:127.0.0.1:0"}, Children: 2,
+	p, err := proxy.Load(proxy.Options{File: path, Defines: defines, Listen: listen, Children: 2,
 		Aliases: []string{"proxy.example.com"}, Log: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	if err != nil {
 		tb.Fatal(err)
@@ -57,5 +65,5 @@ func Start(tb testing.TB, path string, defines map[string]string) *Proxy {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(p.Stop)
-	return &Proxy{Addr: p.Addr(sip.TransportUDP), Env: p.Env, Table: p.Table, Logs: logs}
+	return &Proxy{Addr: p.Addr(sip.TransportUDP), TCPAddr: p.Addr(sip.TransportTCP), Env: p.Env, Table: p.Table, Logs: logs}
 }
