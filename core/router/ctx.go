@@ -51,7 +51,11 @@ type Ctx struct {
 	replyHdr []byte // headers for the next locally generated reply
 	Replied  int    // the status of the last reply sent by the script
 
-	avps []avp
+	avps  []avp
+	xavps []xavpItem
+	// Via parameters to add to this proxy's Via (corex's via_add_srvid,
+	// via_add_xavp_params).
+	viaSrvID, viaXAVP bool
 
 	branches []Branch
 	path     []byte
@@ -85,6 +89,8 @@ func (c *Ctx) reset(m *sip.Msg, p *transport.Packet) {
 		c.avps[i].val = Value{}
 	}
 	c.avps = c.avps[:0]
+	c.xavps = c.xavps[:0]
+	c.viaSrvID, c.viaXAVP = false, false
 }
 
 // Log is the logger of the proxy.

@@ -243,6 +243,13 @@ func (c *Ctx) PrepareRequest() error {
 	return nil
 }
 
+// AddViaSrvID and AddViaXAVPParams have this proxy's Via of the message
+// carry ;srvid=server_id, and the fields of the first item of the
+// xavp_via_params XAVP as parameters (corex's via_add_srvid and
+// via_add_xavp_params).
+func (c *Ctx) AddViaSrvID(on bool)      { c.viaSrvID = on }
+func (c *Ctx) AddViaXAVPParams(on bool) { c.viaXAVP = on }
+
 // PushVia puts this proxy's Via, for a request leaving through hop, with
 // the given branch on top of the message.
 func (c *Ctx) PushVia(hop Hop, branch []byte) error {
@@ -257,6 +264,18 @@ func (c *Ctx) PushVia(hop Hop, branch []byte) error {
 	}
 	via = append(via, ";branch="...)
 	via = append(via, branch...)
+	e := c.W.env
+	if c.viaSrvID && e.ServerID != 0 {
+		via = strconv.AppendInt(append(via, ";srvid="...), int64(e.ServerID), 10)
+	}
+	if c.viaXAVP && e.XAVPViaParams != "" {
+		c.XAVPFields(e.XAVPViaParams, 0, func(k string, v Value) {
+			via = append(append(via, ';'), k...)
+			if !v.IsNull() {
+				via = v.AppendTo(append(via, '='))
+			}
+		})
+	}
 	c.W.viaBuf = via
 	return c.Msg.PushVia(via)
 }

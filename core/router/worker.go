@@ -41,6 +41,10 @@ type Env struct {
 
 	// ReplyHook, set by tm, sees every reply after reply_route.
 	ReplyHook ReplyHook
+	// ServerID is the server_id core parameter; XAVPViaParams names the
+	// XAVP whose fields via_add_xavp_params adds to the Via.
+	ServerID      int
+	XAVPViaParams string
 	// HTTP, set by xhttp, takes the HTTP requests received on the SIP
 	// TCP and TLS sockets; without it they are dropped as malformed.
 	HTTP func(c *Ctx)

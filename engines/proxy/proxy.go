@@ -146,6 +146,13 @@ func (p *Proxy) Start() error {
 	}
 	env := &router.Env{Engine: p.Engine, Transport: tr, Myself: transport.NewMyself(tr.Listeners, p.Aliases), Log: p.log, Defines: c.Defines,
 		RouteTimer: p.RouteTimer, Level: p.level}
+	if env.ServerID, err = c.Int("server_id", 0); err != nil {
+		tr.Close()
+		return err
+	}
+	if g, ok := c.Global("xavp_via_params"); ok {
+		env.XAVPViaParams = g.Value
+	}
 	if err := latencySettings(c, env); err != nil {
 		tr.Close()
 		return err

@@ -70,6 +70,8 @@ func (Module) Exports() []dispatch.Export {
 		})},
 		{Name: "send_data", Ret: dispatch.Int, Fn: dispatch.FSS(func(c *router.Ctx, uri, data string) int { return sendData(c, uri, "", data) })},
 		{Name: "sendx", Ret: dispatch.Int, Fn: dispatch.FSSS(sendData)},
+		{Name: "via_add_srvid", Ret: dispatch.Int, Fn: dispatch.FI(func(c *router.Ctx, on int) int { c.AddViaSrvID(on != 0); return 1 })},
+		{Name: "via_add_xavp_params", Ret: dispatch.Int, Fn: dispatch.FI(func(c *router.Ctx, on int) int { c.AddViaXAVPParams(on != 0); return 1 })},
 		{Name: "set_recv_socket", Ret: dispatch.Int, Fn: dispatch.FS(func(c *router.Ctx, socket string) int {
 			l := listener(c, socket)
 			if l == nil || c.Pkt == nil {

@@ -1,10 +1,14 @@
 package corex_test
 
 import (
+	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
+	"github.com/kemi-sip/kemi/engines/enginetest/proxytest"
 	"github.com/kemi-sip/kemi/modules/moduletest"
 )
 
@@ -65,5 +69,49 @@ func TestSocketAndSource(t *testing.T) {
 	})
 	if c.Pkt.Local == nil || c.Pkt.Local.Proto.String() != "TCP" {
 		t.Errorf("receiving socket %v", c.Pkt.Local)
+	}
+}
+
+// TestViaParams: via_add_srvid and via_add_xavp_params put ;srvid=
+// server_id and the fields of the xavp_via_params XAVP into the Via of a
+// forwarded request, as the anycast example config has them.
+func TestViaParams(t *testing.T) {
+	peer, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	path := filepath.Join(t.TempDir(), "k.cfg")
+	os.WriteFile(path, []byte(`server_id = 7
+xavp_via_params = "via"
+loadmodule "corex.so"
+request_route {
+	via_add_srvid(1);
+	$xavp(via=>node) = "n1";
+	$xavp(via[0]=>lb) = $null;
+	$xavp(via[0]=>mark) = "x";
+	via_add_xavp_params(1);
+	$du = "sip:`+peer.LocalAddr().String()+`";
+	forward();
+}
+`), 0o644)
+	p := proxytest.Start(t, path, nil)
+	c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(p.Addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	l := c.LocalAddr().String()
+	c.Write([]byte("OPTIONS sip:x@" + peer.LocalAddr().String() + " SIP/2.0\r\nVia: SIP/2.0/UDP " + l + ";branch=z9hG4bK-vp\r\n" +
+		"Max-Forwards: 70\r\nFrom: <sip:t@" + l + ">;tag=1\r\nTo: <sip:x@h>\r\nCall-ID: vp1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"))
+	peer.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 4096)
+	n, _, err := peer.ReadFromUDP(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	via, _, _ := strings.Cut(string(buf[:n]), "\r\nVia: SIP/2.0/UDP "+l)
+	if !strings.HasSuffix(via, ";srvid=7;node=n1;mark=x") {
+		t.Errorf("the proxy's Via: %q, want it to end ;srvid=7;node=n1;mark=x", via)
 	}
 }

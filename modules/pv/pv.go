@@ -301,6 +301,7 @@ func registerClasses() {
 		Get: func(c *router.Ctx, pv *router.PV) router.Value { return c.W.Var(pv.Arg) },
 		Set: func(c *router.Ctx, pv *router.PV, v router.Value) error { c.W.SetVar(pv.Arg, v); return nil },
 	})
+	reg("xavp", router.PVClass{Arg: true, Parse: parseXAVP, Get: getXAVP, Set: setXAVP})
 	reg("avp", router.PVClass{Arg: true, Parse: parseAVP,
 		Get: func(c *router.Ctx, pv *router.PV) router.Value { return c.AVP(pv.Data.(string)) },
 		Set: func(c *router.Ctx, pv *router.PV, v router.Value) error {

@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kemi-sip/kemi/core/router"
 	"github.com/kemi-sip/kemi/modules/moduletest"
 )
 
@@ -110,4 +111,44 @@ func TestSelects(t *testing.T) {
 	if res := k.Call("pv.get", "$sel(msg.nope)"); !res.IsNull() {
 		t.Errorf("an unsupported select: %s", res)
 	}
+}
+
+// TestXAVP: $xavp(name=>key) = v starts a new item, name[0] adds to the
+// most recent; reads take the most recent item and value; $null removes.
+func TestXAVP(t *testing.T) {
+	k := moduletest.New(t, "")
+	c := k.Request(invite)
+	set := func(name string, v router.Value) {
+		t.Helper()
+		pv, err := router.ParsePV(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := pv.Set(c, v); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+	}
+	set("$xavp(a=>x)", router.StrValue("1"))
+	set("$xavp(a[0]=>y)", router.StrValue("2"))
+	set("$xavp(a[0]=>y)", router.IntValue(3))
+	set("$xavp(a=>x)", router.StrValue("new")) // a second item, now the first
+	k.Run([]moduletest.Case{
+		{"pv.get", []any{"$xavp(a=>x)"}, "new"},
+		{"pv.get", []any{"$xavp(a[1]=>x)"}, "1"},
+		{"pv.get", []any{"$xavp(a[1]=>y)"}, "3"},
+		{"pv.get", []any{"$xavp(a[1]=>y[1])"}, "2"},
+		{"pv.get", []any{"$xavp(a[0]=>y)"}, ""},
+		{"pv.get", []any{"$xavp(a[2]=>x)"}, ""},
+		{"pv.get", []any{"$xavp(a)"}, "<<xavp:a>>"},
+	})
+	set("$xavp(a[1]=>y)", router.Value{})
+	k.Run([]moduletest.Case{{"pv.get", []any{"$xavp(a[1]=>y)"}, ""}, {"pv.get", []any{"$xavp(a[1]=>x)"}, "1"}})
+	set("$xavp(a)", router.Value{})
+	k.Run([]moduletest.Case{{"pv.get", []any{"$xavp(a=>x)"}, ""}})
+	pv, _ := router.ParsePV("$xavp(b[0]=>x)")
+	if err := pv.Set(c, router.StrValue("v")); err == nil {
+		t.Error("adding to an item that does not exist: no error")
+	}
+	k.Request(invite) // a new message has none
+	k.Run([]moduletest.Case{{"pv.get", []any{"$xavp(a=>x)"}, ""}})
 }
