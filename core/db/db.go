@@ -26,6 +26,13 @@ import (
 	_ "modernc.org/sqlite"             // registers "sqlite"
 )
 
+// Kamailio's built-in db_url defaults (DEFAULT_DB_URL, DEFAULT_RODB_URL):
+// the modules that read a database and are given no db_url use them.
+const (
+	DefaultURL   = "mysql://kamailio:kamailiorw@localhost/kamailio"
+	DefaultROURL = "mysql://kamailioro:kamailioro@localhost/kamailio"
+)
+
 // Driver names the kind of database a URL selects.
 type Driver string
 
@@ -111,6 +118,16 @@ func ParseURL(s string) (URL, error) {
 		return u, fmt.Errorf("db_url %q: unknown database %q (sqlite, postgres, mysql)", s, scheme)
 	}
 	return u, nil
+}
+
+// OpenParam is Open for a module's db_url parameter: when the module was
+// given none and the default does not open, the error says so.
+func OpenParam(module, rawURL string) (*DB, error) {
+	d, err := Open(rawURL)
+	if err != nil && (rawURL == DefaultURL || rawURL == DefaultROURL) {
+		return nil, fmt.Errorf("%w (Kamailio's default db_url: set modparam(\"%s\", \"db_url\", ...))", err, module)
+	}
+	return d, err
 }
 
 // DB is one database shared by the modules that name its URL.

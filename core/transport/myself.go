@@ -13,8 +13,14 @@ import (
 // addresses (every interface address for a wildcard listen) and the
 // aliases. It is read-only once built.
 type Myself struct {
-	hosts []selfHost
+	hosts  []selfHost
+	checks []func(host []byte) bool // hosts a module knows (domain's register_myself)
 }
+
+// AddCheck makes every host for which f is true this proxy, on any port
+// (the domain module's register_myself). Modules call it when they start,
+// before the proxy serves.
+func (m *Myself) AddCheck(f func(host []byte) bool) { m.checks = append(m.checks, f) }
 
 type selfHost struct {
 	host []byte // lower case, IPv6 without brackets
@@ -130,6 +136,11 @@ func (m *Myself) isHost(host []byte, port int) bool {
 	for i := range m.hosts {
 		h := &m.hosts[i]
 		if (port == 0 || h.port == 0 || h.port == port) && sip.EqualFold(host, h.host) {
+			return true
+		}
+	}
+	for _, f := range m.checks {
+		if f(host) {
 			return true
 		}
 	}

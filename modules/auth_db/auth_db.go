@@ -58,7 +58,7 @@ func init() {
 	dispatch.Register(dispatch.ModuleInfo{
 		Name: "auth_db",
 		Params: []dispatch.Param{
-			{Name: "db_url", Kind: dispatch.Str, Default: "(required)", Doc: "`sqlite:///path/file.db`, `postgres://user:pass@host/db`"},
+			{Name: "db_url", Kind: dispatch.Str, Default: db.DefaultROURL, Doc: "`sqlite:///path/file.db`, `postgres://user:pass@host/db`"},
 			{Name: "user_column", Kind: dispatch.Str, Default: "username"},
 			{Name: "domain_column", Kind: dispatch.Str, Default: "domain"},
 			{Name: "password_column", Kind: dispatch.Str, Default: "ha1 (password with `calculate_ha1`)"},
@@ -89,15 +89,12 @@ func (m *Module) Exports() []dispatch.Export {
 // Init reads the parameters; auth must be loaded.
 func (m *Module) Init(p *dispatch.Params) error {
 	s := settings{
-		url:          p.Str("db_url", ""),
+		url:          p.Str("db_url", db.DefaultROURL), // Kamailio's default
 		userCol:      p.Str("user_column", "username"),
 		domainCol:    p.Str("domain_column", "domain"),
 		calculateHA1: p.Int("calculate_ha1", 0) != 0,
 		useDomain:    p.Int("use_domain", 0) != 0,
 		versionCheck: p.Int("version_table", 1) != 0,
-	}
-	if s.url == "" {
-		return errors.New(`db_url is not set: modparam("auth_db", "db_url", "sqlite:///path/kamailio.db")`)
 	}
 	if _, err := db.ParseURL(s.url); err != nil {
 		return err
@@ -145,7 +142,7 @@ func (m *Module) Init(p *dispatch.Params) error {
 
 // Start opens the database and checks the subscriber table.
 func (m *Module) Start(env *router.Env) error {
-	d, err := db.Open(m.url)
+	d, err := db.OpenParam("auth_db", m.url)
 	if err != nil {
 		return err
 	}
