@@ -11,7 +11,7 @@ import (
 )
 
 const dbUsage = `Usage:
-  kemi db init DBURL                         create the version, subscriber, location, acc and missed_calls tables
+  kemi db init DBURL                         create Kamailio's tables of kemi's modules (version, subscriber, location, dbaliases, speed_dial, domain, domain_attrs, acc, missed_calls)
   kemi db add-user DBURL user@domain PASSWORD add or replace a subscriber (ha1 and ha1b computed)
 DBURL: sqlite:///path/file.db, sqlite:////abs/path/file.db (Kamailio's form), postgres://user:pass@host/db
 `

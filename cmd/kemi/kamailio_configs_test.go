@@ -33,11 +33,6 @@ var needs = map[string][]string{
 // kemi engines: those configs are listed as left out.
 var kemiEngines = []string{"", "WITH_CFGLUA", "WITH_CFGPYTHON3", "WITH_CFGJSDT", "WITH_CFGPYTHON"}
 
-// acceptedAtLeast is how many of them kemi accepted when this was last
-// raised: the test fails below it. Issue 21 ends when every config
-// Kamailio accepts is accepted (then the test wants M of M).
-const acceptedAtLeast = 30
-
 var leftOut = map[string]string{
 	"kemi/kamailio-basic-kemi.cfg -A WITH_CFGSQLANG": "kemi has no Squirrel engine",
 	"kemi/kamailio-basic-kemi.cfg -A WITH_CFGJRUBY":  "kemi has no Ruby engine",
@@ -132,8 +127,8 @@ func TestKamailioConfigsAccepted(t *testing.T) {
 	if m == 0 {
 		t.Fatal("kamailio -c accepted no config: the package's files are missing")
 	}
-	if len(accepted) < acceptedAtLeast {
-		t.Errorf("kemi -c accepts %d of the %d configs kamailio -c accepts; it accepted %d before", len(accepted), m, acceptedAtLeast)
+	if len(accepted) < m {
+		t.Errorf("kemi -c accepts %d of the %d configs kamailio -c accepts", len(accepted), m)
 	}
 }
 

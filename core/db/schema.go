@@ -93,14 +93,50 @@ var tables = []struct {
 		`CREATE INDEX location_expires_idx ON location (expires)`,
 		`CREATE INDEX location_tcpcon_idx ON location (connection_id)`,
 		`CREATE INDEX location_connection_idx ON location (server_id, connection_id)`}},
+	{"dbaliases", 1, []string{`CREATE TABLE dbaliases (
+    id %[1]s,
+    alias_username VARCHAR(64) DEFAULT '' NOT NULL,
+    alias_domain VARCHAR(64) DEFAULT '' NOT NULL,
+    username VARCHAR(64) DEFAULT '' NOT NULL,
+    domain VARCHAR(64) DEFAULT '' NOT NULL
+)`, `CREATE INDEX dbaliases_alias_user_idx ON dbaliases (alias_username)`,
+		`CREATE INDEX dbaliases_alias_idx ON dbaliases (alias_username, alias_domain)`,
+		`CREATE INDEX dbaliases_target_idx ON dbaliases (username, domain)`}},
+	{"speed_dial", 2, []string{`CREATE TABLE speed_dial (
+    id %[1]s,
+    username VARCHAR(64) DEFAULT '' NOT NULL,
+    domain VARCHAR(64) DEFAULT '' NOT NULL,
+    sd_username VARCHAR(64) DEFAULT '' NOT NULL,
+    sd_domain VARCHAR(64) DEFAULT '' NOT NULL,
+    new_uri VARCHAR(255) DEFAULT '' NOT NULL,
+    fname VARCHAR(64) DEFAULT '' NOT NULL,
+    lname VARCHAR(64) DEFAULT '' NOT NULL,
+    description VARCHAR(64) DEFAULT '' NOT NULL,
+    CONSTRAINT speed_dial_speed_dial_idx UNIQUE (username, domain, sd_domain, sd_username)
+)`}},
+	{"domain", 2, []string{`CREATE TABLE domain (
+    id %[1]s,
+    domain VARCHAR(64) NOT NULL,
+    did VARCHAR(64) DEFAULT NULL,
+    last_modified TIMESTAMP WITHOUT TIME ZONE DEFAULT '2000-01-01 00:00:01' NOT NULL,
+    CONSTRAINT domain_domain_idx UNIQUE (domain)
+)`}},
+	{"domain_attrs", 1, []string{`CREATE TABLE domain_attrs (
+    id %[1]s,
+    did VARCHAR(64) NOT NULL,
+    name VARCHAR(32) NOT NULL,
+    type INTEGER NOT NULL,
+    value VARCHAR(255) NOT NULL,
+    last_modified TIMESTAMP WITHOUT TIME ZONE DEFAULT '2000-01-01 00:00:01' NOT NULL
+)`, `CREATE INDEX domain_attrs_domain_attrs_idx ON domain_attrs (did, name)`}},
 	{"acc", VersionAcc, []string{accDDL, `CREATE INDEX acc_callid_idx ON acc (callid)`}},
 	{"missed_calls", VersionMissed, []string{accDDL, `CREATE INDEX missed_calls_callid_idx ON missed_calls (callid)`}},
 }
 
-// Init creates the version, subscriber, location, acc and missed_calls
-// tables that do not
-// exist yet (what `kamdbctl create` does for these modules) and reports
-// which it created.
+// Init creates the version, subscriber, location, dbaliases, speed_dial,
+// domain, domain_attrs, acc and missed_calls tables that do not exist yet
+// (what `kamdbctl create` does for these modules) and reports which it
+// created.
 func (d *DB) Init(ctx context.Context) (created []string, err error) {
 	pk := "INTEGER PRIMARY KEY NOT NULL"
 	switch d.URL.Driver {

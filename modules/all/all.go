@@ -3,6 +3,7 @@ package all
 
 import (
 	_ "github.com/kemi-sip/kemi/modules/acc"
+	_ "github.com/kemi-sip/kemi/modules/alias_db"
 	_ "github.com/kemi-sip/kemi/modules/auth"
 	_ "github.com/kemi-sip/kemi/modules/auth_db"
 	_ "github.com/kemi-sip/kemi/modules/core"
@@ -12,6 +13,7 @@ import (
 	_ "github.com/kemi-sip/kemi/modules/db_postgres"
 	_ "github.com/kemi-sip/kemi/modules/db_sqlite"
 	_ "github.com/kemi-sip/kemi/modules/debugger"
+	_ "github.com/kemi-sip/kemi/modules/domain"
 	_ "github.com/kemi-sip/kemi/modules/exec"
 	_ "github.com/kemi-sip/kemi/modules/hdr"
 	_ "github.com/kemi-sip/kemi/modules/htable"
@@ -30,6 +32,7 @@ import (
 	_ "github.com/kemi-sip/kemi/modules/sanity"
 	_ "github.com/kemi-sip/kemi/modules/siputils"
 	_ "github.com/kemi-sip/kemi/modules/sl"
+	_ "github.com/kemi-sip/kemi/modules/speeddial"
 	_ "github.com/kemi-sip/kemi/modules/statistics"
 	_ "github.com/kemi-sip/kemi/modules/textops"
 	_ "github.com/kemi-sip/kemi/modules/textopsx"

@@ -43,7 +43,7 @@ func TestKamailioSchema(t *testing.T) {
 	}
 	defer d.Close()
 	ctx := context.Background()
-	for _, f := range []string{"standard-create.sql", "auth_db-create.sql", "usrloc-create.sql", "acc-create.sql"} {
+	for _, f := range []string{"standard-create.sql", "auth_db-create.sql", "usrloc-create.sql", "acc-create.sql", "alias_db-create.sql", "speeddial-create.sql", "domain-create.sql"} {
 		b, err := os.ReadFile(filepath.Join(dir, f))
 		if err != nil {
 			t.Fatal(err)
