@@ -39,7 +39,7 @@ func TestDomains(t *testing.T) {
 		{"pv.geti", []any{"$avp(f_max)"}, "5"},
 		{"pv.get", []any{"$avp(f_tier)"}, "gold"},
 		{"domain.lookup_domain", []any{"example.net"}, "1"},
-		{"pv.get", []any{"$avp(did)"}, "Example.NET"}, // a NULL did: the domain as the table has it
+		{"pv.get", []any{"$avp(did)"}, "Example.NET"},    // a NULL did: the domain as the table has it
 		{"is_myself", []any{"sip:bob@example.com"}, "1"}, // register_myself
 	})
 	if _, err := d.Exec(ctx, "INSERT INTO domain (domain, did) VALUES ('example.org', 'd3')"); err != nil {
