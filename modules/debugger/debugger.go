@@ -9,6 +9,7 @@
 package debugger
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -104,7 +105,7 @@ func (m *Module) Trace(c *router.Ctx, block, file string, line int, action strin
 	if m.lname != "" {
 		args = append(args, "lname", m.lname)
 	}
-	c.Log().Log(nil, m.level, b.String(), args...)
+	c.Log().Log(context.Background(), m.level, b.String(), args...)
 }
 
 // Exports are KSR.debugger and the native dbg_pv_dump and dbg_breakpoint.
@@ -129,7 +130,7 @@ func (m *Module) dump(c *router.Ctx, mask, level int) int {
 	if mask&2 != 0 {
 		c.EachAVP(func(name string, v router.Value) { fmt.Fprintf(&b, " $avp(%s)=%q", name, v.String()) })
 	}
-	c.Log().Log(nil, router.LevelFromDebug(level), b.String(), "src", "debugger")
+	c.Log().Log(context.Background(), router.LevelFromDebug(level), b.String(), "src", "debugger")
 	return 1
 }
 
