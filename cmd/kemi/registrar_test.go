@@ -156,7 +156,7 @@ func TestRegistrarPostgres(t *testing.T) {
 // returns its URL; it is dropped when the test ends.
 func createPGDatabase(t *testing.T, admin string) string {
 	t.Helper()
-	return moduletest.ServerDB(t, "KEMI_TEST_PG", admin, " WITH (FORCE)")
+	return moduletest.ServerDB(t, admin, " WITH (FORCE)")
 }
 
 // sipUA is the integration tests' UA (siptest) with the proxy as its

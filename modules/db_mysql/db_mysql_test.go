@@ -36,7 +36,7 @@ func TestKamailioSchema(t *testing.T) {
 		}
 		t.Skip("Kamailio's MySQL schema scripts not installed (apt-get install kamailio-mysql-modules); skipped outside CI")
 	}
-	url := moduletest.ServerDB(t, "KEMI_TEST_MYSQL", "mysql://user:pass@127.0.0.1/mysql", "")
+	url := moduletest.ServerDB(t, moduletest.AdminURL(t, "KEMI_TEST_MYSQL", "mysql://user:pass@127.0.0.1/mysql"), "")
 	d, err := db.Open(url)
 	if err != nil {
 		t.Fatal(err)

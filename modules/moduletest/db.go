@@ -28,7 +28,7 @@ func SQLite(t testing.TB) string {
 // starts PostgreSQL and sets it.
 func Postgres(t testing.TB) string {
 	t.Helper()
-	url := ServerDB(t, "KEMI_TEST_PG", "postgres://user:pass@127.0.0.1/postgres", " WITH (FORCE)")
+	url := ServerDB(t, AdminURL(t, "KEMI_TEST_PG", "postgres://user:pass@127.0.0.1/postgres"), " WITH (FORCE)")
 	initDB(t, url)
 	return url
 }
@@ -37,17 +37,15 @@ func Postgres(t testing.TB) string {
 // (mysql://user:pass@127.0.0.1/mysql).
 func MySQL(t testing.TB) string {
 	t.Helper()
-	url := ServerDB(t, "KEMI_TEST_MYSQL", "mysql://user:pass@127.0.0.1/mysql", "")
+	url := ServerDB(t, AdminURL(t, "KEMI_TEST_MYSQL", "mysql://user:pass@127.0.0.1/mysql"), "")
 	initDB(t, url)
 	return url
 }
 
-// ServerDB makes an empty database of the test's own on the server the
-// environment variable env names (an administrator's db_url, such as
-// example) and returns its db_url; the database is dropped when the test
-// ends (DROP DATABASE ... dropSuffix). Without the variable the test is
-// skipped, except in CI, where .ci/run starts the server and sets it.
-func ServerDB(t testing.TB, env, example, dropSuffix string) string {
+// AdminURL is the database server the environment variable env names (an
+// administrator's db_url, such as example). Without the variable the test
+// is skipped, except in CI, where .ci/run starts the server and sets it.
+func AdminURL(t testing.TB, env, example string) string {
 	t.Helper()
 	admin := os.Getenv(env)
 	if admin == "" {
@@ -56,6 +54,14 @@ func ServerDB(t testing.TB, env, example, dropSuffix string) string {
 		}
 		t.Skip(env + " not set (" + example + "); skipped outside CI")
 	}
+	return admin
+}
+
+// ServerDB makes an empty database of the test's own on the server admin
+// names and returns its db_url; the database is dropped when the test
+// ends (DROP DATABASE ... dropSuffix).
+func ServerDB(t testing.TB, admin, dropSuffix string) string {
+	t.Helper()
 	d, err := db.Open(admin)
 	if err != nil {
 		t.Fatal(err)
