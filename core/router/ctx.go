@@ -300,8 +300,8 @@ func (c *Ctx) BuildReply(code int, reason string, toTag, headers, body []byte) (
 	}
 	w := c.W
 	hdrs := headers
-	if len(c.replyHdr) > 0 {
-		w.hdrBuf = append(append(w.hdrBuf[:0], c.replyHdr...), headers...)
+	if server := w.env.ServerHeader; len(c.replyHdr) > 0 || server != "" {
+		w.hdrBuf = append(append(append(w.hdrBuf[:0], c.replyHdr...), headers...), server...)
 		hdrs = w.hdrBuf
 	}
 	r := sip.Reply{Code: code, Reason: reason, ToTag: toTag, Headers: hdrs, Body: body, Source: c.srcIP}

@@ -41,6 +41,9 @@ type Env struct {
 
 	// ReplyHook, set by tm, sees every reply after reply_route.
 	ReplyHook ReplyHook
+	// ServerHeader is the header line (with its CRLF) the replies the
+	// proxy makes carry: server_header, or "" with server_signature=no.
+	ServerHeader string
 	// ServerID is the server_id core parameter; XAVPViaParams names the
 	// XAVP whose fields via_add_xavp_params adds to the Via.
 	ServerID      int

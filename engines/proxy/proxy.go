@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"strings"
 	"sync"
 	"time"
 
@@ -153,6 +154,10 @@ func (p *Proxy) Start() error {
 	if g, ok := c.Global("xavp_via_params"); ok {
 		env.XAVPViaParams = g.Value
 	}
+	if env.ServerHeader, err = serverHeader(c); err != nil {
+		tr.Close()
+		return err
+	}
 	if err := latencySettings(c, env); err != nil {
 		tr.Close()
 		return err
@@ -291,4 +296,22 @@ func (p *Proxy) Addr(proto sip.Transport) netip.AddrPort {
 		}
 	}
 	return netip.AddrPort{}
+}
+
+// serverHeader is the Server line of the proxy's own replies: the
+// server_header parameter (a whole header, "Server: ..."), kemi's own
+// by default, none with server_signature=no.
+func serverHeader(c *cfg.Config) (string, error) {
+	on, err := c.Bool("server_signature", true)
+	if err != nil || !on {
+		return "", err
+	}
+	h := router.ServerHeader
+	if g, ok := c.Global("server_header"); ok {
+		h = strings.TrimSpace(g.Value)
+		if name, _, found := strings.Cut(h, ":"); !found || !strings.EqualFold(strings.TrimSpace(name), "Server") {
+			return "", &cfg.Error{Pos: g.Pos, Msg: "server_header: want a whole header, \"Server: ...\""}
+		}
+	}
+	return h + "\r\n", nil
 }

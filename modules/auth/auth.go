@@ -55,6 +55,7 @@ type settings struct {
 	fails                                    *failures // nil: no failed_auth_limit
 	qop                                      string    // "", "auth" or "auth-int": qop of every challenge
 	algorithm                                Algorithm
+	sayAlgorithm                             bool // the algorithm parameter was set
 }
 
 // Module is the auth module of one proxy: its parameters, nonces and the
@@ -80,7 +81,7 @@ func init() {
 			{Name: "nonce_count", Kind: dispatch.Int, Default: "0", Doc: "1: check nc against replay (qop responses)"},
 			{Name: "nc_array_size", Kind: dispatch.Int, Default: "1048576", Doc: "nonces tracked for `nonce_count` (rounded up to a power of two)"},
 			{Name: "qop", Kind: dispatch.Str, Default: "\"\"", Doc: "qop of every challenge (`auth`, `auth-int`)"},
-			{Name: "algorithm", Kind: dispatch.Str, Default: "MD5", Doc: "MD5 or SHA-256 challenges"},
+			{Name: "algorithm", Kind: dispatch.Str, Default: "MD5 (not written)", Doc: "MD5 or SHA-256 challenges; when set, challenges say algorithm="},
 			{Name: "nonce_auth_max_drift", Kind: dispatch.Int},
 			{Name: "use_next_nonce", Kind: dispatch.Int},
 			{Name: "failed_auth_limit", Kind: dispatch.Int},
@@ -168,11 +169,14 @@ func (a *Module) Init(p *dispatch.Params) error {
 		return fmt.Errorf("qop %q: want auth, auth-int or empty", q)
 	}
 	var err error
-	alg, ok := ParseAlgorithm([]byte(p.Str("algorithm", "MD5")))
+	alg, ok := ParseAlgorithm([]byte(p.Str("algorithm", "")))
 	if !ok || alg == MD5Sess || alg == SHA256Sess {
 		return fmt.Errorf("algorithm %q: want MD5 or SHA-256", p.Str("algorithm", ""))
 	}
 	s.algorithm = alg
+	// As Kamailio's: a challenge names its algorithm only when the
+	// parameter is set (absent is MD5, RFC 2617).
+	s.sayAlgorithm = p.Str("algorithm", "") != ""
 	a.settings = s
 	a.sl, err = dispatch.Need[*sl.Module](p, "sl")
 	return err
@@ -276,8 +280,10 @@ func (a *Module) Challenge(c *router.Ctx, realm string, flags int, code int) int
 		buf = append(buf, qop...)
 		buf = append(buf, '"')
 	}
-	buf = append(buf, ", algorithm="...)
-	buf = append(buf, a.algorithm.String()...)
+	if a.sayAlgorithm {
+		buf = append(buf, ", algorithm="...)
+		buf = append(buf, a.algorithm.String()...)
+	}
 	if stale {
 		buf = append(buf, ", stale=true"...)
 	}

@@ -56,9 +56,6 @@ func (tm *Module) newtran(c *router.Ctx) int {
 	}
 	c.Transaction = t
 	c.AtEnd(release)
-	if t.method == sip.MethodINVITE && tm.conf.auto100 {
-		t.Reply(c, 100, "Trying", nil, nil)
-	}
 	return 1
 }
 
@@ -185,6 +182,11 @@ func (tm *Module) relay(c *router.Ctx) int {
 	if t.final {
 		c.Log().Error("tm: t_relay: the request was already answered", "route", c.Route)
 		return -1
+	}
+	// As Kamailio's t_relay (not t_newtran): an INVITE not answered yet
+	// gets a 100 before it is forwarded.
+	if t.method == sip.MethodINVITE && tm.conf.auto100 && t.status < 100 {
+		t.Reply(c, 100, tm.conf.auto100Reason, nil, nil)
 	}
 	if t.fork(c) == 0 {
 		return -1

@@ -28,6 +28,7 @@ type config struct {
 	t1, t2, fr, frInv, wt time.Duration
 	failureReplyMode      int
 	auto100               bool
+	auto100Reason         string
 	// kemi's overload limits: max_transactions (0: none) and
 	// overload_retry_after (seconds; 0: new INVITEs are not refused when
 	// the socket's backlog says the workers are behind).
@@ -115,7 +116,8 @@ func init() {
 			{Name: "retr_timer1", Kind: dispatch.Int, Default: "500"},
 			{Name: "retr_timer2", Kind: dispatch.Int, Default: "4000"},
 			{Name: "failure_reply_mode", Kind: dispatch.Int, Default: "3"},
-			{Name: "auto_inv_100", Kind: dispatch.Int, Default: "1"},
+			{Name: "auto_inv_100", Kind: dispatch.Int, Default: "1", Doc: "t_relay of an INVITE sends 100 first"},
+			{Name: "auto_inv_100_reason", Kind: dispatch.Str, Default: "trying -- your call is important to us"},
 			{Name: "max_transactions", Kind: dispatch.Int},
 			{Name: "overload_retry_after", Kind: dispatch.Int},
 		},
@@ -180,6 +182,7 @@ func (tm *Module) Init(p *dispatch.Params) error {
 		return errors.New("failure_reply_mode must be 0 to 3")
 	}
 	tm.conf.auto100 = p.Int("auto_inv_100", 1) != 0
+	tm.conf.auto100Reason = p.Str("auto_inv_100_reason", "trying -- your call is important to us")
 	tm.conf.maxTrans = int64(p.Int("max_transactions", 0))
 	tm.conf.retryAfter = p.Int("overload_retry_after", 0)
 	if tm.conf.maxTrans < 0 || tm.conf.retryAfter < 0 {

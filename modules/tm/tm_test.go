@@ -146,7 +146,7 @@ func TestCall(t *testing.T) {
 	uac, uas := newUA(t, "uac"), newUA(t, "uas")
 	msg, callID, _ := invite(uac, uas, "")
 	uac.Send(p.Addr, msg)
-	uac.Expect("SIP/2.0 100 Trying")
+	uac.Expect("SIP/2.0 100 trying -- your call is important to us")
 	req := uas.Expect("INVITE ")
 	if got := hdr(req, "X-Branch"); got != "0" {
 		t.Errorf("X-Branch = %q, want 0 (branch_route ran)", got)
@@ -445,11 +445,11 @@ func TestMaxTransactions(t *testing.T) {
 	uac, uas := newUA(t, "uac"), newUA(t, "uas")
 	first, _, _ := invite(uac, uas, "")
 	uac.Send(p.Addr, first)
-	uac.Expect("SIP/2.0 100 Trying")
+	uac.Expect("SIP/2.0 100 trying -- your call is important to us")
 	uas.Expect("INVITE ")
 	second, _, _ := invite(uac, uas, "")
 	uac.Send(p.Addr, second)
-	uac.Expect("SIP/2.0 100 Trying")
+	uac.Expect("SIP/2.0 100 trying -- your call is important to us")
 	uas.Expect("INVITE ")
 	refused0 := tmOf(p).Stats.Refused.Load()
 	third, thirdID, _ := invite(uac, uas, "")
@@ -459,7 +459,7 @@ func TestMaxTransactions(t *testing.T) {
 		t.Errorf("Retry-After = %q, want 7", got)
 	}
 	uac.Send(p.Addr, first)
-	uac.Expect("SIP/2.0 100 Trying")
+	uac.Expect("SIP/2.0 100 trying -- your call is important to us")
 	for end := time.Now().Add(300 * time.Millisecond); time.Now().Before(end); {
 		if m := uas.Recv(time.Until(end)); m != nil && hdr(m, "Call-ID") == thirdID {
 			t.Fatal("the refused INVITE was relayed")

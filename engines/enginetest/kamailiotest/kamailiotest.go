@@ -6,11 +6,17 @@
 package kamailiotest
 
 import (
+	"bytes"
+	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // Paths where the Debian package installs Kamailio's files.
@@ -109,4 +115,110 @@ func FirstError(out string) string {
 		}
 	}
 	return strings.TrimSpace(out)
+}
+
+// Start runs Kamailio in the foreground on cfg (its listen= lines say
+// where), its runtime files in dir, until the test ends; it returns once
+// Kamailio answers an OPTIONS on addr (UDP), and fails the test with
+// Kamailio's log when it does not within 15 s. The log is in the result.
+func Start(t *testing.T, kamailio, cfg, dir string, addr string, defines ...string) *Process {
+	t.Helper()
+	args := []string{"-DD", "-E", "-f", cfg, "-Y", dir, "-w", dir}
+	for _, d := range defines {
+		args = append(args, "-A", d)
+	}
+	p := &Process{}
+	cmd := exec.Command(kamailio, args...)
+	cmd.Dir = dir
+	cmd.Stdout, cmd.Stderr = &p.log, &p.log
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-done
+		}
+	})
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		select {
+		case <-done:
+			t.Fatalf("kamailio exited:\n%s", p.Log())
+		default:
+		}
+		if ping(addr) {
+			return p
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("kamailio does not answer on %s:\n%s", addr, p.Log())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// Process is a running Kamailio.
+type Process struct{ log syncBuffer }
+
+// Log is what Kamailio wrote so far.
+func (p *Process) Log() string { return p.log.String() }
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// ping sends one OPTIONS to addr over UDP and reports whether anything
+// answers within 300 ms.
+func ping(addr string) bool {
+	c, err := net.Dial("udp", addr)
+	if err != nil {
+		return false
+	}
+	defer c.Close()
+	l := c.LocalAddr().String()
+	fmt.Fprintf(c, "OPTIONS sip:%s SIP/2.0\r\nVia: SIP/2.0/UDP %s;branch=z9hG4bK-ping%d\r\nMax-Forwards: 70\r\n"+
+		"From: <sip:ping@%s>;tag=p\r\nTo: <sip:%s>\r\nCall-ID: ping-%d\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n",
+		addr, l, time.Now().UnixNano(), l, addr, time.Now().UnixNano())
+	c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	b := make([]byte, 2048)
+	_, err = c.Read(b)
+	return err == nil
+}
+
+// FreePort is a UDP and TCP port free on 127.0.0.1 when asked.
+func FreePort(t *testing.T) int {
+	t.Helper()
+	for range 20 {
+		l, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := l.LocalAddr().(*net.UDPAddr).Port
+		l.Close()
+		if tl, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
+			tl.Close()
+			return port
+		}
+	}
+	t.Fatal("no free port")
+	return 0
 }

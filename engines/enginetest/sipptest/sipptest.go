@@ -106,3 +106,43 @@ func Counts(csv []byte, columns ...string) ([]int, error) {
 }
 
 var digits = regexp.MustCompile(`\d+`)
+
+// Exchange runs one call of a scenario over transport flag against
+// target and returns the messages sipp received, in order, and whether
+// the call succeeded (a scenario whose replies differ from what it
+// expects fails, and its messages up to there are still returned); out
+// is the end of sipp's output, for a failure's report.
+func Exchange(t *testing.T, sipp, scenario, flag, target string, extra ...string) (received []string, ok bool, out string) {
+	t.Helper()
+	dir := t.TempDir()
+	msgs := filepath.Join(dir, "messages.log")
+	args := append([]string{"-sf", scenario, "-m", "1", "-t", flag, "-i", "127.0.0.1", "-p", "0", "-timeout", "20s",
+		"-timeout_error", "-nostdin", "-trace_msg", "-message_file", msgs}, extra...)
+	cmd := exec.Command(sipp, append(args, target)...)
+	cmd.Dir = dir
+	b, err := cmd.CombinedOutput()
+	log, _ := os.ReadFile(msgs)
+	return ReceivedMessages(log), err == nil, Tail(b) + "\n--- messages\n" + Tail(log)
+}
+
+// ReceivedMessages reads sipp's message log (-trace_msg): the messages it
+// received, each as the text of the message.
+func ReceivedMessages(log []byte) []string {
+	var out []string
+	for _, block := range strings.Split(string(log), "\n-----------------------------------------------") {
+		head, msg, found := strings.Cut(block, "\n\n")
+		if !found || !strings.Contains(head, "message received") {
+			continue
+		}
+		// sipp ends a block with a line end of its own, or (received
+		// messages) with the message's last one: the split took it.
+		switch {
+		case strings.HasSuffix(msg, "\r\n\r\n\n"):
+			msg = strings.TrimSuffix(msg, "\n")
+		case strings.HasSuffix(msg, "\r\n\r"):
+			msg += "\n"
+		}
+		out = append(out, msg)
+	}
+	return out
+}
