@@ -245,13 +245,14 @@ var viaName, rrName = []byte("Via: "), []byte("Record-Route: ")
 
 // PushVia adds a via-parm as the new top Via.
 func (m *Msg) PushVia(viaParm []byte) error {
-	return m.add(editPlain, int(m.hdrs[m.first[HdrVia]].name.s), 0, 0, viaName, viaParm, crlf)
+	return m.add(editPlain, int(m.hdrs[m.first[HdrVia]].name.s), 0, 1, viaName, viaParm, crlf)
 }
 
 // AddRecordRoute adds a Record-Route value ("<sip:proxy;lr>") above the
-// existing ones, before the first header (after a pushed Via).
+// existing ones, before the first header: on top, above a pushed Via, as
+// Kamailio's rr puts it.
 func (m *Msg) AddRecordRoute(value []byte) error {
-	return m.add(editPlain, int(m.hdrs[0].name.s), 0, 1, rrName, value, crlf)
+	return m.add(editPlain, int(m.hdrs[0].name.s), 0, 0, rrName, value, crlf)
 }
 
 // RemoveTopVia removes the topmost via-parm, as a proxy does on replies:

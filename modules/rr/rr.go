@@ -123,7 +123,7 @@ func (r *Request) PrepareForward(c *router.Ctx) error {
 	if !r.Want || c.Pkt == nil || c.Pkt.Local == nil {
 		return nil
 	}
-	dst := append(r.line[:0], "Record-Route: <sip:"...)
+	dst := append(r.line[:0], "<sip:"...)
 	if len(r.Preset) > 0 {
 		dst = append(dst, r.Preset...)
 	} else {
@@ -146,7 +146,7 @@ func (r *Request) PrepareForward(c *router.Ctx) error {
 	}
 	dst = append(dst, r.Params...)
 	r.line = append(dst, '>')
-	return c.Msg.InsertHeader(r.line)
+	return c.Msg.AddRecordRoute(r.line) // on top, above this proxy's Via, as Kamailio's
 }
 
 // recordRoute asks for this proxy's Record-Route on the request when it is

@@ -551,7 +551,8 @@ func (tm *Module) relayCancel(c *router.Ctx) int {
 	tm.Stats.Cancelled.Add(1)
 	inv.mu.Lock()
 	defer inv.mu.Unlock()
-	if err := c.Reply(200, "OK", inv.toTag[:], nil, nil); err != nil {
+	// Kamailio's tm answers a CANCEL it matched "200 canceling".
+	if err := c.Reply(200, "canceling", inv.toTag[:], nil, nil); err != nil {
 		c.Log().Warn("tm: reply to CANCEL: "+err.Error(), "route", c.Route)
 	}
 	if inv.final || inv.removed {

@@ -3,6 +3,7 @@
 package sipptest
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"os/exec"
@@ -12,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // Need returns sipp's path. Outside CI a missing sipp skips the test; in
@@ -145,4 +147,47 @@ func ReceivedMessages(log []byte) []string {
 		out = append(out, msg)
 	}
 	return out
+}
+
+// Party is a sipp running one call of a scenario in the background, the
+// callee of a call: it answers on 127.0.0.1:Port.
+type Party struct {
+	Port int
+	cmd  *exec.Cmd
+	out  bytes.Buffer
+	msgs string
+	done chan error
+}
+
+// StartParty starts sipp on scenario at 127.0.0.1:port over transport
+// flag, for one call; Wait collects what it received.
+func StartParty(t *testing.T, sipp, scenario, flag string, port int, extra ...string) *Party {
+	t.Helper()
+	dir := t.TempDir()
+	p := &Party{Port: port, msgs: filepath.Join(dir, "messages.log"), done: make(chan error, 1)}
+	args := append([]string{"-sf", scenario, "-m", "1", "-t", flag, "-i", "127.0.0.1", "-p", strconv.Itoa(port),
+		"-timeout", "20s", "-timeout_error", "-nostdin", "-trace_msg", "-message_file", p.msgs}, extra...)
+	p.cmd = exec.Command(sipp, args...)
+	p.cmd.Dir = dir
+	p.cmd.Stdout, p.cmd.Stderr = &p.out, &p.out
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.done <- p.cmd.Wait() }()
+	t.Cleanup(func() { p.cmd.Process.Kill() })
+	return p
+}
+
+// Wait waits for the call to end (at most 25 s) and returns what the
+// party received, whether its scenario succeeded, and its output.
+func (p *Party) Wait() (received []string, ok bool, out string) {
+	var err error
+	select {
+	case err = <-p.done:
+	case <-time.After(25 * time.Second):
+		p.cmd.Process.Kill()
+		err = <-p.done
+	}
+	log, _ := os.ReadFile(p.msgs)
+	return ReceivedMessages(log), err == nil, Tail(p.out.Bytes()) + "\n--- messages\n" + Tail(log)
 }
