@@ -47,6 +47,7 @@ const (
 type settings struct {
 	transport          int
 	httpListen         string
+	httpDefault        bool // http_listen not set: a busy address is a warning
 	fifo, fifoReplyDir string
 	fifoMode           os.FileMode
 	dgram              string
@@ -165,6 +166,7 @@ func (m *Module) Init(p *dispatch.Params) error {
 	s := settings{
 		transport:    p.Int("transport", 0),
 		httpListen:   p.Str("http_listen", listen),
+		httpDefault:  !p.IsSet("http_listen"),
 		fifo:         p.Str("fifo_name", ""),
 		fifoReplyDir: p.Str("fifo_reply_dir", "/tmp/"),
 		fifoMode:     os.FileMode(p.Int("fifo_mode", 0o660)),
@@ -214,7 +216,11 @@ func (m *Module) Start(env *router.Env) error {
 	set := &m.set
 	s := &server{set: set, rpc: env.RPC, env: env, log: env.Log.With("module", "jsonrpcs")}
 	if set.transport&transportHTTP != 0 && set.httpListen != "" {
-		if err := s.startHTTP(set.httpListen); err != nil {
+		if err := s.startHTTP(set.httpListen); errors.Is(err, syscall.EADDRINUSE) && set.httpDefault {
+			// The listener is kemi's own addition: a second kemi on the
+			// host (the same config twice) starts without it.
+			s.log.Warn("RPC over HTTP not started: "+set.httpListen+" is in use (another kemi?); set http_listen to serve it elsewhere", "err", err.Error())
+		} else if err != nil {
 			return err
 		}
 	}

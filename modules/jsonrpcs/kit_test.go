@@ -2,6 +2,7 @@ package jsonrpcs_test
 
 import (
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -54,5 +55,23 @@ func TestBadParameters(t *testing.T) {
 		if _, err := moduletest.NewErr(t, "loadmodule \"jsonrpcs.so\"\n"+c.cfg); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: got %v, want %q", c.cfg, err, c.want)
 		}
+	}
+}
+
+// TestDefaultHTTPBusy: the default HTTP listener (127.0.0.1:5071, kemi's
+// own addition) already taken — a second kemi with the same config — is a
+// warning, and the proxy starts; an http_listen the config sets and that
+// is taken is an error.
+func TestDefaultHTTPBusy(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:5071")
+	if err == nil {
+		defer l.Close()
+	} // else it is in use already: the same case
+	k := moduletest.New(t, "loadmodule \"jsonrpcs.so\"\nmodparam(\"jsonrpcs\", \"transport\", 1)")
+	if !strings.Contains(k.Logs.String(), "RPC over HTTP not started: 127.0.0.1:5071 is in use") {
+		t.Errorf("no warning:\n%s", k.Logs.String())
+	}
+	if _, err := moduletest.NewErr(t, "loadmodule \"jsonrpcs.so\"\nmodparam(\"jsonrpcs\", \"transport\", 1)\nmodparam(\"jsonrpcs\", \"http_listen\", \"127.0.0.1:5071\")"); err == nil {
+		t.Error("a taken http_listen set by the config: no error")
 	}
 }
