@@ -64,51 +64,12 @@ func ksrTable(t *testing.T) []ksrRow {
 // every row that exists must have the table's parameters and result, and
 // the rows still missing are reported.
 func TestKSRFunctionCoverage(t *testing.T) {
-	dir := t.TempDir()
-	var cfg strings.Builder
-	cfg.WriteString("#!KAMAILIO\n")
-	for _, m := range dispatch.ModuleNames() {
-		if strings.HasPrefix(m, "app_") {
-			continue // the engines' modules need a script
-		}
-		fmt.Fprintf(&cfg, "loadmodule \"%s.so\"\n", m)
-	}
-	dbURL := "sqlite://" + filepath.Join(dir, "k.db")
-	for _, p := range [][3]string{{"auth_db", "db_url", dbURL}, {"permissions", "db_url", dbURL},
-		{"rtpengine", "rtpengine_sock", "udp:127.0.0.1:2223"}, {"rtpproxy", "rtpproxy_sock", "udp:127.0.0.1:7722"}} {
-		fmt.Fprintf(&cfg, "modparam(%q, %q, %q)\n", p[0], p[1], p[2])
-	}
-	cfg.WriteString("request_route { exit; }\n")
-	path := filepath.Join(dir, "all.cfg")
-	os.WriteFile(path, []byte(cfg.String()), 0o644)
-	var out, errb bytes.Buffer
-	if code := run([]string{"-api-list", "-f", path}, &out, &errb, nil); code != 0 {
-		t.Fatalf("kemi -api-list: exit %d: %s", code, errb.String())
-	}
-	var list struct {
-		Methods []struct {
-			Func struct {
-				Module, Name, Ret string
-				Params            []string
-			} `json:"func"`
-		} `json:"methods"`
-	}
-	if err := json.Unmarshal(out.Bytes(), &list); err != nil {
-		t.Fatal(err)
-	}
+	api := apiList(t)
 	type sig struct{ params, ret string }
 	have := map[string]sig{}
-	for _, m := range list.Methods {
-		f := m.Func
-		name := f.Name
-		if f.Module != "" {
-			name = f.Module + "." + f.Name
-		}
-		p := strings.Join(f.Params, ", ")
-		if p == "" {
-			p = "-"
-		}
-		have[name] = sig{p, f.Ret}
+	for name, s := range api.funcs {
+		p, r, _ := strings.Cut(s, " -> ")
+		have[name] = sig{p, r}
 	}
 	rows := ksrTable(t)
 	if len(rows) != 514 {
@@ -141,4 +102,166 @@ func TestKSRFunctionCoverage(t *testing.T) {
 	sort.Strings(mods)
 	t.Logf("KSR-FUNCTIONS.md: %d of %d rows exist; missing by module: %s", len(rows)-len(missing), len(rows), strings.Join(mods, ", "))
 	t.Logf("missing: %s", strings.Join(missing, " "))
+}
+
+// ksr56 reads KSR-FUNCTIONS-5.6.md (every KEMI function of Kamailio 5.6.3,
+// by KSR namespace; the repository's copy of ../shared's): namespace
+// ("" for KSR.*) to function name to "params -> result".
+func ksr56(t *testing.T) map[string]map[string]string {
+	t.Helper()
+	path := repoFile("modules", "all", "testdata", "KSR-FUNCTIONS-5.6.md")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if orig, err := os.ReadFile(filepath.Join(filepath.Dir(repoFile("go.mod")), "..", "shared", "KSR-FUNCTIONS-5.6.md")); err == nil && !bytes.Equal(orig, b) {
+		t.Errorf("%s differs from ../shared/KSR-FUNCTIONS-5.6.md: copy it again", path)
+	}
+	out := map[string]map[string]string{}
+	var ns string
+	in := false
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		l := sc.Text()
+		if rest, ok := strings.CutPrefix(l, "## KSR."); ok {
+			name, _, _ := strings.Cut(rest, " ")
+			ns, in = strings.TrimSuffix(strings.TrimSuffix(name, "*"), "."), true
+			out[ns] = map[string]string{}
+			continue
+		}
+		if !in || !strings.HasPrefix(l, "| ") || strings.HasPrefix(l, "| name") {
+			continue
+		}
+		c := strings.Split(strings.Trim(l, "|"), "|")
+		if len(c) < 3 {
+			continue
+		}
+		for i := range c {
+			c[i] = strings.TrimSpace(c[i])
+		}
+		out[ns][c[0]] = c[1] + " -> " + c[2]
+	}
+	return out
+}
+
+// ksrCoverage56Floor is how many functions of Kamailio 5.6's KSR
+// namespaces that kemi has existed when it was last raised: the test
+// fails below it. Issue 21 wants all of them.
+const ksrCoverage56Floor = 444
+
+// TestKSRCoverage56: for every KSR namespace kemi has (KSR.* itself
+// included), each of Kamailio 5.6's functions that exists has Kamailio's
+// parameters and result; the test prints how many exist and which are
+// missing.
+func TestKSRCoverage56(t *testing.T) {
+	have := apiList(t)
+	table := ksr56(t)
+	total, found := 0, 0
+	var missing []string
+	var spaces []string
+	for ns := range table {
+		spaces = append(spaces, ns)
+	}
+	sort.Strings(spaces)
+	// The namespaces of kemi's modules: the ones it exports, and the
+	// modules that export none yet (app_lua's KSR.app_lua.* among them).
+	kemiHas := map[string]bool{}
+	for ns := range have.spaces {
+		kemiHas[ns] = true
+	}
+	for _, m := range dispatch.ModuleNames() {
+		kemiHas[m] = true
+	}
+	nspaces := 0
+	for _, ns := range spaces {
+		if !kemiHas[ns] {
+			continue // a module kemi does not have
+		}
+		nspaces++
+		var names []string
+		for n := range table[ns] {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		for _, n := range names {
+			full := n
+			if ns != "" {
+				full = ns + "." + n
+			}
+			total++
+			sig, ok := have.funcs[full]
+			if !ok {
+				missing = append(missing, full)
+				continue
+			}
+			found++
+			if want := table[ns][n]; sig != want {
+				t.Errorf("KSR.%s: kemi has %s, Kamailio 5.6 %s", full, sig, want)
+			}
+		}
+	}
+	t.Logf("KSR-FUNCTIONS-5.6.md: %d of the %d functions of the %d modules kemi has exist", found, total, nspaces)
+	t.Logf("missing: %s", strings.Join(missing, " "))
+	if found < ksrCoverage56Floor {
+		t.Errorf("%d functions exist, fewer than the %d before", found, ksrCoverage56Floor)
+	}
+}
+
+// kemiAPI is `kemi -api-list` of a config loading every module: each
+// function ("module.name", or "name" for KSR.*) as "params -> result",
+// and the KSR namespaces ("" for KSR.*).
+type kemiAPI struct {
+	funcs  map[string]string
+	spaces map[string]bool
+}
+
+func apiList(t *testing.T) kemiAPI {
+	t.Helper()
+	dir := t.TempDir()
+	var cfg strings.Builder
+	cfg.WriteString("#!KAMAILIO\n")
+	for _, m := range dispatch.ModuleNames() {
+		if strings.HasPrefix(m, "app_") {
+			continue // the engines' modules need a script
+		}
+		fmt.Fprintf(&cfg, "loadmodule \"%s.so\"\n", m)
+	}
+	dbURL := "sqlite://" + filepath.Join(dir, "k.db")
+	for _, p := range [][3]string{{"auth_db", "db_url", dbURL}, {"permissions", "db_url", dbURL},
+		{"rtpengine", "rtpengine_sock", "udp:127.0.0.1:2223"}, {"rtpproxy", "rtpproxy_sock", "udp:127.0.0.1:7722"}} {
+		fmt.Fprintf(&cfg, "modparam(%q, %q, %q)\n", p[0], p[1], p[2])
+	}
+	cfg.WriteString("request_route { exit; }\n")
+	path := filepath.Join(dir, "all.cfg")
+	os.WriteFile(path, []byte(cfg.String()), 0o644)
+	var out, errb bytes.Buffer
+	if code := run([]string{"-api-list", "-f", path}, &out, &errb, nil); code != 0 {
+		t.Fatalf("kemi -api-list: exit %d: %s", code, errb.String())
+	}
+	var list struct {
+		Methods []struct {
+			Func struct {
+				Module, Name, Ret string
+				Params            []string
+			} `json:"func"`
+		} `json:"methods"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &list); err != nil {
+		t.Fatal(err)
+	}
+	api := kemiAPI{funcs: map[string]string{}, spaces: map[string]bool{}}
+	for _, m := range list.Methods {
+		f := m.Func
+		name := f.Name
+		if f.Module != "" {
+			name = f.Module + "." + f.Name
+		}
+		p := strings.Join(f.Params, ", ")
+		if p == "" {
+			p = "-"
+		}
+		api.funcs[name] = p + " -> " + f.Ret
+		api.spaces[f.Module] = true
+	}
+	return api
 }
