@@ -21,6 +21,8 @@ type logHandler struct {
 	prefix string
 	color  bool
 	attrs  string
+	// msgPrefix is log_prefix as formatted for the message being routed.
+	msgPrefix string
 }
 
 func newLogHandler(w io.Writer, level *slog.LevelVar, prefix string, color bool) *logHandler {
@@ -57,13 +59,15 @@ func (h *logHandler) Handle(_ context.Context, r slog.Record) error {
 	// "src" names who logs (<core> when none: <script>, <debugger>);
 	// "lname" replaces the level's name, as Kamailio's log_level_name does.
 	name := levelName(r.Level)
-	src := "<core>"
+	src, prefix := "<core>", h.msgPrefix
 	r.Attrs(func(a slog.Attr) bool {
 		switch a.Key {
 		case "src":
 			src = "<" + a.Value.String() + ">"
 		case "lname":
 			name = a.Value.String()
+		case "prefix": // log_prefix, formatted for the message
+			prefix = a.Value.String()
 		}
 		return true
 	})
@@ -74,10 +78,11 @@ func (h *logHandler) Handle(_ context.Context, r slog.Record) error {
 	b.WriteString(": ")
 	b.WriteString(src)
 	b.WriteString(" ")
+	b.WriteString(prefix)
 	b.WriteString(r.Message)
 	b.WriteString(h.attrs)
 	r.Attrs(func(a slog.Attr) bool {
-		if a.Key == "src" || a.Key == "lname" {
+		if a.Key == "src" || a.Key == "lname" || a.Key == "prefix" {
 			return true // written before the message
 		}
 		writeAttr(&b, a)
@@ -114,10 +119,14 @@ func printable(s string) bool {
 
 func (h *logHandler) WithAttrs(as []slog.Attr) slog.Handler {
 	var b strings.Builder
+	n := *h
 	for _, a := range as {
+		if a.Key == "prefix" { // log_prefix, formatted for a message (Ctx.Log)
+			n.msgPrefix = a.Value.String()
+			continue
+		}
 		writeAttr(&b, a)
 	}
-	n := *h
 	n.attrs += b.String()
 	return &n
 }

@@ -2,9 +2,15 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/kemi-sip/kemi/core/sip"
 )
 
 // TestLogLine: lines are Kamailio's: "LEVEL: <who> message key=value";
@@ -20,6 +26,35 @@ func TestLogLine(t *testing.T) {
 	for _, want := range []string{" exec: <debugger> *** cfgtrace:request_route=[DEFAULT] l=3 n=exit\n", " INFO: <script> hello\n", " WARNING: <core> plain k=v\n"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("no %q in:\n%s", want, b.String())
+		}
+	}
+}
+
+// TestLogPrefix: log_prefix, formatted for each message, starts the
+// lines logged about it: the script's and the latency line, as Kamailio's.
+func TestLogPrefix(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "k.cfg")
+	os.WriteFile(path, []byte(`log_prefix="NAT {$rm}: "
+latency_cfg_log = 2
+loadmodule "sl.so"
+loadmodule "xlog.so"
+request_route {
+	xlog("L_INFO", "hello $rU\n");
+	sl_send_reply("200", "OK");
+}
+`), 0o644)
+	s, logs := startListening(t, path, nil, "udp:127.0.0.1:0")
+	ua := newUA(t, s.Addr(sip.TransportUDP).String())
+	ua.send(fmt.Sprintf("OPTIONS sip:bob@%[1]s SIP/2.0\r\nVia: SIP/2.0/UDP %[1]s;branch=z9hG4bK-lp\r\n"+
+		"From: <sip:a@b>;tag=p\r\nTo: <sip:x@y>\r\nCall-ID: lp-1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n", ua.addr()), nil)
+	if m, _ := ua.recv(2 * time.Second); m == nil {
+		t.Fatal("no reply")
+	}
+	l := logs.String()
+	for _, want := range []string{" INFO: <script> NAT {OPTIONS}: hello bob", " NAT {OPTIONS}: request-route executed in: "} {
+		if !strings.Contains(l, want) {
+			t.Errorf("no %q in:\n%s", want, l)
 		}
 	}
 }

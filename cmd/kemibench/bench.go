@@ -258,8 +258,8 @@ func fileSize(path string) (int64, error) {
 }
 
 // readRouteLog reads the route times a server logged from offset on:
-// lines "... request_route executed in N usec" (kemi) or Kamailio's
-// latency_cfg_log lines, which end in "N usec" after "executed".
+// latency_cfg_log lines, "... request-route executed in: N usec", kemi's
+// and Kamailio's.
 func readRouteLog(path string, offset int64) (ProxyStats, error) {
 	var s ProxyStats
 	f, err := os.Open(path)

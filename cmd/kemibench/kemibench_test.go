@@ -328,7 +328,7 @@ func TestRouteLogLine(t *testing.T) {
 		us   int64
 		ok   bool
 	}{
-		{`time=... level=INFO msg="request_route executed in 123 usec"`, 123, true},
+		{`time=... level=INFO msg="request-route executed in: 123 usec"`, 123, true},
 		{` 5(1234) NOTICE: <core> [core/receive.c:443]: receive_msg(): request-route executed in: 291 usec`, 291, true},
 		{`reply_route executed in 12 usec`, 0, false},
 		{`request_route executed in many usec`, 0, false},

@@ -53,6 +53,7 @@ type Ctx struct {
 
 	avps  []avp
 	xavps []xavpItem
+	log   *slog.Logger // Log with this message's log_prefix
 	// Via parameters to add to this proxy's Via (corex's via_add_srvid,
 	// via_add_xavp_params).
 	viaSrvID, viaXAVP bool
@@ -90,11 +91,23 @@ func (c *Ctx) reset(m *sip.Msg, p *transport.Packet) {
 	}
 	c.avps = c.avps[:0]
 	c.xavps = c.xavps[:0]
+	c.log = nil
 	c.viaSrvID, c.viaXAVP = false, false
 }
 
-// Log is the logger of the proxy.
-func (c *Ctx) Log() *slog.Logger { return c.W.env.Log }
+// Log is the logger of the proxy; with log_prefix, its lines about this
+// message carry the prefix, formatted for the message (attribute
+// "prefix").
+func (c *Ctx) Log() *slog.Logger {
+	e := c.W.env
+	if e.LogPrefix == nil {
+		return e.Log
+	}
+	if c.log == nil {
+		c.log = e.Log.With("prefix", string(e.LogPrefix.Append(nil, c)))
+	}
+	return c.log
+}
 
 // Env is the environment shared by all workers.
 func (c *Ctx) Env() *Env { return c.W.env }

@@ -41,6 +41,9 @@ type Env struct {
 
 	// ReplyHook, set by tm, sees every reply after reply_route.
 	ReplyHook ReplyHook
+	// LogPrefix is log_prefix: what the lines logged about a message
+	// start with, formatted for it; nil for none.
+	LogPrefix *Format
 	// ServerHeader is the header line (with its CRLF) the replies the
 	// proxy makes carry: server_header, or "" with server_signature=no.
 	ServerHeader string
@@ -306,6 +309,10 @@ func (w *Worker) Begin(p *transport.Packet, m *sip.Msg) *Ctx {
 	return c
 }
 
+// latencyNames are the routes in latency_cfg_log lines, as Kamailio
+// names them there.
+var latencyNames = [RouteNamed]string{RouteRequest: "request-route", RouteReply: "reply-route"}
+
 func (w *Worker) runMain(c *Ctx, k RouteKind) (int, error) {
 	if w.runner == nil {
 		return 1, nil
@@ -320,7 +327,12 @@ func (w *Worker) runMain(c *Ctx, k RouteKind) (int, error) {
 	}
 	w.Latency[k].Record(d)
 	if lvl, on := e.LatencyCfg.CfgLogLevel(); on && e.Log.Enabled(context.Background(), lvl) {
-		e.Log.Log(context.Background(), lvl, c.Route+" executed in "+strconv.FormatInt(d.Microseconds(), 10)+" usec")
+		// Kamailio's line, which operators' log tooling greps.
+		name := latencyNames[k]
+		if name == "" {
+			name = k.String()
+		}
+		c.Log().Log(context.Background(), lvl, name+" executed in: "+strconv.FormatInt(d.Microseconds(), 10)+" usec")
 	}
 	if err != nil {
 		e.Stats.ScriptErrors.Add(1)

@@ -154,6 +154,12 @@ func (p *Proxy) Start() error {
 	if g, ok := c.Global("xavp_via_params"); ok {
 		env.XAVPViaParams = g.Value
 	}
+	if g, ok := c.Global("log_prefix"); ok && g.Value != "" {
+		if env.LogPrefix, err = router.ParseFormat(g.Value); err != nil {
+			tr.Close()
+			return &cfg.Error{Pos: g.Pos, Msg: "log_prefix: " + err.Error()}
+		}
+	}
 	if env.ServerHeader, err = serverHeader(c); err != nil {
 		tr.Close()
 		return err
