@@ -317,7 +317,7 @@ func (c *Ctx) BuildReply(code int, reason string, toTag, headers, body []byte) (
 		w.hdrBuf = append(append(append(w.hdrBuf[:0], c.replyHdr...), headers...), server...)
 		hdrs = w.hdrBuf
 	}
-	r := sip.Reply{Code: code, Reason: reason, ToTag: toTag, Headers: hdrs, Body: body, Source: c.srcIP}
+	r := sip.Reply{Code: code, Reason: reason, ToTag: toTag, Headers: hdrs, Body: body, Source: c.srcIP, ForceRPort: c.ForceRPort}
 	if c.Pkt != nil {
 		r.SourcePort = int(c.Pkt.Src.Port())
 	}

@@ -222,7 +222,7 @@ func (c *Ctx) PrepareRequest() error {
 	if c.Pkt != nil {
 		// RFC 3261 §18.2.1, RFC 3581: the sender's Via says where it was
 		// really received from, so that replies find their way back.
-		if err := m.SetViaReceived(c.srcIP, int(c.Pkt.Src.Port())); err != nil {
+		if err := m.SetViaReceived(c.srcIP, int(c.Pkt.Src.Port()), c.ForceRPort); err != nil {
 			return err
 		}
 	}

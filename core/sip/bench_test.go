@@ -131,7 +131,7 @@ func BenchmarkForwardInvite(b *testing.B) {
 		if err := m.Parse(data); err != nil {
 			b.Fatal(err)
 		}
-		_ = m.SetViaReceived([]byte("203.0.113.2"), 5060)
+		_ = m.SetViaReceived([]byte("203.0.113.2"), 5060, false)
 		_ = m.PushVia([]byte("SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKkemi.1"))
 		_ = m.AddRecordRoute([]byte("<sip:127.0.0.1;lr>"))
 		_ = m.SetMaxForwards(m.MaxForwards() - 1)
@@ -168,7 +168,7 @@ func TestZeroAllocs(t *testing.T) {
 	data := loadBench(t, "invite")
 	if allocs := testing.AllocsPerRun(100, func() {
 		_ = m.Parse(data)
-		_ = m.SetViaReceived([]byte("203.0.113.9"), 5060)
+		_ = m.SetViaReceived([]byte("203.0.113.9"), 5060, false)
 		_ = m.PushVia([]byte("SIP/2.0/UDP 127.0.0.1;branch=z9hG4bK1"))
 		_ = m.AddRecordRoute([]byte("<sip:127.0.0.1;lr>"))
 		_ = m.SetMaxForwards(10)

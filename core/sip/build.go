@@ -21,9 +21,11 @@ type Reply struct {
 
 	// The request's source, for RFC 3261 §18.2.1 / RFC 3581: received= is
 	// added to the top Via when Source differs from its sent-by host or it
-	// asks for rport; rport gets SourcePort.
+	// asks for rport; rport gets SourcePort. ForceRPort (force_rport()) adds
+	// rport=SourcePort to a Via that did not ask for it.
 	Source     []byte
 	SourcePort int
+	ForceRPort bool
 }
 
 // AppendReply appends to dst a reply to req: its Via headers (the top one
@@ -51,7 +53,7 @@ func AppendReply(dst []byte, req *Msg, r *Reply) []byte {
 			v := req.value(i)
 			off := int(req.via1Elem.s - req.hdrs[i].value.s)
 			dst = append(dst, v[:off]...)
-			dst = appendViaReceived(dst, &req.via1, r.Source, r.SourcePort)
+			dst = appendViaReceived(dst, &req.via1, r.Source, r.SourcePort, r.ForceRPort)
 			dst = append(dst, v[off+len(req.via1.Raw):]...)
 		} else {
 			dst = append(dst, req.value(i)...)
@@ -100,17 +102,19 @@ func ViaNeedsReceived(v *Via, source []byte) bool {
 }
 
 // viaFill says what a via-parm received from source:port lacks: the rport
-// value (fillRPort) and received= (addReceived). Replies and forwarded
-// requests both write what it says.
-func viaFill(v *Via, source []byte, port int) (fillRPort, addReceived bool) {
+// value (fillRPort), received= (addReceived) and, forced, rport=port where
+// it did not ask for one (addRPort), as Kamailio's force_rport. Replies
+// and forwarded requests both write what it says.
+func viaFill(v *Via, source []byte, port int, force bool) (fillRPort, addReceived, addRPort bool) {
 	return v.HasRPort && len(v.RPort) == 0 && port > 0,
-		ViaNeedsReceived(v, source) && len(v.Received) == 0
+		ViaNeedsReceived(v, source) && len(v.Received) == 0,
+		force && !v.HasRPort && port > 0
 }
 
 // appendViaReceived appends via-parm v with received= and the rport value
 // added as needed.
-func appendViaReceived(dst []byte, v *Via, source []byte, port int) []byte {
-	fillRPort, addReceived := viaFill(v, source, port)
+func appendViaReceived(dst []byte, v *Via, source []byte, port int, force bool) []byte {
+	fillRPort, addReceived, addRPort := viaFill(v, source, port, force)
 	raw := v.Raw
 	if fillRPort {
 		dst = append(dst, raw[:v.rportEnd]...)
@@ -122,6 +126,9 @@ func appendViaReceived(dst []byte, v *Via, source []byte, port int) []byte {
 	if addReceived {
 		dst = append(dst, ";received="...)
 		dst = append(dst, source...)
+	}
+	if addRPort {
+		dst = strconv.AppendInt(append(dst, ";rport="...), int64(port), 10)
 	}
 	return dst
 }
@@ -272,9 +279,10 @@ func (m *Msg) RemoveTopVia() error {
 }
 
 // SetViaReceived adds received= and the rport value to the top Via, as
-// ViaNeedsReceived decides, for a request received from source:port.
-func (m *Msg) SetViaReceived(source []byte, port int) error {
-	fillRPort, addReceived := viaFill(&m.via1, source, port)
+// ViaNeedsReceived decides, for a request received from source:port; with
+// force, rport=port to a Via that did not ask for it (force_rport).
+func (m *Msg) SetViaReceived(source []byte, port int, force bool) error {
+	fillRPort, addReceived, addRPort := viaFill(&m.via1, source, port, force)
 	if fillRPort {
 		var num [8]byte
 		at := int(m.via1Elem.s) + m.via1.rportEnd
@@ -283,7 +291,13 @@ func (m *Msg) SetViaReceived(source []byte, port int) error {
 		}
 	}
 	if addReceived {
-		return m.add(editPlain, int(m.via1Elem.e), 0, 0, []byte(";received="), source)
+		if err := m.add(editPlain, int(m.via1Elem.e), 0, 0, []byte(";received="), source); err != nil {
+			return err
+		}
+	}
+	if addRPort {
+		var num [8]byte
+		return m.add(editPlain, int(m.via1Elem.e), 0, 0, []byte(";rport="), strconv.AppendInt(num[:0], int64(port), 10))
 	}
 	return nil
 }

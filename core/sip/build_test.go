@@ -119,7 +119,7 @@ func TestViaReceivedIPv6(t *testing.T) {
 func TestEditsRoundTrip(t *testing.T) {
 	m := mustParse(t, wire(registerMsg))
 	steps := []error{
-		m.SetViaReceived([]byte("198.51.100.7"), 40312),
+		m.SetViaReceived([]byte("198.51.100.7"), 40312, false),
 		m.PushVia([]byte("SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKproxy")),
 		m.AddRecordRoute([]byte("<sip:127.0.0.1;lr>")),
 		m.SetRURI([]byte("sip:wrong@nowhere")),
@@ -237,5 +237,34 @@ func TestTooManyEdits(t *testing.T) {
 	m.ResetEdits()
 	if out := m.AppendTo(nil); string(out) != string(wire(registerMsg)) {
 		t.Error("ResetEdits left edits behind")
+	}
+}
+
+// TestForceRPort: force_rport adds rport=port to a Via that did not ask
+// for it, in a reply and in the forwarded request, as Kamailio's; received
+// only when the address differs (RFC 3261 §18.2.1).
+func TestForceRPort(t *testing.T) {
+	req := mustParse(t, wire("OPTIONS sip:b@example.org SIP/2.0\nVia: SIP/2.0/UDP 192.0.2.5:5070;branch=z9hG4bK1\nFrom: <sip:a@h>;tag=1\nTo: <sip:b@h>\nCall-ID: fr1\nCSeq: 1 OPTIONS\nContent-Length: 0\n\n"))
+	for _, c := range []struct {
+		src   string
+		force bool
+		want  string
+	}{
+		{"192.0.2.5", false, "SIP/2.0/UDP 192.0.2.5:5070;branch=z9hG4bK1"},
+		{"192.0.2.5", true, "SIP/2.0/UDP 192.0.2.5:5070;branch=z9hG4bK1;rport=40000"},
+		{"198.51.100.1", true, "SIP/2.0/UDP 192.0.2.5:5070;branch=z9hG4bK1;received=198.51.100.1;rport=40000"},
+	} {
+		r := mustParse(t, AppendReply(nil, req, &Reply{Code: 200, Reason: "OK", Source: []byte(c.src), SourcePort: 40000, ForceRPort: c.force}))
+		if got := string(r.TopVia().Raw); got != c.want {
+			t.Errorf("reply, %s force %v: Via %q, want %q", c.src, c.force, got, c.want)
+		}
+		m := mustParse(t, req.Bytes())
+		if err := m.SetViaReceived([]byte(c.src), 40000, c.force); err != nil {
+			t.Fatal(err)
+		}
+		f := mustParse(t, m.AppendTo(nil))
+		if got := string(f.TopVia().Raw); got != c.want {
+			t.Errorf("forwarded, %s force %v: Via %q, want %q", c.src, c.force, got, c.want)
+		}
 	}
 }

@@ -48,7 +48,7 @@ func FuzzParse(f *testing.F) {
 			if string(out.CallID()) != string(m.CallID()) || out.CSeq() != m.CSeq() {
 				t.Fatalf("reply changed Call-ID or CSeq:\n%q", buf)
 			}
-			_ = m.SetViaReceived([]byte("192.0.2.1"), 5060)
+			_ = m.SetViaReceived([]byte("192.0.2.1"), 5060, false)
 		} else {
 			_ = m.RemoveTopVia()
 		}

@@ -242,6 +242,13 @@ func registerClasses() {
 		}
 		return str(c.Msg.Reason())
 	}))
+	// $mt: 1 for a request, 2 for a reply.
+	reg("mt", msgGet(func(c *router.Ctx) router.Value {
+		if c.Msg.IsRequest() {
+			return router.IntValue(1)
+		}
+		return router.IntValue(2)
+	}))
 	reg("si", msgGet(func(c *router.Ctx) router.Value { return str(c.SrcIP()) }))
 	reg("sp", msgGet(func(c *router.Ctx) router.Value { return router.IntValue(int64(c.Src().Port())) }))
 	// $su: the source as a SIP URI, sip:IP:PORT with ;transport= when not UDP.
