@@ -602,12 +602,15 @@ func (p *parser) binary(level int) Expr {
 	x := p.binary(level + 1)
 	for {
 		t := p.tok
-		if t.kind != tOp || !contains(binLevels[level], t.text) {
+		op := t.text
+		if t.kind == tIdent && t.text == "mod" && level == len(binLevels)-1 {
+			op = "%" // Kamailio's word for the remainder
+		} else if t.kind != tOp || !contains(binLevels[level], t.text) {
 			return x
 		}
 		p.advance()
 		y := p.binary(level + 1)
-		x = &Binary{Op: t.text, X: x, Y: y, Pos: p.pos(t.off)}
+		x = &Binary{Op: op, X: x, Y: y, Pos: p.pos(t.off)}
 	}
 }
 
@@ -652,6 +655,15 @@ func (p *parser) primary() Expr {
 		return &PVar{Name: t.text, Pos: pos}
 	case tIdent:
 		p.advance()
+		if t.text == "msg" && p.isOp(":") {
+			// msg:len, the core's name for the message's length
+			p.advance()
+			if p.tok.kind != tIdent || p.tok.text != "len" {
+				p.failf(p.tok.off, "msg: expected len, found %s", p.describe(p.tok))
+			}
+			p.advance()
+			return &Ident{Name: "msg:len", Pos: pos}
+		}
 		if !p.isOp("(") {
 			return &Ident{Name: t.text, Pos: pos}
 		}

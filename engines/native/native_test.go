@@ -107,6 +107,8 @@ request_route { $var(a) = 1; sanity_check("1", "0"); $var(b) = 1; }`, 1, map[str
 			map[string]string{"ip": "1"}},
 		{"selects", `request_route { $var(h) = @via[1].host; $var(t) = @from.tag; if (@ruri.user == $null) { $var(n) = 1; } }`, 1,
 			map[string]string{"h": "127.0.0.1", "t": "4f1c7a3b", "n": "1"}},
+		{"mod and msg:len", `request_route { $var(m) = 17 mod 5; if (msg:len > 100 && msg:len < 4096) { $var(l) = 1; } }`, 1,
+			map[string]string{"m": "2", "l": "1"}},
 		{"strempty and strlen", `request_route { if (strempty($hdr(X-No)) && !strempty($ua) && strempty("")) { $var(e) = 1; } $var(l) = strlen($rm) + strlen(""); }`, 1,
 			map[string]string{"e": "1", "l": "8"}},
 		{"function as condition and statement", `request_route { if (is_method_in("R")) { setflag(5); } force_rport(); if (isflagset(5)) { $var(f) = 1; } }`, 1,
