@@ -119,7 +119,9 @@ func (cp *compiler) valueKeyword(x *cfg.Ident) expr {
 	case "src_ip":
 		return func(r *runner, c *router.Ctx) (router.Value, flow) { return router.BytesValue(c.SrcIP()), next }
 	case "msg:len":
-		return func(r *runner, c *router.Ctx) (router.Value, flow) { return router.IntValue(int64(len(c.Msg.Bytes()))), next }
+		return func(r *runner, c *router.Ctx) (router.Value, flow) {
+			return router.IntValue(int64(len(c.Msg.Bytes()))), next
+		}
 	case "src_port":
 		return func(r *runner, c *router.Ctx) (router.Value, flow) {
 			return router.IntValue(int64(c.Src().Port())), next
