@@ -121,7 +121,7 @@ func (m *Module) exec(c *router.Ctx, doc string) int {
 }
 
 func init() {
-	dispatch.Register(dispatch.ModuleInfo{Name: "jsonrpcs", KSR: "-", New: func() dispatch.Module { return &Module{} },
+	dispatch.Register(dispatch.ModuleInfo{Name: "jsonrpcs", New: func() dispatch.Module { return &Module{} },
 		Params: []dispatch.Param{
 			{Name: "transport", Kind: dispatch.Int, Default: "0", Doc: "0 all; else a sum of 1 HTTP, 2 FIFO, 4 datagram"},
 			{Name: "http_listen", Kind: dispatch.Str, Default: "127.0.0.1:5071", Doc: "HTTP address (without xhttp; with it, none unless set); \"\" for none. Off loopback it warns: there is no authentication"},
