@@ -49,7 +49,11 @@ type Ctx struct {
 	ruriOK   int8 // 0 not parsed, 1 parsed, -1 error
 	srcIP    []byte
 	replyHdr []byte // headers for the next locally generated reply
-	Replied  int    // the status of the last reply sent by the script
+	// replyBody, with replyType its Content-Type, is the body of the
+	// next locally generated reply (textops' set_reply_body).
+	replyBody []byte
+	replyType string
+	Replied   int // the status of the last reply sent by the script
 
 	avps  []avp
 	xavps []xavpItem
@@ -81,6 +85,7 @@ func (c *Ctx) reset(m *sip.Msg, p *transport.Packet) {
 	c.dst, c.dstSet = c.dst[:0], false
 	c.ruri, c.ruriSet, c.ruriOK = c.ruri[:0], false, 0
 	c.replyHdr = c.replyHdr[:0]
+	c.replyBody, c.replyType = c.replyBody[:0], ""
 	c.branches, c.path = c.branches[:0], c.path[:0]
 	c.srcIP = c.srcIP[:0]
 	if p != nil {
@@ -276,6 +281,12 @@ func ownValue(v Value, buf *[]byte) Value {
 	return Value{Kind: Str, B: *buf}
 }
 
+// SetReplyBody makes body, of Content-Type ctype, the body of the next
+// reply the proxy builds for the message (textops' set_reply_body).
+func (c *Ctx) SetReplyBody(body []byte, ctype string) {
+	c.replyBody, c.replyType = append(c.replyBody[:0], body...), ctype
+}
+
 // AddReplyHeader adds a header line to the next reply the proxy builds
 // (hdr.append_to_reply).
 func (c *Ctx) AddReplyHeader(line []byte) {
@@ -313,8 +324,12 @@ func (c *Ctx) BuildReply(code int, reason string, toTag, headers, body []byte) (
 	}
 	w := c.W
 	hdrs := headers
-	if server := w.env.ServerHeader; len(c.replyHdr) > 0 || server != "" {
-		w.hdrBuf = append(append(append(w.hdrBuf[:0], c.replyHdr...), headers...), server...)
+	ctype := ""
+	if len(body) == 0 && len(c.replyBody) > 0 {
+		body, ctype = c.replyBody, "Content-Type: "+c.replyType+"\r\n"
+	}
+	if server := w.env.ServerHeader; len(c.replyHdr) > 0 || server != "" || ctype != "" {
+		w.hdrBuf = append(append(append(append(w.hdrBuf[:0], c.replyHdr...), headers...), ctype...), server...)
 		hdrs = w.hdrBuf
 	}
 	r := sip.Reply{Code: code, Reason: reason, ToTag: toTag, Headers: hdrs, Body: body, Source: c.srcIP, ForceRPort: c.ForceRPort}

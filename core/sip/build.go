@@ -330,6 +330,18 @@ func (m *Msg) SetBody(body []byte) error {
 	return m.add(editBody, int(m.body.s), int(m.body.e-m.body.s), 0, body)
 }
 
+// EditedBody is the body as it will be sent: the one SetBody gave, else
+// the received one; so that body edits made one after the other compound.
+func (m *Msg) EditedBody() []byte {
+	ed := &m.edits
+	for i := 0; i < ed.n; i++ {
+		if e := &ed.e[i]; e.kind == editBody {
+			return ed.arena[e.ins.s:e.ins.e]
+		}
+	}
+	return m.Body()
+}
+
 // ResetEdits drops every pending edit.
 func (m *Msg) ResetEdits() { m.edits.reset() }
 

@@ -22,7 +22,7 @@ type Module struct{}
 
 // Exports are KSR.textops.
 func (Module) Exports() []dispatch.Export {
-	return []dispatch.Export{
+	return append([]dispatch.Export{
 		{Name: "is_present_hf", Ret: dispatch.Int, Fn: dispatch.FS(func(c *router.Ctx, n string) int {
 			return dispatch.Result(hdr.Index(c.Msg, n, 0) >= 0)
 		})},
@@ -78,7 +78,7 @@ func (Module) Exports() []dispatch.Export {
 			return inList(s, list, sep, true)
 		})},
 		{Name: "set_body", Ret: dispatch.Int, Fn: dispatch.FSS(setBody)},
-	}
+	}, editExports()...)
 }
 
 // cmp is 1 when equal, -1 when not (Kamailio's cmp_str returns the

@@ -453,7 +453,7 @@ func blStart(c *router.Ctx, name string) int {
 		b = &it.bl[len(it.bl)-1]
 	}
 	b.lines, b.pos = b.lines[:0], -1
-	body := string(c.Msg.Body())
+	body := string(c.Msg.EditedBody()) // with the changes made so far
 	for body != "" {
 		i := strings.IndexByte(body, '\n')
 		if i < 0 {
