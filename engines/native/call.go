@@ -16,7 +16,6 @@ var unbuilt = map[string]string{}
 
 func init() {
 	for mod, fns := range map[string]string{
-		"tm":          "t_set_fr t_relay_to_udp t_relay_to_tcp",
 		"registrar":   "add_sock_hdr reg_fetch_contacts reg_free_contacts save_uri",
 		"usrloc":      "ul_add ul_rm",
 		"nathelper":   "add_rcv_param fix_nated_sdp",

@@ -55,3 +55,26 @@ func TestReplyThroughTransaction(t *testing.T) {
 		{"tm.t_get_status_code", nil, "486"},
 	})
 }
+
+// TestRelayToProtoAndGrep: t_relay_to_proto sends over the transport
+// asked for; t_grep_status sees only received replies; t_retransmit_reply
+// sends the last reply again.
+func TestRelayToProtoAndGrep(t *testing.T) {
+	k := moduletest.New(t, "loadmodule \"sl.so\"\nloadmodule \"tm.so\"\nmodparam(\"tm\", \"auto_inv_100\", 0)")
+	k.Request(toPeer)
+	k.Run([]moduletest.Case{
+		{"tm.t_relay_to_proto", []any{"sctp"}, "-1"},
+		{"tm.t_grep_status", []any{200}, "-1"}, // no transaction yet
+		{"tm.t_relay_to_proto", []any{"tcp"}, "1"},
+		{"tm.t_grep_status", []any{200}, "-1"}, // nothing received
+	})
+	sent := k.Sent()
+	if len(sent) != 1 || sent[0].Proto.String() != "TCP" || sent[0].Dst.String() != "198.51.100.20:5060" {
+		t.Fatalf("sent %+v", sent)
+	}
+	k.Request(strings.Replace(moduletest.Register, "z9hG4bK-reg-1", "z9hG4bK-reg-3", 1))
+	k.Run([]moduletest.Case{{"tm.t_reply", []any{403, "Forbidden"}, "1"}, {"tm.t_retransmit_reply", nil, "1"}})
+	if sent := k.Sent(); len(sent) != 2 || sent[1].StatusCode() != 403 {
+		t.Errorf("t_retransmit_reply: %d messages", len(sent))
+	}
+}

@@ -185,7 +185,7 @@ func (tm *Module) relay(c *router.Ctx) int {
 	}
 	// As Kamailio's t_relay (not t_newtran): an INVITE not answered yet
 	// gets a 100 before it is forwarded.
-	if t.method == sip.MethodINVITE && tm.conf.auto100 && t.status < 100 {
+	if t.method == sip.MethodINVITE && tm.auto100(c) && t.status < 100 {
 		t.Reply(c, 100, tm.conf.auto100Reason, nil, nil)
 	}
 	if t.fork(c) == 0 {
@@ -306,7 +306,7 @@ func (t *Trans) branchOut(c *router.Ctx) bool {
 		b.retrIn = t.tm.conf.t1
 		b.retrAt = now.Add(b.retrIn)
 	}
-	b.frAt = now.Add(t.tm.frTimer())
+	b.frAt = now.Add(t.frTimer())
 	b.arm(now)
 	return true
 }

@@ -64,7 +64,7 @@ func (t *Trans) reply(c *router.Ctx, b *branch) {
 		}
 		if invite {
 			b.retrIn = 0 // timer A stops on a provisional reply
-			b.frAt = time.Now().Add(t.tm.frInvTimer())
+			b.frAt = time.Now().Add(t.frInvTimer())
 		} else if b.retrIn > 0 {
 			b.retrIn = t.tm.conf.t2 // timer E goes on at T2 in Proceeding
 		}

@@ -127,7 +127,7 @@ func init() {
 
 // Exports are KSR.tm.
 func (tm *Module) Exports() []dispatch.Export {
-	return []dispatch.Export{
+	return append([]dispatch.Export{
 		{Name: "t_relay", Ret: dispatch.Int, Fn: dispatch.F0(tm.relay)},
 		{Name: "t_relay_to_proxy", Ret: dispatch.Int, Fn: dispatch.FS(tm.relayToProxy)},
 		{Name: "t_relay_to_proto_addr", Ret: dispatch.Int, Fn: dispatch.FSSI(tm.relayToProtoAddr)},
@@ -153,7 +153,7 @@ func (tm *Module) Exports() []dispatch.Export {
 		{Name: "t_load_contacts", Ret: dispatch.Int, Fn: dispatch.F0(tm.loadContacts)},
 		{Name: "t_next_contacts", Ret: dispatch.Int, Fn: dispatch.F0(tm.nextContacts)},
 		{Name: "t_release", Ret: dispatch.Int, Fn: dispatch.F0(func(c *router.Ctx) int { return 1 })},
-	}
+	}, tm.settingsExports()...)
 }
 
 // Init reads the parameters.

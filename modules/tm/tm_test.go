@@ -469,3 +469,19 @@ func TestMaxTransactions(t *testing.T) {
 		t.Errorf("refused %d, want 1", got)
 	}
 }
+
+// TestSetFRAndAuto100: t_set_fr gives the transaction its own fr_timer
+// (here longer than the module's 400 ms: no 408 within a second, one
+// after), t_set_auto_inv_100(0) keeps the 100 back.
+func TestSetFRAndAuto100(t *testing.T) {
+	p := start(t)
+	uac, uas := newUA(t, "uac"), newUA(t, "uas")
+	msg, _, _ := invite(uac, uas, "X-FR: 1800\nX-No100: 1\n")
+	uac.Send(p.Addr, msg)
+	uas.Expect("INVITE ")
+	uac.Quiet(1000 * time.Millisecond) // neither a 100 nor, before fr_timer, a 408
+	uac.Expect("SIP/2.0 408 ")
+	if n := tmOf(p).Stats.Timeouts.Load(); n != 1 {
+		t.Errorf("%d timeouts, want 1", n)
+	}
+}

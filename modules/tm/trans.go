@@ -39,6 +39,7 @@ type Trans struct {
 	contacts []router.Branch
 
 	onReply, onBranch, onFailure, onBranchFailure string
+	fr, frInv                                     time.Duration // t_set_fr's, 0 for the module's
 
 	branches  []*branch
 	first     branch     // the first branch, made with t (most requests have one)
@@ -130,6 +131,10 @@ type request struct {
 	// contacts t_load_contacts sorted for serial forking, highest q
 	// first; t_next_contacts takes them a q-value group at a time.
 	contacts []router.Branch
+	// fr, frInv are t_set_fr's timers (0: the module's); auto100 is
+	// t_set_auto_inv_100's say (1 on, -1 off, 0 the module's).
+	fr, frInv time.Duration
+	auto100   int8
 }
 
 func (r *request) Reset() {
@@ -215,6 +220,7 @@ func (tm *Module) newTrans(c *router.Ctx) (t *Trans, retr bool) {
 	idb := [4]byte{byte(t.id), byte(t.id >> 8), byte(t.id >> 16), byte(t.id >> 24)}
 	hex.Encode(t.toTag[9:], idb[:])
 	t.onReply, t.onBranch, t.onFailure, t.onBranchFailure = state(c).onReply, state(c).onBranch, state(c).onFailure, state(c).onBranchFailure
+	t.fr, t.frInv = state(c).fr, state(c).frInv
 	t.mu.Lock()
 
 	s := &tm.byKey[k%shards]
