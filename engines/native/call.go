@@ -19,7 +19,7 @@ func init() {
 		"registrar":   "add_sock_hdr reg_fetch_contacts reg_free_contacts save_uri",
 		"usrloc":      "ul_add ul_rm",
 		"nathelper":   "add_rcv_param fix_nated_sdp",
-		"htable":      "sht_lock sht_unlock sht_iterator_start",
+		"htable":      "sht_lock sht_unlock",
 		"permissions": "allow_trusted",
 		"dispatcher":  "ds_select_dst ds_next_dst ds_is_from_list",
 		"core":        "t_relay_to",

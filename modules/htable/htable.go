@@ -69,7 +69,7 @@ func init() {
 // Exports are KSR.htable, and the native functions that take
 // "table=>key".
 func (m *Module) Exports() []dispatch.Export {
-	return []dispatch.Export{
+	return append([]dispatch.Export{
 		{Name: "sht_get", Ret: dispatch.XVal, Fn: dispatch.VSS(func(c *router.Ctx, t, k string) router.Value { return m.get(c, t, k, router.Value{}) })},
 		{Name: "sht_gete", Ret: dispatch.XVal, Fn: dispatch.VSS(func(c *router.Ctx, t, k string) router.Value { return m.get(c, t, k, router.StrValue("")) })},
 		{Name: "sht_getw", Ret: dispatch.XVal, Fn: dispatch.VSS(func(c *router.Ctx, t, k string) router.Value { return m.get(c, t, k, router.StrValue("<null>")) })},
@@ -108,7 +108,7 @@ func (m *Module) Exports() []dispatch.Export {
 			t, k, _ := strings.Cut(tk, "=>")
 			return m.rm(c, t, k)
 		})},
-	}
+	}, m.iteratorExports()...)
 }
 
 // Define parses a table definition: "name=>size=8;autoexpire=300;initval=0;".

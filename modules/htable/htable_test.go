@@ -68,3 +68,32 @@ func TestBadDefinition(t *testing.T) {
 		}
 	}
 }
+
+func TestIterator(t *testing.T) {
+	k := moduletest.New(t, "loadmodule \"htable.so\"\nmodparam(\"htable\", \"htable\", \"users=>size=4\")")
+	k.Request(moduletest.Invite)
+	k.Run([]moduletest.Case{
+		{"htable.sht_sets", []any{"users", "b", "two"}, "1"},
+		{"htable.sht_seti", []any{"users", "a", 1}, "1"},
+		{"htable.sht_sets", []any{"users", "c", "three"}, "1"},
+		{"htable.sht_iterator_next", []any{"i"}, "-1"}, // not started
+		{"htable.sht_iterator_start", []any{"i", "users"}, "1"},
+		{"htable.sht_iterator_next", []any{"i"}, "1"},
+		{"pv.get", []any{"$shtitkey(i)"}, "a"},
+		{"pv.get", []any{"$shtitval(i)"}, "1"},
+		{"htable.sht_iterator_seti", []any{"i", 10}, "1"},
+		{"htable.sht_iterator_next", []any{"i"}, "1"},
+		{"pv.get", []any{"$shtitkey(i)"}, "b"},
+		{"htable.sht_iterator_rm", []any{"i"}, "1"},
+		{"htable.sht_iterator_next", []any{"i"}, "1"},
+		{"htable.sht_iterator_sets", []any{"i", "THREE"}, "1"},
+		{"htable.sht_iterator_setex", []any{"i", 60}, "1"},
+		{"htable.sht_iterator_next", []any{"i"}, "-1"},
+		{"htable.sht_iterator_end", []any{"i"}, "1"},
+		{"pv.get", []any{"$shtitkey(i)"}, ""},
+		{"htable.sht_get", []any{"users", "a"}, "10"},
+		{"htable.sht_get", []any{"users", "b"}, ""},
+		{"htable.sht_get", []any{"users", "c"}, "THREE"},
+		{"htable.sht_iterator_start", []any{"j", "nope"}, "-1"},
+	})
+}

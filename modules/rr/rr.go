@@ -46,7 +46,19 @@ func (m *Module) Exports() []dispatch.Export {
 		{Name: "record_route_preset", Ret: dispatch.Int, Fn: dispatch.FSS(m.preset)},
 		{Name: "record_route_preset_one", Ret: dispatch.Int, Fn: dispatch.FS(func(c *router.Ctx, addr string) int { return m.preset(c, addr, "") }), Native: dispatch.NoNative},
 		{Name: "remove_record_route", Ret: dispatch.Int, Fn: dispatch.F0(func(c *router.Ctx) int { state.Of(c).Want = false; return 1 })},
-		{Name: "loose_route", Ret: dispatch.Int, Fn: dispatch.F0(looseRoute)},
+		{Name: "loose_route", Ret: dispatch.Int, Fn: dispatch.F0(func(c *router.Ctx) int { return looseRouteMode(c, 0) })},
+		// loose_route_mode(1): the request's own Route entries are taken
+		// off, the next hop is not made $du.
+		{Name: "loose_route_mode", Ret: dispatch.Int, Fn: dispatch.FI(looseRouteMode)},
+		// loose_route_preloaded(): loose_route for an initial request (no To
+		// tag) with a Route set of its own.
+		{Name: "loose_route_preloaded", Ret: dispatch.Int, Fn: dispatch.F0(func(c *router.Ctx) int {
+			if to := c.Msg.To(); to == nil || len(to.Tag) > 0 {
+				return -1
+			}
+			return looseRouteMode(c, 0)
+		})},
+		{Name: "record_route_advertised_address", Ret: dispatch.Int, Fn: dispatch.FS(func(c *router.Ctx, addr string) int { return m.preset(c, addr, "") })},
 		{Name: "add_rr_param", Ret: dispatch.Int, Fn: dispatch.FS(addParam)},
 		{Name: "check_route_param", Ret: dispatch.Int, Fn: dispatch.FS(checkParam)},
 		{Name: "is_direction", Ret: dispatch.Int, Fn: dispatch.FS(isDirection)},
@@ -221,7 +233,8 @@ func addParam(c *router.Ctx, p string) int {
 // our Route on top is removed, its parameters kept for check_route_param;
 // the next Route, if any, becomes $du. 1 when routed by Route, -1 when the
 // request has no Route to follow.
-func looseRoute(c *router.Ctx) int {
+func looseRouteMode(c *router.Ctx, mode int) int {
+	noDst := mode&1 != 0
 	st := state.Of(c)
 	m := c.Msg
 	if !m.IsRequest() || !m.Has(sip.HdrRoute) {
@@ -239,7 +252,9 @@ func looseRoute(c *router.Ctx) int {
 	}
 	if !c.IsMyself(&na.URI) {
 		// A Route to someone else (preloaded): the request goes there.
-		c.SetDstURI(na.URI.Raw)
+		if !noDst {
+			c.SetDstURI(na.URI.Raw)
+		}
 		return 1
 	}
 	st.RouteParams = append(st.RouteParams[:0], na.URI.Params...)
@@ -252,7 +267,9 @@ func looseRoute(c *router.Ctx) int {
 		if c.IsMyself(&na.URI) {
 			continue
 		}
-		c.SetDstURI(na.URI.Raw)
+		if !noDst {
+			c.SetDstURI(na.URI.Raw)
+		}
 		break
 	}
 	return 1

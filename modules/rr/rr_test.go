@@ -73,6 +73,17 @@ func TestLooseRoute(t *testing.T) {
 	}
 	k.Request(moduletest.Invite)
 	k.Run([]moduletest.Case{{"rr.loose_route", nil, "-1"}})
+
+	// loose_route_mode(1): our Route off, no $du; loose_route_preloaded:
+	// in-dialog requests are not preloaded.
+	k.Request(inDialog)
+	k.Run([]moduletest.Case{
+		{"rr.loose_route_preloaded", nil, "-1"},
+		{"rr.loose_route_mode", []any{1}, "1"},
+		{"pv.get", []any{"$du"}, ""},
+	})
+	k.Request(strings.Replace(inDialog, ";tag=t1", "", 1))
+	k.Run([]moduletest.Case{{"rr.loose_route_preloaded", nil, "1"}, {"pv.get", []any{"$du"}, "sip:198.51.100.30;lr"}})
 }
 
 // TestCarried: the Record-Route to write goes with a request's

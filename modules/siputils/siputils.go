@@ -41,7 +41,7 @@ func (m *Module) Init(p *dispatch.Params) error {
 
 // Exports are KSR.siputils.
 func (m *Module) Exports() []dispatch.Export {
-	return []dispatch.Export{
+	return append([]dispatch.Export{
 		{Name: "has_totag", Ret: dispatch.Int, Fn: dispatch.F0(func(c *router.Ctx) int {
 			if to := c.Msg.To(); to != nil && len(to.Tag) > 0 {
 				return 1
@@ -95,7 +95,7 @@ func (m *Module) Exports() []dispatch.Export {
 			return dispatch.Result(ok && string(v) == val)
 		})},
 		{Name: "add_uri_param", Ret: dispatch.Int, Fn: dispatch.FS(addURIParam)},
-	}
+	}, uriExports()...)
 }
 
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }

@@ -1,8 +1,10 @@
 package siputils_test
 
 import (
+	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kemi-sip/kemi/modules/moduletest"
 )
@@ -45,5 +47,25 @@ func TestOptionsReply(t *testing.T) {
 func TestNeedsSL(t *testing.T) {
 	if _, err := moduletest.NewErr(t, `loadmodule "siputils.so"`); err == nil || !strings.Contains(err.Error(), `loadmodule "sl.so"`) {
 		t.Errorf("without sl: %v", err)
+	}
+}
+
+func TestURIParamsGRUUAndDate(t *testing.T) {
+	k := moduletest.New(t, "loadmodule \"sl.so\"\nloadmodule \"siputils.so\"")
+	msg := strings.Replace(moduletest.Invite, "INVITE sip:bob@example.com SIP/2.0", "INVITE sip:bob@example.com;gr=urn:uuid:1;transport=udp;x SIP/2.0", 1)
+	msg = strings.Replace(msg, "Content-Length: 0", "Date: "+time.Now().UTC().Add(-30*time.Second).Format(http.TimeFormat)+"\nContent-Length: 0", 1)
+	k.Request(msg)
+	k.Run([]moduletest.Case{
+		{"siputils.uri_param_any", []any{"x"}, "1"},
+		{"siputils.uri_param_any", []any{"nope"}, "-1"},
+		{"siputils.is_gruu", nil, "1"},
+		{"siputils.hdr_date_check", []any{60}, "1"},
+		{"siputils.hdr_date_check", []any{10}, "-1"},
+		{"siputils.uri_param_rm", []any{"transport"}, "1"},
+		{"pv.get", []any{"$ru"}, "sip:bob@example.com;gr=urn:uuid:1;x"},
+		{"siputils.uri_param_rm", []any{"transport"}, "-1"},
+	})
+	if got := k.Native("is_gruu", "sip:a@b;gr").String(); got != "2" {
+		t.Errorf("is_gruu of a public GRUU: %s", got)
 	}
 }
