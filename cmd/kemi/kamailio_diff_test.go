@@ -127,6 +127,9 @@ func TestKamailioDifferential(t *testing.T) {
 					if efail != "" {
 						t.Errorf("the scenario fails against kemi:\n%s\n--- kemi\n%s", efail, sipptest.Tail([]byte(logs.String())))
 					}
+					// Retransmissions depend on timing (a loaded machine
+					// sends one more): each message is compared once.
+					kr, er, kc, ec = unique(kr), unique(er), unique(kc), unique(ec)
 					compareReplies(t, "caller", kr, er)
 					// The callee's ACK is optional in its scenario (on a
 					// loaded machine the BYE can come first, and sipp then
@@ -140,6 +143,19 @@ func TestKamailioDifferential(t *testing.T) {
 			}
 		})
 	}
+}
+
+// unique is msgs without the byte-for-byte repeats (retransmissions).
+func unique(msgs []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, m := range msgs {
+		if !seen[m] {
+			seen[m] = true
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 func acks(msgs []string) int {
