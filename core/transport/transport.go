@@ -36,6 +36,23 @@ type Packet struct {
 	Overloaded bool
 }
 
+// TLS is the state of the TLS connection the packet came on, nil for
+// another transport (or before the handshake is done).
+func (p *Packet) TLS() *tls.ConnectionState {
+	if p.conn == nil {
+		return nil
+	}
+	tc, ok := p.conn.c.(*tls.Conn)
+	if !ok {
+		return nil
+	}
+	st := tc.ConnectionState()
+	if !st.HandshakeComplete {
+		return nil
+	}
+	return &st
+}
+
 // CloseStream closes the TCP or TLS connection the packet came on (a
 // reply sent with set_reply_close); nothing for UDP.
 func (p *Packet) CloseStream() {

@@ -98,8 +98,17 @@ func (m *Module) Exports() []dispatch.Export {
 			}
 			return dispatch.Result(m.Allowed(grp, netip.AddrPortFrom(a, uint16(port))))
 		})},
-		{Name: "allow_source_address_group", Ret: dispatch.Int, Fn: dispatch.F0(func(c *router.Ctx) int {
+		{Name: "allow_source_address_group", Ret: dispatch.Int, Value: true, Fn: dispatch.F0(func(c *router.Ctx) int {
 			return m.Group(c.Src())
+		})},
+		// allow_address_group(addr, port): the group of the first entry
+		// addr:port matches, -1 for none (a value, as the group is).
+		{Name: "allow_address_group", Ret: dispatch.Int, Value: true, Fn: dispatch.FSI(func(c *router.Ctx, ip string, port int) int {
+			a, err := netip.ParseAddr(ip)
+			if err != nil {
+				return -1
+			}
+			return m.Group(netip.AddrPortFrom(a, uint16(port)))
 		})},
 	}
 }

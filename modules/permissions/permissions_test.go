@@ -21,6 +21,8 @@ func TestAddressFile(t *testing.T) {
 		{"permissions.allow_address", []any{2, "198.51.100.7", 5060}, "1"},
 		{"permissions.allow_address", []any{2, "198.51.100.7", 5061}, "-1"},
 		{"permissions.allow_source_address_group", nil, "1"},
+		{"permissions.allow_address_group", []any{"198.51.100.7", 5060}, "2"},
+		{"permissions.allow_address_group", []any{"198.51.100.8", 5060}, "-1"},
 	})
 	if got := k.Native("allow_source_address"); got.String() != "1" { // group 1
 		t.Errorf("allow_source_address(): %s", got)

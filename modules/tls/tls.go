@@ -60,8 +60,9 @@ func init() {
 	})
 }
 
-// Exports: none; the module configures the sockets.
-func (m *Module) Exports() []dispatch.Export { return nil }
+// Exports are KSR.tls: the peer's certificate on the connection of the
+// request (is_peer_verified, cget); the module configures the sockets.
+func (m *Module) Exports() []dispatch.Export { return connExports() }
 
 // TLS is the server and the client configuration, with their
 // certificates and CA lists loaded: asked for at start, so that a check

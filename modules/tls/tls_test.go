@@ -90,3 +90,40 @@ func TestFilesAtStart(t *testing.T) {
 		}
 	}
 }
+
+// TestPeerAttrs: is_peer_verified and cget's attributes of a connection's
+// state, and of none (not TLS).
+func TestPeerAttrs(t *testing.T) {
+	certFile, _ := certificate(t)
+	b, _ := os.ReadFile(certFile)
+	blk, _ := pem.Decode(b)
+	crt, err := x509.ParseCertificate(blk.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := &tls.ConnectionState{Version: tls.VersionTLS13, CipherSuite: tls.TLS_AES_128_GCM_SHA256, ServerName: "kemi.test",
+		PeerCertificates: []*x509.Certificate{crt}}
+	if kemitls.PeerVerified(st) {
+		t.Error("a certificate not verified counts as verified")
+	}
+	for name, want := range map[string]string{"tls_version": "TLS 1.3", "tls_cipher_info": "TLS_AES_128_GCM_SHA256",
+		"tls_peer_subject_cn": "kemi.test", "tls_peer_issuer_cn": "kemi.test", "tls_peer_serial": "1",
+		"tls_peer_server_name": "kemi.test", "tls_peer_verified": "0", "tls_peer_selfsigned": "1", "tls_peer_expired": "0"} {
+		if v, known := kemitls.Attr(st, name); !known || v.String() != want {
+			t.Errorf("%s: %q (known %v), want %q", name, v.String(), known, want)
+		}
+	}
+	st.VerifiedChains = [][]*x509.Certificate{{crt}}
+	if !kemitls.PeerVerified(st) {
+		t.Error("a verified certificate does not count")
+	}
+	if v, known := kemitls.Attr(nil, "tls_peer_subject_cn"); !known || !v.IsNull() {
+		t.Errorf("no TLS: %v %v", v, known)
+	}
+	if _, known := kemitls.Attr(st, "tls_nope"); known {
+		t.Error("an unknown attribute is known")
+	}
+	k := moduletest.New(t, `loadmodule "tls.so"`)
+	k.Request(moduletest.Invite) // over UDP
+	k.Run([]moduletest.Case{{"tls.is_peer_verified", nil, "-1"}, {"tls.cget", []any{"tls_version"}, ""}})
+}
