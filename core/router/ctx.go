@@ -61,6 +61,7 @@ type Ctx struct {
 	// Via parameters to add to this proxy's Via (corex's via_add_srvid,
 	// via_add_xavp_params).
 	viaSrvID, viaXAVP bool
+	sendSocket        *transport.Listener // force_send_socket / set_send_socket
 
 	branches []Branch
 	path     []byte
@@ -98,6 +99,7 @@ func (c *Ctx) reset(m *sip.Msg, p *transport.Packet) {
 	c.xavps = c.xavps[:0]
 	c.log = nil
 	c.viaSrvID, c.viaXAVP = false, false
+	c.sendSocket = nil
 }
 
 // Log is the logger of the proxy; with log_prefix, its lines about this
@@ -532,6 +534,34 @@ func FakedCtx(log *slog.Logger) *Ctx {
 	w.ctx.reset(m, nil)
 	w.ctx.Route = "faked"
 	return &w.ctx
+}
+
+// Socket is the proxy's socket written proto:ip:port ("udp:10.0.0.1:5060",
+// as listen= and Kamailio's socket parameters write it), nil when it has
+// none such.
+func (c *Ctx) Socket(name string) *transport.Listener {
+	if tr := c.W.env.Transport; tr != nil {
+		for _, l := range tr.Listeners {
+			if strings.EqualFold(l.String(), name) {
+				return l
+			}
+		}
+	}
+	return nil
+}
+
+// SetSendSocket makes l the socket the message's requests leave from
+// (force_send_socket, corex's set_send_socket); nil for the default.
+func (c *Ctx) SetSendSocket(l *transport.Listener) { c.sendSocket = l }
+
+// Resolve is where a request to target goes (Env.Resolve), from the socket
+// set_send_socket chose when there is one.
+func (c *Ctx) Resolve(target []byte) (Hop, error) {
+	hop, err := c.W.env.Resolve(target)
+	if err == nil && c.sendSocket != nil {
+		hop.Local, hop.Proto = c.sendSocket, c.sendSocket.Proto
+	}
+	return hop, err
 }
 
 // SetSource makes src the message's source address (corex's

@@ -186,7 +186,7 @@ func (c *Ctx) Forward(uri []byte) error {
 		return errors.New("forward: not a request")
 	}
 	target := c.Target(uri)
-	hop, err := c.W.env.Resolve(target)
+	hop, err := c.Resolve(target)
 	if err != nil {
 		return errors.New("forward: " + err.Error())
 	}

@@ -114,6 +114,17 @@ func (Module) Exports() []dispatch.Export {
 		{Name: "sethost", Ret: dispatch.Bool, Fn: dispatch.FS(func(c *router.Ctx, h string) int { return okErr(c, "sethost", c.RewriteRURI(nil, []byte(h))) })},
 		{Name: "setuser", Ret: dispatch.Bool, Fn: dispatch.FS(func(c *router.Ctx, u string) int { return okErr(c, "setuser", c.RewriteRURI([]byte(u), nil)) })},
 		{Name: "route", Ret: dispatch.Int, Fn: dispatch.FS(runRoute)},
+		// force_send_socket(proto:ip:port): the requests of the message
+		// leave from that socket of the proxy.
+		{Name: "force_send_socket", NativeOnly: true, Ret: dispatch.Bool, Fn: dispatch.FS(func(c *router.Ctx, socket string) int {
+			l := c.Socket(socket)
+			if l == nil {
+				c.Log().Error("force_send_socket: "+socket+" is not a socket of this proxy", "route", c.Route)
+				return -1
+			}
+			c.SetSendSocket(l)
+			return 1
+		})},
 		// The native config's other names for them, and its user-part edits.
 		{Name: "rewriteuri", NativeOnly: true, Ret: dispatch.Bool, Fn: dispatch.FS(func(c *router.Ctx, u string) int { return okErr(c, "rewriteuri", c.SetRURI([]byte(u))) })},
 		{Name: "rewritehost", NativeOnly: true, Ret: dispatch.Bool, Fn: dispatch.FS(func(c *router.Ctx, h string) int { return okErr(c, "rewritehost", c.RewriteRURI(nil, []byte(h))) })},

@@ -72,6 +72,7 @@ func (Module) Exports() []dispatch.Export {
 		{Name: "sendx", Ret: dispatch.Int, Fn: dispatch.FSSS(sendData)},
 		{Name: "via_add_srvid", Ret: dispatch.Int, Fn: dispatch.FI(func(c *router.Ctx, on int) int { c.AddViaSrvID(on != 0); return 1 })},
 		{Name: "via_add_xavp_params", Ret: dispatch.Int, Fn: dispatch.FI(func(c *router.Ctx, on int) int { c.AddViaXAVPParams(on != 0); return 1 })},
+		{Name: "set_send_socket", Ret: dispatch.Int, Fn: dispatch.FS(sendSocket)},
 		{Name: "set_recv_socket", Ret: dispatch.Int, Fn: dispatch.FS(func(c *router.Ctx, socket string) int {
 			l := listener(c, socket)
 			if l == nil || c.Pkt == nil {
@@ -126,18 +127,25 @@ func sendData(c *router.Ctx, uri, socket, data string) int {
 	return 1
 }
 
+// sendSocket makes the message's requests leave from socket
+// (proto:ip:port), a socket of this proxy.
+func sendSocket(c *router.Ctx, socket string) int {
+	l := listener(c, socket)
+	if l == nil {
+		return -1
+	}
+	c.SetSendSocket(l)
+	return 1
+}
+
 // listener is the proxy's socket written as proto:ip:port; nil (logged)
 // when it has none such.
 func listener(c *router.Ctx, socket string) *transport.Listener {
-	if tr := c.Env().Transport; tr != nil {
-		for _, l := range tr.Listeners {
-			if strings.EqualFold(l.String(), socket) {
-				return l
-			}
-		}
+	l := c.Socket(socket)
+	if l == nil {
+		c.Log().Error("corex: "+socket+" is not a socket of this proxy", "route", c.Route)
 	}
-	c.Log().Error("corex: "+socket+" is not a socket of this proxy", "route", c.Route)
-	return nil
+	return l
 }
 
 // appendBranch adds a branch for tm to fork to: uri, or the current

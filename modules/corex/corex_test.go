@@ -115,3 +115,23 @@ request_route {
 		t.Errorf("the proxy's Via: %q, want it to end ;srvid=7;node=n1;mark=x", via)
 	}
 }
+
+// TestSendSocket: set_send_socket (force_send_socket in the native
+// config) chooses the socket a forwarded request leaves from: its
+// transport and the address in the proxy's Via.
+func TestSendSocket(t *testing.T) {
+	k := moduletest.New(t, `loadmodule "corex.so"`)
+	k.Request(strings.Replace(moduletest.Invite, "sip:bob@example.com SIP/2.0", "sip:bob@198.51.100.20 SIP/2.0", 1))
+	k.Run([]moduletest.Case{
+		{"corex.set_send_socket", []any{"udp:10.1.1.1:5060"}, "-1"}, // not ours
+		{"corex.set_send_socket", []any{"tcp:127.0.0.1:5060"}, "1"},
+		{"forward", nil, "1"},
+	})
+	sent := k.Sent()
+	if len(sent) != 1 || sent[0].Proto.String() != "TCP" || !strings.HasPrefix(sent[0].Header("Via"), "SIP/2.0/TCP 127.0.0.1:5060;") {
+		t.Fatalf("sent %d, proto %v, Via %q", len(sent), sent[0].Proto, sent[0].Header("Via"))
+	}
+	if got := k.Native("force_send_socket", "udp:127.0.0.1:5060").String(); got != "1" { // the core's
+		t.Errorf("force_send_socket: %s", got)
+	}
+}

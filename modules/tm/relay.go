@@ -272,7 +272,7 @@ func (t *Trans) branchOut(c *router.Ctx) bool {
 			return false
 		}
 	}
-	hop, err := c.Env().Resolve(c.Target(nil))
+	hop, err := c.Resolve(c.Target(nil))
 	if err != nil {
 		c.Log().Error("tm: t_relay: "+err.Error(), "route", c.Route)
 		return false
