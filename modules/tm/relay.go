@@ -134,7 +134,7 @@ func (t *Trans) sendUpstream(e *router.Env, code int, out []byte, local bool) er
 		t.final = true
 		t.finalHook(code, out, local)
 		if t.method == sip.MethodINVITE && code >= 300 && t.pkt.Proto == sip.TransportUDP {
-			t.retrG = t.tm.conf.t1 // timer G: the reply again until the ACK comes
+			t.retrG = t.t1() // timer G: the reply again until the ACK comes
 		}
 		t.maybeEnd()
 	}
@@ -303,7 +303,7 @@ func (t *Trans) branchOut(c *router.Ctx) bool {
 	}
 	now := time.Now()
 	if hop.Proto == sip.TransportUDP {
-		b.retrIn = t.tm.conf.t1
+		b.retrIn = t.t1()
 		b.retrAt = now.Add(b.retrIn)
 	}
 	b.frAt = now.Add(t.frTimer())
@@ -344,7 +344,7 @@ func (b *branch) fire() {
 		if b.cancel != nil && !b.cancelDone && b.retrIn > 0 && now.Before(b.frAt) {
 			b.t.tm.Stats.Retrans.Add(1)
 			e.Transport.Send(b.hop.Local, b.hop.Proto, b.hop.Addr, b.cancel)
-			b.retrIn = min(2*b.retrIn, b.t.tm.conf.t2)
+			b.retrIn = min(2*b.retrIn, b.t.t2())
 			b.retrAt = now.Add(b.retrIn)
 			b.arm(now)
 		}
@@ -371,8 +371,8 @@ func (b *branch) fire() {
 		b.t.tm.Stats.Retrans.Add(1)
 		e.Transport.Send(b.hop.Local, b.hop.Proto, b.hop.Addr, msg)
 		b.retrIn *= 2
-		if (t.method != sip.MethodINVITE || b.cancel != nil) && b.retrIn > b.t.tm.conf.t2 {
-			b.retrIn = b.t.tm.conf.t2
+		if (t.method != sip.MethodINVITE || b.cancel != nil) && b.retrIn > b.t.t2() {
+			b.retrIn = b.t.t2()
 		}
 		b.retrAt = now.Add(b.retrIn)
 	}
@@ -418,7 +418,7 @@ func (t *Trans) startWait() {
 	t.ending = true
 	keep := t.tm.conf.wt
 	if t.pkt.Proto == sip.TransportUDP && (t.method != sip.MethodINVITE || t.retrG > 0) {
-		keep = max(keep, 64*t.tm.conf.t1)
+		keep = max(keep, 64*t.t1())
 	}
 	t.end = time.Now().Add(keep)
 	tick := func() {
@@ -440,7 +440,7 @@ func (t *Trans) startWait() {
 			if d > t.retrG {
 				d = t.retrG
 			}
-			t.retrG = min(2*t.retrG, t.tm.conf.t2)
+			t.retrG = min(2*t.retrG, t.t2())
 		}
 		t.timer.Reset(d)
 	}
@@ -511,7 +511,7 @@ func (b *branch) sendCancel(e *router.Env) {
 	e.Transport.Send(b.hop.Local, b.hop.Proto, b.hop.Addr, b.cancel)
 	now := time.Now()
 	if b.hop.Proto == sip.TransportUDP {
-		b.retrIn, b.retrAt = b.t.tm.conf.t1, now.Add(b.t.tm.conf.t1)
+		b.retrIn, b.retrAt = b.t.t1(), now.Add(b.t.t1())
 	}
 	// The UAS has fr_timer to answer the INVITE with 487.
 	b.frAt = now.Add(b.t.tm.frTimer())

@@ -66,7 +66,7 @@ func (t *Trans) reply(c *router.Ctx, b *branch) {
 			b.retrIn = 0 // timer A stops on a provisional reply
 			b.frAt = time.Now().Add(t.frInvTimer())
 		} else if b.retrIn > 0 {
-			b.retrIn = t.tm.conf.t2 // timer E goes on at T2 in Proceeding
+			b.retrIn = t.t2() // timer E goes on at T2 in Proceeding
 		}
 		b.arm(time.Now())
 		if !t.runOnReply(c, code) {

@@ -31,6 +31,13 @@ func (tm *Module) settingsExports() []dispatch.Export {
 			return setFR(c, time.Duration(inv)*time.Millisecond, 0)
 		})},
 		{Name: "t_reset_fr", Ret: dispatch.Int, Fn: dispatch.F0(func(c *router.Ctx) int { return setFR(c, 0, 0) })},
+		{Name: "t_set_retr", Ret: dispatch.Int, Fn: dispatch.FII(func(c *router.Ctx, t1, t2 int) int {
+			if t1 < 0 || t2 < 0 {
+				return -1
+			}
+			return setRetr(c, time.Duration(t1)*time.Millisecond, time.Duration(t2)*time.Millisecond)
+		})},
+		{Name: "t_reset_retr", Ret: dispatch.Int, Fn: dispatch.F0(func(c *router.Ctx) int { return setRetr(c, 0, 0) })},
 		{Name: "t_set_auto_inv_100", Ret: dispatch.Int, Fn: dispatch.FI(func(c *router.Ctx, on int) int {
 			state(c).auto100 = 1
 			if on == 0 {
@@ -95,6 +102,32 @@ func setFR(c *router.Ctx, inv, noninv time.Duration) int {
 		t.frInv, t.fr = inv, noninv
 	}
 	return 1
+}
+
+// setRetr sets the request's T1 and T2 (0: the module's retr_timer1,
+// retr_timer2), on its transaction too when it has one (t_set_retr).
+func setRetr(c *router.Ctx, t1, t2 time.Duration) int {
+	st := state(c)
+	st.t1, st.t2 = t1, t2
+	if t := current(c); t != nil {
+		t.rt1, t.rt2 = t1, t2
+	}
+	return 1
+}
+
+// t1 and t2 are the transaction's retransmission timers.
+func (t *Trans) t1() time.Duration {
+	if t.rt1 > 0 {
+		return t.rt1
+	}
+	return t.tm.conf.t1
+}
+
+func (t *Trans) t2() time.Duration {
+	if t.rt2 > 0 {
+		return t.rt2
+	}
+	return t.tm.conf.t2
 }
 
 // frTimer and frInvTimer are the transaction's timers: what the script set,

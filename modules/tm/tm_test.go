@@ -485,3 +485,22 @@ func TestSetFRAndAuto100(t *testing.T) {
 		t.Errorf("%d timeouts, want 1", n)
 	}
 }
+
+// TestSetRetr: t_set_retr gives the transaction its own T1: with 300 ms
+// (the module's is 50) and fr_timer 1 s, two retransmissions (at 300 and
+// 900 ms) where the module's timers would make several more.
+func TestSetRetr(t *testing.T) {
+	p := start(t)
+	uac, uas := newUA(t, "uac"), newUA(t, "uas")
+	msg, _, _ := invite(uac, uas, "X-FR: 1000\nX-Retr: 300\n")
+	uac.Send(p.Addr, msg)
+	uas.Expect("INVITE ")
+	n := 0
+	for uas.Recv(700*time.Millisecond) != nil {
+		n++
+	}
+	if n != 2 {
+		t.Errorf("%d retransmissions, want 2 (T1 300 ms within fr_timer 1 s)", n)
+	}
+	uac.Expect("SIP/2.0 408 ")
+}

@@ -40,6 +40,7 @@ type Trans struct {
 
 	onReply, onBranch, onFailure, onBranchFailure string
 	fr, frInv                                     time.Duration // t_set_fr's, 0 for the module's
+	rt1, rt2                                      time.Duration // t_set_retr's
 
 	branches  []*branch
 	first     branch     // the first branch, made with t (most requests have one)
@@ -134,6 +135,7 @@ type request struct {
 	// fr, frInv are t_set_fr's timers (0: the module's); auto100 is
 	// t_set_auto_inv_100's say (1 on, -1 off, 0 the module's).
 	fr, frInv time.Duration
+	t1, t2    time.Duration // t_set_retr's, 0 for the module's
 	auto100   int8
 }
 
@@ -221,6 +223,7 @@ func (tm *Module) newTrans(c *router.Ctx) (t *Trans, retr bool) {
 	hex.Encode(t.toTag[9:], idb[:])
 	t.onReply, t.onBranch, t.onFailure, t.onBranchFailure = state(c).onReply, state(c).onBranch, state(c).onFailure, state(c).onBranchFailure
 	t.fr, t.frInv = state(c).fr, state(c).frInv
+	t.rt1, t.rt2 = state(c).t1, state(c).t2
 	t.mu.Lock()
 
 	s := &tm.byKey[k%shards]
