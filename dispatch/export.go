@@ -171,6 +171,11 @@ func FISSS(f func(*router.Ctx, int, string, string, string) int) Func {
 		return router.IntValue(int64(f(c, a.I[0], a.S[1], a.S[2], a.S[3])))
 	}}
 }
+func FSSIIS(f func(*router.Ctx, string, string, int, int, string) int) Func {
+	return Func{[]Kind{Str, Str, Int, Int, Str}, retInt, func(c *router.Ctx, a *Args) router.Value {
+		return router.IntValue(int64(f(c, a.S[0], a.S[1], a.I[2], a.I[3], a.S[4])))
+	}}
+}
 func FSSII(f func(*router.Ctx, string, string, int, int) int) Func {
 	return Func{[]Kind{Str, Str, Int, Int}, retInt, func(c *router.Ctx, a *Args) router.Value {
 		return router.IntValue(int64(f(c, a.S[0], a.S[1], a.I[2], a.I[3])))

@@ -147,7 +147,7 @@ func ksr56(t *testing.T) map[string]map[string]string {
 // ksrCoverage56Floor is how many functions of Kamailio 5.6's KSR
 // namespaces that kemi has existed when it was last raised: the test
 // fails below it. Issue 21 wants all of them.
-const ksrCoverage56Floor = 515
+const ksrCoverage56Floor = 516
 
 // TestKSRCoverage56: for every KSR namespace kemi has (KSR.* itself
 // included), each of Kamailio 5.6's functions that exists has Kamailio's

@@ -61,6 +61,12 @@ func editExports() []dispatch.Export {
 			return 1
 		})},
 		{Name: "remove_hf_match", Ret: dispatch.Int, Fn: dispatch.FSSS(removeHFMatch)},
+		{Name: "regex_substring", Native: dispatch.NoNative, Ret: dispatch.Int, Fn: dispatch.FSSIIS(regexSubstring)},
+		// The native form: its input and regex may hold variables, its
+		// last parameter names one.
+		{Name: "regex_substring", NativeOnly: true, Raw: true, Ret: dispatch.Int, Fn: dispatch.FSSIIS(func(c *router.Ctx, in, re string, i, n int, dst string) int {
+			return regexSubstring(c, format(c, in), format(c, re), i, n, dst)
+		})},
 	}
 }
 
@@ -417,4 +423,44 @@ func removeHFMatch(c *router.Ctx, hf, op, val string) int {
 		}
 	}
 	return dispatch.Result(n > 0)
+}
+
+// format expands the pseudo-variables of a native parameter taken raw.
+func format(c *router.Ctx, s string) string {
+	f, err := c.W.Format(s)
+	if err != nil {
+		return s
+	}
+	return string(f.Append(nil, c))
+}
+
+// regexSubstring stores group index (of count groups) of re's first
+// match in input into the variable dst, as Kamailio's: -2 when re does not
+// match, -1 for an empty group or a bad call.
+func regexSubstring(c *router.Ctx, input, re string, index, count int, dst string) int {
+	if index > count-1 || index < 0 {
+		c.Log().Error("textops: regex_substring: the index must be below the count", "route", c.Route)
+		return -1
+	}
+	pv, err := router.ParsePV(dst)
+	if err != nil || !pv.Writable() {
+		c.Log().Error("textops: regex_substring: "+dst+" is not a variable that can be set", "route", c.Route)
+		return -1
+	}
+	rx, err := regexp.Compile(re) // case-sensitive, as Kamailio's REG_EXTENDED here
+	if err != nil {
+		c.Log().Error("textops: regex_substring: "+err.Error(), "route", c.Route)
+		return -1
+	}
+	m := rx.FindStringSubmatchIndex(input)
+	if m == nil {
+		return -2
+	}
+	if 2*index+1 >= len(m) || m[2*index] < 0 || m[2*index] == m[2*index+1] {
+		return -1
+	}
+	if err := pv.Set(c, router.StrValue(input[m[2*index]:m[2*index+1]])); err != nil {
+		return -1
+	}
+	return 1
 }

@@ -88,3 +88,19 @@ func TestOnHoldAndReplyBody(t *testing.T) {
 		t.Errorf("reply body %q type %q", r.Body(), r.Header("Content-Type"))
 	}
 }
+
+func TestRegexSubstring(t *testing.T) {
+	k := moduletest.New(t, `loadmodule "textops.so"`)
+	k.Request(sdp)
+	k.Run([]moduletest.Case{
+		{"textops.regex_substring", []any{"sip:+4912345@example.com", `\+([0-9]{2})([0-9]+)@`, 2, 3, "$var(n)"}, "1"},
+		{"pv.get", []any{"$var(n)"}, "12345"},
+		{"textops.regex_substring", []any{"abc", "[0-9]+", 0, 1, "$var(n)"}, "-2"},
+		{"textops.regex_substring", []any{"abc", "(b)", 2, 2, "$var(n)"}, "-1"}, // index past the count
+		{"textops.regex_substring", []any{"abc", "(b)", 1, 2, "$rm"}, "-1"},    // not writable
+	})
+	if got := k.Native("regex_substring", "$ru", `^sip:\+([0-9]+)`, 1, 2, "$var(u)").String(); got != "1" {
+		t.Fatalf("native regex_substring: %s", got)
+	}
+	k.Run([]moduletest.Case{{"pv.get", []any{"$var(u)"}, "4912345"}})
+}
