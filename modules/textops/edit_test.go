@@ -97,7 +97,7 @@ func TestRegexSubstring(t *testing.T) {
 		{"pv.get", []any{"$var(n)"}, "12345"},
 		{"textops.regex_substring", []any{"abc", "[0-9]+", 0, 1, "$var(n)"}, "-2"},
 		{"textops.regex_substring", []any{"abc", "(b)", 2, 2, "$var(n)"}, "-1"}, // index past the count
-		{"textops.regex_substring", []any{"abc", "(b)", 1, 2, "$rm"}, "-1"},    // not writable
+		{"textops.regex_substring", []any{"abc", "(b)", 1, 2, "$rm"}, "-1"},     // not writable
 	})
 	if got := k.Native("regex_substring", "$ru", `^sip:\+([0-9]+)`, 1, 2, "$var(u)").String(); got != "1" {
 		t.Fatalf("native regex_substring: %s", got)
