@@ -150,3 +150,22 @@ func CheckReplyDrop(t *testing.T, appModule, file string, newEngine NewEngine, s
 		t.Errorf("%d script errors", n)
 	}
 }
+
+// CheckOutsideRoute: KSR functions called outside a route (a script's top
+// level, at load) run, as Kamailio's, on its faked OPTIONS; src keeps
+// KSR.pv.get("$rm") from its top level and its request_route logs "saw"
+// with it unless it is OPTIONS.
+func CheckOutsideRoute(t *testing.T, appModule, file string, newEngine NewEngine, src string) {
+	e, err := newEngine(Table(t, appModule), file, []byte(src))
+	if err != nil {
+		t.Fatalf("a KSR call at the script's top level: %v", err)
+	}
+	var logs strings.Builder
+	f := NewFixture(t, e, &logs)
+	if _, err := f.Run(); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(logs.String(), "saw") {
+		t.Errorf("KSR.pv.get(\"$rm\") at the top level is not the faked message's OPTIONS: %s", logs.String())
+	}
+}

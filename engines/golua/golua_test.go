@@ -123,3 +123,8 @@ func TestReplyRouteDrop(t *testing.T) {
 func TestLatencyLimit(t *testing.T) {
 	enginetest.CheckLatencyLimit(t, "app_lua", "t.lua", newEngine, "function ksr_request_route() KSR.kemibench.sleep(5) end")
 }
+
+func TestKSROutsideARoute(t *testing.T) {
+	enginetest.CheckOutsideRoute(t, "app_lua", "t.lua", newEngine, "KSR.info('loading\\n')\nlocal m = KSR.pv.get('$rm')\n"+
+		"function ksr_request_route()\n  if m ~= 'OPTIONS' then KSR.err('saw ' .. tostring(m) .. '\\n') end\nend\n")
+}

@@ -48,3 +48,8 @@ func TestReplyRouteDrop(t *testing.T) {
 func TestLatencyLimit(t *testing.T) {
 	enginetest.CheckLatencyLimit(t, "app_jsdt", "t.js", newEngine, "function ksr_request_route() { KSR.kemibench.sleep(5); }")
 }
+
+func TestKSROutsideARoute(t *testing.T) {
+	enginetest.CheckOutsideRoute(t, "app_jsdt", "t.js", newEngine, "KSR.info('loading\\n');\nvar m = KSR.pv.get('$rm');\n"+
+		"function ksr_request_route() {\n  if (m != 'OPTIONS') { KSR.err('saw ' + m + '\\n'); }\n}\n")
+}
