@@ -17,7 +17,7 @@ import (
 // body; the body's Content-Length follows a body change.
 
 // editExports are the editing functions' KSR exports.
-func editExports() []dispatch.Export {
+func (m *Module) editExports() []dispatch.Export {
 	return []dispatch.Export{
 		{Name: "replace", Ret: dispatch.Int, Fn: dispatch.FSS(func(c *router.Ctx, re, with string) int { return replaceRe(c, whole, re, with, false) })},
 		{Name: "replace_all", Ret: dispatch.Int, Fn: dispatch.FSS(func(c *router.Ctx, re, with string) int { return replaceRe(c, whole, re, with, true) })},
@@ -28,11 +28,11 @@ func editExports() []dispatch.Export {
 		{Name: "replace_str", Ret: dispatch.Int, Fn: dispatch.FSSS(func(c *router.Ctx, old, with, mode string) int { return replaceStr(c, whole, old, with, mode) })},
 		{Name: "replace_hdrs_str", Ret: dispatch.Int, Fn: dispatch.FSSS(func(c *router.Ctx, old, with, mode string) int { return replaceStr(c, headers, old, with, mode) })},
 		{Name: "replace_body_str", Ret: dispatch.Int, Fn: dispatch.FSSS(func(c *router.Ctx, old, with, mode string) int { return replaceStr(c, body, old, with, mode) })},
-		{Name: "subst", Ret: dispatch.Int, Raw: true, Fn: dispatch.FS(func(c *router.Ctx, expr string) int { return subst(c, whole, expr) })},
-		{Name: "subst_body", Ret: dispatch.Int, Raw: true, Fn: dispatch.FS(func(c *router.Ctx, expr string) int { return subst(c, body, expr) })},
-		{Name: "subst_hf", Ret: dispatch.Int, Raw: true, Fn: dispatch.FSSS(substHF)},
-		{Name: "subst_uri", Ret: dispatch.Int, Raw: true, Fn: dispatch.FS(func(c *router.Ctx, expr string) int { return substURI(c, expr, false) })},
-		{Name: "subst_user", Ret: dispatch.Int, Raw: true, Fn: dispatch.FS(func(c *router.Ctx, expr string) int { return substURI(c, expr, true) })},
+		{Name: "subst", Ret: dispatch.Int, Raw: true, Fn: dispatch.FS(func(c *router.Ctx, expr string) int { return m.subst(c, whole, expr) })},
+		{Name: "subst_body", Ret: dispatch.Int, Raw: true, Fn: dispatch.FS(func(c *router.Ctx, expr string) int { return m.subst(c, body, expr) })},
+		{Name: "subst_hf", Ret: dispatch.Int, Raw: true, Fn: dispatch.FSSS(m.substHF)},
+		{Name: "subst_uri", Ret: dispatch.Int, Raw: true, Fn: dispatch.FS(func(c *router.Ctx, expr string) int { return m.substURI(c, expr, false) })},
+		{Name: "subst_user", Ret: dispatch.Int, Raw: true, Fn: dispatch.FS(func(c *router.Ctx, expr string) int { return m.substURI(c, expr, true) })},
 		{Name: "search_append", Ret: dispatch.Int, Fn: dispatch.FSS(func(c *router.Ctx, re, txt string) int { return searchAppend(c, whole, re, txt) })},
 		{Name: "search_append_body", Ret: dispatch.Int, Fn: dispatch.FSS(func(c *router.Ctx, re, txt string) int { return searchAppend(c, body, re, txt) })},
 		{Name: "search_str", Ret: dispatch.Int, Fn: dispatch.FSS(func(c *router.Ctx, s, re string) int {
@@ -198,11 +198,11 @@ func parseSubst(s string) (*substExpr, error) {
 	if len(parts) != 3 {
 		return nil, bad
 	}
-	pat := parts[0]
+	compile := router.RegexpCase
 	if strings.Contains(parts[2], "i") {
-		pat = "(?i)" + pat
+		compile = router.Regexp
 	}
-	re, err := regexp.Compile(pat)
+	re, err := compile(parts[0])
 	if err != nil {
 		return nil, errors.New("subst expression " + s + ": " + err.Error())
 	}
@@ -250,16 +250,28 @@ func (e *substExpr) run(src []byte) ([][]int, [][]byte) {
 	return locs, with
 }
 
-func compileSubst(c *router.Ctx, expr string) *substExpr {
+// maxSubsts bounds the cache of parsed expressions (ones built from
+// message data are parsed on every use past it).
+const maxSubsts = 1024
+
+// compileSubst is expr parsed, once per expression.
+func (m *Module) compileSubst(c *router.Ctx, expr string) *substExpr {
+	if v, ok := m.substs.Load(expr); ok {
+		return v.(*substExpr)
+	}
 	e, err := parseSubst(expr)
 	if err != nil {
 		c.Log().Error("textops: "+err.Error(), "route", c.Route)
+		return nil
+	}
+	if m.nSubsts.Add(1) <= maxSubsts {
+		m.substs.Store(strings.Clone(expr), e)
 	}
 	return e
 }
 
-func subst(c *router.Ctx, r region, expr string) int {
-	e := compileSubst(c, expr)
+func (m *Module) subst(c *router.Ctx, r region, expr string) int {
+	e := m.compileSubst(c, expr)
 	if e == nil {
 		return -1
 	}
@@ -270,8 +282,8 @@ func subst(c *router.Ctx, r region, expr string) int {
 
 // substHF applies expr to the values of the header fields named hf:
 // flags "f" the first, "l" the last, else every one.
-func substHF(c *router.Ctx, hf, expr, flags string) int {
-	e := compileSubst(c, expr)
+func (mod *Module) substHF(c *router.Ctx, hf, expr, flags string) int {
+	e := mod.compileSubst(c, expr)
 	if e == nil {
 		return -1
 	}
@@ -313,8 +325,8 @@ func substHF(c *router.Ctx, hf, expr, flags string) int {
 }
 
 // substURI applies expr to the request URI, or with user to its user part.
-func substURI(c *router.Ctx, expr string, user bool) int {
-	e := compileSubst(c, expr)
+func (m *Module) substURI(c *router.Ctx, expr string, user bool) int {
+	e := m.compileSubst(c, expr)
 	if e == nil || !c.Msg.IsRequest() {
 		return -1
 	}
@@ -447,7 +459,7 @@ func regexSubstring(c *router.Ctx, input, re string, index, count int, dst strin
 		c.Log().Error("textops: regex_substring: "+dst+" is not a variable that can be set", "route", c.Route)
 		return -1
 	}
-	rx, err := regexp.Compile(re) // case-sensitive, as Kamailio's REG_EXTENDED here
+	rx, err := router.RegexpCase(re) // case-sensitive, as Kamailio's REG_EXTENDED here
 	if err != nil {
 		c.Log().Error("textops: regex_substring: "+err.Error(), "route", c.Route)
 		return -1

@@ -6,6 +6,8 @@ package textops
 import (
 	"regexp"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/kemi-sip/kemi/core/router"
 	"github.com/kemi-sip/kemi/core/sip"
@@ -14,14 +16,19 @@ import (
 )
 
 func init() {
-	dispatch.Register(dispatch.ModuleInfo{Name: "textops", New: func() dispatch.Module { return Module{} }})
+	dispatch.Register(dispatch.ModuleInfo{Name: "textops", New: func() dispatch.Module { return &Module{} }})
 }
 
 // Module is the textops module; it keeps no state.
-type Module struct{}
+type Module struct {
+	// substs are the subst expressions parsed, by their text: a
+	// script's expressions are parsed once, not per message.
+	substs  sync.Map
+	nSubsts atomic.Int64
+}
 
 // Exports are KSR.textops.
-func (Module) Exports() []dispatch.Export {
+func (m *Module) Exports() []dispatch.Export {
 	return append([]dispatch.Export{
 		{Name: "is_present_hf", Ret: dispatch.Int, Fn: dispatch.FS(func(c *router.Ctx, n string) int {
 			return dispatch.Result(hdr.Index(c.Msg, n, 0) >= 0)
@@ -78,7 +85,7 @@ func (Module) Exports() []dispatch.Export {
 			return inList(s, list, sep, true)
 		})},
 		{Name: "set_body", Ret: dispatch.Int, Fn: dispatch.FSS(setBody)},
-	}, editExports()...)
+	}, m.editExports()...)
 }
 
 // cmp is 1 when equal, -1 when not (Kamailio's cmp_str returns the
