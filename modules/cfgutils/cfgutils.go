@@ -12,7 +12,6 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -167,7 +166,15 @@ func (m *Module) lock(c *router.Ctx, key string, op int) int {
 		c.Log().Error("cfgutils: no lock set: set modparam(\"cfgutils\", \"lock_set_size\", N)", "route", c.Route)
 		return -1
 	}
-	l := &m.locks[router.FNV1a(router.FNVOffset, []byte(strings.ToLower(key)))%uint64(len(m.locks))]
+	h := uint64(router.FNVOffset) // of the key in lower case, without a copy of it
+	for i := 0; i < len(key); i++ {
+		b := key[i]
+		if 'A' <= b && b <= 'Z' {
+			b += 'a' - 'A'
+		}
+		h = router.FNV1aUint(h, uint64(b))
+	}
+	l := &m.locks[h%uint64(len(m.locks))]
 	switch op {
 	case 0:
 		l.Lock()
