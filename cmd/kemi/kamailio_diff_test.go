@@ -184,26 +184,21 @@ func diffDatabase(t *testing.T, dir, name, cfgFile string) string {
 	}
 	defer d.Close()
 	ctx := context.Background()
-	var stmts []string
+	var script strings.Builder
 	for _, f := range []string{"standard", "auth_db", "usrloc", "permissions", "acc"} {
 		b, err := os.ReadFile(filepath.Join("/usr/share/kamailio/db_sqlite", f+"-create.sql"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		stmts = append(stmts, strings.Split(string(b), ";")...)
+		script.Write(b)
 	}
 	cfg, _ := os.ReadFile(cfgFile)
 	if _, rest, ok := strings.Cut(string(cfg), "#!ifdef ACCDB_COMMENT"); ok {
 		comment, _, _ := strings.Cut(rest, "#!endif")
-		stmts = append(stmts, strings.Split(comment, ";")...)
+		script.WriteString(comment)
 	}
-	for _, s := range stmts {
-		if strings.TrimSpace(s) == "" {
-			continue
-		}
-		if _, err := d.Exec(ctx, s); err != nil {
-			t.Fatalf("%v\n%s", err, s)
-		}
+	if err := d.ExecScript(ctx, script.String()); err != nil {
+		t.Fatal(err)
 	}
 	for _, u := range []string{"alice", "bob", "carol"} {
 		if err := d.AddUser(ctx, u, domain, "secret"); err != nil {

@@ -335,6 +335,21 @@ func (d *DB) TxExec(ctx context.Context, tx *sql.Tx, q string, args ...any) (sql
 	return tx.StmtContext(ctx, s).ExecContext(ctx, args...)
 }
 
+// ExecScript runs an SQL script statement by statement, unprepared:
+// Kamailio's schema scripts (kamdbctl's), whose statements end in ';' and
+// have none inside a string.
+func (d *DB) ExecScript(ctx context.Context, script string) error {
+	for stmt := range strings.SplitSeq(script, ";") {
+		if strings.TrimSpace(stmt) == "" {
+			continue
+		}
+		if _, err := d.write.ExecContext(ctx, stmt); err != nil {
+			return fmt.Errorf("%w\n%s", err, strings.TrimSpace(stmt))
+		}
+	}
+	return nil
+}
+
 // Tx runs f in one transaction on the writer: several changes, one commit.
 func (d *DB) Tx(ctx context.Context, f func(tx *sql.Tx) error) error {
 	tx, err := d.write.BeginTx(ctx, nil)

@@ -113,13 +113,8 @@ func TestKamailioSchema(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for stmt := range strings.SplitSeq(string(b), ";") {
-			if strings.TrimSpace(stmt) == "" {
-				continue
-			}
-			if _, err := d.write.ExecContext(ctx, stmt); err != nil {
-				t.Fatalf("%s: %v\n%s", f, err, stmt)
-			}
+		if err := d.ExecScript(ctx, string(b)); err != nil {
+			t.Fatalf("%s: %v", f, err)
 		}
 	}
 	if created, err := d.Init(ctx); err != nil || len(created) != 0 {

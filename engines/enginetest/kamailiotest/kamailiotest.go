@@ -6,17 +6,17 @@
 package kamailiotest
 
 import (
-	"bytes"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/kemi-sip/kemi/engines/enginetest/proxytest"
 )
 
 // Paths where the Debian package installs Kamailio's files.
@@ -164,27 +164,10 @@ func Start(t *testing.T, kamailio, cfg, dir string, addr string, defines ...stri
 }
 
 // Process is a running Kamailio.
-type Process struct{ log syncBuffer }
+type Process struct{ log proxytest.Logs }
 
 // Log is what Kamailio wrote so far.
 func (p *Process) Log() string { return p.log.String() }
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // ping sends one OPTIONS to addr over UDP and reports whether anything
 // answers within 300 ms.
