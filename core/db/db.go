@@ -415,6 +415,38 @@ func identOK(s string) bool {
 	return true
 }
 
+// Idents checks the table and column names a module's parameters give.
+func Idents(names ...string) error {
+	for _, n := range names {
+		if err := Ident("table or column name", n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Conn is the database of a module that has a db_url: opened when the
+// proxy starts (OpenParam, so that Kamailio's default URL is named when it
+// fails), closed when it stops.
+type Conn struct {
+	Module, URL string
+	DB          *DB
+}
+
+// Open opens it.
+func (c *Conn) Open() (err error) {
+	c.DB, err = OpenParam(c.Module, c.URL)
+	return err
+}
+
+// Close closes it.
+func (c *Conn) Close() {
+	if c.DB != nil {
+		c.DB.Close()
+		c.DB = nil
+	}
+}
+
 // Ident checks a table or column name from a modparam.
 func Ident(what, s string) error {
 	if !identOK(s) {

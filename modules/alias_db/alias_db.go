@@ -16,12 +16,11 @@ import (
 
 // Module is the alias_db module of one proxy.
 type Module struct {
-	url                          string
+	conn                         db.Conn
 	userCol, domainCol           string
 	aliasUserCol, aliasDomainCol string
 	useDomain, appendBranches    bool
 	domainPrefix                 string
-	database                     *db.DB
 }
 
 var (
@@ -49,13 +48,11 @@ func init() {
 
 // Init reads the parameters.
 func (m *Module) Init(p *dispatch.Params) error {
-	m.url = p.Str("db_url", db.DefaultROURL)
+	m.conn = db.Conn{Module: "alias_db", URL: p.Str("db_url", db.DefaultROURL)}
 	m.userCol, m.domainCol = p.Str("user_column", "username"), p.Str("domain_column", "domain")
 	m.aliasUserCol, m.aliasDomainCol = p.Str("alias_user_column", "alias_username"), p.Str("alias_domain_column", "alias_domain")
-	for _, c := range []string{m.userCol, m.domainCol, m.aliasUserCol, m.aliasDomainCol} {
-		if err := db.Ident("column", c); err != nil {
-			return err
-		}
+	if err := db.Idents(m.userCol, m.domainCol, m.aliasUserCol, m.aliasDomainCol); err != nil {
+		return err
 	}
 	m.useDomain = p.Int("use_domain", 0) != 0
 	m.appendBranches = p.Int("append_branches", 0) != 0
@@ -64,17 +61,10 @@ func (m *Module) Init(p *dispatch.Params) error {
 }
 
 // Start opens the database.
-func (m *Module) Start(*router.Env) (err error) {
-	m.database, err = db.OpenParam("alias_db", m.url)
-	return err
-}
+func (m *Module) Start(*router.Env) error { return m.conn.Open() }
 
 // Stop closes it.
-func (m *Module) Stop() {
-	if m.database != nil {
-		m.database.Close()
-	}
-}
+func (m *Module) Stop() { m.conn.Close() }
 
 // Exports are KSR.alias_db and the native alias_db_lookup.
 func (m *Module) Exports() []dispatch.Export {
@@ -115,7 +105,7 @@ func (m *Module) Lookup(c *router.Ctx, table, flags string) int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	rows, err := m.database.Query(ctx, q, args...)
+	rows, err := m.conn.DB.Query(ctx, q, args...)
 	if err != nil {
 		c.Log().Error("alias_db: "+table+": "+err.Error(), "route", c.Route)
 		return -1

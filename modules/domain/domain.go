@@ -72,10 +72,8 @@ func (m *Module) Init(p *dispatch.Params) error {
 	m.table, m.attrsTable = p.Str("domain_table", "domain"), p.Str("domain_attrs_table", "domain_attrs")
 	m.didCol, m.domainCol = p.Str("did_col", "did"), p.Str("domain_col", "domain")
 	m.nameCol, m.typeCol, m.valueCol = p.Str("name_col", "name"), p.Str("type_col", "type"), p.Str("value_col", "value")
-	for _, s := range []string{m.table, m.attrsTable, m.didCol, m.domainCol, m.nameCol, m.typeCol, m.valueCol} {
-		if err := db.Ident("table or column", s); err != nil {
-			return err
-		}
+	if err := db.Idents(m.table, m.attrsTable, m.didCol, m.domainCol, m.nameCol, m.typeCol, m.valueCol); err != nil {
+		return err
 	}
 	m.registerMyself = p.Int("register_myself", 0) != 0
 	return nil

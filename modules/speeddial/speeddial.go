@@ -18,12 +18,11 @@ import (
 
 // Module is the speeddial module of one proxy.
 type Module struct {
-	url                                        string
+	conn                                       db.Conn
 	userCol, domainCol, sdUserCol, sdDomainCol string
 	newURICol                                  string
 	useDomain                                  int
 	domainPrefix                               string
-	database                                   *db.DB
 }
 
 var (
@@ -51,14 +50,12 @@ func init() {
 
 // Init reads the parameters.
 func (m *Module) Init(p *dispatch.Params) error {
-	m.url = p.Str("db_url", db.DefaultROURL)
+	m.conn = db.Conn{Module: "speeddial", URL: p.Str("db_url", db.DefaultROURL)}
 	m.userCol, m.domainCol = p.Str("user_column", "username"), p.Str("domain_column", "domain")
 	m.sdUserCol, m.sdDomainCol = p.Str("sd_user_column", "sd_username"), p.Str("sd_domain_column", "sd_domain")
 	m.newURICol = p.Str("new_uri_column", "new_uri")
-	for _, c := range []string{m.userCol, m.domainCol, m.sdUserCol, m.sdDomainCol, m.newURICol} {
-		if err := db.Ident("column", c); err != nil {
-			return err
-		}
+	if err := db.Idents(m.userCol, m.domainCol, m.sdUserCol, m.sdDomainCol, m.newURICol); err != nil {
+		return err
 	}
 	m.useDomain = p.Int("use_domain", 0)
 	m.domainPrefix = p.Str("domain_prefix", "")
@@ -66,17 +63,10 @@ func (m *Module) Init(p *dispatch.Params) error {
 }
 
 // Start opens the database.
-func (m *Module) Start(*router.Env) (err error) {
-	m.database, err = db.OpenParam("speeddial", m.url)
-	return err
-}
+func (m *Module) Start(*router.Env) error { return m.conn.Open() }
 
 // Stop closes it.
-func (m *Module) Stop() {
-	if m.database != nil {
-		m.database.Close()
-	}
-}
+func (m *Module) Stop() { m.conn.Close() }
 
 // Exports are KSR.speeddial and the native sd_lookup.
 func (m *Module) Exports() []dispatch.Export {
@@ -126,7 +116,7 @@ func (m *Module) Lookup(c *router.Ctx, table, owner string) int {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	var uri string
-	switch err := m.database.QueryRow(ctx, q, args...).Scan(&uri); {
+	switch err := m.conn.DB.QueryRow(ctx, q, args...).Scan(&uri); {
 	case errors.Is(err, sql.ErrNoRows):
 		return -1
 	case err != nil:
