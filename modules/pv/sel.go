@@ -16,17 +16,6 @@ import (
 // and their user, host, port and params["x"]; from.tag, to.tag,
 // from.name, to.name. Another is an error when the script loads.
 
-// selector is a parsed select: what it reads and the argument of each part.
-type selector struct {
-	base  string // "cfg_get", "via", "ruri", "from", "to", "contact"
-	idx   int    // via[N], 1-based; 1 when not given
-	field string // "", "host", "uri", "tag", ...
-	sub   string // uri's part: "", "user", "host", "port", "params"
-	param string // params["x"]
-	group string // cfg_get
-	name  string
-}
-
 // selParts splits "via[1].params[\"node\"]" into ["via[1]", "params[\"node\"]"].
 func selParts(s string) []string {
 	var parts []string
@@ -56,89 +45,179 @@ func index(p string) (name, arg string) {
 	return p[:i], strings.Trim(p[i+1:len(p)-1], `"'`)
 }
 
+// selGet reads a select: parseSel makes one per select when the script
+// loads, so that a message costs the reading alone.
+type selGet func(c *router.Ctx) router.Value
+
 func parseSel(pv *router.PV) error {
 	bad := errors.New("select @" + pv.Arg + " is not supported: kemi has @cfg_get.GROUP.NAME, @via[N].(host|port|transport|branch|received|rport|params[\"x\"]), " +
 		"@ruri, @from, @to, @contact with .uri and .(user|host|port|params[\"x\"]), @from.tag, @to.tag, @from.name, @to.name")
 	parts := selParts(pv.Arg)
 	base, arg := index(parts[0])
-	sel := &selector{base: base, idx: 1}
 	rest := parts[1:]
+	var get selGet
 	switch base {
 	case "cfg_get":
-		if len(rest) != 2 || rest[0] == "" || rest[1] == "" {
-			return bad
+		if len(rest) == 2 && rest[0] != "" && rest[1] != "" {
+			get = cfgGet(rest[0], rest[1])
 		}
-		sel.group, sel.name = rest[0], rest[1]
-		pv.Data = sel
-		return nil
 	case "via":
+		idx := 1
 		if arg != "" {
 			n, err := strconv.Atoi(arg)
 			if err != nil || n < 1 {
 				return bad
 			}
-			sel.idx = n
+			idx = n
 		}
-		if len(rest) > 1 {
-			return bad
-		}
+		field := ""
 		if len(rest) == 1 {
-			f, a := index(rest[0])
-			switch f {
-			case "host", "port", "transport", "branch", "received", "rport":
-			case "params", "param":
-				if a == "" {
-					return bad
-				}
-				f, sel.param = "params", a
-			default:
-				return bad
-			}
-			sel.field = f
+			field = rest[0]
 		}
-		pv.Data = sel
-		return nil
+		if f := viaField(field); f != nil && len(rest) <= 1 {
+			get = func(c *router.Ctx) router.Value {
+				var v sip.Via
+				it := c.Msg.Vias()
+				for k := 0; k < idx; k++ {
+					if !it.Next(&v) {
+						return router.Value{}
+					}
+				}
+				return f(&v)
+			}
+		}
 	case "ruri", "from", "to", "contact":
 		if arg != "" {
 			return bad
 		}
+		if base == "from" || base == "to" {
+			if len(rest) == 1 && (rest[0] == "tag" || rest[0] == "name") {
+				get = nameAddrPart(base == "from", rest[0] == "tag")
+				break
+			}
+		}
 		if base != "ruri" && len(rest) > 0 {
-			switch rest[0] {
-			case "tag", "name":
-				if base == "contact" || len(rest) > 1 {
-					return bad
-				}
-				sel.field = rest[0]
-				pv.Data = sel
-				return nil
-			case "uri":
-				rest = rest[1:]
-			default:
+			if rest[0] != "uri" {
 				return bad
 			}
+			rest = rest[1:]
 		}
-		sel.field = "uri"
-		if len(rest) > 1 {
-			return bad
-		}
+		part := ""
 		if len(rest) == 1 {
-			f, a := index(rest[0])
-			switch f {
-			case "user", "host", "port":
-			case "params", "param":
-				if a == "" {
-					return bad
-				}
-				f, sel.param = "params", a
-			default:
-				return bad
-			}
-			sel.sub = f
+			part = rest[0]
 		}
-		pv.Data = sel
-		return nil
+		if f := uriPart(part); f != nil && len(rest) <= 1 {
+			src := uriOf(base)
+			get = func(c *router.Ctx) router.Value {
+				if u := src(c); u != nil {
+					return f(u)
+				}
+				return router.Value{}
+			}
+		}
 	}
-	return bad
+	if get == nil {
+		return bad
+	}
+	pv.Data = get
+	return nil
+}
+
+func getSel(c *router.Ctx, pv *router.PV) router.Value { return pv.Data.(selGet)(c) }
+
+// param reads params["x"] (or params.x) of a select's part: x, and
+// whether the part is one.
+func param(part string) (string, bool) {
+	f, a := index(part)
+	if (f == "params" || f == "param") && a != "" {
+		return a, true
+	}
+	return "", false
+}
+
+// viaField is the reader of a Via's field ("" the whole Via), nil for none.
+func viaField(field string) func(v *sip.Via) router.Value {
+	if name, ok := param(field); ok {
+		return func(v *sip.Via) router.Value {
+			if p, ok := sip.Param(v.Params, name); ok {
+				return router.BytesValue(p)
+			}
+			return router.Value{}
+		}
+	}
+	switch field {
+	case "":
+		return func(v *sip.Via) router.Value { return router.BytesValue(v.Raw) }
+	case "host":
+		return func(v *sip.Via) router.Value { return router.BytesValue(v.Host) }
+	case "port":
+		return func(v *sip.Via) router.Value { return router.BytesValue(v.PortText) }
+	case "transport":
+		return func(v *sip.Via) router.Value { return router.BytesValue(v.TransportName) }
+	case "branch":
+		return func(v *sip.Via) router.Value { return router.NonEmpty(v.Branch) }
+	case "received":
+		return func(v *sip.Via) router.Value { return router.NonEmpty(v.Received) }
+	case "rport":
+		return func(v *sip.Via) router.Value { return router.NonEmpty(v.RPort) }
+	}
+	return nil
+}
+
+// uriPart is the reader of a URI's part ("" the whole URI), nil for none.
+func uriPart(part string) func(u *sip.URI) router.Value {
+	if name, ok := param(part); ok {
+		return func(u *sip.URI) router.Value {
+			if p, ok := u.Param(name); ok {
+				return router.BytesValue(p)
+			}
+			return router.Value{}
+		}
+	}
+	switch part {
+	case "":
+		return func(u *sip.URI) router.Value { return router.BytesValue(u.Raw) }
+	case "user":
+		return func(u *sip.URI) router.Value { return router.NonEmpty(u.User) }
+	case "host":
+		return func(u *sip.URI) router.Value { return router.BytesValue(u.Host) }
+	case "port":
+		return func(u *sip.URI) router.Value { return router.NonEmpty(u.PortText) }
+	}
+	return nil
+}
+
+// uriOf is where a select's URI comes from: the request URI, the Contact,
+// From or To.
+func uriOf(base string) func(c *router.Ctx) *sip.URI {
+	switch base {
+	case "ruri":
+		return ruri
+	case "contact":
+		return func(c *router.Ctx) *sip.URI {
+			if ct, err := c.Msg.Contact(); err == nil && ct != nil {
+				return &ct.URI
+			}
+			return nil
+		}
+	case "from":
+		return func(c *router.Ctx) *sip.URI { return &c.Msg.From().URI }
+	}
+	return func(c *router.Ctx) *sip.URI { return &c.Msg.To().URI }
+}
+
+// nameAddrPart reads From's or To's tag or display name.
+func nameAddrPart(from, tag bool) selGet {
+	return func(c *router.Ctx) router.Value {
+		na := c.Msg.To()
+		if from {
+			na = c.Msg.From()
+		}
+		if tag {
+			return router.NonEmpty(na.Tag)
+		}
+		return router.NonEmpty(na.Display)
+	}
 }
 
 // customCfg is what finds a cfg var of the config (dispatch.Table).
@@ -146,88 +225,19 @@ type customCfg interface {
 	CustomCfg(group, name string) (any, bool)
 }
 
-func getSel(c *router.Ctx, pv *router.PV) router.Value {
-	sel := pv.Data.(*selector)
-	m := c.Msg
-	switch sel.base {
-	case "cfg_get":
+// cfgGet reads the config's cfg var group.name.
+func cfgGet(group, name string) selGet {
+	return func(c *router.Ctx) router.Value {
 		t, ok := c.Env().Modules.(customCfg)
 		if !ok {
 			return router.Value{}
 		}
-		switch v, _ := t.CustomCfg(sel.group, sel.name); v := v.(type) {
+		switch v, _ := t.CustomCfg(group, name); v := v.(type) {
 		case int64:
 			return router.IntValue(v)
 		case string:
 			return router.StrValue(v)
 		}
-	case "via":
-		var v sip.Via
-		it := m.Vias()
-		for k := 0; k < sel.idx; k++ {
-			if !it.Next(&v) {
-				return router.Value{}
-			}
-		}
-		switch sel.field {
-		case "":
-			return router.BytesValue(v.Raw)
-		case "host":
-			return router.BytesValue(v.Host)
-		case "port":
-			return router.BytesValue(v.PortText)
-		case "transport":
-			return router.BytesValue(v.TransportName)
-		case "branch":
-			return router.NonEmpty(v.Branch)
-		case "received":
-			return router.NonEmpty(v.Received)
-		case "rport":
-			return router.NonEmpty(v.RPort)
-		case "params":
-			if p, ok := sip.Param(v.Params, sel.param); ok {
-				return router.BytesValue(p)
-			}
-		}
-	case "from", "to", "contact", "ruri":
-		var u *sip.URI
-		switch sel.base {
-		case "ruri":
-			u = ruri(c)
-		case "contact":
-			if ct, err := m.Contact(); err == nil && ct != nil {
-				u = &ct.URI
-			}
-		default:
-			na := m.From()
-			if sel.base == "to" {
-				na = m.To()
-			}
-			switch sel.field {
-			case "tag":
-				return router.NonEmpty(na.Tag)
-			case "name":
-				return router.NonEmpty(na.Display)
-			}
-			u = &na.URI
-		}
-		if u == nil {
-			return router.Value{}
-		}
-		switch sel.sub {
-		case "":
-			return router.BytesValue(u.Raw)
-		case "user":
-			return router.NonEmpty(u.User)
-		case "host":
-			return router.BytesValue(u.Host)
-		case "port":
-			return router.NonEmpty(u.PortText)
-		case "params":
-			if p, ok := u.Param(sel.param); ok {
-				return router.BytesValue(p)
-			}
-		}
+		return router.Value{}
 	}
-	return router.Value{}
 }
