@@ -1,5 +1,7 @@
 package router
 
+import "slices"
+
 // XAVPs, Kamailio's extended AVPs: named lists of items, the most
 // recent first, each item a list of fields (key and value, a key may
 // repeat, the most recent first). $xavp(name=>key) = v starts a new item;
@@ -35,19 +37,35 @@ func (c *Ctx) XAVPAdd(name string, idx int, key string, v Value) bool {
 // xavpItem is item idx of name (0 the most recent; negative from the
 // oldest), nil when there is none.
 func (c *Ctx) xavpItem(name string, idx int) *xavpItem {
-	var found []int
-	for i := len(c.xavps) - 1; i >= 0; i-- {
+	if i := c.xavpIndex(name, idx); i >= 0 {
+		return &c.xavps[i]
+	}
+	return nil
+}
+
+// xavpIndex is where item idx of name is in c.xavps (0 the most recent,
+// -1 the oldest), -1 when there is none.
+func (c *Ctx) xavpIndex(name string, idx int) int {
+	if idx >= 0 {
+		for i := len(c.xavps) - 1; i >= 0; i-- {
+			if c.xavps[i].name == name {
+				if idx == 0 {
+					return i
+				}
+				idx--
+			}
+		}
+		return -1
+	}
+	for i := range c.xavps {
 		if c.xavps[i].name == name {
-			found = append(found, i)
+			if idx == -1 {
+				return i
+			}
+			idx++
 		}
 	}
-	if idx < 0 {
-		idx += len(found)
-	}
-	if idx < 0 || idx >= len(found) {
-		return nil
-	}
-	return &c.xavps[found[idx]]
+	return -1
 }
 
 // XAVP is the value of field key (its kidx-th, 0 the most recent) of
@@ -86,33 +104,17 @@ func (c *Ctx) XAVPFields(name string, idx int, f func(key string, v Value)) bool
 // the item; with idx < 0 every item of name.
 func (c *Ctx) XAVPDel(name string, idx int, key string) {
 	if idx < 0 {
-		k := 0
-		for _, it := range c.xavps {
-			if it.name != name {
-				c.xavps[k] = it
-				k++
-			}
-		}
-		c.xavps = c.xavps[:k]
+		c.xavps = slices.DeleteFunc(c.xavps, func(it xavpItem) bool { return it.name == name })
 		return
 	}
-	it := c.xavpItem(name, idx)
-	if it == nil {
+	i := c.xavpIndex(name, idx)
+	if i < 0 {
 		return
 	}
 	if key == "" {
-		i := len(c.xavps) - 1
-		for ; i >= 0 && &c.xavps[i] != it; i-- {
-		}
-		c.xavps = append(c.xavps[:i], c.xavps[i+1:]...)
+		c.xavps = slices.Delete(c.xavps, i, i+1)
 		return
 	}
-	k := 0
-	for _, f := range it.fields {
-		if f.key != key {
-			it.fields[k] = f
-			k++
-		}
-	}
-	it.fields = it.fields[:k]
+	it := &c.xavps[i]
+	it.fields = slices.DeleteFunc(it.fields, func(f xavpField) bool { return f.key == key })
 }

@@ -139,6 +139,7 @@ func TestXAVP(t *testing.T) {
 		{"pv.get", []any{"$xavp(a[1]=>y[1])"}, "2"},
 		{"pv.get", []any{"$xavp(a[0]=>y)"}, ""},
 		{"pv.get", []any{"$xavp(a[2]=>x)"}, ""},
+		{"pv.get", []any{"$xavp(a[-1]=>x)"}, "1"}, {"pv.get", []any{"$xavp(a[-2]=>x)"}, "new"},
 		{"pv.get", []any{"$xavp(a)"}, "<<xavp:a>>"},
 	})
 	set("$xavp(a[1]=>y)", router.Value{})
