@@ -184,21 +184,15 @@ func diffDatabase(t *testing.T, dir, name, cfgFile string) string {
 	}
 	defer d.Close()
 	ctx := context.Background()
-	var script strings.Builder
-	for _, f := range []string{"standard", "auth_db", "usrloc", "permissions", "acc"} {
-		b, err := os.ReadFile(filepath.Join("/usr/share/kamailio/db_sqlite", f+"-create.sql"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		script.Write(b)
+	if err := d.ExecFiles(ctx, "/usr/share/kamailio/db_sqlite", "standard-create.sql", "auth_db-create.sql", "usrloc-create.sql", "permissions-create.sql", "acc-create.sql"); err != nil {
+		t.Fatal(err)
 	}
 	cfg, _ := os.ReadFile(cfgFile)
 	if _, rest, ok := strings.Cut(string(cfg), "#!ifdef ACCDB_COMMENT"); ok {
 		comment, _, _ := strings.Cut(rest, "#!endif")
-		script.WriteString(comment)
-	}
-	if err := d.ExecScript(ctx, script.String()); err != nil {
-		t.Fatal(err)
+		if err := d.ExecScript(ctx, comment); err != nil {
+			t.Fatal(err)
+		}
 	}
 	for _, u := range []string{"alice", "bob", "carol"} {
 		if err := d.AddUser(ctx, u, domain, "secret"); err != nil {

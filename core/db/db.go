@@ -16,6 +16,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -345,6 +347,21 @@ func (d *DB) ExecScript(ctx context.Context, script string) error {
 		}
 		if _, err := d.write.ExecContext(ctx, stmt); err != nil {
 			return fmt.Errorf("%w\n%s", err, strings.TrimSpace(stmt))
+		}
+	}
+	return nil
+}
+
+// ExecFiles runs the SQL scripts dir/name, in order, with ExecScript; an
+// error names the file.
+func (d *DB) ExecFiles(ctx context.Context, dir string, names ...string) error {
+	for _, name := range names {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			return err
+		}
+		if err := d.ExecScript(ctx, string(b)); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
 		}
 	}
 	return nil

@@ -43,14 +43,8 @@ func TestKamailioSchema(t *testing.T) {
 	}
 	defer d.Close()
 	ctx := context.Background()
-	for _, f := range []string{"standard-create.sql", "auth_db-create.sql", "usrloc-create.sql", "acc-create.sql", "alias_db-create.sql", "speeddial-create.sql", "domain-create.sql"} {
-		b, err := os.ReadFile(filepath.Join(dir, f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := d.ExecScript(ctx, string(b)); err != nil {
-			t.Fatalf("%s: %v", f, err)
-		}
+	if err := d.ExecFiles(ctx, dir, "standard-create.sql", "auth_db-create.sql", "usrloc-create.sql", "acc-create.sql", "alias_db-create.sql", "speeddial-create.sql", "domain-create.sql"); err != nil {
+		t.Fatal(err)
 	}
 	if created, err := d.Init(ctx); err != nil || len(created) != 0 {
 		t.Errorf("kemi db init on Kamailio's database: created %v, %v; want nothing", created, err)
