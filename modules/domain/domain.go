@@ -22,8 +22,7 @@ import (
 // attr is one row of domain_attrs.
 type attr struct {
 	name  string
-	isInt bool
-	value string
+	value router.Value // an int for type 0 whose value is a number
 }
 
 // tables are the loaded rows: domain (lower case) to did, and did to
@@ -86,7 +85,7 @@ func (m *Module) Start(env *router.Env) error {
 		return err
 	}
 	if m.registerMyself && env.Myself != nil {
-		env.Myself.AddCheck(func(host []byte) bool { _, ok := m.DID(string(host)); return ok })
+		env.Myself.AddCheck(func(host []byte) bool { _, ok := m.DID(host); return ok })
 	}
 	return nil
 }
@@ -130,7 +129,11 @@ func (m *Module) Reload() error {
 				rows.Close()
 				return fmt.Errorf("domain: %s table: %w", m.attrsTable, err)
 			}
-			t.attrs[did] = append(t.attrs[did], attr{name: name, isInt: typ == 0, value: value})
+			v := router.StrValue(value)
+			if n, ok := v.Int64(); ok && typ == 0 {
+				v = router.IntValue(n)
+			}
+			t.attrs[did] = append(t.attrs[did], attr{name: name, value: v})
 		}
 		rows.Close()
 	}
@@ -139,18 +142,31 @@ func (m *Module) Reload() error {
 	return nil
 }
 
-// DID is the id of a local domain; ok is false for one that is not.
-func (m *Module) DID(domain string) (string, bool) {
+// DID is the id of a local domain, in any case; ok is false for one that
+// is not. It does not allocate: myself asks it of every request.
+func (m *Module) DID(domain []byte) (string, bool) {
 	t := m.loaded.Load()
 	if t == nil {
 		return "", false
 	}
-	did, ok := t.did[strings.ToLower(domain)]
+	var buf [256]byte
+	if len(domain) > len(buf) {
+		did, ok := t.did[strings.ToLower(string(domain))]
+		return did, ok
+	}
+	low := buf[:len(domain)]
+	for i, b := range domain {
+		if 'A' <= b && b <= 'Z' {
+			b += 'a' - 'A'
+		}
+		low[i] = b
+	}
+	did, ok := t.did[string(low)]
 	return did, ok
 }
 
 func (m *Module) local(host []byte) int {
-	_, ok := m.DID(string(host))
+	_, ok := m.DID(host)
 	return dispatch.Result(ok)
 }
 
@@ -173,19 +189,13 @@ func (m *Module) Exports() []dispatch.Export {
 
 // lookup adds $avp(<prefix>did) and the domain's attributes as AVPs.
 func (m *Module) lookup(c *router.Ctx, domain, prefix string) int {
-	did, ok := m.DID(domain)
+	did, ok := m.DID([]byte(domain))
 	if !ok {
 		return -1
 	}
 	c.AddAVP(prefix+"did", router.StrValue(did))
 	for _, a := range m.loaded.Load().attrs[did] {
-		v := router.StrValue(a.value)
-		if a.isInt {
-			if n, ok := router.StrValue(a.value).Int64(); ok {
-				v = router.IntValue(n)
-			}
-		}
-		c.AddAVP(prefix+a.name, v)
+		c.AddAVP(prefix+a.name, a.value)
 	}
 	return 1
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/kemi-sip/kemi/core/db"
+	"github.com/kemi-sip/kemi/modules/domain"
 	"github.com/kemi-sip/kemi/modules/moduletest"
 )
 
@@ -34,6 +35,7 @@ func TestDomains(t *testing.T) {
 		{"domain.is_uri_host_local", nil, "1"},
 		{"domain.is_domain_local", []any{"example.net"}, "1"},
 		{"domain.is_domain_local", []any{"example.org"}, "-1"},
+		{"domain.is_domain_local", []any{"EXAMPLE.com"}, "1"},
 		{"domain.lookup_domain_prefix", []any{"example.com", "f_"}, "1"},
 		{"pv.get", []any{"$avp(f_did)"}, "d1"},
 		{"pv.geti", []any{"$avp(f_max)"}, "5"},
@@ -42,6 +44,12 @@ func TestDomains(t *testing.T) {
 		{"pv.get", []any{"$avp(did)"}, "Example.NET"},    // a NULL did: the domain as the table has it
 		{"is_myself", []any{"sip:bob@example.com"}, "1"}, // register_myself
 	})
+	// myself asks every request's host: the look-up does not allocate.
+	mod := k.Module("domain").(*domain.Module)
+	host := []byte("Example.Com")
+	if n := testing.AllocsPerRun(100, func() { mod.DID(host) }); n != 0 {
+		t.Errorf("DID: %v allocations, want 0", n)
+	}
 	if _, err := d.Exec(ctx, "INSERT INTO domain (domain, did) VALUES ('example.org', 'd3')"); err != nil {
 		t.Fatal(err)
 	}
