@@ -62,6 +62,10 @@ type Ctx struct {
 	// via_add_xavp_params).
 	viaSrvID, viaXAVP bool
 	sendSocket        *transport.Listener // force_send_socket / set_send_socket
+	// advAddr and advPort stand for the sending socket's address and
+	// port in this message's Via and Record-Route
+	// (set_advertised_address, set_advertised_port).
+	advAddr, advPort string
 
 	branches []Branch
 	path     []byte
@@ -100,6 +104,45 @@ func (c *Ctx) reset(m *sip.Msg, p *transport.Packet) {
 	c.log = nil
 	c.viaSrvID, c.viaXAVP = false, false
 	c.sendSocket = nil
+	c.advAddr, c.advPort = "", ""
+}
+
+// SetAdvertised has this message's Via and Record-Route name addr and
+// port for the socket it leaves from; "" keeps the socket's own
+// (set_advertised_address, set_advertised_port).
+func (c *Ctx) SetAdvertised(addr, port string) {
+	if addr != "" {
+		c.advAddr = addr
+	}
+	if port != "" {
+		c.advPort = port
+	}
+}
+
+// AppendAdvertised appends the host[:port] by which this proxy names
+// socket l in the message's headers: set_advertised_address/port, else
+// the listener's advertise address, else its own.
+func (c *Ctx) AppendAdvertised(dst []byte, l *transport.Listener) []byte {
+	if c.advAddr == "" && c.advPort == "" {
+		if l.Advertise != "" {
+			return append(dst, l.Advertise...)
+		}
+		return l.Addr.AppendTo(dst)
+	}
+	h, p := l.Advertised()
+	if c.advAddr != "" {
+		h = c.advAddr
+	}
+	if strings.IndexByte(h, ':') >= 0 && h[0] != '[' {
+		dst = append(append(append(dst, '['), h...), ']')
+	} else {
+		dst = append(dst, h...)
+	}
+	dst = append(dst, ':')
+	if c.advPort != "" {
+		return append(dst, c.advPort...)
+	}
+	return strconv.AppendInt(dst, int64(p), 10)
 }
 
 // Log is the logger of the proxy; with log_prefix, its lines about this

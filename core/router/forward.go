@@ -257,11 +257,7 @@ func (c *Ctx) PushVia(hop Hop, branch []byte) error {
 	via = append(via, "SIP/2.0/"...)
 	via = append(via, hop.Proto.String()...)
 	via = append(via, ' ')
-	if hop.Local.Advertise != "" {
-		via = append(via, hop.Local.Advertise...)
-	} else {
-		via = hop.Local.Addr.AppendTo(via)
-	}
+	via = c.AppendAdvertised(via, hop.Local)
 	via = append(via, ";branch="...)
 	via = append(via, branch...)
 	e := c.W.env

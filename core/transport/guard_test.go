@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"io"
 	"math/big"
 	"net"
 	"net/netip"
@@ -257,4 +258,51 @@ func eventually(d time.Duration, cond func() bool) bool {
 		}
 	}
 	return true
+}
+
+// TestTCPAlias: after AddAlias, a message to the alias port of the peer
+// goes over the peer's open stream instead of a new connection; the alias
+// goes with the stream.
+func TestTCPAlias(t *testing.T) {
+	s, err := Listen(Config{Listen: []Addr{{Proto: sip.TransportTCP, Host: "127.0.0.1"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	h := &countHandler{}
+	s.Serve(func(int) Handler { return h })
+	c, err := net.Dial("tcp", s.Listener(sip.TransportTCP, true).Addr.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.Write([]byte("OPTIONS sip:x SIP/2.0\r\nContent-Length: 0\r\n\r\n"))
+	if !eventually(5*time.Second, func() bool { return h.n.Load() == 1 }) {
+		t.Fatal("the request was not handled")
+	}
+	peer := c.LocalAddr().(*net.TCPAddr).AddrPort()
+	if err := s.AddAlias(sip.TransportTCP, netip.AddrPortFrom(peer.Addr(), 1), 5099); err == nil {
+		t.Error("AddAlias for a stream that is not open: no error")
+	}
+	if err := s.AddAlias(sip.TransportTCP, peer, 5099); err != nil {
+		t.Fatal(err)
+	}
+	msg := []byte("SIP/2.0 200 OK\r\nContent-Length: 0\r\n\r\n")
+	if err := s.Send(nil, sip.TransportTCP, netip.AddrPortFrom(peer.Addr(), 5099), msg); err != nil {
+		t.Fatalf("send to the alias: %v", err)
+	}
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 100)
+	n, err := io.ReadAtLeast(c, buf, len(msg))
+	if err != nil || string(buf[:n]) != string(msg) {
+		t.Fatalf("read %q, %v: want the message on the aliased stream", buf[:n], err)
+	}
+	c.Close()
+	if !eventually(5*time.Second, func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return len(s.conns) == 0
+	}) {
+		t.Error("the alias outlived its stream")
+	}
 }

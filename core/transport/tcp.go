@@ -25,6 +25,9 @@ type tcpConn struct {
 	peer   netip.AddrPort
 	wmu    sync.Mutex
 	closed atomic.Bool
+	// aliases are the other peer ports this stream carries messages to
+	// (add_tcp_alias); guarded by the server's mu.
+	aliases []uint16
 }
 
 func (c *tcpConn) write(b []byte) error {
@@ -118,11 +121,40 @@ func (s *Server) untrack(tc *tcpConn) {
 	if k := (streamKey{tc.proto, tc.peer}); s.conns[k] == tc {
 		delete(s.conns, k)
 	}
+	for _, p := range tc.aliases {
+		if k := (streamKey{tc.proto, netip.AddrPortFrom(tc.peer.Addr(), p)}); s.conns[k] == tc {
+			delete(s.conns, k)
+		}
+	}
 	if s.perIP[tc.peer.Addr()]--; s.perIP[tc.peer.Addr()] <= 0 {
 		delete(s.perIP, tc.peer.Addr())
 	}
 	s.mu.Unlock()
 	s.Stats.TCPConns.Add(-1)
+}
+
+// AddAlias has messages to port of the peer at the far end of the open
+// proto stream from peer travel over that stream (Kamailio's
+// add_tcp_alias, for clients that listen on one port and connect from
+// another). It fails when no such stream is open.
+func (s *Server) AddAlias(proto sip.Transport, peer netip.AddrPort, port uint16) error {
+	peer = netip.AddrPortFrom(peer.Addr().Unmap(), peer.Port())
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	tc := s.conns[streamKey{proto, peer}]
+	if tc == nil || tc.closed.Load() {
+		return fmt.Errorf("no open %s stream from %s", proto, peer)
+	}
+	if port == peer.Port() {
+		return nil
+	}
+	k := streamKey{proto, netip.AddrPortFrom(peer.Addr(), port)}
+	if s.conns[k] == tc {
+		return nil
+	}
+	s.conns[k] = tc
+	tc.aliases = append(tc.aliases, port)
+	return nil
 }
 
 // dial opens a stream to dst for a message that has none: TLS with the

@@ -71,6 +71,22 @@ func (Module) Exports() []dispatch.Export {
 		{Name: "resetsflag", Ret: dispatch.Bool, Fn: dispatch.FI(func(c *router.Ctx, f int) int { return clearBit(&c.W.SFlags, f) })},
 		{Name: "issflagset", Ret: dispatch.Bool, Fn: dispatch.FI(func(c *router.Ctx, f int) int { return isBit(c.W.SFlags, f) })},
 
+		{Name: "set_advertised_address", Ret: dispatch.Int, Fn: dispatch.FS(func(c *router.Ctx, addr string) int {
+			c.SetAdvertised(addr, "")
+			return 1
+		})},
+		{Name: "set_advertised_port", Ret: dispatch.Int, Fn: dispatch.FS(func(c *router.Ctx, port string) int {
+			if p, err := strconv.Atoi(port); err != nil || p <= 0 || p > 65535 {
+				c.Log().Error("set_advertised_port: "+strconv.Quote(port)+" is not a port", "route", c.Route)
+				return -1
+			}
+			c.SetAdvertised("", port)
+			return 1
+		})},
+		{Name: "add_tcp_alias", Ret: dispatch.Int, Fn: dispatch.FI(tcpAlias)},
+		{Name: "add_tcp_alias_via", Ret: dispatch.Int, Native: "force_tcp_alias", Fn: dispatch.F0(func(c *router.Ctx) int { return tcpAlias(c, 0) })},
+		{Name: "add_tcp_alias", NativeOnly: true, Ret: dispatch.Int, Fn: dispatch.F0(func(c *router.Ctx) int { return tcpAlias(c, 0) })},
+		{Name: "force_tcp_alias", NativeOnly: true, Ret: dispatch.Int, Fn: dispatch.FI(tcpAlias)},
 		{Name: "is_myself", Ret: dispatch.Bool, Fn: dispatch.FS(isMyself)},
 		{Name: "is_myself_ruri", Ret: dispatch.Bool, Fn: dispatch.F0(isMyselfRURI)},
 		{Name: "is_myself_duri", Ret: dispatch.Bool, Fn: dispatch.F0(func(c *router.Ctx) int {
@@ -354,6 +370,30 @@ func myselfText(c *router.Ctx, b []byte) int {
 		return -1
 	}
 	return dispatch.Result(c.IsMyself(&u))
+}
+
+// tcpAlias has replies and requests to port of the message's source go
+// over the TCP or TLS stream it came on; port 0 is the top Via's port
+// (5060 when it has none) (add_tcp_alias, add_tcp_alias_via).
+func tcpAlias(c *router.Ctx, port int) int {
+	if c.Pkt == nil || c.Pkt.Local == nil || (c.Pkt.Local.Proto != sip.TransportTCP && c.Pkt.Local.Proto != sip.TransportTLS) {
+		return -1
+	}
+	if port == 0 {
+		port = 5060
+		if v := c.Msg.TopVia(); v != nil && v.Port != 0 {
+			port = v.Port
+		}
+	}
+	tr := c.Env().Transport
+	if port < 1 || port > 65535 || tr == nil {
+		return -1
+	}
+	if err := tr.AddAlias(c.Pkt.Local.Proto, c.Pkt.Src, uint16(port)); err != nil {
+		c.Log().Warn("add_tcp_alias: "+err.Error(), "route", c.Route)
+		return -1
+	}
+	return 1
 }
 
 func isMyselfRURI(c *router.Ctx) int {

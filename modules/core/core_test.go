@@ -141,3 +141,30 @@ func TestUserPartEdits(t *testing.T) {
 		}
 	}
 }
+
+// TestAdvertised: set_advertised_address and set_advertised_port name
+// this proxy in the Via of what the message sends; add_tcp_alias wants a
+// stream.
+func TestAdvertised(t *testing.T) {
+	k := moduletest.New(t, "")
+	k.Request(strings.Replace(invite, "sip:bob@127.0.0.1:5060;transport=udp", "sip:bob@198.51.100.20:5070", 1))
+	k.Run([]moduletest.Case{
+		{"set_advertised_address", []any{"proxy.example.com"}, "1"},
+		{"set_advertised_port", []any{"x"}, "-1"},
+		{"add_tcp_alias", []any{5070}, "-1"}, {"add_tcp_alias_via", nil, "-1"},
+		{"forward", nil, "1"},
+	})
+	if v := k.Sent()[0].Header("Via"); !strings.HasPrefix(v, "SIP/2.0/UDP proxy.example.com:5060;branch=") {
+		t.Errorf("top Via %q, want the advertised address with the socket's port", v)
+	}
+	k.Request(strings.Replace(invite, "sip:bob@127.0.0.1:5060;transport=udp", "sip:bob@198.51.100.20:5070", 1))
+	k.Run([]moduletest.Case{{"set_advertised_port", []any{"5080"}, "1"}, {"forward", nil, "1"}})
+	if v := k.Sent()[0].Header("Via"); !strings.HasPrefix(v, "SIP/2.0/UDP 127.0.0.1:5080;branch=") {
+		t.Errorf("top Via %q, want the socket's address with the advertised port", v)
+	}
+	k.Request(strings.Replace(invite, "sip:bob@127.0.0.1:5060;transport=udp", "sip:bob@198.51.100.20:5070", 1))
+	k.Run([]moduletest.Case{{"forward", nil, "1"}})
+	if v := k.Sent()[0].Header("Via"); !strings.HasPrefix(v, "SIP/2.0/UDP 127.0.0.1:5060;branch=") {
+		t.Errorf("top Via %q: the advertised address outlived its message", v)
+	}
+}

@@ -140,11 +140,7 @@ func (r *Request) PrepareForward(c *router.Ctx) error {
 		dst = append(dst, r.Preset...)
 	} else {
 		l := c.Pkt.Local
-		if l.Advertise != "" {
-			dst = append(dst, l.Advertise...)
-		} else {
-			dst = l.Addr.AppendTo(dst)
-		}
+		dst = c.AppendAdvertised(dst, l)
 		switch l.Proto {
 		case sip.TransportTCP:
 			dst = append(dst, ";transport=tcp"...)
