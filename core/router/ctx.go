@@ -150,11 +150,15 @@ func (c *Ctx) AppendAdvertised(dst []byte, l *transport.Listener) []byte {
 // "prefix").
 func (c *Ctx) Log() *slog.Logger {
 	e := c.W.env
+	base := e.Log
+	if c.W.log != nil {
+		base = c.W.log
+	}
 	if e.LogPrefix == nil {
-		return e.Log
+		return base
 	}
 	if c.log == nil {
-		c.log = e.Log.With("prefix", string(e.LogPrefix.Append(nil, c)))
+		c.log = base.With("prefix", string(e.LogPrefix.Append(nil, c)))
 	}
 	return c.log
 }

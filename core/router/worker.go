@@ -157,7 +157,39 @@ type Worker struct {
 	tbufs   [][]byte // scratch buffers of transformations
 
 	SFlags uint64 // script flags (setsflag): per worker, as per process in Kamailio
+
+	// log is the worker's logger when kex's setdebug gave it a level of
+	// its own (as a Kamailio process's); nil: the proxy's.
+	log *slog.Logger
 }
+
+// SetDebug gives the worker a log level of its own, in Kamailio's debug
+// numbers (-5 alert ... 3 debug), the global level's filter aside; reset
+// returns it to the proxy's (kex's setdebug, resetdebug).
+func (w *Worker) SetDebug(d int, reset bool) {
+	w.ctx.log, w.fctx.log = nil, nil
+	if reset {
+		w.log = nil
+		return
+	}
+	w.log = slog.New(levelHandler{w.env.Log.Handler(), LevelFromDebug(d)})
+}
+
+// levelHandler logs what is at or above its level through h, whatever
+// h's own level.
+type levelHandler struct {
+	h     slog.Handler
+	level slog.Level
+}
+
+func (l levelHandler) Enabled(_ context.Context, lv slog.Level) bool { return lv >= l.level }
+func (l levelHandler) Handle(ctx context.Context, r slog.Record) error {
+	return l.h.Handle(ctx, r)
+}
+func (l levelHandler) WithAttrs(a []slog.Attr) slog.Handler {
+	return levelHandler{l.h.WithAttrs(a), l.level}
+}
+func (l levelHandler) WithGroup(n string) slog.Handler { return levelHandler{l.h.WithGroup(n), l.level} }
 
 type varSlot struct {
 	val Value

@@ -1,6 +1,7 @@
-// Package kex is Kamailio's kex module. Its script functions (setflag,
-// km_append_branch, ...) are the core functions here; what it adds is the
-// statistics: the stats.* RPC commands and the $stat pseudo-variable.
+// Package kex is Kamailio's kex module. Most of its script functions
+// (setflag, km_append_branch, ...) are the core functions here; what it
+// adds is the statistics (the stats.* RPC commands, $stat) and a
+// worker's own log level (setdebug, resetdebug).
 package kex
 
 import (
@@ -12,7 +13,7 @@ import (
 )
 
 func init() {
-	dispatch.Register(dispatch.ModuleInfo{Name: "kex", KSR: "-", New: func() dispatch.Module { return Module{} }})
+	dispatch.Register(dispatch.ModuleInfo{Name: "kex", New: func() dispatch.Module { return Module{} }})
 	router.RegisterPV("stat", router.PVClass{Arg: true, Get: func(c *router.Ctx, pv *router.PV) router.Value {
 		if s, ok := c.Env().Statistics().Get(pv.Arg); ok {
 			return router.IntValue(s.Value())
@@ -26,8 +27,14 @@ type Module struct{}
 
 var _ dispatch.RPCProvider = Module{}
 
-// Exports: kex's functions are the core's.
-func (Module) Exports() []dispatch.Export { return nil }
+// Exports are KSR.kex: the worker's own log level. kex's other
+// functions (setflag, km_append_branch, ...) are the core's.
+func (Module) Exports() []dispatch.Export {
+	return []dispatch.Export{
+		{Name: "setdebug", Ret: dispatch.Int, Fn: dispatch.FI(func(c *router.Ctx, d int) int { c.W.SetDebug(d, false); return 1 })},
+		{Name: "resetdebug", Ret: dispatch.Int, Fn: dispatch.F0(func(c *router.Ctx) int { c.W.SetDebug(0, true); return 1 })},
+	}
+}
 
 // RPCs are the stats.* commands.
 func (Module) RPCs(env *router.Env) []dispatch.RPC {

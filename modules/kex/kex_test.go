@@ -1,6 +1,7 @@
 package kex_test
 
 import (
+	"log/slog"
 	"strings"
 	"testing"
 
@@ -25,5 +26,22 @@ func TestStatsRPC(t *testing.T) {
 	k.Run([]moduletest.Case{{"pv.get", []any{"$stat(sent_replies)"}, "0"}})
 	if _, err := k.Table.CallRPC("stats.fetch", "nope:nothing"); err == nil {
 		t.Error("stats.fetch of a statistic that does not exist: no error")
+	}
+}
+
+// TestSetDebug: setdebug gives the worker its own level, below the
+// proxy's; resetdebug takes it back.
+func TestSetDebug(t *testing.T) {
+	k := moduletest.New(t, "loadmodule \"kex.so\"")
+	k.Request(moduletest.Options)
+	k.Env.Log = slog.New(slog.NewTextHandler(k.Logs, &slog.HandlerOptions{Level: slog.LevelError}))
+	k.Call("dbg", "before")
+	k.Run([]moduletest.Case{{"kex.setdebug", []any{3}, "1"}})
+	k.Call("dbg", "while-debug")
+	k.Run([]moduletest.Case{{"kex.resetdebug", nil, "1"}})
+	k.Call("dbg", "after")
+	logs := k.Logs.String()
+	if strings.Contains(logs, "before") || !strings.Contains(logs, "while-debug") || strings.Contains(logs, "after") {
+		t.Errorf("setdebug 3 then resetdebug, with the proxy at ERROR; logged:\n%s", logs)
 	}
 }
