@@ -305,6 +305,16 @@ func (c *Ctx) AppendUpstream(dst []byte) ([]byte, error) {
 	return dst, nil
 }
 
+// ForwardReply sends the reply c holds on upstream now, as the proxy does
+// after reply_route (sl's sl_forward_reply); false when the top Via is not
+// this proxy's.
+func (c *Ctx) ForwardReply() bool {
+	if c.W.env.Transport == nil || c.Msg.IsRequest() {
+		return false
+	}
+	return c.W.forwardReply(c)
+}
+
 // forwardReply sends a reply to a request this proxy forwarded statelessly
 // on to the next Via, and reports whether the reply was one.
 func (w *Worker) forwardReply(c *Ctx) bool {

@@ -189,7 +189,9 @@ func (l levelHandler) Handle(ctx context.Context, r slog.Record) error {
 func (l levelHandler) WithAttrs(a []slog.Attr) slog.Handler {
 	return levelHandler{l.h.WithAttrs(a), l.level}
 }
-func (l levelHandler) WithGroup(n string) slog.Handler { return levelHandler{l.h.WithGroup(n), l.level} }
+func (l levelHandler) WithGroup(n string) slog.Handler {
+	return levelHandler{l.h.WithGroup(n), l.level}
+}
 
 type varSlot struct {
 	val Value

@@ -46,6 +46,9 @@ func (m *Module) Exports() []dispatch.Export {
 		{Name: "record_route_preset", Ret: dispatch.Int, Fn: dispatch.FSS(m.preset)},
 		{Name: "record_route_preset_one", Ret: dispatch.Int, Fn: dispatch.FS(func(c *router.Ctx, addr string) int { return m.preset(c, addr, "") }), Native: dispatch.NoNative},
 		{Name: "remove_record_route", Ret: dispatch.Int, Fn: dispatch.F0(func(c *router.Ctx) int { state.Of(c).Want = false; return 1 })},
+		{Name: "next_hop_route", Native: "rr_next_hop_route", Ret: dispatch.Int, Fn: dispatch.F0(func(c *router.Ctx) int {
+			return dispatch.Result(state.Of(c).NextHopRoute)
+		})},
 		{Name: "loose_route", Ret: dispatch.Int, Fn: dispatch.F0(func(c *router.Ctx) int { return looseRouteMode(c, 0) })},
 		// loose_route_mode(1): the request's own Route entries are taken
 		// off, the next hop is not made $du.
@@ -75,7 +78,10 @@ type Request struct {
 	FromTag     []byte // append_fromtag: the From tag to write as ftag
 	Preset      []byte // record_route_preset: the address written instead of ours
 	RouteParams []byte // the parameters of our Route that loose_route took
-	line        []byte // the Record-Route header being written
+	// NextHopRoute: loose_route took the next hop from a Route after
+	// removing ours (rr's next_hop_route).
+	NextHopRoute bool
+	line         []byte // the Record-Route header being written
 }
 
 var state = router.NewSlot[Request]()
@@ -87,7 +93,7 @@ var (
 
 // Reset clears the state for the next message.
 func (r *Request) Reset() {
-	r.Want = false
+	r.Want, r.NextHopRoute = false, false
 	r.Params, r.FromTag, r.Preset, r.RouteParams = r.Params[:0], r.FromTag[:0], r.Preset[:0], r.RouteParams[:0]
 }
 
@@ -263,6 +269,7 @@ func looseRouteMode(c *router.Ctx, mode int) int {
 		if c.IsMyself(&na.URI) {
 			continue
 		}
+		st.NextHopRoute = true
 		if !noDst {
 			c.SetDstURI(na.URI.Raw)
 		}

@@ -61,7 +61,9 @@ func TestLooseRoute(t *testing.T) {
 	inDialog = strings.Replace(inDialog, "To: <sip:bob@example.com>", "To: <sip:bob@example.com>;tag=t1", 1)
 	k.Request(inDialog)
 	k.Run([]moduletest.Case{
+		{"rr.next_hop_route", nil, "-1"},
 		{"rr.loose_route", nil, "1"},
+		{"rr.next_hop_route", nil, "1"},
 		{"pv.get", []any{"$du"}, "sip:198.51.100.30;lr"},
 		{"rr.check_route_param", []any{"nat=yes"}, "1"},
 		{"rr.check_route_param", []any{"nat=no"}, "-1"},
@@ -72,7 +74,7 @@ func TestLooseRoute(t *testing.T) {
 		t.Errorf("our Route was not removed:\n%s", out)
 	}
 	k.Request(moduletest.Invite)
-	k.Run([]moduletest.Case{{"rr.loose_route", nil, "-1"}})
+	k.Run([]moduletest.Case{{"rr.loose_route", nil, "-1"}, {"rr.next_hop_route", nil, "-1"}})
 
 	// loose_route_mode(1): our Route off, no $du; loose_route_preloaded:
 	// in-dialog requests are not preloaded.

@@ -2,8 +2,10 @@
 package sl
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/hex"
+	"strconv"
 	"sync/atomic"
 
 	"github.com/kemi-sip/kemi/core/router"
@@ -59,6 +61,9 @@ func (m *Module) Exports() []dispatch.Export {
 		{Name: "send_reply_mode", Ret: dispatch.Int, Native: dispatch.NoNative, Fn: dispatch.FISI(func(c *router.Ctx, code int, reason string, mode int) int {
 			return m.SendReply(c, code, reason)
 		})},
+		{Name: "sl_forward_reply", Ret: dispatch.Int, Fn: dispatch.FSS(forwardReply)},
+		{Name: "sl_forward_reply", NativeOnly: true, Ret: dispatch.Int, Fn: dispatch.FS(func(c *router.Ctx, code string) int { return forwardReply(c, code, "") })},
+		{Name: "sl_forward_reply", NativeOnly: true, Ret: dispatch.Int, Fn: dispatch.F0(func(c *router.Ctx) int { return forwardReply(c, "", "") })},
 		{Name: "sl_reply_error", Ret: dispatch.Int, Fn: dispatch.F0(func(c *router.Ctx) int {
 			if c.Replied >= 200 {
 				// The failing function (registrar's save) already sent its
@@ -143,4 +148,44 @@ func (m *Module) count(code int) {
 	default:
 		s.Sent6xx.Add(1)
 	}
+}
+
+// forwardReply sends the reply being routed on upstream now, statelessly,
+// with code and reason in place of its own when they are not "" (the
+// class of the code cannot change); the reply itself is left as it was
+// (sl_forward_reply).
+func forwardReply(c *router.Ctx, code, reason string) int {
+	m := c.Msg
+	if m.IsRequest() {
+		c.Log().Error("sl: sl_forward_reply: not a reply", "route", c.Route)
+		return -1
+	}
+	var mk sip.EditMark
+	m.MarkEdits(&mk)
+	defer m.RestoreEdits(&mk)
+	if code != "" {
+		if len(code) != 3 || code[0] != byte('0'+m.StatusCode()/100) || code[1] < '0' || code[1] > '9' || code[2] < '0' || code[2] > '9' {
+			c.Log().Error("sl: sl_forward_reply: "+strconv.Quote(code)+": want a code of the reply's class", "route", c.Route)
+			return -1
+		}
+		sp := bytes.IndexByte(m.Bytes(), ' ')
+		if err := m.ReplaceAt(sp+1, 3, []byte(code)); err != nil {
+			return -1
+		}
+	}
+	if reason != "" {
+		r := m.Reason()
+		off := m.Offset(r)
+		if len(r) == 0 {
+			off = bytes.IndexByte(m.Bytes(), ' ') + 5 // "SIP/2.0 200 " and no reason
+		}
+		if err := m.ReplaceAt(off, len(r), []byte(reason)); err != nil {
+			return -1
+		}
+	}
+	if !c.ForwardReply() {
+		c.Log().Error("sl: sl_forward_reply: the top Via is not this proxy's", "route", c.Route)
+		return -1
+	}
+	return 1
 }

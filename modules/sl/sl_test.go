@@ -89,3 +89,37 @@ func TestTwoProxies(t *testing.T) {
 		t.Errorf("counted %d and %d, want 2 and 1", na, nb)
 	}
 }
+
+// TestForwardReply: sl_forward_reply sends the reply upstream at once
+// with another code of its class and another reason; the reply itself is
+// unchanged.
+func TestForwardReply(t *testing.T) {
+	k := moduletest.New(t, `loadmodule "sl.so"`)
+	reply := "SIP/2.0 486 Busy Here\n" +
+		"Via: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK-ours\n" +
+		"Via: SIP/2.0/UDP 192.0.2.10:5062;branch=z9hG4bK-abc;rport=5062;received=192.0.2.10\n" +
+		"From: <sip:alice@example.com>;tag=f1\nTo: <sip:bob@example.com>;tag=t1\n" +
+		"Call-ID: c1\nCSeq: 1 INVITE\nContent-Length: 0\n\n"
+	k.Request(reply)
+	k.Run([]moduletest.Case{
+		{"sl.sl_forward_reply", []any{"603", "Decline"}, "-1"},
+		{"sl.sl_forward_reply", []any{"48x", ""}, "-1"},
+		{"sl.sl_forward_reply", []any{"403", "Not Today"}, "1"},
+	})
+	r := k.Reply()
+	if r.StatusCode() != 403 || string(r.Reason()) != "Not Today" || r.Dst.String() != "192.0.2.10:5062" {
+		t.Errorf("forwarded %d %s to %s, want 403 Not Today to 192.0.2.10:5062", r.StatusCode(), r.Reason(), r.Dst)
+	}
+	if strings.Contains(r.Header("Via"), "z9hG4bK-ours") {
+		t.Errorf("our Via went upstream: %q", r.Header("Via"))
+	}
+	if out := k.Out(); !strings.HasPrefix(out, "SIP/2.0 486 Busy Here\r\n") || !strings.Contains(out, "z9hG4bK-ours") {
+		t.Errorf("the reply changed:\n%s", out)
+	}
+	k.Run([]moduletest.Case{{"sl.sl_forward_reply", []any{"", ""}, "1"}})
+	if r := k.Reply(); r.StatusCode() != 486 || string(r.Reason()) != "Busy Here" {
+		t.Errorf("forwarded %d %s, want it as it was", r.StatusCode(), r.Reason())
+	}
+	k.Request(moduletest.Options)
+	k.Run([]moduletest.Case{{"sl.sl_forward_reply", []any{"", ""}, "-1"}})
+}
