@@ -161,6 +161,11 @@ func FSSS(f func(*router.Ctx, string, string, string) int) Func {
 		return router.IntValue(int64(f(c, a.S[0], a.S[1], a.S[2])))
 	}}
 }
+func FSSSS(f func(*router.Ctx, string, string, string, string) int) Func {
+	return Func{[]Kind{Str, Str, Str, Str}, retInt, func(c *router.Ctx, a *Args) router.Value {
+		return router.IntValue(int64(f(c, a.S[0], a.S[1], a.S[2], a.S[3])))
+	}}
+}
 func FSSSI(f func(*router.Ctx, string, string, string, int) int) Func {
 	return Func{[]Kind{Str, Str, Str, Int}, retInt, func(c *router.Ctx, a *Args) router.Value {
 		return router.IntValue(int64(f(c, a.S[0], a.S[1], a.S[2], a.I[3])))

@@ -3,7 +3,11 @@
 package hdr
 
 import (
+	"bytes"
 	"errors"
+	"strconv"
+	"strings"
+
 	"github.com/kemi-sip/kemi/core/router"
 	"github.com/kemi-sip/kemi/core/sip"
 	"github.com/kemi-sip/kemi/dispatch"
@@ -39,6 +43,7 @@ func (Module) Exports() []dispatch.Export {
 			}
 			return -1
 		})},
+		{Name: "match_content", Ret: dispatch.Bool, Fn: dispatch.FSSSS(matchContent)},
 		{Name: "get", Ret: dispatch.XVal, Fn: dispatch.VS(func(c *router.Ctx, n string) router.Value { return get(c, n, 0) })},
 		{Name: "gete", Ret: dispatch.XVal, Fn: dispatch.VS(func(c *router.Ctx, n string) router.Value { return get(c, n, 0).Or("") })},
 		{Name: "getw", Ret: dispatch.XVal, Fn: dispatch.VS(func(c *router.Ctx, n string) router.Value { return get(c, n, 0).Or("<<null>>") })},
@@ -93,6 +98,61 @@ func get(c *router.Ctx, name string, idx int) router.Value {
 		return router.Value{}
 	}
 	return router.BytesValue(c.Msg.Header(i).Value)
+}
+
+// matchContent compares the bodies of the headers named name with val,
+// without regard to case: op "eq", "ne", "sw" (starts with) or "in"
+// (contains); which is "f" (the first header decides), "l" (the last),
+// "a" (all must match) or "o" (one is enough). No such header: false
+// (the core's hdr.match_content).
+func matchContent(c *router.Ctx, name, op, val, which string) int {
+	op = strings.ToLower(op)
+	if op != "eq" && op != "ne" && op != "sw" && op != "in" {
+		c.Log().Error("hdr.match_content: operator "+strconv.Quote(op)+": want eq, ne, sw or in", "route", c.Route)
+		return -1
+	}
+	match := func(b []byte) bool {
+		switch op {
+		case "eq":
+			return bytes.EqualFold(b, []byte(val))
+		case "ne":
+			return !bytes.EqualFold(b, []byte(val))
+		case "sw":
+			return len(b) >= len(val) && bytes.EqualFold(b[:len(val)], []byte(val))
+		}
+		return containsFold(b, val)
+	}
+	mode := byte(0)
+	if which != "" {
+		mode = which[0] | 0x20
+	}
+	if mode != 'f' && mode != 'l' && mode != 'a' && mode != 'o' {
+		c.Log().Error("hdr.match_content: index "+strconv.Quote(which)+": want f, l, a or o", "route", c.Route)
+		return -1
+	}
+	matched := false
+	for i := 0; ; i++ {
+		h := Index(c.Msg, name, i)
+		if h < 0 {
+			break
+		}
+		matched = match(bytes.TrimSpace(c.Msg.Header(h).Value))
+		switch {
+		case mode == 'f', mode == 'a' && !matched, mode == 'o' && matched:
+			return dispatch.Result(matched)
+		}
+	}
+	return dispatch.Result(matched)
+}
+
+// containsFold reports whether s is in b, without regard to ASCII case.
+func containsFold(b []byte, s string) bool {
+	for i := 0; i+len(s) <= len(b); i++ {
+		if bytes.EqualFold(b[i:i+len(s)], []byte(s)) {
+			return true
+		}
+	}
+	return false
 }
 
 // validLine checks a header line from a script: "Name: value", an

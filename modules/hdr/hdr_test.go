@@ -53,3 +53,24 @@ func TestAppendToReply(t *testing.T) {
 		t.Errorf("reply:\n%s", r.Sent.Msg)
 	}
 }
+
+// TestMatchContent: hdr.match_content over the headers of a name, by
+// operator and by which header decides.
+func TestMatchContent(t *testing.T) {
+	k := moduletest.New(t, "")
+	k.Request(strings.Replace(moduletest.Invite, "Max-Forwards: 70\n",
+		"Max-Forwards: 70\nX-Tag: Alpha-one\nX-Tag: beta\nX-Tag: alpha-two \n", 1))
+	k.Run([]moduletest.Case{
+		{"hdr.match_content", []any{"X-Tag", "sw", "ALPHA", "f"}, "1"},
+		{"hdr.match_content", []any{"X-Tag", "sw", "alpha", "l"}, "1"},
+		{"hdr.match_content", []any{"X-Tag", "sw", "alpha", "a"}, "-1"},
+		{"hdr.match_content", []any{"X-Tag", "eq", "beta", "o"}, "1"},
+		{"hdr.match_content", []any{"X-Tag", "eq", "beta", "f"}, "-1"},
+		{"hdr.match_content", []any{"X-Tag", "in", "TWO", "l"}, "1"},
+		{"hdr.match_content", []any{"X-Tag", "ne", "gamma", "a"}, "1"},
+		{"hdr.match_content", []any{"X-None", "ne", "gamma", "a"}, "-1"},
+		{"hdr.match_content", []any{"Max-Forwards", "eq", "70", "f"}, "1"},
+		{"hdr.match_content", []any{"X-Tag", "re", "a.*", "f"}, "-1"},
+		{"hdr.match_content", []any{"X-Tag", "eq", "beta", "x"}, "-1"},
+	})
+}
