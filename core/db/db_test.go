@@ -51,7 +51,7 @@ func TestInitAndAddUser(t *testing.T) {
 	defer d.Close()
 	ctx := context.Background()
 	created, err := d.Init(ctx)
-	if err != nil || strings.Join(created, ",") != "version,subscriber,location,dbaliases,speed_dial,domain,domain_attrs,acc,missed_calls" {
+	if err != nil || strings.Join(created, ",") != "version,subscriber,location,dbaliases,speed_dial,domain,domain_attrs,trusted,address,acc,missed_calls" {
 		t.Fatalf("Init: %v %v", created, err)
 	}
 	if created, err := d.Init(ctx); err != nil || len(created) != 0 {
@@ -108,7 +108,7 @@ func TestKamailioSchema(t *testing.T) {
 	}
 	defer d.Close()
 	ctx := context.Background()
-	if err := d.ExecFiles(ctx, dir, "standard-create.sql", "auth_db-create.sql", "usrloc-create.sql", "acc-create.sql", "alias_db-create.sql", "speeddial-create.sql", "domain-create.sql"); err != nil {
+	if err := d.ExecFiles(ctx, dir, "standard-create.sql", "auth_db-create.sql", "usrloc-create.sql", "acc-create.sql", "alias_db-create.sql", "speeddial-create.sql", "domain-create.sql", "permissions-create.sql"); err != nil {
 		t.Fatal(err)
 	}
 	if created, err := d.Init(ctx); err != nil || len(created) != 0 {
@@ -124,7 +124,7 @@ func TestKamailioSchema(t *testing.T) {
 		t.Error(err)
 	}
 	// Kamailio's tables and kemi's have the same columns.
-	for _, table := range []string{"subscriber", "location", "version", "dbaliases", "speed_dial", "domain", "domain_attrs"} {
+	for _, table := range []string{"subscriber", "location", "version", "dbaliases", "speed_dial", "domain", "domain_attrs", "trusted", "address"} {
 		theirs, err := d.Columns(ctx, table)
 		if err != nil {
 			t.Fatal(err)

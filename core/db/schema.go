@@ -129,6 +129,23 @@ var tables = []struct {
     value VARCHAR(255) NOT NULL,
     last_modified TIMESTAMP WITHOUT TIME ZONE DEFAULT '2000-01-01 00:00:01' NOT NULL
 )`, `CREATE INDEX domain_attrs_domain_attrs_idx ON domain_attrs (did, name)`}},
+	{"trusted", 6, []string{`CREATE TABLE trusted (
+    id %[1]s,
+    src_ip VARCHAR(50) NOT NULL,
+    proto VARCHAR(4) NOT NULL,
+    from_pattern VARCHAR(64) DEFAULT NULL,
+    ruri_pattern VARCHAR(64) DEFAULT NULL,
+    tag VARCHAR(64),
+    priority INTEGER DEFAULT 0 NOT NULL
+)`, `CREATE INDEX trusted_peer_idx ON trusted (src_ip)`}},
+	{"address", 6, []string{`CREATE TABLE address (
+    id %[1]s,
+    grp INTEGER DEFAULT 1 NOT NULL,
+    ip_addr VARCHAR(50) NOT NULL,
+    mask INTEGER DEFAULT 32 NOT NULL,
+    port SMALLINT DEFAULT 0 NOT NULL,
+    tag VARCHAR(64)
+)`}},
 	{"acc", VersionAcc, []string{accDDL, `CREATE INDEX acc_callid_idx ON acc (callid)`}},
 	{"missed_calls", VersionMissed, []string{accDDL, `CREATE INDEX missed_calls_callid_idx ON missed_calls (callid)`}},
 }

@@ -40,11 +40,13 @@ type settings struct {
 type Module struct {
 	conf    settings
 	entries atomic.Pointer[[]Entry]
+	trusted trustedStore
 }
 
 var (
 	_ dispatch.Initializer = (*Module)(nil)
 	_ dispatch.Starter     = (*Module)(nil)
+	_ dispatch.Stopper     = (*Module)(nil)
 )
 
 func init() {
@@ -58,7 +60,15 @@ func init() {
 			{Name: "mask_col", Kind: dispatch.Str, Default: "Kamailio's names"},
 			{Name: "port_col", Kind: dispatch.Str, Default: "Kamailio's names"},
 			{Name: "tag_col", Kind: dispatch.Str, Default: "Kamailio's names"},
-			{Name: "db_mode", Kind: dispatch.Int},
+			{Name: "trusted_table", Kind: dispatch.Str, Default: "trusted"},
+			{Name: "source_col", Kind: dispatch.Str, Default: "Kamailio's names"},
+			{Name: "proto_col", Kind: dispatch.Str, Default: "Kamailio's names"},
+			{Name: "from_col", Kind: dispatch.Str, Default: "Kamailio's names"},
+			{Name: "ruri_col", Kind: dispatch.Str, Default: "Kamailio's names"},
+			{Name: "priority_col", Kind: dispatch.Str, Default: "Kamailio's names"},
+			{Name: "peer_tag_avp", Kind: dispatch.Str},
+			{Name: "peer_tag_mode", Kind: dispatch.Int},
+			{Name: "db_mode", Kind: dispatch.Int, Default: "0 (allow_trusted queries the trusted table; 1: read at start)"},
 			{Name: "load_backends", Kind: dispatch.Int},
 		},
 		New: func() dispatch.Module { return &Module{} },
@@ -72,14 +82,43 @@ func (m *Module) Init(p *dispatch.Params) error {
 	conf.table = p.Str("address_table", "address")
 	conf.grpCol, conf.ipCol = p.Str("grp_col", "grp"), p.Str("ip_addr_col", "ip_addr")
 	conf.maskCol, conf.portCol, conf.tagCol = p.Str("mask_col", "mask"), p.Str("port_col", "port"), p.Str("tag_col", "tag")
+	m.trusted.conf = trustedConf{table: p.Str("trusted_table", "trusted"),
+		srcCol: p.Str("source_col", "src_ip"), protoCol: p.Str("proto_col", "proto"),
+		fromCol: p.Str("from_col", "from_pattern"), ruriCol: p.Str("ruri_col", "ruri_pattern"),
+		tagCol: conf.tagCol, prioCol: p.Str("priority_col", "priority"),
+		tagAVP: p.Str("peer_tag_avp", ""), tagMode: p.Int("peer_tag_mode", 0), cache: p.Int("db_mode", 0) == 1}
 	if conf.dbURL == "" && m.conf.file == "" {
 		return fmt.Errorf("permissions: set db_url (the %s table) or address_file", conf.table)
 	}
 	return nil
 }
 
-// Start loads the addresses.
-func (m *Module) Start(*router.Env) error { return m.Reload() }
+// Start loads the addresses, and with db_url the trusted table (db_mode 1)
+// or a connection to query it with.
+func (m *Module) Start(*router.Env) error {
+	if err := m.Reload(); err != nil {
+		return err
+	}
+	switch {
+	case m.conf.dbURL == "":
+	case m.trusted.conf.cache:
+		return m.trusted.load(m.conf.dbURL)
+	default:
+		d, err := db.Open(m.conf.dbURL)
+		if err != nil {
+			return fmt.Errorf("permissions: %w", err)
+		}
+		m.trusted.conn = d
+	}
+	return nil
+}
+
+// Stop closes the trusted table's connection.
+func (m *Module) Stop() {
+	if m.trusted.conn != nil {
+		m.trusted.conn.Close()
+	}
+}
 
 // Exports are KSR.permissions.
 func (m *Module) Exports() []dispatch.Export {
@@ -91,6 +130,7 @@ func (m *Module) Exports() []dispatch.Export {
 		{Name: "allow_source_address", NativeOnly: true, Ret: dispatch.Int, Fn: dispatch.F0(func(c *router.Ctx) int {
 			return dispatch.Result(m.Allowed(1, c.Src()))
 		})},
+		{Name: "allow_trusted", Ret: dispatch.Int, Fn: dispatch.F0(m.trusted.allow)},
 		{Name: "allow_address", Ret: dispatch.Int, Fn: dispatch.FISI(func(c *router.Ctx, grp int, ip string, port int) int {
 			a, err := netip.ParseAddr(ip)
 			if err != nil {
