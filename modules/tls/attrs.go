@@ -14,6 +14,12 @@ import (
 // certificate on the connection a request came on.
 func connExports() []dispatch.Export {
 	return []dispatch.Export{
+		// set_connect_server_id picks, in Kamailio, the client profile
+		// whose server_id is srvid for the connections the process opens
+		// next, and [client:default] when no profile has that id. kemi has
+		// one client profile (tls.cfg's other profiles are refused at
+		// start), so every id resolves to it, as it would in Kamailio.
+		{Name: "set_connect_server_id", Native: "tls_set_connect_server_id", Ret: dispatch.Int, Fn: dispatch.FS(func(c *router.Ctx, srvid string) int { return 1 })},
 		{Name: "is_peer_verified", Ret: dispatch.Int, Fn: dispatch.F0(func(c *router.Ctx) int {
 			if c.Pkt == nil {
 				return -1
