@@ -130,7 +130,7 @@ func (c *Config) Route(kind, name string) *Route {
 // knownGlobals are the core parameters kemi knows; others are kept and
 // warned about.
 var knownGlobals = map[string]bool{
-	"server_id": true, "xavp_via_params": true,
+	"server_id": true, "xavp_via_params": true, "xavp_via_fields": true,
 	"debug": true, "log_stderror": true, "log_prefix": true, "log_prefix_mode": true, "log_facility": true,
 	"log_name": true, "log_color": true, "fork": true, "children": true, "listen": true, "port": true,
 	"alias": true, "auto_aliases": true, "mpath": true, "latency_cfg_log": true, "latency_log": true,

@@ -60,7 +60,7 @@ type Ctx struct {
 	log   *slog.Logger // Log with this message's log_prefix
 	// Via parameters to add to this proxy's Via (corex's via_add_srvid,
 	// via_add_xavp_params).
-	viaSrvID, viaXAVP bool
+	viaSrvID, viaXAVP, viaFields bool
 	sendSocket        *transport.Listener // force_send_socket / set_send_socket
 	// advAddr and advPort stand for the sending socket's address and
 	// port in this message's Via and Record-Route
@@ -102,7 +102,7 @@ func (c *Ctx) reset(m *sip.Msg, p *transport.Packet) {
 	c.avps = c.avps[:0]
 	c.xavps = c.xavps[:0]
 	c.log = nil
-	c.viaSrvID, c.viaXAVP = false, false
+	c.viaSrvID, c.viaXAVP, c.viaFields = false, false, false
 	c.sendSocket = nil
 	c.advAddr, c.advPort = "", ""
 }
@@ -133,16 +133,7 @@ func (c *Ctx) AppendAdvertised(dst []byte, l *transport.Listener) []byte {
 	if c.advAddr != "" {
 		h = c.advAddr
 	}
-	if strings.IndexByte(h, ':') >= 0 && h[0] != '[' {
-		dst = append(append(append(dst, '['), h...), ']')
-	} else {
-		dst = append(dst, h...)
-	}
-	dst = append(dst, ':')
-	if c.advPort != "" {
-		return append(dst, c.advPort...)
-	}
-	return strconv.AppendInt(dst, int64(p), 10)
+	return c.appendHostPort(dst, h, Value{}, p)
 }
 
 // Log is the logger of the proxy; with log_prefix, its lines about this
@@ -590,6 +581,19 @@ func (c *Ctx) Socket(name string) *transport.Listener {
 	if tr := c.W.env.Transport; tr != nil {
 		for _, l := range tr.Listeners {
 			if strings.EqualFold(l.String(), name) {
+				return l
+			}
+		}
+	}
+	return nil
+}
+
+// SocketNamed is the proxy's socket listen=... name gave name; nil when
+// none has it.
+func (c *Ctx) SocketNamed(name string) *transport.Listener {
+	if tr := c.W.env.Transport; tr != nil && name != "" {
+		for _, l := range tr.Listeners {
+			if l.Name == name {
 				return l
 			}
 		}

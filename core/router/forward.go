@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 	"unsafe"
@@ -250,6 +251,11 @@ func (c *Ctx) PrepareRequest() error {
 func (c *Ctx) AddViaSrvID(on bool)      { c.viaSrvID = on }
 func (c *Ctx) AddViaXAVPParams(on bool) { c.viaXAVP = on }
 
+// UseViaXAVPFields has this proxy's Via of the message take its address
+// and port from the fields "address" and "port" of the xavp_via_fields
+// XAVP, where it has them (corex's via_use_xavp_fields).
+func (c *Ctx) UseViaXAVPFields(on bool) { c.viaFields = on }
+
 // PushVia puts this proxy's Via, for a request leaving through hop, with
 // the given branch on top of the message.
 func (c *Ctx) PushVia(hop Hop, branch []byte) error {
@@ -257,10 +263,14 @@ func (c *Ctx) PushVia(hop Hop, branch []byte) error {
 	via = append(via, "SIP/2.0/"...)
 	via = append(via, hop.Proto.String()...)
 	via = append(via, ' ')
-	via = c.AppendAdvertised(via, hop.Local)
+	e := c.W.env
+	if c.viaFields && e.XAVPViaFields != "" {
+		via = c.appendViaFields(via, hop.Local)
+	} else {
+		via = c.AppendAdvertised(via, hop.Local)
+	}
 	via = append(via, ";branch="...)
 	via = append(via, branch...)
-	e := c.W.env
 	if c.viaSrvID && e.ServerID != 0 {
 		via = strconv.AppendInt(append(via, ";srvid="...), int64(e.ServerID), 10)
 	}
@@ -274,6 +284,49 @@ func (c *Ctx) PushVia(hop Hop, branch []byte) error {
 	}
 	c.W.viaBuf = via
 	return c.Msg.PushVia(via)
+}
+
+// appendViaFields appends the Via's host:port from the xavp_via_fields
+// XAVP's address and port, each the advertised one where it is missing.
+func (c *Ctx) appendViaFields(dst []byte, l *transport.Listener) []byte {
+	var addr, port Value
+	c.XAVPFields(c.W.env.XAVPViaFields, 0, func(k string, v Value) {
+		switch k {
+		case "address":
+			addr = v
+		case "port":
+			port = v
+		}
+	})
+	if addr.IsNull() && port.IsNull() {
+		return c.AppendAdvertised(dst, l)
+	}
+	h, p := l.Advertised()
+	if c.advAddr != "" {
+		h = c.advAddr
+	}
+	if !addr.IsNull() {
+		h = addr.String()
+	}
+	return c.appendHostPort(dst, h, port, p)
+}
+
+// appendHostPort appends host:port, port the value when it has one, else
+// set_advertised_port's, else p.
+func (c *Ctx) appendHostPort(dst []byte, h string, port Value, p int) []byte {
+	if strings.IndexByte(h, ':') >= 0 && h[0] != '[' {
+		dst = append(append(append(dst, '['), h...), ']')
+	} else {
+		dst = append(dst, h...)
+	}
+	dst = append(dst, ':')
+	if !port.IsNull() {
+		return port.AppendTo(dst)
+	}
+	if c.advPort != "" {
+		return append(dst, c.advPort...)
+	}
+	return strconv.AppendInt(dst, int64(p), 10)
 }
 
 // FNVOffset starts a 64-bit FNV-1a hash.

@@ -48,9 +48,10 @@ type Env struct {
 	// proxy makes carry: server_header, or "" with server_signature=no.
 	ServerHeader string
 	// ServerID is the server_id core parameter; XAVPViaParams names the
-	// XAVP whose fields via_add_xavp_params adds to the Via.
-	ServerID      int
-	XAVPViaParams string
+	// XAVP whose fields via_add_xavp_params adds to the Via, XAVPViaFields
+	// the one whose address and port via_use_xavp_fields writes in it.
+	ServerID                     int
+	XAVPViaParams, XAVPViaFields string
 	// HTTP, set by xhttp, takes the HTTP requests received on the SIP
 	// TCP and TLS sockets; without it they are dropped as malformed.
 	HTTP func(c *Ctx)

@@ -82,6 +82,7 @@ type Addr struct {
 	Host      string
 	Port      int
 	Advertise string // "host[:port]" written in Via/Record-Route instead of Host
+	Name      string // the socket's name (name "x"), for the functions that pick a socket by it
 }
 
 // ParseAddr parses a Kamailio listen value: [proto:]host[:port]
@@ -101,7 +102,13 @@ func ParseAddr(s string, defPort int) (Addr, error) {
 			}
 			a.Advertise = fields[i+1]
 			i++
-		case "name", "virtual", "agname":
+		case "name":
+			if i+1 >= len(fields) {
+				return a, fmt.Errorf("listen %q: name needs a value", s)
+			}
+			a.Name = strings.Trim(fields[i+1], `"`)
+			i++
+		case "virtual", "agname":
 			i++
 		default:
 			return a, fmt.Errorf("listen %q: unexpected %q", s, fields[i])
@@ -167,6 +174,7 @@ type Listener struct {
 	Proto      sip.Transport
 	Addr       netip.AddrPort // the bound address (the real port when 0 was asked)
 	Advertise  string         // host:port to write in headers, or ""
+	Name       string         // listen=... name "x", or ""
 	IP         string         // Addr's address as text
 	udp        *net.UDPConn
 	tcp        *net.TCPListener
@@ -290,7 +298,7 @@ func Listen(cfg Config) (*Server, error) {
 					s.Close()
 					return nil, err
 				}
-				l.Advertise = a.Advertise
+				l.Advertise, l.Name = a.Advertise, a.Name
 			}
 		}
 	}

@@ -30,6 +30,7 @@ func TestParseAddr(t *testing.T) {
 		{"tls:10.0.0.1", sip.TransportTLS, "10.0.0.1", 5061, "", false},
 		{"sctp:10.0.0.1:5060", 0, "", 0, "", true},
 		{"udp:10.0.0.1 advertise", 0, "", 0, "", true},
+		{"udp:10.0.0.1 name", 0, "", 0, "", true},
 		{"", 0, "", 0, "", true},
 	}
 	for i, c := range cases {
@@ -130,5 +131,13 @@ func TestMyselfAnyPort(t *testing.T) {
 	}
 	if !m.Is([]byte("127.0.0.1"), 5080, false) {
 		t.Error("Is(127.0.0.1, 5080) false")
+	}
+}
+
+// TestParseAddrName: name "x" names the socket.
+func TestParseAddrName(t *testing.T) {
+	a, err := ParseAddr(`udp:10.0.0.1:5060 advertise 192.0.2.1 name "edge"`, 5060)
+	if err != nil || a.Name != "edge" || a.Advertise != "192.0.2.1" {
+		t.Errorf("got %+v %v", a, err)
 	}
 }

@@ -154,6 +154,9 @@ func (p *Proxy) Start() error {
 	if g, ok := c.Global("xavp_via_params"); ok {
 		env.XAVPViaParams = g.Value
 	}
+	if g, ok := c.Global("xavp_via_fields"); ok {
+		env.XAVPViaFields = g.Value
+	}
 	if g, ok := c.Global("log_prefix"); ok && g.Value != "" {
 		if env.LogPrefix, err = router.ParseFormat(g.Value); err != nil {
 			tr.Close()

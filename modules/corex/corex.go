@@ -72,6 +72,24 @@ func (Module) Exports() []dispatch.Export {
 		{Name: "sendx", Ret: dispatch.Int, Fn: dispatch.FSSS(sendData)},
 		{Name: "via_add_srvid", Ret: dispatch.Int, Fn: dispatch.FI(func(c *router.Ctx, on int) int { c.AddViaSrvID(on != 0); return 1 })},
 		{Name: "via_add_xavp_params", Ret: dispatch.Int, Fn: dispatch.FI(func(c *router.Ctx, on int) int { c.AddViaXAVPParams(on != 0); return 1 })},
+		{Name: "via_use_xavp_fields", Ret: dispatch.Int, Fn: dispatch.FI(func(c *router.Ctx, on int) int { c.UseViaXAVPFields(on != 0); return 1 })},
+		{Name: "is_socket_name", Ret: dispatch.Int, Fn: dispatch.FS(func(c *router.Ctx, name string) int { return dispatch.Result(c.SocketNamed(name) != nil) })},
+		{Name: "set_send_socket_name", Ret: dispatch.Int, Fn: dispatch.FS(func(c *router.Ctx, name string) int {
+			l := namedListener(c, name)
+			if l == nil {
+				return -1
+			}
+			c.SetSendSocket(l)
+			return 1
+		})},
+		{Name: "set_recv_socket_name", Ret: dispatch.Int, Fn: dispatch.FS(func(c *router.Ctx, name string) int {
+			l := namedListener(c, name)
+			if l == nil || c.Pkt == nil {
+				return -1
+			}
+			c.Pkt.Local = l
+			return 1
+		})},
 		{Name: "set_send_socket", Ret: dispatch.Int, Fn: dispatch.FS(sendSocket)},
 		{Name: "set_recv_socket", Ret: dispatch.Int, Fn: dispatch.FS(func(c *router.Ctx, socket string) int {
 			l := listener(c, socket)
@@ -144,6 +162,16 @@ func listener(c *router.Ctx, socket string) *transport.Listener {
 	l := c.Socket(socket)
 	if l == nil {
 		c.Log().Error("corex: "+socket+" is not a socket of this proxy", "route", c.Route)
+	}
+	return l
+}
+
+// namedListener is the proxy's socket of that name (listen=... name);
+// nil (logged) when it has none such.
+func namedListener(c *router.Ctx, name string) *transport.Listener {
+	l := c.SocketNamed(name)
+	if l == nil {
+		c.Log().Error("corex: no socket is named "+strconv.Quote(name), "route", c.Route)
 	}
 	return l
 }

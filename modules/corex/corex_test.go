@@ -135,3 +135,42 @@ func TestSendSocket(t *testing.T) {
 		t.Errorf("force_send_socket: %s", got)
 	}
 }
+
+// TestSocketNames: the functions that find a socket by its listen name;
+// via_use_xavp_fields writes the xavp_via_fields XAVP's address and port
+// in the proxy's Via.
+func TestSocketNames(t *testing.T) {
+	k := moduletest.New(t, `loadmodule "corex.so"`)
+	for _, l := range k.Transport.Listeners {
+		if l.Proto.String() == "TCP" && l.Addr.Addr().Is4() {
+			l.Name = "tcp4"
+		}
+	}
+	k.Env.XAVPViaFields = "vf"
+	c := k.Request(strings.Replace(moduletest.Invite, "sip:bob@example.com SIP/2.0", "sip:bob@198.51.100.20 SIP/2.0", 1))
+	k.Run([]moduletest.Case{
+		{"corex.is_socket_name", []any{"tcp4"}, "1"}, {"corex.is_socket_name", []any{"nope"}, "-1"},
+		{"corex.set_recv_socket_name", []any{"nope"}, "-1"},
+		{"corex.set_recv_socket_name", []any{"tcp4"}, "1"},
+		{"corex.set_send_socket_name", []any{"nope"}, "-1"},
+		{"corex.set_send_socket_name", []any{"tcp4"}, "1"},
+		{"pv.sets", []any{"$xavp(vf=>address)", "edge.example.com"}, "1"},
+		{"corex.via_use_xavp_fields", []any{1}, "1"},
+		{"forward", nil, "1"},
+	})
+	if c.Pkt.Local.Name != "tcp4" {
+		t.Errorf("receiving socket %v", c.Pkt.Local)
+	}
+	if v := k.Sent()[0].Header("Via"); !strings.HasPrefix(v, "SIP/2.0/TCP edge.example.com:5060;") {
+		t.Errorf("Via %q: want the XAVP's address, the socket's port, over the named TCP socket", v)
+	}
+	k.Request(strings.Replace(moduletest.Invite, "sip:bob@example.com SIP/2.0", "sip:bob@198.51.100.20 SIP/2.0", 1))
+	k.Run([]moduletest.Case{
+		{"pv.sets", []any{"$xavp(vf=>port)", "5999"}, "1"},
+		{"corex.via_use_xavp_fields", []any{1}, "1"},
+		{"forward", nil, "1"},
+	})
+	if v := k.Sent()[0].Header("Via"); !strings.HasPrefix(v, "SIP/2.0/UDP 127.0.0.1:5999;") {
+		t.Errorf("Via %q: want the socket's address and the XAVP's port", v)
+	}
+}
