@@ -14,6 +14,7 @@ func init() {
 		Params: []dispatch.Param{
 			{Name: "options_accept", Kind: dispatch.Str}, {Name: "options_accept_encoding", Kind: dispatch.Str},
 			{Name: "options_accept_language", Kind: dispatch.Str}, {Name: "options_support", Kind: dispatch.Str},
+			{Name: "contact_flds_separator", Kind: dispatch.Str, Default: "*"},
 		},
 		New: func() dispatch.Module { return &Module{} },
 	})
@@ -24,6 +25,7 @@ func init() {
 type Module struct {
 	optionsAccept, optionsEncoding, optionsLanguage, optionsSupport string
 	sl                                                              *sl.Module
+	sep                                                             byte // contact_flds_separator
 }
 
 var _ dispatch.Initializer = (*Module)(nil)
@@ -34,6 +36,10 @@ func (m *Module) Init(p *dispatch.Params) error {
 	m.optionsEncoding = p.Str("options_accept_encoding", "")
 	m.optionsLanguage = p.Str("options_accept_language", "en")
 	m.optionsSupport = p.Str("options_support", "")
+	m.sep = '*'
+	if s := p.Str("contact_flds_separator", "*"); s != "" {
+		m.sep = s[0]
+	}
 	var err error
 	m.sl, err = dispatch.Need[*sl.Module](p, "sl")
 	return err
@@ -48,7 +54,7 @@ func (m *Module) Exports() []dispatch.Export {
 			}
 			return -1
 		})},
-		{Name: "is_first_hop", Ret: dispatch.Int, Fn: dispatch.F0(isFirstHop)},
+		{Name: "is_first_hop", Ret: dispatch.Int, Fn: dispatch.F0(func(c *router.Ctx) int { return isFirstHopMode(c, 0) })},
 		{Name: "is_reply", Ret: dispatch.Int, Fn: dispatch.F0(func(c *router.Ctx) int { return dispatch.Result(!c.Msg.IsRequest()) })},
 		{Name: "is_request", Ret: dispatch.Int, Fn: dispatch.F0(func(c *router.Ctx) int { return dispatch.Result(c.Msg.IsRequest()) })},
 		{Name: "options_reply", Ret: dispatch.Int, Fn: dispatch.F0(m.optionsReply)},
@@ -95,7 +101,7 @@ func (m *Module) Exports() []dispatch.Export {
 			return dispatch.Result(ok && string(v) == val)
 		})},
 		{Name: "add_uri_param", Ret: dispatch.Int, Fn: dispatch.FS(addURIParam)},
-	}, uriExports()...)
+	}, append(uriExports(), m.contactExports()...)...)
 }
 
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }
@@ -118,20 +124,6 @@ next:
 		return -1
 	}
 	return 1
-}
-
-// isFirstHop: a request that carries one Via came straight from its UA; a
-// reply with two Vias goes straight back to it.
-func isFirstHop(c *router.Ctx) int {
-	n := 0
-	var v sip.Via
-	for it := c.Msg.Vias(); it.Next(&v); {
-		n++
-	}
-	if c.Msg.IsRequest() {
-		return dispatch.Result(n == 1)
-	}
-	return dispatch.Result(n == 2)
 }
 
 func cmpURI(c *router.Ctx, a, b string) int {

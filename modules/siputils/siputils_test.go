@@ -1,7 +1,10 @@
 package siputils_test
 
 import (
+	"encoding/base64"
+	"github.com/kemi-sip/kemi/core/sip"
 	"net/http"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -68,4 +71,75 @@ func TestURIParamsGRUUAndDate(t *testing.T) {
 	if got := k.Native("is_gruu", "sip:a@b;gr").String(); got != "2" {
 		t.Errorf("is_gruu of a public GRUU: %s", got)
 	}
+}
+
+// TestContactEncoding: encode_contact and decode_contact(_header) round
+// trip a Contact through the public address; contact_param_encode and
+// its decoders carry it in a parameter; contact_param_rm drops one.
+func TestContactEncoding(t *testing.T) {
+	k := moduletest.New(t, "loadmodule \"sl.so\"\nloadmodule \"siputils.so\"")
+	k.Request(strings.Replace(moduletest.Invite, "Contact: <sip:alice@192.0.2.10:5062>",
+		"Contact: <sip:alice@192.0.2.10:5062;transport=tcp;x=1>;expires=60, sip:bob:pw@10.0.0.2", 1))
+	k.Run([]moduletest.Case{{"siputils.encode_contact", []any{"enc", "203.0.113.1"}, "1"}})
+	out := k.Out()
+	if !strings.Contains(out, "Contact: <sip:enc*alice**192.0.2.10*5062*tcp@203.0.113.1>;expires=60, sip:enc*bob*pw*10.0.0.2**@203.0.113.1\r\n") {
+		t.Fatalf("encoded:\n%s", out)
+	}
+	// The encoded Contact comes back as a request URI, and in a Contact.
+	k.Request(strings.NewReplacer("INVITE sip:bob@example.com", "INVITE sip:enc*alice**192.0.2.10*5062*tcp@203.0.113.1;lr",
+		"Contact: <sip:alice@192.0.2.10:5062>", "Contact: <sip:enc*bob*pw*10.0.0.2**@203.0.113.1>;expires=5").Replace(moduletest.Invite))
+	k.Run([]moduletest.Case{
+		{"siputils.decode_contact", nil, "1"},
+		{"pv.get", []any{"$ru"}, "sip:alice@192.0.2.10:5062;transport=tcp;lr"},
+		{"siputils.decode_contact_header", nil, "1"},
+	})
+	if out := k.Out(); !strings.Contains(out, "Contact: <sip:bob:pw@10.0.0.2>;expires=5\r\n") {
+		t.Errorf("decoded Contact:\n%s", out)
+	}
+	k.Request(moduletest.Invite)
+	k.Run([]moduletest.Case{{"siputils.decode_contact", nil, "-1"}}) // not encoded
+
+	k.Request(strings.Replace(moduletest.Invite, "Contact: <sip:alice@192.0.2.10:5062>", "Contact: sip:alice@192.0.2.10:5062, <sip:alice@192.0.2.10:5062;transport=tcp>", 1))
+	k.Run([]moduletest.Case{{"siputils.contact_param_encode", []any{"ct", "sip:proxy.example.com"}, "1"}})
+	out = k.Out()
+	enc := base64.RawURLEncoding.EncodeToString([]byte("sip:alice@192.0.2.10:5062;transport=tcp"))
+	bare := base64.RawURLEncoding.EncodeToString([]byte("sip:alice@192.0.2.10:5062"))
+	if !strings.Contains(out, "Contact: <sip:proxy.example.com;ct="+bare+">, <sip:proxy.example.com;ct="+enc+">\r\n") {
+		t.Fatalf("contact_param_encode:\n%s", out)
+	}
+	k.Request(strings.NewReplacer("INVITE sip:bob@example.com", "INVITE sip:proxy.example.com;ct="+enc,
+		"Contact: <sip:alice@192.0.2.10:5062>", "Contact: <sip:proxy.example.com;ct="+enc+";y=2>").Replace(moduletest.Invite))
+	k.Run([]moduletest.Case{
+		{"siputils.contact_param_decode_ruri", []any{"ct"}, "1"},
+		{"pv.get", []any{"$ru"}, "sip:alice@192.0.2.10:5062;transport=tcp"},
+		{"siputils.contact_param_decode", []any{"ct"}, "1"},
+	})
+	if out := k.Out(); !strings.Contains(out, "Contact: <sip:alice@192.0.2.10:5062;transport=tcp>\r\n") {
+		t.Errorf("contact_param_decode:\n%s", out)
+	}
+	k.Request(strings.Replace(moduletest.Invite, "Contact: <sip:alice@192.0.2.10:5062>", "Contact: <sip:alice@192.0.2.10:5062;ob;x=1;lr>", 1))
+	k.Run([]moduletest.Case{{"siputils.contact_param_rm", []any{"x"}, "1"}, {"siputils.contact_param_rm", []any{"ob"}, "1"}})
+	if out := k.Out(); !strings.Contains(out, "Contact: <sip:alice@192.0.2.10:5062;lr>\r\n") {
+		t.Errorf("contact_param_rm:\n%s", out)
+	}
+}
+
+// TestFirstHopMode: a reply is at its first hop when its top
+// Record-Route is this proxy's, and it does not come from this proxy.
+func TestFirstHopMode(t *testing.T) {
+	k := moduletest.New(t, "loadmodule \"sl.so\"\nloadmodule \"siputils.so\"")
+	reply := "SIP/2.0 200 OK\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK-1\nVia: SIP/2.0/UDP 192.0.2.10;branch=z9hG4bK-2\n" +
+		"Record-Route: <sip:127.0.0.1;lr>\nFrom: <sip:a@h>;tag=1\nTo: <sip:b@h>;tag=2\nCall-ID: c\nCSeq: 1 INVITE\nContent-Length: 0\n\n"
+	k.Request(reply)
+	k.Run([]moduletest.Case{{"siputils.is_first_hop_mode", []any{0}, "1"}, {"siputils.is_first_hop", nil, "1"}})
+	k.Request(strings.Replace(reply, "<sip:127.0.0.1;lr>", "<sip:198.51.100.1;lr>", 1))
+	k.Run([]moduletest.Case{{"siputils.is_first_hop_mode", []any{0}, "-1"}})
+	k.Request(strings.Replace(reply, "<sip:127.0.0.1;lr>", "<sip:localhost;lr>", 1))
+	k.Run([]moduletest.Case{{"siputils.is_first_hop_mode", []any{0}, "-1"}}) // mode 0 wants an address
+	k.Receive(sip.TransportUDP, netip.MustParseAddrPort("127.0.0.1:5060"), reply)
+	k.Run([]moduletest.Case{{"siputils.is_first_hop_mode", []any{0}, "-1"}, {"siputils.is_first_hop_mode", []any{1}, "1"}})
+	k.Request(strings.Replace(reply, "Record-Route: <sip:127.0.0.1;lr>\n", "", 1))
+	k.Run([]moduletest.Case{{"siputils.is_first_hop_mode", []any{0}, "1"}})
+	k.Request(strings.Replace(moduletest.Invite, "Max-Forwards", "Via: SIP/2.0/UDP 10.0.0.9;branch=z9hG4bK-3\nMax-Forwards", 1))
+	k.Run([]moduletest.Case{{"siputils.is_first_hop_mode", []any{0}, "-1"}})
 }
