@@ -1,6 +1,7 @@
 package sip
 
 import (
+	"bytes"
 	"errors"
 	"strconv"
 	"unsafe"
@@ -429,4 +430,31 @@ func (m *Msg) ReplaceAt(off, n int, with []byte) error {
 		return errors.New("sip: replace: out of the message")
 	}
 	return m.add(editPlain, off, n, 1, with)
+}
+
+// RemoveURIParam removes the first ;name[=value] (name compared without
+// case) from u, a URI parsed from the message; nothing when u has none.
+func (m *Msg) RemoveURIParam(u *URI, name string) error {
+	ps := NewParams(u.Params)
+	for {
+		n, v, ok := ps.Next()
+		if !ok {
+			return nil
+		}
+		if !bytes.EqualFold(n, []byte(name)) {
+			continue
+		}
+		start := m.Offset(n)
+		if start < 0 {
+			return errors.New("sip: remove parameter: the URI is not a part of the message")
+		}
+		for start > 0 && m.buf[start] != ';' {
+			start--
+		}
+		end := m.Offset(n) + len(n)
+		if len(v) > 0 {
+			end = m.Offset(v) + len(v)
+		}
+		return m.ReplaceAt(start, end-start, nil)
+	}
 }

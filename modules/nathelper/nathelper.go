@@ -25,7 +25,8 @@ func init() {
 			{Name: "sipping_bflag", Kind: dispatch.Int, Default: "accepted; keepalive pings are not sent yet"},
 			{Name: "sipping_from", Kind: dispatch.Str, Default: "accepted; keepalive pings are not sent yet"},
 			{Name: "sipping_method", Kind: dispatch.Str, Default: "accepted; keepalive pings are not sent yet"},
-			{Name: "nortpproxy_str", Kind: dispatch.Str, Default: "accepted; keepalive pings are not sent yet"},
+			{Name: "nortpproxy_str", Kind: dispatch.Str, Default: "a=nortpproxy:yes"},
+			{Name: "sdp_oldmediaip", Kind: dispatch.Int, Default: "1"},
 		},
 		New: func() dispatch.Module { return &Module{} },
 	})
@@ -34,6 +35,8 @@ func init() {
 // Module is the nathelper module of one proxy.
 type Module struct {
 	receivedAVP string // the AVP fix_nated_register fills, without "$avp()"
+	noRTPProxy  string // nortpproxy_str: the line fix_nated_sdp's level 4 adds
+	oldMediaIP  bool   // sdp_oldmediaip: fix_nated_sdp keeps the old addresses
 }
 
 var _ dispatch.Initializer = (*Module)(nil)
@@ -41,6 +44,8 @@ var _ dispatch.Initializer = (*Module)(nil)
 // Init reads received_avp; the pinging parameters are accepted and
 // unused (kemi does not ping).
 func (m *Module) Init(p *dispatch.Params) error {
+	m.noRTPProxy = p.Str("nortpproxy_str", "a=nortpproxy:yes")
+	m.oldMediaIP = p.Int("sdp_oldmediaip", 1) != 0
 	if a := p.Str("received_avp", ""); a != "" {
 		name, ok := router.AVPName(a)
 		if !ok {
@@ -53,17 +58,17 @@ func (m *Module) Init(p *dispatch.Params) error {
 
 // Exports are KSR.nathelper.
 func (m *Module) Exports() []dispatch.Export {
-	return []dispatch.Export{
+	return append([]dispatch.Export{
 		{Name: "nat_uac_test", Ret: dispatch.Int, Fn: dispatch.FI(natUACTest)},
 		{Name: "fix_nated_register", Ret: dispatch.Int, Fn: dispatch.F0(m.fixNatedRegister)},
 		{Name: "fix_nated_contact", Ret: dispatch.Int, Fn: dispatch.F0(fixNatedContact)},
-		{Name: "set_contact_alias", Ret: dispatch.Int, Fn: dispatch.F0(setContactAlias)},
-		{Name: "add_contact_alias", Ret: dispatch.Int, Fn: dispatch.F0(setContactAlias)},
-		{Name: "handle_ruri_alias", Ret: dispatch.Int, Fn: dispatch.F0(handleRURIAlias)},
+		{Name: "set_contact_alias", Ret: dispatch.Int, Fn: dispatch.F0(func(c *router.Ctx) int { return contactAlias(c, false) })},
+		{Name: "add_contact_alias", Ret: dispatch.Int, Fn: dispatch.F0(func(c *router.Ctx) int { return contactAlias(c, false) })},
+		{Name: "handle_ruri_alias", Ret: dispatch.Int, Fn: dispatch.F0(func(c *router.Ctx) int { return handleRURIAlias(c, 0) })},
 		{Name: "is_rfc1918", Ret: dispatch.Int, Fn: dispatch.FS(func(c *router.Ctx, ip string) int {
 			return dispatch.Result(private([]byte(ip)))
 		})},
-	}
+	}, m.moreExports()...)
 }
 
 // private reports an RFC 1918, RFC 6598 (shared, 100.64/10) or IPv6 ULA
@@ -220,17 +225,24 @@ func protoNumber(p sip.Transport) int {
 	return 1
 }
 
-// setContactAlias adds ;alias=ip~port~proto to the Contact URI when it
+// contactAlias adds ;alias=ip~port~proto to the Contact URI when it
 // differs from where the message came from, so that requests to that
-// contact go back through the NAT binding (handle_ruri_alias).
-func setContactAlias(c *router.Ctx) int {
+// contact go back through the NAT binding (handle_ruri_alias); with trim,
+// an alias the URI has is replaced (set_contact_alias_trim), else kept.
+func contactAlias(c *router.Ctx, trim bool) int {
 	u := contactURI(c)
 	if u == nil {
 		return -1
 	}
 	src := c.Src()
 	if _, ok := u.Param("alias"); ok {
-		return 1
+		if !trim {
+			return 1
+		}
+		if err := c.Msg.RemoveURIParam(u, "alias"); err != nil {
+			c.Log().Error("nathelper: set_contact_alias: "+err.Error(), "route", c.Route)
+			return -1
+		}
 	}
 	if bytes.Equal(u.Host, c.SrcIP()) && port(u.Port) == int(src.Port()) && c.Proto() == sip.TransportUDP {
 		return 1 // nothing to carry
@@ -258,15 +270,29 @@ func setContactAlias(c *router.Ctx) int {
 	return 1
 }
 
-// handleRURIAlias turns an alias parameter of the request URI into $du and
-// removes it: 1 when done, 2 when the URI has no alias, -1 on error.
-func handleRURIAlias(c *router.Ctx) int {
+// handleRURIAlias turns an alias parameter of the request URI (the first;
+// the last with mode 1) into $du and removes it: 1 when done, 2 when the
+// URI has no alias, -1 on error.
+func handleRURIAlias(c *router.Ctx, mode int) int {
 	u, err := c.RURI()
 	if err != nil {
 		return -1
 	}
-	alias, ok := u.Param("alias")
-	if !ok {
+	var alias []byte
+	ps := sip.NewParams(u.Params)
+	for {
+		n, v, ok := ps.Next()
+		if !ok {
+			break
+		}
+		if string(n) == "alias" {
+			alias = v
+			if mode == 0 {
+				break
+			}
+		}
+	}
+	if alias == nil {
 		return 2
 	}
 	parts := bytes.Split(alias, []byte("~"))
@@ -296,9 +322,12 @@ func handleRURIAlias(c *router.Ctx) int {
 	if err := c.SetDstURI(du); err != nil {
 		return -1
 	}
-	// The request URI without ";alias=...".
+	// The request URI without that ";alias=...".
 	raw := c.RURIText()
-	i := bytes.Index(raw, []byte(";alias="))
+	i := bytes.Index(raw, append([]byte(";alias="), alias...))
+	if mode != 0 {
+		i = bytes.LastIndex(raw, append([]byte(";alias="), alias...))
+	}
 	if i < 0 {
 		return 1
 	}
@@ -309,3 +338,4 @@ func handleRURIAlias(c *router.Ctx) int {
 	}
 	return 1
 }
+

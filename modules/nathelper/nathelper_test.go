@@ -1,6 +1,7 @@
 package nathelper_test
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 
@@ -58,4 +59,75 @@ func TestFixNatedContact(t *testing.T) {
 	}
 	// Without received_avp, fix_nated_register does nothing.
 	k.Run([]moduletest.Case{{"nathelper.fix_nated_register", nil, "1"}})
+}
+
+// TestContactForms: add_contact_alias_addr, set_contact_alias_trim,
+// set_alias_to_pv, add_rcv_param and handle_ruri_alias_mode.
+func TestContactForms(t *testing.T) {
+	k := moduletest.New(t, `loadmodule "nathelper.so"`)
+	k.Request(strings.Replace(natInvite, "Contact: <sip:alice@10.0.0.5:5060;ob>", "Contact: sip:alice@10.0.0.5:5060", 1))
+	k.Run([]moduletest.Case{
+		{"nathelper.add_contact_alias_addr", []any{"nope", "5060", "udp"}, "-1"},
+		{"nathelper.add_contact_alias_addr", []any{"198.51.100.4", "0", "udp"}, "-1"},
+		{"nathelper.add_contact_alias_addr", []any{"198.51.100.4", "5080", "carrier-pigeon"}, "-1"},
+		{"nathelper.add_contact_alias_addr", []any{"198.51.100.4", "5080", "tcp"}, "1"},
+	})
+	if out := k.Out(); !strings.Contains(out, "Contact: <sip:alice@10.0.0.5:5060;alias=198.51.100.4~5080~2>;expires=60\r\n") {
+		t.Errorf("add_contact_alias_addr: the Contact is now\n%s", out)
+	}
+	k.Request(strings.Replace(natInvite, ";ob>", ";alias=10.9.9.9~1~1;ob>", 1))
+	k.Run([]moduletest.Case{
+		{"nathelper.set_alias_to_pv", []any{"$var(a)"}, "1"},
+		{"pv.get", []any{"$var(a)"}, "sip:10.9.9.9:1;transport=udp"},
+		{"nathelper.set_contact_alias_trim", nil, "1"},
+	})
+	if out := k.Out(); !strings.Contains(out, "Contact: <sip:alice@10.0.0.5:5060;ob;alias=192.0.2.10~5062~1>;expires=60\r\n") {
+		t.Errorf("set_contact_alias_trim: the Contact is now\n%s", out)
+	}
+	k.Request(strings.Replace(natInvite, "Contact: <sip:alice@10.0.0.5:5060;ob>;expires=60", "Contact: <sip:a@10.0.0.5>;expires=60, <sip:b@10.0.0.6>", 1))
+	k.Run([]moduletest.Case{{"nathelper.set_alias_to_pv", []any{"$var(a)"}, "-1"}, {"nathelper.add_rcv_param", []any{0}, "1"}})
+	if out := k.Out(); !strings.Contains(out, `Contact: <sip:a@10.0.0.5>;expires=60;received="sip:192.0.2.10:5062", <sip:b@10.0.0.6>;received="sip:192.0.2.10:5062"`+"\r\n") {
+		t.Errorf("add_rcv_param(0): the Contact is now\n%s", out)
+	}
+	k.Request(natInvite)
+	k.Run([]moduletest.Case{{"nathelper.add_rcv_param", []any{1}, "1"}})
+	if out := k.Out(); !strings.Contains(out, "Contact: <sip:alice@10.0.0.5:5060;ob;received=sip:192.0.2.10:5062>;expires=60\r\n") {
+		t.Errorf("add_rcv_param(1): the Contact is now\n%s", out)
+	}
+	k.Request(strings.Replace(natInvite, ";transport=udp SIP/2.0", ";alias=198.51.100.9~5090~3;transport=udp SIP/2.0", 1))
+	k.Run([]moduletest.Case{
+		{"nathelper.handle_ruri_alias_mode", []any{1}, "1"},
+		{"pv.get", []any{"$du"}, "sip:198.51.100.9:5090;transport=tls"},
+		{"pv.get", []any{"$ru"}, "sip:bob@127.0.0.1;alias=192.0.2.77~5070~1;transport=udp"},
+	})
+}
+
+// TestFixNatedSDP: the SDP addresses become the source's (or the given
+// one), the old ones kept; direction and nortpproxy lines by level.
+func TestFixNatedSDP(t *testing.T) {
+	k := moduletest.New(t, `loadmodule "nathelper.so"`)
+	sdp := "v=0\r\no=- 1 1 IN IP4 10.0.0.5\r\ns=-\r\nc=IN IP4 10.0.0.5\r\nt=0 0\r\n" +
+		"m=audio 4000 RTP/AVP 0\r\na=rtcp:4001 IN IP4 10.0.0.5\r\nm=video 4002 RTP/AVP 96\r\nc=IN IP4 0.0.0.0\r\n"
+	req := strings.Replace(natInvite, "Content-Length: 18\n\nc=IN IP4 10.0.0.5\n", "Content-Length: "+strconv.Itoa(len(sdp))+"\n\n"+sdp, 1)
+	k.Request(req)
+	k.Run([]moduletest.Case{{"nathelper.fix_nated_sdp", []any{2 | 8}, "1"}})
+	want := "v=0\r\no=- 1 1 IN IP4 192.0.2.10\r\ns=-\r\nc=IN IP4 192.0.2.10\r\nt=0 0\r\n" +
+		"m=audio 4000 RTP/AVP 0\r\na=rtcp:4001 IN IP4 192.0.2.10\r\nm=video 4002 RTP/AVP 96\r\nc=IN IP4 0.0.0.0\r\n" +
+		"a=oldmediaip:10.0.0.5\r\na=oldmediaip:10.0.0.5\r\na=oldmediaip:10.0.0.5\r\n"
+	if out := k.Out(); !strings.HasSuffix(out, "\n\n"+want) || !strings.Contains(out, "Content-Length: "+strconv.Itoa(len(want))+"\n") {
+		t.Errorf("fix_nated_sdp(10):\n%s", out)
+	}
+	k.Request(req)
+	k.Run([]moduletest.Case{{"nathelper.fix_nated_sdp_ip", []any{1 | 2 | 4, "203.0.113.5"}, "1"}})
+	want = "v=0\r\no=- 1 1 IN IP4 10.0.0.5\r\ns=-\r\nc=IN IP4 203.0.113.5\r\nt=0 0\r\n" +
+		"m=audio 4000 RTP/AVP 0\r\na=rtcp:4001 IN IP4 203.0.113.5\r\na=direction:active\r\nm=video 4002 RTP/AVP 96\r\nc=IN IP4 0.0.0.0\r\n" +
+		"a=direction:active\r\na=nortpproxy:yes\r\na=oldmediaip:10.0.0.5\r\na=oldmediaip:10.0.0.5\r\n"
+	if out := k.Out(); !strings.HasSuffix(out, "\n\n"+want) {
+		t.Errorf("fix_nated_sdp_ip(7):\n%s", out)
+	}
+	same := strings.ReplaceAll(sdp, "10.0.0.5", "192.0.2.10")
+	k.Request(strings.Replace(natInvite, "Content-Length: 18\n\nc=IN IP4 10.0.0.5\n", "Content-Length: "+strconv.Itoa(len(same))+"\n\n"+same, 1))
+	k.Run([]moduletest.Case{{"nathelper.fix_nated_sdp", []any{2}, "2"}})
+	k.Request(moduletest.Invite)
+	k.Run([]moduletest.Case{{"nathelper.fix_nated_sdp", []any{2}, "-1"}})
 }

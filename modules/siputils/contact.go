@@ -238,29 +238,10 @@ func contactParamDecodeRURI(c *router.Ctx, name string) int {
 func contactParamRm(c *router.Ctx, name string) int {
 	rc := 1
 	allContacts(c, func(u *sip.URI) bool {
-		p := sip.NewParams(u.Params)
-		for {
-			n, v, ok := p.Next()
-			if !ok {
-				return true
-			}
-			if !bytes.EqualFold(n, []byte(name)) {
-				continue
-			}
-			start := c.Msg.Offset(n)
-			for start > 0 && c.Msg.Bytes()[start] != ';' {
-				start--
-			}
-			end := c.Msg.Offset(n) + len(n)
-			if len(v) > 0 {
-				end = c.Msg.Offset(v) + len(v)
-			}
-			if err := c.Msg.ReplaceAt(start, end-start, nil); err != nil {
-				rc = logErr(c, "contact_param_rm", err)
-				return false
-			}
-			return true
+		if err := c.Msg.RemoveURIParam(u, name); err != nil {
+			rc = logErr(c, "contact_param_rm", err)
 		}
+		return rc == 1
 	})
 	return rc
 }
