@@ -156,6 +156,11 @@ func FSSI(f func(*router.Ctx, string, string, int) int) Func {
 		return router.IntValue(int64(f(c, a.S[0], a.S[1], a.I[2])))
 	}}
 }
+func FSIS(f func(*router.Ctx, string, int, string) int) Func {
+	return Func{[]Kind{Str, Int, Str}, retInt, func(c *router.Ctx, a *Args) router.Value {
+		return router.IntValue(int64(f(c, a.S[0], a.I[1], a.S[2])))
+	}}
+}
 func FSSS(f func(*router.Ctx, string, string, string) int) Func {
 	return Func{[]Kind{Str, Str, Str}, retInt, func(c *router.Ctx, a *Args) router.Value {
 		return router.IntValue(int64(f(c, a.S[0], a.S[1], a.S[2])))

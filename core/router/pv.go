@@ -3,6 +3,7 @@ package router
 import (
 	"fmt"
 	"github.com/kemi-sip/kemi/core/cfg"
+	"strconv"
 	"strings"
 	"sync"
 )
@@ -14,6 +15,9 @@ type PV struct {
 	Class string // "var"
 	Arg   string // "x"
 	Data  any    // what the class's Parse prepared from Arg
+	// Index is n of $(name(arg)[n]), for the classes that take one
+	// (Indexed); 0 when not written.
+	Index int
 	cls   *PVClass
 	trans []transform
 }
@@ -27,6 +31,8 @@ type PVClass struct {
 	Get   func(c *Ctx, pv *PV) Value
 	// Set assigns; a Null value unsets. nil for read-only classes.
 	Set func(c *Ctx, pv *PV, v Value) error
+	// Indexed classes take an index: $(name(arg)[n]).
+	Indexed bool
 }
 
 var (
@@ -75,6 +81,18 @@ func parsePV(s, base string) (*PV, error) {
 	if strings.HasPrefix(name, "(") && strings.HasSuffix(name, ")") {
 		name = name[1 : len(name)-1] // $(ru)
 	}
+	index, indexed := 0, false
+	if strings.HasSuffix(name, "]") {
+		i := strings.LastIndexByte(name, '[')
+		if i < 0 || i < strings.LastIndexByte(name, ')') {
+			return nil, fmt.Errorf("pseudo-variable %q: unclosed '['", s)
+		}
+		n, err := strconv.Atoi(name[i+1 : len(name)-1])
+		if err != nil {
+			return nil, fmt.Errorf("pseudo-variable %q: index %q: want a number", s, name[i+1:len(name)-1])
+		}
+		name, index, indexed = name[:i], n, true
+	}
 	class, arg, hasArg := name, "", false
 	if i := strings.IndexByte(name, '('); i >= 0 {
 		if !strings.HasSuffix(name, ")") {
@@ -94,7 +112,10 @@ func parsePV(s, base string) (*PV, error) {
 	if !cls.Arg && hasArg {
 		return nil, fmt.Errorf("pseudo-variable %q takes no name", s)
 	}
-	pv := &PV{Name: s, Class: class, Arg: arg, cls: cls}
+	if indexed && !cls.Indexed {
+		return nil, fmt.Errorf("pseudo-variable %q: $%s takes no index", s, class)
+	}
+	pv := &PV{Name: s, Class: class, Arg: arg, Index: index, cls: cls}
 	if cls.Parse != nil {
 		if err := cls.Parse(pv); err != nil {
 			return nil, fmt.Errorf("pseudo-variable %q: %w", s, err)

@@ -48,8 +48,14 @@ func splitTransforms(name string) (string, []string, error) {
 	if cut < 0 {
 		return name, nil, nil
 	}
-	if inner[cut] == '[' {
-		return "", nil, errBad("indexes ([n]) are not supported yet")
+	base := inner[:cut]
+	if inner[cut] == '[' { // an index: the classes that take one read it
+		end := strings.IndexByte(inner[cut:], ']')
+		if end < 0 {
+			return "", nil, errBad("unclosed '['")
+		}
+		cut += end + 1
+		base = inner[:cut]
 	}
 	var trans []string
 	rest := inner[cut:]
@@ -64,7 +70,7 @@ func splitTransforms(name string) (string, []string, error) {
 		trans = append(trans, rest[1:end])
 		rest = rest[end+1:]
 	}
-	return "$" + inner[:cut], trans, nil
+	return "$" + base, trans, nil
 }
 
 // transform compiles one transformation: s.len, s.tolower, s.toupper,

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -45,6 +46,10 @@ type Module struct {
 	saveErrors db.Complainer
 	ul         *usrloc.Module
 	sl         *sl.Module
+	// xavpCfg and xavpRcd name the XAVPs registered's match flags read
+	// and the binding it found is written to; sockHdr is sock_hdr_name.
+	xavpCfg, xavpRcd, sockHdr string
+	fetched                   sync.Map // *router.Worker → profiles of reg_fetch_contacts
 }
 
 var (
@@ -87,6 +92,7 @@ func init() {
 			{Name: "expires_range", Kind: dispatch.Int},
 			{Name: "xavp_cfg", Kind: dispatch.Str},
 			{Name: "xavp_rcd", Kind: dispatch.Str},
+			{Name: "sock_hdr_name", Kind: dispatch.Str},
 			{Name: "gruu_enabled", Kind: dispatch.Int},
 			{Name: "outbound_mode", Kind: dispatch.Int},
 		},
@@ -96,7 +102,7 @@ func init() {
 // Exports are KSR.registrar, and the native save, lookup and registered
 // of one and two parameters.
 func (reg *Module) Exports() []dispatch.Export {
-	return []dispatch.Export{
+	return append([]dispatch.Export{
 		{Name: "save", Ret: dispatch.Int, Fn: dispatch.FSI(reg.Save)},
 		{Name: "save", NativeOnly: true, Ret: dispatch.Int, Fn: dispatch.FS(func(c *router.Ctx, table string) int {
 			return reg.Save(c, table, 0)
@@ -116,11 +122,12 @@ func (reg *Module) Exports() []dispatch.Export {
 			return reg.Unregister(c, table, uri, "")
 		})},
 		{Name: "unregister_ruid", Ret: dispatch.Int, Fn: dispatch.FSSS(reg.Unregister), Native: dispatch.NoNative},
-	}
+	}, reg.moreExports()...)
 }
 
 // Init reads the parameters; usrloc and sl must be loaded.
 func (reg *Module) Init(p *dispatch.Params) error {
+	reg.xavpCfg, reg.xavpRcd, reg.sockHdr = p.Str("xavp_cfg", ""), p.Str("xavp_rcd", ""), p.Str("sock_hdr_name", "")
 	s := settings{
 		defaultExpires:  p.Int("default_expires", 3600),
 		minExpires:      p.Int("min_expires", 60),
@@ -238,7 +245,14 @@ type binding struct {
 // (updated), 3 (deleted), 4 (only fetched), -1 on error, answered with
 // 400/500/503.
 func (reg *Module) Save(c *router.Ctx, table string, flags int) int {
-	rc, err := reg.save(c, table, flags)
+	return reg.saveTo(c, table, flags, "")
+}
+
+// saveTo is Save for the address of record of uri ("": the To URI's):
+// save_uri. With flags 0x02 the reply, or the error reply, is kept for
+// reg_send_reply.
+func (reg *Module) saveTo(c *router.Ctx, table string, flags int, uri string) int {
+	rc, err := reg.save(c, table, flags, uri)
 	if err != nil {
 		reg.Stats.Rejected.Add(1)
 		re, ok := err.(*regError)
@@ -248,7 +262,7 @@ func (reg *Module) Save(c *router.Ctx, table string, flags int) int {
 			reg.saveErrors.Log(c.Log(), "registrar: save failed, answered 500", err)
 			re = errInternal
 		}
-		if flags&saveNoReply == 0 && c.Msg.IsRequest() {
+		if c.Msg.IsRequest() {
 			var hdr []byte
 			hdr = append(hdr, "P-Registrar-Error: "...)
 			hdr = append(hdr, re.reason...)
@@ -256,7 +270,11 @@ func (reg *Module) Save(c *router.Ctx, table string, flags int) int {
 			if re.code == 503 {
 				hdr = append(hdr, "Retry-After: 30\r\n"...)
 			}
-			reg.sl.Send(c, re.code, re.reason, hdr, nil)
+			if flags&saveNoReply != 0 {
+				pend(c, re.code, re.reason, hdr)
+			} else {
+				reg.sl.Send(c, re.code, re.reason, hdr, nil)
+			}
 		}
 		return -1
 	}
@@ -264,7 +282,7 @@ func (reg *Module) Save(c *router.Ctx, table string, flags int) int {
 	return rc
 }
 
-func (reg *Module) save(c *router.Ctx, table string, flags int) (int, error) {
+func (reg *Module) save(c *router.Ctx, table string, flags int, uri string) (int, error) {
 	m := c.Msg
 	if !m.IsRequest() || m.Method() != sip.MethodREGISTER {
 		return 0, errors.New("save works on REGISTER requests")
@@ -273,7 +291,14 @@ func (reg *Module) save(c *router.Ctx, table string, flags int) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	aor, err := reg.aorOf(&m.To().URI)
+	to := &m.To().URI
+	if uri != "" {
+		to = new(sip.URI)
+		if err := sip.ParseURI([]byte(uri), to); err != nil {
+			return 0, badRequest("Bad URI " + strconv.Quote(uri))
+		}
+	}
+	aor, err := reg.aorOf(to)
 	if err != nil {
 		return 0, err
 	}
@@ -318,6 +343,7 @@ func (reg *Module) save(c *router.Ctx, table string, flags int) (int, error) {
 		if q < 0 {
 			q = reg.defaultQ
 		}
+		q = qOverride(c, q)
 		bs = append(bs, binding{uri: string(ct.URI.Raw), expires: e, q: q})
 	}
 	if err := it.Err(); err != nil {
@@ -345,6 +371,11 @@ func (reg *Module) save(c *router.Ctx, table string, flags int) (int, error) {
 	socket := ""
 	if c.Pkt != nil && c.Pkt.Local != nil {
 		socket = c.Pkt.Local.String()
+	}
+	if reg.sockHdr != "" {
+		if i := m.NextHeaderNamed([]byte(reg.sockHdr), -1); i >= 0 {
+			socket = strings.TrimSpace(string(m.Header(i).Value))
+		}
 	}
 	callID, cseq := string(m.CallID()), int(m.CSeq())
 	methods := allowedMethods(m)
@@ -446,10 +477,8 @@ func (reg *Module) save(c *router.Ctx, table string, flags int) (int, error) {
 			return 0, err
 		}
 	}
-	if flags&saveNoReply == 0 {
-		if err := reg.reply(c, kept, nowU, path); err != nil {
-			return 0, err
-		}
+	if err := reg.reply(c, kept, nowU, path, flags&saveNoReply == 0); err != nil {
+		return 0, err
 	}
 	switch {
 	case inserted:
@@ -487,7 +516,7 @@ func joinPath(m *sip.Msg) string {
 
 // reply answers the REGISTER with 200 and the AOR's bindings, each with
 // the seconds it has left.
-func (reg *Module) reply(c *router.Ctx, cs []usrloc.Contact, n int64, path string) error {
+func (reg *Module) reply(c *router.Ctx, cs []usrloc.Contact, n int64, path string, send bool) error {
 	w := c.W
 	buf := w.Scratch[:0]
 	for i := range cs {
@@ -512,6 +541,10 @@ func (reg *Module) reply(c *router.Ctx, cs []usrloc.Contact, n int64, path strin
 		buf = append(buf, "\r\n"...)
 	}
 	w.Scratch = buf
+	if !send {
+		pend(c, 200, "OK", buf)
+		return nil
+	}
 	if reg.sl.Send(c, 200, "OK", buf, nil) < 0 {
 		return errors.New("sending the 200 failed")
 	}
@@ -686,9 +719,7 @@ func (reg *Module) LookupBranches(c *router.Ctx, table string) int {
 // Registered is registered(table[, uri]): 1 when the AOR has a live
 // binding, -1 when not.
 func (reg *Module) Registered(c *router.Ctx, table, uri string) int {
-	var list [4]usrloc.Contact
-	cs, rc := reg.contactsOf(c, "registered", table, uri, list[:0])
-	return dispatch.Result(rc > 0 && len(cs) > 0)
+	return reg.registeredAction(c, table, uri, 0, 0)
 }
 
 // Unregister removes every binding of the AOR of uri (only the one with

@@ -157,3 +157,56 @@ func siptestHeader(m *sip.Msg, name string) string {
 	}
 	return ""
 }
+
+// TestMoreFunctions: save_uri with set_q_override and a reply left for
+// reg_send_reply; lookup_to_dset; registered_flags matching the xavp_cfg
+// Call-ID and filling xavp_rcd; the $ulc profiles; add_sock_hdr.
+func TestMoreFunctions(t *testing.T) {
+	k := moduletest.New(t, snippet+"modparam(\"registrar\", \"xavp_cfg\", \"reg\")\nmodparam(\"registrar\", \"xavp_rcd\", \"ulrcd\")")
+	k.Request(strings.Replace(moduletest.Register, "Contact: <sip:alice@192.0.2.10:5062>", "Contact: <sip:alice@192.0.2.10:5062>, <sip:alice@192.0.2.11>", 1))
+	k.Run([]moduletest.Case{
+		{"registrar.reg_send_reply", nil, "-1"}, // nothing left yet
+		{"registrar.set_q_override", []any{"0.3"}, "1"},
+		{"registrar.save_uri", []any{"location", 2, "sip:carol@example.com"}, "1"},
+	})
+	k.NothingSent()
+	k.Run([]moduletest.Case{{"registrar.reg_send_reply", nil, "1"}})
+	if r := k.Reply(); r.StatusCode() != 200 || !strings.Contains(r.Header("Contact"), "q=0.3") {
+		t.Errorf("reg_send_reply: %d, Contact %q", r.StatusCode(), r.Header("Contact"))
+	}
+	k.Request(strings.Replace(moduletest.Invite, "sip:bob@example.com SIP/2.0", "sip:carol@example.com SIP/2.0", 1))
+	k.Run([]moduletest.Case{
+		{"registrar.registered_uri", []any{"location", "sip:alice@example.com"}, "-1"}, // saved for carol
+		{"registrar.lookup_to_dset", []any{"location", ""}, "1"},
+		{"pv.get", []any{"$ru"}, "sip:carol@example.com"},
+		{"pv.sets", []any{"$xavp(reg=>match_callid)", "another-call"}, "1"},
+		{"registrar.registered_flags", []any{"location", "", 1}, "-1"},
+		{"registrar.registered_flags", []any{"location", "", 0}, "1"},
+		{"pv.get", []any{"$xavp(ulrcd=>contact)"}, "sip:alice@192.0.2.10:5062"},
+		{"pv.sets", []any{"$xavp(reg[0]=>match_callid)", "register-1@192.0.2.10"}, "1"},
+		{"registrar.registered_action", []any{"location", "", 1, 2}, "1"},
+		{"registrar.reg_fetch_contacts", []any{"location", "sip:carol@example.com", "c"}, "1"},
+		{"pv.get", []any{"$ulc(c=>count)"}, "2"},
+		{"pv.get", []any{"$ulc(c=>aor)"}, "carol"},
+		{"pv.get", []any{"$(ulc(c=>addr)[1])"}, "sip:alice@192.0.2.11"},
+		{"pv.get", []any{"$ulc(c=>callid)"}, "register-1@192.0.2.10"},
+		{"registrar.reg_free_contacts", []any{"c"}, "1"},
+		{"pv.get", []any{"$ulc(c=>count)"}, ""},
+		{"registrar.reg_fetch_contacts", []any{"location", "sip:nobody@example.com", "c"}, "-1"},
+		{"registrar.add_sock_hdr", []any{"X-Sock"}, "1"},
+	})
+	if b := len(k.Ctx().Branches()); b != 2 {
+		t.Errorf("lookup_to_dset: %d branches, want 2", b)
+	}
+	if out := k.Out(); !strings.Contains(out, "X-Sock: udp:127.0.0.1:5060\r\n") {
+		t.Errorf("add_sock_hdr:\n%s", out)
+	}
+	// An error reply is left for reg_send_reply too.
+	k.Request(strings.Replace(moduletest.Register, "Expires: 3600", "Expires: x", 1))
+	k.Run([]moduletest.Case{{"registrar.save", []any{"location", 2}, "-1"}})
+	k.NothingSent()
+	k.Run([]moduletest.Case{{"registrar.reg_send_reply", nil, "1"}})
+	if r := k.Reply(); r.StatusCode() != 400 {
+		t.Errorf("reg_send_reply after a refused save: %d, want 400", r.StatusCode())
+	}
+}
