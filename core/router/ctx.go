@@ -61,7 +61,7 @@ type Ctx struct {
 	// Via parameters to add to this proxy's Via (corex's via_add_srvid,
 	// via_add_xavp_params).
 	viaSrvID, viaXAVP, viaFields bool
-	sendSocket        *transport.Listener // force_send_socket / set_send_socket
+	sendSocket                   *transport.Listener // force_send_socket / set_send_socket
 	// advAddr and advPort stand for the sending socket's address and
 	// port in this message's Via and Record-Route
 	// (set_advertised_address, set_advertised_port).

@@ -338,4 +338,3 @@ func handleRURIAlias(c *router.Ctx, mode int) int {
 	}
 	return 1
 }
-
