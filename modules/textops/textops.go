@@ -85,7 +85,7 @@ func (m *Module) Exports() []dispatch.Export {
 			return inList(s, list, sep, true)
 		})},
 		{Name: "set_body", Ret: dispatch.Int, Fn: dispatch.FSS(setBody)},
-	}, m.editExports()...)
+	}, append(m.editExports(), m.multipartExports()...)...)
 }
 
 // cmp is 1 when equal, -1 when not (Kamailio's cmp_str returns the

@@ -1,6 +1,7 @@
 package textops_test
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 
@@ -48,5 +49,60 @@ func TestTextops(t *testing.T) {
 	k.Call("textops.remove_hf", "X-Dup")
 	if out := k.Out(); strings.Contains(out, "X-Dup") {
 		t.Errorf("remove_hf left:\n%s", out)
+	}
+}
+
+// TestMultipart: set_body_multipart makes the SDP the first part under
+// Kamailio's boundary, append_body_part adds parts, get_body_part(_raw),
+// remove_body_part and filter_body find them by type.
+func TestMultipart(t *testing.T) {
+	k := moduletest.New(t, `loadmodule "textops.so"`)
+	sdp := "v=0\r\nc=IN IP4 192.0.2.10\r\n"
+	inv := strings.ReplaceAll(strings.TrimSuffix(moduletest.Invite, "Content-Length: 0\n\n"), "\n", "\r\n") +
+		"Content-Type: application/sdp\r\nContent-Length: " + strconv.Itoa(len(sdp)) + "\r\n\r\n" + sdp
+	k.Request(inv)
+	k.Run([]moduletest.Case{
+		{"textops.append_body_part", []any{"x", "text/plain"}, "-1"}, // not multipart yet
+		{"textops.set_body_multipart_mode", nil, "1"},
+		{"textops.append_body_part_cd", []any{"ISUP data", "application/isup", "signal;handling=optional"}, "1"},
+		{"textops.append_body_part_hex", []any{"01 02 0a", "application/octet-stream"}, "1"},
+		{"textops.append_body_part_hex", []any{"0g", "application/octet-stream"}, "-1"},
+	})
+	want := "--unique-boundary-1\r\nContent-Type: application/sdp\r\n\r\n" + sdp + "\r\n--unique-boundary-1\r\n" +
+		"Content-Type: application/isup\r\nContent-Disposition: signal;handling=optional\r\n\r\nISUP data\r\n--unique-boundary-1\r\n" +
+		"Content-Type: application/octet-stream\r\n\r\n\x01\x02\n\r\n--unique-boundary-1\r\n"
+	out := k.Out()
+	if !strings.HasSuffix(out, "\r\n\r\n"+want) || !strings.Contains(out, "Content-Type: multipart/mixed;boundary=\"unique-boundary-1\"\r\n") ||
+		!strings.Contains(out, "Mime-Version: 1.0\r\n") || !strings.Contains(out, "Content-Length: "+strconv.Itoa(len(want))+"\r\n") {
+		t.Fatalf("multipart body:\n%q", out)
+	}
+	k.Run([]moduletest.Case{
+		{"textops.get_body_part", []any{"application/isup", "$var(p)"}, "1"},
+		{"pv.get", []any{"$var(p)"}, "Content-Disposition: signal;handling=optional\r\n\r\nISUP data\r\n"},
+		{"textops.get_body_part_raw", []any{"application/sdp", "$var(r)"}, "1"},
+		{"pv.get", []any{"$var(r)"}, "Content-Type: application/sdp\r\n\r\n" + sdp + "\r\n--unique-boundary-1\r\n"},
+		{"textops.get_body_part", []any{"image/png", "$var(p)"}, "-1"},
+		{"textops.remove_body_part", []any{"application/isup"}, "1"},
+		{"textops.set_body_multipart_mode", nil, "1"}, // multipart already: nothing to do
+	})
+	if out := k.Out(); strings.Contains(out, "ISUP") || !strings.Contains(out, "application/octet-stream") {
+		t.Errorf("remove_body_part:\n%q", out)
+	}
+	k.Run([]moduletest.Case{{"textops.filter_body", []any{"application/sdp"}, "1"}})
+	if out := k.Out(); !strings.HasSuffix(out, "\r\n\r\n"+sdp) {
+		t.Errorf("filter_body:\n%q", out)
+	}
+	// A body that is not multipart is its own part; set_body_multipart
+	// with content and a boundary of its own.
+	k.Request(inv)
+	k.Run([]moduletest.Case{
+		{"textops.get_body_part", []any{"application/sdp", "$var(p)"}, "1"},
+		{"pv.get", []any{"$var(p)"}, sdp},
+		{"textops.filter_body", []any{"application/sdp"}, "-1"},
+		{"textops.set_body_multipart_boundary", []any{"-bad"}, "-1"},
+		{"textops.set_body_multipart", []any{"hello", "text/plain", "b42"}, "1"},
+	})
+	if out := k.Out(); !strings.HasSuffix(out, "\r\n\r\n--b42\r\nContent-Type: text/plain\r\n\r\nhello\r\n--b42\r\n") {
+		t.Errorf("set_body_multipart(hello, text/plain, b42):\n%q", out)
 	}
 }
