@@ -161,6 +161,21 @@ func FSIS(f func(*router.Ctx, string, int, string) int) Func {
 		return router.IntValue(int64(f(c, a.S[0], a.I[1], a.S[2])))
 	}}
 }
+func FSISS(f func(*router.Ctx, string, int, string, string) int) Func {
+	return Func{[]Kind{Str, Int, Str, Str}, retInt, func(c *router.Ctx, a *Args) router.Value {
+		return router.IntValue(int64(f(c, a.S[0], a.I[1], a.S[2], a.S[3])))
+	}}
+}
+func FSISSS(f func(*router.Ctx, string, int, string, string, string) int) Func {
+	return Func{[]Kind{Str, Int, Str, Str, Str}, retInt, func(c *router.Ctx, a *Args) router.Value {
+		return router.IntValue(int64(f(c, a.S[0], a.I[1], a.S[2], a.S[3], a.S[4])))
+	}}
+}
+func FSSSSS(f func(*router.Ctx, string, string, string, string, string) int) Func {
+	return Func{[]Kind{Str, Str, Str, Str, Str}, retInt, func(c *router.Ctx, a *Args) router.Value {
+		return router.IntValue(int64(f(c, a.S[0], a.S[1], a.S[2], a.S[3], a.S[4])))
+	}}
+}
 func FSSS(f func(*router.Ctx, string, string, string) int) Func {
 	return Func{[]Kind{Str, Str, Str}, retInt, func(c *router.Ctx, a *Args) router.Value {
 		return router.IntValue(int64(f(c, a.S[0], a.S[1], a.S[2])))

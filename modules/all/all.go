@@ -42,5 +42,6 @@ import (
 	_ "github.com/kemi-sip/kemi/modules/tmx"
 	_ "github.com/kemi-sip/kemi/modules/usrloc"
 	_ "github.com/kemi-sip/kemi/modules/xhttp"
+	_ "github.com/kemi-sip/kemi/modules/xhttp_prom"
 	_ "github.com/kemi-sip/kemi/modules/xlog"
 )

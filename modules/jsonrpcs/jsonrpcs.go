@@ -148,11 +148,6 @@ func init() {
 		{Name: "binrpc_max_body_size", Kind: dispatch.Int}, {Name: "binrpc_struct_max_body_size", Kind: dispatch.Int},
 	}})
 	dispatch.Register(dispatch.ModuleInfo{Name: "cfg_rpc", KSR: "-", New: dispatch.NewParamsOnly})
-	dispatch.Register(dispatch.ModuleInfo{Name: "xhttp_prom", KSR: "-", New: dispatch.NewParamsOnly, Params: []dispatch.Param{
-		{Name: "xhttp_prom_stats", Kind: dispatch.Str}, {Name: "xhttp_prom_pref", Kind: dispatch.Str},
-		{Name: "xhttp_prom_beginning", Kind: dispatch.Str}, {Name: "xhttp_prom_timeout", Kind: dispatch.Int},
-		{Name: "xhttp_prom_tags", Kind: dispatch.Str}, {Name: "xhttp_prom_buf_size", Kind: dispatch.Int},
-	}})
 }
 
 // Init reads the parameters.

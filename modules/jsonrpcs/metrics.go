@@ -18,7 +18,12 @@ import (
 func metricsHandler(env *router.Env) http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(&collector{env: env}, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
+	gs := prometheus.Gatherers{reg}
+	// The script's own metrics, when xhttp_prom is loaded.
+	if p, ok := env.Module("xhttp_prom").(interface{ Gatherer() prometheus.Gatherer }); ok {
+		gs = append(gs, p.Gatherer())
+	}
+	return promhttp.HandlerFor(gs, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
 }
 
 // collector reads the registry at each scrape: a statistic registered
