@@ -127,10 +127,10 @@ modparam("xhttp_prom", "prom_histogram", "name=h3;label=a:b:c")`)
 	k.Request(moduletest.Options)
 	k.Run([]moduletest.Case{
 		{"xhttp_prom.counter_inc_l1", []any{"c1", 5, "x"}, "1"},
-		{"xhttp_prom.counter_inc_l0", []any{"c1", 1}, "-1"},         // one label wanted
-		{"xhttp_prom.counter_inc_l1", []any{"c1", -1, "x"}, "-1"},   // negative
-		{"xhttp_prom.counter_inc_l1", []any{"nope", 1, "x"}, "-1"},  // no such metric
-		{"xhttp_prom.gauge_set_l1", []any{"c1", "1", "x"}, "-1"},    // not a gauge
+		{"xhttp_prom.counter_inc_l0", []any{"c1", 1}, "-1"},        // one label wanted
+		{"xhttp_prom.counter_inc_l1", []any{"c1", -1, "x"}, "-1"},  // negative
+		{"xhttp_prom.counter_inc_l1", []any{"nope", 1, "x"}, "-1"}, // no such metric
+		{"xhttp_prom.gauge_set_l1", []any{"c1", "1", "x"}, "-1"},   // not a gauge
 		{"xhttp_prom.gauge_set_l2", []any{"g2", "2.5", "x", "y"}, "1"},
 		{"xhttp_prom.gauge_set_l2", []any{"g2", "many", "x", "y"}, "-1"},
 		{"xhttp_prom.histogram_observe_l3", []any{"h3", "0.2", "x", "y", "z"}, "1"},
