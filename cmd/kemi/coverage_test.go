@@ -221,9 +221,6 @@ func apiList(t *testing.T) kemiAPI {
 	var cfg strings.Builder
 	cfg.WriteString("#!KAMAILIO\n")
 	for _, m := range dispatch.ModuleNames() {
-		if strings.HasPrefix(m, "app_") {
-			continue // the engines' modules need a script
-		}
 		fmt.Fprintf(&cfg, "loadmodule \"%s.so\"\n", m)
 	}
 	dbURL := "sqlite://" + filepath.Join(dir, "k.db")

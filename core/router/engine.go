@@ -45,6 +45,20 @@ type Runner interface {
 	Run(c *Ctx, kind RouteKind, name string) (int, error)
 }
 
+// Caller is a Runner that calls its script's functions by name and runs
+// code given as text, for the app_* modules' KSR functions (app_lua's
+// run and runstring, app_jsdt's, app_python's exec).
+type Caller interface {
+	// Call calls the script's function fn (Python: the method of the
+	// object mod_init returned, given the message first) with string
+	// arguments. found is false when there is no such function; rc is
+	// what it returned as an int where the language's module passes it
+	// on (Python), else 1.
+	Call(c *Ctx, fn string, args ...string) (rc int, found bool, err error)
+	// Exec runs code in the script's state; name names it in errors.
+	Exec(c *Ctx, name, code string) error
+}
+
 // ScriptError is an error raised by a script at run time.
 type ScriptError struct {
 	Route string // "ksr_request_route", "request_route", "route[AUTH]"

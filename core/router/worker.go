@@ -164,6 +164,9 @@ type Worker struct {
 	log *slog.Logger
 }
 
+// Runner is the worker's script runner, for the app_* modules (Caller).
+func (w *Worker) Runner() Runner { return w.runner }
+
 // SetDebug gives the worker a log level of its own, in Kamailio's debug
 // numbers (-5 alert ... 3 debug), the global level's filter aside; reset
 // returns it to the proxy's (kex's setdebug, resetdebug).

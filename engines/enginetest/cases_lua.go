@@ -28,6 +28,8 @@ var LuaCases = []Case{
 	{Name: "only loaded modules", Src: "function ksr_request_route() if KSR.tm == nil and KSR.registrar == nil then KSR.x.exit() end error('x') end"},
 	{Name: "route() runs a function", Src: "function other() KSR.setflag(9) end\nfunction ksr_request_route() KSR.route('other') if KSR.isflagset(9) then KSR.x.exit() end error('x') end"},
 	{Name: "exit in a called route stops the caller", Src: "function other() KSR.x.exit() end\nfunction ksr_request_route() KSR.route('other') error('not reached') end"},
+	{Name: "app_lua.run calls a function with strings", Src: "function f(a, b, c) if a == 'x' and b == 'y' and c == 'z' then KSR.setflag(3) end end\nfunction g() KSR.x.exit() end\nfunction ksr_request_route()\n if KSR.app_lua.run_p3('f', 'x', 'y', 'z') ~= 1 or not KSR.isflagset(3) then error('run_p3') end\n if KSR.app_lua.run('g') ~= 1 then error('exit in run') end\n if KSR.app_lua.run('none') ~= -1 then error('none') end\n if KSR.app_lua.run_p1('error', 'boom') ~= -1 then error('error') end\n KSR.x.exit()\nend"},
+	{Name: "app_lua.runstring and dostring run code in the state", Src: "function ksr_request_route()\n if KSR.app_lua.runstring('v = 41 + 1') ~= 1 or v ~= 42 then error('runstring') end\n if KSR.app_lua.dostring('KSR.setflag(4)') ~= 1 or not KSR.isflagset(4) then error('dostring') end\n if KSR.app_lua.dostring('this is not lua') ~= -1 then error('syntax') end\n if KSR.app_lua.dofile('/nonexistent.lua') ~= -1 then error('dofile') end\n KSR.x.exit()\nend"},
 	{Name: "patterns", Src: `function ksr_request_route()
  local u, h = string.match("sip:alice@example.com;transport=udp", "^sip:([^@]+)@([^;]+)")
  local s, n = string.gsub("a-b-c", "-", "+")

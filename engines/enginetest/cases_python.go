@@ -48,5 +48,6 @@ var PythonCases = []Case{
 	{Name: "exit in a called route stops the caller", Src: pyScript("KSR.route('other')\nraise Exception('not reached')", "def other(self, msg):\n    KSR.x.exit()")},
 	{Name: "string methods", Src: pyScript("s = 'Friendly-Scanner'\nif s.lower() == 'friendly-scanner' and s.upper() == 'FRIENDLY-SCANNER' and ','.join(['a', 'b']) == 'a,b' and s.count('n') == 3 and '{}:{}'.format('a', 1) == 'a:1' and '5060'.isdigit():\n    KSR.x.exit()\nraise Exception('x')")},
 	{Name: "re", Src: pyScript("import re\nm = re.search('^sip:([^@]+)@(.*)$', 'sip:alice@example.com')\nif m and m.group(1) == 'alice' and m.group(2) == 'example.com' and re.sub('[0-9]', '#', 'a1b22') == 'a#b##' and re.match('b', 'abc') is None:\n    KSR.x.exit()\nraise Exception('x')")},
+	{Name: "app_python3.exec calls a method", Src: pyScript("if KSR.app_python3.exec_p1('f', 'x') != 7 or not KSR.isflagset(3):\n    raise Exception('exec_p1')\nif KSR.app_python3.exec('none') != -1 or KSR.app_python3.execx('g') != 1:\n    raise Exception('exec')\nKSR.x.exit()", "def f(self, msg, a):\n    if a == 'x':\n        KSR.setflag(3)\n    return 7", "def g(self, msg):\n    KSR.x.exit()")},
 	{Name: "percent formatting", Src: pyScript("s = 'from %s:%d %i%% %s %s' % ('1.2.3.4', 5060, 7, None, True)\nif s == 'from 1.2.3.4:5060 7% None True':\n    KSR.x.exit()\nraise Exception(s)")},
 }

@@ -21,6 +21,7 @@ var (
 	_ router.Engine   = (*Engine)(nil)
 	_ router.Reloader = (*Engine)(nil)
 	_ router.Runner   = (*runner)(nil)
+	_ router.Caller   = (*runner)(nil)
 )
 
 // Engine is a Lua script compiled by go-lua, bound to an export table.
@@ -345,6 +346,59 @@ func (r *runner) Has(kind router.RouteKind, name string) bool { return r.funcs.H
 
 // Run calls the route's function. KSR.x.exit() and KSR.x.drop() end it
 // with 0; a Lua error is returned with the script's file:line.
+// Call calls the global function fn with string arguments (app_lua's
+// run); a KSR.x.exit in it ends it alone.
+func (r *runner) Call(c *router.Ctx, fn string, args ...string) (int, bool, error) {
+	l := r.l
+	top := l.Top()
+	l.Global(fn)
+	if !l.IsFunction(-1) {
+		l.SetTop(top)
+		return -1, false, nil
+	}
+	for _, a := range args {
+		l.PushString(a)
+	}
+	return 1, true, r.protected(c, fn, top, len(args))
+}
+
+// Exec runs code in the worker's state (app_lua's runstring, dostring,
+// dofile).
+func (r *runner) Exec(c *router.Ctx, name, code string) error {
+	l := r.l
+	top := l.Top()
+	if err := l.Load(strings.NewReader(code), "@"+name, "t"); err != nil {
+		msg, _ := l.ToString(-1)
+		l.SetTop(top)
+		se := &router.ScriptError{Route: name}
+		se.Where, se.Msg = dispatch.SplitWhere(strings.TrimPrefix(msg, "syntax error: "))
+		return se
+	}
+	return r.protected(c, name, top, 0)
+}
+
+// protected calls the function on the stack below its n arguments with c as
+// the message, and leaves the stack at top.
+func (r *runner) protected(c *router.Ctx, name string, top, n int) error {
+	l := r.l
+	prev := r.c
+	r.c = c
+	err := l.ProtectedCall(n, 0, 0)
+	r.c = prev
+	if err == nil {
+		return nil
+	}
+	msg, _ := l.ToString(-1)
+	l.SetTop(top)
+	if r.exiting {
+		r.exiting = false
+		return nil
+	}
+	se := &router.ScriptError{Route: name}
+	se.Where, se.Msg = dispatch.SplitWhere(msg)
+	return se
+}
+
 func (r *runner) Run(c *router.Ctx, kind router.RouteKind, name string) (int, error) {
 	has, fname := r.funcs.Get(kind, name)
 	if !has {

@@ -17,7 +17,7 @@ import (
 )
 
 func init() {
-	dispatch.Register(dispatch.ModuleInfo{Name: "app_jsdt", KSR: "-", New: dispatch.NewParamsOnly, Params: []dispatch.Param{
+	dispatch.Register(dispatch.ModuleInfo{Name: "app_jsdt", New: func() dispatch.Module { return dispatch.Stateless(dispatch.AppExports("app_jsdt", "jsdt")) }, Params: []dispatch.Param{
 		{Name: "load", Kind: dispatch.Str},
 		{Name: "mode", Kind: dispatch.Int},
 	}})
@@ -28,6 +28,7 @@ var (
 	_ router.Engine   = (*Engine)(nil)
 	_ router.Reloader = (*Engine)(nil)
 	_ router.Runner   = (*runner)(nil)
+	_ router.Caller   = (*runner)(nil)
 )
 
 // Engine is a compiled JavaScript program bound to an export table.
@@ -296,6 +297,47 @@ func (r *runner) Has(kind router.RouteKind, name string) bool { return r.funcs.H
 
 // Run calls the route's function. KSR.x.exit() and KSR.x.drop() end it
 // with 0; an exception is returned with the script's file:line.
+// Call calls the global function fn with string arguments (app_jsdt's
+// run); a KSR.x.exit in it ends it alone.
+func (r *runner) Call(c *router.Ctx, fn string, args ...string) (int, bool, error) {
+	f, ok := goja.AssertFunction(r.vm.Get(fn))
+	if !ok {
+		return -1, false, nil
+	}
+	vals := make([]goja.Value, len(args))
+	for i, a := range args {
+		vals[i] = r.vm.ToValue(a)
+	}
+	return 1, true, r.guard(c, fn, func() error { _, err := f(r.undef, vals...); return err })
+}
+
+// Exec runs code in the worker's runtime (app_jsdt's runstring, dostring,
+// dofile).
+func (r *runner) Exec(c *router.Ctx, name, code string) error {
+	return r.guard(c, name, func() error { _, err := r.vm.RunScript(name, code); return err })
+}
+
+// guard runs f with c as the message; an exit ends it without an error.
+func (r *runner) guard(c *router.Ctx, name string, f func() error) error {
+	prev := r.c
+	r.c = c
+	err := f()
+	r.c = prev
+	if err == nil {
+		return nil
+	}
+	if ie, ok := err.(*goja.InterruptedError); ok {
+		if _, exit := ie.Value().(exitSignal); exit {
+			r.vm.ClearInterrupt()
+			return nil
+		}
+	}
+	r.vm.ClearInterrupt()
+	se := &router.ScriptError{Route: name}
+	se.Where, se.Msg = r.where(err)
+	return se
+}
+
 func (r *runner) Run(c *router.Ctx, kind router.RouteKind, name string) (int, error) {
 	fp, fname := r.funcs.Get(kind, name)
 	if fp == nil {

@@ -17,7 +17,7 @@ import (
 )
 
 func init() {
-	dispatch.Register(dispatch.ModuleInfo{Name: "app_lua", KSR: "-", New: dispatch.NewParamsOnly, Params: []dispatch.Param{
+	dispatch.Register(dispatch.ModuleInfo{Name: "app_lua", New: func() dispatch.Module { return dispatch.Stateless(dispatch.AppExports("app_lua", "lua", "golua")) }, Params: []dispatch.Param{
 		{Name: "load", Kind: dispatch.Str},
 		{Name: "engine", Kind: dispatch.Str},
 		{Name: "reload", Kind: dispatch.Int},
@@ -30,6 +30,7 @@ var (
 	_ router.Engine   = (*Engine)(nil)
 	_ router.Reloader = (*Engine)(nil)
 	_ router.Runner   = (*runner)(nil)
+	_ router.Caller   = (*runner)(nil)
 )
 
 // Engine is a compiled Lua script bound to an export table.
@@ -360,6 +361,53 @@ func (r *runner) Run(c *router.Ctx, kind router.RouteKind, name string) (int, er
 	se := &router.ScriptError{Route: fname}
 	se.Where, se.Msg = dispatch.SplitWhere(luaErrText(err))
 	return -1, se
+}
+
+// Call calls the global function fn with string arguments (app_lua's
+// run); a KSR.x.exit in it ends it alone.
+func (r *runner) Call(c *router.Ctx, fn string, args ...string) (int, bool, error) {
+	f, ok := r.L.GetGlobal(fn).(*lua.LFunction)
+	if !ok {
+		return -1, false, nil
+	}
+	r.L.Push(f)
+	for _, a := range args {
+		r.L.Push(lua.LString(a))
+	}
+	return 1, true, r.pcall(c, fn, len(args))
+}
+
+// Exec runs code in the worker's state (app_lua's runstring, dostring,
+// dofile).
+func (r *runner) Exec(c *router.Ctx, name, code string) error {
+	f, err := r.L.Load(strings.NewReader(code), name)
+	if err != nil {
+		se := &router.ScriptError{Route: name}
+		se.Where, se.Msg = dispatch.SplitWhere(err.Error())
+		return se
+	}
+	r.L.Push(f)
+	return r.pcall(c, name, 0)
+}
+
+// pcall calls the function on the stack below its n arguments with c as
+// the message.
+func (r *runner) pcall(c *router.Ctx, name string, n int) error {
+	prev := r.c
+	r.c = c
+	r.depth++
+	err := r.L.PCall(n, 0, r.handler)
+	r.depth--
+	r.c = prev
+	if err == nil {
+		return nil
+	}
+	if ae, ok := err.(*lua.ApiError); ok && ae.Object == r.exit {
+		return nil
+	}
+	se := &router.ScriptError{Route: name}
+	se.Where, se.Msg = dispatch.SplitWhere(luaErrText(err))
+	return se
 }
 
 func luaErrText(err error) string {

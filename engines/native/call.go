@@ -16,13 +16,10 @@ var unbuilt = map[string]string{}
 
 func init() {
 	for mod, fns := range map[string]string{
-		"registrar":   "add_sock_hdr reg_fetch_contacts reg_free_contacts save_uri",
-		"usrloc":      "ul_add ul_rm",
-		"nathelper":   "add_rcv_param fix_nated_sdp",
-		"htable":      "sht_lock sht_unlock",
-		"permissions": "allow_trusted",
-		"dispatcher":  "ds_select_dst ds_next_dst ds_is_from_list",
-		"core":        "t_relay_to",
+		"usrloc":     "ul_add ul_rm",
+		"htable":     "sht_lock sht_unlock",
+		"dispatcher": "ds_select_dst ds_next_dst ds_is_from_list",
+		"core":       "t_relay_to",
 	} {
 		for _, f := range strings.Fields(fns) {
 			unbuilt[f] = mod

@@ -19,7 +19,7 @@ import (
 
 func init() {
 	for _, name := range []string{"app_python3", "app_python"} {
-		dispatch.Register(dispatch.ModuleInfo{Name: name, KSR: "-", New: dispatch.NewParamsOnly, Params: []dispatch.Param{
+		dispatch.Register(dispatch.ModuleInfo{Name: name, New: func() dispatch.Module { return dispatch.Stateless(dispatch.PythonExports(name)) }, Params: []dispatch.Param{
 			{Name: "load", Kind: dispatch.Str},
 			{Name: "script_name", Kind: dispatch.Str},
 			{Name: "mod_init_function", Kind: dispatch.Str},
@@ -33,6 +33,7 @@ var (
 	_ router.Engine   = (*Engine)(nil)
 	_ router.Reloader = (*Engine)(nil)
 	_ router.Runner   = (*runner)(nil)
+	_ router.Caller   = (*runner)(nil)
 )
 
 // Engine is a compiled Python script bound to an export table.
@@ -105,7 +106,8 @@ type exitSignal struct{}
 type runner struct {
 	e       *Engine
 	ctx     py.Context
-	obj     py.Object // what mod_init() returned
+	obj     py.Object  // what mod_init() returned
+	mod     *py.Module // the script's module, where Exec runs code
 	c       *router.Ctx
 	args    dispatch.Args
 	methods router.Functions[py.Object] // bound route methods
@@ -155,6 +157,7 @@ func (e *Engine) newRunner(code *py.Code, rank int) (*runner, error) {
 	if err != nil {
 		return fail("loading", err)
 	}
+	r.mod = m
 	initName := e.param("mod_init_function", "mod_init")
 	init, ok := m.Globals[initName]
 	if !ok {
@@ -202,6 +205,65 @@ func (r *runner) Has(kind router.RouteKind, name string) bool { return r.methods
 // Run calls the route's method with msg (and the event's name for an
 // event route). KSR.x.exit() and KSR.x.drop() end it with 0; an exception
 // is returned with the script's file:line.
+// Call calls the method fn of the object mod_init returned with the
+// message and string arguments (app_python3's exec); rc is its int
+// result, -1 for another.
+func (r *runner) Call(c *router.Ctx, fn string, args ...string) (rc int, found bool, err error) {
+	m, gerr := py.GetAttrString(r.obj, fn)
+	if _, callable := m.(py.I__call__); gerr != nil || !callable {
+		return -1, false, nil
+	}
+	t := py.Tuple{r.msg}
+	for _, a := range args {
+		t = append(t, py.String(a))
+	}
+	res, err := r.guard(c, fn, func() (py.Object, error) { return py.Call(m, t, nil) })
+	if err != nil {
+		return -1, true, err
+	}
+	if n, ok := res.(py.Int); ok {
+		return int(n), true, nil
+	}
+	return -1, true, nil
+}
+
+// Exec runs code in the script's module.
+func (r *runner) Exec(c *router.Ctx, name, code string) error {
+	_, err := r.guard(c, name, func() (py.Object, error) {
+		code, err := py.Compile(code+"\n", name, py.ExecMode, 0, true)
+		if err != nil {
+			return nil, err
+		}
+		return r.ctx.RunCode(code, r.mod.Globals, r.mod.Globals, nil)
+	})
+	return err
+}
+
+// guard runs f with c as the message: an exit ends it with a result of
+// 1, a panic in the interpreter marks the runner for a rebuild.
+func (r *runner) guard(c *router.Ctx, name string, f func() (py.Object, error)) (res py.Object, err error) {
+	prev := r.c
+	r.c = c
+	defer func() {
+		r.c = prev
+		if p := recover(); p != nil {
+			if _, exit := p.(exitSignal); exit {
+				res, err = py.Int(1), nil
+				return
+			}
+			r.broken = true
+			res, err = nil, &router.ScriptError{Route: name, Msg: fmt.Sprintf("panic in the interpreter: %v", p)}
+		}
+	}()
+	res, err = f()
+	if err != nil {
+		se := &router.ScriptError{Route: name}
+		se.Where, se.Msg = r.where(err)
+		return nil, se
+	}
+	return res, nil
+}
+
 func (r *runner) Run(c *router.Ctx, kind router.RouteKind, name string) (rc int, err error) {
 	if r.broken {
 		if err := r.rebuild(); err != nil {
