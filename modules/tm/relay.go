@@ -198,6 +198,7 @@ func (tm *Module) relay(c *router.Ctx) int {
 // $du when set) and the appended branches. It returns how many were sent;
 // t is locked.
 func (t *Trans) fork(c *router.Ctx) int {
+	t.prevRound, t.round = t.round, len(t.branches)
 	if c.Kind == router.RouteRequest {
 		// What failure_route starts from: kept in the spare room of t.req.
 		spare := t.req[len(t.req):]
@@ -306,7 +307,7 @@ func (t *Trans) branchOut(c *router.Ctx) bool {
 		b.retrIn = t.t1()
 		b.retrAt = now.Add(b.retrIn)
 	}
-	b.frAt = now.Add(t.frTimer())
+	b.frAt = t.capLife(now.Add(t.frTimer()))
 	b.arm(now)
 	return true
 }
@@ -460,7 +461,7 @@ func (t *Trans) startWait() {
 // same request line URI, top Via (ours), Route, From, Call-ID and CSeq
 // number, with method meth; To is to when given. For CANCEL and the ACK
 // of a non-2xx reply (RFC 3261 §9.1, §17.1.1.3).
-func buildOnBranch(dst, req []byte, meth string, to []byte) []byte {
+func buildOnBranch(dst, req []byte, meth string, to, extra []byte) []byte {
 	head, _, _ := bytes.Cut(req, []byte("\r\n\r\n"))
 	lines := bytes.Split(head, []byte("\r\n"))
 	first := lines[0]
@@ -499,6 +500,7 @@ func buildOnBranch(dst, req []byte, meth string, to []byte) []byte {
 			dst = append(append(append(append(append(dst, "CSeq: "...), num...), ' '), meth...), "\r\n"...)
 		}
 	}
+	dst = append(dst, extra...)
 	return append(dst, "Content-Length: 0\r\n\r\n"...)
 }
 
@@ -507,7 +509,7 @@ func (b *branch) sendCancel(e *router.Env) {
 	if b.cancel != nil {
 		return
 	}
-	b.cancel = buildOnBranch(nil, b.out, "CANCEL", nil)
+	b.cancel = buildOnBranch(nil, b.out, "CANCEL", nil, b.t.cancelReason)
 	e.Transport.Send(b.hop.Local, b.hop.Proto, b.hop.Addr, b.cancel)
 	now := time.Now()
 	if b.hop.Proto == sip.TransportUDP {
@@ -559,6 +561,9 @@ func (tm *Module) relayCancel(c *router.Ctx) int {
 		return 1
 	}
 	inv.canceled = true
+	if tm.conf.e2eReason && !inv.opts.noE2EReason {
+		inv.cancelReason = cancelReason(c.Msg)
+	}
 	inv.cancelBranches(c.Env(), -1)
 	inv.branchDone(c.W)
 	return 1

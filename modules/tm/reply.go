@@ -64,7 +64,7 @@ func (t *Trans) reply(c *router.Ctx, b *branch) {
 		}
 		if invite {
 			b.retrIn = 0 // timer A stops on a provisional reply
-			b.frAt = time.Now().Add(t.frInvTimer())
+			b.frAt = t.capLife(time.Now().Add(t.frInvTimer()))
 		} else if b.retrIn > 0 {
 			b.retrIn = t.t2() // timer E goes on at T2 in Proceeding
 		}
@@ -80,7 +80,7 @@ func (t *Trans) reply(c *router.Ctx, b *branch) {
 	// A final reply.
 	b.finish(code, false) // a real reply replaces a local 487
 	if invite && code >= 300 {
-		b.ack = buildOnBranch(nil, b.out, "ACK", m.Header(m.NextHeader(sip.HdrTo, -1)).Value)
+		b.ack = buildOnBranch(nil, b.out, "ACK", m.Header(m.NextHeader(sip.HdrTo, -1)).Value, nil)
 		e.Transport.Send(b.hop.Local, b.hop.Proto, b.hop.Addr, b.ack)
 	}
 	if !t.runOnReply(c, code) && code >= 300 {
@@ -99,7 +99,7 @@ func (t *Trans) reply(c *router.Ctx, b *branch) {
 	if b.status >= 300 {
 		b.reply, _ = c.AppendUpstream(b.reply[:0])
 	}
-	if code >= 600 && invite {
+	if code >= 600 && invite && !t.opts.disable6xx {
 		t.cancelBranches(e, b.idx)
 	}
 	if t.onBranchFailure != "" {
@@ -144,7 +144,11 @@ func (t *Trans) runOnReply(c *router.Ctx, code int) bool {
 // requestCtx is the worker's context on the transaction's request, for
 // failure_route and branch_failure_route; t is locked.
 func (t *Trans) requestCtx(w *router.Worker) *router.Ctx {
-	c, err := w.RequestCtx(t.req, &t.pkt)
+	req := t.req
+	if len(t.edited) > 0 {
+		req = t.edited // t_save_lumps
+	}
+	c, err := w.RequestCtx(req, &t.pkt)
 	if err != nil {
 		return nil
 	}
@@ -216,13 +220,8 @@ func (t *Trans) branchDone(w *router.Worker) {
 				return
 			}
 			if len(t.branches) > nb {
-				switch t.tm.conf.failureReplyMode {
-				case 1:
-					t.firstLive = nb
-				case 2:
-					t.firstLive = nb - 1
-				case 3:
-					t.firstLive = nb
+				if !t.applyDrop(nb) { // t_drop_replies said which replies count
+					t.failureReplyMode(nb)
 				}
 				for _, b := range t.branches[nb:] {
 					if !b.done {
@@ -233,9 +232,21 @@ func (t *Trans) branchDone(w *router.Worker) {
 					best = nb - 1
 				}
 			}
+			t.dropMode = 0
 		}
 	}
 	t.sendBest(w, best)
+}
+
+// failureReplyMode applies failure_reply_mode to the replies of the
+// branches before nb, the failure route having added branches from nb.
+func (t *Trans) failureReplyMode(nb int) {
+	switch t.tm.conf.failureReplyMode {
+	case 1, 3:
+		t.firstLive = nb
+	case 2:
+		t.firstLive = nb - 1
+	}
 }
 
 // best picks the reply to send upstream among the branches that count:
@@ -244,12 +255,12 @@ func (t *Trans) best() int {
 	best, bestRank := -1, 1<<30
 	for i := t.firstLive; i < len(t.branches); i++ {
 		b := t.branches[i]
-		if !b.done || b.status < 300 {
+		if !b.done || b.status < 300 || b.dropped {
 			continue
 		}
 		class := b.status / 100
 		rank := class * 2
-		if class == 6 {
+		if class == 6 && !t.opts.disable6xx {
 			rank = 0
 		}
 		if b.local {

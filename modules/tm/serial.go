@@ -60,7 +60,8 @@ func (tm *Module) nextContacts(c *router.Ctx) int {
 		return -1
 	}
 	n := 1
-	for n < len(cs) && qOf(cs[n]) == qOf(cs[0]) {
+	proportional := state(c).opts.proportional || current(c) != nil && current(c).opts.proportional
+	for !proportional && n < len(cs) && qOf(cs[n]) == qOf(cs[0]) {
 		n++
 	}
 	first := cs[0]

@@ -28,6 +28,8 @@ type config struct {
 	t1, t2, fr, frInv, wt time.Duration
 	failureReplyMode      int
 	auto100               bool
+	lifeInv, lifeNonInv   time.Duration // max_inv_lifetime, max_noninv_lifetime
+	e2eReason             bool          // e2e_cancel_reason: a CANCEL's Reason goes on
 	auto100Reason         string
 	// kemi's overload limits: max_transactions (0: none) and
 	// overload_retry_after (seconds; 0: new INVITEs are not refused when
@@ -93,7 +95,8 @@ var (
 // New makes a tm module with Kamailio's defaults.
 func New() *Module {
 	tm := &Module{conf: config{t1: 500 * time.Millisecond, t2: 4 * time.Second, fr: 30 * time.Second,
-		frInv: 120 * time.Second, wt: 5 * time.Second, failureReplyMode: 3, auto100: true}}
+		frInv: 120 * time.Second, wt: 5 * time.Second, failureReplyMode: 3, auto100: true,
+		lifeInv: 180 * time.Second, lifeNonInv: 32 * time.Second, e2eReason: true}}
 	var b [4]byte
 	rand.Read(b[:])
 	hex.Encode(tm.salt[:], b[:])
@@ -118,6 +121,9 @@ func init() {
 			{Name: "failure_reply_mode", Kind: dispatch.Int, Default: "3"},
 			{Name: "auto_inv_100", Kind: dispatch.Int, Default: "1", Doc: "t_relay of an INVITE sends 100 first"},
 			{Name: "auto_inv_100_reason", Kind: dispatch.Str, Default: "trying -- your call is important to us"},
+			{Name: "max_inv_lifetime", Kind: dispatch.Int, Default: "180000 (ms an INVITE transaction lives at most)"},
+			{Name: "max_noninv_lifetime", Kind: dispatch.Int, Default: "32000"},
+			{Name: "e2e_cancel_reason", Kind: dispatch.Int, Default: "1 (a CANCEL's Reason headers go on to the branches)"},
 			{Name: "max_transactions", Kind: dispatch.Int},
 			{Name: "overload_retry_after", Kind: dispatch.Int},
 		},
@@ -153,7 +159,7 @@ func (tm *Module) Exports() []dispatch.Export {
 		{Name: "t_load_contacts", Ret: dispatch.Int, Fn: dispatch.F0(tm.loadContacts)},
 		{Name: "t_next_contacts", Ret: dispatch.Int, Fn: dispatch.F0(tm.nextContacts)},
 		{Name: "t_release", Ret: dispatch.Int, Fn: dispatch.F0(func(c *router.Ctx) int { return 1 })},
-	}, tm.settingsExports()...)
+	}, append(tm.settingsExports(), tm.moreExports()...)...)
 }
 
 // Init reads the parameters.
@@ -170,7 +176,8 @@ func (tm *Module) Init(p *dispatch.Params) error {
 		return nil
 	}
 	for name, d := range map[string]*time.Duration{"fr_timer": &tm.conf.fr, "fr_inv_timer": &tm.conf.frInv,
-		"wt_timer": &tm.conf.wt, "retr_timer1": &tm.conf.t1, "retr_timer2": &tm.conf.t2} {
+		"wt_timer": &tm.conf.wt, "retr_timer1": &tm.conf.t1, "retr_timer2": &tm.conf.t2,
+		"max_inv_lifetime": &tm.conf.lifeInv, "max_noninv_lifetime": &tm.conf.lifeNonInv} {
 		if err := ms(name, d); err != nil {
 			return err
 		}
@@ -182,6 +189,7 @@ func (tm *Module) Init(p *dispatch.Params) error {
 		return errors.New("failure_reply_mode must be 0 to 3")
 	}
 	tm.conf.auto100 = p.Int("auto_inv_100", 1) != 0
+	tm.conf.e2eReason = p.Int("e2e_cancel_reason", 1) != 0
 	tm.conf.auto100Reason = p.Str("auto_inv_100_reason", "trying -- your call is important to us")
 	tm.conf.maxTrans = int64(p.Int("max_transactions", 0))
 	tm.conf.retryAfter = p.Int("overload_retry_after", 0)

@@ -41,6 +41,16 @@ type Trans struct {
 	onReply, onBranch, onFailure, onBranchFailure string
 	fr, frInv                                     time.Duration // t_set_fr's, 0 for the module's
 	rt1, rt2                                      time.Duration // t_set_retr's
+	opts                                          opts
+	created, lifeEnd                              time.Time // lifeEnd: max_inv_lifetime or max_noninv_lifetime after created
+	// edited is the request with the edits t_save_lumps kept, for the
+	// routes that run on it later (failure_route); nil: as received.
+	edited []byte
+	// dropMode is t_drop_replies' mode, 0 for none; round and prevRound
+	// are where the branches of the last two relays start.
+	dropMode         byte
+	round, prevRound int
+	cancelReason     []byte // the Reason lines of the CANCEL received, for the CANCELs sent
 
 	branches  []*branch
 	first     branch     // the first branch, made with t (most requests have one)
@@ -70,6 +80,8 @@ type branch struct {
 	local  bool // status is a local timeout / cancel, not a received reply
 	done   bool
 	ack    []byte // the ACK sent for a non-2xx final reply
+	// dropped: t_drop_replies took its reply out of the final choice
+	dropped bool
 
 	timer  *time.Timer
 	retrIn time.Duration // the next retransmission interval, 0: none
@@ -137,6 +149,7 @@ type request struct {
 	fr, frInv time.Duration
 	t1, t2    time.Duration // t_set_retr's, 0 for the module's
 	auto100   int8
+	opts      opts
 }
 
 func (r *request) Reset() {
@@ -224,6 +237,9 @@ func (tm *Module) newTrans(c *router.Ctx) (t *Trans, retr bool) {
 	t.onReply, t.onBranch, t.onFailure, t.onBranchFailure = state(c).onReply, state(c).onBranch, state(c).onFailure, state(c).onBranchFailure
 	t.fr, t.frInv = state(c).fr, state(c).frInv
 	t.rt1, t.rt2 = state(c).t1, state(c).t2
+	t.opts = state(c).opts
+	t.created = time.Now()
+	t.lifeEnd = t.created.Add(t.lifetime())
 	t.mu.Lock()
 
 	s := &tm.byKey[k%shards]
