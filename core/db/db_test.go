@@ -108,7 +108,7 @@ func TestKamailioSchema(t *testing.T) {
 	}
 	defer d.Close()
 	ctx := context.Background()
-	if err := d.ExecFiles(ctx, dir, "standard-create.sql", "auth_db-create.sql", "usrloc-create.sql", "acc-create.sql", "alias_db-create.sql", "speeddial-create.sql", "domain-create.sql", "permissions-create.sql"); err != nil {
+	if err := d.ExecFiles(ctx, dir, KamailioScripts...); err != nil {
 		t.Fatal(err)
 	}
 	if created, err := d.Init(ctx); err != nil || len(created) != 0 {
