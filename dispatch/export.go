@@ -176,6 +176,21 @@ func FSSSSS(f func(*router.Ctx, string, string, string, string, string) int) Fun
 		return router.IntValue(int64(f(c, a.S[0], a.S[1], a.S[2], a.S[3], a.S[4])))
 	}}
 }
+func FSSSSSS(f func(*router.Ctx, string, string, string, string, string, string) int) Func {
+	return Func{[]Kind{Str, Str, Str, Str, Str, Str}, retInt, func(c *router.Ctx, a *Args) router.Value {
+		return router.IntValue(int64(f(c, a.S[0], a.S[1], a.S[2], a.S[3], a.S[4], a.S[5])))
+	}}
+}
+func FSSIS(f func(*router.Ctx, string, string, int, string) int) Func {
+	return Func{[]Kind{Str, Str, Int, Str}, retInt, func(c *router.Ctx, a *Args) router.Value {
+		return router.IntValue(int64(f(c, a.S[0], a.S[1], a.I[2], a.S[3])))
+	}}
+}
+func FIIS(f func(*router.Ctx, int, int, string) int) Func {
+	return Func{[]Kind{Int, Int, Str}, retInt, func(c *router.Ctx, a *Args) router.Value {
+		return router.IntValue(int64(f(c, a.I[0], a.I[1], a.S[2])))
+	}}
+}
 func FSSS(f func(*router.Ctx, string, string, string) int) Func {
 	return Func{[]Kind{Str, Str, Str}, retInt, func(c *router.Ctx, a *Args) router.Value {
 		return router.IntValue(int64(f(c, a.S[0], a.S[1], a.S[2])))

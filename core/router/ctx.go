@@ -69,6 +69,8 @@ type Ctx struct {
 
 	branches []Branch
 	path     []byte
+	instance []byte
+	ruriQ    int // RURIQ + 1: the zero value is none
 	atEnd    []func(*Ctx)
 }
 
@@ -91,7 +93,7 @@ func (c *Ctx) reset(m *sip.Msg, p *transport.Packet) {
 	c.ruri, c.ruriSet, c.ruriOK = c.ruri[:0], false, 0
 	c.replyHdr = c.replyHdr[:0]
 	c.replyBody, c.replyType = c.replyBody[:0], ""
-	c.branches, c.path = c.branches[:0], c.path[:0]
+	c.branches, c.path, c.instance, c.ruriQ = c.branches[:0], c.path[:0], c.instance[:0], 0
 	c.srcIP = c.srcIP[:0]
 	if p != nil {
 		c.srcIP = p.Src.Addr().AppendTo(c.srcIP)
@@ -475,6 +477,9 @@ type Branch struct {
 	Path  []byte // Path values: the branch's route set
 	Q     int    // × 1000, -1 when not given
 	Flags uint64 // branch flags
+	// Instance is the contact's +sip.instance (RFC 5626), for tm's
+	// t_next_contacts and t_next_contact_flow.
+	Instance []byte
 }
 
 // MaxBranches is the most branches a request gets, as Kamailio's
@@ -497,6 +502,7 @@ func (c *Ctx) AppendBranch(b Branch) bool {
 	s.URI = append(s.URI[:0], b.URI...)
 	s.Dst = append(s.Dst[:0], b.Dst...)
 	s.Path = append(s.Path[:0], b.Path...)
+	s.Instance = append(s.Instance[:0], b.Instance...)
 	s.Q, s.Flags = b.Q, b.Flags
 	return true
 }
@@ -547,6 +553,16 @@ func (c *Ctx) Path() []byte { return c.path }
 
 // SetPath sets the route set of the request URI's branch.
 func (c *Ctx) SetPath(p []byte) { c.path = append(c.path[:0], p...) }
+
+// Instance is the +sip.instance of the request URI's contact (registrar's
+// lookup sets it); SetInstance sets it.
+func (c *Ctx) Instance() []byte     { return c.instance }
+func (c *Ctx) SetInstance(i []byte) { c.instance = append(c.instance[:0], i...) }
+
+// RURIQ is the q of the request URI's contact (× 1000, -1 for none), as
+// registrar's lookup found it; SetRURIQ sets it.
+func (c *Ctx) RURIQ() int     { return c.ruriQ - 1 }
+func (c *Ctx) SetRURIQ(q int) { c.ruriQ = q + 1 }
 
 // fakedMsg is the message of a faked context: Kamailio's own faked
 // message (core/fmsg.c), an OPTIONS from 127.0.0.1.

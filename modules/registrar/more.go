@@ -127,7 +127,7 @@ func (reg *Module) lookupToDset(c *router.Ctx, table, uri string) int {
 		if reg.methodFiltering && ct.Methods >= 0 && ct.Methods&bit == 0 {
 			continue
 		}
-		c.AppendBranch(router.Branch{URI: []byte(ct.URI), Dst: []byte(contactDst(ct)), Path: []byte(ct.Path), Q: ct.Q, Flags: uint64(ct.CFlags)})
+		c.AppendBranch(router.Branch{URI: []byte(ct.URI), Dst: []byte(contactDst(ct)), Path: []byte(ct.Path), Q: ct.Q, Flags: uint64(ct.CFlags), Instance: []byte(ct.Instance)})
 		n++
 	}
 	if n == 0 {

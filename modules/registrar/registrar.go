@@ -6,6 +6,7 @@ package registrar
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -234,9 +235,11 @@ func allowedMethods(m *sip.Msg) int {
 
 // binding is one Contact of a REGISTER, read before anything changes.
 type binding struct {
-	uri     string
-	expires int // seconds; 0 removes
-	q       int
+	uri      string
+	expires  int // seconds; 0 removes
+	q        int
+	instance string // +sip.instance, without its quotes (RFC 5626)
+	regID    int    // reg-id
 }
 
 // Save is save(table, flags): the REGISTER's Contacts become the AOR's
@@ -344,7 +347,10 @@ func (reg *Module) save(c *router.Ctx, table string, flags int, uri string) (int
 			q = reg.defaultQ
 		}
 		q = qOverride(c, q)
-		bs = append(bs, binding{uri: string(ct.URI.Raw), expires: e, q: q})
+		inst, _ := sip.Param(ct.Params, "+sip.instance")
+		rid, _ := sip.Param(ct.Params, "reg-id")
+		regID, _ := strconv.Atoi(string(rid))
+		bs = append(bs, binding{uri: string(ct.URI.Raw), expires: e, q: q, instance: strings.Trim(string(inst), `"`), regID: regID})
 	}
 	if err := it.Err(); err != nil {
 		return 0, badRequest("Contact parse error")
@@ -424,7 +430,8 @@ func (reg *Module) save(c *router.Ctx, table string, flags int, uri string) (int
 					continue
 				}
 				r.Insert(&usrloc.Contact{URI: b.uri, Received: received, Path: path, Expires: nowU + int64(b.expires), Q: b.q,
-					CallID: callID, CSeq: cseq, CFlags: int(c.BFlags), UserAgent: ua, Socket: socket, Methods: methods, LastModified: nowU})
+					CallID: callID, CSeq: cseq, CFlags: int(c.BFlags), UserAgent: ua, Socket: socket, Methods: methods, LastModified: nowU,
+					Instance: b.instance, RegID: b.regID})
 				inserted = true
 				continue
 			}
@@ -441,6 +448,7 @@ func (reg *Module) save(c *router.Ctx, table string, flags int, uri string) (int
 			old.Received, old.Path, old.Expires, old.Q = received, path, nowU+int64(b.expires), b.q
 			old.CallID, old.CSeq, old.CFlags, old.UserAgent, old.Socket, old.Methods = callID, cseq, int(c.BFlags), ua, socket, methods
 			old.LastModified = nowU
+			old.Instance, old.RegID = b.instance, b.regID
 			r.Updated(old)
 			updated = true
 		}
@@ -577,6 +585,7 @@ func (reg *Module) Lookup(c *router.Ctx, table, uri string) int {
 	if len(cs) == 0 {
 		return lookupNotFound
 	}
+	sortByQ(cs)
 	bit := methodBit(c.Msg.Method())
 	first := true
 	for i := range cs {
@@ -597,6 +606,8 @@ func (reg *Module) Lookup(c *router.Ctx, table, uri string) int {
 				}
 			}
 			c.SetPath([]byte(ct.Path))
+			c.SetInstance([]byte(ct.Instance))
+			c.SetRURIQ(ct.Q)
 			c.BFlags |= uint64(ct.CFlags)
 			first = false
 			if !reg.appendBranches {
@@ -604,7 +615,7 @@ func (reg *Module) Lookup(c *router.Ctx, table, uri string) int {
 			}
 			continue
 		}
-		c.AppendBranch(router.Branch{URI: []byte(ct.URI), Dst: []byte(dst), Path: []byte(ct.Path), Q: ct.Q, Flags: uint64(ct.CFlags)})
+		c.AppendBranch(router.Branch{URI: []byte(ct.URI), Dst: []byte(dst), Path: []byte(ct.Path), Q: ct.Q, Flags: uint64(ct.CFlags), Instance: []byte(ct.Instance)})
 	}
 	if first {
 		return lookupMethodNotOK
@@ -735,4 +746,21 @@ func (reg *Module) Unregister(c *router.Ctx, table, uri, ruid string) int {
 		return -1
 	}
 	return dispatch.Result(removed)
+}
+
+// sortByQ orders contacts as Kamailio's usrloc keeps them: the highest q
+// first (none counts as 1), the most recent first among equals.
+func sortByQ(cs []usrloc.Contact) {
+	q := func(c *usrloc.Contact) int {
+		if c.Q < 0 {
+			return 1000
+		}
+		return c.Q
+	}
+	slices.SortStableFunc(cs, func(a, b usrloc.Contact) int {
+		if d := q(&b) - q(&a); d != 0 {
+			return d
+		}
+		return int(b.LastModified - a.LastModified)
+	})
 }

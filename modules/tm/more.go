@@ -98,6 +98,10 @@ func (tm *Module) moreExports() []dispatch.Export {
 			t.edited = c.Msg.AppendTo(t.edited[:0])
 			return 1
 		})},
+		{Name: "t_next_contact_flow", Ret: dispatch.Int, Fn: dispatch.F0(tm.nextContactFlow)},
+		// kemi suspends requests only (t_suspend in a request route): no
+		// reply is ever a retransmission of a suspended one.
+		{Name: "t_is_retr_async_reply", Ret: dispatch.Int, Fn: dispatch.F0(func(c *router.Ctx) int { return -1 })},
 		{Name: "ki_t_load_contacts_mode", Native: "t_load_contacts", Ret: dispatch.Int, Fn: dispatch.FI(func(c *router.Ctx, mode int) int {
 			switch mode {
 			case 0:

@@ -154,3 +154,57 @@ func TestTransactionChecks(t *testing.T) {
 		{"tm.t_next_contacts", nil, "-1"}, // one contact at a time: three
 	})
 }
+
+// TestContactFlows: contacts registered with the same +sip.instance are
+// one target for t_next_contacts; t_next_contact_flow gives the failed
+// branch's other flow; t_reuse_branch is for branch failure routes.
+func TestContactFlows(t *testing.T) {
+	k := moduletest.New(t, "loadmodule \"sl.so\"\nloadmodule \"usrloc.so\"\nloadmodule \"registrar.so\"\nloadmodule \"tm.so\"\nloadmodule \"tmx.so\"\nmodparam(\"tm\", \"auto_inv_100\", 0)")
+	k.Request(strings.Replace(moduletest.Register, "Contact: <sip:alice@192.0.2.10:5062>",
+		`Contact: <sip:alice@192.0.2.10:5062>;+sip.instance="<urn:uuid:a>";reg-id=1, <sip:alice@192.0.2.11:5062>;+sip.instance="<urn:uuid:a>";reg-id=2, <sip:alice@192.0.2.12>;q=0.5`, 1))
+	k.Run([]moduletest.Case{{"registrar.save", []any{"location", 0}, "1"}})
+	k.Reply() // the 200
+	k.Request(strings.Replace(moduletest.Invite, "sip:bob@example.com SIP/2.0", "sip:alice@example.com SIP/2.0", 1))
+	k.Run([]moduletest.Case{
+		{"registrar.lookup", []any{"location"}, "1"},
+		{"tm.t_load_contacts", nil, "1"},
+		{"tm.t_next_contacts", nil, "1"},
+		{"tm.t_relay", nil, "1"},
+	})
+	sent := k.Sent()
+	if len(sent) != 1 {
+		t.Fatalf("%d requests sent, want one per instance of q 1", len(sent))
+	}
+	first := sent[0].Dst.String()
+	k.Run([]moduletest.Case{
+		{"tmx.t_reuse_branch", nil, "-1"}, // not a branch failure route
+		{"tm.t_next_contact_flow", nil, "1"},
+		{"tm.t_next_contact_flow", nil, "-2"}, // the instance has no other flow
+		{"tm.t_is_retr_async_reply", nil, "-1"},
+	})
+	other := "192.0.2.11:5062"
+	if first == other {
+		other = "192.0.2.10:5062"
+	}
+	if ru := k.Ctx().RURIText(); string(ru) != "sip:alice@"+other {
+		t.Errorf("t_next_contact_flow: $ru %s, want the other flow of the instance (%s)", ru, other)
+	}
+}
+
+// TestFlushFlags: t_flush_flags and t_flush_xflags give the transaction
+// the flags set after it was made.
+func TestFlushFlags(t *testing.T) {
+	k := moduletest.New(t, "loadmodule \"tm.so\"\nloadmodule \"tmx.so\"\nloadmodule \"corex.so\"\nmodparam(\"tm\", \"auto_inv_100\", 0)")
+	k.Request(toPeer)
+	k.Run([]moduletest.Case{
+		{"tmx.t_flush_flags", nil, "-1"}, // no transaction
+		{"tm.t_newtran", nil, "1"},
+		{"setflag", []any{7}, "1"},
+		{"corex.setxflag", []any{70}, "1"},
+		{"tmx.t_flush_flags", nil, "1"},
+		{"tmx.t_flush_xflags", nil, "1"},
+		{"tmx.t_drop_rcode", []any{404}, "0"},
+	})
+	k.Request(strings.NewReplacer("INVITE sip:", "CANCEL sip:", "CSeq: 1 INVITE", "CSeq: 1 CANCEL").Replace(toPeer))
+	k.Run([]moduletest.Case{{"tm.t_lookup_cancel_flags", []any{1}, "1"}, {"isflagset", []any{7}, "1"}})
+}

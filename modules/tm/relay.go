@@ -23,7 +23,7 @@ func release(c *router.Ctx) {
 	}
 	c.Transaction = nil
 	t.flags = c.Flags
-	if len(t.branches) == 0 && !t.final {
+	if len(t.branches) == 0 && !t.final && !t.suspended {
 		// Nothing was relayed and no final reply sent: keep it for the
 		// wait time, so that retransmissions are still absorbed.
 		t.startWait()
@@ -125,11 +125,14 @@ func (t *Trans) sendUpstream(e *router.Env, code int, out []byte, local bool) er
 		t.last = append(t.last[:0], out...)
 		t.status = code
 	}
-	t.tm.Stats.Replies.Add(1)
-	if local {
-		t.tm.Stats.Local.Add(1)
+	var err error
+	if !t.uac { // a request of tm's own has nobody upstream
+		t.tm.Stats.Replies.Add(1)
+		if local {
+			t.tm.Stats.Local.Add(1)
+		}
+		err = t.upstream(e, out)
 	}
-	err := t.upstream(e, out)
 	if code >= 200 && !t.final {
 		t.final = true
 		t.finalHook(code, out, local)
@@ -205,9 +208,12 @@ func (t *Trans) fork(c *router.Ctx) int {
 		t.ruri = append(spare[:0:cap(spare)], c.RURIText()...)
 		spare = t.ruri[len(t.ruri):]
 		t.carried = c.Carry(spare[:0:cap(spare)]) // rr's Record-Route, for branches made later
-		t.flags = c.Flags
+		t.flags, t.xflags = c.Flags, c.XFlags
 		if len(state(c).contacts) > 0 {
 			t.contacts = append(t.contacts[:0], state(c).contacts...)
+		}
+		if len(state(c).flows) > 0 {
+			t.flows = append(t.flows[:0], state(c).flows...)
 		}
 	}
 	n := 0
@@ -221,7 +227,11 @@ func (t *Trans) fork(c *router.Ctx) int {
 		saveDst := append([]byte(nil), c.DstURI()...)
 		savePath := append([]byte(nil), c.Path()...)
 		saveBF := c.BFlags
-		bs := append([]router.Branch(nil), extra...)
+		saveInst := clone(c.Instance())
+		bs := make([]router.Branch, len(extra))
+		for i, b := range extra {
+			bs[i] = cloneBranch(b)
+		}
 		for i := range bs {
 			b := &bs[i]
 			if c.SetRURI(b.URI) != nil {
@@ -230,6 +240,7 @@ func (t *Trans) fork(c *router.Ctx) int {
 			}
 			c.SetDstURI(b.Dst)
 			c.SetPath(b.Path)
+			c.SetInstance(b.Instance)
 			c.BFlags = b.Flags
 			if t.branchOut(c) {
 				n++
@@ -238,6 +249,7 @@ func (t *Trans) fork(c *router.Ctx) int {
 		c.SetRURI(saveURI)
 		c.SetDstURI(saveDst)
 		c.SetPath(savePath)
+		c.SetInstance(saveInst)
 		c.BFlags = saveBF
 		c.ClearBranches()
 	}
@@ -284,6 +296,12 @@ func (t *Trans) branchOut(c *router.Ctx) bool {
 	}
 	w := c.W
 	w.Scratch = t.tm.appendBranchID(w.Scratch[:0], t, idx)
+	if t.uac {
+		if err := m.RemoveTopVia(); err != nil { // t_uac_send's stand-in
+			c.Log().Error("tm: t_uac_send: "+err.Error(), "route", c.Route)
+			return false
+		}
+	}
 	if err := c.PushVia(hop, w.Scratch); err != nil {
 		c.Log().Error("tm: t_relay: "+err.Error(), "route", c.Route)
 		return false
@@ -295,7 +313,7 @@ func (t *Trans) branchOut(c *router.Ctx) bool {
 	if idx > 0 {
 		b = &branch{}
 	}
-	*b = branch{t: t, idx: idx, hop: hop}
+	*b = branch{t: t, idx: idx, hop: hop, uri: clone(c.RURIText()), path: clone(c.Path()), instance: clone(c.Instance()), bflags: c.BFlags}
 	b.out = m.AppendTo(make([]byte, 0, len(m.Bytes())+512))
 	t.branches = append(t.branches, b)
 	t.tm.Stats.Relayed.Add(1)

@@ -31,6 +31,10 @@ func (tm *Module) onReply(c *router.Ctx) bool {
 		}
 		return true
 	}
+	if b.replica {
+		t.replicaReply(c, b)
+		return true
+	}
 	t.reply(c, b)
 	return true
 }
@@ -69,7 +73,7 @@ func (t *Trans) reply(c *router.Ctx, b *branch) {
 			b.retrIn = t.t2() // timer E goes on at T2 in Proceeding
 		}
 		b.arm(time.Now())
-		if !t.runOnReply(c, code) {
+		if !t.runOnReply(c, b.idx, code) {
 			return
 		}
 		if code > 100 && !t.final {
@@ -83,7 +87,7 @@ func (t *Trans) reply(c *router.Ctx, b *branch) {
 		b.ack = buildOnBranch(nil, b.out, "ACK", m.Header(m.NextHeader(sip.HdrTo, -1)).Value, nil)
 		e.Transport.Send(b.hop.Local, b.hop.Proto, b.hop.Addr, b.ack)
 	}
-	if !t.runOnReply(c, code) && code >= 300 {
+	if !t.runOnReply(c, b.idx, code) && code >= 300 {
 		// dropped in onreply_route: the branch ends as a local 408
 		b.status, b.local = 408, true
 	}
@@ -108,6 +112,37 @@ func (t *Trans) reply(c *router.Ctx, b *branch) {
 	t.branchDone(c.W)
 }
 
+// replicaReply takes a reply on a t_replicate branch: it moves the branch
+// on (and is ACKed when it is a non-2xx final reply to an INVITE), and
+// goes no further; t is locked.
+func (t *Trans) replicaReply(c *router.Ctx, b *branch) {
+	m := c.Msg
+	code := m.StatusCode()
+	e := c.Env()
+	if b.done {
+		if code >= 300 && b.ack != nil {
+			e.Transport.Send(b.hop.Local, b.hop.Proto, b.hop.Addr, b.ack)
+		}
+		return
+	}
+	if code < 200 {
+		b.status = max(b.status, code)
+		if t.method == sip.MethodINVITE {
+			b.retrIn = 0
+		} else if b.retrIn > 0 {
+			b.retrIn = t.t2()
+		}
+		b.arm(time.Now())
+		return
+	}
+	b.finish(code, false)
+	if t.method == sip.MethodINVITE && code >= 300 {
+		b.ack = buildOnBranch(nil, b.out, "ACK", m.Header(m.NextHeader(sip.HdrTo, -1)).Value, nil)
+		e.Transport.Send(b.hop.Local, b.hop.Proto, b.hop.Addr, b.ack)
+	}
+	t.branchDone(c.W)
+}
+
 // forward sends the reply c holds upstream, our Via removed; t is locked.
 func (t *Trans) forward(c *router.Ctx, code int) {
 	w := c.W
@@ -123,11 +158,11 @@ func (t *Trans) forward(c *router.Ctx, code int) {
 
 // runOnReply runs the onreply_route of the transaction, if one is set,
 // with the reply; false when the route dropped it.
-func (t *Trans) runOnReply(c *router.Ctx, code int) bool {
+func (t *Trans) runOnReply(c *router.Ctx, idx, code int) bool {
 	if t.onReply == "" {
 		return true
 	}
-	c.Transaction, state(c).replyCode = t, code
+	c.Transaction, state(c).replyCode, state(c).branchIdx = t, code, idx
 	prevDrop := c.Drop
 	c.Drop = false
 	c.RunKind(router.RouteOnReply, t.onReply)
@@ -153,7 +188,7 @@ func (t *Trans) requestCtx(w *router.Worker) *router.Ctx {
 		return nil
 	}
 	c.Transaction = t
-	c.Flags = t.flags
+	c.Flags, c.XFlags = t.flags, t.xflags
 	c.Uncarry(t.carried)
 	if string(c.RURIText()) != string(t.ruri) {
 		c.SetRURI(t.ruri)
@@ -182,9 +217,13 @@ func (t *Trans) branchDone(w *router.Worker) {
 	if t.removed {
 		return
 	}
+	replicas := 0
 	for _, b := range t.branches {
-		if !b.done {
+		if !b.done && !b.replica {
 			return
+		}
+		if b.replica {
+			replicas++
 		}
 	}
 	if t.final {
@@ -193,6 +232,10 @@ func (t *Trans) branchDone(w *router.Worker) {
 	}
 	best := t.best()
 	if best < 0 {
+		if replicas == len(t.branches) && !t.suspended {
+			t.startWait() // only copies went out: the script answers, or nobody
+			return
+		}
 		t.maybeEnd()
 		return
 	}
@@ -255,7 +298,7 @@ func (t *Trans) best() int {
 	best, bestRank := -1, 1<<30
 	for i := t.firstLive; i < len(t.branches); i++ {
 		b := t.branches[i]
-		if !b.done || b.status < 300 || b.dropped {
+		if !b.done || b.status < 300 || b.dropped || b.replica {
 			continue
 		}
 		class := b.status / 100

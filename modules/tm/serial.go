@@ -15,11 +15,11 @@ func (tm *Module) loadContacts(c *router.Ctx) int {
 	if len(bs) == 0 {
 		return -1
 	}
-	ruriQ := -1
+	ruriQ := c.RURIQ()
 	all := make([]router.Branch, 0, len(bs)+1)
-	all = append(all, router.Branch{URI: clone(c.RURIText()), Dst: clone(c.DstURI()), Path: clone(c.Path()), Q: ruriQ, Flags: c.BFlags})
+	all = append(all, router.Branch{URI: clone(c.RURIText()), Dst: clone(c.DstURI()), Path: clone(c.Path()), Q: ruriQ, Flags: c.BFlags, Instance: clone(c.Instance())})
 	for _, b := range bs {
-		all = append(all, router.Branch{URI: clone(b.URI), Dst: clone(b.Dst), Path: clone(b.Path), Q: b.Q, Flags: b.Flags})
+		all = append(all, cloneBranch(b))
 	}
 	same := true
 	for _, b := range all[1:] {
@@ -49,6 +49,11 @@ func qOf(b router.Branch) int {
 
 func clone(b []byte) []byte { return append([]byte(nil), b...) }
 
+// cloneBranch copies a branch out of the context's buffers.
+func cloneBranch(b router.Branch) router.Branch {
+	return router.Branch{URI: clone(b.URI), Dst: clone(b.Dst), Path: clone(b.Path), Q: b.Q, Flags: b.Flags, Instance: clone(b.Instance)}
+}
+
 // nextContacts is t_next_contacts: the next group of equal q becomes the
 // request URI ($du, path) and branches; -1 when none is left.
 func (tm *Module) nextContacts(c *router.Ctx) int {
@@ -64,22 +69,70 @@ func (tm *Module) nextContacts(c *router.Ctx) int {
 	for !proportional && n < len(cs) && qOf(cs[n]) == qOf(cs[0]) {
 		n++
 	}
-	first := cs[0]
+	// One contact per +sip.instance; the others are its other flows, for
+	// t_next_contact_flow (RFC 5626).
+	group := make([]router.Branch, 0, n)
+	var flows []router.Branch
+	for _, b := range cs[:n] {
+		if len(b.Instance) > 0 && slices.ContainsFunc(group, func(g router.Branch) bool { return string(g.Instance) == string(b.Instance) }) {
+			flows = append(flows, b)
+			continue
+		}
+		group = append(group, b)
+	}
+	first := group[0]
 	if err := c.SetRURI(first.URI); err != nil {
 		c.Log().Error("tm: t_next_contacts: "+err.Error(), "route", c.Route)
 		return -1
 	}
 	c.SetDstURI(first.Dst)
 	c.SetPath(first.Path)
+	c.SetInstance(first.Instance)
 	c.BFlags = first.Flags
 	c.ClearBranches()
-	for _, b := range cs[1:n] {
+	for _, b := range group[1:] {
 		c.AppendBranch(b)
+	}
+	state(c).flows = append(state(c).flows[:0], flows...)
+	if t := current(c); t != nil {
+		t.flows = append([]router.Branch(nil), flows...)
 	}
 	rest := cs[n:]
 	state(c).contacts = append(state(c).contacts[:0], rest...)
 	if t := current(c); t != nil {
 		t.contacts = append([]router.Branch(nil), rest...)
 	}
+	return 1
+}
+
+// nextContactFlow is t_next_contact_flow in a branch failure route: the
+// next flow (another contact of the same +sip.instance that
+// t_next_contacts kept back) of the failed branch becomes the request URI
+// ($du, path); -2 when there is none.
+func (tm *Module) nextContactFlow(c *router.Ctx) int {
+	t := current(c)
+	idx := state(c).branchIdx
+	if t == nil || idx < 0 || idx >= len(t.branches) {
+		return -1
+	}
+	inst := t.branches[idx].instance
+	if len(inst) == 0 {
+		return -2
+	}
+	i := slices.IndexFunc(t.flows, func(b router.Branch) bool { return string(b.Instance) == string(inst) })
+	if i < 0 {
+		return -2
+	}
+	f := t.flows[i]
+	t.flows = slices.Delete(t.flows, i, i+1)
+	if err := c.SetRURI(f.URI); err != nil {
+		c.Log().Error("tm: t_next_contact_flow: "+err.Error(), "route", c.Route)
+		return -1
+	}
+	c.SetDstURI(f.Dst)
+	c.SetPath(f.Path)
+	c.SetInstance(f.Instance)
+	c.BFlags = f.Flags
+	c.ClearBranches()
 	return 1
 }

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -159,7 +160,7 @@ func (tm *Module) Exports() []dispatch.Export {
 		{Name: "t_load_contacts", Ret: dispatch.Int, Fn: dispatch.F0(tm.loadContacts)},
 		{Name: "t_next_contacts", Ret: dispatch.Int, Fn: dispatch.F0(tm.nextContacts)},
 		{Name: "t_release", Ret: dispatch.Int, Fn: dispatch.F0(func(c *router.Ctx) int { return 1 })},
-	}, append(tm.settingsExports(), tm.moreExports()...)...)
+	}, slices.Concat(tm.settingsExports(), tm.moreExports(), tm.uacExports())...)
 }
 
 // Init reads the parameters.

@@ -35,8 +35,9 @@ type Trans struct {
 	// transaction (rr's Record-Route, router.Carrier), for branches made
 	// in failure_route; saved is the same around a branch_route.
 	carried, saved []byte
-	// contacts t_load_contacts ordered and t_next_contacts has not taken
-	contacts []router.Branch
+	// contacts t_load_contacts ordered and t_next_contacts has not taken,
+	// and the flows t_next_contacts kept back
+	contacts, flows []router.Branch
 
 	onReply, onBranch, onFailure, onBranchFailure string
 	fr, frInv                                     time.Duration // t_set_fr's, 0 for the module's
@@ -51,6 +52,14 @@ type Trans struct {
 	dropMode         byte
 	round, prevRound int
 	cancelReason     []byte // the Reason lines of the CANCEL received, for the CANCELs sent
+	xflags           [2]uint64
+	callID           []byte // in req: the request's Call-ID, for t_reply_callid
+	cseq             uint32
+	// suspended: t_suspend holds the request until t_continue, or until
+	// suspendTimer ends it.
+	suspended    bool
+	suspendTimer *time.Timer
+	uac          bool // a request of tm's own (t_uac_send): nobody upstream
 
 	branches  []*branch
 	first     branch     // the first branch, made with t (most requests have one)
@@ -82,6 +91,10 @@ type branch struct {
 	ack    []byte // the ACK sent for a non-2xx final reply
 	// dropped: t_drop_replies took its reply out of the final choice
 	dropped bool
+	// uri, path and bflags the branch was made from (t_reuse_branch)
+	uri, path, instance []byte
+	bflags              uint64
+	replica             bool // t_replicate's: its replies go nowhere
 
 	timer  *time.Timer
 	retrIn time.Duration // the next retransmission interval, 0: none
@@ -144,6 +157,7 @@ type request struct {
 	// contacts t_load_contacts sorted for serial forking, highest q
 	// first; t_next_contacts takes them a q-value group at a time.
 	contacts []router.Branch
+	flows    []router.Branch // the flows t_next_contacts kept back
 	// fr, frInv are t_set_fr's timers (0: the module's); auto100 is
 	// t_set_auto_inv_100's say (1 on, -1 off, 0 the module's).
 	fr, frInv time.Duration
@@ -153,8 +167,8 @@ type request struct {
 }
 
 func (r *request) Reset() {
-	contacts := r.contacts[:0]
-	*r = request{contacts: contacts}
+	contacts, flows := r.contacts[:0], r.flows[:0]
+	*r = request{contacts: contacts, flows: flows}
 }
 
 var requestSlot = router.NewSlot[request]()
@@ -238,6 +252,7 @@ func (tm *Module) newTrans(c *router.Ctx) (t *Trans, retr bool) {
 	t.fr, t.frInv = state(c).fr, state(c).frInv
 	t.rt1, t.rt2 = state(c).t1, state(c).t2
 	t.opts = state(c).opts
+	t.callID, t.cseq = callIDOf(t.req, m)
 	t.created = time.Now()
 	t.lifeEnd = t.created.Add(t.lifetime())
 	t.mu.Lock()
@@ -318,6 +333,9 @@ func (t *Trans) remove() {
 	ids.mu.Unlock()
 	if t.timer != nil {
 		t.timer.Stop()
+	}
+	if t.suspendTimer != nil {
+		t.suspendTimer.Stop()
 	}
 	for _, b := range t.branches {
 		if b.timer != nil {

@@ -3,6 +3,7 @@
 package tmx
 
 import (
+	"errors"
 	"sync"
 	"time"
 
@@ -17,6 +18,30 @@ func init() {
 	router.RegisterPV("T_branch_idx", router.PVClass{Get: func(c *router.Ctx, _ *router.PV) router.Value {
 		return router.IntValue(int64(tm.BranchIndex(c)))
 	}})
+	// $T(name): the transaction's ids (for t_continue), reply code and
+	// branch index.
+	router.RegisterPV("T", router.PVClass{Arg: true, Parse: func(pv *router.PV) error {
+		switch pv.Arg {
+		case "id_index", "id_label", "reply_code", "branch_index":
+			return nil
+		}
+		return errUnknownT
+	}, Get: func(c *router.Ctx, pv *router.PV) router.Value {
+		switch pv.Arg {
+		case "reply_code":
+			return router.IntValue(int64(tm.ReplyCode(c)))
+		case "branch_index":
+			return router.IntValue(int64(tm.BranchIndex(c)))
+		}
+		index, label, ok := tm.IDs(c)
+		if !ok {
+			return router.Value{}
+		}
+		if pv.Arg == "id_index" {
+			return router.IntValue(index)
+		}
+		return router.IntValue(label)
+	}})
 	router.RegisterPV("T_reply_code", router.PVClass{Get: func(c *router.Ctx, _ *router.PV) router.Value {
 		if code := tm.ReplyCode(c); code > 0 {
 			return router.IntValue(int64(code))
@@ -27,6 +52,8 @@ func init() {
 		return router.IntValue(0)
 	}})
 }
+
+var errUnknownT = errors.New("$T(name): id_index, id_label, reply_code or branch_index")
 
 // precheck is the key t_precheck_trans marked as in progress on a
 // request, 0 if none.
@@ -62,7 +89,8 @@ func (m *Module) Init(p *dispatch.Params) error {
 	return err
 }
 
-// Exports are KSR.tmx.
+// Exports are KSR.tmx. They reach tm through m.tm, bound by Init (after
+// Exports is called): closures, not method values.
 func (m *Module) Exports() []dispatch.Export {
 	kind := func(kinds ...router.RouteKind) dispatch.Func {
 		return dispatch.F0(func(c *router.Ctx) int {
@@ -80,6 +108,23 @@ func (m *Module) Exports() []dispatch.Export {
 		{Name: "t_is_failure_route", Ret: dispatch.Int, Fn: kind(router.RouteFailure)},
 		{Name: "t_is_reply_route", Ret: dispatch.Int, Fn: kind(router.RouteOnReply, router.RouteReply)},
 		{Name: "t_is_request_route", Ret: dispatch.Int, Fn: kind(router.RouteRequest)},
+		{Name: "t_cancel_branches", Ret: dispatch.Int, Fn: dispatch.FS(func(c *router.Ctx, which string) int { return m.tm.CancelBranches(c, which) })},
+		{Name: "t_cancel_callid", Ret: dispatch.Int, Fn: dispatch.FSSI(func(c *router.Ctx, callID, cseq string, flag int) int {
+			return m.tm.CancelCallID(c, callID, cseq, flag, 0)
+		})},
+		{Name: "t_cancel_callid_reason", Native: "t_cancel_callid", Ret: dispatch.Int, Fn: dispatch.FSSII(func(c *router.Ctx, id, cseq string, flag, rcode int) int {
+			return m.tm.CancelCallID(c, id, cseq, flag, rcode)
+		})},
+		{Name: "t_reply_callid", Ret: dispatch.Int, Fn: dispatch.FSSIS(func(c *router.Ctx, id, cseq string, code int, reason string) int {
+			return m.tm.ReplyCallID(c, id, cseq, code, reason)
+		})},
+		{Name: "t_drop", Ret: dispatch.Int, Fn: dispatch.F0(func(c *router.Ctx) int { return m.tm.Drop(c, 500) })},
+		{Name: "t_drop_rcode", Native: "t_drop", Ret: dispatch.Int, Fn: dispatch.FI(func(c *router.Ctx, rcode int) int { return m.tm.Drop(c, rcode) })},
+		{Name: "t_flush_flags", Ret: dispatch.Int, Fn: dispatch.F0(func(c *router.Ctx) int { return m.tm.FlushFlags(c, false) })},
+		{Name: "t_flush_xflags", Ret: dispatch.Int, Fn: dispatch.F0(func(c *router.Ctx) int { return m.tm.FlushFlags(c, true) })},
+		{Name: "t_reuse_branch", Ret: dispatch.Int, Fn: dispatch.F0(func(c *router.Ctx) int { return m.tm.ReuseBranch(c) })},
+		{Name: "t_suspend", Ret: dispatch.Int, Fn: dispatch.F0(func(c *router.Ctx) int { return m.tm.Suspend(c) })},
+		{Name: "t_continue", Ret: dispatch.Int, Fn: dispatch.FIIS(func(c *router.Ctx, index, label int, route string) int { return m.tm.Continue(c, index, label, route) })},
 	}
 }
 
