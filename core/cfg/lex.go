@@ -79,6 +79,9 @@ func (l *lexer) next() token {
 		return token{kind: tEOF, off: start}
 	}
 	c := b[l.off]
+	if t, ok := l.ipv6(start); ok {
+		return t
+	}
 	switch {
 	case isWordByte(c) && !(c >= '0' && c <= '9'):
 		for l.off < len(b) && (isWordByte(b[l.off]) || b[l.off] == '.') {
@@ -233,6 +236,56 @@ func (l *lexer) ip(start int) token {
 		l.errAt(start, err.Error())
 	}
 	return token{kind: tIP, text: s, off: start}
+}
+
+// ipv6 lexes an IPv6 address written bare or in brackets, as Kamailio's
+// grammar allows in expressions (src_ip == ::1, dst_ip == [2001:db8::1]),
+// with an optional /bits netmask; ok false (nothing read) when the text
+// at start is not one. A run of hex digits, ':' and '.' with two ':' or
+// more that parses as an IPv6 address is one: nothing else in the
+// language looks like that.
+func (l *lexer) ipv6(start int) (token, bool) {
+	b := l.b
+	i, bracket := start, false
+	if b[i] == '[' {
+		i, bracket = i+1, true
+	}
+	j, colons := i, 0
+	for j < len(b) && (b[j] == ':' || b[j] == '.' || b[j] >= '0' && b[j] <= '9' || b[j]|0x20 >= 'a' && b[j]|0x20 <= 'f') {
+		if b[j] == ':' {
+			colons++
+		}
+		j++
+	}
+	if colons < 2 {
+		return token{}, false
+	}
+	addr := string(b[i:j])
+	if bracket {
+		if j >= len(b) || b[j] != ']' {
+			return token{}, false
+		}
+		j++
+	}
+	if _, err := netip.ParseAddr(addr); err != nil {
+		return token{}, false
+	}
+	if j+1 < len(b) && b[j] == '/' && b[j+1] >= '0' && b[j+1] <= '9' {
+		k := j + 1
+		for k < len(b) && b[k] >= '0' && b[k] <= '9' {
+			k++
+		}
+		addr += string(b[j:k])
+		j = k
+	}
+	if j < len(b) && (isWordByte(b[j]) || b[j] == ':') {
+		return token{}, false // part of something longer
+	}
+	if _, err := ParseIPLit(addr); err != nil {
+		return token{}, false
+	}
+	l.off = j
+	return token{kind: tIP, text: addr, off: start}, true
 }
 
 // ParseIPLit reads an address literal of a config: an address, or a

@@ -105,6 +105,8 @@ request_route { $var(a) = 1; sanity_check("1", "0"); $var(b) = 1; }`, 1, map[str
 		{"ru assignment", `request_route { $ru = "sip:bob@example.com"; $rU = "carol"; $var(r) = $ru; }`, 1, map[string]string{"r": "sip:carol@example.com"}},
 		{"address literals", `request_route { if (src_ip == 127.0.0.1 && src_ip != 10.0.0.1 && src_ip == 127.0.0.0/8 && "127.0.0.1" == 127.0.0.1 && $si != 192.168.0.0/16) { $var(ip) = 1; } }`, 1,
 			map[string]string{"ip": "1"}},
+		{"IPv6 literals", `request_route { if (src_ip != ::1 && src_ip != [2001:db8::1] && src_ip != 2001:db8::/32 && "::1" == ::1 && "2001:db8::7" == [2001:db8::]/64 && "fe80::1" == fe80::/10) { $var(ip6) = 1; } }`, 1,
+			map[string]string{"ip6": "1"}},
 		{"selects", `request_route { $var(h) = @via[1].host; $var(t) = @from.tag; if (@ruri.user == $null) { $var(n) = 1; } }`, 1,
 			map[string]string{"h": "127.0.0.1", "t": "4f1c7a3b", "n": "1"}},
 		{"mod and msg:len", `request_route { $var(m) = 17 mod 5; if (msg:len > 100 && msg:len < 4096) { $var(l) = 1; } }`, 1,
