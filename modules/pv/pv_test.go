@@ -153,3 +153,44 @@ func TestXAVP(t *testing.T) {
 	k.Request(invite) // a new message has none
 	k.Run([]moduletest.Case{{"pv.get", []any{"$xavp(a=>x)"}, ""}})
 }
+
+// TestMoreSelects: the message, address, header, hf_value and credentials
+// selects.
+func TestMoreSelects(t *testing.T) {
+	k := moduletest.New(t, "")
+	k.Request(strings.Replace(invite, "X-Dup: one\n", "X-Dup: one\nRoute: <sip:a@h1;lr>, \"B, b\" <sip:b@h2;lr>;x=1\n"+
+		"Authorization: Digest username=\"alice@example.com\", realm=\"example.com\", nonce=\"n1\", uri=\"sip:bob@127.0.0.1\", response=\"r\", qop=auth, nc=00000001\n", 1))
+	k.Run([]moduletest.Case{
+		{"pv.get", []any{"$sel(msg.first_line)"}, "INVITE sip:bob@127.0.0.1:5060;transport=udp SIP/2.0"},
+		{"pv.get", []any{"$sel(msg.type)"}, "request"},
+		{"pv.get", []any{"$sel(msg.request.method)"}, "INVITE"},
+		{"pv.get", []any{"$sel(msg.request.uri)"}, "sip:bob@127.0.0.1:5060;transport=udp"},
+		{"pv.get", []any{"$sel(msg.response.code)"}, ""},
+		{"pv.get", []any{`$sel(msg.header["User-Agent"])`}, "friendly-scanner"},
+		{"pv.get", []any{"$sel(msg.h.user_agent)"}, "friendly-scanner"},
+		{"pv.get", []any{"$sel(msg.body)"}, "v=0\n"},
+		{"pv.get", []any{"$sel(src.ip)"}, "192.0.2.10"},
+		{"pv.get", []any{"$sel(src.ip_port)"}, "192.0.2.10:5062"},
+		{"pv.get", []any{"$sel(dst.port)"}, "5060"},
+		{"pv.get", []any{"$sel(received.proto_ip_port)"}, "udp:127.0.0.1:5060"},
+		{"pv.get", []any{"$sel(call_id)"}, "call-1@192.0.2.10"},
+		{"pv.get", []any{"$sel(cseq.num)"}, "7"},
+		{"pv.get", []any{"$sel(cseq.method)"}, "INVITE"},
+		{"pv.get", []any{"$sel(method)"}, "INVITE"},
+		{"pv.get", []any{"$sel(user_agent)"}, "friendly-scanner"},
+		{"pv.get", []any{"$sel(f.uri.user)"}, "alice"},
+		{"pv.get", []any{"$sel(ruri.hostport)"}, "127.0.0.1:5060"},
+		{"pv.get", []any{"$sel(ruri.transport)"}, "udp"},
+		{"pv.get", []any{"$sel(hf_value.route[2])"}, `"B, b" <sip:b@h2;lr>;x=1`},
+		{"pv.get", []any{"$sel(hf_value.route[2].name)"}, "B, b"},
+		{"pv.get", []any{"$sel(hf_value.route[2].uri)"}, "sip:b@h2;lr"},
+		{"pv.get", []any{`$sel(hf_value.route[2].params["x"])`}, "1"},
+		{"pv.get", []any{"$sel(hf_value.route[3])"}, ""},
+		{"pv.get", []any{"$sel(hf_value.x_dup[2])"}, "two"},
+		{"pv.get", []any{"$sel(authorization.realm)"}, "example.com"},
+		{"pv.get", []any{"$sel(authorization.username.user)"}, "alice"},
+		{"pv.get", []any{"$sel(authorization.username.domain)"}, "example.com"},
+		{"pv.get", []any{"$sel(authorization.qop)"}, "auth"},
+		{"pv.get", []any{"$sel(proxy_authorization.realm)"}, ""},
+	})
+}

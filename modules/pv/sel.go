@@ -51,9 +51,15 @@ type selGet func(c *router.Ctx) router.Value
 
 func parseSel(pv *router.PV) error {
 	bad := errors.New("select @" + pv.Arg + " is not supported: kemi has @cfg_get.GROUP.NAME, @via[N].(host|port|transport|branch|received|rport|params[\"x\"]), " +
-		"@ruri, @from, @to, @contact with .uri and .(user|host|port|params[\"x\"]), @from.tag, @to.tag, @from.name, @to.name")
+		"@ruri, @from, @to, @contact with .uri and .(user|host|port|params[\"x\"]), @from.tag, @to.tag, @from.name, @to.name, " +
+		"@msg (.first_line, .len, .type, .flags, .body, .header[\"X\"], .request.*, .response.*), @src, @dst, @received (.ip, .port, .ip_port), " +
+		"@call_id, @cseq(.num, .method), @method, @status, @reason, @dst_uri, @next_hop, the single headers (@user_agent, @expires, ...), " +
+		"@hf_value.NAME[n](.name, .uri, .params[\"x\"]), @authorization and @proxy_authorization fields")
 	parts := selParts(pv.Arg)
 	base, arg := index(parts[0])
+	if long, ok := map[string]string{"f": "from", "t": "to", "m": "contact", "v": "via", "request_uri": "ruri"}[base]; ok {
+		base = long // Kamailio's short names
+	}
 	rest := parts[1:]
 	var get selGet
 	switch base {
@@ -115,6 +121,9 @@ func parseSel(pv *router.PV) error {
 				return router.Value{}
 			}
 		}
+	}
+	if get == nil {
+		get = moreSel(base, arg, rest)
 	}
 	if get == nil {
 		return bad
@@ -183,6 +192,14 @@ func uriPart(part string) func(u *sip.URI) router.Value {
 		return func(u *sip.URI) router.Value { return router.BytesValue(u.Host) }
 	case "port":
 		return func(u *sip.URI) router.Value { return router.NonEmpty(u.PortText) }
+	case "pwd":
+		return func(u *sip.URI) router.Value { return router.NonEmpty(u.Password) }
+	case "hostport":
+		return func(u *sip.URI) router.Value { return router.BytesValue(u.HostPort()) }
+	case "transport":
+		return func(u *sip.URI) router.Value { return router.NonEmpty(u.TransportParam()) }
+	case "type":
+		return func(u *sip.URI) router.Value { return router.BytesValue(u.SchemeName) }
 	}
 	return nil
 }

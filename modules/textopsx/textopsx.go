@@ -19,6 +19,11 @@ var _ dispatch.Module = Module{}
 
 func init() {
 	dispatch.Register(dispatch.ModuleInfo{Name: "textopsx", New: func() dispatch.Module { return Module{} }})
+	// $hfitname(it), $hfitbody(it): the header field iterator it is on;
+	// $blitval(it): the body line.
+	router.RegisterPV("hfitname", router.PVClass{Arg: true, Get: func(c *router.Ctx, pv *router.PV) router.Value { return hfField(c, pv.Arg, true) }})
+	router.RegisterPV("hfitbody", router.PVClass{Arg: true, Get: func(c *router.Ctx, pv *router.PV) router.Value { return hfField(c, pv.Arg, false) }})
+	router.RegisterPV("blitval", router.PVClass{Arg: true, Get: func(c *router.Ctx, pv *router.PV) router.Value { return blValue(c, pv.Arg) }})
 }
 
 // Module is the textopsx module; its only state is per request (the

@@ -212,6 +212,8 @@ func TestHFIterator(t *testing.T) {
 		if n == "User-Agent" {
 			k.Run([]moduletest.Case{
 				{"textopsx.hf_iterator_hbody", []any{"i1"}, k.Call("pv.get", "$hdr(User-Agent)").String()},
+				{"pv.get", []any{"$hfitname(i1)"}, "User-Agent"},
+				{"pv.get", []any{"$hfitbody(i1)"}, k.Call("pv.get", "$hdr(User-Agent)").String()},
 				{"textopsx.hf_iterator_rm", []any{"i1"}, "1"},
 				{"textopsx.hf_iterator_append", []any{"i1", "X-After: 1\r\n"}, "1"},
 			})
@@ -247,6 +249,9 @@ func TestBodyLineIterator(t *testing.T) {
 	k.Call("textopsx.bl_iterator_start", "b")
 	for k.CallInt("textopsx.bl_iterator_next", "b") == 1 {
 		l := k.Call("textopsx.bl_iterator_value", "b").String()
+		if pv := k.Call("pv.get", "$blitval(b)").String(); pv != l {
+			t.Errorf("$blitval(b) %q, bl_iterator_value %q", pv, l)
+		}
 		lines = append(lines, l)
 		switch {
 		case strings.HasPrefix(l, "o="):
