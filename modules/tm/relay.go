@@ -135,6 +135,7 @@ func (t *Trans) sendUpstream(e *router.Env, code int, out []byte, local bool) er
 	}
 	if code >= 200 && !t.final {
 		t.final = true
+		t.suspended = false // answered: nothing left to continue
 		t.finalHook(code, out, local)
 		if t.method == sip.MethodINVITE && code >= 300 && t.pkt.Proto == sip.TransportUDP {
 			t.retrG = t.t1() // timer G: the reply again until the ACK comes
