@@ -16,14 +16,13 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 
 	"github.com/kemi-sip/kemi/core/db"
 	"github.com/kemi-sip/kemi/core/sip"
 	"github.com/kemi-sip/kemi/engines/enginetest/sipptest"
 	"github.com/kemi-sip/kemi/engines/proxy"
 	"github.com/kemi-sip/kemi/modules/jsonrpcs"
+	"github.com/kemi-sip/kemi/modules/moduletest"
 	"github.com/kemi-sip/kemi/modules/rtpengine/rtpenginetest"
 )
 
@@ -264,26 +263,8 @@ func checkMetrics(t *testing.T, url string, calls int) {
 			t.Errorf("promlint: %s: %s", p.Metric, p.Text)
 		}
 	}
-	parser := expfmt.NewTextParser(model.LegacyValidation)
-	fams, err := parser.TextToMetricFamilies(bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	value := func(name string) float64 {
-		f := fams[name]
-		if f == nil || len(f.Metric) == 0 {
-			t.Errorf("/metrics: no %s", name)
-			return -1
-		}
-		m := f.Metric[0]
-		switch {
-		case m.Counter != nil:
-			return m.Counter.GetValue()
-		case m.Gauge != nil:
-			return m.Gauge.GetValue()
-		}
-		return -1
-	}
+	fams := moduletest.Metrics(t, string(body))
+	value := func(name string) float64 { return moduletest.MetricValue(t, fams, name) }
 	if v := value("kemi_core_rcv_requests_total"); v < float64(3*calls+1) {
 		t.Errorf("kemi_core_rcv_requests_total %v, want at least %d (INVITE, ACK, BYE per call, a REGISTER)", v, 3*calls+1)
 	}

@@ -507,6 +507,19 @@ func (c *Ctx) AppendBranch(b Branch) bool {
 	return true
 }
 
+// UseBranch makes branch b the request URI's: its URI, $du, path,
+// instance and branch flags.
+func (c *Ctx) UseBranch(b Branch) error {
+	if err := c.SetRURI(b.URI); err != nil {
+		return err
+	}
+	c.SetDstURI(b.Dst)
+	c.SetPath(b.Path)
+	c.SetInstance(b.Instance)
+	c.BFlags = b.Flags
+	return nil
+}
+
 // AppendBranchURI adds a branch to uri, or to the current request URI with
 // $du and its path when uri is empty (append_branch); q ×1000, -1 for none.
 func (c *Ctx) AppendBranchURI(uri string, q int) error {

@@ -344,8 +344,6 @@ func (r *runner) modf(l *lua.State) int {
 // Has reports whether the script defines the route's function.
 func (r *runner) Has(kind router.RouteKind, name string) bool { return r.funcs.Has(kind, name) }
 
-// Run calls the route's function. KSR.x.exit() and KSR.x.drop() end it
-// with 0; a Lua error is returned with the script's file:line.
 // Call calls the global function fn with string arguments (app_lua's
 // run); a KSR.x.exit in it ends it alone.
 func (r *runner) Call(c *router.Ctx, fn string, args ...string) (int, bool, error) {
@@ -399,6 +397,8 @@ func (r *runner) protected(c *router.Ctx, name string, top, n int) error {
 	return se
 }
 
+// Run calls the route's function. KSR.x.exit() and KSR.x.drop() end it
+// with 0; a Lua error is returned with the script's file:line.
 func (r *runner) Run(c *router.Ctx, kind router.RouteKind, name string) (int, error) {
 	has, fname := r.funcs.Get(kind, name)
 	if !has {

@@ -295,8 +295,6 @@ func (r *runner) modf(call goja.FunctionCall) goja.Value {
 // Has reports whether the script defines the route's function.
 func (r *runner) Has(kind router.RouteKind, name string) bool { return r.funcs.Has(kind, name) }
 
-// Run calls the route's function. KSR.x.exit() and KSR.x.drop() end it
-// with 0; an exception is returned with the script's file:line.
 // Call calls the global function fn with string arguments (app_jsdt's
 // run); a KSR.x.exit in it ends it alone.
 func (r *runner) Call(c *router.Ctx, fn string, args ...string) (int, bool, error) {
@@ -338,6 +336,8 @@ func (r *runner) guard(c *router.Ctx, name string, f func() error) error {
 	return se
 }
 
+// Run calls the route's function. KSR.x.exit() and KSR.x.drop() end it
+// with 0; an exception is returned with the script's file:line.
 func (r *runner) Run(c *router.Ctx, kind router.RouteKind, name string) (int, error) {
 	fp, fname := r.funcs.Get(kind, name)
 	if fp == nil {

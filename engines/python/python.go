@@ -202,9 +202,6 @@ func protect[T any](f func() (T, error)) (v T, err error) {
 // Has reports whether the object has the route's method.
 func (r *runner) Has(kind router.RouteKind, name string) bool { return r.methods.Has(kind, name) }
 
-// Run calls the route's method with msg (and the event's name for an
-// event route). KSR.x.exit() and KSR.x.drop() end it with 0; an exception
-// is returned with the script's file:line.
 // Call calls the method fn of the object mod_init returned with the
 // message and string arguments (app_python3's exec); rc is its int
 // result, -1 for another.
@@ -217,9 +214,12 @@ func (r *runner) Call(c *router.Ctx, fn string, args ...string) (rc int, found b
 	for _, a := range args {
 		t = append(t, py.String(a))
 	}
-	res, err := r.guard(c, fn, func() (py.Object, error) { return py.Call(m, t, nil) })
+	res, exited, err := r.guard(c, fn, func() (py.Object, error) { return py.Call(m, t, nil) })
 	if err != nil {
 		return -1, true, err
+	}
+	if exited {
+		return 1, true, nil // the exit ends the method alone
 	}
 	if n, ok := res.(py.Int); ok {
 		return int(n), true, nil
@@ -229,7 +229,7 @@ func (r *runner) Call(c *router.Ctx, fn string, args ...string) (rc int, found b
 
 // Exec runs code in the script's module.
 func (r *runner) Exec(c *router.Ctx, name, code string) error {
-	_, err := r.guard(c, name, func() (py.Object, error) {
+	_, _, err := r.guard(c, name, func() (py.Object, error) {
 		code, err := py.Compile(code+"\n", name, py.ExecMode, 0, true)
 		if err != nil {
 			return nil, err
@@ -239,16 +239,17 @@ func (r *runner) Exec(c *router.Ctx, name, code string) error {
 	return err
 }
 
-// guard runs f with c as the message: an exit ends it with a result of
-// 1, a panic in the interpreter marks the runner for a rebuild.
-func (r *runner) guard(c *router.Ctx, name string, f func() (py.Object, error)) (res py.Object, err error) {
+// guard runs f with c as the message: exited when KSR.x.exit ended it;
+// an exception comes back with the script's file:line; a panic in the
+// interpreter marks the runner for a rebuild.
+func (r *runner) guard(c *router.Ctx, name string, f func() (py.Object, error)) (res py.Object, exited bool, err error) {
 	prev := r.c
 	r.c = c
 	defer func() {
 		r.c = prev
 		if p := recover(); p != nil {
 			if _, exit := p.(exitSignal); exit {
-				res, err = py.Int(1), nil
+				res, exited, err = nil, true, nil
 				return
 			}
 			r.broken = true
@@ -259,11 +260,14 @@ func (r *runner) guard(c *router.Ctx, name string, f func() (py.Object, error)) 
 	if err != nil {
 		se := &router.ScriptError{Route: name}
 		se.Where, se.Msg = r.where(err)
-		return nil, se
+		return nil, false, se
 	}
-	return res, nil
+	return res, false, nil
 }
 
+// Run calls the route's method with msg (and the event's name for an
+// event route). KSR.x.exit() and KSR.x.drop() end it with 0; an exception
+// is returned with the script's file:line.
 func (r *runner) Run(c *router.Ctx, kind router.RouteKind, name string) (rc int, err error) {
 	if r.broken {
 		if err := r.rebuild(); err != nil {
@@ -274,30 +278,18 @@ func (r *runner) Run(c *router.Ctx, kind router.RouteKind, name string) (rc int,
 	if m == nil {
 		return -1, &router.ScriptError{Route: mname, Msg: "no method " + mname + "(self, msg) in the object of mod_init() in " + r.e.file}
 	}
-	prev := r.c
-	r.c = c
-	defer func() {
-		r.c = prev
-		if p := recover(); p != nil {
-			if _, exit := p.(exitSignal); exit {
-				// In a route called by KSR.route the 0 returned stops the
-				// caller as well; a branch or failure route run by tm
-				// ends alone.
-				rc, err = 0, nil
-				return
-			}
-			r.broken = true
-			rc, err = -1, &router.ScriptError{Route: mname, Msg: fmt.Sprintf("panic in the interpreter: %v", p)}
-		}
-	}()
 	args := py.Tuple{r.msg}
 	if kind == router.RouteEvent {
 		args = py.Tuple{r.msg, py.String(name)}
 	}
-	if _, err := py.Call(m, args, nil); err != nil {
-		se := &router.ScriptError{Route: mname}
-		se.Where, se.Msg = r.where(err)
-		return -1, se
+	_, exited, err := r.guard(c, mname, func() (py.Object, error) { return py.Call(m, args, nil) })
+	switch {
+	case err != nil:
+		return -1, err
+	case exited:
+		// In a route called by KSR.route the 0 returned stops the caller
+		// as well; a branch or failure route run by tm ends alone.
+		return 0, nil
 	}
 	return 1, nil
 }

@@ -113,18 +113,15 @@ func qOverride(c *router.Ctx, q int) int {
 // left as it is (lookup's codes).
 func (reg *Module) lookupToDset(c *router.Ctx, table, uri string) int {
 	var list [16]usrloc.Contact
-	cs, rc := reg.contactsOf(c, "lookup_to_dset", table, uri, list[:0])
+	cs, rc := reg.lookupContacts(c, "lookup_to_dset", table, uri, list[:0])
 	if rc < 0 {
 		return rc
-	}
-	if len(cs) == 0 {
-		return lookupNotFound
 	}
 	bit := methodBit(c.Msg.Method())
 	n := 0
 	for i := range cs {
 		ct := &cs[i]
-		if reg.methodFiltering && ct.Methods >= 0 && ct.Methods&bit == 0 {
+		if !reg.takes(ct, bit) {
 			continue
 		}
 		c.AppendBranch(router.Branch{URI: []byte(ct.URI), Dst: []byte(contactDst(ct)), Path: []byte(ct.Path), Q: ct.Q, Flags: uint64(ct.CFlags), Instance: []byte(ct.Instance)})

@@ -578,19 +578,15 @@ func appendQ(b []byte, q int) []byte {
 // 1 found, -1 not found, -2 found but none takes the method, -3 error.
 func (reg *Module) Lookup(c *router.Ctx, table, uri string) int {
 	var list [16]usrloc.Contact
-	cs, rc := reg.contactsOf(c, "lookup", table, uri, list[:0])
+	cs, rc := reg.lookupContacts(c, "lookup", table, uri, list[:0])
 	if rc < 0 {
 		return rc
 	}
-	if len(cs) == 0 {
-		return lookupNotFound
-	}
-	sortByQ(cs)
 	bit := methodBit(c.Msg.Method())
 	first := true
 	for i := range cs {
 		ct := &cs[i]
-		if reg.methodFiltering && ct.Methods >= 0 && ct.Methods&bit == 0 {
+		if !reg.takes(ct, bit) {
 			continue
 		}
 		dst := contactDst(ct)
@@ -621,6 +617,26 @@ func (reg *Module) Lookup(c *router.Ctx, table, uri string) int {
 		return lookupMethodNotOK
 	}
 	return 1
+}
+
+// lookupContacts are the live contacts of the AOR of uri for a lookup,
+// the best q first; rc < 0 (lookup's codes) when there are none to give.
+func (reg *Module) lookupContacts(c *router.Ctx, fn, table, uri string, dst []usrloc.Contact) ([]usrloc.Contact, int) {
+	cs, rc := reg.contactsOf(c, fn, table, uri, dst)
+	if rc < 0 {
+		return cs, rc
+	}
+	if len(cs) == 0 {
+		return cs, lookupNotFound
+	}
+	sortByQ(cs)
+	return cs, 1
+}
+
+// takes reports whether the contact takes requests of the method bit
+// (method_filtering).
+func (reg *Module) takes(ct *usrloc.Contact, bit int) bool {
+	return !reg.methodFiltering || ct.Methods < 0 || ct.Methods&bit != 0
 }
 
 // locate is the location table named table and the address of record of

@@ -234,15 +234,10 @@ func (t *Trans) fork(c *router.Ctx) int {
 			bs[i] = cloneBranch(b)
 		}
 		for i := range bs {
-			b := &bs[i]
-			if c.SetRURI(b.URI) != nil {
-				c.Log().Error("tm: branch with a bad URI", "uri", string(b.URI), "route", c.Route)
+			if c.UseBranch(bs[i]) != nil {
+				c.Log().Error("tm: branch with a bad URI", "uri", string(bs[i].URI), "route", c.Route)
 				continue
 			}
-			c.SetDstURI(b.Dst)
-			c.SetPath(b.Path)
-			c.SetInstance(b.Instance)
-			c.BFlags = b.Flags
 			if t.branchOut(c) {
 				n++
 			}

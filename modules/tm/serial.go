@@ -80,15 +80,10 @@ func (tm *Module) nextContacts(c *router.Ctx) int {
 		}
 		group = append(group, b)
 	}
-	first := group[0]
-	if err := c.SetRURI(first.URI); err != nil {
+	if err := c.UseBranch(group[0]); err != nil {
 		c.Log().Error("tm: t_next_contacts: "+err.Error(), "route", c.Route)
 		return -1
 	}
-	c.SetDstURI(first.Dst)
-	c.SetPath(first.Path)
-	c.SetInstance(first.Instance)
-	c.BFlags = first.Flags
 	c.ClearBranches()
 	for _, b := range group[1:] {
 		c.AppendBranch(b)
@@ -125,14 +120,10 @@ func (tm *Module) nextContactFlow(c *router.Ctx) int {
 	}
 	f := t.flows[i]
 	t.flows = slices.Delete(t.flows, i, i+1)
-	if err := c.SetRURI(f.URI); err != nil {
+	if err := c.UseBranch(f); err != nil {
 		c.Log().Error("tm: t_next_contact_flow: "+err.Error(), "route", c.Route)
 		return -1
 	}
-	c.SetDstURI(f.Dst)
-	c.SetPath(f.Path)
-	c.SetInstance(f.Instance)
-	c.BFlags = f.Flags
 	c.ClearBranches()
 	return 1
 }

@@ -266,13 +266,18 @@ func (tm *Module) newTrans(c *router.Ctx) (t *Trans, retr bool) {
 	}
 	s.m[k] = t
 	s.mu.Unlock()
+	tm.track(t)
+	return t, false
+}
+
+// track puts t in the table by id, where replies find it, and counts it.
+func (tm *Module) track(t *Trans) {
 	ids := &tm.byID[t.id%shards]
 	ids.mu.Lock()
 	ids.m[t.id] = t
 	ids.mu.Unlock()
 	tm.Stats.Active.Add(1)
 	tm.Stats.Created.Add(1)
-	return t, false
 }
 
 // byBranch finds the transaction and branch of a reply by its top Via

@@ -133,12 +133,7 @@ func (tm *Module) uacSend(c *router.Ctx, method, ruri, nexthop, socket, headers,
 	t.callID, t.cseq = callIDOf(req, &m)
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	ids := &tm.byID[t.id%shards]
-	ids.mu.Lock()
-	ids.m[t.id] = t
-	ids.mu.Unlock()
-	tm.Stats.Active.Add(1)
-	tm.Stats.Created.Add(1)
+	tm.track(t)
 	w := tm.worker()
 	defer tm.putWorker(w)
 	rc := t.requestCtx(w)

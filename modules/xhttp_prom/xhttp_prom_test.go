@@ -10,9 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
-
 	"github.com/kemi-sip/kemi/engines/enginetest/proxytest"
 	_ "github.com/kemi-sip/kemi/modules/all"
 	"github.com/kemi-sip/kemi/modules/moduletest"
@@ -70,28 +67,8 @@ func TestScrape(t *testing.T) {
 	if res.StatusCode != 200 {
 		t.Fatalf("GET /metrics: %d\n%s", res.StatusCode, body)
 	}
-	parser := expfmt.NewTextParser(model.LegacyValidation)
-	fams, err := parser.TextToMetricFamilies(strings.NewReader(string(body)))
-	if err != nil {
-		t.Fatalf("not Prometheus' text format: %v\n%s", err, body)
-	}
-	get := func(name string) float64 {
-		f := fams[name]
-		if f == nil || len(f.Metric) == 0 {
-			t.Errorf("no %s in\n%s", name, body)
-			return -1
-		}
-		m := f.Metric[0]
-		switch {
-		case m.Counter != nil:
-			return m.Counter.GetValue()
-		case m.Gauge != nil:
-			return m.Gauge.GetValue()
-		case m.Histogram != nil:
-			return float64(m.Histogram.GetSampleCount())
-		}
-		return m.GetUntyped().GetValue()
-	}
+	fams := moduletest.Metrics(t, string(body))
+	get := func(name string) float64 { return moduletest.MetricValue(t, fams, name) }
 	if v := get("kamailio_requests"); v != 6 {
 		t.Errorf("kamailio_requests %v, want 6 (3 × 2)", v)
 	}
