@@ -589,7 +589,7 @@ func (p *parser) switchStmt() Stmt {
 // comparisons + - * / % unary.
 var binLevels = [][]string{
 	{"||"}, {"&&"}, {"|"}, {"&"}, {"^"},
-	{"==", "!=", "<", ">", "<=", ">=", "=~", "!~"},
+	{"==", "!=", "<", ">", "<=", ">=", "=~", "!~", "eq", "ne", "ieq", "ine"},
 	{"+", "-"}, {"*", "/", "%"},
 }
 
@@ -605,6 +605,8 @@ func (p *parser) binary(level int) Expr {
 		op := t.text
 		if t.kind == tIdent && t.text == "mod" && level == len(binLevels)-1 {
 			op = "%" // Kamailio's word for the remainder
+		} else if t.kind == tIdent && level == 5 && contains(binLevels[level], t.text) {
+			// eq, ne: compared as strings; ieq, ine: as integers
 		} else if t.kind != tOp || !contains(binLevels[level], t.text) {
 			return x
 		}
@@ -670,7 +672,11 @@ func (p *parser) primary() Expr {
 		p.advance()
 		c := &Call{Name: t.text, Pos: pos}
 		for !p.isOp(")") {
-			c.Args = append(c.Args, p.expr())
+			if s, ok := p.socketLit(); ok {
+				c.Args = append(c.Args, s)
+			} else {
+				c.Args = append(c.Args, p.expr())
+			}
 			if p.isOp(",") {
 				p.advance()
 			} else if !p.isOp(")") {
@@ -689,6 +695,30 @@ func (p *parser) primary() Expr {
 	}
 	p.failf(t.off, "expected an expression, found %s", p.describe(t))
 	return nil
+}
+
+// socketLit reads a socket written bare as a function's argument,
+// proto:host[:port] (force_send_socket(udp:10.0.0.1:5060)), as a string;
+// ok false when the argument is not one.
+func (p *parser) socketLit() (Expr, bool) {
+	t := p.tok
+	b := p.lx.b
+	if t.kind != tIdent || p.lx.off >= len(b) || b[p.lx.off] != ':' {
+		return nil, false
+	}
+	switch strings.ToLower(t.text) {
+	case "udp", "tcp", "tls", "sctp", "ws", "wss":
+	default:
+		return nil, false
+	}
+	j := t.off
+	for j < len(b) && b[j] != ',' && b[j] != ')' && b[j] != '\n' {
+		j++
+	}
+	lit := &StrLit{Value: strings.TrimSpace(string(b[t.off:j])), Pos: p.pos(t.off)}
+	p.lx.off = j
+	p.advance()
+	return lit, true
 }
 
 // LogWarnings logs the config's warnings.

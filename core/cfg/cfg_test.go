@@ -309,3 +309,24 @@ func TestBooleanWords(t *testing.T) {
 		t.Error("modparam with a word that is not a number: no error")
 	}
 }
+
+// TestSocketArgument: a socket written bare as a function's argument is
+// a string; an IPv6 address as one keeps its brackets.
+func TestSocketArgument(t *testing.T) {
+	c, err := Parse("t.cfg", []byte("request_route {\n force_send_socket(udp:127.0.0.1:5060);\n force_send_socket(tls:[::1]:5061);\n"+
+		" if (src_ip == ::ffff:10.0.0.1 || dst_ip == [fe80::1]/64) { exit; }\n}\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, st := range c.Routes[0].Body.Stmts {
+		if e, ok := st.(*ExprStmt); ok {
+			if call, ok := e.X.(*Call); ok {
+				got = append(got, call.Args[0].(*StrLit).Value)
+			}
+		}
+	}
+	if strings.Join(got, " ") != "udp:127.0.0.1:5060 tls:[::1]:5061" {
+		t.Errorf("socket arguments %q", got)
+	}
+}

@@ -66,6 +66,9 @@ type Ctx struct {
 	// port in this message's Via and Record-Route
 	// (set_advertised_address, set_advertised_port).
 	advAddr, advPort string
+	// sendHop is where the message onsend_route runs for goes.
+	sendHop Hop
+	sending bool
 
 	branches []Branch
 	path     []byte
@@ -201,6 +204,10 @@ func (c *Ctx) RURIText() []byte {
 	}
 	return c.Msg.RURIText()
 }
+
+// RevertRURI undoes the script's changes of the request URI (revert_uri):
+// it is the received one again.
+func (c *Ctx) RevertRURI() { c.ruri, c.ruriSet, c.ruriOK = c.ruri[:0], false, 0 }
 
 // RURI is the parsed request URI ($ru), as changed by the script.
 func (c *Ctx) RURI() (*sip.URI, error) {

@@ -205,7 +205,7 @@ func (c *Ctx) Forward(uri []byte) error {
 	if err := c.PushVia(hop, c.W.Scratch); err != nil {
 		return err
 	}
-	if !c.OnSend() {
+	if !c.OnSend(hop) {
 		m.ResetEdits()
 		return nil
 	}

@@ -78,16 +78,22 @@ func (c *Ctx) HasRoute(kind RouteKind, name string) bool {
 	return r != nil && r.Has(kind, name)
 }
 
+// SendHop is where the message onsend_route runs for goes (snd_ip,
+// to_ip, ...); ok false outside onsend_route.
+func (c *Ctx) SendHop() (Hop, bool) { return c.sendHop, c.sending }
+
 // OnSend runs onsend_route / ksr_onsend_route, when the script has one,
 // before a request leaves; false when the route dropped it.
-func (c *Ctx) OnSend() bool {
+func (c *Ctx) OnSend(hop Hop) bool {
 	w := c.W
 	if !w.hasOnSend {
 		return true
 	}
 	prevKind, prevRoute, prevDrop := c.Kind, c.Route, c.Drop
 	c.Kind, c.Route, c.Drop = RouteOnSend, RouteOnSend.String(), false
+	c.sendHop, c.sending = hop, true
 	_, err := w.runner.Run(c, RouteOnSend, "")
+	c.sending = false
 	dropped := c.Drop || err != nil
 	if err != nil {
 		w.env.Stats.ScriptErrors.Add(1)

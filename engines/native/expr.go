@@ -142,6 +142,11 @@ func (cp *compiler) valueKeyword(x *cfg.Ident) expr {
 		}
 	case "proto":
 		return func(r *runner, c *router.Ctx) (router.Value, flow) { return router.IntValue(int64(c.Proto())), next }
+	case "snd_ip", "snd_port", "snd_af", "snd_proto", "to_ip", "to_port":
+		if cp.blockKind != "onsend_route" {
+			cp.errorf(x.Pos, "%s allowed only in onsend_route", x.Name)
+		}
+		return sendKeyword(x.Name)
 	case "af":
 		return func(r *runner, c *router.Ctx) (router.Value, flow) {
 			if c.Src().Addr().Is6() {
@@ -220,6 +225,8 @@ func (cp *compiler) cond(x cfg.Expr) cond {
 			}
 		case "==", "!=", "<", ">", "<=", ">=", "=~", "!~":
 			return cp.compare(x)
+		case "eq", "ne", "ieq", "ine":
+			return cp.typedCompare(x)
 		}
 	case *cfg.Call:
 		return callCond(cp.expr(x))
@@ -287,7 +294,7 @@ var intOps = map[string]func(m, n int64) (int64, bool){
 
 func (cp *compiler) binary(x *cfg.Binary) expr {
 	switch x.Op {
-	case "&&", "||", "==", "!=", "<", ">", "<=", ">=", "=~", "!~":
+	case "&&", "||", "==", "!=", "<", ">", "<=", ">=", "=~", "!~", "eq", "ne", "ieq", "ine":
 		cd := cp.cond(x)
 		return func(r *runner, c *router.Ctx) (router.Value, flow) {
 			ok, f := cd(r, c)
@@ -421,6 +428,29 @@ func (cp *compiler) compare(x *cfg.Binary) cond {
 	}
 }
 
+// typedCompare compiles Kamailio's eq and ne (the operands compared as
+// strings) and ieq and ine (as integers; a string that is not one is 0).
+func (cp *compiler) typedCompare(x *cfg.Binary) cond {
+	a, b := cp.expr(x.X), cp.expr(x.Y)
+	neg := x.Op == "ne" || x.Op == "ine"
+	asInt := x.Op == "ieq" || x.Op == "ine"
+	return func(r *runner, c *router.Ctx) (bool, flow) {
+		va, vb, f := operands(r, c, a, b)
+		if f == stop {
+			return false, stop
+		}
+		var same bool
+		if asInt {
+			m, _ := va.Int64()
+			n, _ := vb.Int64()
+			same = m == n
+		} else {
+			same = va.String() == vb.String()
+		}
+		return same != neg, next
+	}
+}
+
 // myself compiles "X == myself" and "X != myself": X is src_ip (an
 // address) or a URI (uri, from_uri, to_uri, a pseudo-variable).
 func (cp *compiler) myself(x *cfg.Binary) cond {
@@ -529,4 +559,32 @@ func (cp *compiler) pvar(x *cfg.PVar) *router.PV {
 		return nil
 	}
 	return pv
+}
+
+// sendKeyword reads, in onsend_route, where the message goes: the
+// socket it leaves from (snd_ip, snd_port, snd_af, snd_proto) and its
+// destination (to_ip, to_port); null elsewhere.
+func sendKeyword(name string) expr {
+	return func(r *runner, c *router.Ctx) (router.Value, flow) {
+		hop, ok := c.SendHop()
+		if !ok || hop.Local == nil {
+			return router.Value{}, next
+		}
+		switch name {
+		case "snd_ip":
+			return router.StrValue(hop.Local.IP), next
+		case "snd_port":
+			return router.IntValue(int64(hop.Local.Addr.Port())), next
+		case "snd_af":
+			if hop.Local.Addr.Addr().Is4() {
+				return router.IntValue(4), next
+			}
+			return router.IntValue(6), next
+		case "snd_proto":
+			return router.IntValue(int64(hop.Proto)), next
+		case "to_ip":
+			return router.StrValue(hop.Addr.Addr().Unmap().String()), next
+		}
+		return router.IntValue(int64(hop.Addr.Port())), next
+	}
 }

@@ -77,7 +77,7 @@ func New(c *cfg.Config, t *dispatch.Table) (*Engine, error) {
 	cp := &compiler{e: e, cfg: c}
 	cp.tracer, _ = t.FindModule("debugger").(router.Tracer)
 	for _, r := range c.Routes {
-		cp.blockName = r.Name
+		cp.blockName, cp.blockKind = r.Name, r.Kind
 		if cp.blockName == "" {
 			cp.blockName = "DEFAULT"
 		}
@@ -170,6 +170,7 @@ type compiler struct {
 	errs      []error
 	tracer    router.Tracer // the debugger module's cfgtrace, when loaded
 	blockName string        // the route block being compiled, for the tracer
+	blockKind string        // and its kind: "request_route", "onsend_route", ...
 }
 
 func (cp *compiler) errorf(p cfg.Pos, f string, a ...any) {

@@ -105,6 +105,10 @@ request_route { $var(a) = 1; sanity_check("1", "0"); $var(b) = 1; }`, 1, map[str
 		{"ru assignment", `request_route { $ru = "sip:bob@example.com"; $rU = "carol"; $var(r) = $ru; }`, 1, map[string]string{"r": "sip:carol@example.com"}},
 		{"address literals", `request_route { if (src_ip == 127.0.0.1 && src_ip != 10.0.0.1 && src_ip == 127.0.0.0/8 && "127.0.0.1" == 127.0.0.1 && $si != 192.168.0.0/16) { $var(ip) = 1; } }`, 1,
 			map[string]string{"ip": "1"}},
+		{"eq ne ieq ine", `request_route { $var(s) = "ab"; $var(n) = 1; if ($var(s) eq "ab" && $var(n) ieq "1" && $var(s) ne "x" && $var(n) ine 2 && "10" ieq 10 && 10 eq "10" && !("a" eq "b")) { $var(cmp) = 1; } }`, 1,
+			map[string]string{"cmp": "1"}},
+		{"revert_uri", `request_route { $var(o) = $ru; $ru = "sip:x@example.net"; revert_uri(); if ($ru == $var(o)) { $var(rv) = 1; } }`, 1,
+			map[string]string{"rv": "1"}},
 		{"IPv6 literals", `request_route { if (src_ip != ::1 && src_ip != [2001:db8::1] && src_ip != 2001:db8::/32 && "::1" == ::1 && "2001:db8::7" == [2001:db8::]/64 && "fe80::1" == fe80::/10) { $var(ip6) = 1; } }`, 1,
 			map[string]string{"ip6": "1"}},
 		{"selects", `request_route { $var(h) = @via[1].host; $var(t) = @from.tag; if (@ruri.user == $null) { $var(n) = 1; } }`, 1,
@@ -155,6 +159,7 @@ func TestLoadErrors(t *testing.T) {
 		{"all errors reported", "request_route {\n  nope1();\n  nope2();\n}", "t.cfg:3:3: unknown function nope2"},
 		{"no request_route", "route[A] { exit; }", "no request_route block"},
 		{"bad network", "request_route {\n  if (src_ip == 10.0.0.0/40) { exit; }\n}", "t.cfg:2:17: bad network 10.0.0.0/40"},
+		{"snd_ip outside onsend_route", "request_route {\n  if (snd_ip == 10.0.0.1) { exit; }\n}", "t.cfg:2:7: snd_ip allowed only in onsend_route"},
 		{"address ordered", "request_route {\n  if (src_ip < 10.0.0.1) { exit; }\n}", "an address can only be compared with == or !="},
 	}
 	for i, c := range cases {

@@ -71,6 +71,13 @@ func (Module) Exports() []dispatch.Export {
 		{Name: "resetsflag", Ret: dispatch.Bool, Fn: dispatch.FI(func(c *router.Ctx, f int) int { return clearBit(&c.W.SFlags, f) })},
 		{Name: "issflagset", Ret: dispatch.Bool, Fn: dispatch.FI(func(c *router.Ctx, f int) int { return isBit(c.W.SFlags, f) })},
 
+		{Name: "revert_uri", NativeOnly: true, Ret: dispatch.Int, Fn: dispatch.F0(func(c *router.Ctx) int {
+			if !c.Msg.IsRequest() {
+				return -1
+			}
+			c.RevertRURI()
+			return 1
+		})},
 		{Name: "set_advertised_address", Ret: dispatch.Int, Fn: dispatch.FS(func(c *router.Ctx, addr string) int {
 			c.SetAdvertised(addr, "")
 			return 1

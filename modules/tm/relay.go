@@ -302,7 +302,7 @@ func (t *Trans) branchOut(c *router.Ctx) bool {
 		c.Log().Error("tm: t_relay: "+err.Error(), "route", c.Route)
 		return false
 	}
-	if !c.OnSend() {
+	if !c.OnSend(hop) {
 		return false
 	}
 	b := &t.first

@@ -380,6 +380,14 @@ func TestOnSendAndReplyRouteDrop(t *testing.T) {
 	}
 	uas.Quiet(200 * time.Millisecond)
 
+	// onsend_route sees where the request goes (to_ip, to_port, snd_*).
+	uac.Send(p.Addr, message(uac, uas, "nosendto-1", "X-No-Send-To: "+fmt.Sprint(uas.Addr().Port())+"\n"))
+	uac.Expect("SIP/2.0 500 ")
+	uas.Quiet(200 * time.Millisecond)
+	uac.Send(p.Addr, message(uac, uas, "nosendto-2", "X-No-Send-To: 1\n"))
+	uas.Reply(uas.Expect("MESSAGE "), 200, "OK", "")
+	uac.Expect("SIP/2.0 200 OK")
+
 	uac.Send(p.Addr, message(uac, uas, "dropreply-1", ""))
 	req := uas.Expect("MESSAGE ")
 	uas.Reply(req, 200, "OK", "X-Drop-Reply: yes\r\n")
