@@ -26,6 +26,7 @@ var readOnly = map[string]string{
 	"tm.magic":               "RFC 3261's branch cookie as bytes",
 	"jsonrpcs.routeDesc":     "a Prometheus descriptor",
 	"jsonrpcs.routeBuckets":  "the latency histogram's buckets",
+	"pv.wholeHeaders":        "the selects that read a header whole, to its name",
 	"moduletest.Proxy":       "the test kit's fixed proxy address",
 	"moduletest.Client":      "the test kit's fixed client address",
 }
