@@ -414,7 +414,13 @@ func (c *Ctx) IsMyself(u *sip.URI) bool { return c.W.env.Myself.IsURI(u) }
 
 // RewriteRURI replaces the user (when user is not nil) or the host (when
 // host is not nil) of the request URI, keeping the rest.
-func (c *Ctx) RewriteRURI(user, host []byte) error {
+func (c *Ctx) RewriteRURI(user, host []byte) error { return c.rewriteRURI(user, host, false) }
+
+// RewriteRURIHostPort replaces the host and port of the request URI with
+// hp, "host[:port]" (sethostport).
+func (c *Ctx) RewriteRURIHostPort(hp []byte) error { return c.rewriteRURI(nil, hp, true) }
+
+func (c *Ctx) rewriteRURI(user, host []byte, withPort bool) error {
 	u, err := c.RURI()
 	if err != nil {
 		return err
@@ -438,7 +444,7 @@ func (c *Ctx) RewriteRURI(user, host []byte) error {
 	}
 	if host != nil {
 		b = append(b, host...)
-		if len(u.PortText) > 0 {
+		if len(u.PortText) > 0 && !withPort {
 			b = append(append(b, ':'), u.PortText...)
 		}
 	} else {

@@ -19,7 +19,7 @@ func init() {
 		"usrloc":     "ul_add ul_rm",
 		"htable":     "sht_lock sht_unlock",
 		"dispatcher": "ds_select_dst ds_next_dst ds_is_from_list",
-		"core":       "t_relay_to",
+		"core":       "t_relay_to udp_mtu_try_proto",
 	} {
 		for _, f := range strings.Fields(fns) {
 			unbuilt[f] = mod

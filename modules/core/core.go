@@ -71,6 +71,12 @@ func (Module) Exports() []dispatch.Export {
 		{Name: "resetsflag", Ret: dispatch.Bool, Fn: dispatch.FI(func(c *router.Ctx, f int) int { return clearBit(&c.W.SFlags, f) })},
 		{Name: "issflagset", Ret: dispatch.Bool, Fn: dispatch.FI(func(c *router.Ctx, f int) int { return isBit(c.W.SFlags, f) })},
 
+		// error(class, reason): as in Kamailio, a notice that it is not
+		// implemented, and the script goes on.
+		{Name: "error", NativeOnly: true, Ret: dispatch.Int, Fn: dispatch.FSS(func(c *router.Ctx, class, reason string) int {
+			c.Log().Info("error(\""+class+"\", \""+reason+"\") not implemented yet", "route", c.Route)
+			return 1
+		})},
 		{Name: "revert_uri", NativeOnly: true, Ret: dispatch.Int, Fn: dispatch.F0(func(c *router.Ctx) int {
 			if !c.Msg.IsRequest() {
 				return -1
@@ -152,6 +158,19 @@ func (Module) Exports() []dispatch.Export {
 		{Name: "rewriteuri", NativeOnly: true, Ret: dispatch.Bool, Fn: dispatch.FS(func(c *router.Ctx, u string) int { return okErr(c, "rewriteuri", c.SetRURI([]byte(u))) })},
 		{Name: "rewritehost", NativeOnly: true, Ret: dispatch.Bool, Fn: dispatch.FS(func(c *router.Ctx, h string) int { return okErr(c, "rewritehost", c.RewriteRURI(nil, []byte(h))) })},
 		{Name: "rewriteuser", NativeOnly: true, Ret: dispatch.Bool, Fn: dispatch.FS(func(c *router.Ctx, u string) int { return okErr(c, "rewriteuser", c.RewriteRURI([]byte(u), nil)) })},
+		{Name: "rewritehostport", NativeOnly: true, Ret: dispatch.Bool, Fn: dispatch.FS(setHostPort)},
+		{Name: "sethostport", NativeOnly: true, Ret: dispatch.Bool, Fn: dispatch.FS(setHostPort)},
+		{Name: "rewriteport", NativeOnly: true, Ret: dispatch.Bool, Fn: dispatch.FS(setPort)},
+		{Name: "setport", NativeOnly: true, Ret: dispatch.Bool, Fn: dispatch.FS(setPort)},
+		// forward(host, port), forward_udp/tcp/tls(host[, port]): to that
+		// address, over that transport.
+		{Name: "forward", NativeOnly: true, Ret: dispatch.Int, Fn: dispatch.FSI(func(c *router.Ctx, host string, port int) int { return forwardTo(c, "", host, port) })},
+		{Name: "forward_udp", NativeOnly: true, Ret: dispatch.Int, Fn: dispatch.FS(func(c *router.Ctx, host string) int { return forwardTo(c, "udp", host, 0) })},
+		{Name: "forward_udp", NativeOnly: true, Ret: dispatch.Int, Fn: dispatch.FSI(func(c *router.Ctx, host string, port int) int { return forwardTo(c, "udp", host, port) })},
+		{Name: "forward_tcp", NativeOnly: true, Ret: dispatch.Int, Fn: dispatch.FS(func(c *router.Ctx, host string) int { return forwardTo(c, "tcp", host, 0) })},
+		{Name: "forward_tcp", NativeOnly: true, Ret: dispatch.Int, Fn: dispatch.FSI(func(c *router.Ctx, host string, port int) int { return forwardTo(c, "tcp", host, port) })},
+		{Name: "forward_tls", NativeOnly: true, Ret: dispatch.Int, Fn: dispatch.FS(func(c *router.Ctx, host string) int { return forwardTo(c, "tls", host, 0) })},
+		{Name: "forward_tls", NativeOnly: true, Ret: dispatch.Int, Fn: dispatch.FSI(func(c *router.Ctx, host string, port int) int { return forwardTo(c, "tls", host, port) })},
 		{Name: "strip", NativeOnly: true, Ret: dispatch.Bool, Fn: dispatch.FI(func(c *router.Ctx, n int) int {
 			return editUser(c, "strip", func(u string) string { return u[min(max(n, 0), len(u)):] })
 		})},
@@ -450,6 +469,36 @@ func forward(c *router.Ctx, uri string) int {
 		return -1
 	}
 	return 1
+}
+
+// forwardTo forwards statelessly to host[:port] over proto ("" the
+// default).
+func forwardTo(c *router.Ctx, proto, host string, port int) int {
+	uri := "sip:" + host
+	if strings.IndexByte(host, ':') >= 0 && !strings.HasPrefix(host, "[") {
+		uri = "sip:[" + host + "]"
+	}
+	if port > 0 {
+		uri += ":" + strconv.Itoa(port)
+	}
+	if proto != "" {
+		uri += ";transport=" + proto
+	}
+	return forward(c, uri)
+}
+
+// setHostPort is sethostport(host[:port]) on the request URI.
+func setHostPort(c *router.Ctx, hp string) int {
+	return okErr(c, "sethostport", c.RewriteRURIHostPort([]byte(hp)))
+}
+
+// setPort is setport(port) on the request URI: its host with port.
+func setPort(c *router.Ctx, port string) int {
+	u, err := c.RURI()
+	if err != nil {
+		return okErr(c, "setport", err)
+	}
+	return okErr(c, "setport", c.RewriteRURIHostPort(append(append(append([]byte(nil), u.Host...), ':'), port...)))
 }
 
 // editUser changes the user part of the request URI (strip, strip_tail,

@@ -168,3 +168,31 @@ func TestAdvertised(t *testing.T) {
 		t.Errorf("top Via %q: the advertised address outlived its message", v)
 	}
 }
+
+// TestNativeForwardsAndRewrites: forward(host, port), forward_udp/tcp(),
+// sethostport, setport, error() and revert_uri in the native language.
+func TestNativeForwardsAndRewrites(t *testing.T) {
+	k := moduletest.New(t, "")
+	k.Request(invite)
+	if got := k.Native("forward_tcp", "198.51.100.7", 5070).String(); got != "1" {
+		t.Fatalf("forward_tcp: %s", got)
+	}
+	if s := k.Sent(); len(s) != 1 || s[0].Proto.String() != "TCP" || s[0].Dst.String() != "198.51.100.7:5070" {
+		t.Errorf("forward_tcp sent %+v", s)
+	}
+	k.Request(invite)
+	k.Native("forward", "198.51.100.8", 5080)
+	if s := k.Sent(); len(s) != 1 || s[0].Dst.String() != "198.51.100.8:5080" {
+		t.Errorf("forward(host, port) sent %+v", s)
+	}
+	k.Request(invite)
+	k.Native("sethostport", "example.org:5090")
+	k.Run([]moduletest.Case{{"pv.get", []any{"$ru"}, "sip:bob@example.org:5090;transport=udp"}})
+	k.Native("setport", "6000")
+	k.Run([]moduletest.Case{{"pv.get", []any{"$ru"}, "sip:bob@example.org:6000;transport=udp"}})
+	k.Native("revert_uri")
+	k.Run([]moduletest.Case{{"pv.get", []any{"$ru"}, "sip:bob@127.0.0.1:5060;transport=udp"}})
+	if got := k.Native("error", "500", "oops").String(); got != "1" || !strings.Contains(k.Logs.String(), `error(\"500\", \"oops\") not implemented yet`) {
+		t.Errorf("error(): %s\n%s", got, k.Logs.String())
+	}
+}

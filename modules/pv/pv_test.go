@@ -194,3 +194,27 @@ func TestMoreSelects(t *testing.T) {
 		{"pv.get", []any{"$sel(proxy_authorization.realm)"}, ""},
 	})
 }
+
+// TestNameAddrSelects: the Contact's parameters, Record-Route and
+// Refer-To, and @sys.
+func TestNameAddrSelects(t *testing.T) {
+	k := moduletest.New(t, "")
+	k.Request(strings.NewReplacer("Contact: <sip:alice@192.0.2.10:5062>", `Contact: "Al" <sip:alice@192.0.2.10:5062>;q=0.5;expires=60;+sip.instance="<urn:uuid:1>"`,
+		"X-Dup: one\n", "X-Dup: one\nRecord-Route: <sip:p1.example.com;lr;ftag=f1>, <sip:p2.example.com;lr>\nRefer-To: \"Carol\" <sip:carol@example.com>;x=y\n").Replace(invite))
+	k.Run([]moduletest.Case{
+		{"pv.get", []any{"$sel(contact.q)"}, "0.5"},
+		{"pv.get", []any{"$sel(contact.expires)"}, "60"},
+		{"pv.get", []any{"$sel(contact.instance)"}, "<urn:uuid:1>"},
+		{"pv.get", []any{"$sel(contact.name)"}, "Al"},
+		{"pv.get", []any{"$sel(contact.methods)"}, ""},
+		{"pv.get", []any{"$sel(contact.uri.host)"}, "192.0.2.10"},
+		{"pv.get", []any{"$sel(rr.uri)"}, "sip:p1.example.com;lr;ftag=f1"},
+		{"pv.get", []any{"$sel(rr.uri.host)"}, "p1.example.com"},
+		{"pv.get", []any{"$sel(refer_to.name)"}, "Carol"},
+		{"pv.get", []any{`$sel(refer_to.params["x"])`}, "y"},
+		{"pv.get", []any{"$sel(rpid)"}, ""},
+	})
+	if n := k.Call("pv.geti", "$sel(sys.now)"); n.I < 1700000000 {
+		t.Errorf("@sys.now %v", n)
+	}
+}

@@ -104,7 +104,7 @@ func parseSel(pv *router.PV) error {
 		}
 		if base != "ruri" && len(rest) > 0 {
 			if rest[0] != "uri" {
-				return bad
+				break // another part: moreSel's
 			}
 			rest = rest[1:]
 		}

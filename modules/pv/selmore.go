@@ -2,8 +2,10 @@ package pv
 
 import (
 	"bytes"
+	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/kemi-sip/kemi/core/router"
 	"github.com/kemi-sip/kemi/core/sip"
@@ -90,6 +92,17 @@ func moreSel(base, arg string, rest []string) selGet {
 		}
 	case "msg", "message":
 		return msgSel(rest)
+	case "contact":
+		return contactParamSel(one, len(rest))
+	case "rr", "record_route", "refer_to", "remote_party_id", "rpid":
+		return nameAddrSel(base, rest)
+	case "sys":
+		switch {
+		case one == "now":
+			return func(c *router.Ctx) router.Value { return router.IntValue(time.Now().Unix()) }
+		case one == "pid":
+			return func(c *router.Ctx) router.Value { return router.IntValue(int64(os.Getpid())) }
+		}
 	case "hf_value":
 		return hfValueSel(rest)
 	case "authorization", "proxy_authorization":
@@ -390,4 +403,78 @@ func authParam(v []byte, name string) ([]byte, bool) {
 		}
 	}
 	return nil, false
+}
+
+// contactParamSel reads a Contact's q, expires, methods, received,
+// instance (+sip.instance) or display name.
+func contactParamSel(field string, n int) selGet {
+	if n != 1 {
+		return nil
+	}
+	pname := map[string]string{"q": "q", "expires": "expires", "methods": "methods", "received": "received", "instance": "+sip.instance"}[field]
+	if pname == "" && field != "name" {
+		return nil
+	}
+	return func(c *router.Ctx) router.Value {
+		ct, err := c.Msg.Contact()
+		if err != nil || ct == nil || ct.Star {
+			return router.Value{}
+		}
+		if field == "name" {
+			return router.NonEmpty(ct.Display)
+		}
+		if v, ok := sip.Param(ct.Params, pname); ok {
+			return router.BytesValue(bytes.Trim(v, `"`))
+		}
+		return router.Value{}
+	}
+}
+
+// nameAddrSel reads the first value of a name-addr header (Record-Route,
+// Refer-To, Remote-Party-ID): whole, or its uri (and the uri's parts),
+// name, tag or params["x"].
+func nameAddrSel(base string, rest []string) selGet {
+	h := map[string]string{"rr": "Record-Route", "record_route": "Record-Route", "refer_to": "Refer-To",
+		"remote_party_id": "Remote-Party-ID", "rpid": "Remote-Party-ID"}[base]
+	var read func(na *sip.NameAddr) router.Value
+	switch {
+	case len(rest) == 0:
+		read = func(na *sip.NameAddr) router.Value { return router.BytesValue(na.Raw) }
+	case rest[0] == "name" && len(rest) == 1:
+		read = func(na *sip.NameAddr) router.Value { return router.NonEmpty(na.Display) }
+	case rest[0] == "tag" && len(rest) == 1:
+		read = func(na *sip.NameAddr) router.Value { return router.NonEmpty(na.Tag) }
+	case rest[0] == "uri" && len(rest) <= 2:
+		part := ""
+		if len(rest) == 2 {
+			part = rest[1]
+		}
+		f := uriPart(part)
+		if f == nil {
+			return nil
+		}
+		read = func(na *sip.NameAddr) router.Value { return f(&na.URI) }
+	default:
+		name, ok := param(rest[0])
+		if !ok || len(rest) != 1 {
+			return nil
+		}
+		read = func(na *sip.NameAddr) router.Value {
+			if v, ok := sip.Param(na.Params, name); ok {
+				return router.BytesValue(v)
+			}
+			return router.Value{}
+		}
+	}
+	return func(c *router.Ctx) router.Value {
+		v := nthValue(c.Msg, h, 1)
+		if v == nil {
+			return router.Value{}
+		}
+		var na sip.NameAddr
+		if err := sip.ParseNameAddr(v, &na); err != nil {
+			return router.Value{}
+		}
+		return read(&na)
+	}
 }
