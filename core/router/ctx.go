@@ -110,6 +110,7 @@ func (c *Ctx) reset(m *sip.Msg, p *transport.Packet) {
 	c.viaSrvID, c.viaXAVP, c.viaFields = false, false, false
 	c.sendSocket = nil
 	c.advAddr, c.advPort = "", ""
+	c.sending = false
 }
 
 // SetAdvertised has this message's Via and Record-Route name addr and
