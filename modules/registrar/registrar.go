@@ -348,8 +348,10 @@ func (reg *Module) save(c *router.Ctx, table string, flags int, uri string) (int
 		}
 		q = qOverride(c, q)
 		inst, _ := sip.Param(ct.Params, "+sip.instance")
-		rid, _ := sip.Param(ct.Params, "reg-id")
-		regID, _ := strconv.Atoi(string(rid))
+		regID := 0
+		if rid, ok := sip.Param(ct.Params, "reg-id"); ok && len(rid) > 0 {
+			regID, _ = strconv.Atoi(string(rid)) // a failed Atoi allocates its error: not for every REGISTER
+		}
 		bs = append(bs, binding{uri: string(ct.URI.Raw), expires: e, q: q, instance: strings.Trim(string(inst), `"`), regID: regID})
 	}
 	if err := it.Err(); err != nil {
