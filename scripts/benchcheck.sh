@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The micro-benchmark regression check: the parser, dispatch call and route
-# per engine, auth and registrar benchmarks, -count 6 -benchmem, compared
+# The micro-benchmark regression check: the parser, the UDP receive path,
+# dispatch call and route per engine, auth and registrar benchmarks, -count 6 -benchmem, compared
 # with benchstat (golang.org/x/perf). benchdata/baseline.txt holds the
 # baseline's figures; the commit that last wrote it is the baseline's code.
 # The check builds both (the baseline's code in a git worktree) and runs
@@ -32,6 +32,7 @@ trap cleanup EXIT
 # package and the benchmarks of it that make the check
 suites=(
   "./core/sip         ^Benchmark(Parse|ParseOnly|Reply200ToRegister|ForwardInvite)$"
+  "./core/transport   ^BenchmarkUDPRoundTrip$"
   "./engines/native   ^BenchmarkRegisterRoute$"
   "./engines/lua      ^Benchmark(RegisterRoute|KSRCall|TableCallFromGo)$"
   "./engines/golua    ^Benchmark(RegisterRoute|KSRCall)$"
