@@ -53,4 +53,3 @@ func BenchmarkUDPRoundTrip(b *testing.B) {
 		})
 	}
 }
-
