@@ -104,6 +104,9 @@ func (tm *Module) CancelCallID(c *router.Ctx, callID, cseq string, flag, rcode i
 	t.canceled = true
 	t.cancelBranches(c.Env(), -1)
 	w := tm.worker()
+	if w == nil {
+		return -1
+	}
 	defer tm.putWorker(w)
 	t.branchDone(w)
 	return 1
@@ -121,6 +124,9 @@ func (tm *Module) ReplyCallID(c *router.Ctx, callID, cseq string, code int, reas
 	}
 	defer t.mu.Unlock()
 	w := tm.worker()
+	if w == nil {
+		return -1
+	}
 	defer tm.putWorker(w)
 	rc := t.replyOn(w, code, reason)
 	t.maybeEnd()
@@ -227,6 +233,10 @@ func (tm *Module) Suspend(c *router.Ctx) int {
 		}
 		t.suspended = false
 		w := tm.worker()
+		if w == nil {
+			t.startWait()
+			return
+		}
 		defer tm.putWorker(w)
 		t.replyOn(w, 408, "Request Timeout")
 		t.maybeEnd()
@@ -257,6 +267,10 @@ func (tm *Module) Continue(c *router.Ctx, index, label int, route string) int {
 		t.suspendTimer.Stop()
 	}
 	w := tm.worker()
+	if w == nil {
+		t.startWait()
+		return -1
+	}
 	defer tm.putWorker(w)
 	rc := t.requestCtx(w)
 	if rc == nil {
@@ -285,7 +299,8 @@ func (tm *Module) Continue(c *router.Ctx, index, label int, route string) int {
 }
 
 // worker is a worker for the routes tm runs outside a request: one of
-// the timers' when free, else a new one.
+// the timers' when free, else a new one; nil (logged) when none can be
+// made.
 func (tm *Module) worker() *router.Worker {
 	select {
 	case w := <-tm.pool:
@@ -295,12 +310,16 @@ func (tm *Module) worker() *router.Worker {
 	}
 	w, err := tm.env.NewWorker(-9)
 	if err != nil {
-		panic("tm: no worker: " + err.Error())
+		tm.env.Log.Error("tm: no worker for a route: " + err.Error())
+		return nil
 	}
 	return w
 }
 
 func (tm *Module) putWorker(w *router.Worker) {
+	if w == nil {
+		return
+	}
 	select {
 	case tm.pool <- w:
 	default:

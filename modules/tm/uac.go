@@ -135,6 +135,10 @@ func (tm *Module) uacSend(c *router.Ctx, method, ruri, nexthop, socket, headers,
 	defer t.mu.Unlock()
 	tm.track(t)
 	w := tm.worker()
+	if w == nil {
+		t.remove()
+		return fail("no worker for the request")
+	}
 	defer tm.putWorker(w)
 	rc := t.requestCtx(w)
 	if rc == nil {
