@@ -135,7 +135,7 @@ var knownGlobals = map[string]bool{
 	"log_name": true, "log_color": true, "fork": true, "children": true, "listen": true, "port": true,
 	"alias": true, "auto_aliases": true, "mpath": true, "latency_cfg_log": true, "latency_log": true,
 	"latency_limit_action": true, "latency_limit_db": true, "memdbg": true, "memlog": true,
-	"tcp_connection_lifetime": true, "tcp_max_connections": true, "tcp_children": true, "disable_tcp": true,
+	"tcp_connection_lifetime": true, "tcp_conn_wq_max": true, "tcp_wq_max": true, "tcp_send_timeout": true, "tcp_max_connections": true, "tcp_children": true, "disable_tcp": true,
 	"enable_tls": true, "tls_max_connections": true, "dns": true, "rev_dns": true, "dns_try_ipv6": true,
 	"use_dns_cache": true, "dns_cache_init": true, "server_header": true, "server_signature": true,
 	"user_agent_header": true, "sip_warning": true, "maxbuffer": true, "tcp_accept_no_cl": true,

@@ -108,6 +108,8 @@ func (e *Env) Statistics() *stats.Registry {
 			r.Func("core", "banned_sources", "sources with a ban in force", stats.Gauge, func() int64 { return t.Guard.BannedSources() })
 			r.Uint("core", "tcp_refused", "TCP connections closed at accept (limit or ban)", &t.Stats.TCPRefused)
 			r.Uint("core", "tcp_idle_closed", "TCP streams closed after tcp_connection_lifetime idle", &t.Stats.TCPIdle)
+			r.Uint("core", "tcp_wq_full", "messages refused by a full TCP write queue (tcp_conn_wq_max, tcp_wq_max)", &t.Stats.TCPQueueFull)
+			r.Uint("core", "tcp_send_timeout", "TCP streams closed: the peer took nothing for tcp_send_timeout", &t.Stats.TCPSendTimeout)
 			r.Uint("core", "tls_handshake_failed", "TLS connections whose handshake failed", &t.Stats.TLSHandshake)
 			r.Uint("core", "overload_readings", "looks at a UDP socket's backlog that found it over overload_backlog", &t.Stats.Overloaded)
 		}

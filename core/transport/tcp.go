@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/kemi-sip/kemi/core/sip"
@@ -21,21 +22,156 @@ import (
 type tcpConn struct {
 	id     uint64
 	c      net.Conn // *net.TCPConn or *tls.Conn
+	srv    *Server
 	proto  sip.Transport
 	peer   netip.AddrPort
-	wmu    sync.Mutex
+	wmu    sync.Mutex // synchronous writes (tcp_async=no)
+	wq     writeQueue
+	raw    syscall.RawConn // plain TCP: a write tried at once, without blocking
 	closed atomic.Bool
 	// aliases are the other peer ports this stream carries messages to
 	// (add_tcp_alias); guarded by the server's mu.
 	aliases []uint16
 }
 
+// writeQueue is a stream's queue of bytes to send (Kamailio's tcp_async):
+// a worker appends its message and goes on; the stream's writer goroutine,
+// started when the queue fills and gone when it empties, sends them.
+type writeQueue struct {
+	mu      sync.Mutex
+	buf     []byte    // queued, not yet handed to the writer
+	spare   []byte    // the writer's last batch, reused
+	since   time.Time // the last progress while bytes wait
+	running bool      // a writer goroutine is on it
+}
+
+// The errors of a write that did not queue.
+var (
+	errQueueFull   = errors.New("the connection's write queue is full (tcp_conn_wq_max, tcp_wq_max)")
+	errSendTimeout = errors.New("the connection took nothing for tcp_send_timeout: closed")
+	errStreamGone  = errors.New("the connection is closed")
+)
+
+// write sends b on the stream: queued (tcp_async, the default) or
+// written at once. A queue that has made no progress for tcp_send_timeout
+// closes the stream; one past tcp_conn_wq_max (or all past tcp_wq_max)
+// refuses b. Neither blocks the worker.
 func (c *tcpConn) write(b []byte) error {
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	c.c.SetWriteDeadline(time.Now().Add(10 * time.Second))
-	_, err := c.c.Write(b)
-	return err
+	s := c.srv
+	if s.cfg.TCPSync {
+		c.wmu.Lock()
+		defer c.wmu.Unlock()
+		c.c.SetWriteDeadline(time.Now().Add(s.cfg.TCPSendTimeout))
+		_, err := c.c.Write(b)
+		return err
+	}
+	q := &c.wq
+	q.mu.Lock()
+	if c.closed.Load() {
+		q.mu.Unlock()
+		return errStreamGone
+	}
+	if len(q.buf) > 0 && time.Since(q.since) > s.cfg.TCPSendTimeout {
+		q.mu.Unlock()
+		s.stalled(c)
+		return errSendTimeout
+	}
+	if len(q.buf)+len(b) > s.cfg.TCPConnWQMax || s.wqBytes.Load()+int64(len(b)) > int64(s.cfg.TCPWQMax) {
+		q.mu.Unlock()
+		s.Stats.TCPQueueFull.Add(1)
+		return errQueueFull
+	}
+	if len(q.buf) == 0 && !q.running {
+		if c.raw != nil {
+			// Nothing waits: what the socket takes now goes at once, as
+			// Kamailio's async write tries first; the rest is queued.
+			n := c.writeNow(b)
+			if n == len(b) {
+				q.mu.Unlock()
+				return nil
+			}
+			b = b[n:]
+		}
+		q.since = time.Now()
+	}
+	q.buf = append(q.buf, b...)
+	s.wqBytes.Add(int64(len(b)))
+	if !q.running {
+		q.running = true
+		go c.drain()
+	}
+	q.mu.Unlock()
+	return nil
+}
+
+// writeNow writes what the socket takes of b without waiting: how much.
+func (c *tcpConn) writeNow(b []byte) int {
+	n := 0
+	c.raw.Write(func(fd uintptr) bool {
+		for n < len(b) {
+			k, err := syscall.Write(int(fd), b[n:])
+			if k > 0 {
+				n += k
+			}
+			if err == syscall.EINTR {
+				continue
+			}
+			if err != nil || k <= 0 {
+				break
+			}
+		}
+		return true // one try: never wait here
+	})
+	return n
+}
+
+// drain is the stream's writer: it sends what the queue holds, a batch at
+// a time, until it is empty; a write that fails or takes longer than
+// tcp_send_timeout closes the stream.
+func (c *tcpConn) drain() {
+	s, q := c.srv, &c.wq
+	for {
+		q.mu.Lock()
+		if len(q.buf) == 0 || c.closed.Load() {
+			s.wqBytes.Add(-int64(len(q.buf)))
+			q.buf = q.buf[:0]
+			q.running = false
+			q.mu.Unlock()
+			return
+		}
+		out := q.buf
+		q.buf = q.spare[:0]
+		q.mu.Unlock()
+		c.c.SetWriteDeadline(time.Now().Add(s.cfg.TCPSendTimeout))
+		_, err := c.c.Write(out)
+		s.wqBytes.Add(-int64(len(out)))
+		q.mu.Lock()
+		q.spare, q.since = out[:0], time.Now()
+		q.mu.Unlock()
+		if err != nil {
+			if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
+				s.stalled(c)
+			} else {
+				s.Stats.SendErrors.Add(1)
+				c.closed.Store(true) // further writes are refused at once
+				c.c.Close()          // the read loop untracks it
+			}
+		}
+	}
+}
+
+// stalled closes a stream whose peer takes nothing, counted and logged
+// within the guard's lines per second (a slow peer is not banned for it).
+func (s *Server) stalled(c *tcpConn) {
+	if c.closed.Swap(true) {
+		return
+	}
+	s.Stats.TCPSendTimeout.Add(1)
+	if s.Guard.logSlot(time.Now().UnixNano()) {
+		s.log.Warn("tcp stream closed: the peer takes nothing (tcp_send_timeout)", "peer", c.peer.String(),
+			"timeout", s.cfg.TCPSendTimeout.String(), "closed_so_far", s.Stats.TCPSendTimeout.Load())
+	}
+	c.c.Close()
 }
 
 func (s *Server) acceptLoop(l *Listener) {
@@ -104,7 +240,10 @@ type streamKey struct {
 
 func (s *Server) track(c net.Conn, proto sip.Transport) *tcpConn {
 	ap := c.RemoteAddr().(*net.TCPAddr).AddrPort()
-	tc := &tcpConn{id: s.nextID.Add(1), c: c, proto: proto, peer: netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())}
+	tc := &tcpConn{id: s.nextID.Add(1), c: c, srv: s, proto: proto, peer: netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())}
+	if t, ok := c.(*net.TCPConn); ok {
+		tc.raw, _ = t.SyscallConn()
+	}
 	s.mu.Lock()
 	s.conns[streamKey{proto, tc.peer}] = tc
 	s.perIP[tc.peer.Addr()]++

@@ -202,6 +202,15 @@ type Config struct {
 	// TCPLifetime closes a stream idle that long (tcp_connection_lifetime);
 	// 0 means 120 s, Kamailio's default.
 	TCPLifetime time.Duration
+	// TCPSync writes to a stream from the worker (tcp_async=no); by
+	// default writes are queued. TCPConnWQMax bounds one stream's queue
+	// (tcp_conn_wq_max, 0: 32 KiB), TCPWQMax all of them (tcp_wq_max, 0:
+	// 10 MiB); TCPSendTimeout closes a stream that takes nothing that long
+	// (tcp_send_timeout, 0: 10 s).
+	TCPSync        bool
+	TCPConnWQMax   int
+	TCPWQMax       int
+	TCPSendTimeout time.Duration
 	// TLS is the server side of listen=tls: sockets, ClientTLS what kemi
 	// dials TLS destinations with (the tls module's); a tls listener
 	// without TLS is an error.
@@ -232,6 +241,10 @@ type Stats struct {
 	TCPRefused   atomic.Uint64 // connections closed at accept: a limit or a ban
 	TCPIdle      atomic.Uint64 // streams closed after tcp_connection_lifetime idle
 	TLSHandshake atomic.Uint64 // TLS connections whose handshake failed
+	// TCPQueueFull counts messages refused by a full write queue;
+	// TCPSendTimeout streams closed because their peer took nothing.
+	TCPQueueFull   atomic.Uint64
+	TCPSendTimeout atomic.Uint64
 }
 
 // Server runs the listeners and the workers.
@@ -251,6 +264,8 @@ type Server struct {
 	closed atomic.Bool
 	done   chan struct{}
 	rec    *recorder // NewRecorder's: nothing is sent, it is kept
+	// wqBytes are the bytes in every stream's write queue (tcp_wq_max).
+	wqBytes atomic.Int64
 }
 
 // Listen binds every address. Nothing is read until Serve.
@@ -263,6 +278,15 @@ func Listen(cfg Config) (*Server, error) {
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
+	}
+	if cfg.TCPConnWQMax <= 0 {
+		cfg.TCPConnWQMax = 32 << 10
+	}
+	if cfg.TCPWQMax <= 0 {
+		cfg.TCPWQMax = 10 << 20
+	}
+	if cfg.TCPSendTimeout <= 0 {
+		cfg.TCPSendTimeout = 10 * time.Second
 	}
 	if cfg.TCPLifetime <= 0 {
 		cfg.TCPLifetime = 120 * time.Second
@@ -469,8 +493,9 @@ func (s *Server) Reply(p *Packet, dst netip.AddrPort, b []byte) error {
 		return nil
 	}
 	if p.conn != nil && !p.conn.closed.Load() {
-		if err := p.conn.write(b); err == nil {
-			return nil
+		err := p.conn.write(b)
+		if err == nil || errors.Is(err, errQueueFull) || errors.Is(err, errSendTimeout) {
+			return err // not on another connection: the peer is not reading this one
 		}
 	}
 	return s.Send(p.Local, p.Proto, dst, b)

@@ -231,6 +231,8 @@ func transportSettings(c *cfg.Config) (transport.Config, error) {
 		{"tcp_max_connections_per_ip", 128, 1, &tc.TCPMaxPerIP},
 		{"bad_msg_ban_limit", 10, 0, &tc.Guard.BadLimit},
 		{"overload_backlog", 50, 1, &tc.OverloadBacklog},
+		{"tcp_conn_wq_max", 32 << 10, 1, &tc.TCPConnWQMax},
+		{"tcp_wq_max", 10 << 20, 1, &tc.TCPWQMax},
 	}
 	for _, p := range ints {
 		n, err := c.Int(p.name, p.def)
@@ -249,6 +251,7 @@ func transportSettings(c *cfg.Config) (transport.Config, error) {
 		to   *time.Duration
 	}{
 		{"tcp_connection_lifetime", 120, &tc.TCPLifetime},
+		{"tcp_send_timeout", 10, &tc.TCPSendTimeout},
 		{"bad_msg_ban_unit", 2, &tc.Guard.Unit},
 		{"ban_time", 300, &tc.Guard.BanTime},
 	}
@@ -263,6 +266,11 @@ func transportSettings(c *cfg.Config) (transport.Config, error) {
 		}
 		*p.to = time.Duration(n) * time.Second
 	}
+	async, err := c.Bool("tcp_async", true)
+	if err != nil {
+		return tc, err
+	}
+	tc.TCPSync = !async
 	return tc, nil
 }
 
