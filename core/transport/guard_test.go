@@ -10,6 +10,7 @@ import (
 	"math/big"
 	"net"
 	"net/netip"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -304,5 +305,61 @@ func TestTCPAlias(t *testing.T) {
 		return len(s.conns) == 0
 	}) {
 		t.Error("the alias outlived its stream")
+	}
+}
+
+// TestConnectionLimitDoesNotBan: 140 connections from one address with
+// the per-address limit at 128: 128 are served, the rest refused, and the
+// address is not banned: its first streams and its UDP go on.
+func TestConnectionLimitDoesNotBan(t *testing.T) {
+	s, err := Listen(Config{Listen: []Addr{{Proto: sip.TransportTCP, Host: "127.0.0.1"}, {Proto: sip.TransportUDP, Host: "127.0.0.1"}},
+		TCPMaxPerIP: 128, Guard: GuardConfig{BadLimit: 10}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	h := &replyHandler{s: s, reply: []byte("SIP/2.0 200 OK\r\nContent-Length: 0\r\n\r\n")}
+	s.Serve(func(int) Handler { return h })
+	tcpAddr := s.Listener(sip.TransportTCP, true).Addr.String()
+	req := "OPTIONS sip:x@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:1;branch=z9hG4bK-l\r\nMax-Forwards: 70\r\n" +
+		"From: <sip:a@h>;tag=1\r\nTo: <sip:x@h>\r\nCall-ID: lim\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+	var conns []net.Conn
+	for range 140 {
+		c, err := net.Dial("tcp", tcpAddr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		conns = append(conns, c)
+	}
+	served, refused := 0, 0
+	buf := make([]byte, 512)
+	for _, c := range conns {
+		c.SetDeadline(time.Now().Add(3 * time.Second))
+		if _, err := c.Write([]byte(req)); err != nil {
+			refused++
+			continue
+		}
+		if n, err := c.Read(buf); err == nil && strings.HasPrefix(string(buf[:n]), "SIP/2.0 200") {
+			served++
+		} else {
+			refused++
+		}
+	}
+	if served != 128 || refused != 12 {
+		t.Errorf("served %d, refused %d; want 128 and 12", served, refused)
+	}
+	if s.Guard.Banned(netip.MustParseAddr("127.0.0.1")) {
+		t.Error("the address was banned for its connections")
+	}
+	u, err := net.Dial("udp", s.Listener(sip.TransportUDP, true).Addr.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+	u.SetDeadline(time.Now().Add(3 * time.Second))
+	u.Write([]byte(strings.Replace(req, "SIP/2.0/TCP", "SIP/2.0/UDP", 1)))
+	if n, err := u.Read(buf); err != nil || !strings.HasPrefix(string(buf[:n]), "SIP/2.0 200") {
+		t.Errorf("the address's UDP: %q %v", buf[:n], err)
 	}
 }

@@ -200,7 +200,9 @@ func (s *Server) acceptLoop(l *Listener) {
 }
 
 // admit tracks an accepted connection, or closes it when its source is
-// banned or would pass tcp_max_connections or the per-address limit.
+// banned or would pass tcp_max_connections or the per-address limit. A
+// connection past a limit is refused, not held against its address: 140
+// phones behind one NAT keep their first 128 streams and their UDP.
 func (s *Server) admit(c *net.TCPConn, proto sip.Transport) *tcpConn {
 	ap := c.RemoteAddr().(*net.TCPAddr).AddrPort()
 	ip := ap.Addr().Unmap()
@@ -215,9 +217,9 @@ func (s *Server) admit(c *net.TCPConn, proto sip.Transport) *tcpConn {
 	s.mu.Unlock()
 	if full {
 		s.Stats.TCPRefused.Add(1)
-		if v := s.Guard.Bad(ip); v.Log {
+		if s.Guard.logSlot(time.Now().UnixNano()) {
 			s.log.Warn("tcp connection refused: connection limit", "src", ip.String(),
-				"max", s.cfg.TCPMaxConns, "max_per_ip", s.cfg.TCPMaxPerIP, "suppressed", v.Suppressed)
+				"max", s.cfg.TCPMaxConns, "max_per_ip", s.cfg.TCPMaxPerIP, "refused_so_far", s.Stats.TCPRefused.Load())
 		}
 		c.Close()
 		return nil
