@@ -121,3 +121,4 @@ func TestNonReadingTCPClients(t *testing.T) {
 		t.Error("no stalled stream was closed after tcp_send_timeout")
 	}
 }
+

@@ -517,9 +517,9 @@ func wallClock(t time.Time) time.Time {
 	return time.Date(t.Year(), t.Month(), t.Day(), t.Hour(), t.Minute(), t.Second(), 0, time.Local)
 }
 
-// Complainer logs a failing database at most once per interval, with the
-// number of failures since the last line: an outage must not write a log
-// line per request.
+// Complainer logs a recurring failure (a database down, a peer gone) at
+// most once per interval, with the number of failures since the last
+// line: an outage must not write a log line per request.
 type Complainer struct {
 	Every time.Duration // 0: 10 s
 	mu    sync.Mutex

@@ -4,10 +4,13 @@ import (
 	"context"
 	"crypto/md5"
 	"encoding/hex"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestParseURL(t *testing.T) {
@@ -144,5 +147,30 @@ func TestKamailioSchema(t *testing.T) {
 				t.Errorf("table %s: kemi has column %s, Kamailio's schema does not", table, c)
 			}
 		}
+	}
+}
+
+// lines collects what a Complainer writes.
+type lines struct{ got []string }
+
+func (l *lines) Error(msg string, args ...any) {
+	l.got = append(l.got, fmt.Sprint(append([]any{msg}, args...)...))
+}
+
+// TestComplainer: a thousand failures within the interval write one line;
+// the next line, after the interval, carries the count of those left out.
+func TestComplainer(t *testing.T) {
+	var l lines
+	c := Complainer{Every: 200 * time.Millisecond}
+	for range 1000 {
+		c.Log(&l, "send failed", errors.New("broken pipe"))
+	}
+	if len(l.got) != 1 {
+		t.Fatalf("%d lines for 1000 failures within the interval, want 1", len(l.got))
+	}
+	time.Sleep(250 * time.Millisecond)
+	c.Log(&l, "send failed", errors.New("broken pipe"))
+	if len(l.got) != 2 || !strings.Contains(l.got[1], "failures1000") {
+		t.Errorf("lines %q: want a second one counting the 999 left out and itself", l.got)
 	}
 }

@@ -7,7 +7,9 @@ import (
 	"encoding/hex"
 	"strconv"
 	"sync/atomic"
+	"time"
 
+	"github.com/kemi-sip/kemi/core/db"
 	"github.com/kemi-sip/kemi/core/router"
 	"github.com/kemi-sip/kemi/core/sip"
 	"github.com/kemi-sip/kemi/dispatch"
@@ -34,11 +36,14 @@ type Module struct {
 	// the prefix and a hash of the request's dialog and transaction ids,
 	// so that a retransmitted request gets the same tag.
 	tagPrefix [8]byte
+	// sendErrors logs failed replies (a peer gone, a full stream) once a
+	// second with their count.
+	sendErrors db.Complainer
 }
 
 // New makes an sl module with a random to-tag prefix.
 func New() *Module {
-	m := &Module{}
+	m := &Module{sendErrors: db.Complainer{Every: time.Second}}
 	var b [4]byte
 	rand.Read(b[:])
 	hex.Encode(m.tagPrefix[:], b[:])
@@ -104,7 +109,7 @@ func (m *Module) Send(c *router.Ctx, code int, reason string, headers, body []by
 		// retransmission of the request gets it again.
 		if err := t.Reply(c, code, reason, headers, body); err != nil {
 			m.Stats.Failures.Add(1)
-			c.Log().Error("sl: send reply: "+err.Error(), "route", c.Route)
+			m.sendErrors.Log(c.Log(), "sl: send reply failed", err)
 			return -1
 		}
 		m.count(code)
@@ -124,7 +129,7 @@ func (m *Module) Send(c *router.Ctx, code int, reason string, headers, body []by
 	hex.Encode(tag[9:], sum[:])
 	if err := c.Reply(code, reason, tag[:], headers, body); err != nil {
 		m.Stats.Failures.Add(1)
-		c.Log().Error("sl: send reply: "+err.Error(), "route", c.Route)
+		m.sendErrors.Log(c.Log(), "sl: send reply failed", err)
 		return -1
 	}
 	m.count(code)

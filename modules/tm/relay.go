@@ -314,7 +314,7 @@ func (t *Trans) branchOut(c *router.Ctx) bool {
 	t.branches = append(t.branches, b)
 	t.tm.Stats.Relayed.Add(1)
 	if err := c.Env().Transport.Send(hop.Local, hop.Proto, hop.Addr, b.out); err != nil {
-		c.Log().Warn("tm: send: "+err.Error(), "route", c.Route)
+		t.tm.sendErrors.Log(c.Log(), "tm: send failed", err)
 	}
 	now := time.Now()
 	if hop.Proto == sip.TransportUDP {
@@ -569,7 +569,7 @@ func (tm *Module) relayCancel(c *router.Ctx) int {
 	defer inv.mu.Unlock()
 	// Kamailio's tm answers a CANCEL it matched "200 canceling".
 	if err := c.Reply(200, "canceling", inv.toTag[:], nil, nil); err != nil {
-		c.Log().Warn("tm: reply to CANCEL: "+err.Error(), "route", c.Route)
+		tm.sendErrors.Log(c.Log(), "tm: reply to CANCEL failed", err)
 	}
 	if inv.final || inv.removed {
 		return 1

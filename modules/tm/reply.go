@@ -152,7 +152,7 @@ func (t *Trans) forward(c *router.Ctx, code int) {
 	}
 	w.Scratch = out
 	if err := t.sendUpstream(c.Env(), code, out, false); err != nil {
-		c.Log().Warn("tm: reply upstream: "+err.Error(), "route", c.Route)
+		t.tm.sendErrors.Log(c.Log(), "tm: reply upstream failed", err)
 	}
 }
 
@@ -342,7 +342,7 @@ func (t *Trans) sendBest(w *router.Worker, i int) {
 		return
 	}
 	if err := t.Reply(c, code, reason, nil, nil); err != nil {
-		c.Log().Warn("tm: local reply: "+err.Error(), "route", "tm")
+		t.tm.sendErrors.Log(c.Log(), "tm: local reply failed", err)
 	}
 	c.Transaction = nil
 }

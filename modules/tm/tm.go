@@ -19,6 +19,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/kemi-sip/kemi/core/db"
 	"github.com/kemi-sip/kemi/core/router"
 	"github.com/kemi-sip/kemi/core/sip"
 	"github.com/kemi-sip/kemi/dispatch"
@@ -67,6 +68,10 @@ type Module struct {
 	// previous run relayed does not match a new transaction.
 	salt        [8]byte
 	finalHookFn atomic.Pointer[func(*Final)]
+	// sendErrors logs the failed sends (a peer gone, a full stream) once a
+	// second with their count: a dead peer must not write a line per
+	// message.
+	sendErrors db.Complainer
 
 	// Stats are the module's counters.
 	Stats struct {
@@ -95,7 +100,7 @@ var (
 
 // New makes a tm module with Kamailio's defaults.
 func New() *Module {
-	tm := &Module{conf: config{t1: 500 * time.Millisecond, t2: 4 * time.Second, fr: 30 * time.Second,
+	tm := &Module{sendErrors: db.Complainer{Every: time.Second}, conf: config{t1: 500 * time.Millisecond, t2: 4 * time.Second, fr: 30 * time.Second,
 		frInv: 120 * time.Second, wt: 5 * time.Second, failureReplyMode: 3, auto100: true,
 		lifeInv: 180 * time.Second, lifeNonInv: 32 * time.Second, e2eReason: true}}
 	var b [4]byte
