@@ -121,4 +121,3 @@ func TestNonReadingTCPClients(t *testing.T) {
 		t.Error("no stalled stream was closed after tcp_send_timeout")
 	}
 }
-
