@@ -66,7 +66,7 @@ func (m *Module) encodeURI(u *sip.URI, prefix, public string) []byte {
 	colon := bytes.IndexByte(u.Raw, ':')
 	out := append([]byte(nil), u.Raw[:colon+1]...)
 	out = append(out, prefix...)
-	for _, f := range [][]byte{u.User, u.Password, u.Host, u.PortText, uriParam(u.Params, "transport")} {
+	for _, f := range [][]byte{u.User, u.Password, u.Host, u.PortText, u.TransportParam()} {
 		out = append(append(out, m.sep), f...)
 	}
 	return append(append(out, '@'), public...)
@@ -194,7 +194,7 @@ func paramValue(uri []byte, name string) ([]byte, error) {
 	if err := sip.ParseURI(uri, &u); err != nil {
 		return nil, err
 	}
-	v := uriParam(u.Params, name)
+	v, _ := u.Param(name)
 	if len(v) == 0 {
 		return nil, nil
 	}
@@ -286,7 +286,7 @@ func isFirstHopMode(c *router.Ctx, mode int) int {
 			port = 5060
 		}
 		proto := sip.TransportUDP
-		if t := uriParam(u.Params, "transport"); len(t) > 0 {
+		if t := u.TransportParam(); len(t) > 0 {
 			proto = sip.ParseTransport(t)
 		}
 		if src.Addr().Unmap() == ip && int(src.Port()) == port && c.Pkt.Local != nil && c.Pkt.Local.Proto == proto {
@@ -294,21 +294,6 @@ func isFirstHopMode(c *router.Ctx, mode int) int {
 		}
 	}
 	return 1
-}
-
-// uriParam is the value of a URI parameter (name compared without case);
-// nil when absent.
-func uriParam(params []byte, name string) []byte {
-	p := sip.NewParams(params)
-	for {
-		n, v, ok := p.Next()
-		if !ok {
-			return nil
-		}
-		if bytes.EqualFold(n, []byte(name)) {
-			return v
-		}
-	}
 }
 
 func logErr(c *router.Ctx, fn string, err error) int {
