@@ -354,55 +354,34 @@ func authSel(hname string, rest []string) selGet {
 		}
 		sub = rest[1]
 	}
-	switch field {
-	case "username", "realm", "nonce", "uri", "cnonce", "nc", "response", "opaque", "algorithm", "qop":
-	default:
+	// The field, chosen when the script loads.
+	pick := map[string]func(d *sip.Digest) []byte{
+		"username": func(d *sip.Digest) []byte { return d.Username }, "realm": func(d *sip.Digest) []byte { return d.Realm },
+		"nonce": func(d *sip.Digest) []byte { return d.Nonce }, "uri": func(d *sip.Digest) []byte { return d.URI },
+		"cnonce": func(d *sip.Digest) []byte { return d.CNonce }, "nc": func(d *sip.Digest) []byte { return d.NC },
+		"response": func(d *sip.Digest) []byte { return d.Response }, "opaque": func(d *sip.Digest) []byte { return d.Opaque },
+		"algorithm": func(d *sip.Digest) []byte { return d.Algorithm }, "qop": func(d *sip.Digest) []byte { return d.QOP },
+	}[field]
+	if pick == nil {
 		return nil
 	}
 	return func(c *router.Ctx) router.Value {
 		v, ok := headerValue(c.Msg, hname, 0)
-		if !ok {
+		var d sip.Digest
+		if !ok || sip.ParseDigest(v, &d) != nil {
 			return router.Value{}
 		}
-		if i := bytes.IndexByte(v, ' '); i >= 0 {
-			v = v[i+1:] // past the scheme
-		}
-		val, ok := authParam(v, field)
-		if !ok {
-			return router.Value{}
-		}
+		val := pick(&d)
 		switch sub {
 		case "user":
 			u, _, _ := bytes.Cut(val, []byte("@"))
-			return router.BytesValue(u)
+			return router.NonEmpty(u)
 		case "domain":
-			_, d, _ := bytes.Cut(val, []byte("@"))
-			return router.NonEmpty(d)
+			_, dom, _ := bytes.Cut(val, []byte("@"))
+			return router.NonEmpty(dom)
 		}
-		return router.BytesValue(val)
+		return router.NonEmpty(val)
 	}
-}
-
-// authParam is a parameter of a credentials list, without its quotes.
-func authParam(v []byte, name string) ([]byte, bool) {
-	for len(v) > 0 {
-		var p []byte
-		quoted, i := false, 0
-		for ; i < len(v); i++ {
-			if v[i] == '"' {
-				quoted = !quoted
-			}
-			if v[i] == ',' && !quoted {
-				break
-			}
-		}
-		p, v = v[:i], v[min(i+1, len(v)):]
-		k, val, ok := bytes.Cut(bytes.TrimSpace(p), []byte("="))
-		if ok && strings.EqualFold(string(bytes.TrimSpace(k)), name) {
-			return bytes.Trim(bytes.TrimSpace(val), `"`), true
-		}
-	}
-	return nil, false
 }
 
 // contactParamSel reads a Contact's q, expires, methods, received,
