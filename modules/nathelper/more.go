@@ -2,6 +2,7 @@ package nathelper
 
 import (
 	"bytes"
+	"errors"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -31,20 +32,18 @@ func (m *Module) moreExports() []dispatch.Export {
 // transportNumber is Kamailio's number of a transport name in an alias
 // (udp 1 ... wss 6); 0 for none it knows.
 func transportNumber(name string) int {
-	for i, n := range []string{"udp", "tcp", "tls", "sctp", "ws", "wss"} {
-		if strings.EqualFold(name, n) {
-			return i + 1
-		}
+	if t := sip.ParseTransport([]byte(name)); t >= sip.TransportUDP && t <= sip.TransportWSS {
+		return int(t) // sip's numbers are Kamailio's
 	}
 	return 0
 }
 
 // transportName is the name of an alias's transport number; "" for none.
 func transportName(n int) string {
-	if n < 1 || n > 6 {
+	if n < int(sip.TransportUDP) || n > int(sip.TransportWSS) {
 		return ""
 	}
-	return []string{"udp", "tcp", "tls", "sctp", "ws", "wss"}[n-1]
+	return strings.ToLower(sip.Transport(n).String())
 }
 
 // addContactAliasAddr adds ;alias=ip~port~proto, of the given address,
@@ -270,8 +269,4 @@ func replaceSDPAddr(l, ip string) (string, string, error) {
 	return l, "", errNoIP
 }
 
-var errNoIP = errorString("no IP4 or IP6 address")
-
-type errorString string
-
-func (e errorString) Error() string { return string(e) }
+var errNoIP = errors.New("no IP4 or IP6 address")

@@ -209,21 +209,7 @@ func fixNatedContact(c *router.Ctx) int {
 }
 
 // protoNumber is Kamailio's number of a transport in an alias.
-func protoNumber(p sip.Transport) int {
-	switch p {
-	case sip.TransportTCP:
-		return 2
-	case sip.TransportTLS:
-		return 3
-	case sip.TransportSCTP:
-		return 4
-	case sip.TransportWS:
-		return 5
-	case sip.TransportWSS:
-		return 6
-	}
-	return 1
-}
+func protoNumber(p sip.Transport) int { return max(transportNumber(p.String()), int(sip.TransportUDP)) }
 
 // contactAlias adds ;alias=ip~port~proto to the Contact URI when it
 // differs from where the message came from, so that requests to that

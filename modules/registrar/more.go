@@ -1,6 +1,7 @@
 package registrar
 
 import (
+	"errors"
 	"strconv"
 	"strings"
 	"time"
@@ -212,13 +213,13 @@ type ulcRef struct{ profile, attr string }
 func parseULC(pv *router.PV) error {
 	p, a, ok := strings.Cut(pv.Arg, "=>")
 	if !ok || p == "" {
-		return errorf("want $ulc(profile=>attribute)")
+		return errors.New("want $ulc(profile=>attribute)")
 	}
 	switch a {
 	case "aor", "domain", "aorhash", "count", "addr", "path", "received", "expires", "callid", "q", "cseq",
 		"flags", "cflags", "user_agent", "socket", "modified", "methods", "ruid", "reg_id", "instance":
 	default:
-		return errorf("$ulc: unknown attribute " + strconv.Quote(a))
+		return errors.New("$ulc: unknown attribute " + strconv.Quote(a))
 	}
 	pv.Data = ulcRef{p, a}
 	return nil
@@ -287,7 +288,3 @@ func getULC(c *router.Ctx, pv *router.PV) router.Value {
 	}
 	return router.StrValue(ct.Instance)
 }
-
-type errorf string
-
-func (e errorf) Error() string { return string(e) }
