@@ -181,7 +181,8 @@ func (tm *Module) FlushFlags(c *router.Ctx, xflags bool) int {
 }
 
 // ReuseBranch makes the failed branch a branch_failure route runs for the
-// request URI again: its URI, path and branch flags (t_reuse_branch).
+// request URI again: its URI, path, +sip.instance and branch flags
+// (t_reuse_branch).
 func (tm *Module) ReuseBranch(c *router.Ctx) int {
 	t := current(c)
 	idx := state(c).branchIdx
@@ -190,10 +191,16 @@ func (tm *Module) ReuseBranch(c *router.Ctx) int {
 		return -1
 	}
 	b := t.branches[idx]
-	if err := c.SetRURI(b.uri); err != nil {
+	line, _, _ := bytes.Cut(b.out, []byte("\r\n"))
+	f := bytes.Fields(line) // METHOD URI SIP/2.0
+	if len(f) != 3 {
+		return -1
+	}
+	if err := c.SetRURI(f[1]); err != nil {
 		return -1
 	}
 	c.SetPath(b.path)
+	c.SetInstance(b.instance)
 	c.BFlags = b.bflags
 	return 1
 }

@@ -309,7 +309,7 @@ func (t *Trans) branchOut(c *router.Ctx) bool {
 	if idx > 0 {
 		b = &branch{}
 	}
-	*b = branch{t: t, idx: idx, hop: hop, uri: clone(c.RURIText()), path: clone(c.Path()), instance: clone(c.Instance()), bflags: c.BFlags}
+	*b = branch{t: t, idx: idx, hop: hop, path: clone(c.Path()), instance: clone(c.Instance()), bflags: c.BFlags}
 	b.out = m.AppendTo(make([]byte, 0, len(m.Bytes())+512))
 	t.branches = append(t.branches, b)
 	t.tm.Stats.Relayed.Add(1)

@@ -512,3 +512,25 @@ func TestSetRetr(t *testing.T) {
 	}
 	uac.Expect("SIP/2.0 408 ")
 }
+
+// The branch failure route's t_reuse_branch gives back the failed
+// branch's request URI (over a $ru the route changed); the failure route
+// sends a second branch to it.
+func TestReuseBranch(t *testing.T) {
+	p := start(t)
+	uac, uas := newUA(t, "uac"), newUA(t, "uas")
+	msg, _, _ := invite(uac, uas, "X-Reuse: 1\n")
+	uac.Send(p.Addr, msg)
+	req := uas.Expect("INVITE ")
+	uas.Reply(req, 486, "Busy Here", "")
+	uas.Expect("ACK ")
+	req2 := uas.Expect("INVITE ")
+	want := "sip:bob@" + uas.Addr().String()
+	if got := hdr(req2, "X-Reused"); got != want {
+		t.Errorf("X-Reused = %q, want the failed branch's URI %s", got, want)
+	}
+	uas.Reply(req2, 200, "OK", "")
+	uac.Expect("SIP/2.0 200 OK")
+	uac.Quiet(200 * time.Millisecond)
+	waitEmpty(t, p)
+}

@@ -91,10 +91,12 @@ type branch struct {
 	ack    []byte // the ACK sent for a non-2xx final reply
 	// dropped: t_drop_replies took its reply out of the final choice
 	dropped bool
-	// uri, path and bflags the branch was made from (t_reuse_branch)
-	uri, path, instance []byte
-	bflags              uint64
-	replica             bool // t_replicate's: its replies go nowhere
+	// the path, +sip.instance and branch flags the branch was made with
+	// (t_reuse_branch, t_next_contact_flow; its URI is out's request
+	// line); nil when empty, so that most branches cost nothing here
+	path, instance []byte
+	bflags         uint64
+	replica        bool // t_replicate's: its replies go nowhere
 
 	timer  *time.Timer
 	retrIn time.Duration // the next retransmission interval, 0: none
