@@ -297,16 +297,30 @@ func (c *Ctx) AVP(name string) Value {
 
 // AddAVP adds a value to $avp(name) (assignment adds, as in Kamailio).
 func (c *Ctx) AddAVP(name string, v Value) {
+	a := c.nextAVP()
+	if a.name != name {
+		a.name = name
+	}
+	a.val = ownValue(v, &a.buf)
+}
+
+// addAVP is AddAVP for a name in bytes (Uncarry's).
+func (c *Ctx) addAVP(name []byte, v Value) {
+	a := c.nextAVP()
+	if a.name != string(name) {
+		a.name = string(name)
+	}
+	a.val = ownValue(v, &a.buf)
+}
+
+// nextAVP is a new last AVP, reusing the buffers of one cleared before.
+func (c *Ctx) nextAVP() *avp {
 	if len(c.avps) < cap(c.avps) {
 		c.avps = c.avps[:len(c.avps)+1]
 	} else {
 		c.avps = append(c.avps, avp{})
 	}
-	a := &c.avps[len(c.avps)-1]
-	if a.name != name {
-		a.name = name
-	}
-	a.val = ownValue(v, &a.buf)
+	return &c.avps[len(c.avps)-1]
 }
 
 // DelAVP removes every value of $avp(name).

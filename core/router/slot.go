@@ -1,6 +1,9 @@
 package router
 
-import "sync"
+import (
+	"encoding/binary"
+	"sync"
+)
 
 // SlotValue is per-request state a module keeps on the request context:
 // Reset clears it before the worker's next message.
@@ -86,8 +89,14 @@ func (s Slot[T, P]) Of(c *Ctx) P {
 	return p
 }
 
+// avpsCarried is the record Carry keeps c's $avp values in, after the
+// slots': AVPs live in the transaction in Kamailio, so that a failure_route
+// reads what request_route set.
+const avpsCarried = 0xff
+
 // Carry appends the state of c's Carrier slot values to dst, each as
-// its slot, a 16-bit length and what the value wrote, for Uncarry.
+// its slot, a 16-bit length and what the value wrote, then c's $avp
+// values (avpsCarried), for Uncarry.
 func (c *Ctx) Carry(dst []byte) []byte {
 	for _, i := range carriers {
 		v := c.slots[i]
@@ -103,16 +112,87 @@ func (c *Ctx) Carry(dst []byte) []byte {
 		}
 		dst[at+1], dst[at+2] = byte(n>>8), byte(n)
 	}
+	return c.carryAVPs(dst)
+}
+
+// carryAVPs appends c's $avp values as one record: each a name (8-bit
+// length), its kind, and an int (8 bytes) or a string (16-bit length).
+// Longer names and values, and a record over 16 bits, are not kept.
+func (c *Ctx) carryAVPs(dst []byte) []byte {
+	if len(c.avps) == 0 {
+		return dst
+	}
+	at := len(dst)
+	dst = append(dst, avpsCarried, 0, 0)
+	for i := range c.avps {
+		a := &c.avps[i]
+		s := a.val.strLen()
+		if len(a.name) > 0xff || s > 0xffff {
+			continue
+		}
+		dst = append(append(dst, byte(len(a.name))), a.name...)
+		dst = append(dst, byte(a.val.Kind))
+		switch a.val.Kind {
+		case Int:
+			dst = binary.BigEndian.AppendUint64(dst, uint64(a.val.I))
+		case Str:
+			dst = binary.BigEndian.AppendUint16(dst, uint16(s))
+			dst = a.val.AppendTo(dst)
+		}
+	}
+	n := len(dst) - at - 3
+	if n > 0xffff {
+		return dst[:at]
+	}
+	dst[at+1], dst[at+2] = byte(n>>8), byte(n)
 	return dst
+}
+
+// uncarryAVPs sets c's $avp values to those of a carryAVPs record.
+func (c *Ctx) uncarryAVPs(b []byte) {
+	for i := range c.avps {
+		c.avps[i].val = Value{}
+	}
+	c.avps = c.avps[:0]
+	for len(b) > 0 {
+		n := int(b[0])
+		if 1+n+1 > len(b) {
+			return
+		}
+		name, kind := b[1:1+n], Kind(b[1+n])
+		b = b[2+n:]
+		v := Value{Kind: kind}
+		switch kind {
+		case Int:
+			if len(b) < 8 {
+				return
+			}
+			v.I, b = int64(binary.BigEndian.Uint64(b)), b[8:]
+		case Str:
+			if len(b) < 2 || 2+int(binary.BigEndian.Uint16(b)) > len(b) {
+				return
+			}
+			s := 2 + int(binary.BigEndian.Uint16(b))
+			v.B, b = b[2:s], b[s:]
+		}
+		c.addAVP(name, v)
+	}
 }
 
 // Uncarry sets c's Carrier slot values to what Carry kept in b: each
 // value's RestoreCarried gets what it wrote, or nil when b has nothing of
-// it (the value carries nothing then).
+// it (the value carries nothing then); c's $avp values become those b
+// kept, none when it kept none.
 func (c *Ctx) Uncarry(b []byte) {
 	var kept [MaxSlots][]byte
+	avps := false
 	for len(b) >= 3 {
 		i, n := int(b[0]), int(b[1])<<8|int(b[2])
+		if i == avpsCarried && 3+n <= len(b) {
+			c.uncarryAVPs(b[3 : 3+n])
+			avps, b = true, b[3+n:]
+			continue
+		}
 		if i >= MaxSlots || slotNews[i] == nil || 3+n > len(b) {
 			break
 		}
@@ -126,6 +206,9 @@ func (c *Ctx) Uncarry(b []byte) {
 		if v := c.slots[i]; v != nil {
 			v.(Carrier).RestoreCarried(kept[i])
 		}
+	}
+	if !avps {
+		c.uncarryAVPs(nil)
 	}
 }
 

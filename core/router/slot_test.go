@@ -61,3 +61,36 @@ func TestSlots(t *testing.T) {
 		t.Errorf("carriers %v, forwarders %v", carriers, forwarders)
 	}
 }
+
+// TestCarryAVPs: $avp values go with Carry, ints and strings in their
+// order; Uncarry of a record without them leaves none.
+func TestCarryAVPs(t *testing.T) {
+	var c Ctx
+	c.AddAVP("n", IntValue(-7))
+	c.AddAVP("s", StrValue("sip:vm@192.0.2.1"))
+	c.AddAVP("s", BytesValue([]byte("second")))
+	kept := c.Carry(nil)
+	var other Ctx
+	other.AddAVP("stale", IntValue(1))
+	other.Uncarry(kept)
+	if v := other.AVP("n"); v.Kind != Int || v.I != -7 {
+		t.Errorf("$avp(n) = %+v, want -7", v)
+	}
+	if v := other.AVP("s"); v.String() != "second" {
+		t.Errorf("$avp(s) = %q, want the last value, second", v.String())
+	}
+	if len(other.avps) != 3 || other.avps[1].val.String() != "sip:vm@192.0.2.1" {
+		t.Errorf("restored %d AVPs, want the 3 kept in order", len(other.avps))
+	}
+	if !other.AVP("stale").IsNull() {
+		t.Error("an AVP the record did not keep is still there")
+	}
+	kept[len(kept)-1] = 'X' // the kept bytes are not the AVP's
+	if v := other.AVP("s"); v.String() != "second" {
+		t.Errorf("$avp(s) shares the carried bytes: %q", v.String())
+	}
+	other.Uncarry(nil)
+	if len(other.avps) != 0 {
+		t.Errorf("%d AVPs left after an empty Uncarry", len(other.avps))
+	}
+}

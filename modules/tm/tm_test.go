@@ -308,6 +308,22 @@ func TestFailureRoute(t *testing.T) {
 	waitEmpty(t, p)
 }
 
+// An AVP set in request_route is the transaction's: the failure route
+// reads it (Kamailio's default config finds the voicemail user so).
+func TestFailureRouteReadsAVP(t *testing.T) {
+	p := start(t)
+	uac, busy, alt := newUA(t, "uac"), newUA(t, "busy"), newUA(t, "alt")
+	msg, _, _ := invite(uac, busy, "X-Alt-AVP: sip:"+alt.Addr().String()+"\n")
+	uac.Send(p.Addr, msg)
+	req := busy.Expect("INVITE ")
+	busy.Reply(req, 486, "Busy Here", "")
+	busy.Expect("ACK ")
+	alt.Reply(alt.Expect("INVITE "), 200, "OK", "")
+	uac.Expect("SIP/2.0 200 OK")
+	uac.Quiet(200 * time.Millisecond)
+	waitEmpty(t, p)
+}
+
 // A non-INVITE request: its final reply relayed, a retransmission of the
 // request answered from the transaction without reaching the UAS.
 func TestNonInviteRetransmission(t *testing.T) {
