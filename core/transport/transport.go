@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"golang.org/x/net/ipv4"
@@ -179,7 +180,9 @@ type Listener struct {
 	udp        *net.UDPConn
 	tcp        *net.TCPListener
 	srv        *Server
-	fd         int         // the UDP socket's descriptor, for the backlog; -1 if unknown
+	fd         int             // the UDP socket's descriptor, for the backlog; -1 if unknown
+	rc         syscall.RawConn // the UDP socket's, for reads and sends without the net package
+	rcErr      error
 	overloaded atomic.Bool // the backlog's last reading
 }
 
@@ -235,6 +238,7 @@ type Stats struct {
 	Received     atomic.Uint64 // messages handed to workers
 	SendErrors   atomic.Uint64
 	Overloaded   atomic.Uint64 // backlog readings over OverloadBacklog
+	ReaderGrants atomic.Uint64 // UDP workers the watchdog set reading (udp.go)
 	TCPConns     atomic.Int64  // open TCP and TLS connections
 	TCPOpened    atomic.Uint64 // TCP and TLS connections accepted or dialled
 	TCPFrame     atomic.Uint64 // streams closed for a framing error
@@ -260,6 +264,7 @@ type Server struct {
 	nextID atomic.Uint64
 	wg     sync.WaitGroup
 	tcpW   chan Handler       // idle TCP workers
+	udp    []*udpSocket       // the UDP sockets the read watchdog looks after
 	perIP  map[netip.Addr]int // open streams per peer address, under mu
 	closed atomic.Bool
 	done   chan struct{}
@@ -353,6 +358,7 @@ func (s *Server) bind(proto sip.Transport, ap netip.AddrPort) (*Listener, error)
 		}
 		l.udp = c
 		l.fd = socketFD(c)
+		l.rc, l.rcErr = c.SyscallConn()
 		l.Addr = c.LocalAddr().(*net.UDPAddr).AddrPort()
 		if s.cfg.RecvBuffer > 0 {
 			setRecvBuffer(c, s.cfg.RecvBuffer)
@@ -379,17 +385,37 @@ func (s *Server) Serve(newWorker func(rank int) Handler) {
 	go s.sweeper(s.done)
 	rank := 0
 	hasTCP := false
+	var socks []*udpSocket
+	tick := new(atomic.Uint32)
 	for _, l := range s.Listeners {
 		if l.udp == nil {
 			hasTCP = true
 			continue
 		}
-		for i := 0; i < s.cfg.Children; i++ {
+		n := s.cfg.Children
+		u := &udpSocket{l: l, grant: make(chan struct{}, n), workers: int32(n), busy: make([]atomic.Uint32, n), tick: tick}
+		grants := 1
+		if !adaptiveReaders {
+			grants = n
+		}
+		for range grants {
+			u.reading.Add(1)
+			u.grant <- struct{}{}
+		}
+		for i := range n {
 			rank++
 			h := newWorker(rank)
 			s.wg.Add(1)
-			go s.udpWorker(l, h)
+			go s.udpWorker(u, i, h)
 		}
+		if n > 1 && adaptiveReaders {
+			socks = append(socks, u)
+		}
+	}
+	s.udp = socks
+	if len(socks) > 0 {
+		s.wg.Add(1)
+		go s.readWatch(socks, tick)
 	}
 	if hasTCP {
 		s.tcpW = make(chan Handler, s.cfg.Children)
@@ -403,38 +429,6 @@ func (s *Server) Serve(newWorker func(rank int) Handler) {
 				go s.acceptLoop(l)
 			}
 		}
-	}
-}
-
-func (s *Server) udpWorker(l *Listener, h Handler) {
-	defer s.wg.Done()
-	buf := make([]byte, s.cfg.MaxMsg+1)
-	p := &Packet{Local: l, Proto: sip.TransportUDP}
-	reads := 0 // this worker's: a shared counter would bounce between cores
-	for {
-		n, src, err := l.udp.ReadFromUDPAddrPort(buf)
-		if err != nil {
-			if s.closed.Load() {
-				return
-			}
-			s.log.Warn("udp read", "listener", l.String(), "err", err)
-			continue
-		}
-		if n == 0 || isKeepalive(buf[:n]) {
-			continue
-		}
-		p.Src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
-		if s.Guard.Banned(p.Src.Addr()) {
-			s.Guard.Drop()
-			continue
-		}
-		p.Buf = buf[:n]
-		if reads++; reads%overloadEvery == 0 {
-			l.overloaded.Store(l.backlogOver(s.cfg.OverloadBacklog))
-		}
-		p.Overloaded = l.overloaded.Load()
-		s.Stats.Received.Add(1)
-		h.Handle(p)
 	}
 }
 
@@ -475,7 +469,7 @@ func (s *Server) Send(from *Listener, proto sip.Transport, dst netip.AddrPort, b
 		if l == nil {
 			err = fmt.Errorf("no udp socket for %s", dst)
 		} else {
-			_, err = l.udp.WriteToUDPAddrPort(b, dst)
+			err = l.sendTo(b, dst)
 		}
 	}
 	if err != nil {
