@@ -235,6 +235,15 @@ func (t *Table) paramList(mods string) string {
 	return "; it has: " + strings.Join(names, ", ")
 }
 
+// moduleError names the module an error of its start came from, unless
+// the error does already ("usrloc: preload ...").
+func moduleError(name string, err error) error {
+	if strings.HasPrefix(err.Error(), name+":") {
+		return err
+	}
+	return fmt.Errorf("%s: %w", name, err)
+}
+
 // Start runs the Start step of every loaded module, in load order. When
 // one fails, those already started are stopped.
 func (t *Table) Start(env *router.Env) error {
@@ -246,12 +255,12 @@ func (t *Table) Start(env *router.Env) error {
 		if m, ok := l.mod.(Starter); ok {
 			if err := m.Start(env); err != nil {
 				t.stopFrom(i - 1)
-				return fmt.Errorf("%s: %w", l.info.Name, err)
+				return moduleError(l.info.Name, err)
 			}
 		}
 		if err := t.startRPCs(l.mod, env); err != nil {
 			t.stopFrom(i)
-			return fmt.Errorf("%s: %w", l.info.Name, err)
+			return moduleError(l.info.Name, err)
 		}
 	}
 	t.started = true

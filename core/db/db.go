@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -481,12 +482,25 @@ func Ident(what, s string) error {
 // TimeFormat is how Kamailio writes DATETIME values: local wall-clock time.
 const TimeFormat = "2006-01-02 15:04:05"
 
-// FormatTime writes a time the way Kamailio's drivers do.
+// FormatTime writes a time the way Kamailio's MySQL and PostgreSQL
+// drivers do: the local wall-clock time as text.
 func FormatTime(t time.Time) string { return t.Local().Format(TimeFormat) }
+
+// TimeArg is t as a DATETIME argument, written the way Kamailio's driver
+// for d writes it, so that Kamailio reads the rows kemi writes: on
+// SQLite a Julian day number (db_sqlite binds a double; text would read
+// back as its leading number, a year), elsewhere FormatTime's text.
+func (d *DB) TimeArg(t time.Time) any {
+	if d.URL.Driver == SQLite {
+		return (float64(t.Unix())-0.5)/86400 + 2440587.5
+	}
+	return FormatTime(t)
+}
 
 // ParseTime reads a DATETIME column as scanned into an any: drivers return
 // a time.Time (whose zone means nothing: the column holds a wall-clock
-// time) or the text. The result is that wall-clock time, local.
+// time) or the text, read as that wall-clock time, local; or a number
+// (SQLite), a Julian day as Kamailio writes it or a Unix time.
 func ParseTime(v any) (time.Time, error) {
 	switch x := v.(type) {
 	case nil:
@@ -495,12 +509,22 @@ func ParseTime(v any) (time.Time, error) {
 		return wallClock(x), nil
 	case int64: // a Unix time written by another tool
 		return time.Unix(x, 0), nil
+	case float64: // Kamailio's db_sqlite: a Julian day number
+		return julianDay(x), nil
 	case []byte:
 		return parseTimeText(string(x))
 	case string:
 		return parseTimeText(x)
 	}
 	return time.Time{}, fmt.Errorf("time column: unexpected %T", v)
+}
+
+// julianDay is the time of a Julian day number as Kamailio's db_sqlite
+// writes DATETIME values (timet_to_sqlite: (t - 0.5)/86400 + 2440587.5),
+// rounded to the second it was written from (Kamailio's own reading
+// truncates, and is a second early when the double rounds down).
+func julianDay(d float64) time.Time {
+	return time.Unix(int64(math.Round(86400*(d-2440587.5)+0.5)), 0)
 }
 
 func parseTimeText(s string) (time.Time, error) {

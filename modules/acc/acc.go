@@ -393,7 +393,7 @@ func (wr *writer) write(r *record) {
 	}
 	cols := "method, from_tag, to_tag, callid, sip_code, sip_reason, time"
 	marks := "?, ?, ?, ?, ?, ?, ?"
-	args := []any{r.method, r.fromTag, r.toTag, r.callID, r.code, r.reason, db.FormatTime(r.at)}
+	args := []any{r.method, r.fromTag, r.toTag, r.callID, r.code, r.reason, wr.db.TimeArg(r.at)}
 	for i, e := range wr.acc.set.dbExtra {
 		cols += ", " + e.name
 		marks += ", ?"

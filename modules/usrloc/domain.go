@@ -353,12 +353,10 @@ func nullStr(s string) any {
 	return s
 }
 
-func expiresCol(e int64) string {
-	if e == 0 {
-		// Kamailio writes a permanent contact's expires as the epoch.
-		return db.FormatTime(time.Unix(0, 0))
-	}
-	return db.FormatTime(time.Unix(e, 0))
+// expiresCol is the expires column of a contact expiring at e (Unix).
+func (d *Domain) expiresCol(e int64) any {
+	// Kamailio writes a permanent contact's expires (0) as the epoch.
+	return d.u.db.TimeArg(time.Unix(e, 0))
 }
 
 func qCol(q int) float64 {
@@ -383,11 +381,11 @@ func (d *Domain) exec(ctx context.Context, tx *sql.Tx, aor string, o op) error {
 	case opInsert:
 		user, domain := d.u.splitAOR(aor)
 		_, err = d.u.db.TxExec(ctx, tx, d.q.insert, c.RUID, user, domain, c.URI, nullStr(c.Received), nullStr(c.Path),
-			expiresCol(c.Expires), qCol(c.Q), c.CallID, c.CSeq, db.FormatTime(time.Unix(c.LastModified, 0)), c.Flags, c.CFlags,
+			d.expiresCol(c.Expires), qCol(c.Q), c.CallID, c.CSeq, d.u.db.TimeArg(time.Unix(c.LastModified, 0)), c.Flags, c.CFlags,
 			c.UserAgent, nullStr(c.Socket), methodsCol(c.Methods), nullStr(c.Instance), c.RegID)
 	case opUpdate:
 		_, err = d.u.db.TxExec(ctx, tx, d.q.update, c.URI, nullStr(c.Received), nullStr(c.Path),
-			expiresCol(c.Expires), qCol(c.Q), c.CallID, c.CSeq, db.FormatTime(time.Unix(c.LastModified, 0)), c.Flags, c.CFlags,
+			d.expiresCol(c.Expires), qCol(c.Q), c.CallID, c.CSeq, d.u.db.TimeArg(time.Unix(c.LastModified, 0)), c.Flags, c.CFlags,
 			c.UserAgent, nullStr(c.Socket), methodsCol(c.Methods), nullStr(c.Instance), c.RegID, c.RUID)
 	case opDelete:
 		_, err = d.u.db.TxExec(ctx, tx, d.q.delete, c.RUID)
@@ -499,7 +497,7 @@ func (d *Domain) deleteExpiredDB(now int64) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	_, err := d.u.db.Exec(ctx, d.q.deleteExpired,
-		db.FormatTime(time.Unix(now, 0)), db.FormatTime(time.Unix(0, 0)))
+		d.u.db.TimeArg(time.Unix(now, 0)), d.u.db.TimeArg(time.Unix(0, 0)))
 	if err != nil {
 		d.u.Stats.DBErrors.Add(1)
 		d.u.log.Error("usrloc: delete of expired contacts failed", "table", d.Name, "err", err.Error())

@@ -227,3 +227,32 @@ func TestConcurrentWritersLoseNothing(t *testing.T) {
 		t.Errorf("location table: %d rows, want %d", n, workers*each)
 	}
 }
+
+// Kamailio's db_sqlite writes DATETIME columns as Julian day numbers
+// (REAL); a location table it wrote preloads here with the same times.
+func TestPreloadKamailioSQLiteTimes(t *testing.T) {
+	url := newDB(t)
+	d, err := db.Open(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exp := time.Now().Add(time.Hour).Truncate(time.Second)
+	julian := func(t time.Time) float64 { return (float64(t.Unix())-0.5)/86400 + 2440587.5 } // db_sqlite's timet_to_sqlite
+	_, err = d.Exec(context.Background(), `INSERT INTO location (ruid, username, contact, expires, q, callid, cseq, last_modified, flags, cflags, user_agent, socket, methods)
+		VALUES ('uloc-1', 'carol', 'sip:carol@10.0.0.9:5060', ?, -1, 'cid-carol', 7, ?, 0, 0, 'kamailio wrote me', 'udp:127.0.0.1:5060', 8191)`,
+		julian(exp), julian(exp.Add(-time.Hour)))
+	d.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := startMode(t, url, WriteThrough)
+	defer u.Stop()
+	cs := fetch(t, u, "carol", time.Now())
+	if len(cs) != 1 {
+		t.Fatalf("carol: %d contacts, want 1", len(cs))
+	}
+	if cs[0].Expires != exp.Unix() || cs[0].LastModified != exp.Add(-time.Hour).Unix() || cs[0].CSeq != 7 {
+		t.Errorf("carol: expires %d (want %d), last_modified %d (want %d), cseq %d",
+			cs[0].Expires, exp.Unix(), cs[0].LastModified, exp.Add(-time.Hour).Unix(), cs[0].CSeq)
+	}
+}
