@@ -19,10 +19,18 @@ import (
 )
 
 // TestMain lets a test run this binary as kemi itself (KEMI_TEST_MAIN=1):
-// a proxy in its own process, that a test can kill -9.
+// a proxy in its own process, that a test can kill -9; or as the flood of
+// TestNonReadingTCPClients (KEMI_TEST_FLOOD=addr).
 func TestMain(m *testing.M) {
 	if os.Getenv("KEMI_TEST_MAIN") == "1" {
 		main()
+		return
+	}
+	if addr := os.Getenv("KEMI_TEST_FLOOD"); addr != "" {
+		if err := flood(addr); err != nil {
+			fmt.Fprintln(os.Stderr, "flood:", err)
+			os.Exit(1)
+		}
 		return
 	}
 	os.Exit(m.Run())

@@ -2,8 +2,10 @@ package main
 
 import (
 	"bufio"
+	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -42,25 +44,17 @@ func TestNonReadingTCPClients(t *testing.T) {
 	addr := s.Addr(sip.TransportTCP).String()
 	req := "OPTIONS sip:x@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:1;branch=z9hG4bK-%s\r\nMax-Forwards: 70\r\n" +
 		"From: <sip:a@h>;tag=1\r\nTo: <sip:x@h>\r\nCall-ID: stall\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
-	var wg sync.WaitGroup
-	for i := range 8 {
-		c, err := net.Dial("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.(*net.TCPConn).SetReadBuffer(4096)
-		defer c.Close()
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			block := []byte(strings.Repeat(strings.Replace(req, "%s", "x"+string(rune('a'+i)), 1), 64))
-			for sent := 0; sent < 5<<20; sent += len(block) {
-				c.SetWriteDeadline(time.Now().Add(5 * time.Second))
-				if _, err := c.Write(block); err != nil {
-					return // closed by the proxy
-				}
-			}
-		}()
+	// The flood comes from a process of its own, as from other hosts.
+	flood := exec.Command(os.Args[0])
+	flood.Env = append(os.Environ(), "KEMI_TEST_FLOOD="+addr)
+	var floodOut syncBuf
+	flood.Stdout, flood.Stderr = &floodOut, &floodOut
+	if err := flood.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { flood.Process.Kill(); flood.Wait() }()
+	if !eventually(10*time.Second, func() bool { return strings.Contains(floodOut.String(), "flooding") }) {
+		t.Fatalf("the flood did not start: %s", floodOut.String())
 	}
 	probe, err := net.Dial("tcp", addr)
 	if err != nil {
@@ -97,14 +91,14 @@ func TestNonReadingTCPClients(t *testing.T) {
 	}()
 	sipptest.Run(t, sipp, repoFile("scripts", "sipp", "options.xml"), "t1", addr, 40, 10)
 	<-done
-	wg.Wait()
 	st := &s.Transport.Stats
 	slices.Sort(took)
 	t.Logf("probes: %v", took)
 	t.Logf("probe worst %v; replies refused by full write queues %d; stalled streams closed %d", worst, st.TCPQueueFull.Load(), st.TCPSendTimeout.Load())
-	// The flood runs in this process on a 2-core machine: a probe or two
-	// may wait for a CPU; a worker blocked by a stalled stream would make
-	// them all wait (seconds, before the write queues).
+	// The proxy parses the flood on a 2-core machine shared with the
+	// other test packages: a few probes may wait for a CPU. A worker
+	// blocked by a stalled stream makes probes wait seconds (it held
+	// them for tcp_send_timeout, 2 s, before the write queues).
 	if len(took) < 40 {
 		t.Fatalf("%d probes answered, want 40", len(took))
 	}
@@ -114,10 +108,44 @@ func TestNonReadingTCPClients(t *testing.T) {
 			slow++
 		}
 	}
-	if took[len(took)/2] > 5*time.Millisecond || slow > 2 {
-		t.Errorf("probes: median %v, %d over 50 ms; want under 5 ms, at most 2", took[len(took)/2], slow)
+	if took[len(took)/2] > 5*time.Millisecond || slow > 4 || worst > time.Second {
+		t.Errorf("probes: median %v, %d over 50 ms, worst %v; want under 5 ms, at most 4, under 1 s", took[len(took)/2], slow, worst)
 	}
 	if st.TCPSendTimeout.Load() == 0 {
 		t.Error("no stalled stream was closed after tcp_send_timeout")
 	}
+}
+
+// flood is the flood of TestNonReadingTCPClients, run as a process of
+// its own (KEMI_TEST_FLOOD=addr): eight TCP clients send 5 MB of
+// requests each and never read the replies; it says "flooding" once
+// connected, and keeps the connections open until it is killed.
+func flood(addr string) error {
+	req := "OPTIONS sip:x@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:1;branch=z9hG4bK-%s\r\nMax-Forwards: 70\r\n" +
+		"From: <sip:a@h>;tag=1\r\nTo: <sip:x@h>\r\nCall-ID: stall\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+	var wg sync.WaitGroup
+	for i := range 8 {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			return err
+		}
+		c.(*net.TCPConn).SetReadBuffer(4096)
+		defer c.Close()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			block := []byte(strings.Repeat(strings.Replace(req, "%s", "x"+string(rune('a'+i)), 1), 64))
+			if i == 7 {
+				fmt.Println("flooding")
+			}
+			for sent := 0; sent < 5<<20; sent += len(block) {
+				c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+				if _, err := c.Write(block); err != nil {
+					return // closed by the proxy
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	select {} // the test kills it
 }
