@@ -150,7 +150,7 @@ func benchTarget(ctx context.Context, o *benchOptions, rep *Report, log io.Write
 	var ps *ProxyStats
 	if o.routeLog != "" {
 		time.Sleep(200 * time.Millisecond) // the last lines reach the log
-		s, err := readRouteLog(o.routeLog, logStart)
+		s, err := readRouteLog(o.routeLog, logStart, -1)
 		if err != nil {
 			return err
 		}
@@ -257,10 +257,10 @@ func fileSize(path string) (int64, error) {
 	return st.Size(), nil
 }
 
-// readRouteLog reads the route times a server logged from offset on:
-// latency_cfg_log lines, "... request-route executed in: N usec", kemi's
-// and Kamailio's.
-func readRouteLog(path string, offset int64) (ProxyStats, error) {
+// readRouteLog reads the route times a server logged from offset to end
+// (the end of the file when end < 0): latency_cfg_log lines, "...
+// request-route executed in: N usec", kemi's and Kamailio's.
+func readRouteLog(path string, offset, end int64) (ProxyStats, error) {
 	var s ProxyStats
 	f, err := os.Open(path)
 	if err != nil {
@@ -270,8 +270,12 @@ func readRouteLog(path string, offset int64) (ProxyStats, error) {
 	if _, err := f.Seek(offset, io.SeekStart); err != nil {
 		return s, err
 	}
+	var r io.Reader = f
+	if end >= 0 {
+		r = io.LimitReader(f, end-offset)
+	}
 	var l router.Latency
-	sc := bufio.NewScanner(f)
+	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
 		if us, ok := routeLogLine(sc.Text()); ok {
@@ -306,11 +310,50 @@ const benchDomain = "kemibench.test"
 // children, from /proc; 0 when pid is 0 or unknown. Clock ticks are
 // taken as 100 per second (Linux's USER_HZ).
 func treeCPU(pid int) time.Duration {
+	var ticks int64
+	for _, p := range procTree(pid) {
+		ticks += p.ticks
+	}
+	return time.Duration(ticks) * 10 * time.Millisecond
+}
+
+// treePSS is the proportional set size of process pid and its children
+// in bytes (/proc/PID/smaps_rollup: shared pages counted once over all),
+// 0 when unknown.
+func treePSS(pid int) int64 {
+	var kb int64
+	for _, p := range procTree(pid) {
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(p.pid) + "/smaps_rollup")
+		if err != nil {
+			continue
+		}
+		for line := range strings.SplitSeq(string(b), "\n") {
+			if rest, ok := strings.CutPrefix(line, "Pss:"); ok {
+				f := strings.Fields(rest)
+				if len(f) > 0 {
+					n, _ := strconv.ParseInt(f[0], 10, 64)
+					kb += n
+				}
+				break
+			}
+		}
+	}
+	return kb << 10
+}
+
+// procInfo is a process of a tree and its CPU clock ticks.
+type procInfo struct {
+	pid   int
+	ticks int64
+}
+
+// procTree is process pid and its children, from /proc.
+func procTree(pid int) []procInfo {
 	if pid <= 0 {
-		return 0
+		return nil
 	}
 	dirs, _ := os.ReadDir("/proc")
-	var ticks int64
+	var out []procInfo
 	for _, d := range dirs {
 		n, err := strconv.Atoi(d.Name())
 		if err != nil {
@@ -335,7 +378,7 @@ func treeCPU(pid int) time.Duration {
 		}
 		ut, _ := strconv.ParseInt(f[11], 10, 64)
 		st, _ := strconv.ParseInt(f[12], 10, 64)
-		ticks += ut + st
+		out = append(out, procInfo{n, ut + st})
 	}
-	return time.Duration(ticks) * 10 * time.Millisecond
+	return out
 }

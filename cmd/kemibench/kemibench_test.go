@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -14,6 +17,7 @@ import (
 	"time"
 
 	"github.com/kemi-sip/kemi/core/sip"
+	"github.com/kemi-sip/kemi/engines/enginetest/kamailiotest"
 	"github.com/kemi-sip/kemi/engines/enginetest/sipptest"
 )
 
@@ -410,5 +414,47 @@ func TestInterrupted(t *testing.T) {
 	}
 	if res.Registrations == 0 || res.Failures["interrupted"] != res.Registrations || res.Failures["deadline"] != 0 {
 		t.Fatalf("%d started, failures %v; want every started one interrupted", res.Registrations, res.Failures)
+	}
+}
+
+// pair runs real Kamailio and kemi (built here) on Kamailio's basic KEMI
+// example, both driven by sipp at once, and reports both.
+func TestPair(t *testing.T) {
+	kam := kamailiotest.Need(t)
+	sipp := sipptest.Need(t)
+	dir := t.TempDir()
+	kemi := filepath.Join(dir, "kemi")
+	if out, err := exec.Command("go", "build", "-o", kemi, "../kemi").CombinedOutput(); err != nil {
+		t.Fatalf("go build kemi: %v\n%s", err, out)
+	}
+	var out, errs bytes.Buffer
+	code := run(context.Background(), []string{"pair", "-engines", "native,lua", "-r", "20", "-warmup", "1s", "-d", "2s",
+		"-kemi", kemi, "-kamailio", kam, "-sipp", sipp, "-work", filepath.Join(dir, "work")}, nil, &out, &errs)
+	t.Logf("%s%s", errs.String(), out.String())
+	if code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	rows := 0
+	for line := range strings.SplitSeq(out.String(), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 12 || (f[0] != "kamailio" && f[0] != "kemi") {
+			continue
+		}
+		rows++
+		if req, _ := strconv.Atoi(f[8]); req < 40 || f[9] != "0" {
+			t.Errorf("%s %s: %s requests in the window, %s failed; want about 80, none", f[0], f[1], f[8], f[9])
+		}
+		if cpu, _ := strconv.ParseFloat(f[2], 64); cpu <= 0 {
+			t.Errorf("%s %s: CPU per request %s", f[0], f[1], f[2])
+		}
+	}
+	if rows != 4 {
+		t.Errorf("%d servers in the table, want 4 (Kamailio and kemi, native and Lua)", rows)
+	}
+	for _, bad := range [][]string{{"pair", "-engines", "cobol"}, {"pair", "-config", filepath.Join(dir, "none.cfg")}, {"pair", "-r", "0"}} {
+		var e bytes.Buffer
+		if code := run(context.Background(), bad, nil, io.Discard, &e); code != 2 || e.Len() == 0 {
+			t.Errorf("%v: exit %d, %q; want 2 and a message", bad, code, e.String())
+		}
 	}
 }

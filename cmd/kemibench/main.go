@@ -21,6 +21,8 @@ import (
 const usage = `Usage:
   kemibench run [options] [--engine E | --target HOST:PORT --users-file F]
   kemibench compare [options] [--engines native,lua,golua,jsdt,python]
+  kemibench pair [options]      kemi and real Kamailio side by side, driven by
+                                 sipp at once (kemibench pair -h)
   kemibench users DBURL N FILE   N bench subscribers into DBURL's subscriber
                                  table and FILE (sipp's injection file), for
                                  another server (scripts/kamailio-peer.sh)
@@ -51,13 +53,15 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return serveChild(args[1:], stdin, stdout, stderr)
 	case "users":
 		return usersCommand(ctx, args[1:], stdout, stderr)
+	case "pair":
+		return pairCommand(ctx, args[1:], stdout, stderr)
 	case "run", "compare":
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		newFlags(stdout, &benchOptions{}).PrintDefaults()
 		return 0
 	default:
-		fmt.Fprintf(stderr, "kemibench: unknown command %q (run, compare)\n", args[0])
+		fmt.Fprintf(stderr, "kemibench: unknown command %q (run, compare, pair, users)\n", args[0])
 		return 2
 	}
 	o := &benchOptions{compare: args[0] == "compare"}

@@ -44,14 +44,14 @@ func (l *Listener) RecvBuffer() int {
 
 // backlogOver reports whether the datagrams waiting in l's UDP socket take
 // more than pct percent of its receive buffer (SO_MEMINFO: the kernel's
-// own accounting of both).
-func (l *Listener) backlogOver(pct int) bool {
+// own accounting of both), and the bytes waiting.
+func (l *Listener) backlogOver(pct int) (bool, int) {
 	alloc, rcvbuf := l.meminfo()
 	over := rcvbuf > 0 && uint64(alloc)*100 >= uint64(rcvbuf)*uint64(pct)
 	if over {
 		l.srv.Stats.Overloaded.Add(1)
 	}
-	return over
+	return over, int(alloc)
 }
 
 // backlog is the receive memory of l's UDP socket: what waits in it.

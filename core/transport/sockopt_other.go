@@ -13,7 +13,7 @@ func setRecvBuffer(c *net.UDPConn, n int) { c.SetReadBuffer(n) }
 func (l *Listener) RecvBuffer() int { return 0 }
 
 // backlogOver is false where the backlog is not read.
-func (l *Listener) backlogOver(int) bool { return false }
+func (l *Listener) backlogOver(int) (bool, int) { return false, 0 }
 
 func socketFD(*net.UDPConn) int { return -1 }
 

@@ -386,14 +386,14 @@ func (s *Server) Serve(newWorker func(rank int) Handler) {
 	rank := 0
 	hasTCP := false
 	var socks []*udpSocket
-	tick := new(atomic.Uint32)
+	watch := &readWatch{wake: make(chan struct{}, 1)}
 	for _, l := range s.Listeners {
 		if l.udp == nil {
 			hasTCP = true
 			continue
 		}
 		n := s.cfg.Children
-		u := &udpSocket{l: l, grant: make(chan struct{}, n), workers: int32(n), busy: make([]atomic.Uint32, n), tick: tick}
+		u := &udpSocket{l: l, grant: make(chan struct{}, n), workers: int32(n), busy: make([]atomic.Uint32, n), dog: watch}
 		grants := 1
 		if !adaptiveReaders {
 			grants = n
@@ -415,7 +415,7 @@ func (s *Server) Serve(newWorker func(rank int) Handler) {
 	s.udp = socks
 	if len(socks) > 0 {
 		s.wg.Add(1)
-		go s.readWatch(socks, tick)
+		go s.readWatch(socks, watch)
 	}
 	if hasTCP {
 		s.tcpW = make(chan Handler, s.cfg.Children)

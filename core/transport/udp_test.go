@@ -201,3 +201,47 @@ func TestUDPSendFamilies(t *testing.T) {
 		}
 	}
 }
+
+// The watchdog sleeps while no datagram comes (a tick of an idle process
+// is a wake-up) and the next datagram wakes it; asleep, a slow message is
+// still noticed.
+func TestWatchdogSleepsWhenIdle(t *testing.T) {
+	if !adaptiveReaders {
+		t.Skip("every worker reads on this platform: no watchdog")
+	}
+	s, h, c := udpServer(t, 2)
+	dog := s.udp[0].dog
+	asleep := func() bool {
+		deadline := time.Now().Add(2 * time.Second)
+		for time.Now().Before(deadline) {
+			if dog.asleep.Load() {
+				return true
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		return false
+	}
+	if !asleep() {
+		t.Fatal("the watchdog of an idle server does not sleep")
+	}
+	ticks := dog.tick.Load()
+	time.Sleep(3 * readerTick)
+	if dog.tick.Load() != ticks {
+		t.Errorf("asleep, the watchdog ticked %d times", dog.tick.Load()-ticks)
+	}
+	c.Write([]byte("slow 1"))
+	c.Write([]byte("fast 1"))
+	buf := make([]byte, 100)
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, err := c.Read(buf); err != nil || string(buf[:n]) != "fast 1" {
+		t.Fatalf("behind a slow message after a sleep: %q, %v", buf[:n], err)
+	}
+	if dog.tick.Load() == ticks {
+		t.Error("the datagram did not wake the watchdog")
+	}
+	h.gate <- struct{}{}
+	c.Read(buf)
+	if !asleep() {
+		t.Error("the watchdog does not sleep again")
+	}
+}

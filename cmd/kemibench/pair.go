@@ -1,0 +1,539 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+)
+
+// pair: kemi and real Kamailio side by side, on the same config and KEMI
+// scripts (Kamailio's basic KEMI example by default), each server its own
+// process, port, SQLite database and sipp, all at the same time, so that
+// the host's noise hits every server alike (this machine is shared). Per
+// server: CPU per request (from /proc, over a window after a warm-up),
+// request_route times from the latency_cfg_log lines both write, sipp's
+// failures and retransmissions, PSS.
+
+const pairUsage = `Usage: kemibench pair [options]
+
+Starts real Kamailio (one per engine) and kemi (one per engine) on the
+same config and scripts, Kamailio's basic KEMI example from the kamailio
+package unless --config says another, and drives every server at once
+with its own sipp (REGISTER with digest authentication: REGISTER, 401,
+REGISTER with credentials, 200). The edits, the same for both servers:
+db_mysql becomes db_sqlite (a database per server, made by kemi db init,
+which is Kamailio 5.6's schema), the scripts are read where the package
+put them, the bench users' domain is an alias, latency_cfg_log=2 logs
+each request_route's time; the listen address is given with -l. kemi's
+golua engine is app_lua with modparam("app_lua", "engine", "golua").
+
+Options:
+`
+
+type pairOptions struct {
+	config, engines, kemi, kamailio, sipp, scenario, work string
+	rate, users                                           int
+	duration, warmup                                      time.Duration
+	keep, noRouteLog                                      bool
+}
+
+// kamailioExamples is where the kamailio package puts the KEMI examples.
+const kamailioExamples = "/usr/share/doc/kamailio/examples/kemi"
+
+// pairEngines: the define that picks each engine in the basic KEMI
+// example, and Kamailio's engine for kemi's (both Lua backends are
+// app_lua).
+var pairEngines = map[string]struct{ define, kamailio string }{
+	"native": {"", "native"},
+	"lua":    {"WITH_CFGLUA", "lua"},
+	"golua":  {"WITH_CFGLUA", "lua"},
+	"jsdt":   {"WITH_CFGJSDT", "jsdt"},
+	"python": {"WITH_CFGPYTHON3", "python"},
+}
+
+func pairFlags(out io.Writer, o *pairOptions) *flag.FlagSet {
+	fs := flag.NewFlagSet("kemibench pair", flag.ContinueOnError)
+	fs.SetOutput(out)
+	fs.StringVar(&o.config, "config", filepath.Join(kamailioExamples, "kamailio-basic-kemi.cfg"), "the config both servers run")
+	fs.StringVar(&o.engines, "engines", strings.Join(engineOrder, ","), "kemi's engines; Kamailio runs native and the engines of these it has")
+	fs.StringVar(&o.kemi, "kemi", "", "the kemi binary (default: kemi next to kemibench, else in PATH)")
+	fs.StringVar(&o.kamailio, "kamailio", "kamailio", "the kamailio binary")
+	fs.StringVar(&o.sipp, "sipp", "sipp", "the sipp binary")
+	fs.StringVar(&o.scenario, "scenario", "", "sipp's scenario (default: scripts/sipp/register-auth.xml found from here up)")
+	fs.IntVar(&o.rate, "r", 400, "registrations per second, per server (two requests each)")
+	fs.IntVar(&o.users, "users", 1000, "subscribers")
+	fs.DurationVar(&o.warmup, "warmup", 5*time.Second, "load before the measured window")
+	fs.DurationVar(&o.duration, "d", 20*time.Second, "the measured window")
+	fs.StringVar(&o.work, "work", "", "the folder for configs, databases and logs (default: a temporary one)")
+	fs.BoolVar(&o.keep, "keep", false, "keep the work folder")
+	fs.BoolVar(&o.noRouteLog, "no-route-log", false, "no latency_cfg_log line per request (no route times; requests counted by sipp)")
+	return fs
+}
+
+// pairServer is one server of the pair run and what was measured of it.
+type pairServer struct {
+	impl, engine string // "kamailio" or "kemi"; the engine
+	port         int
+	cfg, log     string
+	cmd          *exec.Cmd
+	sipp         *exec.Cmd
+	stat         string // sipp's statistics file
+	sippOut      string
+
+	cpu0, cpu1       time.Duration
+	log0             int64
+	calls0, calls1   int // sipp's successful calls at the window's ends
+	requests         int
+	route            Summary
+	ok, failed, retr int
+	pss              int64
+	err              error
+}
+
+func (s *pairServer) name() string { return s.impl + " " + s.engine }
+
+func pairCommand(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	o := &pairOptions{}
+	fs := pairFlags(stderr, o)
+	fs.Usage = func() { fmt.Fprint(stderr, pairUsage); fs.PrintDefaults() }
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if err := o.resolve(); err != nil {
+		fmt.Fprintln(stderr, "kemibench pair: "+err.Error())
+		return 2
+	}
+	servers, err := pairRun(ctx, o, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "kemibench pair: "+err.Error())
+		return 1
+	}
+	pairReport(stdout, o, servers)
+	for _, s := range servers {
+		if s.err != nil || s.failed > 0 {
+			return 1
+		}
+	}
+	return 0
+}
+
+// resolve checks the options and finds the binaries and the scenario.
+func (o *pairOptions) resolve() error {
+	if o.rate <= 0 || o.users <= 0 || o.duration <= 0 || o.warmup < 0 {
+		return errors.New("-r, --users and -d must be positive")
+	}
+	for _, e := range strings.Split(o.engines, ",") {
+		if _, ok := pairEngines[e]; !ok {
+			return fmt.Errorf("--engines: unknown engine %q (native, lua, golua, jsdt, python)", e)
+		}
+	}
+	if _, err := os.Stat(o.config); err != nil {
+		return fmt.Errorf("--config: %w (the kamailio package installs the basic KEMI example)", err)
+	}
+	if o.kemi == "" {
+		if exe, err := os.Executable(); err == nil {
+			if p := filepath.Join(filepath.Dir(exe), "kemi"); isFile(p) {
+				o.kemi = p
+			}
+		}
+	}
+	if o.kemi == "" {
+		o.kemi = "kemi"
+	}
+	for _, b := range []*string{&o.kemi, &o.kamailio, &o.sipp} {
+		p, err := exec.LookPath(*b)
+		if err != nil {
+			return fmt.Errorf("%s: %w (go build -o /tmp/kemi ./cmd/kemi, then --kemi /tmp/kemi; apt-get install kamailio sipp)", *b, err)
+		}
+		*b = p
+	}
+	if o.scenario == "" {
+		dir, err := findUp(filepath.Join("scripts", "sipp", "register-auth.xml"))
+		if err != nil {
+			return fmt.Errorf("--scenario: %w", err)
+		}
+		o.scenario = dir
+	}
+	return nil
+}
+
+func isFile(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.Mode().IsRegular()
+}
+
+// findUp finds rel from the working directory or a parent.
+func findUp(rel string) (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		p := filepath.Join(dir, rel)
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", fmt.Errorf("%s not found from here up", rel)
+		}
+		dir = parent
+	}
+}
+
+// pairRun starts every server, loads them all at once, measures the
+// window, and stops them.
+func pairRun(ctx context.Context, o *pairOptions, log io.Writer) ([]*pairServer, error) {
+	work := o.work
+	if work == "" {
+		d, err := os.MkdirTemp("", "kemibench-pair-")
+		if err != nil {
+			return nil, err
+		}
+		work = d
+		if !o.keep {
+			defer os.RemoveAll(work)
+		}
+	} else if err := os.MkdirAll(work, 0o755); err != nil {
+		return nil, err
+	}
+	users := makeUsers(o.users, benchDomain)
+	usersFile := filepath.Join(work, "users.csv")
+	if err := writeUsersFile(usersFile, users); err != nil {
+		return nil, err
+	}
+	var servers []*pairServer
+	kamEngines := map[string]bool{"native": true}
+	for _, e := range strings.Split(o.engines, ",") {
+		kamEngines[pairEngines[e].kamailio] = true
+	}
+	for _, e := range engineOrder {
+		if kamEngines[e] {
+			servers = append(servers, &pairServer{impl: "kamailio", engine: e})
+		}
+	}
+	for _, e := range strings.Split(o.engines, ",") {
+		servers = append(servers, &pairServer{impl: "kemi", engine: e})
+	}
+	defer func() {
+		for _, s := range servers {
+			s.stop()
+		}
+	}()
+	src, err := os.ReadFile(o.config)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range servers {
+		dir := filepath.Join(work, s.impl+"-"+s.engine)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, err
+		}
+		dbPath := filepath.Join(dir, "kamailio.db")
+		if err := writeSubscribers(ctx, "sqlite://"+dbPath, users); err != nil {
+			return nil, err
+		}
+		s.cfg, s.log, s.stat = filepath.Join(dir, "kamailio.cfg"), filepath.Join(dir, "server.log"), filepath.Join(dir, "sipp.csv")
+		s.sippOut = filepath.Join(dir, "sipp.out")
+		if err := os.WriteFile(s.cfg, pairConfig(src, filepath.Dir(o.config), s.impl == "kemi" && s.engine == "golua", !o.noRouteLog), 0o644); err != nil {
+			return nil, err
+		}
+		if s.port, err = freePort(); err != nil {
+			return nil, err
+		}
+		args := []string{"-DD", "-E", "-f", s.cfg, "-Y", dir, "-w", dir, "-l", fmt.Sprintf("udp:127.0.0.1:%d", s.port),
+			"-A", `DBURL="sqlite:///` + dbPath + `"`}
+		if d := pairEngines[s.engine].define; d != "" {
+			args = append(args, "-A", d)
+		}
+		bin := o.kemi
+		if s.impl == "kamailio" {
+			bin = o.kamailio
+		}
+		if err := s.start(bin, args); err != nil {
+			return servers, err
+		}
+	}
+	for _, s := range servers {
+		if err := s.waitReady(15 * time.Second); err != nil {
+			return servers, err
+		}
+	}
+	fmt.Fprintf(log, "kemibench pair: %d servers up; %d registrations/s each, %v warm-up, %v measured\n", len(servers), o.rate, o.warmup, o.duration)
+	total := int(float64(o.rate) * (o.warmup + o.duration + 3*time.Second).Seconds())
+	for _, s := range servers {
+		if err := s.startSipp(o, usersFile, total); err != nil {
+			return servers, err
+		}
+	}
+	if !sleepCtx(ctx, o.warmup) {
+		return servers, ctx.Err()
+	}
+	for _, s := range servers {
+		s.cpu0 = treeCPU(s.cmd.Process.Pid)
+		s.log0, _ = fileSize(s.log)
+		s.calls0, _, _ = sippCounts(s.stat)
+	}
+	if !sleepCtx(ctx, o.duration) {
+		return servers, ctx.Err()
+	}
+	for _, s := range servers {
+		s.cpu1 = treeCPU(s.cmd.Process.Pid)
+		s.calls1, _, _ = sippCounts(s.stat)
+		s.pss = treePSS(s.cmd.Process.Pid)
+	}
+	end, _ := fileSizes(servers)
+	for _, s := range servers {
+		if !o.noRouteLog {
+			st, err := readRouteLog(s.log, s.log0, end[s])
+			s.route, s.requests = summarize(st.Route), int(st.Route.Count)
+			if err != nil {
+				s.err = err
+			}
+		} else {
+			s.requests = 2 * (s.calls1 - s.calls0)
+		}
+	}
+	for _, s := range servers {
+		done := make(chan error, 1)
+		go func() { done <- s.sipp.Wait() }()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			s.sipp.Process.Kill()
+			<-done
+		case <-ctx.Done():
+			return servers, ctx.Err()
+		}
+		s.sipp = nil
+		s.ok, s.failed, s.retr = sippCounts(s.stat)
+	}
+	return servers, nil
+}
+
+// pairConfig is the config with the edits of the pair run.
+func pairConfig(src []byte, dir string, golua, routeLog bool) []byte {
+	s := string(src)
+	s = strings.ReplaceAll(s, `loadmodule "db_mysql.so"`, `loadmodule "db_sqlite.so"`)
+	s = strings.ReplaceAll(s, "/usr/local/etc/kamailio/", dir+"/")
+	if golua {
+		s = strings.Replace(s, `loadmodule "app_lua.so"`, `loadmodule "app_lua.so"`+"\n"+`modparam("app_lua", "engine", "golua")`, 1)
+	}
+	head := "alias=\"" + benchDomain + "\"\n"
+	if routeLog {
+		head += "latency_cfg_log=2\n"
+	}
+	first, rest, _ := strings.Cut(s, "\n")
+	return []byte(first + "\n" + head + rest)
+}
+
+func (s *pairServer) start(bin string, args []string) error {
+	f, err := os.Create(s.log)
+	if err != nil {
+		return err
+	}
+	s.cmd = exec.Command(bin, args...)
+	s.cmd.Dir = filepath.Dir(s.cfg)
+	s.cmd.Stdout, s.cmd.Stderr = f, f
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := s.cmd.Start(); err != nil {
+		f.Close()
+		return fmt.Errorf("%s: %w", s.name(), err)
+	}
+	f.Close()
+	return nil
+}
+
+// waitReady waits for the server to answer an OPTIONS.
+func (s *pairServer) waitReady(limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for time.Now().Before(deadline) {
+		if s.cmd.ProcessState != nil || syscall.Kill(s.cmd.Process.Pid, 0) != nil {
+			break
+		}
+		if pingUDP(fmt.Sprintf("127.0.0.1:%d", s.port)) {
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	b, _ := os.ReadFile(s.log)
+	return fmt.Errorf("%s does not answer on 127.0.0.1:%d; its log ends:\n%s", s.name(), s.port, lastLines(string(b), 15))
+}
+
+func (s *pairServer) startSipp(o *pairOptions, usersFile string, total int) error {
+	out, err := os.Create(s.sippOut)
+	if err != nil {
+		return err
+	}
+	defer out.Close()
+	s.sipp = exec.Command(o.sipp, "-sf", o.scenario, "-inf", usersFile, "-i", "127.0.0.1", "-p", "0",
+		"-r", strconv.Itoa(o.rate), "-m", strconv.Itoa(total), "-nostdin", "-timeout", "120s",
+		"-trace_stat", "-stf", s.stat, "-fd", "1", fmt.Sprintf("127.0.0.1:%d", s.port))
+	s.sipp.Dir = filepath.Dir(s.cfg)
+	s.sipp.Stdout, s.sipp.Stderr = out, out
+	return s.sipp.Start()
+}
+
+func (s *pairServer) stop() {
+	if s.sipp != nil && s.sipp.Process != nil {
+		s.sipp.Process.Kill()
+		s.sipp.Wait()
+	}
+	if s.cmd != nil && s.cmd.Process != nil {
+		syscall.Kill(-s.cmd.Process.Pid, syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { s.cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+			<-done
+		}
+		s.cmd = nil
+	}
+}
+
+// sippCounts reads the last line of sipp's statistics file (-trace_stat):
+// the successful and failed calls and the retransmissions so far.
+func sippCounts(path string) (ok, failed, retrans int) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) < 2 {
+		return
+	}
+	head := strings.Split(lines[0], ";")
+	last := strings.Split(lines[len(lines)-1], ";")
+	col := func(name string) int {
+		i := slices.Index(head, name)
+		if i < 0 || i >= len(last) {
+			return 0
+		}
+		n, _ := strconv.Atoi(strings.TrimSpace(last[i]))
+		return n
+	}
+	return col("SuccessfulCall(C)"), col("FailedCall(C)"), col("Retransmissions(C)")
+}
+
+// fileSizes is each server's log size now: the end of the window.
+func fileSizes(servers []*pairServer) (map[*pairServer]int64, error) {
+	m := map[*pairServer]int64{}
+	for _, s := range servers {
+		n, err := fileSize(s.log)
+		if err != nil {
+			return m, err
+		}
+		m[s] = n
+	}
+	return m, nil
+}
+
+// pairReport prints the table.
+func pairReport(w io.Writer, o *pairOptions, servers []*pairServer) {
+	var kamNative float64
+	kam := map[string]float64{}
+	for _, s := range servers {
+		if s.impl == "kamailio" && s.requests > 0 {
+			kam[s.engine] = s.cpuPerRequest()
+			if s.engine == "native" {
+				kamNative = kam[s.engine]
+			}
+		}
+	}
+	fmt.Fprintf(w, "\n%s, %d registrations/s per server (REGISTER with digest auth, SQLite), window %v after %v, all %d servers at once\n\n",
+		filepath.Base(o.config), o.rate, o.duration, o.warmup, len(servers))
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "server\tengine\tCPU µs/request\t× Kamailio native\t× Kamailio same engine\troute avg µs\tp50\tp99\trequests\tfailed\tretrans\tPSS MB\t")
+	for _, s := range servers {
+		cpu := s.cpuPerRequest()
+		ratio := func(base float64) string {
+			if base == 0 || cpu == 0 {
+				return "-"
+			}
+			return fmt.Sprintf("%.2f", cpu/base)
+		}
+		route := func(v float64) string {
+			if s.route.Count == 0 {
+				return "-"
+			}
+			return fmt.Sprintf("%.0f", v)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%.1f\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%.1f\t\n", s.impl, s.engine, cpu, ratio(kamNative),
+			ratio(kam[pairEngines[s.engine].kamailio]), route(s.route.Avg), route(s.route.P50), route(s.route.P99),
+			s.requests, s.failed, s.retr, float64(s.pss)/(1<<20))
+	}
+	tw.Flush()
+	for _, s := range servers {
+		if s.err != nil {
+			fmt.Fprintf(w, "%s: %v\n", s.name(), s.err)
+		}
+	}
+	fmt.Fprintln(w, "\nCPU: user+system of the server's processes (/proc) over the window, per request the server logged (two per registration).")
+}
+
+func (s *pairServer) cpuPerRequest() float64 {
+	if s.requests == 0 {
+		return 0
+	}
+	return float64(s.cpu1-s.cpu0) / 1e3 / float64(s.requests)
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	select {
+	case <-ctx.Done():
+		return false
+	case <-time.After(d):
+		return true
+	}
+}
+
+// freePort is a UDP port free on 127.0.0.1 when asked.
+func freePort() (int, error) {
+	l, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.LocalAddr().(*net.UDPAddr).Port, nil
+}
+
+// pingUDP sends one OPTIONS to addr and reports whether anything answers
+// within 300 ms.
+func pingUDP(addr string) bool {
+	c, err := net.Dial("udp", addr)
+	if err != nil {
+		return false
+	}
+	defer c.Close()
+	l := c.LocalAddr().String()
+	fmt.Fprintf(c, "OPTIONS sip:%s SIP/2.0\r\nVia: SIP/2.0/UDP %s;branch=z9hG4bK-ping%d\r\nMax-Forwards: 70\r\n"+
+		"From: <sip:ping@%s>;tag=p\r\nTo: <sip:%s>\r\nCall-ID: ping-%d\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n",
+		addr, l, time.Now().UnixNano(), l, addr, time.Now().UnixNano())
+	c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	_, err = bufio.NewReader(c).ReadByte()
+	return err == nil
+}
+
+// lastLines is the last n lines of s.
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
