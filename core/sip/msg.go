@@ -18,8 +18,10 @@ type Limits struct {
 // can only lower it.
 const MaxHeaders = 128
 
-// DefaultLimits are those of a Msg whose Limits are zero.
-var DefaultLimits = Limits{MaxMsgSize: 65535, MaxHeaders: MaxHeaders, MaxHeaderLen: 8192}
+// DefaultLimits are those of a Msg whose Limits are zero: Kamailio's
+// buffer (BUF_SIZE, 65 535 bytes) and no limit of one header's own below
+// it (Kamailio answers a datagram with a 60 KB header field; so do we).
+var DefaultLimits = Limits{MaxMsgSize: 65535, MaxHeaders: MaxHeaders, MaxHeaderLen: 65535}
 
 // span is a byte range [s, e) of the message buffer.
 type span struct{ s, e uint32 }
