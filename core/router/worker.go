@@ -406,8 +406,13 @@ func (w *Worker) rejectMalformed(p *transport.Packet, err error) {
 		return
 	}
 	code, reason := 400, "Bad Request"
-	if pe, ok := errors.AsType[*sip.ParseError](err); ok && pe.Kind == sip.ErrTooLarge {
-		code, reason = 513, "Message Too Large"
+	if pe, ok := errors.AsType[*sip.ParseError](err); ok {
+		switch pe.Kind {
+		case sip.ErrTooLarge:
+			code, reason = 513, "Message Too Large"
+		case sip.ErrVersion:
+			code, reason = 505, "Version Not Supported" // RFC 3261 8.2.2, RFC 4475 3.1.2.16
+		}
 	}
 	c := &w.ctx
 	c.reset(m, p)

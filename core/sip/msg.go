@@ -165,14 +165,44 @@ func (m *Msg) Parse(b []byte) error {
 	if nl < 0 {
 		return m.fail(ErrIncomplete, 1, HdrOther, "start line not terminated")
 	}
+	// A request whose request URI or SIP version is bad is read on, so
+	// that it can get its 400 or 505 (RFC 4475 3.1.2.7, 3.1.2.8,
+	// 3.1.2.16): the error is returned once the fields a reply copies are
+	// known. Any other bad start line ends the parse.
+	var startErr ParseError
 	if err := m.parseStartLine(trimCR(b[:nl])); err != nil {
-		return err
+		if !m.request || m.methodName.e == 0 {
+			return err
+		}
+		startErr = m.err
 	}
 	if err := m.indexHeaders(nl+1, &lim); err != nil {
-		return err
+		// A broken header field after those a reply copies still
+		// leaves the request answerable.
+		perr := m.err
+		if m.request && !m.http {
+			m.replyable = m.parseEssentials() == nil
+		}
+		if startErr.Kind != 0 {
+			perr = startErr
+		}
+		m.err = perr
+		return &m.err
 	}
 	if !m.http {
-		if err := m.parseEager(); err != nil {
+		err := m.parseEssentials()
+		m.replyable = err == nil
+		if err != nil {
+			if startErr.Kind != 0 {
+				m.err = startErr
+			}
+			return &m.err
+		}
+		if startErr.Kind != 0 {
+			m.err = startErr
+			return &m.err
+		}
+		if err := m.parseRest(); err != nil {
 			return err
 		}
 	}
@@ -453,9 +483,11 @@ func (m *Msg) lineOf(i int) int {
 	return 1 + bytes.Count(m.buf[:m.hdrs[i].name.s], []byte{'\n'})
 }
 
-// parseEager reads what every message needs: top Via, From, To, Call-ID,
-// CSeq, Max-Forwards.
-func (m *Msg) parseEager() error {
+// parseEssentials reads what every message needs and a reply copies: top
+// Via, From, To, Call-ID, CSeq; a reply can be made when it returns nil
+// (a reply with a bad one of these copied in would not parse at the
+// sender: FuzzParse checks that every 400 does).
+func (m *Msg) parseEssentials() error {
 	if m.seen&(1<<HdrVia) != 0 {
 		if err := m.parseTopVia(); err != nil {
 			return err
@@ -466,12 +498,6 @@ func (m *Msg) parseEager() error {
 			if missing&(1<<t) != 0 {
 				return m.fail(ErrMissing, 0, t, missingMsg[t])
 			}
-		}
-	}
-	if m.request {
-		// routing always needs it, and RFC 4475 wants <sip:...> here rejected
-		if err := ParseURI(m.bytes(m.ruri), &m.ruriURI); err != nil {
-			return m.fail(ErrMalformed, 1, HdrOther, detail("bad request URI", err))
 		}
 	}
 	i := int(m.first[HdrFrom])
@@ -493,12 +519,24 @@ func (m *Msg) parseEager() error {
 		return m.fail(ErrBadHeader, m.lineOf(i), HdrCSeq, detail("bad CSeq header", err))
 	}
 	m.cseq, m.cseqMName, m.cseqMeth = num, meth, ParseMethod(meth)
-	m.replyable = true
-	if m.request && string(meth) != string(m.bytes(m.methodName)) {
-		return m.fail(ErrCSeqMethod, m.lineOf(i), HdrCSeq, "CSeq method does not match the request method")
+	return nil
+}
+
+// parseRest checks, once a message can be answered, its request URI, its
+// CSeq method against the request's, and Max-Forwards.
+func (m *Msg) parseRest() error {
+	if m.request {
+		// routing always needs it, and RFC 4475 wants <sip:...> here rejected
+		if err := ParseURI(m.bytes(m.ruri), &m.ruriURI); err != nil {
+			return m.fail(ErrMalformed, 1, HdrOther, detail("bad request URI", err))
+		}
+		if string(m.cseqMName) != string(m.bytes(m.methodName)) {
+			i := int(m.first[HdrCSeq])
+			return m.fail(ErrCSeqMethod, m.lineOf(i), HdrCSeq, "CSeq method does not match the request method")
+		}
 	}
 	if m.seen&(1<<HdrMaxForwards) != 0 {
-		i = int(m.first[HdrMaxForwards])
+		i := int(m.first[HdrMaxForwards])
 		n, ok := parseUint(m.value(i), 255)
 		if !ok {
 			return m.fail(ErrBadHeader, m.lineOf(i), HdrMaxForwards, "bad Max-Forwards header")

@@ -296,6 +296,41 @@ func TestErrorKeepsTopVia(t *testing.T) {
 	}
 }
 
+// A request broken in its request line or in a header field after those a
+// reply copies keeps its first error and can still be answered (RFC 4475
+// 3.1.2.7, 3.1.2.8, 3.1.2.16); broken before them, it cannot.
+func TestBrokenRequestsStayAnswerable(t *testing.T) {
+	essentials := "Via: SIP/2.0/UDP 192.0.2.1:5062;branch=z9hG4bK1\nFrom: <sip:a@h>;tag=1\nTo: <sip:b@h>\nCall-ID: x\nCSeq: 1 OPTIONS\n"
+	for _, c := range []struct {
+		msg   string
+		kind  ErrKind
+		reply bool
+	}{
+		{"OPTIONS <sip:b@example.org> SIP/2.0\n" + essentials + "\n", ErrMalformed, true},
+		{"OPTIONS sip:b@example.org; lr SIP/2.0\n" + essentials + "\n", ErrMalformed, true},
+		{"OPTIONS sip:b@example.org SIP/7.0\n" + essentials + "\n", ErrVersion, true},
+		{"OPTIONS sip:b@example.org SIP/2.0\n" + essentials + "Bad Header: x\n\n", ErrMalformed, true},
+		{"OPTIONS sip:b@example.org SIP/2.0\n" + essentials + "Call-ID: y\n\n", ErrDuplicate, true},
+		{"OPTIONS sip:b@example.org SIP/2.0\nBad Header: x\n" + essentials + "\n", ErrMalformed, false},
+		{"OPTIONS <sip:b@example.org> SIP/2.0\nVia: SIP/2.0/UDP 192.0.2.1:5062;branch=z9hG4bK1\n\n", ErrMissing, false},
+		{"OPT IONS sip:b@example.org SIP/2.0\n" + essentials + "\n", ErrMalformed, true},
+	} {
+		var m Msg
+		err := m.Parse(wire(c.msg))
+		pe, ok := err.(*ParseError)
+		if !ok || pe.Kind != c.kind || m.CanReply() != c.reply {
+			t.Errorf("%q: %v (kind %v), can reply %v; want kind %v, %v", c.msg, err, pe, m.CanReply(), c.kind, c.reply)
+			continue
+		}
+		if c.reply {
+			r := mustParse(t, AppendReply(nil, &m, &Reply{Code: 400, Reason: "Bad Request", ToTag: []byte("t")}))
+			if r.StatusCode() != 400 || string(r.CallID()) != "x" || r.CSeq() != 1 {
+				t.Errorf("%q: reply %d %q %d", c.msg, r.StatusCode(), r.CallID(), r.CSeq())
+			}
+		}
+	}
+}
+
 func TestStatusLine(t *testing.T) {
 	m := mustParse(t, wire("SIP/2.0 486 Busy Here\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\nFrom: <sip:a@h>;tag=1\nTo: <sip:b@h>;tag=2\nCall-ID: c1\nCSeq: 7 INVITE\nContent-Length: 0\n\n"))
 	if m.IsRequest() || m.StatusCode() != 486 || string(m.Reason()) != "Busy Here" || m.CSeqMethod() != MethodINVITE || m.CSeq() != 7 {
