@@ -423,16 +423,18 @@ func (t *Trans) maybeEnd() {
 
 // startWait keeps t after its final reply, so that retransmissions of the
 // request are answered (and timer G resends a non-2xx final reply to an
-// INVITE until the ACK), then removes it: after wt_timer, and over UDP not
-// before 64*T1 (RFC 3261 timers J and H: a client retransmits that long),
-// except for an INVITE whose ACK came.
+// INVITE until the ACK), then removes it: after wt_timer, as Kamailio
+// does for every transaction (a client stops retransmitting once the
+// final reply came; RFC 3261's timer J of 64*T1 for a non-INVITE kept 6
+// times Kamailio's transactions in memory), and for an INVITE over UDP
+// waiting for its ACK not before 64*T1 (timer H).
 func (t *Trans) startWait() {
 	if t.ending {
 		return
 	}
 	t.ending = true
 	keep := t.tm.conf.wt
-	if t.pkt.Proto == sip.TransportUDP && (t.method != sip.MethodINVITE || t.retrG > 0) {
+	if t.pkt.Proto == sip.TransportUDP && t.retrG > 0 {
 		keep = max(keep, 64*t.t1())
 	}
 	t.end = time.Now().Add(keep)

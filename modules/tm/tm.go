@@ -33,7 +33,7 @@ type config struct {
 	lifeInv, lifeNonInv   time.Duration // max_inv_lifetime, max_noninv_lifetime
 	e2eReason             bool          // e2e_cancel_reason: a CANCEL's Reason goes on
 	auto100Reason         string
-	// kemi's overload limits: max_transactions (0: none) and
+	// kemi's overload limits: max_transactions (0: none; 50 000 unless set) and
 	// overload_retry_after (seconds; 0: new INVITEs are not refused when
 	// the socket's backlog says the workers are behind).
 	maxTrans    int64
@@ -130,7 +130,7 @@ func init() {
 			{Name: "max_inv_lifetime", Kind: dispatch.Int, Default: "180000 (ms an INVITE transaction lives at most)"},
 			{Name: "max_noninv_lifetime", Kind: dispatch.Int, Default: "32000"},
 			{Name: "e2e_cancel_reason", Kind: dispatch.Int, Default: "1 (a CANCEL's Reason headers go on to the branches)"},
-			{Name: "max_transactions", Kind: dispatch.Int},
+			{Name: "max_transactions", Kind: dispatch.Int, Default: "50000 (pending transactions; a new request past it is answered 503; 0: no limit)"},
 			{Name: "overload_retry_after", Kind: dispatch.Int},
 		},
 		New: func() dispatch.Module { return New() },
@@ -197,7 +197,10 @@ func (tm *Module) Init(p *dispatch.Params) error {
 	tm.conf.auto100 = p.Int("auto_inv_100", 1) != 0
 	tm.conf.e2eReason = p.Int("e2e_cancel_reason", 1) != 0
 	tm.conf.auto100Reason = p.Str("auto_inv_100_reason", "trying -- your call is important to us")
-	tm.conf.maxTrans = int64(p.Int("max_transactions", 0))
+	// A flood of unanswered INVITEs must not grow memory without bound:
+	// about 3.3 KB each, 50 000 take some 165 MB (Kamailio's bound is its
+	// shared memory, 64 MB by default, answered 500 when it runs out).
+	tm.conf.maxTrans = int64(p.Int("max_transactions", 50000))
 	tm.conf.retryAfter = p.Int("overload_retry_after", 0)
 	if tm.conf.maxTrans < 0 || tm.conf.retryAfter < 0 {
 		return errors.New("max_transactions and overload_retry_after must not be negative")

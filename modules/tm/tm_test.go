@@ -340,6 +340,28 @@ func TestNonInviteRetransmission(t *testing.T) {
 	waitEmpty(t, p)
 }
 
+// A completed non-INVITE transaction over UDP is kept wt_timer (300 ms
+// here), as Kamailio keeps it, not RFC 3261's 64*T1 (3.2 s here): a
+// retransmission within it is answered, and it is gone well before 64*T1.
+func TestNonInviteKeptWtTimer(t *testing.T) {
+	p := start(t)
+	uac, uas := newUA(t, "uac"), newUA(t, "uas")
+	msg := message(uac, uas, "msg-wt", "")
+	uac.Send(p.Addr, msg)
+	uas.Reply(uas.Expect("MESSAGE "), 202, "Accepted", "")
+	uac.Expect("SIP/2.0 202 ")
+	uac.Send(p.Addr, msg) // within wt_timer: answered from the transaction
+	uac.Expect("SIP/2.0 202 ")
+	uas.Quiet(100 * time.Millisecond)
+	deadline := time.Now().Add(1500 * time.Millisecond) // under half of 64*T1
+	for tmOf(p).Count() > 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := tmOf(p).Count(); n != 0 {
+		t.Errorf("%d transactions kept 1.5 s after the final reply (wt_timer 300 ms)", n)
+	}
+}
+
 // 10 000 transactions leave nothing behind once their timers ran.
 func TestNoStateLeft(t *testing.T) {
 	p := start(t)
