@@ -54,6 +54,9 @@ type Ctx struct {
 	replyBody []byte
 	replyType string
 	Replied   int // the status of the last reply sent by the script
+	// SerError is Kamailio's ser_error: what the last failed forward or
+	// relay ran into (EBadAddress, EBadURI; 0 none), for sl_reply_error.
+	SerError int
 
 	avps  []avp
 	xavps []xavpItem
@@ -87,7 +90,7 @@ type avp struct {
 func (c *Ctx) reset(m *sip.Msg, p *transport.Packet) {
 	c.Msg, c.Pkt = m, p
 	c.Flags, c.BFlags, c.XFlags = 0, 0, [2]uint64{}
-	c.Drop, c.RC, c.Replied = false, 1, 0
+	c.Drop, c.RC, c.Replied, c.SerError = false, 1, 0, 0
 	c.Kind = RouteRequest
 	c.Transaction = nil
 	c.resetSlots()
@@ -668,6 +671,12 @@ func (c *Ctx) Resolve(target []byte) (Hop, error) {
 	hop, err := c.W.env.Resolve(target)
 	if err == nil && c.sendSocket != nil {
 		hop.Local, hop.Proto = c.sendSocket, c.sendSocket.Proto
+	}
+	if err != nil {
+		c.SerError = EBadURI
+		if errors.Is(err, errUnresolvable) {
+			c.SerError = EBadAddress
+		}
 	}
 	return hop, err
 }

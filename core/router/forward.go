@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"strconv"
@@ -36,6 +37,32 @@ func (c *Ctx) Target(uri []byte) []byte {
 		return c.dst
 	}
 	return c.RURIText()
+}
+
+// Kamailio's error classes (core/error.h) that sl_reply_error answers
+// with their own codes (Ctx.SerError).
+const (
+	EBadAddress = -478 // Unresolvable destination
+	EBadURI     = -479 // the URI cannot be routed
+	ESend       = -477 // sending to the next hop failed
+)
+
+// errUnresolvable wraps a name that does not resolve: EBadAddress.
+var errUnresolvable = errors.New("no address")
+
+// SerErrorReply is the reply sl_reply_error sends for Kamailio's error
+// class e, code and reason as Kamailio's err2reason_phrase writes them
+// ("Unresolvable destination (478/SL)"); 500 for anything else.
+func SerErrorReply(e int) (int, string) {
+	switch e {
+	case EBadAddress:
+		return 478, "Unresolvable destination (478/SL)"
+	case EBadURI:
+		return 479, "Regretfully, we were not able to process the URI (479/SL)"
+	case ESend:
+		return 477, "Unfortunately error on sending to next hop occurred (477/SL)"
+	}
+	return 500, "Server Internal Error"
 }
 
 // Resolve finds the next hop of a SIP URI (RFC 3263 without NAPTR): an IP
@@ -171,7 +198,7 @@ func resolveName(k dnsKey) (netip.AddrPort, error) {
 	}
 	ips, err := r.LookupNetIP(ctx, "ip", host)
 	if err != nil || len(ips) == 0 {
-		return netip.AddrPort{}, errors.New("cannot resolve " + strconv.Quote(k.host))
+		return netip.AddrPort{}, fmt.Errorf("cannot resolve %q: %w", k.host, errUnresolvable)
 	}
 	return netip.AddrPortFrom(ips[0].Unmap(), uint16(port)), nil
 }
@@ -211,7 +238,11 @@ func (c *Ctx) Forward(uri []byte) error {
 	}
 	c.W.out = m.AppendTo(c.W.out[:0])
 	m.ResetEdits()
-	return c.W.env.Transport.Send(hop.Local, hop.Proto, hop.Addr, c.W.out)
+	if err := c.W.env.Transport.Send(hop.Local, hop.Proto, hop.Addr, c.W.out); err != nil {
+		c.SerError = ESend
+		return err
+	}
+	return nil
 }
 
 // PrepareRequest writes received/rport into the sender's Via, the

@@ -76,7 +76,10 @@ func (m *Module) Exports() []dispatch.Export {
 				// the client.
 				return 1
 			}
-			return m.SendReply(c, 500, "Server Internal Error")
+			// As Kamailio: the reply says what the last forward or relay
+			// ran into (478 for a destination that does not resolve).
+			code, reason := router.SerErrorReply(c.SerError)
+			return m.SendReply(c, code, reason)
 		})},
 	}
 }

@@ -362,6 +362,19 @@ func TestNonInviteKeptWtTimer(t *testing.T) {
 	}
 }
 
+// A relay to a name that does not resolve fails, and sl_reply_error says
+// why as Kamailio does: 478 Unresolvable destination (it was a 500).
+func TestUnresolvableDestination(t *testing.T) {
+	p := start(t)
+	uac := newUA(t, "uac")
+	msg := strings.Replace(message(uac, uac, "unres-1", ""), "sip:bob@"+uac.Addr().String(), "sip:bob@nohost.invalid", 1)
+	uac.Send(p.Addr, msg)
+	r := uac.Expect("SIP/2.0 478 ")
+	if got := string(r.Reason()); got != "Unresolvable destination (478/SL)" {
+		t.Errorf("reason %q", got)
+	}
+}
+
 // 10 000 transactions leave nothing behind once their timers ran.
 func TestNoStateLeft(t *testing.T) {
 	p := start(t)
