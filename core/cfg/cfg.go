@@ -146,7 +146,7 @@ var knownGlobals = map[string]bool{
 	"pv_buffer_size": true, "pv_buffer_slots": true, "shm_mem_size": true, "pkg_mem_size": true,
 	"stats_name_separator": true, "uri_host_extra_chars": true, "http_reply_parse": true,
 	"advertised_address": true, "advertised_port": true, "socket_workers": true, "tos": true, "runtime_dir": true,
-	"tcp_max_connections_per_ip": true, "bad_msg_ban_limit": true, "bad_msg_ban_unit": true, "ban_time": true, "overload_backlog": true,
+	"tcp_max_connections_per_ip": true, "tcp_conn_limit_ban": true, "bad_msg_ban_limit": true, "bad_msg_ban_unit": true, "ban_time": true, "overload_backlog": true,
 	"loadpath": true, "user": true, "group": true, "workdir": true, "wdir": true, "chroot": true,
 }
 

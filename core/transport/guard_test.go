@@ -7,10 +7,12 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"io"
+	"log/slog"
 	"math/big"
 	"net"
 	"net/netip"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -363,3 +365,60 @@ func TestConnectionLimitDoesNotBan(t *testing.T) {
 		t.Errorf("the address's UDP: %q %v", buf[:n], err)
 	}
 }
+
+// With tcp_conn_limit_ban the address that passes the per-address limit
+// is banned, once, with its cause in the log: its streams and its UDP go
+// unserved.
+func TestConnectionLimitBanWhenAsked(t *testing.T) {
+	var logs strings.Builder
+	var mu sync.Mutex
+	log := slog.New(slog.NewTextHandler(writerFunc(func(b []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return logs.Write(b)
+	}), nil))
+	s, err := Listen(Config{Listen: []Addr{{Proto: sip.TransportTCP, Host: "127.0.0.1"}, {Proto: sip.TransportUDP, Host: "127.0.0.1"}},
+		TCPMaxPerIP: 4, TCPLimitBan: true, Guard: GuardConfig{BadLimit: 10, BanTime: time.Minute}, Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	h := &replyHandler{s: s, reply: []byte("SIP/2.0 200 OK\r\nContent-Length: 0\r\n\r\n")}
+	s.Serve(func(int) Handler { return h })
+	tcpAddr := s.Listener(sip.TransportTCP, true).Addr.String()
+	for range 8 {
+		c, err := net.Dial("tcp", tcpAddr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+	}
+	ip := netip.MustParseAddr("127.0.0.1")
+	deadline := time.Now().Add(3 * time.Second)
+	for !s.Guard.Banned(ip) && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !s.Guard.Banned(ip) {
+		t.Fatal("not banned past tcp_max_connections_per_ip with tcp_conn_limit_ban")
+	}
+	mu.Lock()
+	n := strings.Count(logs.String(), "source banned")
+	mu.Unlock()
+	if n != 1 {
+		t.Errorf("%d ban lines, want 1:\n%s", n, logs.String())
+	}
+	u, err := net.Dial("udp", s.Listener(sip.TransportUDP, true).Addr.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+	u.SetDeadline(time.Now().Add(300 * time.Millisecond))
+	u.Write([]byte("OPTIONS sip:x@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:1;rport;branch=z9hG4bK-b\r\n\r\n"))
+	if _, err := u.Read(make([]byte, 100)); err == nil {
+		t.Error("a banned address's UDP was answered")
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(b []byte) (int, error) { return f(b) }

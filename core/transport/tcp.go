@@ -202,7 +202,8 @@ func (s *Server) acceptLoop(l *Listener) {
 // admit tracks an accepted connection, or closes it when its source is
 // banned or would pass tcp_max_connections or the per-address limit. A
 // connection past a limit is refused, not held against its address: 140
-// phones behind one NAT keep their first 128 streams and their UDP.
+// phones behind one NAT keep their first 128 streams and their UDP
+// (unless tcp_conn_limit_ban asks for a ban).
 func (s *Server) admit(c *net.TCPConn, proto sip.Transport) *tcpConn {
 	ap := c.RemoteAddr().(*net.TCPAddr).AddrPort()
 	ip := ap.Addr().Unmap()
@@ -213,8 +214,18 @@ func (s *Server) admit(c *net.TCPConn, proto sip.Transport) *tcpConn {
 		return nil
 	}
 	s.mu.Lock()
-	full := len(s.conns) >= s.cfg.TCPMaxConns || s.perIP[ip] >= s.cfg.TCPMaxPerIP
+	perIP := s.perIP[ip] >= s.cfg.TCPMaxPerIP
+	full := len(s.conns) >= s.cfg.TCPMaxConns || perIP
 	s.mu.Unlock()
+	if perIP && s.cfg.TCPLimitBan {
+		s.Stats.TCPRefused.Add(1)
+		if s.Guard.Ban(ip, 0) {
+			s.log.Warn("source banned: more TCP connections than tcp_max_connections_per_ip (tcp_conn_limit_ban)",
+				"src", ip.String(), "max_per_ip", s.cfg.TCPMaxPerIP, "ban_time", s.Guard.Config().BanTime.String())
+		}
+		c.Close()
+		return nil
+	}
 	if full {
 		s.Stats.TCPRefused.Add(1)
 		if s.Guard.logSlot(time.Now().UnixNano()) {

@@ -223,6 +223,11 @@ type Config struct {
 	// either is closed at once and counted.
 	TCPMaxConns int
 	TCPMaxPerIP int
+	// TCPLimitBan bans an address for the guard's BanTime when it passes
+	// TCPMaxPerIP (tcp_conn_limit_ban, off by default: the extra
+	// connections are only refused, so that many phones behind one NAT
+	// keep service). The ban is logged once, with its cause.
+	TCPLimitBan bool
 	// OverloadBacklog is the share of a UDP socket's receive buffer, in
 	// percent, that waiting datagrams must fill for its packets to be
 	// marked Overloaded; 0 means 50. Looked at every overloadEvery packets.

@@ -220,6 +220,7 @@ func (p *Proxy) Stop() {
 // seconds ban the source for ban_time seconds; 0 turns the ban off).
 func transportSettings(c *cfg.Config) (transport.Config, error) {
 	var tc transport.Config
+	var limitBan int
 	ints := []struct {
 		name string
 		def  int
@@ -233,6 +234,7 @@ func transportSettings(c *cfg.Config) (transport.Config, error) {
 		{"overload_backlog", 50, 1, &tc.OverloadBacklog},
 		{"tcp_conn_wq_max", 32 << 10, 1, &tc.TCPConnWQMax},
 		{"tcp_wq_max", 10 << 20, 1, &tc.TCPWQMax},
+		{"tcp_conn_limit_ban", 0, 0, &limitBan},
 	}
 	for _, p := range ints {
 		n, err := c.Int(p.name, p.def)
@@ -245,6 +247,7 @@ func transportSettings(c *cfg.Config) (transport.Config, error) {
 		}
 		*p.to = n
 	}
+	tc.TCPLimitBan = limitBan != 0
 	secs := []struct {
 		name string
 		def  int
