@@ -96,9 +96,10 @@ func TestNonReadingTCPClients(t *testing.T) {
 	t.Logf("probes: %v", took)
 	t.Logf("probe worst %v; replies refused by full write queues %d; stalled streams closed %d", worst, st.TCPQueueFull.Load(), st.TCPSendTimeout.Load())
 	// The proxy parses the flood on a 2-core machine shared with the
-	// other test packages: a few probes may wait for a CPU. A worker
-	// blocked by a stalled stream makes probes wait seconds (it held
-	// them for tcp_send_timeout, 2 s, before the write queues).
+	// other test packages: a probe may wait for a CPU (here, alone: worst
+	// 17–29 ms in six runs, none over 50 ms). A worker blocked by a
+	// stalled stream makes probes wait seconds (it held them for
+	// tcp_send_timeout, 2 s, before the write queues).
 	if len(took) < 40 {
 		t.Fatalf("%d probes answered, want 40", len(took))
 	}
@@ -108,8 +109,8 @@ func TestNonReadingTCPClients(t *testing.T) {
 			slow++
 		}
 	}
-	if took[len(took)/2] > 5*time.Millisecond || slow > 4 || worst > time.Second {
-		t.Errorf("probes: median %v, %d over 50 ms, worst %v; want under 5 ms, at most 4, under 1 s", took[len(took)/2], slow, worst)
+	if took[len(took)/2] > 5*time.Millisecond || slow > 2 || worst > time.Second {
+		t.Errorf("probes: median %v, %d over 50 ms, worst %v; want under 5 ms, at most 2, under 1 s", took[len(took)/2], slow, worst)
 	}
 	if st.TCPSendTimeout.Load() == 0 {
 		t.Error("no stalled stream was closed after tcp_send_timeout")

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -346,6 +347,10 @@ func (s *Server) dial(proto sip.Transport, dst netip.AddrPort) (*tcpConn, error)
 	return tc, nil
 }
 
+// yieldEvery is how many messages a stream's reader handles in a row
+// before it lets other goroutines run.
+const yieldEvery = 8
+
 // readLoop frames messages by Content-Length and hands each to an idle
 // TCP worker. A framing error closes the stream: it cannot be resynced.
 func (s *Server) readLoop(l *Listener, tc *tcpConn) {
@@ -353,6 +358,7 @@ func (s *Server) readLoop(l *Listener, tc *tcpConn) {
 	defer s.untrack(tc)
 	buf := make([]byte, 0, 4096)
 	p := &Packet{Local: l, Proto: tc.proto, Src: tc.peer, conn: tc}
+	inARow := 0 // messages handled on this stream
 	for {
 		for {
 			skip, n, err := sip.FrameLen(buf, s.cfg.MaxMsg)
@@ -383,6 +389,14 @@ func (s *Server) readLoop(l *Listener, tc *tcpConn) {
 			h.Handle(p)
 			s.tcpW <- h
 			buf = buf[:copy(buf, buf[skip+n:])]
+			if inARow++; inARow%yieldEvery == 0 {
+				// A stream that never runs dry (a flood) lets the others
+				// run: with every CPU busy, the runtime looks for streams
+				// that became readable only when a goroutine yields (or
+				// every 10 ms), and a probe waited 40–80 ms behind eight
+				// flooding streams.
+				runtime.Gosched()
+			}
 		}
 		if len(buf) == cap(buf) {
 			if cap(buf) > s.cfg.MaxMsg {

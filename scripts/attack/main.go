@@ -3,11 +3,14 @@
 // other loopback addresses while sipp registers users with digest auth
 // from 127.0.0.1: sipvicious's svwar and svcrack (made to send from their
 // own address), a password guesser, an enumeration probe, scanner
-// OPTIONS and a flood of garbage and truncated datagrams. It fails unless
-// every legitimate registration succeeds, each attacker is banned within
-// 20 requests, garbage bans its sender, known and unknown users get the
-// same answers, the flood writes fewer than 100 log lines and the proxy is
-// alive afterwards with its memory near where it started.
+// OPTIONS, a flood of garbage and truncated datagrams, and on the
+// transport a connection hog (140 TCP streams from one address),
+// non-reading TCP clients, 60 KB requests and the torture corpus. It
+// fails unless every legitimate registration succeeds, each attacker is
+// banned within 20 requests, garbage bans its sender, known and unknown
+// users get the same answers, the hog keeps 128 streams and its UDP, the
+// 60 KB requests are answered, the flood writes fewer than 100 log lines
+// and the proxy is alive afterwards with its memory near where it started.
 //
 //	go run ./scripts/attack            (CI runs it; needs sipp and sipvicious)
 //	go run ./scripts/attack -users 300 -rate 50
@@ -112,7 +115,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	k := exec.Command(bin, "-f", filepath.Join(root, "scripts/proxy/kamailio.cfg"), "-l", "udp:"+proxy, "-n", "4",
+	k := exec.Command(bin, "-f", filepath.Join(root, "scripts/proxy/kamailio.cfg"), "-l", "udp:"+proxy, "-l", "tcp:"+proxy, "-n", "4",
 		"-A", "WITH_AUTH", "-A", "WITH_ANTIFLOOD", "-A", "WITH_JSONRPC", "-A", "DBURL="+strconv.Quote(dbURL),
 		"-A", fmt.Sprintf("RPC_LISTEN=\"127.0.0.1:%d\"", rpcPort), "-A", "RPC_FIFO=\"\"")
 	k.Stdout, k.Stderr = logFile, logFile
@@ -209,6 +212,34 @@ func run() error {
 	fmt.Println("scanner OPTIONS (User-Agent: friendly-scanner) from 127.0.0.8")
 	phase("scanner", "127.0.0.8", 200, func() (int, error) { return flood(proxy, "127.0.0.8", 200, scannerOptions) })
 
+	// Transport attacks, each from an address of its own.
+	fmt.Println("connection hog: 140 TCP connections from 127.0.2.1")
+	open, refused, err := connHog(proxy, "127.0.2.1", 140)
+	f.check(err == nil && open == 128 && refused == 12, "connection hog: %d connections kept, %d refused (want 128 and 12) %v", open, refused, errOrEmpty(err))
+	answered, _ := probe(proxy, "127.0.2.1", validOptions("hog-udp"))
+	f.check(answered, "the connection hog's address is not banned for it: its UDP OPTIONS is answered")
+
+	fmt.Println("non-reading TCP clients: 4 streams of 1 MB of requests each from 127.0.2.2")
+	err = nonReading(proxy, "127.0.2.2", 4, 1<<20)
+	f.check(err == nil, "non-reading clients: 4 streams opened, their requests sent until done or closed by the proxy %v", errOrEmpty(err))
+
+	fmt.Println("60 KB requests over UDP and TCP from 127.0.2.3")
+	udpBig, tcpBig := bigOptions(proxy, "127.0.2.3", 60<<10)
+	f.check(udpBig && tcpBig, "60 KB OPTIONS answered: UDP %v, TCP %v", udpBig, tcpBig)
+
+	corpus, _ := filepath.Glob(filepath.Join(root, "core", "sip", "testdata", "torture", "*", "*.sip"))
+	fmt.Printf("the torture corpus (%d messages) over UDP from 127.0.2.4\n", len(corpus))
+	if c, err := conn(proxy, "127.0.2.4"); err == nil {
+		for _, file := range corpus {
+			if b, err := os.ReadFile(file); err == nil && len(b) <= 65507 {
+				c.Write(b)
+			}
+		}
+		c.Close()
+	}
+	answered, _ = probe(proxy, "127.0.0.1", validOptions("after-transport"))
+	f.check(answered, "kemi answers OPTIONS from 127.0.0.1 after the transport attacks")
+
 	fmt.Printf("garbage: %d bad datagrams from 127.0.1.1-127.0.1.10\n", *garbage)
 	linesBefore := countLines(logPath)
 	badBefore, dropsBefore := st("core:bad_msg_hdr"), st("core:banned_drops")
@@ -230,7 +261,7 @@ func run() error {
 	// read one or two more meanwhile: within 20 each, as for requests.
 	f.check(bad+drops >= int64(per*10)*99/100 && bad <= 10*20,
 		"garbage counted: %d parsed and counted as bad (10 sources, at most 20 each before the ban), %d dropped unparsed by the ban", bad, drops)
-	answered, _ := probe(proxy, "127.0.1.1", validOptions("garbage-then-options"))
+	answered, _ = probe(proxy, "127.0.1.1", validOptions("garbage-then-options"))
 	f.check(!answered, "a valid OPTIONS from a garbage sender is dropped: garbage got it banned")
 
 	if err := <-sippDone; err != nil {
@@ -620,4 +651,94 @@ func sippCounts(path string) (ok, failed, retrans int) {
 		return 0, 0, 0
 	}
 	return n[0], n[1], n[2]
+}
+
+// tcpFrom dials the proxy over TCP from ip.
+func tcpFrom(proxy, ip string) (net.Conn, error) {
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: 3 * time.Second}
+	return d.Dial("tcp", proxy)
+}
+
+// connHog opens n TCP connections from ip and holds them: how many the
+// proxy kept open and how many it closed at once (past its
+// tcp_max_connections_per_ip).
+func connHog(proxy, ip string, n int) (open, refused int, err error) {
+	var conns []net.Conn
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for range n {
+		c, err := tcpFrom(proxy, ip)
+		if err != nil {
+			return 0, 0, err
+		}
+		conns = append(conns, c)
+	}
+	b := make([]byte, 1)
+	for _, c := range conns {
+		c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+		if _, err := c.Read(b); err != nil {
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				open++ // still open, nothing to read
+				continue
+			}
+		}
+		refused++
+	}
+	return open, refused, nil
+}
+
+// nonReading opens n TCP connections from ip that send size bytes of
+// OPTIONS each and never read the replies.
+func nonReading(proxy, ip string, n, size int) error {
+	var wg sync.WaitGroup
+	for i := range n {
+		c, err := tcpFrom(proxy, ip)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			one := bytes.Replace(validOptions(fmt.Sprintf("nr%d", i))(c.LocalAddr().String(), i), []byte("SIP/2.0/UDP"), []byte("SIP/2.0/TCP"), 1)
+			block := bytes.Repeat(one, 64)
+			for sent := 0; sent < size; sent += len(block) {
+				c.SetWriteDeadline(time.Now().Add(3 * time.Second))
+				if _, err := c.Write(block); err != nil {
+					return // closed by the proxy (pike, or the stalled queue)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return nil
+}
+
+// bigOptions sends an OPTIONS of size bytes (a body makes it long) from
+// ip over UDP and over TCP, and reports whether each was answered.
+func bigOptions(proxy, ip string, size int) (udp, tcp bool) {
+	msg := func(proto, local string) []byte {
+		head := fmt.Sprintf("OPTIONS sip:%[1]s SIP/2.0\r\nVia: SIP/2.0/%[2]s %[3]s;branch=z9hG4bK-big-%[2]s;rport\r\n"+
+			"Max-Forwards: 70\r\nFrom: <sip:probe@%[1]s>;tag=big\r\nTo: <sip:%[1]s>\r\nCall-ID: big-%[2]s\r\nCSeq: 1 OPTIONS\r\n"+
+			"User-Agent: kemi attack check\r\nContent-Type: text/plain\r\n", target, proto, local)
+		pad := size - len(head) - len("Content-Length: 00000\r\n\r\n")
+		return []byte(head + fmt.Sprintf("Content-Length: %05d\r\n\r\n", pad) + strings.Repeat("x", pad))
+	}
+	if c, err := conn(proxy, ip); err == nil {
+		c.Write(msg("UDP", c.LocalAddr().String()))
+		udp, _ = readReply(c, 2*time.Second)
+		c.Close()
+	}
+	if c, err := tcpFrom(proxy, ip); err == nil {
+		c.Write(msg("TCP", c.LocalAddr().String()))
+		c.SetReadDeadline(time.Now().Add(2 * time.Second))
+		b := make([]byte, 4096)
+		n, err := c.Read(b)
+		tcp = err == nil && bytes.HasPrefix(b[:n], []byte("SIP/2.0 200"))
+		c.Close()
+	}
+	return udp, tcp
 }
