@@ -285,8 +285,22 @@ func (d *DB) stmt(ctx context.Context, write bool, q string) (*sql.Stmt, error) 
 	return s, nil
 }
 
+// queryCtx is the context a query runs under. On SQLite the caller's
+// deadline is dropped: a cancellable context costs two goroutines per
+// query (database/sql's and the driver's watchers, started and woken on
+// each), a futex wake-up or two per request on the path of every
+// REGISTER; a query on a local file is bounded by the busy timeout
+// instead, as Kamailio's db_sqlite is.
+func (d *DB) queryCtx(ctx context.Context) context.Context {
+	if d.URL.Driver == SQLite && ctx.Done() != nil {
+		return context.WithoutCancel(ctx)
+	}
+	return ctx
+}
+
 // Query runs a prepared read.
 func (d *DB) Query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	ctx = d.queryCtx(ctx)
 	s, err := d.stmt(ctx, false, q)
 	if err != nil {
 		return nil, err
@@ -297,6 +311,7 @@ func (d *DB) Query(ctx context.Context, q string, args ...any) (*sql.Rows, error
 
 // QueryRow runs a prepared read of one row.
 func (d *DB) QueryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	ctx = d.queryCtx(ctx)
 	s, err := d.stmt(ctx, false, q)
 	if err != nil {
 		// sql.Row carries no error of its own making: run it unprepared so
@@ -309,6 +324,7 @@ func (d *DB) QueryRow(ctx context.Context, q string, args ...any) *sql.Row {
 
 // Exec runs a prepared change on the writer.
 func (d *DB) Exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	ctx = d.queryCtx(ctx)
 	s, err := d.stmt(ctx, true, q)
 	if err != nil {
 		return nil, err
@@ -328,6 +344,7 @@ func (d *DB) PrepareWrite(ctx context.Context, q string) error {
 // TxExec runs a change inside tx, with its statement from PrepareWrite
 // when there is one.
 func (d *DB) TxExec(ctx context.Context, tx *sql.Tx, q string, args ...any) (sql.Result, error) {
+	ctx = d.queryCtx(ctx)
 	d.stmtMu.Lock()
 	s := d.stmts["w:"+q]
 	d.stmtMu.Unlock()
@@ -376,7 +393,7 @@ func (d *DB) ExecFiles(ctx context.Context, dir string, names ...string) error {
 
 // Tx runs f in one transaction on the writer: several changes, one commit.
 func (d *DB) Tx(ctx context.Context, f func(tx *sql.Tx) error) error {
-	tx, err := d.write.BeginTx(ctx, nil)
+	tx, err := d.write.BeginTx(d.queryCtx(ctx), nil)
 	if err != nil {
 		return err
 	}
