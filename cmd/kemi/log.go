@@ -23,10 +23,12 @@ type logHandler struct {
 	attrs  string
 	// msgPrefix is log_prefix as formatted for the message being routed.
 	msgPrefix string
+	pid       string // kemi never forks: read once, not a getpid per line
 }
 
 func newLogHandler(w io.Writer, level *slog.LevelVar, prefix string, color bool) *logHandler {
-	return &logHandler{mu: &sync.Mutex{}, w: w, level: level, prefix: prefix, color: color}
+	return &logHandler{mu: &sync.Mutex{}, w: fileWriter(w), level: level, prefix: prefix, color: color,
+		pid: strconv.Itoa(os.Getpid())}
 }
 
 func (h *logHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= h.level.Level() }
@@ -54,7 +56,7 @@ func (h *logHandler) Handle(_ context.Context, r slog.Record) error {
 	b.WriteString(h.prefix)
 	b.WriteString(time.Now().Format("15:04:05.000"))
 	b.WriteString(" ")
-	b.WriteString(strconv.Itoa(os.Getpid()))
+	b.WriteString(h.pid)
 	b.WriteString(" ")
 	// "src" names who logs (<core> when none: <script>, <debugger>);
 	// "lname" replaces the level's name, as Kamailio's log_level_name does.

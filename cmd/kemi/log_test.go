@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -55,6 +56,35 @@ request_route {
 	for _, want := range []string{" INFO: <script> NAT {OPTIONS}: hello bob", " NAT {OPTIONS}: request-route executed in: "} {
 		if !strings.Contains(l, want) {
 			t.Errorf("no %q in:\n%s", want, l)
+		}
+	}
+}
+
+// A log going to a regular file is written with write(2) made directly
+// (log_linux.go): every line arrives whole and in order, with the pid.
+func TestLogToRegularFile(t *testing.T) {
+	f, err := os.CreateTemp(t.TempDir(), "kemi-*.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	lv := &slog.LevelVar{}
+	log := slog.New(newLogHandler(f, lv, "", false))
+	for i := range 200 {
+		log.Info("line", "n", i, "pad", strings.Repeat("x", i))
+	}
+	b, err := os.ReadFile(f.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+	if len(lines) != 200 {
+		t.Fatalf("%d lines, want 200", len(lines))
+	}
+	pid := strconv.Itoa(os.Getpid())
+	for i, l := range lines {
+		if !strings.Contains(l, " "+pid+" ") || !strings.Contains(l, "n="+strconv.Itoa(i)+" ") {
+			t.Fatalf("line %d: %q", i, l)
 		}
 	}
 }
