@@ -52,10 +52,11 @@ request_route {
 	if m, _ := ua.recv(2 * time.Second); m == nil {
 		t.Fatal("no reply")
 	}
-	l := logs.String()
+	// The route's time is logged when the route ends, after its reply
+	// left: wait for it.
 	for _, want := range []string{" INFO: <script> NAT {OPTIONS}: hello bob", " NAT {OPTIONS}: request-route executed in: "} {
-		if !strings.Contains(l, want) {
-			t.Errorf("no %q in:\n%s", want, l)
+		if !eventually(2*time.Second, func() bool { return strings.Contains(logs.String(), want) }) {
+			t.Errorf("no %q in:\n%s", want, logs.String())
 		}
 	}
 }
