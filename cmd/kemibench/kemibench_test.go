@@ -451,7 +451,30 @@ func TestPair(t *testing.T) {
 	if rows != 4 {
 		t.Errorf("%d servers in the table, want 4 (Kamailio and kemi, native and Lua)", rows)
 	}
-	for _, bad := range [][]string{{"pair", "-engines", "cobol"}, {"pair", "-config", filepath.Join(dir, "none.cfg")}, {"pair", "-r", "0"}} {
+	// --max: each server alone in turn, the rate up by a quarter (20,
+	// then 25; 31 is past --max-rate): both hold 25/s.
+	out.Reset()
+	errs.Reset()
+	code = run(context.Background(), []string{"pair", "-engines", "native", "-max", "-max-start", "20", "-max-rate", "30", "-hold", "1s",
+		"-kemi", kemi, "-kamailio", kam, "-sipp", sipp, "-work", filepath.Join(dir, "work-max")}, nil, &out, &errs)
+	t.Logf("%s%s", errs.String(), out.String())
+	if code != 0 {
+		t.Fatalf("--max: exit %d", code)
+	}
+	held := 0
+	for line := range strings.SplitSeq(out.String(), "\n") {
+		if f := strings.Fields(line); len(f) >= 3 && (f[0] == "kamailio" || f[0] == "kemi") {
+			if f[2] != "25" {
+				t.Errorf("--max: %s held %s/s, want 25", f[0], f[2])
+			}
+			held++
+		}
+	}
+	if held != 2 {
+		t.Errorf("--max: %d servers in the table, want 2", held)
+	}
+	for _, bad := range [][]string{{"pair", "-engines", "cobol"}, {"pair", "-config", filepath.Join(dir, "none.cfg")}, {"pair", "-r", "0"},
+		{"pair", "-max", "-max-start", "100", "-max-rate", "50"}} {
 		var e bytes.Buffer
 		if code := run(context.Background(), bad, nil, io.Discard, &e); code != 2 || e.Len() == 0 {
 			t.Errorf("%v: exit %d, %q; want 2 and a message", bad, code, e.String())

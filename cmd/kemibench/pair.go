@@ -48,6 +48,11 @@ type pairOptions struct {
 	rate, users                                           int
 	duration, warmup                                      time.Duration
 	keep, noRouteLog                                      bool
+	// --max: the highest rate each server holds for hold, from maxStart
+	// up by a quarter each step to maxRate at most, servers in turn.
+	max              bool
+	maxStart, maxCap int
+	hold             time.Duration
 }
 
 // kamailioExamples is where the kamailio package puts the KEMI examples.
@@ -80,6 +85,10 @@ func pairFlags(out io.Writer, o *pairOptions) *flag.FlagSet {
 	fs.StringVar(&o.work, "work", "", "the folder for configs, databases and logs (default: a temporary one)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the work folder")
 	fs.BoolVar(&o.noRouteLog, "no-route-log", false, "no latency_cfg_log line per request (no route times; requests counted by sipp)")
+	fs.BoolVar(&o.max, "max", false, "the highest rate each server holds (0 failures, at most 1% retransmissions), one server at a time in turn, no route log")
+	fs.IntVar(&o.maxStart, "max-start", 1000, "--max: the first rate, registrations/s")
+	fs.IntVar(&o.maxCap, "max-rate", 100000, "--max: the highest rate tried")
+	fs.DurationVar(&o.hold, "hold", 10*time.Second, "--max: how long each rate must hold")
 	return fs
 }
 
@@ -101,6 +110,8 @@ type pairServer struct {
 	ok, failed, retr int
 	pss              int64
 	err              error
+	maxRate          int     // --max: the highest rate held
+	maxCPU           float64 // --max: CPU µs per request at it
 }
 
 func (s *pairServer) name() string { return s.impl + " " + s.engine }
@@ -121,6 +132,10 @@ func pairCommand(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		fmt.Fprintln(stderr, "kemibench pair: "+err.Error())
 		return 1
 	}
+	if o.max {
+		pairMaxReport(stdout, o, servers)
+		return 0
+	}
 	pairReport(stdout, o, servers)
 	for _, s := range servers {
 		if s.err != nil || s.failed > 0 {
@@ -134,6 +149,12 @@ func pairCommand(ctx context.Context, args []string, stdout, stderr io.Writer) i
 func (o *pairOptions) resolve() error {
 	if o.rate <= 0 || o.users <= 0 || o.duration <= 0 || o.warmup < 0 {
 		return errors.New("-r, --users and -d must be positive")
+	}
+	if o.max && (o.maxStart <= 0 || o.maxCap < o.maxStart || o.hold <= 0) {
+		return errors.New("--max-start and --hold must be positive, --max-rate at least --max-start")
+	}
+	if o.max {
+		o.noRouteLog = true // a log line per request would slow both servers down
 	}
 	for _, e := range strings.Split(o.engines, ",") {
 		if _, ok := pairEngines[e]; !ok {
@@ -272,10 +293,13 @@ func pairRun(ctx context.Context, o *pairOptions, log io.Writer) ([]*pairServer,
 			return servers, err
 		}
 	}
+	if o.max {
+		return servers, pairMax(ctx, o, servers, usersFile, log)
+	}
 	fmt.Fprintf(log, "kemibench pair: %d servers up; %d registrations/s each, %v warm-up, %v measured\n", len(servers), o.rate, o.warmup, o.duration)
 	total := int(float64(o.rate) * (o.warmup + o.duration + 3*time.Second).Seconds())
 	for _, s := range servers {
-		if err := s.startSipp(o, usersFile, total); err != nil {
+		if err := s.startSipp(o, usersFile, o.rate, total); err != nil {
 			return servers, err
 		}
 	}
@@ -373,14 +397,14 @@ func (s *pairServer) waitReady(limit time.Duration) error {
 	return fmt.Errorf("%s does not answer on 127.0.0.1:%d; its log ends:\n%s", s.name(), s.port, lastLines(string(b), 15))
 }
 
-func (s *pairServer) startSipp(o *pairOptions, usersFile string, total int) error {
+func (s *pairServer) startSipp(o *pairOptions, usersFile string, rate, total int) error {
 	out, err := os.Create(s.sippOut)
 	if err != nil {
 		return err
 	}
 	defer out.Close()
 	s.sipp = exec.Command(o.sipp, "-sf", o.scenario, "-inf", usersFile, "-i", "127.0.0.1", "-p", "0",
-		"-r", strconv.Itoa(o.rate), "-m", strconv.Itoa(total), "-nostdin", "-timeout", "120s",
+		"-r", strconv.Itoa(rate), "-m", strconv.Itoa(total), "-nostdin", "-timeout", "120s",
 		"-trace_stat", "-stf", s.stat, "-fd", "1", fmt.Sprintf("127.0.0.1:%d", s.port))
 	s.sipp.Dir = filepath.Dir(s.cfg)
 	s.sipp.Stdout, s.sipp.Stderr = out, out
@@ -536,4 +560,78 @@ func lastLines(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// pairMax finds the highest rate each server holds for o.hold: no failed
+// registration and at most 1% of the requests retransmitted. The rate
+// starts at o.maxStart and grows by a quarter; at each rate the servers
+// still holding take their turn one after another (in the same sitting,
+// so that a slow spell of the host falls on both kinds), each driven by
+// its own sipp while the others idle.
+func pairMax(ctx context.Context, o *pairOptions, servers []*pairServer, usersFile string, log io.Writer) error {
+	fmt.Fprintf(log, "kemibench pair --max: %d servers; from %d registrations/s, each rate held %v\n", len(servers), o.maxStart, o.hold)
+	active := slices.Clone(servers)
+	for rate := o.maxStart; rate <= o.maxCap && len(active) > 0; rate = max(rate+1, rate*5/4) {
+		var next []*pairServer
+		for _, s := range active {
+			total := int(float64(rate) * o.hold.Seconds())
+			os.Remove(s.stat)
+			cpu0 := treeCPU(s.cmd.Process.Pid)
+			if err := s.startSipp(o, usersFile, rate, total); err != nil {
+				return err
+			}
+			done := make(chan error, 1)
+			go func() { done <- s.sipp.Wait() }()
+			select {
+			case <-done:
+			case <-ctx.Done():
+				s.sipp.Process.Kill()
+				<-done
+				return ctx.Err()
+			}
+			s.sipp = nil
+			ok, failed, retrans := sippCounts(s.stat)
+			held := failed == 0 && ok == total && retrans*100 <= 2*total
+			fmt.Fprintf(log, "  %-16s %6d/s: %d ok, %d failed, %d retransmissions: %s\n", s.name(), rate, ok, failed, retrans,
+				map[bool]string{true: "held", false: "not held"}[held])
+			if held {
+				s.maxRate = rate
+				if ok > 0 {
+					s.maxCPU = float64(treeCPU(s.cmd.Process.Pid)-cpu0) / 1e3 / float64(2*ok)
+				}
+				next = append(next, s)
+			}
+		}
+		active = next
+	}
+	return nil
+}
+
+// pairMaxReport prints the highest rates.
+func pairMaxReport(w io.Writer, o *pairOptions, servers []*pairServer) {
+	kam := map[string]int{}
+	for _, s := range servers {
+		if s.impl == "kamailio" {
+			kam[s.engine] = s.maxRate
+		}
+	}
+	fmt.Fprintf(w, "\n%s, the highest rate held %v (0 failures, at most 1%% retransmissions), from %d/s up by a quarter, servers in turn\n\n",
+		filepath.Base(o.config), o.hold, o.maxStart)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "server\tengine\tregistrations/s held\t× Kamailio native\t× Kamailio same engine\tCPU µs/request there\t")
+	ratio := func(a, b int) string {
+		if b == 0 {
+			return "-"
+		}
+		return fmt.Sprintf("%.2f", float64(a)/float64(b))
+	}
+	for _, s := range servers {
+		held := strconv.Itoa(s.maxRate)
+		if s.maxRate == 0 {
+			held = "< " + strconv.Itoa(o.maxStart)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%.1f\t\n", s.impl, s.engine, held, ratio(s.maxRate, kam["native"]),
+			ratio(s.maxRate, kam[pairEngines[s.engine].kamailio]), s.maxCPU)
+	}
+	tw.Flush()
 }
