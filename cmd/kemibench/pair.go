@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"flag"
@@ -17,6 +16,9 @@ import (
 	"syscall"
 	"text/tabwriter"
 	"time"
+
+	"github.com/kemi-sip/kemi/engines/enginetest/kamailiotest"
+	"github.com/kemi-sip/kemi/engines/enginetest/sipptest"
 )
 
 // pair: kemi and real Kamailio side by side, on the same config and KEMI
@@ -102,16 +104,16 @@ type pairServer struct {
 	stat         string // sipp's statistics file
 	sippOut      string
 
-	cpu0, cpu1       time.Duration
-	log0             int64
-	calls0, calls1   int // sipp's successful calls at the window's ends
-	requests         int
-	route            Summary
-	ok, failed, retr int
-	pss              int64
-	err              error
-	maxRate          int     // --max: the highest rate held
-	maxCPU           float64 // --max: CPU µs per request at it
+	cpu0, cpu1     time.Duration
+	log0, log1     int64 // the server's log at the window's ends
+	calls0, calls1 int   // sipp's successful calls at the window's ends
+	requests       int
+	route          Summary
+	failed, retr   int
+	pss            int64
+	err            error
+	maxRate        int     // --max: the highest rate held
+	maxCPU         float64 // --max: CPU µs per request at it
 }
 
 func (s *pairServer) name() string { return s.impl + " " + s.engine }
@@ -309,20 +311,20 @@ func pairRun(ctx context.Context, o *pairOptions, log io.Writer) ([]*pairServer,
 	for _, s := range servers {
 		s.cpu0 = treeCPU(s.cmd.Process.Pid)
 		s.log0, _ = fileSize(s.log)
-		s.calls0, _, _ = sippCounts(s.stat)
+		s.calls0, _, _ = sipptest.Results(s.stat)
 	}
 	if !sleepCtx(ctx, o.duration) {
 		return servers, ctx.Err()
 	}
 	for _, s := range servers {
 		s.cpu1 = treeCPU(s.cmd.Process.Pid)
-		s.calls1, _, _ = sippCounts(s.stat)
+		s.calls1, _, _ = sipptest.Results(s.stat)
 		s.pss = treePSS(s.cmd.Process.Pid)
+		s.log1, _ = fileSize(s.log)
 	}
-	end, _ := fileSizes(servers)
 	for _, s := range servers {
 		if !o.noRouteLog {
-			st, err := readRouteLog(s.log, s.log0, end[s])
+			st, err := readRouteLog(s.log, s.log0, s.log1)
 			s.route, s.requests = summarize(st.Route), int(st.Route.Count)
 			if err != nil {
 				s.err = err
@@ -343,7 +345,7 @@ func pairRun(ctx context.Context, o *pairOptions, log io.Writer) ([]*pairServer,
 			return servers, ctx.Err()
 		}
 		s.sipp = nil
-		s.ok, s.failed, s.retr = sippCounts(s.stat)
+		_, s.failed, s.retr = sipptest.Results(s.stat)
 	}
 	return servers, nil
 }
@@ -388,13 +390,13 @@ func (s *pairServer) waitReady(limit time.Duration) error {
 		if s.cmd.ProcessState != nil || syscall.Kill(s.cmd.Process.Pid, 0) != nil {
 			break
 		}
-		if pingUDP(fmt.Sprintf("127.0.0.1:%d", s.port)) {
+		if kamailiotest.Ping(fmt.Sprintf("127.0.0.1:%d", s.port)) {
 			return nil
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
 	b, _ := os.ReadFile(s.log)
-	return fmt.Errorf("%s does not answer on 127.0.0.1:%d; its log ends:\n%s", s.name(), s.port, lastLines(string(b), 15))
+	return fmt.Errorf("%s does not answer on 127.0.0.1:%d; its log ends:\n%s", s.name(), s.port, sipptest.Tail(b))
 }
 
 func (s *pairServer) startSipp(o *pairOptions, usersFile string, rate, total int) error {
@@ -428,43 +430,6 @@ func (s *pairServer) stop() {
 		}
 		s.cmd = nil
 	}
-}
-
-// sippCounts reads the last line of sipp's statistics file (-trace_stat):
-// the successful and failed calls and the retransmissions so far.
-func sippCounts(path string) (ok, failed, retrans int) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return
-	}
-	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-	if len(lines) < 2 {
-		return
-	}
-	head := strings.Split(lines[0], ";")
-	last := strings.Split(lines[len(lines)-1], ";")
-	col := func(name string) int {
-		i := slices.Index(head, name)
-		if i < 0 || i >= len(last) {
-			return 0
-		}
-		n, _ := strconv.Atoi(strings.TrimSpace(last[i]))
-		return n
-	}
-	return col("SuccessfulCall(C)"), col("FailedCall(C)"), col("Retransmissions(C)")
-}
-
-// fileSizes is each server's log size now: the end of the window.
-func fileSizes(servers []*pairServer) (map[*pairServer]int64, error) {
-	m := map[*pairServer]int64{}
-	for _, s := range servers {
-		n, err := fileSize(s.log)
-		if err != nil {
-			return m, err
-		}
-		m[s] = n
-	}
-	return m, nil
 }
 
 // pairReport prints the table.
@@ -536,32 +501,6 @@ func freePort() (int, error) {
 	return l.LocalAddr().(*net.UDPAddr).Port, nil
 }
 
-// pingUDP sends one OPTIONS to addr and reports whether anything answers
-// within 300 ms.
-func pingUDP(addr string) bool {
-	c, err := net.Dial("udp", addr)
-	if err != nil {
-		return false
-	}
-	defer c.Close()
-	l := c.LocalAddr().String()
-	fmt.Fprintf(c, "OPTIONS sip:%s SIP/2.0\r\nVia: SIP/2.0/UDP %s;branch=z9hG4bK-ping%d\r\nMax-Forwards: 70\r\n"+
-		"From: <sip:ping@%s>;tag=p\r\nTo: <sip:%s>\r\nCall-ID: ping-%d\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n",
-		addr, l, time.Now().UnixNano(), l, addr, time.Now().UnixNano())
-	c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
-	_, err = bufio.NewReader(c).ReadByte()
-	return err == nil
-}
-
-// lastLines is the last n lines of s.
-func lastLines(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
-}
-
 // pairMax finds the highest rate each server holds for o.hold: no failed
 // registration and at most 1% of the requests retransmitted. The rate
 // starts at o.maxStart and grows by a quarter; at each rate the servers
@@ -590,7 +529,7 @@ func pairMax(ctx context.Context, o *pairOptions, servers []*pairServer, usersFi
 				return ctx.Err()
 			}
 			s.sipp = nil
-			ok, failed, retrans := sippCounts(s.stat)
+			ok, failed, retrans := sipptest.Results(s.stat)
 			held := failed == 0 && ok == total && retrans*100 <= 2*total
 			fmt.Fprintf(log, "  %-16s %6d/s: %d ok, %d failed, %d retransmissions: %s\n", s.name(), rate, ok, failed, retrans,
 				map[bool]string{true: "held", false: "not held"}[held])

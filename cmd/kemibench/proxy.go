@@ -352,17 +352,9 @@ func findScripts(dir string) (string, error) {
 	if dir != "" {
 		return filepath.Abs(dir)
 	}
-	wd, err := os.Getwd()
+	p, err := findUp(filepath.Join("scripts", "bench", "kamailio.cfg"))
 	if err != nil {
-		return "", err
+		return "", errors.New(err.Error() + " (run kemibench from the kemi tree, or give --scripts DIR)")
 	}
-	for d := wd; ; d = filepath.Dir(d) {
-		p := filepath.Join(d, "scripts", "bench", "kamailio.cfg")
-		if _, err := os.Stat(p); err == nil {
-			return filepath.Dir(p), nil
-		}
-		if filepath.Dir(d) == d {
-			return "", errors.New("scripts/bench/kamailio.cfg not found from " + wd + " up (run kemibench from the kemi tree, or give --scripts DIR)")
-		}
-	}
+	return filepath.Dir(p), nil
 }

@@ -267,7 +267,7 @@ func run() error {
 	if err := <-sippDone; err != nil {
 		f.check(false, "%v", err)
 	} else {
-		ok, failed, retrans := sippCounts(stat)
+		ok, failed, retrans := sipptest.Results(stat)
 		f.check(ok == *users && failed == 0, "legitimate registrations: %d of %d succeeded, %d failed (%d retransmissions)", ok, *users, failed, retrans)
 	}
 	answered, _ = probe(proxy, "127.0.0.1", validOptions("alive"))
@@ -637,20 +637,6 @@ func enumerate(proxy, ip string) (bool, string, error) {
 		same = same && known[i] == unknown[i]
 	}
 	return same, fmt.Sprintf("(known: %s; unknown: %s)", known[0], unknown[0]), nil
-}
-
-// sippCounts reads successful and failed calls and retransmissions from
-// the last line of sipp's statistics file.
-func sippCounts(path string) (ok, failed, retrans int) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return 0, 0, 0
-	}
-	n, err := sipptest.Counts(b, "SuccessfulCall(C)", "FailedCall(C)", "Retransmissions(C)")
-	if err != nil {
-		return 0, 0, 0
-	}
-	return n[0], n[1], n[2]
 }
 
 // tcpFrom dials the proxy over TCP from ip.

@@ -153,7 +153,7 @@ func Start(t *testing.T, kamailio, cfg, dir string, addr string, defines ...stri
 			t.Fatalf("kamailio exited:\n%s", p.Log())
 		default:
 		}
-		if ping(addr) {
+		if Ping(addr) {
 			return p
 		}
 		if time.Now().After(deadline) {
@@ -169,9 +169,9 @@ type Process struct{ log proxytest.Logs }
 // Log is what Kamailio wrote so far.
 func (p *Process) Log() string { return p.log.String() }
 
-// ping sends one OPTIONS to addr over UDP and reports whether anything
-// answers within 300 ms.
-func ping(addr string) bool {
+// Ping sends one OPTIONS to addr over UDP and reports whether anything
+// answers within 300 ms: a SIP server is up.
+func Ping(addr string) bool {
 	c, err := net.Dial("udp", addr)
 	if err != nil {
 		return false

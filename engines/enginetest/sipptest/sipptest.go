@@ -109,6 +109,21 @@ func Counts(csv []byte, columns ...string) ([]int, error) {
 
 var digits = regexp.MustCompile(`\d+`)
 
+// Results reads sipp's statistics file at path (-trace_stat -stf) as it
+// stands: the successful and failed calls and the retransmissions so
+// far, zeros when there is no data yet.
+func Results(path string) (ok, failed, retrans int) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, 0, 0
+	}
+	n, err := Counts(b, "SuccessfulCall(C)", "FailedCall(C)", "Retransmissions(C)")
+	if err != nil {
+		return 0, 0, 0
+	}
+	return n[0], n[1], n[2]
+}
+
 // Exchange runs one call of a scenario over transport flag against
 // target and returns the messages sipp received, in order, and whether
 // the call succeeded (a scenario whose replies differ from what it
