@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"errors"
 	"net"
 	"net/netip"
 	"sync"
@@ -101,32 +102,32 @@ const adaptiveReaders = true
 // beyond the first learns the socket is empty and retires instead of
 // waiting in the poller.
 type udpReader struct {
-	u    *udpSocket
-	buf  []byte
-	sa   syscall.RawSockaddrAny
-	fn   func(fd uintptr) bool // made once: RawConn.Read takes it per read
-	n    int
-	src  netip.AddrPort
-	err  error
-	rc   syscall.RawConn
-	rerr error
+	u   *udpSocket
+	buf []byte
+	sa  syscall.RawSockaddrAny
+	fn  func(fd uintptr) bool // made once: RawConn.Read takes it per read
+	n   int
+	src netip.AddrPort
+	err error
 }
 
 func newUDPReader(u *udpSocket, size int) *udpReader {
 	r := &udpReader{u: u, buf: make([]byte, size)}
-	r.rc, r.rerr = u.l.rc, u.l.rcErr
 	r.fn = r.recv
 	return r
 }
 
+var errNoRawConn = errors.New("transport: the UDP socket has no descriptor to read")
+
 // read returns the next datagram's length and source, -1 when the worker
 // retired (the socket was empty and others read it).
 func (r *udpReader) read() (int, netip.AddrPort, error) {
-	if r.rerr != nil {
-		return 0, netip.AddrPort{}, r.rerr
+	rc := r.u.l.rc
+	if rc == nil {
+		return 0, netip.AddrPort{}, errNoRawConn
 	}
 	r.n, r.err = 0, nil
-	if err := r.rc.Read(r.fn); err != nil {
+	if err := rc.Read(r.fn); err != nil {
 		return 0, netip.AddrPort{}, err
 	}
 	return r.n, r.src, r.err

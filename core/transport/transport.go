@@ -181,9 +181,8 @@ type Listener struct {
 	tcp        *net.TCPListener
 	srv        *Server
 	fd         int             // the UDP socket's descriptor, for the backlog; -1 if unknown
-	rc         syscall.RawConn // the UDP socket's, for reads and sends without the net package
-	rcErr      error
-	overloaded atomic.Bool // the backlog's last reading
+	rc         syscall.RawConn // the UDP socket's, for reads and sends without the net package; nil if unknown
+	overloaded atomic.Bool     // the backlog's last reading
 }
 
 // String is "udp:127.0.0.1:5060".
@@ -363,7 +362,9 @@ func (s *Server) bind(proto sip.Transport, ap netip.AddrPort) (*Listener, error)
 		}
 		l.udp = c
 		l.fd = socketFD(c)
-		l.rc, l.rcErr = c.SyscallConn()
+		if rc, err := c.SyscallConn(); err == nil {
+			l.rc = rc
+		}
 		l.Addr = c.LocalAddr().(*net.UDPAddr).AddrPort()
 		if s.cfg.RecvBuffer > 0 {
 			setRecvBuffer(c, s.cfg.RecvBuffer)
@@ -398,7 +399,7 @@ func (s *Server) Serve(newWorker func(rank int) Handler) {
 			continue
 		}
 		n := s.cfg.Children
-		u := &udpSocket{l: l, grant: make(chan struct{}, n), workers: int32(n), busy: make([]atomic.Uint32, n), dog: watch}
+		u := &udpSocket{l: l, grant: make(chan struct{}, n), busy: make([]atomic.Uint32, n), dog: watch}
 		grants := 1
 		if !adaptiveReaders {
 			grants = n

@@ -42,12 +42,14 @@ type udpSocket struct {
 	l       *Listener
 	grant   chan struct{} // an idle worker takes one and reads
 	reading atomic.Int32  // workers reading (holding a grant)
-	workers int32
 	// busy has one entry per worker: the watchdog's tick at which its
 	// current message began, 0 while it reads.
 	busy []atomic.Uint32
 	dog  *readWatch // the server's watchdog
 }
+
+// workers is how many workers the socket has.
+func (u *udpSocket) workers() int32 { return int32(len(u.busy)) }
 
 // retire lets a worker beyond the first stop reading: true when it may
 // (the socket keeps at least one reader).
@@ -77,7 +79,7 @@ func (u *udpSocket) watch(tick uint32) (busy bool) {
 			}
 		}
 	}
-	if n < u.workers && (stuck >= n || u.l.backlog() >= readerBacklog) {
+	if n < u.workers() && (stuck >= n || u.l.backlog() >= readerBacklog) {
 		u.grantOne()
 	}
 	return busy
@@ -200,7 +202,7 @@ func (s *Server) udpWorker(u *udpSocket, i int, h Handler) {
 			if reads++; reads%overloadEvery == 0 {
 				over, backlog := u.l.backlogOver(s.cfg.OverloadBacklog)
 				u.l.overloaded.Store(over)
-				if backlog >= readerBacklog && u.reading.Load() < u.workers {
+				if backlog >= readerBacklog && u.reading.Load() < u.workers() {
 					u.grantOne()
 				}
 			}
