@@ -3,10 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
-	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -65,7 +64,7 @@ func TestLocationSharedWithKamailio(t *testing.T) {
 	os.WriteFile(cfg, fmt.Appendf(nil, sharedLocationCfg, port), 0o644)
 	dburl := `"sqlite:///` + dbPath + `"`
 
-	alice, bob := contactSocket(t), contactSocket(t)
+	alice, bob := newUA(t, "127.0.0.1:9"), newUA(t, "127.0.0.1:9") // phones: each registers its own socket
 	kemiAddr := func() (stop func(), addr string) {
 		s, _ := startListening(t, cfg, map[string]string{"DBURL": dburl}, "udp:127.0.0.1:0")
 		return s.Stop, s.Addr(sip.TransportUDP).String()
@@ -73,77 +72,45 @@ func TestLocationSharedWithKamailio(t *testing.T) {
 
 	// kemi registers alice; Kamailio, started on the table, finds her.
 	stop, addr := kemiAddr()
-	register(t, addr, "alice", alice)
+	register(t, alice, addr, "alice")
 	reached(t, addr, "alice", alice, "kemi")
 	stop()
-	t.Run("Kamailio reads kemi's rows", func(t *testing.T) {
-		kamailiotest.Start(t, kam, cfg, dir, fmt.Sprintf("127.0.0.1:%d", port), "DBURL="+dburl)
-		k := fmt.Sprintf("127.0.0.1:%d", port)
-		reached(t, k, "alice", alice, "Kamailio")
-		register(t, k, "bob", bob)
-	})
+	k := fmt.Sprintf("127.0.0.1:%d", port)
+	kamailiotest.Start(t, kam, cfg, dir, k, "DBURL="+dburl)
+	reached(t, k, "alice", alice, "Kamailio (kemi's row)")
+	register(t, bob, k, "bob")
 	// Kamailio registered bob; kemi, started again, finds both.
 	_, addr = kemiAddr()
 	reached(t, addr, "bob", bob, "kemi (Kamailio's row)")
 	reached(t, addr, "alice", alice, "kemi (its own row)")
 }
 
-// contactSocket is a UDP socket standing for a phone.
-func contactSocket(t *testing.T) *net.UDPConn {
+// register sends user's REGISTER from ua, its socket the contact, to
+// addr and waits for the 200.
+func register(t *testing.T, ua *sipUA, addr, user string) {
 	t.Helper()
-	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
-
-// register sends user's REGISTER (contact: the socket, an hour) to addr
-// and waits for the 200.
-func register(t *testing.T, addr, user string, contact *net.UDPConn) {
-	t.Helper()
-	c, err := net.Dial("udp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	l := c.LocalAddr().String()
-	fmt.Fprintf(c, "REGISTER sip:kemi.test SIP/2.0\r\nVia: SIP/2.0/UDP %[1]s;branch=z9hG4bK-reg-%[2]s-%[3]d\r\nMax-Forwards: 70\r\n"+
-		"From: <sip:%[2]s@kemi.test>;tag=r1\r\nTo: <sip:%[2]s@kemi.test>\r\nCall-ID: reg-%[2]s-%[3]d\r\nCSeq: 1 REGISTER\r\n"+
-		"Contact: <sip:%[2]s@%[4]s>\r\nExpires: 3600\r\nContent-Length: 0\r\n\r\n", l, user, time.Now().UnixNano(), contact.LocalAddr())
-	c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	b := make([]byte, 4096)
-	n, err := c.Read(b)
-	if err != nil || !strings.HasPrefix(string(b[:n]), "SIP/2.0 200") {
-		t.Fatalf("REGISTER %s at %s: %v %q", user, addr, err, b[:n])
+	ua.SendRaw(netip.MustParseAddrPort(addr), []byte(registerMsg(user, ua.addr(), ua.addr(), 1, "")))
+	if m, _ := ua.recv(5 * time.Second); m == nil || m.StatusCode() != 200 {
+		t.Fatalf("REGISTER %s at %s: got %v, want 200", user, addr, m)
 	}
 }
 
 // reached sends an OPTIONS to user through addr and expects it at the
-// user's contact socket.
-func reached(t *testing.T, addr, user string, contact *net.UDPConn, who string) {
+// user's contact.
+func reached(t *testing.T, addr, user string, contact *sipUA, who string) {
 	t.Helper()
-	c, err := net.Dial("udp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	l := c.LocalAddr().String()
+	probe := newUA(t, addr)
 	callID := fmt.Sprintf("reach-%s-%d", user, time.Now().UnixNano())
-	fmt.Fprintf(c, "OPTIONS sip:%s@kemi.test SIP/2.0\r\nVia: SIP/2.0/UDP %s;branch=z9hG4bK-%s\r\nMax-Forwards: 70\r\n"+
-		"From: <sip:probe@kemi.test>;tag=p1\r\nTo: <sip:%[1]s@kemi.test>\r\nCall-ID: %[3]s\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n",
-		user, l, callID)
-	b := make([]byte, 4096)
+	probe.send(fmt.Sprintf("OPTIONS sip:%[1]s@%[2]s SIP/2.0\r\nVia: SIP/2.0/UDP %[3]s;branch=z9hG4bK-%[4]s;rport\r\nMax-Forwards: 70\r\n"+
+		"From: <sip:probe@%[2]s>;tag=p1\r\nTo: <sip:%[1]s@%[2]s>\r\nCall-ID: %[4]s\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n",
+		user, testDomain, probe.addr(), callID), nil)
 	for {
-		contact.SetReadDeadline(time.Now().Add(5 * time.Second))
-		n, err := contact.Read(b)
-		if err != nil {
-			c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
-			m, _ := c.Read(b)
-			t.Fatalf("%s: the OPTIONS to %s did not reach the contact (%v); the proxy answered %q", who, user, err, b[:m])
+		m, _ := contact.recv(5 * time.Second)
+		if m == nil {
+			r, _ := probe.recv(100 * time.Millisecond)
+			t.Fatalf("%s: the OPTIONS to %s did not reach the contact; the proxy answered %v", who, user, r)
 		}
-		if strings.Contains(string(b[:n]), callID) {
+		if string(m.CallID()) == callID {
 			return
 		}
 	}

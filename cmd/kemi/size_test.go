@@ -2,8 +2,8 @@ package main
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -84,19 +84,14 @@ func tcpExchange(t *testing.T, addr string, msg []byte) string {
 	for {
 		line, err := r.ReadString('\n')
 		b.WriteString(line)
-		if err == io.EOF || (err != nil && !isTimeout(err)) {
-			return b.String()
-		}
-		if err != nil {
+		if errors.Is(err, os.ErrDeadlineExceeded) {
 			t.Fatalf("TCP %s: %v", addr, err)
+		}
+		if err != nil { // closed (EOF, or a reset where data was left unread)
+			return b.String()
 		}
 		if line == "\r\n" {
 			return b.String()
 		}
 	}
-}
-
-func isTimeout(err error) bool {
-	ne, ok := err.(net.Error)
-	return ok && ne.Timeout()
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -165,7 +166,7 @@ func tortureTCP(t *testing.T, s *proxy.Proxy, addr string, msg []byte) string {
 	for {
 		line, err := r.ReadString('\n')
 		if err != nil {
-			if !isTimeout(err) {
+			if !errors.Is(err, os.ErrDeadlineExceeded) {
 				if replies == 0 {
 					return "close"
 				}

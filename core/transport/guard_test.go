@@ -314,26 +314,10 @@ func TestTCPAlias(t *testing.T) {
 // the per-address limit at 128: 128 are served, the rest refused, and the
 // address is not banned: its first streams and its UDP go on.
 func TestConnectionLimitDoesNotBan(t *testing.T) {
-	s, err := Listen(Config{Listen: []Addr{{Proto: sip.TransportTCP, Host: "127.0.0.1"}, {Proto: sip.TransportUDP, Host: "127.0.0.1"}},
-		TCPMaxPerIP: 128, Guard: GuardConfig{BadLimit: 10}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	h := &replyHandler{s: s, reply: []byte("SIP/2.0 200 OK\r\nContent-Length: 0\r\n\r\n")}
-	s.Serve(func(int) Handler { return h })
-	tcpAddr := s.Listener(sip.TransportTCP, true).Addr.String()
+	s, tcpAddr := answeringServer(t, Config{TCPMaxPerIP: 128, Guard: GuardConfig{BadLimit: 10}})
 	req := "OPTIONS sip:x@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:1;branch=z9hG4bK-l\r\nMax-Forwards: 70\r\n" +
 		"From: <sip:a@h>;tag=1\r\nTo: <sip:x@h>\r\nCall-ID: lim\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
-	var conns []net.Conn
-	for range 140 {
-		c, err := net.Dial("tcp", tcpAddr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		conns = append(conns, c)
-	}
+	conns := dialTCP(t, tcpAddr, 140)
 	served, refused := 0, 0
 	buf := make([]byte, 512)
 	for _, c := range conns {
@@ -377,22 +361,8 @@ func TestConnectionLimitBanWhenAsked(t *testing.T) {
 		defer mu.Unlock()
 		return logs.Write(b)
 	}), nil))
-	s, err := Listen(Config{Listen: []Addr{{Proto: sip.TransportTCP, Host: "127.0.0.1"}, {Proto: sip.TransportUDP, Host: "127.0.0.1"}},
-		TCPMaxPerIP: 4, TCPLimitBan: true, Guard: GuardConfig{BadLimit: 10, BanTime: time.Minute}, Log: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	h := &replyHandler{s: s, reply: []byte("SIP/2.0 200 OK\r\nContent-Length: 0\r\n\r\n")}
-	s.Serve(func(int) Handler { return h })
-	tcpAddr := s.Listener(sip.TransportTCP, true).Addr.String()
-	for range 8 {
-		c, err := net.Dial("tcp", tcpAddr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-	}
+	s, tcpAddr := answeringServer(t, Config{TCPMaxPerIP: 4, TCPLimitBan: true, Guard: GuardConfig{BadLimit: 10, BanTime: time.Minute}, Log: log})
+	dialTCP(t, tcpAddr, 8)
 	ip := netip.MustParseAddr("127.0.0.1")
 	deadline := time.Now().Add(3 * time.Second)
 	for !s.Guard.Banned(ip) && time.Now().Before(deadline) {
@@ -417,6 +387,36 @@ func TestConnectionLimitBanWhenAsked(t *testing.T) {
 	if _, err := u.Read(make([]byte, 100)); err == nil {
 		t.Error("a banned address's UDP was answered")
 	}
+}
+
+// answeringServer listens on UDP and TCP of 127.0.0.1 with cfg and answers
+// every message 200; it closes when the test ends.
+func answeringServer(t *testing.T, cfg Config) (s *Server, tcpAddr string) {
+	t.Helper()
+	cfg.Listen = []Addr{{Proto: sip.TransportTCP, Host: "127.0.0.1"}, {Proto: sip.TransportUDP, Host: "127.0.0.1"}}
+	s, err := Listen(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	h := &replyHandler{s: s, reply: []byte("SIP/2.0 200 OK\r\nContent-Length: 0\r\n\r\n")}
+	s.Serve(func(int) Handler { return h })
+	return s, s.Listener(sip.TransportTCP, true).Addr.String()
+}
+
+// dialTCP opens n connections to addr, closed when the test ends.
+func dialTCP(t *testing.T, addr string, n int) []net.Conn {
+	t.Helper()
+	conns := make([]net.Conn, 0, n)
+	for range n {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		conns = append(conns, c)
+	}
+	return conns
 }
 
 type writerFunc func([]byte) (int, error)
