@@ -163,3 +163,57 @@ func TestKSROutsideARoute(t *testing.T) {
 	enginetest.CheckOutsideRoute(t, "app_lua", "t.lua", newEngine, "KSR.info('loading\\n')\nlocal m = KSR.pv.get('$rm')\n"+
 		"function ksr_request_route()\n  if m ~= 'OPTIONS' then KSR.err('saw ' .. tostring(m) .. '\\n') end\nend\n")
 }
+
+// BenchmarkFindPlain is the user-agent filter of Kamailio's basic KEMI
+// example: string.find with patterns that have no special character.
+func BenchmarkFindPlain(b *testing.B) {
+	f := newFixtureSrc(b, "t.lua", []byte(`function ksr_request_route()
+  local ua = "Linphone-Desktop/5.2.6 (Debian GNU/Linux 12) LinphoneCore/5.3.38"
+  if string.find(ua, "friendly") or string.find(ua, "scanner")
+      or string.find(ua, "sipcli") or string.find(ua, "sipvicious") then
+    KSR.err("matched\n")
+  end
+end`), io.Discard)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		f.Run()
+	}
+}
+
+// TestFindPlain: string.find answers as Lua 5.1's does whether the
+// pattern is plain text (searched as such) or a pattern.
+func TestFindPlain(t *testing.T) {
+	f := newFixtureSrc(t, "t.lua", []byte(`
+local function same(got, want, what)
+  if got ~= want then error(what .. ": got " .. tostring(got) .. ", want " .. tostring(want)) end
+end
+function ksr_request_route()
+  local s = "sip:alice@example.com;transport=udp"
+  local a, b = string.find(s, "alice")
+  same(a, 5, "start"); same(b, 9, "end")
+  a, b = s:find("example", 11)
+  same(a, 11, "from 11"); same(b, 17, "from 11 end")
+  same(s:find("example", 12), nil, "from 12")
+  same(s:find("sip", 2), nil, "past the start")
+  a = s:find("udp", -3)
+  same(a, 33, "negative init")
+  same(s:find("nothing"), nil, "absent")
+  a, b = s:find("", 3)
+  same(a, 3, "empty pattern"); same(b, 2, "empty pattern end")
+  a, b = s:find("a.z")
+  same(a, nil, "a pattern: '.' is any character, 'a.z' is absent")
+  a, b = s:find("l.c")
+  same(a, 6, "a pattern: 'l.c' matches 'lic'")
+  a, b = s:find("l.c", 1, true)
+  same(a, nil, "plain asked: no 'l.c' text")
+  local c1 = select(3, s:find("(%a+)@"))
+  same(c1, "alice", "capture")
+  same(select("#", s:find("alice")), 2, "two results")
+  a = string.find(12345, 34)
+  same(a, 3, "numbers as strings")
+end`), io.Discard)
+	if _, err := f.Run(); err != nil {
+		t.Fatal(err)
+	}
+}
