@@ -50,6 +50,7 @@ type URL struct {
 	Raw    string
 	Driver Driver
 	DSN    string // what the Go driver opens
+	Path   string // SQLite: the database file
 }
 
 // ParseURL reads a db_url as Kamailio writes it:
@@ -76,6 +77,7 @@ func ParseURL(s string) (URL, error) {
 			return u, fmt.Errorf("db_url %q: no file path", s)
 		}
 		u.Driver = SQLite
+		u.Path = path
 		// One statement may wait up to 10 s for the file lock; WAL lets reads
 		// go on while the writer writes.
 		u.DSN = "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(0)"
@@ -141,6 +143,10 @@ type DB struct {
 	refs   int
 	stmtMu sync.Mutex
 	stmts  map[string]*sql.Stmt
+
+	cacheMu    sync.Mutex
+	cacheTried bool
+	cache      *rowCache // SQLite: QueryStrings' rows (rowcache.go)
 }
 
 var (
@@ -229,6 +235,12 @@ func (d *DB) Close() error {
 }
 
 func (d *DB) closeConns() error {
+	d.cacheMu.Lock()
+	if d.cache != nil {
+		d.cache.close()
+		d.cache = nil
+	}
+	d.cacheMu.Unlock()
 	d.stmtMu.Lock()
 	for _, s := range d.stmts {
 		s.Close()

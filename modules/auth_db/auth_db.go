@@ -6,7 +6,6 @@ package auth_db
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -259,29 +258,27 @@ func (m *Module) authorize(c *router.Ctx, t sip.HdrType, realm, table string, fl
 			user, domain = user[:i], user[i+1:]
 		}
 	}
-	args := []any{string(user)}
+	args := []string{string(user)}
 	if m.useDomain {
 		args = append(args, string(domain))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	vals := make([]sql.NullString, 1+len(m.creds))
-	dest := make([]any, len(vals))
-	for i := range vals {
-		dest[i] = &vals[i]
-	}
 	q, err := m.query(table, passCol)
 	if err != nil {
 		c.Log().Error("auth_db: "+err.Error(), "route", c.Route)
 		return auth.Error
 	}
-	err = m.database.QueryRow(ctx, q, args...).Scan(dest...)
+	// On SQLite the row comes from memory while the file is unchanged
+	// (core/db, rowcache.go): the same row the query would read.
+	found, err := m.database.QueryStrings(ctx, q, args, vals)
 	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		return m.auth.VerifyUnknown(c, &cr, m.calculateHA1)
 	case err != nil:
 		m.dbErrors.Log(c.Log(), "auth_db: subscriber query failed, auth_check returns -1", err)
 		return auth.Error
+	case !found:
+		return m.auth.VerifyUnknown(c, &cr, m.calculateHA1)
 	}
 	secret := []byte(vals[0].String)
 	if m.calculateHA1 {
@@ -321,21 +318,21 @@ func (m *Module) IsSubscriber(c *router.Ctx, uri, table string, flags int) int {
 		return auth.Error
 	}
 	q := "SELECT " + m.userCol + " FROM " + table + " WHERE " + m.userCol + " = ?"
-	args := []any{string(u.User)}
+	args := []string{string(u.User)}
 	if m.useDomain {
 		q += " AND " + m.domainCol + " = ?"
 		args = append(args, string(u.Host))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	var got string
-	err := m.database.QueryRow(ctx, q, args...).Scan(&got)
+	var got [1]sql.NullString
+	found, err := m.database.QueryStrings(ctx, q, args, got[:])
 	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		return -1
 	case err != nil:
 		m.dbErrors.Log(c.Log(), "auth_db: subscriber query failed", err)
 		return auth.Error
+	case !found:
+		return -1
 	}
 	return 1
 }
