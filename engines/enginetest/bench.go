@@ -84,3 +84,20 @@ func BenchCalls(b *testing.B, appModule, script string, newEngine NewEngine) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/CallsPerRoute, "ns/call")
 }
+
+// BenchExit runs src's request route, which ends in KSR.x.exit() called
+// two functions deep, b.N times: what ending a route costs the engine.
+func BenchExit(b *testing.B, appModule, file string, newEngine NewEngine, src string) {
+	e, err := newEngine(Table(b, appModule), file, []byte(src))
+	if err != nil {
+		b.Fatal(err)
+	}
+	f := NewFixture(b, e, io.Discard)
+	if rc, err := f.Run(); rc != 0 || err != nil {
+		b.Fatalf("rc %d, err %v: want the exit's 0", rc, err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		f.Run()
+	}
+}

@@ -53,3 +53,8 @@ func TestKSROutsideARoute(t *testing.T) {
 	enginetest.CheckOutsideRoute(t, "app_jsdt", "t.js", newEngine, "KSR.info('loading\\n');\nvar m = KSR.pv.get('$rm');\n"+
 		"function ksr_request_route() {\n  if (m != 'OPTIONS') { KSR.err('saw ' + m + '\\n'); }\n}\n")
 }
+
+func BenchmarkExit(b *testing.B) {
+	enginetest.BenchExit(b, "app_jsdt", "t.js", newEngine,
+		"function auth() { KSR.x.exit(); }\nfunction route() { auth(); }\nfunction ksr_request_route() { route(); }\n")
+}

@@ -71,3 +71,12 @@ func TestKSROutsideARoute(t *testing.T) {
 		t.Errorf("KSR.pv.get('$rm') in __init__ is not the faked message's OPTIONS: %s", logs.String())
 	}
 }
+
+func BenchmarkExit(b *testing.B) {
+	enginetest.BenchExit(b, "app_python3", "t.py", newEngine, "import KSR\n"+
+		"class kamailio:\n"+
+		"    def auth(self):\n        KSR.x.exit()\n"+
+		"    def route(self):\n        self.auth()\n"+
+		"    def ksr_request_route(self, msg):\n        self.route()\n        return 1\n"+
+		"def mod_init():\n    return kamailio()\n")
+}
