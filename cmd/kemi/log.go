@@ -51,21 +51,25 @@ func levelName(l slog.Level) string {
 	return "ALERT"
 }
 
+// lineBufs are the handlers' line buffers: a line is built and written
+// with nothing allocated.
+var lineBufs = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
 func (h *logHandler) Handle(_ context.Context, r slog.Record) error {
-	var b strings.Builder
-	b.WriteString(h.prefix)
-	b.WriteString(time.Now().Format("15:04:05.000"))
-	b.WriteString(" ")
-	b.WriteString(h.pid)
-	b.WriteString(" ")
+	bp := lineBufs.Get().(*[]byte)
+	b := append((*bp)[:0], h.prefix...)
+	b = time.Now().AppendFormat(b, "15:04:05.000")
+	b = append(b, ' ')
+	b = append(b, h.pid...)
+	b = append(b, ' ')
 	// "src" names who logs (<core> when none: <script>, <debugger>);
 	// "lname" replaces the level's name, as Kamailio's log_level_name does.
 	name := levelName(r.Level)
-	src, prefix := "<core>", h.msgPrefix
+	src, prefix := "core", h.msgPrefix
 	r.Attrs(func(a slog.Attr) bool {
 		switch a.Key {
 		case "src":
-			src = "<" + a.Value.String() + ">"
+			src = a.Value.String()
 		case "lname":
 			name = a.Value.String()
 		case "prefix": // log_prefix, formatted for the message
@@ -74,40 +78,47 @@ func (h *logHandler) Handle(_ context.Context, r slog.Record) error {
 		return true
 	})
 	if h.color && r.Level >= slog.LevelWarn {
-		name = "\x1b[31m" + name + "\x1b[0m"
+		b = append(b, "\x1b[31m"...)
+		b = append(b, name...)
+		b = append(b, "\x1b[0m"...)
+	} else {
+		b = append(b, name...)
 	}
-	b.WriteString(name)
-	b.WriteString(": ")
-	b.WriteString(src)
-	b.WriteString(" ")
-	b.WriteString(prefix)
-	b.WriteString(r.Message)
-	b.WriteString(h.attrs)
+	b = append(b, ": <"...)
+	b = append(b, src...)
+	b = append(b, "> "...)
+	b = append(b, prefix...)
+	b = append(b, r.Message...)
+	b = append(b, h.attrs...)
 	r.Attrs(func(a slog.Attr) bool {
 		if a.Key == "src" || a.Key == "lname" || a.Key == "prefix" {
 			return true // written before the message
 		}
-		writeAttr(&b, a)
+		b = appendAttr(b, a)
 		return true
 	})
-	b.WriteByte('\n')
+	b = append(b, '\n')
 	h.mu.Lock()
-	defer h.mu.Unlock()
-	_, err := io.WriteString(h.w, b.String())
+	_, err := h.w.Write(b)
+	h.mu.Unlock()
+	if cap(b) <= 64<<10 {
+		*bp = b
+		lineBufs.Put(bp)
+	}
 	return err
 }
 
-// writeAttr writes " key=value", quoting a value with spaces or control
+// appendAttr appends " key=value", quoting a value with spaces or control
 // characters so that a log line never carries raw bytes from the wire.
-func writeAttr(b *strings.Builder, a slog.Attr) {
-	b.WriteByte(' ')
-	b.WriteString(a.Key)
-	b.WriteByte('=')
+func appendAttr(b []byte, a slog.Attr) []byte {
+	b = append(b, ' ')
+	b = append(b, a.Key...)
+	b = append(b, '=')
 	v := a.Value.String()
 	if strings.ContainsAny(v, " \t\r\n\"=") || !printable(v) {
-		v = strconv.Quote(v)
+		return strconv.AppendQuote(b, v)
 	}
-	b.WriteString(v)
+	return append(b, v...)
 }
 
 func printable(s string) bool {
@@ -120,16 +131,16 @@ func printable(s string) bool {
 }
 
 func (h *logHandler) WithAttrs(as []slog.Attr) slog.Handler {
-	var b strings.Builder
+	var b []byte
 	n := *h
 	for _, a := range as {
 		if a.Key == "prefix" { // log_prefix, formatted for a message (Ctx.Log)
 			n.msgPrefix = a.Value.String()
 			continue
 		}
-		writeAttr(&b, a)
+		b = appendAttr(b, a)
 	}
-	n.attrs += b.String()
+	n.attrs += string(b)
 	return &n
 }
 
