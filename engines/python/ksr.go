@@ -30,7 +30,7 @@ func (n *namespace) M__getattribute__(name string) (py.Object, error) {
 	if o, ok := n.attrs[name]; ok {
 		return o, nil
 	}
-	return nil, py.ExceptionNewf(py.AttributeError, "module 'KSR.%s' has no attribute '%s'", n.name, name)
+	return nil, py.ExceptionNewf(py.AttributeError, "module '%s' has no attribute '%s'", n.name, name)
 }
 
 // function is one KSR function: a call converts the arguments by the
@@ -50,6 +50,19 @@ func (f *function) M__call__(args py.Tuple, kwargs py.StringDict) (py.Object, er
 	return f.r.call(f.idx, args)
 }
 
+// bindKSR puts KSR's attributes, as a namespace, where the script's module
+// bound the KSR module ("import KSR", "import KSR as K"): an attribute of
+// a module is looked up through its type's __getattribute__ first, a
+// string boxed and two maps read per KSR.sub of the script.
+func bindKSR(m *py.Module, ksr *py.Module) {
+	ns := &namespace{name: "KSR", attrs: ksr.Globals}
+	for name, v := range m.Globals {
+		if v == ksr {
+			m.Globals[name] = ns
+		}
+	}
+}
+
 func (r *runner) ksrModule() *py.ModuleImpl {
 	t := r.e.table
 	globals := py.StringDict{}
@@ -66,13 +79,13 @@ func (r *runner) ksrModule() *py.ModuleImpl {
 		}
 		ns := subs[ex.Module]
 		if ns == nil {
-			ns = &namespace{name: ex.Module, attrs: map[string]py.Object{}}
+			ns = &namespace{name: "KSR." + ex.Module, attrs: map[string]py.Object{}}
 			subs[ex.Module] = ns
 			globals[ex.Module] = ns
 		}
 		ns.attrs[ex.Name] = fn
 	}
-	globals["x"] = &namespace{name: "x", attrs: map[string]py.Object{
+	globals["x"] = &namespace{name: "KSR.x", attrs: map[string]py.Object{
 		"exit": &function{r: r, fn: func(r *runner, _ py.Tuple) (py.Object, error) { panic(exitSignal{}) }},
 		"drop": &function{r: r, fn: func(r *runner, _ py.Tuple) (py.Object, error) { r.c.Drop = true; panic(exitSignal{}) }},
 		"modf": &function{r: r, fn: (*runner).modf},

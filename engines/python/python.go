@@ -145,7 +145,8 @@ func (e *Engine) newRunner(code *py.Code, rank int) (*runner, error) {
 		}
 		return m
 	}
-	if _, err := ctx.Store().NewModule(ctx, r.ksrModule()); err != nil {
+	ksr, err := ctx.Store().NewModule(ctx, r.ksrModule())
+	if err != nil {
 		ctx.Close()
 		return nil, err
 	}
@@ -158,6 +159,7 @@ func (e *Engine) newRunner(code *py.Code, rank int) (*runner, error) {
 		return fail("loading", err)
 	}
 	r.mod = m
+	bindKSR(m, ksr)
 	initName := e.param("mod_init_function", "mod_init")
 	init, ok := m.Globals[initName]
 	if !ok {
