@@ -127,6 +127,11 @@ func TestKamailioDifferential(t *testing.T) {
 					if efail != "" {
 						t.Errorf("the scenario fails against kemi:\n%s\n--- kemi\n%s", efail, sipptest.Tail([]byte(logs.String())))
 					}
+					// The caller listens on the same port in both runs: a
+					// reply Kamailio retransmits late (its 487 while the
+					// caller's ACK was on its way) reaches kemi's run. A
+					// message of a call the run did not make is not its own.
+					er = withoutCalls(er, callIDs(kr))
 					// Retransmissions depend on timing (a loaded machine
 					// sends one more): each message is compared once.
 					kr, er, kc, ec = unique(kr), unique(er), unique(kc), unique(ec)
@@ -187,6 +192,31 @@ func messageKey(msg string) string {
 		b.WriteString("|" + k + "=" + f[k])
 	}
 	return b.String()
+}
+
+// callIDs is the set of the Call-IDs of msgs.
+func callIDs(msgs []string) map[string]bool {
+	ids := map[string]bool{}
+	for _, m := range msgs {
+		var p sip.Msg
+		if p.Parse([]byte(m)) == nil {
+			ids[string(p.CallID())] = true
+		}
+	}
+	return ids
+}
+
+// withoutCalls is msgs without the messages of the calls in ids.
+func withoutCalls(msgs []string, ids map[string]bool) []string {
+	var out []string
+	for _, m := range msgs {
+		var p sip.Msg
+		if p.Parse([]byte(m)) == nil && ids[string(p.CallID())] {
+			continue
+		}
+		out = append(out, m)
+	}
+	return out
 }
 
 func acks(msgs []string) int {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // A SQLite file's lookups answered from memory while the file is
@@ -105,10 +106,15 @@ func (c *rowCache) store(key string, s stamp, found bool, vals []sql.NullString)
 	c.rows[key] = cachedRow{found: found, vals: append([]sql.NullString(nil), vals...)}
 }
 
+// QueryTimeout bounds a QueryStrings on a database server when ctx has
+// no deadline of its own (a SQLite query is bounded by its busy timeout).
+const QueryTimeout = 5 * time.Second
+
 // QueryStrings reads one row of text columns into dest (NULL as not
 // Valid), found false when no row matches. On SQLite the row comes from
 // memory while the file is unchanged since it was read (see above);
-// other databases are asked each time.
+// other databases are asked each time, within QueryTimeout unless ctx
+// has a deadline.
 func (d *DB) QueryStrings(ctx context.Context, q string, args []string, dest []sql.NullString) (found bool, err error) {
 	c := d.rowCache(ctx)
 	var kb [256]byte
@@ -132,6 +138,11 @@ func (d *DB) QueryStrings(ctx context.Context, q string, args []string, dest []s
 	ptrs := make([]any, len(dest))
 	for i := range dest {
 		ptrs[i] = &dest[i]
+	}
+	if _, ok := ctx.Deadline(); !ok && d.URL.Driver != SQLite {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, QueryTimeout)
+		defer cancel()
 	}
 	err = d.QueryRow(ctx, q, vals...).Scan(ptrs...)
 	switch {

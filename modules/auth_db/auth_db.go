@@ -262,8 +262,6 @@ func (m *Module) authorize(c *router.Ctx, t sip.HdrType, realm, table string, fl
 	if m.useDomain {
 		args = append(args, string(domain))
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
 	vals := make([]sql.NullString, 1+len(m.creds))
 	q, err := m.query(table, passCol)
 	if err != nil {
@@ -272,7 +270,7 @@ func (m *Module) authorize(c *router.Ctx, t sip.HdrType, realm, table string, fl
 	}
 	// On SQLite the row comes from memory while the file is unchanged
 	// (core/db, rowcache.go): the same row the query would read.
-	found, err := m.database.QueryStrings(ctx, q, args, vals)
+	found, err := m.database.QueryStrings(context.Background(), q, args, vals)
 	switch {
 	case err != nil:
 		m.dbErrors.Log(c.Log(), "auth_db: subscriber query failed, auth_check returns -1", err)
@@ -323,10 +321,8 @@ func (m *Module) IsSubscriber(c *router.Ctx, uri, table string, flags int) int {
 		q += " AND " + m.domainCol + " = ?"
 		args = append(args, string(u.Host))
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
 	var got [1]sql.NullString
-	found, err := m.database.QueryStrings(ctx, q, args, got[:])
+	found, err := m.database.QueryStrings(context.Background(), q, args, got[:])
 	switch {
 	case err != nil:
 		m.dbErrors.Log(c.Log(), "auth_db: subscriber query failed", err)
