@@ -183,11 +183,18 @@ type Listener struct {
 	fd         int             // the UDP socket's descriptor, for the backlog; -1 if unknown
 	rc         syscall.RawConn // the UDP socket's, for reads and sends without the net package; nil if unknown
 	overloaded atomic.Bool     // the backlog's last reading
+	str        atomic.Pointer[string]
 }
 
-// String is "udp:127.0.0.1:5060".
+// String is "udp:127.0.0.1:5060" (made once: the registrar writes it
+// into every contact it saves).
 func (l *Listener) String() string {
-	return strings.ToLower(l.Proto.String()) + ":" + l.Addr.String()
+	if p := l.str.Load(); p != nil {
+		return *p
+	}
+	s := strings.ToLower(l.Proto.String()) + ":" + l.Addr.String()
+	l.str.Store(&s)
+	return s
 }
 
 // Config says what a Server listens on and how many workers it runs.
