@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strconv"
 	"time"
+	_ "unsafe" // go:linkname
 
 	"github.com/kemi-sip/kemi/core/router"
 )
@@ -44,12 +45,19 @@ func (e *Export) recoverPanic(c *router.Ctx, err *error) {
 	*err = fmt.Errorf("KSR.%s: panic in the module: %v", e.FullName(), p)
 }
 
+// nanotime is the runtime's monotonic clock: one clock read, where
+// time.Now reads the wall clock as well (every KSR call is timed under
+// latency_limit_action, as Kamailio times each action).
+//
+//go:linkname nanotime runtime.nanotime
+func nanotime() int64
+
 // timed is a call under latency_limit_action: one that takes lim or more
 // is logged at latency_log's level.
 func (e *Export) timed(c *router.Ctx, a *Args, lim time.Duration) router.Value {
-	start := time.Now()
+	start := nanotime()
 	v := e.Fn.call(c, a)
-	if d := time.Since(start); d >= lim {
+	if d := time.Duration(nanotime() - start); d >= lim {
 		env := c.W.Env()
 		env.Log.Log(context.Background(), router.LevelFromDebug(env.LatencyCfg.Log()), "action KSR."+e.FullName()+" took too long",
 			"route", c.Route, "usec", d.Microseconds(), "limit_usec", lim.Microseconds())
