@@ -452,10 +452,11 @@ func TestPair(t *testing.T) {
 		t.Errorf("%d servers in the table, want 4 (Kamailio and kemi, native and Lua)", rows)
 	}
 	// --max: each server alone in turn, the rate up by a quarter (20,
-	// then 25; 31 is past --max-rate): both hold 25/s.
+	// then 25; 31 is past --max-rate): both hold 25/s; with the route
+	// log, the route times at that rate.
 	out.Reset()
 	errs.Reset()
-	code = run(context.Background(), []string{"pair", "-engines", "native", "-max", "-max-start", "20", "-max-rate", "30", "-hold", "1s",
+	code = run(context.Background(), []string{"pair", "-engines", "native", "-max", "-max-route-log", "-max-start", "20", "-max-rate", "30", "-hold", "1s",
 		"-kemi", kemi, "-kamailio", kam, "-sipp", sipp, "-work", filepath.Join(dir, "work-max")}, nil, &out, &errs)
 	t.Logf("%s%s", errs.String(), out.String())
 	if code != 0 {
@@ -466,6 +467,9 @@ func TestPair(t *testing.T) {
 		if f := strings.Fields(line); len(f) >= 3 && (f[0] == "kamailio" || f[0] == "kemi") {
 			if f[2] != "25" {
 				t.Errorf("--max: %s held %s/s, want 25", f[0], f[2])
+			}
+			if len(f) != 8 || f[7] == "0" {
+				t.Errorf("--max-route-log: %s: want the route's p50 and p99 (not 0) in %q", f[0], line)
 			}
 			held++
 		}

@@ -55,6 +55,7 @@ type pairOptions struct {
 	max              bool
 	maxStart, maxCap int
 	hold             time.Duration
+	maxRouteLog      bool // --max with the route log: route times at each rate held
 }
 
 // kamailioExamples is where the kamailio package puts the KEMI examples.
@@ -91,6 +92,7 @@ func pairFlags(out io.Writer, o *pairOptions) *flag.FlagSet {
 	fs.IntVar(&o.maxStart, "max-start", 1000, "--max: the first rate, registrations/s")
 	fs.IntVar(&o.maxCap, "max-rate", 100000, "--max: the highest rate tried")
 	fs.DurationVar(&o.hold, "hold", 10*time.Second, "--max: how long each rate must hold")
+	fs.BoolVar(&o.maxRouteLog, "max-route-log", false, "--max: keep the route log, and report route times at the highest rate held (both servers write a line per request)")
 	return fs
 }
 
@@ -114,6 +116,7 @@ type pairServer struct {
 	err            error
 	maxRate        int     // --max: the highest rate held
 	maxCPU         float64 // --max: CPU µs per request at it
+	maxRoute       Summary // --max-route-log: route times at it
 }
 
 func (s *pairServer) name() string { return s.impl + " " + s.engine }
@@ -155,7 +158,7 @@ func (o *pairOptions) resolve() error {
 	if o.max && (o.maxStart <= 0 || o.maxCap < o.maxStart || o.hold <= 0) {
 		return errors.New("--max-start and --hold must be positive, --max-rate at least --max-start")
 	}
-	if o.max {
+	if o.max && !o.maxRouteLog {
 		o.noRouteLog = true // a log line per request would slow both servers down
 	}
 	for _, e := range strings.Split(o.engines, ",") {
@@ -516,6 +519,7 @@ func pairMax(ctx context.Context, o *pairOptions, servers []*pairServer, usersFi
 			total := int(float64(rate) * o.hold.Seconds())
 			os.Remove(s.stat)
 			cpu0 := treeCPU(s.cmd.Process.Pid)
+			log0, _ := fileSize(s.log)
 			if err := s.startSipp(o, usersFile, rate, total); err != nil {
 				return err
 			}
@@ -538,6 +542,14 @@ func pairMax(ctx context.Context, o *pairOptions, servers []*pairServer, usersFi
 				if ok > 0 {
 					s.maxCPU = float64(treeCPU(s.cmd.Process.Pid)-cpu0) / 1e3 / float64(2*ok)
 				}
+				if !o.noRouteLog {
+					log1, _ := fileSize(s.log)
+					st, err := readRouteLog(s.log, log0, log1)
+					if err != nil {
+						return fmt.Errorf("%s: %w", s.name(), err)
+					}
+					s.maxRoute = summarize(st.Route)
+				}
 				next = append(next, s)
 			}
 		}
@@ -557,7 +569,11 @@ func pairMaxReport(w io.Writer, o *pairOptions, servers []*pairServer) {
 	fmt.Fprintf(w, "\n%s, the highest rate held %v (0 failures, at most 1%% retransmissions), from %d/s up by a quarter, servers in turn\n\n",
 		filepath.Base(o.config), o.hold, o.maxStart)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "server\tengine\tregistrations/s held\t× Kamailio native\t× Kamailio same engine\tCPU µs/request there\t")
+	head := "server\tengine\tregistrations/s held\t× Kamailio native\t× Kamailio same engine\tCPU µs/request there\t"
+	if !o.noRouteLog {
+		head += "route p50 µs\tp99\t"
+	}
+	fmt.Fprintln(tw, head)
 	ratio := func(a, b int) string {
 		if b == 0 {
 			return "-"
@@ -569,8 +585,12 @@ func pairMaxReport(w io.Writer, o *pairOptions, servers []*pairServer) {
 		if s.maxRate == 0 {
 			held = "< " + strconv.Itoa(o.maxStart)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%.1f\t\n", s.impl, s.engine, held, ratio(s.maxRate, kam["native"]),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%.1f\t", s.impl, s.engine, held, ratio(s.maxRate, kam["native"]),
 			ratio(s.maxRate, kam[pairEngines[s.engine].kamailio]), s.maxCPU)
+		if !o.noRouteLog {
+			fmt.Fprintf(tw, "%.0f\t%.0f\t", s.maxRoute.P50, s.maxRoute.P99)
+		}
+		fmt.Fprintln(tw)
 	}
 	tw.Flush()
 }
