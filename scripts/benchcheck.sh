@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The micro-benchmark regression check: the parser, the UDP receive path,
-# dispatch call and route per engine, auth and registrar benchmarks, -count 6 -benchmem, compared
+# dispatch call and route per engine, auth and registrar benchmarks, the
+# SQLite subscriber lookup (row cache and SQLite), -count 6 -benchmem, compared
 # with benchstat (golang.org/x/perf). benchdata/baseline.txt holds the
 # baseline's figures; the commit that last wrote it is the baseline's code.
 # The check builds both (the baseline's code in a git worktree) and runs
@@ -39,6 +40,7 @@ suites=(
   "./engines/jsdt     ^Benchmark(RegisterRoute|KSRCall)$"
   "./engines/python   ^Benchmark(RegisterRoute|KSRCall)$"
   "./modules/auth     ^BenchmarkResponseMD5$"
+  "./core/db          ^BenchmarkQueryStrings$"
   "./cmd/kemi         ^BenchmarkRegisterAuth(Native|Lua)$"
 )
 
