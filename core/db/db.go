@@ -144,9 +144,9 @@ type DB struct {
 	stmtMu sync.Mutex
 	stmts  map[string]*sql.Stmt
 
-	cacheMu    sync.Mutex
-	cacheTried bool
-	cache      *rowCache // SQLite: QueryStrings' rows (rowcache.go)
+	cacheMu    sync.Mutex // opening the cache
+	cacheTried atomic.Bool
+	cache      atomic.Pointer[rowCache] // SQLite: QueryStrings' rows (rowcache.go)
 }
 
 var (
@@ -236,9 +236,8 @@ func (d *DB) Close() error {
 
 func (d *DB) closeConns() error {
 	d.cacheMu.Lock()
-	if d.cache != nil {
-		d.cache.close()
-		d.cache = nil
+	if c := d.cache.Swap(nil); c != nil {
+		c.close()
 	}
 	d.cacheMu.Unlock()
 	d.stmtMu.Lock()

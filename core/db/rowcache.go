@@ -153,8 +153,13 @@ func (d *DB) QueryStrings(ctx context.Context, q string, args []string, dest []s
 	default:
 		return false, err
 	}
+	// Kept only when the file is still as it was before the query: a row
+	// read across a commit is not kept, and a slow query does not put an
+	// older state back over a newer one.
 	if cached {
-		c.store(string(key), s, found, dest)
+		if now, ok := c.st.read(); ok && now == s {
+			c.store(string(key), s, found, dest)
+		}
 	}
 	return found, nil
 }
@@ -162,9 +167,7 @@ func (d *DB) QueryStrings(ctx context.Context, q string, args []string, dest []s
 // CacheCounts is how many QueryStrings were answered from memory and how
 // many asked the database while the cache watched the file.
 func (d *DB) CacheCounts() (hits, misses uint64) {
-	d.cacheMu.Lock()
-	c := d.cache
-	d.cacheMu.Unlock()
+	c := d.cache.Load()
 	if c == nil {
 		return 0, 0
 	}
@@ -177,13 +180,16 @@ func (d *DB) rowCache(ctx context.Context) *rowCache {
 	if d.URL.Driver != SQLite || d.URL.Path == "" {
 		return nil
 	}
+	if d.cacheTried.Load() {
+		return d.cache.Load()
+	}
 	d.cacheMu.Lock()
 	defer d.cacheMu.Unlock()
-	if !d.cacheTried {
-		d.cacheTried = true
-		d.cache = openRowCache(ctx, d.read, d.URL.Path)
+	if !d.cacheTried.Load() {
+		d.cache.Store(openRowCache(ctx, d.read, d.URL.Path))
+		d.cacheTried.Store(true)
 	}
-	return d.cache
+	return d.cache.Load()
 }
 
 // appendKey appends a query and its arguments, the key of their row.

@@ -144,6 +144,60 @@ func TestQueryStringsSeesEveryWrite(t *testing.T) {
 	}
 }
 
+// TestQueryStringsConcurrent: readers on four goroutines while another
+// connection writes a counter: no reader sees the counter go back, and
+// each sees the last value once the writes end.
+func TestQueryStringsConcurrent(t *testing.T) {
+	d, path := openTestDB(t)
+	other, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	const writes = 200
+	done := make(chan struct{})
+	errs := make(chan error, 4)
+	for range 4 {
+		go func() {
+			last := -1
+			for {
+				select {
+				case <-done:
+					errs <- nil
+					return
+				default:
+				}
+				var row [2]sql.NullString
+				found, err := d.QueryStrings(context.Background(), lookupQ, []string{"alice"}, row[:])
+				if err != nil || !found {
+					errs <- fmt.Errorf("found %v, err %v", found, err)
+					return
+				}
+				n, _ := strconv.Atoi(row[0].String)
+				if n < last {
+					errs <- fmt.Errorf("read %d after %d", n, last)
+					return
+				}
+				last = n
+			}
+		}()
+	}
+	for i := 1; i <= writes; i++ {
+		if _, err := other.Exec("UPDATE t SET v = ? WHERE k = 'alice'", strconv.Itoa(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(done)
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, _ := lookup(t, d, "alice"); got != strconv.Itoa(writes) {
+		t.Fatalf("after the writes: %q, want %d", got, writes)
+	}
+}
+
 // TestStampRollbackJournal: in a file with a rollback journal the state
 // is the change counter, which every write moves.
 func TestStampRollbackJournal(t *testing.T) {
