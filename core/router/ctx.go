@@ -1,6 +1,7 @@
 package router
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net/netip"
@@ -161,6 +162,23 @@ func (c *Ctx) Log() *slog.Logger {
 		c.log = base.With("prefix", string(e.LogPrefix.Append(nil, c)))
 	}
 	return c.log
+}
+
+// logLine logs one line about the message as Log() does, without making
+// the message's logger when it has none yet (the latency line of every
+// request: a logger made per message costs it four allocations).
+func (c *Ctx) logLine(lvl slog.Level, msg string) {
+	e := c.W.env
+	if c.log != nil || e.LogPrefix == nil {
+		c.Log().Log(context.Background(), lvl, msg)
+		return
+	}
+	base := e.Log
+	if c.W.log != nil {
+		base = c.W.log
+	}
+	c.W.prefixBuf = e.LogPrefix.Append(c.W.prefixBuf[:0], c)
+	base.Log(context.Background(), lvl, msg, "prefix", string(c.W.prefixBuf))
 }
 
 // Env is the environment shared by all workers.

@@ -142,6 +142,8 @@ type Worker struct {
 	fmsg   sip.Msg // the request of a transaction, for routes run on it
 	fctx   Ctx
 
+	prefixBuf []byte // log_prefix formatted for the latency line (Ctx.logLine)
+
 	hasOnSend bool     // the script defines onsend_route: asked once, not per message
 	hasReply  bool     // and reply_route
 	reload    Reloader // the engine, when its script can be reloaded
@@ -372,7 +374,7 @@ func (w *Worker) runMain(c *Ctx, k RouteKind) (int, error) {
 		if name == "" {
 			name = k.String()
 		}
-		c.Log().Log(context.Background(), lvl, name+" executed in: "+strconv.FormatInt(d.Microseconds(), 10)+" usec")
+		c.logLine(lvl, name+" executed in: "+strconv.FormatInt(d.Microseconds(), 10)+" usec")
 	}
 	if err != nil {
 		e.Stats.ScriptErrors.Add(1)
