@@ -88,7 +88,7 @@ func pairFlags(out io.Writer, o *pairOptions) *flag.FlagSet {
 	fs.StringVar(&o.work, "work", "", "the folder for configs, databases and logs (default: a temporary one)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the work folder")
 	fs.BoolVar(&o.noRouteLog, "no-route-log", false, "no latency_cfg_log line per request (no route times; requests counted by sipp)")
-	fs.BoolVar(&o.max, "max", false, "the highest rate each server holds (0 failures, at most 1% retransmissions), one server at a time in turn, no route log")
+	fs.BoolVar(&o.max, "max", false, "the highest rate each server holds (0 failures, at most 1% retransmissions, in one of two tries), one server at a time in turn, no route log")
 	fs.IntVar(&o.maxStart, "max-start", 1000, "--max: the first rate, registrations/s")
 	fs.IntVar(&o.maxCap, "max-rate", 100000, "--max: the highest rate tried")
 	fs.DurationVar(&o.hold, "hold", 10*time.Second, "--max: how long each rate must hold")
@@ -505,9 +505,9 @@ func freePort() (int, error) {
 }
 
 // pairMax finds the highest rate each server holds for o.hold: no failed
-// registration and at most 1% of the requests retransmitted. The rate
-// starts at o.maxStart and grows by a quarter; at each rate the servers
-// still holding take their turn one after another (in the same sitting,
+// registration and at most 1% of the requests retransmitted, in one of two
+// tries. The rate starts at o.maxStart and grows by a quarter; at each
+// rate the servers still holding take their turn one after another (in the same sitting,
 // so that a slow spell of the host falls on both kinds), each driven by
 // its own sipp while the others idle.
 func pairMax(ctx context.Context, o *pairOptions, servers []*pairServer, usersFile string, log io.Writer) error {
@@ -516,46 +516,66 @@ func pairMax(ctx context.Context, o *pairOptions, servers []*pairServer, usersFi
 	for rate := o.maxStart; rate <= o.maxCap && len(active) > 0; rate = max(rate+1, rate*5/4) {
 		var next []*pairServer
 		for _, s := range active {
-			total := int(float64(rate) * o.hold.Seconds())
-			os.Remove(s.stat)
-			cpu0 := treeCPU(s.cmd.Process.Pid)
-			log0, _ := fileSize(s.log)
-			if err := s.startSipp(o, usersFile, rate, total); err != nil {
-				return err
-			}
-			done := make(chan error, 1)
-			go func() { done <- s.sipp.Wait() }()
-			select {
-			case <-done:
-			case <-ctx.Done():
-				s.sipp.Process.Kill()
-				<-done
-				return ctx.Err()
-			}
-			s.sipp = nil
-			ok, failed, retrans := sipptest.Results(s.stat)
-			held := failed == 0 && ok == total && retrans*100 <= 2*total
-			fmt.Fprintf(log, "  %-16s %6d/s: %d ok, %d failed, %d retransmissions: %s\n", s.name(), rate, ok, failed, retrans,
-				map[bool]string{true: "held", false: "not held"}[held])
-			if held {
-				s.maxRate = rate
-				if ok > 0 {
-					s.maxCPU = float64(treeCPU(s.cmd.Process.Pid)-cpu0) / 1e3 / float64(2*ok)
+			// A rate not held is tried once more: one slow spell of this
+			// shared host should not end a server's climb.
+			for range 2 {
+				held, err := pairMaxStep(ctx, o, s, usersFile, rate, log)
+				if err != nil {
+					return err
 				}
-				if !o.noRouteLog {
-					log1, _ := fileSize(s.log)
-					st, err := readRouteLog(s.log, log0, log1)
-					if err != nil {
-						return fmt.Errorf("%s: %w", s.name(), err)
-					}
-					s.maxRoute = summarize(st.Route)
+				if held {
+					next = append(next, s)
+					break
 				}
-				next = append(next, s)
 			}
 		}
 		active = next
 	}
 	return nil
+}
+
+// pairMaxStep drives s alone at rate for o.hold and reports whether it
+// held: no failed registration and at most 1% of the requests
+// retransmitted. A rate held is kept with its CPU per request (and route
+// times with the route log).
+func pairMaxStep(ctx context.Context, o *pairOptions, s *pairServer, usersFile string, rate int, log io.Writer) (bool, error) {
+	total := int(float64(rate) * o.hold.Seconds())
+	os.Remove(s.stat)
+	cpu0 := treeCPU(s.cmd.Process.Pid)
+	log0, _ := fileSize(s.log)
+	if err := s.startSipp(o, usersFile, rate, total); err != nil {
+		return false, err
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.sipp.Wait() }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		s.sipp.Process.Kill()
+		<-done
+		return false, ctx.Err()
+	}
+	s.sipp = nil
+	ok, failed, retrans := sipptest.Results(s.stat)
+	held := failed == 0 && ok == total && retrans*100 <= 2*total
+	fmt.Fprintf(log, "  %-16s %6d/s: %d ok, %d failed, %d retransmissions: %s\n", s.name(), rate, ok, failed, retrans,
+		map[bool]string{true: "held", false: "not held"}[held])
+	if !held {
+		return false, nil
+	}
+	s.maxRate = rate
+	if ok > 0 {
+		s.maxCPU = float64(treeCPU(s.cmd.Process.Pid)-cpu0) / 1e3 / float64(2*ok)
+	}
+	if !o.noRouteLog {
+		log1, _ := fileSize(s.log)
+		st, err := readRouteLog(s.log, log0, log1)
+		if err != nil {
+			return false, fmt.Errorf("%s: %w", s.name(), err)
+		}
+		s.maxRoute = summarize(st.Route)
+	}
+	return true, nil
 }
 
 // pairMaxReport prints the highest rates.
