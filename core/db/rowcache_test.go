@@ -59,6 +59,18 @@ func openTestDB(t testing.TB) (*DB, string) {
 	return d, path
 }
 
+// openOther opens path on a connection of its own, as another program
+// would.
+func openOther(t *testing.T, path string) *sql.DB {
+	t.Helper()
+	other, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { other.Close() })
+	return other
+}
+
 const lookupQ = "SELECT v, w FROM t WHERE k = ?"
 
 func lookup(t testing.TB, d *DB, k string) (string, bool) {
@@ -79,11 +91,7 @@ func lookup(t testing.TB, d *DB, k string) (string, bool) {
 // wrote it: kemi's own writer, another connection, another process.
 func TestQueryStringsSeesEveryWrite(t *testing.T) {
 	d, path := openTestDB(t)
-	other, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
+	other := openOther(t, path)
 	ctx := context.Background()
 	want := "a0"
 	check := func(what string) {
@@ -102,6 +110,7 @@ func TestQueryStringsSeesEveryWrite(t *testing.T) {
 	for i := range 300 {
 		want = "a" + strconv.Itoa(i+1)
 		var what string
+		var err error
 		switch i % 4 {
 		case 0:
 			what = "kemi's write"
@@ -149,11 +158,7 @@ func TestQueryStringsSeesEveryWrite(t *testing.T) {
 // each sees the last value once the writes end.
 func TestQueryStringsConcurrent(t *testing.T) {
 	d, path := openTestDB(t)
-	other, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
+	other := openOther(t, path)
 	const writes = 200
 	done := make(chan struct{})
 	errs := make(chan error, 4)
