@@ -24,6 +24,23 @@ var jumpTable [256]func(*vm.Vm, int32) error
 func init() {
 	jumpTable[vm.BINARY_MODULO] = doModulo
 	jumpTable[vm.INPLACE_MODULO] = doModulo
+	jumpTable[vm.UNARY_NEGATIVE] = doNegative
+}
+
+// doNegative is UNARY_NEGATIVE answering small ints from the boxed ones
+// (pyInt): gpython does not fold -255 into a constant, so each run of a
+// line like Kamailio's example `if self.ksr_route_sipout(msg)==-255`
+// negated 255 and allocated the result.
+func doNegative(v *vm.Vm, _ int32) error {
+	if n, ok := v.TOP().(py.Int); ok && n >= -intMax && n <= -intMin {
+		v.SET_TOP(pyInt(int64(-n)))
+		return nil
+	}
+	res, err := py.Neg(v.TOP())
+	if err == nil {
+		v.SET_TOP(res)
+	}
+	return err
 }
 
 func doModulo(v *vm.Vm, _ int32) error {
