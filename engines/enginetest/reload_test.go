@@ -28,7 +28,7 @@ var reloadEngines = []struct {
 		return fmt.Sprintf("function ksr_request_route() {\n  KSR.sl.sl_send_reply(200, \"V%d\");\n  KSR.x.exit();\n}\n", v)
 	}},
 	{"python", "app_python3", `cfgengine "python"`, "s.py", func(v int) string {
-		return pyScript(fmt.Sprintf("KSR.sl.sl_send_reply(200, \"V%d\")\nKSR.x.exit()", v))
+		return PyScript(fmt.Sprintf("KSR.sl.sl_send_reply(200, \"V%d\")\nKSR.x.exit()", v))
 	}},
 }
 

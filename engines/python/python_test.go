@@ -73,23 +73,13 @@ func TestKSROutsideARoute(t *testing.T) {
 }
 
 func BenchmarkExit(b *testing.B) {
-	enginetest.BenchExit(b, "app_python3", "t.py", newEngine, "import KSR\n"+
-		"class kamailio:\n"+
-		"    def auth(self):\n        KSR.x.exit()\n"+
-		"    def route(self):\n        self.auth()\n"+
-		"    def ksr_request_route(self, msg):\n        self.route()\n        return 1\n"+
-		"def mod_init():\n    return kamailio()\n")
+	enginetest.BenchExit(b, "app_python3", "t.py", newEngine, enginetest.PyScript("self.route()\nreturn 1",
+		"def auth(self):\n    KSR.x.exit()", "def route(self):\n    self.auth()"))
 }
 
 // BenchmarkNegativeLiteral: a comparison with -255 (Kamailio's example
 // compares each sub-route's result with it), 100 times a route.
 func BenchmarkNegativeLiteral(b *testing.B) {
-	enginetest.BenchExit(b, "app_python3", "t.py", newEngine, "import KSR\n"+
-		"class kamailio:\n"+
-		"    def ksr_request_route(self, msg):\n"+
-		"        n = 0\n"+
-		"        for i in range(100):\n"+
-		"            if i == -255:\n                n += 1\n"+
-		"        KSR.x.exit()\n"+
-		"def mod_init():\n    return kamailio()\n")
+	enginetest.BenchExit(b, "app_python3", "t.py", newEngine, enginetest.PyScript(
+		"n = 0\nfor i in range(100):\n    if i == -255:\n        n += 1\nKSR.x.exit()"))
 }
