@@ -151,10 +151,7 @@ func (c *Ctx) AppendAdvertised(dst []byte, l *transport.Listener) []byte {
 // "prefix").
 func (c *Ctx) Log() *slog.Logger {
 	e := c.W.env
-	base := e.Log
-	if c.W.log != nil {
-		base = c.W.log
-	}
+	base := c.baseLog()
 	if e.LogPrefix == nil {
 		return base
 	}
@@ -162,6 +159,14 @@ func (c *Ctx) Log() *slog.Logger {
 		c.log = base.With("prefix", string(e.LogPrefix.Append(nil, c)))
 	}
 	return c.log
+}
+
+// baseLog is the worker's logger, else the proxy's.
+func (c *Ctx) baseLog() *slog.Logger {
+	if c.W.log != nil {
+		return c.W.log
+	}
+	return c.W.env.Log
 }
 
 // logLine logs one line about the message as Log() does, without making
@@ -173,12 +178,8 @@ func (c *Ctx) logLine(lvl slog.Level, msg string) {
 		c.Log().Log(context.Background(), lvl, msg)
 		return
 	}
-	base := e.Log
-	if c.W.log != nil {
-		base = c.W.log
-	}
 	c.W.prefixBuf = e.LogPrefix.Append(c.W.prefixBuf[:0], c)
-	base.Log(context.Background(), lvl, msg, "prefix", string(c.W.prefixBuf))
+	c.baseLog().Log(context.Background(), lvl, msg, "prefix", string(c.W.prefixBuf))
 }
 
 // Env is the environment shared by all workers.

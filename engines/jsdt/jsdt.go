@@ -92,10 +92,20 @@ type runner struct {
 	vm    *goja.Runtime
 	c     *router.Ctx
 	args  dispatch.Args
-	funcs router.Functions[*goja.Callable]
+	funcs router.Functions[*route]
 	ints  []goja.Value // boxed results intMin..intMax
 	undef goja.Value
-	calls map[string]*goja.Program // "name()" of each route function called
+}
+
+// route is a route function of the script: its Callable, and the program
+// "name()" that calls it by name (nil for a name that is not an
+// identifier). Run as a program, a KSR.x.exit() leaves the runtime
+// through two recovers, where a call through the Callable passes four (a
+// Go panic each: BenchmarkExit 3.5 → 1.8 µs); a program calls the global
+// of that name, as Kamailio's app_jsdt does.
+type route struct {
+	call goja.Callable
+	prog *goja.Program
 }
 
 // Results -256..1023 are boxed once per runtime: boxing a negative
@@ -105,11 +115,16 @@ const intMin, intMax = -256, 1023
 func (e *Engine) newRunner(p *goja.Program, rank int) (*runner, error) {
 	vm := goja.New()
 	r := &runner{e: e, vm: vm, undef: goja.Undefined(), c: router.FakedCtx(nil)}
-	r.funcs.Lookup = func(name string) *goja.Callable {
-		if f, ok := goja.AssertFunction(vm.Get(name)); ok {
-			return &f
+	r.funcs.Lookup = func(name string) *route {
+		f, ok := goja.AssertFunction(vm.Get(name))
+		if !ok {
+			return nil
 		}
-		return nil
+		rt := &route{call: f}
+		if identifier(name) {
+			rt.prog, _ = goja.Compile("", name+"()", false)
+		}
+		return rt
 	}
 	r.ints = make([]goja.Value, intMax-intMin+1)
 	for i := range r.ints {
@@ -344,17 +359,16 @@ func (r *runner) Run(c *router.Ctx, kind router.RouteKind, name string) (int, er
 	if fp == nil {
 		return -1, &router.ScriptError{Route: fname, Msg: "function not defined in " + r.e.file}
 	}
-	f := *fp
 	prev := r.c
 	r.c = c
 	var err error
-	switch p := r.caller(fname); {
+	switch {
 	case kind == router.RouteEvent:
-		_, err = f(r.undef, r.vm.ToValue(name))
-	case p != nil:
-		_, err = r.vm.RunProgram(p)
+		_, err = fp.call(r.undef, r.vm.ToValue(name))
+	case fp.prog != nil:
+		_, err = r.vm.RunProgram(fp.prog)
 	default:
-		_, err = f(r.undef)
+		_, err = fp.call(r.undef)
 	}
 	r.c = prev
 	if err == nil {
@@ -373,26 +387,6 @@ func (r *runner) Run(c *router.Ctx, kind router.RouteKind, name string) (int, er
 	se := &router.ScriptError{Route: fname}
 	se.Where, se.Msg = r.where(err)
 	return -1, se
-}
-
-// caller is the program "fname()", made once per route function: run as a
-// program, a KSR.x.exit() leaves the runtime through two recovers, where
-// a call through the function's Callable passes four (a Go panic each:
-// BenchmarkExit 3.5 → 1.8 µs). It calls the global of that name, as
-// Kamailio's app_jsdt does. nil for a name that is not an identifier.
-func (r *runner) caller(fname string) *goja.Program {
-	if p, ok := r.calls[fname]; ok {
-		return p
-	}
-	var p *goja.Program
-	if identifier(fname) {
-		p, _ = goja.Compile("", fname+"()", false)
-	}
-	if r.calls == nil {
-		r.calls = map[string]*goja.Program{}
-	}
-	r.calls[fname] = p
-	return p
 }
 
 // identifier reports whether s is a plain JavaScript identifier.
