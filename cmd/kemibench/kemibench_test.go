@@ -427,15 +427,20 @@ func TestPair(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", kemi, "../kemi").CombinedOutput(); err != nil {
 		t.Fatalf("go build kemi: %v\n%s", err, out)
 	}
-	var out, errs bytes.Buffer
-	code := run(context.Background(), []string{"pair", "-engines", "native,lua", "-r", "20", "-warmup", "1s", "-d", "2s",
-		"-kemi", kemi, "-kamailio", kam, "-sipp", sipp, "-work", filepath.Join(dir, "work")}, nil, &out, &errs)
-	t.Logf("%s%s", errs.String(), out.String())
-	if code != 0 {
-		t.Fatalf("exit %d", code)
+	// pair runs kemibench pair with args and returns its table's server rows.
+	pair := func(work string, args ...string) [][]string {
+		t.Helper()
+		var out, errs bytes.Buffer
+		args = append(append([]string{"pair"}, args...), "-kemi", kemi, "-kamailio", kam, "-sipp", sipp, "-work", filepath.Join(dir, work))
+		code := run(context.Background(), args, nil, &out, &errs)
+		t.Logf("%s%s", errs.String(), out.String())
+		if code != 0 {
+			t.Fatalf("%v: exit %d", args, code)
+		}
+		return serverRows(out.String())
 	}
 	rows := 0
-	for _, f := range serverRows(out.String()) {
+	for _, f := range pair("work", "-engines", "native,lua", "-r", "20", "-warmup", "1s", "-d", "2s") {
 		if len(f) < 12 {
 			continue
 		}
@@ -453,16 +458,8 @@ func TestPair(t *testing.T) {
 	// --max: each server alone in turn, the rate up by a quarter (20,
 	// then 25; 31 is past --max-rate): both hold 25/s; with the route
 	// log, the route times at that rate.
-	out.Reset()
-	errs.Reset()
-	code = run(context.Background(), []string{"pair", "-engines", "native", "-max", "-max-route-log", "-max-start", "20", "-max-rate", "30", "-hold", "1s",
-		"-kemi", kemi, "-kamailio", kam, "-sipp", sipp, "-work", filepath.Join(dir, "work-max")}, nil, &out, &errs)
-	t.Logf("%s%s", errs.String(), out.String())
-	if code != 0 {
-		t.Fatalf("--max: exit %d", code)
-	}
 	held := 0
-	for _, f := range serverRows(out.String()) {
+	for _, f := range pair("work-max", "-engines", "native", "-max", "-max-route-log", "-max-start", "20", "-max-rate", "30", "-hold", "1s") {
 		if len(f) >= 3 {
 			if f[2] != "25" {
 				t.Errorf("--max: %s held %s/s, want 25", f[0], f[2])
