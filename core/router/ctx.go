@@ -35,6 +35,11 @@ type Ctx struct {
 
 	Route string    // the route running, for logs
 	Kind  RouteKind // the kind of route running
+	// EventName is the event an event route runs for, given to a script
+	// engine's callback function (Kamailio's KEMI event_callback
+	// parameters: the function is named by the module, the event is its
+	// argument); "" passes the route's name.
+	EventName string
 	// Transaction is the request's stateful side once a module made one
 	// (tm's t_newtran, t_relay): replies the script sends go out through
 	// it, so that a retransmission of the request gets them again.
@@ -87,12 +92,21 @@ type avp struct {
 	buf  []byte
 }
 
+// EventArg is what an event route's function gets as its argument: the
+// event (EventName) when a module set it, else the route's name.
+func (c *Ctx) EventArg(route string) string {
+	if c.EventName != "" {
+		return c.EventName
+	}
+	return route
+}
+
 // reset prepares the context for the next message.
 func (c *Ctx) reset(m *sip.Msg, p *transport.Packet) {
 	c.Msg, c.Pkt = m, p
 	c.Flags, c.BFlags, c.XFlags = 0, 0, [2]uint64{}
 	c.Drop, c.RC, c.Replied, c.SerError = false, 1, 0, 0
-	c.Kind = RouteRequest
+	c.Kind, c.EventName = RouteRequest, ""
 	c.Transaction = nil
 	c.resetSlots()
 	c.ForceRPort, c.ReplyNoConnect, c.ReplyClose, c.ForwardClose, c.ForwardNoConn = false, false, false, false, false
@@ -656,8 +670,12 @@ func FakedCtx(log *slog.Logger) *Ctx {
 // Socket is the proxy's socket written proto:ip:port ("udp:10.0.0.1:5060",
 // as listen= and Kamailio's socket parameters write it), nil when it has
 // none such.
-func (c *Ctx) Socket(name string) *transport.Listener {
-	if tr := c.W.env.Transport; tr != nil {
+func (c *Ctx) Socket(name string) *transport.Listener { return c.W.env.Socket(name) }
+
+// Socket is the proxy's socket written proto:ip:port, nil when it has
+// none such.
+func (e *Env) Socket(name string) *transport.Listener {
+	if tr := e.Transport; tr != nil {
 		for _, l := range tr.Listeners {
 			if strings.EqualFold(l.String(), name) {
 				return l

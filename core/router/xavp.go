@@ -118,3 +118,32 @@ func (c *Ctx) XAVPDel(name string, idx int, key string) {
 	it := &c.xavps[i]
 	it.fields = slices.DeleteFunc(it.fields, func(f xavpField) bool { return f.key == key })
 }
+
+// XAVPs is a copy of a message's XAVPs that outlives it: tm keeps the
+// request's with its transaction for the routes it runs later
+// (failure_route, branch_failure_route), as Kamailio's transaction keeps
+// its XAVP list.
+type XAVPs struct{ items []xavpItem }
+
+// Len is the number of items kept.
+func (x *XAVPs) Len() int { return len(x.items) }
+
+// SaveXAVPs copies c's XAVPs into x, reusing x's room.
+func (c *Ctx) SaveXAVPs(x *XAVPs) { x.items = copyXAVPs(x.items[:0], c.xavps) }
+
+// LoadXAVPs makes a copy of x the XAVPs of c.
+func (c *Ctx) LoadXAVPs(x *XAVPs) { c.xavps = copyXAVPs(c.xavps[:0], x.items) }
+
+// copyXAVPs appends copies of the items of src to dst, each field's
+// value in a buffer of its own.
+func copyXAVPs(dst, src []xavpItem) []xavpItem {
+	for _, it := range src {
+		n := xavpItem{name: it.name, fields: make([]xavpField, len(it.fields))}
+		for i, f := range it.fields {
+			n.fields[i].key = f.key
+			n.fields[i].val = ownValue(f.val, &n.fields[i].buf)
+		}
+		dst = append(dst, n)
+	}
+	return dst
+}

@@ -411,7 +411,7 @@ func (r *runner) Run(c *router.Ctx, kind router.RouteKind, name string) (int, er
 	l.Global(fname)
 	nargs := 0
 	if kind == router.RouteEvent {
-		l.PushString(name)
+		l.PushString(c.EventArg(name))
 		nargs = 1
 	}
 	err := l.ProtectedCall(nargs, 0, 0)

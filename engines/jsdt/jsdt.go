@@ -364,7 +364,7 @@ func (r *runner) Run(c *router.Ctx, kind router.RouteKind, name string) (int, er
 	var err error
 	switch {
 	case kind == router.RouteEvent:
-		_, err = fp.call(r.undef, r.vm.ToValue(name))
+		_, err = fp.call(r.undef, r.vm.ToValue(c.EventArg(name)))
 	case fp.prog != nil:
 		_, err = r.vm.RunProgram(fp.prog)
 	default:

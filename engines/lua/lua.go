@@ -398,7 +398,7 @@ func (r *runner) Run(c *router.Ctx, kind router.RouteKind, name string) (int, er
 	L.Push(f)
 	nargs := 0
 	if kind == router.RouteEvent {
-		L.Push(lua.LString(name))
+		L.Push(lua.LString(c.EventArg(name)))
 		nargs = 1
 	}
 	err := L.PCall(nargs, 0, r.handler)

@@ -282,7 +282,7 @@ func (r *runner) Run(c *router.Ctx, kind router.RouteKind, name string) (rc int,
 	}
 	args := py.Tuple{r.msg}
 	if kind == router.RouteEvent {
-		args = py.Tuple{r.msg, py.String(name)}
+		args = py.Tuple{r.msg, py.String(c.EventArg(name))}
 	}
 	_, exited, err := r.guard(c, mname, func() (py.Object, error) { return py.Call(m, args, nil) })
 	switch {

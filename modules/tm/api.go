@@ -228,6 +228,7 @@ func (tm *Module) Suspend(c *router.Ctx) int {
 	t.ruri = append(spare[:0:cap(spare)], c.RURIText()...)
 	spare = t.ruri[len(t.ruri):]
 	t.carried = c.Carry(spare[:0:cap(spare)])
+	c.SaveXAVPs(&t.xavps)
 	fr := t.frTimer()
 	if t.method == sip.MethodINVITE {
 		fr = t.frInvTimer()

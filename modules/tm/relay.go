@@ -137,6 +137,11 @@ func (t *Trans) sendUpstream(e *router.Env, code int, out []byte, local bool) er
 		t.final = true
 		t.suspended = false // answered: nothing left to continue
 		t.finalHook(code, out, local)
+		if d := t.done; d != nil {
+			t.done = nil
+			reply := append([]byte(nil), out...)
+			go d(code, reply) // t is locked: the callback may use tm
+		}
 		if t.method == sip.MethodINVITE && code >= 300 && t.pkt.Proto == sip.TransportUDP {
 			t.retrG = t.t1() // timer G: the reply again until the ACK comes
 		}
@@ -210,6 +215,7 @@ func (t *Trans) fork(c *router.Ctx) int {
 		spare = t.ruri[len(t.ruri):]
 		t.carried = c.Carry(spare[:0:cap(spare)]) // rr's Record-Route, for branches made later
 		t.flags, t.xflags = c.Flags, c.XFlags
+		c.SaveXAVPs(&t.xavps)
 		if len(state(c).contacts) > 0 {
 			t.contacts = append(t.contacts[:0], state(c).contacts...)
 		}

@@ -190,6 +190,7 @@ func (t *Trans) requestCtx(w *router.Worker) *router.Ctx {
 	c.Transaction = t
 	c.Flags, c.XFlags = t.flags, t.xflags
 	c.Uncarry(t.carried)
+	c.LoadXAVPs(&t.xavps)
 	if string(c.RURIText()) != string(t.ruri) {
 		c.SetRURI(t.ruri)
 	}
@@ -250,6 +251,7 @@ func (t *Trans) branchDone(w *router.Worker) {
 			c.RunKind(router.RouteFailure, name)
 			t.inFailure = false
 			t.flags = c.Flags
+			c.SaveXAVPs(&t.xavps) // ds_next_dst took a destination off
 			if state(c).onFailure != "" {
 				t.onFailure = state(c).onFailure
 			}

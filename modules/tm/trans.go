@@ -60,6 +60,12 @@ type Trans struct {
 	suspended    bool
 	suspendTimer *time.Timer
 	uac          bool // a request of tm's own (t_uac_send): nobody upstream
+	// done, for a request of tm's own sent through Request, is told its
+	// final status once.
+	done func(code int, reply []byte)
+	// xavps are the request's XAVPs when it was relayed, for the routes
+	// run later on it; failure_route's changes are kept.
+	xavps router.XAVPs
 
 	branches  []*branch
 	first     branch     // the first branch, made with t (most requests have one)

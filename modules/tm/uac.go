@@ -59,21 +59,44 @@ func (tm *Module) replicate(c *router.Ctx, uri string) int {
 // missing) and body. It goes statefully, retransmitted until answered;
 // the replies go nowhere.
 func (tm *Module) uacSend(c *router.Ctx, method, ruri, nexthop, socket, headers, body string) int {
-	fail := func(msg string) int {
-		c.Log().Error("tm: t_uac_send: "+msg, "route", c.Route)
+	if err := tm.Request(UAC{Method: method, RURI: ruri, NextHop: nexthop, Socket: socket, Headers: headers, Body: body}); err != nil {
+		c.Log().Error("tm: t_uac_send: "+err.Error(), "route", c.Route)
 		return -1
 	}
+	return 1
+}
+
+// UAC is a request of tm's own: t_uac_send's, a module's (dispatcher's
+// probes).
+type UAC struct {
+	Method, RURI string
+	// NextHop is where it goes when not to RURI; Socket the socket it
+	// leaves from (proto:ip:port), "" for the usual choice.
+	NextHop, Socket string
+	// Headers are header lines ("\n" or "\r\n" between them); From, To,
+	// Call-ID, CSeq and Max-Forwards are made when missing.
+	Headers, Body string
+	// Done, when set, is told the final status once: the reply's, or
+	// tm's own 408 when none came in time. It runs on a goroutine of its
+	// own; reply is the final reply (tm's own for a local status).
+	Done func(code int, reply []byte)
+}
+
+// Request sends u statefully, retransmitted until answered; an error says
+// why it was not sent (then Done is not called).
+func (tm *Module) Request(u UAC) error {
+	method, ruri, headers, body := u.Method, u.RURI, u.Headers, u.Body
 	if method == "" || strings.ContainsAny(method, " \r\n") || strings.EqualFold(method, "ACK") || strings.EqualFold(method, "CANCEL") {
-		return fail("method " + strconv.Quote(method))
+		return tmError("method " + strconv.Quote(method))
 	}
-	var u sip.URI
-	if err := sip.ParseURI([]byte(ruri), &u); err != nil {
-		return fail("request URI " + strconv.Quote(ruri) + ": " + err.Error())
+	var uri sip.URI
+	if err := sip.ParseURI([]byte(ruri), &uri); err != nil {
+		return tmError("request URI " + strconv.Quote(ruri) + ": " + err.Error())
 	}
 	var local *transport.Listener
-	if socket != "" {
-		if local = c.Socket(socket); local == nil {
-			return fail(socket + " is not a socket of this proxy")
+	if u.Socket != "" {
+		if local = tm.env.Socket(u.Socket); local == nil {
+			return tmError(u.Socket + " is not a socket of this proxy")
 		}
 	}
 	has := func(names ...string) bool {
@@ -101,7 +124,7 @@ func (tm *Module) uacSend(c *router.Ctx, method, ruri, nexthop, socket, headers,
 	rand.Read(rnd[:])
 	tag := hex.EncodeToString(rnd[:])
 	if !has("From", "f") {
-		b.WriteString("From: <sip:kemi@" + string(u.Host) + ">;tag=" + tag[:8] + "\r\n")
+		b.WriteString("From: <sip:kemi@" + string(uri.Host) + ">;tag=" + tag[:8] + "\r\n")
 	}
 	if !has("To", "t") {
 		b.WriteString("To: <" + ruri + ">\r\n")
@@ -119,9 +142,9 @@ func (tm *Module) uacSend(c *router.Ctx, method, ruri, nexthop, socket, headers,
 	req := []byte(b.String())
 	var m sip.Msg
 	if err := m.Parse(req); err != nil {
-		return fail("the request does not parse: " + err.Error())
+		return tmError("the request does not parse: " + err.Error())
 	}
-	t := &Trans{tm: tm, id: tm.nextID.Add(1), method: m.Method(), req: req, uac: true}
+	t := &Trans{tm: tm, id: tm.nextID.Add(1), method: m.Method(), req: req, uac: true, done: u.Done}
 	t.branches = t.branchArr[:0]
 	t.pkt = transport.Packet{Local: local}
 	if local != nil {
@@ -137,27 +160,27 @@ func (tm *Module) uacSend(c *router.Ctx, method, ruri, nexthop, socket, headers,
 	w := tm.worker()
 	if w == nil {
 		t.remove()
-		return fail("no worker for the request")
+		return tmError("no worker for the request")
 	}
 	defer tm.putWorker(w)
 	rc := t.requestCtx(w)
 	if rc == nil {
 		t.remove()
-		return fail("no context for the request")
+		return tmError("no context for the request")
 	}
 	defer func() { rc.Transaction = nil; rc.Finish() }()
 	if local != nil {
 		rc.SetSendSocket(local)
 	}
-	if nexthop != "" {
-		if err := rc.SetDstURI([]byte(nexthop)); err != nil {
+	if u.NextHop != "" {
+		if err := rc.SetDstURI([]byte(u.NextHop)); err != nil {
 			t.remove()
-			return fail("next hop " + strconv.Quote(nexthop) + ": " + err.Error())
+			return tmError("next hop " + strconv.Quote(u.NextHop) + ": " + err.Error())
 		}
 	}
 	if !t.branchOut(rc) {
 		t.remove()
-		return -1
+		return tmError("not sent to " + ruri)
 	}
-	return 1
+	return nil
 }

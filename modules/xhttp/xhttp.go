@@ -94,6 +94,7 @@ func (m *Module) handle(c *router.Ctx) {
 	if !c.HasRoute(router.RouteEvent, name) {
 		c.Log().Warn("xhttp: no route for HTTP requests (event_route[" + Event + "] or event_callback)")
 	} else {
+		c.EventName = Event // a KEMI callback gets the event, as in Kamailio
 		c.RunKind(router.RouteEvent, name)
 	}
 	if !answered.Of(c).done {
