@@ -146,12 +146,22 @@ var tables = []struct {
     port SMALLINT DEFAULT 0 NOT NULL,
     tag VARCHAR(64)
 )`}},
+	{"dispatcher", 4, []string{`CREATE TABLE dispatcher (
+    id %[1]s,
+    setid INTEGER DEFAULT 0 NOT NULL,
+    destination VARCHAR(192) DEFAULT '' NOT NULL,
+    flags INTEGER DEFAULT 0 NOT NULL,
+    priority INTEGER DEFAULT 0 NOT NULL,
+    attrs VARCHAR(128) DEFAULT '' NOT NULL,
+    description VARCHAR(64) DEFAULT '' NOT NULL
+)`}},
 	{"acc", VersionAcc, []string{accDDL, `CREATE INDEX acc_callid_idx ON acc (callid)`}},
 	{"missed_calls", VersionMissed, []string{accDDL, `CREATE INDEX missed_calls_callid_idx ON missed_calls (callid)`}},
 }
 
 // Init creates the version, subscriber, location, dbaliases, speed_dial,
-// domain, domain_attrs, acc and missed_calls tables that do not exist yet
+// domain, domain_attrs, trusted, address, dispatcher, acc and missed_calls
+// tables that do not exist yet
 // (what `kamdbctl create` does for these modules) and reports which it
 // created.
 func (d *DB) Init(ctx context.Context) (created []string, err error) {

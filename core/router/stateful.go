@@ -51,6 +51,18 @@ func (w *Worker) RequestCtx(buf []byte, p *transport.Packet) (*Ctx, error) {
 	return c, nil
 }
 
+// EventCtx is the worker's second context on Kamailio's faked message
+// (an OPTIONS from 127.0.0.1, no socket), for an event route a module runs
+// outside any message (dispatcher's dst-down after a probe).
+func (w *Worker) EventCtx() *Ctx {
+	c, err := w.RequestCtx([]byte(fakedMsg), &transport.Packet{})
+	if err != nil {
+		panic("router: the faked message does not parse: " + err.Error())
+	}
+	c.Kind = RouteEvent
+	return c
+}
+
 // RunKind runs a named route of kind (failure_route[NAME], a Lua
 // callback...) with c, as tm does: the return code, or an error that is
 // also logged and counted as a script error.

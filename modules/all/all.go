@@ -14,6 +14,7 @@ import (
 	_ "github.com/kemi-sip/kemi/modules/db_postgres"
 	_ "github.com/kemi-sip/kemi/modules/db_sqlite"
 	_ "github.com/kemi-sip/kemi/modules/debugger"
+	_ "github.com/kemi-sip/kemi/modules/dispatcher"
 	_ "github.com/kemi-sip/kemi/modules/domain"
 	_ "github.com/kemi-sip/kemi/modules/exec"
 	_ "github.com/kemi-sip/kemi/modules/hdr"

@@ -139,7 +139,10 @@ func (t *Trans) sendUpstream(e *router.Env, code int, out []byte, local bool) er
 		t.finalHook(code, out, local)
 		if d := t.done; d != nil {
 			t.done = nil
-			reply := append([]byte(nil), out...)
+			var reply []byte
+			if !local {
+				reply = append([]byte(nil), out...)
+			}
 			go d(code, reply) // t is locked: the callback may use tm
 		}
 		if t.method == sip.MethodINVITE && code >= 300 && t.pkt.Proto == sip.TransportUDP {

@@ -78,7 +78,7 @@ type UAC struct {
 	Headers, Body string
 	// Done, when set, is told the final status once: the reply's, or
 	// tm's own 408 when none came in time. It runs on a goroutine of its
-	// own; reply is the final reply (tm's own for a local status).
+	// own; reply is the final reply received, nil for tm's own status.
 	Done func(code int, reply []byte)
 }
 
