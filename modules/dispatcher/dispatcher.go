@@ -24,28 +24,28 @@ import (
 
 // settings are the module parameters.
 type settings struct {
-	listFile, dbURL, table                     string
+	listFile, dbURL, table                      string
 	setCol, uriCol, flagsCol, prioCol, attrsCol string
-	extraNames, extraCols                      []string // ds_db_extra_attrs
-	forceDst, useDefault, attrsNone            bool
-	flags                                      int
-	xavpDst, xavpCtx                           string
-	xavpDstMode, xavpCtxMode                   int
-	hashPV, setidPV, attrsPV                   string
-	probingThreshold, inactiveThreshold        int
-	pingMethod, pingFrom                       string
-	pingInterval                               time.Duration
-	pingLatency                                bool
-	latencyAlpha                               float64
-	replyCodes                                 []int // codes (>= 100) and classes (1-6) a probe may get
-	probingMode                                int
-	hashSize                                   int
-	hashExpire, hashInitExpire, hashCheck      time.Duration
-	outboundProxy                              string
-	defaultSocket, defaultSockname             string
-	eventCallback                              string
-	loadMode                                   int
-	reloadDelta                                time.Duration
+	extraNames, extraCols                       []string // ds_db_extra_attrs
+	forceDst, useDefault, attrsNone             bool
+	flags                                       int
+	xavpDst, xavpCtx                            string
+	xavpDstMode, xavpCtxMode                    int
+	hashPV, setidPV, attrsPV                    string
+	probingThreshold, inactiveThreshold         int
+	pingMethod, pingFrom                        string
+	pingInterval                                time.Duration
+	pingLatency                                 bool
+	latencyAlpha                                float64
+	replyCodes                                  []int // codes (>= 100) and classes (1-6) a probe may get
+	probingMode                                 int
+	hashSize                                    int
+	hashExpire, hashInitExpire, hashCheck       time.Duration
+	outboundProxy                               string
+	defaultSocket, defaultSockname              string
+	eventCallback                               string
+	loadMode                                    int
+	reloadDelta                                 time.Duration
 }
 
 // The probing modes.

@@ -130,7 +130,10 @@ func TestAlgorithms(t *testing.T) {
 	}
 	// Mark the next one (10.0.0.3) inactive: round robin skips it.
 	c = k.Request(moduletest.Invite)
-	k.CallInt("dispatcher.ds_select_dst", 1, 4) // 10.0.0.3
+	k.CallInt("dispatcher.ds_select_dst", 1, 4)
+	if string(c.DstURI()) != "sip:10.0.0.3:5060" {
+		t.Fatalf("round robin goes on to %q", c.DstURI())
+	}
 	if k.CallInt("dispatcher.ds_mark_dst_state", "ip") != 1 {
 		t.Fatal("ds_mark_dst(ip)")
 	}
@@ -189,8 +192,8 @@ func TestAlgorithms(t *testing.T) {
 	k.Request(bye)
 	k.CallInt("dispatcher.ds_load_update")
 	c = k.Request(strings.Replace(moduletest.Invite, "invite-1@", "load-7@", 1))
-	if rc := k.CallInt("dispatcher.ds_select_dst", 1, 10); rc != 1 {
-		t.Errorf("after a BYE: ds_select_dst = %d, want 1", rc)
+	if rc := k.CallInt("dispatcher.ds_select_dst", 1, 10); rc != 1 || string(c.DstURI()) != order[0] && string(c.DstURI()) != order[1] && string(c.DstURI()) != order[2] {
+		t.Errorf("after a BYE: ds_select_dst = %d, $du %q, want 1", rc, c.DstURI())
 	}
 }
 

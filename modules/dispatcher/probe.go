@@ -167,7 +167,7 @@ func (m *Module) probe(id int, d *dest) {
 	uri := d.uri
 	err := m.tm.Request(tm.UAC{Method: m.conf.pingMethod, RURI: uri, NextHop: hop, Socket: socket,
 		Headers: "From: <" + from + ">;tag=" + strconv.FormatUint(uint64(time.Now().UnixNano()&0xffffffff), 16) + "\r\nTo: <" + uri + ">",
-		Done: func(code int, reply []byte) { m.probed(id, uri, code, reply) }})
+		Done:    func(code int, reply []byte) { m.probed(id, uri, code, reply) }})
 	if err != nil {
 		m.log().Error("dispatcher: unable to ping ["+uri+"] in group ["+strconv.Itoa(id)+"]: "+err.Error(), "set", id)
 		st := stTrying
