@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/kemi-sip/kemi/core/router"
+	"github.com/kemi-sip/kemi/core/sip"
 	"github.com/kemi-sip/kemi/dispatch"
 )
 
@@ -200,26 +201,7 @@ func (m *Module) memory(c *router.Ctx) int {
 // none) for a table of size entries (a power of 2), byte for byte: its
 // bytes are C chars, signed.
 func CoreHash(s1, s2 string, size uint32) uint32 {
-	var h uint32
-	add := func(s string) {
-		b := func(i int) uint32 { return uint32(int32(int8(s[i]))) }
-		p := 0
-		for ; p+4 <= len(s); p += 4 {
-			v := uint32(int32(int8(s[p])))<<24 + b(p+1)<<16 + b(p+2)<<8 + b(p+3)
-			h += v ^ (v >> 3)
-		}
-		var v uint32
-		for ; p < len(s); p++ {
-			v <<= 8
-			v += b(p)
-		}
-		h += v ^ (v >> 3)
-	}
-	add(s1)
-	if s2 != "" {
-		add(s2)
-	}
-	h = (h + (h >> 11)) + ((h >> 13) + (h >> 23))
+	h := sip.CoreHash([]byte(s1), []byte(s2))
 	if size != 0 {
 		return h & (size - 1)
 	}

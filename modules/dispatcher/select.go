@@ -49,30 +49,13 @@ const (
 	matchActive  = 4
 )
 
-// hash is Kamailio's ds_get_hash of x and y (y nil: x alone); never 0.
-// Bytes are read as C's signed char, as Kamailio on x86 reads them.
+// hash is Kamailio's ds_get_hash of x and y (y nil: x alone): the core
+// hash, never 0.
 func hash(x, y []byte) uint32 {
-	var h uint32
-	for _, s := range [2][]byte{x, y} {
-		if s == nil {
-			continue
-		}
-		p := 0
-		for ; p+4 <= len(s); p += 4 {
-			v := uint32(int32(int8(s[p]))<<24 + int32(int8(s[p+1]))<<16 + int32(int8(s[p+2]))<<8 + int32(int8(s[p+3])))
-			h += v ^ (v >> 3)
-		}
-		var v uint32
-		for ; p < len(s); p++ {
-			v = v<<8 + uint32(int32(int8(s[p])))
-		}
-		h += v ^ (v >> 3)
+	if h := sip.CoreHash(x, y); h != 0 {
+		return h
 	}
-	h = (h + h>>11) + (h>>13 + h>>23)
-	if h == 0 {
-		return 1
-	}
-	return h
+	return 1
 }
 
 // uriKeys are the parts of a URI hashed: the user, and unless flags say
