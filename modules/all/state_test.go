@@ -27,6 +27,9 @@ var readOnly = map[string]string{
 	"jsonrpcs.routeDesc":     "a Prometheus descriptor",
 	"jsonrpcs.routeBuckets":  "the latency histogram's buckets",
 	"pv.wholeHeaders":        "the selects that read a header whole, to its name",
+	"ipops.privateNets":      "RFC 1918's networks",
+	"ipops.ipv4Types":        "IANA's special-purpose IPv4 ranges",
+	"ipops.ipv6Types":        "IANA's special-purpose IPv6 ranges",
 	"moduletest.Proxy":       "the test kit's fixed proxy address",
 	"moduletest.Client":      "the test kit's fixed client address",
 }

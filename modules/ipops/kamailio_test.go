@@ -160,8 +160,6 @@ func TestKamailioDifferential(t *testing.T) {
 	sipptest.Run(t, sipp, repoFile("scripts", "sipp", "options.xml"), "u1", p.Addr.String(), 100, 50)
 }
 
-func proxytestStart(t *testing.T, path string) *proxytest.Proxy { return proxytest.Start(t, path, nil) }
-
 func repoFile(parts ...string) string {
 	_, f, _, _ := runtime.Caller(0)
 	return filepath.Join(append([]string{filepath.Dir(f), "..", ".."}, parts...)...)
