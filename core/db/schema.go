@@ -155,13 +155,34 @@ var tables = []struct {
     attrs VARCHAR(128) DEFAULT '' NOT NULL,
     description VARCHAR(64) DEFAULT '' NOT NULL
 )`}},
+	{"grp", 2, []string{`CREATE TABLE grp (
+    id %[1]s,
+    username VARCHAR(64) DEFAULT '' NOT NULL,
+    domain VARCHAR(64) DEFAULT '' NOT NULL,
+    grp VARCHAR(64) DEFAULT '' NOT NULL,
+    last_modified TIMESTAMP WITHOUT TIME ZONE DEFAULT '2000-01-01 00:00:01' NOT NULL,
+    CONSTRAINT grp_account_group_idx UNIQUE (username, domain, grp)
+)`}},
+	{"re_grp", 1, []string{`CREATE TABLE re_grp (
+    id %[1]s,
+    reg_exp VARCHAR(128) DEFAULT '' NOT NULL,
+    group_id INTEGER DEFAULT 0 NOT NULL
+)`, `CREATE INDEX re_grp_group_idx ON re_grp (group_id)`}},
+	{"uri", 1, []string{`CREATE TABLE uri (
+    id %[1]s,
+    username VARCHAR(64) DEFAULT '' NOT NULL,
+    domain VARCHAR(64) DEFAULT '' NOT NULL,
+    uri_user VARCHAR(64) DEFAULT '' NOT NULL,
+    last_modified TIMESTAMP WITHOUT TIME ZONE DEFAULT '2000-01-01 00:00:01' NOT NULL,
+    CONSTRAINT uri_account_idx UNIQUE (username, domain, uri_user)
+)`}},
 	{"acc", VersionAcc, []string{accDDL, `CREATE INDEX acc_callid_idx ON acc (callid)`}},
 	{"missed_calls", VersionMissed, []string{accDDL, `CREATE INDEX missed_calls_callid_idx ON missed_calls (callid)`}},
 }
 
 // Init creates the version, subscriber, location, dbaliases, speed_dial,
-// domain, domain_attrs, trusted, address, dispatcher, acc and missed_calls
-// tables that do not exist yet
+// domain, domain_attrs, trusted, address, dispatcher, grp, re_grp, uri,
+// acc and missed_calls tables that do not exist yet
 // (what `kamdbctl create` does for these modules) and reports which it
 // created.
 func (d *DB) Init(ctx context.Context) (created []string, err error) {

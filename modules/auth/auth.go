@@ -332,6 +332,21 @@ func (a *accepted) Reset() { a.header = 0 }
 
 var acceptedSlot = router.NewSlot[accepted]()
 
+// Authorized is the digest of the credentials the last successful check
+// accepted (Kamailio's get_authorized_cred), for the modules that read
+// the authenticated user (group, uri_db); false when none was.
+func Authorized(c *router.Ctx) (sip.Digest, bool) {
+	h := acceptedSlot.Of(c).header
+	if h == 0 || h > c.Msg.NumHeaders() {
+		return sip.Digest{}, false
+	}
+	var d sip.Digest
+	if sip.ParseDigest(c.Msg.Header(h-1).Value, &d) != nil {
+		return sip.Digest{}, false
+	}
+	return d, true
+}
+
 // Forget drops the credentials the last check accepted (a check that
 // failed afterwards, auth_check's identity check).
 func Forget(c *router.Ctx) { acceptedSlot.Of(c).header = 0 }
