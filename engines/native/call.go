@@ -16,10 +16,10 @@ var unbuilt = map[string]string{}
 
 func init() {
 	for mod, fns := range map[string]string{
-		"usrloc":     "ul_add ul_rm",
-		"htable":     "sht_lock sht_unlock",
-		"dispatcher": "ds_select_dst ds_next_dst ds_is_from_list",
-		"core":       "t_relay_to udp_mtu_try_proto",
+		"usrloc": "ul_add ul_rm",
+		"htable": "sht_lock sht_unlock",
+		"dialog": "dlg_manage set_dlg_profile is_in_profile get_profile_size",
+		"core":   "t_relay_to udp_mtu_try_proto",
 	} {
 		for _, f := range strings.Fields(fns) {
 			unbuilt[f] = mod
