@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/kemi-sip/kemi/core/router"
+	"github.com/kemi-sip/kemi/core/sip"
 	"github.com/kemi-sip/kemi/core/transport"
 	"github.com/kemi-sip/kemi/dispatch"
 	"github.com/kemi-sip/kemi/modules/tm"
@@ -357,13 +358,13 @@ func (m *Module) Exports() []dispatch.Export {
 		{Name: "ds_list_exist", NativeOnly: true, Ret: I, Fn: dispatch.FI(m.listExists)},
 		{Name: "ds_is_active", Ret: I, Fn: dispatch.FI(func(c *router.Ctx, set int) int { return m.isActive(set, "") })},
 		{Name: "ds_is_active_uri", Native: "ds_is_active", Ret: I, Fn: dispatch.FIS(func(c *router.Ctx, set int, uri string) int { return m.isActive(set, uri) })},
-		{Name: "ds_load_update", Ret: I, Fn: dispatch.F0(func(c *router.Ctx) int {
-			if !m.loads.on {
-				return 1
-			}
-			return m.loads.update(c)
-		})},
-		{Name: "ds_load_unset", Ret: I, Fn: dispatch.F0(m.loadUnset)},
+		// Kamailio's KEMI ds_load_update and ds_load_unset return 0 when
+		// done (Value: a 0 that does not end the script), its native
+		// functions 1.
+		{Name: "ds_load_update", Ret: I, Value: true, Native: dispatch.NoNative, Fn: dispatch.F0(m.loadUpdate)},
+		{Name: "ds_load_update", NativeOnly: true, Ret: I, Fn: dispatch.F0(func(c *router.Ctx) int { return native(m.loadUpdate(c)) })},
+		{Name: "ds_load_unset", Ret: I, Value: true, Native: dispatch.NoNative, Fn: dispatch.F0(m.loadUnset)},
+		{Name: "ds_load_unset", NativeOnly: true, Ret: I, Fn: dispatch.F0(func(c *router.Ctx) int { return native(m.loadUnset(c)) })},
 		{Name: "ds_reload", Ret: I, Fn: dispatch.F0(func(c *router.Ctx) int {
 			if err := m.Reload(); err != nil {
 				m.errorf(c, err.Error())
@@ -590,19 +591,40 @@ func (m *Module) isActive(id int, uri string) int {
 	return -1
 }
 
-// loadUnset is ds_load_unset: the call's load off its destination (an
-// INVITE only once its destinations were selected with call load).
-func (m *Module) loadUnset(c *router.Ctx) int {
-	if m.conf.xavpDst == "" || !m.loads.on {
-		return 1
-	}
-	if c.Msg.IsRequest() && c.Msg.Method().String() == "INVITE" {
-		if c.XAVP(m.conf.xavpDst, 0, "dstid", 0).Kind != router.Str {
-			return 1
-		}
-	}
-	if !m.loads.remove(c) {
+// native is a native wrapper's result of a KEMI one: -1 for an error,
+// else 1.
+func native(rc int) int {
+	if rc < 0 {
 		return -1
 	}
 	return 1
+}
+
+// loadUpdate is ds_load_update: 0 done, -1 without a Call-ID.
+func (m *Module) loadUpdate(c *router.Ctx) int {
+	if len(c.Msg.CallID()) == 0 {
+		return -1
+	}
+	if m.loads.on {
+		m.loads.update(c)
+	}
+	return 0
+}
+
+// loadUnset is ds_load_unset: the call's load off its destination (an
+// INVITE only once its destinations were selected with call load): 0
+// done or nothing to do, -1 when the call has no load.
+func (m *Module) loadUnset(c *router.Ctx) int {
+	if m.conf.xavpDst == "" {
+		return 0
+	}
+	if c.Msg.IsRequest() && c.Msg.Method() == sip.MethodINVITE {
+		if c.XAVP(m.conf.xavpDst, 0, "dstid", 0).Kind != router.Str {
+			return 0
+		}
+	}
+	if !m.loads.on || !m.loads.remove(c) {
+		return -1
+	}
+	return 0
 }

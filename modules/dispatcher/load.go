@@ -121,16 +121,13 @@ func (l *loads) replace(c *router.Ctx, duid string) int {
 
 // update is ds_load_update: a BYE or CANCEL ends the call's load, a 2xx
 // to its INVITE confirms it.
-func (l *loads) update(c *router.Ctx) int {
+func (l *loads) update(c *router.Ctx) {
 	msg := c.Msg
-	if len(msg.CallID()) == 0 {
-		return -1
-	}
 	if msg.IsRequest() {
 		if m := msg.Method(); m == sip.MethodBYE || m == sip.MethodCANCEL {
 			l.remove(c)
 		}
-		return 1
+		return
 	}
 	if msg.CSeqMethod() == sip.MethodINVITE && msg.StatusCode()/100 == 2 {
 		l.mu.Lock()
@@ -139,7 +136,6 @@ func (l *loads) update(c *router.Ctx) int {
 		}
 		l.mu.Unlock()
 	}
-	return 1
 }
 
 // remove ends c's call load; false when it has none.
