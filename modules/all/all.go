@@ -21,6 +21,7 @@ import (
 	_ "github.com/kemi-sip/kemi/modules/hdr"
 	_ "github.com/kemi-sip/kemi/modules/htable"
 	_ "github.com/kemi-sip/kemi/modules/ipops"
+	_ "github.com/kemi-sip/kemi/modules/jansson"
 	_ "github.com/kemi-sip/kemi/modules/jsonrpcs"
 	_ "github.com/kemi-sip/kemi/modules/kex"
 	_ "github.com/kemi-sip/kemi/modules/kx"
