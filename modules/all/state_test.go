@@ -30,6 +30,7 @@ var readOnly = map[string]string{
 	"ipops.privateNets":      "RFC 1918's networks",
 	"ipops.ipv4Types":        "IANA's special-purpose IPv4 ranges",
 	"ipops.ipv6Types":        "IANA's special-purpose IPv6 ranges",
+	"ndb_redis.redisdNames":  "hiredis's reply type numbers by $redisd name",
 	"sdpops.staticIDs":       "RFC 3551's payload types of the codec names",
 	"moduletest.Proxy":       "the test kit's fixed proxy address",
 	"moduletest.Client":      "the test kit's fixed client address",
