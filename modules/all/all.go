@@ -20,6 +20,7 @@ import (
 	_ "github.com/kemi-sip/kemi/modules/group"
 	_ "github.com/kemi-sip/kemi/modules/hdr"
 	_ "github.com/kemi-sip/kemi/modules/htable"
+	_ "github.com/kemi-sip/kemi/modules/http_client"
 	_ "github.com/kemi-sip/kemi/modules/ipops"
 	_ "github.com/kemi-sip/kemi/modules/jansson"
 	_ "github.com/kemi-sip/kemi/modules/jsonrpcs"
