@@ -5,7 +5,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -74,7 +73,7 @@ event_route[dispatcher:dst-up] {
 // uas runs sipp as a callee on port until killed (-aa: it answers OPTIONS).
 func uas(t *testing.T, sipp string, port int) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command(sipp, "-sf", repoFile(t, "scripts", "sipp", "call-uas.xml"), "-i", "127.0.0.1", "-p", strconv.Itoa(port),
+	cmd := exec.Command(sipp, "-sf", sipptest.Scenario("call-uas.xml"), "-i", "127.0.0.1", "-p", strconv.Itoa(port),
 		"-t", "u1", "-aa", "-nostdin", "-m", "1000000")
 	cmd.Dir = t.TempDir()
 	if err := cmd.Start(); err != nil {
@@ -82,12 +81,6 @@ func uas(t *testing.T, sipp string, port int) *exec.Cmd {
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	return cmd
-}
-
-// repoFile is a file of the repository, from this package's folder.
-func repoFile(t *testing.T, parts ...string) string {
-	_, f, _, _ := runtime.Caller(0)
-	return filepath.Join(append([]string{filepath.Dir(f), "..", ".."}, parts...)...)
 }
 
 // TestFailoverWithSipp: sipp calls through kemi, round robin over three
@@ -117,7 +110,7 @@ func TestFailoverWithSipp(t *testing.T) {
 	dead := fmt.Sprintf("sip:127.0.0.1:%d", ports[1])
 	killed := time.AfterFunc(1500*time.Millisecond, func() { callees[1].Process.Kill() })
 	defer killed.Stop()
-	sipptest.Run(t, sipp, repoFile(t, "scripts", "sipp", "call-uac.xml"), "u1", px.Addr.String(), 300, 60, "-s", "bob")
+	sipptest.Run(t, sipp, sipptest.Scenario("call-uac.xml"), "u1", px.Addr.String(), 300, 60, "-s", "bob")
 
 	list1, err := px.Table.CallRPC("dispatcher.list")
 	if err != nil {

@@ -3,17 +3,14 @@ package group_test
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/kemi-sip/kemi/core/db"
-	"github.com/kemi-sip/kemi/core/sip"
 	"github.com/kemi-sip/kemi/engines/enginetest/kamailiotest"
 	"github.com/kemi-sip/kemi/engines/enginetest/proxytest"
 	"github.com/kemi-sip/kemi/engines/enginetest/sipptest"
@@ -93,31 +90,11 @@ func fill(t *testing.T, url string) {
 // ask sends an INVITE from user from to ruri (X-U: xu) and returns X-R.
 func ask(t *testing.T, srv netip.AddrPort, from, to, ruri, xu string) string {
 	t.Helper()
-	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	me := c.LocalAddr().String()
-	id := fmt.Sprintf("grp-%d", time.Now().UnixNano())
-	msg := fmt.Sprintf("INVITE %s SIP/2.0\r\nVia: SIP/2.0/UDP %s;branch=z9hG4bK-%s\r\nMax-Forwards: 70\r\nFrom: <sip:%s@example.com>;tag=1\r\nTo: <sip:%s@example.com>\r\nCall-ID: %s\r\nCSeq: 1 INVITE\r\nX-U: %s\r\nContent-Length: 0\r\n\r\n",
-		ruri, me, id, from, to, id, xu)
-	c.WriteToUDPAddrPort([]byte(msg), srv)
-	buf := make([]byte, 65536)
-	c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	n, _, err := c.ReadFromUDPAddrPort(buf)
-	if err != nil {
-		t.Fatalf("no reply from %s: %v", srv, err)
-	}
-	var m sip.Msg
-	if err := m.Parse(buf[:n]); err != nil {
-		t.Fatal(err)
-	}
-	i := m.NextHeaderNamed([]byte("X-R"), -1)
-	if i < 0 {
-		t.Fatalf("no X-R in %s", m.Bytes())
-	}
-	return strings.TrimSpace(string(m.Header(i).Value))
+	m := kamailiotest.Ask(t, srv, 5*time.Second, func(local, id string) string {
+		return fmt.Sprintf("INVITE %s SIP/2.0\r\nVia: SIP/2.0/UDP %s;branch=z9hG4bK-%s\r\nMax-Forwards: 70\r\nFrom: <sip:%s@example.com>;tag=1\r\nTo: <sip:%s@example.com>\r\nCall-ID: %s\r\nCSeq: 1 INVITE\r\nX-U: %s\r\nContent-Length: 0\r\n\r\n",
+			ruri, local, id, from, to, id, xu)
+	})
+	return kamailiotest.Header(m, "X-R")
 }
 
 var asks = [][4]string{
@@ -132,7 +109,6 @@ var asks = [][4]string{
 // the same config: every group and uri_db result is the same. Then sipp
 // pings kemi on the same config, and on PostgreSQL and MariaDB.
 func TestKamailioDifferential(t *testing.T) {
-	kam := kamailiotest.Need(t)
 	dir := t.TempDir()
 	path := filepath.Join(dir, "kamailio.db")
 	url := "sqlite://" + path
@@ -145,16 +121,14 @@ func TestKamailioDifferential(t *testing.T) {
 	}
 	d.Close()
 	fill(t, url)
-	port := kamailiotest.FreePort(t)
-	kcfg := filepath.Join(dir, "kamailio.cfg")
-	os.WriteFile(kcfg, []byte(fmt.Sprintf(diffCfg, fmt.Sprintf("listen=udp:127.0.0.1:%d", port), "db_sqlite.so", "sqlite:///"+path)), 0o644)
-	kp := kamailiotest.Start(t, kam, kcfg, dir, fmt.Sprintf("127.0.0.1:%d", port))
-	ecfg := filepath.Join(t.TempDir(), "kemi.cfg")
-	os.WriteFile(ecfg, []byte(fmt.Sprintf(diffCfg, "", "db_sqlite.so", url)), 0o644)
-	p := proxytest.Start(t, ecfg, nil)
-	kaddr := netip.MustParseAddrPort(fmt.Sprintf("127.0.0.1:%d", port))
+	pair := kamailiotest.StartPair(t, func(listen string) string {
+		if listen != "" { // Kamailio's db_sqlite wants sqlite:////abs/path
+			return fmt.Sprintf(diffCfg, listen, "db_sqlite.so", "sqlite:///"+path)
+		}
+		return fmt.Sprintf(diffCfg, "", "db_sqlite.so", url)
+	})
 	for _, a := range asks {
-		kv, ev := ask(t, kaddr, a[0], a[1], a[2], a[3]), ask(t, p.Addr, a[0], a[1], a[2], a[3])
+		kv, ev := ask(t, pair.Kamailio, a[0], a[1], a[2], a[3]), ask(t, pair.Kemi, a[0], a[1], a[2], a[3])
 		if kv != ev {
 			t.Errorf("%v:\nKamailio %s\nkemi     %s", a, kv, ev)
 		} else {
@@ -162,11 +136,11 @@ func TestKamailioDifferential(t *testing.T) {
 		}
 	}
 	if t.Failed() {
-		t.Logf("Kamailio's log:\n%s", kp.Log())
+		t.Logf("Kamailio's log:\n%s", pair.KamailioLog())
 	}
 	sipp := sipptest.Need(t)
-	ping := repoFile("scripts", "sipp", "options.xml")
-	sipptest.Run(t, sipp, ping, "u1", p.Addr.String(), 50, 50)
+	ping := sipptest.Scenario("options.xml")
+	sipptest.Run(t, sipp, ping, "u1", pair.Kemi.String(), 50, 50)
 	for _, srv := range []struct {
 		name, module string
 		url          func(testing.TB) string
@@ -183,9 +157,4 @@ func TestKamailioDifferential(t *testing.T) {
 			sipptest.Run(t, sipp, ping, "u1", p.Addr.String(), 50, 50)
 		})
 	}
-}
-
-func repoFile(parts ...string) string {
-	_, f, _, _ := runtime.Caller(0)
-	return filepath.Join(append([]string{filepath.Dir(f), "..", ".."}, parts...)...)
 }

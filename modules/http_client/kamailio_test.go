@@ -3,22 +3,16 @@ package http_client_test
 import (
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
-	"os"
-	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/kemi-sip/kemi/core/sip"
 	"github.com/kemi-sip/kemi/engines/enginetest/kamailiotest"
-	"github.com/kemi-sip/kemi/engines/enginetest/proxytest"
 	"github.com/kemi-sip/kemi/engines/enginetest/sipptest"
-	_ "github.com/kemi-sip/kemi/modules/all" // the config loads sl, pv, textops
+	_ "github.com/kemi-sip/kemi/modules/all"
 )
 
 // api is the test's HTTP server: each path answers in its way; /echo
@@ -100,35 +94,6 @@ request_route {
 }
 `
 
-func ask(t *testing.T, srv netip.AddrPort, op, host string) string {
-	t.Helper()
-	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	me := c.LocalAddr().String()
-	id := fmt.Sprintf("http-%d", time.Now().UnixNano())
-	msg := fmt.Sprintf("OPTIONS sip:test@example.com SIP/2.0\r\nVia: SIP/2.0/UDP %s;branch=z9hG4bK-%s\r\nMax-Forwards: 70\r\nFrom: <sip:a@example.com>;tag=1\r\nTo: <sip:test@example.com>\r\nCall-ID: %s\r\nCSeq: 1 OPTIONS\r\nX-Op: %s\r\nX-Host: %s\r\nContent-Length: 0\r\n\r\n",
-		me, id, id, op, host)
-	c.WriteToUDPAddrPort([]byte(msg), srv)
-	buf := make([]byte, 65536)
-	c.SetReadDeadline(time.Now().Add(10 * time.Second))
-	n, _, err := c.ReadFromUDPAddrPort(buf)
-	if err != nil {
-		t.Fatalf("op %s: no reply from %s: %v", op, srv, err)
-	}
-	var m sip.Msg
-	if err := m.Parse(buf[:n]); err != nil {
-		t.Fatal(err)
-	}
-	i := m.NextHeaderNamed([]byte("X-R"), -1)
-	if i < 0 {
-		t.Fatalf("no X-R in %s", m.Bytes())
-	}
-	return strings.TrimSpace(string(m.Header(i).Value))
-}
-
 // TestKamailioDifferential: Kamailio 5.6's http_client (libcurl) and
 // kemi's ask the same HTTP server the same things — queries (first line
 // kept), GET and POST with a body, a header, redirects followed or not,
@@ -136,21 +101,16 @@ func ask(t *testing.T, srv netip.AddrPort, op, host string) string {
 // base path, credentials, maxdatasize and failover — and give the same
 // results and bodies. Then sipp pings kemi, whose route asks the API.
 func TestKamailioDifferential(t *testing.T) {
-	kam := kamailiotest.Need(t)
 	s := api(t)
 	host := strings.TrimPrefix(s.URL, "http://")
 	dead := kamailiotest.FreePort(t)
-	dir := t.TempDir()
-	port := kamailiotest.FreePort(t)
-	kcfg := filepath.Join(dir, "kamailio.cfg")
-	os.WriteFile(kcfg, []byte(fmt.Sprintf(diffCfg, fmt.Sprintf("listen=udp:127.0.0.1:%d", port), host, dead)), 0o644)
-	kp := kamailiotest.Start(t, kam, kcfg, dir, fmt.Sprintf("127.0.0.1:%d", port))
-	ecfg := filepath.Join(t.TempDir(), "kemi.cfg")
-	os.WriteFile(ecfg, []byte(fmt.Sprintf(diffCfg, "", host, dead)), 0o644)
-	p := proxytest.Start(t, ecfg, nil)
-	kaddr := netip.MustParseAddrPort(fmt.Sprintf("127.0.0.1:%d", port))
+	pair := kamailiotest.StartPair(t, func(listen string) string { return fmt.Sprintf(diffCfg, listen, host, dead) })
+	ask := func(srv netip.AddrPort, op string) string {
+		m := kamailiotest.Ask(t, srv, 10*time.Second, kamailiotest.Options("X-Op: "+op+"\r\nX-Host: "+host+"\r\n"))
+		return kamailiotest.Header(m, "X-R")
+	}
 	for _, op := range []string{"q1", "q2", "q3", "q4", "q5", "q6", "q7", "q8", "c1", "c2", "c3", "c4", "c5", "c6", "c7", "c8", "c9", "c10", "c11"} {
-		kv, ev := ask(t, kaddr, op, host), ask(t, p.Addr, op, host)
+		kv, ev := ask(pair.Kamailio, op), ask(pair.Kemi, op)
 		if kv != ev {
 			t.Errorf("op %s:\nKamailio %s\nkemi     %s", op, kv, ev)
 		} else {
@@ -158,13 +118,8 @@ func TestKamailioDifferential(t *testing.T) {
 		}
 	}
 	if t.Failed() {
-		t.Logf("Kamailio's log:\n%s", kp.Log())
+		t.Logf("Kamailio's log:\n%s", pair.KamailioLog())
 	}
 	sipp := sipptest.Need(t)
-	sipptest.Run(t, sipp, repoFile("scripts", "sipp", "options.xml"), "u1", p.Addr.String(), 50, 50)
-}
-
-func repoFile(parts ...string) string {
-	_, f, _, _ := runtime.Caller(0)
-	return filepath.Join(append([]string{filepath.Dir(f), "..", ".."}, parts...)...)
+	sipptest.Run(t, sipp, sipptest.Scenario("options.xml"), "u1", pair.Kemi.String(), 50, 50)
 }

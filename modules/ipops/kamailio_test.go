@@ -2,20 +2,14 @@ package ipops_test
 
 import (
 	"fmt"
-	"net"
 	"net/netip"
-	"os"
-	"path/filepath"
-	"runtime"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/kemi-sip/kemi/core/sip"
 	"github.com/kemi-sip/kemi/engines/enginetest/kamailiotest"
-	"github.com/kemi-sip/kemi/engines/enginetest/proxytest"
 	"github.com/kemi-sip/kemi/engines/enginetest/sipptest"
-	_ "github.com/kemi-sip/kemi/modules/all" // the config loads sl, pv, textops
+	_ "github.com/kemi-sip/kemi/modules/all"
 )
 
 // diffCfg answers an OPTIONS with the results of every ipops test on its
@@ -30,8 +24,8 @@ loadmodule "ipops.so"
 request_route {
 	$var(a) = $hdr(X-A);
 	$var(b) = $hdr(X-B);
-	if ($var(a) == "sipp") {
-		# the sipp run: answer 200 only to a loopback source
+	if ($fU == "ping") {
+		# the sipp run (and Kamailio's start-up ping): answer 200 only to a loopback source
 		if (is_in_subnet("$si", "127.0.0.0/8, ::1/128") && detailed_ip_type("$si", "$var(t)") && $var(t) == "LOOPBACK") {
 			sl_send_reply("200", "OK");
 		} else {
@@ -84,69 +78,23 @@ var cases = [][2]string{
 	{"abc", ""}, {"", ""}, {"[]", ""}, {"[1.2.3.4]", ""}, {"::1", "::1/128,10.0.0.0/8"}, {"127.0.0.1", "127.0.0.1"},
 }
 
-// ask sends an OPTIONS with X-A and X-B to srv and returns the reply.
-func ask(t *testing.T, srv netip.AddrPort, a, b string) *sip.Msg {
-	t.Helper()
-	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	me := c.LocalAddr().String()
-	id := fmt.Sprintf("ipops-%d", time.Now().UnixNano())
-	msg := fmt.Sprintf("OPTIONS sip:%s SIP/2.0\r\nVia: SIP/2.0/UDP %s;branch=z9hG4bK-%s\r\nMax-Forwards: 70\r\nFrom: <sip:t@%s>;tag=1\r\nTo: <sip:%s>\r\nCall-ID: %s\r\nCSeq: 1 OPTIONS\r\nX-A: %s\r\nX-B: %s\r\nContent-Length: 0\r\n\r\n",
-		srv, me, id, me, srv, id, a, b)
-	c.WriteToUDPAddrPort([]byte(msg), srv)
-	buf := make([]byte, 65536)
-	c.SetReadDeadline(time.Now().Add(15 * time.Second)) // a name server that loses a query costs seconds, in both
-	n, _, err := c.ReadFromUDPAddrPort(buf)
-	if err != nil {
-		t.Fatalf("no reply from %s to X-A %q X-B %q: %v", srv, a, b, err)
-	}
-	var m sip.Msg
-	if err := m.Parse(buf[:n]); err != nil {
-		t.Fatal(err)
-	}
-	return &m
-}
-
-func header(m *sip.Msg, name string) string {
-	i := m.NextHeaderNamed([]byte(name), -1)
-	if i < 0 {
-		return ""
-	}
-	return strings.TrimSpace(string(m.Header(i).Value))
-}
-
 // TestKamailioDifferential runs real Kamailio 5.6 and kemi on the same
 // config and asks both about the same addresses: every result of every
 // ipops function, $HN and $dns must be the same. Then sipp pings kemi
 // through the same config (a loopback source gets 200).
 func TestKamailioDifferential(t *testing.T) {
-	kam := kamailiotest.Need(t)
-	dir := t.TempDir()
-	port := kamailiotest.FreePort(t)
-	kcfg := filepath.Join(dir, "kamailio.cfg")
-	os.WriteFile(kcfg, []byte(fmt.Sprintf(diffCfg, fmt.Sprintf("listen=udp:127.0.0.1:%d", port))), 0o644)
-	kp := kamailiotest.Start(t, kam, kcfg, dir, fmt.Sprintf("127.0.0.1:%d", port))
-	ecfg := filepath.Join(t.TempDir(), "kemi.cfg")
-	os.WriteFile(ecfg, []byte(fmt.Sprintf(diffCfg, "")), 0o644)
-	p := proxytest.Start(t, ecfg, nil)
-	kaddr := netip.MustParseAddrPort(fmt.Sprintf("127.0.0.1:%d", port))
-	defer func() {
-		if t.Failed() {
-			buf := make([]byte, 1<<20)
-			n := runtime.Stack(buf, true)
-			t.Logf("kemi's log:\n%s\n%s", p.Logs.String(), buf[:n])
-		}
-	}()
+	pair := kamailiotest.StartPair(t, func(listen string) string { return fmt.Sprintf(diffCfg, listen) })
+	ask := func(srv netip.AddrPort, a, b string) *sip.Msg {
+		// a name server that loses a query costs seconds, in both
+		return kamailiotest.Ask(t, srv, 15*time.Second, kamailiotest.Options("X-A: "+a+"\r\nX-B: "+b+"\r\n"))
+	}
 	for i, c := range cases {
-		km, em := ask(t, kaddr, c[0], c[1]), ask(t, p.Addr, c[0], c[1])
+		km, em := ask(pair.Kamailio, c[0], c[1]), ask(pair.Kemi, c[0], c[1])
 		for _, h := range []string{"X-R", "X-HN", "X-DNS"} {
 			if i > 0 && h != "X-R" {
 				continue
 			}
-			if kv, ev := header(km, h), header(em, h); kv != ev {
+			if kv, ev := kamailiotest.Header(km, h), kamailiotest.Header(em, h); kv != ev {
 				t.Errorf("X-A %q X-B %q: %s\nKamailio %s\nkemi     %s", c[0], c[1], h, kv, ev)
 			} else if i == 0 || testing.Verbose() {
 				t.Logf("%q %q: %s %s", c[0], c[1], h, ev)
@@ -154,13 +102,8 @@ func TestKamailioDifferential(t *testing.T) {
 		}
 	}
 	if t.Failed() {
-		t.Logf("Kamailio's log:\n%s", kp.Log())
+		t.Logf("Kamailio's log:\n%s\nkemi's log:\n%s", pair.KamailioLog(), pair.Logs.String())
 	}
 	sipp := sipptest.Need(t)
-	sipptest.Run(t, sipp, repoFile("scripts", "sipp", "options.xml"), "u1", p.Addr.String(), 100, 50)
-}
-
-func repoFile(parts ...string) string {
-	_, f, _, _ := runtime.Caller(0)
-	return filepath.Join(append([]string{filepath.Dir(f), "..", ".."}, parts...)...)
+	sipptest.Run(t, sipp, sipptest.Scenario("options.xml"), "u1", pair.Kemi.String(), 100, 50)
 }

@@ -2,20 +2,13 @@ package jansson_test
 
 import (
 	"fmt"
-	"net"
 	"net/netip"
-	"os"
-	"path/filepath"
-	"runtime"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/kemi-sip/kemi/core/sip"
 	"github.com/kemi-sip/kemi/engines/enginetest/kamailiotest"
-	"github.com/kemi-sip/kemi/engines/enginetest/proxytest"
 	"github.com/kemi-sip/kemi/engines/enginetest/sipptest"
-	_ "github.com/kemi-sip/kemi/modules/all" // the config loads sl, pv, textops
+	_ "github.com/kemi-sip/kemi/modules/all"
 )
 
 // diffCfg runs the jansson functions on the request's body (a JSON
@@ -29,9 +22,9 @@ loadmodule "textops.so"
 loadmodule "jansson.so"
 
 request_route {
-	if ($rU == "ping") {
-		# the sipp run: answer 200 when the document built says so
-		$var(doc) = "";
+	if ($fU == "ping") {
+		# the sipp run (and Kamailio's start-up ping): answer 200 when the document built says so
+		$var(doc) = $null; # not text: jansson_set starts from {}
 		jansson_set("string", "a.b", "yes", "$var(doc)");
 		jansson_append("int", "list", "1", "$var(doc)");
 		jansson_get("a.b", "$var(doc)", "$var(v)");
@@ -83,54 +76,22 @@ var cases = []struct{ doc, path, typ, val string }{
 	{`{"a":{"b":1}}`, "a.b", "int", "5x"},
 }
 
-// ask sends an INVITE carrying doc to srv and returns X-R of the reply.
-func ask(t *testing.T, srv netip.AddrPort, doc, path, typ, val string) string {
-	t.Helper()
-	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	me := c.LocalAddr().String()
-	id := fmt.Sprintf("json-%d", time.Now().UnixNano())
-	msg := fmt.Sprintf("INVITE sip:bob@example.com SIP/2.0\r\nVia: SIP/2.0/UDP %s;branch=z9hG4bK-%s\r\nMax-Forwards: 70\r\nFrom: <sip:a@example.com>;tag=1\r\nTo: <sip:bob@example.com>\r\nCall-ID: %s\r\nCSeq: 1 INVITE\r\nX-Path: %s\r\nX-Type: %s\r\nX-Value: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s",
-		me, id, id, path, typ, val, len(doc), doc)
-	c.WriteToUDPAddrPort([]byte(msg), srv)
-	buf := make([]byte, 65536)
-	c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	n, _, err := c.ReadFromUDPAddrPort(buf)
-	if err != nil {
-		t.Fatalf("no reply from %s: %v", srv, err)
-	}
-	var m sip.Msg
-	if err := m.Parse(buf[:n]); err != nil {
-		t.Fatal(err)
-	}
-	i := m.NextHeaderNamed([]byte("X-R"), -1)
-	if i < 0 {
-		t.Fatalf("no X-R in %s", m.Bytes())
-	}
-	return strings.TrimSpace(string(m.Header(i).Value))
-}
-
 // TestKamailioDifferential: Kamailio 5.6 (with libjansson) and kemi on the
 // same config answer the same to every document and path: values read
 // (types, reals, big integers, escapes), array sizes, values set and
 // appended (objects made on the way, arrays not), XAVPs decoded and
 // encoded, documents refused. Then sipp calls through kemi.
 func TestKamailioDifferential(t *testing.T) {
-	kam := kamailiotest.Need(t)
-	dir := t.TempDir()
-	port := kamailiotest.FreePort(t)
-	kcfg := filepath.Join(dir, "kamailio.cfg")
-	os.WriteFile(kcfg, []byte(fmt.Sprintf(diffCfg, fmt.Sprintf("listen=udp:127.0.0.1:%d", port))), 0o644)
-	kp := kamailiotest.Start(t, kam, kcfg, dir, fmt.Sprintf("127.0.0.1:%d", port))
-	ecfg := filepath.Join(t.TempDir(), "kemi.cfg")
-	os.WriteFile(ecfg, []byte(fmt.Sprintf(diffCfg, "")), 0o644)
-	p := proxytest.Start(t, ecfg, nil)
-	kaddr := netip.MustParseAddrPort(fmt.Sprintf("127.0.0.1:%d", port))
+	pair := kamailiotest.StartPair(t, func(listen string) string { return fmt.Sprintf(diffCfg, listen) })
+	ask := func(srv netip.AddrPort, doc, path, typ, val string) string {
+		m := kamailiotest.Ask(t, srv, 5*time.Second, func(local, id string) string {
+			return fmt.Sprintf("INVITE sip:bob@example.com SIP/2.0\r\nVia: SIP/2.0/UDP %s;branch=z9hG4bK-%s\r\nMax-Forwards: 70\r\nFrom: <sip:a@example.com>;tag=1\r\nTo: <sip:bob@example.com>\r\nCall-ID: %s\r\nCSeq: 1 INVITE\r\nX-Path: %s\r\nX-Type: %s\r\nX-Value: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s",
+				local, id, id, path, typ, val, len(doc), doc)
+		})
+		return kamailiotest.Header(m, "X-R")
+	}
 	for _, c := range cases {
-		kv, ev := ask(t, kaddr, c.doc, c.path, c.typ, c.val), ask(t, p.Addr, c.doc, c.path, c.typ, c.val)
+		kv, ev := ask(pair.Kamailio, c.doc, c.path, c.typ, c.val), ask(pair.Kemi, c.doc, c.path, c.typ, c.val)
 		if kv != ev {
 			t.Errorf("%s %q %s %q:\nKamailio %s\nkemi     %s", c.doc, c.path, c.typ, c.val, kv, ev)
 		} else {
@@ -138,13 +99,8 @@ func TestKamailioDifferential(t *testing.T) {
 		}
 	}
 	if t.Failed() {
-		t.Logf("Kamailio's log:\n%s", kp.Log())
+		t.Logf("Kamailio's log:\n%s", pair.KamailioLog())
 	}
 	sipp := sipptest.Need(t)
-	sipptest.Run(t, sipp, repoFile("scripts", "sipp", "options.xml"), "u1", p.Addr.String(), 50, 50, "-s", "ping")
-}
-
-func repoFile(parts ...string) string {
-	_, f, _, _ := runtime.Caller(0)
-	return filepath.Join(append([]string{filepath.Dir(f), "..", ".."}, parts...)...)
+	sipptest.Run(t, sipp, sipptest.Scenario("options.xml"), "u1", pair.Kemi.String(), 50, 50, "-s", "ping")
 }

@@ -6,16 +6,12 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/kemi-sip/kemi/core/sip"
 	"github.com/kemi-sip/kemi/engines/enginetest/kamailiotest"
-	"github.com/kemi-sip/kemi/engines/enginetest/proxytest"
 	"github.com/kemi-sip/kemi/engines/enginetest/sipptest"
 	"github.com/kemi-sip/kemi/modules/moduletest"
 )
@@ -102,35 +98,6 @@ request_route {
 }
 `
 
-func ask(t *testing.T, srv netip.AddrPort, hdrs string) string {
-	t.Helper()
-	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	me := c.LocalAddr().String()
-	id := fmt.Sprintf("redis-%d", time.Now().UnixNano())
-	msg := fmt.Sprintf("OPTIONS sip:test@example.com SIP/2.0\r\nVia: SIP/2.0/UDP %s;branch=z9hG4bK-%s\r\nMax-Forwards: 70\r\nFrom: <sip:a@example.com>;tag=1\r\nTo: <sip:test@example.com>\r\nCall-ID: %s\r\nCSeq: 1 OPTIONS\r\n%sContent-Length: 0\r\n\r\n",
-		me, id, id, hdrs)
-	c.WriteToUDPAddrPort([]byte(msg), srv)
-	buf := make([]byte, 65536)
-	c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	n, _, err := c.ReadFromUDPAddrPort(buf)
-	if err != nil {
-		t.Fatalf("no reply from %s: %v", srv, err)
-	}
-	var m sip.Msg
-	if err := m.Parse(buf[:n]); err != nil {
-		t.Fatal(err)
-	}
-	i := m.NextHeaderNamed([]byte("X-R"), -1)
-	if i < 0 {
-		t.Fatalf("no X-R in %s", m.Bytes())
-	}
-	return strings.TrimSpace(string(m.Header(i).Value))
-}
-
 // TestKamailioDifferential: Kamailio 5.6's ndb_redis and kemi's on one
 // real Redis (each its own database) run the same commands — status,
 // string, nil, integer, array, nested array and error replies, %s
@@ -138,17 +105,17 @@ func ask(t *testing.T, srv netip.AddrPort, hdrs string) string {
 // and $redis says the same of every reply. Then sipp pings kemi, each
 // ping counted in Redis.
 func TestKamailioDifferential(t *testing.T) {
-	kam := kamailiotest.Need(t)
 	rport := redisServer(t)
-	dir := t.TempDir()
-	port := kamailiotest.FreePort(t)
-	kcfg := filepath.Join(dir, "kamailio.cfg")
-	os.WriteFile(kcfg, []byte(fmt.Sprintf(diffCfg, fmt.Sprintf("listen=udp:127.0.0.1:%d", port), rport, 1)), 0o644)
-	kp := kamailiotest.Start(t, kam, kcfg, dir, fmt.Sprintf("127.0.0.1:%d", port))
-	ecfg := filepath.Join(t.TempDir(), "kemi.cfg")
-	os.WriteFile(ecfg, []byte(fmt.Sprintf(diffCfg, "", rport, 2)), 0o644)
-	p := proxytest.Start(t, ecfg, nil)
-	kaddr := netip.MustParseAddrPort(fmt.Sprintf("127.0.0.1:%d", port))
+	db := 1 // Kamailio's; kemi's is 2
+	pair := kamailiotest.StartPair(t, func(listen string) string {
+		if listen == "" {
+			db = 2
+		}
+		return fmt.Sprintf(diffCfg, listen, rport, db)
+	})
+	ask := func(srv netip.AddrPort, h string) string {
+		return kamailiotest.Header(kamailiotest.Ask(t, srv, 5*time.Second, kamailiotest.Options(h)), "X-R")
+	}
 	for _, h := range []string{
 		"X-Op: set\r\nX-K: a\r\nX-V: hello world\r\n",
 		"X-Op: get\r\nX-K: a\r\n",
@@ -166,7 +133,7 @@ func TestKamailioDifferential(t *testing.T) {
 		"X-Op: pipe\r\nX-V: piped\r\n",
 		"X-Op: free\r\n",
 	} {
-		kv, ev := ask(t, kaddr, h), ask(t, p.Addr, h)
+		kv, ev := ask(pair.Kamailio, h), ask(pair.Kemi, h)
 		if kv != ev {
 			t.Errorf("%q:\nKamailio %s\nkemi     %s", h, kv, ev)
 		} else {
@@ -174,10 +141,10 @@ func TestKamailioDifferential(t *testing.T) {
 		}
 	}
 	if t.Failed() {
-		t.Logf("Kamailio's log:\n%s", kp.Log())
+		t.Logf("Kamailio's log:\n%s", pair.KamailioLog())
 	}
 	sipp := sipptest.Need(t)
-	sipptest.Run(t, sipp, repoFile("scripts", "sipp", "options.xml"), "u1", p.Addr.String(), 50, 50, "-s", "ping")
+	sipptest.Run(t, sipp, sipptest.Scenario("options.xml"), "u1", pair.Kemi.String(), 50, 50, "-s", "ping")
 	if n := moduletest.JSON(redisGet(t, rport, 2, "pings")); n != `"50"` {
 		t.Errorf("pings counted in Redis: %s, want 50", n)
 	}
@@ -209,9 +176,4 @@ func redisGet(t *testing.T, port, db int, key string) string {
 		}
 		all += string(buf[:n])
 	}
-}
-
-func repoFile(parts ...string) string {
-	_, f, _, _ := runtime.Caller(0)
-	return filepath.Join(append([]string{filepath.Dir(f), "..", ".."}, parts...)...)
 }

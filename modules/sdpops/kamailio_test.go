@@ -4,18 +4,13 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
-	"path/filepath"
-	"runtime"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/kemi-sip/kemi/core/sip"
 	"github.com/kemi-sip/kemi/engines/enginetest/kamailiotest"
-	"github.com/kemi-sip/kemi/engines/enginetest/proxytest"
 	"github.com/kemi-sip/kemi/engines/enginetest/sipptest"
-	_ "github.com/kemi-sip/kemi/modules/all" // the config loads sl, pv, textops
+	_ "github.com/kemi-sip/kemi/modules/all"
 )
 
 // diffCfg runs the sdpops operations X-Op names on the request, puts the
@@ -120,14 +115,6 @@ func send(t *testing.T, srv netip.AddrPort, dst *net.UDPConn, op, ct, body strin
 	}
 }
 
-func header(m *sip.Msg, name string) string {
-	i := m.NextHeaderNamed([]byte(name), -1)
-	if i < 0 {
-		return ""
-	}
-	return strings.TrimSpace(string(m.Header(i).Value))
-}
-
 // TestKamailioDifferential: Kamailio 5.6 and kemi on the same config edit
 // the same SDPs the same way — codecs removed and kept by id and name
 // (with their rtpmap, fmtp and rtcp-fb lines), streams removed by media
@@ -135,16 +122,7 @@ func header(m *sip.Msg, name string) string {
 // version set — and answer the same to every test; then sipp calls
 // through kemi on the same config.
 func TestKamailioDifferential(t *testing.T) {
-	kam := kamailiotest.Need(t)
-	dir := t.TempDir()
-	port := kamailiotest.FreePort(t)
-	kcfg := filepath.Join(dir, "kamailio.cfg")
-	os.WriteFile(kcfg, []byte(fmt.Sprintf(diffCfg, fmt.Sprintf("listen=udp:127.0.0.1:%d", port))), 0o644)
-	kp := kamailiotest.Start(t, kam, kcfg, dir, fmt.Sprintf("127.0.0.1:%d", port))
-	ecfg := filepath.Join(t.TempDir(), "kemi.cfg")
-	os.WriteFile(ecfg, []byte(fmt.Sprintf(diffCfg, "")), 0o644)
-	p := proxytest.Start(t, ecfg, nil)
-	kaddr := netip.MustParseAddrPort(fmt.Sprintf("127.0.0.1:%d", port))
+	pair := kamailiotest.StartPair(t, func(listen string) string { return fmt.Sprintf(diffCfg, listen) })
 	dst, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)
@@ -159,9 +137,9 @@ func TestKamailioDifferential(t *testing.T) {
 		tc{"6", "application/sdp", holdSDP}, tc{"0", "", ""}, tc{"1", "text/plain", "v=0\r\n"},
 		tc{"1", "application/sdp", "v=0\r\no=x 1 1 IN IP4 1.2.3.4\r\ns=-\r\nt=0 0\r\n"})
 	for _, c := range cases {
-		km, em := send(t, kaddr, dst, c.op, c.ct, c.body), send(t, p.Addr, dst, c.op, c.ct, c.body)
+		km, em := send(t, pair.Kamailio, dst, c.op, c.ct, c.body), send(t, pair.Kemi, dst, c.op, c.ct, c.body)
 		kb, eb := string(km.Body()), string(em.Body())
-		kr, er := header(km, "X-R"), header(em, "X-R")
+		kr, er := kamailiotest.Header(km, "X-R"), kamailiotest.Header(em, "X-R")
 		if kb != eb || kr != er {
 			t.Errorf("op %s, %q body of %d bytes:\nKamailio %s\n%s\nkemi     %s\n%s", c.op, c.ct, len(c.body), kr, kb, er, eb)
 		} else {
@@ -169,13 +147,8 @@ func TestKamailioDifferential(t *testing.T) {
 		}
 	}
 	if t.Failed() {
-		t.Logf("Kamailio's log:\n%s", kp.Log())
+		t.Logf("Kamailio's log:\n%s", pair.KamailioLog())
 	}
 	sipp := sipptest.Need(t)
-	sipptest.Run(t, sipp, repoFile("scripts", "sipp", "invite-sdp.xml"), "u1", p.Addr.String(), 50, 50, "-s", "bob")
-}
-
-func repoFile(parts ...string) string {
-	_, f, _, _ := runtime.Caller(0)
-	return filepath.Join(append([]string{filepath.Dir(f), "..", ".."}, parts...)...)
+	sipptest.Run(t, sipp, sipptest.Scenario("invite-sdp.xml"), "u1", pair.Kemi.String(), 50, 50, "-s", "bob")
 }

@@ -8,6 +8,7 @@ package kamailiotest
 import (
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kemi-sip/kemi/core/sip"
 	"github.com/kemi-sip/kemi/engines/enginetest/proxytest"
 )
 
@@ -28,15 +30,15 @@ const (
 
 // Packages are the Debian packages the comparison needs: Kamailio, the
 // modules of the engines kemi has (Lua, Python 3, JavaScript), MySQL,
-// SQLite and TLS. .ci/run installs them.
+// SQLite, TLS, the utils and extra modules, Redis. .ci/run installs them.
 var Packages = []string{"kamailio", "kamailio-lua-modules", "kamailio-python3-modules",
 	"kamailio-extra-modules", "kamailio-mysql-modules", "kamailio-sqlite-modules",
-	"kamailio-tls-modules", "kamailio-utils-modules"}
+	"kamailio-tls-modules", "kamailio-utils-modules", "kamailio-redis-modules"}
 
 // needModules are one module of each package: when one is missing, fewer
 // configs would pass `kamailio -c` and the comparison would shrink
 // without anyone noticing.
-var needModules = []string{"app_lua", "app_python3", "app_jsdt", "db_mysql", "db_sqlite", "tls", "utils"}
+var needModules = []string{"app_lua", "app_python3", "app_jsdt", "db_mysql", "db_sqlite", "tls", "utils", "ndb_redis"}
 
 // Need returns kamailio's path. Outside CI a missing kamailio skips the
 // test; in CI (.ci/run installs it) it fails, as does a missing module
@@ -204,4 +206,83 @@ func FreePort(t *testing.T) int {
 	}
 	t.Fatal("no free port")
 	return 0
+}
+
+// Pair is real Kamailio and kemi started on the same config, each on a
+// UDP socket of its own on 127.0.0.1, for a differential test.
+type Pair struct {
+	Kamailio, Kemi netip.AddrPort
+	kamailio       *Process
+	Logs           *proxytest.Logs // kemi's
+}
+
+// StartPair writes the config config gives for each — Kamailio's with
+// its listen= line, kemi's with "" (kemi's socket comes from proxytest) —
+// and starts both; they stop when the test ends.
+func StartPair(t *testing.T, config func(listen string) string) *Pair {
+	t.Helper()
+	kam := Need(t)
+	dir := t.TempDir()
+	port := FreePort(t)
+	kcfg := filepath.Join(dir, "kamailio.cfg")
+	if err := os.WriteFile(kcfg, []byte(config(fmt.Sprintf("listen=udp:127.0.0.1:%d", port))), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	kp := Start(t, kam, kcfg, dir, fmt.Sprintf("127.0.0.1:%d", port))
+	ecfg := filepath.Join(t.TempDir(), "kemi.cfg")
+	if err := os.WriteFile(ecfg, []byte(config("")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := proxytest.Start(t, ecfg, nil)
+	return &Pair{Kamailio: netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port)), Kemi: p.Addr, kamailio: kp, Logs: p.Logs}
+}
+
+// KamailioLog is what Kamailio wrote so far.
+func (p *Pair) KamailioLog() string { return p.kamailio.Log() }
+
+// Ask sends one request to srv from a UDP socket of its own and returns
+// the first reply; msg makes the request's text from the socket's
+// address and a fresh id (for the Call-ID and the branch). The test
+// fails when no reply comes within timeout.
+func Ask(t *testing.T, srv netip.AddrPort, timeout time.Duration, msg func(local, id string) string) *sip.Msg {
+	t.Helper()
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	id := fmt.Sprintf("ask-%d", time.Now().UnixNano())
+	if _, err := c.WriteToUDPAddrPort([]byte(msg(c.LocalAddr().String(), id)), srv); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 65536)
+	c.SetReadDeadline(time.Now().Add(timeout))
+	n, _, err := c.ReadFromUDPAddrPort(buf)
+	if err != nil {
+		t.Fatalf("no reply from %s: %v", srv, err)
+	}
+	m := new(sip.Msg)
+	if err := m.Parse(buf[:n]); err != nil {
+		t.Fatalf("the reply from %s does not parse: %v\n%s", srv, err, buf[:n])
+	}
+	return m
+}
+
+// Options is an OPTIONS to sip:test@example.com with the header lines
+// given ("X-Op: a\r\n..."), for Ask.
+func Options(hdrs string) func(local, id string) string {
+	return func(local, id string) string {
+		return "OPTIONS sip:test@example.com SIP/2.0\r\nVia: SIP/2.0/UDP " + local + ";branch=z9hG4bK-" + id + "\r\nMax-Forwards: 70\r\n" +
+			"From: <sip:a@example.com>;tag=1\r\nTo: <sip:test@example.com>\r\nCall-ID: " + id + "\r\nCSeq: 1 OPTIONS\r\n" + hdrs + "Content-Length: 0\r\n\r\n"
+	}
+}
+
+// Header is the value of a message's first header named name, trimmed;
+// "" when it has none.
+func Header(m *sip.Msg, name string) string {
+	i := m.NextHeaderNamed([]byte(name), -1)
+	if i < 0 {
+		return ""
+	}
+	return strings.TrimSpace(string(m.Header(i).Value))
 }

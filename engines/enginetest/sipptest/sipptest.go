@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -205,4 +206,11 @@ func (p *Party) Wait() (received []string, ok bool, out string) {
 	}
 	log, _ := os.ReadFile(p.msgs)
 	return ReceivedMessages(log), err == nil, Tail(p.out.Bytes()) + "\n--- messages\n" + Tail(log)
+}
+
+// Scenario is the path of one of the repository's sipp scenarios
+// (scripts/sipp/NAME), wherever the test runs from.
+func Scenario(name string) string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..", "..", "scripts", "sipp", name)
 }
