@@ -110,6 +110,12 @@ type Param struct {
 	Default, Doc string
 }
 
+// P is a parameter of a registration, written short: name, kind,
+// default and what it does.
+func P(name string, kind Kind, def, doc string) Param {
+	return Param{Name: name, Kind: kind, Default: def, Doc: doc}
+}
+
 // registered is a module in the registry, with the exports a value of
 // it declares (for the names: native-name lookups, READMEs).
 type registered struct {

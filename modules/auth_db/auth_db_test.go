@@ -2,7 +2,6 @@ package auth_db_test
 
 import (
 	"context"
-	"regexp"
 	"strings"
 	"testing"
 
@@ -35,19 +34,10 @@ func config(url string) string {
 		"modparam(\"auth_db\", \"db_url\", \"" + url + "\")\nmodparam(\"auth_db\", \"load_credentials\", \"$avp(pw)=password\")\n"
 }
 
-var nonceRe = regexp.MustCompile(`nonce="([^"]+)"`)
-
 // register is the REGISTER of user with credentials for the proxy's
 // last challenge.
 func register(k *moduletest.Kit, user, password string) string {
-	k.Request(strings.ReplaceAll(moduletest.Register, "alice", user))
-	k.Call("auth.auth_challenge", "example.com", 0)
-	nonce := nonceRe.FindStringSubmatch(k.Reply().Header("WWW-Authenticate"))[1]
-	var h, r [64]byte
-	ha1 := auth.MD5.HA1(h[:], []byte(user), []byte("example.com"), []byte(password))
-	resp := auth.MD5.Response(r[:], ha1, []byte(nonce), nil, nil, nil, []byte("REGISTER"), []byte("sip:example.com"), nil)
-	cred := `Authorization: Digest username="` + user + `", realm="example.com", nonce="` + nonce + `", uri="sip:example.com", response="` + string(resp) + "\"\n"
-	return strings.Replace(strings.ReplaceAll(moduletest.Register, "alice", user), "Expires: 3600\n", "Expires: 3600\n"+cred, 1)
+	return k.Credentials(strings.ReplaceAll(moduletest.Register, "alice", user), user, "example.com", password)
 }
 
 func TestAuthCheck(t *testing.T) {

@@ -87,9 +87,7 @@ var (
 
 func init() {
 	s, i := dispatch.Str, dispatch.Int
-	p := func(name string, kind dispatch.Kind, def, doc string) dispatch.Param {
-		return dispatch.Param{Name: name, Kind: kind, Default: def, Doc: doc}
-	}
+	p := dispatch.P
 	dispatch.Register(dispatch.ModuleInfo{Name: "dispatcher",
 		Params: []dispatch.Param{
 			p("list_file", s, defaultListFile, "the destinations: SETID URI [FLAGS [PRIORITY [ATTRS]]] per line"),

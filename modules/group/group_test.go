@@ -2,17 +2,13 @@ package group_test
 
 import (
 	"context"
-	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/kemi-sip/kemi/core/db"
 	"github.com/kemi-sip/kemi/core/router"
-	"github.com/kemi-sip/kemi/modules/auth"
 	"github.com/kemi-sip/kemi/modules/moduletest"
 )
-
-var nonceRe = regexp.MustCompile(`nonce="([^"]+)"`)
 
 // groups makes a SQLite database with Kamailio's tables, the subscriber
 // alice (password secret), alice in group "voip" of example.com and
@@ -83,13 +79,7 @@ func TestGroup(t *testing.T) {
 		t.Errorf("$avp(g) added %v, want 9 then 7 (re_grp's rows, the last read first)", gids)
 	}
 	// The authorized credentials: a REGISTER of alice that passes.
-	k.Request(moduletest.Register)
-	k.Call("auth.auth_challenge", "example.com", 0)
-	nonce := nonceRe.FindStringSubmatch(k.Reply().Header("WWW-Authenticate"))[1]
-	var h, r [64]byte
-	ha1 := auth.MD5.HA1(h[:], []byte("alice"), []byte("example.com"), []byte("secret"))
-	resp := auth.MD5.Response(r[:], ha1, []byte(nonce), nil, nil, nil, []byte("REGISTER"), []byte("sip:example.com"), nil)
-	k.Request(strings.Replace(moduletest.Register, "Expires: 3600\n", "Expires: 3600\nAuthorization: Digest username=\"alice\", realm=\"example.com\", nonce=\""+nonce+"\", uri=\"sip:example.com\", response=\""+string(resp)+"\"\n", 1))
+	k.Request(k.Credentials(moduletest.Register, "alice", "example.com", "secret"))
 	if rc := k.CallInt("auth_db.auth_check", "example.com", "subscriber", 1); rc != 1 {
 		t.Fatalf("auth_check = %d", rc)
 	}

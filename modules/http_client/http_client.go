@@ -83,9 +83,7 @@ var (
 
 func init() {
 	s, i := dispatch.Str, dispatch.Int
-	p := func(name string, kind dispatch.Kind, def, doc string) dispatch.Param {
-		return dispatch.Param{Name: name, Kind: kind, Default: def, Doc: doc}
-	}
+	p := dispatch.P
 	dispatch.Register(dispatch.ModuleInfo{Name: "http_client",
 		Params: []dispatch.Param{
 			{Name: "httpcon", Kind: s, Multi: true, Doc: "name=>http[s]://[user[:pass]@]host[:port][/path][;timeout=S;useragent=U;failover=NAME;maxdatasize=N;httpredirect=0|1;verify_peer=0|1;verify_host=0|1]"},

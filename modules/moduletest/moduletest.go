@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -28,6 +29,7 @@ import (
 	"github.com/kemi-sip/kemi/core/transport"
 	"github.com/kemi-sip/kemi/dispatch"
 	_ "github.com/kemi-sip/kemi/modules/all" // any snippet may load any module
+	"github.com/kemi-sip/kemi/modules/auth"
 )
 
 // Proxy is the address the kit's proxy listens on (nothing is bound).
@@ -351,4 +353,25 @@ func JSON(v any) string {
 		return fmt.Sprintf("(%v)", err)
 	}
 	return string(b)
+}
+
+var nonceRe = regexp.MustCompile(`nonce="([^"]+)"`)
+
+// Credentials is msg (a REGISTER) with an Authorization header of user's
+// that answers the challenge the proxy makes to msg (auth_challenge with
+// realm), for the tests of what reads the authenticated user; the header
+// goes after the "Expires: 3600" line.
+func (k *Kit) Credentials(msg, user, realm, password string) string {
+	k.T.Helper()
+	k.Request(msg)
+	k.Call("auth.auth_challenge", realm, 0)
+	m := nonceRe.FindStringSubmatch(k.Reply().Header("WWW-Authenticate"))
+	if m == nil {
+		k.T.Fatal("no challenge")
+	}
+	var h, r [64]byte
+	ha1 := auth.MD5.HA1(h[:], []byte(user), []byte(realm), []byte(password))
+	resp := auth.MD5.Response(r[:], ha1, []byte(m[1]), nil, nil, nil, []byte("REGISTER"), []byte("sip:"+realm), nil)
+	cred := `Authorization: Digest username="` + user + `", realm="` + realm + `", nonce="` + m[1] + `", uri="sip:` + realm + `", response="` + string(resp) + "\"\n"
+	return strings.Replace(msg, "Expires: 3600\n", "Expires: 3600\n"+cred, 1)
 }

@@ -55,9 +55,7 @@ var (
 
 func init() {
 	s, i := dispatch.Str, dispatch.Int
-	p := func(name string, kind dispatch.Kind, def, doc string) dispatch.Param {
-		return dispatch.Param{Name: name, Kind: kind, Default: def, Doc: doc}
-	}
+	p := dispatch.P
 	dispatch.Register(dispatch.ModuleInfo{Name: "ndb_redis",
 		Params: []dispatch.Param{
 			{Name: "server", Kind: s, Multi: true, Doc: "name=N;addr=IP;port=P;db=D;pass=S (or unix=PATH)"},

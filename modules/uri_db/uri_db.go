@@ -37,9 +37,7 @@ var (
 
 func init() {
 	s, i := dispatch.Str, dispatch.Int
-	p := func(name string, kind dispatch.Kind, def, doc string) dispatch.Param {
-		return dispatch.Param{Name: name, Kind: kind, Default: def, Doc: doc}
-	}
+	p := dispatch.P
 	dispatch.Register(dispatch.ModuleInfo{Name: "uri_db",
 		Params: []dispatch.Param{
 			p("db_url", s, "Kamailio's read-only default", "the database"),

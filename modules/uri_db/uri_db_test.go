@@ -2,16 +2,12 @@ package uri_db_test
 
 import (
 	"context"
-	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/kemi-sip/kemi/core/db"
-	"github.com/kemi-sip/kemi/modules/auth"
 	"github.com/kemi-sip/kemi/modules/moduletest"
 )
-
-var nonceRe = regexp.MustCompile(`nonce="([^"]+)"`)
 
 // subscribers makes a SQLite database with the subscriber alice (password
 // secret) and uri rows letting alice use the URI users alice and 1001.
@@ -42,13 +38,7 @@ func subscribers(t *testing.T) string {
 // auth_check, and checks them.
 func authorized(t *testing.T, k *moduletest.Kit, msg string) {
 	t.Helper()
-	k.Request(msg)
-	k.Call("auth.auth_challenge", "example.com", 0)
-	nonce := nonceRe.FindStringSubmatch(k.Reply().Header("WWW-Authenticate"))[1]
-	var h, r [64]byte
-	ha1 := auth.MD5.HA1(h[:], []byte("alice"), []byte("example.com"), []byte("secret"))
-	resp := auth.MD5.Response(r[:], ha1, []byte(nonce), nil, nil, nil, []byte("REGISTER"), []byte("sip:example.com"), nil)
-	k.Request(strings.Replace(msg, "Expires: 3600\n", "Expires: 3600\nAuthorization: Digest username=\"alice\", realm=\"example.com\", nonce=\""+nonce+"\", uri=\"sip:example.com\", response=\""+string(resp)+"\"\n", 1))
+	k.Request(k.Credentials(msg, "alice", "example.com", "secret"))
 	if rc := k.CallInt("auth_db.auth_check", "example.com", "subscriber", 0); rc != 1 {
 		t.Fatalf("auth_check = %d", rc)
 	}
