@@ -221,13 +221,18 @@ func FIII(f func(*router.Ctx, int, int, int) int) Func {
 		return router.IntValue(int64(f(c, a.I[0], a.I[1], a.I[2])))
 	}}
 }
+func FSII(f func(*router.Ctx, string, int, int) int) Func {
+	return Func{[]Kind{Str, Int, Int}, retInt, func(c *router.Ctx, a *Args) router.Value {
+		return router.IntValue(int64(f(c, a.S[0], a.I[1], a.I[2])))
+	}}
+}
 func FSSII(f func(*router.Ctx, string, string, int, int) int) Func {
 	return Func{[]Kind{Str, Str, Int, Int}, retInt, func(c *router.Ctx, a *Args) router.Value {
 		return router.IntValue(int64(f(c, a.S[0], a.S[1], a.I[2], a.I[3])))
 	}}
 }
 
-// V0, VS, VSI, VSS wrap functions with an xval result.
+// V0, VS, VSI, VSS, VSII wrap functions with an xval result.
 func V0(f func(*router.Ctx) router.Value) Func {
 	return Func{nil, retValue, func(c *router.Ctx, a *Args) router.Value { return f(c) }}
 }
@@ -239,6 +244,9 @@ func VSI(f func(*router.Ctx, string, int) router.Value) Func {
 }
 func VSS(f func(*router.Ctx, string, string) router.Value) Func {
 	return Func{[]Kind{Str, Str}, retValue, func(c *router.Ctx, a *Args) router.Value { return f(c, a.S[0], a.S[1]) }}
+}
+func VSII(f func(*router.Ctx, string, int, int) router.Value) Func {
+	return Func{[]Kind{Str, Int, Int}, retValue, func(c *router.Ctx, a *Args) router.Value { return f(c, a.S[0], a.I[1], a.I[2]) }}
 }
 
 // N0, NS, NSS wrap functions without a result.

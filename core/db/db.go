@@ -344,6 +344,22 @@ func (d *DB) Exec(ctx context.Context, q string, args ...any) (sql.Result, error
 	return s.ExecContext(ctx, args...)
 }
 
+// RawQuery runs a read a script wrote (sqlops), unprepared: each text is
+// new, and would only fill the statement cache.
+func (d *DB) RawQuery(ctx context.Context, q string) (*sql.Rows, error) {
+	ctx = d.queryCtx(ctx)
+	defer slowQuery(time.Now(), q)
+	return d.read.QueryContext(ctx, q)
+}
+
+// RawExec runs a change a script wrote (sqlops), unprepared, on the
+// writer.
+func (d *DB) RawExec(ctx context.Context, q string) (sql.Result, error) {
+	ctx = d.queryCtx(ctx)
+	defer slowQuery(time.Now(), q)
+	return d.write.ExecContext(ctx, q)
+}
+
 // PrepareWrite prepares a change (written with ?) on the writer, for
 // TxExec. It must run outside a transaction: with SQLite the transaction
 // holds the one writer connection a prepare would wait for.

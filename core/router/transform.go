@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"unsafe"
 
@@ -217,7 +218,37 @@ func compileTransform(t string) (transform, error) {
 			return BytesValue(p)
 		}, nil
 	}
-	return nil, errBad("unknown transformation")
+	transMu.RLock()
+	mk := transClasses[name]
+	transMu.RUnlock()
+	if mk == nil {
+		return nil, errBad("unknown transformation")
+	}
+	fn, err := mk(args)
+	if err != nil {
+		return nil, err
+	}
+	return fn, nil
+}
+
+// A TransformMaker makes a module's transformation ({sql.val}) from its
+// parameters, once, when a script is loaded.
+type TransformMaker func(args []string) (func(c *Ctx, v Value) Value, error)
+
+var (
+	transMu      sync.RWMutex
+	transClasses = map[string]TransformMaker{}
+)
+
+// RegisterTransform adds a module's transformation under its full name
+// ("sql.val"). A duplicate or a name of the core's panics.
+func RegisterTransform(name string, mk TransformMaker) {
+	transMu.Lock()
+	defer transMu.Unlock()
+	if _, dup := transClasses[name]; dup {
+		panic("router: transformation {" + name + "} registered twice")
+	}
+	transClasses[name] = mk
 }
 
 type errBad string

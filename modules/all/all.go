@@ -41,6 +41,7 @@ import (
 	_ "github.com/kemi-sip/kemi/modules/siputils"
 	_ "github.com/kemi-sip/kemi/modules/sl"
 	_ "github.com/kemi-sip/kemi/modules/speeddial"
+	_ "github.com/kemi-sip/kemi/modules/sqlops"
 	_ "github.com/kemi-sip/kemi/modules/statistics"
 	_ "github.com/kemi-sip/kemi/modules/textops"
 	_ "github.com/kemi-sip/kemi/modules/textopsx"
