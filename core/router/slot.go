@@ -115,6 +115,22 @@ func (c *Ctx) Carry(dst []byte) []byte {
 	return c.carryAVPs(dst)
 }
 
+// Carried is what the slot's value wrote into b, a Carry's bytes (a
+// transaction's), without making a context: nil when it wrote nothing.
+func (s Slot[T, P]) Carried(b []byte) []byte {
+	for len(b) >= 3 {
+		i, n := int(b[0]), int(b[1])<<8|int(b[2])
+		if 3+n > len(b) {
+			return nil
+		}
+		if i == s.i {
+			return b[3 : 3+n]
+		}
+		b = b[3+n:]
+	}
+	return nil
+}
+
 // carryAVPs appends c's $avp values as one record: each a name (8-bit
 // length), its kind, and an int (8 bytes) or a string (16-bit length).
 // Longer names and values, and a record over 16 bits, are not kept.

@@ -16,6 +16,10 @@ import (
 type Module struct {
 	appendFromTag bool
 	fullLR        bool
+	// callbacks run when loose_route took this proxy's Route off a
+	// request (Kamailio's rr callbacks: uac restores From and To there);
+	// added while the modules initialise, read only after.
+	callbacks []func(c *router.Ctx, params []byte)
 }
 
 var _ dispatch.Initializer = (*Module)(nil)
@@ -49,17 +53,17 @@ func (m *Module) Exports() []dispatch.Export {
 		{Name: "next_hop_route", Native: "rr_next_hop_route", Ret: dispatch.Int, Fn: dispatch.F0(func(c *router.Ctx) int {
 			return dispatch.Result(state.Of(c).NextHopRoute)
 		})},
-		{Name: "loose_route", Ret: dispatch.Int, Fn: dispatch.F0(func(c *router.Ctx) int { return looseRouteMode(c, 0) })},
+		{Name: "loose_route", Ret: dispatch.Int, Fn: dispatch.F0(func(c *router.Ctx) int { return m.looseRouteMode(c, 0) })},
 		// loose_route_mode(1): the request's own Route entries are taken
 		// off, the next hop is not made $du.
-		{Name: "loose_route_mode", Ret: dispatch.Int, Fn: dispatch.FI(looseRouteMode)},
+		{Name: "loose_route_mode", Ret: dispatch.Int, Fn: dispatch.FI(m.looseRouteMode)},
 		// loose_route_preloaded(): loose_route for an initial request (no To
 		// tag) with a Route set of its own.
 		{Name: "loose_route_preloaded", Ret: dispatch.Int, Fn: dispatch.F0(func(c *router.Ctx) int {
 			if to := c.Msg.To(); to == nil || len(to.Tag) > 0 {
 				return -1
 			}
-			return looseRouteMode(c, 0)
+			return m.looseRouteMode(c, 0)
 		})},
 		{Name: "record_route_advertised_address", Ret: dispatch.Int, Fn: dispatch.FS(func(c *router.Ctx, addr string) int { return m.preset(c, addr, "") })},
 		{Name: "add_rr_param", Ret: dispatch.Int, Fn: dispatch.FS(addParam)},
@@ -218,6 +222,38 @@ func trimSIP(s string) string {
 	return s
 }
 
+// OnLooseRoute adds a callback run when loose_route has taken this
+// proxy's Route off a request, with that Route's parameters (";lr;ftag=
+// ..."): Kamailio's register_rrcb. Modules add theirs while they
+// initialise.
+func (mod *Module) OnLooseRoute(f func(c *router.Ctx, params []byte)) {
+	mod.callbacks = append(mod.callbacks, f)
+}
+
+// AppendFromTag reports the append_fromtag parameter.
+func (mod *Module) AppendFromTag() bool { return mod.appendFromTag }
+
+// AddParam is add_rr_param: p (";name=value", the ';' added when missing)
+// goes into the Record-Route written for the request.
+func AddParam(c *router.Ctx, p string) int { return addParam(c, p) }
+
+// RouteParam is a parameter of the Route loose_route took (Kamailio's
+// get_route_param).
+func RouteParam(c *router.Ctx, name string) ([]byte, bool) {
+	return sip.Param(state.Of(c).RouteParams, name)
+}
+
+// Downstream reports whether the request goes from the caller (its From
+// tag is the ftag of the Route loose_route took); ok is false without
+// an ftag (Kamailio's is_direction).
+func Downstream(c *router.Ctx) (down, ok bool) {
+	ftag, ok := sip.Param(state.Of(c).RouteParams, "ftag")
+	if !ok {
+		return false, false
+	}
+	return bytes.Equal(ftag, c.Msg.From().Tag), true
+}
+
 func addParam(c *router.Ctx, p string) int {
 	st := state.Of(c)
 	if p == "" {
@@ -235,7 +271,7 @@ func addParam(c *router.Ctx, p string) int {
 // our Route on top is removed, its parameters kept for check_route_param;
 // the next Route, if any, becomes $du. 1 when routed by Route, -1 when the
 // request has no Route to follow.
-func looseRouteMode(c *router.Ctx, mode int) int {
+func (mod *Module) looseRouteMode(c *router.Ctx, mode int) int {
 	noDst := mode&1 != 0
 	st := state.Of(c)
 	m := c.Msg
@@ -263,6 +299,9 @@ func looseRouteMode(c *router.Ctx, mode int) int {
 	if err := removeFirst(c, it.Header()); err != nil {
 		c.Log().Error("rr: loose_route: "+err.Error(), "route", c.Route)
 		return -1
+	}
+	for _, f := range mod.callbacks {
+		f(c, st.RouteParams)
 	}
 	// The next Route, unless it is ours too (a double Record-Route).
 	for it.Next(&na) {

@@ -345,3 +345,34 @@ func callIDOf(req []byte, m *sip.Msg) ([]byte, uint32) {
 	}
 	return id, uint32(m.CSeq())
 }
+
+// PickedReply is the reply of the branch a failure_route runs for (the
+// winning one) and the request URI that branch was sent to, as uac_auth
+// reads them; ok is false outside failure_route and for a status tm made
+// itself (a timeout, a cancel: Kamailio's FAKED_REPLY).
+func PickedReply(c *router.Ctx) (reply, uri []byte, ok bool) {
+	t := current(c)
+	idx := state(c).branchIdx
+	if t == nil || c.Kind != router.RouteFailure || idx < 0 || idx >= len(t.branches) {
+		return nil, nil, false
+	}
+	b := t.branches[idx]
+	if b.local || len(b.reply) == 0 {
+		return nil, nil, false
+	}
+	line, _, _ := bytes.Cut(b.out, []byte("\r\n"))
+	f := bytes.Fields(line) // METHOD URI SIP/2.0
+	if len(f) != 3 {
+		return nil, nil, false
+	}
+	return b.reply, f[1], true
+}
+
+// A ReplyHook runs on each reply received for a transaction, before its
+// onreply_route (Kamailio's TMCB_RESPONSE_IN), with what the request
+// carried into the transaction (router.Slot.Carried reads a module's
+// part): uac puts the From and To it replaced back.
+type ReplyHook func(c *router.Ctx, carried []byte)
+
+// OnReplyIn adds a hook; modules add theirs while they initialise.
+func (tm *Module) OnReplyIn(h ReplyHook) { tm.replyHooks = append(tm.replyHooks, h) }

@@ -140,7 +140,10 @@ func (t *Trans) sendUpstream(e *router.Env, code int, out []byte, local bool) er
 		if d := t.done; d != nil {
 			t.done = nil
 			var reply []byte
-			if !local {
+			switch {
+			case t.uac && !local && len(t.uacReply) > 0:
+				reply = append([]byte(nil), t.uacReply...)
+			case !local:
 				reply = append([]byte(nil), out...)
 			}
 			go d(code, reply) // t is locked: the callback may use tm

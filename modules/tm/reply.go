@@ -41,10 +41,18 @@ func (tm *Module) onReply(c *router.Ctx) bool {
 
 // reply processes a reply received on branch b; t is locked.
 func (t *Trans) reply(c *router.Ctx, b *branch) {
+	for _, h := range t.tm.replyHooks {
+		h(c, t.carried)
+	}
 	m := c.Msg
 	code := m.StatusCode()
 	e := c.Env()
 	invite := t.method == sip.MethodINVITE
+	if t.uac && code >= 200 && !b.done {
+		// A request of tm's own: its Done gets the reply as received
+		// (with its Via), not the upstream form.
+		t.uacReply = append(t.uacReply[:0], m.Bytes()...)
+	}
 	if b.done && !b.local {
 		// A retransmission of the final reply: a 2xx goes upstream again
 		// (the UAS resends it until the ACK), a non-2xx gets our ACK again.

@@ -68,6 +68,9 @@ type Module struct {
 	// previous run relayed does not match a new transaction.
 	salt        [8]byte
 	finalHookFn atomic.Pointer[func(*Final)]
+	// replyHooks run on every reply received for a transaction: set while
+	// the modules initialise, read only after.
+	replyHooks []ReplyHook
 	// sendErrors logs the failed sends (a peer gone, a full stream) once a
 	// second with their count: a dead peer must not write a line per
 	// message.

@@ -30,7 +30,10 @@ type Trans struct {
 	dst    netip.AddrPort // where replies go over UDP
 	toTag  [17]byte
 	ruri   []byte // $ru when it was relayed: failure_route starts from it
-	flags  uint64
+	// uacReply is the final reply received for a request of tm's own, as
+	// it came, for its Done.
+	uacReply []byte
+	flags    uint64
 	// carried is the modules' request state that goes with the
 	// transaction (rr's Record-Route, router.Carrier), for branches made
 	// in failure_route; saved is the same around a branch_route.
