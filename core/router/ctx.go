@@ -71,6 +71,7 @@ type Ctx struct {
 	// via_add_xavp_params).
 	viaSrvID, viaXAVP, viaFields bool
 	sendSocket                   *transport.Listener // force_send_socket / set_send_socket
+	outHop                       Hop                 // where PrepareRequest prepares the request for
 	// advAddr and advPort stand for the sending socket's address and
 	// port in this message's Via and Record-Route
 	// (set_advertised_address, set_advertised_port).

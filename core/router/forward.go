@@ -218,7 +218,7 @@ func (c *Ctx) Forward(uri []byte) error {
 	if err != nil {
 		return errors.New("forward: " + err.Error())
 	}
-	if err := c.PrepareRequest(); err != nil {
+	if err := c.PrepareRequest(hop); err != nil {
 		return err
 	}
 	h := uint64(FNVOffset)
@@ -248,9 +248,10 @@ func (c *Ctx) Forward(uri []byte) error {
 // PrepareRequest writes received/rport into the sender's Via, the
 // script's request URI, what the modules' request state adds (rr's
 // Record-Route: Forwarder) and the Path route set into the message,
-// before it is forwarded.
-func (c *Ctx) PrepareRequest() error {
+// before it is forwarded to hop.
+func (c *Ctx) PrepareRequest(hop Hop) error {
 	m := c.Msg
+	c.outHop = hop
 	if c.Pkt != nil {
 		// RFC 3261 §18.2.1, RFC 3581: the sender's Via says where it was
 		// really received from, so that replies find their way back.
@@ -274,6 +275,10 @@ func (c *Ctx) PrepareRequest() error {
 	}
 	return nil
 }
+
+// OutHop is where the request being prepared goes (its socket, for the
+// Forwarders that write this proxy's address: path's Path).
+func (c *Ctx) OutHop() Hop { return c.outHop }
 
 // AddViaSrvID and AddViaXAVPParams have this proxy's Via of the message
 // carry ;srvid=server_id, and the fields of the first item of the

@@ -2,6 +2,7 @@ package router
 
 import (
 	"encoding/binary"
+	"strconv"
 	"sync"
 )
 
@@ -30,7 +31,7 @@ type Carrier interface {
 }
 
 // MaxSlots is the most slots the modules of a binary may declare.
-const MaxSlots = 16
+const MaxSlots = 24
 
 // The declared slots, written at init (registration, as modules
 // register): how many, what makes each one's value, and which of them
@@ -66,7 +67,7 @@ func NewSlot[T any, P interface {
 	defer slotMu.Unlock()
 	i := slotCount
 	if i >= MaxSlots {
-		panic("router: more than 16 request slots declared")
+		panic("router: more than " + strconv.Itoa(MaxSlots) + " request slots declared")
 	}
 	slotCount++
 	slotNews[i] = func() SlotValue { return P(new(T)) }

@@ -29,6 +29,7 @@ import (
 	_ "github.com/kemi-sip/kemi/modules/maxfwd"
 	_ "github.com/kemi-sip/kemi/modules/nathelper"
 	_ "github.com/kemi-sip/kemi/modules/ndb_redis"
+	_ "github.com/kemi-sip/kemi/modules/path"
 	_ "github.com/kemi-sip/kemi/modules/permissions"
 	_ "github.com/kemi-sip/kemi/modules/pike"
 	_ "github.com/kemi-sip/kemi/modules/pv"

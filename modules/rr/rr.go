@@ -60,10 +60,10 @@ func (m *Module) Exports() []dispatch.Export {
 		// loose_route_preloaded(): loose_route for an initial request (no To
 		// tag) with a Route set of its own.
 		{Name: "loose_route_preloaded", Ret: dispatch.Int, Fn: dispatch.F0(func(c *router.Ctx) int {
-			if to := c.Msg.To(); to == nil || len(to.Tag) > 0 {
-				return -1
+			if m.looseRouteMode(c, 0) == rrPreloaded {
+				return 1
 			}
-			return m.looseRouteMode(c, 0)
+			return -1
 		})},
 		{Name: "record_route_advertised_address", Ret: dispatch.Int, Fn: dispatch.FS(func(c *router.Ctx, addr string) int { return m.preset(c, addr, "") })},
 		{Name: "add_rr_param", Ret: dispatch.Int, Fn: dispatch.FS(addParam)},
@@ -300,22 +300,34 @@ func (mod *Module) looseRouteMode(c *router.Ctx, mode int) int {
 		c.Log().Error("rr: loose_route: "+err.Error(), "route", c.Route)
 		return -1
 	}
-	for _, f := range mod.callbacks {
-		f(c, st.RouteParams)
-	}
 	// The next Route, unless it is ours too (a double Record-Route).
+	next := false
 	for it.Next(&na) {
 		if c.IsMyself(&na.URI) {
 			continue
 		}
-		st.NextHopRoute = true
+		st.NextHopRoute, next = true, true
 		if !noDst {
 			c.SetDstURI(na.URI.Raw)
 		}
 		break
 	}
+	// The callbacks run last, as Kamailio's: path's received overrides
+	// the next hop.
+	for _, f := range mod.callbacks {
+		f(c, st.RouteParams)
+	}
+	if !next {
+		if to := m.To(); to == nil || len(to.Tag) == 0 {
+			return rrPreloaded // an initial request whose Route set was ours alone
+		}
+	}
 	return 1
 }
+
+// rrPreloaded is Kamailio's RR_PRELOADED: loose_route's answer for an
+// initial request (no To tag) whose Route set was only this proxy.
+const rrPreloaded = -3
 
 // strictRoute handles a request whose request URI is our Record-Route:
 // the last Route value becomes the request URI and is removed.

@@ -79,13 +79,22 @@ func TestLooseRoute(t *testing.T) {
 	// loose_route_mode(1): our Route off, no $du; loose_route_preloaded:
 	// in-dialog requests are not preloaded.
 	k.Request(inDialog)
+	k.Run([]moduletest.Case{{"rr.loose_route_preloaded", nil, "-1"}})
+	k.Request(inDialog)
 	k.Run([]moduletest.Case{
-		{"rr.loose_route_preloaded", nil, "-1"},
 		{"rr.loose_route_mode", []any{1}, "1"},
 		{"pv.get", []any{"$du"}, ""},
 	})
+	// As Kamailio's: an initial request is "preloaded" when its Route set
+	// was this proxy alone (loose_route -3, loose_route_preloaded 1); with
+	// a Route to someone next it is routed by it (1, and -1).
 	k.Request(strings.Replace(inDialog, ";tag=t1", "", 1))
-	k.Run([]moduletest.Case{{"rr.loose_route_preloaded", nil, "1"}, {"pv.get", []any{"$du"}, "sip:198.51.100.30;lr"}})
+	k.Run([]moduletest.Case{{"rr.loose_route_preloaded", nil, "-1"}, {"pv.get", []any{"$du"}, "sip:198.51.100.30;lr"}})
+	alone := strings.Replace(strings.Replace(inDialog, ";tag=t1", "", 1), ", <sip:198.51.100.30;lr>", "", 1)
+	k.Request(alone)
+	k.Run([]moduletest.Case{{"rr.loose_route", nil, "-3"}, {"pv.get", []any{"$du"}, ""}})
+	k.Request(alone)
+	k.Run([]moduletest.Case{{"rr.loose_route_preloaded", nil, "1"}})
 }
 
 // TestCarried: the Record-Route to write goes with a request's

@@ -298,7 +298,7 @@ func (t *Trans) branchOut(c *router.Ctx) bool {
 		c.Log().Error("tm: t_relay: "+err.Error(), "route", c.Route)
 		return false
 	}
-	if err := c.PrepareRequest(); err != nil {
+	if err := c.PrepareRequest(hop); err != nil {
 		c.Log().Error("tm: t_relay: "+err.Error(), "route", c.Route)
 		return false
 	}
