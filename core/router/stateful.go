@@ -2,7 +2,9 @@ package router
 
 import (
 	"errors"
+	"net/netip"
 
+	"github.com/kemi-sip/kemi/core/sip"
 	"github.com/kemi-sip/kemi/core/transport"
 )
 
@@ -51,11 +53,17 @@ func (w *Worker) RequestCtx(buf []byte, p *transport.Packet) (*Ctx, error) {
 	return c, nil
 }
 
+// fakedPkt is where the faked message comes from: 127.0.0.1:5060 over
+// UDP, on no socket. (Kamailio's fmsg.c writes 127.0.0.1 in host byte
+// order, so its $si there reads 1.0.0.127 on x86.)
+var fakedPkt = transport.Packet{Src: netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), 5060), Proto: sip.TransportUDP}
+
 // EventCtx is the worker's second context on Kamailio's faked message
 // (an OPTIONS from 127.0.0.1, no socket), for an event route a module runs
 // outside any message (dispatcher's dst-down after a probe).
 func (w *Worker) EventCtx() *Ctx {
-	c, err := w.RequestCtx([]byte(fakedMsg), &transport.Packet{})
+	pkt := fakedPkt
+	c, err := w.RequestCtx([]byte(fakedMsg), &pkt)
 	if err != nil {
 		panic("router: the faked message does not parse: " + err.Error())
 	}

@@ -35,6 +35,7 @@ import (
 	_ "github.com/kemi-sip/kemi/modules/pv"
 	_ "github.com/kemi-sip/kemi/modules/registrar"
 	_ "github.com/kemi-sip/kemi/modules/rr"
+	_ "github.com/kemi-sip/kemi/modules/rtimer"
 	_ "github.com/kemi-sip/kemi/modules/rtpengine"
 	_ "github.com/kemi-sip/kemi/modules/rtpproxy"
 	_ "github.com/kemi-sip/kemi/modules/sanity"
