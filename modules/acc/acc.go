@@ -419,6 +419,21 @@ func splitComment(s string) (code, reason string) {
 	return "", s
 }
 
+// LogRequest, DBRequest and Request are acc_log_request, acc_db_request
+// and acc_request for the modules that account a request themselves
+// (uac_redirect's redirects).
+func (a *Module) LogRequest(c *router.Ctx, comment string) int { return a.logRequest(c, comment) }
+
+// DBRequest is acc_db_request.
+func (a *Module) DBRequest(c *router.Ctx, comment, table string) int {
+	return a.dbRequest(c, comment, table)
+}
+
+// Request is acc_request.
+func (a *Module) Request(c *router.Ctx, comment, table string) int {
+	return a.request(c, comment, table)
+}
+
 func (a *Module) logRequest(c *router.Ctx, comment string) int {
 	return a.accountRequest(c, "acc_log_request", comment, true, "")
 }

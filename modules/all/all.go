@@ -51,6 +51,7 @@ import (
 	_ "github.com/kemi-sip/kemi/modules/tm"
 	_ "github.com/kemi-sip/kemi/modules/tmx"
 	_ "github.com/kemi-sip/kemi/modules/uac"
+	_ "github.com/kemi-sip/kemi/modules/uac_redirect"
 	_ "github.com/kemi-sip/kemi/modules/uri_db"
 	_ "github.com/kemi-sip/kemi/modules/usrloc"
 	_ "github.com/kemi-sip/kemi/modules/xhttp"

@@ -376,3 +376,31 @@ type ReplyHook func(c *router.Ctx, carried []byte)
 
 // OnReplyIn adds a hook; modules add theirs while they initialise.
 func (tm *Module) OnReplyIn(h ReplyHook) { tm.replyHooks = append(tm.replyHooks, h) }
+
+// RoundReply is the final answer of one branch of the round a
+// failure_route runs for: its status and its reply (nil for tm's own
+// 408 or 487).
+type RoundReply struct {
+	Status int
+	Reply  []byte
+}
+
+// RoundReplies are the answers of the branches the last t_relay made
+// (Kamailio's branches from the one flagged first, TM_UAC_FLAG_FB), for
+// the modules that read them in failure_route (uac_redirect's 3xx
+// contacts); ok is false outside failure_route.
+func RoundReplies(c *router.Ctx) ([]RoundReply, bool) {
+	t := current(c)
+	if t == nil || c.Kind != router.RouteFailure {
+		return nil, false
+	}
+	var out []RoundReply
+	for _, b := range t.branches[min(t.round, len(t.branches)):] {
+		r := RoundReply{Status: b.status}
+		if !b.local && len(b.reply) > 0 {
+			r.Reply = b.reply
+		}
+		out = append(out, r)
+	}
+	return out, true
+}

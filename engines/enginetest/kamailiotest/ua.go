@@ -130,3 +130,19 @@ func mustAddr(t *testing.T, s string) netip.AddrPort {
 	}
 	return a
 }
+
+// TryRecv is Recv that gives up quietly after d: ok is false when
+// nothing starting with prefix came (what a server must not send).
+func (u *UA) TryRecv(prefix string, d time.Duration) (string, bool) {
+	buf := make([]byte, 65536)
+	u.c.SetReadDeadline(time.Now().Add(d))
+	for {
+		n, _, err := u.c.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			return "", false
+		}
+		if m := string(buf[:n]); strings.HasPrefix(m, prefix) {
+			return m, true
+		}
+	}
+}
