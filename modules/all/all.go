@@ -27,6 +27,7 @@ import (
 	_ "github.com/kemi-sip/kemi/modules/kex"
 	_ "github.com/kemi-sip/kemi/modules/kx"
 	_ "github.com/kemi-sip/kemi/modules/maxfwd"
+	_ "github.com/kemi-sip/kemi/modules/nat_traversal"
 	_ "github.com/kemi-sip/kemi/modules/nathelper"
 	_ "github.com/kemi-sip/kemi/modules/ndb_redis"
 	_ "github.com/kemi-sip/kemi/modules/path"

@@ -32,6 +32,9 @@ type Module struct {
 		Sent6xx     atomic.Uint64
 		Failures    atomic.Uint64
 	}
+	// replyHooks are told of each reply sent (OnReply); set while the
+	// modules initialise, read only after.
+	replyHooks []func(c *router.Ctx, code int, headers []byte)
 	// tagPrefix makes the to-tags of this proxy unique: a reply's tag is
 	// the prefix and a hash of the request's dialog and transaction ids,
 	// so that a retransmitted request gets the same tag.
@@ -116,6 +119,7 @@ func (m *Module) Send(c *router.Ctx, code int, reason string, headers, body []by
 			return -1
 		}
 		m.count(code)
+		m.sent(c, code, headers)
 		return 1
 	}
 	var tag [17]byte
@@ -136,7 +140,22 @@ func (m *Module) Send(c *router.Ctx, code int, reason string, headers, body []by
 		return -1
 	}
 	m.count(code)
+	m.sent(c, code, headers)
 	return 1
+}
+
+// OnReply adds a hook told of each reply sl sent for a request (Kamailio's
+// SLCB_REPLY_READY): the request's context, the code and the extra header
+// lines (registrar's Contacts with their expires). Modules add theirs
+// while they initialise.
+func (m *Module) OnReply(h func(c *router.Ctx, code int, headers []byte)) {
+	m.replyHooks = append(m.replyHooks, h)
+}
+
+func (m *Module) sent(c *router.Ctx, code int, headers []byte) {
+	for _, h := range m.replyHooks {
+		h(c, code, headers)
+	}
 }
 
 func (m *Module) count(code int) {
