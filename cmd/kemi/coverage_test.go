@@ -220,7 +220,8 @@ func apiList(t *testing.T) kemiAPI {
 	}
 	dbURL := "sqlite://" + filepath.Join(dir, "k.db")
 	for _, p := range [][3]string{{"auth_db", "db_url", dbURL}, {"permissions", "db_url", dbURL},
-		{"rtpengine", "rtpengine_sock", "udp:127.0.0.1:2223"}, {"rtpproxy", "rtpproxy_sock", "udp:127.0.0.1:7722"}} {
+		{"rtpengine", "rtpengine_sock", "udp:127.0.0.1:2223"}, {"rtpproxy", "rtpproxy_sock", "udp:127.0.0.1:7722"},
+		{"auth_ephemeral", "secret", "s"}} {
 		fmt.Fprintf(&cfg, "modparam(%q, %q, %q)\n", p[0], p[1], p[2])
 	}
 	cfg.WriteString("request_route { exit; }\n")

@@ -425,6 +425,12 @@ func (a *Module) PreAuth(c *router.Ctx, t sip.HdrType, realm string, cr *Credent
 // or StaleNonce. On OK the credentials are remembered for
 // consume_credentials.
 func (a *Module) Verify(c *router.Ctx, cr *Credentials, ha1 []byte) int {
+	return a.VerifyMethod(c, cr, ha1, c.Msg.MethodName())
+}
+
+// VerifyMethod is Verify with the response worked out for method rather
+// than the request's own (auth_ephemeral's autheph_www(realm, method)).
+func (a *Module) VerifyMethod(c *router.Ctx, cr *Credentials, ha1, method []byte) int {
 	if len(ha1) != cr.Algorithm.HexLen() {
 		c.Log().Error("auth: the stored HA1 does not fit the algorithm "+cr.Algorithm.String(), "route", c.Route, "user", string(cr.Username))
 		return Error
@@ -435,7 +441,7 @@ func (a *Module) Verify(c *router.Ctx, cr *Credentials, ha1 []byte) int {
 		return InvalidPassword
 	}
 	var want [64]byte
-	resp := cr.Algorithm.Response(want[:], ha1, cr.Nonce, cr.NC, cr.CNonce, cr.QOP, m.MethodName(), cr.URI, m.Body())
+	resp := cr.Algorithm.Response(want[:], ha1, cr.Nonce, cr.NC, cr.CNonce, cr.QOP, method, cr.URI, m.Body())
 	if !EqualHex(cr.Response, resp) {
 		a.fails.fail(cr.Username, cr.Realm, now)
 		return InvalidPassword
