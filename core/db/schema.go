@@ -195,13 +195,46 @@ var tables = []struct {
     socket VARCHAR(128) DEFAULT '' NOT NULL,
     CONSTRAINT uacreg_l_uuid_idx UNIQUE (l_uuid)
 )`}},
+	{"dialog", 7, []string{`CREATE TABLE dialog (
+    id %[1]s,
+    hash_entry INTEGER NOT NULL,
+    hash_id INTEGER NOT NULL,
+    callid VARCHAR(255) NOT NULL,
+    from_uri VARCHAR(255) NOT NULL,
+    from_tag VARCHAR(128) NOT NULL,
+    to_uri VARCHAR(255) NOT NULL,
+    to_tag VARCHAR(128) NOT NULL,
+    caller_cseq VARCHAR(20) NOT NULL,
+    callee_cseq VARCHAR(20) NOT NULL,
+    caller_route_set VARCHAR(512),
+    callee_route_set VARCHAR(512),
+    caller_contact VARCHAR(255) NOT NULL,
+    callee_contact VARCHAR(255) NOT NULL,
+    caller_sock VARCHAR(64) NOT NULL,
+    callee_sock VARCHAR(64) NOT NULL,
+    state INTEGER NOT NULL,
+    start_time INTEGER NOT NULL,
+    timeout INTEGER DEFAULT 0 NOT NULL,
+    sflags INTEGER DEFAULT 0 NOT NULL,
+    iflags INTEGER DEFAULT 0 NOT NULL,
+    toroute_name VARCHAR(32),
+    req_uri VARCHAR(255) NOT NULL,
+    xdata VARCHAR(512)
+)`, `CREATE INDEX dialog_hash_idx ON dialog (hash_entry, hash_id)`}},
+	{"dialog_vars", 1, []string{`CREATE TABLE dialog_vars (
+    id %[1]s,
+    hash_entry INTEGER NOT NULL,
+    hash_id INTEGER NOT NULL,
+    dialog_key VARCHAR(128) NOT NULL,
+    dialog_value VARCHAR(512) NOT NULL
+)`, `CREATE INDEX dialog_vars_hash_idx ON dialog_vars (hash_entry, hash_id)`}},
 	{"acc", VersionAcc, []string{accDDL, `CREATE INDEX acc_callid_idx ON acc (callid)`}},
 	{"missed_calls", VersionMissed, []string{accDDL, `CREATE INDEX missed_calls_callid_idx ON missed_calls (callid)`}},
 }
 
 // Init creates the version, subscriber, location, dbaliases, speed_dial,
 // domain, domain_attrs, trusted, address, dispatcher, grp, re_grp, uri,
-// uacreg, acc and missed_calls tables that do not exist yet
+// uacreg, dialog, dialog_vars, acc and missed_calls tables that do not exist yet
 // (what `kamdbctl create` does for these modules) and reports which it
 // created.
 func (d *DB) Init(ctx context.Context) (created []string, err error) {

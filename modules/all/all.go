@@ -15,6 +15,7 @@ import (
 	_ "github.com/kemi-sip/kemi/modules/db_postgres"
 	_ "github.com/kemi-sip/kemi/modules/db_sqlite"
 	_ "github.com/kemi-sip/kemi/modules/debugger"
+	_ "github.com/kemi-sip/kemi/modules/dialog"
 	_ "github.com/kemi-sip/kemi/modules/dispatcher"
 	_ "github.com/kemi-sip/kemi/modules/domain"
 	_ "github.com/kemi-sip/kemi/modules/exec"

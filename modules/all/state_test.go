@@ -35,6 +35,7 @@ var readOnly = map[string]string{
 	"sdpops.staticIDs":         "RFC 3551's payload types of the codec names",
 	"moduletest.Proxy":         "the test kit's fixed proxy address",
 	"moduletest.Client":        "the test kit's fixed client address",
+	"dialog.dlgKeys":           "the names of $dlg",
 	"uac.regColumns":           "the uacreg table's columns",
 	"uac.uacReqNames":          "the keys of $uac_req",
 	"moduletest.nonceRe":       "the test kit's pattern of a challenge's nonce",

@@ -404,3 +404,9 @@ func RoundReplies(c *router.Ctx) ([]RoundReply, bool) {
 	}
 	return out, true
 }
+
+// OnRelay adds a hook run when t_relay sends a request of request_route
+// on, before what the request carries into its transaction is taken
+// (dialog makes the dialog of an INVITE with its dlg_flag there). Modules
+// add theirs while they initialise.
+func (tm *Module) OnRelay(h func(c *router.Ctx)) { tm.relayHooks = append(tm.relayHooks, h) }

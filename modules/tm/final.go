@@ -14,6 +14,9 @@ type Final struct {
 	Flags   uint64 // the request's flags (setflag in the routes)
 	Local   bool   // made here (t_reply, a timeout's 408), not relayed
 	Pkt     *transport.Packet
+	// Carried is what the request carried into the transaction
+	// (router.Slot.Carried reads a module's part).
+	Carried []byte
 }
 
 // SetFinalHook makes f see every final reply a transaction sends upstream
@@ -27,8 +30,21 @@ func (tm *Module) SetFinalHook(f func(*Final)) {
 	tm.finalHookFn.Store(&f)
 }
 
+// OnFinal adds a hook that sees every final reply a transaction sends
+// upstream, as SetFinalHook's does; modules add theirs while they
+// initialise (dialog ends a dialog whose INVITE failed).
+func (tm *Module) OnFinal(f func(*Final)) { tm.finalHooks = append(tm.finalHooks, f) }
+
 func (t *Trans) finalHook(code int, out []byte, local bool) {
-	if f := t.tm.finalHookFn.Load(); f != nil {
-		(*f)(&Final{Request: t.req, RURI: t.ruri, Reply: out, Code: code, Flags: t.flags, Local: local, Pkt: &t.pkt})
+	f := t.tm.finalHookFn.Load()
+	if f == nil && len(t.tm.finalHooks) == 0 {
+		return
+	}
+	fin := &Final{Request: t.req, RURI: t.ruri, Reply: out, Code: code, Flags: t.flags, Local: local, Pkt: &t.pkt, Carried: t.carried}
+	if f != nil {
+		(*f)(fin)
+	}
+	for _, h := range t.tm.finalHooks {
+		h(fin)
 	}
 }

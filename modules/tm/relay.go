@@ -215,6 +215,9 @@ func (tm *Module) relay(c *router.Ctx) int {
 func (t *Trans) fork(c *router.Ctx) int {
 	t.prevRound, t.round = t.round, len(t.branches)
 	if c.Kind == router.RouteRequest {
+		for _, h := range t.tm.relayHooks {
+			h(c) // before the request's state is carried: dialog's dlg_flag
+		}
 		// What failure_route starts from: kept in the spare room of t.req.
 		spare := t.req[len(t.req):]
 		t.ruri = append(spare[:0:cap(spare)], c.RURIText()...)

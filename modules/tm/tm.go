@@ -71,6 +71,8 @@ type Module struct {
 	// replyHooks run on every reply received for a transaction: set while
 	// the modules initialise, read only after.
 	replyHooks []ReplyHook
+	finalHooks []func(*Final)
+	relayHooks []func(*router.Ctx)
 	// sendErrors logs the failed sends (a peer gone, a full stream) once a
 	// second with their count: a dead peer must not write a line per
 	// message.
