@@ -216,6 +216,11 @@ func FSSIIS(f func(*router.Ctx, string, string, int, int, string) int) Func {
 		return router.IntValue(int64(f(c, a.S[0], a.S[1], a.I[2], a.I[3], a.S[4])))
 	}}
 }
+func FIISS(f func(*router.Ctx, int, int, string, string) int) Func {
+	return Func{[]Kind{Int, Int, Str, Str}, retInt, func(c *router.Ctx, a *Args) router.Value {
+		return router.IntValue(int64(f(c, a.I[0], a.I[1], a.S[2], a.S[3])))
+	}}
+}
 func FIII(f func(*router.Ctx, int, int, int) int) Func {
 	return Func{[]Kind{Int, Int, Int}, retInt, func(c *router.Ctx, a *Args) router.Value {
 		return router.IntValue(int64(f(c, a.I[0], a.I[1], a.I[2])))

@@ -53,6 +53,7 @@ import (
 	_ "github.com/kemi-sip/kemi/modules/tls"
 	_ "github.com/kemi-sip/kemi/modules/tm"
 	_ "github.com/kemi-sip/kemi/modules/tmx"
+	_ "github.com/kemi-sip/kemi/modules/tsilo"
 	_ "github.com/kemi-sip/kemi/modules/uac"
 	_ "github.com/kemi-sip/kemi/modules/uac_redirect"
 	_ "github.com/kemi-sip/kemi/modules/uri_db"

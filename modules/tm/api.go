@@ -410,3 +410,71 @@ func RoundReplies(c *router.Ctx) ([]RoundReply, bool) {
 // (dialog makes the dialog of an INVITE with its dlg_flag there). Modules
 // add theirs while they initialise.
 func (tm *Module) OnRelay(h func(c *router.Ctx)) { tm.relayHooks = append(tm.relayHooks, h) }
+
+// AppendBranches is t_append_branches for the transaction index:label
+// (tsilo): fill adds branches to a context on the transaction's request
+// (registrar's lookup_to_dset), and those not yet tried there (compared by
+// URI; with contact, only that one) are sent on it. It returns the
+// branches sent, -1 when there is no such transaction or none was sent,
+// -2 when it was cancelled, -3 when it has its final reply, -4 when fill
+// failed.
+func (tm *Module) AppendBranches(index, label int, fill func(c *router.Ctx) int, contact string) int {
+	s := &tm.byID[uint64(label)%shards]
+	s.mu.Lock()
+	t := s.m[uint64(label)]
+	s.mu.Unlock()
+	if t == nil || uint64(label)%shards != uint64(index) {
+		return -1
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	switch {
+	case t.removed:
+		return -1
+	case t.canceled:
+		return -2
+	case t.final || t.status >= 200:
+		return -3
+	}
+	w := tm.worker()
+	if w == nil {
+		return -1
+	}
+	defer tm.putWorker(w)
+	rc := t.requestCtx(w)
+	if rc == nil {
+		return -1
+	}
+	defer func() { rc.Finish(); rc.Transaction = nil }()
+	rc.ClearBranches()
+	if fill(rc) != 1 {
+		return -4
+	}
+	tried := map[string]bool{}
+	for _, b := range t.branches {
+		line, _, _ := bytes.Cut(b.out, []byte("\r\n"))
+		if f := bytes.Fields(line); len(f) == 3 {
+			tried[string(f[1])] = true
+		}
+	}
+	bs := append([]router.Branch(nil), rc.Branches()...)
+	rc.ClearBranches()
+	sent := 0
+	for _, b := range bs {
+		uri := string(b.URI)
+		if tried[uri] || contact != "" && uri != contact {
+			continue
+		}
+		if rc.UseBranch(b) != nil {
+			continue
+		}
+		if t.branchOut(rc) {
+			sent++
+			tried[uri] = true
+		}
+	}
+	if sent == 0 {
+		return -1
+	}
+	return sent
+}

@@ -17,6 +17,9 @@ type Final struct {
 	// Carried is what the request carried into the transaction
 	// (router.Slot.Carried reads a module's part).
 	Carried []byte
+	// Index and Label are $T(id_index) and $T(id_label) of the
+	// transaction (tsilo forgets it).
+	Index, Label int64
 }
 
 // SetFinalHook makes f see every final reply a transaction sends upstream
@@ -40,7 +43,8 @@ func (t *Trans) finalHook(code int, out []byte, local bool) {
 	if f == nil && len(t.tm.finalHooks) == 0 {
 		return
 	}
-	fin := &Final{Request: t.req, RURI: t.ruri, Reply: out, Code: code, Flags: t.flags, Local: local, Pkt: &t.pkt, Carried: t.carried}
+	fin := &Final{Request: t.req, RURI: t.ruri, Reply: out, Code: code, Flags: t.flags, Local: local, Pkt: &t.pkt, Carried: t.carried,
+		Index: int64(t.id % shards), Label: int64(t.id)}
 	if f != nil {
 		(*f)(fin)
 	}
