@@ -115,7 +115,9 @@ func qOverride(c *router.Ctx, q int) int {
 // LookupToDset is lookup_to_dset for the modules that fill a request's
 // branches (tsilo): the contacts of uri (the request URI when "") in
 // table become branches.
-func (reg *Module) LookupToDset(c *router.Ctx, table, uri string) int { return reg.lookupToDset(c, table, uri) }
+func (reg *Module) LookupToDset(c *router.Ctx, table, uri string) int {
+	return reg.lookupToDset(c, table, uri)
+}
 
 func (reg *Module) lookupToDset(c *router.Ctx, table, uri string) int {
 	var list [16]usrloc.Contact
