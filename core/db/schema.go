@@ -228,13 +228,28 @@ var tables = []struct {
     dialog_key VARCHAR(128) NOT NULL,
     dialog_value VARCHAR(512) NOT NULL
 )`, `CREATE INDEX dialog_vars_hash_idx ON dialog_vars (hash_entry, hash_id)`}},
+	{"sip_trace", 4, []string{`CREATE TABLE sip_trace (
+    id %[1]s,
+    time_stamp TIMESTAMP WITHOUT TIME ZONE DEFAULT '2000-01-01 00:00:01' NOT NULL,
+    time_us INTEGER DEFAULT 0 NOT NULL,
+    callid VARCHAR(255) DEFAULT '' NOT NULL,
+    traced_user VARCHAR(255) DEFAULT '' NOT NULL,
+    msg TEXT NOT NULL,
+    method VARCHAR(50) DEFAULT '' NOT NULL,
+    status VARCHAR(255) DEFAULT '' NOT NULL,
+    fromip VARCHAR(64) DEFAULT '' NOT NULL,
+    toip VARCHAR(64) DEFAULT '' NOT NULL,
+    fromtag VARCHAR(128) DEFAULT '' NOT NULL,
+    totag VARCHAR(128) DEFAULT '' NOT NULL,
+    direction VARCHAR(4) DEFAULT '' NOT NULL
+)`, `CREATE INDEX sip_trace_callid_idx ON sip_trace (callid)`}},
 	{"acc", VersionAcc, []string{accDDL, `CREATE INDEX acc_callid_idx ON acc (callid)`}},
 	{"missed_calls", VersionMissed, []string{accDDL, `CREATE INDEX missed_calls_callid_idx ON missed_calls (callid)`}},
 }
 
 // Init creates the version, subscriber, location, dbaliases, speed_dial,
 // domain, domain_attrs, trusted, address, dispatcher, grp, re_grp, uri,
-// uacreg, dialog, dialog_vars, acc and missed_calls tables that do not exist yet
+// uacreg, dialog, dialog_vars, sip_trace, acc and missed_calls tables that do not exist yet
 // (what `kamdbctl create` does for these modules) and reports which it
 // created.
 func (d *DB) Init(ctx context.Context) (created []string, err error) {

@@ -43,6 +43,7 @@ import (
 	_ "github.com/kemi-sip/kemi/modules/rtpproxy"
 	_ "github.com/kemi-sip/kemi/modules/sanity"
 	_ "github.com/kemi-sip/kemi/modules/sdpops"
+	_ "github.com/kemi-sip/kemi/modules/siptrace"
 	_ "github.com/kemi-sip/kemi/modules/siputils"
 	_ "github.com/kemi-sip/kemi/modules/sl"
 	_ "github.com/kemi-sip/kemi/modules/speeddial"

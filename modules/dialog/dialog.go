@@ -109,6 +109,59 @@ type Module struct {
 	stats  struct{ active, early, processed, expired, failed int64 }
 	evMu   sync.Mutex
 	evW    *router.Worker
+	// seqHooks see each request matched to a dialog (siptrace's dialog
+	// mode); set while the modules initialise.
+	seqHooks []func(c *router.Ctx)
+	// pending are the events of changes made under mu, run (in order)
+	// by flushEvents once it is released; flushing is set while one
+	// goroutine runs them, so that an event route that ends a dialog
+	// (dlg_bye) queues its event instead of waiting for itself.
+	pending  []event
+	flushing bool
+}
+
+type event struct {
+	d    *dialog
+	name string
+}
+
+// flushEvents runs the events the last changes made, in order, unless
+// another call is running them already (it runs these too); mu is not
+// held.
+func (m *Module) flushEvents() {
+	m.mu.Lock()
+	if m.flushing {
+		m.mu.Unlock()
+		return
+	}
+	m.flushing = true
+	for len(m.pending) > 0 {
+		evs := m.pending
+		m.pending = nil
+		m.mu.Unlock()
+		for _, e := range evs {
+			m.runEvent(e.d, e.name)
+		}
+		m.mu.Lock()
+	}
+	m.flushing = false
+	m.mu.Unlock()
+}
+
+// OnSequential adds a hook run for each request later in a dialog that
+// the module matched (by loose_route or dlg_manage), before its state
+// changes.
+func (m *Module) OnSequential(h func(c *router.Ctx)) { m.seqHooks = append(m.seqHooks, h) }
+
+// CallIDs is the set of Call-IDs of the dialogs the module keeps.
+func (m *Module) CallIDs() map[string]bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ids := make(map[string]bool, len(m.byKey))
+	for _, d := range m.byKey {
+		ids[d.callID] = true
+	}
+	return ids
 }
 
 type config struct {
@@ -538,12 +591,13 @@ func (m *Module) manage(c *router.Ctx) int {
 	to := msg.To()
 	if to != nil && len(to.Tag) > 0 {
 		m.mu.Lock()
-		defer m.mu.Unlock()
-		if d := m.matchSequential(c, nil); d != nil {
+		d := m.matchSequential(c, nil)
+		if d != nil {
 			m.sequential(c, d)
-			return 1
 		}
-		return -1
+		m.mu.Unlock()
+		m.flushEvents()
+		return dispatch.Result(d != nil)
 	}
 	if msg.Method() != sip.MethodINVITE {
 		return -1
@@ -648,10 +702,11 @@ func (m *Module) onRoute(c *router.Ctx, params []byte) {
 		return
 	}
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	if d := m.matchSequential(c, params); d != nil {
 		m.sequential(c, d)
 	}
+	m.mu.Unlock()
+	m.flushEvents()
 }
 
 // sequential is dlg_onroute: an ACK confirms, a BYE ends, another
@@ -659,6 +714,9 @@ func (m *Module) onRoute(c *router.Ctx, params []byte) {
 func (m *Module) sequential(c *router.Ctx, d *dialog) {
 	st := state.Of(c)
 	st.key = d.key()
+	for _, h := range m.seqHooks {
+		h(c)
+	}
 	msg := c.Msg
 	if !d.active() {
 		return
@@ -672,7 +730,7 @@ func (m *Module) sequential(c *router.Ctx, d *dialog) {
 		}
 		return
 	case sip.MethodBYE:
-		m.end(d, false) // its CSeq is not kept, as Kamailio's
+		m.end(d, false, true) // its CSeq is not kept, as Kamailio's
 		return
 	}
 	d.legs[dir].cseq = strconv.FormatUint(uint64(msg.CSeq()), 10)
@@ -702,7 +760,7 @@ func (m *Module) onReply(c *router.Ctx, carried []byte) {
 		m.mu.Unlock()
 		return
 	}
-	var event string
+	var ev string
 	switch {
 	case code > 100 && code < 200 && len(to.Tag) > 0 && d.state == stateUnconfirmed:
 		d.state = stateEarly // the callee's leg waits for the 2xx, as Kamailio's
@@ -721,13 +779,14 @@ func (m *Module) onReply(c *router.Ctx, carried []byte) {
 		if m.conf.enableStats {
 			m.stats.active++
 		}
-		event = "dialog:start"
+		ev = "dialog:start"
+	}
+	if ev != "" {
+		m.pending = append(m.pending, event{d, ev})
 	}
 	m.store(d)
 	m.mu.Unlock()
-	if event != "" {
-		go m.runEvent(d, event)
-	}
+	m.flushEvents()
 }
 
 // setCallee keeps the callee's leg from a reply: tag, contact, the route
@@ -781,13 +840,18 @@ func (m *Module) onFinal(f *tm.Final) {
 	if m.conf.enableStats {
 		m.stats.failed++
 	}
+	m.pending = append(m.pending, event{d, "dialog:failed"})
 	m.mu.Unlock()
-	go m.runEvent(d, "dialog:failed") // tm's hook must not block
+	m.flushEvents()
 }
 
 // end is a dialog's end by a BYE (or dlg_bye, a timeout: expired): the
-// state, the profiles, the statistics, dialog:end; the lock is held.
-func (m *Module) end(d *dialog, expired bool) {
+// state, the profiles, the statistics, and dialog:end when runEvent is set
+// (not for dlg.set_state, as in Kamailio); the lock is held. Kamailio's
+// dlg_bye runs dialog:end after sending its BYEs unless a BYE's reply has
+// already ended the dialog (a race between its processes): kemi always
+// runs it.
+func (m *Module) end(d *dialog, expired, runEvent bool) {
 	if !d.active() {
 		return
 	}
@@ -799,7 +863,9 @@ func (m *Module) end(d *dialog, expired bool) {
 			m.stats.expired++
 		}
 	}
-	go m.runEvent(d, "dialog:end")
+	if runEvent {
+		m.pending = append(m.pending, event{d, "dialog:end"})
+	}
 }
 
 // terminate marks a dialog deleted and unlinks its profiles; it is kept
@@ -848,7 +914,7 @@ func (m *Module) timer(now int64) {
 			if d.iflags&iflagTimeoutBye != 0 {
 				byes = append(byes, d)
 			}
-			m.end(d, true)
+			m.end(d, true, true)
 			delete(m.byKey, k) // nothing else holds it: gone at once, as in Kamailio
 			m.forget(d)
 		}
@@ -858,6 +924,7 @@ func (m *Module) timer(now int64) {
 		m.sendBye(d, caller, "")
 		m.sendBye(d, callee, "")
 	}
+	m.flushEvents()
 }
 
 // sendBye sends a BYE to one leg of a dialog, as the other leg would:

@@ -259,3 +259,31 @@ request_route {
 		t.Errorf("profile after the run: %s", moduletest.JSON(size))
 	}
 }
+
+// TestByeFromEvent: an event route that ends its own dialog (dlg_bye in
+// dialog:start) sends the BYEs and gets dialog:end after it, without
+// waiting for itself; the proxy goes on answering.
+func TestByeFromEvent(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "kemi.cfg")
+	conf := strings.Replace(fmt.Sprintf(diffCfg, ""), "event_route[dialog:start] {", "event_route[dialog:start] {\n\tdlg_bye(\"all\");", 1)
+	os.WriteFile(cfg, []byte(conf), 0o644)
+	port := kamailiotest.FreePort(t)
+	addr := netip.MustParseAddrPort(fmt.Sprintf("127.0.0.1:%d", port))
+	p := start(t, cfg, port)
+	defer p.Stop()
+	c := &call{t: t, proxy: addr, caller: kamailiotest.NewUA(t), callee: kamailiotest.NewUA(t), callID: fmt.Sprintf("dlg-%d", time.Now().UnixNano())}
+	c.caller.Send(addr, "INVITE sip:bob@example.com SIP/2.0\nVia: SIP/2.0/UDP "+c.caller.Addr()+";branch=z9hG4bK-i1\nMax-Forwards: 70\n"+
+		"From: <sip:alice@example.com>;tag=a1\nTo: <sip:bob@example.com>\nCall-ID: "+c.callID+"\nCSeq: 10 INVITE\n"+
+		"Contact: <sip:alice@"+c.caller.Addr()+">\nX-Dst: sip:"+c.callee.Addr()+"\nContent-Length: 0\n\n")
+	inv, _ := c.callee.Recv("INVITE ")
+	c.callee.Send(kamailiotest.ViaAddr(t, inv), kamailiotest.Reply(inv, "200 OK", "b1", "Contact: <sip:bob@"+c.callee.Addr()+">\r\n"))
+	for _, ua := range []*kamailiotest.UA{c.callee, c.caller} {
+		if _, ok := ua.TryRecv("BYE ", 3*time.Second); !ok {
+			t.Errorf("%s got no BYE", ua.Addr())
+		}
+	}
+	if got := c.query(); !strings.Contains(got, "events= start end") {
+		t.Errorf("after dlg_bye in dialog:start: %s", got)
+	}
+}

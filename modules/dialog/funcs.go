@@ -285,8 +285,9 @@ func (m *Module) byeDialog(d *dialog, side, extra string) int {
 		errs = append(errs, m.sendBye(d, caller, extra), m.sendBye(d, callee, extra))
 	}
 	m.mu.Lock()
-	m.end(d, false)
+	m.end(d, false, true)
 	m.mu.Unlock()
+	m.flushEvents()
 	for _, err := range errs {
 		if err != nil {
 			m.log.Error("dialog: failed to send the BYE request: " + err.Error())
@@ -777,17 +778,19 @@ func (m *Module) RPCs(*router.Env) []dispatch.RPC {
 				return nil, dispatch.RPCErrorf(500, "Invalid state value")
 			}
 			m.mu.Lock()
-			defer m.mu.Unlock()
 			d := m.byID(uint32(he), uint32(hi))
 			if d == nil {
+				m.mu.Unlock()
 				return nil, dispatch.RPCErrorf(404, "Requested Dialog not found")
 			}
 			if s == stateDeleted {
-				m.end(d, false)
+				m.end(d, false, false)
 			} else {
 				d.state = int(s)
 				m.store(d)
 			}
+			m.mu.Unlock()
+			m.flushEvents()
 			return nil, nil
 		}},
 	}

@@ -3,7 +3,6 @@ package dialog_test
 import (
 	"fmt"
 	"net/netip"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -99,8 +98,6 @@ event_route[dialog:failed] {
 }
 `
 
-var didRe = regexp.MustCompile(`;did=[0-9a-f]+\.[0-9a-f]+`)
-
 // call is one call through the proxy: the INVITE, a 180 and the final
 // status given; with 200 the ACK goes through the proxy.
 type call struct {
@@ -154,10 +151,19 @@ func (c *call) query() string {
 	return strings.ReplaceAll(kamailiotest.Hdr(r, "X-R"), c.callID, "CALLID")
 }
 
-// timeoutByes waits for the BYEs the timeout sends both ways and writes
-// them with the addresses as names.
+// timeoutByes waits for the BYEs the timeout sends both ways, answers
+// them a moment later (Kamailio runs dialog:end after sending them unless
+// a reply has already ended the dialog) and writes them with the
+// addresses as names.
 func (c *call) timeoutByes() []string {
 	var out []string
+	var answer []func()
+	defer func() {
+		time.Sleep(200 * time.Millisecond)
+		for _, f := range answer {
+			f()
+		}
+	}()
 	for _, u := range []struct {
 		name string
 		ua   *kamailiotest.UA
@@ -167,7 +173,8 @@ func (c *call) timeoutByes() []string {
 			out = append(out, u.name+": no BYE")
 			continue
 		}
-		u.ua.Send(kamailiotest.ViaAddr(c.t, b), kamailiotest.Reply(b, "200 OK", "x", ""))
+		ua := u.ua
+		answer = append(answer, func() { ua.Send(kamailiotest.ViaAddr(c.t, b), kamailiotest.Reply(b, "200 OK", "x", "")) })
 		line, _, _ := strings.Cut(b, "\r\n")
 		s := line + " | " + strings.Join([]string{kamailiotest.Hdr(b, "From"), kamailiotest.Hdr(b, "To"), kamailiotest.Hdr(b, "CSeq"),
 			kamailiotest.Hdr(b, "Max-Forwards"), kamailiotest.Hdr(b, "X-Dlg"), kamailiotest.Hdr(b, "Route")}, " | ")

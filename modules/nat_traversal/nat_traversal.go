@@ -39,13 +39,12 @@ const (
 // binding is one NAT binding kept alive: "sip:ip:port" of the packets'
 // source, the socket they came on, until when.
 type binding struct {
-	uri          string
-	addr         netip.AddrPort
-	socket       *transport.Listener
-	regExpire    int64
-	subExpire    int64
-	phase        int // the second of the interval it is pinged in
-	pingedSecond int64
+	uri       string
+	addr      netip.AddrPort
+	socket    *transport.Listener
+	regExpire int64
+	subExpire int64
+	phase     int // the second of the interval it is pinged in
 }
 
 // Module is the nat_traversal module of one proxy.
@@ -381,7 +380,7 @@ func (m *Module) keepaliveReq(c *router.Ctx) int {
 }
 
 // slReply is sl's hook: a 2xx sent here for a marked request.
-func (m *Module) slReply(c *router.Ctx, code int, headers []byte) {
+func (m *Module) slReply(c *router.Ctx, code int, headers, _ []byte) {
 	st := state.Of(c)
 	if !st.on || code < 200 || code >= 300 {
 		return

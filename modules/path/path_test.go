@@ -14,7 +14,7 @@ func TestCarried(t *testing.T) {
 	b := s.AppendCarried(nil)
 	var back reqState
 	back.RestoreCarried(b)
-	if !back.r2 || len(back.entries) != 2 || string(back.entries[0].user) != "edge" || string(back.entries[1].suffix) != ";lr>" || back.entries[1].user != nil && len(back.entries[1].user) != 0 {
+	if !back.r2 || len(back.entries) != 2 || string(back.entries[0].user) != "edge" || string(back.entries[1].suffix) != ";lr>" || len(back.entries[1].user) != 0 {
 		t.Errorf("carried %+v, got back %+v", s, back)
 	}
 	back.RestoreCarried(nil)

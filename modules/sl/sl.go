@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -34,7 +35,7 @@ type Module struct {
 	}
 	// replyHooks are told of each reply sent (OnReply); set while the
 	// modules initialise, read only after.
-	replyHooks []func(c *router.Ctx, code int, headers []byte)
+	replyHooks []func(c *router.Ctx, code int, headers, out []byte)
 	// tagPrefix makes the to-tags of this proxy unique: a reply's tag is
 	// the prefix and a hash of the request's dialog and transaction ids,
 	// so that a retransmitted request gets the same tag.
@@ -119,7 +120,7 @@ func (m *Module) Send(c *router.Ctx, code int, reason string, headers, body []by
 			return -1
 		}
 		m.count(code)
-		m.sent(c, code, headers)
+		m.sent(c, code, headers, nil)
 		return 1
 	}
 	var tag [17]byte
@@ -134,27 +135,38 @@ func (m *Module) Send(c *router.Ctx, code int, reason string, headers, body []by
 	}
 	sum := [4]byte{byte(h >> 24), byte(h >> 16), byte(h >> 8), byte(h)}
 	hex.Encode(tag[9:], sum[:])
-	if err := c.Reply(code, reason, tag[:], headers, body); err != nil {
+	out, err := c.BuildReply(code, reason, tag[:], headers, body)
+	if err == nil {
+		if c.Pkt == nil || c.Env().Transport == nil {
+			err = errNoSocket
+		} else {
+			err = c.Env().Transport.Reply(c.Pkt, c.ReplyDst(), out)
+		}
+	}
+	if err != nil {
 		m.Stats.Failures.Add(1)
 		m.sendErrors.Log(c.Log(), "sl: send reply failed", err)
 		return -1
 	}
 	m.count(code)
-	m.sent(c, code, headers)
+	m.sent(c, code, headers, out)
 	return 1
 }
 
+var errNoSocket = errors.New("no socket to reply on")
+
 // OnReply adds a hook told of each reply sl sent for a request (Kamailio's
-// SLCB_REPLY_READY): the request's context, the code and the extra header
-// lines (registrar's Contacts with their expires). Modules add theirs
-// while they initialise.
-func (m *Module) OnReply(h func(c *router.Ctx, code int, headers []byte)) {
+// SLCB_REPLY_READY): the request's context, the code, the extra header
+// lines (registrar's Contacts with their expires) and the reply as sent
+// (nil when it went through the request's transaction). Modules add
+// theirs while they initialise.
+func (m *Module) OnReply(h func(c *router.Ctx, code int, headers, out []byte)) {
 	m.replyHooks = append(m.replyHooks, h)
 }
 
-func (m *Module) sent(c *router.Ctx, code int, headers []byte) {
+func (m *Module) sent(c *router.Ctx, code int, headers, out []byte) {
 	for _, h := range m.replyHooks {
-		h(c, code, headers)
+		h(c, code, headers, out)
 	}
 }
 

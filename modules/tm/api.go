@@ -2,12 +2,14 @@ package tm
 
 import (
 	"bytes"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/kemi-sip/kemi/core/router"
 	"github.com/kemi-sip/kemi/core/sip"
+	"github.com/kemi-sip/kemi/core/transport"
 )
 
 // What tmx does with a transaction: cancel its branches, find it by
@@ -477,4 +479,27 @@ func (tm *Module) AppendBranches(index, label int, fill func(c *router.Ctx) int,
 		return -1
 	}
 	return sent
+}
+
+// Sent is a message tm sent: a request on a branch, or a reply upstream
+// (relayed or its own), with the socket it left from and where it went,
+// and what the request carried into its transaction.
+type Sent struct {
+	Request bool
+	Carried []byte
+	Local   *transport.Listener
+	Proto   sip.Transport
+	Dst     netip.AddrPort
+	Buf     []byte
+}
+
+// OnSend adds a hook told of each request tm sends on a branch and each
+// reply it sends upstream (siptrace's transaction mode). Modules add theirs
+// while they initialise; the hook runs with the transaction locked.
+func (tm *Module) OnSend(h func(s *Sent)) { tm.sendHooks = append(tm.sendHooks, h) }
+
+func (t *Trans) sent(request bool, local *transport.Listener, proto sip.Transport, dst netip.AddrPort, buf []byte) {
+	for _, h := range t.tm.sendHooks {
+		h(&Sent{Request: request, Carried: t.carried, Local: local, Proto: proto, Dst: dst, Buf: buf})
+	}
 }

@@ -132,6 +132,9 @@ func (t *Trans) sendUpstream(e *router.Env, code int, out []byte, local bool) er
 			t.tm.Stats.Local.Add(1)
 		}
 		err = t.upstream(e, out)
+		if len(t.tm.sendHooks) > 0 {
+			t.sent(false, t.pkt.Local, t.pkt.Proto, t.dst, out)
+		}
 	}
 	if code >= 200 && !t.final {
 		t.final = true
@@ -201,6 +204,9 @@ func (tm *Module) relay(c *router.Ctx) int {
 	// As Kamailio's t_relay (not t_newtran): an INVITE not answered yet
 	// gets a 100 before it is forwarded.
 	if t.method == sip.MethodINVITE && tm.auto100(c) && t.status < 100 {
+		if len(tm.sendHooks) > 0 && c.Kind == router.RouteRequest {
+			t.carried = c.Carry(nil) // the hooks see the 100 with the request's state (siptrace)
+		}
 		t.Reply(c, 100, tm.conf.auto100Reason, nil, nil)
 	}
 	if t.fork(c) == 0 {
@@ -330,6 +336,9 @@ func (t *Trans) branchOut(c *router.Ctx) bool {
 	t.tm.Stats.Relayed.Add(1)
 	if err := c.Env().Transport.Send(hop.Local, hop.Proto, hop.Addr, b.out); err != nil {
 		t.tm.sendErrors.Log(c.Log(), "tm: send failed", err)
+	}
+	if len(t.tm.sendHooks) > 0 {
+		t.sent(true, hop.Local, hop.Proto, hop.Addr, b.out)
 	}
 	now := time.Now()
 	if hop.Proto == sip.TransportUDP {

@@ -73,6 +73,7 @@ type Module struct {
 	replyHooks []ReplyHook
 	finalHooks []func(*Final)
 	relayHooks []func(*router.Ctx)
+	sendHooks  []func(*Sent)
 	// sendErrors logs the failed sends (a peer gone, a full stream) once a
 	// second with their count: a dead peer must not write a line per
 	// message.
