@@ -41,6 +41,10 @@ type Env struct {
 
 	// ReplyHook, set by tm, sees every reply after reply_route.
 	ReplyHook ReplyHook
+	// PreRequest are what modules run on each request received before
+	// request_route (Kamailio's pre-script callbacks); appended while the
+	// modules start.
+	PreRequest []func(c *Ctx)
 	// LogPrefix is log_prefix: what the lines logged about a message
 	// start with, formatted for it; nil for none.
 	LogPrefix *Format
@@ -310,6 +314,9 @@ func (w *Worker) Handle(p *transport.Packet) {
 	defer c.Finish()
 	if m.IsRequest() {
 		e.Stats.Requests.Add(1)
+		for _, f := range e.PreRequest {
+			f(c)
+		}
 		w.runMain(c, RouteRequest)
 	} else {
 		e.Stats.Replies.Add(1)

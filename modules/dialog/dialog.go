@@ -112,6 +112,7 @@ type Module struct {
 	// seqHooks see each request matched to a dialog (siptrace's dialog
 	// mode); set while the modules initialise.
 	seqHooks []func(c *router.Ctx)
+	hooks    []Hook
 	// pending are the events of changes made under mu, run (in order)
 	// by flushEvents once it is released; flushing is set while one
 	// goroutine runs them, so that an event route that ends a dialog
@@ -152,6 +153,36 @@ func (m *Module) flushEvents() {
 // the module matched (by loose_route or dlg_manage), before its state
 // changes.
 func (m *Module) OnSequential(h func(c *router.Ctx)) { m.seqHooks = append(m.seqHooks, h) }
+
+// The points of a dialog's life a Hook sees, Kamailio's DLGCB_CREATED,
+// DLGCB_EARLY, DLGCB_CONFIRMED_NA and DLGCB_DESTROY.
+const (
+	Created   = iota // c is the INVITE
+	Early            // c is a provisional reply (each one)
+	Confirmed        // c is the 2xx
+	Destroyed        // c is nil: the dialog is gone from memory
+)
+
+// Hook sees a dialog's life: the kind, the dialog's key (its "h_entry:h_id",
+// the same from Created to Destroyed) and the message. Hooks run under the
+// module's lock: they must not call the module.
+type Hook func(kind int, key string, c *router.Ctx)
+
+// OnDialog adds a Hook; set while the modules initialise.
+func (m *Module) OnDialog(h Hook) { m.hooks = append(m.hooks, h) }
+
+func (m *Module) run(kind int, d *dialog, c *router.Ctx) {
+	for _, h := range m.hooks {
+		h(kind, d.key(), c)
+	}
+}
+
+// Flag is dlg_flag (-1 when not set): a request with it set gets its
+// dialog when relayed.
+func (m *Module) Flag() int { return m.conf.dlgFlag }
+
+// DefaultTimeout is default_timeout, in seconds.
+func (m *Module) DefaultTimeout() int { return m.conf.defaultTimeout }
 
 // CallIDs is the set of Call-IDs of the dialogs the module keeps.
 func (m *Module) CallIDs() map[string]bool {
@@ -543,6 +574,7 @@ func (m *Module) newDialog(c *router.Ctx) *dialog {
 		m.stats.processed++
 	}
 	m.store(d)
+	m.run(Created, d, c)
 	return d
 }
 
@@ -780,6 +812,10 @@ func (m *Module) onReply(c *router.Ctx, carried []byte) {
 			m.stats.active++
 		}
 		ev = "dialog:start"
+		m.run(Confirmed, d, c)
+	}
+	if code > 100 && code < 200 && (d.state == stateUnconfirmed || d.state == stateEarly) {
+		m.run(Early, d, c)
 	}
 	if ev != "" {
 		m.pending = append(m.pending, event{d, ev})
@@ -902,6 +938,7 @@ func (m *Module) timer(now int64) {
 		case stateDeleted:
 			delete(m.byKey, k)
 			m.forget(d)
+			m.run(Destroyed, d, nil)
 		case stateUnconfirmed, stateEarly:
 			if d.early && m.conf.enableStats {
 				m.stats.early--
@@ -917,6 +954,7 @@ func (m *Module) timer(now int64) {
 			m.end(d, true, true)
 			delete(m.byKey, k) // nothing else holds it: gone at once, as in Kamailio
 			m.forget(d)
+			m.run(Destroyed, d, nil)
 		}
 	}
 	m.mu.Unlock()

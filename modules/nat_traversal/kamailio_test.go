@@ -157,3 +157,120 @@ func TestKamailioDifferential(t *testing.T) {
 		t.Logf("Kamailio's log:\n%s", pair.KamailioLog())
 	}
 }
+
+// dlgCfg: with the dialog module (dlg_flag 4), an initial INVITE has the
+// flag before the script runs; X-KA asks nat_keepalive; the callee sees
+// both in X-Flag. An OPTIONS with X-Case "q" says the statistics.
+const dlgCfg = `#!KAMAILIO
+%s
+loadmodule "tm.so"
+loadmodule "sl.so"
+loadmodule "rr.so"
+loadmodule "pv.so"
+loadmodule "kex.so"
+loadmodule "textops.so"
+loadmodule "siputils.so"
+loadmodule "dialog.so"
+loadmodule "nat_traversal.so"
+modparam("dialog", "dlg_flag", 4)
+modparam("nat_traversal", "keepalive_interval", 10)
+modparam("nat_traversal", "keepalive_state_file", "%s")
+
+request_route {
+	if (is_method("OPTIONS") && $hdr(X-Case) == $null) {
+		sl_send_reply("200", "OK");
+		exit;
+	}
+	if ($hdr(X-Case) == "q") {
+		append_to_reply("X-R: dialogs=$stat(dialog_endpoints) bindings=$stat(keepalive_endpoints)\r\n");
+		sl_send_reply("200", "OK");
+		exit;
+	}
+	if (has_totag()) {
+		if (loose_route() || is_method("ACK")) {
+			t_relay();
+			exit;
+		}
+		sl_send_reply("404", "Not here");
+		exit;
+	}
+	record_route();
+	$var(f) = "unset";
+	if (isflagset(4)) {
+		$var(f) = "set";
+	}
+	$var(ka) = "none";
+	if ($hdr(X-KA) != $null) {
+		nat_keepalive();
+		$var(ka) = $rc;
+	}
+	append_hf("X-Flag: $var(f) $var(ka)\r\n");
+	$du = $hdr(X-Dst);
+	t_relay();
+}
+`
+
+// TestKamailioDialogs: Kamailio 5.6 and kemi keep a caller that asked
+// nat_keepalive on its INVITE alive while the call lasts — the same
+// NOTIFY to it, one dialog endpoint — and forget it once the call ended.
+func TestKamailioDialogs(t *testing.T) {
+	dir := t.TempDir()
+	pair := kamailiotest.StartPair(t, func(listen string) string {
+		if listen != "" {
+			return fmt.Sprintf(dlgCfg, listen, filepath.Join(dir, "kamailio.state"))
+		}
+		return fmt.Sprintf(dlgCfg, "", filepath.Join(dir, "kemi.state"))
+	})
+	stats := func(proxy netip.AddrPort) string {
+		q := kamailiotest.NewUA(t)
+		q.Send(proxy, "OPTIONS sip:proxy SIP/2.0\nVia: SIP/2.0/UDP "+q.Addr()+";branch=z9hG4bK-q\nMax-Forwards: 70\nFrom: <sip:q@x>;tag=q\nTo: <sip:proxy>\n"+
+			"Call-ID: q-"+fmt.Sprint(time.Now().UnixNano())+"\nCSeq: 1 OPTIONS\nX-Case: q\nContent-Length: 0\n\n")
+		r, _ := q.Recv("SIP/2.0 200")
+		return kamailiotest.Hdr(r, "X-R")
+	}
+	type call struct {
+		proxy          netip.AddrPort
+		caller, callee *kamailiotest.UA
+		rr, callID     string
+	}
+	start := func(proxy netip.AddrPort) (*call, []string) {
+		c := &call{proxy: proxy, caller: kamailiotest.NewUA(t), callee: kamailiotest.NewUA(t), callID: fmt.Sprintf("natdlg-%d", time.Now().UnixNano())}
+		c.caller.Send(proxy, "INVITE sip:bob@example.com SIP/2.0\nVia: SIP/2.0/UDP "+c.caller.Addr()+";branch=z9hG4bK-i1\nMax-Forwards: 70\n"+
+			"From: <sip:alice@example.com>;tag=a1\nTo: <sip:bob@example.com>\nCall-ID: "+c.callID+"\nCSeq: 1 INVITE\n"+
+			"Contact: <sip:alice@"+c.caller.Addr()+">\nX-KA: 1\nX-Dst: sip:"+c.callee.Addr()+"\nContent-Length: 0\n\n")
+		inv, _ := c.callee.Recv("INVITE ")
+		c.rr = kamailiotest.Hdr(inv, "Record-Route")
+		c.callee.Send(kamailiotest.ViaAddr(t, inv), kamailiotest.Reply(inv, "180 Ringing", "b1", "Contact: <sip:bob@"+c.callee.Addr()+">\r\n"))
+		c.callee.Send(kamailiotest.ViaAddr(t, inv), kamailiotest.Reply(inv, "200 OK", "b1", "Contact: <sip:bob@"+c.callee.Addr()+">\r\n"))
+		c.caller.Recv("SIP/2.0 200")
+		c.caller.Send(proxy, "ACK sip:bob@"+c.callee.Addr()+" SIP/2.0\nVia: SIP/2.0/UDP "+c.caller.Addr()+";branch=z9hG4bK-a1\nMax-Forwards: 70\n"+
+			"Route: "+c.rr+"\nFrom: <sip:alice@example.com>;tag=a1\nTo: <sip:bob@example.com>;tag=b1\nCall-ID: "+c.callID+"\nCSeq: 1 ACK\nContent-Length: 0\n\n")
+		c.callee.Recv("ACK ")
+		return c, []string{"X-Flag: " + kamailiotest.Hdr(inv, "X-Flag"), "answered: " + stats(proxy)}
+	}
+	compare := func(name string, k, e []string) {
+		t.Helper()
+		if strings.Join(k, "\n") != strings.Join(e, "\n") {
+			t.Errorf("%s:\nKamailio:\n  %s\nkemi:\n  %s", name, strings.Join(k, "\n  "), strings.Join(e, "\n  "))
+		} else {
+			t.Logf("%s:\n  %s", name, strings.Join(e, "\n  "))
+		}
+	}
+	kc, kout := start(pair.Kamailio)
+	ec, eout := start(pair.Kemi)
+	compare("call", kout, eout)
+	compare("keepalive", []string{keepalive(t, pair.Kamailio, kc.caller)}, []string{keepalive(t, pair.Kemi, ec.caller)})
+	for _, c := range []*call{kc, ec} {
+		c.caller.Send(c.proxy, "BYE sip:bob@"+c.callee.Addr()+" SIP/2.0\nVia: SIP/2.0/UDP "+c.caller.Addr()+";branch=z9hG4bK-b1\nMax-Forwards: 70\n"+
+			"Route: "+c.rr+"\nFrom: <sip:alice@example.com>;tag=a1\nTo: <sip:bob@example.com>;tag=b1\nCall-ID: "+c.callID+"\nCSeq: 2 BYE\nContent-Length: 0\n\n")
+		b, _ := c.callee.Recv("BYE ")
+		c.callee.Send(kamailiotest.ViaAddr(t, b), kamailiotest.Reply(b, "200 OK", "b1", ""))
+		c.caller.Recv("SIP/2.0 200")
+	}
+	// Both forget a dialog a few seconds after its BYE (tm's wait time).
+	time.Sleep(7 * time.Second)
+	compare("after the BYE", []string{stats(pair.Kamailio)}, []string{stats(pair.Kemi)})
+	if t.Failed() {
+		t.Logf("Kamailio's log:\n%s", pair.KamailioLog())
+	}
+}

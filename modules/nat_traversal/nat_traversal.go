@@ -3,8 +3,8 @@
 // address its packets come from (fix_contact), and keepalive NOTIFYs (or
 // OPTIONS) to the NAT bindings of clients registered or subscribed
 // through this proxy (nat_keepalive), while their registrations or
-// subscriptions last; the bindings are kept in a state file across
-// restarts.
+// subscriptions last, and with the dialog module while their calls
+// last; the bindings are kept in a state file across restarts.
 package nat_traversal
 
 import (
@@ -25,6 +25,7 @@ import (
 	"github.com/kemi-sip/kemi/core/stats"
 	"github.com/kemi-sip/kemi/core/transport"
 	"github.com/kemi-sip/kemi/dispatch"
+	"github.com/kemi-sip/kemi/modules/dialog"
 	"github.com/kemi-sip/kemi/modules/sl"
 	"github.com/kemi-sip/kemi/modules/tm"
 )
@@ -44,7 +45,32 @@ type binding struct {
 	socket    *transport.Listener
 	regExpire int64
 	subExpire int64
-	phase     int // the second of the interval it is pinged in
+	phase     int              // the second of the interval it is pinged in
+	dialogs   map[string]int64 // the dialogs through it (by the dialog module's key): until when, 0 ended
+}
+
+// liveDialogs drops the dialogs ended or past their time and reports how
+// many are left; the lock is held.
+func (b *binding) liveDialogs(m *Module, now int64) int {
+	for k, exp := range b.dialogs {
+		if exp == 0 || now > exp {
+			if exp != 0 {
+				m.dialogEnds.Add(-1)
+			}
+			delete(b.dialogs, k)
+		}
+	}
+	return len(b.dialogs)
+}
+
+// dlgParam is what the module knows of a dialog (Kamailio's Dialog_Param):
+// the caller's and the answering callee's source URIs, the sources of the
+// provisional replies before the answer, until when it is kept alive.
+type dlgParam struct {
+	caller, callee string
+	candidates     []string
+	confirmed      bool
+	expire         int64
 }
 
 // Module is the nat_traversal module of one proxy.
@@ -68,6 +94,9 @@ type Module struct {
 	stop          chan struct{}
 	wg            sync.WaitGroup
 	tick          int
+	dlg           *dialog.Module       // nil: dialogs are not kept alive
+	dlgs          map[string]*dlgParam // by the dialog module's key
+	dialogEnds    atomic.Int64         // dialog_endpoints
 }
 
 var (
@@ -89,7 +118,7 @@ func init() {
 			p("keepalive_state_file", s, "keepalive_state", "where the bindings are kept across a restart"),
 			p("contact_match", i, "0", "1: a REGISTER's Contact matches the reply's by URI comparison, not as text"),
 		},
-		New: func() dispatch.Module { return &Module{table: map[string]*binding{}} },
+		New: func() dispatch.Module { return &Module{table: map[string]*binding{}, dlgs: map[string]*dlgParam{}} },
 	})
 	router.RegisterPV("source_uri", router.PVClass{Get: func(c *router.Ctx, _ *router.PV) router.Value {
 		return router.StrValue(sourceURI(c, true))
@@ -142,6 +171,10 @@ func (m *Module) Init(p *dispatch.Params) error {
 	}
 	s.OnReply(m.slReply)
 	t.OnReplyIn(m.tmReply)
+	if d, ok := p.Module("dialog").(*dialog.Module); ok {
+		m.dlg = d
+		d.OnDialog(m.dialogHook)
+	}
 	m.callidPrefix = strconv.FormatUint(uint64(rand.Uint32()>>1), 16)
 	m.callidCounter.Store(rand.Uint32() >> 1)
 	m.fromTag.Store(rand.Uint32() >> 1)
@@ -155,6 +188,19 @@ func (m *Module) Start(env *router.Env) error {
 		m.log = slog.Default()
 	}
 	m.restore()
+	if m.dlg != nil && m.dlg.Flag() >= 0 {
+		// Every initial INVITE gets the dialog flag, as Kamailio's
+		// pre-script callback does: a call to a phone kept alive keeps it
+		// alive while it lasts.
+		flag := uint64(1) << uint(m.dlg.Flag())
+		env.PreRequest = append(env.PreRequest, func(c *router.Ctx) {
+			if c.Msg.Method() == sip.MethodINVITE {
+				if to := c.Msg.To(); to != nil && len(to.Tag) == 0 {
+					c.Flags |= flag
+				}
+			}
+		})
+	}
 	m.stop = make(chan struct{})
 	m.wg.Add(1)
 	go func() {
@@ -192,7 +238,7 @@ func (m *Module) RegisterStats(r *stats.Registry) {
 	})
 	r.Func("nat_traversal", "registered_endpoints", "bindings with a registration", stats.Gauge, m.registered.Load)
 	r.Func("nat_traversal", "subscribed_endpoints", "bindings with a subscription", stats.Gauge, m.subscribed.Load)
-	r.Func("nat_traversal", "dialog_endpoints", "bindings with a dialog (none without the dialog module)", stats.Gauge, func() int64 { return 0 })
+	r.Func("nat_traversal", "dialog_endpoints", "dialogs kept alive, counted once per binding", stats.Gauge, m.dialogEnds.Load)
 }
 
 // sourceURI is sip:ip:port of the request's source; with transport the
@@ -344,8 +390,9 @@ func (s *reqState) RestoreCarried(b []byte) {
 
 // keepaliveReq is nat_keepalive: a REGISTER or SUBSCRIBE over UDP is
 // marked; its 2xx, sent here or relayed, starts or extends the keepalives
-// of its source. An INVITE needs the dialog module (kemi has none yet:
-// -1, as Kamailio without it).
+// of its source. An INVITE gets the dialog module's dlg_flag (its dialog
+// is made when it is relayed) and its source is kept alive while the
+// dialog lasts; without the dialog module -1, as Kamailio.
 func (m *Module) keepaliveReq(c *router.Ctx) int {
 	msg := c.Msg
 	if c.Pkt == nil || c.Pkt.Proto != sip.TransportUDP {
@@ -372,22 +419,34 @@ func (m *Module) keepaliveReq(c *router.Ctx) int {
 		}
 		return 1
 	case sip.MethodINVITE:
-		c.Log().Error("nat_traversal: cannot keep alive dialog without the dialog module being loaded", "route", c.Route)
-		return -1
+		if m.dlg == nil {
+			c.Log().Error("nat_traversal: cannot keep alive dialog without the dialog module being loaded", "route", c.Route)
+			return -1
+		}
+		st.on, st.method, st.src = true, sip.MethodINVITE, c.Src()
+		if f := m.dlg.Flag(); f >= 0 {
+			c.Flags |= 1 << uint(f) // have the dialog module trace this dialog
+		}
+		return 1
 	}
 	c.Log().Error("nat_traversal: unsupported method for keepalive", "route", c.Route)
 	return -1
 }
 
 // slReply is sl's hook: a 2xx sent here for a marked request.
-func (m *Module) slReply(c *router.Ctx, code int, headers, _ []byte) {
+func (m *Module) slReply(c *router.Ctx, code int, headers, out []byte) {
 	st := state.Of(c)
-	if !st.on || code < 200 || code >= 300 {
+	if !st.on || st.method == sip.MethodINVITE || code < 200 || code >= 300 {
 		return
 	}
+	// The reply sent, or (sent through the request's transaction) one
+	// made of the headers the sender gave.
+	raw := out
+	if raw == nil {
+		raw = []byte("SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.1\r\nFrom: <sip:a@b>\r\nTo: <sip:a@b>\r\nCall-ID: x\r\nCSeq: 1 REGISTER\r\n" + string(headers) + "Content-Length: 0\r\n\r\n")
+	}
 	var reply sip.Msg
-	raw := "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.1\r\nFrom: <sip:a@b>\r\nTo: <sip:a@b>\r\nCall-ID: x\r\nCSeq: 1 REGISTER\r\n" + string(headers) + "Content-Length: 0\r\n\r\n"
-	if reply.Parse([]byte(raw)) != nil {
+	if reply.Parse(raw) != nil {
 		return
 	}
 	m.replied(c, st, &reply)
@@ -405,8 +464,104 @@ func (m *Module) tmReply(c *router.Ctx, carried []byte) {
 	}
 	var st reqState
 	st.RestoreCarried(kept)
-	if st.on {
+	if st.on && st.method != sip.MethodINVITE {
 		m.replied(c, &st, c.Msg)
+	}
+}
+
+// dialogHook follows the dialogs (Kamailio's dialog callbacks): a dialog
+// made for an INVITE nat_keepalive marked keeps its caller's binding
+// alive; the sources of the provisional replies that already have a
+// binding (a phone registered with nat_keepalive) keep theirs while the
+// call rings, the answering one's for the whole call.
+func (m *Module) dialogHook(kind int, key string, c *router.Ctx) {
+	now := time.Now().Unix()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	p := m.dlgs[key]
+	switch kind {
+	case dialog.Created:
+		if c.Msg.Method() != sip.MethodINVITE {
+			return
+		}
+		p = &dlgParam{expire: now + int64(m.dlg.DefaultTimeout())}
+		m.dlgs[key] = p
+		st := state.Of(c)
+		if !st.on || st.method != sip.MethodINVITE || c.Pkt == nil || c.Pkt.Local == nil {
+			return
+		}
+		p.caller = sourceURI(c, false)
+		b := m.table[p.caller]
+		if b == nil {
+			src := c.Src()
+			b = &binding{uri: p.caller, addr: netip.AddrPortFrom(src.Addr().Unmap(), src.Port()), socket: c.Pkt.Local, phase: int(hash(p.caller) % uint32(m.interval))}
+			m.table[p.caller] = b
+		}
+		m.addDialog(b, key, p.expire)
+	case dialog.Early:
+		if p == nil || p.confirmed {
+			return // a late 1xx
+		}
+		uri := sourceURI(c, false)
+		for _, x := range p.candidates {
+			if x == uri {
+				return
+			}
+		}
+		p.candidates = append(p.candidates, uri)
+		if b := m.table[uri]; b != nil {
+			m.addDialog(b, key, p.expire)
+		}
+	case dialog.Confirmed:
+		if p == nil {
+			return
+		}
+		p.confirmed = true
+		uri := sourceURI(c, false)
+		for _, x := range p.candidates {
+			if x != uri {
+				m.endDialog(x, key) // an unanswered branch
+			}
+		}
+		p.candidates = nil
+		if b := m.table[uri]; b != nil {
+			m.addDialog(b, key, p.expire)
+			p.callee = uri
+		}
+	case dialog.Destroyed:
+		if p == nil {
+			return
+		}
+		for _, x := range append([]string{p.caller, p.callee}, p.candidates...) {
+			m.endDialog(x, key)
+		}
+		delete(m.dlgs, key)
+	}
+}
+
+// addDialog keeps a binding alive for a dialog; the lock is held.
+func (m *Module) addDialog(b *binding, key string, expire int64) {
+	if _, ok := b.dialogs[key]; ok {
+		return
+	}
+	if b.dialogs == nil {
+		b.dialogs = map[string]int64{}
+	}
+	b.dialogs[key] = expire
+	m.dialogEnds.Add(1)
+}
+
+// endDialog ends a dialog's keepalive of the binding of uri; the lock
+// is held.
+func (m *Module) endDialog(uri, key string) {
+	if uri == "" {
+		return
+	}
+	if b := m.table[uri]; b != nil {
+		if exp, ok := b.dialogs[key]; ok && exp > 0 {
+			b.dialogs[key] = 0
+			m.dialogEnds.Add(-1)
+		}
 	}
 }
 
@@ -523,7 +678,7 @@ func (m *Module) keepalive() {
 			m.subscribed.Add(-1)
 			b.subExpire = 0
 		}
-		if b.regExpire == 0 && b.subExpire == 0 {
+		if live := b.liveDialogs(m, now); b.regExpire == 0 && b.subExpire == 0 && live == 0 {
 			delete(m.table, uri)
 			continue
 		}
