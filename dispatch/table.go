@@ -133,7 +133,7 @@ func Build(loads []Load, settings []Setting) (*Table, error) {
 	for _, l := range t.loaded {
 		if m, ok := l.mod.(Initializer); ok {
 			if err := m.Init(t.params[l.info.Name]); err != nil {
-				return nil, fmt.Errorf("%s: %w", l.info.Name, err)
+				return nil, moduleError(l.info.Name, err)
 			}
 		}
 	}

@@ -243,13 +243,24 @@ var tables = []struct {
     totag VARCHAR(128) DEFAULT '' NOT NULL,
     direction VARCHAR(4) DEFAULT '' NOT NULL
 )`, `CREATE INDEX sip_trace_callid_idx ON sip_trace (callid)`}},
+	{"usr_preferences", 2, []string{`CREATE TABLE usr_preferences (
+    id %[1]s,
+    uuid VARCHAR(64) DEFAULT '' NOT NULL,
+    username VARCHAR(255) DEFAULT '0' NOT NULL,
+    domain VARCHAR(64) DEFAULT '' NOT NULL,
+    attribute VARCHAR(32) DEFAULT '' NOT NULL,
+    type INTEGER DEFAULT 0 NOT NULL,
+    value VARCHAR(128) DEFAULT '' NOT NULL,
+    last_modified TIMESTAMP WITHOUT TIME ZONE DEFAULT '2000-01-01 00:00:01' NOT NULL
+)`, `CREATE INDEX usr_preferences_ua_idx ON usr_preferences (uuid, attribute)`,
+		`CREATE INDEX usr_preferences_uda_idx ON usr_preferences (username, domain, attribute)`}},
 	{"acc", VersionAcc, []string{accDDL, `CREATE INDEX acc_callid_idx ON acc (callid)`}},
 	{"missed_calls", VersionMissed, []string{accDDL, `CREATE INDEX missed_calls_callid_idx ON missed_calls (callid)`}},
 }
 
 // Init creates the version, subscriber, location, dbaliases, speed_dial,
 // domain, domain_attrs, trusted, address, dispatcher, grp, re_grp, uri,
-// uacreg, dialog, dialog_vars, sip_trace, acc and missed_calls tables that do not exist yet
+// uacreg, dialog, dialog_vars, sip_trace, usr_preferences, acc and missed_calls tables that do not exist yet
 // (what `kamdbctl create` does for these modules) and reports which it
 // created.
 func (d *DB) Init(ctx context.Context) (created []string, err error) {

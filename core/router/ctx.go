@@ -88,9 +88,10 @@ type Ctx struct {
 }
 
 type avp struct {
-	name string
-	val  Value
-	buf  []byte
+	name   string
+	val    Value
+	buf    []byte
+	marked bool // stored in (or loaded from) avpops' table: Kamailio's AVP_IS_IN_DB
 }
 
 // EventArg is what an event route's function gets as its argument: the
@@ -335,15 +336,52 @@ func (c *Ctx) AVP(name string) Value {
 // AddAVP adds a value to $avp(name) (assignment adds, as in Kamailio).
 func (c *Ctx) AddAVP(name string, v Value) {
 	a := c.nextAVP()
+	a.marked = false
 	if a.name != name {
 		a.name = name
 	}
 	a.val = ownValue(v, &a.buf)
 }
 
+// AddAVPMarked is AddAVP for a value that came from avpops' table: it
+// is marked, as stored there.
+func (c *Ctx) AddAVPMarked(name string, v Value) {
+	c.AddAVP(name, v)
+	c.avps[len(c.avps)-1].marked = true
+}
+
+// AVPEntry is one AVP: its name, its value (a copy) and whether it is
+// marked (AddAVPMarked, MarkAVP).
+type AVPEntry struct {
+	Name   string
+	Val    Value
+	Marked bool
+}
+
+// AVPEntries are all the AVPs, the last added first.
+func (c *Ctx) AVPEntries() []AVPEntry {
+	out := make([]AVPEntry, 0, len(c.avps))
+	for i := len(c.avps) - 1; i >= 0; i-- {
+		v := c.avps[i].val
+		if v.Kind == Str {
+			v = StrValue(v.String())
+		}
+		out = append(out, AVPEntry{c.avps[i].name, v, c.avps[i].marked})
+	}
+	return out
+}
+
+// MarkAVP marks the AVP at index i of AVPEntries (0: the last added).
+func (c *Ctx) MarkAVP(i int) {
+	if j := len(c.avps) - 1 - i; j >= 0 && j < len(c.avps) {
+		c.avps[j].marked = true
+	}
+}
+
 // addAVP is AddAVP for a name in bytes (Uncarry's).
 func (c *Ctx) addAVP(name []byte, v Value) {
 	a := c.nextAVP()
+	a.marked = false
 	if a.name != string(name) {
 		a.name = string(name)
 	}
@@ -358,6 +396,42 @@ func (c *Ctx) nextAVP() *avp {
 		c.avps = append(c.avps, avp{})
 	}
 	return &c.avps[len(c.avps)-1]
+}
+
+// AVPValues are the values of $avp(name), the last added first (Kamailio's
+// search order), copied: they outlive changes to the AVPs.
+func (c *Ctx) AVPValues(name string) []Value {
+	var out []Value
+	for i := len(c.avps) - 1; i >= 0; i-- {
+		if c.avps[i].name == name {
+			v := c.avps[i].val
+			if v.Kind == Str {
+				v = StrValue(v.String())
+			}
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// DelAVPAt removes the value of $avp(name) at index i, counted from the
+// last added (0); false when there is none.
+func (c *Ctx) DelAVPAt(name string, i int) bool {
+	for j := len(c.avps) - 1; j >= 0; j-- {
+		if c.avps[j].name != name {
+			continue
+		}
+		if i > 0 {
+			i--
+			continue
+		}
+		for k := j; k < len(c.avps)-1; k++ {
+			c.avps[k], c.avps[k+1] = c.avps[k+1], c.avps[k] // each slot keeps its own buffer
+		}
+		c.avps = c.avps[:len(c.avps)-1]
+		return true
+	}
+	return false
 }
 
 // DelAVP removes every value of $avp(name).

@@ -16,10 +16,12 @@ type PV struct {
 	Arg   string // "x"
 	Data  any    // what the class's Parse prepared from Arg
 	// Index is n of $(name(arg)[n]), for the classes that take one
-	// (Indexed); 0 when not written.
-	Index int
-	cls   *PVClass
-	trans []transform
+	// (Indexed); 0 when not written. All is set for [*].
+	Index   int
+	Indexed bool
+	All     bool
+	cls     *PVClass
+	trans   []transform
 }
 
 // PVClass implements one kind of pseudo-variable.
@@ -81,15 +83,18 @@ func parsePV(s, base string) (*PV, error) {
 	if strings.HasPrefix(name, "(") && strings.HasSuffix(name, ")") {
 		name = name[1 : len(name)-1] // $(ru)
 	}
-	index, indexed := 0, false
+	index, indexed, all := 0, false, false
 	if strings.HasSuffix(name, "]") {
 		i := strings.LastIndexByte(name, '[')
 		if i < 0 || i < strings.LastIndexByte(name, ')') {
 			return nil, fmt.Errorf("pseudo-variable %q: unclosed '['", s)
 		}
-		n, err := strconv.Atoi(name[i+1 : len(name)-1])
+		n, err := 0, error(nil)
+		if all = name[i+1:len(name)-1] == "*"; !all {
+			n, err = strconv.Atoi(name[i+1 : len(name)-1])
+		}
 		if err != nil {
-			return nil, fmt.Errorf("pseudo-variable %q: index %q: want a number", s, name[i+1:len(name)-1])
+			return nil, fmt.Errorf("pseudo-variable %q: index %q: want a number or *", s, name[i+1:len(name)-1])
 		}
 		name, index, indexed = name[:i], n, true
 	}
@@ -115,7 +120,7 @@ func parsePV(s, base string) (*PV, error) {
 	if indexed && !cls.Indexed {
 		return nil, fmt.Errorf("pseudo-variable %q: $%s takes no index", s, class)
 	}
-	pv := &PV{Name: s, Class: class, Arg: arg, Index: index, cls: cls}
+	pv := &PV{Name: s, Class: class, Arg: arg, Index: index, Indexed: indexed, All: all, cls: cls}
 	if cls.Parse != nil {
 		if err := cls.Parse(pv); err != nil {
 			return nil, fmt.Errorf("pseudo-variable %q: %w", s, err)

@@ -18,7 +18,7 @@ func init() {
 	for mod, fns := range map[string]string{
 		"usrloc": "ul_add ul_rm",
 		"htable": "sht_lock sht_unlock",
-		"avpops": "avp_db_load avp_db_store avp_db_delete avp_db_query avp_pushto avp_op avp_subst avp_printf",
+		"pv":     "avp_printf",
 		"core":   "t_relay_to udp_mtu_try_proto",
 	} {
 		for _, f := range strings.Fields(fns) {

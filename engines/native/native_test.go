@@ -100,8 +100,8 @@ func TestSemantics(t *testing.T) {
 loadmodule "sanity.so"
 modparam("sanity", "autodrop", 1)
 request_route { $var(a) = 1; sanity_check("1", "0"); $var(b) = 1; }`, 1, map[string]string{"a": "1", "b": "1"}},
-		{"avp add and assign", `request_route { $avp(x) = 1; $avp(x) = 2; $var(v) = $avp(x); $avp(x) = $null; if ($avp(x) == $null) { $var(gone) = 1; } }`, 1,
-			map[string]string{"v": "2", "gone": "1"}},
+		{"avp add and assign", `request_route { $avp(x) = 1; $avp(x) = 2; $avp(x) = 3; $var(v) = $avp(x); $var(all) = $(avp(x)[*]); $var(first) = $(avp(x)[-1]); $avp(x) = $null; $var(one) = $avp(x); $(avp(x)[*]) = $null; if ($avp(x) == $null) { $var(gone) = 1; } }`, 1,
+			map[string]string{"v": "3", "all": "3, 2, 1", "first": "1", "one": "2", "gone": "1"}},
 		{"ru assignment", `request_route { $ru = "sip:bob@example.com"; $rU = "carol"; $var(r) = $ru; }`, 1, map[string]string{"r": "sip:carol@example.com"}},
 		{"address literals", `request_route { if (src_ip == 127.0.0.1 && src_ip != 10.0.0.1 && src_ip == 127.0.0.0/8 && "127.0.0.1" == 127.0.0.1 && $si != 192.168.0.0/16) { $var(ip) = 1; } }`, 1,
 			map[string]string{"ip": "1"}},
@@ -146,7 +146,7 @@ request_route { $var(a) = 1; sanity_check("1", "0"); $var(b) = 1; }`, 1, map[str
 func TestLoadErrors(t *testing.T) {
 	cases := []struct{ name, text, want string }{
 		{"unknown function", "request_route {\n  frobnicate();\n}", "t.cfg:2:3: unknown function frobnicate"},
-		{"unbuilt module", "request_route {\n  avp_db_load(\"$fu\", \"$avp(x)\");\n}", "t.cfg:2:3: function avp_db_load (module avpops) is not built yet"},
+		{"unbuilt module", "request_route {\n  sht_lock(\"a=>b\");\n}", "t.cfg:2:3: function sht_lock (module htable) is not built yet"},
 		{"not loaded", "request_route {\n  mf_process_maxfwd_header(\"10\");\n}", `t.cfg:2:3: function mf_process_maxfwd_header needs loadmodule "maxfwd.so"`},
 		{"unknown route", "request_route {\n  route(NOPE);\n}", "t.cfg:2:3: unknown route NOPE"},
 		{"parameter count", "loadmodule \"sl.so\"\nrequest_route {\n  sl_send_reply(\"404\");\n}", "t.cfg:3:3: sl_send_reply: wrong number of parameters: 1 given, 2 expected"},

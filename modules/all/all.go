@@ -7,6 +7,7 @@ import (
 	_ "github.com/kemi-sip/kemi/modules/auth"
 	_ "github.com/kemi-sip/kemi/modules/auth_db"
 	_ "github.com/kemi-sip/kemi/modules/auth_ephemeral"
+	_ "github.com/kemi-sip/kemi/modules/avpops"
 	_ "github.com/kemi-sip/kemi/modules/cfgutils"
 	_ "github.com/kemi-sip/kemi/modules/core"
 	_ "github.com/kemi-sip/kemi/modules/corex"

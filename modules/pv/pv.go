@@ -309,17 +309,55 @@ func registerClasses() {
 		Set: func(c *router.Ctx, pv *router.PV, v router.Value) error { c.W.SetVar(pv.Arg, v); return nil },
 	})
 	reg("xavp", router.PVClass{Arg: true, Parse: parseXAVP, Get: getXAVP, Set: setXAVP})
-	reg("avp", router.PVClass{Arg: true, Parse: parseAVP,
-		Get: func(c *router.Ctx, pv *router.PV) router.Value { return c.AVP(pv.Data.(string)) },
+	reg("avp", router.PVClass{Arg: true, Parse: parseAVP, Indexed: true, Get: getAVP,
+		// Kamailio's pv_set_avp: $null deletes the last value added, all of
+		// them with [*]; a value is added, the others deleted first with
+		// [*] (a number index is not looked at).
 		Set: func(c *router.Ctx, pv *router.PV, v router.Value) error {
+			name := pv.Data.(string)
+			if pv.All {
+				c.DelAVP(name)
+			}
 			if v.Kind == router.Null {
-				c.DelAVP(pv.Data.(string))
+				c.DelAVPAt(name, 0)
 				return nil
 			}
-			c.AddAVP(pv.Data.(string), v)
+			c.AddAVP(name, v)
 			return nil
 		},
 	})
+}
+
+// getAVP is $avp(x), its last value; $(avp(x)[n]) the n-th from the last
+// (0 the last), from the first with n < 0 (-1 the first); $(avp(x)[*])
+// all of them, the last first, joined by ", ".
+func getAVP(c *router.Ctx, pv *router.PV) router.Value {
+	name := pv.Data.(string)
+	if !pv.Indexed {
+		return c.AVP(name)
+	}
+	vals := c.AVPValues(name)
+	if pv.All {
+		if len(vals) == 0 {
+			return router.Value{}
+		}
+		var b []byte
+		for i, v := range vals {
+			if i > 0 {
+				b = append(b, ", "...)
+			}
+			b = v.AppendTo(b)
+		}
+		return router.StrValue(string(b))
+	}
+	i := pv.Index
+	if i < 0 {
+		i += len(vals)
+	}
+	if i < 0 || i >= len(vals) {
+		return router.Value{}
+	}
+	return vals[i]
 }
 
 // parseAVP accepts $avp(name), $avp(s:name) and $avp(i:n).

@@ -422,6 +422,18 @@ func (m *Module) run(c *router.Ctx, sc *conn, d *db.DB, q string) (*table, error
 		m.setAffected(c, sc.name, n)
 		return nil, nil
 	}
+	t, err := readTable(ctx, d, q)
+	if err != nil {
+		return nil, err
+	}
+	if d.URL.Driver != db.SQLite { // MySQL and PostgreSQL count a SELECT's rows
+		m.setAffected(c, sc.name, int64(len(t.rows)))
+	}
+	return t, nil
+}
+
+// readTable runs a query that returns rows.
+func readTable(ctx context.Context, d *db.DB, q string) (*table, error) {
 	rows, err := d.RawQuery(ctx, q)
 	if err != nil {
 		return nil, err
@@ -456,10 +468,31 @@ func (m *Module) run(c *router.Ctx, sc *conn, d *db.DB, q string) (*table, error
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	if d.URL.Driver != db.SQLite { // MySQL and PostgreSQL count a SELECT's rows
-		m.setAffected(c, sc.name, int64(len(t.rows)))
-	}
 	return t, nil
+}
+
+// Rows runs q, SQL a script wrote, for the modules that turn its answer
+// into variables (avpops' avp_db_query): a query that returns rows gives
+// them with Kamailio's types (an int — a BIGINT too —, a string, or null
+// for a null and for the types Kamailio's database layer has no case
+// for); another statement runs and gives none. The bool says which.
+func Rows(ctx context.Context, d *db.DB, q string) (rows [][]router.Value, read bool, err error) {
+	if !isRead(q) {
+		_, err := d.RawExec(ctx, q)
+		return nil, false, err
+	}
+	t, err := readTable(ctx, d, q)
+	if err != nil {
+		return nil, true, err
+	}
+	for _, r := range t.rows {
+		vs := make([]router.Value, len(r))
+		for j, v := range r {
+			vs[j] = value(t.kinds[j], v, true)
+		}
+		rows = append(rows, vs)
+	}
+	return rows, true, nil
 }
 
 func (m *Module) setAffected(c *router.Ctx, con string, n int64) {

@@ -165,16 +165,17 @@ func replaceStr(c *router.Ctx, r region, old, with, mode string) int {
 	return apply(c, r, src, off, locs, func(int) []byte { return []byte(with) })
 }
 
-// substExpr is a parsed sed-like "/re/replacement/flags": the delimiter
+// Subst is a parsed sed-like "/re/replacement/flags": the delimiter
 // is the first character; \N in the replacement is a group; flags i
-// (ignore case) and g (every match).
-type substExpr struct {
+// (ignore case) and g (every match). Other modules apply one to a value
+// with Apply (avpops' avp_subst).
+type Subst struct {
 	re     *regexp.Regexp
 	repl   string
 	global bool
 }
 
-func parseSubst(s string) (*substExpr, error) {
+func ParseSubst(s string) (*Subst, error) {
 	bad := errors.New("subst expression " + s + ": want /regexp/replacement/flags")
 	if len(s) < 4 {
 		return nil, bad
@@ -206,12 +207,12 @@ func parseSubst(s string) (*substExpr, error) {
 	if err != nil {
 		return nil, errors.New("subst expression " + s + ": " + err.Error())
 	}
-	return &substExpr{re: re, repl: parts[1], global: strings.Contains(parts[2], "g")}, nil
+	return &Subst{re: re, repl: parts[1], global: strings.Contains(parts[2], "g")}, nil
 }
 
 // expand is the replacement for a match: \0..\9 its groups, \\ a
 // backslash.
-func (e *substExpr) expand(src []byte, m []int) []byte {
+func (e *Subst) expand(src []byte, m []int) []byte {
 	var out []byte
 	for i := 0; i < len(e.repl); i++ {
 		ch := e.repl[i]
@@ -234,8 +235,30 @@ func (e *substExpr) expand(src []byte, m []int) []byte {
 	return out
 }
 
+// Apply is src with the expression applied, the replacement's
+// pseudo-variables first written by pv (nil: none); ok is false when
+// nothing matched.
+func (e *Subst) Apply(src []byte, pv func(repl string) string) (out []byte, ok bool) {
+	x := e
+	if pv != nil {
+		y := *e
+		y.repl = pv(e.repl)
+		x = &y
+	}
+	locs, with := x.run(src)
+	if len(locs) == 0 {
+		return nil, false
+	}
+	prev := 0
+	for i, l := range locs {
+		out = append(append(out, src[prev:l[0]]...), with[i]...)
+		prev = l[1]
+	}
+	return append(out, src[prev:]...), true
+}
+
 // run applies the expression to src: the matches and their replacements.
-func (e *substExpr) run(src []byte) ([][]int, [][]byte) {
+func (e *Subst) run(src []byte) ([][]int, [][]byte) {
 	n := 1
 	if e.global {
 		n = -1
@@ -255,11 +278,11 @@ func (e *substExpr) run(src []byte) ([][]int, [][]byte) {
 const maxSubsts = 1024
 
 // compileSubst is expr parsed, once per expression.
-func (m *Module) compileSubst(c *router.Ctx, expr string) *substExpr {
+func (m *Module) compileSubst(c *router.Ctx, expr string) *Subst {
 	if v, ok := m.substs.Load(expr); ok {
-		return v.(*substExpr)
+		return v.(*Subst)
 	}
-	e, err := parseSubst(expr)
+	e, err := ParseSubst(expr)
 	if err != nil {
 		c.Log().Error("textops: "+err.Error(), "route", c.Route)
 		return nil

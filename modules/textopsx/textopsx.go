@@ -48,10 +48,10 @@ func (Module) Exports() []dispatch.Export {
 		{Name: "keep_hf", Ret: dispatch.Int, Fn: dispatch.F0(func(c *router.Ctx) int { return keepHF(c, "") })},
 		{Name: "keep_hf_re", Native: "keep_hf", Ret: dispatch.Int, Fn: dispatch.FS(keepHF)},
 		{Name: "fnmatch", Ret: dispatch.Int, Fn: dispatch.FSS(func(c *router.Ctx, v, pat string) int {
-			return dispatch.Result(fnmatch(pat, v, false))
+			return dispatch.Result(Fnmatch(pat, v, false))
 		})},
 		{Name: "fnmatch_ex", Native: "fnmatch", Ret: dispatch.Int, Fn: dispatch.FSSS(func(c *router.Ctx, v, pat, flags string) int {
-			return dispatch.Result(fnmatch(pat, v, strings.ContainsAny(flags, "iI")))
+			return dispatch.Result(Fnmatch(pat, v, strings.ContainsAny(flags, "iI")))
 		})},
 
 		{Name: "append_hf_value", Ret: dispatch.Int, Fn: dispatch.FSS(func(c *router.Ctx, hf, v string) int { return hfValue(c, opAppend, hf, v, false) })},
@@ -188,10 +188,10 @@ func keepHF(c *router.Ctx, re string) int {
 	return 1
 }
 
-// fnmatch matches s against a shell pattern as fnmatch(3) without flags
+// Fnmatch matches s against a shell pattern as Fnmatch(3) without flags
 // does: * and ? match any character ('/' and a leading '.' included),
 // [...] a set ([!...] or [^...] its complement, a-z a range), \ quotes.
-func fnmatch(pat, s string, fold bool) bool {
+func Fnmatch(pat, s string, fold bool) bool {
 	if fold {
 		pat, s = strings.ToLower(pat), strings.ToLower(s)
 	}
