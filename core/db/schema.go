@@ -254,15 +254,21 @@ var tables = []struct {
     last_modified TIMESTAMP WITHOUT TIME ZONE DEFAULT '2000-01-01 00:00:01' NOT NULL
 )`, `CREATE INDEX usr_preferences_ua_idx ON usr_preferences (uuid, attribute)`,
 		`CREATE INDEX usr_preferences_uda_idx ON usr_preferences (username, domain, attribute)`}},
+	{"secfilter", 1, []string{`CREATE TABLE secfilter (
+    id %[1]s,
+    action SMALLINT DEFAULT 0 NOT NULL,
+    type SMALLINT DEFAULT 0 NOT NULL,
+    data VARCHAR(64) DEFAULT '' NOT NULL
+)`, `CREATE INDEX secfilter_secfilter_idx ON secfilter (action, type, data)`}},
 	{"acc", VersionAcc, []string{accDDL, `CREATE INDEX acc_callid_idx ON acc (callid)`}},
 	{"missed_calls", VersionMissed, []string{accDDL, `CREATE INDEX missed_calls_callid_idx ON missed_calls (callid)`}},
 }
 
 // Init creates the version, subscriber, location, dbaliases, speed_dial,
 // domain, domain_attrs, trusted, address, dispatcher, grp, re_grp, uri,
-// uacreg, dialog, dialog_vars, sip_trace, usr_preferences, acc and missed_calls tables that do not exist yet
-// (what `kamdbctl create` does for these modules) and reports which it
-// created.
+// uacreg, dialog, dialog_vars, sip_trace, usr_preferences, secfilter, acc
+// and missed_calls tables that do not exist yet (what `kamdbctl create`
+// does for these modules) and reports which it created.
 func (d *DB) Init(ctx context.Context) (created []string, err error) {
 	pk := "INTEGER PRIMARY KEY NOT NULL"
 	switch d.URL.Driver {

@@ -44,6 +44,7 @@ import (
 	_ "github.com/kemi-sip/kemi/modules/rtpproxy"
 	_ "github.com/kemi-sip/kemi/modules/sanity"
 	_ "github.com/kemi-sip/kemi/modules/sdpops"
+	_ "github.com/kemi-sip/kemi/modules/secfilter"
 	_ "github.com/kemi-sip/kemi/modules/siptrace"
 	_ "github.com/kemi-sip/kemi/modules/siputils"
 	_ "github.com/kemi-sip/kemi/modules/sl"

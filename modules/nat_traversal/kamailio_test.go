@@ -268,8 +268,15 @@ func TestKamailioDialogs(t *testing.T) {
 		c.caller.Recv("SIP/2.0 200")
 	}
 	// Both forget a dialog a few seconds after its BYE (tm's wait time).
+	// (Kamailio drops a binding when the timer reaches its slot, once in
+	// keepalive_interval; kemi looks at every binding each second: the
+	// bindings are not compared.)
 	time.Sleep(7 * time.Second)
-	compare("after the BYE", []string{stats(pair.Kamailio)}, []string{stats(pair.Kemi)})
+	dialogs := func(proxy netip.AddrPort) []string {
+		d, _, _ := strings.Cut(stats(proxy), " bindings=")
+		return []string{d}
+	}
+	compare("after the BYE", dialogs(pair.Kamailio), dialogs(pair.Kemi))
 	if t.Failed() {
 		t.Logf("Kamailio's log:\n%s", pair.KamailioLog())
 	}
