@@ -128,6 +128,16 @@ func (r *Registry) Func(group, name, help string, kind Kind, read func() int64) 
 	r.mu.Unlock()
 }
 
+// Guarded is a reading of *v made under mu, for Func: a module's
+// counters kept under its own lock.
+func Guarded(mu sync.Locker, v *int64) func() int64 {
+	return func() int64 {
+		mu.Lock()
+		defer mu.Unlock()
+		return *v
+	}
+}
+
 // Uint is Func for a module's unsigned counter.
 func (r *Registry) Uint(group, name, help string, c *atomic.Uint64) {
 	r.Func(group, name, help, Counter, func() int64 { return int64(c.Load()) })

@@ -4,14 +4,11 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/kemi-sip/kemi/core/db"
 	"github.com/kemi-sip/kemi/engines/enginetest/kamailiotest"
-	"github.com/kemi-sip/kemi/modules/moduletest"
 )
 
 // diffCfg runs the avpops calls of the case in X-Case and answers with
@@ -216,37 +213,16 @@ func subscriber(t *testing.T, url string) {
 // made by Kamailio's schema scripts (SQLite) or kemi's (MariaDB): the
 // same return codes and the same AVPs.
 func TestKamailioDifferential(t *testing.T) {
-	for _, be := range []struct {
-		name, module string
-		urls         func(t *testing.T) (kam, kemi string)
-	}{
-		{"SQLite", "db_sqlite.so", func(t *testing.T) (string, string) {
-			mk := func() string {
-				p := filepath.Join(t.TempDir(), "avp.db")
-				d, err := db.Open("sqlite://" + p)
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer d.Close()
-				if err := d.ExecFiles(context.Background(), "/usr/share/kamailio/db_sqlite", db.KamailioScripts...); err != nil {
-					t.Fatal(err)
-				}
-				return p
-			}
-			kamailiotest.Need(t)
-			return "sqlite:///" + mk(), "sqlite://" + mk()
-		}},
-		{"MariaDB", "db_mysql.so", func(t *testing.T) (string, string) { return moduletest.MySQL(t), moduletest.MySQL(t) }},
-	} {
-		t.Run(be.name, func(t *testing.T) {
-			kurl, eurl := be.urls(t)
-			subscriber(t, strings.Replace(kurl, "sqlite:///", "sqlite://", 1))
+	for _, be := range kamailiotest.Databases() {
+		t.Run(be.Name, func(t *testing.T) {
+			kurl, eurl := be.URLs(t)
+			subscriber(t, kamailiotest.KemiURL(kurl))
 			subscriber(t, eurl)
 			pair := kamailiotest.StartPair(t, func(listen string) string {
 				if listen != "" {
-					return fmt.Sprintf(diffCfg, listen, be.module, kurl)
+					return fmt.Sprintf(diffCfg, listen, be.Module, kurl)
 				}
-				return fmt.Sprintf(diffCfg, "", be.module, eurl)
+				return fmt.Sprintf(diffCfg, "", be.Module, eurl)
 			})
 			t.Cleanup(func() {
 				if t.Failed() {

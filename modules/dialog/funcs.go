@@ -830,13 +830,7 @@ func (m *Module) rpcNode(d *dialog) map[string]any {
 
 // RegisterStats registers Kamailio's dialog statistics.
 func (m *Module) RegisterStats(r *stats.Registry) {
-	read := func(v *int64) func() int64 {
-		return func() int64 {
-			m.mu.Lock()
-			defer m.mu.Unlock()
-			return *v
-		}
-	}
+	read := func(v *int64) func() int64 { return stats.Guarded(&m.mu, v) }
 	r.Func("dialog", "active_dialogs", "dialogs confirmed and not ended", stats.Gauge, read(&m.stats.active))
 	r.Func("dialog", "early_dialogs", "dialogs with a provisional reply", stats.Gauge, read(&m.stats.early))
 	r.Func("dialog", "processed_dialogs", "dialogs made", stats.Counter, read(&m.stats.processed))

@@ -4,14 +4,11 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/kemi-sip/kemi/core/db"
 	"github.com/kemi-sip/kemi/engines/enginetest/kamailiotest"
-	"github.com/kemi-sip/kemi/modules/moduletest"
 )
 
 // diffCfg answers each request with the results of every check in X-R.
@@ -108,38 +105,17 @@ func ask(t *testing.T, srv netip.AddrPort, r [7]string) string {
 // with exact and prefix destination matching, give every check the same
 // result for the same requests.
 func TestKamailioDifferential(t *testing.T) {
-	for _, be := range []struct {
-		name, module string
-		urls         func(t *testing.T) (kam, kemi string)
-	}{
-		{"SQLite", "db_sqlite.so", func(t *testing.T) (string, string) {
-			kamailiotest.Need(t)
-			mk := func() string {
-				p := filepath.Join(t.TempDir(), "secf.db")
-				d, err := db.Open("sqlite://" + p)
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer d.Close()
-				if err := d.ExecFiles(context.Background(), "/usr/share/kamailio/db_sqlite", db.KamailioScripts...); err != nil {
-					t.Fatal(err)
-				}
-				return p
-			}
-			return "sqlite:///" + mk(), "sqlite://" + mk()
-		}},
-		{"MariaDB", "db_mysql.so", func(t *testing.T) (string, string) { return moduletest.MySQL(t), moduletest.MySQL(t) }},
-	} {
+	for _, be := range kamailiotest.Databases() {
 		for _, exact := range []int{1, 0} {
-			t.Run(fmt.Sprintf("%s/exact=%d", be.name, exact), func(t *testing.T) {
-				kurl, eurl := be.urls(t)
-				fill(t, strings.Replace(kurl, "sqlite:///", "sqlite://", 1), rules...)
+			t.Run(fmt.Sprintf("%s/exact=%d", be.Name, exact), func(t *testing.T) {
+				kurl, eurl := be.URLs(t)
+				fill(t, kamailiotest.KemiURL(kurl), rules...)
 				fill(t, eurl, rules...)
 				pair := kamailiotest.StartPair(t, func(listen string) string {
 					if listen != "" {
-						return fmt.Sprintf(diffCfg, listen, be.module, kurl, exact)
+						return fmt.Sprintf(diffCfg, listen, be.Module, kurl, exact)
 					}
-					return fmt.Sprintf(diffCfg, "", be.module, eurl, exact)
+					return fmt.Sprintf(diffCfg, "", be.Module, eurl, exact)
 				})
 				t.Cleanup(func() {
 					if t.Failed() {

@@ -98,9 +98,6 @@ func (m *Module) Init(p *dispatch.Params) error {
 	m.dbURL, m.table = p.Str("db_url", ""), p.Str("table_name", "secfilter")
 	m.actionCol, m.typeCol, m.dataCol = p.Str("action_col", "action"), p.Str("type_col", "type"), p.Str("data_col", "data")
 	m.exact = p.Int("dst_exact_match", 1) != 0
-	if m.dbURL == "" {
-		return fmt.Errorf("secfilter: Database not configured (db_url)")
-	}
 	for n, v := range map[string]string{"table_name": m.table, "action_col": m.actionCol, "type_col": m.typeCol, "data_col": m.dataCol} {
 		if err := db.Ident(n, v); err != nil {
 			return fmt.Errorf("secfilter: %w", err)
@@ -109,8 +106,13 @@ func (m *Module) Init(p *dispatch.Params) error {
 	return nil
 }
 
-// Start loads the lists; the table must be version 1.
+// Start loads the lists; the table must be version 1. Without db_url it
+// refuses to start, as Kamailio's mod_init does (kemi -api-list, which
+// loads every module, does not start them).
 func (m *Module) Start(*router.Env) error {
+	if m.dbURL == "" {
+		return fmt.Errorf("secfilter: Database not configured (db_url)")
+	}
 	if err := m.load(true); err != nil {
 		return fmt.Errorf("secfilter: %w", err)
 	}

@@ -66,20 +66,7 @@ func rows(t *testing.T, url string) []string {
 // a To tag: Kamailio writes NULL for a missing one, which the table's NOT
 // NULL refuses — its row is lost; kemi writes ”.)
 func TestKamailioDatabase(t *testing.T) {
-	mk := func() string {
-		p := filepath.Join(t.TempDir(), "trace.db")
-		d, err := db.Open("sqlite://" + p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := d.ExecFiles(context.Background(), "/usr/share/kamailio/db_sqlite", db.KamailioScripts...); err != nil {
-			t.Fatal(err)
-		}
-		d.Close()
-		return p
-	}
-	kamailiotest.Need(t)
-	kp, ep := mk(), mk()
+	kp, ep := kamailiotest.SQLite(t), kamailiotest.SQLite(t)
 	pair := kamailiotest.StartPair(t, func(listen string) string {
 		if listen != "" {
 			return fmt.Sprintf(dbCfg, listen, "db_sqlite.so", "sqlite:///"+kp)

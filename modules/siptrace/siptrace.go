@@ -231,13 +231,7 @@ func (m *Module) Stop() {
 
 // RegisterStats registers Kamailio's counters.
 func (m *Module) RegisterStats(r *stats.Registry) {
-	read := func(v *int64) func() int64 {
-		return func() int64 {
-			m.mu.Lock()
-			defer m.mu.Unlock()
-			return *v
-		}
-	}
+	read := func(v *int64) func() int64 { return stats.Guarded(&m.mu, v) }
 	r.Func("siptrace", "traced_requests", "requests traced", stats.Counter, read(&m.stats.req))
 	r.Func("siptrace", "traced_replies", "replies traced", stats.Counter, read(&m.stats.rpl))
 }

@@ -126,29 +126,20 @@ func askQ(t *testing.T, srv netip.AddrPort, q, u string) string {
 // and on MariaDB: the answers are the same, the types included. Then sipp
 // pings kemi (a count per request), on PostgreSQL too.
 func TestKamailioDifferential(t *testing.T) {
-	for _, be := range []struct {
-		name, module string
-		urls         func(t *testing.T) (kam, kemi string)
-	}{
-		{"SQLite", "db_sqlite.so", func(t *testing.T) (string, string) {
-			kp, ep := filepath.Join(t.TempDir(), "kam.db"), filepath.Join(t.TempDir(), "kemi.db")
-			return "sqlite:///" + kp, "sqlite://" + ep
-		}},
-		{"MariaDB", "db_mysql.so", func(t *testing.T) (string, string) { return moduletest.MySQL(t), moduletest.MySQL(t) }},
-	} {
-		t.Run(be.name, func(t *testing.T) {
-			kurl, eurl := be.urls(t)
-			makeTable(t, strings.Replace(kurl, "sqlite:///", "sqlite://", 1))
+	for _, be := range kamailiotest.Databases() {
+		t.Run(be.Name, func(t *testing.T) {
+			kurl, eurl := be.URLs(t)
+			makeTable(t, kamailiotest.KemiURL(kurl))
 			makeTable(t, eurl)
 			pair := kamailiotest.StartPair(t, func(listen string) string {
 				if listen != "" {
-					return fmt.Sprintf(diffCfg, listen, be.module, kurl)
+					return fmt.Sprintf(diffCfg, listen, be.Module, kurl)
 				}
-				return fmt.Sprintf(diffCfg, "", be.module, eurl)
+				return fmt.Sprintf(diffCfg, "", be.Module, eurl)
 			})
 			for _, q := range queries {
 				kv, ev := askQ(t, pair.Kamailio, q[0], q[1]), askQ(t, pair.Kemi, q[0], q[1])
-				if be.name == "SQLite" && q[1] != "" {
+				if be.Name == "SQLite" && q[1] != "" {
 					// Kamailio's db_sqlite cannot count affected rows ($sqlrows is
 					// null there); kemi counts them.
 					want := " n=2"

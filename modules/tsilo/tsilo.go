@@ -192,13 +192,7 @@ func (m *Module) byContact(c *router.Ctx, table, ruri, contact string) int {
 
 // RegisterStats registers Kamailio's tsilo statistics.
 func (m *Module) RegisterStats(r *stats.Registry) {
-	read := func(v *int64) func() int64 {
-		return func() int64 {
-			m.mu.Lock()
-			defer m.mu.Unlock()
-			return *v
-		}
-	}
+	read := func(v *int64) func() int64 { return stats.Guarded(&m.mu, v) }
 	r.Func("tsilo", "stored_ruris", "request URIs with transactions", stats.Gauge, read(&m.stats.storedRURIs))
 	r.Func("tsilo", "stored_transactions", "transactions stored", stats.Gauge, read(&m.stats.storedTrans))
 	r.Func("tsilo", "total_ruris", "request URIs stored since start", stats.Counter, read(&m.stats.totalRURIs))
