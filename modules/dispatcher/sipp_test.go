@@ -86,7 +86,8 @@ func uas(t *testing.T, sipp string, port int) *exec.Cmd {
 // TestFailoverWithSipp: sipp calls through kemi, round robin over three
 // sipp callees, every one probed (ds_probing_mode 1; sipp -aa answers
 // OPTIONS); one is killed in the middle of the run. Every call completes
-// (those sent to the dead one fail over after fr_timer), the dead one is
+// (those sent to the dead one fail over after fr_timer; one it answered
+// just before it died may end with 408 to its BYE), the dead one is
 // marked inactive and stays probed (dst-down ran), and once it is back
 // its probes bring it back in use (dst-up).
 func TestFailoverWithSipp(t *testing.T) {
@@ -110,7 +111,16 @@ func TestFailoverWithSipp(t *testing.T) {
 	dead := fmt.Sprintf("sip:127.0.0.1:%d", ports[1])
 	killed := time.AfterFunc(1500*time.Millisecond, func() { callees[1].Process.Kill() })
 	defer killed.Stop()
-	sipptest.Run(t, sipp, sipptest.Scenario("call-uac.xml"), "u1", px.Addr.String(), 300, 60, "-s", "bob")
+	// A call the killed callee answered just before it died gets 408 to
+	// its BYE (the callee is gone): the caller's scenario takes it.
+	scenario, rerr := os.ReadFile(sipptest.Scenario("call-uac.xml"))
+	if rerr != nil {
+		t.Fatal(rerr)
+	}
+	lenient := filepath.Join(dir, "call-uac.xml")
+	os.WriteFile(lenient, []byte(strings.Replace(string(scenario), `<recv response="200" crlf="true"/>`,
+		`<recv response="408" optional="true" next="end"/>`+"\n  "+`<recv response="200" crlf="true"/>`+"\n  "+`<label id="end"/>`, 1)), 0o644)
+	sipptest.Run(t, sipp, lenient, "u1", px.Addr.String(), 300, 60, "-s", "bob")
 
 	list1, err := px.Table.CallRPC("dispatcher.list")
 	if err != nil {
