@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 t="${FUZZTIME:-200000x}"
-for target in "core/sip FuzzParse" "core/sip FuzzURI" "core/sip FuzzDigest" "core/cfg FuzzParse" "core/router FuzzPV"; do
+for target in "core/sip FuzzParse" "core/sip FuzzURI" "core/sip FuzzDigest" "core/cfg FuzzParse" "core/router FuzzPV" "modules/topoh FuzzNetInOut"; do
   set -- $target
   echo "== $1 $2 ($t)"
   go test "./$1" -run '^$' -fuzz "^$2\$" -fuzztime "$t" 2>&1 | grep -E '^(fuzz: elapsed: [0-9hms]+, execs: [0-9]+ \(|PASS|FAIL|ok|---|\s+)' | tail -4

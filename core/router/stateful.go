@@ -102,6 +102,10 @@ func (c *Ctx) HasRoute(kind RouteKind, name string) bool {
 // to_ip, ...); ok false outside onsend_route.
 func (c *Ctx) SendHop() (Hop, bool) { return c.sendHop, c.sending }
 
+// SetSendHop makes hop what $sndto(...) and $snd(...) read, as in
+// onsend_route (topoh's event routes run with it); on false clears it.
+func (c *Ctx) SetSendHop(hop Hop, on bool) { c.sendHop, c.sending = hop, on }
+
 // OnSend runs onsend_route / ksr_onsend_route, when the script has one,
 // before a request leaves; false when the route dropped it.
 func (c *Ctx) OnSend(hop Hop) bool {

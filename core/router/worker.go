@@ -45,6 +45,11 @@ type Env struct {
 	// request_route (Kamailio's pre-script callbacks); appended while the
 	// modules start.
 	PreRequest []func(c *Ctx)
+	// NetIn, when set, sees every message received before it is parsed
+	// (Kamailio's SREV_NET_DATA_IN: topoh unmasks there) and returns the
+	// bytes to process: in itself when it changes nothing, else bytes
+	// appended to scratch (the worker's, kept until its next message).
+	NetIn func(in, scratch []byte) []byte
 	// LogPrefix is log_prefix: what the lines logged about a message
 	// start with, formatted for it; nil for none.
 	LogPrefix *Format
@@ -149,6 +154,7 @@ type Worker struct {
 	prefixBuf []byte // log_prefix formatted for the latency line (Ctx.logLine)
 
 	hasOnSend bool     // the script defines onsend_route: asked once, not per message
+	netIn     []byte   // the message Env.NetIn rewrote
 	hasReply  bool     // and reply_route
 	reload    Reloader // the engine, when its script can be reloaded
 	gen       uint64   // the script generation runner was built from
@@ -292,6 +298,11 @@ func (w *Worker) Handle(p *transport.Packet) {
 	w.Sync()
 	e := w.env
 	m := &w.msg
+	if e.NetIn != nil {
+		if b := e.NetIn(p.Buf, w.netIn[:0]); len(b) > 0 && len(p.Buf) > 0 && &b[0] != &p.Buf[0] {
+			w.netIn, p.Buf = b, b
+		}
+	}
 	if err := m.Parse(p.Buf); err != nil {
 		e.Stats.Malformed.Add(1)
 		w.rejectMalformed(p, err)

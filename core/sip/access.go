@@ -402,3 +402,14 @@ func (m *Msg) HasToken(t HdrType, tok string) bool {
 		}
 	}
 }
+
+// HeaderSpan is where header field i (0 ≤ i < NumHeaders) lies in the
+// message: its offset and length, from its name to the end of its last
+// line, the line end included.
+func (m *Msg) HeaderSpan(i int) (off, n int) {
+	h := &m.hdrs[i]
+	return int(h.name.s), int(h.next - h.name.s)
+}
+
+// HeadersEnd is the offset of the empty line that ends the headers.
+func (m *Msg) HeadersEnd() int { return m.hdrsEnd }

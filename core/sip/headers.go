@@ -143,6 +143,16 @@ func parseVia(b []byte, v *Via) (int, error) {
 	return j, nil
 }
 
+// ParseVia parses one via-parm ("SIP/2.0/UDP host:port;params"), all of
+// b; the parts of v point into b.
+func ParseVia(b []byte, v *Via) error {
+	n, err := parseVia(b, v)
+	if err == nil && skipLWS(b, n) < len(b) {
+		return headerError("unexpected text after via-parm")
+	}
+	return err
+}
+
 // Param returns a Via parameter by name.
 func (v *Via) Param(name string) ([]byte, bool) { return Param(v.Params, name) }
 

@@ -280,6 +280,10 @@ type Server struct {
 	closed atomic.Bool
 	done   chan struct{}
 	rec    *recorder // NewRecorder's: nothing is sent, it is kept
+	// Out, when set, sees every message before it is sent (Kamailio's
+	// SREV_NET_DATA_OUT: topoh masks the topology there) and returns the
+	// bytes to send. Set while the modules start, before Serve.
+	Out OutHook
 	// wqBytes are the bytes in every stream's write queue (tcp_wq_max).
 	wqBytes atomic.Int64
 }
@@ -455,9 +459,21 @@ func isKeepalive(b []byte) bool {
 	return true
 }
 
+// OutHook rewrites a message about to leave from local (nil: the
+// listener is still to be chosen) over proto to dst; it returns b when it
+// changes nothing.
+type OutHook func(local *Listener, proto sip.Transport, dst netip.AddrPort, b []byte) []byte
+
 // Send writes b to dst over proto, from the listener the packet came in on
 // when it fits. A TCP reply reuses the open connection to dst.
 func (s *Server) Send(from *Listener, proto sip.Transport, dst netip.AddrPort, b []byte) error {
+	if s.Out != nil {
+		b = s.Out(from, proto, dst, b)
+	}
+	return s.send(from, proto, dst, b)
+}
+
+func (s *Server) send(from *Listener, proto sip.Transport, dst netip.AddrPort, b []byte) error {
 	if s.rec != nil {
 		s.rec.add(proto, dst, b)
 		return nil
@@ -495,6 +511,9 @@ func (s *Server) Send(from *Listener, proto sip.Transport, dst netip.AddrPort, b
 // Reply sends b back to where p came from: on its stream for TCP, else
 // to dst (the Via's received/rport address) from p's socket.
 func (s *Server) Reply(p *Packet, dst netip.AddrPort, b []byte) error {
+	if s.Out != nil {
+		b = s.Out(p.Local, p.Proto, dst, b)
+	}
 	if s.rec != nil {
 		s.rec.add(p.Proto, dst, b)
 		return nil
@@ -505,7 +524,7 @@ func (s *Server) Reply(p *Packet, dst netip.AddrPort, b []byte) error {
 			return err // not on another connection: the peer is not reading this one
 		}
 	}
-	return s.Send(p.Local, p.Proto, dst, b)
+	return s.send(p.Local, p.Proto, dst, b)
 }
 
 // Listener is the first socket of a transport and address family, nil

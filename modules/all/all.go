@@ -56,6 +56,7 @@ import (
 	_ "github.com/kemi-sip/kemi/modules/tls"
 	_ "github.com/kemi-sip/kemi/modules/tm"
 	_ "github.com/kemi-sip/kemi/modules/tmx"
+	_ "github.com/kemi-sip/kemi/modules/topoh"
 	_ "github.com/kemi-sip/kemi/modules/tsilo"
 	_ "github.com/kemi-sip/kemi/modules/uac"
 	_ "github.com/kemi-sip/kemi/modules/uac_redirect"

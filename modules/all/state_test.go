@@ -39,6 +39,9 @@ var readOnly = map[string]string{
 	"uac.regColumns":           "the uacreg table's columns",
 	"uac.uacReqNames":          "the keys of $uac_req",
 	"moduletest.nonceRe":       "the test kit's pattern of a challenge's nonce",
+	"pv.sndNames":              "the names of $snd, $sndto and $sndfrom",
+	"topoh.ccittTab":           "the CRC-CCITT table (Kamailio's, made at init)",
+	"topoh.evNames":            "the names of topoh's event routes",
 }
 
 // TestNoPackageState: a module's state belongs to its value (dispatch.

@@ -249,6 +249,9 @@ func registerClasses() {
 		}
 		return router.IntValue(2)
 	}))
+	reg("snd", sndClass(true))
+	reg("sndto", sndClass(true))
+	reg("sndfrom", sndClass(false))
 	reg("si", msgGet(func(c *router.Ctx) router.Value { return str(c.SrcIP()) }))
 	reg("sp", msgGet(func(c *router.Ctx) router.Value { return router.IntValue(int64(c.Src().Port())) }))
 	// $su: the source as a SIP URI, sip:IP:PORT with ;transport= when not UDP.

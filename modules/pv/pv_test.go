@@ -1,10 +1,13 @@
 package pv_test
 
 import (
+	"fmt"
+	"net/netip"
 	"strings"
 	"testing"
 
 	"github.com/kemi-sip/kemi/core/router"
+	"github.com/kemi-sip/kemi/core/sip"
 	"github.com/kemi-sip/kemi/modules/moduletest"
 )
 
@@ -216,5 +219,27 @@ func TestNameAddrSelects(t *testing.T) {
 	})
 	if n := k.Call("pv.geti", "$sel(sys.now)"); n.I < 1700000000 {
 		t.Errorf("@sys.now %v", n)
+	}
+}
+
+// TestSend: $snd, $sndto and $sndfrom say where the message being sent
+// goes and leaves from while it is being sent (onsend_route, topoh's
+// event routes), null otherwise — Kamailio's names and numbers.
+func TestSend(t *testing.T) {
+	k := moduletest.New(t, "")
+	c := k.Request(invite)
+	k.Run([]moduletest.Case{{"pv.get", []any{"$sndto(ip)"}, ""}, {"pv.get", []any{"$snd(port)"}, ""}})
+	local := k.Transport.Listener(sip.TransportUDP, true)
+	c.SetSendHop(router.Hop{Addr: netip.MustParseAddrPort("192.0.2.30:5070"), Proto: sip.TransportUDP, Local: local}, true)
+	k.Run([]moduletest.Case{
+		{"pv.get", []any{"$sndto(ip)"}, "192.0.2.30"}, {"pv.get", []any{"$sndto(port)"}, "5070"}, {"pv.get", []any{"$snd(ip)"}, "192.0.2.30"},
+		{"pv.get", []any{"$sndto(proto)"}, "1"}, {"pv.get", []any{"$sndto(sproto)"}, "udp"}, {"pv.get", []any{"$sndto(af)"}, "2"},
+		{"pv.get", []any{"$sndfrom(ip)"}, local.IP}, {"pv.get", []any{"$sndfrom(port)"}, fmt.Sprint(local.Addr.Port())},
+		{"pv.get", []any{"$sndto(len)"}, fmt.Sprint(len(c.Msg.Bytes()))},
+	})
+	c.SetSendHop(router.Hop{}, false)
+	k.Run([]moduletest.Case{{"pv.get", []any{"$sndfrom(ip)"}, ""}})
+	if _, err := router.ParsePV("$sndto(nope)"); err == nil {
+		t.Error("$sndto(nope) parsed")
 	}
 }
