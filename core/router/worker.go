@@ -45,11 +45,12 @@ type Env struct {
 	// request_route (Kamailio's pre-script callbacks); appended while the
 	// modules start.
 	PreRequest []func(c *Ctx)
-	// NetIn, when set, sees every message received before it is parsed
-	// (Kamailio's SREV_NET_DATA_IN: topoh unmasks there) and returns the
-	// bytes to process: in itself when it changes nothing, else bytes
-	// appended to scratch (the worker's, kept until its next message).
-	NetIn func(in, scratch []byte) []byte
+	// NetIn, when set, sees every message received (p.Buf) before it is
+	// parsed (Kamailio's SREV_NET_DATA_IN: topoh unmasks there) and
+	// returns the bytes to process: p.Buf itself when it changes nothing,
+	// else bytes appended to scratch (the worker's, kept until its next
+	// message). Set while the modules start; one module sets it.
+	NetIn func(p *transport.Packet, scratch []byte) []byte
 	// LogPrefix is log_prefix: what the lines logged about a message
 	// start with, formatted for it; nil for none.
 	LogPrefix *Format
@@ -299,7 +300,7 @@ func (w *Worker) Handle(p *transport.Packet) {
 	e := w.env
 	m := &w.msg
 	if e.NetIn != nil {
-		if b := e.NetIn(p.Buf, w.netIn[:0]); len(b) > 0 && len(p.Buf) > 0 && &b[0] != &p.Buf[0] {
+		if b := e.NetIn(p, w.netIn[:0]); len(b) > 0 && len(p.Buf) > 0 && &b[0] != &p.Buf[0] {
 			w.netIn, p.Buf = b, b
 		}
 	}

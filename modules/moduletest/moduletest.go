@@ -375,3 +375,14 @@ func (k *Kit) Credentials(msg, user, realm, password string) string {
 	cred := `Authorization: Digest username="` + user + `", realm="` + realm + `", nonce="` + m[1] + `", uri="sip:` + realm + `", response="` + string(resp) + "\"\n"
 	return strings.Replace(msg, "Expires: 3600\n", "Expires: 3600\n"+cred, 1)
 }
+
+// NetIn passes b, received over UDP from Client, through what modules
+// do to every message before it is parsed (router.Env.NetIn: topoh,
+// topos) and returns what the worker would parse; b itself without one.
+func (k *Kit) NetIn(b []byte) []byte {
+	if k.Env.NetIn == nil {
+		return b
+	}
+	p := transport.Packet{Src: Client, Proto: sip.TransportUDP, Local: k.Transport.Listener(sip.TransportUDP, true), Buf: b}
+	return k.Env.NetIn(&p, nil)
+}

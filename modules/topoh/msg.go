@@ -189,7 +189,7 @@ func (m *Module) sent(w *work, hop router.Hop) bool {
 			m.delViaCookie(w)
 		}
 	}
-	if m.event(evSending, hop, msg) {
+	if m.events.Run(evSending, msg, nil, &hop) {
 		return false
 	}
 	if msg.IsRequest() {

@@ -39,9 +39,7 @@ type Module struct {
 	env      *router.Env
 	work     sync.Pool // *work
 
-	evOnce  sync.Once
-	evHas   [3]bool // [evOutgoing], [evSending]: the script has the route (or a callback)
-	workers chan *router.Worker
+	events *router.NetEvents
 }
 
 var (
@@ -122,7 +120,8 @@ func (m *Module) Start(env *router.Env) error {
 		m.maskIsMe = env.Myself.IsHost([]byte(m.ip))
 	}
 	m.work.New = func() any { return &work{} }
-	m.workers = make(chan *router.Worker, 8)
+	m.events = router.NewNetEvents(env, m.eventCallback, m.eventMode,
+		map[int]string{evOutgoing: "topoh:msg-outgoing", evSending: "topoh:msg-sending"})
 	env.NetIn = m.netIn
 	if env.Transport != nil {
 		env.Transport.Out = m.netOut
@@ -131,7 +130,8 @@ func (m *Module) Start(env *router.Env) error {
 }
 
 // netIn is Kamailio's th_msg_received.
-func (m *Module) netIn(in, scratch []byte) []byte {
+func (m *Module) netIn(p *transport.Packet, scratch []byte) []byte {
+	in := p.Buf
 	w := m.work.Get().(*work)
 	defer m.work.Put(w)
 	if !w.prepare(in) {
@@ -146,7 +146,7 @@ func (m *Module) netIn(in, scratch []byte) []byte {
 // netOut is Kamailio's th_msg_sent.
 func (m *Module) netOut(local *transport.Listener, proto sip.Transport, dst netip.AddrPort, b []byte) []byte {
 	hop := router.Hop{Addr: dst, Proto: proto, Local: local}
-	if m.event(evOutgoing, hop, nil) {
+	if m.events.Run(evOutgoing, nil, nil, &hop) {
 		return b
 	}
 	w := m.work.Get().(*work)
@@ -164,84 +164,3 @@ const (
 	evOutgoing = 1
 	evSending  = 2
 )
-
-var evNames = [...]string{evOutgoing: "topoh:msg-outgoing", evSending: "topoh:msg-sending"}
-
-// event runs event_route[topoh:msg-outgoing] (on the faked message,
-// msg nil) or [topoh:msg-sending] (on the message to send), or
-// event_callback when the script has no such route, with $sndto the
-// destination; true when it dropped: then the message goes as it is.
-func (m *Module) event(kind int, hop router.Hop, msg *sip.Msg) bool {
-	if m.eventMode&kind == 0 || m.env == nil {
-		return false
-	}
-	m.evOnce.Do(m.findEvents)
-	if !m.evHas[kind] {
-		return false
-	}
-	w := m.worker()
-	if w == nil {
-		return false
-	}
-	defer m.release(w)
-	w.Sync()
-	var c *router.Ctx
-	if msg != nil {
-		c = w.Begin(&transport.Packet{Local: hop.Local, Proto: hop.Proto}, msg)
-		c.Kind = router.RouteEvent
-	} else {
-		c = w.EventCtx()
-	}
-	defer c.Finish()
-	if hop.Local == nil && m.env.Transport != nil {
-		hop.Local = m.env.Transport.Listener(hop.Proto, hop.Addr.Addr().Is4())
-	}
-	c.SetSendHop(hop, true)
-	defer c.SetSendHop(router.Hop{}, false)
-	route := evNames[kind]
-	if !c.HasRoute(router.RouteEvent, route) {
-		route = m.eventCallback
-		c.EventName = evNames[kind]
-		defer func() { c.EventName = "" }()
-	}
-	c.RunKind(router.RouteEvent, route)
-	return c.Drop
-}
-
-// findEvents asks the script once which event routes it has.
-func (m *Module) findEvents() {
-	w := m.worker()
-	if w == nil {
-		return
-	}
-	defer m.release(w)
-	c := w.EventCtx()
-	defer c.Finish()
-	for _, k := range []int{evOutgoing, evSending} {
-		m.evHas[k] = c.HasRoute(router.RouteEvent, evNames[k]) ||
-			(m.eventCallback != "" && c.HasRoute(router.RouteEvent, m.eventCallback))
-	}
-}
-
-// worker takes an idle worker for the event routes, or makes one: sends
-// happen on every goroutine at once, and an event route may send too.
-func (m *Module) worker() *router.Worker {
-	select {
-	case w := <-m.workers:
-		return w
-	default:
-	}
-	w, err := m.env.NewWorker(-20)
-	if err != nil {
-		m.env.Log.Error("topoh: no worker for the event routes: " + err.Error())
-		return nil
-	}
-	return w
-}
-
-func (m *Module) release(w *router.Worker) {
-	select {
-	case m.workers <- w:
-	default:
-	}
-}

@@ -36,7 +36,7 @@ func kit(t *testing.T, params string) (*moduletest.Kit, *topoh.Module) {
 // and nothing of topoh's left.
 func TestRequestAndReply(t *testing.T) {
 	k, m := kit(t, `modparam("topoh", "mask_callid", 1)`)
-	in := string(k.Env.NetIn([]byte(invite), nil))
+	in := string(k.NetIn([]byte(invite)))
 	if !strings.Contains(in, "Via: SIP/2.0/UDP 192.0.2.10:5060;TH=div;branch=z9hG4bK-1;rport\r\n") || !strings.HasSuffix(in, "TH: dih\r\n\r\n") {
 		t.Fatalf("received:\n%s", in)
 	}
@@ -61,7 +61,7 @@ func TestRequestAndReply(t *testing.T) {
 	reply := "SIP/2.0 200 OK\r\n" + kamailiotest.Hdrs(text, "Via", "Record-Route") +
 		"From: <sip:alice@example.com>;tag=a1\r\nTo: <sip:bob@example.com>;tag=b1\r\nCall-ID: " + out.Header("Call-ID") +
 		"\r\nCSeq: 1 INVITE\r\nContact: <sip:bob@192.0.2.20>\r\nContent-Length: 0\r\n\r\n"
-	back := string(k.Env.NetIn([]byte(reply), nil))
+	back := string(k.NetIn([]byte(reply)))
 	for _, want := range []string{"Via: SIP/2.0/UDP 192.0.2.10:5060;TH=div;branch=z9hG4bK-1;rport\r\n", "Via: SIP/2.0/TCP 192.0.2.9;branch=z9hG4bK-0\r\n",
 		"Record-Route: <sip:192.0.2.9;lr>\r\n", "Call-ID: c1@192.0.2.10\r\n", "TH: uch\r\n"} {
 		if !strings.Contains(back, want) {
@@ -97,7 +97,7 @@ func TestInDialog(t *testing.T) {
 	bye := "BYE " + contact + " SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.20;branch=z9hG4bK-b\r\n" +
 		"Route: <sip:192.0.2.1;lr;ftag=a1>, <" + rr + ">\r\nFrom: <sip:bob@example.com>;tag=b1\r\nTo: <sip:alice@example.com>;tag=a1\r\n" +
 		"Call-ID: " + cid + "\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n"
-	got := string(k.Env.NetIn([]byte(bye), nil))
+	got := string(k.NetIn([]byte(bye)))
 	want := "BYE sip:alice@192.0.2.10:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.20;TH=ucv;branch=z9hG4bK-b\r\n" +
 		"Route: <sip:192.0.2.1;lr;ftag=a1>, <sip:192.0.2.9;lr>\r\nFrom: <sip:bob@example.com>;tag=b1\r\nTo: <sip:alice@example.com>;tag=a1\r\n" +
 		"Call-ID: c1@192.0.2.10\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\nTH: uch\r\n\r\n"
@@ -106,21 +106,21 @@ func TestInDialog(t *testing.T) {
 	}
 
 	refer := strings.Replace(strings.Replace(bye, "BYE", "REFER", 2), "Content-Length", "Refer-To: <"+contact+"?Replaces=x%3Bto-tag%3D1>\r\nContent-Length", 1)
-	got = string(k.Env.NetIn([]byte(refer), nil))
+	got = string(k.NetIn([]byte(refer)))
 	if !strings.Contains(got, "Refer-To: <sip:alice@192.0.2.10:5060?Replaces=x%3Bto-tag%3D1>\r\n") {
 		t.Errorf("REFER received:\n%s", got)
 	}
 
 	reinvite := strings.Replace(strings.Replace(bye, "BYE", "INVITE", 2), "From: <sip:bob@example.com>;tag=b1\r\nTo: <sip:alice@example.com>;tag=a1",
 		"From: <sip:alice@example.com>;tag=a1\r\nTo: <sip:bob@example.com>;tag=b1", 1)
-	got = string(k.Env.NetIn([]byte(reinvite), nil))
+	got = string(k.NetIn([]byte(reinvite)))
 	if !strings.Contains(got, "Call-ID: "+cid+"\r\n") || !strings.Contains(got, "TH: dch\r\n") {
 		t.Errorf("a downstream re-INVITE's Call-ID was touched:\n%s", got)
 	}
 
 	reg := "REGISTER sip:example.com SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.10;branch=z9hG4bK-r\r\nFrom: <sip:alice@example.com>;tag=r\r\n" +
 		"To: <sip:alice@example.com>\r\nCall-ID: r1\r\nCSeq: 1 REGISTER\r\nContact: <sip:alice@192.0.2.10>\r\nContent-Length: 0\r\n\r\n"
-	if got := k.Env.NetIn([]byte(reg), nil); string(got) != reg {
+	if got := k.NetIn([]byte(reg)); string(got) != reg {
 		t.Errorf("REGISTER changed:\n%s", got)
 	}
 	k.Transport.Send(nil, sip.TransportUDP, netip.MustParseAddrPort("192.0.2.30:5060"), []byte(reg))
@@ -171,7 +171,7 @@ func FuzzNetInOut(f *testing.F) {
 	k := moduletest.New(f, "loadmodule \"topoh.so\"\nmodparam(\"topoh\", \"mask_callid\", 1)")
 	dst := netip.MustParseAddrPort("192.0.2.20:5060")
 	f.Fuzz(func(t *testing.T, b []byte) {
-		in := k.Env.NetIn(b, nil)
+		in := k.NetIn(b)
 		var msg sip.Msg
 		if msg.Parse(b) != nil && !bytes.Equal(in, b) {
 			t.Fatalf("an unparsable message changed:\n%q\n%q", b, in)
