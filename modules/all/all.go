@@ -57,6 +57,7 @@ import (
 	_ "github.com/kemi-sip/kemi/modules/tm"
 	_ "github.com/kemi-sip/kemi/modules/tmx"
 	_ "github.com/kemi-sip/kemi/modules/topoh"
+	_ "github.com/kemi-sip/kemi/modules/topos"
 	_ "github.com/kemi-sip/kemi/modules/tsilo"
 	_ "github.com/kemi-sip/kemi/modules/uac"
 	_ "github.com/kemi-sip/kemi/modules/uac_redirect"

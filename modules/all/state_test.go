@@ -41,7 +41,8 @@ var readOnly = map[string]string{
 	"moduletest.nonceRe":       "the test kit's pattern of a challenge's nonce",
 	"pv.sndNames":              "the names of $snd, $sndto and $sndfrom",
 	"topoh.ccittTab":           "the CRC-CCITT table (Kamailio's, made at init)",
-	"topoh.evNames":            "the names of topoh's event routes",
+	"topos.dialogCols":         "the topos_d table's columns",
+	"topos.branchCols":         "the topos_t table's columns",
 }
 
 // TestNoPackageState: a module's state belongs to its value (dispatch.

@@ -2,106 +2,24 @@ package topoh
 
 import (
 	"bytes"
-	"slices"
 
 	"github.com/kemi-sip/kemi/core/router"
 	"github.com/kemi-sip/kemi/core/sip"
+	"github.com/kemi-sip/kemi/modules/internal/wire"
 )
 
-// edit replaces del bytes at off with arena[s:e] (Kamailio's lumps).
-type edit struct {
-	off, del, s, e int
-	seq            int
-}
+// work is one message being masked or unmasked.
+type work = wire.Msg
 
-// work is one message being masked or unmasked, with its edits; pooled,
-// since sends happen on every goroutine.
-type work struct {
-	m     sip.Msg
-	buf   []byte
-	ed    []edit
-	arena []byte
-	tmp   []byte
-}
-
-// prepare parses b as th_prepare_msg and th_skip_msg do: a SIP request or
-// reply with Via, From, To, Call-ID and CSeq, not a REGISTER or PUBLISH.
-func (w *work) prepare(b []byte) bool {
-	w.ed, w.arena, w.buf = w.ed[:0], w.arena[:0], b
-	if w.m.Parse(b) != nil || w.m.IsHTTP() || w.m.TopVia() == nil || len(w.m.CallID()) == 0 {
-		return false
-	}
-	if w.m.IsRequest() && !bytes.Equal(w.m.Version(), []byte("SIP/2.0")) {
-		return false
-	}
-	switch w.m.CSeqMethod() {
-	case sip.MethodREGISTER, sip.MethodPUBLISH:
-		return false
-	}
-	return true
-}
-
-// replace records that sub, a part of the message, becomes what parts
-// make.
-func (w *work) replace(sub []byte, parts ...[]byte) {
-	off := w.m.Offset(sub)
-	if off < 0 {
-		return
-	}
-	w.at(off, len(sub), parts...)
-}
-
-func (w *work) at(off, del int, parts ...[]byte) {
-	s := len(w.arena)
-	for _, p := range parts {
-		w.arena = append(w.arena, p...)
-	}
-	w.ed = append(w.ed, edit{off: off, del: del, s: s, e: len(w.arena), seq: len(w.ed)})
-}
-
-// apply appends the message with its edits to dst (a new buffer when dst
-// is nil). An edit inside a region an earlier one deleted is dropped.
-func (w *work) apply(dst []byte) []byte {
-	slices.SortStableFunc(w.ed, func(a, b edit) int {
-		if a.off != b.off {
-			return a.off - b.off
-		}
-		if (a.del == 0) != (b.del == 0) {
-			if a.del == 0 {
-				return -1
-			}
-			return 1
-		}
-		return a.seq - b.seq
-	})
-	if dst == nil {
-		n := len(w.buf)
-		for _, e := range w.ed {
-			n += e.e - e.s - e.del
-		}
-		dst = make([]byte, 0, n)
-	}
-	pos := 0
-	for _, e := range w.ed {
-		if e.off < pos {
-			continue
-		}
-		dst = append(dst, w.buf[pos:e.off]...)
-		dst = append(dst, w.arena[e.s:e.e]...)
-		pos = e.off + e.del
-	}
-	return append(dst, w.buf[pos:]...)
-}
-
-// encode masks in after prefix, in w.tmp (valid until the next call).
+// encode masks in after prefix, in w.Tmp (valid until the next call).
 func (m *Module) encode(w *work, prefix string, in []byte) []byte {
-	w.tmp = m.coder.encode(w.tmp[:0], prefix, in)
-	return w.tmp
+	w.Tmp = m.coder.encode(w.Tmp[:0], prefix, in)
+	return w.Tmp
 }
 
 func (m *Module) decode(w *work, prefix string, in []byte) ([]byte, bool) {
-	out, err := m.coder.decode(w.tmp[:0], prefix, in)
-	w.tmp = out
+	out, err := m.coder.decode(w.Tmp[:0], prefix, in)
+	w.Tmp = out
 	return out, err == nil && len(out) > 0
 }
 
@@ -114,7 +32,7 @@ const cookieName = "TH"
 // received unmasks a message that came in and marks it with the cookie;
 // false when there is nothing to do.
 func (m *Module) received(w *work) bool {
-	msg := &w.m
+	msg := &w.M
 	var cookie string
 	if msg.IsRequest() {
 		if len(msg.To().Tag) == 0 {
@@ -136,7 +54,7 @@ func (m *Module) received(w *work) bool {
 			}
 		}
 	} else {
-		if !hasVia2(msg) && msg.CSeqMethod() != sip.MethodCANCEL {
+		if !w.HasVia2() && msg.CSeqMethod() != sip.MethodCANCEL {
 			return false // a reply to a request of the proxy's own
 		}
 		c := m.unmaskVia(w)
@@ -150,7 +68,7 @@ func (m *Module) received(w *work) bool {
 	}
 	// the header after the last one, the Via parameter before the first
 	// one of the top Via (Kamailio's places)
-	w.at(msg.HeadersEnd(), 0, []byte(cookieName+": "+cookie+"h\r\n"))
+	w.At(msg.HeadersEnd(), 0, []byte(cookieName+": "+cookie+"h\r\n"))
 	v := msg.TopVia()
 	var off int
 	switch {
@@ -162,14 +80,14 @@ func (m *Module) received(w *work) bool {
 		off = msg.Offset(v.Host) + len(v.Host)
 	}
 	if off >= 0 {
-		w.at(off, 0, []byte(";"+cookieName+"="+cookie+"v"))
+		w.At(off, 0, []byte(";"+cookieName+"="+cookie+"v"))
 	}
 	return true
 }
 
 // sent masks a message going out; false when it goes as it is.
 func (m *Module) sent(w *work, hop router.Hop) bool {
-	msg := &w.m
+	msg := &w.M
 	cookie := "xxx"
 	hdr := msg.NextHeaderNamed([]byte(cookieName), -1)
 	if hdr >= 0 {
@@ -183,7 +101,7 @@ func (m *Module) sent(w *work, hop router.Hop) bool {
 	if cookie[0] != 'x' {
 		if hdr >= 0 {
 			off, n := msg.HeaderSpan(hdr)
-			w.at(off, n, nil)
+			w.At(off, n, nil)
 		}
 		if !msg.IsRequest() {
 			m.delViaCookie(w)
@@ -195,7 +113,7 @@ func (m *Module) sent(w *work, hop router.Hop) bool {
 	if msg.IsRequest() {
 		down := cookie[0] != 'u'
 		local := 0
-		if !hasVia2(msg) {
+		if !w.HasVia2() {
 			local = 1
 			if down && len(cookie) > 1 && cookie[1] == 'l' {
 				local = 2 // a request of the proxy's own, downstream in a dialog (dialog's BYE)
@@ -242,7 +160,7 @@ func (m *Module) sent(w *work, hop router.Hop) bool {
 
 // delViaCookie removes ";TH=..." from the top Via.
 func (m *Module) delViaCookie(w *work) {
-	v := w.m.TopVia()
+	v := w.M.TopVia()
 	ps := sip.NewParams(v.Params)
 	for {
 		n, val, ok := ps.Next()
@@ -250,30 +168,19 @@ func (m *Module) delViaCookie(w *work) {
 			return
 		}
 		if sip.EqualFold(n, []byte(cookieName)) {
-			off := w.m.Offset(n)
+			off := w.M.Offset(n)
 			end := off + len(n)
 			if val != nil {
-				end = w.m.Offset(val) + len(val)
+				end = w.M.Offset(val) + len(val)
 			}
 			// from the ';' before the name
-			start := bytes.LastIndexByte(w.buf[:off], ';')
+			start := bytes.LastIndexByte(w.Bytes()[:off], ';')
 			if start >= 0 {
-				w.at(start, end-start, nil)
+				w.At(start, end-start, nil)
 			}
 			return
 		}
 	}
-}
-
-// hasVia2 reports a second via-parm (in the top Via header or another).
-func hasVia2(msg *sip.Msg) bool {
-	it := msg.Vias()
-	var v sip.Via
-	n := 0
-	for n < 2 && it.Next(&v) {
-		n++
-	}
-	return n == 2
 }
 
 // direction is th_route_direction: 0 downstream (no Route, or the first
@@ -302,11 +209,11 @@ func (m *Module) direction(msg *sip.Msg) int {
 }
 
 func (m *Module) maskVias(w *work) {
-	it := w.m.Vias()
+	it := w.M.Vias()
 	var v sip.Via
 	for i := 1; it.Next(&v); i++ {
 		if i > 1 {
-			w.replace(v.Raw, m.encode(w, m.viaPrefix, v.Raw))
+			w.Replace(v.Raw, m.encode(w, m.viaPrefix, v.Raw))
 		}
 	}
 }
@@ -315,7 +222,7 @@ func (m *Module) maskVias(w *work) {
 // the second (the request's direction when it went out).
 func (m *Module) unmaskVia(w *work) []byte {
 	var cookie []byte
-	it := w.m.Vias()
+	it := w.M.Vias()
 	var v sip.Via
 	for i := 1; it.Next(&v); i++ {
 		if i == 1 {
@@ -346,7 +253,7 @@ func (m *Module) unmaskVia(w *work) []byte {
 			}
 			cookie = append([]byte(nil), c...)
 		}
-		w.replace(v.Raw, out)
+		w.Replace(v.Raw, out)
 	}
 	return cookie
 }
@@ -355,49 +262,49 @@ func (m *Module) maskCallID(w *work) {
 	if !m.callIDMasked {
 		return
 	}
-	id := w.m.CallID()
-	w.replace(id, m.encode(w, m.callidPrefix, id))
+	id := w.M.CallID()
+	w.Replace(id, m.encode(w, m.callidPrefix, id))
 }
 
 func (m *Module) unmaskCallID(w *work) {
 	if !m.callIDMasked {
 		return
 	}
-	id := w.m.CallID()
+	id := w.M.CallID()
 	if len(id) < len(m.callidPrefix) || !bytes.EqualFold(id[:len(m.callidPrefix)], []byte(m.callidPrefix)) {
 		return
 	}
 	if out, ok := m.decode(w, m.callidPrefix, id); ok {
-		w.replace(id, out)
+		w.Replace(id, out)
 	}
 }
 
 // maskContact masks the first Contact's URI, in brackets.
 func (m *Module) maskContact(w *work) {
-	it := w.m.Contacts()
+	it := w.M.Contacts()
 	var c sip.Contact
 	if !it.Next(&c) || c.Star {
 		return
 	}
 	uri := c.URI.Raw
-	off := w.m.Offset(uri)
+	off := w.M.Offset(uri)
 	if off < 0 {
 		return
 	}
 	enc := m.encode(w, m.uriPrefix, uri)
-	if off > 0 && w.buf[off-1] == '<' {
-		w.replace(uri, enc)
+	if off > 0 && w.Bytes()[off-1] == '<' {
+		w.Replace(uri, enc)
 	} else {
-		w.replace(uri, []byte("<"), enc, []byte(">"))
+		w.Replace(uri, []byte("<"), enc, []byte(">"))
 	}
 }
 
 func (m *Module) maskRecordRoutes(w *work) {
-	it := w.m.Addrs(sip.HdrRecordRoute)
+	it := w.M.Addrs(sip.HdrRecordRoute)
 	var na sip.NameAddr
 	for i := 1; it.Next(&na); i++ {
 		if i > 1 {
-			w.replace(na.URI.Raw, m.encode(w, m.uriPrefix, na.URI.Raw))
+			w.Replace(na.URI.Raw, m.encode(w, m.uriPrefix, na.URI.Raw))
 		}
 	}
 }
@@ -424,7 +331,7 @@ func (m *Module) uriType(u *sip.URI) (typ int, val []byte, r2 bool) {
 // false) masked Record-Routes are unmasked; on a reply sent, those before
 // the proxy's own (its second with r2) are masked.
 func (m *Module) flipRecordRoute(w *work, out bool) {
-	it := w.m.Addrs(sip.HdrRecordRoute)
+	it := w.M.Addrs(sip.HdrRecordRoute)
 	var na sip.NameAddr
 	act := 0
 	if out {
@@ -443,10 +350,10 @@ func (m *Module) flipRecordRoute(w *work, out bool) {
 		}
 		switch {
 		case typ == 1 && out && act != 0:
-			w.replace(na.URI.Raw, m.encode(w, m.uriPrefix, na.URI.Raw))
+			w.Replace(na.URI.Raw, m.encode(w, m.uriPrefix, na.URI.Raw))
 		case typ == 2 && !out:
 			if dec, ok := m.decode(w, m.uparamPrefix, val); ok {
-				w.replace(na.URI.Raw, dec)
+				w.Replace(na.URI.Raw, dec)
 			}
 		}
 	}
@@ -462,7 +369,7 @@ func (m *Module) maskedValue(raw []byte, u *sip.URI) ([]byte, bool) {
 }
 
 func (m *Module) unmaskRoute(w *work) {
-	it := w.m.Addrs(sip.HdrRoute)
+	it := w.M.Addrs(sip.HdrRoute)
 	var na sip.NameAddr
 	for i := 1; it.Next(&na); i++ {
 		if i == 1 {
@@ -470,35 +377,35 @@ func (m *Module) unmaskRoute(w *work) {
 		}
 		if v, ok := m.maskedValue(na.URI.Raw, &na.URI); ok {
 			if dec, ok := m.decode(w, m.uparamPrefix, v); ok {
-				w.replace(na.URI.Raw, dec)
+				w.Replace(na.URI.Raw, dec)
 			}
 		}
 	}
 }
 
 func (m *Module) unmaskRURI(w *work) {
-	raw := w.m.RURIText()
+	raw := w.M.RURIText()
 	var u sip.URI
 	if sip.ParseURI(raw, &u) != nil {
 		return
 	}
 	if v, ok := m.maskedValue(raw, &u); ok {
 		if dec, ok := m.decode(w, m.uparamPrefix, v); ok {
-			w.replace(raw, dec)
+			w.Replace(raw, dec)
 		}
 	}
 }
 
 func (m *Module) unmaskReferTo(w *work) {
-	if w.m.CSeqMethod() != sip.MethodREFER {
+	if w.M.CSeqMethod() != sip.MethodREFER {
 		return
 	}
-	h := w.m.NextHeaderNamed([]byte("Refer-To"), -1)
+	h := w.M.NextHeaderNamed([]byte("Refer-To"), -1)
 	if h < 0 {
 		return
 	}
 	var na sip.NameAddr
-	if sip.ParseNameAddr(w.m.Header(h).Value, &na) != nil {
+	if sip.ParseNameAddr(w.M.Header(h).Value, &na) != nil {
 		return
 	}
 	raw := na.URI.Raw
@@ -507,7 +414,7 @@ func (m *Module) unmaskReferTo(w *work) {
 			if q := bytes.IndexByte(raw, '?'); q >= 0 {
 				raw = raw[:q] // the headers of the URI stay
 			}
-			w.replace(raw, dec)
+			w.Replace(raw, dec)
 		}
 	}
 }
@@ -515,23 +422,23 @@ func (m *Module) unmaskReferTo(w *work) {
 // updateReplaces masks the Call-ID of a Replaces header of an INVITE, or
 // unmasks it when it was masked (a transfer across the proxy).
 func (m *Module) updateReplaces(w *work) {
-	if !m.callIDMasked || w.m.CSeqMethod() != sip.MethodINVITE {
+	if !m.callIDMasked || w.M.CSeqMethod() != sip.MethodINVITE {
 		return
 	}
-	h := w.m.NextHeaderNamed([]byte("Replaces"), -1)
+	h := w.M.NextHeaderNamed([]byte("Replaces"), -1)
 	if h < 0 {
 		return
 	}
-	val := bytes.TrimSpace(w.m.Header(h).Value)
+	val := bytes.TrimSpace(w.M.Header(h).Value)
 	id := val
 	if i := bytes.IndexByte(val, ';'); i >= 0 {
 		id = val[:i]
 	}
 	if len(id) > len(m.callidPrefix) && bytes.HasPrefix(id, []byte(m.callidPrefix)) {
 		if dec, ok := m.decode(w, m.callidPrefix, id); ok {
-			w.replace(id, dec)
+			w.Replace(id, dec)
 		}
 		return
 	}
-	w.replace(id, m.encode(w, m.callidPrefix, id))
+	w.Replace(id, m.encode(w, m.callidPrefix, id))
 }

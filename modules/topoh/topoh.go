@@ -134,13 +134,13 @@ func (m *Module) netIn(p *transport.Packet, scratch []byte) []byte {
 	in := p.Buf
 	w := m.work.Get().(*work)
 	defer m.work.Put(w)
-	if !w.prepare(in) {
+	if !w.Prepare(in) {
 		return in
 	}
 	if !m.received(w) {
 		return in
 	}
-	return w.apply(scratch)
+	return w.Apply(scratch)
 }
 
 // netOut is Kamailio's th_msg_sent.
@@ -151,13 +151,13 @@ func (m *Module) netOut(local *transport.Listener, proto sip.Transport, dst neti
 	}
 	w := m.work.Get().(*work)
 	defer m.work.Put(w)
-	if !w.prepare(b) {
+	if !w.Prepare(b) {
 		return b
 	}
 	if !m.sent(w, hop) {
 		return b
 	}
-	return w.apply(nil)
+	return w.Apply(nil)
 }
 
 const (
