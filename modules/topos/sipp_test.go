@@ -1,0 +1,134 @@
+package topos_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kemi-sip/kemi/core/db"
+	"github.com/kemi-sip/kemi/engines/enginetest/kamailiotest"
+	"github.com/kemi-sip/kemi/engines/enginetest/proxytest"
+	"github.com/kemi-sip/kemi/engines/enginetest/sipptest"
+	"github.com/kemi-sip/kemi/modules/moduletest"
+)
+
+const sippCfg = `#!KAMAILIO
+loadmodule "tm.so"
+loadmodule "sl.so"
+loadmodule "rr.so"
+loadmodule "pv.so"
+loadmodule "siputils.so"
+loadmodule "topos.so"
+modparam("topos", "db_url", "%s")
+modparam("topos", "branch_expire", 3)
+modparam("topos", "dialog_expire", 6)
+modparam("topos", "clean_interval", 1)
+
+request_route {
+	if (has_totag()) {
+		if (loose_route()) {
+			t_relay();
+		} else if (is_method("ACK") && t_check_trans()) {
+			t_relay();
+		} else {
+			sl_send_reply("404", "Not here");
+		}
+		exit;
+	}
+	record_route();
+	$du = "sip:127.0.0.1:%d;transport=%s";
+	t_relay();
+}
+`
+
+// count is the rows of a table.
+func count(t *testing.T, url, table string) int {
+	t.Helper()
+	d, err := db.Open(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	var n int
+	if err := d.QueryRow(context.Background(), "SELECT COUNT(*) FROM "+table).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestCallsWithSipp: 20 sipp calls (INVITE, 180, 200, ACK, BYE, 200)
+// through kemi with topos, over UDP (SQLite, MariaDB) and TCP (SQLite):
+// every call completes; the callee gets every request with the proxy's
+// Via alone, no Record-Route and the proxy's Contact (a BYE none); the
+// records are there after the calls and go when they expire.
+func TestCallsWithSipp(t *testing.T) {
+	sipp := sipptest.Need(t)
+	for _, tr := range []struct{ flag, name, listen string }{{"u1", "udp", "udp:127.0.0.1:0"}, {"t1", "tcp", "tcp:127.0.0.1:0"}} {
+		for _, dbName := range []string{"SQLite", "MariaDB"} {
+			if tr.name == "tcp" && dbName == "MariaDB" {
+				continue // the database does not care how the message came
+			}
+			t.Run(tr.name+"/"+dbName, func(t *testing.T) {
+				url := ""
+				if dbName == "SQLite" {
+					url = moduletest.SQLite(t)
+				} else {
+					url = moduletest.MySQL(t)
+				}
+				port := kamailiotest.FreePort(t)
+				cfg := filepath.Join(t.TempDir(), "kemi.cfg")
+				os.WriteFile(cfg, []byte(fmt.Sprintf(sippCfg, url, port, tr.name)), 0o644)
+				p := proxytest.StartListen(t, cfg, nil, tr.listen)
+				target := p.Addr
+				if tr.name == "tcp" {
+					target = p.TCPAddr
+				}
+				party := sipptest.StartParty(t, sipp, sipptest.Scenario("call-uas.xml"), tr.flag, port, "-m", "20")
+				sipptest.Run(t, sipp, sipptest.Scenario("call-uac.xml"), tr.flag, target.String(), 20, 20, "-s", "bob")
+				// the last calls' records are younger than branch_expire
+				if d, b := count(t, url, "topos_d"), count(t, url, "topos_t"); d == 0 || b == 0 {
+					t.Errorf("records right after the calls: %d dialogs, %d transactions", d, b)
+				}
+				got, ok, out := party.Wait()
+				if !ok {
+					t.Fatalf("the callee's sipp: %s", out)
+				}
+				n := 0
+				for _, m := range got {
+					if strings.HasPrefix(m, "SIP/2.0") {
+						continue
+					}
+					n++
+					first, _, _ := strings.Cut(m, "\r\n")
+					vias := strings.Split(strings.TrimSpace(kamailiotest.Hdrs(m, "Via")), "\r\n")
+					if len(vias) != 1 || strings.Contains(vias[0], ",") {
+						t.Errorf("%s: more than the proxy's Via: %q", first, vias)
+					}
+					if rr := kamailiotest.Hdr(m, "Record-Route"); rr != "" {
+						t.Errorf("%s: Record-Route %q", first, rr)
+					}
+					if ct := kamailiotest.Hdr(m, "Contact"); !strings.HasPrefix(first, "BYE") && !strings.Contains(ct, "btpsh-") {
+						t.Errorf("%s: Contact %q is not the proxy's", first, ct)
+					}
+					if kamailiotest.Hdr(m, "P-SR-XUID") != "" || kamailiotest.Hdr(m, "P-SR-XBranch") != "" {
+						t.Errorf("%s: topos' own header leaked:\n%s", first, m)
+					}
+				}
+				if n != 60 {
+					t.Errorf("the callee got %d requests, want 60 (20 INVITEs, ACKs and BYEs)", n)
+				}
+				deadline := time.Now().Add(15 * time.Second)
+				for count(t, url, "topos_d")+count(t, url, "topos_t") > 0 {
+					if time.Now().After(deadline) {
+						t.Fatalf("records left 15 s after they expired: %d dialogs, %d transactions", count(t, url, "topos_d"), count(t, url, "topos_t"))
+					}
+					time.Sleep(200 * time.Millisecond)
+				}
+			})
+		}
+	}
+}
