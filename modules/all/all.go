@@ -58,6 +58,7 @@ import (
 	_ "github.com/kemi-sip/kemi/modules/tmx"
 	_ "github.com/kemi-sip/kemi/modules/topoh"
 	_ "github.com/kemi-sip/kemi/modules/topos"
+	_ "github.com/kemi-sip/kemi/modules/topos_redis"
 	_ "github.com/kemi-sip/kemi/modules/tsilo"
 	_ "github.com/kemi-sip/kemi/modules/uac"
 	_ "github.com/kemi-sip/kemi/modules/uac_redirect"

@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -15,35 +13,6 @@ import (
 	"github.com/kemi-sip/kemi/engines/enginetest/sipptest"
 	"github.com/kemi-sip/kemi/modules/moduletest"
 )
-
-// redisServer starts a redis-server of the test's own on a free port of
-// 127.0.0.1 (nothing saved) and returns the port. Outside CI a missing
-// redis-server skips the test; in CI (.ci/run installs it) it fails.
-func redisServer(t *testing.T) int {
-	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("redis-server not found in CI: .ci/run installs it")
-		}
-		t.Skip("redis-server not installed (apt-get install redis-server); skipped outside CI")
-	}
-	port := kamailiotest.FreePort(t)
-	cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", t.TempDir())
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	for i := 0; i < 100; i++ {
-		if c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
-			c.Close()
-			return port
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatal("redis-server does not answer")
-	return 0
-}
 
 // diffCfg runs Redis commands for each request and answers with what
 // $redis says of their replies; X-Op picks the commands.
@@ -105,7 +74,7 @@ request_route {
 // and $redis says the same of every reply. Then sipp pings kemi, each
 // ping counted in Redis.
 func TestKamailioDifferential(t *testing.T) {
-	rport := redisServer(t)
+	rport := kamailiotest.RedisServer(t)
 	db := 1 // Kamailio's; kemi's is 2
 	pair := kamailiotest.StartPair(t, func(listen string) string {
 		if listen == "" {

@@ -555,3 +555,43 @@ func parseRedisdPV(pv *router.PV) error {
 func getRedisdPV(_ *router.Ctx, pv *router.PV) router.Value {
 	return router.IntValue(int64(redisdNames[pv.Arg]))
 }
+
+// Command runs one command, its arguments as they go, on the server
+// named srv, for another module (Kamailio's ndb_redis API, exec_argv, as
+// topos_redis uses it): the strings of an array reply (HGETALL's fields
+// and values; a nil element as ""), or the one of any other reply (none
+// for nil). An unknown or disabled server, a failed exchange and
+// an error reply are errors.
+func (m *Module) Command(srv string, args ...string) ([]string, error) {
+	s := m.servers[srv]
+	if s == nil {
+		return nil, fmt.Errorf("ndb_redis: no server %q", srv)
+	}
+	out, rc := m.exchange(s, [][]string{args})
+	if rc < 0 {
+		return nil, fmt.Errorf("ndb_redis: server %q: %s failed", srv, args[0])
+	}
+	r := out[0]
+	switch r.typ {
+	case replyError:
+		return nil, fmt.Errorf("ndb_redis: server %q: %s: %s", srv, args[0], r.str)
+	case replyArray:
+		vals := make([]string, 0, len(r.elements))
+		for _, e := range r.elements {
+			if e.typ == replyInteger {
+				vals = append(vals, strconv.FormatInt(e.integer, 10))
+			} else {
+				vals = append(vals, e.str)
+			}
+		}
+		return vals, nil
+	case replyInteger:
+		return []string{strconv.FormatInt(r.integer, 10)}, nil
+	case replyNil:
+		return nil, nil
+	}
+	return []string{r.str}, nil
+}
+
+// HasServer reports a server of that name.
+func (m *Module) HasServer(name string) bool { return m.servers[name] != nil }

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kemi-sip/kemi/engines/enginetest/kamailiotest"
 	"github.com/kemi-sip/kemi/modules/moduletest"
 )
 
@@ -13,7 +14,7 @@ import (
 // replies read through $redis, redis_free; a server that does not answer
 // stops the start unless init_without_redis.
 func TestKEMI(t *testing.T) {
-	port := redisServer(t)
+	port := kamailiotest.RedisServer(t)
 	k := moduletest.New(t, fmt.Sprintf("loadmodule \"ndb_redis.so\"\nmodparam(\"ndb_redis\", \"server\", \"name=s;addr=127.0.0.1;port=%d;db=3\")\n", port))
 	k.Request(moduletest.Options)
 	if e, ok := k.Table.Lookup("ndb_redis", "redis_cmd"); !ok || !k.Table.At(e).Value {

@@ -1,12 +1,16 @@
 package topos_test
 
 import (
+	"bufio"
 	"context"
 	"database/sql"
 	"fmt"
+	"io"
+	"net"
 	"net/netip"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -23,7 +27,7 @@ const diffCfg = `#!KAMAILIO
 # one worker: Kamailio's db_sqlite has no busy timeout, so its processes
 # writing topos' records at once fail with "database is locked"
 children=1
-loadmodule "%s"
+%s
 loadmodule "tm.so"
 loadmodule "sl.so"
 loadmodule "rr.so"
@@ -31,7 +35,7 @@ loadmodule "pv.so"
 loadmodule "siputils.so"
 loadmodule "textops.so"
 loadmodule "topos.so"
-modparam("topos", "db_url", "%s")
+%s
 %s
 
 request_route {
@@ -70,6 +74,7 @@ request_route {
 var (
 	proxyBranch = regexp.MustCompile(`(Via: SIP/2\.0/UDP PROXY;branch=)[^;,\r\n]+`)
 	uids        = regexp.MustCompile(`([ab])tpsh-[0-9a-f-]+`)
+	xuid        = regexp.MustCompile(`:xtpsh-[0-9a-f-]+`)
 )
 
 // call runs one call between caller and callee through the proxy and
@@ -262,15 +267,38 @@ func uriOf(na string) string {
 // aside), the script seeing the same rebuilt messages; neither side sees
 // the other's addresses.
 func TestKamailioDifferential(t *testing.T) {
+	type backend struct {
+		name string
+		// start makes the storage of each server: the lines before the
+		// modules and after topos, and what reads the records back
+		start func(t *testing.T) (k, e [2]string, rowsK, rowsE func(proxy netip.AddrPort) []string)
+	}
+	var backends []backend
 	for _, d := range kamailiotest.Databases() {
+		backends = append(backends, backend{d.Name, func(t *testing.T) (k, e [2]string, rowsK, rowsE func(netip.AddrPort) []string) {
+			kurl, eurl := d.URLs(t)
+			k = [2]string{`loadmodule "` + d.Module + `"`, `modparam("topos", "db_url", "` + kurl + `")`}
+			e = [2]string{`loadmodule "` + d.Module + `"`, `modparam("topos", "db_url", "` + eurl + `")`}
+			return k, e, func(p netip.AddrPort) []string { return rows(t, kamailiotest.KemiURL(kurl), p) }, func(p netip.AddrPort) []string { return rows(t, eurl, p) }
+		}})
+	}
+	backends = append(backends, backend{"Redis", func(t *testing.T) (k, e [2]string, rowsK, rowsE func(netip.AddrPort) []string) {
+		port := kamailiotest.RedisServer(t)
+		lines := func(db int) [2]string {
+			return [2]string{`loadmodule "ndb_redis.so"` + "\n" + fmt.Sprintf(`modparam("ndb_redis", "server", "name=srv;addr=127.0.0.1;port=%d;db=%d")`, port, db),
+				`modparam("topos", "storage", "redis")` + "\n" + `loadmodule "topos_redis.so"` + "\n" + `modparam("topos_redis", "serverid", "srv")`}
+		}
+		return lines(1), lines(2), func(p netip.AddrPort) []string { return redisRows(t, port, 1, p) }, func(p netip.AddrPort) []string { return redisRows(t, port, 2, p) }
+	}})
+	for _, b := range backends {
 		for mode, extra := range []string{"", `modparam("topos", "contact_mode", 1)`} {
-			t.Run(fmt.Sprintf("%s/contact_mode=%d", d.Name, mode), func(t *testing.T) {
-				kurl, eurl := d.URLs(t)
+			t.Run(fmt.Sprintf("%s/contact_mode=%d", b.name, mode), func(t *testing.T) {
+				kl, el, rowsK, rowsE := b.start(t)
 				pair := kamailiotest.StartPair(t, func(listen string) string {
 					if listen == "" {
-						return fmt.Sprintf(diffCfg, listen, d.Module, eurl, extra)
+						return fmt.Sprintf(diffCfg, listen, el[0], el[1], extra)
 					}
-					return fmt.Sprintf(diffCfg, listen, d.Module, kurl, extra)
+					return fmt.Sprintf(diffCfg, listen, kl[0], kl[1], extra)
 				})
 				t.Cleanup(func() {
 					if t.Failed() {
@@ -280,8 +308,8 @@ func TestKamailioDifferential(t *testing.T) {
 				caller, callee := kamailiotest.NewUA(t), kamailiotest.NewUA(t)
 				k := append(call(t, pair.Kamailio, caller, callee, "1"), early(t, pair.Kamailio, caller, callee, "2")...)
 				e := append(call(t, pair.Kemi, caller, callee, "1"), early(t, pair.Kemi, caller, callee, "2")...)
-				k = append(k, rows(t, kamailiotest.KemiURL(kurl), pair.Kamailio)...)
-				e = append(e, rows(t, eurl, pair.Kemi)...)
+				k = append(k, rowsK(pair.Kamailio)...)
+				e = append(e, rowsE(pair.Kemi)...)
 				for i := range max(len(k), len(e)) {
 					var ks, es string
 					if i < len(k) {
@@ -299,4 +327,79 @@ func TestKamailioDifferential(t *testing.T) {
 			})
 		}
 	}
+}
+
+// redisRows are the hashes a server left in Redis database db: each key
+// with its fields (rectime aside) and whether it expires, the keys and
+// the proxy's address written as in rows.
+func redisRows(t *testing.T, port, db int, proxy netip.AddrPort) []string {
+	t.Helper()
+	c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	r := bufio.NewReader(c)
+	do := func(args ...string) []string {
+		fmt.Fprintf(c, "*%d\r\n", len(args))
+		for _, a := range args {
+			fmt.Fprintf(c, "$%d\r\n%s\r\n", len(a), a)
+		}
+		return readRESP(t, r)
+	}
+	do("SELECT", fmt.Sprint(db))
+	var recs []string
+	for _, key := range do("KEYS", "*") {
+		vals := do("HGETALL", key)
+		var fields []string
+		branch := "\x00"
+		for i := 0; i+1 < len(vals); i += 2 {
+			if vals[i] == "x_vbranch" {
+				branch = vals[i+1]
+			}
+			if vals[i] != "rectime" {
+				fields = append(fields, vals[i]+"="+vals[i+1])
+			}
+		}
+		sort.Strings(fields)
+		ttl := do("TTL", key)[0]
+		// the proxy's branches differ: they are written BRANCH
+		rec := strings.ReplaceAll(key+" expires="+fmt.Sprint(ttl != "-1")+" "+strings.Join(fields, " "), branch, "BRANCH")
+		rec = xuid.ReplaceAllString(rec, ":xtpsh-UID")
+		recs = append(recs, uids.ReplaceAllString(strings.ReplaceAll(rec, proxy.String(), "PROXY"), "${1}tpsh-UID"))
+	}
+	sort.Strings(recs)
+	return []string{"redis keys:\n  " + strings.Join(recs, "\n  ")}
+}
+
+// readRESP reads one reply: an array's strings, or the one value.
+func readRESP(t *testing.T, r *bufio.Reader) []string {
+	t.Helper()
+	line, err := r.ReadString('\n')
+	if err != nil {
+		t.Fatal(err)
+	}
+	line = strings.TrimRight(line, "\r\n")
+	switch line[0] {
+	case '*':
+		n, _ := strconv.Atoi(line[1:])
+		var out []string
+		for range n {
+			out = append(out, readRESP(t, r)...)
+		}
+		return out
+	case '$':
+		n, _ := strconv.Atoi(line[1:])
+		if n < 0 {
+			return []string{""}
+		}
+		b := make([]byte, n+2)
+		if _, err := io.ReadFull(r, b); err != nil {
+			t.Fatal(err)
+		}
+		return []string{string(b[:n])}
+	case '-':
+		t.Fatalf("redis: %s", line)
+	}
+	return []string{line[1:]}
 }

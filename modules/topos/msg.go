@@ -279,14 +279,14 @@ func (m *Module) record(msg *sip.Msg, td *tdata, dialog bool, dir int) error {
 	if err := m.linkMsg(msg, td, dir); err != nil {
 		return err
 	}
-	if err := m.insertBranch(td); err != nil {
+	if err := m.st.insertBranch(td); err != nil {
 		return err
 	}
 	if !dialog {
 		if td.asContact == "" && td.bsContact == "" {
 			m.log.Warn("topos: no local address - do record routing for all initial requests")
 		}
-		return m.insertDialog(td)
+		return m.st.insertDialog(td)
 	}
 	return nil
 }
@@ -410,7 +410,7 @@ func (m *Module) requestReceived(w *wire.Msg) {
 	md := m.pack(msg)
 	m.dialogKey(msg, md)
 	l := m.lock(msg.CallID())
-	sd, _, err := m.loadDialog(msg, md)
+	sd, _, err := m.st.loadDialog(md)
 	if err != nil {
 		l.Unlock()
 		return
@@ -428,7 +428,7 @@ func (m *Module) requestReceived(w *wire.Msg) {
 			return
 		}
 		md.direction = dir
-		if sd, _, err = m.loadBranch(msg, md, 1); err != nil {
+		if sd, _, err = m.st.loadBranch(msg, md, 1); err != nil {
 			l.Unlock()
 			return
 		}
@@ -478,12 +478,12 @@ func (m *Module) responseReceived(w *wire.Msg) {
 	msg := &w.M
 	md := m.pack(msg)
 	l := m.lock(msg.CallID())
-	bd, _, err := m.loadBranch(msg, md, 0)
+	bd, _, err := m.st.loadBranch(msg, md, 0)
 	if err != nil {
 		l.Unlock()
 		return
 	}
-	sd, _, err := m.loadDialog(msg, bd)
+	sd, _, err := m.st.loadDialog(bd)
 	if err != nil {
 		l.Unlock()
 		return
@@ -526,7 +526,7 @@ func (m *Module) requestSent(w *wire.Msg, dialog, local bool) {
 	var pd, sd *tdata
 	dir := downstream
 	if dialog {
-		if d, found, err := m.loadDialog(msg, md); err == nil && found {
+		if d, found, err := m.st.loadDialog(md); err == nil && found {
 			sd, pd = d, d
 		} else {
 			sd = &tdata{}
@@ -534,7 +534,7 @@ func (m *Module) requestSent(w *wire.Msg, dialog, local bool) {
 		dir = directionOf(msg, sd)
 		md.direction = dir
 	}
-	bd, found, err := m.loadBranch(msg, md, 0)
+	bd, found, err := m.st.loadBranch(msg, md, 0)
 	if err != nil || !found {
 		if err := m.record(msg, md, dialog, dir); err != nil {
 			m.log.Error("topos: failed to store: " + err.Error())
@@ -559,7 +559,7 @@ func (m *Module) requestSent(w *wire.Msg, dialog, local bool) {
 		reinsertContact(w, pd.bsContact)
 	}
 	if dialog {
-		m.endDialog(msg, md, pd)
+		m.endDialog(md, pd)
 		mode := dbuContact
 		if m.rrUpdate {
 			mode |= dbuARR
@@ -585,12 +585,12 @@ func (m *Module) responseSent(w *wire.Msg) {
 		return
 	}
 	l := m.lock(msg.CallID())
-	bd, _, err := m.loadBranch(msg, md, 0)
+	bd, _, err := m.st.loadBranch(msg, md, 0)
 	if err != nil {
 		l.Unlock()
 		return
 	}
-	sd, _, err := m.loadDialog(msg, bd)
+	sd, _, err := m.st.loadDialog(bd)
 	l.Unlock()
 	if err != nil {
 		return

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kemi-sip/kemi/core/db"
 	"github.com/kemi-sip/kemi/core/sip"
 )
 
@@ -21,6 +22,14 @@ var branchCols = []string{"a_callid", "a_uuid", "b_uuid", "x_via", "x_vbranch", 
 
 // field is where column name goes in a tdata.
 func (td *tdata) field(name string) *string {
+	if f := td.fieldOK(name); f != nil {
+		return f
+	}
+	panic("topos: no column " + name)
+}
+
+// fieldOK is field, nil for a name that is not a column.
+func (td *tdata) fieldOK(name string) *string {
 	switch name {
 	case "a_callid":
 		return &td.aCallID
@@ -75,16 +84,37 @@ func (td *tdata) field(name string) *string {
 	case "x_context":
 		return &td.xContext
 	}
-	panic("topos: no column " + name)
+	return nil
 }
 
-func (m *Module) ctx() (context.Context, context.CancelFunc) {
+// store keeps the records: in the database (dbStore, topos' own) or in
+// Redis (redisStore, Kamailio's topos_redis). The wrappers of Module
+// check what Kamailio's tps_storage_* check before they call it.
+type store interface {
+	insertDialog(td *tdata) error
+	insertBranch(td *tdata) error
+	// loadDialog and loadBranch: found false (no error) without a record
+	loadDialog(md *tdata) (*tdata, bool, error)
+	loadBranch(msg *sip.Msg, md *tdata, mode int) (*tdata, bool, error)
+	updateBranch(msg *sip.Msg, md, sd *tdata, mode int) error
+	updateDialog(msg *sip.Msg, md, sd *tdata, mode int) error
+	endDialog(md, sd *tdata) error
+	clean(now time.Time) error
+}
+
+// dbStore keeps the records in the topos_d and topos_t tables.
+type dbStore struct {
+	db                         *db.DB
+	branchExpire, dialogExpire time.Duration
+}
+
+func ctxTimeout() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), 5*time.Second)
 }
 
 // insert writes a record: rectime, the columns, the integer columns, and
 // x_context when there is one.
-func (m *Module) insert(table string, cols []string, td *tdata, ints map[string]int) error {
+func (m *dbStore) insert(table string, cols []string, td *tdata, ints map[string]int) error {
 	names := append([]string{"rectime"}, cols...)
 	args := []any{m.db.TimeArg(time.Now())}
 	for _, c := range cols {
@@ -99,29 +129,29 @@ func (m *Module) insert(table string, cols []string, td *tdata, ints map[string]
 		args = append(args, td.xContext)
 	}
 	q := "INSERT INTO " + table + " (" + strings.Join(names, ", ") + ") VALUES (?" + strings.Repeat(", ?", len(names)-1) + ")"
-	ctx, cancel := m.ctx()
+	ctx, cancel := ctxTimeout()
 	defer cancel()
 	_, err := m.db.Exec(ctx, q, args...)
 	return err
 }
 
-func (m *Module) insertDialog(td *tdata) error {
+func (m *dbStore) insertDialog(td *tdata) error {
 	return m.insert("topos_d", dialogCols, td, map[string]int{"iflags": td.iflags})
 }
 
-func (m *Module) insertBranch(td *tdata) error {
+func (m *dbStore) insertBranch(td *tdata) error {
 	return m.insert("topos_t", branchCols, td, map[string]int{"direction": td.direction})
 }
 
 // load reads the first record matching where (column = ?), its columns
 // into a new tdata; found false without one.
-func (m *Module) load(table string, cols []string, where []string, args []any, withContext bool) (*tdata, bool, error) {
+func (m *dbStore) load(table string, cols []string, where []string, args []any, withContext bool) (*tdata, bool, error) {
 	sel := cols
 	if withContext {
 		sel = append(append([]string(nil), cols...), "x_context")
 	}
 	q := "SELECT " + strings.Join(sel, ", ") + " FROM " + table + " WHERE " + strings.Join(where, " = ? AND ") + " = ?"
-	ctx, cancel := m.ctx()
+	ctx, cancel := ctxTimeout()
 	defer cancel()
 	rows, err := m.db.Query(ctx, q, args...)
 	if err != nil {
@@ -161,7 +191,7 @@ func keyOf(uuid string) (string, bool) {
 var errNoKey = errors.New("no dialog key")
 
 // loadDialog is tps_db_load_dialog, by the dialog key of md.
-func (m *Module) loadDialog(msg *sip.Msg, md *tdata) (*tdata, bool, error) {
+func (m *dbStore) loadDialog(md *tdata) (*tdata, bool, error) {
 	key := md.aUUID
 	if key == "" {
 		key = md.bUUID
@@ -180,7 +210,7 @@ func (m *Module) loadDialog(msg *sip.Msg, md *tdata) (*tdata, bool, error) {
 // loadBranch is tps_db_load_branch: mode 0 the transaction of md's top
 // Via branch, 1 the dialog's INVITE (or SUBSCRIBE) transaction by Call-ID,
 // the tag of the side and the dialog key.
-func (m *Module) loadBranch(msg *sip.Msg, md *tdata, mode int) (*tdata, bool, error) {
+func (m *dbStore) loadBranch(msg *sip.Msg, md *tdata, mode int) (*tdata, bool, error) {
 	var where []string
 	var args []any
 	if mode == 0 {
@@ -210,12 +240,12 @@ func (m *Module) loadBranch(msg *sip.Msg, md *tdata, mode int) (*tdata, bool, er
 }
 
 // update sets columns of the records matching where.
-func (m *Module) update(table string, set []string, setArgs []any, where []string, whereArgs []any) error {
+func (m *dbStore) update(table string, set []string, setArgs []any, where []string, whereArgs []any) error {
 	if len(set) == 0 {
 		return nil
 	}
 	q := "UPDATE " + table + " SET " + strings.Join(set, " = ?, ") + " = ? WHERE " + strings.Join(where, " = ? AND ") + " = ?"
-	ctx, cancel := m.ctx()
+	ctx, cancel := ctxTimeout()
 	defer cancel()
 	_, err := m.db.Exec(ctx, q, append(setArgs, whereArgs...)...)
 	return err
@@ -267,6 +297,11 @@ func (m *Module) updateBranch(msg *sip.Msg, md, sd *tdata, mode int) error {
 	if err := m.linkMsg(msg, md, md.direction); err != nil {
 		return err
 	}
+	return m.st.updateBranch(msg, md, sd, mode)
+}
+
+func (m *dbStore) updateBranch(msg *sip.Msg, md, sd *tdata, mode int) error {
+	code := msg.StatusCode()
 	where, args, err := recordKey(sd)
 	if err != nil {
 		return err
@@ -297,6 +332,11 @@ func (m *Module) updateDialog(msg *sip.Msg, md, sd *tdata, mode int) error {
 	if err := m.linkMsg(msg, md, md.direction); err != nil {
 		return err
 	}
+	return m.st.updateDialog(msg, md, sd, mode)
+}
+
+func (m *dbStore) updateDialog(msg *sip.Msg, md, sd *tdata, mode int) error {
+	code := msg.StatusCode()
 	where, args, err := recordKey(sd)
 	if err != nil {
 		return err
@@ -333,10 +373,14 @@ func (m *Module) updateDialog(msg *sip.Msg, md, sd *tdata, mode int) error {
 
 // endDialog is tps_db_end_dialog: a BYE (or a SUBSCRIBE with Expires 0)
 // leaves the dialog to the clean-up: now as its time, not confirmed.
-func (m *Module) endDialog(msg *sip.Msg, md, sd *tdata) error {
+func (m *Module) endDialog(md, sd *tdata) error {
 	if md.method != sip.MethodBYE && !(md.method == sip.MethodSUBSCRIBE && md.expires == 0) {
 		return nil
 	}
+	return m.st.endDialog(md, sd)
+}
+
+func (m *dbStore) endDialog(md, sd *tdata) error {
 	where, args, err := recordKey(sd)
 	if err != nil {
 		return err
@@ -347,8 +391,8 @@ func (m *Module) endDialog(msg *sip.Msg, md, sd *tdata) error {
 // clean is tps_storage_clean: transactions older than branch_expire,
 // dialogs older than dialog_expire, and those never confirmed (or ended)
 // older than branch_expire.
-func (m *Module) clean(now time.Time) error {
-	ctx, cancel := m.ctx()
+func (m *dbStore) clean(now time.Time) error {
+	ctx, cancel := ctxTimeout()
 	defer cancel()
 	_, err1 := m.db.Exec(ctx, "DELETE FROM topos_t WHERE rectime <= ?", m.db.TimeArg(now.Add(-m.branchExpire)))
 	_, err2 := m.db.Exec(ctx, "DELETE FROM topos_d WHERE rectime <= ?", m.db.TimeArg(now.Add(-m.dialogExpire)))

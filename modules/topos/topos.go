@@ -43,7 +43,9 @@ type Module struct {
 	context                    string
 	env                        *router.Env
 	log                        *slog.Logger
-	db                         *db.DB
+	storage                    string
+	st                         store
+	closeDB                    func()
 	events                     *router.NetEvents
 	work                       sync.Pool // *wire.Msg
 	locks                      [512]sync.Mutex
@@ -75,7 +77,7 @@ func init() {
 	p := dispatch.P
 	dispatch.Register(dispatch.ModuleInfo{Name: "topos",
 		Params: []dispatch.Param{
-			p("storage", s, "db", "db (topos_d and topos_t tables); redis (Kamailio's topos_redis module) is refused: kemi has no topos_redis"),
+			p("storage", s, "db", "db: the topos_d and topos_t tables; redis: in Redis, through the topos_redis module (loaded after topos, with ndb_redis)"),
 			p("db_url", s, db.DefaultURL, "the database of the topos_d and topos_t tables"),
 			p("mask_callid", i, "0", "accepted: not done, as in Kamailio 5.6"),
 			p("sanity_checks", i, "0", "1 (sanity's default checks first) is refused: call sanity_check() in request_route"),
@@ -116,12 +118,10 @@ func (m *Module) Init(p *dispatch.Params) error {
 	m.cparamName = p.Str("cparam_name", "tps")
 	m.rrUpdate = p.Int("rr_update", 0) != 0
 	m.context = p.Str("context", "")
-	switch st := p.Str("storage", "db"); st {
-	case "db":
-	case "redis":
-		return fmt.Errorf("topos: storage \"redis\" needs Kamailio's topos_redis module, which kemi does not have: use storage \"db\"")
+	switch m.storage = p.Str("storage", "db"); m.storage {
+	case "db", "redis":
 	default:
-		return fmt.Errorf("topos: unknown storage type %q", st)
+		return fmt.Errorf("topos: unknown storage type %q", m.storage)
 	}
 	if p.Int("sanity_checks", 0) != 0 {
 		return fmt.Errorf("topos: sanity_checks 1 is not supported: call sanity_check() in request_route instead")
@@ -152,18 +152,24 @@ func (m *Module) Start(env *router.Env) error {
 	if m.log == nil {
 		m.log = slog.Default()
 	}
-	d, err := db.OpenParam("topos", m.dbURL)
-	if err != nil {
-		return fmt.Errorf("topos: %w", err)
-	}
-	ctx := context.Background()
-	for _, t := range []string{"topos_d", "topos_t"} {
-		if err := d.CheckVersion(ctx, t, 2); err != nil {
-			d.Close()
+	switch {
+	case m.st != nil: // topos_redis's
+	case m.storage == "redis":
+		return fmt.Errorf("topos: storage \"redis\" needs loadmodule \"topos_redis.so\" (with ndb_redis) after topos")
+	default:
+		d, err := db.OpenParam("topos", m.dbURL)
+		if err != nil {
 			return fmt.Errorf("topos: %w", err)
 		}
+		ctx := context.Background()
+		for _, t := range []string{"topos_d", "topos_t"} {
+			if err := d.CheckVersion(ctx, t, 2); err != nil {
+				d.Close()
+				return fmt.Errorf("topos: %w", err)
+			}
+		}
+		m.st, m.closeDB = &dbStore{db: d, branchExpire: m.branchExpire, dialogExpire: m.dialogExpire}, func() { d.Close() }
 	}
-	m.db = d
 	m.serverID = env.ServerID
 	m.work.New = func() any { return &wire.Msg{} }
 	m.ctxVals = map[string]ctxValue{}
@@ -185,8 +191,8 @@ func (m *Module) Stop() {
 		close(m.stop)
 		m.done.Wait()
 	}
-	if m.db != nil {
-		m.db.Close()
+	if m.closeDB != nil {
+		m.closeDB()
 	}
 }
 
@@ -346,7 +352,7 @@ func (m *Module) cleaner() {
 		case <-m.stop:
 			return
 		case now := <-t.C:
-			if err := m.clean(now); err != nil {
+			if err := m.st.clean(now); err != nil {
 				m.log.Error("topos: clean-up failed: " + err.Error())
 			}
 			m.ctxMu.Lock()
