@@ -21,6 +21,10 @@ func (m *Module) UseRedis(r Redis, server string) {
 	m.st = &redisStore{r: r, srv: server, branchExpire: m.branchExpire, dialogExpire: m.dialogExpire}
 }
 
+// StorageError makes the start fail with err: topos_redis' parameters
+// are wrong.
+func (m *Module) StorageError(err error) { m.storeErr = err }
+
 // redisStore keeps the records as Kamailio's topos_redis does: a dialog
 // in the hash "d:z:<a-key>", a transaction in "b:x:<Via branch>", and
 // "b:x:<method>:<Call-ID>:<tag>:x<uid>" pointing at the INVITE's (or

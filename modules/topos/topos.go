@@ -45,6 +45,7 @@ type Module struct {
 	log                        *slog.Logger
 	storage                    string
 	st                         store
+	storeErr                   error // topos_redis' refusal
 	closeDB                    func()
 	events                     *router.NetEvents
 	work                       sync.Pool // *wire.Msg
@@ -153,6 +154,8 @@ func (m *Module) Start(env *router.Env) error {
 		m.log = slog.Default()
 	}
 	switch {
+	case m.storeErr != nil:
+		return m.storeErr
 	case m.st != nil: // topos_redis's
 	case m.storage == "redis":
 		return fmt.Errorf("topos: storage \"redis\" needs loadmodule \"topos_redis.so\" (with ndb_redis) after topos")

@@ -38,13 +38,15 @@ func (m *Module) Init(p *dispatch.Params) error {
 	if err != nil {
 		return fmt.Errorf("topos_redis: %w", err)
 	}
-	srv := p.Str("serverid", "")
-	if srv == "" {
-		return fmt.Errorf("topos_redis: serverid is not set")
+	// a wrong serverid stops the start (topos', which comes first), not
+	// the load: kemi -api-list loads every module without parameters
+	switch srv := p.Str("serverid", ""); {
+	case srv == "":
+		t.StorageError(fmt.Errorf("topos_redis: serverid is not set"))
+	case !r.HasServer(srv):
+		t.StorageError(fmt.Errorf("topos_redis: serverid %q: ndb_redis has no such server", srv))
+	default:
+		t.UseRedis(r, srv)
 	}
-	if !r.HasServer(srv) {
-		return fmt.Errorf("topos_redis: serverid %q: ndb_redis has no such server", srv)
-	}
-	t.UseRedis(r, srv)
 	return nil
 }
