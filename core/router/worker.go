@@ -51,6 +51,8 @@ type Env struct {
 	// else bytes appended to scratch (the worker's, kept until its next
 	// message). Set while the modules start; one module sets it.
 	NetIn func(p *transport.Packet, scratch []byte) []byte
+	// netOwner is the module that set NetIn and the transport's Out.
+	netOwner string
 	// LogPrefix is log_prefix: what the lines logged about a message
 	// start with, formatted for it; nil for none.
 	LogPrefix *Format
@@ -76,6 +78,20 @@ type Env struct {
 	dns       dnsCache
 	stats     *stats.Registry
 	statsOnce sync.Once
+}
+
+// HookWire makes in and out the hooks of the messages received and sent
+// (Env.NetIn, transport.Server.Out) for module; a second module is refused
+// with an error naming both: kemi runs one rewriter of the wire.
+func (e *Env) HookWire(module string, in func(p *transport.Packet, scratch []byte) []byte, out transport.OutHook) error {
+	if e.netOwner != "" {
+		return fmt.Errorf("%s: %s already rewrites the messages on the wire: load one of them", module, e.netOwner)
+	}
+	e.netOwner, e.NetIn = module, in
+	if e.Transport != nil {
+		e.Transport.Out = out
+	}
+	return nil
 }
 
 // ModuleFinder finds a loaded module's value by its loadmodule name, nil

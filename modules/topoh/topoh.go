@@ -122,9 +122,8 @@ func (m *Module) Start(env *router.Env) error {
 	m.work.New = func() any { return &work{} }
 	m.events = router.NewNetEvents(env, m.eventCallback, m.eventMode,
 		map[int]string{evOutgoing: "topoh:msg-outgoing", evSending: "topoh:msg-sending"})
-	env.NetIn = m.netIn
-	if env.Transport != nil {
-		env.Transport.Out = m.netOut
+	if err := env.HookWire("topoh", m.netIn, m.netOut); err != nil {
+		return err
 	}
 	return nil
 }

@@ -153,6 +153,10 @@ func (m *Module) Start(env *router.Env) error {
 	if m.log == nil {
 		m.log = slog.Default()
 	}
+	// the hooks run once the proxy serves, after every Start
+	if err := env.HookWire("topos", m.netIn, m.netOut); err != nil {
+		return err
+	}
 	switch {
 	case m.storeErr != nil:
 		return m.storeErr
@@ -178,10 +182,6 @@ func (m *Module) Start(env *router.Env) error {
 	m.ctxVals = map[string]ctxValue{}
 	m.events = router.NewNetEvents(env, m.eventCallback, m.eventMode, map[int]string{
 		evOutgoing: "topos:msg-outgoing", evSending: "topos:msg-sending", evIncoming: "topos:msg-incoming", evReceiving: "topos:msg-receiving"})
-	env.NetIn = m.netIn
-	if env.Transport != nil {
-		env.Transport.Out = m.netOut
-	}
 	m.stop = make(chan struct{})
 	m.done.Add(1)
 	go m.cleaner()

@@ -108,3 +108,12 @@ func FuzzNetInOut(f *testing.F) {
 		k.Transport.TakeSent()
 	})
 }
+
+// TestOneRewriter: topoh and topos both loaded stop the start, naming
+// both (kemi runs one rewriter of the wire).
+func TestOneRewriter(t *testing.T) {
+	_, err := moduletest.NewErr(t, "loadmodule \"topoh.so\"\nloadmodule \"topos.so\"\nmodparam(\"topos\", \"db_url\", \""+moduletest.SQLite(t)+"\")")
+	if err == nil || !strings.Contains(err.Error(), "topos: topoh already rewrites") {
+		t.Errorf("topoh and topos: %v", err)
+	}
+}
