@@ -209,6 +209,50 @@ func early(t *testing.T, proxy netip.AddrPort, caller, callee *kamailiotest.UA, 
 	return seen
 }
 
+// presence is a subscription: SUBSCRIBE and its 200, the notifier's
+// NOTIFY upstream and its 200, then the subscriber's un-SUBSCRIBE
+// (Expires 0) in the dialog and its 200.
+func presence(t *testing.T, proxy netip.AddrPort, sub, notifier *kamailiotest.UA, id string) []string {
+	t.Helper()
+	var seen []string
+	norm := func(step, m string) {
+		m = strings.ReplaceAll(m, proxy.String(), "PROXY")
+		m = strings.ReplaceAll(m, sub.Addr(), "SUBSCRIBER")
+		m = strings.ReplaceAll(m, notifier.Addr(), "NOTIFIER")
+		first, _, _ := strings.Cut(m, "\r\n")
+		m = first + "\r\n" + kamailiotest.Hdrs(m, "Via", "Record-Route", "Route", "Contact", "Expires", "X-Seen", "P-SR-XUID", "P-SR-XBranch")
+		m = proxyBranch.ReplaceAllString(m, "${1}BRANCH")
+		m = uids.ReplaceAllString(m, "${1}tpsh-UID")
+		seen = append(seen, step+":\n  "+strings.ReplaceAll(strings.TrimSpace(m), "\r\n", "\n  "))
+	}
+	cid := "pres-" + id + "@192.0.2.7"
+	sub.Send(proxy, "SUBSCRIBE sip:bob@"+notifier.Addr()+" SIP/2.0\nVia: SIP/2.0/UDP "+sub.Addr()+";branch=z9hG4bK-s"+id+"\nMax-Forwards: 70\n"+
+		"From: <sip:alice@example.com>;tag=s"+id+"\nTo: <sip:bob@example.com>\nCall-ID: "+cid+"\nCSeq: 1 SUBSCRIBE\nEvent: presence\nExpires: 60\n"+
+		"Contact: <sip:alice@"+sub.Addr()+">\nContent-Length: 0\n\n")
+	req, _ := notifier.Recv("SUBSCRIBE ")
+	norm("notifier gets the SUBSCRIBE", req)
+	notifier.Send(kamailiotest.ViaAddr(t, req), kamailiotest.Reply(req, "200 OK", "n"+id, "Contact: <sip:bob@"+notifier.Addr()+">\r\nExpires: 60\r\n"))
+	ok, _ := sub.Recv("SIP/2.0 200")
+	norm("subscriber gets 200", ok)
+	notifier.Send(proxy, "NOTIFY "+uriOf(kamailiotest.Hdr(req, "Contact"))+" SIP/2.0\nVia: SIP/2.0/UDP "+notifier.Addr()+";branch=z9hG4bK-t"+id+"\n"+
+		"Max-Forwards: 70\nFrom: <sip:bob@example.com>;tag=n"+id+"\nTo: "+kamailiotest.Hdr(req, "From")+"\nCall-ID: "+cid+"\nCSeq: 1 NOTIFY\n"+
+		"Event: presence\nSubscription-State: active;expires=60\nContact: <sip:bob@"+notifier.Addr()+">\nContent-Length: 0\n\n")
+	notify, _ := sub.Recv("NOTIFY ")
+	norm("subscriber gets the NOTIFY", notify)
+	sub.Send(kamailiotest.ViaAddr(t, notify), kamailiotest.Reply(notify, "200 OK", "", ""))
+	nok, _ := notifier.Recv("SIP/2.0 200")
+	norm("notifier gets the NOTIFY's 200", nok)
+	sub.Send(proxy, "SUBSCRIBE "+uriOf(kamailiotest.Hdr(ok, "Contact"))+" SIP/2.0\nVia: SIP/2.0/UDP "+sub.Addr()+";branch=z9hG4bK-u"+id+"\nMax-Forwards: 70\n"+
+		"From: <sip:alice@example.com>;tag=s"+id+"\nTo: "+kamailiotest.Hdr(ok, "To")+"\nCall-ID: "+cid+"\nCSeq: 2 SUBSCRIBE\nEvent: presence\nExpires: 0\n"+
+		"Contact: <sip:alice@"+sub.Addr()+">\nContent-Length: 0\n\n")
+	unsub, _ := notifier.Recv("SUBSCRIBE ")
+	norm("notifier gets the un-SUBSCRIBE", unsub)
+	notifier.Send(kamailiotest.ViaAddr(t, unsub), kamailiotest.Reply(unsub, "200 OK", "", "Contact: <sip:bob@"+notifier.Addr()+">\r\nExpires: 0\r\n"))
+	uok, _ := sub.Recv("SIP/2.0 200")
+	norm("subscriber gets the un-SUBSCRIBE's 200", uok)
+	return seen
+}
+
 // rows are the records each server left, the keys, times and ids aside.
 func rows(t *testing.T, url string, proxy netip.AddrPort) []string {
 	t.Helper()
@@ -291,8 +335,8 @@ func TestKamailioDifferential(t *testing.T) {
 		return lines(1), lines(2), func(p netip.AddrPort) []string { return redisRows(t, port, 1, p) }, func(p netip.AddrPort) []string { return redisRows(t, port, 2, p) }
 	}})
 	for _, b := range backends {
-		for mode, extra := range []string{"", `modparam("topos", "contact_mode", 1)`} {
-			t.Run(fmt.Sprintf("%s/contact_mode=%d", b.name, mode), func(t *testing.T) {
+		for mode, extra := range []string{"", `modparam("topos", "contact_mode", 1)`, `modparam("topos", "rr_update", 1)`} {
+			t.Run(fmt.Sprintf("%s/%d", b.name, mode), func(t *testing.T) {
 				kl, el, rowsK, rowsE := b.start(t)
 				pair := kamailiotest.StartPair(t, func(listen string) string {
 					if listen == "" {
@@ -308,6 +352,8 @@ func TestKamailioDifferential(t *testing.T) {
 				caller, callee := kamailiotest.NewUA(t), kamailiotest.NewUA(t)
 				k := append(call(t, pair.Kamailio, caller, callee, "1"), early(t, pair.Kamailio, caller, callee, "2")...)
 				e := append(call(t, pair.Kemi, caller, callee, "1"), early(t, pair.Kemi, caller, callee, "2")...)
+				k = append(k, presence(t, pair.Kamailio, caller, callee, "3")...)
+				e = append(e, presence(t, pair.Kemi, caller, callee, "3")...)
 				k = append(k, rowsK(pair.Kamailio)...)
 				e = append(e, rowsE(pair.Kemi)...)
 				for i := range max(len(k), len(e)) {
