@@ -18,7 +18,7 @@ type Redis interface {
 // topos_redis module does: called by topos_redis, with ndb_redis and the
 // name of one of its servers.
 func (m *Module) UseRedis(r Redis, server string) {
-	m.st = &redisStore{r: r, srv: server, branchExpire: m.branchExpire, dialogExpire: m.dialogExpire}
+	m.st = &redisStore{r: r, srv: server, branchExpire: m.branchExpire, dialogExpire: m.dialogExpire, m: m}
 }
 
 // StorageError makes the start fail with err: topos_redis' parameters
@@ -34,6 +34,17 @@ type redisStore struct {
 	r                          Redis
 	srv                        string
 	branchExpire, dialogExpire time.Duration
+	m                          *Module // its logger, once started
+}
+
+// cmd runs a command; a failure is logged (the message goes on
+// unchanged, as in Kamailio).
+func (s *redisStore) cmd(args ...string) ([]string, error) {
+	out, err := s.r.Command(s.srv, args...)
+	if err != nil && s.m != nil && s.m.log != nil {
+		s.m.log.Error("topos: redis " + args[0] + " " + args[1] + ": " + err.Error())
+	}
+	return out, err
 }
 
 var errNoBranch = errors.New("no Via branch for this message")
@@ -54,7 +65,7 @@ func (s *redisStore) hmset(key string, h hash) error {
 	if len(h) == 0 {
 		return nil
 	}
-	_, err := s.r.Command(s.srv, append([]string{"HMSET", key}, h...)...)
+	_, err := s.cmd(append([]string{"HMSET", key}, h...)...)
 	return err
 }
 
@@ -62,14 +73,14 @@ func (s *redisStore) expire(key string, d time.Duration) error {
 	if d <= 0 {
 		return nil
 	}
-	_, err := s.r.Command(s.srv, "EXPIRE", key, strconv.FormatInt(int64(d/time.Second), 10))
+	_, err := s.cmd("EXPIRE", key, strconv.FormatInt(int64(d/time.Second), 10))
 	return err
 }
 
 // hgetall reads a hash into a new tdata, the fields of names; found
 // false when it does not exist.
 func (s *redisStore) hgetall(key string) (*tdata, bool, error) {
-	vals, err := s.r.Command(s.srv, "HGETALL", key)
+	vals, err := s.cmd("HGETALL", key)
 	if err != nil {
 		return nil, false, err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -106,6 +107,16 @@ type store interface {
 type dbStore struct {
 	db                         *db.DB
 	branchExpire, dialogExpire time.Duration
+	log                        *slog.Logger
+}
+
+// failed logs a database error (the message goes on unchanged, as in
+// Kamailio) and returns it.
+func (m *dbStore) failed(what string, err error) error {
+	if err != nil && m.log != nil {
+		m.log.Error("topos: " + what + ": " + err.Error())
+	}
+	return err
 }
 
 func ctxTimeout() (context.Context, context.CancelFunc) {
@@ -132,7 +143,7 @@ func (m *dbStore) insert(table string, cols []string, td *tdata, ints map[string
 	ctx, cancel := ctxTimeout()
 	defer cancel()
 	_, err := m.db.Exec(ctx, q, args...)
-	return err
+	return m.failed("failed to store the record in "+table, err)
 }
 
 func (m *dbStore) insertDialog(td *tdata) error {
@@ -155,7 +166,7 @@ func (m *dbStore) load(table string, cols []string, where []string, args []any, 
 	defer cancel()
 	rows, err := m.db.Query(ctx, q, args...)
 	if err != nil {
-		return nil, false, err
+		return nil, false, m.failed("failed to load from "+table, err)
 	}
 	defer rows.Close()
 	td := &tdata{expires: -1}
@@ -168,7 +179,7 @@ func (m *dbStore) load(table string, cols []string, where []string, args []any, 
 		ptrs[i] = &vals[i]
 	}
 	if err := rows.Scan(ptrs...); err != nil {
-		return nil, false, err
+		return nil, false, m.failed("failed to load from "+table, err)
 	}
 	for i, c := range sel {
 		*td.field(c) = vals[i].String
@@ -248,7 +259,7 @@ func (m *dbStore) update(table string, set []string, setArgs []any, where []stri
 	ctx, cancel := ctxTimeout()
 	defer cancel()
 	_, err := m.db.Exec(ctx, q, append(setArgs, whereArgs...)...)
-	return err
+	return m.failed("failed to update "+table, err)
 }
 
 // recordKey is how Kamailio's updates find a record: the a_uuid column

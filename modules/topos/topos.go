@@ -175,7 +175,7 @@ func (m *Module) Start(env *router.Env) error {
 				return fmt.Errorf("topos: %w", err)
 			}
 		}
-		m.st, m.closeDB = &dbStore{db: d, branchExpire: m.branchExpire, dialogExpire: m.dialogExpire}, func() { d.Close() }
+		m.st, m.closeDB = &dbStore{db: d, branchExpire: m.branchExpire, dialogExpire: m.dialogExpire, log: m.log}, func() { d.Close() }
 	}
 	m.serverID = env.ServerID
 	m.work.New = func() any { return &wire.Msg{} }

@@ -2,10 +2,12 @@ package topos_test
 
 import (
 	"bytes"
+	"context"
 	"net/netip"
 	"strings"
 	"testing"
 
+	"github.com/kemi-sip/kemi/core/db"
 	"github.com/kemi-sip/kemi/core/sip"
 	"github.com/kemi-sip/kemi/modules/moduletest"
 )
@@ -115,5 +117,27 @@ func TestOneRewriter(t *testing.T) {
 	_, err := moduletest.NewErr(t, "loadmodule \"topoh.so\"\nloadmodule \"topos.so\"\nmodparam(\"topos\", \"db_url\", \""+moduletest.SQLite(t)+"\")")
 	if err == nil || !strings.Contains(err.Error(), "topos: topoh already rewrites") {
 		t.Errorf("topoh and topos: %v", err)
+	}
+}
+
+// TestStorageFailure: with its table gone, topos logs the failure and the
+// message leaves as it is (Kamailio's behaviour); nothing panics.
+func TestStorageFailure(t *testing.T) {
+	url := moduletest.SQLite(t)
+	k := moduletest.New(t, "loadmodule \"topos.so\"\nmodparam(\"topos\", \"db_url\", \""+url+"\")")
+	d, err := db.Open(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Exec(context.Background(), "DROP TABLE topos_t"); err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	k.Transport.Send(nil, sip.TransportUDP, netip.MustParseAddrPort("192.0.2.20:5060"), []byte(invite))
+	if got := string(k.Sent()[0].Msg.Bytes()); got != invite {
+		t.Errorf("the INVITE changed though topos could not store it:\n%s", got)
+	}
+	if !strings.Contains(k.Logs.String(), "topos: failed to load from topos_t") {
+		t.Errorf("the failure is not logged:\n%s", k.Logs.String())
 	}
 }
