@@ -468,9 +468,22 @@ type OutHook func(local *Listener, proto sip.Transport, dst netip.AddrPort, b []
 // when it fits. A TCP reply reuses the open connection to dst.
 func (s *Server) Send(from *Listener, proto sip.Transport, dst netip.AddrPort, b []byte) error {
 	if s.Out != nil {
-		b = s.Out(from, proto, dst, b)
+		b = s.out(from, proto, dst, b)
 	}
 	return s.send(from, proto, dst, b)
+}
+
+// out runs the Out hook; one that panics (sends happen on timer
+// goroutines too, where nothing else would recover) is logged and the
+// message goes as it was.
+func (s *Server) out(local *Listener, proto sip.Transport, dst netip.AddrPort, b []byte) (res []byte) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error("transport: the hook on messages sent failed; sent as it was", "panic", fmt.Sprint(r), "to", dst.String())
+			res = b
+		}
+	}()
+	return s.Out(local, proto, dst, b)
 }
 
 func (s *Server) send(from *Listener, proto sip.Transport, dst netip.AddrPort, b []byte) error {
@@ -512,7 +525,7 @@ func (s *Server) send(from *Listener, proto sip.Transport, dst netip.AddrPort, b
 // to dst (the Via's received/rport address) from p's socket.
 func (s *Server) Reply(p *Packet, dst netip.AddrPort, b []byte) error {
 	if s.Out != nil {
-		b = s.Out(p.Local, p.Proto, dst, b)
+		b = s.out(p.Local, p.Proto, dst, b)
 	}
 	if s.rec != nil {
 		s.rec.add(p.Proto, dst, b)

@@ -141,3 +141,17 @@ func TestParseAddrName(t *testing.T) {
 		t.Errorf("got %+v %v", a, err)
 	}
 }
+
+// TestOutHookPanic: a hook on messages sent that panics is logged and the
+// message goes as it was; the proxy goes on.
+func TestOutHookPanic(t *testing.T) {
+	s := NewRecorder(netip.MustParseAddrPort("127.0.0.1:5060"))
+	s.Out = func(*Listener, sip.Transport, netip.AddrPort, []byte) []byte { panic("boom") }
+	dst := netip.MustParseAddrPort("192.0.2.1:5060")
+	if err := s.Send(nil, sip.TransportUDP, dst, []byte("OPTIONS")); err != nil {
+		t.Fatal(err)
+	}
+	if sent := s.TakeSent(); len(sent) != 1 || string(sent[0].Msg) != "OPTIONS" {
+		t.Errorf("sent %v", sent)
+	}
+}
