@@ -167,6 +167,15 @@ func TestKSRCoverage56(t *testing.T) {
 	for _, m := range dispatch.ModuleNames() {
 		kemiHas[m] = true
 	}
+	// A namespace of a module kemi has that kemi does not export at all
+	// (KSR.pvx is Kamailio's pv module's second one) is not counted
+	// above: said here, so that the figure is not read as all of it.
+	siblings := map[string]string{"pvx": "pv"}
+	for ns, mod := range siblings {
+		if kemiHas[mod] && !kemiHas[ns] {
+			t.Logf("not counted: KSR.%s (%d functions), the %s module's second namespace, which kemi does not have yet", ns, len(table[ns]), mod)
+		}
+	}
 	nspaces := 0
 	for _, ns := range spaces {
 		if !kemiHas[ns] {
