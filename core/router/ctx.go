@@ -64,9 +64,9 @@ type Ctx struct {
 	// relay ran into (EBadAddress, EBadURI; 0 none), for sl_reply_error.
 	SerError int
 
-	avps  []avp
-	xavps []xavpItem
-	log   *slog.Logger // Log with this message's log_prefix
+	avps []avp
+	xl   xlists       // the XAVPs, XAVUs and XAVIs
+	log  *slog.Logger // Log with this message's log_prefix
 	// Via parameters to add to this proxy's Via (corex's via_add_srvid,
 	// via_add_xavp_params).
 	viaSrvID, viaXAVP, viaFields bool
@@ -125,7 +125,9 @@ func (c *Ctx) reset(m *sip.Msg, p *transport.Packet) {
 		c.avps[i].val = Value{}
 	}
 	c.avps = c.avps[:0]
-	c.xavps = c.xavps[:0]
+	for k := range c.xl {
+		c.xl[k] = c.xl[k][:0]
+	}
 	c.log = nil
 	c.viaSrvID, c.viaXAVP, c.viaFields = false, false, false
 	c.sendSocket = nil

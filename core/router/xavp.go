@@ -1,11 +1,27 @@
 package router
 
-import "slices"
+import (
+	"slices"
+	"strings"
+)
 
 // XAVPs, Kamailio's extended AVPs: named lists of items, the most
-// recent first, each item a list of fields (key and value, a key may
-// repeat, the most recent first). $xavp(name=>key) = v starts a new item;
-// $xavp(name[0]=>key) = v adds to the first. They last for the message.
+// recent first. An item has a value of its own ($xavp(name) = v) or is
+// a list of fields (key and value, a key may repeat, the most recent
+// first): $xavp(name=>key) = v starts a new item, $xavp(name[0]=>key) = v
+// adds to the first. They last for the message, and go with its
+// transaction. Three lists, as in Kamailio: XAVPs, XAVUs (one item per
+// name, one field per key: assigning replaces) and XAVIs (XAVPs whose
+// names and keys are compared without case).
+
+// XKind says which of the three lists.
+type XKind uint8
+
+const (
+	XAVP XKind = iota
+	XAVU
+	XAVI
+)
 
 type xavpField struct {
 	key string
@@ -16,17 +32,60 @@ type xavpField struct {
 type xavpItem struct {
 	name   string
 	fields []xavpField
+	// an item with a value of its own (hasVal) has no fields
+	val    Value
+	buf    []byte
+	hasVal bool
+}
+
+// xlists are a message's three lists.
+type xlists [3][]xavpItem
+
+func (k XKind) eq(a, b string) bool {
+	if k == XAVI {
+		return strings.EqualFold(a, b)
+	}
+	return a == b
 }
 
 // XAVPAdd adds key = v: to a new item of name when idx < 0, else to the
 // item idx (0 the most recent); false when there is no such item.
 func (c *Ctx) XAVPAdd(name string, idx int, key string, v Value) bool {
+	return c.XAdd(XAVP, name, idx, key, v)
+}
+
+// XAdd is XAVPAdd on the list of kind k. For an XAVU it sets: the one
+// item of name (made when missing) gets key = v in place of the key's
+// value; idx is not used.
+func (c *Ctx) XAdd(k XKind, name string, idx int, key string, v Value) bool {
+	l := &c.xl[k]
 	var it *xavpItem
-	if idx < 0 {
-		c.xavps = append(c.xavps, xavpItem{name: name})
-		it = &c.xavps[len(c.xavps)-1]
-	} else if it = c.xavpItem(name, idx); it == nil {
-		return false
+	switch {
+	case k == XAVU:
+		if i := c.xIndex(k, name, 0); i >= 0 && !(*l)[i].hasVal {
+			it = &(*l)[i]
+			for j := range it.fields {
+				if it.fields[j].key == key {
+					it.fields[j].val = ownValue(v, &it.fields[j].buf)
+					return true
+				}
+			}
+		} else {
+			if i >= 0 {
+				*l = slices.Delete(*l, i, i+1)
+			}
+			*l = append(*l, xavpItem{name: name})
+			it = &(*l)[len(*l)-1]
+		}
+	case idx < 0:
+		*l = append(*l, xavpItem{name: name})
+		it = &(*l)[len(*l)-1]
+	default:
+		i := c.xIndex(k, name, idx)
+		if i < 0 || (*l)[i].hasVal {
+			return false
+		}
+		it = &(*l)[i]
 	}
 	f := xavpField{key: key}
 	f.val = ownValue(v, &f.buf)
@@ -34,21 +93,52 @@ func (c *Ctx) XAVPAdd(name string, idx int, key string, v Value) bool {
 	return true
 }
 
-// xavpItem is item idx of name (0 the most recent; negative from the
-// oldest), nil when there is none.
-func (c *Ctx) xavpItem(name string, idx int) *xavpItem {
-	if i := c.xavpIndex(name, idx); i >= 0 {
-		return &c.xavps[i]
+// XSet gives name a value of its own: a new item (the most recent) when
+// idx < 0, else item idx's value in place of what it had; an XAVU's one
+// item is replaced. False when there is no item idx.
+func (c *Ctx) XSet(k XKind, name string, idx int, v Value) bool {
+	l := &c.xl[k]
+	if k == XAVU {
+		if i := c.xIndex(k, name, 0); i >= 0 {
+			*l = slices.Delete(*l, i, i+1)
+		}
+		idx = -1
 	}
-	return nil
+	if idx < 0 {
+		it := xavpItem{name: name, hasVal: true}
+		it.val = ownValue(v, &it.buf)
+		*l = append(*l, it)
+		return true
+	}
+	i := c.xIndex(k, name, idx)
+	if i < 0 {
+		return false
+	}
+	it := &(*l)[i]
+	it.fields, it.hasVal = nil, true
+	it.val = ownValue(v, &it.buf)
+	return true
 }
 
-// xavpIndex is where item idx of name is in c.xavps (0 the most recent,
-// -1 the oldest), -1 when there is none.
-func (c *Ctx) xavpIndex(name string, idx int) int {
+// XValue is item idx of name as a value: its own value, or for an item
+// of fields list true (Kamailio prints it <<xavp:...>>); ok false when
+// there is no such item.
+func (c *Ctx) XValue(k XKind, name string, idx int) (v Value, list, ok bool) {
+	i := c.xIndex(k, name, idx)
+	if i < 0 {
+		return Value{}, false, false
+	}
+	it := &c.xl[k][i]
+	return it.val, !it.hasVal, true
+}
+
+// xIndex is where item idx of name is in the list of kind k (0 the most
+// recent, -1 the oldest), -1 when there is none.
+func (c *Ctx) xIndex(k XKind, name string, idx int) int {
+	l := c.xl[k]
 	if idx >= 0 {
-		for i := len(c.xavps) - 1; i >= 0; i-- {
-			if c.xavps[i].name == name {
+		for i := len(l) - 1; i >= 0; i-- {
+			if k.eq(l[i].name, name) {
 				if idx == 0 {
 					return i
 				}
@@ -57,8 +147,8 @@ func (c *Ctx) xavpIndex(name string, idx int) int {
 		}
 		return -1
 	}
-	for i := range c.xavps {
-		if c.xavps[i].name == name {
+	for i := range l {
+		if k.eq(l[i].name, name) {
 			if idx == -1 {
 				return i
 			}
@@ -71,15 +161,21 @@ func (c *Ctx) xavpIndex(name string, idx int) int {
 // XAVP is the value of field key (its kidx-th, 0 the most recent) of
 // item idx of name; Null when there is none.
 func (c *Ctx) XAVP(name string, idx int, key string, kidx int) Value {
-	it := c.xavpItem(name, idx)
-	if it == nil {
+	return c.XGet(XAVP, name, idx, key, kidx)
+}
+
+// XGet is XAVP on the list of kind k.
+func (c *Ctx) XGet(k XKind, name string, idx int, key string, kidx int) Value {
+	i := c.xIndex(k, name, idx)
+	if i < 0 {
 		return Value{}
 	}
+	it := &c.xl[k][i]
 	n := 0
-	for i := len(it.fields) - 1; i >= 0; i-- {
-		if it.fields[i].key == key {
+	for j := len(it.fields) - 1; j >= 0; j-- {
+		if k.eq(it.fields[j].key, key) {
 			if n == kidx {
-				return it.fields[i].val
+				return it.fields[j].val
 			}
 			n++
 		}
@@ -90,11 +186,16 @@ func (c *Ctx) XAVP(name string, idx int, key string, kidx int) Value {
 // XAVPFields calls f with the fields of item idx of name, the oldest
 // first (the order they were added); false when there is no such item.
 func (c *Ctx) XAVPFields(name string, idx int, f func(key string, v Value)) bool {
-	it := c.xavpItem(name, idx)
-	if it == nil {
+	return c.XFields(XAVP, name, idx, f)
+}
+
+// XFields is XAVPFields on the list of kind k.
+func (c *Ctx) XFields(k XKind, name string, idx int, f func(key string, v Value)) bool {
+	i := c.xIndex(k, name, idx)
+	if i < 0 {
 		return false
 	}
-	for _, x := range it.fields {
+	for _, x := range c.xl[k][i].fields {
 		f(x.key, x.val)
 	}
 	return true
@@ -102,43 +203,76 @@ func (c *Ctx) XAVPFields(name string, idx int, f func(key string, v Value)) bool
 
 // XAVPDel removes the fields key of item idx of name, or with key ""
 // the item; with idx < 0 every item of name.
-func (c *Ctx) XAVPDel(name string, idx int, key string) {
-	if idx < 0 {
-		c.xavps = slices.DeleteFunc(c.xavps, func(it xavpItem) bool { return it.name == name })
+func (c *Ctx) XAVPDel(name string, idx int, key string) { c.XDel(XAVP, name, idx, key) }
+
+// XDel is XAVPDel on the list of kind k.
+func (c *Ctx) XDel(k XKind, name string, idx int, key string) {
+	l := &c.xl[k]
+	if idx < 0 && key == "" {
+		*l = slices.DeleteFunc(*l, func(it xavpItem) bool { return k.eq(it.name, name) })
 		return
 	}
-	i := c.xavpIndex(name, idx)
+	i := c.xIndex(k, name, max(idx, 0))
 	if i < 0 {
 		return
 	}
 	if key == "" {
-		c.xavps = slices.Delete(c.xavps, i, i+1)
+		*l = slices.Delete(*l, i, i+1)
 		return
 	}
-	it := &c.xavps[i]
-	it.fields = slices.DeleteFunc(it.fields, func(f xavpField) bool { return f.key == key })
+	it := &(*l)[i]
+	it.fields = slices.DeleteFunc(it.fields, func(f xavpField) bool { return k.eq(f.key, key) })
 }
 
-// XAVPs is a copy of a message's XAVPs that outlives it: tm keeps the
-// request's with its transaction for the routes it runs later
-// (failure_route, branch_failure_route), as Kamailio's transaction keeps
-// its XAVP list.
-type XAVPs struct{ items []xavpItem }
+// XDelField removes the kidx-th (0 the most recent) value of key of item
+// idx of name: what $xavp(name[idx]=>key[kidx]) = $null does.
+func (c *Ctx) XDelField(k XKind, name string, idx int, key string, kidx int) {
+	i := c.xIndex(k, name, idx)
+	if i < 0 {
+		return
+	}
+	it := &c.xl[k][i]
+	n := 0
+	for j := len(it.fields) - 1; j >= 0; j-- {
+		if k.eq(it.fields[j].key, key) {
+			if n == kidx {
+				it.fields = slices.Delete(it.fields, j, j+1)
+				return
+			}
+			n++
+		}
+	}
+}
+
+// XAVPs is a copy of a message's XAVPs (XAVUs and XAVIs too) that
+// outlives it: tm keeps the request's with its transaction for the routes
+// it runs later (failure_route, branch_failure_route), as Kamailio's
+// transaction keeps its lists.
+type XAVPs struct{ items xlists }
 
 // Len is the number of items kept.
-func (x *XAVPs) Len() int { return len(x.items) }
+func (x *XAVPs) Len() int { return len(x.items[0]) + len(x.items[1]) + len(x.items[2]) }
 
 // SaveXAVPs copies c's XAVPs into x, reusing x's room.
-func (c *Ctx) SaveXAVPs(x *XAVPs) { x.items = copyXAVPs(x.items[:0], c.xavps) }
+func (c *Ctx) SaveXAVPs(x *XAVPs) {
+	for k := range x.items {
+		x.items[k] = copyXAVPs(x.items[k][:0], c.xl[k])
+	}
+}
 
 // LoadXAVPs makes a copy of x the XAVPs of c.
-func (c *Ctx) LoadXAVPs(x *XAVPs) { c.xavps = copyXAVPs(c.xavps[:0], x.items) }
+func (c *Ctx) LoadXAVPs(x *XAVPs) {
+	for k := range x.items {
+		c.xl[k] = copyXAVPs(c.xl[k][:0], x.items[k])
+	}
+}
 
-// copyXAVPs appends copies of the items of src to dst, each field's
-// value in a buffer of its own.
+// copyXAVPs appends copies of the items of src to dst, each value in a
+// buffer of its own.
 func copyXAVPs(dst, src []xavpItem) []xavpItem {
 	for _, it := range src {
-		n := xavpItem{name: it.name, fields: make([]xavpField, len(it.fields))}
+		n := xavpItem{name: it.name, hasVal: it.hasVal, fields: make([]xavpField, len(it.fields))}
+		n.val = ownValue(it.val, &n.buf)
 		for i, f := range it.fields {
 			n.fields[i].key = f.key
 			n.fields[i].val = ownValue(f.val, &n.fields[i].buf)

@@ -311,7 +311,9 @@ func registerClasses() {
 		Get: func(c *router.Ctx, pv *router.PV) router.Value { return c.W.Var(pv.Arg) },
 		Set: func(c *router.Ctx, pv *router.PV, v router.Value) error { c.W.SetVar(pv.Arg, v); return nil },
 	})
-	reg("xavp", router.PVClass{Arg: true, Parse: parseXAVP, Get: getXAVP, Set: setXAVP})
+	for name, k := range map[string]router.XKind{"xavp": router.XAVP, "xavu": router.XAVU, "xavi": router.XAVI} {
+		reg(name, router.PVClass{Arg: true, Parse: parseXAVP(k), Get: getXAVP, Set: setXAVP})
+	}
 	reg("avp", router.PVClass{Arg: true, Parse: parseAVP, Indexed: true, Get: getAVP,
 		// Kamailio's pv_set_avp: $null deletes the last value added, all of
 		// them with [*]; a value is added, the others deleted first with

@@ -117,7 +117,9 @@ func TestSelects(t *testing.T) {
 }
 
 // TestXAVP: $xavp(name=>key) = v starts a new item, name[0] adds to the
-// most recent; reads take the most recent item and value; $null removes.
+// most recent; reads take the most recent item and value; $null removes
+// one value of a key, or one item (the most recent without an index), as
+// in Kamailio (TestKamailioXAVP compares).
 func TestXAVP(t *testing.T) {
 	k := moduletest.New(t, "")
 	c := k.Request(invite)
@@ -146,7 +148,9 @@ func TestXAVP(t *testing.T) {
 		{"pv.get", []any{"$xavp(a)"}, "<<xavp:a>>"},
 	})
 	set("$xavp(a[1]=>y)", router.Value{})
-	k.Run([]moduletest.Case{{"pv.get", []any{"$xavp(a[1]=>y)"}, ""}, {"pv.get", []any{"$xavp(a[1]=>x)"}, "1"}})
+	k.Run([]moduletest.Case{{"pv.get", []any{"$xavp(a[1]=>y)"}, "2"}, {"pv.get", []any{"$xavp(a[1]=>x)"}, "1"}})
+	set("$xavp(a)", router.Value{})
+	k.Run([]moduletest.Case{{"pv.get", []any{"$xavp(a=>x)"}, "1"}, {"pv.get", []any{"$xavp(a[1]=>x)"}, ""}})
 	set("$xavp(a)", router.Value{})
 	k.Run([]moduletest.Case{{"pv.get", []any{"$xavp(a=>x)"}, ""}})
 	pv, _ := router.ParsePV("$xavp(b[0]=>x)")
@@ -241,5 +245,28 @@ func TestSend(t *testing.T) {
 	k.Run([]moduletest.Case{{"pv.get", []any{"$sndfrom(ip)"}, ""}})
 	if _, err := router.ParsePV("$sndto(nope)"); err == nil {
 		t.Error("$sndto(nope) parsed")
+	}
+}
+
+// TestXAVPsCarried: the three lists go with a transaction (tm saves and
+// loads them for its later routes), values and kinds intact.
+func TestXAVPsCarried(t *testing.T) {
+	k := moduletest.New(t, "")
+	c := k.Request(invite)
+	for name, v := range map[string]string{"$xavp(p=>k)": "1", "$xavu(u)": "2", "$xavi(I=>K)": "3", "$xavp(r)": "4"} {
+		pv, _ := router.ParsePV(name)
+		if err := pv.Set(c, router.StrValue(v)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var saved router.XAVPs
+	c.SaveXAVPs(&saved)
+	c = k.Request(invite)
+	k.Run([]moduletest.Case{{"pv.get", []any{"$xavu(u)"}, ""}})
+	c.LoadXAVPs(&saved)
+	k.Run([]moduletest.Case{{"pv.get", []any{"$xavp(p=>k)"}, "1"}, {"pv.get", []any{"$xavu(u)"}, "2"}, {"pv.get", []any{"$xavi(i=>k)"}, "3"},
+		{"pv.get", []any{"$xavp(r)"}, "4"}, {"pv.get", []any{"$xavp(u)"}, ""}, {"pv.get", []any{"$xavu(p=>k)"}, ""}})
+	if saved.Len() != 4 {
+		t.Errorf("saved %d items, want 4", saved.Len())
 	}
 }

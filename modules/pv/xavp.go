@@ -9,30 +9,41 @@ import (
 )
 
 // $xavp(name[idx]=>key[kidx]): Kamailio's extended AVPs. Without an index
-// the item is the most recent and so is the key's value; assigning to
-// $xavp(name=>key) starts a new item, to $xavp(name[0]=>key) adds to the
-// most recent; $null removes (the key, or with $xavp(name) every item).
+// the item is the most recent and so is the key's value; $xavp(name) = v
+// gives a new item a value of its own ($xavp(name[i]) = v replaces item
+// i's), $xavp(name=>key) = v starts a new item of fields,
+// $xavp(name[0]=>key) = v adds to the most recent; $null removes one item
+// (the most recent without an index) or one value of a key. $xavu is the same with one item
+// per name and one value per key (assigning replaces; no indexes), $xavi
+// with names and keys compared without case.
 type xavpSpec struct {
+	kind          router.XKind
 	name, key     string
 	idx, kidx     int
 	hasIdx, whole bool // an index was given; no key: the item itself
 }
 
-func parseXAVP(pv *router.PV) error {
-	bad := errors.New("want $xavp(name), $xavp(name[i]) or $xavp(name[i]=>key[j]) (indexes optional)")
-	root, key, hasKey := strings.Cut(pv.Arg, "=>")
-	sp := &xavpSpec{whole: !hasKey}
-	var err error
-	if sp.name, sp.idx, sp.hasIdx, err = splitIndex(root); err != nil || sp.name == "" {
-		return bad
-	}
-	if hasKey {
-		if sp.key, sp.kidx, _, err = splitIndex(key); err != nil || sp.key == "" {
+func parseXAVP(k router.XKind) func(pv *router.PV) error {
+	return func(pv *router.PV) error {
+		bad := errors.New("want $" + pv.Class + "(name), $" + pv.Class + "(name[i]) or $" + pv.Class + "(name[i]=>key[j]) (indexes optional)")
+		root, key, hasKey := strings.Cut(pv.Arg, "=>")
+		sp := &xavpSpec{kind: k, whole: !hasKey}
+		var err error
+		var kIdx bool
+		if sp.name, sp.idx, sp.hasIdx, err = splitIndex(root); err != nil || sp.name == "" {
 			return bad
 		}
+		if hasKey {
+			if sp.key, sp.kidx, kIdx, err = splitIndex(key); err != nil || sp.key == "" {
+				return bad
+			}
+		}
+		if k == router.XAVU && (sp.hasIdx || kIdx) {
+			return errors.New("$xavu(" + pv.Arg + "): $xavu takes no index (one value per name and key)")
+		}
+		pv.Data = sp
+		return nil
 	}
-	pv.Data = sp
-	return nil
 }
 
 // splitIndex reads "name" or "name[n]".
@@ -51,37 +62,43 @@ func splitIndex(s string) (string, int, bool, error) {
 func getXAVP(c *router.Ctx, pv *router.PV) router.Value {
 	sp := pv.Data.(*xavpSpec)
 	if sp.whole {
-		// The item itself: Kamailio prints <<xavp:...>>; here whether it is.
-		if c.XAVPFields(sp.name, sp.idx, func(string, router.Value) {}) {
+		v, list, ok := c.XValue(sp.kind, sp.name, sp.idx)
+		switch {
+		case !ok:
+			return router.Value{}
+		case list:
+			// Kamailio prints the list's address; here its name
 			return router.StrValue("<<xavp:" + sp.name + ">>")
 		}
-		return router.Value{}
+		return v
 	}
-	return c.XAVP(sp.name, sp.idx, sp.key, sp.kidx)
+	return c.XGet(sp.kind, sp.name, sp.idx, sp.key, sp.kidx)
 }
 
 func setXAVP(c *router.Ctx, pv *router.PV, v router.Value) error {
 	sp := pv.Data.(*xavpSpec)
 	if v.Kind == router.Null {
-		switch {
-		case sp.whole && !sp.hasIdx:
-			c.XAVPDel(sp.name, -1, "")
-		case sp.whole:
-			c.XAVPDel(sp.name, sp.idx, "")
-		default:
-			c.XAVPDel(sp.name, sp.idx, sp.key)
+		// as Kamailio: the item (the most recent without an index), or
+		// one value of the key
+		if sp.whole {
+			c.XDel(sp.kind, sp.name, sp.idx, "")
+		} else {
+			c.XDelField(sp.kind, sp.name, sp.idx, sp.key, sp.kidx)
 		}
 		return nil
-	}
-	if sp.whole {
-		return errors.New("$xavp(" + pv.Arg + "): assign to a key, $xavp(name=>key)")
 	}
 	idx := -1 // a new item
 	if sp.hasIdx {
 		idx = sp.idx
 	}
-	if !c.XAVPAdd(sp.name, idx, sp.key, v) {
-		return errors.New("$xavp(" + pv.Arg + "): no such item")
+	if sp.whole {
+		if !c.XSet(sp.kind, sp.name, idx, v) {
+			return errors.New("$" + pv.Class + "(" + pv.Arg + "): no such item")
+		}
+		return nil
+	}
+	if !c.XAdd(sp.kind, sp.name, idx, sp.key, v) {
+		return errors.New("$" + pv.Class + "(" + pv.Arg + "): no such item")
 	}
 	return nil
 }
