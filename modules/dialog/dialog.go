@@ -21,6 +21,7 @@ import (
 	"github.com/kemi-sip/kemi/core/sip"
 	"github.com/kemi-sip/kemi/core/transport"
 	"github.com/kemi-sip/kemi/dispatch"
+	"github.com/kemi-sip/kemi/modules/internal/ticker"
 	"github.com/kemi-sip/kemi/modules/rr"
 	"github.com/kemi-sip/kemi/modules/tm"
 )
@@ -100,8 +101,7 @@ type Module struct {
 	env    *router.Env
 	log    *slog.Logger
 	db     *db.DB
-	stop   chan struct{}
-	wg     sync.WaitGroup
+	timer  *ticker.Ticker
 	mu     sync.Mutex
 	byKey  map[string]*dialog
 	nextID []uint32
@@ -419,36 +419,21 @@ func (m *Module) Start(env *router.Env) error {
 			}
 		}
 	}
-	m.stop = make(chan struct{})
-	m.wg.Add(1)
-	go func() {
-		defer m.wg.Done()
-		t := time.NewTicker(time.Second)
-		defer t.Stop()
-		last := time.Now()
-		for {
-			select {
-			case <-m.stop:
-				return
-			case now := <-t.C:
-				m.timer(now.Unix())
-				if m.conf.dbMode == 2 && now.Sub(last) >= time.Duration(m.conf.dbUpdatePeriod)*time.Second {
-					m.flush(false)
-					last = now
-				}
-			}
+	last := time.Now()
+	m.timer = ticker.Start(time.Second, func(now time.Time) {
+		m.tick(now.Unix())
+		if m.conf.dbMode == 2 && now.Sub(last) >= time.Duration(m.conf.dbUpdatePeriod)*time.Second {
+			m.flush(false)
+			last = now
 		}
-	}()
+	})
 	return nil
 }
 
 // Stop ends the timer and, with a database, writes what is left.
 func (m *Module) Stop() {
-	if m.stop != nil {
-		close(m.stop)
-		m.wg.Wait()
-		m.stop = nil
-	}
+	m.timer.Stop()
+	m.timer = nil
 	if m.db != nil {
 		if m.conf.dbMode == 2 || m.conf.dbMode == 3 {
 			m.flush(true)
@@ -924,10 +909,10 @@ func (m *Module) terminate(d *dialog) {
 	m.store(d)
 }
 
-// timer runs each second: timeouts of confirmed dialogs (BYE both ways
+// tick runs each second: timeouts of confirmed dialogs (BYE both ways
 // when asked), early and unacknowledged dialogs that waited too long,
 // ended ones forgotten.
-func (m *Module) timer(now int64) {
+func (m *Module) tick(now int64) {
 	m.mu.Lock()
 	var byes []*dialog
 	for k, d := range m.byKey {

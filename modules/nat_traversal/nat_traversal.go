@@ -26,6 +26,7 @@ import (
 	"github.com/kemi-sip/kemi/core/transport"
 	"github.com/kemi-sip/kemi/dispatch"
 	"github.com/kemi-sip/kemi/modules/dialog"
+	"github.com/kemi-sip/kemi/modules/internal/ticker"
 	"github.com/kemi-sip/kemi/modules/sl"
 	"github.com/kemi-sip/kemi/modules/tm"
 )
@@ -91,8 +92,7 @@ type Module struct {
 	table         map[string]*binding
 	registered    atomic.Int64
 	subscribed    atomic.Int64
-	stop          chan struct{}
-	wg            sync.WaitGroup
+	timer         *ticker.Ticker
 	tick          int
 	dlg           *dialog.Module       // nil: dialogs are not kept alive
 	dlgs          map[string]*dlgParam // by the dialog module's key
@@ -201,30 +201,15 @@ func (m *Module) Start(env *router.Env) error {
 			}
 		})
 	}
-	m.stop = make(chan struct{})
-	m.wg.Add(1)
-	go func() {
-		defer m.wg.Done()
-		t := time.NewTicker(time.Second)
-		defer t.Stop()
-		for {
-			select {
-			case <-m.stop:
-				return
-			case <-t.C:
-				m.keepalive()
-			}
-		}
-	}()
+	m.timer = ticker.Start(time.Second, func(time.Time) { m.keepalive() })
 	return nil
 }
 
 // Stop ends the timer and saves the bindings.
 func (m *Module) Stop() {
-	if m.stop != nil {
-		close(m.stop)
-		m.wg.Wait()
-		m.stop = nil
+	if m.timer != nil {
+		m.timer.Stop()
+		m.timer = nil
 		m.save()
 	}
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/kemi-sip/kemi/core/transport"
 	"github.com/kemi-sip/kemi/dispatch"
 	"github.com/kemi-sip/kemi/modules/dialog"
+	"github.com/kemi-sip/kemi/modules/internal/ticker"
 	"github.com/kemi-sip/kemi/modules/sl"
 	"github.com/kemi-sip/kemi/modules/tm"
 )
@@ -45,7 +46,7 @@ type Module struct {
 	dialogs  map[string]dialogTrace // Call-IDs traced in dialog mode
 	dlgMod   *dialog.Module
 	tm, dlg  bool // tm and dialog are loaded
-	done     chan struct{}
+	sweeper  *ticker.Ticker
 	stats    struct{ req, rpl int64 }
 }
 
@@ -182,27 +183,14 @@ func (m *Module) Start(env *router.Env) error {
 		m.db = d
 	}
 	if m.dlg {
-		m.done = make(chan struct{})
-		go m.sweep(time.Minute)
+		m.sweeper = ticker.Start(time.Minute, func(now time.Time) { m.forgetGone(now.Add(-time.Minute)) })
 	}
 	return nil
 }
 
-// sweep forgets, each minute, the dialogs traced in "d" mode that the
-// dialog module no longer keeps (ended without a BYE through the proxy,
-// failed, or never made by dlg_manage).
-func (m *Module) sweep(every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-m.done:
-			return
-		case now := <-t.C:
-			m.forgetGone(now.Add(-every))
-		}
-	}
-}
+// The sweeper forgets, each minute, the dialogs traced in "d" mode that
+// the dialog module no longer keeps (ended without a BYE through the
+// proxy, failed, or never made by dlg_manage).
 
 // forgetGone drops the traced dialogs older than before that the dialog
 // module does not keep.
@@ -219,10 +207,8 @@ func (m *Module) forgetGone(before time.Time) {
 
 // Stop closes the database.
 func (m *Module) Stop() {
-	if m.done != nil {
-		close(m.done)
-		m.done = nil
-	}
+	m.sweeper.Stop()
+	m.sweeper = nil
 	if m.db != nil {
 		m.db.Close()
 		m.db = nil

@@ -26,6 +26,7 @@ import (
 	"github.com/kemi-sip/kemi/core/sip"
 	"github.com/kemi-sip/kemi/core/transport"
 	"github.com/kemi-sip/kemi/dispatch"
+	"github.com/kemi-sip/kemi/modules/internal/ticker"
 	"github.com/kemi-sip/kemi/modules/internal/wire"
 )
 
@@ -54,8 +55,7 @@ type Module struct {
 	uidCount                   atomic.Uint32
 	ctxMu                      sync.Mutex
 	ctxVals                    map[string]ctxValue // tps_set_context, by Call-ID
-	stop                       chan struct{}
-	done                       sync.WaitGroup
+	timer                      *ticker.Ticker
 	serverID                   int
 	uidOnce                    sync.Once
 }
@@ -182,18 +182,13 @@ func (m *Module) Start(env *router.Env) error {
 	m.ctxVals = map[string]ctxValue{}
 	m.events = router.NewNetEvents(env, m.eventCallback, m.eventMode, map[int]string{
 		evOutgoing: "topos:msg-outgoing", evSending: "topos:msg-sending", evIncoming: "topos:msg-incoming", evReceiving: "topos:msg-receiving"})
-	m.stop = make(chan struct{})
-	m.done.Add(1)
-	go m.cleaner()
+	m.timer = ticker.Start(m.cleanInterval, m.cleanup)
 	return nil
 }
 
 // Stop ends the clean-ups and closes the database.
 func (m *Module) Stop() {
-	if m.stop != nil {
-		close(m.stop)
-		m.done.Wait()
-	}
+	m.timer.Stop()
 	if m.closeDB != nil {
 		m.closeDB()
 	}
@@ -344,27 +339,17 @@ func (m *Module) contextOf(callid []byte) string {
 	return m.context
 }
 
-// cleaner deletes old records every clean_interval (Kamailio's
+// cleanup deletes old records every clean_interval (Kamailio's
 // tps_storage_clean), and the contexts of calls gone quiet.
-func (m *Module) cleaner() {
-	defer m.done.Done()
-	t := time.NewTicker(m.cleanInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-m.stop:
-			return
-		case now := <-t.C:
-			if err := m.st.clean(now); err != nil {
-				m.log.Error("topos: clean-up failed: " + err.Error())
-			}
-			m.ctxMu.Lock()
-			for id, v := range m.ctxVals {
-				if now.Sub(v.when) > m.branchExpire {
-					delete(m.ctxVals, id)
-				}
-			}
-			m.ctxMu.Unlock()
+func (m *Module) cleanup(now time.Time) {
+	if err := m.st.clean(now); err != nil {
+		m.log.Error("topos: clean-up failed: " + err.Error())
+	}
+	m.ctxMu.Lock()
+	for id, v := range m.ctxVals {
+		if now.Sub(v.when) > m.branchExpire {
+			delete(m.ctxVals, id)
 		}
 	}
+	m.ctxMu.Unlock()
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/kemi-sip/kemi/core/db"
 	"github.com/kemi-sip/kemi/core/router"
 	"github.com/kemi-sip/kemi/dispatch"
+	"github.com/kemi-sip/kemi/modules/internal/ticker"
 	"github.com/kemi-sip/kemi/modules/rr"
 	"github.com/kemi-sip/kemi/modules/tm"
 )
@@ -40,8 +41,7 @@ type Module struct {
 	regKeepCallID, regUseDomain    bool
 	regDB                          *db.DB
 	regs                           regs
-	stop                           chan struct{}
-	wg                             sync.WaitGroup
+	timer                          *ticker.Ticker
 	mu                             sync.Mutex
 	reqs                           map[*router.Worker]*sendInfo // $uac_req, each worker's
 	evMu                           sync.Mutex
@@ -208,31 +208,14 @@ func (m *Module) Start(env *router.Env) error {
 	}
 	m.regs.replaceAll(list)
 	m.regs.active = m.regActive != 0
-	m.stop = make(chan struct{})
-	m.wg.Add(1)
-	go func() {
-		defer m.wg.Done()
-		t := time.NewTicker(m.regInterval)
-		defer t.Stop()
-		for {
-			select {
-			case <-m.stop:
-				return
-			case <-t.C:
-				m.regTimer()
-			}
-		}
-	}()
+	m.timer = ticker.Start(m.regInterval, func(time.Time) { m.regTimer() })
 	return nil
 }
 
 // Stop ends the timer and closes the database.
 func (m *Module) Stop() {
-	if m.stop != nil {
-		close(m.stop)
-		m.wg.Wait()
-		m.stop = nil
-	}
+	m.timer.Stop()
+	m.timer = nil
 	if m.regDB != nil {
 		m.regDB.Close()
 		m.regDB = nil
