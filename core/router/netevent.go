@@ -20,7 +20,7 @@ type NetEvents struct {
 	names    map[int]string // the event route's name by its bit in mode
 
 	once    sync.Once
-	has     map[int]bool
+	has     int // the bits of the events the script has a route (or the callback) for
 	workers chan *Worker
 }
 
@@ -39,7 +39,7 @@ func (n *NetEvents) Run(kind int, msg *sip.Msg, pkt *transport.Packet, hop *Hop)
 		return false
 	}
 	n.once.Do(n.find)
-	if !n.has[kind] {
+	if n.has&kind == 0 {
 		return false
 	}
 	w := n.worker()
@@ -85,7 +85,6 @@ func (n *NetEvents) Run(kind int, msg *sip.Msg, pkt *transport.Packet, hop *Hop)
 
 // find asks the script once which of the routes it has.
 func (n *NetEvents) find() {
-	n.has = map[int]bool{}
 	w := n.worker()
 	if w == nil {
 		return
@@ -95,7 +94,9 @@ func (n *NetEvents) find() {
 	defer c.Finish()
 	cb := n.callback != "" && c.HasRoute(RouteEvent, n.callback)
 	for k, name := range n.names {
-		n.has[k] = cb || c.HasRoute(RouteEvent, name)
+		if cb || c.HasRoute(RouteEvent, name) {
+			n.has |= k
+		}
 	}
 }
 

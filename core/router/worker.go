@@ -47,9 +47,9 @@ type Env struct {
 	PreRequest []func(c *Ctx)
 	// NetIn, when set, sees every message received (p.Buf) before it is
 	// parsed (Kamailio's SREV_NET_DATA_IN: topoh unmasks there) and
-	// returns the bytes to process: p.Buf itself when it changes nothing,
-	// else bytes appended to scratch (the worker's, kept until its next
-	// message). Set while the modules start; one module sets it.
+	// returns the bytes to process instead, appended to scratch (the
+	// worker's, kept until its next message), or nil to leave p.Buf as it
+	// is. Set with HookWire while the modules start.
 	NetIn func(p *transport.Packet, scratch []byte) []byte
 	// netOwner is the module that set NetIn and the transport's Out.
 	netOwner string
@@ -316,7 +316,7 @@ func (w *Worker) Handle(p *transport.Packet) {
 	e := w.env
 	m := &w.msg
 	if e.NetIn != nil {
-		if b := e.NetIn(p, w.netIn[:0]); len(b) > 0 && len(p.Buf) > 0 && &b[0] != &p.Buf[0] {
+		if b := e.NetIn(p, w.netIn[:0]); b != nil {
 			w.netIn, p.Buf = b, b
 		}
 	}

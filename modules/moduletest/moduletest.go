@@ -384,5 +384,8 @@ func (k *Kit) NetIn(b []byte) []byte {
 		return b
 	}
 	p := transport.Packet{Src: Client, Proto: sip.TransportUDP, Local: k.Transport.Listener(sip.TransportUDP, true), Buf: b}
-	return k.Env.NetIn(&p, nil)
+	if out := k.Env.NetIn(&p, nil); out != nil {
+		return out
+	}
+	return b
 }

@@ -130,14 +130,10 @@ func (m *Module) Start(env *router.Env) error {
 
 // netIn is Kamailio's th_msg_received.
 func (m *Module) netIn(p *transport.Packet, scratch []byte) []byte {
-	in := p.Buf
 	w := m.work.Get().(*work)
 	defer m.work.Put(w)
-	if !w.Prepare(in) {
-		return in
-	}
-	if !m.received(w) {
-		return in
+	if !w.Prepare(p.Buf) || !m.received(w) {
+		return nil
 	}
 	return w.Apply(scratch)
 }

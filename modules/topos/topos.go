@@ -12,11 +12,9 @@ package topos
 import (
 	"context"
 	"fmt"
-	"hash/fnv"
 	"log/slog"
 	"net/netip"
 	"os"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -204,16 +202,16 @@ const (
 // netIn is Kamailio's tps_msg_received.
 func (m *Module) netIn(p *transport.Packet, scratch []byte) []byte {
 	if m.events.Run(evIncoming, nil, p, nil) {
-		return p.Buf
+		return nil
 	}
 	w := m.work.Get().(*wire.Msg)
 	defer m.work.Put(w)
 	if !w.Prepare(p.Buf) {
-		return p.Buf
+		return nil
 	}
 	m.forgetContext(w.M.CallID())
 	if m.events.Run(evReceiving, &w.M, p, nil) {
-		return p.Buf
+		return nil
 	}
 	if w.M.IsRequest() {
 		if len(w.M.To().Tag) > 0 {
@@ -223,7 +221,7 @@ func (m *Module) netIn(p *transport.Packet, scratch []byte) []byte {
 		m.responseReceived(w)
 	}
 	if !w.Edited() {
-		return p.Buf
+		return nil
 	}
 	return w.Apply(scratch)
 }
@@ -270,9 +268,14 @@ func (m *Module) netOut(local *transport.Listener, proto sip.Transport, dst neti
 
 // lock is the lock of a Call-ID (Kamailio's set of 512, by its hash).
 func (m *Module) lock(callid []byte) *sync.Mutex {
-	h := fnv.New32a()
-	h.Write([]byte(strings.ToLower(string(callid))))
-	l := &m.locks[h.Sum32()%uint32(len(m.locks))]
+	h := uint32(2166136261) // FNV-1a of the Call-ID without case, allocating nothing
+	for _, b := range callid {
+		if 'A' <= b && b <= 'Z' {
+			b += 'a' - 'A'
+		}
+		h = (h ^ uint32(b)) * 16777619
+	}
+	l := &m.locks[h%uint32(len(m.locks))]
 	l.Lock()
 	return l
 }
