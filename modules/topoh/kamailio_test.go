@@ -107,7 +107,7 @@ func call(t *testing.T, proxy netip.AddrPort, caller, callee *kamailiotest.UA, i
 	rrs := rrList(ok200)
 	route := rrs[len(rrs)-2] + ", " + rrs[0]
 	toHdr := kamailiotest.Hdr(ok200, "To")
-	target := uriOf(kamailiotest.Hdr(ok200, "Contact"))
+	target := kamailiotest.URIOf(kamailiotest.Hdr(ok200, "Contact"))
 	caller.Send(proxy, "ACK "+target+" SIP/2.0\nVia: SIP/2.0/UDP "+caller.Addr()+";branch=z9hG4bK-a"+id+"\nMax-Forwards: 70\n"+
 		"Route: "+route+"\nFrom: <sip:alice@example.com>;tag=a"+id+"\nTo: "+toHdr+"\nCall-ID: "+cid+"\nCSeq: 1 ACK\nContent-Length: 0\n\n")
 	ack, _ := callee.Recv("ACK ")
@@ -117,7 +117,7 @@ func call(t *testing.T, proxy netip.AddrPort, caller, callee *kamailiotest.UA, i
 	// upstream: the callee's INFO by the INVITE's Record-Routes
 	irr := rrList(inv)
 	mcid := kamailiotest.Hdr(inv, "Call-ID")
-	callee.Send(proxy, "INFO "+uriOf(kamailiotest.Hdr(inv, "Contact"))+" SIP/2.0\nVia: SIP/2.0/UDP "+callee.Addr()+";branch=z9hG4bK-n"+id+"\n"+
+	callee.Send(proxy, "INFO "+kamailiotest.URIOf(kamailiotest.Hdr(inv, "Contact"))+" SIP/2.0\nVia: SIP/2.0/UDP "+callee.Addr()+";branch=z9hG4bK-n"+id+"\n"+
 		"Max-Forwards: 70\nRoute: "+strings.Join(irr, ", ")+"\nFrom: <sip:bob@example.com>;tag=b"+id+"\nTo: "+kamailiotest.Hdr(inv, "From")+"\n"+
 		"Call-ID: "+mcid+"\nCSeq: 1 INFO\nContact: <sip:bob@"+callee.Addr()+">\nContent-Length: 0\n\n")
 	info, _ := caller.Recv("INFO ")
@@ -158,13 +158,6 @@ func rrList(m string) []string {
 	return out
 }
 
-func uriOf(na string) string {
-	if i := strings.IndexByte(na, '<'); i >= 0 {
-		na = na[i+1:]
-		na, _, _ = strings.Cut(na, ">")
-	}
-	return na
-}
 
 // TestKamailioDifferential: through Kamailio 5.6 and through kemi with
 // the same config and key, a call (INVITE with two Vias and a

@@ -125,7 +125,7 @@ func TestEventsAndContext(t *testing.T) {
 	}
 	callee.Send(kamailiotest.ViaAddr(t, m), kamailiotest.Reply(m, "200 OK", "b1", "Contact: <sip:bob@"+callee.Addr()+">\r\n"))
 	ok, _ := caller.Recv("SIP/2.0 200")
-	target := uriOf(kamailiotest.Hdr(ok, "Contact"))
+	target := kamailiotest.URIOf(kamailiotest.Hdr(ok, "Contact"))
 	if !strings.Contains(target, "atpsh-") || !strings.HasSuffix(target, "-ctxA@"+p.Addr.String()) {
 		t.Errorf("the caller's target %q: not the proxy's with the context in the key", target)
 	}

@@ -77,6 +77,23 @@ var (
 	xuid        = regexp.MustCompile(`:xtpsh-[0-9a-f-]+`)
 )
 
+// recorder returns what writes down in seen what a side got at a step:
+// its first line and the headers topos touches (and extra), the proxy's
+// and the UAs' addresses by name, the proxy's own branch BRANCH, topos'
+// keys atpsh-UID and btpsh-UID.
+func recorder(seen *[]string, proxy netip.AddrPort, a *kamailiotest.UA, aName string, b *kamailiotest.UA, bName, extra string) func(step, m string) {
+	return func(step, m string) {
+		m = strings.ReplaceAll(m, proxy.String(), "PROXY")
+		m = strings.ReplaceAll(m, a.Addr(), aName)
+		m = strings.ReplaceAll(m, b.Addr(), bName)
+		first, _, _ := strings.Cut(m, "\r\n")
+		m = first + "\r\n" + kamailiotest.Hdrs(m, "Via", "Record-Route", "Route", "Contact", extra, "X-Seen", "P-SR-XUID", "P-SR-XBranch")
+		m = proxyBranch.ReplaceAllString(m, "${1}BRANCH")
+		m = uids.ReplaceAllString(m, "${1}tpsh-UID")
+		*seen = append(*seen, step+":\n  "+strings.ReplaceAll(strings.TrimSpace(m), "\r\n", "\n  "))
+	}
+}
+
 // call runs one call between caller and callee through the proxy and
 // returns what each got at each step, the proxy's address written PROXY,
 // the UAs' CALLER and CALLEE, the proxy's own branch BRANCH, topos' keys
@@ -84,16 +101,7 @@ var (
 func call(t *testing.T, proxy netip.AddrPort, caller, callee *kamailiotest.UA, id string) []string {
 	t.Helper()
 	var seen []string
-	norm := func(step, m string) {
-		m = strings.ReplaceAll(m, proxy.String(), "PROXY")
-		m = strings.ReplaceAll(m, caller.Addr(), "CALLER")
-		m = strings.ReplaceAll(m, callee.Addr(), "CALLEE")
-		first, _, _ := strings.Cut(m, "\r\n")
-		m = first + "\r\n" + kamailiotest.Hdrs(m, "Via", "Record-Route", "Route", "Contact", "Call-ID", "X-Seen", "P-SR-XUID", "P-SR-XBranch")
-		m = proxyBranch.ReplaceAllString(m, "${1}BRANCH")
-		m = uids.ReplaceAllString(m, "${1}tpsh-UID")
-		seen = append(seen, step+":\n  "+strings.ReplaceAll(strings.TrimSpace(m), "\r\n", "\n  "))
-	}
+	norm := recorder(&seen, proxy, caller, "CALLER", callee, "CALLEE", "Call-ID")
 	leak := func(who, m string, not ...string) {
 		for _, l := range strings.Split(m, "\r\n") {
 			if strings.HasPrefix(l, "X-Seen:") {
@@ -128,7 +136,7 @@ func call(t *testing.T, proxy netip.AddrPort, caller, callee *kamailiotest.UA, i
 	// the caller's next hop is the proxy's Contact (its own Record-Route,
 	// the only one left, it takes off)
 	toHdr := kamailiotest.Hdr(ok200, "To")
-	target := uriOf(kamailiotest.Hdr(ok200, "Contact"))
+	target := kamailiotest.URIOf(kamailiotest.Hdr(ok200, "Contact"))
 	caller.Send(proxy, "ACK "+target+" SIP/2.0\nVia: SIP/2.0/UDP "+caller.Addr()+";branch=z9hG4bK-a"+id+"\nMax-Forwards: 70\n"+
 		"From: <sip:alice@example.com>;tag=a"+id+"\nTo: "+toHdr+"\nCall-ID: "+cid+"\nCSeq: 1 ACK\nContent-Length: 0\n\n")
 	ack, _ := callee.Recv("ACK ")
@@ -136,7 +144,7 @@ func call(t *testing.T, proxy netip.AddrPort, caller, callee *kamailiotest.UA, i
 	leak("the callee", ack, caller.Addr())
 
 	// upstream: the callee's INFO to the INVITE's Contact
-	callee.Send(proxy, "INFO "+uriOf(kamailiotest.Hdr(inv, "Contact"))+" SIP/2.0\nVia: SIP/2.0/UDP "+callee.Addr()+";branch=z9hG4bK-n"+id+"\n"+
+	callee.Send(proxy, "INFO "+kamailiotest.URIOf(kamailiotest.Hdr(inv, "Contact"))+" SIP/2.0\nVia: SIP/2.0/UDP "+callee.Addr()+";branch=z9hG4bK-n"+id+"\n"+
 		"Max-Forwards: 70\nFrom: <sip:bob@example.com>;tag=b"+id+"\nTo: "+kamailiotest.Hdr(inv, "From")+"\n"+
 		"Call-ID: "+cid+"\nCSeq: 1 INFO\nContact: <sip:bob@"+callee.Addr()+">\nContent-Length: 0\n\n")
 	info, _ := caller.Recv("INFO ")
@@ -167,16 +175,7 @@ func call(t *testing.T, proxy netip.AddrPort, caller, callee *kamailiotest.UA, i
 func early(t *testing.T, proxy netip.AddrPort, caller, callee *kamailiotest.UA, id string) []string {
 	t.Helper()
 	var seen []string
-	norm := func(step, m string) {
-		m = strings.ReplaceAll(m, proxy.String(), "PROXY")
-		m = strings.ReplaceAll(m, caller.Addr(), "CALLER")
-		m = strings.ReplaceAll(m, callee.Addr(), "CALLEE")
-		first, _, _ := strings.Cut(m, "\r\n")
-		m = first + "\r\n" + kamailiotest.Hdrs(m, "Via", "Record-Route", "Route", "Contact", "Call-ID", "X-Seen", "P-SR-XUID", "P-SR-XBranch")
-		m = proxyBranch.ReplaceAllString(m, "${1}BRANCH")
-		m = uids.ReplaceAllString(m, "${1}tpsh-UID")
-		seen = append(seen, step+":\n  "+strings.ReplaceAll(strings.TrimSpace(m), "\r\n", "\n  "))
-	}
+	norm := recorder(&seen, proxy, caller, "CALLER", callee, "CALLEE", "Call-ID")
 	cid := "early-" + id + "@192.0.2.7"
 	invite := "INVITE sip:bob@" + callee.Addr() + " SIP/2.0\nVia: SIP/2.0/UDP " + caller.Addr() + ";branch=z9hG4bK-e" + id + "\nMax-Forwards: 70\n" +
 		"From: <sip:alice@example.com>;tag=a" + id + "\nTo: <sip:bob@example.com>\nCall-ID: " + cid + "\nCSeq: 1 INVITE\n" +
@@ -188,7 +187,7 @@ func early(t *testing.T, proxy netip.AddrPort, caller, callee *kamailiotest.UA, 
 		"Contact: <sip:bob@"+callee.Addr()+">\r\nRecord-Route: <sip:"+callee.Addr()+";lr>\r\n"))
 	ring, _ := caller.Recv("SIP/2.0 180")
 	norm("caller gets 180", ring)
-	caller.Send(proxy, "INFO "+uriOf(kamailiotest.Hdr(ring, "Contact"))+" SIP/2.0\nVia: SIP/2.0/UDP "+caller.Addr()+";branch=z9hG4bK-f"+id+"\n"+
+	caller.Send(proxy, "INFO "+kamailiotest.URIOf(kamailiotest.Hdr(ring, "Contact"))+" SIP/2.0\nVia: SIP/2.0/UDP "+caller.Addr()+";branch=z9hG4bK-f"+id+"\n"+
 		"Max-Forwards: 70\nFrom: <sip:alice@example.com>;tag=a"+id+"\nTo: "+kamailiotest.Hdr(ring, "To")+"\nCall-ID: "+cid+"\nCSeq: 2 INFO\n"+
 		"Content-Length: 0\n\n")
 	info, _ := callee.Recv("INFO ")
@@ -215,16 +214,7 @@ func early(t *testing.T, proxy netip.AddrPort, caller, callee *kamailiotest.UA, 
 func presence(t *testing.T, proxy netip.AddrPort, sub, notifier *kamailiotest.UA, id string) []string {
 	t.Helper()
 	var seen []string
-	norm := func(step, m string) {
-		m = strings.ReplaceAll(m, proxy.String(), "PROXY")
-		m = strings.ReplaceAll(m, sub.Addr(), "SUBSCRIBER")
-		m = strings.ReplaceAll(m, notifier.Addr(), "NOTIFIER")
-		first, _, _ := strings.Cut(m, "\r\n")
-		m = first + "\r\n" + kamailiotest.Hdrs(m, "Via", "Record-Route", "Route", "Contact", "Expires", "X-Seen", "P-SR-XUID", "P-SR-XBranch")
-		m = proxyBranch.ReplaceAllString(m, "${1}BRANCH")
-		m = uids.ReplaceAllString(m, "${1}tpsh-UID")
-		seen = append(seen, step+":\n  "+strings.ReplaceAll(strings.TrimSpace(m), "\r\n", "\n  "))
-	}
+	norm := recorder(&seen, proxy, sub, "SUBSCRIBER", notifier, "NOTIFIER", "Expires")
 	cid := "pres-" + id + "@192.0.2.7"
 	sub.Send(proxy, "SUBSCRIBE sip:bob@"+notifier.Addr()+" SIP/2.0\nVia: SIP/2.0/UDP "+sub.Addr()+";branch=z9hG4bK-s"+id+"\nMax-Forwards: 70\n"+
 		"From: <sip:alice@example.com>;tag=s"+id+"\nTo: <sip:bob@example.com>\nCall-ID: "+cid+"\nCSeq: 1 SUBSCRIBE\nEvent: presence\nExpires: 60\n"+
@@ -234,7 +224,7 @@ func presence(t *testing.T, proxy netip.AddrPort, sub, notifier *kamailiotest.UA
 	notifier.Send(kamailiotest.ViaAddr(t, req), kamailiotest.Reply(req, "200 OK", "n"+id, "Contact: <sip:bob@"+notifier.Addr()+">\r\nExpires: 60\r\n"))
 	ok, _ := sub.Recv("SIP/2.0 200")
 	norm("subscriber gets 200", ok)
-	notifier.Send(proxy, "NOTIFY "+uriOf(kamailiotest.Hdr(req, "Contact"))+" SIP/2.0\nVia: SIP/2.0/UDP "+notifier.Addr()+";branch=z9hG4bK-t"+id+"\n"+
+	notifier.Send(proxy, "NOTIFY "+kamailiotest.URIOf(kamailiotest.Hdr(req, "Contact"))+" SIP/2.0\nVia: SIP/2.0/UDP "+notifier.Addr()+";branch=z9hG4bK-t"+id+"\n"+
 		"Max-Forwards: 70\nFrom: <sip:bob@example.com>;tag=n"+id+"\nTo: "+kamailiotest.Hdr(req, "From")+"\nCall-ID: "+cid+"\nCSeq: 1 NOTIFY\n"+
 		"Event: presence\nSubscription-State: active;expires=60\nContact: <sip:bob@"+notifier.Addr()+">\nContent-Length: 0\n\n")
 	notify, _ := sub.Recv("NOTIFY ")
@@ -242,7 +232,7 @@ func presence(t *testing.T, proxy netip.AddrPort, sub, notifier *kamailiotest.UA
 	sub.Send(kamailiotest.ViaAddr(t, notify), kamailiotest.Reply(notify, "200 OK", "", ""))
 	nok, _ := notifier.Recv("SIP/2.0 200")
 	norm("notifier gets the NOTIFY's 200", nok)
-	sub.Send(proxy, "SUBSCRIBE "+uriOf(kamailiotest.Hdr(ok, "Contact"))+" SIP/2.0\nVia: SIP/2.0/UDP "+sub.Addr()+";branch=z9hG4bK-u"+id+"\nMax-Forwards: 70\n"+
+	sub.Send(proxy, "SUBSCRIBE "+kamailiotest.URIOf(kamailiotest.Hdr(ok, "Contact"))+" SIP/2.0\nVia: SIP/2.0/UDP "+sub.Addr()+";branch=z9hG4bK-u"+id+"\nMax-Forwards: 70\n"+
 		"From: <sip:alice@example.com>;tag=s"+id+"\nTo: "+kamailiotest.Hdr(ok, "To")+"\nCall-ID: "+cid+"\nCSeq: 2 SUBSCRIBE\nEvent: presence\nExpires: 0\n"+
 		"Contact: <sip:alice@"+sub.Addr()+">\nContent-Length: 0\n\n")
 	unsub, _ := notifier.Recv("SUBSCRIBE ")
@@ -294,13 +284,6 @@ func rows(t *testing.T, url string, proxy netip.AddrPort) []string {
 	return out
 }
 
-func uriOf(na string) string {
-	if i := strings.IndexByte(na, '<'); i >= 0 {
-		na = na[i+1:]
-		na, _, _ = strings.Cut(na, ">")
-	}
-	return na
-}
 
 // TestKamailioDifferential: through Kamailio 5.6 and through kemi with
 // the same config, each on a database of its own (SQLite, MariaDB), a

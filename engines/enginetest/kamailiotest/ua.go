@@ -146,3 +146,13 @@ func (u *UA) TryRecv(prefix string, d time.Duration) (string, bool) {
 		}
 	}
 }
+
+// URIOf is the URI of a name-addr header value ("Bob" <sip:b@h>;tag=1),
+// or the value itself when it has no angle brackets.
+func URIOf(na string) string {
+	if i := strings.IndexByte(na, '<'); i >= 0 {
+		na = na[i+1:]
+		na, _, _ = strings.Cut(na, ">")
+	}
+	return na
+}
