@@ -158,7 +158,6 @@ func rrList(m string) []string {
 	return out
 }
 
-
 // TestKamailioDifferential: through Kamailio 5.6 and through kemi with
 // the same config and key, a call (INVITE with two Vias and a
 // Record-Route behind the proxy, 100, 200 with a Record-Route beyond it,

@@ -284,7 +284,6 @@ func rows(t *testing.T, url string, proxy netip.AddrPort) []string {
 	return out
 }
 
-
 // TestKamailioDifferential: through Kamailio 5.6 and through kemi with
 // the same config, each on a database of its own (SQLite, MariaDB), a
 // call (INVITE with two Vias and a Record-Route behind the proxy, 100,
