@@ -47,6 +47,9 @@ type call func(c *router.Ctx, a *Args) router.Value
 // indexes and engines call them through Invoke.
 type Export struct {
 	Module string // the KSR submodule, "" for the core functions; set by the table
+	// KSR is the KSR submodule when it is not the module's: the pv
+	// module's xavp functions are KSR.pvx, as in Kamailio.
+	KSR    string
 	Name   string
 	Ret    Kind
 	Fn     Func
@@ -159,6 +162,11 @@ func FSSI(f func(*router.Ctx, string, string, int) int) Func {
 func FSIS(f func(*router.Ctx, string, int, string) int) Func {
 	return Func{[]Kind{Str, Int, Str}, retInt, func(c *router.Ctx, a *Args) router.Value {
 		return router.IntValue(int64(f(c, a.S[0], a.I[1], a.S[2])))
+	}}
+}
+func FSISI(f func(*router.Ctx, string, int, string, int) int) Func {
+	return Func{[]Kind{Str, Int, Str, Int}, retInt, func(c *router.Ctx, a *Args) router.Value {
+		return router.IntValue(int64(f(c, a.S[0], a.I[1], a.S[2], a.I[3])))
 	}}
 }
 func FSISS(f func(*router.Ctx, string, int, string, string) int) Func {

@@ -149,7 +149,7 @@ func Register(info ModuleInfo) {
 		}
 	}
 	r := &registered{ModuleInfo: info, exports: info.New().Exports()}
-	if err := checkExports(r.ksr(), r.exports); err != nil {
+	if err := checkExports(&r.ModuleInfo, r.exports); err != nil {
 		panic("dispatch: " + err.Error())
 	}
 	modules[info.Name] = r
@@ -158,19 +158,19 @@ func Register(info ModuleInfo) {
 // checkExports rejects a module's exports that cannot be called: a KSR
 // name or a native name and arity given twice, a missing function, a
 // result kind the Go function does not return.
-func checkExports(ksr string, exports []Export) error {
+func checkExports(m *ModuleInfo, exports []Export) error {
 	seen := map[string]bool{}
 	natives := map[string]bool{}
 	for _, d := range exports {
-		full := ksr + "." + d.Name
+		full := m.ksrOf(&d) + "." + d.Name
 		if d.Fn.call == nil {
 			return fmt.Errorf("export %s has no function", full)
 		}
-		if !d.NativeOnly && seen[d.Name] {
+		if !d.NativeOnly && seen[full] {
 			return fmt.Errorf("export %s registered twice", full)
 		}
 		if !d.NativeOnly {
-			seen[d.Name] = true
+			seen[full] = true
 		}
 		if d.explicitNative() {
 			native := d.NativeName() + "/" + strconv.Itoa(len(d.Fn.params))
@@ -193,6 +193,14 @@ func checkExports(ksr string, exports []Export) error {
 		}
 	}
 	return nil
+}
+
+// ksrOf is the KSR submodule of one of the module's exports.
+func (m *ModuleInfo) ksrOf(e *Export) string {
+	if e.KSR != "" {
+		return e.KSR
+	}
+	return m.ksr()
 }
 
 func (m *ModuleInfo) ksr() string {
@@ -240,7 +248,7 @@ func Declared(name string) []Export {
 	if m, ok := modules[ModuleName(name)]; ok {
 		out := append([]Export(nil), m.exports...)
 		for i := range out {
-			out[i].Module, out[i].Params = m.ksr(), out[i].Fn.params
+			out[i].Module, out[i].Params = m.ksrOf(&out[i]), out[i].Fn.params
 		}
 		return out
 	}

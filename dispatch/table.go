@@ -112,14 +112,14 @@ func Build(loads []Load, settings []Setting) (*Table, error) {
 	}
 	for _, l := range t.loaded {
 		exports := l.mod.Exports()
-		if err := checkExports(l.info.ksr(), exports); err != nil {
+		if err := checkExports(l.info, exports); err != nil {
 			return nil, fmt.Errorf("dispatch: %w", err)
 		}
 		for _, e := range exports {
 			if t.n == TableSize {
 				return nil, fmt.Errorf("dispatch: more than %d exports loaded (at %s.%s)", TableSize, l.info.ksr(), e.Name)
 			}
-			e.Module, e.Params = l.info.ksr(), e.Fn.params
+			e.Module, e.Params = l.info.ksrOf(&e), e.Fn.params
 			t.entries[t.n] = e
 			if !e.NativeOnly {
 				t.byName[e.FullName()] = t.n

@@ -33,6 +33,10 @@ type Ctx struct {
 	ForwardClose   bool
 	ForwardNoConn  bool
 
+	// Tree is the dict or array an xval export returned with a Value of
+	// kind Tree, for the engine to convert.
+	Tree Node
+
 	Route string    // the route running, for logs
 	Kind  RouteKind // the kind of route running
 	// EventName is the event an event route runs for, given to a script

@@ -9,7 +9,21 @@ const (
 	Null Kind = iota // $null, an unset variable, a missing header
 	Int
 	Str
+	// Tree is an xval result that is a dict or an array (Kamailio's
+	// SR_KEMIP_DICT and SR_KEMIP_ARRAY: KSR.pvx.xavp_getd,
+	// xavp_get_keys): the export leaves it in Ctx.Tree, and the engine
+	// makes a table, an object or a dict of it. Nothing else holds one.
+	Tree
 )
+
+// Node is a dict, an array or a scalar of a Tree result.
+type Node struct {
+	Key   string // the key of a dict's entry
+	Dict  bool   // Items are the entries, each with its Key
+	Array bool   // Items are the elements
+	Val   Value  // a scalar (Null, Int or Str) when neither
+	Items []Node
+}
 
 // Value is what a pseudo-variable holds and what an xval export returns:
 // null, an int or a string. A string is S or, to spare a copy, B (a view

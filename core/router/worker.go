@@ -180,6 +180,7 @@ type Worker struct {
 	Latency [numRouteKinds]Latency
 
 	vars    map[string]*varSlot // $var(x): per worker, kept across messages
+	varSeq  []string            // the $var names, the first set first
 	out     []byte
 	hdrBuf  []byte
 	viaBuf  []byte
@@ -189,6 +190,9 @@ type Worker struct {
 	tbufs   [][]byte // scratch buffers of transformations
 
 	SFlags uint64 // script flags (setsflag): per worker, as per process in Kamailio
+	// SBranch is pv's static branch ($sbranch, KSR.pvx.sbranch_*): per
+	// worker, as per process in Kamailio.
+	SBranch Branch
 
 	// log is the worker's logger when kex's setdebug gave it a level of
 	// its own (as a Kamailio process's); nil: the proxy's.
@@ -281,13 +285,17 @@ func (e *Env) ResetLatency() {
 	}
 }
 
-// Var returns $var(name).
+// Var returns $var(name); 0 when it was never set, as Kamailio declares
+// every $var with 0.
 func (w *Worker) Var(name string) Value {
 	if s := w.vars[name]; s != nil {
 		return s.val
 	}
-	return Value{}
+	return IntValue(0) // as Kamailio's: a $var starts as 0
 }
+
+// HasVar reports whether $var(name) was set in this worker.
+func (w *Worker) HasVar(name string) bool { return w.vars[name] != nil }
 
 // SetVar sets $var(name); Null sets it to 0 as Kamailio does.
 func (w *Worker) SetVar(name string, v Value) {
@@ -295,6 +303,7 @@ func (w *Worker) SetVar(name string, v Value) {
 	if s == nil {
 		s = &varSlot{}
 		w.vars[name] = s
+		w.varSeq = append(w.varSeq, name)
 	}
 	if v.Kind == Null {
 		v = IntValue(0)
@@ -493,12 +502,17 @@ func (c *Ctx) RunRoute(kind RouteKind, name string) (int, error) {
 
 // EachVar calls f with every $var of the worker, in name order.
 func (w *Worker) EachVar(f func(name string, v Value)) {
-	names := make([]string, 0, len(w.vars))
-	for n := range w.vars {
-		names = append(names, n)
-	}
+	names := slices.Clone(w.varSeq)
 	slices.Sort(names)
 	for _, n := range names {
+		f(n, w.vars[n].val)
+	}
+}
+
+// EachVarInOrder calls f with every $var of the worker, the first set
+// first (the order Kamailio declares them in).
+func (w *Worker) EachVarInOrder(f func(name string, v Value)) {
+	for _, n := range w.varSeq {
 		f(n, w.vars[n].val)
 	}
 }

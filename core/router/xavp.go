@@ -41,6 +41,9 @@ type xavpItem struct {
 // xlists are a message's three lists.
 type xlists [3][]xavpItem
 
+// Equal compares names or keys as the lists of kind k do.
+func (k XKind) Equal(a, b string) bool { return k.eq(a, b) }
+
 func (k XKind) eq(a, b string) bool {
 	if k == XAVI {
 		return strings.EqualFold(a, b)
@@ -54,29 +57,15 @@ func (c *Ctx) XAVPAdd(name string, idx int, key string, v Value) bool {
 	return c.XAdd(XAVP, name, idx, key, v)
 }
 
-// XAdd is XAVPAdd on the list of kind k. For an XAVU it sets: the one
-// item of name (made when missing) gets key = v in place of the key's
-// value; idx is not used.
+// XAdd is XAVPAdd on the list of kind k. For an XAVU it sets, as
+// XSetChild; idx is not used.
 func (c *Ctx) XAdd(k XKind, name string, idx int, key string, v Value) bool {
 	l := &c.xl[k]
 	var it *xavpItem
 	switch {
 	case k == XAVU:
-		if i := c.xIndex(k, name, 0); i >= 0 && !(*l)[i].hasVal {
-			it = &(*l)[i]
-			for j := range it.fields {
-				if it.fields[j].key == key {
-					it.fields[j].val = ownValue(v, &it.fields[j].buf)
-					return true
-				}
-			}
-		} else {
-			if i >= 0 {
-				*l = slices.Delete(*l, i, i+1)
-			}
-			*l = append(*l, xavpItem{name: name})
-			it = &(*l)[len(*l)-1]
-		}
+		c.XSetChild(k, name, key, v)
+		return true
 	case idx < 0:
 		*l = append(*l, xavpItem{name: name})
 		it = &(*l)[len(*l)-1]
@@ -280,4 +269,140 @@ func copyXAVPs(dst, src []xavpItem) []xavpItem {
 		dst = append(dst, n)
 	}
 	return dst
+}
+
+// XSetChild sets key = v in the most recent item of name, as Kamailio's
+// xavp_set_child_xval ($xavu(name=>key) = v, KSR.pvx.xavp_child_seti):
+// the key's most recent value is removed and v added as the most recent
+// field; an item with a value of its own is removed first and a new item
+// made, as is one when there is none.
+func (c *Ctx) XSetChild(k XKind, name, key string, v Value) {
+	l := &c.xl[k]
+	i := c.xIndex(k, name, 0)
+	if i >= 0 && (*l)[i].hasVal {
+		*l = slices.Delete(*l, i, i+1)
+		i = -1
+	}
+	if i < 0 {
+		*l = append(*l, xavpItem{name: name})
+		i = len(*l) - 1
+	}
+	it := &(*l)[i]
+	for j := len(it.fields) - 1; j >= 0; j-- {
+		if k.eq(it.fields[j].key, key) {
+			it.fields = slices.Delete(it.fields, j, j+1)
+			break
+		}
+	}
+	f := xavpField{key: key}
+	f.val = ownValue(v, &f.buf)
+	it.fields = append(it.fields, f)
+}
+
+// XField is a key and its value, for XAddItem.
+type XField struct {
+	Key string
+	Val Value
+}
+
+// XAddItem adds an item of fields to the list of kind k as the most
+// recent of name (an XAVU's replaces the one of name). The fields are
+// given the most recent first, as Kamailio lists them; an XAVU keeps the
+// most recent value of a key. No fields make an empty item of fields.
+func (c *Ctx) XAddItem(k XKind, name string, fields []XField) {
+	l := &c.xl[k]
+	if k == XAVU {
+		*l = slices.DeleteFunc(*l, func(it xavpItem) bool { return k.eq(it.name, name) })
+	}
+	it := xavpItem{name: name, fields: make([]xavpField, 0, len(fields))}
+	for i := len(fields) - 1; i >= 0; i-- {
+		if k == XAVU && slices.ContainsFunc(fields[:i], func(f XField) bool { return k.eq(f.Key, fields[i].Key) }) {
+			continue
+		}
+		f := xavpField{key: fields[i].Key}
+		f.val = ownValue(fields[i].Val, &f.buf)
+		it.fields = append(it.fields, f)
+	}
+	*l = append(*l, it)
+}
+
+// XCount is the number of items of name.
+func (c *Ctx) XCount(k XKind, name string) int {
+	n := 0
+	for _, it := range c.xl[k] {
+		if k.eq(it.name, name) {
+			n++
+		}
+	}
+	return n
+}
+
+// XEachField calls f with the fields of item idx of name the most recent
+// first (Kamailio's order); list is false for an item with a value of its
+// own (f is not called), ok false when there is no such item.
+func (c *Ctx) XEachField(k XKind, name string, idx int, f func(key string, v Value)) (list, ok bool) {
+	i := c.xIndex(k, name, idx)
+	if i < 0 {
+		return false, false
+	}
+	it := &c.xl[k][i]
+	for j := len(it.fields) - 1; j >= 0; j-- {
+		f(it.fields[j].key, it.fields[j].val)
+	}
+	return !it.hasVal, true
+}
+
+// XKeys are the keys of item idx of name, each once, in the order of
+// their most recent values, the most recent first (Kamailio's
+// xavp_get_list_key_names); list and ok as XEachField.
+func (c *Ctx) XKeys(k XKind, name string, idx int) (keys []string, list, ok bool) {
+	list, ok = c.XEachField(k, name, idx, func(key string, _ Value) {
+		if !slices.ContainsFunc(keys, func(s string) bool { return k.eq(s, key) }) {
+			keys = append(keys, key)
+		}
+	})
+	return keys, list, ok
+}
+
+// XCopy copies item idx of the XAVP src as an item of dst: the most
+// recent one when dst has none, else the oldest (Kamailio's xavp_copy);
+// with replace, in place of dst's item dstIdx, which must exist. False
+// when there is nothing to copy (no item idx, or one without fields) or
+// to replace.
+func (c *Ctx) XCopy(src string, idx int, dst string, dstIdx int, replace bool) bool {
+	l := &c.xl[XAVP]
+	i := c.xIndex(XAVP, src, idx)
+	if i < 0 || (!(*l)[i].hasVal && len((*l)[i].fields) == 0) {
+		return false
+	}
+	n := copyXAVPs(nil, (*l)[i:i+1])[0]
+	n.name = dst
+	if replace {
+		at := c.xIndex(XAVP, dst, dstIdx)
+		if at < 0 {
+			return false
+		}
+		(*l)[at] = n
+		return true
+	}
+	at := c.xIndex(XAVP, dst, -1)
+	if at < 0 {
+		at = len(*l)
+	}
+	*l = slices.Insert(*l, at, n)
+	return true
+}
+
+// XEach calls item for every item of the list of kind k, the most recent
+// first, and field for each field of an item of fields, the most recent
+// first (what pv_xavp_print logs).
+func (c *Ctx) XEach(k XKind, item func(name string, v Value, list bool), field func(name, key string, v Value)) {
+	l := c.xl[k]
+	for i := len(l) - 1; i >= 0; i-- {
+		it := &l[i]
+		item(it.name, it.val, !it.hasVal)
+		for j := len(it.fields) - 1; j >= 0; j-- {
+			field(it.name, it.fields[j].key, it.fields[j].val)
+		}
+	}
 }

@@ -21,6 +21,7 @@ var JSCases = []Case{
 	{Name: "module panic", Src: "function ksr_request_route() {\n KSR.kemibench.panic();\n}", RC: -1, ErrHas: "t.js:2: GoError: KSR.kemibench.panic: panic in the module"},
 	{Name: "number as string", Src: "function ksr_request_route() { KSR.pv.sets('$var(n)', 42); if (KSR.pv.get('$var(n)') === '42') KSR.x.exit(); throw new Error('x'); }"},
 	{Name: "xval null is null", Src: "function ksr_request_route() { if (KSR.pv.get('$hdr(X-None)') === null) KSR.x.exit(); throw new Error('x'); }"},
+	{Name: "xval dict and array", Src: "function ksr_request_route() { KSR.pvx.xavp_child_seti('t', 'a', 1); KSR.pvx.xavp_child_sets('t', 'b', 'x'); var d = KSR.pvx.xavp_getd('t'), k = KSR.pvx.xavp_get_keys('t', 0); if (d.length == 2 && d[0].a[0] === 1 && d[0].b[0] === 'x' && d[1].b === undefined && d[1].a[0] === 1 && k.join() == 'b,a' && KSR.pvx.xavp_getd_p1('t', 0).b[0] === 'x') KSR.x.exit(); throw new Error('x'); }"},
 	{Name: "bool results", Src: "function ksr_request_route() { KSR.setflag(4); if (KSR.isflagset(4) === true && KSR.isflagset(5) === false) KSR.x.exit(); throw new Error('x'); }"},
 	{Name: "modf", Src: "function ksr_request_route() { KSR.x.modf('setxflag', '3'); if (KSR.corex.isxflagset(3) > 0) KSR.x.exit(); throw new Error('x'); }"},
 	{Name: "modf arity", Src: "function ksr_request_route() { KSR.x.modf('setxflag'); }", RC: -1, ErrHas: "invalid number of parameters for: setxflag"},

@@ -23,6 +23,7 @@ var LuaCases = []Case{
 	{Name: "module panic", Src: "function ksr_request_route()\n KSR.kemibench.panic()\nend", RC: -1, ErrHas: "t.lua:2: KSR.kemibench.panic: panic in the module"},
 	{Name: "number as string", Src: "function ksr_request_route() KSR.pv.sets('$var(n)', 42) if KSR.pv.get('$var(n)') == '42' then KSR.x.exit() end error('x') end"},
 	{Name: "xval null is nil", Src: "function ksr_request_route() if KSR.pv.get('$hdr(X-None)') == nil then KSR.x.exit() end error('x') end"},
+	{Name: "xval dict and array", Src: "function ksr_request_route() KSR.pvx.xavp_child_seti('t', 'a', 1) KSR.pvx.xavp_child_sets('t', 'b', 'x') local d, k = KSR.pvx.xavp_getd('t'), KSR.pvx.xavp_get_keys('t', 0) if #d == 2 and d[1].a[1] == 1 and d[1].b[1] == 'x' and d[2].b == nil and d[2].a[1] == 1 and k[1] == 'b' and k[2] == 'a' and KSR.pvx.xavp_getd_p1('t', 0).b[1] == 'x' then KSR.x.exit() end error('x') end"},
 	{Name: "modf", Src: "function ksr_request_route() KSR.x.modf('setxflag', '3') if KSR.corex.isxflagset(3) > 0 then KSR.x.exit() end error('x') end"},
 	{Name: "modf arity", Src: "function ksr_request_route() KSR.x.modf('setxflag') end", RC: -1, ErrHas: "invalid number of parameters for: setxflag"},
 	{Name: "only loaded modules", Src: "function ksr_request_route() if KSR.tm == nil and KSR.registrar == nil then KSR.x.exit() end error('x') end"},

@@ -40,6 +40,7 @@ var PythonCases = []Case{
 	{Name: "module panic", Src: PyScript("KSR.kemibench.panic()"), RC: -1, ErrHas: "t.py:6: RuntimeError: KSR.kemibench.panic: panic in the module"},
 	{Name: "number as string", Src: PyScript("KSR.pv.sets('$var(n)', 42)\nif KSR.pv.get('$var(n)') == '42':\n    KSR.x.exit()\nraise Exception('x')")},
 	{Name: "xval null is None", Src: PyScript("if KSR.pv.get('$hdr(X-None)') is None:\n    KSR.x.exit()\nraise Exception('x')")},
+	{Name: "xval dict and array", Src: PyScript("KSR.pvx.xavp_child_seti('t', 'a', 1)\nKSR.pvx.xavp_child_sets('t', 'b', 'x')\nd, k = KSR.pvx.xavp_getd('t'), KSR.pvx.xavp_get_keys('t', 0)\nif len(d) == 2 and d[0]['a'][0] == 1 and d[0]['b'][0] == 'x' and 'b' not in d[1] and d[1]['a'][0] == 1 and k == ['b', 'a'] and KSR.pvx.xavp_getd_p1('t', 0)['b'][0] == 'x':\n    KSR.x.exit()\nraise Exception('x')")},
 	{Name: "bool results", Src: PyScript("KSR.setflag(4)\nif KSR.isflagset(4) == True and KSR.isflagset(5) == False:\n    KSR.x.exit()\nraise Exception('x')")},
 	{Name: "modf", Src: PyScript("KSR.x.modf('setxflag', '3')\nif KSR.corex.isxflagset(3) > 0:\n    KSR.x.exit()\nraise Exception('x')")},
 	{Name: "modf arity", Src: PyScript("KSR.x.modf('setxflag')"), RC: -1, ErrHas: "invalid number of parameters for: setxflag"},

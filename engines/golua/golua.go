@@ -288,6 +288,9 @@ func (r *runner) push(l *lua.State, ex *dispatch.Export, res router.Value) int {
 			l.PushNil()
 		case router.Int:
 			pushInt(l, res.I)
+		case router.Tree:
+			pushTree(l, &r.c.Tree)
+			r.c.Tree = router.Node{}
 		default:
 			if res.B != nil {
 				l.PushString(string(res.B))
@@ -430,4 +433,29 @@ func (r *runner) Run(c *router.Ctx, kind router.RouteKind, name string) (int, er
 	se := &router.ScriptError{Route: fname}
 	se.Where, se.Msg = dispatch.SplitWhere(msg)
 	return -1, se
+}
+
+// pushTree pushes a table of a dict or an array result
+// (KSR.pvx.xavp_getd), as Kamailio's app_lua: an array from 1.
+func pushTree(l *lua.State, n *router.Node) {
+	switch {
+	case n.Array:
+		l.CreateTable(len(n.Items), 0)
+		for i := range n.Items {
+			pushTree(l, &n.Items[i])
+			l.RawSetInt(-2, i+1)
+		}
+	case n.Dict:
+		l.CreateTable(0, len(n.Items))
+		for i := range n.Items {
+			pushTree(l, &n.Items[i])
+			l.SetField(-2, n.Items[i].Key)
+		}
+	case n.Val.Kind == router.Int:
+		pushInt(l, n.Val.I)
+	case n.Val.Kind == router.Str:
+		l.PushString(n.Val.String())
+	default:
+		l.PushNil()
+	}
 }

@@ -259,6 +259,10 @@ func (r *runner) result(ex *dispatch.Export, res router.Value) goja.Value {
 			return goja.Null()
 		case router.Int:
 			return r.int(res.I)
+		case router.Tree:
+			v := r.tree(&r.c.Tree)
+			r.c.Tree = router.Node{}
+			return v
 		}
 		if res.B != nil {
 			return r.vm.ToValue(string(res.B))
@@ -421,4 +425,28 @@ func (r *runner) errText(err error) string {
 		return msg
 	}
 	return where + ": " + msg
+}
+
+// tree makes an array or an object of a dict or an array result
+// (KSR.pvx.xavp_getd), as Kamailio's app_jsdt.
+func (r *runner) tree(n *router.Node) goja.Value {
+	switch {
+	case n.Array:
+		items := make([]any, len(n.Items))
+		for i := range n.Items {
+			items[i] = r.tree(&n.Items[i])
+		}
+		return r.vm.NewArray(items...)
+	case n.Dict:
+		o := r.vm.NewObject()
+		for i := range n.Items {
+			o.Set(n.Items[i].Key, r.tree(&n.Items[i]))
+		}
+		return o
+	case n.Val.Kind == router.Int:
+		return r.int(n.Val.I)
+	case n.Val.Kind == router.Str:
+		return r.vm.ToValue(n.Val.String())
+	}
+	return goja.Null()
 }

@@ -335,6 +335,9 @@ func (r *runner) push(L *lua.LState, ex *dispatch.Export, res router.Value) int 
 			L.Push(lua.LNil)
 		case router.Int:
 			L.Push(number(res.I))
+		case router.Tree:
+			L.Push(luaTree(L, &r.c.Tree))
+			r.c.Tree = router.Node{}
 		default:
 			if res.B != nil {
 				L.Push(lua.LString(res.B))
@@ -472,4 +475,30 @@ func luaErrText(err error) string {
 		}
 	}
 	return err.Error()
+}
+
+// luaTree makes a table of a dict or an array result (KSR.pvx.xavp_getd),
+// as Kamailio's app_lua: an array from 1.
+func luaTree(L *lua.LState, n *router.Node) lua.LValue {
+	switch {
+	case n.Array:
+		t := L.CreateTable(len(n.Items), 0)
+		for i := range n.Items {
+			t.RawSetInt(i+1, luaTree(L, &n.Items[i]))
+		}
+		return t
+	case n.Dict:
+		t := L.CreateTable(0, len(n.Items))
+		for i := range n.Items {
+			t.RawSetString(n.Items[i].Key, luaTree(L, &n.Items[i]))
+		}
+		return t
+	}
+	switch n.Val.Kind {
+	case router.Int:
+		return number(n.Val.I)
+	case router.Str:
+		return lua.LString(n.Val.String())
+	}
+	return lua.LNil
 }

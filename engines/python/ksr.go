@@ -159,6 +159,10 @@ func (r *runner) result(ex *dispatch.Export, res router.Value) py.Object {
 			return py.None
 		case router.Int:
 			return pyInt(res.I)
+		case router.Tree:
+			v := pyTree(&r.c.Tree)
+			r.c.Tree = router.Node{}
+			return v
 		}
 		if res.B != nil {
 			return py.String(res.B)
@@ -199,4 +203,28 @@ func (r *runner) modf(args py.Tuple) (py.Object, error) {
 		return r.code(ex, res), nil
 	}
 	return r.result(ex, res), nil
+}
+
+// pyTree makes a list or a dict of a dict or an array result
+// (KSR.pvx.xavp_getd), as Kamailio's app_python3.
+func pyTree(n *router.Node) py.Object {
+	switch {
+	case n.Array:
+		l := py.NewListSized(len(n.Items))
+		for i := range n.Items {
+			l.Items[i] = pyTree(&n.Items[i])
+		}
+		return l
+	case n.Dict:
+		d := py.NewStringDict()
+		for i := range n.Items {
+			d[n.Items[i].Key] = pyTree(&n.Items[i])
+		}
+		return d
+	case n.Val.Kind == router.Int:
+		return pyInt(n.Val.I)
+	case n.Val.Kind == router.Str:
+		return py.String(n.Val.String())
+	}
+	return py.None
 }

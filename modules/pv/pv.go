@@ -14,14 +14,27 @@ import (
 
 func init() {
 	registerClasses()
-	dispatch.Register(dispatch.ModuleInfo{Name: "pv", Core: true, New: func() dispatch.Module { return Module{} }})
+	registerShv()
+	registerBranches()
+	dispatch.Register(dispatch.ModuleInfo{Name: "pv", Core: true,
+		Params: []dispatch.Param{
+			{Name: "shvset", Kind: dispatch.Str, Multi: true, Default: "-",
+				Doc: "a shared variable and its first value, `name=i:1` (an int) or `name=s:text`: `$shv(name)`, `KSR.pvx.shv_get`"},
+		},
+		New: func() dispatch.Module { return &Module{shv: &shvTable{vars: map[string]*shvar{}}} }})
 }
 
-// Module is the pv module; it keeps no state.
-type Module struct{}
+// Module is the pv module: its state is the shared variables ($shv).
+type Module struct {
+	shv *shvTable
+}
 
-// Exports are KSR.pv.
-func (Module) Exports() []dispatch.Export {
+// Exports are KSR.pv and KSR.pvx.
+func (m *Module) Exports() []dispatch.Export {
+	return append(m.pvExports(), m.pvxExports()...)
+}
+
+func (m *Module) pvExports() []dispatch.Export {
 	return []dispatch.Export{
 		{Name: "get", Ret: dispatch.XVal, Fn: dispatch.VS(get)},
 		{Name: "gete", Ret: dispatch.XVal, Fn: dispatch.VS(func(c *router.Ctx, n string) router.Value { return get(c, n).Or("") })},

@@ -41,7 +41,8 @@ func TestPseudoVariables(t *testing.T) {
 		{"pv.get", []any{"$(fu{uri.user}{s.toupper})"}, "ALICE"},
 		{"pv.gete", []any{"$hdr(Nope)"}, ""}, {"pv.getw", []any{"$hdr(Nope)"}, "<<null>>"},
 		{"pv.sets", []any{"$var(a)", "x"}, "1"}, {"pv.get", []any{"$var(a)"}, "x"}, {"pv.seti", []any{"$var(n)", 9}, "1"},
-		{"pv.geti", []any{"$var(n)"}, "9"}, {"pv.getvs", []any{"$var(zz)", "d"}, "d"}, {"pv.getvn", []any{"$var(zz)", 3}, "3"},
+		{"pv.geti", []any{"$var(n)"}, "9"}, {"pv.getvs", []any{"$var(zz)", "d"}, "0"}, {"pv.getvn", []any{"$var(zz)", 3}, "0"}, // a $var is 0 until set, in Kamailio too
+		{"pv.getvs", []any{"$avp(zz)", "d"}, "d"}, {"pv.getvn", []any{"$avp(zz)", 3}, "3"},
 		{"pv.is_null", []any{"$avp(q)"}, "1"},
 		{"pv.sets", []any{"$avp(q)", "1"}, "1"}, {"pv.is_null", []any{"$avp(q)"}, "-1"}, {"pv.unset", []any{"$avp(q)"}, "1"},
 		{"pv.is_null", []any{"$avp(q)"}, "1"}, {"pv.sets", []any{"$si", "x"}, "-1"}, {"pv.get", []any{"$nosuch"}, ""},
@@ -268,5 +269,45 @@ func TestXAVPsCarried(t *testing.T) {
 		{"pv.get", []any{"$xavp(r)"}, "4"}, {"pv.get", []any{"$xavp(u)"}, ""}, {"pv.get", []any{"$xavu(p=>k)"}, ""}})
 	if saved.Len() != 4 {
 		t.Errorf("saved %d items, want 4", saved.Len())
+	}
+}
+
+// TestPVXNatives: the native faces of KSR.pvx (the 4-parameter xavp_copy
+// replaces, pv_evalx evaluates twice), $shv declared by shvset and by an
+// assignment, $branch written and read by index, and bad shvset values
+// stopping start-up with the parameter named.
+func TestPVXNatives(t *testing.T) {
+	k := moduletest.New(t, `modparam("pv", "shvset", "n=i:7")
+modparam("pv", "shvset", "s=s:a b")`)
+	k.Request(invite)
+	k.CallInt("pvx.xavp_child_seti", "x", "k", 1)
+	k.CallInt("pvx.xavp_child_seti", "x", "k", 2) // replaces
+	k.CallInt("pvx.xavp_sets", "y", "one")
+	k.CallInt("pvx.xavp_sets", "y", "two")
+	if rc := k.Native("xavp_copy", "x", 0, "y", 1).I; rc != 1 {
+		t.Fatalf("xavp_copy(x, 0, y, 1) = %d", rc)
+	}
+	k.CallInt("pv.sets", "$var(fmt)", "$ci")
+	k.Native("pv_evalx", "$var(out)", "[$var(fmt)]")
+	k.Run([]moduletest.Case{
+		{"pv.get", []any{"$xavp(y[1]=>k)"}, "2"}, {"pv.get", []any{"$xavp(y)"}, "two"}, {"pv.get", []any{"$xavp(y[2])"}, ""},
+		{"pv.get", []any{"$var(out)"}, "[call-1@192.0.2.10]"},
+		{"pvx.shv_get", []any{"n"}, "7"}, {"pvx.shv_get", []any{"s"}, "a b"}, {"pvx.shv_sets", []any{"t", "x"}, "-1"},
+		{"pv.sets", []any{"$shv(t)", "x"}, "1"}, {"pvx.shv_get", []any{"t"}, "x"},
+		{"pvx.sbranch_append", nil, "-1"},
+		{"pv.sets", []any{"$sbranch(uri)", "sip:a@example.com"}, "1"}, {"pvx.sbranch_append", nil, "1"},
+		{"pv.sets", []any{"$sbranch(uri)", "sip:b@example.com"}, "1"}, {"pvx.sbranch_append", nil, "1"},
+		{"pv.seti", []any{"$(branch(q)[1])", 300}, "1"}, {"pv.get", []any{"$(branch(q)[-1])"}, ""},
+		{"pv.get", []any{"$(branch(uri)[1])"}, "sip:b@example.com"}, {"pv.get", []any{"$(branch(q)[1])"}, "300"},
+		{"pv.get", []any{"$branch(count)"}, "2"}, {"pv.sets", []any{"$(branch(uri)[5])", "sip:c@example.com"}, "-1"},
+	})
+	for _, bad := range []string{"n", "n=x:1", "n=i:one", "=i:1"} {
+		_, err := moduletest.NewErr(t, `modparam("pv", "shvset", "`+bad+`")`)
+		if err == nil || !strings.Contains(err.Error(), "shvset") {
+			t.Errorf("shvset %q: error %v, want one naming shvset", bad, err)
+		}
+	}
+	if _, err := router.ParsePV("$branch(nope)"); err == nil || !strings.Contains(err.Error(), "dst_uri") {
+		t.Errorf("$branch(nope): %v", err)
 	}
 }
