@@ -45,6 +45,10 @@ type Env struct {
 	// request_route (Kamailio's pre-script callbacks); appended while the
 	// modules start.
 	PreRequest []func(c *Ctx)
+	// WorkerInit are what modules run on each new worker before it takes
+	// a message (Kamailio's child_init: pv's varset); appended while the
+	// modules start.
+	WorkerInit []func(w *Worker)
 	// NetIn, when set, sees every message received (p.Buf) before it is
 	// parsed (Kamailio's SREV_NET_DATA_IN: topoh unmasks there) and
 	// returns the bytes to process instead, appended to scratch (the
@@ -242,6 +246,9 @@ func (e *Env) NewWorker(rank int) (*Worker, error) {
 	w := &Worker{env: e, Rank: rank, vars: map[string]*varSlot{}, out: make([]byte, 0, 4096)}
 	w.msg.Limits = e.Limits
 	w.ctx.W, w.fctx.W = w, w
+	for _, f := range e.WorkerInit {
+		f(w)
+	}
 	if e.Engine != nil {
 		w.reload, _ = e.Engine.(Reloader)
 		if w.reload != nil {

@@ -63,7 +63,7 @@ var pvxSteps = []string{
 	`r(P.xavp_copy_dst("pe", 0, "q4", 0))`, `r(P.xavp_getd("q4"))`, `r(P.xavp_copy_dst("pe", 0, "nc", 3))`, `r(P.xavp_getd("nc"))`,
 	`r(P.xavp_copy("nope", 0, "d"))`, `r(P.xavp_copy("a", 1, "ac"))`, `r(P.xavp_get("ac"))`,
 	// $var
-	`r(P.var_seti("v1", 3))`, `r(P.var_sets("v2", "s"))`, `r(P.var_get("v1"))`, `r(P.var_get("v2"))`, `r(P.var_get("nov"))`,
+	`r(KSR.pv.get("$var(vs)"))`, `r(P.var_get("vi"))`, `r(P.var_seti("v1", 3))`, `r(P.var_sets("v2", "s"))`, `r(P.var_get("v1"))`, `r(P.var_get("v2"))`, `r(P.var_get("nov"))`,
 	`r(P.pv_var_to_xavp("v1", "vx"))`, `r(P.xavp_getd("vx"))`, `r(P.pv_var_to_xavp("nosuch", "vx"))`, `r(P.xavp_getd("vx"))`,
 	`r(P.var_sets("e2", ""))`, `r(P.pv_var_to_xavp("e2", "vx2"))`, `r(P.xavp_getd("vx2"))`,
 	`r(P.pv_var_to_xavp("*", "vall"))`, `r(P.xavp_get_keys("vall", 0))`, `r(P.xavp_getd_p1("vall", 0))`,
@@ -171,6 +171,8 @@ loadmodule "textops.so"
 loadmodule "app_lua.so"
 modparam("pv", "shvset", "one=i:1")
 modparam("pv", "shvset", "two=s:zwei")
+modparam("pv", "varset", "vs=s:started")
+modparam("pv", "varset", "vi=i:12")
 modparam("app_lua", "load", "` + script + `")
 ` + extra + `cfgengine "lua"
 `

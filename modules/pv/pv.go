@@ -20,13 +20,17 @@ func init() {
 		Params: []dispatch.Param{
 			{Name: "shvset", Kind: dispatch.Str, Multi: true, Default: "-",
 				Doc: "a shared variable and its first value, `name=i:1` (an int) or `name=s:text`: `$shv(name)`, `KSR.pvx.shv_get`"},
+			{Name: "varset", Kind: dispatch.Str, Multi: true, Default: "-",
+				Doc: "a `$var` and the value each worker starts it with, `name=i:1` or `name=s:text`"},
 		},
 		New: func() dispatch.Module { return &Module{shv: &shvTable{vars: map[string]*shvar{}}} }})
 }
 
-// Module is the pv module: its state is the shared variables ($shv).
+// Module is the pv module: its state is the shared variables ($shv)
+// and the first values of $vars (varset).
 type Module struct {
-	shv *shvTable
+	shv  *shvTable
+	vars []router.XField
 }
 
 // Exports are KSR.pv and KSR.pvx.

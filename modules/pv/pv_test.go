@@ -8,6 +8,7 @@ import (
 
 	"github.com/kemi-sip/kemi/core/router"
 	"github.com/kemi-sip/kemi/core/sip"
+	"github.com/kemi-sip/kemi/dispatch"
 	"github.com/kemi-sip/kemi/modules/moduletest"
 )
 
@@ -278,7 +279,8 @@ func TestXAVPsCarried(t *testing.T) {
 // stopping start-up with the parameter named.
 func TestPVXNatives(t *testing.T) {
 	k := moduletest.New(t, `modparam("pv", "shvset", "n=i:7")
-modparam("pv", "shvset", "s=s:a b")`)
+modparam("pv", "shvset", "s=s:a b")
+modparam("pv", "varset", "v=s:first")`)
 	k.Request(invite)
 	k.CallInt("pvx.xavp_child_seti", "x", "k", 1)
 	k.CallInt("pvx.xavp_child_seti", "x", "k", 2) // replaces
@@ -291,7 +293,7 @@ modparam("pv", "shvset", "s=s:a b")`)
 	k.Native("pv_evalx", "$var(out)", "[$var(fmt)]")
 	k.Run([]moduletest.Case{
 		{"pv.get", []any{"$xavp(y[1]=>k)"}, "2"}, {"pv.get", []any{"$xavp(y)"}, "two"}, {"pv.get", []any{"$xavp(y[2])"}, ""},
-		{"pv.get", []any{"$var(out)"}, "[call-1@192.0.2.10]"},
+		{"pv.get", []any{"$var(out)"}, "[call-1@192.0.2.10]"}, {"pvx.var_get", []any{"v"}, "first"},
 		{"pvx.shv_get", []any{"n"}, "7"}, {"pvx.shv_get", []any{"s"}, "a b"}, {"pvx.shv_sets", []any{"t", "x"}, "-1"},
 		{"pv.sets", []any{"$shv(t)", "x"}, "1"}, {"pvx.shv_get", []any{"t"}, "x"},
 		{"pvx.sbranch_append", nil, "-1"},
@@ -301,13 +303,53 @@ modparam("pv", "shvset", "s=s:a b")`)
 		{"pv.get", []any{"$(branch(uri)[1])"}, "sip:b@example.com"}, {"pv.get", []any{"$(branch(q)[1])"}, "300"},
 		{"pv.get", []any{"$branch(count)"}, "2"}, {"pv.sets", []any{"$(branch(uri)[5])", "sip:c@example.com"}, "-1"},
 	})
-	for _, bad := range []string{"n", "n=x:1", "n=i:one", "=i:1"} {
-		_, err := moduletest.NewErr(t, `modparam("pv", "shvset", "`+bad+`")`)
-		if err == nil || !strings.Contains(err.Error(), "shvset") {
-			t.Errorf("shvset %q: error %v, want one naming shvset", bad, err)
+	for _, param := range []string{"shvset", "varset"} {
+		for _, bad := range []string{"n", "n=x:1", "n=i:one", "=i:1"} {
+			_, err := moduletest.NewErr(t, `modparam("pv", "`+param+`", "`+bad+`")`)
+			if err == nil || !strings.Contains(err.Error(), param) {
+				t.Errorf("%s %q: error %v, want one naming %s", param, bad, err, param)
+			}
 		}
 	}
 	if _, err := router.ParsePV("$branch(nope)"); err == nil || !strings.Contains(err.Error(), "dst_uri") {
 		t.Errorf("$branch(nope): %v", err)
+	}
+}
+
+// TestShvRPC: pv.shvGet and pv.shvSet answer as Kamailio's: one variable,
+// all of them (Kamailio repeats the key "shv"), a set of a declared one,
+// 404 for one not declared, the type checked.
+func TestShvRPC(t *testing.T) {
+	k := moduletest.New(t, `modparam("pv", "shvset", "n=i:7")
+modparam("pv", "shvset", "s=s:x")`)
+	rpcs := map[string]dispatch.RPC{}
+	for _, r := range k.Module("pv").(dispatch.RPCProvider).RPCs(k.Env) {
+		rpcs[r.Name] = r
+	}
+	call := func(name string, params ...any) string {
+		v, err := rpcs[name].Fn(params)
+		if err != nil {
+			return "error: " + err.Error()
+		}
+		return moduletest.JSON(v)
+	}
+	for _, c := range []struct {
+		name   string
+		params []any
+		want   string
+	}{
+		{"pv.shvGet", []any{"n"}, `{"name":"n","type":"int","value":7}`},
+		{"pv.shvGet", nil, `{"items":{"shv":{"name":"n","type":"int","value":7},"shv":{"name":"s","type":"string","value":"x"}}}`},
+		{"pv.shvSet", []any{"s", "str", "y z"}, `"Ok. Variable set to new value."`},
+		{"pv.shvGet", []any{"s"}, `{"name":"s","type":"string","value":"y z"}`},
+		{"pv.shvSet", []any{"n", "int", 9}, `"Ok. Variable set to new value."`},
+		{"pv.shvGet", []any{"n"}, `{"name":"n","type":"int","value":9}`},
+		{"pv.shvSet", []any{"nope", "int", 1}, "error: Variable not found"},
+		{"pv.shvSet", []any{"n", "float", 1}, "error: Unknown parameter type (Types: int or str)"},
+		{"pv.shvGet", []any{"nope"}, "error: Variable not found"},
+	} {
+		if got := call(c.name, c.params...); got != c.want {
+			t.Errorf("%s %v: %s, want %s", c.name, c.params, got, c.want)
+		}
 	}
 }

@@ -1,7 +1,9 @@
 package pv
 
 import (
+	"encoding/json"
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -58,37 +60,55 @@ func (t *shvTable) set(name string, val router.Value, declare bool) bool {
 	return true
 }
 
-// Init reads the shvset parameters.
+// Init reads the shvset and varset parameters.
 func (m *Module) Init(p *dispatch.Params) error {
-	for _, v := range p.All("shvset") {
-		name, val, err := parseShvset(v.String())
-		if err != nil {
-			return err
+	for _, param := range []string{"shvset", "varset"} {
+		for _, v := range p.All(param) {
+			name, val, err := parseVarset(param, v.String())
+			if err != nil {
+				return err
+			}
+			if param == "shvset" {
+				m.shv.set(name, val, true)
+			} else {
+				m.vars = append(m.vars, router.XField{Key: name, Val: val})
+			}
 		}
-		m.shv.set(name, val, true)
 	}
 	return nil
 }
 
-// parseShvset reads "name=i:1" or "name=s:text".
-func parseShvset(s string) (string, router.Value, error) {
+// Start gives each worker the varset values.
+func (m *Module) Start(env *router.Env) error {
+	if len(m.vars) > 0 {
+		env.WorkerInit = append(env.WorkerInit, func(w *router.Worker) {
+			for _, v := range m.vars {
+				w.SetVar(v.Key, v.Val)
+			}
+		})
+	}
+	return nil
+}
+
+// parseVarset reads "name=i:1" or "name=s:text", the value of param.
+func parseVarset(param, s string) (string, router.Value, error) {
 	name, rest, ok := strings.Cut(s, "=")
 	typ, val, ok2 := strings.Cut(rest, ":")
 	name = strings.TrimSpace(name)
 	if !ok || !ok2 || name == "" {
-		return "", router.Value{}, errors.New(`shvset "` + s + `": want name=i:number or name=s:text`)
+		return "", router.Value{}, errors.New(param + ` "` + s + `": want name=i:number or name=s:text`)
 	}
 	switch strings.TrimSpace(typ) {
 	case "i", "I":
 		n, err := strconv.ParseInt(strings.TrimSpace(val), 10, 32)
 		if err != nil {
-			return "", router.Value{}, errors.New(`shvset "` + s + `": ` + val + ` is not a number`)
+			return "", router.Value{}, errors.New(param + ` "` + s + `": ` + val + ` is not a number`)
 		}
 		return name, router.IntValue(n), nil
 	case "s", "S":
 		return name, router.StrValue(val), nil
 	}
-	return "", router.Value{}, errors.New(`shvset "` + s + `": the type is i or s`)
+	return "", router.Value{}, errors.New(param + ` "` + s + `": the type is i or s`)
 }
 
 func (m *Module) shvSet(c *router.Ctx, name string, v router.Value) int {
@@ -270,4 +290,82 @@ func sbranchAppend(c *router.Ctx) int {
 		return -1
 	}
 	return 1
+}
+
+// RPCs are pv.shvGet and pv.shvSet, as Kamailio's.
+func (m *Module) RPCs(*router.Env) []dispatch.RPC {
+	return []dispatch.RPC{
+		{Name: "pv.shvGet", Doc: "a shared variable, or all of them: pv.shvGet [NAME]", Fn: func(p []any) (any, error) {
+			if len(p) > 0 {
+				name, err := dispatch.ParamStr(p, 0, "name")
+				if err != nil {
+					return nil, err
+				}
+				v, ok := m.shv.get(name)
+				if !ok {
+					return nil, dispatch.RPCErrorf(dispatch.RPCNotFound, "Variable not found")
+				}
+				return shvItem(name, v), nil
+			}
+			// Kamailio's answer repeats the key "shv" in one object
+			m.shv.mu.Lock()
+			names := make([]string, 0, len(m.shv.vars))
+			for n := range m.shv.vars {
+				names = append(names, n)
+			}
+			m.shv.mu.Unlock()
+			slices.Sort(names)
+			b := []byte(`{"items":{`)
+			for i, n := range names {
+				v, _ := m.shv.get(n)
+				item, err := json.Marshal(shvItem(n, v))
+				if err != nil {
+					return nil, err
+				}
+				if i > 0 {
+					b = append(b, ',')
+				}
+				b = append(append(b, `"shv":`...), item...)
+			}
+			return json.RawMessage(append(b, "}}"...)), nil
+		}},
+		{Name: "pv.shvSet", Doc: "set a shared variable: pv.shvSet NAME int|str VALUE", Fn: func(p []any) (any, error) {
+			name, err := dispatch.ParamStr(p, 0, "varname")
+			if err != nil {
+				return nil, err
+			}
+			typ, err := dispatch.ParamStr(p, 1, "type")
+			if err != nil {
+				return nil, err
+			}
+			var v router.Value
+			switch strings.ToLower(typ) {
+			case "int":
+				n, err := dispatch.ParamInt(p, 2, "value")
+				if err != nil {
+					return nil, err
+				}
+				v = router.IntValue(int64(int32(n)))
+			case "str":
+				s, err := dispatch.ParamStr(p, 2, "value")
+				if err != nil {
+					return nil, err
+				}
+				v = router.StrValue(s)
+			default:
+				return nil, dispatch.RPCErrorf(dispatch.RPCInternal, "Unknown parameter type (Types: int or str)")
+			}
+			if !m.shv.set(name, v, false) {
+				return nil, dispatch.RPCErrorf(dispatch.RPCNotFound, "Variable not found")
+			}
+			return "Ok. Variable set to new value.", nil
+		}},
+	}
+}
+
+func shvItem(name string, v router.Value) map[string]any {
+	if v.Kind == router.Str {
+		return map[string]any{"name": name, "type": "string", "value": v.String()}
+	}
+	return map[string]any{"name": name, "type": "int", "value": v.I}
 }
