@@ -406,3 +406,46 @@ func (c *Ctx) XEach(k XKind, item func(name string, v Value, list bool), field f
 		}
 	}
 }
+
+// XAppendField adds key = v to the most recent item of name as its
+// oldest field (Kamailio's list end: pv_headers keeps a message's headers
+// in their order so), making the item when there is none.
+func (c *Ctx) XAppendField(k XKind, name, key string, v Value) {
+	l := &c.xl[k]
+	i := c.xIndex(k, name, 0)
+	if i < 0 || (*l)[i].hasVal {
+		*l = append(*l, xavpItem{name: name})
+		i = len(*l) - 1
+	}
+	it := &(*l)[i]
+	f := xavpField{key: key}
+	f.val = ownValue(v, &f.buf)
+	it.fields = slices.Insert(it.fields, 0, f)
+}
+
+// XSetField replaces the value of the kidx-th field key (0 the most
+// recent) of the most recent item of name; v may be Null. False when
+// there is no such field.
+func (c *Ctx) XSetField(k XKind, name, key string, kidx int, v Value) bool {
+	i := c.xIndex(k, name, 0)
+	if i < 0 {
+		return false
+	}
+	it := &c.xl[k][i]
+	n := 0
+	for j := len(it.fields) - 1; j >= 0; j-- {
+		if k.eq(it.fields[j].key, key) {
+			if n == kidx {
+				it.fields[j].val = ownValue(v, &it.fields[j].buf)
+				return true
+			}
+			n++
+		}
+	}
+	return false
+}
+
+// XDelKey removes every field key of the most recent item of name.
+func (c *Ctx) XDelKey(k XKind, name, key string) {
+	c.XDel(k, name, 0, key)
+}

@@ -113,7 +113,7 @@ func viaFill(v *Via, source []byte, port int, force bool) (fillRPort, addReceive
 }
 
 // appendViaReceived appends via-parm v with received= and the rport value
-// added as needed.
+// added as needed, for a reply.
 func appendViaReceived(dst []byte, v *Via, source []byte, port int, force bool) []byte {
 	fillRPort, addReceived, addRPort := viaFill(v, source, port, force)
 	raw := v.Raw
@@ -124,12 +124,13 @@ func appendViaReceived(dst []byte, v *Via, source []byte, port int, force bool) 
 		raw = raw[v.rportEnd:]
 	}
 	dst = append(dst, raw...)
+	// a reply's Via gets them at its end, rport first (Kamailio's)
+	if addRPort {
+		dst = strconv.AppendInt(append(dst, ";rport="...), int64(port), 10)
+	}
 	if addReceived {
 		dst = append(dst, ";received="...)
 		dst = append(dst, source...)
-	}
-	if addRPort {
-		dst = strconv.AppendInt(append(dst, ";rport="...), int64(port), 10)
 	}
 	return dst
 }
@@ -291,14 +292,16 @@ func (m *Msg) SetViaReceived(source []byte, port int, force bool) error {
 			return err
 		}
 	}
-	if addReceived {
-		if err := m.add(editPlain, int(m.via1Elem.e), 0, 0, []byte(";received="), source); err != nil {
+	// as Kamailio: before the first parameter, rport then received
+	at := int(m.via1Elem.s) + m.via1.paramsAt
+	if addRPort {
+		var num [8]byte
+		if err := m.add(editPlain, at, 0, 0, []byte(";rport="), strconv.AppendInt(num[:0], int64(port), 10)); err != nil {
 			return err
 		}
 	}
-	if addRPort {
-		var num [8]byte
-		return m.add(editPlain, int(m.via1Elem.e), 0, 0, []byte(";rport="), strconv.AppendInt(num[:0], int64(port), 10))
+	if addReceived {
+		return m.add(editPlain, at, 0, 0, []byte(";received="), source)
 	}
 	return nil
 }

@@ -21,6 +21,9 @@ type Via struct {
 	HasRPort      bool
 
 	rportEnd int // offset in Raw just past the rport parameter
+	// paramsAt is the offset in Raw of the first parameter's ';' (past
+	// the sent-by when there is none): where Kamailio puts received=
+	paramsAt int
 }
 
 // parseVia parses the via-parm at the start of b and returns where it
@@ -84,6 +87,10 @@ func parseVia(b []byte, v *Via) (int, error) {
 		j = skipLWS(b, e)
 	}
 	ps := j
+	v.paramsAt = end - start
+	if ps < len(b) && b[ps] == ';' {
+		v.paramsAt = ps - start
+	}
 	for j < len(b) && b[j] != ',' {
 		if b[j] != ';' {
 			return j, headerError("unexpected text after sent-by")

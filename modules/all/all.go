@@ -37,6 +37,7 @@ import (
 	_ "github.com/kemi-sip/kemi/modules/permissions"
 	_ "github.com/kemi-sip/kemi/modules/pike"
 	_ "github.com/kemi-sip/kemi/modules/pv"
+	_ "github.com/kemi-sip/kemi/modules/pv_headers"
 	_ "github.com/kemi-sip/kemi/modules/registrar"
 	_ "github.com/kemi-sip/kemi/modules/rr"
 	_ "github.com/kemi-sip/kemi/modules/rtimer"

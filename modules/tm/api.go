@@ -407,6 +407,27 @@ func RoundReplies(c *router.Ctx) ([]RoundReply, bool) {
 	return out, true
 }
 
+// OnBranchRoute adds a hook run on each branch of a request, with its
+// index, before its branch_route, when one runs (Kamailio's pre-script
+// callbacks of branch routes: pv_headers copies the headers it collected
+// for the branch there).
+func (tm *Module) OnBranchRoute(h func(c *router.Ctx, idx int)) {
+	tm.branchRouteHooks = append(tm.branchRouteHooks, h)
+}
+
+// OnBranchOut adds a hook run on each branch of a request, with its
+// index, after its branch_route and before its request is built: what it
+// changes in the message is that branch's (Kamailio's TMCB_REQUEST_FWDED:
+// pv_headers applies the headers there).
+func (tm *Module) OnBranchOut(h func(c *router.Ctx, idx int)) {
+	tm.branchOutHooks = append(tm.branchOutHooks, h)
+}
+
+// OnReplyOut adds a hook run on a reply tm received before it is written
+// for upstream (Kamailio's TMCB_RESPONSE_FWDED: pv_headers applies the
+// headers there).
+func (tm *Module) OnReplyOut(h func(c *router.Ctx)) { tm.replyOutHooks = append(tm.replyOutHooks, h) }
+
 // OnRelay adds a hook run when t_relay sends a request of request_route
 // on, before what the request carries into its transaction is taken
 // (dialog makes the dialog of an INVITE with its dlg_flag there). Modules

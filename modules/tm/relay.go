@@ -295,12 +295,18 @@ func (t *Trans) branchOut(c *router.Ctx) bool {
 		defer c.Uncarry(t.saved)
 		prevIdx, prevDrop := state(c).branchIdx, c.Drop
 		state(c).branchIdx, c.Drop = idx, false
+		for _, h := range t.tm.branchRouteHooks {
+			h(c, idx)
+		}
 		rc, err := c.RunKind(router.RouteBranch, t.onBranch)
 		dropped := c.Drop || rc == 0 || err != nil
 		state(c).branchIdx, c.Drop = prevIdx, prevDrop
 		if dropped {
 			return false
 		}
+	}
+	for _, h := range t.tm.branchOutHooks {
+		h(c, idx)
 	}
 	hop, err := c.Resolve(c.Target(nil))
 	if err != nil {

@@ -109,6 +109,7 @@ func (t *Trans) reply(c *router.Ctx, b *branch) {
 		return
 	}
 	if b.status >= 300 {
+		t.replyOut(c)
 		b.reply, _ = c.AppendUpstream(b.reply[:0])
 	}
 	if code >= 600 && invite && !t.opts.disable6xx {
@@ -154,6 +155,7 @@ func (t *Trans) replicaReply(c *router.Ctx, b *branch) {
 // forward sends the reply c holds upstream, our Via removed; t is locked.
 func (t *Trans) forward(c *router.Ctx, code int) {
 	w := c.W
+	t.replyOut(c)
 	out, err := c.AppendUpstream(w.Scratch[:0])
 	if err != nil {
 		return
@@ -162,6 +164,20 @@ func (t *Trans) forward(c *router.Ctx, code int) {
 	if err := t.sendUpstream(c.Env(), code, out, false); err != nil {
 		t.tm.sendErrors.Log(c.Log(), "tm: reply upstream failed", err)
 	}
+}
+
+// replyOut runs the hooks on a reply about to be written for upstream,
+// with the transaction as the context's.
+func (t *Trans) replyOut(c *router.Ctx) {
+	if len(t.tm.replyOutHooks) == 0 {
+		return
+	}
+	prev := c.Transaction
+	c.Transaction = t
+	for _, h := range t.tm.replyOutHooks {
+		h(c)
+	}
+	c.Transaction = prev
 }
 
 // runOnReply runs the onreply_route of the transaction, if one is set,

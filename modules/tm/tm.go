@@ -74,6 +74,11 @@ type Module struct {
 	finalHooks []func(*Final)
 	relayHooks []func(*router.Ctx)
 	sendHooks  []func(*Sent)
+	// branchHooks run for each branch: before its branch_route (when
+	// one runs) and before the request of the branch is built;
+	// replyOutHooks before a reply goes upstream.
+	branchRouteHooks, branchOutHooks []func(c *router.Ctx, idx int)
+	replyOutHooks                    []func(c *router.Ctx)
 	// sendErrors logs the failed sends (a peer gone, a full stream) once a
 	// second with their count: a dead peer must not write a line per
 	// message.

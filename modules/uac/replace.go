@@ -120,6 +120,18 @@ func (a *addr) quoted() (int, bool) {
 // a restore mode the original kept: in a Record-Route parameter for the
 // dialog's later requests, and for the replies, which get it back.
 func (m *Module) replace(c *router.Ctx, from bool, dsp *string, uri string) int {
+	return m.replaceAddr(c, from, dsp, uri, false)
+}
+
+// Replace is uac's API for pv_headers (Kamailio's replace_from and
+// replace_to with pv_headers' display removal): From (from) or To gets
+// display and uri ("": kept); an empty display removes the one there
+// with the space after it.
+func (m *Module) Replace(c *router.Ctx, from bool, display, uri string) int {
+	return m.replaceAddr(c, from, &display, uri, display == "")
+}
+
+func (m *Module) replaceAddr(c *router.Ctx, from bool, dsp *string, uri string, dropSpace bool) int {
 	t, name, param := sip.HdrTo, "to", m.rrTo
 	if from {
 		t, name, param = sip.HdrFrom, "from", m.rrFrom
@@ -153,7 +165,11 @@ func (m *Module) replace(c *router.Ctx, from bool, dsp *string, uri string) int 
 		d := bytes.TrimSpace(a.value[:lt])
 		if len(d) > 0 { // the old display goes, the new one in its place
 			ds := cap(a.value) - cap(d)
-			head = append(append(append(head, a.value[:ds]...), *dsp...), a.value[ds+len(d):a.uriStart]...)
+			rest := ds + len(d)
+			if dropSpace && rest < lt && a.value[rest] == ' ' {
+				rest++
+			}
+			head = append(append(append(head, a.value[:ds]...), *dsp...), a.value[rest:a.uriStart]...)
 		} else if *dsp != "" {
 			head = append(append(append(head, a.value[:lt]...), *dsp+" "...), a.value[lt:a.uriStart]...)
 		} else {
