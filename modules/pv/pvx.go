@@ -271,7 +271,7 @@ func paramsExplode(c *router.Ctx, k router.XKind, params, name string) int {
 	}
 	fields, ok := parseParams(strings.TrimSuffix(params, ";"))
 	if !ok {
-		c.Log().Error("pvx: "+string(name)+": cannot parse the parameters", "params", params)
+		c.Log().Error("pvx: "+name+": cannot parse the parameters", "params", params)
 		return -1
 	}
 	c.XAddItem(k, name, fields)
@@ -349,13 +349,7 @@ func paramsImplode(c *router.Ctx, k router.XKind, name, pv string) int {
 	if !ok || !list || len(b) == 0 {
 		return -1
 	}
-	return setPV(c, pv, router.StrValue(string(b)))
-}
-
-// setPV assigns to a variable named at run time; -1 (logged) when it is
-// unknown or read-only.
-func setPV(c *router.Ctx, name string, v router.Value) int {
-	return set(c, name, v)
+	return set(c, pv, router.StrValue(string(b))) // -1 (logged) for a read-only one
 }
 
 // slistExplode makes an item of name with a field "v" per token of slist
@@ -434,7 +428,7 @@ func evalx(c *router.Ctx, dst, fmt string) int {
 		c.Log().Error("pvx: evalx: "+err.Error(), "format", fmt)
 		return -1
 	}
-	return setPV(c, dst, router.StrValue(string(f.Append(nil, c))))
+	return set(c, dst, router.StrValue(string(f.Append(nil, c))))
 }
 
 // avpExports are the $avp functions by name: avp_rm removes the most

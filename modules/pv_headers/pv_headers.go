@@ -13,6 +13,7 @@ package pv_headers
 
 import (
 	"errors"
+	"strconv"
 	"strings"
 
 	"github.com/kemi-sip/kemi/core/router"
@@ -67,6 +68,9 @@ func (m *Module) Init(p *dispatch.Params) error {
 		return errors.New("pv_headers: xavi_name is empty")
 	}
 	m.valueSize = p.Int("header_value_size", 1024)
+	if m.valueSize < 2 {
+		return errors.New("pv_headers: header_value_size must be 2 or more")
+	}
 	cf, af := p.Int("header_collect_flag", 27), p.Int("header_apply_flag", 28)
 	if cf < 0 || cf > 63 || af < 0 || af > 63 {
 		return errors.New("pv_headers: header_collect_flag and header_apply_flag are flags, 0 to 63")
@@ -138,22 +142,12 @@ func branch(c *router.Ctx) int {
 func (m *Module) brName(c *router.Ctx, base string, br int) string {
 	name := base
 	if br > 0 {
-		name += "." + itoa(br-1)
+		name += "." + strconv.Itoa(br-1)
 	}
 	if !c.Msg.IsRequest() {
-		name += ".r." + itoa(replyCounter(c))
+		name += ".r." + strconv.Itoa(replyCounter(c))
 	}
 	return name
-}
-
-func itoa(n int) string {
-	if n < 0 {
-		return "-" + itoa(-n)
-	}
-	if n < 10 {
-		return string(rune('0' + n))
-	}
-	return itoa(n/10) + string(rune('0'+n%10))
 }
 
 // replyCounter is the number of the reply being worked on, from 0; -1
@@ -331,7 +325,7 @@ func (m *Module) values(c *router.Ctx, br int, key string) []router.Value {
 // cloneBranch copies the request's XAVI as branch idx's before its
 // branch_route.
 func (m *Module) cloneBranch(c *router.Ctx, idx int) {
-	name := m.xavi + "." + itoa(idx)
+	name := m.xavi + "." + strconv.Itoa(idx)
 	m.cloneTo(c, name)
 }
 

@@ -71,6 +71,7 @@ func TestParameters(t *testing.T) {
 	for _, c := range []struct{ param, want string }{
 		{`modparam("pv_headers", "xavi_name", "")`, "xavi_name"},
 		{`modparam("pv_headers", "header_collect_flag", 64)`, "header_collect_flag"},
+		{`modparam("pv_headers", "header_value_size", 0)`, "header_value_size"},
 	} {
 		_, err := moduletest.NewErr(t, "loadmodule \"pv_headers.so\"\n"+c.param)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
