@@ -94,7 +94,7 @@ type (
 		Pos  Pos
 	}
 	Unary struct {
-		Op  string // "!", "-", "~", "defined"
+		Op  string // "!", "-", "~", "defined", "(int)", "(str)"
 		X   Expr
 		Pos Pos
 	}

@@ -256,6 +256,11 @@ func (p *parser) top() (err error) {
 			}
 			p.cfg.Engine = p.str("cfgengine needs an engine name in quotes")
 			p.cfg.EnginePos = p.pos(t.off)
+		case (t.text == "loadpath" || t.text == "mpath") && !p.peekIs("="):
+			// Kamailio's grammar takes loadpath "dir" without '=' too
+			p.advance()
+			dir := p.str(t.text + " needs a folder in quotes")
+			p.cfg.Globals = append(p.cfg.Globals, Global{Name: t.text, Value: dir, Quoted: true, Pos: p.pos(t.off)})
 		case routeKinds[t.text] != "" && !p.peekIs("="):
 			p.route()
 		default:
@@ -585,13 +590,17 @@ func (p *parser) switchStmt() Stmt {
 	return s
 }
 
-// Expressions, by Kamailio's precedence (lowest first): || && | & ^
-// comparisons + - * / % unary.
+// Expressions, by Kamailio's precedence (lowest first, cfg.y's %left
+// lines): || && | & ^ << >> equality, relations + - * / % unary casts.
 var binLevels = [][]string{
-	{"||"}, {"&&"}, {"|"}, {"&"}, {"^"},
-	{"==", "!=", "<", ">", "<=", ">=", "=~", "!~", "eq", "ne", "ieq", "ine"},
+	{"||"}, {"&&"}, {"|"}, {"&"}, {"^"}, {"<<"}, {">>"},
+	{"==", "!=", "=~", "!~", "eq", "ne", "ieq", "ine"},
+	{"<", ">", "<=", ">="},
 	{"+", "-"}, {"*", "/", "%"},
 }
+
+// eqLevel is the level of the comparisons written as words (eq, ne).
+const eqLevel = 7
 
 func (p *parser) expr() Expr { return p.binary(0) }
 
@@ -605,7 +614,9 @@ func (p *parser) binary(level int) Expr {
 		op := t.text
 		if t.kind == tIdent && t.text == "mod" && level == len(binLevels)-1 {
 			op = "%" // Kamailio's word for the remainder
-		} else if t.kind == tIdent && level == 5 && contains(binLevels[level], t.text) {
+		} else if t.kind == tIdent && (t.text == "and" && level == 1 || t.text == "or" && level == 0) {
+			op = map[string]string{"and": "&&", "or": "||"}[t.text] // and the words for these
+		} else if t.kind == tIdent && level == eqLevel && contains(binLevels[level], t.text) {
 			// eq, ne: compared as strings; ieq, ine: as integers
 		} else if t.kind != tOp || !contains(binLevels[level], t.text) {
 			return x
@@ -631,11 +642,35 @@ func (p *parser) unary() Expr {
 		p.advance()
 		return &Unary{Op: t.text, X: p.unary(), Pos: p.pos(t.off)}
 	}
+	if t.kind == tIdent && t.text == "not" {
+		p.advance()
+		return &Unary{Op: "!", X: p.unary(), Pos: p.pos(t.off)}
+	}
 	if t.kind == tIdent && t.text == "defined" {
 		p.advance()
 		return &Unary{Op: "defined", X: p.unary(), Pos: p.pos(t.off)}
 	}
+	if cast := p.castAt(t); cast != "" {
+		// (int)x, (str)x: written without spaces, as Kamailio's lexer
+		// reads them
+		p.lx.off = t.off + len(cast)
+		p.advance()
+		return &Unary{Op: cast, X: p.unary(), Pos: p.pos(t.off)}
+	}
 	return p.primary()
+}
+
+// castAt is "(int)" or "(str)" when the source at t reads so, else "".
+func (p *parser) castAt(t token) string {
+	if t.kind != tOp || t.text != "(" {
+		return ""
+	}
+	for _, c := range []string{"(int)", "(str)"} {
+		if strings.HasPrefix(string(p.lx.b[t.off:min(len(p.lx.b), t.off+5)]), c) {
+			return c
+		}
+	}
+	return ""
 }
 
 func (p *parser) primary() Expr {

@@ -187,8 +187,11 @@ func (cp *compiler) routeCall(x *cfg.Call) expr {
 	case *cfg.IntLit:
 		name = strconv.FormatInt(a.Value, 10)
 	default:
-		cp.errorf(x.Pos, "route(): the name must be written out")
-		return constExpr(router.Value{})
+		n, ok := constString(x.Args[0])
+		if !ok {
+			return cp.dynamicRoute(x)
+		}
+		name = n // a constant expression is looked up at load, as Kamailio's fixup does
 	}
 	rt := cp.e.routes[routeKey{"route", name}]
 	if rt == nil {
@@ -201,6 +204,63 @@ func (cp *compiler) routeCall(x *cfg.Call) expr {
 		rc, f := r.call(c, rt)
 		c.Route = prev
 		if f == stop {
+			return router.IntValue(0), stop
+		}
+		return router.IntValue(int64(rc)), next
+	}
+}
+
+// constString is the value of an expression of literals joined by '+'
+// (strings concatenated, numbers added while both sides are numbers).
+func constString(e cfg.Expr) (string, bool) {
+	switch x := e.(type) {
+	case *cfg.StrLit:
+		return x.Value, true
+	case *cfg.IntLit:
+		return strconv.FormatInt(x.Value, 10), true
+	case *cfg.Binary:
+		if x.Op != "+" {
+			return "", false
+		}
+		a, ok1 := constString(x.X)
+		b, ok2 := constString(x.Y)
+		if !ok1 || !ok2 {
+			return "", false
+		}
+		if ix, ok := x.X.(*cfg.IntLit); ok {
+			if iy, ok := x.Y.(*cfg.IntLit); ok {
+				return strconv.FormatInt(ix.Value+iy.Value, 10), true
+			}
+		}
+		return a + b, true
+	}
+	return "", false
+}
+
+// dynamicRoute compiles route(expr), the name computed when it runs
+// (Kamailio 5.6: route($var(next))); a name with no route[] block is an
+// error logged with the call's place, and the script goes on, as
+// Kamailio's.
+func (cp *compiler) dynamicRoute(x *cfg.Call) expr {
+	v := cp.expr(x.Args[0])
+	pos := x.Pos.String()
+	routes := cp.e.routes
+	return func(r *runner, c *router.Ctx) (router.Value, flow) {
+		a, f := v(r, c)
+		if f != next {
+			return a, f
+		}
+		name := a.String()
+		rt := routes[routeKey{"route", name}]
+		if rt == nil {
+			c.Log().Error("route "+strconv.Quote(name)+" not found", "where", pos, "route", c.Route)
+			return router.IntValue(-1), next
+		}
+		prev := c.Route
+		c.Route = rt.name
+		rc, fl := r.call(c, rt)
+		c.Route = prev
+		if fl == stop {
 			return router.IntValue(0), stop
 		}
 		return router.IntValue(int64(rc)), next

@@ -58,6 +58,20 @@ func (cp *compiler) expr(x cfg.Expr) expr {
 				ok, f := cd(r, c)
 				return boolValue(ok), f
 			}
+		case "(int)", "(str)":
+			v := cp.expr(x.X)
+			toInt := x.Op == "(int)"
+			return func(r *runner, c *router.Ctx) (router.Value, flow) {
+				a, f := v(r, c)
+				if toInt {
+					n, _ := a.Int64()
+					return router.IntValue(n), f
+				}
+				if a.Kind == router.Str {
+					return a, f
+				}
+				return router.StrValue(a.String()), f
+			}
 		case "-", "~":
 			v := cp.expr(x.X)
 			neg := x.Op == "-"
@@ -278,6 +292,10 @@ var intOps = map[string]func(m, n int64) (int64, bool){
 	"|": func(m, n int64) (int64, bool) { return m | n, true },
 	"&": func(m, n int64) (int64, bool) { return m & n, true },
 	"^": func(m, n int64) (int64, bool) { return m ^ n, true },
+	// Kamailio's shifts are of ints (32 bits): the count is taken mod 64
+	// here so that no count panics
+	"<<": func(m, n int64) (int64, bool) { return m << (uint64(n) & 63), true },
+	">>": func(m, n int64) (int64, bool) { return m >> (uint64(n) & 63), true },
 	"/": func(m, n int64) (int64, bool) {
 		if n == 0 {
 			return 0, false

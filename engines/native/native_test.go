@@ -79,6 +79,10 @@ func TestSemantics(t *testing.T) {
 		{"return value", `route[R] { return 7; } request_route { route(R); $var(r) = $rc; return 3; }`, 3, map[string]string{"r": "7"}},
 		{"exit in a route stops all", `route[R] { exit; } request_route { route(R); $var(r) = 1; }`, 0, map[string]string{"r": ""}},
 		{"drop", `request_route { drop; }`, 0, nil},
+		// Kamailio 5.6, run to see: a name that has no route[] is logged and
+		// the script goes on, $rc left as it was
+		{"route by a variable", `route[A] { $var(a) = "ran"; return 5; } request_route { $var(n) = "A"; route($var(n)); $var(r1) = $rc; $var(n) = "NOPE"; route($var(n)); $var(r2) = $rc; route("A" + ""); $var(r3) = $rc; }`, 1,
+			map[string]string{"a": "ran", "r1": "5", "r2": "5", "r3": "5"}},
 		{"int ops", `request_route { $var(a) = (7 + 3) * 2 - 5 % 3; $var(b) = 6 & 3 | 8; $var(c) = -4; $var(d) = 7 / 2; $var(e) = ~0; }`, 1,
 			map[string]string{"a": "18", "b": "10", "c": "-4", "d": "3", "e": "-1"}},
 		{"string concat and compare", `request_route { $var(s) = "a" + 1 + "b"; if ($var(s) == "a1b" && "10" == 10 && "abc" < "abd") { $var(ok) = 1; } }`, 1,
