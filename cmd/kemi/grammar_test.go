@@ -14,7 +14,9 @@ import (
 )
 
 // grammarCfg uses the native language's less common forms: the
-// preprocessor's #!substdef, #!subst and #!trydef, loadpath without '=',
+// preprocessor's #!substdef, #!subst, #!trydef and #!defenv forms,
+// loadpath without '=', core actions of every form (parsed, not run),
+// pv_isset/pv_unset,
 // import_file, the casts (int) and (str), << >> ^ ~, eq/ne, the words and,
 // or, not and mod, route() with a computed name, selects,
 // transformations, address literals, strempty/strlen; what each computed
@@ -27,6 +29,10 @@ const grammarCfg = `#!KAMAILIO
 #!endif
 #!trydef TRY 3
 #!subst "/SUBSTME/replaced/"
+#!defenv KEMI_GT_A
+#!defenvs GTB=KEMI_GT_B
+#!trydefenvs KEMI_GT_C
+#!trydefenv KEMI_GT_UNSET
 %s
 loadpath "/usr/lib/x86_64-linux-gnu/kamailio/modules/"
 loadmodule "sl.so"
@@ -37,6 +43,22 @@ import_file "%s"
 route[R2] { $var(r2) = "two"; return 2; }
 
 request_route {
+	if (is_method("INVITE")) {
+		# accepted by both, not run: core actions of other forms
+		forward("127.0.0.1", 5090);
+		forward_udp("127.0.0.1", 5090);
+		forward();
+		set_advertised_address("192.0.2.4");
+		set_advertised_port(5080);
+		add_local_rport();
+		force_tcp_alias();
+		setflag(1); resetflag(1); isflagset(1);
+		revert_uri(); rewritehostport("x:5"); rewriteuser("u"); rewriteuri("sip:a@b");
+		set_reply_close(); set_forward_no_connect(); set_reply_no_connect(); set_forward_close();
+		sethost("h"); setuser("u"); seturi("sip:a@b");
+		log("hello\n"); log(1, "hello\n");
+		error("e", "f");
+	}
 	$var(a) = (int)"12" + MYNUM;
 	$var(b) = (str)$var(a) + "x";
 	$var(c) = 1 << 3;
@@ -71,7 +93,16 @@ request_route {
 	$var(nope) = "NO" + "PE";
 	route($var(nope));
 	$var(w) = $rc;
-	append_to_reply("X-G: $var(a) $var(b) $var(c) $var(d) $var(e) $var(f) $var(g) $var(h) $var(i) $var(j) $var(k) $var(inc) $var(l) $var(m) $var(n) $var(o) $var(p) $var(q) $var(s) $var(t) $var(u) $var(r2) $var(v) $var(w)\r\n");
+	$var(env) = GTB + "/" + KEMI_GT_C;
+	#!ifdef KEMI_GT_A
+	$var(env) = $var(env) + "/a";
+	#!endif
+	#!ifdef KEMI_GT_UNSET
+	$var(env) = "unset is defined";
+	#!endif
+	if (pv_isset("$var(env)")) { pv_unset("$avp(x)"); }
+	if (!pv_isset("$avp(x)")) { $var(env) = $var(env) + "/unset"; }
+	append_to_reply("X-G: $var(env) $var(a) $var(b) $var(c) $var(d) $var(e) $var(f) $var(g) $var(h) $var(i) $var(j) $var(k) $var(inc) $var(l) $var(m) $var(n) $var(o) $var(p) $var(q) $var(s) $var(t) $var(u) $var(r2) $var(v) $var(w)\r\n");
 	sl_send_reply("200", "OK");
 	exit;
 }
@@ -80,6 +111,9 @@ request_route {
 // TestKamailioGrammar: a config of those forms is accepted by kamailio -c
 // and kemi -c and computes the same values in Kamailio 5.6 and kemi.
 func TestKamailioGrammar(t *testing.T) {
+	t.Setenv("KEMI_GT_A", "a")
+	t.Setenv("KEMI_GT_B", "b")
+	t.Setenv("KEMI_GT_C", "c")
 	dir := t.TempDir()
 	inc := filepath.Join(dir, "inc.cfg")
 	if err := os.WriteFile(inc, []byte("route[INC] { $var(inc) = 1; }\n"), 0o644); err != nil {
@@ -91,8 +125,8 @@ func TestKamailioGrammar(t *testing.T) {
 	if k != e || k == "" {
 		t.Errorf("X-G:\nKamailio %q\nkemi     %q", k, e)
 	}
-	if n := len(strings.Fields(k)); n != 24 {
-		t.Errorf("Kamailio computed %d values, want 24: %q", n, k)
+	if n := len(strings.Fields(k)); n != 25 || !strings.HasPrefix(k, "b/c/a/unset ") {
+		t.Errorf("Kamailio computed %d values, want 25 starting with b/c/a/unset: %q", n, k)
 	}
 	t.Logf("both: %s", k)
 
@@ -106,6 +140,16 @@ func TestKamailioGrammar(t *testing.T) {
 	kout, err := exec.CommandContext(ctx, kam, "-f", bad, "-DD", "-E", "-n", "1", "-w", dir).CombinedOutput()
 	if err == nil || ctx.Err() != nil || !strings.Contains(string(kout), `route "NOPE" not found`) {
 		t.Errorf("Kamailio on route(\"NO\" + \"PE\"): %v %s", err, kout)
+	}
+	// an environment variable that is not set stops both, at the line
+	noenv := filepath.Join(dir, "noenv.cfg")
+	os.WriteFile(noenv, []byte("#!KAMAILIO\n#!defenv KEMI_GT_NOPE\nrequest_route {\n\texit;\n}\n"), 0o644)
+	if ok, out := kamailiotest.Check(kam, noenv); ok {
+		t.Errorf("kamailio -c accepts #!defenv of a variable not set: %s", out)
+	}
+	var eout, eerr strings.Builder
+	if code := run([]string{"-c", "-f", noenv}, &eout, &eerr, nil); code == 0 || !strings.Contains(eerr.String(), "noenv.cfg:2") || !strings.Contains(eerr.String(), "KEMI_GT_NOPE") {
+		t.Errorf("kemi -c on #!defenv of a variable not set: exit %d, %s", code, eerr.String())
 	}
 	var out, errb strings.Builder
 	if code := run([]string{"-c", "-f", bad}, &out, &errb, nil); code == 0 || !strings.Contains(errb.String(), "bad.cfg:5") || !strings.Contains(errb.String(), "NOPE") {

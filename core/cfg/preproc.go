@@ -271,6 +271,30 @@ func (p *preproc) directive(dir, rest string, at func(int, string, ...any) error
 			}
 		}
 		p.defines[name] = val
+	case "defenv", "defenvs", "trydefenv", "trydefenvs":
+		// #!defenv NAME (the variable NAME) or NAME=VAR; the s forms quote
+		// the value; the try forms skip a variable that is not set
+		name, env, eq := strings.Cut(firstWord(rest), "=")
+		if !eq {
+			env = name
+		}
+		if !isIdent(name) || env == "" {
+			return at(col, "#!%s: bad name %q", dir, firstWord(rest))
+		}
+		v, set := os.LookupEnv(env)
+		if !set {
+			if strings.HasPrefix(dir, "try") {
+				return nil
+			}
+			return at(col, "#!%s: the environment variable %s is not set", dir, env)
+		}
+		if _, dup := p.defines[name]; dup {
+			return at(col, "#!%s: %s is already defined", dir, name)
+		}
+		if strings.HasSuffix(dir, "s") {
+			v = `"` + strings.ReplaceAll(v, `"`, `\"`) + `"`
+		}
+		p.defines[name] = v
 	case "subst", "substdef", "substdefs":
 		s, id, val, err := parseSubst(rest)
 		if err != nil {

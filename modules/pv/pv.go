@@ -65,6 +65,14 @@ func (m *Module) pvExports() []dispatch.Export {
 			}
 			return -1
 		})},
+		// the native pv_isset and pv_unset name the variable as written
+		{Name: "pv_isset", NativeOnly: true, Raw: true, Ret: dispatch.Int, Fn: dispatch.FS(func(c *router.Ctx, n string) int {
+			return dispatch.Result(get(c, n).Kind != router.Null)
+		})},
+		{Name: "pv_unset", NativeOnly: true, Raw: true, Ret: dispatch.Int, Fn: dispatch.FS(func(c *router.Ctx, n string) int {
+			set(c, n, router.Value{})
+			return 1
+		})},
 	}
 }
 
