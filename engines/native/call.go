@@ -17,7 +17,6 @@ var unbuilt = map[string]string{}
 func init() {
 	for mod, fns := range map[string]string{
 		"usrloc": "ul_add ul_rm",
-		"htable": "sht_lock sht_unlock",
 		"pv":     "avp_printf",
 		"core":   "t_relay_to udp_mtu_try_proto",
 	} {

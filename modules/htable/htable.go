@@ -25,6 +25,51 @@ type Table struct {
 	InitVal      router.Value  // what a missing item reads as (initval), Null if none
 	UpdateExpire bool          // a set pushes the expiry back (updateexpire, default 1)
 	shards       [16]shard
+	locks        [16]slotLock // sht_lock/sht_unlock, by the key's shard
+}
+
+// slotLock is a slot's lock of sht_lock: held by one worker at a time,
+// again by the worker that holds it (Kamailio's slot locks are recursive
+// within a process).
+type slotLock struct {
+	mu    sync.Mutex
+	cond  sync.Cond
+	owner *router.Worker
+	n     int
+}
+
+func (l *slotLock) lock(w *router.Worker) {
+	l.mu.Lock()
+	if l.cond.L == nil {
+		l.cond.L = &l.mu
+	}
+	for l.owner != nil && l.owner != w {
+		l.cond.Wait()
+	}
+	l.owner = w
+	l.n++
+	l.mu.Unlock()
+}
+
+// unlock releases one hold of w; false when w does not hold the lock.
+func (l *slotLock) unlock(w *router.Worker) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.owner != w {
+		return false
+	}
+	if l.n--; l.n == 0 {
+		l.owner = nil
+		if l.cond.L != nil {
+			l.cond.Signal()
+		}
+	}
+	return true
+}
+
+// slot is the lock of key's slot.
+func (t *Table) slot(key []byte) *slotLock {
+	return &t.locks[router.FNV1a(router.FNVOffset, key)%uint64(len(t.locks))]
 }
 
 type shard struct {
@@ -93,8 +138,19 @@ func (m *Module) Exports() []dispatch.Export {
 		{Name: "sht_rm_value", Ret: dispatch.Int, Fn: dispatch.FSSS(func(c *router.Ctx, t, op, v string) int { return m.match(c, t, op, v, true, true) })},
 		{Name: "sht_rm_name_re", Ret: dispatch.Int, Fn: dispatch.FSS(func(c *router.Ctx, t, re string) int { return m.match(c, t, "re", re, false, true) })},
 		{Name: "sht_rm_value_re", Ret: dispatch.Int, Fn: dispatch.FSS(func(c *router.Ctx, t, re string) int { return m.match(c, t, "re", re, true, true) })},
-		{Name: "sht_lock", Ret: dispatch.Int, Native: dispatch.NoNative, Fn: dispatch.FSS(func(*router.Ctx, string, string) int { return 1 })},
-		{Name: "sht_unlock", Ret: dispatch.Int, Native: dispatch.NoNative, Fn: dispatch.FSS(func(*router.Ctx, string, string) int { return 1 })},
+		// sht_lock holds the key's slot until sht_unlock: a get and a set
+		// between them are not interleaved with another worker's that
+		// locks too (as Kamailio's, the other accesses do not wait)
+		{Name: "sht_lock", Ret: dispatch.Int, Native: dispatch.NoNative, Fn: dispatch.FSS(func(c *router.Ctx, t, k string) int { return m.lockKey(c, t, k, true) })},
+		{Name: "sht_unlock", Ret: dispatch.Int, Native: dispatch.NoNative, Fn: dispatch.FSS(func(c *router.Ctx, t, k string) int { return m.lockKey(c, t, k, false) })},
+		{Name: "sht_lock", NativeOnly: true, Ret: dispatch.Int, Fn: dispatch.FS(func(c *router.Ctx, tk string) int {
+			t, k, _ := strings.Cut(tk, "=>")
+			return m.lockKey(c, t, k, true)
+		})},
+		{Name: "sht_unlock", NativeOnly: true, Ret: dispatch.Int, Fn: dispatch.FS(func(c *router.Ctx, tk string) int {
+			t, k, _ := strings.Cut(tk, "=>")
+			return m.lockKey(c, t, k, false)
+		})},
 		// Native faces take "table=>key" / "table=>regex".
 		{Name: "sht_rm_name_re", NativeOnly: true, Ret: dispatch.Int, Fn: dispatch.FS(func(c *router.Ctx, tk string) int {
 			t, k, _ := strings.Cut(tk, "=>")
@@ -313,6 +369,28 @@ func (t *Table) Each(f func(key string, v router.Value) bool) {
 		}
 		s.mu.Unlock()
 	}
+}
+
+// lockKey is sht_lock (lock) and sht_unlock.
+func (m *Module) lockKey(c *router.Ctx, name, key string, lock bool) int {
+	fn := "sht_unlock"
+	if lock {
+		fn = "sht_lock"
+	}
+	t := m.table(c, name, fn)
+	if t == nil {
+		return -1
+	}
+	l := t.slot([]byte(key))
+	if lock {
+		l.lock(c.W)
+		return 1
+	}
+	if !l.unlock(c.W) {
+		c.Log().Error("htable: sht_unlock: the slot of "+strconv.Quote(key)+" is not locked by this worker", "route", c.Route)
+		return -1
+	}
+	return 1
 }
 
 func (m *Module) table(c *router.Ctx, name, fn string) *Table {

@@ -97,3 +97,26 @@ func TestIterator(t *testing.T) {
 		{"htable.sht_iterator_start", []any{"j", "nope"}, "-1"},
 	})
 }
+
+// TestLocks: sht_lock and sht_unlock through KSR and the native faces
+// ("table=>key"): a lock is released by its worker, an unlock of a slot
+// not held or of a table that does not exist fails.
+func TestLocks(t *testing.T) {
+	k := moduletest.New(t, tables)
+	k.Request(moduletest.Register)
+	k.Run([]moduletest.Case{
+		{"htable.sht_unlock", []any{"cnt", "k"}, "-1"},
+		{"htable.sht_lock", []any{"cnt", "k"}, "1"},
+		{"htable.sht_lock", []any{"cnt", "k"}, "1"}, // again by the same worker
+		{"htable.sht_unlock", []any{"cnt", "k"}, "1"},
+		{"htable.sht_unlock", []any{"cnt", "k"}, "1"},
+		{"htable.sht_unlock", []any{"cnt", "k"}, "-1"},
+		{"htable.sht_lock", []any{"nope", "k"}, "-1"},
+	})
+	if rc := k.Native("sht_lock", "cnt=>k").I; rc != 1 {
+		t.Errorf("native sht_lock: %d", rc)
+	}
+	if rc := k.Native("sht_unlock", "cnt=>k").I; rc != 1 {
+		t.Errorf("native sht_unlock: %d", rc)
+	}
+}
