@@ -36,8 +36,11 @@ const grammarCfg = `#!KAMAILIO
 %s
 loadpath "/usr/lib/x86_64-linux-gnu/kamailio/modules/"
 loadmodule "sl.so"
+loadmodule "tm.so"
 loadmodule "pv.so"
 loadmodule "textops.so"
+loadmodule "htable.so"
+modparam("htable", "htable", "h=>size=4;")
 import_file "%s"
 
 route[R2] { $var(r2) = "two"; return 2; }
@@ -58,6 +61,8 @@ request_route {
 		sethost("h"); setuser("u"); seturi("sip:a@b");
 		log("hello\n"); log(1, "hello\n");
 		error("e", "f");
+		t_relay_to(); t_relay_to("0x01"); t_relay_to("udp:127.0.0.1:5090"); t_relay_to("udp:127.0.0.1:5090", "0x02");
+		sht_lock("h=>k"); sht_unlock("h=>k");
 	}
 	$var(a) = (int)"12" + MYNUM;
 	$var(b) = (str)$var(a) + "x";

@@ -18,7 +18,7 @@ func init() {
 	for mod, fns := range map[string]string{
 		"usrloc": "ul_add ul_rm",
 		"pv":     "avp_printf",
-		"core":   "t_relay_to udp_mtu_try_proto",
+		"core":   "udp_mtu_try_proto",
 	} {
 		for _, f := range strings.Fields(fns) {
 			unbuilt[f] = mod

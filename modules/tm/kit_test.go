@@ -78,3 +78,24 @@ func TestRelayToProtoAndGrep(t *testing.T) {
 		t.Errorf("t_retransmit_reply: %d messages", len(sent))
 	}
 }
+
+// TestNativeRelayTo: the native t_relay_to takes flags or a proxy, or
+// both: flags 0x01 sends no 100, a proxy is where the request goes.
+func TestNativeRelayTo(t *testing.T) {
+	k := moduletest.New(t, "loadmodule \"sl.so\"\nloadmodule \"tm.so\"")
+	k.Request(toPeer)
+	if rc := k.Native("t_relay_to", "udp:192.0.2.77:5070", "0x01").I; rc != 1 {
+		t.Fatalf("t_relay_to(proxy, flags) = %d", rc)
+	}
+	sent := k.Sent()
+	if len(sent) != 1 || sent[0].Dst.String() != "192.0.2.77:5070" {
+		t.Fatalf("t_relay_to(proxy, 0x01): sent %+v, want the request to the proxy and no 100", sent)
+	}
+	k.Request(strings.Replace(toPeer, "z9hG4bK", "z9hG4bK-2", 1))
+	if rc := k.Native("t_relay_to", "0x01").I; rc != 1 {
+		t.Fatalf("t_relay_to(flags) = %d", rc)
+	}
+	if sent := k.Sent(); len(sent) != 1 || sent[0].Dst.String() != "198.51.100.20:5060" {
+		t.Fatalf("t_relay_to(0x01): sent %+v", sent)
+	}
+}

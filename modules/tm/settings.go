@@ -89,6 +89,20 @@ func (tm *Module) settingsExports() []dispatch.Export {
 			relayFlags(c, flags)
 			return tm.relayToProxy(c, proxy)
 		})},
+		// Native t_relay_to: no parameter, flags ("0x02", 3) or a proxy
+		// ("udp:10.0.0.1:5060"), or both
+		{Name: "t_relay_to", NativeOnly: true, Ret: dispatch.Int, Fn: dispatch.F0(tm.relay)},
+		{Name: "t_relay_to", NativeOnly: true, Ret: dispatch.Int, Fn: dispatch.FS(func(c *router.Ctx, p string) int {
+			if flags, ok := router.StrValue(p).IntParam(); ok {
+				relayFlags(c, int(flags))
+				return tm.relay(c)
+			}
+			return tm.relayToProxy(c, p)
+		})},
+		{Name: "t_relay_to", NativeOnly: true, Ret: dispatch.Int, Fn: dispatch.FSI(func(c *router.Ctx, proxy string, flags int) int {
+			relayFlags(c, flags)
+			return tm.relayToProxy(c, proxy)
+		})},
 	}
 }
 
