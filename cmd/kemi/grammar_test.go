@@ -18,7 +18,7 @@ import (
 // loadpath without '=', core actions of every form (parsed, not run),
 // pv_isset/pv_unset,
 // import_file, the casts (int) and (str), << >> ^ ~, eq/ne, the words and,
-// or, not and mod, route() with a computed name, selects,
+// or, not and mod, route() with a computed name, $(hdr(Name)[i]), selects,
 // transformations, address literals, strempty/strlen; what each computed
 // goes into the reply's X-G.
 const grammarCfg = `#!KAMAILIO
@@ -107,6 +107,9 @@ request_route {
 	#!endif
 	if (pv_isset("$var(env)")) { pv_unset("$avp(x)"); }
 	if (!pv_isset("$avp(x)")) { $var(env) = $var(env) + "/unset"; }
+	$var(hm) = $(hdr(X-M)[1]) + "|" + $(hdr(X-M)[-1]) + "|" + $(hdr(X-M)[*]) + "|" + $hdr(X-M);
+	if ($(hdr(X-M)[5]) == $null) { $var(hm) = $var(hm) + "|none"; }
+	append_to_reply("X-H: $var(hm)\r\n");
 	append_to_reply("X-G: $var(env) $var(a) $var(b) $var(c) $var(d) $var(e) $var(f) $var(g) $var(h) $var(i) $var(j) $var(k) $var(inc) $var(l) $var(m) $var(n) $var(o) $var(p) $var(q) $var(s) $var(t) $var(u) $var(r2) $var(v) $var(w)\r\n");
 	sl_send_reply("200", "OK");
 	exit;
@@ -125,8 +128,14 @@ func TestKamailioGrammar(t *testing.T) {
 		t.Fatal(err)
 	}
 	pair := kamailiotest.StartPair(t, func(listen string) string { return fmt.Sprintf(grammarCfg, listen, inc) })
-	k := kamailiotest.Header(kamailiotest.Ask(t, pair.Kamailio, 2*time.Second, kamailiotest.Options("")), "X-G")
-	e := kamailiotest.Header(kamailiotest.Ask(t, pair.Kemi, 2*time.Second, kamailiotest.Options("")), "X-G")
+	hm := kamailiotest.Options("X-M: a\r\nX-M: b, c\r\nX-M: d\r\n")
+	km, em := kamailiotest.Ask(t, pair.Kamailio, 2*time.Second, hm), kamailiotest.Ask(t, pair.Kemi, 2*time.Second, hm)
+	k, e := kamailiotest.Header(km, "X-G"), kamailiotest.Header(em, "X-G")
+	if kh, eh := kamailiotest.Header(km, "X-H"), kamailiotest.Header(em, "X-H"); kh != eh || kh == "" {
+		t.Errorf("$(hdr(X-M)[i]):\nKamailio %q\nkemi     %q", kh, eh)
+	} else {
+		t.Logf("$(hdr(X-M)[1]), [-1], [*], no index, [5]: %s", kh)
+	}
 	if k != e || k == "" {
 		t.Errorf("X-G:\nKamailio %q\nkemi     %q", k, e)
 	}

@@ -323,7 +323,7 @@ func registerClasses() {
 	reg("null", msgGet(func(c *router.Ctx) router.Value { return router.Value{} }))
 	reg("rc", msgGet(func(c *router.Ctx) router.Value { return router.IntValue(int64(c.RC)) }))
 	reg("retcode", msgGet(func(c *router.Ctx) router.Value { return router.IntValue(int64(c.RC)) }))
-	reg("hdr", router.PVClass{Arg: true, Parse: parseHdr, Get: getHdr})
+	reg("hdr", router.PVClass{Arg: true, Parse: parseHdr, Indexed: true, Get: getHdr})
 	reg("hdrc", router.PVClass{Arg: true, Parse: parseHdr, Get: func(c *router.Ctx, pv *router.PV) router.Value {
 		h := pv.Data.(*hdrSpec)
 		n := 0
@@ -429,5 +429,32 @@ func getHdr(c *router.Ctx, pv *router.PV) router.Value {
 	if i < 0 {
 		return router.Value{}
 	}
-	return router.BytesValue(c.Msg.Header(i).Value)
+	if !pv.Indexed || (pv.Index == 0 && !pv.All) {
+		return router.BytesValue(c.Msg.Header(i).Value)
+	}
+	// $(hdr(Name)[n]): the n-th header field of the name (from the last
+	// when negative); [*] all of them joined by "," (Kamailio's)
+	var fields []int
+	for ; i >= 0; i = h.next(c.Msg, i) {
+		fields = append(fields, i)
+	}
+	if pv.All {
+		b := c.W.Scratch[:0]
+		for j, f := range fields {
+			if j > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, c.Msg.Header(f).Value...)
+		}
+		c.W.Scratch = b
+		return router.StrValue(string(b))
+	}
+	n := pv.Index
+	if n < 0 {
+		n += len(fields)
+	}
+	if n < 0 || n >= len(fields) {
+		return router.Value{}
+	}
+	return router.BytesValue(c.Msg.Header(fields[n]).Value)
 }
