@@ -18,7 +18,8 @@ import (
 // loadpath without '=', core actions of every form (parsed, not run),
 // pv_isset/pv_unset,
 // import_file, the casts (int) and (str), << >> ^ ~, eq/ne, the words and,
-// or, not and mod, route() with a computed name, $(hdr(Name)[i]), selects,
+// or, not and mod, route() with a computed name, $(hdr(Name)[i]), names
+// from variables ($avp($var(x)), $hdr($var(x))), selects,
 // transformations, address literals, strempty/strlen; what each computed
 // goes into the reply's X-G.
 const grammarCfg = `#!KAMAILIO
@@ -109,6 +110,10 @@ request_route {
 	if (!pv_isset("$avp(x)")) { $var(env) = $var(env) + "/unset"; }
 	$var(hm) = $(hdr(X-M)[1]) + "|" + $(hdr(X-M)[-1]) + "|" + $(hdr(X-M)[*]) + "|" + $hdr(X-M);
 	if ($(hdr(X-M)[5]) == $null) { $var(hm) = $var(hm) + "|none"; }
+	$var(an) = "dyn";
+	$avp($var(an)) = 7;
+	$var(hn) = "X-M";
+	$var(hm) = $var(hm) + "|" + $avp(dyn) + "|" + $hdr($var(hn)) + "|" + $hdrc($var(hn));
 	append_to_reply("X-H: $var(hm)\r\n");
 	append_to_reply("X-G: $var(env) $var(a) $var(b) $var(c) $var(d) $var(e) $var(f) $var(g) $var(h) $var(i) $var(j) $var(k) $var(inc) $var(l) $var(m) $var(n) $var(o) $var(p) $var(q) $var(s) $var(t) $var(u) $var(r2) $var(v) $var(w)\r\n");
 	sl_send_reply("200", "OK");
@@ -134,7 +139,7 @@ func TestKamailioGrammar(t *testing.T) {
 	if kh, eh := kamailiotest.Header(km, "X-H"), kamailiotest.Header(em, "X-H"); kh != eh || kh == "" {
 		t.Errorf("$(hdr(X-M)[i]):\nKamailio %q\nkemi     %q", kh, eh)
 	} else {
-		t.Logf("$(hdr(X-M)[1]), [-1], [*], no index, [5]: %s", kh)
+		t.Logf("$(hdr(X-M)[1]), [-1], [*], no index, [5], $avp($var(an)), $hdr($var(hn)), $hdrc($var(hn)): %s", kh)
 	}
 	if k != e || k == "" {
 		t.Errorf("X-G:\nKamailio %q\nkemi     %q", k, e)

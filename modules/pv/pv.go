@@ -325,7 +325,7 @@ func registerClasses() {
 	reg("retcode", msgGet(func(c *router.Ctx) router.Value { return router.IntValue(int64(c.RC)) }))
 	reg("hdr", router.PVClass{Arg: true, Parse: parseHdr, Indexed: true, Get: getHdr})
 	reg("hdrc", router.PVClass{Arg: true, Parse: parseHdr, Get: func(c *router.Ctx, pv *router.PV) router.Value {
-		h := pv.Data.(*hdrSpec)
+		h := hdrOf(c, pv)
 		n := 0
 		for i := h.next(c.Msg, -1); i >= 0; i = h.next(c.Msg, i) {
 			n++
@@ -344,7 +344,7 @@ func registerClasses() {
 		// them with [*]; a value is added, the others deleted first with
 		// [*] (a number index is not looked at).
 		Set: func(c *router.Ctx, pv *router.PV, v router.Value) error {
-			name := pv.Data.(string)
+			name := avpName(c, pv)
 			if pv.All {
 				c.DelAVP(name)
 			}
@@ -362,7 +362,7 @@ func registerClasses() {
 // (0 the last), from the first with n < 0 (-1 the first); $(avp(x)[*])
 // all of them, the last first, joined by ", ".
 func getAVP(c *router.Ctx, pv *router.PV) router.Value {
-	name := pv.Data.(string)
+	name := avpName(c, pv)
 	if !pv.Indexed {
 		return c.AVP(name)
 	}
@@ -390,14 +390,28 @@ func getAVP(c *router.Ctx, pv *router.PV) router.Value {
 	return vals[i]
 }
 
-// parseAVP accepts $avp(name), $avp(s:name) and $avp(i:n).
+// parseAVP accepts $avp(name), $avp(s:name), $avp(i:n) and
+// $avp($var(x)), the name a variable holds when it is used.
 func parseAVP(pv *router.PV) error {
 	name, ok := router.AVPKey(pv.Arg)
 	if !ok {
-		return errors.New("avp names from variables are not supported")
+		v, err := router.ParsePV(pv.Arg)
+		if err != nil {
+			return err
+		}
+		pv.Data = v
+		return nil
 	}
 	pv.Data = name
 	return nil
+}
+
+// avpName is the name a $avp stands for.
+func avpName(c *router.Ctx, pv *router.PV) string {
+	if v, ok := pv.Data.(*router.PV); ok {
+		return v.Get(c).String()
+	}
+	return pv.Data.(string)
 }
 
 type hdrSpec struct {
@@ -412,19 +426,36 @@ func (h *hdrSpec) next(m *sip.Msg, after int) int {
 	return m.NextHeaderNamed(h.name, after)
 }
 
+// parseHdr reads $hdr(Name), or $hdr($var(x)) with the name a variable
+// holds when it is read.
 func parseHdr(pv *router.PV) error {
 	if pv.Arg[0] == '$' {
-		return errors.New("header names from variables are not supported")
+		v, err := router.ParsePV(pv.Arg)
+		if err != nil {
+			return err
+		}
+		pv.Data = v
+		return nil
 	}
-	n := []byte(pv.Arg)
-	pv.Data = &hdrSpec{typ: sip.ClassifyHeader(n), name: n}
+	pv.Data = hdrSpecOf([]byte(pv.Arg))
 	return nil
+}
+
+func hdrSpecOf(n []byte) *hdrSpec { return &hdrSpec{typ: sip.ClassifyHeader(n), name: n} }
+
+// hdrOf is the header a $hdr or $hdrc names, its name from a variable
+// read now when it is given so.
+func hdrOf(c *router.Ctx, pv *router.PV) *hdrSpec {
+	if v, ok := pv.Data.(*router.PV); ok {
+		return hdrSpecOf([]byte(v.Get(c).String()))
+	}
+	return pv.Data.(*hdrSpec)
 }
 
 // getHdr is the body of the first header field of that name, as
 // $hdr(Name) in Kamailio.
 func getHdr(c *router.Ctx, pv *router.PV) router.Value {
-	h := pv.Data.(*hdrSpec)
+	h := hdrOf(c, pv)
 	i := h.next(c.Msg, -1)
 	if i < 0 {
 		return router.Value{}
