@@ -141,7 +141,7 @@ var knownGlobals = map[string]bool{
 	"user_agent_header": true, "sip_warning": true, "maxbuffer": true, "tcp_accept_no_cl": true,
 	"tcp_rd_buf_size": true, "tcp_keepalive": true, "enable_sctp": true, "phone2tel": true,
 	"async_workers": true, "corelog": true, "max_while_loops": true, "mhomed": true, "onsend_route_reply": true,
-	"reply_to_via": true, "udp_mtu": true, "tcp_async": true, "received_route_mode": true,
+	"reply_to_via": true, "udp_mtu": true, "udp_mtu_try_proto": true, "tcp_async": true, "received_route_mode": true,
 	"kemi.onsend_route_callback": true, "kemi.reply_route_callback": true, "kemi.event_route_callback": true,
 	"pv_buffer_size": true, "pv_buffer_slots": true, "shm_mem_size": true, "pkg_mem_size": true,
 	"stats_name_separator": true, "uri_host_extra_chars": true, "http_reply_parse": true,

@@ -75,6 +75,7 @@ type Ctx struct {
 	// via_add_xavp_params).
 	viaSrvID, viaXAVP, viaFields bool
 	sendSocket                   *transport.Listener // force_send_socket / set_send_socket
+	mtuProto                     sip.Transport       // udp_mtu_try_proto(): the request's own
 	outHop                       Hop                 // where PrepareRequest prepares the request for
 	// advAddr and advPort stand for the sending socket's address and
 	// port in this message's Via and Record-Route
@@ -135,6 +136,7 @@ func (c *Ctx) reset(m *sip.Msg, p *transport.Packet) {
 	c.log = nil
 	c.viaSrvID, c.viaXAVP, c.viaFields = false, false, false
 	c.sendSocket = nil
+	c.mtuProto = 0
 	c.advAddr, c.advPort = "", ""
 	c.sending = false
 }
@@ -782,6 +784,35 @@ func (c *Ctx) SocketNamed(name string) *transport.Listener {
 // SetSendSocket makes l the socket the message's requests leave from
 // (force_send_socket, corex's set_send_socket); nil for the default.
 func (c *Ctx) SetSendSocket(l *transport.Listener) { c.sendSocket = l }
+
+// SetMTUProto is udp_mtu_try_proto(proto): where this request goes when
+// it is larger than udp_mtu for a UDP destination.
+func (c *Ctx) SetMTUProto(p sip.Transport) { c.mtuProto = p }
+
+// MTUFallback is the hop a request built for hop goes to instead when it
+// is size bytes (Kamailio's check in build_req_buf_from_sip_req): hop is
+// UDP, udp_mtu is set and exceeded, and the request's or the config's
+// udp_mtu_try_proto names a transport this proxy has a socket of for the
+// address's family; the same address, over that transport. ok is false
+// otherwise.
+func (c *Ctx) MTUFallback(hop Hop, size int) (Hop, bool) {
+	e := c.W.env
+	if hop.Proto != sip.TransportUDP || e.UDPMTU <= 0 || size <= e.UDPMTU || e.Transport == nil {
+		return hop, false
+	}
+	p := c.mtuProto
+	if p == 0 {
+		p = e.MTUTryProto
+	}
+	if p != sip.TransportTCP && p != sip.TransportTLS {
+		return hop, false
+	}
+	l := e.Transport.Listener(p, hop.Addr.Addr().Is4())
+	if l == nil {
+		return hop, false
+	}
+	return Hop{Addr: hop.Addr, Proto: p, Local: l}, true
+}
 
 // Resolve is where a request to target goes (Env.Resolve), from the socket
 // set_send_socket chose when there is one.

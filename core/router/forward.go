@@ -229,7 +229,7 @@ func (c *Ctx) Forward(uri []byte) error {
 	var sum [8]byte
 	binary.BigEndian.PutUint64(sum[:], h)
 	c.W.Scratch = hex.AppendEncode(append(c.W.Scratch[:0], "z9hG4bK"...), sum[:])
-	if err := c.PushVia(hop, c.W.Scratch); err != nil {
+	if hop, err = c.PushViaMTU(hop, c.W.Scratch); err != nil {
 		return err
 	}
 	if !c.OnSend(hop) {
@@ -243,6 +243,27 @@ func (c *Ctx) Forward(uri []byte) error {
 		return err
 	}
 	return nil
+}
+
+// PushViaMTU is PushVia, and with udp_mtu set, the hop a request too
+// large for UDP goes to instead (MTUFallback), its Via written for that
+// transport: the hop to send to.
+func (c *Ctx) PushViaMTU(hop Hop, branch []byte) (Hop, error) {
+	if c.W.env.UDPMTU <= 0 || hop.Proto != sip.TransportUDP {
+		return hop, c.PushVia(hop, branch)
+	}
+	m := c.Msg
+	mark := new(sip.EditMark)
+	m.MarkEdits(mark)
+	if err := c.PushVia(hop, branch); err != nil {
+		return hop, err
+	}
+	alt, ok := c.MTUFallback(hop, m.Len())
+	if !ok {
+		return hop, nil
+	}
+	m.RestoreEdits(mark)
+	return alt, c.PushVia(alt, branch)
 }
 
 // PrepareRequest writes received/rport into the sender's Via, the

@@ -27,6 +27,11 @@ type Env struct {
 	Stats     Stats
 	Defines   map[string]string // #!define names, for KSR.kx.get_def
 	Limits    sip.Limits
+	// UDPMTU (udp_mtu) is the largest request sent over UDP when
+	// MTUTryProto (udp_mtu_try_proto), or the request's own
+	// (udp_mtu_try_proto()), says where a larger one goes instead; 0 off.
+	UDPMTU      int
+	MTUTryProto sip.Transport
 
 	// Level is the log level debug= set; cfg.set core debug changes it.
 	Level *slog.LevelVar

@@ -372,6 +372,27 @@ func (m *Msg) AppendTo(dst []byte) []byte {
 	return append(dst, m.buf[pos:]...)
 }
 
+// Len is the length AppendTo writes, the edits applied.
+func (m *Msg) Len() int {
+	ed := &m.edits
+	e := ed.e[:ed.n]
+	for i := 1; i < len(e); i++ {
+		for j := i; j > 0 && editLess(&e[j], &e[j-1]); j-- {
+			e[j], e[j-1] = e[j-1], e[j]
+		}
+	}
+	n, pos := 0, 0
+	for i := range e {
+		x := &e[i]
+		if int(x.off) < pos {
+			continue
+		}
+		n += int(x.off) - pos + int(x.ins.e-x.ins.s)
+		pos = int(x.off + x.del)
+	}
+	return n + len(m.buf) - pos
+}
+
 func editLess(a, b *edit) bool {
 	if a.off != b.off {
 		return a.off < b.off

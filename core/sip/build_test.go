@@ -272,3 +272,24 @@ func TestForceRPort(t *testing.T) {
 		}
 	}
 }
+
+// TestLen: Len is the length AppendTo writes, edits of every kind
+// applied (inserts, replacements, removals, overlaps dropped).
+func TestLen(t *testing.T) {
+	m := mustParse(t, wire("OPTIONS sip:b@example.org SIP/2.0\nVia: SIP/2.0/UDP 192.0.2.5:5070;branch=z9hG4bK1\nFrom: <sip:a@h>;tag=1\nTo: <sip:b@h>\nCall-ID: l1\nCSeq: 1 OPTIONS\nX-A: 1\nContent-Length: 0\n\n"))
+	check := func(what string) {
+		t.Helper()
+		if got, want := m.Len(), len(m.AppendTo(nil)); got != want {
+			t.Errorf("%s: Len %d, AppendTo writes %d", what, got, want)
+		}
+	}
+	check("no edits")
+	m.InsertHeader([]byte("X-Top: t"))
+	check("an insert")
+	m.RemoveHeader(m.NextHeaderNamed([]byte("X-A"), -1))
+	check("a removal")
+	m.SetRURI([]byte("sip:longer-user@example.org:5080"))
+	check("a replacement")
+	m.SetViaReceived([]byte("198.51.100.1"), 4000, true)
+	check("received and rport")
+}

@@ -18,7 +18,6 @@ func init() {
 	for mod, fns := range map[string]string{
 		"usrloc": "ul_add ul_rm",
 		"pv":     "avp_printf",
-		"core":   "udp_mtu_try_proto",
 	} {
 		for _, f := range strings.Fields(fns) {
 			unbuilt[f] = mod

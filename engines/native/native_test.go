@@ -150,7 +150,7 @@ request_route { $var(a) = 1; sanity_check("1", "0"); $var(b) = 1; }`, 1, map[str
 func TestLoadErrors(t *testing.T) {
 	cases := []struct{ name, text, want string }{
 		{"unknown function", "request_route {\n  frobnicate();\n}", "t.cfg:2:3: unknown function frobnicate"},
-		{"unbuilt module", "request_route {\n  udp_mtu_try_proto(TCP);\n}", "t.cfg:2:3: function udp_mtu_try_proto (module core) is not built yet"},
+		{"unbuilt module", "request_route {\n  avp_printf(\"$avp(x)\", \"y\");\n}", "t.cfg:2:3: function avp_printf (module pv) is not built yet"},
 		{"not loaded", "request_route {\n  mf_process_maxfwd_header(\"10\");\n}", `t.cfg:2:3: function mf_process_maxfwd_header needs loadmodule "maxfwd.so"`},
 		{"unknown route", "request_route {\n  route(NOPE);\n}", "t.cfg:2:3: unknown route NOPE"},
 		{"parameter count", "loadmodule \"sl.so\"\nrequest_route {\n  sl_send_reply(\"404\");\n}", "t.cfg:3:3: sl_send_reply: wrong number of parameters: 1 given, 2 expected"},

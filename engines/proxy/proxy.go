@@ -167,6 +167,10 @@ func (p *Proxy) Start() error {
 		tr.Close()
 		return err
 	}
+	if err := mtuSettings(c, env); err != nil {
+		tr.Close()
+		return err
+	}
 	if err := latencySettings(c, env); err != nil {
 		tr.Close()
 		return err
@@ -275,6 +279,37 @@ func transportSettings(c *cfg.Config) (transport.Config, error) {
 	}
 	tc.TCPSync = !async
 	return tc, nil
+}
+
+// mtuSettings reads udp_mtu and udp_mtu_try_proto (TCP, TLS, SCTP, UDP
+// or Kamailio's numbers 1 to 4).
+func mtuSettings(c *cfg.Config, env *router.Env) error {
+	n, err := c.Int("udp_mtu", 0)
+	if err != nil {
+		return err
+	}
+	if n < 0 || n > 65535 {
+		g, _ := c.Global("udp_mtu")
+		return &cfg.Error{Pos: g.Pos, Msg: "udp_mtu: 0 (off) to 65535"}
+	}
+	env.UDPMTU = n
+	g, ok := c.Global("udp_mtu_try_proto")
+	if !ok {
+		return nil
+	}
+	switch p := strings.ToUpper(strings.TrimSpace(g.Value)); p {
+	case "UDP", "1":
+		env.MTUTryProto = sip.TransportUDP
+	case "TCP", "2":
+		env.MTUTryProto = sip.TransportTCP
+	case "TLS", "3":
+		env.MTUTryProto = sip.TransportTLS
+	case "SCTP", "4":
+		env.MTUTryProto = sip.TransportSCTP
+	default:
+		return &cfg.Error{Pos: g.Pos, Msg: "udp_mtu_try_proto: TCP, TLS, SCTP or UDP, found " + g.Value}
+	}
+	return nil
 }
 
 // latencySettings reads latency_cfg_log, latency_log,

@@ -129,6 +129,20 @@ func (Module) Exports() []dispatch.Export {
 		{Name: "append_branch", NativeOnly: true, Ret: dispatch.Int, Fn: dispatch.FS(appendBranch)},
 		{Name: "append_branch", NativeOnly: true, Ret: dispatch.Int, Fn: dispatch.FSS(appendBranchQ)},
 		{Name: "force_rport", Ret: dispatch.Bool, Fn: dispatch.F0(func(c *router.Ctx) int { c.ForceRPort = true; return 1 })},
+		// udp_mtu_try_proto(TCP): where this request goes when it is larger
+		// than udp_mtu for UDP (1 UDP, 2 TCP, 3 TLS, 4 SCTP, as Kamailio's)
+		{Name: "udp_mtu_try_proto", NativeOnly: true, Ret: dispatch.Int, Fn: dispatch.FS(func(c *router.Ctx, p string) int {
+			t := sip.ParseTransport([]byte(p))
+			if n, err := strconv.Atoi(p); err == nil && n >= 1 && n <= 4 {
+				t = sip.Transport(n)
+			}
+			if t < sip.TransportUDP || t > sip.TransportSCTP {
+				c.Log().Error("udp_mtu_try_proto: the transport is UDP, TCP, TLS or SCTP, not "+strconv.Quote(p), "route", c.Route)
+				return -1
+			}
+			c.SetMTUProto(t)
+			return 1
+		})},
 		{Name: "add_local_rport", Ret: dispatch.Bool, Fn: dispatch.F0(func(c *router.Ctx) int { return 1 })},
 		{Name: "set_drop", Ret: dispatch.None, Fn: dispatch.N0(func(c *router.Ctx) { c.Drop = true })},
 		{Name: "set_forward_close", Ret: dispatch.Bool, Fn: dispatch.F0(func(c *router.Ctx) int { c.ForwardClose = true; return 1 })},

@@ -325,7 +325,7 @@ func (t *Trans) branchOut(c *router.Ctx) bool {
 			return false
 		}
 	}
-	if err := c.PushVia(hop, w.Scratch); err != nil {
+	if hop, err = c.PushViaMTU(hop, w.Scratch); err != nil { // udp_mtu may make it TCP
 		c.Log().Error("tm: t_relay: "+err.Error(), "route", c.Route)
 		return false
 	}
