@@ -261,7 +261,8 @@ func registerBranches() {
 }
 
 // sbranchSetRURI makes the static branch the request's: its URI, its
-// destination, its q and flags (added to branch 0's). -1 without a URI.
+// destination, its q and flags (added to branch 0's). -1 without a URI
+// or when one does not take.
 // As Kamailio 5.6's, the path is cleared, not taken.
 func sbranchSetRURI(c *router.Ctx) int {
 	b := &c.W.SBranch
@@ -270,11 +271,11 @@ func sbranchSetRURI(c *router.Ctx) int {
 	}
 	if err := c.SetRURI(b.URI); err != nil {
 		c.Log().Error("pvx: sbranch_set_ruri: " + err.Error())
-		return -3
+		return -1
 	}
 	if err := c.SetDstURI(b.Dst); err != nil {
 		c.Log().Error("pvx: sbranch_set_ruri: " + err.Error())
-		return -3
+		return -1
 	}
 	c.SetPath(nil)
 	c.SetInstance(b.Instance)
