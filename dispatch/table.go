@@ -25,6 +25,7 @@ type Table struct {
 	byName  map[string]int
 	natives map[string][]int // several for a function with optional parameters
 	loaded  []loaded
+	mods    map[string]Module // the loaded modules by name, for Module
 	params  map[string]*Params
 	started bool
 	rpc     rpcs
@@ -85,7 +86,7 @@ func FromConfig(c *cfg.Config) (*Table, error) {
 // Build loads the core modules and the named ones, applies the module
 // parameters, runs each module's Init and fills the table.
 func Build(loads []Load, settings []Setting) (*Table, error) {
-	t := &Table{byName: map[string]int{}, natives: map[string][]int{}, params: map[string]*Params{}}
+	t := &Table{byName: map[string]int{}, natives: map[string][]int{}, params: map[string]*Params{}, mods: map[string]Module{}}
 	regMu.Lock()
 	var core []*ModuleInfo
 	for _, m := range modules {
@@ -144,7 +145,9 @@ func (t *Table) add(m *ModuleInfo) {
 	if _, dup := t.params[m.Name]; dup {
 		return // loaded twice: Kamailio warns and goes on
 	}
-	t.loaded = append(t.loaded, loaded{m, m.New()})
+	mod := m.New()
+	t.loaded = append(t.loaded, loaded{m, mod})
+	t.mods[m.Name] = mod
 	t.params[m.Name] = &Params{module: m.Name, vals: map[string][]router.Value{}, table: t}
 }
 
@@ -169,15 +172,15 @@ func (t *Table) FindModule(name string) any {
 	return nil
 }
 
-// Module is the value of a loaded module, nil when it is not loaded.
+// Module is the value of a loaded module, nil when it is not loaded. The
+// pseudo-variables of modules ($sht, $dlg, $shv, ...) find theirs so on
+// every read: a map lookup, the name as loadmodule writes it taken apart
+// only when it is not a plain name.
 func (t *Table) Module(name string) Module {
-	name = ModuleName(name)
-	for _, l := range t.loaded {
-		if l.info.Name == name {
-			return l.mod
-		}
+	if m, ok := t.mods[name]; ok {
+		return m
 	}
-	return nil
+	return t.mods[ModuleName(name)]
 }
 
 func (t *Table) set(s Setting) error {
