@@ -12,6 +12,7 @@
 package pv_headers
 
 import (
+	"bytes"
 	"errors"
 	"strconv"
 	"strings"
@@ -203,11 +204,12 @@ func (m *Module) setFlag(c *router.Ctx, f uint, on bool) {
 	}
 }
 
-func (m *Module) cut(v []byte) string {
+// cut is a value no longer than header_value_size allows.
+func (m *Module) cut(v string) string {
 	if len(v) > m.valueSize-1 {
 		v = v[:m.valueSize-1]
 	}
-	return string(v)
+	return v
 }
 
 // collect is pvh_collect_headers: every header of the message into the
@@ -223,23 +225,34 @@ func (m *Module) collect(c *router.Ctx, br int) int {
 	}
 	name := m.brName(c, m.xavi, br)
 	msg := c.Msg
+	fields := make([]router.XField, 0, msg.NumHeaders())
 	for i := 0; i < msg.NumHeaders(); i++ {
 		h := msg.Header(i)
-		key := string(h.Name)
+		var key string
 		switch h.Type {
 		case sip.HdrFrom:
 			key = "From"
 		case sip.HdrTo:
 			key = "To"
+		default:
+			key = string(h.Name)
 		}
-		val := m.cut(h.Value)
-		if has(m.split, key) && strings.Contains(val, ",") {
-			for _, part := range splitValues(val) {
-				m.set(c, name, key, part, 0, true)
+		val := h.Value[:min(len(h.Value), m.valueSize-1)]
+		if has(m.split, key) && bytes.IndexByte(val, ',') >= 0 {
+			for _, part := range splitValues(string(val)) {
+				fields = append(fields, router.XField{Key: key, Val: part})
 			}
 			continue
 		}
-		m.set(c, name, key, router.StrValue(val), 0, true)
+		fields = append(fields, router.XField{Key: key, Val: router.BytesValue(val)})
+	}
+	if _, _, ok := c.XValue(router.XAVI, name, 0); ok || br > 0 {
+		// added to what is there (or to the branch's copy of the request's)
+		for _, f := range fields {
+			m.set(c, name, f.Key, f.Val, 0, true)
+		}
+	} else {
+		c.XAddItem(router.XAVI, name, fields) // one item, the values copied once
 	}
 	c.XSetChild(router.XAVI, helperName, "xavi_name", router.StrValue(m.xavi))
 	m.setFlag(c, m.collectedFlag, true)
@@ -434,7 +447,7 @@ func (m *Module) apply(c *router.Ctx, br int) int {
 				last = i
 			}
 		}
-		line := h.key + ": " + m.cut([]byte(h.val.String()))
+		line := h.key + ": " + m.cut(h.val.String())
 		var err error
 		if last >= 0 {
 			err = msg.AppendHeaderAfter(last, []byte(line))
