@@ -253,7 +253,7 @@ func (c *Ctx) PushViaMTU(hop Hop, branch []byte) (Hop, error) {
 		return hop, c.PushVia(hop, branch)
 	}
 	m := c.Msg
-	mark := new(sip.EditMark)
+	mark := &c.W.viaMark
 	m.MarkEdits(mark)
 	if err := c.PushVia(hop, branch); err != nil {
 		return hop, err

@@ -199,6 +199,9 @@ type Worker struct {
 	tbufs   [][]byte // scratch buffers of transformations
 
 	SFlags uint64 // script flags (setsflag): per worker, as per process in Kamailio
+	// viaMark is PushViaMTU's saved edits, kept here rather than made per
+	// request
+	viaMark sip.EditMark
 	// SBranch is pv's static branch ($sbranch, KSR.pvx.sbranch_*): per
 	// worker, as per process in Kamailio.
 	SBranch Branch
