@@ -25,17 +25,7 @@ loadmodule "siputils.so"
 loadmodule "pv_headers.so"
 
 request_route {
-	if (has_totag()) {
-		if (loose_route()) {
-			t_relay();
-		} else if (is_method("ACK") && t_check_trans()) {
-			t_relay();
-		} else {
-			sl_send_reply("404", "Not here");
-		}
-		exit;
-	}
-	$x_hdr(Subject) = "pv_headers";
+` + sipptest.InDialog + `	$x_hdr(Subject) = "pv_headers";
 	pvh_modify_header("User-Agent", "kemi", 0);
 	record_route();
 	$du = "sip:127.0.0.1:%d";

@@ -24,17 +24,7 @@ modparam("topoh", "mask_callid", 1)
 modparam("topoh", "uri_prefix_checks", 1)
 
 request_route {
-	if (has_totag()) {
-		if (loose_route()) {
-			t_relay();
-		} else if (is_method("ACK") && t_check_trans()) {
-			t_relay();
-		} else {
-			sl_send_reply("404", "Not here");
-		}
-		exit;
-	}
-	record_route();
+` + sipptest.InDialog + `	record_route();
 	$du = "sip:127.0.0.1:%d;transport=%s";
 	t_relay();
 }

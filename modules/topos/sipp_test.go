@@ -32,17 +32,7 @@ modparam("topos", "dialog_expire", 6)
 modparam("topos", "clean_interval", 1)
 
 request_route {
-	if (has_totag()) {
-		if (loose_route()) {
-			t_relay();
-		} else if (is_method("ACK") && t_check_trans()) {
-			t_relay();
-		} else {
-			sl_send_reply("404", "Not here");
-		}
-		exit;
-	}
-	record_route();
+` + sipptest.InDialog + `	record_route();
 	$du = "sip:127.0.0.1:%d;transport=%s";
 	t_relay();
 }

@@ -214,3 +214,18 @@ func Scenario(name string) string {
 	_, file, _, _ := runtime.Caller(0)
 	return filepath.Join(filepath.Dir(file), "..", "..", "..", "scripts", "sipp", name)
 }
+
+// InDialog opens the request_route of the proxy configs of the sipp call
+// tests: an in-dialog request follows its Route, an ACK its transaction,
+// anything else gets 404.
+const InDialog = `	if (has_totag()) {
+		if (loose_route()) {
+			t_relay();
+		} else if (is_method("ACK") && t_check_trans()) {
+			t_relay();
+		} else {
+			sl_send_reply("404", "Not here");
+		}
+		exit;
+	}
+`
