@@ -282,7 +282,7 @@ func paramsExplode(c *router.Ctx, k router.XKind, params, name string) int {
 // Kamailio's parse_params: white space around '=' and after ';', values
 // in double or single quotes; no empty names. sip.Params walks SIP
 // parameters leniently (it skips what it cannot read); here a list
-// Kamailio refuses ("a;;b", "=1", "a=1;") must fail the same way, and
+// Kamailio refuses ("a;;b", "=1", " a = 1") must fail the same way, and
 // TestKamailioPVX checks that it does.
 func parseParams(s string) ([]router.XField, bool) {
 	var out []router.XField
