@@ -140,6 +140,10 @@ func (m *Module) Send(c *router.Ctx, code int, reason string, headers, body []by
 		if c.Pkt == nil || c.Env().Transport == nil {
 			err = errNoSocket
 		} else {
+			// The hooks run before the send, as Kamailio's
+			// SLCB_REPLY_READY: siptrace's row for the reply is written
+			// before the peer can act on it.
+			m.sent(c, code, headers, out)
 			err = c.Env().Transport.Reply(c.Pkt, c.ReplyDst(), out)
 		}
 	}
@@ -149,7 +153,6 @@ func (m *Module) Send(c *router.Ctx, code int, reason string, headers, body []by
 		return -1
 	}
 	m.count(code)
-	m.sent(c, code, headers, out)
 	return 1
 }
 
