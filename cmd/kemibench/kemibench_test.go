@@ -457,14 +457,18 @@ func TestPair(t *testing.T) {
 	}
 	// --max: each server alone in turn, the rate up by a quarter (20,
 	// then 25; 31 is past --max-rate): both hold 25/s; with the route
-	// log, the route times at that rate.
+	// log, the route times at that rate; no rate failed ("-" lowest not
+	// held).
 	held := 0
 	for _, f := range pair("work-max", "-engines", "native", "-max", "-max-route-log", "-max-start", "20", "-max-rate", "30", "-hold", "1s") {
 		if len(f) >= 3 {
 			if f[2] != "25" {
 				t.Errorf("--max: %s held %s/s, want 25", f[0], f[2])
 			}
-			if len(f) != 8 || f[7] == "0" {
+			if f[3] != "-" {
+				t.Errorf("--max: %s: lowest rate not held %s, want -", f[0], f[3])
+			}
+			if len(f) != 9 || f[8] == "0" {
 				t.Errorf("--max-route-log: %s: want the route's p50 and p99 (not 0) in %q", f[0], strings.Join(f, " "))
 			}
 			held++

@@ -110,6 +110,22 @@ func Counts(csv []byte, columns ...string) ([]int, error) {
 
 var digits = regexp.MustCompile(`\d+`)
 
+// Rate reads a rate column of sipp's statistics (CallRate(C)) as a
+// number with its fraction.
+func Rate(csv []byte, column string) (float64, error) {
+	lines := strings.Split(strings.TrimSpace(string(csv)), "\n")
+	if len(lines) < 2 {
+		return 0, errors.New("no data")
+	}
+	head := strings.Split(lines[0], ";")
+	last := strings.Split(lines[len(lines)-1], ";")
+	i := slices.Index(head, column)
+	if i < 0 || i >= len(last) {
+		return 0, errors.New("no column " + column)
+	}
+	return strconv.ParseFloat(strings.TrimSpace(last[i]), 64)
+}
+
 // Results reads sipp's statistics file at path (-trace_stat -stf) as it
 // stands: the successful and failed calls and the retransmissions so
 // far, zeros when there is no data yet.
