@@ -30,6 +30,8 @@ type tcpConn struct {
 	wq     writeQueue
 	raw    syscall.RawConn // plain TCP: a write tried at once, without blocking
 	closed atomic.Bool
+	local  *Listener               // the listener it came on (set by its reader)
+	ws     atomic.Pointer[wsState] // its WebSocket side, once upgraded (ws.go)
 	// aliases are the other peer ports this stream carries messages to
 	// (add_tcp_alias); guarded by the server's mu.
 	aliases []uint16
@@ -44,6 +46,9 @@ type writeQueue struct {
 	spare   []byte    // the writer's last batch, reused
 	since   time.Time // the last progress while bytes wait
 	running bool      // a writer goroutine is on it
+	// closeAfter closes the stream once the queue is empty (a reply sent
+	// with set_reply_close, a WebSocket close frame).
+	closeAfter bool
 }
 
 // The errors of a write that did not queue.
@@ -53,17 +58,30 @@ var (
 	errStreamGone  = errors.New("the connection is closed")
 )
 
-// write sends b on the stream: queued (tcp_async, the default) or
-// written at once. A queue that has made no progress for tcp_send_timeout
-// closes the stream; one past tcp_conn_wq_max (or all past tcp_wq_max)
-// refuses b. Neither blocks the worker.
+// write sends a message on the stream, framed when it is a WebSocket.
 func (c *tcpConn) write(b []byte) error {
+	if st := c.ws.Load(); st != nil {
+		return c.wsMessage(st, b)
+	}
+	return c.writeRaw(b, false)
+}
+
+// writeRaw sends b on the stream: queued (tcp_async, the default) or
+// written at once; closeAfter closes the stream once b is written. A
+// queue that has made no progress for tcp_send_timeout closes the stream;
+// one past tcp_conn_wq_max (or all past tcp_wq_max) refuses b. Neither
+// blocks the worker.
+func (c *tcpConn) writeRaw(b []byte, closeAfter bool) error {
 	s := c.srv
 	if s.cfg.TCPSync {
 		c.wmu.Lock()
 		defer c.wmu.Unlock()
 		c.c.SetWriteDeadline(time.Now().Add(s.cfg.TCPSendTimeout))
 		_, err := c.c.Write(b)
+		if closeAfter {
+			c.closed.Store(true)
+			c.c.Close()
+		}
 		return err
 	}
 	q := &c.wq
@@ -89,6 +107,10 @@ func (c *tcpConn) write(b []byte) error {
 			n := c.writeNow(b)
 			if n == len(b) {
 				q.mu.Unlock()
+				if closeAfter {
+					c.closed.Store(true)
+					c.c.Close()
+				}
 				return nil
 			}
 			b = b[n:]
@@ -97,6 +119,7 @@ func (c *tcpConn) write(b []byte) error {
 	}
 	q.buf = append(q.buf, b...)
 	s.wqBytes.Add(int64(len(b)))
+	q.closeAfter = q.closeAfter || closeAfter
 	if !q.running {
 		q.running = true
 		go c.drain()
@@ -137,6 +160,10 @@ func (c *tcpConn) drain() {
 			s.wqBytes.Add(-int64(len(q.buf)))
 			q.buf = q.buf[:0]
 			q.running = false
+			if q.closeAfter {
+				c.closed.Store(true)
+				c.c.Close()
+			}
 			q.mu.Unlock()
 			return
 		}
@@ -159,6 +186,20 @@ func (c *tcpConn) drain() {
 			}
 		}
 	}
+}
+
+// closeAfterWrite closes the stream once what is queued on it is written
+// (at once when nothing is).
+func (c *tcpConn) closeAfterWrite() {
+	q := &c.wq
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.running {
+		q.closeAfter = true
+		return
+	}
+	c.closed.Store(true)
+	c.c.Close()
 }
 
 // stalled closes a stream whose peer takes nothing, counted and logged
@@ -268,8 +309,7 @@ func (s *Server) track(c net.Conn, proto sip.Transport) *tcpConn {
 }
 
 func (s *Server) untrack(tc *tcpConn) {
-	tc.closed.Store(true)
-	tc.c.Close()
+	tc.closeAfterWrite() // what is queued (a close frame, a last reply) goes first
 	s.mu.Lock()
 	if k := (streamKey{tc.proto, tc.peer}); s.conns[k] == tc {
 		delete(s.conns, k)
@@ -356,6 +396,7 @@ const yieldEvery = 8
 func (s *Server) readLoop(l *Listener, tc *tcpConn) {
 	defer s.wg.Done()
 	defer s.untrack(tc)
+	tc.local = l
 	buf := make([]byte, 0, 4096)
 	p := &Packet{Local: l, Proto: tc.proto, Src: tc.peer, conn: tc}
 	inARow := 0 // messages handled on this stream
@@ -389,6 +430,10 @@ func (s *Server) readLoop(l *Listener, tc *tcpConn) {
 			h.Handle(p)
 			s.tcpW <- h
 			buf = buf[:copy(buf, buf[skip+n:])]
+			if tc.ws.Load() != nil { // the message was its WebSocket upgrade
+				s.wsLoop(l, tc, buf)
+				return
+			}
 			if inARow++; inARow%yieldEvery == 0 {
 				// A stream that never runs dry (a flood) lets the others
 				// run: with every CPU busy, the runtime looks for streams

@@ -58,7 +58,7 @@ func (p *Packet) TLS() *tls.ConnectionState {
 // reply sent with set_reply_close); nothing for UDP.
 func (p *Packet) CloseStream() {
 	if p.conn != nil {
-		p.conn.c.Close()
+		p.conn.closeAfterWrite() // the reply queued before it goes first
 	}
 }
 
@@ -268,7 +268,9 @@ type Server struct {
 	log       *slog.Logger
 	Listeners []*Listener
 	Stats     Stats
+	WS        WSStats
 	Guard     *Guard
+	wsClosed  []func(WSConn) // OnWSClose's hooks
 
 	mu     sync.Mutex
 	conns  map[streamKey]*tcpConn // open streams by transport and peer, for replies
@@ -493,11 +495,20 @@ func (s *Server) send(from *Listener, proto sip.Transport, dst netip.AddrPort, b
 	}
 	var err error
 	switch proto {
-	case sip.TransportTCP, sip.TransportTLS:
+	case sip.TransportTCP, sip.TransportTLS, sip.TransportWS, sip.TransportWSS:
 		s.mu.Lock()
 		c := s.conns[streamKey{proto, dst}]
+		if c == nil && (proto == sip.TransportWS || proto == sip.TransportWSS) {
+			// transport=ws names both (RFC 7118 §5.2): the peer's
+			// connection is whichever it opened.
+			c = s.conns[streamKey{sip.TransportWS + sip.TransportWSS - proto, dst}]
+		}
 		s.mu.Unlock()
-		if c == nil {
+		switch {
+		case c != nil:
+		case proto == sip.TransportWS || proto == sip.TransportWSS:
+			err = ErrNoWS
+		default:
 			c, err = s.dial(proto, dst)
 		}
 		if err == nil {
@@ -545,6 +556,12 @@ func (s *Server) Reply(p *Packet, dst netip.AddrPort, b []byte) error {
 func (s *Server) Listener(proto sip.Transport, v4 bool) *Listener { return s.pick(proto, v4) }
 
 func (s *Server) pick(proto sip.Transport, v4 bool) *Listener {
+	switch proto { // WebSocket connections come on the stream listeners
+	case sip.TransportWS:
+		proto = sip.TransportTCP
+	case sip.TransportWSS:
+		proto = sip.TransportTLS
+	}
 	for _, l := range s.Listeners {
 		if l.Proto == proto && l.Addr.Addr().Is4() == v4 {
 			return l
