@@ -9,6 +9,7 @@ import (
 
 	"github.com/kemi-sip/kemi/core/router"
 	"github.com/kemi-sip/kemi/core/sip"
+	"github.com/kemi-sip/kemi/core/transport"
 	"github.com/kemi-sip/kemi/dispatch"
 )
 
@@ -16,6 +17,7 @@ import (
 type Module struct {
 	appendFromTag bool
 	fullLR        bool
+	doubleRR      int
 	// callbacks run when loose_route took this proxy's Route off a
 	// request (Kamailio's rr callbacks: uac restores From and To there);
 	// added while the modules initialise, read only after.
@@ -29,9 +31,9 @@ func init() {
 		Params: []dispatch.Param{
 			{Name: "append_fromtag", Kind: dispatch.Int, Default: "1"},
 			{Name: "enable_full_lr", Kind: dispatch.Int, Default: "0"},
-			{Name: "enable_double_rr", Kind: dispatch.Int, Default: "accepted, not used: one Record-Route"},
+			{Name: "enable_double_rr", Kind: dispatch.Int, Default: "1", Doc: "two Record-Routes when a request leaves by another socket or transport than it came (2: always)"},
 		},
-		New: func() dispatch.Module { return &Module{appendFromTag: true} },
+		New: func() dispatch.Module { return &Module{appendFromTag: true, doubleRR: 1} },
 	})
 }
 
@@ -39,6 +41,7 @@ func init() {
 func (m *Module) Init(p *dispatch.Params) error {
 	m.appendFromTag = p.Int("append_fromtag", 1) != 0
 	m.fullLR = p.Int("enable_full_lr", 0) != 0
+	m.doubleRR = p.Int("enable_double_rr", 1)
 	return nil
 }
 
@@ -85,6 +88,7 @@ type Request struct {
 	// NextHopRoute: loose_route took the next hop from a Route after
 	// removing ours (rr's next_hop_route).
 	NextHopRoute bool
+	double       int    // enable_double_rr when record_route was called
 	line         []byte // the Record-Route header being written
 }
 
@@ -97,20 +101,21 @@ var (
 
 // Reset clears the state for the next message.
 func (r *Request) Reset() {
-	r.Want, r.NextHopRoute = false, false
+	r.Want, r.NextHopRoute, r.double = false, false, 0
 	r.Params, r.FromTag, r.Preset, r.RouteParams = r.Params[:0], r.FromTag[:0], r.Preset[:0], r.RouteParams[:0]
 }
 
-// AppendCarried writes the Record-Route to write: Want, then Params,
+// AppendCarried writes the Record-Route to write: Want (and
+// enable_double_rr in the bits above it), then Params,
 // FromTag and Preset, each after its 16-bit length; nothing when there
 // is none.
 func (r *Request) AppendCarried(dst []byte) []byte {
 	if !r.Want && len(r.Params) == 0 && len(r.FromTag) == 0 && len(r.Preset) == 0 {
 		return dst
 	}
-	want := byte(0)
+	want := byte(r.double) << 1 // and enable_double_rr above it
 	if r.Want {
-		want = 1
+		want |= 1
 	}
 	dst = append(dst, want)
 	for _, f := range [...][]byte{r.Params, r.FromTag, r.Preset} {
@@ -122,11 +127,11 @@ func (r *Request) AppendCarried(dst []byte) []byte {
 // RestoreCarried reads back what AppendCarried wrote (nil: no
 // Record-Route); what loose_route found is the request's own and stays.
 func (r *Request) RestoreCarried(b []byte) {
-	r.Want, r.Params, r.FromTag, r.Preset = false, r.Params[:0], r.FromTag[:0], r.Preset[:0]
+	r.Want, r.double, r.Params, r.FromTag, r.Preset = false, 0, r.Params[:0], r.FromTag[:0], r.Preset[:0]
 	if len(b) == 0 {
 		return
 	}
-	r.Want, b = b[0] == 1, b[1:]
+	r.Want, r.double, b = b[0]&1 == 1, int(b[0]>>1), b[1:]
 	for _, f := range [...]*[]byte{&r.Params, &r.FromTag, &r.Preset} {
 		if len(b) < 2 {
 			return
@@ -141,22 +146,51 @@ func (r *Request) RestoreCarried(b []byte) {
 
 // PrepareForward writes the Record-Route into a request leaving, when
 // record_route asked for one: <sip:address;lr;ftag=...;params>.
+//
+// With enable_double_rr (1, the default) a request leaving by another
+// socket or transport than it came (UDP in, TCP out; WebSocket in, UDP
+// out) gets two, each marked ;r2=on: the sending socket's on top, for the
+// side it goes to, and the receiving socket's below it, for the side it
+// came from (Kamailio's conditional lumps, COND_IF_DIFF_REALMS); 2 writes
+// both always.
 func (r *Request) PrepareForward(c *router.Ctx) error {
 	if !r.Want || c.Pkt == nil || c.Pkt.Local == nil {
 		return nil
 	}
+	in, inProto := c.Pkt.Local, c.Pkt.Proto
+	out := c.OutHop()
+	double := r.double != 0 && len(r.Preset) == 0 && out.Local != nil &&
+		(r.double == 2 || out.Local != in || out.Proto != inProto)
+	if double {
+		// AddRecordRoute writes each where the message's own start: the
+		// second below the first.
+		if err := c.Msg.AddRecordRoute(r.build(c, out.Local, out.Proto, true)); err != nil {
+			return err
+		}
+		return c.Msg.AddRecordRoute(r.build(c, in, inProto, true))
+	}
+	return c.Msg.AddRecordRoute(r.build(c, in, inProto, false)) // on top, above this proxy's Via, as Kamailio's
+}
+
+// build makes the Record-Route header value for socket l and transport
+// proto: <sip:address;transport=..;r2=on;lr;ftag=...;params>.
+func (r *Request) build(c *router.Ctx, l *transport.Listener, proto sip.Transport, r2 bool) []byte {
 	dst := append(r.line[:0], "<sip:"...)
 	if len(r.Preset) > 0 {
 		dst = append(dst, r.Preset...)
 	} else {
-		l := c.Pkt.Local
 		dst = c.AppendAdvertised(dst, l)
-		switch l.Proto {
-		case sip.TransportTCP:
+		switch {
+		case proto == sip.TransportWS || proto == sip.TransportWSS:
+			dst = append(dst, ";transport=ws"...) // RFC 7118 §5.2: ws for both
+		case l.Proto == sip.TransportTCP:
 			dst = append(dst, ";transport=tcp"...)
-		case sip.TransportTLS:
+		case l.Proto == sip.TransportTLS:
 			dst = append(dst, ";transport=tls"...)
 		}
+	}
+	if r2 {
+		dst = append(dst, ";r2=on"...)
 	}
 	dst = append(dst, ";lr"...)
 	if len(r.FromTag) > 0 {
@@ -164,7 +198,7 @@ func (r *Request) PrepareForward(c *router.Ctx) error {
 	}
 	dst = append(dst, r.Params...)
 	r.line = append(dst, '>')
-	return c.Msg.AddRecordRoute(r.line) // on top, above this proxy's Via, as Kamailio's
+	return r.line
 }
 
 // recordRoute asks for this proxy's Record-Route on the request when it is
@@ -181,7 +215,7 @@ func (mod *Module) recordRoute(c *router.Ctx, params string) int {
 		c.Log().Warn("rr: record_route called twice, the second is ignored", "route", c.Route)
 		return -1
 	}
-	st.Want = true
+	st.Want, st.double = true, mod.doubleRR
 	if mod.appendFromTag {
 		st.FromTag = append(st.FromTag[:0], m.From().Tag...)
 	}

@@ -30,16 +30,16 @@ const (
 
 // Packages are the Debian packages the comparison needs: Kamailio, the
 // modules of the engines kemi has (Lua, Python 3, JavaScript), MySQL,
-// SQLite, TLS, the utils and extra modules, Redis, auth_ephemeral. .ci/run
-// installs them.
+// SQLite, TLS, the utils and extra modules, Redis, auth_ephemeral,
+// websocket. .ci/run installs them.
 var Packages = []string{"kamailio", "kamailio-lua-modules", "kamailio-python3-modules",
 	"kamailio-extra-modules", "kamailio-mysql-modules", "kamailio-sqlite-modules",
-	"kamailio-tls-modules", "kamailio-utils-modules", "kamailio-redis-modules", "kamailio-autheph-modules"}
+	"kamailio-tls-modules", "kamailio-utils-modules", "kamailio-redis-modules", "kamailio-autheph-modules", "kamailio-websocket-modules"}
 
 // needModules are one module of each package: when one is missing, fewer
 // configs would pass `kamailio -c` and the comparison would shrink
 // without anyone noticing.
-var needModules = []string{"app_lua", "app_python3", "app_jsdt", "db_mysql", "db_sqlite", "tls", "utils", "ndb_redis", "auth_ephemeral"}
+var needModules = []string{"app_lua", "app_python3", "app_jsdt", "db_mysql", "db_sqlite", "tls", "utils", "ndb_redis", "auth_ephemeral", "websocket"}
 
 // Need returns kamailio's path. Outside CI a missing kamailio skips the
 // test; in CI (.ci/run installs it) it fails, as does a missing module
@@ -210,11 +210,13 @@ func FreePort(t *testing.T) int {
 }
 
 // Pair is real Kamailio and kemi started on the same config, each on a
-// UDP socket of its own on 127.0.0.1, for a differential test.
+// UDP socket of its own on 127.0.0.1 (and a TCP one on the same port:
+// StartPairTCP), for a differential test.
 type Pair struct {
-	Kamailio, Kemi netip.AddrPort
-	kamailio       *Process
-	Logs           *proxytest.Logs // kemi's
+	Kamailio, Kemi       netip.AddrPort
+	KamailioTCP, KemiTCP netip.AddrPort // StartPairTCP's
+	kamailio             *Process
+	Logs                 *proxytest.Logs // kemi's
 }
 
 // StartPair writes the config config gives for each — Kamailio's with
@@ -222,11 +224,27 @@ type Pair struct {
 // and starts both; they stop when the test ends.
 func StartPair(t *testing.T, config func(listen string) string) *Pair {
 	t.Helper()
+	return startPair(t, config, false)
+}
+
+// StartPairTCP is StartPair with a TCP socket beside each UDP one, on the
+// same port.
+func StartPairTCP(t *testing.T, config func(listen string) string) *Pair {
+	t.Helper()
+	return startPair(t, config, true)
+}
+
+func startPair(t *testing.T, config func(listen string) string, tcp bool) *Pair {
+	t.Helper()
 	kam := Need(t)
 	dir := t.TempDir()
 	port := FreePort(t)
 	kcfg := filepath.Join(dir, "kamailio.cfg")
-	if err := os.WriteFile(kcfg, []byte(config(fmt.Sprintf("listen=udp:127.0.0.1:%d", port))), 0o644); err != nil {
+	listen := fmt.Sprintf("listen=udp:127.0.0.1:%d", port)
+	if tcp {
+		listen += fmt.Sprintf("\nlisten=tcp:127.0.0.1:%d", port)
+	}
+	if err := os.WriteFile(kcfg, []byte(config(listen)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	kp := Start(t, kam, kcfg, dir, fmt.Sprintf("127.0.0.1:%d", port))
@@ -234,8 +252,18 @@ func StartPair(t *testing.T, config func(listen string) string) *Pair {
 	if err := os.WriteFile(ecfg, []byte(config("")), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	p := proxytest.Start(t, ecfg, nil)
-	return &Pair{Kamailio: netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port)), Kemi: p.Addr, kamailio: kp, Logs: p.Logs}
+	var p *proxytest.Proxy
+	if tcp {
+		p = proxytest.StartListen(t, ecfg, nil, "udp:127.0.0.1:0", "tcp:127.0.0.1:0")
+	} else {
+		p = proxytest.Start(t, ecfg, nil)
+	}
+	kamAddr := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port))
+	pair := &Pair{Kamailio: kamAddr, Kemi: p.Addr, kamailio: kp, Logs: p.Logs}
+	if tcp {
+		pair.KamailioTCP, pair.KemiTCP = kamAddr, p.TCPAddr
+	}
+	return pair
 }
 
 // KamailioLog is what Kamailio wrote so far.
