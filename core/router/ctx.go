@@ -494,6 +494,11 @@ func (c *Ctx) AddReplyHeader(line []byte) {
 	}
 }
 
+// ReplyHeaders are the header lines added for the next reply the proxy
+// builds (for a module that writes a reply of its own: websocket's HTTP
+// answers).
+func (c *Ctx) ReplyHeaders() []byte { return c.replyHdr }
+
 // Reply builds a reply to the request and sends it back the way the
 // request came: on its connection for a stream, else to the source
 // address and, when the Via asks for rport (or force_rport was called),

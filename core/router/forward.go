@@ -80,12 +80,16 @@ func (e *Env) Resolve(target []byte) (Hop, error) {
 	proto := sip.TransportUDP
 	if t := u.TransportParam(); len(t) > 0 {
 		switch tp := sip.ParseTransport(t); tp {
-		case sip.TransportTCP, sip.TransportTLS:
+		case sip.TransportTCP, sip.TransportTLS, sip.TransportWS, sip.TransportWSS:
 			proto = tp
 		}
 	}
 	if u.Scheme == sip.SchemeSIPS {
-		proto = sip.TransportTLS // RFC 3261 §26.2.2: sips goes over TLS
+		if proto == sip.TransportWS || proto == sip.TransportWSS {
+			proto = sip.TransportWSS
+		} else {
+			proto = sip.TransportTLS // RFC 3261 §26.2.2: sips goes over TLS
+		}
 	}
 	host := u.Host
 	if len(host) > 1 && host[0] == '[' {
@@ -469,7 +473,9 @@ func (w *Worker) forwardReply(c *Ctx) bool {
 	}
 	w.out = out
 	proto := next.Transport
-	if proto != sip.TransportTCP && proto != sip.TransportTLS {
+	switch proto {
+	case sip.TransportTCP, sip.TransportTLS, sip.TransportWS, sip.TransportWSS:
+	default:
 		proto = sip.TransportUDP
 	}
 	if err := w.env.Transport.Send(nil, proto, netip.AddrPortFrom(ip.Unmap(), uint16(port)), w.out); err != nil {

@@ -65,6 +65,7 @@ import (
 	_ "github.com/kemi-sip/kemi/modules/uac_redirect"
 	_ "github.com/kemi-sip/kemi/modules/uri_db"
 	_ "github.com/kemi-sip/kemi/modules/usrloc"
+	_ "github.com/kemi-sip/kemi/modules/websocket"
 	_ "github.com/kemi-sip/kemi/modules/xhttp"
 	_ "github.com/kemi-sip/kemi/modules/xhttp_prom"
 	_ "github.com/kemi-sip/kemi/modules/xlog"

@@ -242,6 +242,8 @@ func sourceURI(c *router.Ctx, transportParam bool) string {
 			u += ";transport=tcp"
 		case sip.TransportTLS:
 			u += ";transport=tls"
+		case sip.TransportWS, sip.TransportWSS:
+			u += ";transport=ws"
 		}
 	}
 	return u

@@ -204,6 +204,8 @@ func (m *Module) add(c *router.Ctx, user string, received bool, params string) i
 				suffix = append(suffix, "%3Btransport%3Dtcp"...)
 			case sip.TransportTLS:
 				suffix = append(suffix, "%3Btransport%3Dtls"...)
+			case sip.TransportWS, sip.TransportWSS:
+				suffix = append(suffix, "%3Btransport%3Dws"...)
 			}
 		} else {
 			suffix = append(suffix, ip+"~"+strconv.Itoa(int(src.Port()))+"~"+strconv.Itoa(kamailioProto(proto))...)
@@ -223,13 +225,10 @@ func (m *Module) add(c *router.Ctx, user string, received bool, params string) i
 }
 
 // kamailioProto is Kamailio's number of a transport (PROTO_UDP 1, TCP 2,
-// TLS 3).
+// TLS 3, SCTP 4, WS 5, WSS 6: sip's numbers).
 func kamailioProto(p sip.Transport) int {
-	switch p {
-	case sip.TransportTCP:
-		return 2
-	case sip.TransportTLS:
-		return 3
+	if p >= sip.TransportTCP && p <= sip.TransportWSS {
+		return int(p)
 	}
 	return 1
 }

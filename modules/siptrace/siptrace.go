@@ -270,6 +270,10 @@ func protoName(p sip.Transport) string {
 		return "tcp"
 	case sip.TransportTLS:
 		return "tls"
+	case sip.TransportWS:
+		return "ws"
+	case sip.TransportWSS:
+		return "wss"
 	}
 	return "udp"
 }
@@ -424,8 +428,8 @@ func (m *Module) hep(payload []byte, proto sip.Transport, src, dst netip.AddrPor
 	src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
 	dst = netip.AddrPortFrom(dst.Addr().Unmap(), dst.Port())
 	ipProto := byte(17)
-	if proto == sip.TransportTCP || proto == sip.TransportTLS {
-		ipProto = 6
+	if proto != sip.TransportUDP && proto != sip.TransportOther {
+		ipProto = 6 // TCP under TLS and WebSocket too
 	}
 	v6 := src.Addr().Is6() || dst.Addr().Is6()
 	family := byte(2)

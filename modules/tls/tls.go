@@ -19,6 +19,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"strconv"
 	"strings"
@@ -36,6 +37,7 @@ type profile struct {
 // parameters make.
 type Module struct {
 	srv, cli profile // read at Init; their files are loaded at start
+	missing  string  // the config file named, not there at Init (an error at start)
 }
 
 var (
@@ -68,6 +70,9 @@ func (m *Module) Exports() []dispatch.Export { return connExports() }
 // certificates and CA lists loaded: asked for at start, so that a check
 // of the config (kemi -c), as Kamailio's, does not need the files.
 func (m *Module) TLS() (server, client *tls.Config, err error) {
+	if m.missing != "" {
+		return nil, nil, fmt.Errorf("tls: config: open %s: %w", m.missing, fs.ErrNotExist)
+	}
 	if server, err = m.srv.build(true); err != nil {
 		return nil, nil, fmt.Errorf("tls: server: %w", err)
 	}
@@ -86,7 +91,13 @@ func (m *Module) Init(p *dispatch.Params) error {
 	}
 	srv, cli := base, base
 	if f := p.Str("config", ""); f != "" {
-		if err := readConfig(f, &srv, &cli); err != nil {
+		if _, err := os.Stat(f); errors.Is(err, fs.ErrNotExist) {
+			// Kamailio reads tls.cfg when it starts, not in kamailio -c
+			// (its webrtc example names one under /usr/local/etc): so
+			// does kemi when the file is not there; one that is there is
+			// checked now.
+			m.missing = f
+		} else if err := readConfig(f, &srv, &cli); err != nil {
 			return err
 		}
 	}

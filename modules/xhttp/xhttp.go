@@ -6,11 +6,13 @@
 package xhttp
 
 import (
+	"bytes"
 	"regexp"
 	"strconv"
 	"strings"
 
 	"github.com/kemi-sip/kemi/core/router"
+	"github.com/kemi-sip/kemi/core/sip"
 	"github.com/kemi-sip/kemi/dispatch"
 )
 
@@ -112,6 +114,40 @@ func (m *Module) Exports() []dispatch.Export {
 	}
 }
 
+// BuildReply is an answer to the HTTP request being routed as Kamailio's
+// sl builds one: the request's HTTP version and the status; the Via
+// Kamailio's xhttp gives an HTTP request (the client's address), renamed
+// Sia in the reply as Kamailio does; the header lines the script added
+// for the reply (append_to_reply), then hdrs; the Server header; the
+// Content-Length and the body.
+func BuildReply(c *router.Ctx, code int, reason, hdrs, body string) []byte {
+	version := "HTTP/1.1"
+	if line, _, ok := bytes.Cut(c.Msg.Bytes(), []byte("\n")); ok {
+		line = bytes.TrimRight(line, "\r")
+		if sp := bytes.LastIndexByte(line, ' '); sp > 0 {
+			version = string(line[sp+1:])
+		}
+	}
+	b := make([]byte, 0, 256+len(hdrs)+len(body))
+	b = append(b, version+" "+strconv.Itoa(code)+" "+strings.NewReplacer("\r", " ", "\n", " ").Replace(reason)+"\r\n"...)
+	proto := "TCP"
+	if c.Pkt != nil && c.Pkt.Proto == sip.TransportTLS {
+		proto = "TLS"
+	}
+	b = append(b, "Sia: SIP/2.0/"+proto+" "...)
+	b = c.Src().AppendTo(b)
+	b = append(b, "\r\n"...)
+	b = append(b, c.ReplyHeaders()...)
+	b = append(b, hdrs...)
+	b = append(b, c.Env().ServerHeader...)
+	b = append(b, "Content-Length: "+strconv.Itoa(len(body))+"\r\n\r\n"...)
+	return append(b, body...)
+}
+
+// Answered marks the HTTP request being routed answered by another module
+// (websocket's handshake), so that xhttp sends nothing more for it.
+func Answered(c *router.Ctx) { answered.Of(c).done = true }
+
 // Reply answers the HTTP request being routed, once; after
 // set_reply_close() the connection is closed after it.
 func (m *Module) Reply(c *router.Ctx, code int, reason, ctype, body string) int {
@@ -124,23 +160,17 @@ func (m *Module) Reply(c *router.Ctx, code int, reason, ctype, body string) int 
 		c.Log().Error("xhttp_reply: status "+strconv.Itoa(code)+" is not 100..599", "route", c.Route)
 		return -1
 	}
-	var b strings.Builder
-	b.WriteString("HTTP/1.1 " + strconv.Itoa(code) + " " + strings.NewReplacer("\r", " ", "\n", " ").Replace(reason) + "\r\n")
+	var hdrs string
 	if ctype != "" {
-		b.WriteString("Content-Type: " + ctype + "\r\n")
+		hdrs = "Content-Type: " + ctype + "\r\n"
 	}
-	b.WriteString("Content-Length: " + strconv.Itoa(len(body)) + "\r\n")
-	if c.ReplyClose {
-		b.WriteString("Connection: close\r\n")
-	}
-	b.WriteString("\r\n")
-	b.WriteString(body)
+	out := BuildReply(c, code, reason, hdrs, body)
 	a.done = true
 	tr := c.Env().Transport
 	if tr == nil {
 		return -1
 	}
-	if err := tr.Reply(c.Pkt, c.Src(), []byte(b.String())); err != nil {
+	if err := tr.Reply(c.Pkt, c.Src(), out); err != nil {
 		c.Log().Error("xhttp_reply: "+err.Error(), "route", c.Route)
 		return -1
 	}

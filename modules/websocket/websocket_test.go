@@ -1,0 +1,154 @@
+package websocket_test
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kemi-sip/kemi/engines/enginetest/kamailiotest"
+	"github.com/kemi-sip/kemi/engines/enginetest/wstest"
+	_ "github.com/kemi-sip/kemi/modules/all"
+)
+
+// wsCfg is the config both servers run: HTTP upgrades handed to
+// ws_handle_handshake, SIP over WebSocket answered statelessly, ws_close
+// from the script, keepalive pings after 2 s idle with data of our own.
+const wsCfg = `#!KAMAILIO
+%s
+tcp_accept_no_cl=yes
+loadmodule "sl.so"
+loadmodule "pv.so"
+loadmodule "xlog.so"
+loadmodule "textops.so"
+loadmodule "nathelper.so"
+loadmodule "xhttp.so"
+loadmodule "websocket.so"
+modparam("websocket", "keepalive_timeout", 2)
+modparam("websocket", "ping_application_data", "are you there")
+
+event_route[xhttp:request] {
+	if ($hu == "/plain") {
+		xhttp_reply("200", "OK", "text/plain", "plain\n");
+		exit;
+	}
+	ws_handle_handshake();
+	exit;
+}
+
+request_route {
+	if ($rU == "close") {
+		sl_send_reply("200", "Closing");
+		ws_close(4000, "bye now");
+		exit;
+	}
+	append_to_reply("X-Proto: $pr\r\n");
+	sl_send_reply("200", "OK");
+}
+
+event_route[websocket:closed] {
+	xlog("L_ERR", "websocket closed: $pr $si\n");
+}
+`
+
+// norm makes two servers' texts comparable: the Server header, To tags,
+// addresses and ports of either side.
+func norm(s, server string) string {
+	s = regexp.MustCompile(`(?m)^Server: [^\r\n]*`).ReplaceAllString(s, "Server: S")
+	s = regexp.MustCompile(`tag=[0-9a-f.-]+`).ReplaceAllString(s, "tag=T")
+	s = strings.ReplaceAll(s, server, "SERVER")
+	return regexp.MustCompile(`127\.0\.0\.1:\d+|rport=\d+`).ReplaceAllString(s, "ADDR")
+}
+
+func options(user, id string) string {
+	return "OPTIONS sip:" + user + "@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/WS df7jal23ls0d.invalid;branch=z9hG4bK-" + id + ";rport\r\n" +
+		"Max-Forwards: 70\r\nFrom: <sip:alice@example.com>;tag=a1\r\nTo: <sip:" + user + "@example.com>\r\nCall-ID: ws-" + id +
+		"\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+}
+
+// TestKamailioWebSocket: the same WebSocket conversations with Kamailio
+// 5.6's websocket module and kemi's give the same bytes back: the 101 of
+// an upgrade (Sec-WebSocket-Accept, the protocol, the headers in order),
+// the 400 of an upgrade without the sip protocol and the 426 of another
+// version (each closing the stream), an HTTP request the script answers
+// itself; SIP in text frames answered in text frames with $pr "ws"; a
+// ping's pong, a CRLF keepalive echoed; the peer's close answered with
+// 1000 and the stream closed; ws_close(4000, ...) from the script; a frame
+// not masked answered with a 1002 close; a keepalive ping after
+// keepalive_timeout idle with ping_application_data, and the connection
+// closed when its pong does not come. kemi's websocket:closed route runs
+// for each.
+func TestKamailioWebSocket(t *testing.T) {
+	pair := kamailiotest.StartPairTCP(t, func(listen string) string { return fmt.Sprintf(wsCfg, listen) })
+	kam, kemi, logs := pair.KamailioTCP.String(), pair.KemiTCP.String(), pair.Logs
+	run := func(addr string) []string {
+		var out []string
+		add := func(name, s string) { out = append(out, name+": "+fmt.Sprintf("%q", norm(s, addr))) }
+		frame := func(w *wstest.Conn) string {
+			op, p, err := w.Read(5 * time.Second)
+			if err != nil {
+				return "error " + err.Error()
+			}
+			return fmt.Sprintf("opcode %d ", op) + string(p)
+		}
+		// The upgrade, and SIP on it.
+		w := wstest.Dial(t, addr, nil)
+		add("101", w.Handshake(wstest.Upgrade))
+		w.Send(options("bob", "1"))
+		add("options", frame(w))
+		w.Frame(true, wstest.Ping, []byte("ping?"), false)
+		add("ping", frame(w))
+		w.Frame(true, wstest.Text, []byte("\r\n\r\n"), false)
+		add("crlf", frame(w))
+		w.Frame(true, wstest.Close, wstest.CloseFrame(1001, "going away"), false)
+		add("close", frame(w))
+		add("closed", fmt.Sprint(w.Closed()))
+		// Handshakes refused.
+		for _, c := range []struct{ name, from, to string }{
+			{"no sip protocol", "Sec-WebSocket-Protocol: sip\r\n", "Sec-WebSocket-Protocol: chat\r\n"},
+			{"version 8", "Sec-WebSocket-Version: 13\r\n", "Sec-WebSocket-Version: 8\r\n"},
+			{"no key", "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n", ""},
+			{"two keys", "Sec-WebSocket-Key: ", "Sec-WebSocket-Key: eA==\r\nSec-WebSocket-Key: "},
+		} {
+			w := wstest.Dial(t, addr, nil)
+			add(c.name, w.Handshake(strings.Replace(wstest.Upgrade, c.from, c.to, 1)))
+			add(c.name+" closed", fmt.Sprint(w.Closed()))
+		}
+		w = wstest.Dial(t, addr, nil)
+		add("plain HTTP", w.Handshake("GET /plain HTTP/1.1\r\nHost: x\r\n\r\n"))
+		// ws_close from the script, after its 200.
+		w = wstest.Open(t, addr, nil)
+		w.Send(options("close", "2"))
+		add("script close 200", frame(w))
+		add("script close", frame(w))
+		w.Frame(true, wstest.Close, wstest.CloseFrame(4000, ""), false)
+		if addr == kemi && !w.Closed() {
+			// Kamailio leaves the stream open after the peer answered its
+			// close (wsconn_close_now marks it for the TCP main process);
+			// kemi closes it, as RFC 6455 §7.1.1 says a server should.
+			t.Error("kemi: the stream is open after the close handshake")
+		}
+		// A frame not masked.
+		w = wstest.Open(t, addr, nil)
+		w.Frame(true, wstest.Text, []byte(options("bob", "3")), true)
+		add("unmasked", frame(w))
+		// Keepalive: a ping after 2 s idle, then closed when no pong.
+		w = wstest.Open(t, addr, nil)
+		add("keepalive", frame(w))
+		op, p, err := w.Read(6 * time.Second)
+		add("no pong", fmt.Sprintf("%d %q %v", op, p, err != nil))
+		return out
+	}
+	k, e := run(kam), run(kemi)
+	for i := range k {
+		if k[i] != e[i] {
+			t.Errorf("step %d:\nKamailio: %s\nkemi:     %s", i, k[i], e[i])
+		} else {
+			t.Logf("%s", e[i])
+		}
+	}
+	if n := strings.Count(logs.String(), "websocket closed: ws 127.0.0.1"); n < 4 {
+		t.Errorf("websocket:closed ran %d times, want 4 or more:\n%s", n, logs.String())
+	}
+}
