@@ -187,6 +187,11 @@ func (t *Trans) runOnReply(c *router.Ctx, idx, code int) bool {
 		return true
 	}
 	c.Transaction, state(c).replyCode, state(c).branchIdx = t, code, idx
+	if idx >= 0 && idx < len(t.branches) {
+		// The branch's flags, as Kamailio's onreply_route has them (the
+		// NAT flag lookup set on a contact: set_contact_alias there).
+		c.BFlags = t.branches[idx].bflags
+	}
 	prevDrop := c.Drop
 	c.Drop = false
 	c.RunKind(router.RouteOnReply, t.onReply)

@@ -60,7 +60,7 @@ function route_natdetect() {
 		return;
 	}
 	KSR.force_rport();
-	if (KSR.nathelper.nat_uac_test(19) > 0) {
+	if (KSR.nathelper.nat_uac_test(83) > 0) {
 		if (KSR.is_REGISTER()) {
 			KSR.nathelper.fix_nated_register();
 		} else if (KSR.siputils.is_first_hop() > 0) {
@@ -274,4 +274,23 @@ function ksr_failure_manage() {
 		KSR.pv.sets("$du", uri);
 		KSR.tm.t_relay();
 	}
+}
+
+// WITH_WEBSOCKETS: HTTP on the SIP TCP socket, a browser's WebSocket
+// upgrade (xhttp's event_callback)
+function ksr_xhttp_event(evname) {
+	KSR.set_reply_close();
+	KSR.set_reply_no_connect();
+	var upgrade = (KSR.hdr.get("Upgrade") || "").toLowerCase();
+	var connection = (KSR.hdr.get("Connection") || "").toLowerCase();
+	if (upgrade.indexOf("websocket") >= 0 && connection.indexOf("upgrade") >= 0 && KSR.kx.get_method() == "GET") {
+		if (KSR.websocket.handle_handshake() > 0) {
+			return;
+		}
+	}
+	KSR.xhttp.xhttp_reply(404, "Not Found", "", "");
+}
+
+function ksr_websocket_event(evname) {
+	KSR.info("WebSocket connection from " + KSR.kx.get_srcip() + ":" + KSR.kx.get_srcport() + " closed\n");
 }

@@ -61,7 +61,7 @@ local function route_natdetect()
 		return
 	end
 	KSR.force_rport()
-	if KSR.nathelper.nat_uac_test(19) > 0 then
+	if KSR.nathelper.nat_uac_test(83) > 0 then
 		if KSR.is_REGISTER() then
 			KSR.nathelper.fix_nated_register()
 		elseif KSR.siputils.is_first_hop() > 0 then
@@ -281,4 +281,24 @@ function ksr_failure_manage()
 		KSR.pv.sets("$du", uri)
 		KSR.tm.t_relay()
 	end
+end
+
+-- WITH_WEBSOCKETS: HTTP on the SIP TCP socket, a browser's WebSocket
+-- upgrade (xhttp's event_callback)
+function ksr_xhttp_event(evname)
+	KSR.set_reply_close()
+	KSR.set_reply_no_connect()
+	local upgrade = string.lower(KSR.hdr.get("Upgrade") or "")
+	local connection = string.lower(KSR.hdr.get("Connection") or "")
+	if string.find(upgrade, "websocket", 1, true) and string.find(connection, "upgrade", 1, true)
+			and KSR.kx.get_method() == "GET" then
+		if KSR.websocket.handle_handshake() > 0 then
+			return
+		end
+	end
+	KSR.xhttp.xhttp_reply(404, "Not Found", "", "")
+end
+
+function ksr_websocket_event(evname)
+	KSR.info("WebSocket connection from " .. KSR.kx.get_srcip() .. ":" .. KSR.kx.get_srcport() .. " closed\n")
 end

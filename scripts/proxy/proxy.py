@@ -64,7 +64,7 @@ class kamailio:
         if not self.feature("WITH_NAT"):
             return
         KSR.force_rport()
-        if KSR.nathelper.nat_uac_test(19) > 0:
+        if KSR.nathelper.nat_uac_test(83) > 0:
             if KSR.is_REGISTER():
                 KSR.nathelper.fix_nated_register()
             elif KSR.siputils.is_first_hop() > 0:
@@ -214,6 +214,23 @@ class kamailio:
         scode = KSR.kx.get_status()
         if scode > 100 and scode < 299:
             self.route_natmanage()
+        return 1
+
+    # WITH_WEBSOCKETS: HTTP on the SIP TCP socket, a browser's WebSocket
+    # upgrade (xhttp's event_callback)
+    def ksr_xhttp_event(self, msg, evname):
+        KSR.set_reply_close()
+        KSR.set_reply_no_connect()
+        upgrade = (KSR.hdr.get("Upgrade") or "").lower()
+        connection = (KSR.hdr.get("Connection") or "").lower()
+        if "websocket" in upgrade and "upgrade" in connection and KSR.kx.get_method() == "GET":
+            if KSR.websocket.handle_handshake() > 0:
+                return 1
+        KSR.xhttp.xhttp_reply(404, "Not Found", "", "")
+        return 1
+
+    def ksr_websocket_event(self, msg, evname):
+        KSR.info("WebSocket connection from %s:%s closed\n" % (KSR.kx.get_srcip(), KSR.kx.get_srcport()))
         return 1
 
     def ksr_failure_manage(self, msg):
