@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"net"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -32,17 +33,11 @@ func TestClusterSharedLocation(t *testing.T) {
 			for i, p := range ports {
 				nodes[i] = startChild(t, cfg, defines, p)
 			}
-			// The phone every user registers: it answers each INVITE it
-			// gets with a 200 and reports the user it was for.
-			phone, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer phone.Close()
+			ph := newPhone(t)
 			const users = 30
 			for i := range users {
 				ua := newUA(t, nodes[i%3].addr)
-				ua.send(registerMsg(fmt.Sprintf("c%d", i), ua.addr(), phone.LocalAddr().String(), 1, ""), nil)
+				ua.send(registerMsg(fmt.Sprintf("c%d", i), ua.addr(), ph.addr(), 1, ""), nil)
 				if r, _ := ua.recv(3 * time.Second); r == nil || r.StatusCode() != 200 {
 					t.Fatalf("REGISTER of c%d on node %d: %v", i, i%3+1, r)
 				}
@@ -50,37 +45,7 @@ func TestClusterSharedLocation(t *testing.T) {
 			if n := moduletest.Rows(t, url, "SELECT COUNT(*) FROM location"); n != users {
 				t.Fatalf("%d rows in the location table, want %d", n, users)
 			}
-			// call makes an INVITE to user through node and reports whether
-			// the phone got it.
-			call := func(user string, node *child) bool {
-				t.Helper()
-				ua := newUA(t, node.addr)
-				ua.send(fmt.Sprintf("INVITE sip:%[1]s@%[2]s SIP/2.0\r\nVia: SIP/2.0/UDP %[3]s;branch=z9hG4bK-cl-%[1]s-%[4]d;rport\r\n"+
-					"Max-Forwards: 70\r\nFrom: <sip:caller@%[2]s>;tag=cl\r\nTo: <sip:%[1]s@%[2]s>\r\nCall-ID: cl-%[1]s-%[4]d\r\n"+
-					"CSeq: 1 INVITE\r\nContact: <sip:caller@%[3]s>\r\nContent-Length: 0\r\n\r\n", user, testDomain, ua.addr(), time.Now().UnixNano()), nil)
-				buf := make([]byte, 65536)
-				phone.SetReadDeadline(time.Now().Add(3 * time.Second))
-				for {
-					n, from, err := phone.ReadFromUDP(buf)
-					if err != nil {
-						return false
-					}
-					var m sip.Msg
-					if m.Parse(buf[:n]) != nil || !m.IsRequest() || m.Method() != sip.MethodINVITE {
-						continue
-					}
-					if !strings.HasPrefix(string(m.RURIText()), "sip:"+user+"@") {
-						continue // a retransmission of an earlier call
-					}
-					phone.WriteToUDP(sip.AppendReply(nil, &m, &sip.Reply{Code: 200, Reason: "OK", ToTag: []byte("cl"),
-						Headers: []byte("Contact: <sip:" + user + "@" + phone.LocalAddr().String() + ">\r\n")}), from)
-					r, _ := ua.recv(3 * time.Second)
-					for r != nil && r.StatusCode() < 200 {
-						r, _ = ua.recv(3 * time.Second)
-					}
-					return r != nil && r.StatusCode() == 200
-				}
-			}
+			call := func(user string, node *child) bool { _, ok := ph.call(user, node.addr, false); return ok }
 			for i := range users {
 				if !call(fmt.Sprintf("c%d", i), nodes[(i+1)%3]) {
 					t.Fatalf("c%d, registered on node %d, not reached through node %d", i, i%3+1, (i+1)%3+1)
@@ -101,4 +66,201 @@ func TestClusterSharedLocation(t *testing.T) {
 			t.Logf("%s: %d users registered over 3 nodes, each reached through another; after node 1's kill -9, its users through the others; after its restart, all through it", db.name, users)
 		})
 	}
+}
+
+// phone is the UDP phone every user of a cluster test registers: it
+// answers each INVITE it gets with a 200, and each BYE.
+type phone struct {
+	t *testing.T
+	c *net.UDPConn
+}
+
+func newPhone(t *testing.T) *phone {
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return &phone{t: t, c: c}
+}
+
+func (p *phone) addr() string { return p.c.LocalAddr().String() }
+
+// dialog is a call the caller's side keeps to end it later.
+type dialog struct {
+	ua    *sipUA
+	user  string
+	id    string   // the Call-ID's own part
+	route []string // the caller's route set: the 200's Record-Routes reversed
+	to    string   // the phone's Contact
+}
+
+// call sends an INVITE to user through the proxy at proxy, has the phone
+// answer it and the caller ACK the 200. It returns the address of the node
+// that relayed the INVITE to the phone (its top Via) and whether the call
+// was set up; with keep, the dialog stays up for bye.
+func (p *phone) call(user, proxy string, keep bool) (node string, ok bool) {
+	d, node, ok := p.callDialog(user, proxy)
+	if ok && !keep {
+		ok = p.bye(d)
+	}
+	return node, ok
+}
+
+func (p *phone) callDialog(user, proxy string) (*dialog, string, bool) {
+	t := p.t
+	t.Helper()
+	ua := newUA(t, proxy)
+	id := fmt.Sprintf("%s-%d", user, time.Now().UnixNano())
+	ua.send(fmt.Sprintf("INVITE sip:%[1]s@%[2]s SIP/2.0\r\nVia: SIP/2.0/UDP %[3]s;branch=z9hG4bK-cl-%[4]s;rport\r\n"+
+		"Max-Forwards: 70\r\nFrom: <sip:caller@%[2]s>;tag=cl\r\nTo: <sip:%[1]s@%[2]s>\r\nCall-ID: cl-%[4]s\r\n"+
+		"CSeq: 1 INVITE\r\nContact: <sip:caller@%[3]s>\r\nContent-Length: 0\r\n\r\n", user, testDomain, ua.addr(), id), nil)
+	m, from := p.next(sip.MethodINVITE, "cl-"+id, 5*time.Second)
+	if m == nil {
+		return nil, "", false
+	}
+	v := m.TopVia()
+	node := fmt.Sprintf("%s:%d", v.Host, v.Port)
+	contact := "sip:" + user + "@" + p.addr()
+	p.c.WriteToUDP(sip.AppendReply(nil, m, &sip.Reply{Code: 200, Reason: "OK", ToTag: []byte("cl"),
+		Headers: []byte("Contact: <" + contact + ">\r\n")}), from)
+	r, _ := ua.recv(5 * time.Second)
+	for r != nil && r.StatusCode() < 200 {
+		r, _ = ua.recv(5 * time.Second)
+	}
+	if r == nil || r.StatusCode() != 200 {
+		return nil, node, false
+	}
+	d := &dialog{ua: ua, user: user, id: id, to: contact}
+	rr := hdrValues(r, "Record-Route")
+	for i := len(rr) - 1; i >= 0; i-- {
+		d.route = append(d.route, rr[i])
+	}
+	ua.send(d.request("ACK", 1), nil)
+	if ack, _ := p.next(sip.MethodACK, "cl-"+id, 5*time.Second); ack == nil {
+		return nil, node, false
+	}
+	return d, node, true
+}
+
+func (d *dialog) request(method string, cseq int) string {
+	return fmt.Sprintf("%[1]s %[2]s SIP/2.0\r\nVia: SIP/2.0/UDP %[3]s;branch=z9hG4bK-cl%[1]s-%[4]s;rport\r\nMax-Forwards: 70\r\n"+
+		"Route: %[5]s\r\nFrom: <sip:caller@%[6]s>;tag=cl\r\nTo: <sip:%[7]s@%[6]s>;tag=cl\r\nCall-ID: cl-%[4]s\r\n"+
+		"CSeq: %[8]d %[1]s\r\nContent-Length: 0\r\n\r\n", method, d.to, d.ua.addr(), d.id, strings.Join(d.route, ", "), testDomain, d.user, cseq)
+}
+
+// bye ends the call: the phone must get the BYE and its 200 reach the caller.
+func (p *phone) bye(d *dialog) bool {
+	d.ua.send(d.request("BYE", 2), nil)
+	m, from := p.next(sip.MethodBYE, d.callID(), 5*time.Second)
+	if m == nil {
+		return false
+	}
+	p.c.WriteToUDP(sip.AppendReply(nil, m, &sip.Reply{Code: 200, Reason: "OK"}), from)
+	r, _ := d.ua.recv(5 * time.Second)
+	return r != nil && r.StatusCode() == 200
+}
+
+func (d *dialog) callID() string { return "cl-" + d.id }
+
+// next waits for a request of method in the call callID at the phone.
+func (p *phone) next(method sip.Method, callID string, timeout time.Duration) (*sip.Msg, *net.UDPAddr) {
+	buf := make([]byte, 65536)
+	p.c.SetReadDeadline(time.Now().Add(timeout))
+	for {
+		n, from, err := p.c.ReadFromUDP(buf)
+		if err != nil {
+			return nil, nil
+		}
+		m := new(sip.Msg)
+		if m.Parse(append([]byte(nil), buf[:n]...)) != nil || !m.IsRequest() || m.Method() != method || string(m.CallID()) != callID {
+			continue // a retransmission, another call's
+		}
+		return m, from
+	}
+}
+
+// TestClusterDispatcher: a dispatcher node (scripts/cluster/dispatcher.cfg)
+// in front of three kemi nodes sharing one location table on PostgreSQL.
+// Thirty users register through it and are called through it: the calls
+// are spread over the three nodes (round robin), each set up and ended
+// through the Route set. A call set up through a surviving node is left up;
+// one node is killed (-9); within the probing interval and the probe's
+// timeout the dispatcher leaves it out: thirty new calls all succeed, none
+// through the dead node, and the call left up ends normally.
+func TestClusterDispatcher(t *testing.T) {
+	url := moduletest.Postgres(t)
+	defines := map[string]string{"WITH_USRLOCDB": "", "USRLOC_DBMODE": "3", "DBURL": strconv.Quote(url), "SIP_DOMAIN": testDomain}
+	ports := []int{freeUDPPort(t), freeUDPPort(t), freeUDPPort(t)}
+	nodes := make([]*child, 3)
+	var list strings.Builder
+	for i, p := range ports {
+		nodes[i] = startChild(t, repoFile("scripts", "proxy", "kamailio.cfg"), defines, p)
+		fmt.Fprintf(&list, "1 sip:127.0.0.1:%d\n", p)
+	}
+	listFile := filepath.Join(t.TempDir(), "dispatcher.list")
+	writeFile(t, listFile, list.String())
+	front := startChild(t, repoFile("scripts", "cluster", "dispatcher.cfg"),
+		map[string]string{"DS_LIST": strconv.Quote(listFile), "DS_PROBE_INTERVAL": "1"}, freeUDPPort(t))
+	ph := newPhone(t)
+	const users = 30
+	for i := range users {
+		ua := newUA(t, front.addr)
+		ua.send(registerMsg(fmt.Sprintf("d%d", i), ua.addr(), ph.addr(), 1, ""), nil)
+		if r, _ := ua.recv(3 * time.Second); r == nil || r.StatusCode() != 200 {
+			t.Fatalf("REGISTER of d%d through the dispatcher: %v", i, r)
+		}
+	}
+	byNode := map[string]int{}
+	for i := range users {
+		node, ok := ph.call(fmt.Sprintf("d%d", i), front.addr, false)
+		if !ok {
+			t.Fatalf("call to d%d through the dispatcher failed (node %s)", i, node)
+		}
+		byNode[node]++
+	}
+	if len(byNode) != 3 {
+		t.Fatalf("calls by node %v: want all three nodes used", byNode)
+	}
+	// A call through node 2 or 3, left up.
+	var up *dialog
+	for i := 0; up == nil && i < 6; i++ {
+		d, node, ok := ph.callDialog("d0", front.addr)
+		if !ok {
+			t.Fatal("call to d0 failed")
+		}
+		if node == nodes[0].addr {
+			ph.bye(d)
+			continue
+		}
+		up = d
+	}
+	if up == nil {
+		t.Fatal("no call went through node 2 or 3")
+	}
+	nodes[0].kill9(t)
+	killed := time.Now()
+	// The dispatcher's probe of the dead node times out (tm fr_timer, 3 s)
+	// within one probing interval (1 s): then it is left out.
+	time.Sleep(5 * time.Second)
+	after := map[string]int{}
+	for i := range users {
+		start := time.Now()
+		node, ok := ph.call(fmt.Sprintf("d%d", i), front.addr, false)
+		if !ok {
+			t.Fatalf("after node 1's kill -9: call to d%d failed", i)
+		}
+		if node == nodes[0].addr {
+			t.Fatalf("after node 1's kill -9: call to d%d relayed by the dead node", i)
+		}
+		if d := time.Since(start); d > 2*time.Second {
+			t.Errorf("after node 1's kill -9: call to d%d took %v (a failover, not the probe)", i, d)
+		}
+		after[node]++
+	}
+	if !ph.bye(up) {
+		t.Error("the call left up through a surviving node did not end normally")
+	}
+	t.Logf("calls by node before the kill %v; node 1 killed %v before the next 30 calls, by node %v; the call left up ended", byNode,
+		time.Since(killed).Round(time.Second), after)
 }
