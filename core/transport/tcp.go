@@ -319,6 +319,7 @@ func (s *Server) untrack(tc *tcpConn) {
 			delete(s.conns, k)
 		}
 	}
+	delete(s.wsConns, tc.id)
 	if s.perIP[tc.peer.Addr()]--; s.perIP[tc.peer.Addr()] <= 0 {
 		delete(s.perIP, tc.peer.Addr())
 	}

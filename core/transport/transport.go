@@ -270,7 +270,8 @@ type Server struct {
 	Stats     Stats
 	WS        WSStats
 	Guard     *Guard
-	wsClosed  []func(WSConn) // OnWSClose's hooks
+	wsClosed  []func(WSConn)      // OnWSClose's hooks
+	wsConns   map[uint64]*tcpConn // the WebSocket connections by id, under mu
 
 	mu     sync.Mutex
 	conns  map[streamKey]*tcpConn // open streams by transport and peer, for replies

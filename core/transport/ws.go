@@ -128,6 +128,10 @@ func (p *Packet) UpgradeWS() error {
 	}
 	tc.proto = proto
 	tc.ws.Store(st)
+	if s.wsConns == nil {
+		s.wsConns = map[uint64]*tcpConn{}
+	}
+	s.wsConns[tc.id] = tc
 	s.mu.Unlock()
 	s.WS.Handshakes.Add(1)
 	if n := s.WS.Conns.Add(1); n > s.WS.MaxConns.Load() {
@@ -384,14 +388,12 @@ func (s *Server) wsEnded(l *Listener, tc *tcpConn, st *wsState) {
 func (s *Server) WSConns() []WSConn {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var out []WSConn
-	seen := map[*tcpConn]bool{}
-	for _, tc := range s.conns {
+	out := make([]WSConn, 0, len(s.wsConns))
+	for _, tc := range s.wsConns {
 		st := tc.ws.Load()
-		if st == nil || seen[tc] || tc.closed.Load() {
+		if tc.closed.Load() {
 			continue
 		}
-		seen[tc] = true
 		out = append(out, WSConn{ID: tc.id, Proto: tc.proto, Local: tc.local, Peer: tc.peer,
 			LastUsed: time.Unix(st.lastUsed.Load(), 0), Closing: st.closing.Load(), AwaitingPong: st.awaitingPong.Load()})
 	}
@@ -401,15 +403,12 @@ func (s *Server) WSConns() []WSConn {
 // wsByID finds an open WebSocket connection by its id.
 func (s *Server) wsByID(id uint64) (*tcpConn, *wsState) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, tc := range s.conns {
-		if tc.id == id {
-			if st := tc.ws.Load(); st != nil && !tc.closed.Load() {
-				return tc, st
-			}
-		}
+	tc := s.wsConns[id]
+	s.mu.Unlock()
+	if tc == nil || tc.closed.Load() {
+		return nil, nil
 	}
-	return nil, nil
+	return tc, tc.ws.Load()
 }
 
 // WSClose closes WebSocket connection id with code and reason: a close

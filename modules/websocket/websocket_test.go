@@ -2,14 +2,18 @@ package websocket_test
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/kemi-sip/kemi/engines/enginetest/kamailiotest"
+	"github.com/kemi-sip/kemi/engines/enginetest/proxytest"
 	"github.com/kemi-sip/kemi/engines/enginetest/wstest"
 	_ "github.com/kemi-sip/kemi/modules/all"
+	"github.com/kemi-sip/kemi/modules/moduletest"
 )
 
 // wsCfg is the config both servers run: HTTP upgrades handed to
@@ -150,5 +154,57 @@ func TestKamailioWebSocket(t *testing.T) {
 	}
 	if n := strings.Count(logs.String(), "websocket closed: ws 127.0.0.1"); n < 4 {
 		t.Errorf("websocket:closed ran %d times, want 4 or more:\n%s", n, logs.String())
+	}
+}
+
+// TestRPCAndStats: ws.dump lists an open connection (with "sip"),
+// ws.ping sends a ping on it, ws.close a close frame, ws.disable makes
+// the next handshake a 503 and ws.enable takes them again; the
+// statistics count the handshakes and frames.
+func TestRPCAndStats(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "k.cfg")
+	os.WriteFile(path, []byte(fmt.Sprintf(wsCfg, "")), 0o644)
+	p := proxytest.StartListen(t, path, nil, "udp:127.0.0.1:0", "tcp:127.0.0.1:0")
+	w := wstest.Open(t, p.TCPAddr.String(), nil)
+	res, err := p.Table.CallRPC("ws.dump", "sip")
+	dump := moduletest.JSON(res)
+	if err != nil || !strings.Contains(dump, `"wscounter":1`) || !strings.Contains(dump, `"proto":"ws"`) ||
+		!strings.Contains(dump, `"src":"`+w.C.LocalAddr().String()+`"`) {
+		t.Fatalf("ws.dump sip: %s %v", dump, err)
+	}
+	id := int(res.(map[string]any)["connections"].([]map[string]any)[0]["id"].(uint64))
+	if _, err := p.Table.CallRPC("ws.ping", id); err != nil {
+		t.Fatal(err)
+	}
+	if op, payload := w.Next(); op != wstest.Ping || !strings.HasPrefix(string(payload), "are you there") {
+		t.Errorf("ws.ping: opcode %d %q", op, payload)
+	}
+	if _, err := p.Table.CallRPC("ws.close", id); err != nil {
+		t.Fatal(err)
+	}
+	if op, payload := w.Next(); op != wstest.Close || string(payload) != string(wstest.CloseFrame(1000, "Normal closure")) {
+		t.Errorf("ws.close: opcode %d %q", op, payload)
+	}
+	if _, err := p.Table.CallRPC("ws.close", 999999); err == nil || !strings.Contains(err.Error(), "Unknown connection ID") {
+		t.Errorf("ws.close of no connection: %v", err)
+	}
+	p.Table.CallRPC("ws.disable")
+	if head := wstest.Dial(t, p.TCPAddr.String(), nil).Handshake(wstest.Upgrade); !strings.HasPrefix(head, "HTTP/1.1 503 Service Unavailable\r\n") {
+		t.Errorf("after ws.disable: %q", head)
+	}
+	p.Table.CallRPC("ws.enable")
+	w2 := wstest.Open(t, p.TCPAddr.String(), nil)
+	w2.Send(options("bob", "9"))
+	w2.Next()
+	for name, want := range map[string]int64{"ws_successful_handshakes": 2, "ws_sip_received_frames": 1, "ws_local_closed_connections": 1,
+		"ws_current_connections": 2 /* the one closing waits for its peer's close */, "ws_sip_transmitted_frames": 1} {
+		if st, ok := p.Env.Statistics().Get("websocket:" + name); !ok || st.Value() != want {
+			t.Errorf("websocket:%s: %v (there: %v), want %d", name, func() any {
+				if st == nil {
+					return nil
+				}
+				return st.Value()
+			}(), ok, want)
+		}
 	}
 }
