@@ -1,6 +1,7 @@
 package websocket_test
 
 import (
+	"crypto/tls"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kemi-sip/kemi/core/sip"
 	"github.com/kemi-sip/kemi/engines/enginetest/kamailiotest"
 	"github.com/kemi-sip/kemi/engines/enginetest/proxytest"
 	"github.com/kemi-sip/kemi/engines/enginetest/wstest"
@@ -85,66 +87,55 @@ func options(user, id string) string {
 // for each.
 func TestKamailioWebSocket(t *testing.T) {
 	pair := kamailiotest.StartPairTCP(t, func(listen string) string { return fmt.Sprintf(wsCfg, listen) })
-	kam, kemi, logs := pair.KamailioTCP.String(), pair.KemiTCP.String(), pair.Logs
-	run := func(addr string) []string {
-		var out []string
-		add := func(name, s string) { out = append(out, name+": "+fmt.Sprintf("%q", norm(s, addr))) }
-		frame := func(w *wstest.Conn) string {
-			op, p, err := w.Read(5 * time.Second)
-			if err != nil {
-				return "error " + err.Error()
-			}
-			return fmt.Sprintf("opcode %d ", op) + string(p)
-		}
-		// The upgrade, and SIP on it.
-		w := wstest.Dial(t, addr, nil)
-		add("101", w.Handshake(wstest.Upgrade))
-		w.Send(options("bob", "1"))
-		add("options", frame(w))
-		w.Frame(true, wstest.Ping, []byte("ping?"), false)
-		add("ping", frame(w))
-		w.Frame(true, wstest.Text, []byte("\r\n\r\n"), false)
-		add("crlf", frame(w))
-		w.Frame(true, wstest.Close, wstest.CloseFrame(1001, "going away"), false)
-		add("close", frame(w))
-		add("closed", fmt.Sprint(w.Closed()))
-		// Handshakes refused.
-		for _, c := range []struct{ name, from, to string }{
-			{"no sip protocol", "Sec-WebSocket-Protocol: sip\r\n", "Sec-WebSocket-Protocol: chat\r\n"},
-			{"version 8", "Sec-WebSocket-Version: 13\r\n", "Sec-WebSocket-Version: 8\r\n"},
-			{"no key", "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n", ""},
-			{"two keys", "Sec-WebSocket-Key: ", "Sec-WebSocket-Key: eA==\r\nSec-WebSocket-Key: "},
-		} {
-			w := wstest.Dial(t, addr, nil)
-			add(c.name, w.Handshake(strings.Replace(wstest.Upgrade, c.from, c.to, 1)))
-			add(c.name+" closed", fmt.Sprint(w.Closed()))
-		}
-		w = wstest.Dial(t, addr, nil)
-		add("plain HTTP", w.Handshake("GET /plain HTTP/1.1\r\nHost: x\r\n\r\n"))
-		// ws_close from the script, after its 200.
-		w = wstest.Open(t, addr, nil)
-		w.Send(options("close", "2"))
-		add("script close 200", frame(w))
-		add("script close", frame(w))
-		w.Frame(true, wstest.Close, wstest.CloseFrame(4000, ""), false)
-		if addr == kemi && !w.Closed() {
-			// Kamailio leaves the stream open after the peer answered its
-			// close (wsconn_close_now marks it for the TCP main process);
-			// kemi closes it, as RFC 6455 §7.1.1 says a server should.
-			t.Error("kemi: the stream is open after the close handshake")
-		}
-		// A frame not masked.
-		w = wstest.Open(t, addr, nil)
-		w.Frame(true, wstest.Text, []byte(options("bob", "3")), true)
-		add("unmasked", frame(w))
-		// Keepalive: a ping after 2 s idle, then closed when no pong.
-		w = wstest.Open(t, addr, nil)
-		add("keepalive", frame(w))
-		op, p, err := w.Read(6 * time.Second)
-		add("no pong", fmt.Sprintf("%d %q %v", op, p, err != nil))
-		return out
+	compare(t, conversation(t, pair.KamailioTCP.String(), nil, false), conversation(t, pair.KemiTCP.String(), nil, true))
+	closedRoutes(t, pair.Logs, "ws")
+}
+
+// TestKamailioWebSocketTLS is TestKamailioWebSocket over wss: the same
+// conversations on a TLS listener of each server (the tls module, one
+// certificate), "Sia: SIP/2.0/TLS" in the HTTP answers and $pr "wss".
+func TestKamailioWebSocketTLS(t *testing.T) {
+	k := kamailiotest.Need(t)
+	dir := t.TempDir()
+	cert, key := moduletest.Cert(t, dir)
+	tlsCfg := filepath.Join(dir, "tls.cfg")
+	os.WriteFile(tlsCfg, []byte("[server:default]\nmethod = TLSv1.2+\ncertificate = "+cert+"\nprivate_key = "+key+"\n"), 0o644)
+	withTLS := func(listen string) string {
+		return fmt.Sprintf(wsCfg, listen+"\nenable_tls=yes\nloadmodule \"tls.so\"\nmodparam(\"tls\", \"config\", \""+tlsCfg+"\")")
 	}
-	k, e := run(kam), run(kemi)
+	udp, wss := kamailiotest.FreePort(t), kamailiotest.FreePort(t)
+	kcfg := filepath.Join(dir, "kamailio.cfg")
+	os.WriteFile(kcfg, []byte(withTLS(fmt.Sprintf("listen=udp:127.0.0.1:%d\nlisten=tls:127.0.0.1:%d", udp, wss))), 0o644)
+	kamailiotest.Start(t, k, kcfg, dir, fmt.Sprintf("127.0.0.1:%d", udp))
+	ecfg := filepath.Join(t.TempDir(), "kemi.cfg")
+	os.WriteFile(ecfg, []byte(withTLS("")), 0o644)
+	p := proxytest.StartListen(t, ecfg, nil, "udp:127.0.0.1:0", "tls:127.0.0.1:0")
+	client := &tls.Config{InsecureSkipVerify: true} // the test's own certificate
+	compare(t, conversation(t, fmt.Sprintf("127.0.0.1:%d", wss), client, false),
+		conversation(t, p.Env.Transport.Listener(sip.TransportTLS, true).Addr.String(), client, true))
+	closedRoutes(t, p.Logs, "wss")
+}
+
+// closedRoutes waits for websocket:closed to have run for the four
+// connections the conversation upgraded (the last one ends as its
+// keepalive does, when the client has stopped listening).
+func closedRoutes(t *testing.T, logs *proxytest.Logs, proto string) {
+	t.Helper()
+	line := "websocket closed: " + proto + " 127.0.0.1"
+	for end := time.Now().Add(3 * time.Second); strings.Count(logs.String(), line) < 4 && time.Now().Before(end); {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := strings.Count(logs.String(), line); n != 4 {
+		t.Errorf("websocket:closed ran %d times over %s, want 4:\n%s", n, proto, logs.String())
+	}
+}
+
+// compare fails the test on each step the two servers answered apart.
+func compare(t *testing.T, k, e []string) {
+	t.Helper()
+	if len(k) != len(e) {
+		t.Fatalf("steps: Kamailio %d, kemi %d", len(k), len(e))
+	}
 	for i := range k {
 		if k[i] != e[i] {
 			t.Errorf("step %d:\nKamailio: %s\nkemi:     %s", i, k[i], e[i])
@@ -152,9 +143,67 @@ func TestKamailioWebSocket(t *testing.T) {
 			t.Logf("%s", e[i])
 		}
 	}
-	if n := strings.Count(logs.String(), "websocket closed: ws 127.0.0.1"); n < 4 {
-		t.Errorf("websocket:closed ran %d times, want 4 or more:\n%s", n, logs.String())
+}
+
+// conversation has the same WebSocket conversations with the server at
+// addr (over TLS when cfg is not nil) and returns each answer, normalized.
+func conversation(t *testing.T, addr string, cfg *tls.Config, kemi bool) []string {
+	var out []string
+	add := func(name, s string) { out = append(out, name+": "+fmt.Sprintf("%q", norm(s, addr))) }
+	frame := func(w *wstest.Conn) string {
+		op, p, err := w.Read(5 * time.Second)
+		if err != nil {
+			return "error " + err.Error()
+		}
+		return fmt.Sprintf("opcode %d ", op) + string(p)
 	}
+	// The upgrade, and SIP on it.
+	w := wstest.Dial(t, addr, cfg)
+	add("101", w.Handshake(wstest.Upgrade))
+	w.Send(options("bob", "1"))
+	add("options", frame(w))
+	w.Frame(true, wstest.Ping, []byte("ping?"), false)
+	add("ping", frame(w))
+	w.Frame(true, wstest.Text, []byte("\r\n\r\n"), false)
+	add("crlf", frame(w))
+	w.Frame(true, wstest.Close, wstest.CloseFrame(1001, "going away"), false)
+	add("close", frame(w))
+	add("closed", fmt.Sprint(w.Closed()))
+	// Handshakes refused.
+	for _, c := range []struct{ name, from, to string }{
+		{"no sip protocol", "Sec-WebSocket-Protocol: sip\r\n", "Sec-WebSocket-Protocol: chat\r\n"},
+		{"version 8", "Sec-WebSocket-Version: 13\r\n", "Sec-WebSocket-Version: 8\r\n"},
+		{"no key", "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n", ""},
+		{"two keys", "Sec-WebSocket-Key: ", "Sec-WebSocket-Key: eA==\r\nSec-WebSocket-Key: "},
+	} {
+		w := wstest.Dial(t, addr, cfg)
+		add(c.name, w.Handshake(strings.Replace(wstest.Upgrade, c.from, c.to, 1)))
+		add(c.name+" closed", fmt.Sprint(w.Closed()))
+	}
+	w = wstest.Dial(t, addr, cfg)
+	add("plain HTTP", w.Handshake("GET /plain HTTP/1.1\r\nHost: x\r\n\r\n"))
+	// ws_close from the script, after its 200.
+	w = wstest.Open(t, addr, cfg)
+	w.Send(options("close", "2"))
+	add("script close 200", frame(w))
+	add("script close", frame(w))
+	w.Frame(true, wstest.Close, wstest.CloseFrame(4000, ""), false)
+	if kemi && !w.Closed() {
+		// Kamailio leaves the stream open after the peer answered its
+		// close (wsconn_close_now marks it for the TCP main process);
+		// kemi closes it, as RFC 6455 §7.1.1 says a server should.
+		t.Error("kemi: the stream is open after the close handshake")
+	}
+	// A frame not masked.
+	w = wstest.Open(t, addr, cfg)
+	w.Frame(true, wstest.Text, []byte(options("bob", "3")), true)
+	add("unmasked", frame(w))
+	// Keepalive: a ping after 2 s idle, then closed when no pong.
+	w = wstest.Open(t, addr, cfg)
+	add("keepalive", frame(w))
+	op, p, err := w.Read(6 * time.Second)
+	add("no pong", fmt.Sprintf("%d %q %v", op, p, err != nil))
+	return out
 }
 
 // TestRPCAndStats: ws.dump lists an open connection (with "sip"),
