@@ -3,6 +3,7 @@ package router
 import (
 	"errors"
 	"net/netip"
+	"sync"
 
 	"github.com/kemi-sip/kemi/core/sip"
 	"github.com/kemi-sip/kemi/core/transport"
@@ -125,4 +126,34 @@ func (c *Ctx) OnSend(hop Hop) bool {
 	}
 	c.Kind, c.Route, c.Drop = prevKind, prevRoute, prevDrop
 	return !dropped
+}
+
+// EventWorker is the worker a module runs its routes on outside any
+// message (a dialog's timeout, a probe's answer, a connection's end):
+// made when first needed, with Rank (negative: not a SIP worker, as
+// Kamailio's timer processes), one run at a time, synced with script
+// reloads before each.
+type EventWorker struct {
+	Rank int
+	mu   sync.Mutex
+	w    *Worker
+}
+
+// With runs f on the worker; nothing (logged) when none can be made.
+func (e *EventWorker) With(env *Env, f func(w *Worker)) {
+	if env == nil {
+		return
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.w == nil {
+		w, err := env.NewWorker(e.Rank)
+		if err != nil {
+			env.Log.Error("no worker for the event routes: " + err.Error())
+			return
+		}
+		e.w = w
+	}
+	e.w.Sync()
+	f(e.w)
 }

@@ -107,8 +107,7 @@ type Module struct {
 	nextID []uint32
 	prof   map[string]*profile
 	stats  struct{ active, early, processed, expired, failed int64 }
-	evMu   sync.Mutex
-	evW    *router.Worker
+	events router.EventWorker // runs the dialog's event routes
 	// seqHooks see each request matched to a dialog (siptrace's dialog
 	// mode); set while the modules initialise.
 	seqHooks []func(c *router.Ctx)
@@ -270,7 +269,9 @@ func init() {
 			p("initial_cbs_inscript", i, "1", "accepted, no effect"),
 			p("xavp_cfg", s, "", "accepted, no effect"),
 		},
-		New: func() dispatch.Module { return &Module{byKey: map[string]*dialog{}, prof: map[string]*profile{}} },
+		New: func() dispatch.Module {
+			return &Module{byKey: map[string]*dialog{}, prof: map[string]*profile{}, events: router.EventWorker{Rank: -11}}
+		},
 	})
 	router.RegisterPV("dlg", router.PVClass{Arg: true, Parse: parseDlgPV, Get: getDlgPV})
 	router.RegisterPV("dlg_var", router.PVClass{Arg: true, Get: getDlgVar, Set: setDlgVar})
@@ -995,30 +996,21 @@ func (m *Module) runEvent(d *dialog, name string) {
 	if m.env == nil {
 		return
 	}
-	m.evMu.Lock()
-	defer m.evMu.Unlock()
-	if m.evW == nil {
-		w, err := m.env.NewWorker(-11)
-		if err != nil {
-			m.log.Error("dialog: no worker for " + name + ": " + err.Error())
+	m.events.With(m.env, func(w *router.Worker) {
+		c := w.EventCtx()
+		defer c.Finish()
+		route := name
+		if m.conf.eventCallback != "" {
+			route = m.conf.eventCallback
+			c.EventName = name
+			defer func() { c.EventName = "" }()
+		}
+		if !c.HasRoute(router.RouteEvent, route) {
 			return
 		}
-		m.evW = w
-	}
-	m.evW.Sync()
-	c := m.evW.EventCtx()
-	defer c.Finish()
-	route := name
-	if m.conf.eventCallback != "" {
-		route = m.conf.eventCallback
-		c.EventName = name
-		defer func() { c.EventName = "" }()
-	}
-	if !c.HasRoute(router.RouteEvent, route) {
-		return
-	}
-	m.mu.Lock()
-	state.Of(c).ev = d
-	m.mu.Unlock()
-	c.RunKind(router.RouteEvent, route)
+		m.mu.Lock()
+		state.Of(c).ev = d
+		m.mu.Unlock()
+		c.RunKind(router.RouteEvent, route)
+	})
 }

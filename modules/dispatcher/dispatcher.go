@@ -74,8 +74,7 @@ type Module struct {
 	stop chan struct{}
 	wg   sync.WaitGroup
 
-	evMu sync.Mutex // the event worker, for the routes probes run
-	evW  *router.Worker
+	events router.EventWorker // for the routes probes run
 }
 
 var (
@@ -130,7 +129,7 @@ func init() {
 			p("ds_dns_mode", i, "1 (resolved at load)", "accepted; names are resolved at load"),
 			p("ds_dns_interval", i, "600", "accepted, no effect"), p("ds_dns_ttl", i, "0", "accepted, no effect"),
 		},
-		New: func() dispatch.Module { return &Module{} },
+		New: func() dispatch.Module { return &Module{events: router.EventWorker{Rank: -8}} },
 	})
 	router.RegisterPV("dsv", router.PVClass{Arg: true, Parse: parseDSV, Get: getDSV})
 }

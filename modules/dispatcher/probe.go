@@ -298,23 +298,13 @@ func (m *Module) runEvent(c *router.Ctx, uri, name string, rc rctx) {
 		route = m.conf.eventCallback
 	}
 	if c == nil {
-		m.evMu.Lock()
-		defer m.evMu.Unlock()
-		if m.evW == nil {
-			if m.env == nil {
-				return
-			}
-			w, err := m.env.NewWorker(-8)
-			if err != nil {
-				m.log().Error("dispatcher: no worker for " + name + ": " + err.Error())
-				return
-			}
-			m.evW = w
-		}
-		m.evW.Sync()
-		c = m.evW.EventCtx()
-		c.SetRURI([]byte(uri))
-		defer c.Finish()
+		m.events.With(m.env, func(w *router.Worker) {
+			c := w.EventCtx()
+			defer c.Finish()
+			c.SetRURI([]byte(uri))
+			m.runEvent(c, uri, name, rc)
+		})
+		return
 	}
 	if !c.HasRoute(router.RouteEvent, route) {
 		return

@@ -250,44 +250,34 @@ func (m *Module) resendAuth(r *sendInfo, code int, raw []byte, extra string) {
 // reply received, 2 for none; on the reply itself when one came, as
 // Kamailio does, else on the faked message.
 func (m *Module) replyEvent(r *sendInfo, code int, reply []byte) {
-	m.evMu.Lock()
-	defer m.evMu.Unlock()
-	if m.evW == nil {
-		w, err := m.env.NewWorker(-10)
-		if err != nil {
-			m.log().Error("uac: no worker for uac:reply: " + err.Error())
+	m.events.With(m.env, func(w *router.Worker) {
+		route := "uac:reply"
+		if m.eventCallback != "" {
+			route = m.eventCallback
+		}
+		ev := *r
+		ev.evcode, ev.evtype = code, 2
+		var c *router.Ctx
+		if reply != nil {
+			var msg sip.Msg
+			if msg.Parse(reply) == nil {
+				ev.evtype = 1
+				c = w.Begin(&transport.Packet{}, &msg)
+				c.Kind = router.RouteEvent
+			}
+		}
+		if c == nil {
+			c = w.EventCtx()
+		}
+		defer c.Finish()
+		if !c.HasRoute(router.RouteEvent, route) {
 			return
 		}
-		m.evW = w
-	}
-	w := m.evW
-	w.Sync()
-	route := "uac:reply"
-	if m.eventCallback != "" {
-		route = m.eventCallback
-	}
-	ev := *r
-	ev.evcode, ev.evtype = code, 2
-	var c *router.Ctx
-	if reply != nil {
-		var msg sip.Msg
-		if msg.Parse(reply) == nil {
-			ev.evtype = 1
-			c = w.Begin(&transport.Packet{}, &msg)
-			c.Kind = router.RouteEvent
+		*m.req(w) = ev
+		if m.eventCallback != "" {
+			c.EventName = "uac:reply"
+			defer func() { c.EventName = "" }()
 		}
-	}
-	if c == nil {
-		c = w.EventCtx()
-	}
-	defer c.Finish()
-	if !c.HasRoute(router.RouteEvent, route) {
-		return
-	}
-	*m.req(w) = ev
-	if m.eventCallback != "" {
-		c.EventName = "uac:reply"
-		defer func() { c.EventName = "" }()
-	}
-	c.RunKind(router.RouteEvent, route)
+		c.RunKind(router.RouteEvent, route)
+	})
 }

@@ -44,8 +44,7 @@ type Module struct {
 	timer                          *ticker.Ticker
 	mu                             sync.Mutex
 	reqs                           map[*router.Worker]*sendInfo // $uac_req, each worker's
-	evMu                           sync.Mutex
-	evW                            *router.Worker // runs event_route[uac:reply]
+	events                         router.EventWorker           // runs event_route[uac:reply]
 	restoreDlg, regActive, regHash int
 }
 
@@ -86,7 +85,9 @@ func init() {
 			p("default_socket", s, "", "the socket of uac_req_send and the registrations"),
 			p("event_callback", s, "", "a KEMI function run instead of event_route[uac:reply]"),
 		},
-		New: func() dispatch.Module { return &Module{reqs: map[*router.Worker]*sendInfo{}} },
+		New: func() dispatch.Module {
+			return &Module{reqs: map[*router.Worker]*sendInfo{}, events: router.EventWorker{Rank: -10}}
+		},
 	})
 	router.RegisterPV("uac_req", router.PVClass{Arg: true, Parse: parseUACReq, Get: getUACReq, Set: setUACReq})
 }
