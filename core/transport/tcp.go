@@ -444,23 +444,10 @@ func (s *Server) readLoop(l *Listener, tc *tcpConn) {
 				runtime.Gosched()
 			}
 		}
-		if len(buf) == cap(buf) {
-			if cap(buf) > s.cfg.MaxMsg {
-				return
-			}
-			nb := make([]byte, len(buf), 2*cap(buf))
-			copy(nb, buf)
-			buf = nb
-		}
-		tc.c.SetReadDeadline(time.Now().Add(s.cfg.TCPLifetime))
-		n, err := tc.c.Read(buf[len(buf):cap(buf)])
-		if n > 0 {
-			buf = buf[:len(buf)+n]
-		}
-		if err != nil && n == 0 {
-			if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
-				s.Stats.TCPIdle.Add(1)
-			} else if tlc, ok := tc.c.(*tls.Conn); ok && !tlc.ConnectionState().HandshakeComplete && !errors.Is(err, io.EOF) {
+		var err error
+		if buf, err = s.fill(tc, buf, s.cfg.MaxMsg); err != nil {
+			if tlc, ok := tc.c.(*tls.Conn); ok && !errors.Is(err, errIdle) && !errors.Is(err, errTooLong) &&
+				!tlc.ConnectionState().HandshakeComplete && !errors.Is(err, io.EOF) {
 				// A failed handshake is bad input like a bad message.
 				s.Stats.TLSHandshake.Add(1)
 				if v := s.Guard.Bad(tc.peer.Addr()); v.Log {
@@ -470,6 +457,37 @@ func (s *Server) readLoop(l *Listener, tc *tcpConn) {
 			return
 		}
 	}
+}
+
+// The reasons fill gives for a stream that ends.
+var (
+	errIdle    = errors.New("idle for tcp_connection_lifetime")
+	errTooLong = errors.New("a message longer than the limit")
+)
+
+// fill reads what the stream has into buf's free space, the buffer
+// doubled first when it is full (errTooLong past limit); it waits
+// tcp_connection_lifetime at most (errIdle, counted). An error is
+// returned only when nothing was read.
+func (s *Server) fill(tc *tcpConn, buf []byte, limit int) ([]byte, error) {
+	if len(buf) == cap(buf) {
+		if cap(buf) > limit {
+			return buf, errTooLong
+		}
+		nb := make([]byte, len(buf), 2*cap(buf))
+		copy(nb, buf)
+		buf = nb
+	}
+	tc.c.SetReadDeadline(time.Now().Add(s.cfg.TCPLifetime))
+	n, err := tc.c.Read(buf[len(buf):cap(buf)])
+	if n > 0 {
+		return buf[:len(buf)+n], nil
+	}
+	if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
+		s.Stats.TCPIdle.Add(1)
+		return buf, errIdle
+	}
+	return buf, err
 }
 
 // String is for logs.

@@ -12,7 +12,6 @@ package transport
 import (
 	"encoding/binary"
 	"errors"
-	"net"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -84,6 +83,9 @@ type WSStats struct {
 var ErrNoWS = errors.New("no WebSocket connection open to the peer (a WebSocket server cannot open one)")
 
 var errWSClosing = errors.New("the WebSocket connection is closing")
+
+// ErrNoWSConn says no open WebSocket connection has the id asked for.
+var ErrNoWSConn = errors.New("no such WebSocket connection")
 
 // OnWSClose adds a hook told of each WebSocket connection that ends, after
 // it ended (the websocket module's websocket:closed route). Hooks are added
@@ -276,23 +278,8 @@ func (s *Server) wsLoop(l *Listener, tc *tcpConn, buf []byte) {
 			}
 			buf = buf[:copy(buf, buf[n:])]
 		}
-		if len(buf) == cap(buf) {
-			if cap(buf) > maxPayload+14 {
-				return
-			}
-			nb := make([]byte, len(buf), 2*cap(buf))
-			copy(nb, buf)
-			buf = nb
-		}
-		tc.c.SetReadDeadline(time.Now().Add(s.cfg.TCPLifetime))
-		n, err := tc.c.Read(buf[len(buf):cap(buf)])
-		if n > 0 {
-			buf = buf[:len(buf)+n]
-		}
-		if err != nil && n == 0 {
-			if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
-				s.Stats.TCPIdle.Add(1)
-			}
+		var err error
+		if buf, err = s.fill(tc, buf, maxPayload+14); err != nil {
 			return
 		}
 	}
@@ -417,7 +404,7 @@ func (s *Server) wsByID(id uint64) (*tcpConn, *wsState) {
 func (s *Server) WSClose(id uint64, code int, reason string) error {
 	tc, st := s.wsByID(id)
 	if tc == nil {
-		return errors.New("no such WebSocket connection")
+		return ErrNoWSConn
 	}
 	return tc.wsClose(st, uint16(code), reason, false)
 }
@@ -427,7 +414,7 @@ func (s *Server) WSClose(id uint64, code int, reason string) error {
 func (s *Server) WSCloseNow(id uint64) error {
 	tc, st := s.wsByID(id)
 	if tc == nil {
-		return errors.New("no such WebSocket connection")
+		return ErrNoWSConn
 	}
 	st.closing.Store(true)
 	tc.c.Close()
@@ -439,7 +426,7 @@ func (s *Server) WSCloseNow(id uint64) error {
 func (s *Server) WSPing(id uint64, pong bool, data []byte) error {
 	tc, st := s.wsByID(id)
 	if tc == nil {
-		return errors.New("no such WebSocket connection")
+		return ErrNoWSConn
 	}
 	if st.closing.Load() {
 		return errWSClosing

@@ -15,9 +15,9 @@ import (
 	"crypto/sha1"
 	"encoding/base64"
 	"errors"
+	"log/slog"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -26,6 +26,7 @@ import (
 	"github.com/kemi-sip/kemi/core/stats"
 	"github.com/kemi-sip/kemi/core/transport"
 	"github.com/kemi-sip/kemi/dispatch"
+	"github.com/kemi-sip/kemi/modules/internal/ticker"
 	"github.com/kemi-sip/kemi/modules/xhttp"
 )
 
@@ -62,10 +63,8 @@ type Module struct {
 	enabled atomic.Bool
 	env     *router.Env
 	tr      *transport.Server
-	stop    chan struct{}
-	done    sync.WaitGroup
-	evMu    sync.Mutex
-	evW     *router.Worker // runs websocket:closed
+	timer   *ticker.Ticker     // the keepalives
+	events  router.EventWorker // runs websocket:closed
 }
 
 var (
@@ -79,7 +78,7 @@ var (
 func init() {
 	dispatch.Register(dispatch.ModuleInfo{
 		Name: "websocket",
-		New:  func() dispatch.Module { return &Module{} },
+		New:  func() dispatch.Module { return &Module{events: router.EventWorker{Rank: -9}} },
 		Params: []dispatch.Param{
 			{Name: "keepalive_mechanism", Kind: dispatch.Int, Doc: "0 none, 1 ping (default), 2 pong, 3 only check the TCP connection"},
 			{Name: "keepalive_timeout", Kind: dispatch.Int, Doc: "seconds idle before a keepalive (default 180, 1..3600)"},
@@ -145,68 +144,46 @@ func (m *Module) Start(env *router.Env) error {
 		return nil
 	}
 	m.tr.OnWSClose(m.closed)
-	m.stop = make(chan struct{})
 	if m.conf.mechanism != keepaliveNone {
-		m.done.Add(1)
-		go m.keepalive()
+		m.timer = ticker.Start(m.conf.interval, m.keepalive)
 	}
 	return nil
 }
 
-// Stop ends the keepalive timer.
+// Stop ends the keepalives.
 func (m *Module) Stop() {
-	if m.stop != nil {
-		close(m.stop)
-		m.done.Wait()
-		m.stop = nil
-	}
+	m.timer.Stop()
+	m.timer = nil
 }
 
-// keepalive looks for connections idle keepalive_timeout every
+// keepalive looks for connections idle keepalive_timeout, every
 // keepalive_interval, as Kamailio's ws_keepalive: one closing or still
 // awaiting a pong is closed now, the others pinged (or ponged).
-func (m *Module) keepalive() {
-	defer m.done.Done()
-	t := time.NewTicker(m.conf.interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-m.stop:
-			return
-		case now := <-t.C:
-			for _, w := range m.tr.WSConns() {
-				if !w.LastUsed.Before(now.Add(-m.conf.timeout)) {
-					continue
-				}
-				switch {
-				case w.Closing || w.AwaitingPong:
-					m.log().Warn("websocket: forcibly closing connection", "id", w.ID, "peer", w.Peer.String())
-					m.tr.WSCloseNow(w.ID)
-				case m.conf.mechanism == keepaliveConCheck:
-					// The stream is there while it is listed: a lost one
-					// ends its reader and leaves the list.
-				default:
-					m.tr.WSPing(w.ID, m.conf.mechanism == keepalivePong, m.conf.pingData)
-				}
-			}
+func (m *Module) keepalive(now time.Time) {
+	for _, w := range m.tr.WSConns() {
+		if !w.LastUsed.Before(now.Add(-m.conf.timeout)) {
+			continue
+		}
+		switch {
+		case w.Closing || w.AwaitingPong:
+			m.log().Warn("websocket: forcibly closing connection", "id", w.ID, "peer", w.Peer.String())
+			m.tr.WSCloseNow(w.ID)
+		case m.conf.mechanism == keepaliveConCheck:
+			// The stream is there while it is listed: a lost one ends
+			// its reader and leaves the list.
+		default:
+			m.tr.WSPing(w.ID, m.conf.mechanism == keepalivePong, m.conf.pingData)
 		}
 	}
 }
 
-func (m *Module) log() interface {
-	Warn(string, ...any)
-	Error(string, ...any)
-} {
+// log is the proxy's logger (the default one before Start).
+func (m *Module) log() *slog.Logger {
 	if m.env != nil && m.env.Log != nil {
 		return m.env.Log
 	}
-	return nopLog{}
+	return slog.Default()
 }
-
-type nopLog struct{}
-
-func (nopLog) Warn(string, ...any)  {}
-func (nopLog) Error(string, ...any) {}
 
 // closed runs event_route[websocket:closed] (or event_callback) for a
 // connection that ended, with $si, $sp, $pr and $conid of the connection.
@@ -215,27 +192,18 @@ func (m *Module) closed(w transport.WSConn) {
 	if m.conf.eventCallback != "" {
 		route = m.conf.eventCallback
 	}
-	m.evMu.Lock()
-	defer m.evMu.Unlock()
-	if m.evW == nil {
-		ew, err := m.env.NewWorker(-9)
-		if err != nil {
-			m.log().Error("websocket: no worker for " + ClosedEvent + ": " + err.Error())
+	m.events.With(m.env, func(ew *router.Worker) {
+		c := ew.EventCtx()
+		defer c.Finish()
+		if !c.HasRoute(router.RouteEvent, route) {
 			return
 		}
-		m.evW = ew
-	}
-	m.evW.Sync()
-	c := m.evW.EventCtx()
-	defer c.Finish()
-	if !c.HasRoute(router.RouteEvent, route) {
-		return
-	}
-	c.Pkt = w.Packet()
-	if m.conf.eventCallback != "" {
-		c.EventName = ClosedEvent
-	}
-	c.RunKind(router.RouteEvent, route)
+		c.Pkt = w.Packet()
+		if m.conf.eventCallback != "" {
+			c.EventName = ClosedEvent
+		}
+		c.RunKind(router.RouteEvent, route)
+	})
 }
 
 // Exports are KSR.websocket.
@@ -270,7 +238,7 @@ func (m *Module) closeConn(c *router.Ctx, code int, reason string, id int) int {
 		return -1
 	}
 	if err := m.tr.WSClose(cid, code, reason); err != nil {
-		if strings.Contains(err.Error(), "no such") {
+		if errors.Is(err, transport.ErrNoWSConn) {
 			c.Log().Error("websocket: ws_close: failed to retrieve WebSocket connection", "id", cid, "route", c.Route)
 			return -1
 		}
@@ -304,10 +272,20 @@ func (m *Module) handshake(c *router.Ctx) int {
 		return 0
 	}
 	var (
-		key, origin                  []byte
-		conn, upgrade, sub           bool
-		hasKey, hasVersion, hasOrign bool
+		key, origin                   []byte
+		conn, upgrade, sub            bool
+		hasKey, hasVersion, hasOrigin bool
 	)
+	// once marks a header that may come once: a second is answered 400.
+	once := func(seen *bool, name string) bool {
+		if *seen {
+			c.Log().Warn("websocket: " + name + " found multiple times")
+			m.reply(c, 400, "Bad Request", "", true)
+			return false
+		}
+		*seen = true
+		return true
+	}
 	for i := range msg.NumHeaders() {
 		h := msg.Header(i)
 		v := bytes.TrimSpace(h.Value)
@@ -317,18 +295,14 @@ func (m *Module) handshake(c *router.Ctx) int {
 		case "upgrade":
 			upgrade = upgrade || bytes.Contains(bytes.ToLower(v), []byte("websocket"))
 		case "sec-websocket-key":
-			if hasKey {
-				c.Log().Warn("websocket: Sec-WebSocket-Key found multiple times")
-				m.reply(c, 400, "Bad Request", "", true)
+			if !once(&hasKey, "Sec-WebSocket-Key") {
 				return 0
 			}
-			key, hasKey = v, true
+			key = v
 		case "sec-websocket-protocol":
 			sub = sub || bytes.Contains(bytes.ToLower(v), []byte("sip"))
 		case "sec-websocket-version":
-			if hasVersion {
-				c.Log().Warn("websocket: Sec-WebSocket-Version found multiple times")
-				m.reply(c, 400, "Bad Request", "", true)
+			if !once(&hasVersion, "Sec-WebSocket-Version") {
 				return 0
 			}
 			if n, _ := strconv.Atoi(string(v)); n != 13 {
@@ -336,14 +310,11 @@ func (m *Module) handshake(c *router.Ctx) int {
 				m.reply(c, 426, "Upgrade Required", "Sec-WebSocket-Version: 13\r\n", true)
 				return 0
 			}
-			hasVersion = true
 		case "origin":
-			if hasOrign {
-				c.Log().Warn("websocket: Origin found multiple times")
-				m.reply(c, 400, "Bad Request", "", true)
+			if !once(&hasOrigin, "Origin") {
 				return 0
 			}
-			origin, hasOrign = v, true
+			origin = v
 		}
 	}
 	if !conn || !upgrade || !hasKey || !hasVersion || !sub {
@@ -402,7 +373,7 @@ func (m *Module) RPCs(*router.Env) []dispatch.RPC {
 			return nil, dispatch.RPCErrorf(500, "Unknown connection ID")
 		}
 		if err := f(uint64(id)); err != nil {
-			if strings.Contains(err.Error(), "no such") {
+			if errors.Is(err, transport.ErrNoWSConn) {
 				return nil, dispatch.RPCErrorf(500, "Unknown connection ID")
 			}
 			return nil, dispatch.RPCErrorf(500, "%s", err.Error())
