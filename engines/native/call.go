@@ -196,16 +196,20 @@ func (cp *compiler) routeCall(x *cfg.Call) expr {
 		cp.errorf(x.Pos, "unknown route %s: no route[%s] block", name, name)
 		return constExpr(router.Value{})
 	}
-	return func(r *runner, c *router.Ctx) (router.Value, flow) {
-		prev := c.Route
-		c.Route = rt.name
-		rc, f := r.call(c, rt)
-		c.Route = prev
-		if f == stop {
-			return router.IntValue(0), stop
-		}
-		return router.IntValue(int64(rc)), next
+	return func(r *runner, c *router.Ctx) (router.Value, flow) { return r.callRoute(c, rt) }
+}
+
+// callRoute runs route block rt as route(NAME) does: its return code, or
+// 0 and stop when the script ends in it.
+func (r *runner) callRoute(c *router.Ctx, rt *route) (router.Value, flow) {
+	prev := c.Route
+	c.Route = rt.name
+	rc, f := r.call(c, rt)
+	c.Route = prev
+	if f == stop {
+		return router.IntValue(0), stop
 	}
+	return router.IntValue(int64(rc)), next
 }
 
 // constString is the value of an expression of literals joined by '+'
@@ -254,14 +258,7 @@ func (cp *compiler) dynamicRoute(x *cfg.Call) expr {
 			c.Log().Error("route "+strconv.Quote(name)+" not found", "where", pos, "route", c.Route)
 			return router.IntValue(-1), next
 		}
-		prev := c.Route
-		c.Route = rt.name
-		rc, fl := r.call(c, rt)
-		c.Route = prev
-		if fl == stop {
-			return router.IntValue(0), stop
-		}
-		return router.IntValue(int64(rc)), next
+		return r.callRoute(c, rt)
 	}
 }
 
