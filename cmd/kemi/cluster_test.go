@@ -194,17 +194,7 @@ func (p *phone) next(method sip.Method, callID string, timeout time.Duration) (*
 func TestClusterDispatcher(t *testing.T) {
 	url := moduletest.Postgres(t)
 	defines := map[string]string{"WITH_USRLOCDB": "", "USRLOC_DBMODE": "3", "DBURL": strconv.Quote(url), "SIP_DOMAIN": testDomain}
-	ports := []int{freeUDPPort(t), freeUDPPort(t), freeUDPPort(t)}
-	nodes := make([]*child, 3)
-	var list strings.Builder
-	for i, p := range ports {
-		nodes[i] = startChild(t, repoFile("scripts", "proxy", "kamailio.cfg"), defines, p)
-		fmt.Fprintf(&list, "1 sip:127.0.0.1:%d\n", p)
-	}
-	listFile := filepath.Join(t.TempDir(), "dispatcher.list")
-	writeFile(t, listFile, list.String())
-	front := startChild(t, repoFile("scripts", "cluster", "dispatcher.cfg"),
-		map[string]string{"DS_LIST": strconv.Quote(listFile), "DS_PROBE_INTERVAL": "1"}, freeUDPPort(t))
+	nodes, _, front := startCluster(t, defines)
 	ph := newPhone(t)
 	const users = 30
 	for i := range users {
@@ -299,17 +289,7 @@ func TestClusterScaleOut(t *testing.T) {
 	// try to the next node.
 	defines := map[string]string{"WITH_AUTH": "", "AUTH_SECRET": `"cluster-test-secret"`, "WITH_USRLOCDB": "", "USRLOC_DBMODE": "3",
 		"DBURL": strconv.Quote(url), "SIP_DOMAIN": testDomain}
-	ports := []int{freeUDPPort(t), freeUDPPort(t), freeUDPPort(t)}
-	nodes := make([]*child, 3)
-	var list strings.Builder
-	for i, p := range ports {
-		nodes[i] = startChild(t, repoFile("scripts", "proxy", "kamailio.cfg"), defines, p)
-		fmt.Fprintf(&list, "1 sip:127.0.0.1:%d\n", p)
-	}
-	listFile := filepath.Join(dir, "dispatcher.list")
-	writeFile(t, listFile, list.String())
-	front := startChild(t, repoFile("scripts", "cluster", "dispatcher.cfg"),
-		map[string]string{"DS_LIST": strconv.Quote(listFile), "DS_PROBE_INTERVAL": "1"}, freeUDPPort(t))
+	nodes, ports, front := startCluster(t, defines)
 
 	start := time.Now()
 	sipptest.Run(t, sipp, repoFile("scripts", "sipp", "register-contact.xml"), "u1", front.addr, users, 500, "-inf", usersCSV)
@@ -356,4 +336,22 @@ func TestClusterScaleOut(t *testing.T) {
 	if n := moduletest.Rows(t, url, "SELECT COUNT(*) FROM location"); n != users {
 		t.Errorf("%d rows in the location table after the run, want %d: registrations lost", n, users)
 	}
+}
+
+// startCluster starts three kemi nodes on the reference proxy with
+// defines and the dispatcher node in front of them (probing every second).
+func startCluster(t *testing.T, defines map[string]string) (nodes []*child, ports []int, front *child) {
+	t.Helper()
+	var list strings.Builder
+	for range 3 {
+		p := freeUDPPort(t)
+		ports = append(ports, p)
+		nodes = append(nodes, startChild(t, repoFile("scripts", "proxy", "kamailio.cfg"), defines, p))
+		fmt.Fprintf(&list, "1 sip:127.0.0.1:%d\n", p)
+	}
+	listFile := filepath.Join(t.TempDir(), "dispatcher.list")
+	writeFile(t, listFile, list.String())
+	front = startChild(t, repoFile("scripts", "cluster", "dispatcher.cfg"),
+		map[string]string{"DS_LIST": strconv.Quote(listFile), "DS_PROBE_INTERVAL": "1"}, freeUDPPort(t))
+	return nodes, ports, front
 }
