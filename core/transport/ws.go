@@ -98,10 +98,10 @@ func (p *Packet) IsWS() bool {
 }
 
 // UpgradeWS turns the stream p came on (TCP or TLS) into a WebSocket
-// connection (WS or WSS) once its upgrade was answered with a 101: what
-// is sent to it from then on is framed, what it carries is read as frames
-// after the message being handled.
-func (p *Packet) UpgradeWS() error {
+// connection (WS or WSS) and sends reply, the upgrade's 101, unframed:
+// what is sent to it from then on is framed, what it carries is read as
+// frames after the message being handled.
+func (p *Packet) UpgradeWS(reply []byte) error {
 	tc := p.conn
 	if tc == nil || tc.closed.Load() {
 		return errors.New("not on an open TCP or TLS connection")
@@ -135,10 +135,17 @@ func (p *Packet) UpgradeWS() error {
 	}
 	s.wsConns[tc.id] = tc
 	s.mu.Unlock()
-	s.WS.Handshakes.Add(1)
 	if n := s.WS.Conns.Add(1); n > s.WS.MaxConns.Load() {
 		s.WS.MaxConns.Store(n) // a race between two upgrades at most loses a peak of one
 	}
+	// The 101 goes as it is, after the connection is listed (as Kamailio
+	// adds it before its reply): a client that has it finds the
+	// connection in ws.dump. One that cannot be sent ends the stream.
+	if err := tc.writeRaw(reply, false); err != nil {
+		tc.closeAfterWrite()
+		return err
+	}
+	s.WS.Handshakes.Add(1)
 	return nil
 }
 

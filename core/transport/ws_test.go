@@ -24,8 +24,7 @@ type wsHandler struct {
 
 func (h *wsHandler) Handle(p *Packet) {
 	if bytes.HasPrefix(p.Buf, []byte("GET ")) {
-		h.s.Reply(p, p.Src, []byte("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: upgrade\r\nContent-Length: 0\r\n\r\n"))
-		if err := p.UpgradeWS(); err != nil {
+		if err := p.UpgradeWS([]byte("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: upgrade\r\nContent-Length: 0\r\n\r\n")); err != nil {
 			panic(err)
 		}
 		return

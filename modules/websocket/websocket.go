@@ -264,7 +264,7 @@ func (m *Module) handshake(c *router.Ctx) int {
 	}
 	if !m.enabled.Load() {
 		c.Log().Info("websocket: disabled: bouncing handshake")
-		m.reply(c, 503, "Service Unavailable", "", true)
+		m.refuse(c, 503, "Service Unavailable", "")
 		return 0
 	}
 	if c.Pkt.Proto != sip.TransportTCP && c.Pkt.Proto != sip.TransportTLS {
@@ -280,7 +280,7 @@ func (m *Module) handshake(c *router.Ctx) int {
 	once := func(seen *bool, name string) bool {
 		if *seen {
 			c.Log().Warn("websocket: " + name + " found multiple times")
-			m.reply(c, 400, "Bad Request", "", true)
+			m.refuse(c, 400, "Bad Request", "")
 			return false
 		}
 		*seen = true
@@ -307,7 +307,7 @@ func (m *Module) handshake(c *router.Ctx) int {
 			}
 			if n, _ := strconv.Atoi(string(v)); n != 13 {
 				c.Log().Warn("websocket: unsupported protocol version " + string(v))
-				m.reply(c, 426, "Upgrade Required", "Sec-WebSocket-Version: 13\r\n", true)
+				m.refuse(c, 426, "Upgrade Required", "Sec-WebSocket-Version: 13\r\n")
 				return 0
 			}
 		case "origin":
@@ -319,7 +319,7 @@ func (m *Module) handshake(c *router.Ctx) int {
 	}
 	if !conn || !upgrade || !hasKey || !hasVersion || !sub {
 		c.Log().Warn("websocket: required headers not present")
-		m.reply(c, 400, "Bad Request", "Sec-WebSocket-Protocol: sip\r\nSec-WebSocket-Version: 13\r\n", true)
+		m.refuse(c, 400, "Bad Request", "Sec-WebSocket-Protocol: sip\r\nSec-WebSocket-Version: 13\r\n")
 		return 0
 	}
 	sum := sha1.Sum(append(append([]byte(nil), key...), wsGUID...))
@@ -332,34 +332,25 @@ func (m *Module) handshake(c *router.Ctx) int {
 	}
 	hdrs.WriteString("Sec-WebSocket-Protocol: sip\r\nUpgrade: websocket\r\nConnection: upgrade\r\nSec-WebSocket-Accept: " +
 		base64.StdEncoding.EncodeToString(sum[:]) + "\r\n")
-	if !m.reply(c, 101, "Switching Protocols", hdrs.String(), false) {
-		return 0
-	}
-	if err := c.Pkt.UpgradeWS(); err != nil {
-		c.Log().Error("websocket: " + err.Error())
+	xhttp.Answered(c)
+	if err := c.Pkt.UpgradeWS(xhttp.BuildReply(c, 101, "Switching Protocols", hdrs.String(), "")); err != nil {
+		c.Log().Error("websocket: the upgrade: " + err.Error())
 		return 0
 	}
 	return 1
 }
 
-// reply answers the HTTP request as Kamailio's sl does for one
-// (xhttp.BuildReply) with hdrs and no body; closeAfter closes the stream
-// once it is written.
-func (m *Module) reply(c *router.Ctx, code int, reason, hdrs string, closeAfter bool) bool {
-	tr := c.Env().Transport
-	if tr == nil {
-		return false
-	}
+// refuse answers the upgrade as Kamailio's sl answers an HTTP request
+// (xhttp.BuildReply) with hdrs and no body, and closes the stream once the
+// answer is written.
+func (m *Module) refuse(c *router.Ctx, code int, reason, hdrs string) {
 	xhttp.Answered(c)
-	if err := tr.Reply(c.Pkt, c.Src(), xhttp.BuildReply(c, code, reason, hdrs, "")); err != nil {
-		c.Log().Error("websocket: sending the reply: " + err.Error())
-		c.Pkt.CloseStream()
-		return false
+	if tr := c.Env().Transport; tr != nil {
+		if err := tr.Reply(c.Pkt, c.Src(), xhttp.BuildReply(c, code, reason, hdrs, "")); err != nil {
+			c.Log().Error("websocket: sending the reply: " + err.Error())
+		}
 	}
-	if closeAfter {
-		c.Pkt.CloseStream()
-	}
-	return true
+	c.Pkt.CloseStream()
 }
 
 // RPCs are Kamailio's ws.* commands.
