@@ -43,6 +43,7 @@ const (
 	SQLite   Driver = "sqlite"
 	Postgres Driver = "postgres"
 	MySQL    Driver = "mysql" // and MariaDB
+	Redis    Driver = "redis" // Kamailio's db_redis layout (redis.go)
 )
 
 // URL is a parsed db_url.
@@ -61,6 +62,7 @@ type URL struct {
 //	postgres://user:pass@host[:port]/dbname
 //	postgresql://...                         (accepted as postgres)
 //	mysql://user:pass@host[:port]/dbname     (MySQL or MariaDB, over TCP)
+//	redis://[user[:pass]@]host[:port]/N      (Redis database N, as db_redis keeps tables)
 func ParseURL(s string) (URL, error) {
 	u := URL{Raw: s}
 	scheme, rest, ok := strings.Cut(s, "://")
@@ -117,10 +119,16 @@ func ParseURL(s string) (URL, error) {
 		c.Params = map[string]string{"sql_mode": "CONCAT(@@sql_mode, ',ANSI_QUOTES')"}
 		u.Driver = MySQL
 		u.DSN = c.FormatDSN()
+	case "redis":
+		dsn, err := redisDSN(s, rest)
+		if err != nil {
+			return u, err
+		}
+		u.Driver, u.DSN = Redis, dsn
 	case "text":
 		return u, fmt.Errorf("db_url %q: db_text is not built in; use sqlite:// (one file, nothing to install)", s)
 	default:
-		return u, fmt.Errorf("db_url %q: unknown database %q (sqlite, postgres, mysql)", s, scheme)
+		return u, fmt.Errorf("db_url %q: unknown database %q (sqlite, postgres, mysql, redis)", s, scheme)
 	}
 	return u, nil
 }
@@ -191,6 +199,13 @@ func Open(rawURL string) (*DB, error) {
 		d.read.SetMaxOpenConns(16)
 		d.read.SetMaxIdleConns(16)
 		d.write = d.read
+	case Redis:
+		if d.read, err = sql.Open(redisDriverName, u.DSN); err != nil {
+			return nil, err
+		}
+		d.read.SetMaxOpenConns(16)
+		d.read.SetMaxIdleConns(16)
+		d.write = d.read
 	}
 	d.read.SetConnMaxIdleTime(5 * time.Minute)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -210,7 +225,7 @@ func (u URL) redacted() string {
 		if pu, err := url.Parse(u.DSN); err == nil {
 			return pu.Redacted()
 		}
-	case MySQL:
+	case MySQL, Redis:
 		if pu, err := url.Parse(u.Raw); err == nil {
 			return pu.Redacted()
 		}

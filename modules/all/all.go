@@ -14,6 +14,7 @@ import (
 	_ "github.com/kemi-sip/kemi/modules/counters"
 	_ "github.com/kemi-sip/kemi/modules/db_mysql"
 	_ "github.com/kemi-sip/kemi/modules/db_postgres"
+	_ "github.com/kemi-sip/kemi/modules/db_redis"
 	_ "github.com/kemi-sip/kemi/modules/db_sqlite"
 	_ "github.com/kemi-sip/kemi/modules/debugger"
 	_ "github.com/kemi-sip/kemi/modules/dialog"

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kemi-sip/kemi/core/redis"
 	"github.com/kemi-sip/kemi/core/router"
 	"github.com/kemi-sip/kemi/dispatch"
 )
@@ -22,7 +23,7 @@ type server struct {
 	db                        int
 
 	mu       sync.Mutex
-	idle     []*conn
+	idle     []*redis.Conn
 	errs     int       // consecutive errors, toward allowed_timeouts
 	disabled time.Time // commands fail with -2 until then
 }
@@ -37,7 +38,7 @@ type Module struct {
 	allowedTimeouts       int
 	flushOnReconnect      bool
 	mu                    sync.Mutex
-	replies               map[*router.Worker]map[string]*reply
+	replies               map[*router.Worker]map[string]*redis.Reply
 	pipes                 map[*router.Worker]map[string][]pipedCmd
 	cluster, dynamicNodes int
 }
@@ -69,7 +70,7 @@ func init() {
 			p("allow_dynamic_nodes", i, "0", "accepted, no effect"),
 		},
 		New: func() dispatch.Module {
-			return &Module{servers: map[string]*server{}, replies: map[*router.Worker]map[string]*reply{},
+			return &Module{servers: map[string]*server{}, replies: map[*router.Worker]map[string]*redis.Reply{},
 				pipes: map[*router.Worker]map[string][]pipedCmd{}}
 		},
 	})
@@ -142,7 +143,7 @@ func (m *Module) Stop() {
 	for _, s := range m.servers {
 		s.mu.Lock()
 		for _, c := range s.idle {
-			c.close()
+			c.Close()
 		}
 		s.idle = nil
 		s.mu.Unlock()
@@ -150,27 +151,27 @@ func (m *Module) Stop() {
 }
 
 // connect dials s, authenticates and selects its database.
-func (m *Module) connect(s *server, reconnect bool) (*conn, error) {
-	c, err := dial(s.network, s.addr, m.connectTO, m.cmdTO)
+func (m *Module) connect(s *server, reconnect bool) (*redis.Conn, error) {
+	c, err := redis.Dial(s.network, s.addr, m.connectTO, m.cmdTO)
 	if err != nil {
 		return nil, err
 	}
 	setup := func(args ...string) error {
-		r, err := c.do(args...)
-		if err == nil && r.typ == replyError {
-			err = fmt.Errorf("%s: %s", args[0], r.str)
+		r, err := c.Do(args...)
+		if err == nil && r.Type == redis.Error {
+			err = fmt.Errorf("%s: %s", args[0], r.Str)
 		}
 		return err
 	}
 	if s.pass != "" {
 		if err := setup("AUTH", s.pass); err != nil {
-			c.close()
+			c.Close()
 			return nil, err
 		}
 	}
 	if s.db != 0 {
 		if err := setup("SELECT", strconv.Itoa(s.db)); err != nil {
-			c.close()
+			c.Close()
 			return nil, err
 		}
 	}
@@ -181,7 +182,7 @@ func (m *Module) connect(s *server, reconnect bool) (*conn, error) {
 }
 
 // get is an idle connection to s, or a new one.
-func (m *Module) get(s *server) (*conn, error) {
+func (m *Module) get(s *server) (*redis.Conn, error) {
 	s.mu.Lock()
 	if n := len(s.idle); n > 0 {
 		c := s.idle[n-1]
@@ -193,7 +194,7 @@ func (m *Module) get(s *server) (*conn, error) {
 	return m.connect(s, true)
 }
 
-func (m *Module) put(s *server, c *conn) {
+func (m *Module) put(s *server, c *redis.Conn) {
 	s.mu.Lock()
 	s.idle = append(s.idle, c)
 	s.mu.Unlock()
@@ -202,7 +203,7 @@ func (m *Module) put(s *server, c *conn) {
 // exchange sends cmds to s and reads a reply to each: on a connection
 // that fails, once more on a new one (Kamailio reconnects and tries
 // again). -2 while s is disabled.
-func (m *Module) exchange(s *server, cmds [][]string) ([]*reply, int) {
+func (m *Module) exchange(s *server, cmds [][]string) ([]*redis.Reply, int) {
 	s.mu.Lock()
 	if !s.disabled.IsZero() && time.Now().Before(s.disabled) {
 		s.mu.Unlock()
@@ -214,13 +215,13 @@ func (m *Module) exchange(s *server, cmds [][]string) ([]*reply, int) {
 		if err != nil {
 			continue
 		}
-		out, err := func() ([]*reply, error) {
-			if err := c.send(cmds...); err != nil {
+		out, err := func() ([]*redis.Reply, error) {
+			if err := c.Send(cmds...); err != nil {
 				return nil, err
 			}
-			out := make([]*reply, len(cmds))
+			out := make([]*redis.Reply, len(cmds))
 			for i := range cmds {
-				r, err := c.read()
+				r, err := c.Read()
 				if err != nil {
 					return nil, err
 				}
@@ -229,7 +230,7 @@ func (m *Module) exchange(s *server, cmds [][]string) ([]*reply, int) {
 			return out, nil
 		}()
 		if err != nil {
-			c.close()
+			c.Close()
 			continue
 		}
 		m.put(s, c)
@@ -248,18 +249,18 @@ func (m *Module) exchange(s *server, cmds [][]string) ([]*reply, int) {
 }
 
 // keep stores the reply name of c's worker.
-func (m *Module) keep(c *router.Ctx, name string, r *reply) {
+func (m *Module) keep(c *router.Ctx, name string, r *redis.Reply) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	rs := m.replies[c.W]
 	if rs == nil {
-		rs = map[string]*reply{}
+		rs = map[string]*redis.Reply{}
 		m.replies[c.W] = rs
 	}
 	rs[name] = r
 }
 
-func (m *Module) replyOf(c *router.Ctx, name string) *reply {
+func (m *Module) replyOf(c *router.Ctx, name string) *redis.Reply {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.replies[c.W][name]
@@ -297,8 +298,8 @@ func (m *Module) cmd(c *router.Ctx, srv, command, res string, params ...string) 
 		return rc
 	}
 	m.keep(c, res, out[0])
-	if out[0].typ == replyError {
-		c.Log().Error("ndb_redis: Redis error: "+out[0].str, "route", c.Route)
+	if out[0].Type == redis.Error {
+		c.Log().Error("ndb_redis: Redis error: "+out[0].Str, "route", c.Route)
 		return -1
 	}
 	return 0
@@ -487,63 +488,63 @@ func getRedisPV(c *router.Ctx, pv *router.PV) router.Value {
 	}
 	for _, st := range d.steps[:len(d.steps)-1] {
 		i, ok := st.index(c)
-		if !ok || i < 0 || i >= len(r.elements) {
+		if !ok || i < 0 || i >= len(r.Elements) {
 			return router.Value{}
 		}
-		r = r.elements[i]
+		r = r.Elements[i]
 	}
 	st := d.steps[len(d.steps)-1]
 	pos, ok := st.index(c)
 	if !ok {
 		return router.Value{}
 	}
-	scalar := func(r *reply) router.Value {
-		switch r.typ {
-		case replyString:
-			return router.StrValue(r.str)
-		case replyInteger:
-			return router.IntValue(int64(int32(r.integer)))
+	scalar := func(r *redis.Reply) router.Value {
+		switch r.Type {
+		case redis.String:
+			return router.StrValue(r.Str)
+		case redis.Integer:
+			return router.IntValue(int64(int32(r.Integer)))
 		}
 		return router.Value{}
 	}
 	switch st.key {
 	case "value":
-		switch r.typ {
-		case replyString, replyInteger:
+		switch r.Type {
+		case redis.String, redis.Integer:
 			if pos != -1 {
 				return router.Value{}
 			}
 			return scalar(r)
-		case replyArray:
-			if pos < 0 || pos >= len(r.elements) {
+		case redis.Array:
+			if pos < 0 || pos >= len(r.Elements) {
 				return router.Value{}
 			}
-			return scalar(r.elements[pos])
+			return scalar(r.Elements[pos])
 		}
 		return router.Value{}
 	case "info":
-		if r.typ == replyString || r.typ == replyStatus || r.typ == replyError {
-			return router.StrValue(r.str)
+		if r.Type == redis.String || r.Type == redis.Status || r.Type == redis.Error {
+			return router.StrValue(r.Str)
 		}
 		return router.Value{}
 	case "size":
-		if r.typ == replyArray {
-			return router.IntValue(int64(len(r.elements)))
+		if r.Type == redis.Array {
+			return router.IntValue(int64(len(r.Elements)))
 		}
 		return router.Value{}
 	}
 	// type
 	if pos == -1 {
-		return router.IntValue(int64(r.typ))
+		return router.IntValue(int64(r.Type))
 	}
-	if r.typ != replyArray || pos < 0 || pos >= len(r.elements) {
+	if r.Type != redis.Array || pos < 0 || pos >= len(r.Elements) {
 		return router.Value{}
 	}
-	return router.IntValue(int64(r.elements[pos].typ))
+	return router.IntValue(int64(r.Elements[pos].Type))
 }
 
-var redisdNames = map[string]int{"rpl_str": replyString, "rpl_arr": replyArray, "rpl_int": replyInteger,
-	"rpl_nil": replyNil, "rpl_sts": replyStatus, "rpl_err": replyError}
+var redisdNames = map[string]int{"rpl_str": redis.String, "rpl_arr": redis.Array, "rpl_int": redis.Integer,
+	"rpl_nil": redis.Nil, "rpl_sts": redis.Status, "rpl_err": redis.Error}
 
 func parseRedisdPV(pv *router.PV) error {
 	if _, ok := redisdNames[pv.Arg]; !ok {
@@ -572,25 +573,25 @@ func (m *Module) Command(srv string, args ...string) ([]string, error) {
 		return nil, fmt.Errorf("ndb_redis: server %q: %s failed", srv, args[0])
 	}
 	r := out[0]
-	switch r.typ {
-	case replyError:
-		return nil, fmt.Errorf("ndb_redis: server %q: %s: %s", srv, args[0], r.str)
-	case replyArray:
-		vals := make([]string, 0, len(r.elements))
-		for _, e := range r.elements {
-			if e.typ == replyInteger {
-				vals = append(vals, strconv.FormatInt(e.integer, 10))
+	switch r.Type {
+	case redis.Error:
+		return nil, fmt.Errorf("ndb_redis: server %q: %s: %s", srv, args[0], r.Str)
+	case redis.Array:
+		vals := make([]string, 0, len(r.Elements))
+		for _, e := range r.Elements {
+			if e.Type == redis.Integer {
+				vals = append(vals, strconv.FormatInt(e.Integer, 10))
 			} else {
-				vals = append(vals, e.str)
+				vals = append(vals, e.Str)
 			}
 		}
 		return vals, nil
-	case replyInteger:
-		return []string{strconv.FormatInt(r.integer, 10)}, nil
-	case replyNil:
+	case redis.Integer:
+		return []string{strconv.FormatInt(r.Integer, 10)}, nil
+	case redis.Nil:
 		return nil, nil
 	}
-	return []string{r.str}, nil
+	return []string{r.Str}, nil
 }
 
 // HasServer reports a server of that name.
