@@ -1,7 +1,9 @@
 package dialog
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"database/sql"
 	"fmt"
 	"net"
@@ -102,22 +104,12 @@ func (m *Module) write(d *dialog) error {
 	cl, ce := d.legs[caller], d.legs[callee]
 	if _, err := m.db.Exec(ctx, q, d.hEntry, d.hID, d.callID, d.fromURI, cl.tag, d.toURI, ce.tag, cl.cseq, ce.cseq,
 		strings.Join(cl.routeSet, ","), strings.Join(ce.routeSet, ","), cl.contact, ce.contact, sockName(cl.sock), sockName(ce.sock),
-		d.state, d.startTS, timeout, d.sflags, d.iflags, d.toroute, d.reqURI, ""); err != nil {
+		d.state, d.startTS, timeout, d.sflags, d.iflags, d.toroute, d.reqURI, profilesJSON(d)); err != nil {
 		return err
 	}
 	for _, x := range d.vars {
 		if _, err := m.db.Exec(ctx, "INSERT INTO "+m.conf.varsTable+" (hash_entry, hash_id, dialog_key, dialog_value) VALUES (?, ?, ?, ?)",
 			d.hEntry, d.hID, x.k, x.v); err != nil {
-			return err
-		}
-	}
-	// Profiles: Kamailio keeps them in the xdata column of newer
-	// versions; 5.6 writes them as the "_dlgprofiles" variable? No: as
-	// dialog variables they are not. kemi writes them as variables with a
-	// "profile:" prefix so that a restart keeps the counts.
-	for _, l := range d.profiles {
-		if _, err := m.db.Exec(ctx, "INSERT INTO "+m.conf.varsTable+" (hash_entry, hash_id, dialog_key, dialog_value) VALUES (?, ?, ?, ?)",
-			d.hEntry, d.hID, "profile:"+l.profile, l.value); err != nil {
 			return err
 		}
 	}
@@ -144,7 +136,7 @@ func (m *Module) remove(d *dialog) error {
 func (m *Module) loadDB(callID string) error {
 	ctx := context.Background()
 	q := "SELECT hash_entry, hash_id, callid, from_uri, from_tag, to_uri, to_tag, caller_cseq, callee_cseq, caller_route_set, " +
-		"callee_route_set, caller_contact, callee_contact, caller_sock, callee_sock, state, start_time, timeout, sflags, iflags, req_uri FROM " + m.conf.table
+		"callee_route_set, caller_contact, callee_contact, caller_sock, callee_sock, state, start_time, timeout, sflags, iflags, req_uri, xdata FROM " + m.conf.table
 	var args []any
 	if callID != "" {
 		q += " WHERE callid = ?"
@@ -155,11 +147,13 @@ func (m *Module) loadDB(callID string) error {
 		return fmt.Errorf("dialog: %s: %w", m.conf.table, err)
 	}
 	var loaded []*dialog
+	xdata := map[*dialog]string{}
 	for rows.Next() {
 		var he, hi, st, start, timeout, sflags, iflags sql.NullInt64
 		var s [13]sql.NullString
+		var x sql.NullString
 		if err := rows.Scan(&he, &hi, &s[0], &s[1], &s[2], &s[3], &s[4], &s[5], &s[6], &s[7], &s[8], &s[9], &s[10], &s[11], &s[12],
-			&st, &start, &timeout, &sflags, &iflags, new(sql.NullString)); err != nil {
+			&st, &start, &timeout, &sflags, &iflags, new(sql.NullString), &x); err != nil {
 			rows.Close()
 			return fmt.Errorf("dialog: %s: %w", m.conf.table, err)
 		}
@@ -178,6 +172,7 @@ func (m *Module) loadDB(callID string) error {
 		d.legs[caller] = leg{tag: s[2].String, cseq: s[5].String, routeSet: split(s[7].String), contact: s[9].String, sock: m.env.Socket(s[11].String)}
 		d.legs[callee] = leg{tag: s[4].String, cseq: s[6].String, routeSet: split(s[8].String), contact: s[10].String, sock: m.env.Socket(s[12].String)}
 		loaded = append(loaded, d)
+		xdata[d] = x.String
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
@@ -192,6 +187,9 @@ func (m *Module) loadDB(callID string) error {
 		if err := m.loadVars(d); err != nil {
 			return err
 		}
+		if err := m.loadProfiles(d, xdata[d]); err != nil {
+			m.log.Error(fmt.Sprintf("dialog: dialog %d:%d: xdata: %v", d.hEntry, d.hID, err))
+		}
 		m.byKey[d.key()] = d
 		if int(d.hEntry) < len(m.nextID) && m.nextID[d.hEntry] < d.hID {
 			m.nextID[d.hEntry] = d.hID
@@ -200,6 +198,56 @@ func (m *Module) loadDB(callID string) error {
 		// timer's next run (its BYEs sent when asked).
 		if (d.state == stateConfirmed || d.state == stateConfirmedNA) && m.conf.enableStats {
 			m.stats.active++
+		}
+	}
+	return nil
+}
+
+// xprofile is a profile link in the xdata column, Kamailio's JSON
+// (dlg_profiles_to_json): the newest link first, "value" only for a
+// profile with values.
+type xprofile struct {
+	Name  string `json:"name"`
+	Value string `json:"value,omitempty"`
+	PUID  string `json:"puid,omitempty"`
+}
+
+// profilesJSON is the xdata of a dialog: {"profiles":[...]}, or NULL for
+// a dialog in no profile, as Kamailio writes it.
+func profilesJSON(d *dialog) any {
+	if len(d.profiles) == 0 {
+		return nil
+	}
+	var x struct {
+		Profiles []xprofile `json:"profiles"`
+	}
+	for i := len(d.profiles) - 1; i >= 0; i-- {
+		l := d.profiles[i]
+		x.Profiles = append(x.Profiles, xprofile{l.profile, l.value, l.puid})
+	}
+	var b bytes.Buffer
+	e := json.NewEncoder(&b)
+	e.SetEscapeHTML(false) // as srjson prints
+	e.Encode(x)
+	return strings.TrimSuffix(b.String(), "\n")
+}
+
+// loadProfiles links a dialog read back to the profiles its xdata names
+// (those still defined); the lock is held.
+func (m *Module) loadProfiles(d *dialog, xdata string) error {
+	if xdata == "" {
+		return nil
+	}
+	var x struct {
+		Profiles []xprofile `json:"profiles"`
+	}
+	if err := json.Unmarshal([]byte(xdata), &x); err != nil {
+		return err
+	}
+	for i := len(x.Profiles) - 1; i >= 0; i-- {
+		p := x.Profiles[i]
+		if m.prof[p.Name] != nil {
+			m.linkProfile(d, link{p.Name, p.Value, p.PUID})
 		}
 	}
 	return nil
@@ -245,7 +293,7 @@ func (m *Module) loadVars(d *dialog) error {
 		}
 		if name, ok := strings.CutPrefix(k.String, "profile:"); ok {
 			if m.prof[name] != nil {
-				m.linkProfile(d, link{name, v.String})
+				m.linkProfile(d, link{profile: name, value: v.String}) // rows of a kemi before xdata
 			}
 			continue
 		}

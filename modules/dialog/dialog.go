@@ -79,7 +79,9 @@ type dialog struct {
 
 type kv struct{ k, v string }
 
-type link struct{ profile, value string }
+// link is a dialog's membership of a profile; puid names it as
+// Kamailio's sruid does ("dlgp-..."), kept in the xdata column.
+type link struct{ profile, value, puid string }
 
 func (d *dialog) key() string {
 	return strconv.FormatUint(uint64(d.hEntry), 10) + ":" + strconv.FormatUint(uint64(d.hID), 10)
@@ -103,6 +105,7 @@ type Module struct {
 	db     *db.DB
 	timer  *ticker.Ticker
 	mu     sync.Mutex
+	puids  uint32 // profile links made, for their uids
 	byKey  map[string]*dialog
 	nextID []uint32
 	prof   map[string]*profile

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -36,13 +37,25 @@ func start(t *testing.T, cfg string, port int) *proxy.Proxy {
 }
 
 // TestPersistence: with db_mode 1 a confirmed dialog is in the dialog
-// and dialog_vars tables; kemi restarted finds it again (state, tags,
-// variable, profiles), and its BYE ends it and removes the rows.
+// and dialog_vars tables (its profiles in xdata, as Kamailio writes them);
+// kemi restarted finds it again (state, tags, variable, profiles), and its
+// BYE ends it and removes the rows. On SQLite and on Redis (db_redis).
 func TestPersistence(t *testing.T) {
-	url := moduletest.SQLite(t)
+	redisPort := kamailiotest.RedisServer(t)
+	for _, tc := range []struct{ name, url, extra string }{
+		{"sqlite", moduletest.SQLite(t), ""},
+		{"redis", fmt.Sprintf("redis://127.0.0.1:%d/4", redisPort), `loadmodule "db_redis.so"
+modparam("db_redis", "keys", "dialog=entry:hash_entry,hash_id&cid:callid")
+modparam("db_redis", "keys", "dialog_vars=entry:hash_entry,hash_id,dialog_key&dialog:hash_entry,hash_id")`},
+	} {
+		t.Run(tc.name, func(t *testing.T) { testPersistence(t, tc.url, tc.extra) })
+	}
+}
+
+func testPersistence(t *testing.T, url, extra string) {
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "kemi.cfg")
-	conf := strings.Replace(fmt.Sprintf(diffCfg, ""), `modparam("dialog", "profiles_no_value", "calls")`,
+	conf := strings.Replace(fmt.Sprintf(diffCfg, extra), `modparam("dialog", "profiles_no_value", "calls")`,
 		`modparam("dialog", "profiles_no_value", "calls")`+"\n"+`modparam("dialog", "db_url", "`+url+`")`+"\n"+`modparam("dialog", "db_mode", 1)`, 1)
 	os.WriteFile(cfg, []byte(conf), 0o644)
 	port := kamailiotest.FreePort(t)
@@ -61,8 +74,13 @@ func TestPersistence(t *testing.T) {
 		d.QueryRow(context.Background(), "SELECT count(*) FROM "+table).Scan(&n)
 		return n
 	}
-	if n, v := count("dialog"), count("dialog_vars"); n != 1 || v != 3 { // the variable and the two profiles
+	if n, v := count("dialog"), count("dialog_vars"); n != 1 || v != 1 { // the variable; the two profiles are in xdata
 		t.Errorf("rows after the call: dialog %d, dialog_vars %d", n, v)
+	}
+	var xdata string
+	d.QueryRow(context.Background(), "SELECT xdata FROM dialog").Scan(&xdata)
+	if !regexp.MustCompile(`^\{"profiles":\[\{"name":"caller","value":"alice","puid":"dlgp-[0-9a-f]+-[0-9a-f]+-[0-9a-f]+"\},\{"name":"calls","puid":"dlgp-[^"]+"\}\]\}$`).MatchString(xdata) {
+		t.Errorf("xdata %q", xdata)
 	}
 	p = start(t, cfg, port)
 	defer p.Stop()

@@ -2,6 +2,7 @@ package dialog
 
 import (
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -11,11 +12,18 @@ import (
 	"github.com/kemi-sip/kemi/dispatch"
 )
 
+// puidStart is the time in the profile links' uids, as Kamailio's sruid.
+var puidStart = time.Now().Unix()
+
 // linkProfile adds a dialog to a profile; the lock is held.
 func (m *Module) linkProfile(d *dialog, l link) {
 	p := m.prof[l.profile]
 	if p == nil {
 		return
+	}
+	if l.puid == "" {
+		m.puids++
+		l.puid = fmt.Sprintf("dlgp-%x-%x-%x", puidStart, os.Getpid(), m.puids)
 	}
 	d.profiles = append(d.profiles, l)
 	if d.active() {
@@ -51,7 +59,7 @@ func (m *Module) setProfile(c *router.Ctx, name, value string) int {
 		return -1
 	}
 	if d := m.current(c); d != nil {
-		m.linkProfile(d, link{name, v})
+		m.linkProfile(d, link{profile: name, value: v})
 		m.store(d)
 		return 1
 	}
@@ -60,7 +68,7 @@ func (m *Module) setProfile(c *router.Ctx, name, value string) int {
 		return -1
 	}
 	st := state.Of(c)
-	st.profiles = append(st.profiles, link{name, v})
+	st.profiles = append(st.profiles, link{profile: name, value: v})
 	return 1
 }
 

@@ -3,10 +3,14 @@ package dialog_test
 import (
 	"fmt"
 	"net/netip"
+	"regexp"
+	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/kemi-sip/kemi/core/redis"
 	"github.com/kemi-sip/kemi/engines/enginetest/kamailiotest"
 	_ "github.com/kemi-sip/kemi/modules/all"
 )
@@ -221,4 +225,109 @@ func TestKamailioDifferential(t *testing.T) {
 	compare("timeout", kc.timeoutByes(), ec.timeoutByes())
 	time.Sleep(200 * time.Millisecond)
 	compare("after the timeout", []string{kc.query()}, []string{ec.query()})
+}
+
+// redisDump is every key of Redis database n with its hash's fields or
+// set's members, as lines, with what differs by server or by run (the
+// dialog's hash entry and id, the addresses and ports, times, profile
+// uids) replaced by names.
+func redisDump(t *testing.T, c *redis.Conn, n int, call *call, pairAddr netip.AddrPort) []string {
+	t.Helper()
+	if _, err := c.Do("SELECT", strconv.Itoa(n)); err != nil {
+		t.Fatal(err)
+	}
+	keys, err := c.Do("KEYS", "*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var he, hi string
+	var out []string
+	for _, k := range keys.Elements {
+		if strings.HasPrefix(k.Str, "dialog:entry::") {
+			he, hi, _ = strings.Cut(strings.TrimPrefix(k.Str, "dialog:entry::"), ":")
+		}
+	}
+	norm := strings.NewReplacer(call.callID, "CALLID", call.caller.Addr(), "CALLER", call.callee.Addr(), "CALLEE", pairAddr.String(), "PROXY",
+		"::"+he+":"+hi, "::HE:HI", "="+he+" ", "=HE ", "="+hi+" ", "=HI ")
+	puid := regexp.MustCompile(`"puid":"[^"]*"`)
+	times := regexp.MustCompile(`(start_time|timeout)=[0-9]+`)
+	for _, k := range keys.Elements {
+		typ, _ := c.Do("TYPE", k.Str)
+		cmd := "SMEMBERS"
+		if typ.Str == "hash" {
+			cmd = "HGETALL"
+		}
+		r, _ := c.Do(cmd, k.Str)
+		var parts []string
+		for i := 0; i < len(r.Elements); i++ {
+			if typ.Str == "hash" {
+				parts = append(parts, r.Elements[i].Str+"="+r.Elements[i+1].Str)
+				i++
+			} else {
+				parts = append(parts, r.Elements[i].Str)
+			}
+		}
+		sort.Strings(parts)
+		line := norm.Replace(k.Str + " " + typ.Str + ": " + strings.Join(parts, " ") + " ")
+		line = times.ReplaceAllString(puid.ReplaceAllString(line, `"puid":"PUID"`), "$1=T")
+		out = append(out, strings.TrimSpace(line))
+	}
+	sort.Strings(out)
+	return out
+}
+
+// TestKamailioRedis: dialog with db_mode 1 on Redis through db_redis, the
+// keys of db_redis's documentation: while a call is up Kamailio 5.6 and
+// kemi keep the same keys, fields and values in Redis (each in a database
+// of its own; what differs by run is named), and after its BYE the same
+// nothing.
+func TestKamailioRedis(t *testing.T) {
+	port := kamailiotest.RedisServer(t)
+	cfg := func(listen string) string {
+		n := 1 // Kamailio's database; kemi's is 2
+		if listen == "" {
+			n = 2
+		}
+		c := strings.Replace(fmt.Sprintf(diffCfg, listen), `loadmodule "dialog.so"`, `loadmodule "db_redis.so"`+"\n"+`loadmodule "dialog.so"`, 1)
+		return strings.Replace(c, `modparam("dialog", "profiles_no_value", "calls")`, fmt.Sprintf(`modparam("dialog", "profiles_no_value", "calls")
+modparam("db_redis", "schema_path", "/usr/share/kamailio/db_redis/kamailio")
+modparam("db_redis", "keys", "version=entry:table_name")
+modparam("db_redis", "keys", "dialog=entry:hash_entry,hash_id&cid:callid")
+modparam("db_redis", "keys", "dialog_vars=entry:hash_entry,hash_id,dialog_key&dialog:hash_entry,hash_id")
+modparam("dialog", "db_url", "redis://127.0.0.1:%d/%d")
+modparam("dialog", "db_mode", 1)`, port, n), 1)
+	}
+	pair := kamailiotest.StartPair(t, cfg)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("Kamailio's log:\n%s", pair.KamailioLog())
+			t.Logf("kemi's log:\n%s", pair.Logs.String())
+		}
+	})
+	c, err := redis.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	kc, ec := newCall(t, pair.Kamailio, "", "200 OK"), newCall(t, pair.Kemi, "", "200 OK")
+	time.Sleep(200 * time.Millisecond)
+	k, e := redisDump(t, c, 1, kc, pair.Kamailio), redisDump(t, c, 2, ec, pair.Kemi)
+	if strings.Join(k, "\n") != strings.Join(e, "\n") || len(k) == 0 {
+		t.Errorf("Redis while the call is up:\nKamailio:\n  %s\nkemi:\n  %s", strings.Join(k, "\n  "), strings.Join(e, "\n  "))
+	} else {
+		t.Logf("Redis while the call is up, both:\n  %s", strings.Join(e, "\n  "))
+	}
+	kc.bye()
+	ec.bye()
+	// Kamailio removes a dialog's rows when the last transaction lets
+	// go of it (seconds after the BYE).
+	for range 100 {
+		if k, e = redisDump(t, c, 1, kc, pair.Kamailio), redisDump(t, c, 2, ec, pair.Kemi); len(k)+len(e) == 0 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if len(k)+len(e) != 0 {
+		t.Errorf("Redis after the BYE:\nKamailio:\n  %s\nkemi:\n  %s", strings.Join(k, "\n  "), strings.Join(e, "\n  "))
+	}
 }
