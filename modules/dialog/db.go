@@ -3,8 +3,8 @@ package dialog
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/netip"
