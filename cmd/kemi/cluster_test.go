@@ -12,7 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kemi-sip/kemi/core/redis"
 	"github.com/kemi-sip/kemi/core/sip"
+	"github.com/kemi-sip/kemi/engines/enginetest/kamailiotest"
 	"github.com/kemi-sip/kemi/engines/enginetest/sipptest"
 	"github.com/kemi-sip/kemi/modules/moduletest"
 )
@@ -435,4 +437,62 @@ func startCluster(t *testing.T, defines map[string]string) (nodes []*child, port
 	front = startChild(t, repoFile("scripts", "cluster", "dispatcher.cfg"),
 		map[string]string{"DS_LIST": strconv.Quote(listFile), "DS_PROBE_INTERVAL": "1"}, freeUDPPort(t))
 	return nodes, ports, front
+}
+
+// TestClusterBans: the reference proxy with WITH_ANTIFLOOD and
+// WITH_REDISBANS, two nodes and one Redis, in each engine: an address
+// that floods node 1 is banned in Redis (ipban:<ip>, five minutes), node
+// 2 then drops its requests too while it answers another address; node 1
+// killed (-9), the ban stays.
+func TestClusterBans(t *testing.T) {
+	port := kamailiotest.RedisServer(t)
+	rc, err := redis.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	for i, cfg := range []string{"kamailio.cfg", "kamailio-lua.cfg", "kamailio-js.cfg", "kamailio-py.cfg"} {
+		t.Run(cfg, func(t *testing.T) {
+			defines := map[string]string{"WITH_ANTIFLOOD": "", "WITH_REDISBANS": "", "PIKE_DENSITY": "5",
+				"REDIS_SERVER": strconv.Quote(fmt.Sprintf("name=bans;addr=127.0.0.1;port=%d", port))}
+			n1 := startChild(t, repoFile("scripts", "proxy", cfg), defines, freeUDPPort(t))
+			n2 := startChild(t, repoFile("scripts", "proxy", cfg), defines, freeUDPPort(t))
+			flooder, other := fmt.Sprintf("127.0.0.%d", 10+i), fmt.Sprintf("127.0.0.%d", 20+i)
+			// options sends an OPTIONS for node itself (its keepalive reply)
+			// from ip.
+			options := func(ip, node string) *sipUA {
+				ua := newUAOn(t, node, ip)
+				id := strconv.FormatInt(time.Now().UnixNano(), 36)
+				ua.send("OPTIONS sip:"+node+" SIP/2.0\r\nVia: SIP/2.0/UDP "+ua.addr()+";branch=z9hG4bK-"+id+"\r\nMax-Forwards: 70\r\n"+
+					"From: <sip:f@x>;tag=1\r\nTo: <sip:"+node+">\r\nCall-ID: "+id+"@ban\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n", nil)
+				return ua
+			}
+			answers := func(ip, node string) bool {
+				r, _ := options(ip, node).recv(500 * time.Millisecond)
+				return r != nil && r.StatusCode() == 200
+			}
+			if !answers(flooder, n2.addr) {
+				t.Fatalf("node 2 does not answer %s before the flood\n%s", flooder, n2.logs.String())
+			}
+			for range 30 {
+				options(flooder, n1.addr)
+			}
+			time.Sleep(200 * time.Millisecond)
+			v, _ := rc.Do("GET", "ipban:"+flooder)
+			ttl, _ := rc.Do("TTL", "ipban:"+flooder)
+			if v == nil || v.Str != "1" || ttl == nil || ttl.Integer < 290 || ttl.Integer > 300 {
+				t.Fatalf("after the flood Redis holds ipban:%s = %+v, TTL %+v; want 1 for 300 s\nnode 1:\n%s", flooder, v, ttl, n1.logs.String())
+			}
+			if answers(flooder, n2.addr) {
+				t.Errorf("node 2 answers %s, banned by node 1\n%s", flooder, n2.logs.String())
+			}
+			if !answers(other, n2.addr) {
+				t.Errorf("node 2 does not answer %s, not banned", other)
+			}
+			n1.kill9(t)
+			if answers(flooder, n2.addr) {
+				t.Errorf("node 1 killed, node 2 answers %s: the ban is gone", flooder)
+			}
+		})
+	}
 }

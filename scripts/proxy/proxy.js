@@ -15,24 +15,43 @@ var withs = null;
 function feature(name) {
 	if (withs === null) {
 		withs = {};
-		["WITH_AUTH", "WITH_NAT", "WITH_ANTIFLOOD", "WITH_VOICEMAIL"].forEach(function (d) {
+		["WITH_AUTH", "WITH_NAT", "WITH_ANTIFLOOD", "WITH_REDISBANS", "WITH_VOICEMAIL"].forEach(function (d) {
 			withs[d] = KSR.kx.ifdef(d);
 		});
 	}
 	return withs[name];
 }
 
+// banned: the address is banned, in Redis with WITH_REDISBANS (every
+// node's bans), else in the htable. redis_cmd_p1 returns 0 when Redis
+// answered, as Kamailio's KEMI function does.
+function banned(ip) {
+	if (feature("WITH_REDISBANS")) {
+		return KSR.ndb_redis.redis_cmd_p1("bans", "EXISTS ipban:%s", ip, "ban") >= 0
+			&& KSR.pv.get("$redis(ban=>value)") == 1;
+	}
+	return KSR.htable.sht_match_name("ipban", "eq", ip) > 0;
+}
+
+function ban(ip) {
+	if (feature("WITH_REDISBANS")) {
+		KSR.ndb_redis.redis_cmd_p1("bans", "SETEX ipban:%s 300 1", ip, "ban");
+	} else {
+		KSR.htable.sht_seti("ipban", ip, 1);
+	}
+}
+
 function route_reqinit() {
 	if (feature("WITH_ANTIFLOOD") && !KSR.is_myself_srcip()) {
 		var srcip = KSR.kx.get_srcip();
-		if (KSR.htable.sht_match_name("ipban", "eq", srcip) > 0) {
+		if (banned(srcip)) {
 			KSR.dbg("request from banned address " + srcip + " dropped\n");
 			KSR.x.exit();
 		}
 		if (KSR.pike.pike_check_req() < 0) {
 			KSR.err("pike: flood from " + srcip + ":" + KSR.kx.get_srcport()
 				+ " (" + KSR.kx.get_method() + " from " + KSR.kx.get_furi() + "), banned\n");
-			KSR.htable.sht_seti("ipban", srcip, 1);
+			ban(srcip);
 			KSR.x.exit();
 		}
 	}

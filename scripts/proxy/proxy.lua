@@ -14,24 +14,43 @@ local with = nil
 local function feature(name)
 	if with == nil then
 		with = {}
-		for _, d in ipairs({ "WITH_AUTH", "WITH_NAT", "WITH_ANTIFLOOD", "WITH_VOICEMAIL" }) do
+		for _, d in ipairs({ "WITH_AUTH", "WITH_NAT", "WITH_ANTIFLOOD", "WITH_REDISBANS", "WITH_VOICEMAIL" }) do
 			with[d] = KSR.kx.ifdef(d)
 		end
 	end
 	return with[name]
 end
 
+-- banned: the address is banned, in Redis with WITH_REDISBANS (every
+-- node's bans), else in the htable. redis_cmd_p1 returns 0 when Redis
+-- answered, as Kamailio's KEMI function does.
+local function banned(ip)
+	if feature("WITH_REDISBANS") then
+		return KSR.ndb_redis.redis_cmd_p1("bans", "EXISTS ipban:%s", ip, "ban") >= 0
+			and KSR.pv.get("$redis(ban=>value)") == 1
+	end
+	return KSR.htable.sht_match_name("ipban", "eq", ip) > 0
+end
+
+local function ban(ip)
+	if feature("WITH_REDISBANS") then
+		KSR.ndb_redis.redis_cmd_p1("bans", "SETEX ipban:%s 300 1", ip, "ban")
+	else
+		KSR.htable.sht_seti("ipban", ip, 1)
+	end
+end
+
 local function route_reqinit()
 	if feature("WITH_ANTIFLOOD") and not KSR.is_myself_srcip() then
 		local srcip = KSR.kx.get_srcip()
-		if KSR.htable.sht_match_name("ipban", "eq", srcip) > 0 then
+		if banned(srcip) then
 			KSR.dbg("request from banned address " .. srcip .. " dropped\n")
 			KSR.x.exit()
 		end
 		if KSR.pike.pike_check_req() < 0 then
 			KSR.err("pike: flood from " .. srcip .. ":" .. KSR.kx.get_srcport()
 				.. " (" .. KSR.kx.get_method() .. " from " .. KSR.kx.get_furi() .. "), banned\n")
-			KSR.htable.sht_seti("ipban", srcip, 1)
+			ban(srcip)
 			KSR.x.exit()
 		end
 	end

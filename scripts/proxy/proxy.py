@@ -30,20 +30,35 @@ class kamailio:
     def feature(self, name):
         if self.withs is None:
             self.withs = {}
-            for d in ["WITH_AUTH", "WITH_NAT", "WITH_ANTIFLOOD", "WITH_VOICEMAIL"]:
+            for d in ["WITH_AUTH", "WITH_NAT", "WITH_ANTIFLOOD", "WITH_REDISBANS", "WITH_VOICEMAIL"]:
                 self.withs[d] = KSR.kx.ifdef(d)
         return self.withs[name]
+
+    # banned: the address is banned, in Redis with WITH_REDISBANS (every
+    # node's bans), else in the htable. redis_cmd_p1 returns 0 when Redis
+    # answered, as Kamailio's KEMI function does.
+    def banned(self, ip):
+        if self.feature("WITH_REDISBANS"):
+            return (KSR.ndb_redis.redis_cmd_p1("bans", "EXISTS ipban:%s", ip, "ban") >= 0
+                    and KSR.pv.get("$redis(ban=>value)") == 1)
+        return KSR.htable.sht_match_name("ipban", "eq", ip) > 0
+
+    def ban(self, ip):
+        if self.feature("WITH_REDISBANS"):
+            KSR.ndb_redis.redis_cmd_p1("bans", "SETEX ipban:%s 300 1", ip, "ban")
+        else:
+            KSR.htable.sht_seti("ipban", ip, 1)
 
     def route_reqinit(self):
         if self.feature("WITH_ANTIFLOOD") and not KSR.is_myself_srcip():
             srcip = KSR.kx.get_srcip()
-            if KSR.htable.sht_match_name("ipban", "eq", srcip) > 0:
+            if self.banned(srcip):
                 KSR.dbg("request from banned address %s dropped\n" % srcip)
                 KSR.x.exit()
             if KSR.pike.pike_check_req() < 0:
                 KSR.err("pike: flood from %s:%s (%s from %s), banned\n" % (
                     srcip, KSR.kx.get_srcport(), KSR.kx.get_method(), KSR.kx.get_furi()))
-                KSR.htable.sht_seti("ipban", srcip, 1)
+                self.ban(srcip)
                 KSR.x.exit()
         ua = KSR.kx.gete_ua()
         for s in SCANNERS:
