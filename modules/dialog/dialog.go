@@ -97,20 +97,21 @@ type profile struct {
 
 // Module is the dialog module of one proxy.
 type Module struct {
-	conf   config
-	tm     *tm.Module
-	rr     *rr.Module
-	env    *router.Env
-	log    *slog.Logger
-	db     *db.DB
-	timer  *ticker.Ticker
-	mu     sync.Mutex
-	puids  uint32 // profile links made, for their uids
-	byKey  map[string]*dialog
-	nextID []uint32
-	prof   map[string]*profile
-	stats  struct{ active, early, processed, expired, failed int64 }
-	events router.EventWorker // runs the dialog's event routes
+	conf    config
+	tm      *tm.Module
+	rr      *rr.Module
+	env     *router.Env
+	log     *slog.Logger
+	db      *db.DB
+	timer   *ticker.Ticker
+	mu      sync.Mutex
+	puids   uint32 // profile links made, for their uids
+	started int64  // the Unix time of the module's making, in the uids (Kamailio's sruid)
+	byKey   map[string]*dialog
+	nextID  []uint32
+	prof    map[string]*profile
+	stats   struct{ active, early, processed, expired, failed int64 }
+	events  router.EventWorker // runs the dialog's event routes
 	// seqHooks see each request matched to a dialog (siptrace's dialog
 	// mode); set while the modules initialise.
 	seqHooks []func(c *router.Ctx)
@@ -273,7 +274,7 @@ func init() {
 			p("xavp_cfg", s, "", "accepted, no effect"),
 		},
 		New: func() dispatch.Module {
-			return &Module{byKey: map[string]*dialog{}, prof: map[string]*profile{}, events: router.EventWorker{Rank: -11}}
+			return &Module{byKey: map[string]*dialog{}, prof: map[string]*profile{}, events: router.EventWorker{Rank: -11}, started: time.Now().Unix()}
 		},
 	})
 	router.RegisterPV("dlg", router.PVClass{Arg: true, Parse: parseDlgPV, Get: getDlgPV})

@@ -12,9 +12,6 @@ import (
 	"github.com/kemi-sip/kemi/dispatch"
 )
 
-// puidStart is the time in the profile links' uids, as Kamailio's sruid.
-var puidStart = time.Now().Unix()
-
 // linkProfile adds a dialog to a profile; the lock is held.
 func (m *Module) linkProfile(d *dialog, l link) {
 	p := m.prof[l.profile]
@@ -23,7 +20,7 @@ func (m *Module) linkProfile(d *dialog, l link) {
 	}
 	if l.puid == "" {
 		m.puids++
-		l.puid = fmt.Sprintf("dlgp-%x-%x-%x", puidStart, os.Getpid(), m.puids)
+		l.puid = fmt.Sprintf("dlgp-%x-%x-%x", m.started, os.Getpid(), m.puids)
 	}
 	d.profiles = append(d.profiles, l)
 	if d.active() {
