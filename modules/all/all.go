@@ -34,6 +34,7 @@ import (
 	_ "github.com/kemi-sip/kemi/modules/nat_traversal"
 	_ "github.com/kemi-sip/kemi/modules/nathelper"
 	_ "github.com/kemi-sip/kemi/modules/ndb_redis"
+	_ "github.com/kemi-sip/kemi/modules/outbound"
 	_ "github.com/kemi-sip/kemi/modules/path"
 	_ "github.com/kemi-sip/kemi/modules/permissions"
 	_ "github.com/kemi-sip/kemi/modules/pike"

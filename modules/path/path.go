@@ -15,6 +15,7 @@ import (
 	"github.com/kemi-sip/kemi/core/router"
 	"github.com/kemi-sip/kemi/core/sip"
 	"github.com/kemi-sip/kemi/dispatch"
+	"github.com/kemi-sip/kemi/modules/outbound"
 	"github.com/kemi-sip/kemi/modules/rr"
 )
 
@@ -24,6 +25,7 @@ type Module struct {
 	receivedFormat int
 	r2             bool
 	receivedName   string
+	ob             *outbound.Module // when loaded: flow tokens (RFC 5626)
 }
 
 var (
@@ -51,6 +53,7 @@ func (m *Module) Init(p *dispatch.Params) error {
 	m.receivedFormat = p.Int("received_format", 0)
 	m.r2 = p.Int("enable_r2", 0) != 0
 	m.receivedName = p.Str("received_name", "received")
+	m.ob, _ = p.Module("outbound").(*outbound.Module)
 	if p.Int("sockname_mode", 0) != 0 {
 		return fmt.Errorf("path: sockname_mode 1 is not supported")
 	}
@@ -183,8 +186,24 @@ func (s *reqState) PrepareForward(c *router.Ctx) error {
 }
 
 // add is prepend_path: the entry for the request's Path, received: the
-// source address in the received parameter.
-func (m *Module) add(c *router.Ctx, user string, received bool, params string) int {
+// source address in the received parameter. With outbound loaded, the
+// functions given no user put the request's flow token in the user part
+// when it uses outbound, and ";ob" when this proxy is its first hop.
+func (m *Module) add(c *router.Ctx, user string, received bool, params string, userGiven bool) int {
+	ob := false
+	if m.ob != nil && !userGiven {
+		var route *sip.URI
+		var na sip.NameAddr
+		if it := c.Msg.Addrs(sip.HdrRoute); it.Next(&na) {
+			route = &na.URI
+		}
+		if m.ob.Use(c, route) != 0 {
+			if f, ok := outbound.FlowOf(c); ok {
+				user = m.ob.Encode(f)
+				ob = outbound.FirstHop(c.Msg)
+			}
+		}
+	}
 	suffix := []byte(";lr")
 	if received {
 		src := c.Src()
@@ -210,6 +229,9 @@ func (m *Module) add(c *router.Ctx, user string, received bool, params string) i
 		} else {
 			suffix = append(suffix, ip+"~"+strconv.Itoa(int(src.Port()))+"~"+strconv.Itoa(kamailioProto(proto))...)
 		}
+	}
+	if ob {
+		suffix = append(suffix, ";ob"...)
 	}
 	if params != "" {
 		suffix = append(suffix, ";"+params...)
@@ -275,16 +297,16 @@ func (m *Module) onLooseRoute(c *router.Ctx, params []byte) {
 func (m *Module) Exports() []dispatch.Export {
 	I := dispatch.Int
 	return []dispatch.Export{
-		{Name: "add_path", Ret: I, Fn: dispatch.F0(func(c *router.Ctx) int { return m.add(c, "", false, "") })},
-		{Name: "add_path_user", Ret: I, Native: dispatch.NoNative, Fn: dispatch.FS(func(c *router.Ctx, u string) int { return m.add(c, u, false, "") })},
-		{Name: "add_path_user_params", Ret: I, Native: dispatch.NoNative, Fn: dispatch.FSS(func(c *router.Ctx, u, p string) int { return m.add(c, u, false, p) })},
-		{Name: "add_path_received", Ret: I, Fn: dispatch.F0(func(c *router.Ctx) int { return m.add(c, "", true, "") })},
-		{Name: "add_path_received_user", Ret: I, Native: dispatch.NoNative, Fn: dispatch.FS(func(c *router.Ctx, u string) int { return m.add(c, u, true, "") })},
-		{Name: "add_path_received_user_params", Ret: I, Native: dispatch.NoNative, Fn: dispatch.FSS(func(c *router.Ctx, u, p string) int { return m.add(c, u, true, p) })},
+		{Name: "add_path", Ret: I, Fn: dispatch.F0(func(c *router.Ctx) int { return m.add(c, "", false, "", false) })},
+		{Name: "add_path_user", Ret: I, Native: dispatch.NoNative, Fn: dispatch.FS(func(c *router.Ctx, u string) int { return m.add(c, u, false, "", true) })},
+		{Name: "add_path_user_params", Ret: I, Native: dispatch.NoNative, Fn: dispatch.FSS(func(c *router.Ctx, u, p string) int { return m.add(c, u, false, p, true) })},
+		{Name: "add_path_received", Ret: I, Fn: dispatch.F0(func(c *router.Ctx) int { return m.add(c, "", true, "", false) })},
+		{Name: "add_path_received_user", Ret: I, Native: dispatch.NoNative, Fn: dispatch.FS(func(c *router.Ctx, u string) int { return m.add(c, u, true, "", true) })},
+		{Name: "add_path_received_user_params", Ret: I, Native: dispatch.NoNative, Fn: dispatch.FSS(func(c *router.Ctx, u, p string) int { return m.add(c, u, true, p, true) })},
 		// Native: add_path([user[, params]]), add_path_received([user[, params]]).
-		{Name: "add_path", NativeOnly: true, Ret: I, Fn: dispatch.FS(func(c *router.Ctx, u string) int { return m.add(c, u, false, "") })},
-		{Name: "add_path", NativeOnly: true, Ret: I, Fn: dispatch.FSS(func(c *router.Ctx, u, p string) int { return m.add(c, u, false, p) })},
-		{Name: "add_path_received", NativeOnly: true, Ret: I, Fn: dispatch.FS(func(c *router.Ctx, u string) int { return m.add(c, u, true, "") })},
-		{Name: "add_path_received", NativeOnly: true, Ret: I, Fn: dispatch.FSS(func(c *router.Ctx, u, p string) int { return m.add(c, u, true, p) })},
+		{Name: "add_path", NativeOnly: true, Ret: I, Fn: dispatch.FS(func(c *router.Ctx, u string) int { return m.add(c, u, false, "", true) })},
+		{Name: "add_path", NativeOnly: true, Ret: I, Fn: dispatch.FSS(func(c *router.Ctx, u, p string) int { return m.add(c, u, false, p, true) })},
+		{Name: "add_path_received", NativeOnly: true, Ret: I, Fn: dispatch.FS(func(c *router.Ctx, u string) int { return m.add(c, u, true, "", true) })},
+		{Name: "add_path_received", NativeOnly: true, Ret: I, Fn: dispatch.FSS(func(c *router.Ctx, u, p string) int { return m.add(c, u, true, p, true) })},
 	}
 }

@@ -6,11 +6,14 @@ package rr
 
 import (
 	"bytes"
+	"strconv"
+	"strings"
 
 	"github.com/kemi-sip/kemi/core/router"
 	"github.com/kemi-sip/kemi/core/sip"
 	"github.com/kemi-sip/kemi/core/transport"
 	"github.com/kemi-sip/kemi/dispatch"
+	"github.com/kemi-sip/kemi/modules/outbound"
 )
 
 // Module is the rr module of one proxy: its parameters.
@@ -22,6 +25,9 @@ type Module struct {
 	// request (Kamailio's rr callbacks: uac restores From and To there);
 	// added while the modules initialise, read only after.
 	callbacks []func(c *router.Ctx, params []byte)
+	// ob is the outbound module when loaded (RFC 5626 flow tokens in the
+	// Record-Route's user part, flows followed by loose_route).
+	ob *outbound.Module
 }
 
 var _ dispatch.Initializer = (*Module)(nil)
@@ -42,6 +48,7 @@ func (m *Module) Init(p *dispatch.Params) error {
 	m.appendFromTag = p.Int("append_fromtag", 1) != 0
 	m.fullLR = p.Int("enable_full_lr", 0) != 0
 	m.doubleRR = p.Int("enable_double_rr", 1)
+	m.ob, _ = p.Module("outbound").(*outbound.Module)
 	return nil
 }
 
@@ -85,6 +92,8 @@ type Request struct {
 	FromTag     []byte // append_fromtag: the From tag to write as ftag
 	Preset      []byte // record_route_preset: the address written instead of ours
 	RouteParams []byte // the parameters of our Route that loose_route took
+	TopRoute    []byte // our Route's URI that loose_route took (outbound reads it)
+	User        []byte // the Record-Route's user part: outbound's flow token
 	// NextHopRoute: loose_route took the next hop from a Route after
 	// removing ours (rr's next_hop_route).
 	NextHopRoute bool
@@ -103,11 +112,12 @@ var (
 func (r *Request) Reset() {
 	r.Want, r.NextHopRoute, r.double = false, false, 0
 	r.Params, r.FromTag, r.Preset, r.RouteParams = r.Params[:0], r.FromTag[:0], r.Preset[:0], r.RouteParams[:0]
+	r.TopRoute, r.User = r.TopRoute[:0], r.User[:0]
 }
 
 // AppendCarried writes the Record-Route to write: Want (and
 // enable_double_rr in the bits above it), then Params,
-// FromTag and Preset, each after its 16-bit length; nothing when there
+// FromTag, Preset and User, each after its 16-bit length; nothing when there
 // is none.
 func (r *Request) AppendCarried(dst []byte) []byte {
 	if !r.Want && len(r.Params) == 0 && len(r.FromTag) == 0 && len(r.Preset) == 0 {
@@ -118,7 +128,7 @@ func (r *Request) AppendCarried(dst []byte) []byte {
 		want |= 1
 	}
 	dst = append(dst, want)
-	for _, f := range [...][]byte{r.Params, r.FromTag, r.Preset} {
+	for _, f := range [...][]byte{r.Params, r.FromTag, r.Preset, r.User} {
 		dst = append(append(dst, byte(len(f)>>8), byte(len(f))), f...)
 	}
 	return dst
@@ -127,12 +137,12 @@ func (r *Request) AppendCarried(dst []byte) []byte {
 // RestoreCarried reads back what AppendCarried wrote (nil: no
 // Record-Route); what loose_route found is the request's own and stays.
 func (r *Request) RestoreCarried(b []byte) {
-	r.Want, r.double, r.Params, r.FromTag, r.Preset = false, 0, r.Params[:0], r.FromTag[:0], r.Preset[:0]
+	r.Want, r.double, r.Params, r.FromTag, r.Preset, r.User = false, 0, r.Params[:0], r.FromTag[:0], r.Preset[:0], r.User[:0]
 	if len(b) == 0 {
 		return
 	}
 	r.Want, r.double, b = b[0]&1 == 1, int(b[0]>>1), b[1:]
-	for _, f := range [...]*[]byte{&r.Params, &r.FromTag, &r.Preset} {
+	for _, f := range [...]*[]byte{&r.Params, &r.FromTag, &r.Preset, &r.User} {
 		if len(b) < 2 {
 			return
 		}
@@ -176,6 +186,9 @@ func (r *Request) PrepareForward(c *router.Ctx) error {
 // proto: <sip:address;transport=..;r2=on;lr;ftag=...;params>.
 func (r *Request) build(c *router.Ctx, l *transport.Listener, proto sip.Transport, r2 bool) []byte {
 	dst := append(r.line[:0], "<sip:"...)
+	if len(r.User) > 0 {
+		dst = append(append(dst, r.User...), '@')
+	}
 	if len(r.Preset) > 0 {
 		dst = append(dst, r.Preset...)
 	} else {
@@ -216,6 +229,7 @@ func (mod *Module) recordRoute(c *router.Ctx, params string) int {
 		return -1
 	}
 	st.Want, st.double = true, mod.doubleRR
+	mod.flowUser(c, st)
 	if mod.appendFromTag {
 		st.FromTag = append(st.FromTag[:0], m.From().Tag...)
 	}
@@ -237,9 +251,81 @@ func (mod *Module) preset(c *router.Ctx, addr, second string) int {
 	}
 	addr = trimSIP(addr)
 	st.Want = true
+	mod.flowUser(c, st)
 	st.Preset = append(st.Preset[:0], addr...)
 	if mod.appendFromTag {
 		st.FromTag = append(st.FromTag[:0], c.Msg.From().Tag...)
+	}
+	return 1
+}
+
+// flowUser puts outbound's flow token in the Record-Route's user part
+// when the request uses outbound: the token of the flow it came on, or
+// the one its top Route (ours) carried.
+func (mod *Module) flowUser(c *router.Ctx, st *Request) {
+	if mod.ob == nil {
+		return
+	}
+	var route *sip.URI
+	var u sip.URI
+	if len(st.TopRoute) > 0 { // loose_route took it off
+		if sip.ParseURI(st.TopRoute, &u) == nil {
+			route = &u
+		}
+	} else {
+		it := c.Msg.Addrs(sip.HdrRoute)
+		var na sip.NameAddr
+		if it.Next(&na) {
+			route = &na.URI
+		}
+	}
+	switch mod.ob.Use(c, route) {
+	case 1:
+		if f, ok := outbound.FlowOf(c); ok {
+			st.User = append(st.User[:0], mod.ob.Encode(f)...)
+		}
+	case 2:
+		st.User = append(st.User[:0], route.User...)
+	}
+}
+
+// followFlow is loose_route's outbound step (Kamailio's process_outbound)
+// for the user part of our Route: 0 when it is no flow token or names
+// the flow the request came on, 1 when the request now goes out on that
+// flow (its socket forced, $du its client), -1 for a token that fails its
+// check.
+func (mod *Module) followFlow(c *router.Ctx, user []byte) int {
+	f, r := mod.ob.Decode(user)
+	switch {
+	case r == -2:
+		return 0
+	case r == -1:
+		c.Log().Info("rr: failed to decode flow token", "route", c.Route)
+		return -1
+	case f.Src == c.Src():
+		return 0
+	}
+	proto := f.Proto
+	switch proto { // a WebSocket flow is on a TCP or TLS socket
+	case sip.TransportWS:
+		proto = sip.TransportTCP
+	case sip.TransportWSS:
+		proto = sip.TransportTLS
+	}
+	l := c.Socket(strings.ToLower(proto.String()) + ":" + f.Local.String())
+	if l == nil {
+		c.Log().Info("rr: cannot find socket from flow-token", "route", c.Route)
+		return -1
+	}
+	c.SetSendSocket(l)
+	host := f.Src.Addr().Unmap().String()
+	if f.Src.Addr().Unmap().Is6() {
+		host = "[" + host + "]"
+	}
+	dst := "sip:" + host + ":" + strconv.Itoa(int(f.Src.Port())) + ";transport=" + strings.ToLower(f.Proto.String())
+	if err := c.SetDstURI([]byte(dst)); err != nil {
+		c.Log().Error("rr: failed to set dst_uri: "+err.Error(), "route", c.Route)
+		return -1
 	}
 	return 1
 }
@@ -330,6 +416,13 @@ func (mod *Module) looseRouteMode(c *router.Ctx, mode int) int {
 		return 1
 	}
 	st.RouteParams = append(st.RouteParams[:0], na.URI.Params...)
+	st.TopRoute = append(st.TopRoute[:0], na.URI.Raw...)
+	useOb := 0
+	if mod.ob != nil {
+		if useOb = mod.followFlow(c, na.URI.User); useOb < 0 {
+			return rrFlowTokenBroken
+		}
+	}
 	if err := removeFirst(c, it.Header()); err != nil {
 		c.Log().Error("rr: loose_route: "+err.Error(), "route", c.Route)
 		return -1
@@ -341,7 +434,7 @@ func (mod *Module) looseRouteMode(c *router.Ctx, mode int) int {
 			continue
 		}
 		st.NextHopRoute, next = true, true
-		if !noDst {
+		if !noDst && useOb == 0 {
 			c.SetDstURI(na.URI.Raw)
 		}
 		break
@@ -351,6 +444,9 @@ func (mod *Module) looseRouteMode(c *router.Ctx, mode int) int {
 	for _, f := range mod.callbacks {
 		f(c, st.RouteParams)
 	}
+	if useOb == 1 {
+		return rrOBDriven
+	}
 	if !next {
 		if to := m.To(); to == nil || len(to.Tag) == 0 {
 			return rrPreloaded // an initial request whose Route set was ours alone
@@ -359,9 +455,15 @@ func (mod *Module) looseRouteMode(c *router.Ctx, mode int) int {
 	return 1
 }
 
-// rrPreloaded is Kamailio's RR_PRELOADED: loose_route's answer for an
-// initial request (no To tag) whose Route set was only this proxy.
-const rrPreloaded = -3
+// loose_route's answers beyond 1 and -1, Kamailio's: RR_PRELOADED for an
+// initial request (no To tag) whose Route set was only this proxy,
+// RR_OB_DRIVEN when outbound's flow token chose the next hop,
+// RR_FLOW_TOKEN_BROKEN for a token that fails its check.
+const (
+	rrPreloaded       = -3
+	rrOBDriven        = 2
+	rrFlowTokenBroken = -2
+)
 
 // strictRoute handles a request whose request URI is our Record-Route:
 // the last Route value becomes the request URI and is removed.

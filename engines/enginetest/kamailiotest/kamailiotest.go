@@ -31,15 +31,16 @@ const (
 // Packages are the Debian packages the comparison needs: Kamailio, the
 // modules of the engines kemi has (Lua, Python 3, JavaScript), MySQL,
 // SQLite, TLS, the utils and extra modules, Redis, auth_ephemeral,
-// websocket. .ci/run installs them.
+// websocket, outbound. .ci/run installs them.
 var Packages = []string{"kamailio", "kamailio-lua-modules", "kamailio-python3-modules",
 	"kamailio-extra-modules", "kamailio-mysql-modules", "kamailio-sqlite-modules",
-	"kamailio-tls-modules", "kamailio-utils-modules", "kamailio-redis-modules", "kamailio-autheph-modules", "kamailio-websocket-modules"}
+	"kamailio-tls-modules", "kamailio-utils-modules", "kamailio-redis-modules", "kamailio-autheph-modules", "kamailio-websocket-modules",
+	"kamailio-outbound-modules"}
 
 // needModules are one module of each package: when one is missing, fewer
 // configs would pass `kamailio -c` and the comparison would shrink
 // without anyone noticing.
-var needModules = []string{"app_lua", "app_python3", "app_jsdt", "db_mysql", "db_sqlite", "tls", "utils", "ndb_redis", "auth_ephemeral", "websocket"}
+var needModules = []string{"app_lua", "app_python3", "app_jsdt", "db_mysql", "db_sqlite", "tls", "utils", "ndb_redis", "auth_ephemeral", "websocket", "outbound"}
 
 // Need returns kamailio's path. Outside CI a missing kamailio skips the
 // test; in CI (.ci/run installs it) it fails, as does a missing module
