@@ -16,6 +16,7 @@ import (
 	"github.com/kemi-sip/kemi/core/sip"
 	"github.com/kemi-sip/kemi/engines/enginetest/kamailiotest"
 	"github.com/kemi-sip/kemi/engines/enginetest/sipptest"
+	"github.com/kemi-sip/kemi/engines/enginetest/siptest"
 	"github.com/kemi-sip/kemi/modules/moduletest"
 )
 
@@ -495,4 +496,92 @@ func TestClusterBans(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestClusterTCPPhones: phones on TCP register through the dispatcher
+// node, which adds a Path naming their connection (an RFC 5626 flow token
+// for the one that uses outbound, path's received address for the one that
+// does not); the nodes keep it (registrar use_path). Calls from a UDP phone
+// through the dispatcher reach each TCP phone whichever node takes them —
+// three calls each, round robin over the three nodes — over the
+// connection it registered on (its Contact's address listens nowhere),
+// and the caller's BYE follows.
+func TestClusterTCPPhones(t *testing.T) {
+	url := moduletest.Postgres(t)
+	prepareDB(t, url, 0)
+	defines := map[string]string{"WITH_USRLOCDB": "", "USRLOC_DBMODE": "3", "DBURL": strconv.Quote(url), "SIP_DOMAIN": testDomain}
+	var list strings.Builder
+	for range 3 {
+		p := freeUDPPort(t)
+		startChild(t, repoFile("scripts", "proxy", "kamailio.cfg"), defines, p)
+		fmt.Fprintf(&list, "1 sip:127.0.0.1:%d\n", p)
+	}
+	listFile := filepath.Join(t.TempDir(), "dispatcher.list")
+	writeFile(t, listFile, list.String())
+	front, logs := startListening(t, repoFile("scripts", "cluster", "dispatcher.cfg"),
+		map[string]string{"DS_LIST": strconv.Quote(listFile), "DS_PROBE_INTERVAL": "1", "FLOW_SECRET": `"cluster-test"`},
+		"udp:127.0.0.1:0", "tcp:127.0.0.1:0")
+	udp, tcp := front.Addr(sip.TransportUDP), front.Addr(sip.TransportTCP)
+	time.Sleep(1500 * time.Millisecond) // the first probes answered
+
+	for i, ob := range []bool{true, false} {
+		user := fmt.Sprintf("tcp%d", i)
+		phone := siptest.DialTCP(t, user, tcp)
+		contact := "<sip:" + user + "@" + phone.Addr().String() + ";transport=tcp>"
+		extra := ""
+		if ob {
+			contact = "<sip:" + user + "@" + phone.Addr().String() + ";transport=tcp;ob>;reg-id=1;+sip.instance=\"<urn:uuid:00000000-0000-1000-8000-00000000000" + strconv.Itoa(i) + ">\""
+			extra = "Supported: outbound, path\n"
+		}
+		phone.Send("REGISTER sip:" + testDomain + " SIP/2.0\nVia: SIP/2.0/TCP " + phone.Addr().String() + ";branch=z9hG4bK-reg" + user + ";rport\n" +
+			"Max-Forwards: 70\nFrom: <sip:" + user + "@" + testDomain + ">;tag=r\nTo: <sip:" + user + "@" + testDomain + ">\nCall-ID: reg-" + user + "\n" +
+			"CSeq: 1 REGISTER\n" + extra + "Contact: " + contact + ";expires=600\nContent-Length: 0\n\n")
+		phone.Expect("SIP/2.0 200")
+		if n := moduletest.Rows(t, url, "SELECT COUNT(*) FROM location WHERE username = '"+user+"' AND path LIKE '%;lr%'"); n != 1 {
+			t.Fatalf("%s: %d location rows with a Path\n%s", user, n, logs.String())
+		}
+		caller := siptest.New(t, "caller")
+		for call := range 3 {
+			id := fmt.Sprintf("%s-call%d", user, call)
+			caller.Send(udp, "INVITE sip:"+user+"@"+testDomain+" SIP/2.0\nVia: SIP/2.0/UDP "+caller.Addr().String()+";branch=z9hG4bK-"+id+";rport\n"+
+				"Max-Forwards: 70\nFrom: <sip:caller@"+testDomain+">;tag=c"+id+"\nTo: <sip:"+user+"@"+testDomain+">\nCall-ID: "+id+"\nCSeq: 1 INVITE\n"+
+				"Contact: <sip:caller@"+caller.Addr().String()+">\nContent-Length: 0\n\n")
+			inv := phone.Expect("INVITE ")
+			if ob {
+				rr, _ := inv.Get(sip.HdrRecordRoute)
+				if !strings.Contains(string(rr), "@127.0.0.1:"+strconv.Itoa(int(tcp.Port()))) {
+					t.Errorf("%s: the dispatcher's Record-Route %q has no flow token", id, rr)
+				}
+			}
+			phone.Reply(inv, 200, "OK", "Contact: "+strings.SplitN(contact, ">", 2)[0]+">\r\n")
+			ok := caller.Expect("SIP/2.0 200")
+			// ACK and BYE by the route set, to the phone's Contact.
+			var route []string
+			rr := hdrValues(ok, "Record-Route")
+			for j := len(rr) - 1; j >= 0; j-- {
+				route = append(route, rr[j])
+			}
+			target := string(mustContact(t, ok))
+			for _, m := range []string{"ACK", "BYE"} {
+				caller.Send(udp, m+" "+target+" SIP/2.0\nVia: SIP/2.0/UDP "+caller.Addr().String()+";branch=z9hG4bK-"+id+m+";rport\nMax-Forwards: 70\n"+
+					"Route: "+strings.Join(route, ", ")+"\nFrom: <sip:caller@"+testDomain+">;tag=c"+id+"\nTo: <sip:"+user+"@"+testDomain+">;tag=uas-"+user+"\n"+
+					"Call-ID: "+id+"\nCSeq: "+map[string]string{"ACK": "1", "BYE": "2"}[m]+" "+m+"\nContent-Length: 0\n\n")
+			}
+			phone.Expect("ACK ")
+			bye := phone.Expect("BYE ")
+			phone.Reply(bye, 200, "OK", "")
+			caller.Expect("SIP/2.0 200")
+		}
+	}
+}
+
+// mustContact is the URI of a message's Contact.
+func mustContact(t *testing.T, m *sip.Msg) []byte {
+	t.Helper()
+	var c sip.Contact
+	it := m.Contacts()
+	if !it.Next(&c) {
+		t.Fatalf("no Contact in %q", siptest.FirstLine(m))
+	}
+	return c.URI.Raw
 }

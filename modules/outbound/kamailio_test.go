@@ -1,18 +1,16 @@
 package outbound_test
 
 import (
-	"bufio"
 	"crypto/sha1"
 	"fmt"
-	"net"
 	"net/netip"
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/kemi-sip/kemi/core/sip"
 	"github.com/kemi-sip/kemi/engines/enginetest/kamailiotest"
+	"github.com/kemi-sip/kemi/engines/enginetest/siptest"
 	_ "github.com/kemi-sip/kemi/modules/all"
 	"github.com/kemi-sip/kemi/modules/outbound"
 )
@@ -54,46 +52,6 @@ request_route {
 }
 `
 
-// tcpClient is a SIP client on a TCP connection of its own.
-type tcpClient struct {
-	t *testing.T
-	c net.Conn
-	r *bufio.Reader
-}
-
-func dialTCP(t *testing.T, addr netip.AddrPort) *tcpClient {
-	c, err := net.Dial("tcp", addr.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return &tcpClient{t: t, c: c, r: bufio.NewReader(c)}
-}
-
-func (c *tcpClient) addr() string { return c.c.LocalAddr().String() }
-
-func (c *tcpClient) send(msg string) {
-	if _, err := c.c.Write([]byte(strings.ReplaceAll(msg, "\n", "\r\n"))); err != nil {
-		c.t.Fatal(err)
-	}
-}
-
-// recv reads one message (no body: every message here has none).
-func (c *tcpClient) recv() string {
-	c.c.SetReadDeadline(time.Now().Add(3 * time.Second))
-	var b strings.Builder
-	for {
-		line, err := c.r.ReadString('\n')
-		if err != nil {
-			c.t.Fatalf("TCP client: %v after %q", err, b.String())
-		}
-		b.WriteString(line)
-		if line == "\r\n" {
-			return b.String()
-		}
-	}
-}
-
 // TestKamailioEdge: Kamailio 5.6 and kemi as outbound edge proxies with
 // the same flow_token_secret. A client on TCP registers with a reg-id
 // through each: the registrar gets the same Path (the token in its user
@@ -121,10 +79,10 @@ func TestKamailioEdge(t *testing.T) {
 	token := regexp.MustCompile(`sip:([A-Za-z0-9+/=]+)@`)
 	flow := func(name string, udp, tcp netip.AddrPort, ob *outbound.Module) []string {
 		reg := kamailiotest.NewUA(t)
-		cl := dialTCP(t, tcp)
-		cl.send("REGISTER sip:kemi.test SIP/2.0\nVia: SIP/2.0/TCP " + cl.addr() + ";branch=z9hG4bK-r1;rport\nMax-Forwards: 70\n" +
+		cl := siptest.DialTCP(t, "client", tcp)
+		cl.Send("REGISTER sip:kemi.test SIP/2.0\nVia: SIP/2.0/TCP " + cl.Addr().String() + ";branch=z9hG4bK-r1;rport\nMax-Forwards: 70\n" +
 			"From: <sip:alice@kemi.test>;tag=r1\nTo: <sip:alice@kemi.test>\nCall-ID: ob-reg\nCSeq: 1 REGISTER\nSupported: outbound, path\n" +
-			"Contact: <sip:alice@" + cl.addr() + ";transport=tcp;ob>;reg-id=1;+sip.instance=\"<urn:uuid:00000000-0000-1000-8000-000000000001>\"\n" +
+			"Contact: <sip:alice@" + cl.Addr().String() + ";transport=tcp;ob>;reg-id=1;+sip.instance=\"<urn:uuid:00000000-0000-1000-8000-000000000001>\"\n" +
 			"X-Registrar: sip:" + reg.Addr() + "\nContent-Length: 0\n\n")
 		r, _ := reg.Recv("REGISTER ")
 		path := kamailiotest.Hdr(r, "Path")
@@ -133,24 +91,23 @@ func TestKamailioEdge(t *testing.T) {
 			t.Fatalf("%s: Path %q has no flow token", name, path)
 		}
 		f, res := ob.Decode([]byte(m[1]))
-		if want := (outbound.Flow{Proto: sip.TransportTCP, Local: tcp, Src: netip.MustParseAddrPort(cl.addr())}); res != 0 || f != want {
+		if want := (outbound.Flow{Proto: sip.TransportTCP, Local: tcp, Src: netip.MustParseAddrPort(cl.Addr().String())}); res != 0 || f != want {
 			t.Errorf("%s: its token %s reads %+v (%d), want %+v", name, m[1], f, res, want)
 		}
-		norm := strings.NewReplacer(m[1], "TOKEN", cl.addr(), "CLIENT", reg.Addr(), "REGISTRAR", udp.String(), "EDGE", tcp.String(), "EDGE")
+		norm := strings.NewReplacer(m[1], "TOKEN", cl.Addr().String(), "CLIENT", reg.Addr(), "REGISTRAR", udp.String(), "EDGE", tcp.String(), "EDGE")
 		out := []string{"Path: " + norm.Replace(path)}
-		reg.Send(kamailiotest.ViaAddr(t, r), kamailiotest.Reply(r, "200 OK", "reg", "Contact: <sip:alice@"+cl.addr()+";transport=tcp;ob>;expires=600\r\nRequire: outbound\r\n"))
-		ok := cl.recv()
-		out = append(out, "client: "+strings.SplitN(ok, "\r\n", 2)[0])
+		reg.Send(kamailiotest.ViaAddr(t, r), kamailiotest.Reply(r, "200 OK", "reg", "Contact: <sip:alice@"+cl.Addr().String()+";transport=tcp;ob>;expires=600\r\nRequire: outbound\r\n"))
+		out = append(out, "client: "+siptest.FirstLine(cl.Expect("SIP/2.0 200")))
 
 		pathURI := kamailiotest.URIOf(path)
-		reg.Send(udp, "INVITE sip:alice@"+cl.addr()+";transport=tcp;ob SIP/2.0\nVia: SIP/2.0/UDP "+reg.Addr()+";branch=z9hG4bK-i1\nMax-Forwards: 70\n"+
+		reg.Send(udp, "INVITE sip:alice@"+cl.Addr().String()+";transport=tcp;ob SIP/2.0\nVia: SIP/2.0/UDP "+reg.Addr()+";branch=z9hG4bK-i1\nMax-Forwards: 70\n"+
 			"Route: <"+pathURI+">\nFrom: <sip:bob@kemi.test>;tag=b1\nTo: <sip:alice@kemi.test>\nCall-ID: ob-call\nCSeq: 1 INVITE\n"+
 			"Contact: <sip:bob@"+reg.Addr()+">\nContent-Length: 0\n\n")
-		inv := cl.recv()
+		inv := string(cl.Expect("INVITE ").Bytes())
 		rrs := kamailiotest.Hdrs(inv, "Record-Route")
 		out = append(out, "client got: "+norm.Replace(strings.SplitN(inv, "\r\n", 2)[0]), strings.TrimSpace(norm.Replace(rrs)),
 			"Route: "+norm.Replace(kamailiotest.Hdr(inv, "Route")))
-		cl.send(strings.ReplaceAll(kamailiotest.Reply(inv, "200 OK", "a1", "Contact: <sip:alice@"+cl.addr()+";transport=tcp;ob>\r\n"), "\r\n", "\n"))
+		cl.Send(strings.ReplaceAll(kamailiotest.Reply(inv, "200 OK", "a1", "Contact: <sip:alice@"+cl.Addr().String()+";transport=tcp;ob>\r\n"), "\r\n", "\n"))
 		resp, _ := reg.Recv("SIP/2.0 200")
 		out = append(out, "registrar got: "+strings.SplitN(resp, "\r\n", 2)[0])
 
@@ -162,7 +119,7 @@ func TestKamailioEdge(t *testing.T) {
 		} else {
 			bad[3] = 'A'
 		}
-		reg.Send(udp, "INVITE sip:alice@"+cl.addr()+";transport=tcp;ob SIP/2.0\nVia: SIP/2.0/UDP "+reg.Addr()+";branch=z9hG4bK-i2\nMax-Forwards: 70\n"+
+		reg.Send(udp, "INVITE sip:alice@"+cl.Addr().String()+";transport=tcp;ob SIP/2.0\nVia: SIP/2.0/UDP "+reg.Addr()+";branch=z9hG4bK-i2\nMax-Forwards: 70\n"+
 			"Route: <"+strings.Replace(pathURI, m[1], string(bad), 1)+">\nFrom: <sip:bob@kemi.test>;tag=b2\nTo: <sip:alice@kemi.test>\nCall-ID: ob-call2\nCSeq: 1 INVITE\n"+
 			"Contact: <sip:bob@"+reg.Addr()+">\nContent-Length: 0\n\n")
 		resp, _ = reg.Recv("SIP/2.0 ")

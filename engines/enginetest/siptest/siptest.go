@@ -83,10 +83,15 @@ func (u *UA) RecvFrom(d time.Duration) (*sip.Msg, netip.AddrPort) {
 // "INVITE". A 100 Trying is passed over unless it is what is expected.
 func (u *UA) Expect(start string) *sip.Msg {
 	u.T.Helper()
+	return expect(u.T, u.Name, start, u.Recv)
+}
+
+func expect(t testing.TB, name, start string, recv func(time.Duration) *sip.Msg) *sip.Msg {
+	t.Helper()
 	for {
-		m := u.Recv(3 * time.Second)
+		m := recv(3 * time.Second)
 		if m == nil {
-			u.T.Fatalf("%s: no %q within 3s", u.Name, start)
+			t.Fatalf("%s: no %q within 3s", name, start)
 		}
 		if strings.HasPrefix(string(m.Bytes()), start) {
 			return m
@@ -94,7 +99,7 @@ func (u *UA) Expect(start string) *sip.Msg {
 		if strings.HasPrefix(string(m.Bytes()), "SIP/2.0 100 ") && !strings.HasPrefix(start, "SIP/2.0 100") {
 			continue
 		}
-		u.T.Fatalf("%s: got %q, want %q", u.Name, FirstLine(m), start)
+		t.Fatalf("%s: got %q, want %q", name, FirstLine(m), start)
 	}
 }
 
