@@ -126,8 +126,16 @@ func (p *phone) callDialog(user, proxy string) (*dialog, string, bool) {
 	if m == nil {
 		return nil, "", false
 	}
-	v := m.TopVia()
-	node := fmt.Sprintf("%s:%d", v.Host, v.Port)
+	// The node is the first Via not the proxy's: with a dispatcher in
+	// front, the call comes back through it (the phone's Path).
+	var node string
+	it := m.Vias()
+	var v sip.Via
+	for it.Next(&v) {
+		if node = fmt.Sprintf("%s:%d", v.Host, v.Port); node != proxy {
+			break
+		}
+	}
 	contact := "sip:" + user + "@" + p.addr()
 	p.c.WriteToUDP(sip.AppendReply(nil, m, &sip.Reply{Code: 200, Reason: "OK", ToTag: []byte("cl"),
 		Headers: []byte("Contact: <" + contact + ">\r\n")}), from)
