@@ -93,6 +93,8 @@ request_route {
 	$var(s) = $var(a) * 2 / 3 - 1 + (4 & 6) + (4 | 1) + ~0 + TRY;
 	if ($var(a) =~ "^1[0-9]$" && !($var(b) =~ "zz")) { $var(t) = 1; }
 	$var(u) = 1 + 2 << 1 == 6;
+	$var(pl) = $var(a) + "3" + "/" + "x";
+	$var(pm) = "x" + $var(a) + 1;
 	$var(name) = "R" + 2;
 	route($var(name));
 	$var(v) = $rc;
@@ -115,7 +117,7 @@ request_route {
 	$var(hn) = "X-M";
 	$var(hm) = $var(hm) + "|" + $avp(dyn) + "|" + $hdr($var(hn)) + "|" + $hdrc($var(hn));
 	append_to_reply("X-H: $var(hm)\r\n");
-	append_to_reply("X-G: $var(env) $var(a) $var(b) $var(c) $var(d) $var(e) $var(f) $var(g) $var(h) $var(i) $var(j) $var(k) $var(inc) $var(l) $var(m) $var(n) $var(o) $var(p) $var(q) $var(s) $var(t) $var(u) $var(r2) $var(v) $var(w)\r\n");
+	append_to_reply("X-G: $var(env) $var(a) $var(b) $var(c) $var(d) $var(e) $var(f) $var(g) $var(h) $var(i) $var(j) $var(k) $var(inc) $var(l) $var(m) $var(n) $var(o) $var(p) $var(q) $var(s) $var(t) $var(u) $var(pl) $var(pm) $var(r2) $var(v) $var(w)\r\n");
 	sl_send_reply("200", "OK");
 	exit;
 }
@@ -144,8 +146,8 @@ func TestKamailioGrammar(t *testing.T) {
 	if k != e || k == "" {
 		t.Errorf("X-G:\nKamailio %q\nkemi     %q", k, e)
 	}
-	if n := len(strings.Fields(k)); n != 25 || !strings.HasPrefix(k, "b/c/a/unset ") {
-		t.Errorf("Kamailio computed %d values, want 25 starting with b/c/a/unset: %q", n, k)
+	if n := len(strings.Fields(k)); n != 27 || !strings.HasPrefix(k, "b/c/a/unset ") {
+		t.Errorf("Kamailio computed %d values, want 27 starting with b/c/a/unset: %q", n, k)
 	}
 	t.Logf("both: %s", k)
 

@@ -417,7 +417,7 @@ func (d *DB) ExecScript(ctx context.Context, script string) error {
 // made is one kemi's Init finds complete.
 var KamailioScripts = []string{"standard-create.sql", "auth_db-create.sql", "usrloc-create.sql", "acc-create.sql",
 	"alias_db-create.sql", "speeddial-create.sql", "domain-create.sql", "permissions-create.sql", "dispatcher-create.sql",
-	"group-create.sql", "uri_db-create.sql", "uac-create.sql", "dialog-create.sql", "siptrace-create.sql", "avpops-create.sql", "secfilter-create.sql",
+	"group-create.sql", "uri_db-create.sql", "uac-create.sql", "dialog-create.sql", "siptrace-create.sql", "avpops-create.sql", "secfilter-create.sql", "htable-create.sql",
 	"topos-create.sql"}
 
 // ExecFiles runs the SQL scripts dir/name, in order, with ExecScript; an

@@ -58,7 +58,7 @@ func TestInitAndAddUser(t *testing.T) {
 	defer d.Close()
 	ctx := context.Background()
 	created, err := d.Init(ctx)
-	if err != nil || strings.Join(created, ",") != "version,subscriber,location,dbaliases,speed_dial,domain,domain_attrs,trusted,address,dispatcher,grp,re_grp,uri,uacreg,dialog,dialog_vars,sip_trace,usr_preferences,secfilter,topos_d,topos_t,acc,missed_calls" {
+	if err != nil || strings.Join(created, ",") != "version,subscriber,location,dbaliases,speed_dial,domain,domain_attrs,trusted,address,dispatcher,grp,re_grp,uri,uacreg,dialog,dialog_vars,sip_trace,usr_preferences,secfilter,htable,topos_d,topos_t,acc,missed_calls" {
 		t.Fatalf("Init: %v %v", created, err)
 	}
 	if created, err := d.Init(ctx); err != nil || len(created) != 0 {

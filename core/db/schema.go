@@ -260,6 +260,14 @@ var tables = []struct {
     type SMALLINT DEFAULT 0 NOT NULL,
     data VARCHAR(64) DEFAULT '' NOT NULL
 )`, `CREATE INDEX secfilter_secfilter_idx ON secfilter (action, type, data)`}},
+	{"htable", 2, []string{`CREATE TABLE htable (
+    id %[1]s,
+    key_name VARCHAR(64) DEFAULT '' NOT NULL,
+    key_type INTEGER DEFAULT 0 NOT NULL,
+    value_type INTEGER DEFAULT 0 NOT NULL,
+    key_value VARCHAR(128) DEFAULT '' NOT NULL,
+    expires INTEGER DEFAULT 0 NOT NULL
+)`}},
 	{"topos_d", 2, []string{`CREATE TABLE topos_d (
     id %[1]s,
     rectime TIMESTAMP WITHOUT TIME ZONE NOT NULL,
@@ -323,7 +331,7 @@ var tables = []struct {
 
 // Init creates the version, subscriber, location, dbaliases, speed_dial,
 // domain, domain_attrs, trusted, address, dispatcher, grp, re_grp, uri,
-// uacreg, dialog, dialog_vars, sip_trace, usr_preferences, secfilter, topos_d,
+// uacreg, dialog, dialog_vars, sip_trace, usr_preferences, secfilter, htable, topos_d,
 // topos_t, acc
 // and missed_calls tables that do not exist yet (what `kamdbctl create`
 // does for these modules) and reports which it created.

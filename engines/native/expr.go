@@ -352,11 +352,15 @@ func (cp *compiler) binary(x *cfg.Binary) expr {
 	}
 }
 
-// plus adds two ints, or concatenates when either is a string, into the
-// runner's buffer b (no allocation once the buffer has grown).
+// plus is Kamailio's "+": the left operand's type decides (rvalue.c's
+// RVE_PLUS_OP) — an int adds the right one read as an int (a string that
+// is none reads 0, as Kamailio's conversion that fails), a string
+// concatenates it, into the runner's buffer b (no allocation once the
+// buffer has grown).
 func plus(r *runner, b int, x, y router.Value) router.Value {
-	if x.Kind == router.Int && y.Kind == router.Int {
-		return router.IntValue(x.I + y.I)
+	if x.Kind == router.Int {
+		n, _ := y.Int64()
+		return router.IntValue(x.I + n)
 	}
 	if x.Kind == router.Null && y.Kind == router.Int {
 		return y

@@ -8,12 +8,14 @@ package htable
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/kemi-sip/kemi/core/db"
 	"github.com/kemi-sip/kemi/core/router"
 	"github.com/kemi-sip/kemi/dispatch"
 )
@@ -24,6 +26,8 @@ type Table struct {
 	AutoExpire   time.Duration // 0: items never expire
 	InitVal      router.Value  // what a missing item reads as (initval), Null if none
 	UpdateExpire bool          // a set pushes the expiry back (updateexpire, default 1)
+	DBTable      string        // dbtable: loaded from it at start
+	DBMode       int           // dbmode 1: written back to DBTable at shutdown
 	shards       [16]shard
 	locks        [16]slotLock // sht_lock/sht_unlock, by the key's shard
 }
@@ -88,6 +92,9 @@ type item struct {
 type Module struct {
 	tables map[string]*Table
 	stopCh chan struct{}
+	db     dbConf // db_url and the columns (db.go)
+	conn   *db.DB // open when a table has a dbtable
+	log    *slog.Logger
 }
 
 var (
@@ -103,8 +110,17 @@ func (m *Module) Get(name string) *Table { return m.tables[name] }
 func init() {
 	dispatch.Register(dispatch.ModuleInfo{Name: "htable",
 		Params: []dispatch.Param{
-			{Name: "htable", Kind: dispatch.Str, Multi: true},
+			{Name: "htable", Kind: dispatch.Str, Multi: true, Doc: "name=>size=N;autoexpire=S;initval=N;updateexpire=0|1;dbtable=T;dbmode=0|1"},
 			{Name: "timer_interval", Kind: dispatch.Int},
+			dispatch.P("db_url", dispatch.Str, "", "the database of the tables with a dbtable (any kemi has, redis:// included)"),
+			dispatch.P("key_name_column", dispatch.Str, "key_name", ""),
+			dispatch.P("key_type_column", dispatch.Str, "key_type", "0: a value, 1: an item of an array"),
+			dispatch.P("value_type_column", dispatch.Str, "value_type", "0: a string, 1: an integer"),
+			dispatch.P("key_value_column", dispatch.Str, "key_value", ""),
+			dispatch.P("expires_column", dispatch.Str, "expires", "a Unix time, read and written with db_expires"),
+			dispatch.P("array_size_suffix", dispatch.Str, "::size", "the item holding an array's size: name::size"),
+			dispatch.P("fetch_rows", dispatch.Int, "100", "accepted: the rows are read as they come"),
+			dispatch.P("db_expires", dispatch.Int, "0", "1: the expires column is read at load and written at shutdown (tables with autoexpire)"),
 		},
 		New: func() dispatch.Module { return &Module{tables: map[string]*Table{}} },
 	})
@@ -200,10 +216,21 @@ func Define(def string) (*Table, error) {
 			t.InitVal = router.IntValue(int64(n))
 		case "updateexpire":
 			t.UpdateExpire = v != "0"
-		case "dbtable", "dbmode", "dmqreplicate", "cols", "dbnocols", "coldelim", "colnull":
-			if k == "dbtable" && v != "" {
-				return nil, fmt.Errorf("htable %s: loading from a database (dbtable) is not supported", name)
+		case "dbtable":
+			if err := db.Ident("htable "+name+" dbtable", v); err != nil {
+				return nil, err
 			}
+			t.DBTable = v
+		case "dbmode":
+			if err != nil || n < 0 || n > 1 {
+				return nil, fmt.Errorf("htable %s: dbmode %q: want 0 or 1", name, v)
+			}
+			t.DBMode = n
+		case "cols":
+			if v != "" {
+				return nil, fmt.Errorf("htable %s: cols (values packed from several columns) is not supported", name)
+			}
+		case "dmqreplicate", "dbnocols", "coldelim", "colnull":
 		default:
 			return nil, fmt.Errorf("htable %s: unknown attribute %q", name, k)
 		}
@@ -228,22 +255,44 @@ func (m *Module) Init(p *dispatch.Params) error {
 		defs[t.Name] = t
 	}
 	m.tables = defs
-	return nil
+	m.db = dbConf{url: p.Str("db_url", ""), name: p.Str("key_name_column", "key_name"), ktype: p.Str("key_type_column", "key_type"),
+		vtype: p.Str("value_type_column", "value_type"), value: p.Str("key_value_column", "key_value"),
+		expiresCol: p.Str("expires_column", "expires"), sizeSuffix: p.Str("array_size_suffix", "::size"), expires: p.Int("db_expires", 0) != 0}
+	return db.Idents(m.db.name, m.db.ktype, m.db.vtype, m.db.value, m.db.expiresCol)
 }
 
-// Start starts the sweeper.
-func (m *Module) Start(*router.Env) error {
+// Start loads the tables kept in a database and starts the sweeper.
+func (m *Module) Start(env *router.Env) error {
+	m.log = env.Log
+	if m.log == nil {
+		m.log = slog.Default()
+	}
+	if err := m.openDB(func(s string) { m.log.Info(s) }); err != nil {
+		return err
+	}
 	m.stopCh = make(chan struct{})
 	go m.sweeper(m.stopCh)
 	return nil
 }
 
-// Stop stops the sweeper.
+// Stop stops the sweeper and writes the tables of dbmode 1 back.
 func (m *Module) Stop() {
 	if m.stopCh != nil {
 		close(m.stopCh)
 		m.stopCh = nil
 	}
+	if m.conn == nil {
+		return
+	}
+	for _, t := range m.tables {
+		if t.DBTable != "" && t.DBMode == 1 {
+			if err := m.store(t); err != nil {
+				m.log.Error(err.Error())
+			}
+		}
+	}
+	m.conn.Close()
+	m.conn = nil
 }
 
 // sweeper frees expired items; reads already ignore them.

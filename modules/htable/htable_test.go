@@ -1,8 +1,15 @@
 package htable_test
 
 import (
+	"context"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/kemi-sip/kemi/core/db"
+	"github.com/kemi-sip/kemi/engines/enginetest/kamailiotest"
+	_ "github.com/kemi-sip/kemi/modules/db_redis"
 
 	"github.com/kemi-sip/kemi/modules/htable"
 	"github.com/kemi-sip/kemi/modules/moduletest"
@@ -62,9 +69,19 @@ func TestTwoProxies(t *testing.T) {
 }
 
 func TestBadDefinition(t *testing.T) {
-	for _, def := range []string{"noarrow", "t=>size=99;", "t=>autoexpire=x;", "t=>color=red;", "t=>dbtable=htable;"} {
-		if _, err := moduletest.NewErr(t, "loadmodule \"htable.so\"\nmodparam(\"htable\", \"htable\", \""+def+"\")"); err == nil {
-			t.Errorf("htable %q: no error", def)
+	for def, want := range map[string]string{
+		"noarrow":            "want name=>attributes",
+		"t=>size=99;":        "size",
+		"t=>autoexpire=x;":   "autoexpire",
+		"t=>color=red;":      "unknown attribute",
+		"t=>dbtable=htable;": `needs modparam("htable", "db_url", ...)`,
+		"t=>dbtable=a b;":    "dbtable",
+		"t=>dbmode=2;":       "dbmode",
+		"t=>cols='a,b';":     "cols",
+	} {
+		_, err := moduletest.NewErr(t, "loadmodule \"htable.so\"\nmodparam(\"htable\", \"htable\", \""+def+"\")")
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("htable %q: %v, want an error saying %q", def, err, want)
 		}
 	}
 }
@@ -118,5 +135,74 @@ func TestLocks(t *testing.T) {
 	}
 	if rc := k.Native("sht_unlock", "cnt=>k").I; rc != 1 {
 		t.Errorf("native sht_unlock: %d", rc)
+	}
+}
+
+// TestRedis: a table kept in Redis through db_redis (Kamailio's layout,
+// key_name the entry key): its rows are loaded at start, htable.store
+// writes what the table holds (the rows there before deleted), and
+// htable.reload puts back what Redis holds, dropping what it does not.
+func TestRedis(t *testing.T) {
+	port := kamailiotest.RedisServer(t)
+	url := fmt.Sprintf("redis://127.0.0.1:%d/2", port)
+	cfg := `loadmodule "db_redis.so"
+loadmodule "htable.so"
+modparam("db_redis", "keys", "htable=entry:key_name")
+modparam("htable", "db_url", "` + url + `")
+modparam("htable", "htable", "bans=>size=4;dbtable=htable;")
+`
+	d, err := db.Open(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if err := db.ConfigureRedis([]string{"htable=entry:key_name"}, ""); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, r := range [][]any{{"10.0.0.1", 0, 1, "1"}, {"10.0.0.2", 0, 0, "flood"}} {
+		if _, err := d.Exec(ctx, "INSERT INTO htable (key_name, key_type, value_type, key_value) VALUES (?, ?, ?, ?)", r...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	k := moduletest.New(t, cfg)
+	k.Request(moduletest.Invite)
+	k.Run([]moduletest.Case{
+		{"htable.sht_get", []any{"bans", "10.0.0.1"}, "1"},
+		{"htable.sht_get", []any{"bans", "10.0.0.2"}, "flood"},
+		{"htable.sht_seti", []any{"bans", "10.0.0.3", 1}, "1"},
+		{"htable.sht_rm", []any{"bans", "10.0.0.2"}, "1"},
+	})
+	if _, err := k.Table.CallRPC("htable.store", "bans"); err != nil {
+		t.Fatal(err)
+	}
+	rows := func() string {
+		r, err := d.Query(ctx, "SELECT key_name, value_type, key_value FROM htable ORDER BY key_name")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		var out []string
+		for r.Next() {
+			var name, value string
+			var vt int
+			r.Scan(&name, &vt, &value)
+			out = append(out, fmt.Sprintf("%s=%s/%d", name, value, vt))
+		}
+		return strings.Join(out, " ")
+	}
+	if got := rows(); got != "10.0.0.1=1/1 10.0.0.3=1/1" {
+		t.Errorf("Redis after htable.store: %s", got)
+	}
+	d.Exec(ctx, "DELETE FROM htable WHERE key_name = ?", "10.0.0.1")
+	if _, err := k.Table.CallRPC("htable.reload", "bans"); err != nil {
+		t.Fatal(err)
+	}
+	k.Run([]moduletest.Case{
+		{"htable.sht_get", []any{"bans", "10.0.0.1"}, ""},
+		{"htable.sht_get", []any{"bans", "10.0.0.3"}, "1"},
+	})
+	if _, err := k.Table.CallRPC("htable.reload", "nosuch"); err == nil {
+		t.Error("htable.reload of no table: no error")
 	}
 }

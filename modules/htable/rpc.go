@@ -94,6 +94,8 @@ func (m *Module) RPCs(*router.Env) []dispatch.RPC {
 			t.Set([]byte(k), router.Value{}, 0)
 			return 0, nil
 		}},
+		{Name: "htable.reload", Doc: "replace a table's items by its dbtable's rows: htable.reload NAME", Fn: m.rpcDB(m.reload)},
+		{Name: "htable.store", Doc: "write a table's items into its dbtable: htable.store NAME", Fn: m.rpcDB(m.store)},
 		{Name: "htable.listTables", Doc: "the tables", Fn: func([]any) (any, error) {
 			out := []map[string]any{}
 			for _, t := range m.tables {
@@ -102,5 +104,26 @@ func (m *Module) RPCs(*router.Env) []dispatch.RPC {
 			sort.Slice(out, func(i, j int) bool { return out[i]["name"].(string) < out[j]["name"].(string) })
 			return out, nil
 		}},
+	}
+}
+
+// rpcDB is an RPC command on the table named by its parameter that has a
+// dbtable, with Kamailio's faults.
+func (m *Module) rpcDB(f func(*Table) error) dispatch.RPCFunc {
+	return func(p []any) (any, error) {
+		if m.db.url == "" || m.conn == nil {
+			return nil, dispatch.RPCErrorf(500, "No htable db_url")
+		}
+		t, err := m.rpcTable(p)
+		if err != nil {
+			return nil, err
+		}
+		if t.DBTable == "" {
+			return nil, dispatch.RPCErrorf(500, "No database htable")
+		}
+		if err := f(t); err != nil {
+			return nil, dispatch.RPCErrorf(500, "%s", err.Error())
+		}
+		return 0, nil
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -141,7 +142,7 @@ func Start(t *testing.T, kamailio, cfg, dir string, addr string, defines ...stri
 	}
 	done := make(chan struct{})
 	go func() { cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
+	p.stop = sync.OnceFunc(func() {
 		syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
 		select {
 		case <-done:
@@ -150,6 +151,7 @@ func Start(t *testing.T, kamailio, cfg, dir string, addr string, defines ...stri
 			<-done
 		}
 	})
+	t.Cleanup(p.stop)
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		select {
@@ -168,7 +170,14 @@ func Start(t *testing.T, kamailio, cfg, dir string, addr string, defines ...stri
 }
 
 // Process is a running Kamailio.
-type Process struct{ log proxytest.Logs }
+type Process struct {
+	log  proxytest.Logs
+	stop func()
+}
+
+// Stop ends Kamailio (SIGTERM: its modules' destroy functions run) and
+// waits for it.
+func (p *Process) Stop() { p.stop() }
 
 // Log is what Kamailio wrote so far.
 func (p *Process) Log() string { return p.log.String() }
@@ -217,7 +226,14 @@ type Pair struct {
 	Kamailio, Kemi       netip.AddrPort
 	KamailioTCP, KemiTCP netip.AddrPort // StartPairTCP's
 	kamailio             *Process
+	kemi                 *proxytest.Proxy
 	Logs                 *proxytest.Logs // kemi's
+}
+
+// Stop stops both servers before the test ends, each as on a shutdown.
+func (p *Pair) Stop() {
+	p.kamailio.Stop()
+	p.kemi.Stop()
 }
 
 // StartPair writes the config config gives for each — Kamailio's with
@@ -260,7 +276,7 @@ func startPair(t *testing.T, config func(listen string) string, tcp bool) *Pair 
 		p = proxytest.Start(t, ecfg, nil)
 	}
 	kamAddr := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port))
-	pair := &Pair{Kamailio: kamAddr, Kemi: p.Addr, kamailio: kp, Logs: p.Logs}
+	pair := &Pair{Kamailio: kamAddr, Kemi: p.Addr, kamailio: kp, kemi: p, Logs: p.Logs}
 	if tcp {
 		pair.KamailioTCP, pair.KemiTCP = kamAddr, p.TCPAddr
 	}

@@ -24,6 +24,9 @@ type Proxy struct {
 	Env     *router.Env
 	Table   *dispatch.Table // its modules, exports and RPC commands
 	Logs    *Logs
+	// Stop stops it before the test ends (its modules' Stop run: htable
+	// writes back, ...); once, whoever calls it.
+	Stop func()
 }
 
 // Logs collects what the proxy logs.
@@ -64,6 +67,7 @@ func StartListen(tb testing.TB, path string, defines map[string]string, listen .
 	if err := p.Start(); err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(p.Stop)
-	return &Proxy{Addr: p.Addr(sip.TransportUDP), TCPAddr: p.Addr(sip.TransportTCP), Env: p.Env, Table: p.Table, Logs: logs}
+	stop := sync.OnceFunc(p.Stop)
+	tb.Cleanup(stop)
+	return &Proxy{Addr: p.Addr(sip.TransportUDP), TCPAddr: p.Addr(sip.TransportTCP), Env: p.Env, Table: p.Table, Logs: logs, Stop: stop}
 }
