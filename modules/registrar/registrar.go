@@ -17,6 +17,7 @@ import (
 	"github.com/kemi-sip/kemi/core/router"
 	"github.com/kemi-sip/kemi/core/sip"
 	"github.com/kemi-sip/kemi/dispatch"
+	"github.com/kemi-sip/kemi/modules/outbound"
 	"github.com/kemi-sip/kemi/modules/sl"
 	"github.com/kemi-sip/kemi/modules/usrloc"
 )
@@ -33,6 +34,10 @@ type settings struct {
 	receivedAVP     string
 	usePath         bool
 	caseSensitive   bool
+	// RFC 5626 (outbound_mode, regid_mode, flow_timer): 0 none, 1
+	// supported, 2 required; regid_mode 0 uses a reg-id only with
+	// outbound, 1 always; flow_timer seconds in the 200's Flow-Timer.
+	outboundMode, regidMode, flowTimer int
 }
 
 // Module is the registrar of one proxy: its parameters, counters, and
@@ -95,7 +100,9 @@ func init() {
 			{Name: "xavp_rcd", Kind: dispatch.Str},
 			{Name: "sock_hdr_name", Kind: dispatch.Str},
 			{Name: "gruu_enabled", Kind: dispatch.Int},
-			{Name: "outbound_mode", Kind: dispatch.Int},
+			{Name: "outbound_mode", Kind: dispatch.Int, Default: "0", Doc: "RFC 5626: 0 not supported (a REGISTER requiring it: 420), 1 supported, 2 required (a REGISTER whose Supported lacks it: 421)"},
+			{Name: "regid_mode", Kind: dispatch.Int, Default: "0", Doc: "0: a reg-id is kept only when outbound is used (an edge's Path with ;ob, or no edge), 1: always"},
+			{Name: "flow_timer", Kind: dispatch.Int, Default: "0", Doc: "seconds in a Flow-Timer header of the 200 when outbound is used (at most 999; needs outbound_mode)"},
 		},
 	})
 }
@@ -139,6 +146,17 @@ func (reg *Module) Init(p *dispatch.Params) error {
 		appendBranches:  p.Int("append_branches", 1) != 0,
 		usePath:         p.Int("use_path", 0) != 0,
 		caseSensitive:   p.Int("case_sensitive", 1) != 0,
+		outboundMode:    p.Int("outbound_mode", 0),
+		regidMode:       p.Int("regid_mode", 0),
+		flowTimer:       p.Int("flow_timer", 0),
+	}
+	switch {
+	case s.outboundMode < 0 || s.outboundMode > 2:
+		return fmt.Errorf("outbound_mode %d: want 0, 1 or 2", s.outboundMode)
+	case s.regidMode < 0 || s.regidMode > 1:
+		return fmt.Errorf("regid_mode %d: want 0 or 1", s.regidMode)
+	case s.flowTimer < 0 || s.flowTimer > 999 || s.flowTimer > 0 && s.outboundMode == 0:
+		return fmt.Errorf("flow_timer %d: want 0..999, and outbound_mode 1 or 2 with it", s.flowTimer)
 	}
 	if s.defaultExpires < 0 || s.minExpires < 0 || s.maxExpires < 0 || s.maxContacts < 0 {
 		return errors.New("default_expires, min_expires, max_expires and max_contacts must not be negative")
@@ -165,14 +183,24 @@ func (reg *Module) Init(p *dispatch.Params) error {
 // regError is a failed save: the reply it gets.
 type regError struct {
 	code   int
-	reason string
+	reason string // P-Registrar-Error, and the reason phrase unless phrase is set
+	phrase string
+	hdrs   string // more header lines of the reply
 }
 
 func (e *regError) Error() string { return strconv.Itoa(e.code) + " " + e.reason }
 
-func badRequest(reason string) error { return &regError{400, reason} }
+// The errors of RFC 5626, Kamailio's: phrases, P-Registrar-Error texts and
+// headers.
+var (
+	errOBUnsup     = &regError{421, "No support for Outbound indicated", "Extension Required", "Require: outbound\r\nSupported: outbound\r\n"}
+	errOBReqd      = &regError{420, "No support for Outbound on server", "Bad Extension", "Unsupported: outbound\r\n"}
+	errOBUnsupEdge = &regError{439, "No support for Outbound on edge proxy", "First Hop Lacks Outbound Support", ""}
+)
 
-var errInternal = &regError{500, "Server Internal Error"}
+func badRequest(reason string) error { return &regError{code: 400, reason: reason} }
+
+var errInternal = &regError{code: 500, reason: "Server Internal Error"}
 
 // aorOf is the address of record of a URI: its user, and @host with
 // use_domain; lower-cased unless case_sensitive.
@@ -267,16 +295,21 @@ func (reg *Module) saveTo(c *router.Ctx, table string, flags int, uri string) in
 		}
 		if c.Msg.IsRequest() {
 			var hdr []byte
+			hdr = append(hdr, re.hdrs...) // before the error's, as Kamailio's
 			hdr = append(hdr, "P-Registrar-Error: "...)
 			hdr = append(hdr, re.reason...)
 			hdr = append(hdr, "\r\n"...)
 			if re.code == 503 {
 				hdr = append(hdr, "Retry-After: 30\r\n"...)
 			}
+			phrase := re.phrase
+			if phrase == "" {
+				phrase = re.reason
+			}
 			if flags&saveNoReply != 0 {
-				pend(c, re.code, re.reason, hdr)
+				pend(c, re.code, phrase, hdr)
 			} else {
-				reg.sl.Send(c, re.code, re.reason, hdr, nil)
+				reg.sl.Send(c, re.code, phrase, hdr, nil)
 			}
 		}
 		return -1
@@ -302,6 +335,10 @@ func (reg *Module) save(c *router.Ctx, table string, flags int, uri string) (int
 		}
 	}
 	aor, err := reg.aorOf(to)
+	if err != nil {
+		return 0, err
+	}
+	useRegID, err := reg.outboundCheck(m)
 	if err != nil {
 		return 0, err
 	}
@@ -349,7 +386,7 @@ func (reg *Module) save(c *router.Ctx, table string, flags int, uri string) (int
 		q = qOverride(c, q)
 		inst, _ := sip.Param(ct.Params, "+sip.instance")
 		regID := 0
-		if rid, ok := sip.Param(ct.Params, "reg-id"); ok && len(rid) > 0 {
+		if rid, ok := sip.Param(ct.Params, "reg-id"); ok && len(rid) > 0 && len(inst) > 0 && useRegID {
 			regID, _ = strconv.Atoi(string(rid)) // a failed Atoi allocates its error: not for every REGISTER
 		}
 		bs = append(bs, binding{uri: string(ct.URI.Raw), expires: e, q: q, instance: strings.Trim(string(inst), `"`), regID: regID})
@@ -410,7 +447,7 @@ func (reg *Module) save(c *router.Ctx, table string, flags int, uri string) (int
 				}
 			}
 			for _, b := range bs {
-				i := r.Find(b.uri, callID, d.MatchCallID())
+				i := find(r, &b, callID, d.MatchCallID())
 				switch {
 				case i < 0 && b.expires > 0:
 					n++
@@ -422,11 +459,11 @@ func (reg *Module) save(c *router.Ctx, table string, flags int, uri string) (int
 				n = min(n, len(bs))
 			}
 			if n > reg.maxContacts {
-				return &regError{503, "Too many registered contacts"}
+				return &regError{code: 503, reason: "Too many registered contacts"}
 			}
 		}
 		for _, b := range bs {
-			i := r.Find(b.uri, callID, d.MatchCallID())
+			i := find(r, &b, callID, d.MatchCallID())
 			if i < 0 {
 				if b.expires == 0 {
 					continue
@@ -447,6 +484,7 @@ func (reg *Module) save(c *router.Ctx, table string, flags int, uri string) (int
 				deleted = true
 				continue
 			}
+			old.URI = b.uri // the same when found by it; by +sip.instance, the new flow's
 			old.Received, old.Path, old.Expires, old.Q = received, path, nowU+int64(b.expires), b.q
 			old.CallID, old.CSeq, old.CFlags, old.UserAgent, old.Socket, old.Methods = callID, cseq, int(c.BFlags), ua, socket, methods
 			old.LastModified = nowU
@@ -510,6 +548,84 @@ func inRequest(bs []binding, uri string) bool {
 	return false
 }
 
+// find is the binding a Contact updates: with a +sip.instance the one of
+// that instance and reg-id (RFC 5626: a new flow replaces the old one of
+// the same registration), else the one of its URI (usrloc's
+// get_ucontact_by_instance).
+func find(r *usrloc.Record, b *binding, callID string, matchCallID bool) int {
+	if b.instance == "" {
+		return r.Find(b.uri, callID, matchCallID)
+	}
+	want := strings.Trim(b.instance, "<>")
+	for i, c := range r.Contacts {
+		if c.Instance != "" && c.RegID == b.regID && strings.Trim(c.Instance, "<>") == want {
+			return i
+		}
+	}
+	return -1
+}
+
+// outboundCheck is save's RFC 5626 part, as Kamailio's: a REGISTER whose
+// Supported lacks outbound when it is required (421), one requiring it
+// when it is not supported (420); past an edge proxy (two Vias or more)
+// outbound is used only when the edge's Path has ;ob — else with
+// regid_mode 0 a reg-id is ignored, or refused (439) when the client asks
+// for outbound. It says whether a reg-id is kept.
+func (reg *Module) outboundCheck(m *sip.Msg) (useRegID bool, err error) {
+	supports := m.HasToken(sip.HdrSupported, "outbound")
+	if reg.outboundMode == 2 && m.Has(sip.HdrSupported) && !supports {
+		return false, errOBUnsup
+	}
+	if reg.outboundMode == 0 && m.HasToken(sip.HdrRequire, "outbound") {
+		return false, errOBReqd
+	}
+	if reg.outboundMode == 0 || outbound.FirstHop(m) || !m.Has(sip.HdrContact) {
+		return true, nil
+	}
+	var na sip.NameAddr
+	it := m.Addrs(sip.HdrPath)
+	if it.Next(&na) {
+		if _, ob := na.URI.Param("ob"); ob {
+			return true, nil
+		}
+	}
+	if reg.regidMode == 1 {
+		return true, nil
+	}
+	var ct sip.Contact
+	cit := m.Contacts()
+	if cit.Next(&ct) {
+		if _, rid := sip.Param(ct.Params, "reg-id"); rid && supports {
+			return false, errOBUnsupEdge
+		}
+	}
+	return false, nil
+}
+
+// outboundHeaders are the 200's RFC 5626 headers, Kamailio's: with
+// outbound required, Require and Supported (and Flow-Timer); supported,
+// Supported, and Require (and Flow-Timer) when the REGISTER names it.
+func (reg *Module) outboundHeaders(buf []byte, m *sip.Msg) []byte {
+	flow := func(buf []byte) []byte {
+		if reg.flowTimer > 0 {
+			buf = append(buf, "Flow-Timer: "...)
+			buf = strconv.AppendInt(buf, int64(reg.flowTimer), 10)
+			buf = append(buf, "\r\n"...)
+		}
+		return buf
+	}
+	switch reg.outboundMode {
+	case 2:
+		buf = flow(append(buf, "Require: outbound\r\nSupported: outbound\r\n"...))
+	case 1:
+		buf = append(buf, "Supported: outbound\r\n"...)
+		if m.HasToken(sip.HdrRequire, "outbound") || m.HasToken(sip.HdrSupported, "outbound") {
+			buf = flow(append(buf, "Require: outbound\r\n"...))
+		}
+	}
+	return buf
+}
+
 // joinPath is the Path header values, comma-separated.
 func joinPath(m *sip.Msg) string {
 	var b []byte
@@ -531,17 +647,33 @@ func (reg *Module) reply(c *router.Ctx, cs []usrloc.Contact, n int64, path strin
 	buf := w.Scratch[:0]
 	for i := range cs {
 		ct := &cs[i]
+		// Kamailio's order: q, expires, received, +sip.instance, reg-id.
 		buf = append(buf, "Contact: <"...)
 		buf = append(buf, ct.URI...)
-		buf = append(buf, ">;expires="...)
+		buf = append(buf, '>')
+		if ct.Q >= 0 {
+			buf = append(buf, ";q="...)
+			buf = appendQ(buf, ct.Q)
+		}
+		buf = append(buf, ";expires="...)
 		left := int64(0)
 		if ct.Expires > n {
 			left = ct.Expires - n
 		}
 		buf = strconv.AppendInt(buf, left, 10)
-		if ct.Q >= 0 {
-			buf = append(buf, ";q="...)
-			buf = appendQ(buf, ct.Q)
+		if ct.Received != "" {
+			buf = append(buf, ";received=\""...)
+			buf = append(buf, ct.Received...)
+			buf = append(buf, '"')
+		}
+		if ct.Instance != "" {
+			buf = append(buf, ";+sip.instance=\""...)
+			buf = append(buf, strings.Trim(ct.Instance, `"`)...)
+			buf = append(buf, '"')
+		}
+		if ct.RegID > 0 {
+			buf = append(buf, ";reg-id="...)
+			buf = strconv.AppendInt(buf, int64(ct.RegID), 10)
 		}
 		buf = append(buf, "\r\n"...)
 	}
@@ -550,6 +682,7 @@ func (reg *Module) reply(c *router.Ctx, cs []usrloc.Contact, n int64, path strin
 		buf = append(buf, path...)
 		buf = append(buf, "\r\n"...)
 	}
+	buf = reg.outboundHeaders(buf, c.Msg)
 	w.Scratch = buf
 	if !send {
 		pend(c, 200, "OK", buf)
