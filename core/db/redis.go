@@ -423,21 +423,31 @@ func parseRedisStmt(q string) (*rstmt, error) {
 	return st, nil
 }
 
+// sqlParser reads the tokens of one statement; the first error sticks
+// (p.err) and every later step is a no-op, so that a rule reads as its
+// steps.
 type sqlParser struct {
 	q     string
 	toks  []string
 	i     int
 	nargs int
+	err   error
 }
 
 func (p *sqlParser) peek() string {
-	if p.i < len(p.toks) {
+	if p.i < len(p.toks) && p.err == nil {
 		return p.toks[p.i]
 	}
 	return ""
 }
 
 func (p *sqlParser) next() string { t := p.peek(); p.i++; return t }
+
+func (p *sqlParser) fail(format string, args ...any) {
+	if p.err == nil {
+		p.err = fmt.Errorf(format, args...)
+	}
+}
 
 func (p *sqlParser) is(word string) bool {
 	if strings.EqualFold(p.peek(), word) {
@@ -447,222 +457,166 @@ func (p *sqlParser) is(word string) bool {
 	return false
 }
 
-func (p *sqlParser) want(word string) error {
-	if !p.is(word) {
-		return fmt.Errorf("want %s at %q", word, p.peek())
+func (p *sqlParser) want(words ...string) {
+	for _, w := range words {
+		if !p.is(w) {
+			p.fail("want %s at %q", w, p.peek())
+		}
 	}
-	return nil
 }
 
-func (p *sqlParser) ident() (string, error) {
+func (p *sqlParser) ident() string {
 	t := p.next()
 	if t == "" || !(t[0] == '_' || t[0] >= 'A' && t[0] <= 'Z' || t[0] >= 'a' && t[0] <= 'z' || t[0] == '"') {
-		return "", fmt.Errorf("want a name at %q", t)
+		p.fail("want a name at %q", t)
+		return ""
 	}
-	return strings.Trim(t, `"`), nil
+	return strings.Trim(t, `"`)
 }
 
-func (p *sqlParser) identList() ([]string, error) {
+func (p *sqlParser) identList() []string {
 	var out []string
 	for {
-		n, err := p.ident()
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, n)
-		if !p.is(",") {
-			return out, nil
+		out = append(out, p.ident())
+		if !p.is(",") || p.err != nil {
+			return out
 		}
 	}
 }
 
-func (p *sqlParser) operand() (operand, error) {
+func (p *sqlParser) operand() operand {
 	t := p.next()
 	switch {
 	case t == "?":
 		p.nargs++
-		return operand{arg: p.nargs - 1}, nil
+		return operand{arg: p.nargs - 1}
 	case strings.HasPrefix(t, "'"):
-		return operand{arg: -1, lit: strings.ReplaceAll(t[1:len(t)-1], "''", "'")}, nil
+		return operand{arg: -1, lit: strings.ReplaceAll(t[1:len(t)-1], "''", "'")}
 	case t != "" && (t[0] == '-' || t[0] >= '0' && t[0] <= '9'):
 		if n, err := strconv.ParseInt(t, 10, 64); err == nil {
-			return operand{arg: -1, lit: n}, nil
+			return operand{arg: -1, lit: n}
 		}
 		f, err := strconv.ParseFloat(t, 64)
-		return operand{arg: -1, lit: f}, err
+		if err != nil {
+			p.fail("number %q", t)
+		}
+		return operand{arg: -1, lit: f}
 	case strings.EqualFold(t, "NULL"):
-		return operand{arg: -1, lit: nil}, nil
+		return operand{arg: -1, lit: nil}
 	}
 	p.i--
-	n, err := p.ident()
-	return operand{col: n}, err
+	return operand{col: p.ident()}
 }
 
-func (p *sqlParser) where() ([]cond, error) {
+func (p *sqlParser) where() []cond {
 	if !p.is("WHERE") {
-		return nil, nil
+		return nil
 	}
 	var out []cond
-	for {
-		l, err := p.operand()
-		if err != nil {
-			return nil, err
-		}
+	for p.err == nil {
+		l := p.operand()
 		op := p.next()
 		switch op {
 		case "=", "!=", "<", ">", "<=", ">=":
 		case "<>":
 			op = "!="
 		default:
-			return nil, fmt.Errorf("operator %q", op)
+			p.fail("operator %q", op)
 		}
-		r, err := p.operand()
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, cond{l, r, op})
+		out = append(out, cond{l, p.operand(), op})
 		if !p.is("AND") {
-			return out, nil
+			break
 		}
 	}
+	return out
 }
 
 func (p *sqlParser) statement() (*rstmt, error) {
 	st := &rstmt{limit: -1}
-	var err error
 	switch {
 	case p.is("SELECT"):
 		st.kind = "select"
 		switch {
 		case p.is("*"):
 		case p.is("COUNT"):
-			if err := errors.Join(p.want("("), p.want("*"), p.want(")")); err != nil {
-				return nil, err
-			}
+			p.want("(", "*", ")")
 			st.count = true
 		default:
-			if st.cols, err = p.identList(); err != nil {
-				return nil, err
-			}
+			st.cols = p.identList()
 		}
-		if err := p.want("FROM"); err != nil {
-			return nil, err
-		}
-		if st.table, err = p.ident(); err != nil {
-			return nil, err
-		}
-		if st.where, err = p.where(); err != nil {
-			return nil, err
-		}
+		p.want("FROM")
+		st.table = p.ident()
+		st.where = p.where()
 		if p.is("ORDER") {
-			if err := p.want("BY"); err != nil {
-				return nil, err
-			}
-			for {
-				c, err := p.ident()
-				if err != nil {
-					return nil, err
-				}
+			p.want("BY")
+			for p.err == nil {
+				st.orderBy = append(st.orderBy, p.ident())
 				desc := p.is("DESC")
 				if !desc {
 					p.is("ASC")
 				}
-				st.orderBy, st.desc = append(st.orderBy, c), append(st.desc, desc)
+				st.desc = append(st.desc, desc)
 				if !p.is(",") {
 					break
 				}
 			}
 		}
 		if p.is("LIMIT") {
-			o, err := p.operand()
-			if err != nil || o.arg >= 0 {
-				return nil, fmt.Errorf("LIMIT wants a number")
+			o := p.operand()
+			n, ok := o.lit.(int64)
+			if o.arg >= 0 || !ok {
+				p.fail("LIMIT wants a number")
 			}
-			n, _ := o.lit.(int64)
 			st.limit = int(n)
 		}
 	case p.is("INSERT"):
 		st.kind = "insert"
-		if err := p.want("INTO"); err != nil {
-			return nil, err
-		}
-		if st.table, err = p.ident(); err != nil {
-			return nil, err
-		}
-		if err := p.want("("); err != nil {
-			return nil, err
-		}
-		if st.cols, err = p.identList(); err != nil {
-			return nil, err
-		}
-		if err := errors.Join(p.want(")"), p.want("VALUES"), p.want("(")); err != nil {
-			return nil, err
-		}
-		for {
-			o, err := p.operand()
-			if err != nil {
-				return nil, err
-			}
-			st.vals = append(st.vals, o)
+		p.want("INTO")
+		st.table = p.ident()
+		p.want("(")
+		st.cols = p.identList()
+		p.want(")", "VALUES", "(")
+		for p.err == nil {
+			st.vals = append(st.vals, p.operand())
 			if !p.is(",") {
 				break
 			}
 		}
-		if err := p.want(")"); err != nil {
-			return nil, err
-		}
-		if len(st.vals) != len(st.cols) {
-			return nil, fmt.Errorf("%d columns, %d values", len(st.cols), len(st.vals))
+		p.want(")")
+		if p.err == nil && len(st.vals) != len(st.cols) {
+			p.fail("%d columns, %d values", len(st.cols), len(st.vals))
 		}
 	case p.is("UPDATE"):
 		st.kind = "update"
-		if st.table, err = p.ident(); err != nil {
-			return nil, err
-		}
-		if err := p.want("SET"); err != nil {
-			return nil, err
-		}
-		for {
-			c, err := p.ident()
-			if err != nil {
-				return nil, err
-			}
-			if err := p.want("="); err != nil {
-				return nil, err
-			}
-			o, err := p.operand()
-			if err != nil {
-				return nil, err
-			}
-			st.cols, st.vals = append(st.cols, c), append(st.vals, o)
+		st.table = p.ident()
+		p.want("SET")
+		for p.err == nil {
+			st.cols = append(st.cols, p.ident())
+			p.want("=")
+			st.vals = append(st.vals, p.operand())
 			if !p.is(",") {
 				break
 			}
 		}
-		if st.where, err = p.where(); err != nil {
-			return nil, err
-		}
+		st.where = p.where()
 	case p.is("DELETE"):
 		st.kind = "delete"
-		if err := p.want("FROM"); err != nil {
-			return nil, err
-		}
-		if st.table, err = p.ident(); err != nil {
-			return nil, err
-		}
-		if st.where, err = p.where(); err != nil {
-			return nil, err
-		}
+		p.want("FROM")
+		st.table = p.ident()
+		st.where = p.where()
 	case p.is("CREATE"), p.is("DROP"), p.is("ALTER"):
 		// Redis holds no schema: db_redis reads it from its files.
 		st.kind = "none"
 		p.i = len(p.toks)
 	default:
-		return nil, fmt.Errorf("statement %q", p.peek())
+		p.fail("statement %q", p.peek())
 	}
 	p.is(";")
-	if p.i < len(p.toks) {
-		return nil, fmt.Errorf("unexpected %q", p.peek())
+	if p.err == nil && p.i < len(p.toks) {
+		p.fail("unexpected %q", p.peek())
+	}
+	if p.err != nil {
+		return nil, p.err
 	}
 	st.nargs = p.nargs
 	return st, nil

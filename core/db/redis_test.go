@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -46,34 +45,13 @@ func redisDB(t *testing.T, schemaPath string) (*db.DB, *redis.Conn) {
 	return d, c
 }
 
-// dump is every key of the database with its value: a hash's fields, a
-// set's members, sorted.
+// dump is every key of the database with a hash's fields or a set's
+// members, sorted.
 func dump(t *testing.T, c *redis.Conn) map[string]string {
 	t.Helper()
-	keys, err := c.Do("KEYS", "*")
-	if err != nil {
-		t.Fatal(err)
-	}
 	out := map[string]string{}
-	for _, k := range keys.Elements {
-		typ, _ := c.Do("TYPE", k.Str)
-		var r *redis.Reply
-		if typ.Str == "hash" {
-			r, _ = c.Do("HGETALL", k.Str)
-		} else {
-			r, _ = c.Do("SMEMBERS", k.Str)
-		}
-		var parts []string
-		for i := 0; i < len(r.Elements); i++ {
-			if typ.Str == "hash" {
-				parts = append(parts, r.Elements[i].Str+"="+r.Elements[i+1].Str)
-				i++
-			} else {
-				parts = append(parts, r.Elements[i].Str)
-			}
-		}
-		sort.Strings(parts)
-		out[k.Str] = strings.Join(parts, " ")
+	for k, e := range kamailiotest.RedisDump(t, c, 3) {
+		out[k] = strings.Join(e.Items, " ")
 	}
 	return out
 }

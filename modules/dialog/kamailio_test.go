@@ -5,7 +5,6 @@ import (
 	"net/netip"
 	"regexp"
 	"sort"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -233,42 +232,20 @@ func TestKamailioDifferential(t *testing.T) {
 // uids) replaced by names.
 func redisDump(t *testing.T, c *redis.Conn, n int, call *call, pairAddr netip.AddrPort) []string {
 	t.Helper()
-	if _, err := c.Do("SELECT", strconv.Itoa(n)); err != nil {
-		t.Fatal(err)
-	}
-	keys, err := c.Do("KEYS", "*")
-	if err != nil {
-		t.Fatal(err)
-	}
+	keys := kamailiotest.RedisDump(t, c, n)
 	var he, hi string
-	var out []string
-	for _, k := range keys.Elements {
-		if strings.HasPrefix(k.Str, "dialog:entry::") {
-			he, hi, _ = strings.Cut(strings.TrimPrefix(k.Str, "dialog:entry::"), ":")
+	for k := range keys {
+		if strings.HasPrefix(k, "dialog:entry::") {
+			he, hi, _ = strings.Cut(strings.TrimPrefix(k, "dialog:entry::"), ":")
 		}
 	}
 	norm := strings.NewReplacer(call.callID, "CALLID", call.caller.Addr(), "CALLER", call.callee.Addr(), "CALLEE", pairAddr.String(), "PROXY",
 		"::"+he+":"+hi, "::HE:HI", "="+he+" ", "=HE ", "="+hi+" ", "=HI ")
 	puid := regexp.MustCompile(`"puid":"[^"]*"`)
 	times := regexp.MustCompile(`(start_time|timeout)=[0-9]+`)
-	for _, k := range keys.Elements {
-		typ, _ := c.Do("TYPE", k.Str)
-		cmd := "SMEMBERS"
-		if typ.Str == "hash" {
-			cmd = "HGETALL"
-		}
-		r, _ := c.Do(cmd, k.Str)
-		var parts []string
-		for i := 0; i < len(r.Elements); i++ {
-			if typ.Str == "hash" {
-				parts = append(parts, r.Elements[i].Str+"="+r.Elements[i+1].Str)
-				i++
-			} else {
-				parts = append(parts, r.Elements[i].Str)
-			}
-		}
-		sort.Strings(parts)
-		line := norm.Replace(k.Str + " " + typ.Str + ": " + strings.Join(parts, " ") + " ")
+	var out []string
+	for k, e := range keys {
+		line := norm.Replace(k + " " + e.Type + ": " + strings.Join(e.Items, " ") + " ")
 		line = times.ReplaceAllString(puid.ReplaceAllString(line, `"puid":"PUID"`), "$1=T")
 		out = append(out, strings.TrimSpace(line))
 	}

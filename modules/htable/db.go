@@ -117,25 +117,17 @@ func (m *Module) store(t *Table) error {
 		expires  int64
 	}
 	var items []row
-	now := time.Now().UnixNano()
-	for i := range t.shards {
-		s := &t.shards[i]
-		s.mu.Lock()
-		for k, it := range s.m {
-			if it.expires != 0 && it.expires <= now {
-				continue
-			}
-			r := row{key: k, val: it.val.String()}
-			if it.val.Kind == router.Int {
-				r.vtype = 1
-			}
-			if it.expires != 0 {
-				r.expires = it.expires / int64(time.Second)
-			}
-			items = append(items, r)
+	t.each(func(k string, it *item) bool {
+		r := row{key: k, val: it.val.String()}
+		if it.val.Kind == router.Int {
+			r.vtype = 1
 		}
-		s.mu.Unlock()
-	}
+		if it.expires != 0 {
+			r.expires = it.expires / int64(time.Second)
+		}
+		items = append(items, r)
+		return true
+	})
 	for _, r := range items {
 		args := []any{r.key, 0, r.vtype, r.val}
 		if withExpires {

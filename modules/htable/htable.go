@@ -403,6 +403,11 @@ func (t *Table) Add(key []byte, n int64) (int64, bool) {
 // Each calls f for every live item until f returns false; f may not use
 // the table.
 func (t *Table) Each(f func(key string, v router.Value) bool) {
+	t.each(func(k string, it *item) bool { return f(k, it.val) })
+}
+
+// each is Each with the items themselves (their expiry).
+func (t *Table) each(f func(key string, it *item) bool) {
 	now := time.Now().UnixNano()
 	for i := range t.shards {
 		s := &t.shards[i]
@@ -411,7 +416,7 @@ func (t *Table) Each(f func(key string, v router.Value) bool) {
 			if it.expires != 0 && it.expires <= now {
 				continue
 			}
-			if !f(k, it.val) {
+			if !f(k, it) {
 				s.mu.Unlock()
 				return
 			}
