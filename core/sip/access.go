@@ -317,6 +317,18 @@ type ViaIter struct{ ListIter }
 // Vias returns an iterator over all via-parms.
 func (m *Msg) Vias() ViaIter { return ViaIter{m.List(HdrVia)} }
 
+// HasVia2 reports a second via-parm, in the top Via header or another:
+// the message has passed a proxy (Kamailio's msg->via2).
+func (m *Msg) HasVia2() bool {
+	it := m.Vias()
+	var v Via
+	n := 0
+	for n < 2 && it.Next(&v) {
+		n++
+	}
+	return n == 2
+}
+
 // Next parses the next via-parm into v. The top one was parsed with the
 // message and is copied.
 func (it *ViaIter) Next(v *Via) bool {

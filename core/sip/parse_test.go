@@ -410,3 +410,21 @@ func TestFrameLen(t *testing.T) {
 		t.Errorf("parse framed: %v %q", err, m.Body())
 	}
 }
+
+// TestHasVia2: a second via-parm counts in the top Via header or in
+// another one.
+func TestHasVia2(t *testing.T) {
+	for vias, want := range map[string]bool{
+		"Via: SIP/2.0/UDP a;branch=z9hG4bK1\r\n":                                       false,
+		"Via: SIP/2.0/UDP a;branch=z9hG4bK1, SIP/2.0/UDP b;branch=z9hG4bK2\r\n":        true,
+		"Via: SIP/2.0/UDP a;branch=z9hG4bK1\r\nVia: SIP/2.0/TCP b;branch=z9hG4bK2\r\n": true,
+	} {
+		var m Msg
+		if err := m.Parse([]byte("OPTIONS sip:x SIP/2.0\r\n" + vias + "From: <sip:a@x>;tag=1\r\nTo: <sip:x>\r\nCall-ID: v\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n")); err != nil {
+			t.Fatal(err)
+		}
+		if got := m.HasVia2(); got != want {
+			t.Errorf("%q: HasVia2 %v, want %v", vias, got, want)
+		}
+	}
+}

@@ -168,7 +168,7 @@ func (m *Module) Use(c *router.Ctx, route *sip.URI) int {
 	if m.forceNot >= 0 && c.Flags&(1<<m.forceNot) != 0 {
 		return 0
 	}
-	oneVia := FirstHop(msg)
+	oneVia := !msg.HasVia2()
 	var ct sip.Contact
 	it := msg.Contacts()
 	hasContact := it.Next(&ct)
@@ -199,16 +199,4 @@ func (m *Module) Use(c *router.Ctx, route *sip.URI) int {
 		}
 	}
 	return 0
-}
-
-// FirstHop says a request has one Via (several may share a header):
-// this proxy is the first after the client.
-func FirstHop(m *sip.Msg) bool {
-	n := 0
-	it := m.Vias()
-	var v sip.Via
-	for it.Next(&v) {
-		n++
-	}
-	return n == 1
 }

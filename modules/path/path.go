@@ -200,7 +200,7 @@ func (m *Module) add(c *router.Ctx, user string, received bool, params string, u
 		if m.ob.Use(c, route) != 0 {
 			if f, ok := outbound.FlowOf(c); ok {
 				user = m.ob.Encode(f)
-				ob = outbound.FirstHop(c.Msg)
+				ob = !c.Msg.HasVia2()
 			}
 		}
 	}

@@ -17,7 +17,6 @@ import (
 	"github.com/kemi-sip/kemi/core/router"
 	"github.com/kemi-sip/kemi/core/sip"
 	"github.com/kemi-sip/kemi/dispatch"
-	"github.com/kemi-sip/kemi/modules/outbound"
 	"github.com/kemi-sip/kemi/modules/sl"
 	"github.com/kemi-sip/kemi/modules/usrloc"
 )
@@ -579,7 +578,7 @@ func (reg *Module) outboundCheck(m *sip.Msg) (useRegID bool, err error) {
 	if reg.outboundMode == 0 && m.HasToken(sip.HdrRequire, "outbound") {
 		return false, errOBReqd
 	}
-	if reg.outboundMode == 0 || outbound.FirstHop(m) || !m.Has(sip.HdrContact) {
+	if reg.outboundMode == 0 || !m.HasVia2() || !m.Has(sip.HdrContact) {
 		return true, nil
 	}
 	var na sip.NameAddr

@@ -252,12 +252,7 @@ func contactParamRm(c *router.Ctx, name string) int {
 func isFirstHopMode(c *router.Ctx, mode int) int {
 	m := c.Msg
 	if m.IsRequest() {
-		n := 0
-		var v sip.Via
-		for it := m.Vias(); it.Next(&v) && n < 2; {
-			n++
-		}
-		return dispatch.Result(n < 2)
+		return dispatch.Result(!m.HasVia2())
 	}
 	it := m.Addrs(sip.HdrRecordRoute)
 	var na sip.NameAddr

@@ -127,12 +127,4 @@ func (w *Msg) Apply(dst []byte) []byte {
 }
 
 // HasVia2 reports a second via-parm (in the top Via header or another).
-func (w *Msg) HasVia2() bool {
-	it := w.M.Vias()
-	var v sip.Via
-	n := 0
-	for n < 2 && it.Next(&v) {
-		n++
-	}
-	return n == 2
-}
+func (w *Msg) HasVia2() bool { return w.M.HasVia2() }
