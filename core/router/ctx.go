@@ -788,6 +788,25 @@ func (e *Env) Socket(name string) *transport.Listener {
 	return nil
 }
 
+// SocketAt is the proxy's socket of transport proto bound to addr; nil
+// when there is none (a WebSocket's is its TCP or TLS socket).
+func (c *Ctx) SocketAt(proto sip.Transport, addr netip.AddrPort) *transport.Listener {
+	switch proto {
+	case sip.TransportWS:
+		proto = sip.TransportTCP
+	case sip.TransportWSS:
+		proto = sip.TransportTLS
+	}
+	if tr := c.W.env.Transport; tr != nil {
+		for _, l := range tr.Listeners {
+			if l.Proto == proto && l.Addr == addr {
+				return l
+			}
+		}
+	}
+	return nil
+}
+
 // SocketNamed is the proxy's socket listen=... name gave name; nil when
 // none has it.
 func (c *Ctx) SocketNamed(name string) *transport.Listener {

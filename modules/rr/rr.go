@@ -7,7 +7,6 @@ package rr
 import (
 	"bytes"
 	"strconv"
-	"strings"
 
 	"github.com/kemi-sip/kemi/core/router"
 	"github.com/kemi-sip/kemi/core/sip"
@@ -92,7 +91,7 @@ type Request struct {
 	FromTag     []byte // append_fromtag: the From tag to write as ftag
 	Preset      []byte // record_route_preset: the address written instead of ours
 	RouteParams []byte // the parameters of our Route that loose_route took
-	TopRoute    []byte // our Route's URI that loose_route took (outbound reads it)
+	TopRoute    []byte // with outbound: our Route's URI that loose_route took
 	User        []byte // the Record-Route's user part: outbound's flow token
 	// NextHopRoute: loose_route took the next hop from a Route after
 	// removing ours (rr's next_hop_route).
@@ -305,25 +304,26 @@ func (mod *Module) followFlow(c *router.Ctx, user []byte) int {
 	case f.Src == c.Src():
 		return 0
 	}
-	proto := f.Proto
-	switch proto { // a WebSocket flow is on a TCP or TLS socket
-	case sip.TransportWS:
-		proto = sip.TransportTCP
-	case sip.TransportWSS:
-		proto = sip.TransportTLS
-	}
-	l := c.Socket(strings.ToLower(proto.String()) + ":" + f.Local.String())
+	l := c.SocketAt(f.Proto, f.Local)
 	if l == nil {
 		c.Log().Info("rr: cannot find socket from flow-token", "route", c.Route)
 		return -1
 	}
 	c.SetSendSocket(l)
-	host := f.Src.Addr().Unmap().String()
-	if f.Src.Addr().Unmap().Is6() {
-		host = "[" + host + "]"
+	// $du: sip:ip:port;transport=proto, written in place.
+	var b [96]byte
+	dst := append(b[:0], "sip:"...)
+	if a := f.Src.Addr().Unmap(); a.Is6() {
+		dst = append(a.AppendTo(append(dst, '[')), ']')
+	} else {
+		dst = a.AppendTo(dst)
 	}
-	dst := "sip:" + host + ":" + strconv.Itoa(int(f.Src.Port())) + ";transport=" + strings.ToLower(f.Proto.String())
-	if err := c.SetDstURI([]byte(dst)); err != nil {
+	dst = strconv.AppendUint(append(dst, ':'), uint64(f.Src.Port()), 10)
+	dst = append(dst, ";transport="...)
+	for _, ch := range []byte(f.Proto.String()) {
+		dst = append(dst, ch|0x20) // lower case
+	}
+	if err := c.SetDstURI(dst); err != nil {
 		c.Log().Error("rr: failed to set dst_uri: "+err.Error(), "route", c.Route)
 		return -1
 	}
@@ -416,9 +416,9 @@ func (mod *Module) looseRouteMode(c *router.Ctx, mode int) int {
 		return 1
 	}
 	st.RouteParams = append(st.RouteParams[:0], na.URI.Params...)
-	st.TopRoute = append(st.TopRoute[:0], na.URI.Raw...)
 	useOb := 0
 	if mod.ob != nil {
+		st.TopRoute = append(st.TopRoute[:0], na.URI.Raw...) // for record_route's flow token
 		if useOb = mod.followFlow(c, na.URI.User); useOb < 0 {
 			return rrFlowTokenBroken
 		}
