@@ -446,7 +446,7 @@ func (reg *Module) save(c *router.Ctx, table string, flags int, uri string) (int
 				}
 			}
 			for _, b := range bs {
-				i := find(r, &b, callID, d.MatchCallID())
+				i := r.FindInstance(b.uri, b.instance, b.regID, callID, d.MatchCallID())
 				switch {
 				case i < 0 && b.expires > 0:
 					n++
@@ -462,7 +462,7 @@ func (reg *Module) save(c *router.Ctx, table string, flags int, uri string) (int
 			}
 		}
 		for _, b := range bs {
-			i := find(r, &b, callID, d.MatchCallID())
+			i := r.FindInstance(b.uri, b.instance, b.regID, callID, d.MatchCallID())
 			if i < 0 {
 				if b.expires == 0 {
 					continue
@@ -545,23 +545,6 @@ func inRequest(bs []binding, uri string) bool {
 		}
 	}
 	return false
-}
-
-// find is the binding a Contact updates: with a +sip.instance the one of
-// that instance and reg-id (RFC 5626: a new flow replaces the old one of
-// the same registration), else the one of its URI (usrloc's
-// get_ucontact_by_instance).
-func find(r *usrloc.Record, b *binding, callID string, matchCallID bool) int {
-	if b.instance == "" {
-		return r.Find(b.uri, callID, matchCallID)
-	}
-	want := strings.Trim(b.instance, "<>")
-	for i, c := range r.Contacts {
-		if c.Instance != "" && c.RegID == b.regID && strings.Trim(c.Instance, "<>") == want {
-			return i
-		}
-	}
-	return -1
 }
 
 // outboundCheck is save's RFC 5626 part, as Kamailio's: a REGISTER whose

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"hash/maphash"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -107,6 +108,23 @@ func (r *Record) sort() {
 func (r *Record) Find(uri, callID string, matchCallID bool) int {
 	for i, c := range r.Contacts {
 		if c.URI == uri && (!matchCallID || c.CallID == callID) {
+			return i
+		}
+	}
+	return -1
+}
+
+// FindInstance is the binding of a +sip.instance and reg-id (Kamailio's
+// get_ucontact_by_instance: RFC 5626's new flow replaces the old one of
+// the same registration, whatever its URI); without an instance, the one
+// of uri as Find.
+func (r *Record) FindInstance(uri, instance string, regID int, callID string, matchCallID bool) int {
+	if instance == "" {
+		return r.Find(uri, callID, matchCallID)
+	}
+	want := strings.Trim(instance, "<>")
+	for i, c := range r.Contacts {
+		if c.Instance != "" && c.RegID == regID && strings.Trim(c.Instance, "<>") == want {
 			return i
 		}
 	}

@@ -256,3 +256,30 @@ func TestPreloadKamailioSQLiteTimes(t *testing.T) {
 			cs[0].Expires, exp.Unix(), cs[0].LastModified, exp.Add(-time.Hour).Unix(), cs[0].CSeq)
 	}
 }
+
+// TestFindInstance: a binding with a +sip.instance is found by its
+// instance (with or without <>) and reg-id whatever the URI; without an
+// instance, by the URI.
+func TestFindInstance(t *testing.T) {
+	r := &Record{Contacts: []*Contact{
+		{URI: "sip:a@10.0.0.1:5071", Instance: "<urn:uuid:1>", RegID: 1},
+		{URI: "sip:a@10.0.0.1:5072", Instance: "<urn:uuid:1>", RegID: 2},
+		{URI: "sip:b@10.0.0.2"},
+	}}
+	for _, tc := range []struct {
+		uri, inst string
+		regID     int
+		want      int
+	}{
+		{"sip:a@10.0.0.1:6000", "<urn:uuid:1>", 1, 0},
+		{"sip:a@10.0.0.1:6000", "urn:uuid:1", 2, 1},
+		{"sip:a@10.0.0.1:5071", "<urn:uuid:1>", 3, -1},
+		{"sip:a@10.0.0.1:5071", "<urn:uuid:2>", 1, -1},
+		{"sip:b@10.0.0.2", "", 0, 2},
+		{"sip:c@10.0.0.3", "", 0, -1},
+	} {
+		if got := r.FindInstance(tc.uri, tc.inst, tc.regID, "", false); got != tc.want {
+			t.Errorf("FindInstance(%s, %s, %d) = %d, want %d", tc.uri, tc.inst, tc.regID, got, tc.want)
+		}
+	}
+}
