@@ -830,8 +830,12 @@ func (rc *redisConn) candidates(t *redisTable, where []cond, args []driver.Value
 	return out, nil
 }
 
-// rows reads the rows of keys that hold (every column), matching where.
-func (rc *redisConn) rows(t *redisTable, keys []string, where []cond, args []driver.Value) (found []string, rows []map[string]*string, err error) {
+// rows reads the rows where matches (every column) and their keys.
+func (rc *redisConn) rows(t *redisTable, where []cond, args []driver.Value) (found []string, rows []map[string]*string, err error) {
+	keys, err := rc.candidates(t, where, args)
+	if err != nil {
+		return nil, nil, err
+	}
 	for _, k := range keys {
 		r, err := rc.do(append([]string{"HMGET", k}, t.cols...)...)
 		if err != nil {
@@ -863,13 +867,11 @@ func (rc *redisConn) rows(t *redisTable, keys []string, where []cond, args []dri
 	return found, rows, nil
 }
 
-func (rc *redisConn) table(name string) (*redisTable, error) { return redisTableOf(name) }
-
 func (rc *redisConn) query(st *rstmt, args []driver.Value) (driver.Rows, error) {
 	if st.kind != "select" {
 		return nil, errors.New("not a SELECT")
 	}
-	t, err := rc.table(st.table)
+	t, err := redisTableOf(st.table)
 	if err != nil {
 		return nil, err
 	}
@@ -897,11 +899,7 @@ func (rc *redisConn) query(st *rstmt, args []driver.Value) (driver.Rows, error) 
 			return &redisRows{cols: cols}, nil // WHERE 1=0: the columns only
 		}
 	}
-	keys, err := rc.candidates(t, st.where, args)
-	if err != nil {
-		return nil, err
-	}
-	_, rows, err := rc.rows(t, keys, st.where, args)
+	_, rows, err := rc.rows(t, st.where, args)
 	if err != nil {
 		return nil, err
 	}
@@ -940,7 +938,7 @@ func (rc *redisConn) exec(st *rstmt, args []driver.Value) (int64, error) {
 	if st.kind == "select" {
 		return 0, errors.New("a SELECT does not change anything")
 	}
-	t, err := rc.table(st.table)
+	t, err := redisTableOf(st.table)
 	if err != nil {
 		return 0, err
 	}
@@ -952,18 +950,17 @@ func (rc *redisConn) exec(st *rstmt, args []driver.Value) (int64, error) {
 	if st.kind != "delete" && len(t.entry) == 0 {
 		return 0, fmt.Errorf("table %s: no entry key: set modparam(\"db_redis\", \"keys\", \"%s=entry:column[,column]\")", t.name, t.name)
 	}
-	switch st.kind {
-	case "insert":
-		row := map[string]string{}
+	if st.kind == "insert" {
+		row := map[string]*string{}
 		fields := []string{"HMSET", ""}
 		for i, c := range st.cols {
 			s, ok := redisText(st.vals[i].value(args, nil, t), t.types[c])
 			if ok {
-				row[c] = s
+				row[c] = &s
 			}
 			fields = append(fields, c, s)
 		}
-		get := func(c string) (string, bool) { v, ok := row[c]; return v, ok }
+		get := rowGetter(row)
 		key := t.keyName("entry", t.entry, get)
 		if key == "" {
 			return 0, fmt.Errorf("table %s: the entry key's columns (%s) must all be given", t.name, strings.Join(t.entry, ", "))
@@ -973,15 +970,12 @@ func (rc *redisConn) exec(st *rstmt, args []driver.Value) (int64, error) {
 			return 0, err
 		}
 		return 1, rc.link(t, key, get)
-	case "delete":
-		keys, err := rc.candidates(t, st.where, args)
-		if err != nil {
-			return 0, err
-		}
-		found, rows, err := rc.rows(t, keys, st.where, args)
-		if err != nil {
-			return 0, err
-		}
+	}
+	found, rows, err := rc.rows(t, st.where, args)
+	if err != nil {
+		return 0, err
+	}
+	if st.kind == "delete" {
 		for i, k := range found {
 			if _, err := rc.do("DEL", k); err != nil {
 				return 0, err
@@ -992,16 +986,7 @@ func (rc *redisConn) exec(st *rstmt, args []driver.Value) (int64, error) {
 		}
 		return int64(len(found)), nil
 	}
-	// update
-	keys, err := rc.candidates(t, st.where, args)
-	if err != nil {
-		return 0, err
-	}
-	found, rows, err := rc.rows(t, keys, st.where, args)
-	if err != nil {
-		return 0, err
-	}
-	for i, k := range found {
+	for i, k := range found { // update
 		fields := []string{"HMSET", k}
 		next := map[string]*string{}
 		for c, v := range rows[i] {
