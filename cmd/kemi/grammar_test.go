@@ -83,7 +83,7 @@ request_route {
 	}
 	while ($var(k) < 3) { $var(k) = $var(k) + 1; }
 	route(INC);
-	if ($(ru{uri.host}) == "127.0.0.1" && $(var(b){s.len}) == 3) { $var(l) = 1; }
+	if ($(ru{uri.host}) == "example.com" && $(var(b){s.len}) == 3) { $var(l) = 1; }
 	$avp(x) = 1;
 	$var(m) = @ruri.host;
 	if (defined $avp(x) && !strempty($var(b)) && strlen($var(b)) == 3) { $var(n) = 1; }
