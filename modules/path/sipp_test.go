@@ -53,6 +53,7 @@ modparam("auth_db", "db_url", "%[1]s")
 modparam("usrloc", "db_url", "%[1]s")
 modparam("usrloc", "db_mode", 1)
 modparam("registrar", "use_path", 1)
+modparam("registrar", "path_mode", 1)
 
 request_route {
 	if (is_method("REGISTER")) {

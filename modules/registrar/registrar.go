@@ -32,6 +32,7 @@ type settings struct {
 	appendBranches  bool
 	receivedAVP     string
 	usePath         bool
+	pathMode        int
 	caseSensitive   bool
 	// RFC 5626 (outbound_mode, regid_mode, flow_timer): 0 none, 1
 	// supported, 2 required; regid_mode 0 uses a reg-id only with
@@ -89,8 +90,8 @@ func init() {
 			{Name: "method_filtering", Kind: dispatch.Int, Default: "0"},
 			{Name: "append_branches", Kind: dispatch.Int, Default: "1"},
 			{Name: "received_avp", Kind: dispatch.Str, Default: "\"\" (`$avp(name)` holding the received URI, from nathelper)"},
-			{Name: "use_path", Kind: dispatch.Int, Default: "0 (1: store Path, echo it in the 200)"},
-			{Name: "path_mode", Kind: dispatch.Int},
+			{Name: "use_path", Kind: dispatch.Int, Default: "0 (1: store Path)"},
+			{Name: "path_mode", Kind: dispatch.Int, Default: "2", Doc: "the 200's Path: 0 never, 1 to a client whose Supported has path, 2 the same and 420 to the others (the binding saved all the same)"},
 			{Name: "case_sensitive", Kind: dispatch.Int, Default: "1"},
 			{Name: "realm_prefix", Kind: dispatch.Str},
 			{Name: "default_expires_range", Kind: dispatch.Int},
@@ -144,6 +145,7 @@ func (reg *Module) Init(p *dispatch.Params) error {
 		methodFiltering: p.Int("method_filtering", 0) != 0,
 		appendBranches:  p.Int("append_branches", 1) != 0,
 		usePath:         p.Int("use_path", 0) != 0,
+		pathMode:        p.Int("path_mode", 2),
 		caseSensitive:   p.Int("case_sensitive", 1) != 0,
 		outboundMode:    p.Int("outbound_mode", 0),
 		regidMode:       p.Int("regid_mode", 0),
@@ -623,8 +625,11 @@ func joinPath(m *sip.Msg) string {
 }
 
 // reply answers the REGISTER with 200 and the AOR's bindings, each with
-// the seconds it has left.
+// the seconds it has left; with the Path stored, as path_mode says
+// (Kamailio's: 420 to a client that does not support path, the binding
+// saved all the same).
 func (reg *Module) reply(c *router.Ctx, cs []usrloc.Contact, n int64, path string, send bool) error {
+	code, phrase := 200, "OK"
 	w := c.W
 	buf := w.Scratch[:0]
 	for i := range cs {
@@ -659,19 +664,30 @@ func (reg *Module) reply(c *router.Ctx, cs []usrloc.Contact, n int64, path strin
 		}
 		buf = append(buf, "\r\n"...)
 	}
-	if path != "" {
-		buf = append(buf, "Path: "...)
-		buf = append(buf, path...)
-		buf = append(buf, "\r\n"...)
+	if path != "" && reg.pathMode != 0 {
+		echo := c.Msg.HasToken(sip.HdrSupported, "path")
+		if !echo && reg.pathMode == 2 {
+			code, phrase = 420, "Bad Extension"
+			buf = append(buf, "Unsupported: path\r\n"...)
+			echo = true
+		}
+		if echo {
+			buf = append(buf, "Path: "...)
+			buf = append(buf, path...)
+			buf = append(buf, "\r\n"...)
+		}
 	}
 	buf = reg.outboundHeaders(buf, c.Msg)
+	if code == 420 {
+		buf = append(buf, "P-Registrar-Error: No support for found Path indicated\r\n"...)
+	}
 	w.Scratch = buf
 	if !send {
-		pend(c, 200, "OK", buf)
+		pend(c, code, phrase, buf)
 		return nil
 	}
-	if reg.sl.Send(c, 200, "OK", buf, nil) < 0 {
-		return errors.New("sending the 200 failed")
+	if reg.sl.Send(c, code, phrase, buf, nil) < 0 {
+		return fmt.Errorf("sending the %d failed", code)
 	}
 	return nil
 }
