@@ -9,7 +9,6 @@ import (
 
 	"github.com/kemi-sip/kemi/core/router"
 	"github.com/kemi-sip/kemi/dispatch"
-	"github.com/kemi-sip/kemi/modules/textops"
 	"github.com/kemi-sip/kemi/modules/textopsx"
 )
 
@@ -667,7 +666,7 @@ func (m *Module) subst(c *router.Ctx, spec, expr string) int {
 	if err != nil {
 		return fail(c, "avp_subst", err)
 	}
-	e, err := cached(m, "avp_subst2", expr, textops.ParseSubst)
+	e, err := cached(m, "avp_subst2", expr, router.ParseSubst)
 	if err != nil {
 		return fail(c, "avp_subst", err)
 	}
