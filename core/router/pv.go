@@ -60,7 +60,7 @@ func RegisterPV(name string, cls PVClass) {
 // transformations $(name(arg){s.len}{...}). The $ may be left out, as
 // KSR.pv.get accepts.
 func ParsePV(s string) (*PV, error) {
-	base, tnames, err := splitTransforms(s)
+	base, text, err := splitTransforms(s)
 	if err != nil {
 		return nil, fmt.Errorf("pseudo-variable %q: %w", s, err)
 	}
@@ -68,12 +68,8 @@ func ParsePV(s string) (*PV, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, t := range tnames {
-		fn, err := compileTransform(t)
-		if err != nil {
-			return nil, fmt.Errorf("pseudo-variable %q: {%s}: %w", s, t, err)
-		}
-		pv.trans = append(pv.trans, fn)
+	if pv.trans, err = parseTransforms(text); err != nil {
+		return nil, fmt.Errorf("pseudo-variable %q: %w", s, err)
 	}
 	return pv, nil
 }

@@ -16,6 +16,8 @@ type Subst struct {
 	global bool
 }
 
+// ParseSubst parses an expression; a regexp that does not compile is an
+// error naming the expression.
 func ParseSubst(s string) (*Subst, error) {
 	bad := errors.New("subst expression " + s + ": want /regexp/replacement/flags")
 	if len(s) < 4 {

@@ -1,21 +1,28 @@
 package router
 
 import (
-	"bytes"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"unsafe"
 
-	"github.com/kemi-sip/kemi/core/sip"
+	"github.com/kemi-sip/kemi/core/cfg"
 )
 
+// A transformation ({s.len}, {uri.host}, ...) maps a pseudo-variable's
+// value to another, as Kamailio's pv module defines them. A failure (a
+// URI that does not parse, an index out of range where Kamailio says
+// error) is Null, which is what reading the pseudo-variable gives in
+// Kamailio then.
 type transform func(c *Ctx, v Value) Value
 
 // transBufs counts the scratch buffers transformations have reserved;
 // each worker grows its own set to match.
 var transBufs atomic.Int64
+
+// newBuf reserves a scratch buffer for one compiled transformation.
+func newBuf() int { return int(transBufs.Add(1) - 1) }
 
 // tbuf is the worker's scratch buffer i.
 func (c *Ctx) tbuf(i int) *[]byte {
@@ -26,11 +33,19 @@ func (c *Ctx) tbuf(i int) *[]byte {
 	return &w.tbufs[i]
 }
 
+// result copies out into the worker's buffer b and is its value.
+func (c *Ctx) result(b int, out []byte) Value {
+	buf := append((*c.tbuf(b))[:0], out...)
+	*c.tbuf(b) = buf
+	return BytesValue(buf)
+}
+
 // splitTransforms takes "$(name(arg){t1}{t2})" apart into "$name(arg)" and
-// the transformations; other names come back as they are.
-func splitTransforms(name string) (string, []string, error) {
+// the text of the transformations ("{t1}{t2}"); other names come back as
+// they are.
+func splitTransforms(name string) (string, string, error) {
 	if !strings.HasPrefix(name, "$(") || !strings.HasSuffix(name, ")") {
-		return name, nil, nil
+		return name, "", nil
 	}
 	inner := name[2 : len(name)-1]
 	depth, cut := 0, -1
@@ -47,188 +62,255 @@ func splitTransforms(name string) (string, []string, error) {
 		}
 	}
 	if cut < 0 {
-		return name, nil, nil
+		return name, "", nil
 	}
-	base := inner[:cut]
 	if inner[cut] == '[' { // an index: the classes that take one read it
 		end := strings.IndexByte(inner[cut:], ']')
 		if end < 0 {
-			return "", nil, errBad("unclosed '['")
+			return "", "", errBad("unclosed '['")
 		}
 		cut += end + 1
-		base = inner[:cut]
 	}
-	var trans []string
-	rest := inner[cut:]
-	for len(rest) > 0 {
-		if rest[0] != '{' {
-			return "", nil, errBad("expected '{' at " + strconv.Quote(rest))
-		}
-		end := strings.IndexByte(rest, '}')
-		if end < 0 {
-			return "", nil, errBad("unclosed '{'")
-		}
-		trans = append(trans, rest[1:end])
-		rest = rest[end+1:]
-	}
-	return "$" + base, trans, nil
+	return "$" + inner[:cut], inner[cut:], nil
 }
 
-// transform compiles one transformation: s.len, s.tolower, s.toupper,
-// s.substr,offset,length, s.int, uri.user, uri.host, uri.port,
-// uri.param,name, param.value,name.
-func compileTransform(t string) (transform, error) {
-	parts := strings.Split(t, ",")
-	name := strings.TrimSpace(parts[0])
-	args := parts[1:]
-	need := func(n int) error {
-		if len(args) != n {
-			return errArgs(name, n, len(args))
+// parseTransforms compiles the transformations of "{t1}{t2}", each read as
+// Kamailio reads it: the class and name, then the parameters the name
+// takes — a number, a string up to ',' or '}', or a pseudo-variable read
+// when the transformation runs.
+func parseTransforms(text string) ([]transform, error) {
+	var out []transform
+	for text != "" {
+		if text[0] != '{' {
+			return nil, errBad("expected '{' at " + strconv.Quote(text))
 		}
-		return nil
+		sc := &tscan{s: text, i: 1}
+		fn, err := sc.transform()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, fn)
+		text = text[sc.i:]
 	}
-	b := int(transBufs.Add(1) - 1)
-	switch name {
-	case "s.len":
-		return func(c *Ctx, v Value) Value {
-			var tmp [24]byte
-			return IntValue(int64(len(view(v, &tmp))))
-		}, need(0)
-	case "s.tolower", "s.toupper":
-		upper := name == "s.toupper"
-		return func(c *Ctx, v Value) Value {
-			if v.Kind == Null {
-				return v
-			}
-			var tmp [24]byte
-			out := (*c.tbuf(b))[:0]
-			for _, ch := range view(v, &tmp) {
-				if upper && ch >= 'a' && ch <= 'z' {
-					ch -= 'a' - 'A'
-				} else if !upper && ch >= 'A' && ch <= 'Z' {
-					ch += 'a' - 'A'
-				}
-				out = append(out, ch)
-			}
-			*c.tbuf(b) = out
-			return BytesValue(out)
-		}, need(0)
-	case "s.substr":
-		if err := need(2); err != nil {
-			return nil, err
-		}
-		off, err1 := strconv.Atoi(strings.TrimSpace(args[0]))
-		n, err2 := strconv.Atoi(strings.TrimSpace(args[1]))
-		if err1 != nil || err2 != nil || n < 0 {
-			return nil, errBad("s.substr wants an offset and a length")
-		}
-		return func(c *Ctx, v Value) Value {
-			if v.Kind == Null {
-				return v
-			}
-			var tmp [24]byte
-			s := view(v, &tmp)
-			start := off
-			if start < 0 {
-				start += len(s)
-			}
-			if start < 0 || start > len(s) {
-				return Value{}
-			}
-			end := len(s)
-			if n > 0 && start+n < end {
-				end = start + n
-			}
-			out := append((*c.tbuf(b))[:0], s[start:end]...)
-			*c.tbuf(b) = out
-			return BytesValue(out)
-		}, nil
-	case "s.int":
-		return func(c *Ctx, v Value) Value {
-			var tmp [24]byte
-			s := view(v, &tmp)
-			i := 0
-			if i < len(s) && (s[i] == '-' || s[i] == '+') {
-				i++
-			}
-			for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-				i++
-			}
-			n, _ := strconv.ParseInt(string(s[:i]), 10, 64)
-			return IntValue(n)
-		}, need(0)
-	case "uri.user", "uri.host", "uri.port", "uri.params", "uri.param":
-		var pname string
-		if name == "uri.param" {
-			if err := need(1); err != nil {
-				return nil, err
-			}
-			pname = strings.TrimSpace(args[0])
-		} else if err := need(0); err != nil {
-			return nil, err
-		}
-		return func(c *Ctx, v Value) Value {
-			if v.Kind == Null {
-				return v
-			}
-			var tmp [24]byte
-			in := append((*c.tbuf(b))[:0], view(v, &tmp)...) // the URI outlives the value it came from
-			*c.tbuf(b) = in
-			if i := bytes.IndexByte(in, '<'); i >= 0 { // a name-addr: take the URI inside <>
-				if j := bytes.IndexByte(in[i:], '>'); j > 0 {
-					in = in[i+1 : i+j]
-				}
-			}
-			var u sip.URI
-			if sip.ParseURI(in, &u) != nil {
-				return Value{}
-			}
-			switch name {
-			case "uri.user":
-				return BytesValue(u.User)
-			case "uri.host":
-				return BytesValue(u.Host)
-			case "uri.port":
-				if u.Port == 0 {
-					return Value{}
-				}
-				return IntValue(int64(u.Port))
-			case "uri.params":
-				return BytesValue(u.Params)
-			}
-			p, ok := u.Param(pname)
-			if !ok {
-				return Value{}
-			}
-			return BytesValue(p)
-		}, nil
-	case "param.value":
-		if err := need(1); err != nil {
-			return nil, err
-		}
-		pname := strings.TrimSpace(args[0])
-		return func(c *Ctx, v Value) Value {
-			var tmp [24]byte
-			in := append((*c.tbuf(b))[:0], view(v, &tmp)...)
-			*c.tbuf(b) = in
-			p, ok := sip.Param(in, pname)
-			if !ok {
-				return Value{}
-			}
-			return BytesValue(p)
-		}, nil
+	return out, nil
+}
+
+// tscan reads one transformation, s[i] the next byte.
+type tscan struct {
+	s    string
+	i    int
+	name string
+}
+
+func (sc *tscan) errorf(what string) error {
+	end := strings.IndexByte(sc.s, '}')
+	if end < 0 {
+		end = len(sc.s) - 1
+	}
+	return errBad(sc.s[:end+1] + ": " + what)
+}
+
+func (sc *tscan) ws() {
+	for sc.i < len(sc.s) && (sc.s[sc.i] == ' ' || sc.s[sc.i] == '\t' || sc.s[sc.i] == '\n') {
+		sc.i++
+	}
+}
+
+func (sc *tscan) peek() byte {
+	if sc.i < len(sc.s) {
+		return sc.s[sc.i]
+	}
+	return 0
+}
+
+// comma reads the ',' before a parameter.
+func (sc *tscan) comma() bool {
+	if sc.peek() == ',' {
+		sc.i++
+		return true
+	}
+	return false
+}
+
+// close reads the '}' that ends the transformation.
+func (sc *tscan) close() error {
+	sc.ws()
+	if sc.peek() != '}' {
+		return sc.errorf("expected '}' after " + sc.name + "'s parameters")
+	}
+	sc.i++
+	return nil
+}
+
+// transform reads "class.name[,params]}" and compiles it.
+func (sc *tscan) transform() (transform, error) {
+	start := sc.i
+	for sc.i < len(sc.s) && sc.s[sc.i] != ',' && sc.s[sc.i] != '}' {
+		sc.i++
+	}
+	if sc.i >= len(sc.s) {
+		return nil, errBad("unclosed '{'")
+	}
+	sc.name = strings.ToLower(strings.TrimSpace(sc.s[start:sc.i]))
+	if mk := transNames[sc.name]; mk != nil {
+		return mk(sc)
 	}
 	transMu.RLock()
-	mk := transClasses[name]
+	mk := transClasses[sc.name]
 	transMu.RUnlock()
+	if mk == nil && notBuilt[sc.name] {
+		return nil, sc.errorf("a transformation of Kamailio's that kemi does not have")
+	}
 	if mk == nil {
-		return nil, errBad("unknown transformation")
+		return nil, sc.errorf("unknown transformation")
+	}
+	// a module's transformation takes its parameters as text
+	end := strings.IndexByte(sc.s[sc.i:], '}')
+	var args []string
+	if sc.s[sc.i] == ',' {
+		args = strings.Split(sc.s[sc.i+1:sc.i+end], ",")
 	}
 	fn, err := mk(args)
 	if err != nil {
-		return nil, err
+		return nil, sc.errorf(err.Error())
 	}
+	sc.i += end + 1
 	return fn, nil
+}
+
+// tparam is a transformation's parameter: a constant, or a
+// pseudo-variable read when the transformation runs.
+type tparam struct {
+	pv *PV
+	s  string
+	n  int64
+}
+
+// num is a number parameter; from a pseudo-variable it must be an
+// integer, as Kamailio wants.
+func (p *tparam) num(c *Ctx) (int64, bool) {
+	if p.pv == nil {
+		return p.n, true
+	}
+	v := p.pv.Get(c)
+	return v.I, v.Kind == Int
+}
+
+// str is a string parameter; from a pseudo-variable it must not be null
+// or empty, as Kamailio wants.
+func (p *tparam) str(c *Ctx, tmp *[24]byte) ([]byte, bool) {
+	if p.pv == nil {
+		return []byte(p.s), true
+	}
+	b := view(p.pv.Get(c), tmp)
+	return b, len(b) > 0
+}
+
+// pvParam reads a pseudo-variable parameter.
+func (sc *tscan) pvParam() (tparam, error) {
+	n := cfg.PVLen(sc.s[sc.i:])
+	if n <= 1 {
+		return tparam{}, sc.errorf("a pseudo-variable parameter does not parse")
+	}
+	pv, err := ParsePV(sc.s[sc.i : sc.i+n])
+	if err != nil {
+		return tparam{}, err
+	}
+	sc.i += n
+	return tparam{pv: pv}, nil
+}
+
+// num reads a number parameter (a pseudo-variable, or digits with a
+// sign).
+func (sc *tscan) num() (tparam, error) {
+	sc.ws()
+	if sc.peek() == '$' {
+		return sc.pvParam()
+	}
+	sign := int64(1)
+	switch sc.peek() {
+	case '-':
+		sign = -1
+		sc.i++
+	case '+':
+		sc.i++
+	default:
+		if c := sc.peek(); c < '0' || c > '9' {
+			return tparam{}, sc.errorf("a number parameter is expected")
+		}
+	}
+	sc.ws()
+	var n int64
+	for c := sc.peek(); c >= '0' && c <= '9'; c = sc.peek() {
+		n = n*10 + int64(c-'0')
+		sc.i++
+	}
+	return tparam{n: sign * n}, nil
+}
+
+// str reads a string parameter: a pseudo-variable, or the text up to
+// ',', '}', a tab or a newline; with marker a ',' right away is the
+// parameter (s.count,,).
+func (sc *tscan) str(marker bool) (tparam, error) {
+	sc.ws()
+	if sc.peek() == '$' {
+		return sc.pvParam()
+	}
+	start := sc.i
+	for c := sc.peek(); c != 0 && c != '\t' && c != '\n' && c != ',' && c != '}'; c = sc.peek() {
+		sc.i++
+	}
+	if sc.i >= len(sc.s) {
+		return tparam{}, sc.errorf("unclosed '{'")
+	}
+	if marker && sc.i == start && sc.peek() == ',' {
+		sc.i++
+	}
+	return tparam{s: sc.s[start:sc.i]}, nil
+}
+
+// params reads the parameters kinds names ('n' a number, 's' a string,
+// 'm' a string that may be ','), each after a ',', then the '}'.
+func (sc *tscan) params(kinds string) ([]tparam, error) {
+	ps := make([]tparam, 0, len(kinds))
+	for _, k := range kinds {
+		if !sc.comma() {
+			return nil, sc.errorf(sc.name + " wants " + strconv.Itoa(len(kinds)) + " parameters")
+		}
+		var p tparam
+		var err error
+		if k == 'n' {
+			p, err = sc.num()
+		} else {
+			p, err = sc.str(k == 'm')
+		}
+		if err != nil {
+			return nil, err
+		}
+		ps = append(ps, p)
+		sc.ws()
+	}
+	return ps, sc.close()
+}
+
+// notBuilt are the pv module's transformations kemi leaves out.
+var notBuilt = map[string]bool{"s.encode.7bit": true, "s.decode.7bit": true, "s.encode.base58": true,
+	"s.decode.base58": true, "s.corehash": true, "s.fmtlines": true, "s.fmtlinet": true}
+
+// transNames are the pv module's transformations by full name; each
+// reads its parameters from the scanner.
+var transNames = map[string]func(sc *tscan) (transform, error){}
+
+// simple adds transformations without parameters.
+func simple(names string, mk func(name string) transform) {
+	for _, n := range strings.Fields(names) {
+		transNames[n] = func(sc *tscan) (transform, error) {
+			if err := sc.close(); err != nil {
+				return nil, err
+			}
+			return mk(n), nil
+		}
+	}
 }
 
 // A TransformMaker makes a module's transformation ({sql.val}) from its
@@ -245,7 +327,7 @@ var (
 func RegisterTransform(name string, mk TransformMaker) {
 	transMu.Lock()
 	defer transMu.Unlock()
-	if _, dup := transClasses[name]; dup {
+	if _, dup := transClasses[name]; dup || transNames[name] != nil {
 		panic("router: transformation {" + name + "} registered twice")
 	}
 	transClasses[name] = mk
@@ -254,10 +336,6 @@ func RegisterTransform(name string, mk TransformMaker) {
 type errBad string
 
 func (e errBad) Error() string { return string(e) }
-
-func errArgs(name string, want, got int) error {
-	return errBad(name + ": wants " + strconv.Itoa(want) + " parameters, got " + strconv.Itoa(got))
-}
 
 // view is a value's string form without a copy: a view into its bytes, or
 // the decimal of an int written into tmp.

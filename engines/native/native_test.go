@@ -97,7 +97,7 @@ func TestSemantics(t *testing.T) {
 			map[string]string{"i": "5"}},
 		{"while capped", `request_route { $var(i) = 0; while ($var(i) >= 0) { $var(i) = $var(i) + 1; } }`, 1, map[string]string{"i": "100"}},
 		{"transformations", `request_route { $var(u) = $(ru{s.toupper}); $var(h) = $(fu{uri.host}{s.len}); $var(sub) = $(ci{s.substr,0,3}); $var(n) = $(cs{s.int}); $var(p) = $(var(q){param.value,b}); }`, 1,
-			map[string]string{"u": "SIP:127.0.0.1", "h": "9", "sub": "OWY", "n": "2", "p": "0"}}, // null assigned to $var is 0
+			map[string]string{"u": "SIP:127.0.0.1", "h": "9", "sub": "OWY", "n": "2", "p": ""}}, // an unset $var reads 0: no parameter b, ""
 		{"keywords", `request_route { if (method == "REGISTER" && uri == myself && src_ip == myself && src_port == 5070 && proto == UDP && af == INET && from_uri == "sip:alice@127.0.0.1") { $var(k) = 1; } }`, 1,
 			map[string]string{"k": "1"}},
 		{"0 return code stops", `loadmodule "sl.so"

@@ -1,0 +1,420 @@
+package router
+
+import (
+	"bytes"
+	"strconv"
+
+	"github.com/kemi-sip/kemi/core/sip"
+)
+
+// The {uri.*}, {param.*}, {nameaddr.*}, {tobody.*} and {line.*}
+// transformations, as Kamailio 5.6's pv module computes them: the value
+// must be a string that is not empty and parses as the class says (else
+// Null); a part that is missing is "".
+
+// textIn adds a transformation of the class whose parameters are kinds;
+// run gets the value's text, never empty, and writes the result's text
+// (false: Null), or returns an integer when isInt.
+func textIn(name, kinds string, run func(c *Ctx, ps []tparam, dst, in []byte) (out []byte, n int64, isInt, ok bool)) {
+	transNames[name] = func(sc *tscan) (transform, error) {
+		ps, err := sc.params(kinds)
+		if err != nil {
+			return nil, err
+		}
+		b := newBuf()
+		return func(c *Ctx, v Value) Value {
+			var tmp [24]byte
+			in := view(v, &tmp)
+			if len(in) == 0 {
+				return Value{}
+			}
+			out, n, isInt, ok := run(c, ps, (*c.tbuf(b))[:0], in)
+			switch {
+			case !ok:
+				return Value{}
+			case isInt:
+				return IntValue(n)
+			}
+			*c.tbuf(b) = out
+			return BytesValue(out)
+		}, nil
+	}
+}
+
+// textOut is a string result of textIn's run.
+func textOut(dst, s []byte) ([]byte, int64, bool, bool) { return append(dst, s...), 0, false, true }
+
+// intOut is an integer result of textIn's run.
+func intOut(n int64) ([]byte, int64, bool, bool) { return nil, n, true, true }
+
+// failed is textIn's run failing: the transformation gives Null.
+func failed() ([]byte, int64, bool, bool) { return nil, 0, false, false }
+
+func init() {
+	// uri.*: a part of the URI
+	uriPart := func(name string, part func(u *sip.URI, raw []byte) []byte) {
+		textIn("uri."+name, "", func(c *Ctx, _ []tparam, dst, in []byte) ([]byte, int64, bool, bool) {
+			var u sip.URI
+			if !parseURIValue(in, &u) {
+				return failed()
+			}
+			return textOut(dst, part(&u, in))
+		})
+	}
+	uriPart("user", func(u *sip.URI, _ []byte) []byte { return u.User })
+	uriPart("host", func(u *sip.URI, _ []byte) []byte { return u.Host })
+	uriPart("domain", func(u *sip.URI, _ []byte) []byte { return u.Host })
+	uriPart("passwd", func(u *sip.URI, _ []byte) []byte { return u.Password })
+	uriPart("params", func(u *sip.URI, _ []byte) []byte { return u.Params })
+	uriPart("headers", func(u *sip.URI, _ []byte) []byte { return u.Headers })
+	for _, p := range [][2]string{{"transport", "transport"}, {"ttl", "ttl"}, {"uparam", "user"}, {"maddr", "maddr"},
+		{"method", "method"}, {"lr", "lr"}, {"r2", "r2"}} {
+		uriPart(p[0], func(u *sip.URI, _ []byte) []byte { v, _ := u.Param(p[1]); return v })
+	}
+	uriPart("scheme", func(_ *sip.URI, raw []byte) []byte { s, _, _ := bytes.Cut(raw, []byte(":")); return s })
+	textIn("uri.port", "", func(c *Ctx, _ []tparam, dst, in []byte) ([]byte, int64, bool, bool) {
+		var u sip.URI
+		if !parseURIValue(in, &u) {
+			return failed()
+		}
+		return intOut(int64(u.Port))
+	})
+	textIn("uri.param", "s", func(c *Ctx, ps []tparam, dst, in []byte) ([]byte, int64, bool, bool) {
+		var u sip.URI
+		var tmp [24]byte
+		name, ok := ps[0].str(c, &tmp)
+		if !ok || !parseURIValue(in, &u) {
+			return failed()
+		}
+		v, _ := u.Param(string(name))
+		return textOut(dst, v)
+	})
+	textIn("uri.tosocket", "", func(c *Ctx, _ []tparam, dst, in []byte) ([]byte, int64, bool, bool) {
+		var u sip.URI
+		if !parseURIValue(in, &u) {
+			return failed()
+		}
+		proto := bytes.ToLower(u.TransportParam())
+		switch string(proto) {
+		case "udp", "tcp", "tls", "sctp", "ws":
+		default:
+			return textOut(dst, nil) // Kamailio: "unknown transport protocol"
+		}
+		port := u.Port
+		if port == 0 {
+			port = 5060
+		}
+		dst = append(append(append(dst, proto...), ':'), u.Host...)
+		return textOut(strconv.AppendInt(append(dst, ':'), int64(port), 10), nil)
+	})
+	// uri.saor, uri.suri, uri.duri: Kamailio 5.6.3 writes a byte of
+	// its buffer's old contents after the scheme's ':' (one length
+	// increment too many); kemi writes what the documentation says
+	aor := func(name string, user, portTransport bool) {
+		uriPart(name, func(u *sip.URI, raw []byte) []byte {
+			scheme, _, _ := bytes.Cut(raw, []byte(":"))
+			out := append(append([]byte(nil), scheme...), ':')
+			if user && len(u.User) > 0 {
+				out = append(append(out, u.User...), '@')
+			}
+			out = append(out, u.Host...)
+			if portTransport {
+				if len(u.PortText) > 0 {
+					out = append(append(out, ':'), u.PortText...)
+				}
+				if t := u.TransportParam(); len(t) > 0 {
+					out = append(append(out, ";transport="...), t...)
+				}
+			}
+			return out
+		})
+	}
+	aor("saor", true, false)
+	aor("suri", true, true)
+	aor("duri", false, true)
+
+	// param.*: a parameter list, ';' or the separator given
+	for _, name := range []string{"param.value", "param.in"} {
+		in := name == "param.in"
+		transNames[name] = func(sc *tscan) (transform, error) {
+			ps, err := sc.paramsOpt("s", "s")
+			if err != nil {
+				return nil, err
+			}
+			return paramTransform(ps, func(c *Ctx, list []byte, sep byte, dst []byte) ([]byte, int64, bool, bool) {
+				var tmp [24]byte
+				want, ok := ps[0].str(c, &tmp)
+				if !ok {
+					return failed()
+				}
+				v, found := paramByName(list, sep, want)
+				if in && found {
+					return intOut(1)
+				}
+				if in {
+					return intOut(0)
+				}
+				return textOut(dst, v)
+			}), nil
+		}
+	}
+	for _, name := range []string{"param.valueat", "param.name"} {
+		wantName := name == "param.name"
+		transNames[name] = func(sc *tscan) (transform, error) {
+			ps, err := sc.paramsOpt("n", "s")
+			if err != nil {
+				return nil, err
+			}
+			return paramTransform(ps, func(c *Ctx, list []byte, sep byte, dst []byte) ([]byte, int64, bool, bool) {
+				i, ok := ps[0].num(c)
+				if !ok {
+					return failed()
+				}
+				n, v := paramAt(list, sep, i)
+				if wantName {
+					return textOut(dst, n)
+				}
+				return textOut(dst, v)
+			}), nil
+		}
+	}
+	transNames["param.count"] = func(sc *tscan) (transform, error) {
+		var ps []tparam
+		if sc.comma() {
+			p, err := sc.str(true)
+			if err != nil {
+				return nil, err
+			}
+			if p.pv == nil && len(p.s) != 1 {
+				return nil, sc.errorf("the separator is one character")
+			}
+			ps = append(ps, tparam{}, p) // the separator is second, as for the others
+		}
+		if err := sc.close(); err != nil {
+			return nil, err
+		}
+		return paramTransform(ps, func(c *Ctx, list []byte, sep byte, dst []byte) ([]byte, int64, bool, bool) {
+			n := int64(0)
+			for range paramsOf(list, sep) {
+				n++
+			}
+			return intOut(n)
+		}), nil
+	}
+
+	// nameaddr.*: "display" <uri>, or a bare URI
+	nameAddr := func(name string, part func(in []byte, lt, gt int) ([]byte, int64, bool, bool)) {
+		textIn("nameaddr."+name, "", func(c *Ctx, _ []tparam, dst, in []byte) ([]byte, int64, bool, bool) {
+			lt := bytes.IndexByte(in, '<')
+			gt := -1
+			if lt >= 0 {
+				if gt = bytes.IndexByte(in[lt:], '>'); gt < 0 {
+					return failed()
+				}
+				gt += lt
+			}
+			out, n, isInt, ok := part(in, lt, gt)
+			if !isInt {
+				out = append(dst, out...)
+			}
+			return out, n, isInt, ok
+		})
+	}
+	nameAddr("uri", func(in []byte, lt, gt int) ([]byte, int64, bool, bool) {
+		if lt < 0 {
+			return in, 0, false, true
+		}
+		return in[lt+1 : gt], 0, false, true
+	})
+	nameAddr("name", func(in []byte, lt, gt int) ([]byte, int64, bool, bool) {
+		if lt < 0 {
+			return nil, 0, false, true
+		}
+		return in[:lt], 0, false, true
+	})
+	nameAddr("len", func(in []byte, lt, gt int) ([]byte, int64, bool, bool) {
+		if lt < 0 {
+			return intOut(int64(len(in)))
+		}
+		return intOut(int64(gt + 1))
+	})
+
+	// tobody.*: a To or From header's body
+	toBody := func(name string, part func(na *sip.NameAddr, in []byte) []byte) {
+		textIn("tobody."+name, "", func(c *Ctx, _ []tparam, dst, in []byte) ([]byte, int64, bool, bool) {
+			var na sip.NameAddr
+			if sip.ParseNameAddr(in, &na) != nil {
+				return failed()
+			}
+			return textOut(dst, part(&na, in))
+		})
+	}
+	toBody("uri", func(na *sip.NameAddr, _ []byte) []byte { return na.URI.Raw })
+	toBody("tag", func(na *sip.NameAddr, _ []byte) []byte { return na.Tag })
+	toBody("user", func(na *sip.NameAddr, _ []byte) []byte { return na.URI.User })
+	toBody("host", func(na *sip.NameAddr, _ []byte) []byte { return na.URI.Host })
+	toBody("display", func(_ *sip.NameAddr, in []byte) []byte {
+		if lt := bytes.IndexByte(in, '<'); lt >= 0 {
+			return bytes.TrimSpace(in[:lt])
+		}
+		return nil
+	})
+	toBody("params", func(na *sip.NameAddr, _ []byte) []byte {
+		return bytes.TrimLeft(na.Params, "; \t")
+	})
+
+	// line.*: a text of lines
+	lineOut := func(dst, line []byte) ([]byte, int64, bool, bool) {
+		return textOut(dst, bytes.TrimSuffix(line, []byte("\r")))
+	}
+	textIn("line.count", "", func(c *Ctx, _ []tparam, dst, in []byte) ([]byte, int64, bool, bool) {
+		n := bytes.Count(in, []byte("\n"))
+		if in[len(in)-1] != '\n' {
+			n++
+		}
+		return textOut(strconv.AppendInt(dst, int64(n), 10), nil) // a string, as Kamailio's
+	})
+	textIn("line.at", "n", func(c *Ctx, ps []tparam, dst, in []byte) ([]byte, int64, bool, bool) {
+		n, ok := ps[0].num(c)
+		if !ok {
+			return failed()
+		}
+		if n < 0 {
+			in = bytes.TrimSuffix(in, []byte("\n"))
+		}
+		lines := bytes.Split(in, []byte("\n"))
+		if n < 0 {
+			n += int64(len(lines))
+		}
+		if n < 0 || n >= int64(len(lines)) {
+			return textOut(dst, nil)
+		}
+		return lineOut(dst, lines[n])
+	})
+	textIn("line.sw", "s", func(c *Ctx, ps []tparam, dst, in []byte) ([]byte, int64, bool, bool) {
+		var tmp [24]byte
+		prefix, ok := ps[0].str(c, &tmp)
+		if !ok {
+			return failed()
+		}
+		for line := range bytes.SplitSeq(in, []byte("\n")) {
+			if bytes.HasPrefix(line, prefix) {
+				return lineOut(dst, line)
+			}
+		}
+		return textOut(dst, nil)
+	})
+}
+
+// parseURIValue parses a transformation's URI: a ';' ending it is left
+// out, as Kamailio does.
+func parseURIValue(in []byte, u *sip.URI) bool {
+	if len(in) > 4 && in[len(in)-1] == ';' {
+		in = in[:len(in)-1]
+	}
+	return sip.ParseURI(in, u) == nil
+}
+
+// paramsOpt reads the parameters kinds and then, optionally, opt more
+// (param.value's separator).
+func (sc *tscan) paramsOpt(kinds, opt string) ([]tparam, error) {
+	ps := make([]tparam, 0, len(kinds)+len(opt))
+	all := kinds + opt
+	for i, k := range all {
+		if !sc.comma() {
+			if i >= len(kinds) {
+				break
+			}
+			return nil, sc.errorf(sc.name + " wants " + strconv.Itoa(len(kinds)) + " parameters")
+		}
+		var p tparam
+		var err error
+		if k == 'n' {
+			p, err = sc.num()
+		} else {
+			p, err = sc.str(false)
+		}
+		if err != nil {
+			return nil, err
+		}
+		ps = append(ps, p)
+		sc.ws()
+	}
+	if len(ps) > len(kinds) && ps[len(kinds)].pv == nil && len(ps[len(kinds)].s) != 1 {
+		return nil, sc.errorf("the separator is one character")
+	}
+	return ps, sc.close()
+}
+
+// paramTransform runs a param.* transformation: ps[1], when given, is
+// the separator.
+func paramTransform(ps []tparam, run func(c *Ctx, list []byte, sep byte, dst []byte) ([]byte, int64, bool, bool)) transform {
+	b := newBuf()
+	return func(c *Ctx, v Value) Value {
+		var tmp, stmp [24]byte
+		in := view(v, &tmp)
+		if len(in) == 0 {
+			return Value{}
+		}
+		sep := byte(';')
+		if len(ps) > 1 {
+			s, ok := ps[1].str(c, &stmp)
+			if !ok {
+				return Value{}
+			}
+			sep = s[0]
+		}
+		if len(in) > 1 && in[len(in)-1] == sep {
+			in = in[:len(in)-1]
+		}
+		out, n, isInt, ok := run(c, in, sep, (*c.tbuf(b))[:0])
+		switch {
+		case !ok:
+			return Value{}
+		case isInt:
+			return IntValue(n)
+		}
+		*c.tbuf(b) = out
+		return BytesValue(out)
+	}
+}
+
+// paramsOf yields the name and value of each parameter of list.
+func paramsOf(list []byte, sep byte) func(yield func(name, value []byte) bool) {
+	return func(yield func(name, value []byte) bool) {
+		for p := range bytes.SplitSeq(list, []byte{sep}) {
+			name, value, _ := bytes.Cut(p, []byte("="))
+			if !yield(bytes.TrimSpace(name), bytes.TrimSpace(value)) {
+				return
+			}
+		}
+	}
+}
+
+func paramByName(list []byte, sep byte, want []byte) ([]byte, bool) {
+	for n, v := range paramsOf(list, sep) {
+		if bytes.EqualFold(n, want) {
+			return v, true
+		}
+	}
+	return nil, false
+}
+
+// paramAt is the i-th parameter, from the end when i is negative (-1 the
+// last).
+func paramAt(list []byte, sep byte, i int64) (name, value []byte) {
+	count := int64(0)
+	for range paramsOf(list, sep) {
+		count++
+	}
+	if i < 0 {
+		i += count
+	}
+	for n, v := range paramsOf(list, sep) {
+		if i == 0 {
+			return n, v
+		}
+		i--
+	}
+	return nil, nil
+}
