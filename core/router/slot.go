@@ -229,6 +229,48 @@ func (c *Ctx) Uncarry(b []byte) {
 	}
 }
 
+// UncarryAVPs sets c's $avp values to those Carry kept in b (a
+// transaction's), none when it kept none, and leaves the slots alone:
+// onreply_route reads and writes the transaction's AVPs, as Kamailio's
+// tm makes them current for it.
+func (c *Ctx) UncarryAVPs(b []byte) {
+	c.uncarryAVPs(carriedAVPs(b))
+}
+
+// RecarryAVPs is b, a Carry's bytes, with the $avp values it keeps
+// replaced by c's (what onreply_route or failure_route left); b is not
+// changed.
+func (c *Ctx) RecarryAVPs(b []byte) []byte {
+	out := make([]byte, 0, len(b))
+	for len(b) >= 3 {
+		n := int(b[1])<<8 | int(b[2])
+		if 3+n > len(b) {
+			break
+		}
+		if b[0] != avpsCarried {
+			out = append(out, b[:3+n]...)
+		}
+		b = b[3+n:]
+	}
+	return c.carryAVPs(out)
+}
+
+// carriedAVPs is the record of $avp values in a Carry's bytes, nil when
+// there is none.
+func carriedAVPs(b []byte) []byte {
+	for len(b) >= 3 {
+		n := int(b[1])<<8 | int(b[2])
+		if 3+n > len(b) {
+			return nil
+		}
+		if b[0] == avpsCarried {
+			return b[3 : 3+n]
+		}
+		b = b[3+n:]
+	}
+	return nil
+}
+
 // resetSlots clears the slot values for the next message.
 func (c *Ctx) resetSlots() {
 	for _, v := range c.slots[:slotCount] {

@@ -242,6 +242,16 @@ type XAVPs struct{ items xlists }
 // Len is the number of items kept.
 func (x *XAVPs) Len() int { return len(x.items[0]) + len(x.items[1]) + len(x.items[2]) }
 
+// SwapXAVPs exchanges c's XAVPs and x's: a transaction's become the
+// context's, and the context's wait in x until the next swap gives them
+// back — Kamailio's xavp_set_list, without a copy. Every swap in must be
+// swapped back before the context is reset.
+func (c *Ctx) SwapXAVPs(x *XAVPs) {
+	for k := range x.items {
+		c.xl[k], x.items[k] = x.items[k], c.xl[k]
+	}
+}
+
 // SaveXAVPs copies c's XAVPs into x, reusing x's room.
 func (c *Ctx) SaveXAVPs(x *XAVPs) {
 	for k := range x.items {

@@ -41,8 +41,18 @@ func (tm *Module) onReply(c *router.Ctx) bool {
 
 // reply processes a reply received on branch b; t is locked.
 func (t *Trans) reply(c *router.Ctx, b *branch) {
+	if t.onReply != "" || len(t.tm.replyHooks) > 0 {
+		// The transaction's XAVPs are the reply's until onreply_route is
+		// over: the hooks (pv_headers collects a reply's headers into the
+		// transaction's XAVIs, as Kamailio's) and the route work on them.
+		t.swapXAVPs(c)
+		defer t.unswapXAVPs(c)
+	}
 	for _, h := range t.tm.replyHooks {
 		h(c, t.carried)
+	}
+	if t.onReply == "" {
+		t.unswapXAVPs(c)
 	}
 	m := c.Msg
 	code := m.StatusCode()
@@ -174,10 +184,31 @@ func (t *Trans) replyOut(c *router.Ctx) {
 	}
 	prev := c.Transaction
 	c.Transaction = t
+	t.swapXAVPs(c) // pv_headers applies what it collected in the transaction's XAVIs
 	for _, h := range t.tm.replyOutHooks {
 		h(c)
 	}
+	t.unswapXAVPs(c)
 	c.Transaction = prev
+}
+
+// swapXAVPs makes the transaction's XAVPs c's, until unswapXAVPs; t is
+// locked.
+func (t *Trans) swapXAVPs(c *router.Ctx) {
+	if t.xavpsOut {
+		return
+	}
+	c.SwapXAVPs(&t.xavps)
+	t.xavpsOut = true
+}
+
+// unswapXAVPs gives the transaction its XAVPs back, with what c changed,
+// and c its own, if they were swapped; t is locked.
+func (t *Trans) unswapXAVPs(c *router.Ctx) {
+	if t.xavpsOut {
+		c.SwapXAVPs(&t.xavps)
+		t.xavpsOut = false
+	}
 }
 
 // runOnReply runs the onreply_route of the transaction, if one is set,
@@ -187,6 +218,11 @@ func (t *Trans) runOnReply(c *router.Ctx, idx, code int) bool {
 		return true
 	}
 	c.Transaction, state(c).replyCode, state(c).branchIdx = t, code, idx
+	// The transaction's flags, AVPs and XAVPs (loaded by reply) are the
+	// route's, and what it changes stays in the transaction (for the next
+	// reply, failure_route), as Kamailio's tm swaps them in.
+	c.Flags, c.XFlags = t.flags, t.xflags
+	c.UncarryAVPs(t.carried)
 	if idx >= 0 && idx < len(t.branches) {
 		// The branch's flags, as Kamailio's onreply_route has them (the
 		// NAT flag lookup set on a contact: set_contact_alias there).
@@ -195,6 +231,9 @@ func (t *Trans) runOnReply(c *router.Ctx, idx, code int) bool {
 	prevDrop := c.Drop
 	c.Drop = false
 	c.RunKind(router.RouteOnReply, t.onReply)
+	t.flags, t.xflags = c.Flags, c.XFlags
+	t.carried = c.RecarryAVPs(t.carried)
+	t.unswapXAVPs(c)
 	dropped := c.Drop
 	c.Drop = prevDrop
 	c.Transaction = nil
@@ -279,7 +318,8 @@ func (t *Trans) branchDone(w *router.Worker) {
 			t.inFailure = true
 			c.RunKind(router.RouteFailure, name)
 			t.inFailure = false
-			t.flags = c.Flags
+			t.flags, t.xflags = c.Flags, c.XFlags
+			t.carried = c.RecarryAVPs(t.carried)
 			c.SaveXAVPs(&t.xavps) // ds_next_dst took a destination off
 			if state(c).onFailure != "" {
 				t.onFailure = state(c).onFailure

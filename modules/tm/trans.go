@@ -69,6 +69,8 @@ type Trans struct {
 	// xavps are the request's XAVPs when it was relayed, for the routes
 	// run later on it; failure_route's changes are kept.
 	xavps router.XAVPs
+	// xavpsOut: xavps are lent to a reply's context (swapXAVPs)
+	xavpsOut bool
 
 	branches  []*branch
 	first     branch     // the first branch, made with t (most requests have one)
