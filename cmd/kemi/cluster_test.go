@@ -351,13 +351,14 @@ func TestClusterScaleOut(t *testing.T) {
 
 	// The rate: the same re-registrations through the dispatcher to the
 	// three nodes, then to one node alone, in steps of 500/s for 2 s each
+	// (from 500/s: under other load this machine may not hold 1000/s)
 	// until a step is not held (a registration failed, or sipp's rate fell
 	// 5% short); the CPU each part used per registration at the last step
 	// held.
 	held := [2]int{}
 	for i, target := range []struct{ name, addr string }{{"cluster (dispatcher + 3 nodes)", front.addr}, {"one node", nodes[1].addr}} {
 		var report string
-		for rate := 1000; rate <= 4000; rate += 500 {
+		for rate := 500; rate <= 4000; rate += 500 {
 			parts := map[string][]int{"nodes": {nodes[0].cmd.Process.Pid, nodes[1].cmd.Process.Pid, nodes[2].cmd.Process.Pid},
 				"dispatcher": {front.cmd.Process.Pid}, "postgres": procsNamed("postgres")}
 			before := map[string]int64{}
@@ -388,7 +389,7 @@ func TestClusterScaleOut(t *testing.T) {
 		t.Logf("%s holds %d registrations/s (CPU per registration there: %s)", target.name, held[i], report)
 	}
 	if held[0] == 0 || held[1] == 0 {
-		t.Errorf("a rate of 1000 registrations/s not held: cluster %d, one node %d", held[0], held[1])
+		t.Errorf("a rate of 500 registrations/s not held: cluster %d, one node %d", held[0], held[1])
 	} else {
 		t.Logf("the cluster holds %.2f× one node's rate on this machine (all on the same %d cores: the parts share them, so this measures the cost of the dispatcher hop and the shared table, not the scaling)",
 			float64(held[0])/float64(held[1]), runtime.NumCPU())
