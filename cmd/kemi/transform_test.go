@@ -173,7 +173,8 @@ func TestKamailioTransformationErrors(t *testing.T) {
 	kam := kamailiotest.Need(t)
 	for _, c := range []struct{ tr, says string }{
 		{"{s.stripto,,}", "expected '}'"},          // a string parameter is not ','
-		{"{param.value,y,,}", "one character"},     // nor a separator
+		{"{param.value,y,,}", "expected '}'"},      // nor a separator
+		{"{param.value,y,ab}", "one character"},    // which is one character
 		{"{s.substr,1,-2}", "negative"},            // a length is not negative
 		{"{s.select,1}", "separator"},              // select wants one
 		{"{s.substr,a,1}", "number"},               // an offset is a number

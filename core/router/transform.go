@@ -271,10 +271,17 @@ func (sc *tscan) str(marker bool) (tparam, error) {
 
 // params reads the parameters kinds names ('n' a number, 's' a string,
 // 'm' a string that may be ','), each after a ',', then the '}'.
-func (sc *tscan) params(kinds string) ([]tparam, error) {
-	ps := make([]tparam, 0, len(kinds))
-	for _, k := range kinds {
+func (sc *tscan) params(kinds string) ([]tparam, error) { return sc.paramsOpt(kinds, "") }
+
+// paramsOpt is params with the parameters opt after them, which may be
+// left out (param.value's separator).
+func (sc *tscan) paramsOpt(kinds, opt string) ([]tparam, error) {
+	ps := make([]tparam, 0, len(kinds)+len(opt))
+	for i, k := range kinds + opt {
 		if !sc.comma() {
+			if i >= len(kinds) {
+				break
+			}
 			return nil, sc.errorf(sc.name + " wants " + strconv.Itoa(len(kinds)) + " parameters")
 		}
 		var p tparam

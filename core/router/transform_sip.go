@@ -15,7 +15,7 @@ import (
 // textIn adds a transformation of the class whose parameters are kinds;
 // run gets the value's text, never empty, and writes the result's text
 // (false: Null), or returns an integer when isInt.
-func textIn(name, kinds string, run func(c *Ctx, ps []tparam, dst, in []byte) (out []byte, n int64, isInt, ok bool)) {
+func textIn(name, kinds string, run func(c *Ctx, ps []tparam, dst, in []byte) tres) {
 	transNames[name] = func(sc *tscan) (transform, error) {
 		ps, err := sc.params(kinds)
 		if err != nil {
@@ -28,32 +28,45 @@ func textIn(name, kinds string, run func(c *Ctx, ps []tparam, dst, in []byte) (o
 			if len(in) == 0 {
 				return Value{}
 			}
-			out, n, isInt, ok := run(c, ps, (*c.tbuf(b))[:0], in)
-			switch {
-			case !ok:
-				return Value{}
-			case isInt:
-				return IntValue(n)
-			}
-			*c.tbuf(b) = out
-			return BytesValue(out)
+			return c.finish(b, run(c, ps, (*c.tbuf(b))[:0], in))
 		}, nil
 	}
 }
 
-// textOut is a string result of textIn's run.
-func textOut(dst, s []byte) ([]byte, int64, bool, bool) { return append(dst, s...), 0, false, true }
+// tres is what a transformation computed from a text: a string written
+// into its buffer, an integer, or a failure (Null).
+type tres struct {
+	out   []byte
+	n     int64
+	isInt bool
+	ok    bool
+}
 
-// intOut is an integer result of textIn's run.
-func intOut(n int64) ([]byte, int64, bool, bool) { return nil, n, true, true }
+// textOut is a string result: s written after dst.
+func textOut(dst, s []byte) tres { return tres{out: append(dst, s...), ok: true} }
 
-// failed is textIn's run failing: the transformation gives Null.
-func failed() ([]byte, int64, bool, bool) { return nil, 0, false, false }
+// intOut is an integer result.
+func intOut(n int64) tres { return tres{n: n, isInt: true, ok: true} }
+
+// failed is a failure: the transformation gives Null.
+func failed() tres { return tres{} }
+
+// finish is r as a value, its text kept in the worker's buffer b.
+func (c *Ctx) finish(b int, r tres) Value {
+	switch {
+	case !r.ok:
+		return Value{}
+	case r.isInt:
+		return IntValue(r.n)
+	}
+	*c.tbuf(b) = r.out
+	return BytesValue(r.out)
+}
 
 func init() {
 	// uri.*: a part of the URI
 	uriPart := func(name string, part func(u *sip.URI, raw []byte) []byte) {
-		textIn("uri."+name, "", func(c *Ctx, _ []tparam, dst, in []byte) ([]byte, int64, bool, bool) {
+		textIn("uri."+name, "", func(c *Ctx, _ []tparam, dst, in []byte) tres {
 			var u sip.URI
 			if !parseURIValue(in, &u) {
 				return failed()
@@ -72,14 +85,14 @@ func init() {
 		uriPart(p[0], func(u *sip.URI, _ []byte) []byte { v, _ := u.Param(p[1]); return v })
 	}
 	uriPart("scheme", func(_ *sip.URI, raw []byte) []byte { s, _, _ := bytes.Cut(raw, []byte(":")); return s })
-	textIn("uri.port", "", func(c *Ctx, _ []tparam, dst, in []byte) ([]byte, int64, bool, bool) {
+	textIn("uri.port", "", func(c *Ctx, _ []tparam, dst, in []byte) tres {
 		var u sip.URI
 		if !parseURIValue(in, &u) {
 			return failed()
 		}
 		return intOut(int64(u.Port))
 	})
-	textIn("uri.param", "s", func(c *Ctx, ps []tparam, dst, in []byte) ([]byte, int64, bool, bool) {
+	textIn("uri.param", "s", func(c *Ctx, ps []tparam, dst, in []byte) tres {
 		var u sip.URI
 		var tmp [24]byte
 		name, ok := ps[0].str(c, &tmp)
@@ -89,7 +102,7 @@ func init() {
 		v, _ := u.Param(string(name))
 		return textOut(dst, v)
 	})
-	textIn("uri.tosocket", "", func(c *Ctx, _ []tparam, dst, in []byte) ([]byte, int64, bool, bool) {
+	textIn("uri.tosocket", "", func(c *Ctx, _ []tparam, dst, in []byte) tres {
 		var u sip.URI
 		if !parseURIValue(in, &u) {
 			return failed()
@@ -138,10 +151,13 @@ func init() {
 		in := name == "param.in"
 		transNames[name] = func(sc *tscan) (transform, error) {
 			ps, err := sc.paramsOpt("s", "s")
+			if err == nil {
+				err = oneChar(sc, ps, 1)
+			}
 			if err != nil {
 				return nil, err
 			}
-			return paramTransform(ps, func(c *Ctx, list []byte, sep byte, dst []byte) ([]byte, int64, bool, bool) {
+			return paramTransform(ps, func(c *Ctx, list []byte, sep byte, dst []byte) tres {
 				var tmp [24]byte
 				want, ok := ps[0].str(c, &tmp)
 				if !ok {
@@ -162,10 +178,13 @@ func init() {
 		wantName := name == "param.name"
 		transNames[name] = func(sc *tscan) (transform, error) {
 			ps, err := sc.paramsOpt("n", "s")
+			if err == nil {
+				err = oneChar(sc, ps, 1)
+			}
 			if err != nil {
 				return nil, err
 			}
-			return paramTransform(ps, func(c *Ctx, list []byte, sep byte, dst []byte) ([]byte, int64, bool, bool) {
+			return paramTransform(ps, func(c *Ctx, list []byte, sep byte, dst []byte) tres {
 				i, ok := ps[0].num(c)
 				if !ok {
 					return failed()
@@ -185,15 +204,15 @@ func init() {
 			if err != nil {
 				return nil, err
 			}
-			if p.pv == nil && len(p.s) != 1 {
-				return nil, sc.errorf("the separator is one character")
-			}
 			ps = append(ps, tparam{}, p) // the separator is second, as for the others
+			if err := oneChar(sc, ps, 1); err != nil {
+				return nil, err
+			}
 		}
 		if err := sc.close(); err != nil {
 			return nil, err
 		}
-		return paramTransform(ps, func(c *Ctx, list []byte, sep byte, dst []byte) ([]byte, int64, bool, bool) {
+		return paramTransform(ps, func(c *Ctx, list []byte, sep byte, dst []byte) tres {
 			n := int64(0)
 			for range paramsOf(list, sep) {
 				n++
@@ -203,8 +222,8 @@ func init() {
 	}
 
 	// nameaddr.*: "display" <uri>, or a bare URI
-	nameAddr := func(name string, part func(in []byte, lt, gt int) ([]byte, int64, bool, bool)) {
-		textIn("nameaddr."+name, "", func(c *Ctx, _ []tparam, dst, in []byte) ([]byte, int64, bool, bool) {
+	nameAddr := func(name string, part func(in []byte, lt, gt int) tres) {
+		textIn("nameaddr."+name, "", func(c *Ctx, _ []tparam, dst, in []byte) tres {
 			lt := bytes.IndexByte(in, '<')
 			gt := -1
 			if lt >= 0 {
@@ -213,26 +232,26 @@ func init() {
 				}
 				gt += lt
 			}
-			out, n, isInt, ok := part(in, lt, gt)
-			if !isInt {
-				out = append(dst, out...)
+			r := part(in, lt, gt)
+			if r.ok && !r.isInt {
+				r.out = append(dst, r.out...)
 			}
-			return out, n, isInt, ok
+			return r
 		})
 	}
-	nameAddr("uri", func(in []byte, lt, gt int) ([]byte, int64, bool, bool) {
+	nameAddr("uri", func(in []byte, lt, gt int) tres {
 		if lt < 0 {
-			return in, 0, false, true
+			return tres{out: in, ok: true}
 		}
-		return in[lt+1 : gt], 0, false, true
+		return tres{out: in[lt+1 : gt], ok: true}
 	})
-	nameAddr("name", func(in []byte, lt, gt int) ([]byte, int64, bool, bool) {
+	nameAddr("name", func(in []byte, lt, gt int) tres {
 		if lt < 0 {
-			return nil, 0, false, true
+			return tres{ok: true}
 		}
-		return in[:lt], 0, false, true
+		return tres{out: in[:lt], ok: true}
 	})
-	nameAddr("len", func(in []byte, lt, gt int) ([]byte, int64, bool, bool) {
+	nameAddr("len", func(in []byte, lt, gt int) tres {
 		if lt < 0 {
 			return intOut(int64(len(in)))
 		}
@@ -241,7 +260,7 @@ func init() {
 
 	// tobody.*: a To or From header's body
 	toBody := func(name string, part func(na *sip.NameAddr, in []byte) []byte) {
-		textIn("tobody."+name, "", func(c *Ctx, _ []tparam, dst, in []byte) ([]byte, int64, bool, bool) {
+		textIn("tobody."+name, "", func(c *Ctx, _ []tparam, dst, in []byte) tres {
 			var na sip.NameAddr
 			if sip.ParseNameAddr(in, &na) != nil {
 				return failed()
@@ -264,17 +283,17 @@ func init() {
 	})
 
 	// line.*: a text of lines
-	lineOut := func(dst, line []byte) ([]byte, int64, bool, bool) {
+	lineOut := func(dst, line []byte) tres {
 		return textOut(dst, bytes.TrimSuffix(line, []byte("\r")))
 	}
-	textIn("line.count", "", func(c *Ctx, _ []tparam, dst, in []byte) ([]byte, int64, bool, bool) {
+	textIn("line.count", "", func(c *Ctx, _ []tparam, dst, in []byte) tres {
 		n := bytes.Count(in, []byte("\n"))
 		if in[len(in)-1] != '\n' {
 			n++
 		}
 		return textOut(strconv.AppendInt(dst, int64(n), 10), nil) // a string, as Kamailio's
 	})
-	textIn("line.at", "n", func(c *Ctx, ps []tparam, dst, in []byte) ([]byte, int64, bool, bool) {
+	textIn("line.at", "n", func(c *Ctx, ps []tparam, dst, in []byte) tres {
 		n, ok := ps[0].num(c)
 		if !ok {
 			return failed()
@@ -291,7 +310,7 @@ func init() {
 		}
 		return lineOut(dst, lines[n])
 	})
-	textIn("line.sw", "s", func(c *Ctx, ps []tparam, dst, in []byte) ([]byte, int64, bool, bool) {
+	textIn("line.sw", "s", func(c *Ctx, ps []tparam, dst, in []byte) tres {
 		var tmp [24]byte
 		prefix, ok := ps[0].str(c, &tmp)
 		if !ok {
@@ -315,40 +334,18 @@ func parseURIValue(in []byte, u *sip.URI) bool {
 	return sip.ParseURI(in, u) == nil
 }
 
-// paramsOpt reads the parameters kinds and then, optionally, opt more
-// (param.value's separator).
-func (sc *tscan) paramsOpt(kinds, opt string) ([]tparam, error) {
-	ps := make([]tparam, 0, len(kinds)+len(opt))
-	all := kinds + opt
-	for i, k := range all {
-		if !sc.comma() {
-			if i >= len(kinds) {
-				break
-			}
-			return nil, sc.errorf(sc.name + " wants " + strconv.Itoa(len(kinds)) + " parameters")
-		}
-		var p tparam
-		var err error
-		if k == 'n' {
-			p, err = sc.num()
-		} else {
-			p, err = sc.str(false)
-		}
-		if err != nil {
-			return nil, err
-		}
-		ps = append(ps, p)
-		sc.ws()
+// oneChar checks that parameter i, when given as a constant, is one
+// character: a parameter list's separator.
+func oneChar(sc *tscan, ps []tparam, i int) error {
+	if i < len(ps) && ps[i].pv == nil && len(ps[i].s) != 1 {
+		return sc.errorf("the separator is one character")
 	}
-	if len(ps) > len(kinds) && ps[len(kinds)].pv == nil && len(ps[len(kinds)].s) != 1 {
-		return nil, sc.errorf("the separator is one character")
-	}
-	return ps, sc.close()
+	return nil
 }
 
 // paramTransform runs a param.* transformation: ps[1], when given, is
 // the separator.
-func paramTransform(ps []tparam, run func(c *Ctx, list []byte, sep byte, dst []byte) ([]byte, int64, bool, bool)) transform {
+func paramTransform(ps []tparam, run func(c *Ctx, list []byte, sep byte, dst []byte) tres) transform {
 	b := newBuf()
 	return func(c *Ctx, v Value) Value {
 		var tmp, stmp [24]byte
@@ -367,15 +364,7 @@ func paramTransform(ps []tparam, run func(c *Ctx, list []byte, sep byte, dst []b
 		if len(in) > 1 && in[len(in)-1] == sep {
 			in = in[:len(in)-1]
 		}
-		out, n, isInt, ok := run(c, in, sep, (*c.tbuf(b))[:0])
-		switch {
-		case !ok:
-			return Value{}
-		case isInt:
-			return IntValue(n)
-		}
-		*c.tbuf(b) = out
-		return BytesValue(out)
+		return c.finish(b, run(c, in, sep, (*c.tbuf(b))[:0]))
 	}
 }
 

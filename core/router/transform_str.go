@@ -93,22 +93,14 @@ func init() {
 			return IntValue(n)
 		}
 	})
-	strMap("s.md5", func(dst, in []byte) ([]byte, bool) {
-		sum := md5.Sum(in)
-		return hex.AppendEncode(dst, sum[:]), true
-	})
-	strMap("s.sha256", func(dst, in []byte) ([]byte, bool) {
-		sum := sha256.Sum256(in)
-		return hex.AppendEncode(dst, sum[:]), true
-	})
-	strMap("s.sha384", func(dst, in []byte) ([]byte, bool) {
-		sum := sha512.Sum384(in)
-		return hex.AppendEncode(dst, sum[:]), true
-	})
-	strMap("s.sha512", func(dst, in []byte) ([]byte, bool) {
-		sum := sha512.Sum512(in)
-		return hex.AppendEncode(dst, sum[:]), true
-	})
+	for name, sum := range map[string]func([]byte) []byte{
+		"s.md5":    func(b []byte) []byte { s := md5.Sum(b); return s[:] },
+		"s.sha256": func(b []byte) []byte { s := sha256.Sum256(b); return s[:] },
+		"s.sha384": func(b []byte) []byte { s := sha512.Sum384(b); return s[:] },
+		"s.sha512": func(b []byte) []byte { s := sha512.Sum512(b); return s[:] },
+	} {
+		strMap(name, func(dst, in []byte) ([]byte, bool) { return hex.AppendEncode(dst, sum(in)), true })
+	}
 	strMap("s.rmws", func(dst, in []byte) ([]byte, bool) {
 		for _, c := range in {
 			if !isWS(c) {
