@@ -209,7 +209,8 @@ func (f *Format) Constant() (string, bool) {
 }
 
 // Append appends the expanded format to dst. A null pseudo-variable
-// prints "<null>", as Kamailio's xlog does.
+// prints "<null>", as Kamailio's xlog does, one whose transformation
+// failed (a transformation gives Null only then) nothing.
 func (f *Format) Append(dst []byte, c *Ctx) []byte {
 	for i := range f.parts {
 		p := &f.parts[i]
@@ -218,6 +219,9 @@ func (f *Format) Append(dst []byte, c *Ctx) []byte {
 			continue
 		}
 		v := p.pv.Get(c)
+		if v.Kind == Null && len(p.pv.trans) > 0 {
+			continue // a transformation failed: Kamailio's pv_printf writes nothing
+		}
 		if v.Kind == Null {
 			dst = append(dst, "<null>"...)
 			continue
