@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/kemi-sip/kemi/core/db"
@@ -27,6 +28,9 @@ type dbConf struct {
 // integer; with db_expires and autoexpire, a row whose expires (a Unix
 // time) has passed is skipped, the others expire then.
 func (m *Module) load(t *Table) (int, error) {
+	if len(t.Cols) > 0 {
+		return m.loadCols(t)
+	}
 	c := &m.db
 	cols := c.name + ", " + c.ktype + ", " + c.vtype + ", " + c.value
 	withExpires := c.expires && t.AutoExpire > 0
@@ -94,11 +98,62 @@ func (m *Module) load(t *Table) (int, error) {
 	return loaded, nil
 }
 
+// loadCols fills t from the columns of its cols attribute, as Kamailio's
+// ht_pack_values: the rows by their key, each value the other columns'
+// text joined by ',' — '*' for a NULL — as a string.
+func (m *Module) loadCols(t *Table) (int, error) {
+	q := "SELECT " + strings.Join(t.Cols, ", ") + " FROM " + t.DBTable + " ORDER BY " + t.Cols[0]
+	rows, err := m.conn.Query(context.Background(), q)
+	if err != nil {
+		return 0, fmt.Errorf("htable %s: loading %s: %w", t.Name, t.DBTable, err)
+	}
+	defer rows.Close()
+	vals := make([]sql.NullString, len(t.Cols))
+	dst := make([]any, len(vals))
+	for i := range vals {
+		dst[i] = &vals[i]
+	}
+	life := time.Duration(0)
+	if t.AutoExpire > 0 {
+		life = -1 // the table's
+	}
+	n := 0
+	var packed []byte
+	for rows.Next() {
+		if err := rows.Scan(dst...); err != nil {
+			return n, fmt.Errorf("htable %s: %s: %w", t.Name, t.DBTable, err)
+		}
+		if !vals[0].Valid {
+			return n, fmt.Errorf("htable %s: %s: a row has a NULL key", t.Name, t.DBTable)
+		}
+		packed = packed[:0]
+		for i, v := range vals[1:] {
+			if i > 0 {
+				packed = append(packed, ',')
+			}
+			if !v.Valid {
+				packed = append(packed, '*')
+				continue
+			}
+			packed = append(packed, v.String...)
+		}
+		t.Set([]byte(vals[0].String), router.StrValue(string(packed)), life)
+		n++
+	}
+	if err := rows.Err(); err != nil {
+		return n, fmt.Errorf("htable %s: %s: %w", t.Name, t.DBTable, err)
+	}
+	return n, nil
+}
+
 // store writes t's live items into its dbtable after deleting the rows
 // there, as Kamailio's ht_db_delete_records and ht_db_save_table: each as
 // key_type 0, value_type 1 for an integer; with db_expires and
 // autoexpire, its expiry as a Unix time.
 func (m *Module) store(t *Table) error {
+	if len(t.Cols) > 0 {
+		return fmt.Errorf("htable %s: a table with cols is not written back, as Kamailio's", t.Name)
+	}
 	c := &m.db
 	ctx := context.Background()
 	if _, err := m.conn.Exec(ctx, "DELETE FROM "+t.DBTable); err != nil {

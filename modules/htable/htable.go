@@ -28,8 +28,12 @@ type Table struct {
 	UpdateExpire bool          // a set pushes the expiry back (updateexpire, default 1)
 	DBTable      string        // dbtable: loaded from it at start
 	DBMode       int           // dbmode 1: written back to DBTable at shutdown
-	shards       [16]shard
-	locks        [16]slotLock // sht_lock/sht_unlock, by the key's shard
+	// Cols (cols='key,v1,v2'): the key column and the value columns, whose
+	// values are packed "v1,v2" ('*' for NULL); such a table is not
+	// written back
+	Cols   []string
+	shards [16]shard
+	locks  [16]slotLock // sht_lock/sht_unlock, by the key's shard
 }
 
 // slotLock is a slot's lock of sht_lock: held by one worker at a time,
@@ -227,8 +231,15 @@ func Define(def string) (*Table, error) {
 			}
 			t.DBMode = n
 		case "cols":
-			if v != "" {
-				return nil, fmt.Errorf("htable %s: cols (values packed from several columns) is not supported", name)
+			for _, c := range strings.Split(strings.Trim(v, `'"`), ",") {
+				c = strings.TrimSpace(c)
+				if err := db.Ident("htable "+name+" cols", c); err != nil {
+					return nil, err
+				}
+				t.Cols = append(t.Cols, c)
+			}
+			if len(t.Cols) < 2 {
+				return nil, fmt.Errorf("htable %s: cols %q: there must be at least two columns (the key, a value)", name, v)
 			}
 		case "dmqreplicate", "dbnocols", "coldelim", "colnull":
 		default:
@@ -285,7 +296,7 @@ func (m *Module) Stop() {
 		return
 	}
 	for _, t := range m.tables {
-		if t.DBTable != "" && t.DBMode == 1 {
+		if t.DBTable != "" && t.DBMode == 1 && len(t.Cols) == 0 {
 			if err := m.store(t); err != nil {
 				m.log.Error(err.Error())
 			}

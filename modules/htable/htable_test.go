@@ -77,7 +77,8 @@ func TestBadDefinition(t *testing.T) {
 		"t=>dbtable=htable;": `needs modparam("htable", "db_url", ...)`,
 		"t=>dbtable=a b;":    "dbtable",
 		"t=>dbmode=2;":       "dbmode",
-		"t=>cols='a,b';":     "cols",
+		"t=>cols='a';":       "at least two columns",
+		"t=>cols='a,b c';":   "cols",
 	} {
 		_, err := moduletest.NewErr(t, "loadmodule \"htable.so\"\nmodparam(\"htable\", \"htable\", \""+def+"\")")
 		if err == nil || !strings.Contains(err.Error(), want) {

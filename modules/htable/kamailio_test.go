@@ -14,6 +14,7 @@ import (
 	"github.com/kemi-sip/kemi/core/db"
 	"github.com/kemi-sip/kemi/engines/enginetest/kamailiotest"
 	_ "github.com/kemi-sip/kemi/modules/all"
+	"github.com/kemi-sip/kemi/modules/moduletest"
 )
 
 // dbCfg: table t loads the htable table; e loads it too, with autoexpire
@@ -130,5 +131,75 @@ func TestKamailioDatabase(t *testing.T) {
 		t.Errorf("stored at shutdown:\nKamailio: %q\nkemi:     %q", rows[0], rows[1])
 	} else {
 		t.Logf("stored at shutdown, both: %q", rows[1])
+	}
+}
+
+// colsCfg: table r loads the columns prefix, gw, weight and note of the
+// table routes (cols), and would write it back (dbmode 1) but for cols.
+// An OPTIONS with X-Key answers the item and its second packed value.
+const colsCfg = `#!KAMAILIO
+%s
+loadmodule "sl.so"
+loadmodule "pv.so"
+loadmodule "textops.so"
+loadmodule "db_sqlite.so"
+loadmodule "htable.so"
+modparam("htable", "db_url", "%s")
+modparam("htable", "htable", "r=>size=4;dbtable=routes;dbmode=1;cols='prefix,gw,weight,note';")
+
+request_route {
+	$var(k) = $hdr(X-Key);
+	$sht(r=>added) = "in memory only";
+	append_to_reply("X-R: $sht(r=>$var(k)) / $(sht(r=>$var(k)){s.select,1,,})\r\n");
+	sl_send_reply("200", "OK");
+}
+`
+
+// TestKamailioDatabaseCols: with cols, Kamailio 5.6 and kemi load the same
+// values — the value columns' text packed with ',' ('*' for NULL), an
+// integer column as its digits — and leave the table as it was at
+// shutdown (a table with cols is not written back).
+func TestKamailioDatabaseCols(t *testing.T) {
+	urls, paths := map[bool]string{}, map[bool]string{}
+	for _, kemi := range []bool{false, true} {
+		path := kamailiotest.SQLite(t)
+		d, err := db.Open("sqlite://" + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx := context.Background()
+		if _, err := d.RawExec(ctx, "CREATE TABLE routes (id INTEGER PRIMARY KEY NOT NULL, prefix VARCHAR(32) NOT NULL, gw VARCHAR(64), weight INTEGER, note VARCHAR(64))"); err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range []string{`'4420', 'gw1.example.com', 10, 'uk'`, `'49', 'gw2.example.com', 5, NULL`, `'1', NULL, 0, 'us'`} {
+			if _, err := d.RawExec(ctx, "INSERT INTO routes (prefix, gw, weight, note) VALUES ("+r+")"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		d.Close()
+		paths[kemi], urls[kemi] = path, "sqlite:///"+path
+		if kemi {
+			urls[kemi] = "sqlite://" + path
+		}
+		os.Chmod(filepath.Dir(path), 0o777)
+	}
+	pair := kamailiotest.StartPair(t, func(listen string) string { return fmt.Sprintf(colsCfg, listen, urls[listen == ""]) })
+	var got [2]string
+	for i, addr := range []netip.AddrPort{pair.Kamailio, pair.Kemi} {
+		for _, k := range []string{"4420", "49", "1", "none"} {
+			r := kamailiotest.Ask(t, addr, 3*time.Second, kamailiotest.Options("X-Key: "+k+"\r\n"))
+			got[i] += " " + k + "=" + kamailiotest.Header(r, "X-R")
+		}
+	}
+	if got[0] != got[1] || !strings.Contains(got[1], "gw1.example.com,10,uk") {
+		t.Errorf("loaded:\nKamailio: %s\nkemi:     %s", got[0], got[1])
+	} else {
+		t.Logf("loaded, both: %s", got[1])
+	}
+	pair.Stop()
+	for _, kemi := range []bool{false, true} {
+		if n := moduletest.Rows(t, "sqlite://"+paths[kemi], "SELECT COUNT(*) FROM routes"); n != 3 {
+			t.Errorf("kemi %v: %d rows in routes after shutdown, want the 3 it had", kemi, n)
+		}
 	}
 }
