@@ -287,6 +287,10 @@ type Server struct {
 	// SREV_NET_DATA_OUT: topoh masks the topology there) and returns the
 	// bytes to send. Set while the modules start, before Serve.
 	Out OutHook
+	// STUN, when set, answers a UDP datagram whose first byte is 0 — a
+	// STUN message, never SIP — as Kamailio's stun module: it writes the
+	// answer after dst, nil for none. Set while the modules start.
+	STUN func(src netip.AddrPort, local *Listener, req, dst []byte) []byte
 	// wqBytes are the bytes in every stream's write queue (tcp_wq_max).
 	wqBytes atomic.Int64
 }

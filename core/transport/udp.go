@@ -171,6 +171,7 @@ func (s *Server) udpWorker(u *udpSocket, i int, h Handler) {
 	p := &Packet{Local: u.l, Proto: sip.TransportUDP}
 	reads := 0 // this worker's: a shared counter would bounce between cores
 	busy := &u.busy[i]
+	var stunOut []byte // the STUN answers' buffer
 	for {
 		select {
 		case <-u.grant:
@@ -196,6 +197,13 @@ func (s *Server) udpWorker(u *udpSocket, i int, h Handler) {
 			p.Src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
 			if s.Guard.Banned(p.Src.Addr()) {
 				s.Guard.Drop()
+				continue
+			}
+			if buf[0] == 0 && s.STUN != nil {
+				if out := s.STUN(p.Src, u.l, buf, stunOut[:0]); out != nil {
+					s.send(u.l, sip.TransportUDP, p.Src, out)
+					stunOut = out
+				}
 				continue
 			}
 			p.Buf = buf

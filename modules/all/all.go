@@ -54,6 +54,7 @@ import (
 	_ "github.com/kemi-sip/kemi/modules/speeddial"
 	_ "github.com/kemi-sip/kemi/modules/sqlops"
 	_ "github.com/kemi-sip/kemi/modules/statistics"
+	_ "github.com/kemi-sip/kemi/modules/stun"
 	_ "github.com/kemi-sip/kemi/modules/textops"
 	_ "github.com/kemi-sip/kemi/modules/textopsx"
 	_ "github.com/kemi-sip/kemi/modules/tls"
