@@ -33,6 +33,17 @@ func (c *Ctx) tbuf(i int) *[]byte {
 	return &w.tbufs[i]
 }
 
+// textOf is v's text without a copy; an integer's digits are written
+// into the worker's buffer b.
+func (c *Ctx) textOf(v Value, b int) []byte {
+	if v.Kind != Int {
+		return view(v, nil)
+	}
+	buf := strconv.AppendInt((*c.tbuf(b))[:0], v.I, 10)
+	*c.tbuf(b) = buf
+	return buf
+}
+
 // result copies out into the worker's buffer b and is its value.
 func (c *Ctx) result(b int, out []byte) Value {
 	buf := append((*c.tbuf(b))[:0], out...)
@@ -200,7 +211,7 @@ func (p *tparam) num(c *Ctx) (int64, bool) {
 // or empty, as Kamailio wants.
 func (p *tparam) str(c *Ctx, tmp *[24]byte) ([]byte, bool) {
 	if p.pv == nil {
-		return []byte(p.s), true
+		return view(StrValue(p.s), tmp), true
 	}
 	b := view(p.pv.Get(c), tmp)
 	return b, len(b) > 0

@@ -21,10 +21,9 @@ func textIn(name, kinds string, run func(c *Ctx, ps []tparam, dst, in []byte) tr
 		if err != nil {
 			return nil, err
 		}
-		b := newBuf()
+		b, bIn := newBuf(), newBuf()
 		return func(c *Ctx, v Value) Value {
-			var tmp [24]byte
-			in := view(v, &tmp)
+			in := c.textOf(v, bIn)
 			if len(in) == 0 {
 				return Value{}
 			}
@@ -65,26 +64,16 @@ func (c *Ctx) finish(b int, r tres) Value {
 
 func init() {
 	// uri.*: a part of the URI
-	uriPart := func(name string, part func(u *sip.URI, raw []byte) []byte) {
+	for _, name := range []string{"user", "host", "domain", "passwd", "params", "headers", "transport", "ttl", "uparam",
+		"maddr", "method", "lr", "r2", "scheme", "tosocket", "saor", "suri", "duri"} {
 		textIn("uri."+name, "", func(c *Ctx, _ []tparam, dst, in []byte) tres {
 			var u sip.URI
 			if !parseURIValue(in, &u) {
 				return failed()
 			}
-			return textOut(dst, part(&u, in))
+			return tres{out: appendURIPart(dst, &u, in, name), ok: true}
 		})
 	}
-	uriPart("user", func(u *sip.URI, _ []byte) []byte { return u.User })
-	uriPart("host", func(u *sip.URI, _ []byte) []byte { return u.Host })
-	uriPart("domain", func(u *sip.URI, _ []byte) []byte { return u.Host })
-	uriPart("passwd", func(u *sip.URI, _ []byte) []byte { return u.Password })
-	uriPart("params", func(u *sip.URI, _ []byte) []byte { return u.Params })
-	uriPart("headers", func(u *sip.URI, _ []byte) []byte { return u.Headers })
-	for _, p := range [][2]string{{"transport", "transport"}, {"ttl", "ttl"}, {"uparam", "user"}, {"maddr", "maddr"},
-		{"method", "method"}, {"lr", "lr"}, {"r2", "r2"}} {
-		uriPart(p[0], func(u *sip.URI, _ []byte) []byte { v, _ := u.Param(p[1]); return v })
-	}
-	uriPart("scheme", func(_ *sip.URI, raw []byte) []byte { s, _, _ := bytes.Cut(raw, []byte(":")); return s })
 	textIn("uri.port", "", func(c *Ctx, _ []tparam, dst, in []byte) tres {
 		var u sip.URI
 		if !parseURIValue(in, &u) {
@@ -102,49 +91,6 @@ func init() {
 		v, _ := u.Param(string(name))
 		return textOut(dst, v)
 	})
-	textIn("uri.tosocket", "", func(c *Ctx, _ []tparam, dst, in []byte) tres {
-		var u sip.URI
-		if !parseURIValue(in, &u) {
-			return failed()
-		}
-		proto := bytes.ToLower(u.TransportParam())
-		switch string(proto) {
-		case "udp", "tcp", "tls", "sctp", "ws":
-		default:
-			return textOut(dst, nil) // Kamailio: "unknown transport protocol"
-		}
-		port := u.Port
-		if port == 0 {
-			port = 5060
-		}
-		dst = append(append(append(dst, proto...), ':'), u.Host...)
-		return textOut(strconv.AppendInt(append(dst, ':'), int64(port), 10), nil)
-	})
-	// uri.saor, uri.suri, uri.duri: Kamailio 5.6.3 writes a byte of
-	// its buffer's old contents after the scheme's ':' (one length
-	// increment too many); kemi writes what the documentation says
-	aor := func(name string, user, portTransport bool) {
-		uriPart(name, func(u *sip.URI, raw []byte) []byte {
-			scheme, _, _ := bytes.Cut(raw, []byte(":"))
-			out := append(append([]byte(nil), scheme...), ':')
-			if user && len(u.User) > 0 {
-				out = append(append(out, u.User...), '@')
-			}
-			out = append(out, u.Host...)
-			if portTransport {
-				if len(u.PortText) > 0 {
-					out = append(append(out, ':'), u.PortText...)
-				}
-				if t := u.TransportParam(); len(t) > 0 {
-					out = append(append(out, ";transport="...), t...)
-				}
-			}
-			return out
-		})
-	}
-	aor("saor", true, false)
-	aor("suri", true, true)
-	aor("duri", false, true)
 
 	// param.*: a parameter list, ';' or the separator given
 	for _, name := range []string{"param.value", "param.in"} {
@@ -213,11 +159,7 @@ func init() {
 			return nil, err
 		}
 		return paramTransform(ps, func(c *Ctx, list []byte, sep byte, dst []byte) tres {
-			n := int64(0)
-			for range paramsOf(list, sep) {
-				n++
-			}
-			return intOut(n)
+			return intOut(paramCount(list, sep))
 		}), nil
 	}
 
@@ -316,13 +258,78 @@ func init() {
 		if !ok {
 			return failed()
 		}
-		for line := range bytes.SplitSeq(in, []byte("\n")) {
+		for len(in) > 0 {
+			line, rest, _ := bytes.Cut(in, []byte("\n"))
 			if bytes.HasPrefix(line, prefix) {
 				return lineOut(dst, line)
 			}
+			in = rest
 		}
 		return textOut(dst, nil)
 	})
+}
+
+// appendURIPart writes the part of u (raw its text) uri.which names.
+// uri.saor, uri.suri and uri.duri are written as Kamailio documents them:
+// 5.6.3 writes a byte of its buffer's old contents after the scheme's
+// ':' (one length increment too many).
+func appendURIPart(dst []byte, u *sip.URI, raw []byte, which string) []byte {
+	param := func(name string) []byte { v, _ := u.Param(name); return v }
+	switch which {
+	case "user":
+		return append(dst, u.User...)
+	case "host", "domain":
+		return append(dst, u.Host...)
+	case "passwd":
+		return append(dst, u.Password...)
+	case "params":
+		return append(dst, u.Params...)
+	case "headers":
+		return append(dst, u.Headers...)
+	case "uparam":
+		return append(dst, param("user")...)
+	case "transport", "ttl", "maddr", "method", "lr", "r2":
+		return append(dst, param(which)...)
+	case "tosocket":
+		// the transport Kamailio's URI parser knows, lower case; none: ""
+		at := len(dst)
+		for _, c := range u.TransportParam() {
+			if c >= 'A' && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			dst = append(dst, c)
+		}
+		switch string(dst[at:]) {
+		case "udp", "tcp", "tls", "sctp", "ws":
+		default:
+			return dst[:at]
+		}
+		port := u.Port
+		if port == 0 {
+			port = 5060
+		}
+		dst = append(append(append(dst, ':'), u.Host...), ':')
+		return strconv.AppendInt(dst, int64(port), 10)
+	}
+	scheme := raw[:max(bytes.IndexByte(raw, ':'), 0)]
+	dst = append(dst, scheme...)
+	if which == "scheme" {
+		return dst
+	}
+	dst = append(dst, ':')
+	if which != "duri" && len(u.User) > 0 {
+		dst = append(append(dst, u.User...), '@')
+	}
+	dst = append(dst, u.Host...)
+	if which != "saor" {
+		if len(u.PortText) > 0 {
+			dst = append(append(dst, ':'), u.PortText...)
+		}
+		if t := u.TransportParam(); len(t) > 0 {
+			dst = append(append(dst, ";transport="...), t...)
+		}
+	}
+	return dst
 }
 
 // parseURIValue parses a transformation's URI: a ';' ending it is left
@@ -346,10 +353,10 @@ func oneChar(sc *tscan, ps []tparam, i int) error {
 // paramTransform runs a param.* transformation: ps[1], when given, is
 // the separator.
 func paramTransform(ps []tparam, run func(c *Ctx, list []byte, sep byte, dst []byte) tres) transform {
-	b := newBuf()
+	b, bIn := newBuf(), newBuf()
 	return func(c *Ctx, v Value) Value {
-		var tmp, stmp [24]byte
-		in := view(v, &tmp)
+		var stmp [24]byte
+		in := c.textOf(v, bIn)
 		if len(in) == 0 {
 			return Value{}
 		}
@@ -368,20 +375,25 @@ func paramTransform(ps []tparam, run func(c *Ctx, list []byte, sep byte, dst []b
 	}
 }
 
-// paramsOf yields the name and value of each parameter of list.
-func paramsOf(list []byte, sep byte) func(yield func(name, value []byte) bool) {
-	return func(yield func(name, value []byte) bool) {
-		for p := range bytes.SplitSeq(list, []byte{sep}) {
-			name, value, _ := bytes.Cut(p, []byte("="))
-			if !yield(bytes.TrimSpace(name), bytes.TrimSpace(value)) {
-				return
-			}
-		}
+// nextParam cuts the first parameter off list: its name and value
+// (spaces trimmed), and the rest after the separator; ok is false when
+// list is used up.
+func nextParam(list []byte, sep byte, done bool) (name, value, rest []byte, last, ok bool) {
+	if done {
+		return nil, nil, nil, true, false
 	}
+	p, rest := list, []byte(nil)
+	if i := bytes.IndexByte(list, sep); i >= 0 {
+		p, rest = list[:i], list[i+1:]
+	} else {
+		last = true
+	}
+	name, value, _ = bytes.Cut(p, []byte("="))
+	return bytes.TrimSpace(name), bytes.TrimSpace(value), rest, last, true
 }
 
 func paramByName(list []byte, sep byte, want []byte) ([]byte, bool) {
-	for n, v := range paramsOf(list, sep) {
+	for n, v, rest, last, ok := nextParam(list, sep, false); ok; n, v, rest, last, ok = nextParam(rest, sep, last) {
 		if bytes.EqualFold(n, want) {
 			return v, true
 		}
@@ -389,17 +401,18 @@ func paramByName(list []byte, sep byte, want []byte) ([]byte, bool) {
 	return nil, false
 }
 
+// paramCount is the number of parameters of list.
+func paramCount(list []byte, sep byte) int64 {
+	return int64(bytes.Count(list, []byte{sep})) + 1
+}
+
 // paramAt is the i-th parameter, from the end when i is negative (-1 the
 // last).
 func paramAt(list []byte, sep byte, i int64) (name, value []byte) {
-	count := int64(0)
-	for range paramsOf(list, sep) {
-		count++
-	}
 	if i < 0 {
-		i += count
+		i += paramCount(list, sep)
 	}
-	for n, v := range paramsOf(list, sep) {
+	for n, v, rest, last, ok := nextParam(list, sep, false); ok; n, v, rest, last, ok = nextParam(rest, sep, last) {
 		if i == 0 {
 			return n, v
 		}

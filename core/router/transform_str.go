@@ -93,13 +93,8 @@ func init() {
 			return IntValue(n)
 		}
 	})
-	for name, sum := range map[string]func([]byte) []byte{
-		"s.md5":    func(b []byte) []byte { s := md5.Sum(b); return s[:] },
-		"s.sha256": func(b []byte) []byte { s := sha256.Sum256(b); return s[:] },
-		"s.sha384": func(b []byte) []byte { s := sha512.Sum384(b); return s[:] },
-		"s.sha512": func(b []byte) []byte { s := sha512.Sum512(b); return s[:] },
-	} {
-		strMap(name, func(dst, in []byte) ([]byte, bool) { return hex.AppendEncode(dst, sum(in)), true })
+	for _, name := range []string{"s.md5", "s.sha256", "s.sha384", "s.sha512"} {
+		strMap(name, func(dst, in []byte) ([]byte, bool) { return appendHash(dst, name, in), true })
 	}
 	strMap("s.rmws", func(dst, in []byte) ([]byte, bool) {
 		for _, c := range in {
@@ -459,14 +454,16 @@ func init() {
 		out := appendReplace(dst, in, old, repl)
 		return out, len(out) <= trMax
 	})
-	withParams("s.rm", "s", func(c *Ctx, ps []tparam, dst, in []byte) ([]byte, bool) {
+	withChecked("s.rm", "s", func(_ *tscan, ps []tparam) error {
+		if ps[0].pv == nil {
+			ps[0].s = string(unescapeRm([]byte(ps[0].s))) // once, at load
+		}
+		return nil
+	}, func(c *Ctx, ps []tparam, dst, in []byte) ([]byte, bool) {
 		var tmp [24]byte
 		old, ok := ps[0].str(c, &tmp)
 		if !ok {
 			return nil, false
-		}
-		if ps[0].pv == nil {
-			old = unescapeRm(old)
 		}
 		return appendReplace(dst, in, old, nil), true
 	})
@@ -584,6 +581,23 @@ func compileReSubst(sc *tscan) (transform, error) {
 		}
 		return c.result(b, out)
 	}, nil
+}
+
+// appendHash writes the hex digest of in by the s.* transformation name.
+func appendHash(dst []byte, name string, in []byte) []byte {
+	switch name {
+	case "s.md5":
+		sum := md5.Sum(in)
+		return hex.AppendEncode(dst, sum[:])
+	case "s.sha256":
+		sum := sha256.Sum256(in)
+		return hex.AppendEncode(dst, sum[:])
+	case "s.sha384":
+		sum := sha512.Sum384(in)
+		return hex.AppendEncode(dst, sum[:])
+	}
+	sum := sha512.Sum512(in)
+	return hex.AppendEncode(dst, sum[:])
 }
 
 // trMax bounds what a transformation that can grow its value writes, as
