@@ -1,6 +1,7 @@
 package router
 
 import (
+	"bytes"
 	"encoding/binary"
 	"strconv"
 	"sync"
@@ -238,9 +239,16 @@ func (c *Ctx) UncarryAVPs(b []byte) {
 }
 
 // RecarryAVPs is b, a Carry's bytes, with the $avp values it keeps
-// replaced by c's (what onreply_route or failure_route left); b is not
-// changed.
+// replaced by c's (what onreply_route or failure_route left): b itself
+// when they are the same, else a new slice (b is not changed).
 func (c *Ctx) RecarryAVPs(b []byte) []byte {
+	if w := c.W; w != nil {
+		w.avpBuf = c.carryAVPs(w.avpBuf[:0])
+		old := carriedAVPs(b)
+		if len(w.avpBuf) == 0 && old == nil || len(w.avpBuf) >= 3 && old != nil && bytes.Equal(w.avpBuf[3:], old) {
+			return b
+		}
+	}
 	out := make([]byte, 0, len(b))
 	for len(b) >= 3 {
 		n := int(b[1])<<8 | int(b[2])

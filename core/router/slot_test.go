@@ -94,3 +94,37 @@ func TestCarryAVPs(t *testing.T) {
 		t.Errorf("%d AVPs left after an empty Uncarry", len(other.avps))
 	}
 }
+
+// TestRecarryAVPs: onreply_route's view — UncarryAVPs loads a record's
+// AVPs and leaves the slots; RecarryAVPs keeps the slots' records and
+// replaces the AVPs: the same slice when they did not change.
+func TestRecarryAVPs(t *testing.T) {
+	var req Ctx
+	testCarried.Of(&req).b = []byte("slot state")
+	req.AddAVP("a", StrValue("req"))
+	kept := req.Carry(nil)
+
+	w := &Worker{}
+	rpl := &w.ctx
+	rpl.W = w
+	rpl.UncarryAVPs(kept)
+	if v := rpl.AVP("a"); v.String() != "req" {
+		t.Fatalf("$avp(a) = %q in the reply's view, want req", v.String())
+	}
+	if rpl.slots[testCarried.i] != nil {
+		t.Error("UncarryAVPs made a slot value")
+	}
+	if again := rpl.RecarryAVPs(kept); &again[0] != &kept[0] || len(again) != len(kept) {
+		t.Error("the AVPs did not change, yet RecarryAVPs made a new record")
+	}
+	if n := testing.AllocsPerRun(50, func() { rpl.RecarryAVPs(kept) }); n != 0 {
+		t.Errorf("RecarryAVPs of unchanged AVPs: %.0f allocations", n)
+	}
+	rpl.AddAVP("b", IntValue(5))
+	changed := rpl.RecarryAVPs(kept)
+	var back Ctx
+	back.Uncarry(changed)
+	if back.AVP("a").String() != "req" || back.AVP("b").I != 5 || string(testCarried.Of(&back).b) != "slot state" {
+		t.Errorf("after RecarryAVPs: a=%q b=%v slot=%q", back.AVP("a").String(), back.AVP("b"), testCarried.Of(&back).b)
+	}
+}

@@ -197,6 +197,7 @@ type Worker struct {
 	pvs     parseCache[*PV]
 	fmts    parseCache[*Format]
 	tbufs   [][]byte // scratch buffers of transformations
+	avpBuf  []byte   // RecarryAVPs' comparison
 
 	SFlags uint64 // script flags (setsflag): per worker, as per process in Kamailio
 	// viaMark is PushViaMTU's saved edits, kept here rather than made per
