@@ -95,53 +95,35 @@ func init() {
 	// param.*: a parameter list, ';' or the separator given
 	for _, name := range []string{"param.value", "param.in"} {
 		in := name == "param.in"
-		transNames[name] = func(sc *tscan) (transform, error) {
-			ps, err := sc.paramsOpt("s", "s")
-			if err == nil {
-				err = oneChar(sc, ps, 1)
+		paramClass(name, "s", func(c *Ctx, ps []tparam, list []byte, sep byte, dst []byte) tres {
+			var tmp [24]byte
+			want, ok := ps[0].str(c, &tmp)
+			if !ok {
+				return failed()
 			}
-			if err != nil {
-				return nil, err
+			v, found := paramByName(list, sep, want)
+			if in && found {
+				return intOut(1)
 			}
-			return paramTransform(ps, func(c *Ctx, list []byte, sep byte, dst []byte) tres {
-				var tmp [24]byte
-				want, ok := ps[0].str(c, &tmp)
-				if !ok {
-					return failed()
-				}
-				v, found := paramByName(list, sep, want)
-				if in && found {
-					return intOut(1)
-				}
-				if in {
-					return intOut(0)
-				}
-				return textOut(dst, v)
-			}), nil
-		}
+			if in {
+				return intOut(0)
+			}
+			return textOut(dst, v)
+		})
 	}
 	for _, name := range []string{"param.valueat", "param.name"} {
 		wantName := name == "param.name"
-		transNames[name] = func(sc *tscan) (transform, error) {
-			ps, err := sc.paramsOpt("n", "s")
-			if err == nil {
-				err = oneChar(sc, ps, 1)
+		paramClass(name, "n", func(c *Ctx, ps []tparam, list []byte, sep byte, dst []byte) tres {
+			i, ok := ps[0].num(c)
+			if !ok {
+				return failed()
 			}
-			if err != nil {
-				return nil, err
+			n, v := paramAt(list, sep, i)
+			if wantName {
+				return textOut(dst, n)
 			}
-			return paramTransform(ps, func(c *Ctx, list []byte, sep byte, dst []byte) tres {
-				i, ok := ps[0].num(c)
-				if !ok {
-					return failed()
-				}
-				n, v := paramAt(list, sep, i)
-				if wantName {
-					return textOut(dst, n)
-				}
-				return textOut(dst, v)
-			}), nil
-		}
+			return textOut(dst, v)
+		})
 	}
 	transNames["param.count"] = func(sc *tscan) (transform, error) {
 		var ps []tparam
@@ -158,7 +140,7 @@ func init() {
 		if err := sc.close(); err != nil {
 			return nil, err
 		}
-		return paramTransform(ps, func(c *Ctx, list []byte, sep byte, dst []byte) tres {
+		return paramTransform(ps, func(c *Ctx, _ []tparam, list []byte, sep byte, dst []byte) tres {
 			return intOut(paramCount(list, sep))
 		}), nil
 	}
@@ -350,9 +332,24 @@ func oneChar(sc *tscan, ps []tparam, i int) error {
 	return nil
 }
 
+// paramClass adds a param.* transformation whose parameter is kind ('s'
+// or 'n'), with the separator as an optional second one.
+func paramClass(name, kind string, run func(c *Ctx, ps []tparam, list []byte, sep byte, dst []byte) tres) {
+	transNames[name] = func(sc *tscan) (transform, error) {
+		ps, err := sc.paramsOpt(kind, "s")
+		if err == nil {
+			err = oneChar(sc, ps, 1)
+		}
+		if err != nil {
+			return nil, err
+		}
+		return paramTransform(ps, run), nil
+	}
+}
+
 // paramTransform runs a param.* transformation: ps[1], when given, is
 // the separator.
-func paramTransform(ps []tparam, run func(c *Ctx, list []byte, sep byte, dst []byte) tres) transform {
+func paramTransform(ps []tparam, run func(c *Ctx, ps []tparam, list []byte, sep byte, dst []byte) tres) transform {
 	b, bIn := newBuf(), newBuf()
 	return func(c *Ctx, v Value) Value {
 		var stmp [24]byte
@@ -371,7 +368,7 @@ func paramTransform(ps []tparam, run func(c *Ctx, list []byte, sep byte, dst []b
 		if len(in) > 1 && in[len(in)-1] == sep {
 			in = in[:len(in)-1]
 		}
-		return c.finish(b, run(c, in, sep, (*c.tbuf(b))[:0]))
+		return c.finish(b, run(c, ps, in, sep, (*c.tbuf(b))[:0]))
 	}
 }
 

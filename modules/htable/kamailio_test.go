@@ -48,6 +48,28 @@ request_route {
 }
 `
 
+// sqlitePair makes a SQLite database for Kamailio and one for kemi with
+// Kamailio's tables, fill adding the test's rows to each: their db_url
+// (Kamailio's sqlite:/// form, kemi's) and paths, by "is kemi's".
+func sqlitePair(t *testing.T, fill func(ctx context.Context, d *db.DB)) (urls, paths map[bool]string) {
+	urls, paths = map[bool]string{}, map[bool]string{}
+	for _, kemi := range []bool{false, true} {
+		path := kamailiotest.SQLite(t)
+		d, err := db.Open("sqlite://" + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fill(context.Background(), d)
+		d.Close()
+		paths[kemi], urls[kemi] = path, "sqlite:///"+path
+		if kemi {
+			urls[kemi] = "sqlite://" + path
+		}
+		os.Chmod(filepath.Dir(path), 0o777)
+	}
+	return urls, paths
+}
+
 // TestKamailioDatabase: Kamailio 5.6 and kemi load the same htable table
 // the same way — strings, integers, an array (name[0..2] and name::size),
 // a key after it; with db_expires a row whose time has passed is left out
@@ -56,14 +78,7 @@ request_route {
 // value_type 1 for integers, the expiry).
 func TestKamailioDatabase(t *testing.T) {
 	now := time.Now().Unix()
-	urls, paths := map[bool]string{}, map[bool]string{}
-	for _, kemi := range []bool{false, true} {
-		path := kamailiotest.SQLite(t)
-		d, err := db.Open("sqlite://" + path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx := context.Background()
+	urls, paths := sqlitePair(t, func(ctx context.Context, d *db.DB) {
 		for _, r := range []string{`'s1', 0, 0, 'hello', 0`, `'i1', 0, 1, '42', 0`, `'arr', 1, 0, 'a', 0`, `'arr', 1, 0, 'b', 0`,
 			`'arr', 1, 1, '7', 0`, `'x', 0, 0, 'after', 0`, fmt.Sprintf(`'old', 0, 0, 'gone', %d`, now-100), fmt.Sprintf(`'fut', 0, 0, 'soon', %d`, now+1000)} {
 			if _, err := d.RawExec(ctx, "INSERT INTO htable (key_name, key_type, value_type, key_value, expires) VALUES ("+r+")"); err != nil {
@@ -75,13 +90,7 @@ func TestKamailioDatabase(t *testing.T) {
 		}
 		d.RawExec(ctx, "INSERT INTO htw (key_name, key_type, value_type, key_value) VALUES ('stale', 0, 0, 'removed at store')")
 		d.RawExec(ctx, "INSERT INTO version (table_name, table_version) VALUES ('htw', 2)")
-		d.Close()
-		paths[kemi], urls[kemi] = path, "sqlite:///"+path
-		if kemi {
-			urls[kemi] = "sqlite://" + path
-		}
-		os.Chmod(filepath.Dir(path), 0o777)
-	}
+	})
 	pair := kamailiotest.StartPair(t, func(listen string) string { return fmt.Sprintf(dbCfg, listen, urls[listen == ""]) })
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -160,14 +169,7 @@ request_route {
 // integer column as its digits — and leave the table as it was at
 // shutdown (a table with cols is not written back).
 func TestKamailioDatabaseCols(t *testing.T) {
-	urls, paths := map[bool]string{}, map[bool]string{}
-	for _, kemi := range []bool{false, true} {
-		path := kamailiotest.SQLite(t)
-		d, err := db.Open("sqlite://" + path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx := context.Background()
+	urls, paths := sqlitePair(t, func(ctx context.Context, d *db.DB) {
 		if _, err := d.RawExec(ctx, "CREATE TABLE routes (id INTEGER PRIMARY KEY NOT NULL, prefix VARCHAR(32) NOT NULL, gw VARCHAR(64), weight INTEGER, note VARCHAR(64))"); err != nil {
 			t.Fatal(err)
 		}
@@ -176,13 +178,7 @@ func TestKamailioDatabaseCols(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		d.Close()
-		paths[kemi], urls[kemi] = path, "sqlite:///"+path
-		if kemi {
-			urls[kemi] = "sqlite://" + path
-		}
-		os.Chmod(filepath.Dir(path), 0o777)
-	}
+	})
 	pair := kamailiotest.StartPair(t, func(listen string) string { return fmt.Sprintf(colsCfg, listen, urls[listen == ""]) })
 	var got [2]string
 	for i, addr := range []netip.AddrPort{pair.Kamailio, pair.Kemi} {
