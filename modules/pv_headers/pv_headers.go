@@ -91,7 +91,7 @@ func (m *Module) Init(p *dispatch.Params) error {
 		})
 		// every reply of a transaction is collected, as Kamailio's
 		// pre-script callbacks of replies run whether or not a route does
-		t.OnReplyIn(func(c *router.Ctx, _ []byte) {
+		t.OnReplyInXAVPs(func(c *router.Ctx, _ []byte) {
 			m.replyAppend(c)
 			m.collect(c, 0)
 		})

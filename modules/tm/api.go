@@ -379,6 +379,14 @@ type ReplyHook func(c *router.Ctx, carried []byte)
 // OnReplyIn adds a hook; modules add theirs while they initialise.
 func (tm *Module) OnReplyIn(h ReplyHook) { tm.replyHooks = append(tm.replyHooks, h) }
 
+// OnReplyInXAVPs adds a hook that works on the transaction's XAVPs, not
+// the reply's own, as Kamailio's pv_headers switches to them to keep a
+// reply's headers in the transaction's XAVIs.
+func (tm *Module) OnReplyInXAVPs(h ReplyHook) {
+	tm.replyHooks = append(tm.replyHooks, h)
+	tm.replyXAVPs = true
+}
+
 // RoundReply is the final answer of one branch of the round a
 // failure_route runs for: its status and its reply (nil for tm's own
 // 408 or 487).
@@ -424,8 +432,8 @@ func (tm *Module) OnBranchOut(h func(c *router.Ctx, idx int)) {
 }
 
 // OnReplyOut adds a hook run on a reply tm received before it is written
-// for upstream (Kamailio's TMCB_RESPONSE_FWDED: pv_headers applies the
-// headers there).
+// for upstream, with the transaction's XAVPs as the context's (Kamailio's
+// TMCB_RESPONSE_FWDED: pv_headers applies the headers it keeps there).
 func (tm *Module) OnReplyOut(h func(c *router.Ctx)) { tm.replyOutHooks = append(tm.replyOutHooks, h) }
 
 // OnRelay adds a hook run when t_relay sends a request of request_route

@@ -41,10 +41,11 @@ func (tm *Module) onReply(c *router.Ctx) bool {
 
 // reply processes a reply received on branch b; t is locked.
 func (t *Trans) reply(c *router.Ctx, b *branch) {
-	if t.onReply != "" || len(t.tm.replyHooks) > 0 {
+	if t.onReply != "" || t.tm.replyXAVPs {
 		// The transaction's XAVPs are the reply's until onreply_route is
-		// over: the hooks (pv_headers collects a reply's headers into the
-		// transaction's XAVIs, as Kamailio's) and the route work on them.
+		// over: the route works on them, and so do the hooks that ask for
+		// them (pv_headers keeps a reply's headers in the transaction's
+		// XAVIs, as Kamailio's).
 		t.swapXAVPs(c)
 		defer t.unswapXAVPs(c)
 	}

@@ -71,6 +71,9 @@ type Module struct {
 	// replyHooks run on every reply received for a transaction: set while
 	// the modules initialise, read only after.
 	replyHooks []ReplyHook
+	// replyXAVPs: a reply hook works on the transaction's XAVPs
+	// (OnReplyInXAVPs), so each reply lends them to its context
+	replyXAVPs bool
 	finalHooks []func(*Final)
 	relayHooks []func(*router.Ctx)
 	sendHooks  []func(*Sent)
