@@ -9,6 +9,8 @@ import (
 	"encoding/hex"
 	"strconv"
 	"time"
+
+	"github.com/kemi-sip/kemi/core/sip"
 )
 
 // The {s.*} transformations, as Kamailio 5.6's pv module computes them
@@ -86,7 +88,7 @@ func init() {
 				return v
 			}
 			var tmp [24]byte
-			n, ok := strictInt(view(v, &tmp))
+			n, ok := atoi(view(v, &tmp)) // the whole text, as Kamailio's str2sint: "42abc" is none
 			if !ok {
 				return Value{}
 			}
@@ -254,7 +256,7 @@ func init() {
 			switch in[i] {
 			case '%':
 				if i+2 < len(in) {
-					dst = append(dst, hexVal(in[i+1])<<4|hexVal(in[i+2]))
+					dst = append(dst, hexToChar(in[i+1])<<4|hexToChar(in[i+2]))
 				}
 				i += 2 // a '%' without two bytes after it is dropped, as Kamailio does
 			case '+':
@@ -604,25 +606,6 @@ func appendHash(dst []byte, name string, in []byte) []byte {
 // Kamailio's buffer does (64 KB).
 const trMax = 65535
 
-// strictInt parses a whole string as a signed decimal, as Kamailio's
-// str2sint: "42abc" and "" are not numbers.
-func strictInt(b []byte) (int64, bool) {
-	s := b
-	if len(s) > 0 && (s[0] == '-' || s[0] == '+') {
-		s = s[1:]
-	}
-	if len(s) == 0 {
-		return 0, false
-	}
-	for _, c := range s {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-	}
-	n, err := strconv.ParseInt(string(b), 10, 64)
-	return n, err == nil
-}
-
 // selectField is the i-th field of in split at sep, from the end when i
 // is negative (-1 the last); "" when there are fewer.
 func selectField(in []byte, i int64, sep byte) []byte {
@@ -678,10 +661,10 @@ func unescapePrintable(dst, in []byte) ([]byte, bool) {
 			dst = append(dst, in[i])
 			continue
 		}
-		if i+2 >= len(in) || !isHex(in[i+1]) || !isHex(in[i+2]) {
+		if i+2 >= len(in) || !sip.IsHex(in[i+1]) || !sip.IsHex(in[i+2]) {
 			return nil, false
 		}
-		c := hexVal(in[i+1])<<4 | hexVal(in[i+2])
+		c := sip.Unhex(in[i+1])<<4 | sip.Unhex(in[i+2])
 		if c < 32 || c > 126 {
 			return nil, false
 		}
@@ -691,12 +674,10 @@ func unescapePrintable(dst, in []byte) ([]byte, bool) {
 	return dst, true
 }
 
-func isHex(c byte) bool {
-	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
-}
-
-// hexVal is a hex digit's value (Kamailio's hex_to_char: not checked).
-func hexVal(c byte) byte {
+// hexToChar is Kamailio's hex_to_char, which does not check its digit:
+// a malformed escape of s.urldecode.param decodes as Kamailio's does
+// (sip.Unhex differs on bytes that are neither digits nor letters).
+func hexToChar(c byte) byte {
 	switch {
 	case c >= '0' && c <= '9':
 		return c - '0'

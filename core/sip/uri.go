@@ -107,7 +107,7 @@ func (u *URI) parseSIP(r []byte) error {
 			return errURI("unclosed IPv6 reference")
 		}
 		for _, c := range r[1:e] {
-			if !isHex(c) && c != ':' && c != '.' {
+			if !IsHex(c) && c != ':' && c != '.' {
 				return errURI("invalid IPv6 reference")
 			}
 		}
@@ -187,11 +187,13 @@ func (u *URI) Param(name string) ([]byte, bool) { return Param(u.Params, name) }
 // HostPort returns "host" or "host:port" as written.
 func (u *URI) HostPort() []byte { return u.hostPort }
 
-func isHex(c byte) bool {
+// IsHex reports whether c is a hexadecimal digit.
+func IsHex(c byte) bool {
 	return c >= '0' && c <= '9' || c|0x20 >= 'a' && c|0x20 <= 'f'
 }
 
-func unhex(c byte) byte {
+// Unhex is the value of the hexadecimal digit c.
+func Unhex(c byte) byte {
 	if c <= '9' {
 		return c - '0'
 	}
@@ -221,8 +223,8 @@ func (r *escReader) next() (int, bool) {
 		return 0, false
 	}
 	c := r.b[r.i]
-	if c == '%' && r.i+2 < len(r.b) && isHex(r.b[r.i+1]) && isHex(r.b[r.i+2]) {
-		d := unhex(r.b[r.i+1])<<4 | unhex(r.b[r.i+2])
+	if c == '%' && r.i+2 < len(r.b) && IsHex(r.b[r.i+1]) && IsHex(r.b[r.i+2]) {
+		d := Unhex(r.b[r.i+1])<<4 | Unhex(r.b[r.i+2])
 		r.i += 3
 		if reserved(d) {
 			return 256 + int(d), true
@@ -352,8 +354,8 @@ func splitHeader(h []byte) (name, value []byte) {
 func Unescape(dst, src []byte) []byte {
 	for i := 0; i < len(src); i++ {
 		c := src[i]
-		if c == '%' && i+2 < len(src) && isHex(src[i+1]) && isHex(src[i+2]) {
-			c = unhex(src[i+1])<<4 | unhex(src[i+2])
+		if c == '%' && i+2 < len(src) && IsHex(src[i+1]) && IsHex(src[i+2]) {
+			c = Unhex(src[i+1])<<4 | Unhex(src[i+2])
 			i += 2
 		}
 		dst = append(dst, c)
