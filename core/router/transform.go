@@ -319,15 +319,13 @@ var notBuilt = map[string]bool{"s.encode.7bit": true, "s.decode.7bit": true, "s.
 // reads its parameters from the scanner.
 var transNames = map[string]func(sc *tscan) (transform, error){}
 
-// simple adds transformations without parameters.
-func simple(names string, mk func(name string) transform) {
-	for _, n := range strings.Fields(names) {
-		transNames[n] = func(sc *tscan) (transform, error) {
-			if err := sc.close(); err != nil {
-				return nil, err
-			}
-			return mk(n), nil
+// simple adds a transformation without parameters; mk makes one per use.
+func simple(name string, mk func() transform) {
+	transNames[name] = func(sc *tscan) (transform, error) {
+		if err := sc.close(); err != nil {
+			return nil, err
 		}
+		return mk(), nil
 	}
 }
 

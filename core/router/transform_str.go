@@ -20,7 +20,7 @@ import (
 // strMap adds a transformation without parameters that writes a string
 // from the value's text; false is a failure (Null).
 func strMap(name string, f func(dst, in []byte) ([]byte, bool)) {
-	simple(name, func(string) transform {
+	simple(name, func() transform {
 		b := newBuf()
 		return func(c *Ctx, v Value) Value {
 			if v.Kind == Null {
@@ -73,7 +73,7 @@ func withChecked(name, kinds string, check func(sc *tscan, ps []tparam) error, r
 func isWS(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }
 
 func init() {
-	simple("s.len", func(string) transform {
+	simple("s.len", func() transform {
 		return func(c *Ctx, v Value) Value {
 			if v.Kind == Null {
 				return v
@@ -82,7 +82,7 @@ func init() {
 			return IntValue(int64(len(view(v, &tmp))))
 		}
 	})
-	simple("s.int", func(string) transform {
+	simple("s.int", func() transform {
 		return func(c *Ctx, v Value) Value {
 			if v.Kind != Str {
 				return v
@@ -109,7 +109,7 @@ func init() {
 	// an integer keeps its type when it is shorter than two bytes: Kamailio
 	// changes nothing then
 	keepShortInt := func(name string, f func(dst, in []byte) []byte) {
-		simple(name, func(string) transform {
+		simple(name, func() transform {
 			b := newBuf()
 			return func(c *Ctx, v Value) Value {
 				var tmp [24]byte

@@ -290,7 +290,7 @@ type Server struct {
 	// STUN, when set, answers a UDP datagram whose first byte is 0 — a
 	// STUN message, never SIP — as Kamailio's stun module: it writes the
 	// answer after dst, nil for none. Set while the modules start.
-	STUN func(src netip.AddrPort, local *Listener, req, dst []byte) []byte
+	STUN func(src netip.AddrPort, req, dst []byte) []byte
 	// wqBytes are the bytes in every stream's write queue (tcp_wq_max).
 	wqBytes atomic.Int64
 }

@@ -200,7 +200,7 @@ func (s *Server) udpWorker(u *udpSocket, i int, h Handler) {
 				continue
 			}
 			if buf[0] == 0 && s.STUN != nil {
-				if out := s.STUN(p.Src, u.l, buf, stunOut[:0]); out != nil {
+				if out := s.STUN(p.Src, buf, stunOut[:0]); out != nil {
 					s.send(u.l, sip.TransportUDP, p.Src, out)
 					stunOut = out
 				}

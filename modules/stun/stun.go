@@ -9,7 +9,6 @@ import (
 	"net/netip"
 
 	"github.com/kemi-sip/kemi/core/router"
-	"github.com/kemi-sip/kemi/core/transport"
 	"github.com/kemi-sip/kemi/dispatch"
 )
 
@@ -29,9 +28,7 @@ func (Module) Exports() []dispatch.Export { return nil }
 // Start hooks the answer into the UDP sockets.
 func (Module) Start(env *router.Env) error {
 	if env.Transport != nil {
-		env.Transport.STUN = func(src netip.AddrPort, _ *transport.Listener, req, dst []byte) []byte {
-			return Answer(dst, src, req, router.ServerHeader)
-		}
+		env.Transport.STUN = func(src netip.AddrPort, req, dst []byte) []byte { return Answer(dst, src, req, router.ServerHeader) }
 	}
 	return nil
 }
