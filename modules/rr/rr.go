@@ -6,7 +6,7 @@ package rr
 
 import (
 	"bytes"
-	"strconv"
+	"net/netip"
 
 	"github.com/kemi-sip/kemi/core/router"
 	"github.com/kemi-sip/kemi/core/sip"
@@ -313,12 +313,7 @@ func (mod *Module) followFlow(c *router.Ctx, user []byte) int {
 	// $du: sip:ip:port;transport=proto, written in place.
 	var b [96]byte
 	dst := append(b[:0], "sip:"...)
-	if a := f.Src.Addr().Unmap(); a.Is6() {
-		dst = append(a.AppendTo(append(dst, '[')), ']')
-	} else {
-		dst = a.AppendTo(dst)
-	}
-	dst = strconv.AppendUint(append(dst, ':'), uint64(f.Src.Port()), 10)
+	dst = netip.AddrPortFrom(f.Src.Addr().Unmap(), f.Src.Port()).AppendTo(dst) // [v6]:port
 	dst = append(dst, ";transport="...)
 	for _, ch := range []byte(f.Proto.String()) {
 		dst = append(dst, ch|0x20) // lower case
